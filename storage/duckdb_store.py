@@ -1,0 +1,1158 @@
+"""The MemoryStore on one DuckDB file.
+
+Concurrency: DuckDB lets one process hold a file read-write. This store holds
+it from construction to `close()`; a second process gets `StoreLockedError`
+naming the holder after at most `lock_timeout` seconds, never a hang. Inside
+the process every thread gets its own cursor, and writes are serialised by a
+lock, so the UI's worker threads and the background summarizer can share it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import re
+import threading
+import time
+import uuid as uuid_lib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from storage import schema, search
+from storage.errors import (
+    ConflictError,
+    IncompatibleStoreError,
+    InvalidInputError,
+    NotFoundError,
+    StoreError,
+    StoreLockedError,
+)
+from storage.metadata import json_path, merge_metadata, without_system
+from storage.models import (
+    CreateSessionRequest,
+    CreateUserRequest,
+    ImportResult,
+    Memory,
+    MemoryType,
+    Message,
+    MessageListResponse,
+    SearchQuery,
+    SearchResult,
+    Session,
+    SessionImport,
+    SessionInfo,
+    SessionOrder,
+    SessionPage,
+    SessionQuery,
+    StoreStats,
+    Summary,
+    SummaryInfo,
+    UpdateUserRequest,
+    User,
+)
+from storage.store import DEFAULT_MESSAGE_WINDOW, MemoryStore
+from storage.tokens import count_tokens, count_tokens_batch, message_text
+
+if TYPE_CHECKING:
+    from storage.summarizers import Summarizer
+
+log = logging.getLogger(__name__)
+
+IMPORT_CHUNK_MESSAGES = 20_000
+"""Messages buffered per insert while importing (bounds memory)."""
+COMPACT_AFTER_MESSAGES = 50_000
+"""An import adding at least this many messages re-sorts the search index."""
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+class _DefaultSummarizer:
+    """Marker: use the offline extractive summarizer."""
+
+
+DEFAULT_SUMMARIZER = _DefaultSummarizer()
+
+
+def _now() -> datetime:
+    """Naive UTC, as stored."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _to_db_time(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _from_db_time(value: datetime | None) -> datetime | None:
+    return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _dump_json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _load_json(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+def _parse_uuid(value: str, what: str = "message uuid") -> str:
+    try:
+        return str(uuid_lib.UUID(str(value)))
+    except ValueError:
+        raise InvalidInputError(f"{what} {value!r} is not a UUID") from None
+
+
+_SESSION_COLUMNS = (
+    "s.id, s.uuid, s.session_id, s.user_id, s.metadata, s.facts, s.created_at, "
+    "s.updated_at, s.deleted_at, s.ended_at, s.message_count, s.total_tokens, s.last_activity"
+)
+_MESSAGE_COLUMNS = (
+    "m.uuid, m.created_at, m.updated_at, m.role, m.role_type, m.content, m.token_count, m.metadata"
+)
+_SUMMARY_COLUMNS = (
+    "x.uuid, x.created_at, x.content, x.token_count, x.recent_message_uuid, x.metadata, "
+    "x.first_message_uuid, x.message_count, x.recent_message_id"
+)
+_USER_COLUMNS = (
+    "id, uuid, user_id, email, first_name, last_name, metadata, created_at, updated_at"
+)
+
+
+def _session_from_row(row: Sequence[Any]) -> Session:
+    return Session(
+        id=row[0],
+        uuid=str(row[1]),
+        session_id=row[2],
+        user_id=row[3],
+        metadata=_load_json(row[4]),
+        facts=_load_json(row[5]),
+        created_at=_from_db_time(row[6]),
+        updated_at=_from_db_time(row[7]),
+        deleted_at=_from_db_time(row[8]),
+        ended_at=_from_db_time(row[9]),
+    )
+
+
+def _session_info_from_row(row: Sequence[Any]) -> SessionInfo:
+    return SessionInfo(
+        session=_session_from_row(row),
+        message_count=row[10],
+        total_tokens=row[11],
+        last_activity=_from_db_time(row[12]),
+    )
+
+
+def _message_from_row(row: Sequence[Any]) -> Message:
+    return Message(
+        uuid=str(row[0]),
+        created_at=_from_db_time(row[1]),
+        updated_at=_from_db_time(row[2]),
+        role=row[3],
+        role_type=row[4],
+        content=row[5],
+        token_count=row[6],
+        metadata=_load_json(row[7]),
+    )
+
+
+def _summary_info_from_row(row: Sequence[Any]) -> SummaryInfo:
+    summary = Summary(
+        uuid=str(row[0]),
+        created_at=_from_db_time(row[1]),
+        content=row[2],
+        token_count=row[3],
+        recent_message_uuid=str(row[4]),
+        metadata=_load_json(row[5]),
+    )
+    first = None if row[6] is None else str(row[6])
+    return SummaryInfo(summary=summary, first_message_uuid=first, message_count=row[7])
+
+
+def _user_from_row(row: Sequence[Any]) -> User:
+    return User(
+        id=row[0],
+        uuid=str(row[1]),
+        user_id=row[2],
+        email=row[3],
+        first_name=row[4],
+        last_name=row[5],
+        metadata=_load_json(row[6]),
+        created_at=_from_db_time(row[7]),
+        updated_at=_from_db_time(row[8]),
+    )
+
+
+@dataclass
+class _SessionDelta:
+    """How one session's aggregates change after inserting messages."""
+
+    key: int
+    messages: int = 0
+    tokens: int = 0
+    last_activity: datetime | None = None
+
+
+class DuckDBStore(MemoryStore):
+    """Zep's memory model on one DuckDB file.
+
+    `summarizer`: DEFAULT_SUMMARIZER (the offline extractive one), a Summarizer,
+    or None to make no summaries. With `background_summaries`, summaries are made
+    on a worker thread after `add_memory` returns; `close()` waits for them.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        message_window: int = DEFAULT_MESSAGE_WINDOW,
+        summarizer: Summarizer | _DefaultSummarizer | None = DEFAULT_SUMMARIZER,
+        background_summaries: bool = True,
+        lock_timeout: float = 2.0,
+        read_only: bool = False,
+    ) -> None:
+        if message_window < 2:
+            raise InvalidInputError(f"message window must be at least 2, not {message_window}")
+        self._path = Path(path)
+        self._window = message_window
+        self._read_only = read_only
+        self._summarizer_choice = summarizer
+        self._summarizer: Summarizer | None = None
+        self._background = background_summaries
+        self._write_lock = threading.RLock()
+        self._summary_lock = threading.Lock()
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursors_lock = threading.Lock()
+        self._queue: queue.Queue[int | None] = queue.Queue()
+        self._pending: set[int] = set()
+        self._worker: threading.Thread | None = None
+        self._closed = False
+        self.summary_errors: list[str] = []
+        """Errors of background summaries, newest last (shown by the UI and CLI)."""
+        self._conn = self._connect(lock_timeout)
+        try:
+            self._prepare_schema()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # --- opening -------------------------------------------------------------------
+
+    def _connect(self, lock_timeout: float) -> duckdb.DuckDBPyConnection:
+        if self._read_only and not self._path.exists():
+            raise NotFoundError(f"{self._path}: no such database file")
+        if not self._read_only:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + lock_timeout
+        while True:
+            try:
+                return duckdb.connect(str(self._path), read_only=self._read_only)
+            except duckdb.IOException as error:
+                message = str(error)
+                if "lock" not in message.lower():
+                    raise IncompatibleStoreError(
+                        f"{self._path}: cannot open as a DuckDB database ({_first_line(message)})"
+                    ) from None
+                if time.monotonic() >= deadline:
+                    raise StoreLockedError(_lock_message(self._path, message)) from None
+                time.sleep(0.05)
+            except duckdb.Error as error:
+                raise IncompatibleStoreError(
+                    f"{self._path}: cannot open as a DuckDB database ({_first_line(str(error))})"
+                ) from None
+
+    def _prepare_schema(self) -> None:
+        conn = self._conn
+        tables = {row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "zeptui_meta" not in tables:
+            if tables:
+                names = ", ".join(sorted(tables)[:5])
+                raise IncompatibleStoreError(
+                    f"{self._path} is a DuckDB database but not a zeptui store "
+                    f"(it has tables {names}); choose another --db"
+                )
+            if self._read_only:
+                raise IncompatibleStoreError(f"{self._path} is empty, not a zeptui store")
+            version = 0
+        else:
+            fmt, found = schema.read_version(
+                conn.execute("SELECT key, value FROM zeptui_meta").fetchall()
+            )
+            if fmt != schema.FORMAT_NAME or found is None:
+                raise IncompatibleStoreError(f"{self._path} is not a zeptui store")
+            if found > schema.SCHEMA_VERSION:
+                raise IncompatibleStoreError(
+                    f"{self._path} was written by a newer zeptui (schema {found}; this "
+                    f"zeptui reads up to {schema.SCHEMA_VERSION}); upgrade zeptui to open it"
+                )
+            version = found
+        if version == schema.SCHEMA_VERSION:
+            return
+        if self._read_only:
+            raise IncompatibleStoreError(
+                f"{self._path} needs a schema upgrade (from {version}); open it read-write once"
+            )
+        conn.begin()
+        try:
+            for step in range(version + 1, schema.SCHEMA_VERSION + 1):
+                for statement in schema.MIGRATIONS[step]:
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT OR REPLACE INTO zeptui_meta VALUES ('format', ?), ('schema_version', ?)",
+                [schema.FORMAT_NAME, str(schema.SCHEMA_VERSION)],
+            )
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+
+    # --- plumbing ------------------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        return str(self._path)
+
+    @property
+    def message_window(self) -> int:
+        return self._window
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        if self._closed:
+            raise StoreError(f"{self._path}: the store is closed")
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._conn.cursor()
+            self._local.cursor = cursor
+            with self._cursors_lock:
+                self._cursors.append(cursor)
+        return cursor
+
+    @contextmanager
+    def _write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction, serialised with every other writer of this store."""
+        if self._read_only:
+            raise StoreError(f"{self._path} is open read-only")
+        with self._write_lock:
+            cursor = self._cursor()
+            cursor.begin()
+            try:
+                yield cursor
+            except BaseException:
+                cursor.rollback()
+                raise
+            cursor.commit()
+
+    def _session_row(
+        self, cursor: duckdb.DuckDBPyConnection, session_id: str, *, live: bool = True
+    ) -> tuple[Any, ...] | None:
+        deleted = "AND s.deleted_at IS NULL" if live else ""
+        return cursor.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE s.session_id = ? {deleted}",
+            [session_id],
+        ).fetchone()
+
+    def _live_session_key(self, cursor: duckdb.DuckDBPyConnection, session_id: str) -> int:
+        row = cursor.execute(
+            "SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL", [session_id]
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"session {session_id!r} not found")
+        return int(row[0])
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join()
+        self._closed = True
+        with self._cursors_lock:
+            for cursor in self._cursors:
+                cursor.close()
+            self._cursors.clear()
+        self._conn.close()
+
+    # --- users ---------------------------------------------------------------------
+
+    def add_user(self, request: CreateUserRequest) -> User:
+        with self._write() as cursor:
+            self._insert_user(cursor, request)
+        return self.get_user(request.user_id)
+
+    def _insert_user(self, cursor: duckdb.DuckDBPyConnection, request: CreateUserRequest) -> None:
+        if not request.user_id.strip():
+            raise InvalidInputError("user_id cannot be empty")
+        if cursor.execute("SELECT 1 FROM users WHERE user_id = ?", [request.user_id]).fetchone():
+            raise ConflictError(f"user already exists with user_id: {request.user_id}")
+        now = _now()
+        cursor.execute(
+            "INSERT INTO users VALUES (nextval('users_id_seq'), uuid(), ?, ?, ?, ?, ?, ?, ?)",
+            [
+                request.user_id,
+                request.email,
+                request.first_name,
+                request.last_name,
+                _dump_json(request.metadata),
+                now,
+                now,
+            ],
+        )
+
+    def get_user(self, user_id: str) -> User:
+        row = (
+            self._cursor()
+            .execute(f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = ?", [user_id])
+            .fetchone()
+        )
+        if row is None:
+            raise NotFoundError(f"user {user_id!r} not found")
+        return _user_from_row(row)
+
+    def update_user(self, user_id: str, request: UpdateUserRequest) -> User:
+        with self._write() as cursor:
+            row = cursor.execute(
+                "SELECT email, first_name, last_name, metadata FROM users WHERE user_id = ?",
+                [user_id],
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"user {user_id!r} not found")
+            email, first_name, last_name = (
+                new or old
+                for new, old in zip(
+                    (request.email, request.first_name, request.last_name), row[:3], strict=True
+                )
+            )
+            # User updates are privileged in Zep: the `system` key may be set.
+            metadata = merge_metadata(_load_json(row[3]), request.metadata)
+            cursor.execute(
+                "UPDATE users SET email = ?, first_name = ?, last_name = ?, metadata = ?, "
+                "updated_at = ? WHERE user_id = ?",
+                [email, first_name, last_name, _dump_json(metadata), _now(), user_id],
+            )
+        return self.get_user(user_id)
+
+    def delete_user(self, user_id: str) -> None:
+        with self._write() as cursor:
+            if not cursor.execute("SELECT 1 FROM users WHERE user_id = ?", [user_id]).fetchone():
+                raise NotFoundError(f"user {user_id!r} not found")
+            keys = cursor.execute(
+                "SELECT id FROM sessions WHERE user_id = ? AND deleted_at IS NULL", [user_id]
+            ).fetchall()
+            for (key,) in keys:
+                self._soft_delete_session(cursor, key)
+            cursor.execute("DELETE FROM users WHERE user_id = ?", [user_id])
+
+    def list_users(self, limit: int | None = None, cursor: int = 0) -> list[User]:
+        if cursor < 0 or (limit is not None and limit < 0):
+            raise InvalidInputError("limit and cursor must not be negative")
+        sql = f"SELECT {_USER_COLUMNS} FROM users ORDER BY id"
+        params: list[Any] = []
+        if limit:
+            sql += " LIMIT ?"
+            params.append(limit)
+        sql += " OFFSET ?"
+        params.append(cursor)
+        return [_user_from_row(row) for row in self._cursor().execute(sql, params).fetchall()]
+
+    def get_user_sessions(self, user_id: str) -> list[Session]:
+        rows = (
+            self._cursor()
+            .execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions s "
+                "WHERE s.user_id = ? AND s.deleted_at IS NULL ORDER BY s.id",
+                [user_id],
+            )
+            .fetchall()
+        )
+        return [_session_from_row(row) for row in rows]
+
+    # --- sessions ------------------------------------------------------------------
+
+    def add_session(self, request: CreateSessionRequest) -> Session:
+        with self._write() as cursor:
+            if not request.session_id.strip():
+                raise InvalidInputError("session_id cannot be empty")
+            if self._session_row(cursor, request.session_id, live=False) is not None:
+                raise ConflictError(f"session already exists with session_id: {request.session_id}")
+            self._check_user(cursor, request.user_id)
+            self._insert_session(cursor, request.session_id, request.user_id, request.metadata)
+        return self.get_session(request.session_id)
+
+    def _check_user(self, cursor: duckdb.DuckDBPyConnection, user_id: str | None) -> None:
+        if user_id is not None and not cursor.execute(
+            "SELECT 1 FROM users WHERE user_id = ?", [user_id]
+        ).fetchone():
+            raise InvalidInputError(f"user does not exist with user_id: {user_id}")
+
+    def _insert_session(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        session_id: str,
+        user_id: str | None,
+        metadata: dict[str, Any] | None,
+        created_at: datetime | None = None,
+    ) -> int:
+        now = _now()
+        created = _to_db_time(created_at) if created_at else now
+        row = cursor.execute(
+            "INSERT INTO sessions (id, uuid, session_id, user_id, metadata, created_at, "
+            "updated_at, last_activity) VALUES (nextval('sessions_id_seq'), uuid(), ?, ?, ?, ?, ?, ?) "
+            "RETURNING id",
+            [session_id, user_id, _dump_json(metadata), created, now, created],
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def get_session(self, session_id: str) -> Session:
+        row = self._session_row(self._cursor(), session_id)
+        if row is None:
+            raise NotFoundError(f"session {session_id!r} not found")
+        return _session_from_row(row)
+
+    def get_session_info(self, session_id: str) -> SessionInfo:
+        """The session with its message count, tokens and last activity."""
+        row = self._session_row(self._cursor(), session_id)
+        if row is None:
+            raise NotFoundError(f"session {session_id!r} not found")
+        return _session_info_from_row(row)
+
+    def update_session(self, session_id: str, metadata: dict[str, Any] | None = None) -> Session:
+        with self._write() as cursor:
+            row = cursor.execute(
+                "SELECT metadata FROM sessions WHERE session_id = ?", [session_id]
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"session {session_id!r} not found")
+            merged = merge_metadata(_load_json(row[0]), without_system(metadata))
+            cursor.execute(
+                "UPDATE sessions SET metadata = ?, updated_at = ?, deleted_at = NULL "
+                "WHERE session_id = ?",
+                [_dump_json(merged), _now(), session_id],
+            )
+        return self.get_session(session_id)
+
+    def delete_session(self, session_id: str) -> None:
+        with self._write() as cursor:
+            self._soft_delete_session(cursor, self._live_session_key(cursor, session_id))
+
+    def _soft_delete_session(self, cursor: duckdb.DuckDBPyConnection, key: int) -> None:
+        now = _now()
+        cursor.execute(
+            "DELETE FROM search_postings WHERE message_id IN "
+            "(SELECT id FROM messages WHERE session_key = ? AND deleted_at IS NULL)",
+            [key],
+        )
+        cursor.execute(
+            "UPDATE messages SET deleted_at = ? WHERE session_key = ? AND deleted_at IS NULL",
+            [now, key],
+        )
+        cursor.execute(
+            "UPDATE summaries SET deleted_at = ? WHERE session_key = ? AND deleted_at IS NULL",
+            [now, key],
+        )
+        cursor.execute(
+            "UPDATE sessions SET deleted_at = ?, message_count = 0, total_tokens = 0 WHERE id = ?",
+            [now, key],
+        )
+
+    def list_sessions(self, query: SessionQuery | None = None) -> SessionPage:
+        query = query or SessionQuery()
+        where = ["s.deleted_at IS NULL"]
+        params: list[Any] = []
+        if query.user_id is not None:
+            where.append("s.user_id = ?")
+            params.append(query.user_id)
+        for key, value in sorted(query.metadata.items()):
+            where.append("json_extract_string(s.metadata, ?) = ?")
+            params += [json_path(key), value]
+        if query.created_after is not None:
+            where.append("s.created_at >= ?")
+            params.append(_to_db_time(query.created_after))
+        if query.created_before is not None:
+            where.append("s.created_at < ?")
+            params.append(_to_db_time(query.created_before))
+        if query.text:
+            where.append(
+                "(contains(lower(s.session_id), lower(?)) "
+                "OR contains(lower(coalesce(s.user_id, '')), lower(?)))"
+            )
+            params += [query.text, query.text]
+        order_column = {
+            SessionOrder.id: "s.id",
+            SessionOrder.created: "s.created_at",
+            SessionOrder.updated: "s.updated_at",
+            SessionOrder.activity: "s.last_activity",
+            SessionOrder.message_count: "s.message_count",
+        }[query.order_by]
+        direction = "DESC" if query.descending else "ASC"
+        sql = (
+            f"SELECT {_SESSION_COLUMNS}, count(*) OVER () FROM sessions s "
+            f"WHERE {' AND '.join(where)} ORDER BY {order_column} {direction}, s.id {direction}"
+        )
+        if query.limit:
+            sql += " LIMIT ?"
+            params.append(query.limit)
+        sql += " OFFSET ?"
+        params.append(query.cursor)
+        rows = self._cursor().execute(sql, params).fetchall()
+        if rows:
+            total = int(rows[0][-1])
+        else:
+            count_sql = f"SELECT count(*) FROM sessions s WHERE {' AND '.join(where)}"
+            count_params = params[: len(params) - (2 if query.limit else 1)]
+            count_row = self._cursor().execute(count_sql, count_params).fetchone()
+            total = int(count_row[0]) if count_row else 0
+        end = query.cursor + len(rows)
+        return SessionPage(
+            sessions=[_session_info_from_row(row) for row in rows],
+            total_count=total,
+            next_cursor=end if end < total else None,
+        )
+
+    # --- memory --------------------------------------------------------------------
+
+    def add_memory(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
+        if not session_id.strip():
+            raise InvalidInputError("session_id cannot be empty")
+        with self._write() as cursor:
+            key = self._ensure_session(cursor, session_id)
+            stored = self._insert_messages(cursor, [(key, list(messages))])
+        self._schedule_summary(key)
+        return stored
+
+    def _ensure_session(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        session_id: str,
+        *,
+        user_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        created_at: datetime | None = None,
+    ) -> int:
+        """The session's key, creating it or undeleting it (Zep's upsert on add)."""
+        row = cursor.execute(
+            "SELECT id, metadata, user_id FROM sessions WHERE session_id = ?", [session_id]
+        ).fetchone()
+        if row is None:
+            return self._insert_session(cursor, session_id, user_id, metadata, created_at)
+        key, stored_metadata, stored_user = int(row[0]), _load_json(row[1]), row[2]
+        cursor.execute(
+            "UPDATE sessions SET deleted_at = NULL, updated_at = ?, metadata = ?, user_id = ? "
+            "WHERE id = ?",
+            [
+                _now(),
+                _dump_json(merge_metadata(stored_metadata, metadata)),
+                stored_user if stored_user is not None else user_id,
+                key,
+            ],
+        )
+        return key
+
+    def _insert_messages(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        batches: Sequence[tuple[int, list[Message]]],
+    ) -> list[Message]:
+        """Append messages to sessions, skipping uuids already stored; index them."""
+        supplied = [
+            _parse_uuid(message.uuid)
+            for _, messages in batches
+            for message in messages
+            if message.uuid is not None
+        ]
+        seen: set[str] = set()
+        if supplied:
+            rows = cursor.execute(
+                "SELECT uuid::VARCHAR FROM messages WHERE uuid IN (SELECT unnest(?::UUID[]))",
+                [supplied],
+            ).fetchall()
+            seen = {row[0] for row in rows}
+        now = _now()
+        rows_keys: list[int] = []
+        new: list[Message] = []
+        for key, messages in batches:
+            for message in messages:
+                message_uuid = _parse_uuid(message.uuid) if message.uuid else str(uuid_lib.uuid4())
+                if message_uuid in seen:
+                    continue
+                seen.add(message_uuid)
+                created = _to_db_time(message.created_at) if message.created_at else now
+                new.append(
+                    Message(
+                        uuid=message_uuid,
+                        created_at=created.replace(tzinfo=UTC),
+                        updated_at=now.replace(tzinfo=UTC),
+                        role=message.role,
+                        role_type=message.role_type,
+                        content=message.content,
+                        metadata=message.metadata,
+                    )
+                )
+                rows_keys.append(key)
+        if not new:
+            return []
+        counts = count_tokens_batch([message_text(m.role, m.content) for m in new])
+        id_rows = cursor.execute(
+            "SELECT nextval('messages_id_seq') FROM range(?)", [len(new)]
+        ).fetchall()
+        ids = sorted(int(row[0]) for row in id_rows)
+        for message, tokens in zip(new, counts, strict=True):
+            message.token_count = tokens
+        cursor.execute(
+            "INSERT INTO messages (id, uuid, session_key, role, role_type, content, token_count, "
+            "metadata, created_at, updated_at) SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
+            "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
+            "unnest(?::VARCHAR[]), unnest(?::INTEGER[]), unnest(?::JSON[]), "
+            "unnest(?::TIMESTAMP[]), ?::TIMESTAMP",
+            [
+                ids,
+                [m.uuid for m in new],
+                rows_keys,
+                [m.role for m in new],
+                [None if m.role_type is None else m.role_type.value for m in new],
+                [m.content for m in new],
+                counts,
+                [_dump_json(m.metadata) for m in new],
+                [_to_db_time(m.created_at) for m in new if m.created_at is not None],
+                now,
+            ],
+        )
+        for statement in search.index_messages_sql("id BETWEEN ? AND ?"):
+            cursor.execute(statement, [ids[0], ids[-1]])
+        deltas: dict[int, _SessionDelta] = {}
+        for key, message in zip(rows_keys, new, strict=True):
+            delta = deltas.setdefault(key, _SessionDelta(key))
+            delta.messages += 1
+            delta.tokens += message.token_count
+            assert message.created_at is not None
+            created = _to_db_time(message.created_at)
+            if delta.last_activity is None or created > delta.last_activity:
+                delta.last_activity = created
+        for delta in deltas.values():
+            cursor.execute(
+                "UPDATE sessions SET message_count = message_count + ?, "
+                "total_tokens = total_tokens + ?, last_activity = greatest(last_activity, ?), "
+                "updated_at = ? WHERE id = ?",
+                [delta.messages, delta.tokens, delta.last_activity, now, delta.key],
+            )
+        return new
+
+    def get_memory(
+        self,
+        session_id: str,
+        memory_type: MemoryType = MemoryType.perpetual,
+        lastn: int | None = None,
+    ) -> Memory:
+        if lastn is not None and lastn < 0:
+            raise InvalidInputError(f"lastn must not be negative, not {lastn}")
+        cursor = self._cursor()
+        row = cursor.execute(
+            "SELECT id, facts FROM sessions WHERE session_id = ? AND deleted_at IS NULL",
+            [session_id],
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"session {session_id!r} not found")
+        key, facts = int(row[0]), _load_json(row[1])
+        summary_row = cursor.execute(
+            f"SELECT {_SUMMARY_COLUMNS} FROM summaries x WHERE x.session_key = ? "
+            "AND x.deleted_at IS NULL ORDER BY x.id DESC LIMIT 1",
+            [key],
+        ).fetchone()
+        if lastn:
+            after, limit = 0, lastn
+        else:
+            # Zep v0.27.2: the messages after the summary point, capped at the window.
+            after = int(summary_row[8]) if summary_row else 0
+            limit = self._window
+        rows = cursor.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.session_key = ? "
+            "AND m.deleted_at IS NULL AND m.id > ? ORDER BY m.id DESC LIMIT ?",
+            [key, after, limit],
+        ).fetchall()
+        messages = [_message_from_row(r) for r in reversed(rows)]
+        summary = _summary_info_from_row(summary_row).summary if summary_row else None
+        return Memory(
+            messages=messages,
+            summary=summary,
+            facts=(facts or []) if memory_type is MemoryType.perpetual else None,
+        )
+
+    # --- messages ------------------------------------------------------------------
+
+    def list_messages(
+        self, session_id: str, limit: int = 100, cursor: int = 1
+    ) -> MessageListResponse:
+        db = self._cursor()
+        key = self._live_session_key(db, session_id)
+        total_row = db.execute(
+            "SELECT count(*) FROM messages WHERE session_key = ? AND deleted_at IS NULL", [key]
+        ).fetchone()
+        total = int(total_row[0]) if total_row else 0
+        sql = (
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.session_key = ? "
+            "AND m.deleted_at IS NULL ORDER BY m.id"
+        )
+        params: list[Any] = [key]
+        if limit > 0:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, max(cursor - 1, 0) * limit]
+        messages = [_message_from_row(row) for row in db.execute(sql, params).fetchall()]
+        return MessageListResponse(messages=messages, total_count=total, row_count=len(messages))
+
+    def get_message(self, session_id: str, message_uuid: str) -> Message:
+        db = self._cursor()
+        key = self._live_session_key(db, session_id)
+        row = db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.session_key = ? "
+            "AND m.uuid = ?::UUID AND m.deleted_at IS NULL",
+            [key, _parse_uuid(message_uuid)],
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
+        return _message_from_row(row)
+
+    def update_message_metadata(
+        self, session_id: str, message_uuid: str, metadata: dict[str, Any]
+    ) -> Message:
+        with self._write() as db:
+            key = self._live_session_key(db, session_id)
+            row = db.execute(
+                "SELECT metadata FROM messages WHERE session_key = ? AND uuid = ?::UUID "
+                "AND deleted_at IS NULL",
+                [key, _parse_uuid(message_uuid)],
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
+            merged = merge_metadata(_load_json(row[0]), without_system(metadata))
+            db.execute(
+                "UPDATE messages SET metadata = ?, updated_at = ? "
+                "WHERE session_key = ? AND uuid = ?::UUID",
+                [_dump_json(merged), _now(), key, _parse_uuid(message_uuid)],
+            )
+        return self.get_message(session_id, message_uuid)
+
+    def delete_message(self, session_id: str, message_uuid: str) -> None:
+        with self._write() as db:
+            key = self._live_session_key(db, session_id)
+            row = db.execute(
+                "SELECT id, token_count FROM messages WHERE session_key = ? AND uuid = ?::UUID "
+                "AND deleted_at IS NULL",
+                [key, _parse_uuid(message_uuid)],
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
+            message_id, tokens = int(row[0]), int(row[1])
+            now = _now()
+            db.execute("DELETE FROM search_postings WHERE message_id = ?", [message_id])
+            db.execute("UPDATE messages SET deleted_at = ? WHERE id = ?", [now, message_id])
+            db.execute(
+                "UPDATE sessions SET message_count = message_count - 1, "
+                "total_tokens = total_tokens - ?, updated_at = ? WHERE id = ?",
+                [tokens, now, key],
+            )
+
+    # --- import --------------------------------------------------------------------
+
+    def import_sessions(
+        self, sessions: Iterable[SessionImport], users: Sequence[CreateUserRequest] = ()
+    ) -> ImportResult:
+        result = ImportResult()
+        touched: set[int] = set()
+        with self._write() as cursor:
+            for user in users:
+                if not cursor.execute(
+                    "SELECT 1 FROM users WHERE user_id = ?", [user.user_id]
+                ).fetchone():
+                    self._insert_user(cursor, user)
+                    result.users_created += 1
+            pending: list[tuple[int, list[Message]]] = []
+            buffered = 0
+            for item in sessions:
+                if item.user_id is not None and not cursor.execute(
+                    "SELECT 1 FROM users WHERE user_id = ?", [item.user_id]
+                ).fetchone():
+                    self._insert_user(cursor, CreateUserRequest(user_id=item.user_id))
+                    result.users_created += 1
+                existed = cursor.execute(
+                    "SELECT 1 FROM sessions WHERE session_id = ?", [item.session_id]
+                ).fetchone()
+                created_at = item.created_at or min(
+                    (m.created_at for m in item.messages if m.created_at is not None),
+                    default=None,
+                )
+                key = self._ensure_session(
+                    cursor,
+                    item.session_id,
+                    user_id=item.user_id,
+                    metadata=item.metadata,
+                    created_at=created_at,
+                )
+                if existed:
+                    result.sessions_updated += 1
+                else:
+                    result.sessions_created += 1
+                touched.add(key)
+                pending.append((key, item.messages))
+                buffered += len(item.messages)
+                if buffered >= IMPORT_CHUNK_MESSAGES:
+                    self._flush_import(cursor, pending, buffered, result)
+                    pending, buffered = [], 0
+            self._flush_import(cursor, pending, buffered, result)
+            if result.messages_added >= COMPACT_AFTER_MESSAGES:
+                self._compact_search_index(cursor)
+        for key in sorted(touched):
+            self._schedule_summary(key)
+        return result
+
+    def _flush_import(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        pending: list[tuple[int, list[Message]]],
+        buffered: int,
+        result: ImportResult,
+    ) -> None:
+        if not pending:
+            return
+        added = len(self._insert_messages(cursor, pending))
+        result.messages_added += added
+        result.messages_skipped += buffered - added
+
+    def _compact_search_index(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        """Rewrite the postings sorted by term, so zone maps prune most of a query's scan."""
+        cursor.execute(
+            "CREATE OR REPLACE TEMP TABLE postings_sorted AS "
+            "SELECT * FROM search_postings ORDER BY term, message_id"
+        )
+        cursor.execute("DELETE FROM search_postings")
+        cursor.execute("INSERT INTO search_postings SELECT * FROM postings_sorted")
+        cursor.execute("DROP TABLE postings_sorted")
+
+    def optimize(self) -> None:
+        """Re-sort the search index and checkpoint the file (after bulk work)."""
+        with self._write() as cursor:
+            self._compact_search_index(cursor)
+        self._cursor().execute("CHECKPOINT")
+
+    # --- summaries -----------------------------------------------------------------
+
+    def list_summaries(self, session_id: str) -> list[SummaryInfo]:
+        db = self._cursor()
+        key = self._live_session_key(db, session_id)
+        rows = db.execute(
+            f"SELECT {_SUMMARY_COLUMNS} FROM summaries x WHERE x.session_key = ? "
+            "AND x.deleted_at IS NULL ORDER BY x.id",
+            [key],
+        ).fetchall()
+        return [_summary_info_from_row(row) for row in rows]
+
+    def summarize(self, session_id: str) -> list[SummaryInfo]:
+        key = self._live_session_key(self._cursor(), session_id)
+        return self._run_summary_policy(key)
+
+    def _get_summarizer(self) -> Summarizer | None:
+        if isinstance(self._summarizer_choice, _DefaultSummarizer):
+            if self._summarizer is None:
+                from storage.summarizers import ExtractiveSummarizer
+
+                self._summarizer = ExtractiveSummarizer()
+            return self._summarizer
+        return self._summarizer_choice
+
+    def _schedule_summary(self, key: int) -> None:
+        if self._summarizer_choice is None or self._read_only:
+            return
+        if not self._background:
+            self._run_summary_policy(key)
+            return
+        with self._cursors_lock:
+            if key in self._pending:
+                return
+            self._pending.add(key)
+            if self._worker is None:
+                self._worker = threading.Thread(
+                    target=self._summary_worker, name="zeptui-summaries", daemon=True
+                )
+                self._worker.start()
+        self._queue.put(key)
+
+    def _summary_worker(self) -> None:
+        while True:
+            key = self._queue.get()
+            try:
+                if key is None:
+                    return
+                with self._cursors_lock:
+                    self._pending.discard(key)
+                self._run_summary_policy(key)
+            except Exception as error:  # a failed summary must not stop the worker
+                log.warning("summary of session %s failed: %s", key, error)
+                self.summary_errors.append(str(error))
+            finally:
+                self._queue.task_done()
+
+    def wait_for_summaries(self) -> None:
+        """Block until every scheduled background summary is done."""
+        self._queue.join()
+
+    def _run_summary_policy(self, key: int) -> list[SummaryInfo]:
+        """Zep's summarizer policy (zep-semantics.md §3), without its gaps.
+
+        When at least `window` non-empty messages follow the summary point, the
+        oldest `window - window // 2` of the oldest `window` are summarised and the
+        point moves to the newest of them; this repeats while it applies, so a
+        batch larger than the window is summarised in full rather than skipped.
+        """
+        summarizer = self._get_summarizer()
+        if summarizer is None:
+            return []
+        made: list[SummaryInfo] = []
+        with self._summary_lock:
+            while True:
+                db = self._cursor()
+                latest = db.execute(
+                    "SELECT content, recent_message_id FROM summaries WHERE session_key = ? "
+                    "AND deleted_at IS NULL ORDER BY id DESC LIMIT 1",
+                    [key],
+                ).fetchone()
+                previous, point = (latest[0], int(latest[1])) if latest else (None, 0)
+                rows = db.execute(
+                    f"SELECT {_MESSAGE_COLUMNS}, m.id FROM messages m WHERE m.session_key = ? "
+                    "AND m.deleted_at IS NULL AND m.id > ? AND trim(m.content) <> '' "
+                    "ORDER BY m.id LIMIT ?",
+                    [key, point, self._window],
+                ).fetchall()
+                if len(rows) < self._window:
+                    return made
+                batch = rows[: self._window - self._window // 2]
+                messages = [_message_from_row(row) for row in batch]
+                draft = summarizer.summarize(previous, messages)
+                metadata = dict(draft.metadata)
+                metadata.setdefault("summarizer", summarizer.name)
+                with self._write() as cursor:
+                    live = cursor.execute(
+                        "SELECT 1 FROM sessions WHERE id = ? AND deleted_at IS NULL", [key]
+                    ).fetchone()
+                    if live is None:
+                        return made
+                    row = cursor.execute(
+                        "INSERT INTO summaries VALUES (nextval('summaries_id_seq'), uuid(), ?, ?, "
+                        "?, ?::UUID, ?, ?::UUID, ?, ?, ?, NULL) RETURNING uuid",
+                        [
+                            key,
+                            draft.content.strip(),
+                            count_tokens(draft.content.strip()),
+                            messages[-1].uuid,
+                            int(batch[-1][8]),
+                            messages[0].uuid,
+                            len(messages),
+                            _dump_json(metadata),
+                            _now(),
+                        ],
+                    ).fetchone()
+                    assert row is not None
+                    info = cursor.execute(
+                        f"SELECT {_SUMMARY_COLUMNS} FROM summaries x WHERE x.uuid = ?", [row[0]]
+                    ).fetchone()
+                    assert info is not None
+                made.append(_summary_info_from_row(info))
+
+    # --- search and maintenance ----------------------------------------------------
+
+    def search(self, query: SearchQuery) -> list[SearchResult]:
+        if not query.text.strip():
+            raise InvalidInputError("search text is empty")
+        filters: list[str] = []
+        params: list[Any] = [query.text]
+        if query.session_id is not None:
+            filters.append("s.session_id = ?")
+            params.append(query.session_id)
+        if query.user_id is not None:
+            filters.append("s.user_id = ?")
+            params.append(query.user_id)
+        if query.role_types:
+            filters.append("coalesce(m.role_type, 'norole') IN (SELECT unnest(?::VARCHAR[]))")
+            params.append([role_type.value for role_type in query.role_types])
+        for key, value in sorted(query.metadata.items()):
+            filters.append("json_extract_string(m.metadata, ?) = ?")
+            params += [json_path(key), value]
+        if query.created_after is not None:
+            filters.append("m.created_at >= ?")
+            params.append(_to_db_time(query.created_after))
+        if query.created_before is not None:
+            filters.append("m.created_at < ?")
+            params.append(_to_db_time(query.created_before))
+        params.append(query.limit)
+        filters_sql = "".join(f" AND {f}" for f in filters)
+        db = self._cursor()
+        hits = db.execute(search.bm25_sql(filters_sql), params).fetchall()
+        if not hits:
+            return []
+        rows = db.execute(
+            f"SELECT m.id, {_MESSAGE_COLUMNS} FROM messages m "
+            "WHERE m.id IN (SELECT unnest(?::BIGINT[]))",
+            [[hit[0] for hit in hits]],
+        ).fetchall()
+        by_id = {row[0]: _message_from_row(row[1:]) for row in rows}
+        return [
+            SearchResult(message=by_id[message_id], score=float(score), session_id=session_id)
+            for message_id, session_id, score in hits
+        ]
+
+    def purge(self) -> int:
+        with self._write() as db:
+            removed = 0
+            dead_sessions = "SELECT id FROM sessions WHERE deleted_at IS NOT NULL"
+            for sql in (
+                f"DELETE FROM search_postings WHERE message_id IN (SELECT id FROM messages "
+                f"WHERE deleted_at IS NOT NULL OR session_key IN ({dead_sessions}))",
+                f"DELETE FROM summaries WHERE deleted_at IS NOT NULL "
+                f"OR session_key IN ({dead_sessions})",
+                f"DELETE FROM messages WHERE deleted_at IS NOT NULL "
+                f"OR session_key IN ({dead_sessions})",
+                "DELETE FROM sessions WHERE deleted_at IS NOT NULL",
+            ):
+                row = db.execute(sql).fetchone()
+                if not sql.startswith("DELETE FROM search_postings") and row:
+                    removed += int(row[0])
+        return removed
+
+    def stats(self) -> StoreStats:
+        row = (
+            self._cursor()
+            .execute(
+                "SELECT (SELECT count(*) FROM users), "
+                "(SELECT count(*) FROM sessions WHERE deleted_at IS NULL), "
+                "(SELECT count(*) FROM messages WHERE deleted_at IS NULL), "
+                "(SELECT count(*) FROM summaries WHERE deleted_at IS NULL)"
+            )
+            .fetchone()
+        )
+        assert row is not None
+        return StoreStats(users=row[0], sessions=row[1], messages=row[2], summaries=row[3])
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+def _lock_message(path: Path, error: str) -> str:
+    match = _LOCK_HOLDER.search(error)
+    holder = (
+        f"process {match['pid']} ({Path(match['program']).name})" if match else "another process"
+    )
+    return (
+        f"{path} is in use by {holder}; close it there (or point zeptui at another "
+        "database with --db) and try again"
+    )

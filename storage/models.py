@@ -1,0 +1,283 @@
+"""Pydantic models with Zep's JSON shapes (see docs/zep-compatibility.md).
+
+The wire models (User, Session, Message, Summary, Memory, SearchResult, ...) dump to
+exactly the JSON that Zep's `/api/v2` serves. The query and info models below them
+(SessionQuery, SessionInfo, SearchQuery, ...) are zeptui's own.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+__all__ = [
+    "CreateSessionRequest",
+    "CreateUserRequest",
+    "ImportResult",
+    "Memory",
+    "MemoryType",
+    "Message",
+    "MessageListResponse",
+    "RoleType",
+    "SearchQuery",
+    "SearchResult",
+    "Session",
+    "SessionImport",
+    "SessionInfo",
+    "SessionOrder",
+    "SessionPage",
+    "SessionQuery",
+    "StoreStats",
+    "Summary",
+    "SummaryInfo",
+    "UpdateUserRequest",
+    "User",
+    "format_timestamp",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """RFC 3339 in UTC with microseconds and a `Z`, as Zep writes timestamps."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _dump_timestamp(value: datetime | None) -> str | None:
+    return None if value is None else format_timestamp(value)
+
+
+Timestamp = Annotated[datetime, PlainSerializer(_dump_timestamp, return_type=str | None)]
+"""A datetime that dumps as Zep's RFC 3339 UTC string."""
+
+Metadata = dict[str, Any]
+
+
+class RoleType(StrEnum):
+    """Zep's role types (v2). `role` stays free text, e.g. a speaker name."""
+
+    user = "user"
+    assistant = "assistant"
+    system = "system"
+    function = "function"
+    tool = "tool"
+    norole = "norole"
+
+
+class MemoryType(StrEnum):
+    """How `get_memory` selects what a client receives."""
+
+    perpetual = "perpetual"
+    message_window = "message_window"
+    summary_retriever = "summary_retriever"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class User(_Model):
+    uuid: str
+    id: int
+    created_at: Timestamp
+    updated_at: Timestamp
+    deleted_at: Timestamp | None = None
+    user_id: str
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    metadata: Metadata | None = None
+
+
+class CreateUserRequest(_Model):
+    user_id: str = Field(min_length=1)
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    metadata: Metadata | None = None
+
+
+class UpdateUserRequest(_Model):
+    """Fields left out (or None, or empty strings) are not changed; metadata is merged."""
+
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    metadata: Metadata | None = None
+
+
+class Session(_Model):
+    uuid: str
+    id: int
+    created_at: Timestamp
+    updated_at: Timestamp
+    deleted_at: Timestamp | None = None
+    ended_at: Timestamp | None = None
+    session_id: str
+    user_id: str | None = None
+    metadata: Metadata | None = None
+    facts: list[str] | None = None
+
+
+class CreateSessionRequest(_Model):
+    session_id: str = Field(min_length=1)
+    user_id: str | None = None
+    metadata: Metadata | None = None
+
+
+class Message(_Model):
+    """A message as stored and served.
+
+    On input (`add_memory`) only `role`, `content`, `role_type` and `metadata` are
+    needed. `uuid` and `created_at` may be supplied (the import path); `token_count`
+    is always computed by the store.
+    """
+
+    uuid: str | None = None
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+    role: str = ""
+    role_type: RoleType | None = None
+    content: str
+    token_count: int = 0
+    metadata: Metadata | None = None
+
+
+class Summary(_Model):
+    uuid: str
+    created_at: Timestamp
+    content: str
+    token_count: int
+    recent_message_uuid: str
+    metadata: Metadata | None = None
+
+
+class Memory(_Model):
+    messages: list[Message] = Field(default_factory=list)
+    summary: Summary | None = None
+    facts: list[str] | None = None
+    metadata: Metadata | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        """Tokens a client receives: the messages plus the summary."""
+        summary_tokens = self.summary.token_count if self.summary else 0
+        return summary_tokens + sum(message.token_count for message in self.messages)
+
+
+class MessageListResponse(_Model):
+    messages: list[Message]
+    total_count: int
+    row_count: int
+
+
+class SearchResult(_Model):
+    message: Message | None = None
+    summary: Summary | None = None
+    metadata: Metadata | None = None
+    score: float
+    session_id: str | None = None
+
+
+# --- zeptui's own query and info models -------------------------------------------
+
+
+class SessionOrder(StrEnum):
+    """Sort keys for session lists."""
+
+    id = "id"
+    created = "created"
+    updated = "updated"
+    activity = "activity"
+    """The newest message's time."""
+    message_count = "message_count"
+
+
+class SessionQuery(_Model):
+    """A page of sessions: filters, sort and an offset cursor."""
+
+    limit: int | None = Field(default=None, ge=0)
+    cursor: int = Field(default=0, ge=0)
+    order_by: SessionOrder = SessionOrder.id
+    descending: bool = False
+    user_id: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    """`key=value` filters; a dotted key (`a.b`) reaches into nested objects."""
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    text: str | None = None
+    """Case-insensitive substring of the session id or user id."""
+
+
+class SessionInfo(_Model):
+    """A session with the aggregates a session list shows."""
+
+    session: Session
+    message_count: int
+    total_tokens: int
+    last_activity: Timestamp
+
+
+class SessionPage(_Model):
+    sessions: list[SessionInfo]
+    total_count: int
+    next_cursor: int | None
+    """Pass as `cursor` for the next page; None when this is the last page."""
+
+
+class SummaryInfo(_Model):
+    """A summary with the span of messages it covers."""
+
+    summary: Summary
+    first_message_uuid: str | None
+    message_count: int
+
+
+class SearchQuery(_Model):
+    """Full-text search over message content, best first."""
+
+    text: str
+    limit: int = Field(default=10, ge=1, le=1000)
+    session_id: str | None = None
+    user_id: str | None = None
+    role_types: list[RoleType] = Field(default_factory=list)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+class SessionImport(_Model):
+    """One session to import: the session's fields and its messages, oldest first."""
+
+    session_id: str = Field(min_length=1)
+    user_id: str | None = None
+    metadata: Metadata | None = None
+    created_at: datetime | None = None
+    messages: list[Message] = Field(default_factory=list)
+
+
+class ImportResult(_Model):
+    """What one `import_sessions` call changed."""
+
+    users_created: int = 0
+    sessions_created: int = 0
+    sessions_updated: int = 0
+    messages_added: int = 0
+    messages_skipped: int = 0
+    """Messages whose uuid was already in the store."""
+
+
+class StoreStats(_Model):
+    users: int
+    sessions: int
+    messages: int
+    summaries: int

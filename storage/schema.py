@@ -1,0 +1,100 @@
+"""The DuckDB schema and its migrations.
+
+`zeptui_meta` holds `format = zeptui` and `schema_version`. A file without that
+table is refused unless it is empty; a file with a newer version is refused and
+left untouched; an older version is migrated step by step in one transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FORMAT_NAME = "zeptui"
+SCHEMA_VERSION = 1
+
+# Timestamps are naive TIMESTAMPs holding UTC: no time-zone extension needed.
+# Uniqueness (session_id, user_id, message uuid) is enforced by the store, which
+# serialises writes, rather than by ART indexes: DuckDB scans these columns in
+# milliseconds, and indexes would slow bulk imports and complicate updates.
+_V1 = [
+    "CREATE TABLE zeptui_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
+    "CREATE SEQUENCE users_id_seq START 1",
+    "CREATE SEQUENCE sessions_id_seq START 1",
+    "CREATE SEQUENCE messages_id_seq START 1",
+    "CREATE SEQUENCE summaries_id_seq START 1",
+    """CREATE TABLE users (
+        id BIGINT NOT NULL,
+        uuid UUID NOT NULL,
+        user_id VARCHAR NOT NULL,
+        email VARCHAR,
+        first_name VARCHAR,
+        last_name VARCHAR,
+        metadata JSON,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE sessions (
+        id BIGINT NOT NULL,
+        uuid UUID NOT NULL,
+        session_id VARCHAR NOT NULL,
+        user_id VARCHAR,
+        metadata JSON,
+        facts JSON,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        deleted_at TIMESTAMP,
+        ended_at TIMESTAMP,
+        message_count BIGINT NOT NULL DEFAULT 0,
+        total_tokens BIGINT NOT NULL DEFAULT 0,
+        last_activity TIMESTAMP NOT NULL
+    )""",
+    # `id` is the insertion order (Zep orders by it); `session_key` = sessions.id.
+    # `search_len` is the number of indexed terms, BM25's document length.
+    """CREATE TABLE messages (
+        id BIGINT NOT NULL,
+        uuid UUID NOT NULL,
+        session_key BIGINT NOT NULL,
+        role VARCHAR NOT NULL,
+        role_type VARCHAR,
+        content VARCHAR NOT NULL,
+        token_count INTEGER NOT NULL,
+        metadata JSON,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        deleted_at TIMESTAMP,
+        search_len INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE summaries (
+        id BIGINT NOT NULL,
+        uuid UUID NOT NULL,
+        session_key BIGINT NOT NULL,
+        content VARCHAR NOT NULL,
+        token_count INTEGER NOT NULL,
+        recent_message_uuid UUID NOT NULL,
+        recent_message_id BIGINT NOT NULL,
+        first_message_uuid UUID,
+        message_count INTEGER NOT NULL,
+        metadata JSON,
+        created_at TIMESTAMP NOT NULL,
+        deleted_at TIMESTAMP
+    )""",
+    # The full-text index: one row per (term, live message). Kept up to date on
+    # every write; rewritten sorted by term after bulk imports so that DuckDB's
+    # zone maps skip most of it for a query.
+    """CREATE TABLE search_postings (
+        term VARCHAR NOT NULL,
+        message_id BIGINT NOT NULL,
+        tf INTEGER NOT NULL,
+        doc_len INTEGER NOT NULL
+    )""",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1}
+"""Statements that bring a store from version N-1 to version N."""
+
+
+def read_version(rows: list[tuple[Any, ...]]) -> tuple[str | None, int | None]:
+    """(format, schema_version) from `SELECT key, value FROM zeptui_meta` rows."""
+    meta = {str(key): str(value) for key, value in rows}
+    version = meta.get("schema_version")
+    return meta.get("format"), int(version) if version and version.isdigit() else None

@@ -1,0 +1,106 @@
+"""Full-text search kept in DuckDB's own tables, ranked with BM25 in SQL.
+
+DuckDB's `fts` extension is downloaded at run time, which offline machines
+cannot do, so the store keeps its own postings table (`search_postings`) and
+tokenises with the same SQL expression when indexing and when querying.
+"""
+
+from __future__ import annotations
+
+# Okapi BM25 parameters (the usual defaults, as in Lucene and DuckDB's fts).
+BM25_K1 = 1.2
+BM25_B = 0.75
+MAX_TERM_LENGTH = 64
+
+# Common English words that carry no meaning for search, plus single letters.
+STOPWORDS: tuple[str, ...] = tuple(
+    sorted(
+        set(
+            """
+            a about above after again against all am an and any are as at be because been
+            before being below between both but by can could did do does doing down during
+            each few for from further had has have having he her here hers herself him
+            himself his how i if in into is it its itself just me more most my myself no
+            nor not now of off on once only or other our ours ourselves out over own same
+            she should so some such than that the their theirs them themselves then there
+            these they this those through to too under until up very was we were what when
+            where which while who whom why will with would you your yours yourself
+            yourselves ll re ve don doesn didn isn wasn aren weren won wouldn couldn
+            shouldn
+            """.split()
+        )
+        | set("abcdefghijklmnopqrstuvwxyz")
+    )
+)
+
+_STOPWORD_LIST = "[" + ", ".join(f"'{word}'" for word in STOPWORDS) + "]"
+
+
+def tokens_sql(text_sql: str) -> str:
+    """A SQL expression turning `text_sql` into its list of index terms.
+
+    Lower-cased runs of letters and digits (any script), without stopwords and
+    over-long runs (base64 blobs and the like).
+    """
+    return (
+        f"list_filter(string_split_regex(lower({text_sql}), '[^\\p{{L}}\\p{{N}}]+'), "
+        f"lambda t: t <> '' AND length(t) <= {MAX_TERM_LENGTH} "
+        f"AND NOT list_contains({_STOPWORD_LIST}, t))"
+    )
+
+
+def index_messages_sql(where_sql: str) -> tuple[str, str]:
+    """SQL that sets `search_len` and inserts postings for messages matching `where_sql`.
+
+    Two statements, run in order, each taking the parameters of `where_sql`.
+    """
+    update = f"UPDATE messages SET search_len = len({tokens_sql('content')}) WHERE {where_sql}"
+    insert = f"""
+        INSERT INTO search_postings
+        SELECT term, id, count(*)::INTEGER, any_value(doc_len)::INTEGER
+        FROM (
+            SELECT id, unnest(terms) AS term, len(terms) AS doc_len
+            FROM (SELECT id, {tokens_sql("content")} AS terms FROM messages WHERE {where_sql})
+        )
+        GROUP BY term, id
+    """
+    return update, insert
+
+
+def bm25_sql(filters_sql: str) -> str:
+    """The ranking query. Parameters: the query text, then those of `filters_sql`,
+    then the limit. `filters_sql` filters the joined `m` (messages) and `s` (sessions)."""
+    return f"""
+        WITH query_terms AS (
+            SELECT DISTINCT unnest({tokens_sql("?")}) AS term
+        ),
+        hits AS (
+            SELECT p.term, p.message_id, p.tf, p.doc_len
+            FROM search_postings p SEMI JOIN query_terms q ON p.term = q.term
+        ),
+        corpus AS (
+            SELECT count(*) AS n, coalesce(avg(search_len), 1) AS avgdl
+            FROM messages WHERE deleted_at IS NULL
+        ),
+        term_df AS (
+            SELECT term, count(*) AS df FROM hits GROUP BY term
+        ),
+        scored AS (
+            SELECT h.message_id,
+                   sum(
+                       ln(1 + (c.n - d.df + 0.5) / (d.df + 0.5))
+                       * h.tf * ({BM25_K1} + 1)
+                       / (h.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * h.doc_len
+                          / greatest(c.avgdl, 1)))
+                   ) AS score
+            FROM hits h JOIN term_df d USING (term) CROSS JOIN corpus c
+            GROUP BY h.message_id
+        )
+        SELECT m.id, s.session_id, sc.score
+        FROM scored sc
+        JOIN messages m ON m.id = sc.message_id
+        JOIN sessions s ON s.id = m.session_key
+        WHERE m.deleted_at IS NULL AND s.deleted_at IS NULL {filters_sql}
+        ORDER BY sc.score DESC, m.id DESC
+        LIMIT ?
+    """

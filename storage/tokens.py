@@ -1,0 +1,93 @@
+"""Token counts as Zep computes them: tiktoken `cl100k_base` over `"role: content"`.
+
+The vocabulary ships with zeptui (`storage/data/cl100k_base.tiktoken`) and is
+checked against its published sha256, so counting never touches the network.
+The encoding is built on first use (about 0.2 s), not at import.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from storage.errors import StoreError
+
+if TYPE_CHECKING:
+    import tiktoken
+
+CL100K_BASE_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
+# tiktoken's own definition of cl100k_base (tiktoken_ext/openai_public.py).
+_CL100K_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+)
+_CL100K_SPECIAL = {
+    "<|endoftext|>": 100257,
+    "<|fim_prefix|>": 100258,
+    "<|fim_middle|>": 100259,
+    "<|fim_suffix|>": 100260,
+    "<|endofprompt|>": 100276,
+}
+
+_lock = threading.Lock()
+_encoding: tiktoken.Encoding | None = None
+
+
+def _load_vocabulary() -> dict[bytes, int]:
+    data = resources.files("storage").joinpath("data/cl100k_base.tiktoken").read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != CL100K_BASE_SHA256:
+        raise StoreError(
+            f"storage/data/cl100k_base.tiktoken is damaged (sha256 {digest}); reinstall zeptui"
+        )
+    ranks: dict[bytes, int] = {}
+    for line in data.splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return ranks
+
+
+def encoding() -> tiktoken.Encoding:
+    """The cl100k_base encoding, loaded from the bundled file on first use."""
+    global _encoding
+    if _encoding is None:
+        with _lock:
+            if _encoding is None:
+                import tiktoken
+
+                _encoding = tiktoken.Encoding(
+                    name="cl100k_base",
+                    pat_str=_CL100K_PATTERN,
+                    mergeable_ranks=_load_vocabulary(),
+                    special_tokens=_CL100K_SPECIAL,
+                )
+    return _encoding
+
+
+def message_text(role: str, content: str) -> str:
+    """The text Zep counts for a message: `"role: content"`."""
+    return f"{role}: {content}"
+
+
+def count_tokens(text: str) -> int:
+    """Tokens in `text`; special-token strings count as ordinary text."""
+    return len(encoding().encode_ordinary(text))
+
+
+def count_message_tokens(role: str, content: str) -> int:
+    return count_tokens(message_text(role, content))
+
+
+def count_tokens_batch(texts: Sequence[str], num_threads: int | None = None) -> list[int]:
+    """Token counts of many texts, encoded in parallel on all cores."""
+    if not texts:
+        return []
+    threads = num_threads or os.cpu_count() or 1
+    encoded = encoding().encode_ordinary_batch(list(texts), num_threads=threads)
+    return [len(tokens) for tokens in encoded]
