@@ -91,8 +91,13 @@ def _to_db_time(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
+def _utc(value: datetime) -> datetime:
+    """A stored (naive UTC) time as an aware datetime."""
+    return value.replace(tzinfo=UTC)
+
+
 def _from_db_time(value: datetime | None) -> datetime | None:
-    return None if value is None else value.replace(tzinfo=UTC)
+    return None if value is None else _utc(value)
 
 
 def _dump_json(value: Any) -> str | None:
@@ -121,9 +126,7 @@ _SUMMARY_COLUMNS = (
     "x.uuid, x.created_at, x.content, x.token_count, x.recent_message_uuid, x.metadata, "
     "x.first_message_uuid, x.message_count, x.recent_message_id"
 )
-_USER_COLUMNS = (
-    "id, uuid, user_id, email, first_name, last_name, metadata, created_at, updated_at"
-)
+_USER_COLUMNS = "id, uuid, user_id, email, first_name, last_name, metadata, created_at, updated_at"
 
 
 def _session_from_row(row: Sequence[Any]) -> Session:
@@ -134,8 +137,8 @@ def _session_from_row(row: Sequence[Any]) -> Session:
         user_id=row[3],
         metadata=_load_json(row[4]),
         facts=_load_json(row[5]),
-        created_at=_from_db_time(row[6]),
-        updated_at=_from_db_time(row[7]),
+        created_at=_utc(row[6]),
+        updated_at=_utc(row[7]),
         deleted_at=_from_db_time(row[8]),
         ended_at=_from_db_time(row[9]),
     )
@@ -146,7 +149,7 @@ def _session_info_from_row(row: Sequence[Any]) -> SessionInfo:
         session=_session_from_row(row),
         message_count=row[10],
         total_tokens=row[11],
-        last_activity=_from_db_time(row[12]),
+        last_activity=_utc(row[12]),
     )
 
 
@@ -166,7 +169,7 @@ def _message_from_row(row: Sequence[Any]) -> Message:
 def _summary_info_from_row(row: Sequence[Any]) -> SummaryInfo:
     summary = Summary(
         uuid=str(row[0]),
-        created_at=_from_db_time(row[1]),
+        created_at=_utc(row[1]),
         content=row[2],
         token_count=row[3],
         recent_message_uuid=str(row[4]),
@@ -185,8 +188,8 @@ def _user_from_row(row: Sequence[Any]) -> User:
         first_name=row[4],
         last_name=row[5],
         metadata=_load_json(row[6]),
-        created_at=_from_db_time(row[7]),
-        updated_at=_from_db_time(row[8]),
+        created_at=_utc(row[7]),
+        updated_at=_utc(row[8]),
     )
 
 
@@ -271,7 +274,9 @@ class DuckDBStore(MemoryStore):
 
     def _prepare_schema(self) -> None:
         conn = self._conn
-        tables = {row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        tables = {
+            row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        }
         if "zeptui_meta" not in tables:
             if tables:
                 names = ", ".join(sorted(tables)[:5])
@@ -491,9 +496,10 @@ class DuckDBStore(MemoryStore):
         return self.get_session(request.session_id)
 
     def _check_user(self, cursor: duckdb.DuckDBPyConnection, user_id: str | None) -> None:
-        if user_id is not None and not cursor.execute(
-            "SELECT 1 FROM users WHERE user_id = ?", [user_id]
-        ).fetchone():
+        if (
+            user_id is not None
+            and not cursor.execute("SELECT 1 FROM users WHERE user_id = ?", [user_id]).fetchone()
+        ):
             raise InvalidInputError(f"user does not exist with user_id: {user_id}")
 
     def _insert_session(
@@ -508,8 +514,8 @@ class DuckDBStore(MemoryStore):
         created = _to_db_time(created_at) if created_at else now
         row = cursor.execute(
             "INSERT INTO sessions (id, uuid, session_id, user_id, metadata, created_at, "
-            "updated_at, last_activity) VALUES (nextval('sessions_id_seq'), uuid(), ?, ?, ?, ?, ?, ?) "
-            "RETURNING id",
+            "updated_at, last_activity) "
+            "VALUES (nextval('sessions_id_seq'), uuid(), ?, ?, ?, ?, ?, ?) RETURNING id",
             [session_id, user_id, _dump_json(metadata), created, now, created],
         ).fetchone()
         assert row is not None
@@ -880,9 +886,12 @@ class DuckDBStore(MemoryStore):
             pending: list[tuple[int, list[Message]]] = []
             buffered = 0
             for item in sessions:
-                if item.user_id is not None and not cursor.execute(
-                    "SELECT 1 FROM users WHERE user_id = ?", [item.user_id]
-                ).fetchone():
+                if (
+                    item.user_id is not None
+                    and not cursor.execute(
+                        "SELECT 1 FROM users WHERE user_id = ?", [item.user_id]
+                    ).fetchone()
+                ):
                     self._insert_user(cursor, CreateUserRequest(user_id=item.user_id))
                     result.users_created += 1
                 existed = cursor.execute(

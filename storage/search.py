@@ -7,31 +7,25 @@ tokenises with the same SQL expression when indexing and when querying.
 
 from __future__ import annotations
 
+from string import ascii_lowercase
+
 # Okapi BM25 parameters (the usual defaults, as in Lucene and DuckDB's fts).
 BM25_K1 = 1.2
 BM25_B = 0.75
 MAX_TERM_LENGTH = 64
 
-# Common English words that carry no meaning for search, plus single letters.
-STOPWORDS: tuple[str, ...] = tuple(
-    sorted(
-        set(
-            """
-            a about above after again against all am an and any are as at be because been
-            before being below between both but by can could did do does doing down during
-            each few for from further had has have having he her here hers herself him
-            himself his how i if in into is it its itself just me more most my myself no
-            nor not now of off on once only or other our ours ourselves out over own same
-            she should so some such than that the their theirs them themselves then there
-            these they this those through to too under until up very was we were what when
-            where which while who whom why will with would you your yours yourself
-            yourselves ll re ve don doesn didn isn wasn aren weren won wouldn couldn
-            shouldn
-            """.split()
-        )
-        | set("abcdefghijklmnopqrstuvwxyz")
-    )
-)
+# Common English words that carry no meaning for search; single letters are added.
+_STOPWORD_TEXT = """
+a about above after again against all am an and any are as at be because been before
+being below between both but by can could did do does doing down during each few for
+from further had has have having he her here hers herself him himself his how i if in
+into is it its itself just me more most my myself no nor not now of off on once only or
+other our ours ourselves out over own same she should so some such than that the their
+theirs them themselves then there these they this those through to too under until up
+very was we were what when where which while who whom why will with would you your yours
+yourself yourselves ll re ve don doesn didn isn wasn aren weren won wouldn couldn shouldn
+"""
+STOPWORDS: tuple[str, ...] = tuple(sorted(set(_STOPWORD_TEXT.split()) | set(ascii_lowercase)))
 
 _STOPWORD_LIST = "[" + ", ".join(f"'{word}'" for word in STOPWORDS) + "]"
 

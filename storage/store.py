@@ -96,9 +96,7 @@ class MemoryStore(ABC):
         """NotFoundError if unknown or soft-deleted."""
 
     @abstractmethod
-    def update_session(
-        self, session_id: str, metadata: dict[str, Any] | None = None
-    ) -> Session:
+    def update_session(self, session_id: str, metadata: dict[str, Any] | None = None) -> Session:
         """Deep-merge metadata (the `system` key is dropped) and undelete the session.
 
         NotFoundError if the session never existed (or was purged).
