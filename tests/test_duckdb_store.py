@@ -1,0 +1,224 @@
+"""What only the DuckDB file store does: the file, its schema, locks, background work."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from storage.duckdb_store import DuckDBStore
+from storage.errors import IncompatibleStoreError, StoreLockedError
+from storage.models import Message, RoleType, SearchQuery
+from storage.schema import SCHEMA_VERSION
+from storage.summarizers import Summarizer, SummaryDraft
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_data_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "z.duckdb"
+    with DuckDBStore(path) as store:
+        store.add_memory("s1", [Message(role="Jane", role_type=RoleType.user, content="kept")])
+    with DuckDBStore(path, read_only=True) as store:
+        assert store.list_messages("s1").messages[0].content == "kept"
+        assert store.search(SearchQuery(text="kept"))[0].session_id == "s1"
+
+
+def test_new_file_gets_the_current_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "z.duckdb"
+    DuckDBStore(path).close()
+    with duckdb.connect(str(path), read_only=True) as conn:
+        rows = dict(conn.execute("SELECT key, value FROM zeptui_meta").fetchall())
+    assert rows == {"format": "zeptui", "schema_version": str(SCHEMA_VERSION)}
+
+
+def test_a_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "z.duckdb"
+    DuckDBStore(path).close()
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("UPDATE zeptui_meta SET value = '99' WHERE key = 'schema_version'")
+    before = digest(path)
+    with pytest.raises(IncompatibleStoreError, match="newer zeptui"):
+        DuckDBStore(path)
+    assert digest(path) == before
+
+
+def test_a_foreign_duckdb_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "other.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER)")
+    before = digest(path)
+    with pytest.raises(IncompatibleStoreError, match=r"not a zeptui store.*invoices"):
+        DuckDBStore(path)
+    assert digest(path) == before
+
+
+def test_a_file_that_is_not_duckdb_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "notes.duckdb"
+    path.write_text("just some notes, not a database\n" * 200)
+    before = digest(path)
+    with pytest.raises(IncompatibleStoreError, match=r"notes\.duckdb"):
+        DuckDBStore(path)
+    assert digest(path) == before
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time, duckdb
+    conn = duckdb.connect(sys.argv[1])
+    print("ready", flush=True)
+    time.sleep(30)
+    """
+)
+
+
+@pytest.fixture
+def held_database(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
+    path = tmp_path / "held.duckdb"
+    DuckDBStore(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        yield path, holder
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+
+
+def test_a_file_held_by_another_process_fails_fast_naming_it(
+    held_database: tuple[Path, subprocess.Popen[str]],
+) -> None:
+    path, holder = held_database
+    started = time.monotonic()
+    with pytest.raises(StoreLockedError) as raised:
+        DuckDBStore(path, lock_timeout=0.3)
+    elapsed = time.monotonic() - started
+    assert f"process {holder.pid}" in str(raised.value)
+    assert str(path) in str(raised.value)
+    assert elapsed < 5, "must fail at once, not hang"
+
+
+def test_waits_for_a_short_hold_to_end(tmp_path: Path) -> None:
+    path = tmp_path / "z.duckdb"
+    DuckDBStore(path).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); "
+            "print('ready', flush=True); time.sleep(0.5)",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        with DuckDBStore(path, lock_timeout=10) as store:
+            assert store.stats().messages == 0
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+
+
+class GatedSummarizer(Summarizer):
+    """A summarizer that waits for the test to open a gate."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.calls = 0
+
+    def summarize(self, previous: str | None, messages: Sequence[Message]) -> SummaryDraft:
+        self.calls += 1
+        assert self.gate.wait(timeout=10)
+        return SummaryDraft(content=f"summary of {len(messages)}", metadata={"k": "v"})
+
+
+def test_summaries_run_after_add_memory_returns(tmp_path: Path) -> None:
+    summarizer = GatedSummarizer()
+    with DuckDBStore(tmp_path / "z.duckdb", message_window=4, summarizer=summarizer) as store:
+        messages = [Message(role="Jane", content=f"m{n}") for n in range(4)]
+        store.add_memory("s1", messages)  # returns although the summarizer is blocked
+        assert store.list_summaries("s1") == []
+        assert len(store.list_messages("s1").messages) == 4
+        summarizer.gate.set()
+        store.wait_for_summaries()
+        summaries = store.list_summaries("s1")
+        assert [s.summary.content for s in summaries] == ["summary of 2"]
+        assert summaries[0].summary.metadata == {"k": "v", "summarizer": "gated"}
+
+
+def test_close_waits_for_pending_summaries(tmp_path: Path) -> None:
+    path = tmp_path / "z.duckdb"
+    summarizer = GatedSummarizer()
+    store = DuckDBStore(path, message_window=4, summarizer=summarizer)
+    store.add_memory("s1", [Message(role="Jane", content=f"m{n}") for n in range(4)])
+    threading.Timer(0.2, summarizer.gate.set).start()
+    store.close()
+    with DuckDBStore(path, read_only=True) as reopened:
+        assert len(reopened.list_summaries("s1")) == 1
+
+
+def test_a_failing_summarizer_is_reported_not_raised(tmp_path: Path) -> None:
+    class Broken(Summarizer):
+        def summarize(self, previous: str | None, messages: Sequence[Message]) -> SummaryDraft:
+            raise RuntimeError("model unavailable")
+
+    with DuckDBStore(tmp_path / "z.duckdb", message_window=2, summarizer=Broken()) as store:
+        store.add_memory("s1", [Message(role="a", content="x"), Message(role="b", content="y")])
+        store.wait_for_summaries()
+        assert store.summary_errors == ["model unavailable"]
+        assert store.list_summaries("s1") == []
+
+
+def test_threads_share_one_store(tmp_path: Path) -> None:
+    with DuckDBStore(tmp_path / "z.duckdb", summarizer=None) as store:
+        errors: list[BaseException] = []
+
+        def writer(name: str) -> None:
+            try:
+                for n in range(20):
+                    store.add_memory(name, [Message(role="x", content=f"{name} {n}")])
+                    store.get_memory(name)
+            except BaseException as error:  # collected for the assertion below
+                errors.append(error)
+
+        threads = [threading.Thread(target=writer, args=(f"s{n}",)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert errors == []
+        assert store.stats().messages == 80
+        ids = [m.uuid for n in range(4) for m in store.list_messages(f"s{n}").messages]
+        assert len(set(ids)) == 80
+
+
+def test_optimize_keeps_search_results(tmp_path: Path) -> None:
+    with DuckDBStore(tmp_path / "z.duckdb", summarizer=None) as store:
+        store.add_memory("s1", [Message(role="x", content=f"otter {n}") for n in range(50)])
+        before = [
+            r.message.uuid for r in store.search(SearchQuery(text="otter", limit=50)) if r.message
+        ]
+        store.optimize()
+        after = [
+            r.message.uuid for r in store.search(SearchQuery(text="otter", limit=50)) if r.message
+        ]
+        assert before == after
+        assert len(after) == 50
