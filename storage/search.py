@@ -27,38 +27,50 @@ yourself yourselves ll re ve don doesn didn isn wasn aren weren won wouldn could
 """
 STOPWORDS: tuple[str, ...] = tuple(sorted(set(_STOPWORD_TEXT.split()) | set(ascii_lowercase)))
 
-_STOPWORD_LIST = "[" + ", ".join(f"'{word}'" for word in STOPWORDS) + "]"
+_STOPWORD_SQL = ", ".join(f"'{word}'" for word in STOPWORDS)
+_STOPWORD_LIST = f"[{_STOPWORD_SQL}]"
 
 
 def tokens_sql(text_sql: str) -> str:
     """A SQL expression turning `text_sql` into its list of index terms.
 
     Lower-cased runs of letters and digits (any script), without stopwords and
-    over-long runs (base64 blobs and the like).
+    over-long runs (base64 blobs and the like). Indexing applies the same rules.
     """
     return (
-        f"list_filter(string_split_regex(lower({text_sql}), '[^\\p{{L}}\\p{{N}}]+'), "
-        f"lambda t: t <> '' AND length(t) <= {MAX_TERM_LENGTH} "
-        f"AND NOT list_contains({_STOPWORD_LIST}, t))"
+        f"list_filter(regexp_extract_all(lower({text_sql}), '[\\p{{L}}\\p{{N}}]+'), "
+        f"lambda t: length(t) <= {MAX_TERM_LENGTH} AND NOT list_contains({_STOPWORD_LIST}, t))"
     )
 
 
-def index_messages_sql(where_sql: str) -> tuple[str, str]:
-    """SQL that sets `search_len` and inserts postings for messages matching `where_sql`.
+def index_messages_sql(where_sql: str) -> list[str]:
+    """Statements that index the messages matching `where_sql` (run in order).
 
-    Two statements, run in order, each taking the parameters of `where_sql`.
+    The first takes the parameters of `where_sql`; the others take none. Each
+    message is tokenised once, into a temp table that feeds both its postings
+    and its document length (`messages.search_len`).
     """
-    update = f"UPDATE messages SET search_len = len({tokens_sql('content')}) WHERE {where_sql}"
-    insert = f"""
-        INSERT INTO search_postings
-        SELECT term, id, count(*)::INTEGER, any_value(doc_len)::INTEGER
-        FROM (
-            SELECT id, unnest(terms) AS term, len(terms) AS doc_len
-            FROM (SELECT id, {tokens_sql("content")} AS terms FROM messages WHERE {where_sql})
+    return [
+        f"""
+        CREATE OR REPLACE TEMP TABLE new_terms AS
+        SELECT id, term FROM (
+            SELECT id, unnest(regexp_extract_all(lower(content), '[\\p{{L}}\\p{{N}}]+')) AS term
+            FROM messages WHERE {where_sql}
         )
-        GROUP BY term, id
-    """
-    return update, insert
+        WHERE length(term) <= {MAX_TERM_LENGTH} AND term NOT IN ({_STOPWORD_SQL})
+        """,
+        """
+        INSERT INTO search_postings
+        SELECT term, id, count(*)::INTEGER, (sum(count(*)) OVER (PARTITION BY id))::INTEGER
+        FROM new_terms GROUP BY term, id
+        """,
+        """
+        UPDATE messages SET search_len = d.n
+        FROM (SELECT id, count(*)::INTEGER AS n FROM new_terms GROUP BY id) d
+        WHERE messages.id = d.id
+        """,
+        "DROP TABLE new_terms",
+    ]
 
 
 def bm25_sql(filters_sql: str) -> str:

@@ -1,0 +1,144 @@
+"""The fast path for Zep JSONL (one message per line): DuckDB reads the file itself.
+
+`zeptui.importers.zep` is the reference reader for Zep's formats; this module
+does the same for the common case of one message per line, in SQL, so a million
+messages load at the speed of DuckDB's `read_json` instead of Python's `json`.
+It checks every record first and declines (`BulkImportDeclined`) any file it
+cannot take exactly as the reference reader would: a session object on a line,
+a record with a wrong type, an unknown role_type, a bad uuid or timestamp,
+invalid JSON. The caller then uses the reference reader, which reports the
+problem with its file and line. `tests/test_zep_bulk.py` checks that both paths
+store the same thing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from storage.models import RoleType
+
+ZEP_IMPORT_NAMESPACE = uuid.UUID("3b5c7c4e-5f0e-4a8e-9d63-2f1e8c0b6a71")
+"""The uuid5 namespace for messages imported without a uuid (both paths use it)."""
+
+_COLUMNS = (
+    "{session_id: 'JSON', user_id: 'JSON', uuid: 'JSON', created_at: 'JSON', role: 'JSON', "
+    "role_type: 'JSON', name: 'JSON', content: 'JSON', metadata: 'JSON', messages: 'JSON'}"
+)
+_ROLE_TYPES = "[" + ", ".join(f"'{r.value}'" for r in RoleType) + "]"
+_NAMESPACE_BLOB = "".join(f"\\x{byte:02x}" for byte in ZEP_IMPORT_NAMESPACE.bytes)
+
+
+class BulkImportDeclined(Exception):
+    """The file is not a plain, valid message-per-line Zep JSONL file."""
+
+
+@dataclass
+class StagedFile:
+    """A checked file in the temp table `zep_rows`, one row per message in file order."""
+
+    rows: int
+    sessions: int
+    groups: int
+    """Runs of consecutive lines of one session (the reference reader's SessionImports)."""
+
+
+def _string_or_null(column: str) -> str:
+    return f"({column} IS NULL OR json_type({column}) IN ('VARCHAR', 'NULL'))"
+
+
+def stage(cursor: duckdb.DuckDBPyConnection, path: Path, default_session_id: str) -> StagedFile:
+    """Read and check `path` into the temp table `zep_rows`, or decline it.
+
+    One pass: DuckDB parses the file, checks each record, applies the role rules
+    and derives missing uuids in a single query.
+    """
+    cursor.execute("SET TimeZone = 'UTC'")
+    # The reference reader's rules, in SQL: v2 role_type, v3 role + name, v0.x
+    # free-form role; a missing uuid is uuid5(namespace, session \x1f index \x1f
+    # role_type \x1f role \x1f content): SHA-1, then the version and variant bits.
+    try:
+        cursor.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE zep_rows AS
+            WITH raw AS (
+                SELECT row_number() OVER () AS seq, *
+                FROM read_json($path, format = 'newline_delimited', columns = {_COLUMNS},
+                               maximum_object_size = 268435456)
+            ),
+            checked AS (
+                SELECT seq,
+                    messages IS NULL
+                    AND content IS NOT NULL AND json_type(content) = 'VARCHAR'
+                    AND (session_id IS NULL OR (json_type(session_id) = 'VARCHAR'
+                                                AND session_id ->> '$' <> ''))
+                    AND {_string_or_null("user_id")} AND {_string_or_null("role")}
+                    AND {_string_or_null("name")} AND {_string_or_null("role_type")}
+                    AND {_string_or_null("uuid")} AND {_string_or_null("created_at")}
+                    AND (metadata IS NULL OR json_type(metadata) IN ('OBJECT', 'NULL'))
+                    AND (coalesce(role_type ->> '$', '') = ''
+                         OR list_contains({_ROLE_TYPES}, role_type ->> '$'))
+                    AND (coalesce(uuid ->> '$', '') = ''
+                         OR try_cast(uuid ->> '$' AS UUID) IS NOT NULL)
+                    AND (coalesce(created_at ->> '$', '') = ''
+                         OR starts_with(created_at ->> '$', '0001-01-01')
+                         OR try_cast(created_at ->> '$' AS TIMESTAMPTZ) IS NOT NULL) AS ok,
+                    coalesce(session_id ->> '$', $default) AS session_id,
+                    nullif(user_id ->> '$', '') AS user_id,
+                    try_cast(nullif(uuid ->> '$', '') AS UUID) AS given_uuid,
+                    CASE WHEN starts_with(created_at ->> '$', '0001-01-01') THEN NULL
+                         ELSE timezone('UTC', try_cast(nullif(created_at ->> '$', '')
+                                                       AS TIMESTAMPTZ)) END AS created_at,
+                    content ->> '$' AS content,
+                    CASE WHEN json_type(metadata) = 'OBJECT' THEN metadata END AS metadata,
+                    coalesce(role ->> '$', '') AS raw_role,
+                    nullif(role_type ->> '$', '') AS raw_role_type,
+                    coalesce(name ->> '$', '') AS name,
+                    name IS NOT NULL AS has_name
+                FROM raw
+            ),
+            roles AS (
+                SELECT *,
+                    CASE WHEN raw_role_type IS NOT NULL THEN raw_role_type
+                         WHEN list_contains({_ROLE_TYPES}, raw_role) THEN raw_role
+                         WHEN lower(raw_role) = 'human' THEN 'user'
+                         WHEN lower(raw_role) = 'ai' THEN 'assistant'
+                    END AS role_type,
+                    CASE WHEN raw_role_type IS NULL AND has_name
+                              AND list_contains({_ROLE_TYPES}, raw_role) THEN name
+                         ELSE raw_role END AS role,
+                    row_number() OVER (PARTITION BY session_id ORDER BY seq) AS position
+                FROM checked
+            ),
+            hashed AS (
+                SELECT *,
+                    sha1('{_NAMESPACE_BLOB}'::BLOB || encode(
+                        session_id || chr(31) || (position - 1)::VARCHAR || chr(31)
+                        || coalesce(role_type, '') || chr(31) || role || chr(31)
+                        || coalesce(content, ''))) AS digest
+                FROM roles
+            )
+            SELECT seq, ok, session_id, user_id, created_at, content, metadata, role, role_type,
+                   seq - position AS island,
+                   coalesce(given_uuid, (
+                       substr(digest, 1, 12) || '5' || substr(digest, 14, 3)
+                       || substr('89ab', (('0x' || substr(digest, 17, 1))::INTEGER & 3) + 1, 1)
+                       || substr(digest, 18, 15))::UUID) AS uuid
+            FROM hashed
+            """,
+            {"path": str(path), "default": default_session_id},
+        )
+    except duckdb.Error as error:
+        raise BulkImportDeclined(str(error).splitlines()[0]) from None
+    counts = cursor.execute(
+        "SELECT count(*), count(DISTINCT session_id), count(DISTINCT (session_id, island)), "
+        "bool_and(ok) FROM zep_rows"
+    ).fetchone()
+    assert counts is not None
+    if counts[3] is False:
+        cursor.execute("DROP TABLE zep_rows")
+        raise BulkImportDeclined("some records need the reference reader")
+    return StagedFile(rows=int(counts[0]), sessions=int(counts[1]), groups=int(counts[2]))

@@ -1,0 +1,195 @@
+"""The DuckDB fast path for Zep JSONL stores exactly what the reference reader stores."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storage.duckdb_store import DuckDBStore
+from storage.models import ImportResult, SessionQuery
+from storage.zep_bulk import BulkImportDeclined
+from zeptui.importers.zep import ZepImporter
+
+FIXED = "6f1c2a9e-2b7d-4c51-9a57-1c0f8e9b2d11"
+
+LINES: list[dict[str, Any]] = [
+    # v2: role_type present, role is the speaker's name
+    {
+        "session_id": "a",
+        "user_id": "jane",
+        "role": "Jane",
+        "role_type": "user",
+        "content": "Who was Octavia Butler?",
+        "created_at": "2024-05-01T12:00:00Z",
+        "metadata": {"foo": "bar", "nested": {"n": 1}},
+    },
+    {
+        "session_id": "a",
+        "role": "HistoryBot",
+        "role_type": "assistant",
+        "content": "An American science fiction author.",
+        "created_at": "2024-05-01T14:00:01+02:00",
+    },
+    # v3: role is the enum, name is the name
+    {"session_id": "b", "role": "user", "name": "Sam", "content": "Bonjour, ça va ? 🚀"},
+    {
+        "session_id": "b",
+        "role": "assistant",
+        "name": "Bot",
+        "content": "[bold]literal[/]",
+        "uuid": FIXED,
+    },
+    # v0.x: free-form roles
+    {
+        "session_id": "a",
+        "role": "human",
+        "content": "Back to Butler: Kindred?",
+        "created_at": "2024-05-02 09:30:00",
+    },
+    {"session_id": "a", "role": "AI", "content": "Kindred (1979) is a time-travel novel."},
+    {
+        "session_id": "a",
+        "role": "narrator",
+        "content": "unknown roles keep no role type",
+        "created_at": "0001-01-01T00:00:00Z",
+    },
+    # no session id: the file stem; the same uuid twice: stored once
+    {"role": "system", "content": "You are helpful.", "uuid": FIXED.replace("6f", "7a", 1)},
+    {"role": "system", "content": "Duplicate line.", "uuid": FIXED.replace("6f", "7a", 1)},
+    {
+        "session_id": "c",
+        "user_id": "bob",
+        "role_type": "tool",
+        "role": "search",
+        "content": "",
+        "metadata": {},
+    },
+]
+
+
+def write_jsonl(path: Path, lines: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
+    return path
+
+
+def snapshot(store: DuckDBStore) -> dict[str, Any]:
+    """Everything a user can see, minus times the store sets itself."""
+    sessions = store.list_sessions(SessionQuery()).sessions
+    state: dict[str, Any] = {"users": [u.user_id for u in store.list_users()]}
+    for info in sessions:
+        session = info.session
+        messages = store.list_messages(session.session_id, limit=0).messages
+        state[session.session_id] = {
+            "user_id": session.user_id,
+            "metadata": session.metadata,
+            "message_count": info.message_count,
+            "total_tokens": info.total_tokens,
+            "messages": [
+                m.model_dump(mode="json", exclude={"created_at", "updated_at"})
+                | {"created_at": m.created_at.isoformat() if m.created_at.year < 2026 else None}
+                for m in messages
+                if m.created_at is not None
+            ],
+        }
+    return state
+
+
+def both_paths(tmp_path: Path, path: Path) -> tuple[dict[str, Any], dict[str, Any], Any, Any]:
+    with DuckDBStore(tmp_path / "fast.duckdb", summarizer=None) as fast:
+        fast_result = fast.import_zep_jsonl(path, default_session_id=path.stem)
+        fast_again = fast.import_zep_jsonl(path, default_session_id=path.stem)
+        fast_state = snapshot(fast)
+    with DuckDBStore(tmp_path / "reference.duckdb", summarizer=None) as reference:
+        reference_result = reference.import_sessions(ZepImporter().read(path))
+        reference_again = reference.import_sessions(ZepImporter().read(path))
+        reference_state = snapshot(reference)
+    return (
+        fast_state,
+        reference_state,
+        (fast_result, fast_again),
+        (reference_result, reference_again),
+    )
+
+
+def test_fast_path_matches_the_reference_reader(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "history.jsonl", LINES)
+    fast_state, reference_state, fast_results, reference_results = both_paths(tmp_path, path)
+    assert fast_state == reference_state
+    assert fast_results == reference_results
+    first, again = fast_results
+    assert first == ImportResult(
+        users_created=2,
+        sessions_created=4,
+        sessions_updated=1,
+        messages_added=9,
+        messages_skipped=1,
+    )
+    assert (again.messages_added, again.messages_skipped) == (0, 10)
+    # Spot checks of the mapping itself.
+    a = fast_state["a"]["messages"]
+    assert [(m["role"], m["role_type"]) for m in a] == [
+        ("Jane", "user"),
+        ("HistoryBot", "assistant"),
+        ("human", "user"),
+        ("AI", "assistant"),
+        ("narrator", None),
+    ]
+    assert a[1]["created_at"] == "2024-05-01T12:00:01+00:00"
+    assert a[2]["created_at"] == "2024-05-02T09:30:00+00:00"
+    assert a[4]["created_at"] is None  # Go's zero time means unset
+    b = fast_state["b"]["messages"]
+    assert [(m["role"], m["role_type"]) for m in b] == [("Sam", "user"), ("Bot", "assistant")]
+    assert b[1]["uuid"] == FIXED
+    uuid.UUID(b[0]["uuid"])
+    assert fast_state["history"]["messages"][0]["content"] == "You are helpful."
+
+
+def test_interleaved_sessions_match(tmp_path: Path) -> None:
+    lines = [
+        {
+            "session_id": f"s{n % 3}",
+            "role": "human" if n % 2 else "ai",
+            "content": f"line {n}",
+            "created_at": f"2024-01-{n + 1:02d}T00:00:00Z",
+        }
+        for n in range(12)
+    ]
+    path = write_jsonl(tmp_path / "mixed.jsonl", lines)
+    fast_state, reference_state, fast_results, reference_results = both_paths(tmp_path, path)
+    assert fast_state == reference_state
+    assert fast_results == reference_results
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"session_id": "a", "role": "x", "content": 5},
+        {"session_id": "a", "role": "x"},
+        {"session_id": "a", "role_type": "robot", "content": "x"},
+        {"session_id": "a", "content": "x", "uuid": "not-a-uuid"},
+        {"session_id": "a", "content": "x", "created_at": "yesterday"},
+        {"session_id": "a", "content": "x", "metadata": [1, 2]},
+        {"session_id": "", "content": "x"},
+        {"session_id": "a", "messages": [{"role": "x", "content": "y"}]},
+    ],
+)
+def test_declines_what_needs_the_reference_reader(tmp_path: Path, bad: dict[str, Any]) -> None:
+    path = write_jsonl(tmp_path / "bad.jsonl", [{"session_id": "a", "content": "fine"}, bad])
+    with DuckDBStore(tmp_path / "z.duckdb", summarizer=None) as store:
+        with pytest.raises(BulkImportDeclined):
+            store.import_zep_jsonl(path, default_session_id="bad")
+        assert store.stats().messages == 0
+        assert store.list_sessions().total_count == 0
+
+
+def test_declines_invalid_json(tmp_path: Path) -> None:
+    path = tmp_path / "broken.jsonl"
+    path.write_text('{"session_id": "a", "content": "fine"}\n{"session_id": "a", "cont\n')
+    with DuckDBStore(tmp_path / "z.duckdb", summarizer=None) as store:
+        with pytest.raises(BulkImportDeclined):
+            store.import_zep_jsonl(path, default_session_id="broken")
+        assert store.stats().messages == 0
