@@ -1,0 +1,175 @@
+"""Importers: turn chat-history files into `SessionImport`s for `MemoryStore.import_sessions`.
+
+The plug-in shape: an importer is any object with
+
+- `name`: a short id used by `zeptui import --format NAME` (e.g. `"zep"`);
+- `description`: one line for help and reports;
+- `priority`: detection order, highest first. Specific formats (ChatGPT, Claude, ...)
+  should use a positive priority; the Zep importer is the generic fallback at 0;
+- `detect(path, head) -> bool`: does this file look like mine? `head` is the file's
+  first `HEAD_BYTES` bytes; this must be cheap and must not raise;
+- `read(path) -> Iterator[SessionImport]`: the sessions, oldest message first, read
+  lazily (stream big files). Bad input raises `ImportFileError` naming the file
+  and the line (or record) that is wrong.
+
+Add a format by writing a module with such an object and listing the module in
+`BUILTIN_IMPORTERS` (its import registers it with `register`), or by calling `register`.
+`import_file` runs one `import_sessions` transaction per file, so a file that fails
+anywhere leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from storage.models import ImportResult, SessionImport
+    from storage.store import MemoryStore
+
+__all__ = [
+    "BUILTIN_IMPORTERS",
+    "HEAD_BYTES",
+    "FileReport",
+    "ImportFileError",
+    "Importer",
+    "detect_importer",
+    "get_importer",
+    "import_file",
+    "importers",
+    "register",
+]
+
+HEAD_BYTES = 64 * 1024
+"""How much of a file `detect` sees."""
+
+BUILTIN_IMPORTERS: tuple[str, ...] = ("zeptui.importers.zep",)
+"""Modules imported on first use of the registry; each registers its importer."""
+
+
+class ImportFileError(Exception):
+    """A file that cannot be imported: unreadable, malformed, or with a bad record.
+
+    `str()` is `path:line: reason` (JSONL, JSON syntax errors), `path: record: reason`
+    (a bad record in a JSON document) or `path: reason`.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        line: int | None,
+        reason: str,
+        *,
+        record: str | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.line = line
+        self.reason = reason
+        self.record = record
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        if self.record:
+            where = f"{where}: {self.record}"
+        return f"{where}: {self.reason}"
+
+
+@runtime_checkable
+class Importer(Protocol):
+    """One input format. See the module docstring for the contract."""
+
+    name: str
+    description: str
+    priority: int
+
+    def detect(self, path: Path, head: bytes) -> bool:
+        """True if the file looks like this format (cheap; never raises)."""
+        ...
+
+    def read(self, path: Path) -> Iterator[SessionImport]:
+        """The file's sessions, lazily; raises ImportFileError on bad input."""
+        ...
+
+
+_registry: dict[str, Importer] = {}
+_builtins_loaded = False
+
+
+def register(importer: Importer) -> Importer:
+    """Add (or replace) an importer under its `name`; returns it."""
+    _registry[importer.name] = importer
+    return importer
+
+
+def _load_builtins() -> None:
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        for module in BUILTIN_IMPORTERS:
+            importlib.import_module(module)
+
+
+def importers() -> list[Importer]:
+    """Every registered importer, in detection order (highest priority first)."""
+    _load_builtins()
+    return sorted(_registry.values(), key=lambda importer: -importer.priority)
+
+
+def get_importer(name: str) -> Importer:
+    """The importer called `name`; ValueError naming the known ones if none is."""
+    _load_builtins()
+    try:
+        return _registry[name]
+    except KeyError:
+        known = ", ".join(sorted(_registry))
+        raise ValueError(f"unknown import format {name!r} (known: {known})") from None
+
+
+def read_head(path: Path) -> bytes:
+    """The first `HEAD_BYTES` bytes of `path`; ImportFileError if it cannot be read."""
+    try:
+        with path.open("rb") as file:
+            return file.read(HEAD_BYTES)
+    except OSError as exc:
+        raise ImportFileError(path, None, os_reason(exc)) from exc
+
+
+def os_reason(exc: OSError) -> str:
+    """The OS's words for an error, without the path (the caller names the file)."""
+    return exc.strerror or str(exc)
+
+
+def detect_importer(path: Path) -> Importer:
+    """The first importer whose `detect` accepts the file; ImportFileError if none does."""
+    if path.is_dir():
+        raise ImportFileError(path, None, "is a directory, not a file")
+    head = read_head(path)
+    for importer in importers():
+        if importer.detect(path, head):
+            return importer
+    formats = ", ".join(importer.description for importer in importers())
+    raise ImportFileError(path, None, f"unrecognised format (expected one of: {formats})")
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """What importing one file did."""
+
+    path: str
+    format: str
+    result: ImportResult
+
+
+def import_file(store: MemoryStore, path: Path, importer: Importer | None = None) -> FileReport:
+    """Import one file in one transaction: all of it, or (on any error) none of it.
+
+    The file streams through the store one session at a time; users named by a
+    session's `user_id` are created by the store when missing.
+    """
+    importer = importer or detect_importer(path)
+    result = store.import_sessions(importer.read(path))
+    return FileReport(path=str(path), format=importer.name, result=result)

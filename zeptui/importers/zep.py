@@ -1,0 +1,341 @@
+"""Zep's own JSON as an input format: sessions and messages in v0.x, v2 or v3 field names.
+
+Accepted documents:
+
+- a session object `{"session_id", "user_id"?, "metadata"?, "created_at"?, "messages": [...]}`;
+- a list of session objects;
+- a bare list of messages (the session id is the file stem);
+- a v2/v3 response `{"messages": [...], "total_count", "row_count"}` or a Memory
+  `{"messages": [...], "summary", ...}` (the session id is the file stem);
+- JSONL, read line by line: one message per line (with `session_id`, else the file
+  stem; consecutive lines of one session form one session) or one session object
+  per line. A JSON list may mix messages and session objects the same way.
+
+Message fields: v2 (`role_type` present, `role` is the speaker's name), v3 (`role` is
+one of the role types and `name` is present: the name becomes `role`), v0.x
+(free-form `role`: `human` becomes user, `ai` assistant, a role-type value itself,
+anything else no role type). `uuid`, `created_at` and `metadata` are kept; a message
+without a uuid gets a deterministic uuid5, so importing a file twice adds nothing.
+Timestamps are never invented.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from storage.models import Message, RoleType, SessionImport
+from zeptui.importers import ImportFileError, os_reason, register
+
+__all__ = ["ZEP_IMPORT_NAMESPACE", "ZepImporter"]
+
+ZEP_IMPORT_NAMESPACE = uuid.UUID("3b5c7c4e-5f0e-4a8e-9d63-2f1e8c0b6a71")
+"""The uuid5 namespace for messages imported without a uuid."""
+
+_JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+_MESSAGE_KEYS = ("content", "role", "role_type", "name")
+_ROLE_TYPES_ORDERED = tuple(role_type.value for role_type in RoleType)
+_ROLE_TYPES = set(_ROLE_TYPES_ORDERED)
+_V0_ROLES = {"human": RoleType.user, "ai": RoleType.assistant}
+_ZERO_TIME_PREFIX = "0001-01-01"
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a record sits: a line (JSONL, 1-based) and/or a JSON path."""
+
+    line: int | None = None
+    record: str | None = None
+
+    def child(self, key: str) -> _Where:
+        record = f"{self.record}{key}" if self.record else key.lstrip(".")
+        return _Where(self.line, record)
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _is_message(record: dict[str, Any]) -> bool:
+    return "messages" not in record and any(key in record for key in _MESSAGE_KEYS)
+
+
+class _Reader:
+    """One pass over one file: builds SessionImports and numbers messages per session."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stem = path.stem or path.name
+        self.counters: dict[str, int] = {}
+
+    def fail(self, where: _Where, reason: str) -> ImportFileError:
+        return ImportFileError(self.path, where.line, reason, record=where.record)
+
+    # --- documents ---------------------------------------------------------------
+
+    def read(self) -> Iterator[SessionImport]:
+        if self._is_jsonl():
+            yield from self._group(self._jsonl_records())
+            return
+        document = self._load_json()
+        top = _Where()
+        if isinstance(document, list):
+            yield from self._group(
+                (_Where(record=f"[{index}]"), record) for index, record in enumerate(document)
+            )
+        elif isinstance(document, dict):
+            if _is_message(document):
+                yield from self._group([(top, document)])
+            elif "messages" in document or "session_id" in document:
+                yield self._session(document, top, default_id=self.stem)
+            else:
+                raise self.fail(
+                    top,
+                    "expected a Zep session, a list of sessions or messages, "
+                    "or a messages response",
+                )
+        else:
+            raise self.fail(top, f"expected a JSON object or list, got {_type_name(document)}")
+
+    def _is_jsonl(self) -> bool:
+        """JSONL by suffix, or when the first non-blank line is a whole JSON value
+        followed by more lines (JSONL saved as `.json`)."""
+        if self.path.suffix.lower() in _JSONL_SUFFIXES:
+            return True
+        try:
+            with self.path.open("rb") as file:
+                first = b""
+                for raw in file:
+                    if raw.strip():
+                        first = raw
+                        break
+                rest = any(raw.strip() for raw in file)
+        except OSError as exc:
+            raise ImportFileError(self.path, None, os_reason(exc)) from exc
+        if not rest:
+            return False
+        try:
+            json.loads(first.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return False
+        return True
+
+    def _load_json(self) -> Any:
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise ImportFileError(self.path, None, os_reason(exc)) from exc
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise ImportFileError(self.path, line, "not UTF-8 text") from exc
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ImportFileError(
+                self.path, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"
+            ) from exc
+
+    def _jsonl_records(self) -> Iterator[tuple[_Where, Any]]:
+        try:
+            file = self.path.open("rb")
+        except OSError as exc:
+            raise ImportFileError(self.path, None, os_reason(exc)) from exc
+        with file:
+            try:
+                for number, raw in enumerate(file, start=1):
+                    if not raw.strip():
+                        continue
+                    try:
+                        text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                    except UnicodeDecodeError as exc:
+                        raise ImportFileError(self.path, number, "not UTF-8 text") from exc
+                    try:
+                        record = json.loads(text)
+                    except json.JSONDecodeError as exc:
+                        raise ImportFileError(
+                            self.path, number, f"invalid JSON: {exc.msg} (column {exc.colno})"
+                        ) from exc
+                    yield _Where(line=number), record
+            except OSError as exc:
+                raise ImportFileError(self.path, None, os_reason(exc)) from exc
+
+    # --- records -----------------------------------------------------------------
+
+    def _group(self, records: Iterable[tuple[_Where, Any]]) -> Iterator[SessionImport]:
+        """Messages of one session on consecutive records become one SessionImport."""
+        pending: SessionImport | None = None
+        for where, record in records:
+            if not isinstance(record, dict):
+                raise self.fail(
+                    where, f"expected a message or session object, got {_type_name(record)}"
+                )
+            if _is_message(record):
+                session_id = self._session_id(record, where, default=self.stem)
+                if pending is not None and pending.session_id != session_id:
+                    yield pending
+                    pending = None
+                if pending is None:
+                    pending = SessionImport(session_id=session_id)
+                user_id = self._optional_str(record, "user_id", where)
+                if user_id and not pending.user_id:
+                    pending.user_id = user_id
+                pending.messages.append(self._message(record, where, session_id))
+            elif "messages" in record or "session_id" in record:
+                if pending is not None:
+                    yield pending
+                    pending = None
+                yield self._session(record, where, default_id=None)
+            else:
+                raise self.fail(where, "expected a message (with content) or a session object")
+        if pending is not None:
+            yield pending
+
+    def _session(
+        self, record: dict[str, Any], where: _Where, default_id: str | None
+    ) -> SessionImport:
+        session_id = self._session_id(record, where, default=default_id)
+        messages = record.get("messages")
+        if messages is None:
+            messages = []
+        if not isinstance(messages, list):
+            raise self.fail(
+                where.child(".messages"), f"expected a list, got {_type_name(messages)}"
+            )
+        session = SessionImport(
+            session_id=session_id,
+            user_id=self._optional_str(record, "user_id", where),
+            metadata=self._metadata(record, where),
+            created_at=self._timestamp(record, where),
+        )
+        for index, message in enumerate(messages):
+            child = where.child(f".messages[{index}]")
+            if not isinstance(message, dict):
+                raise self.fail(child, f"expected a message object, got {_type_name(message)}")
+            session.messages.append(self._message(message, child, session_id))
+        return session
+
+    def _session_id(self, record: dict[str, Any], where: _Where, default: str | None) -> str:
+        value = record.get("session_id")
+        if value is None:
+            if default is None:
+                raise self.fail(where, "session has no session_id")
+            return default
+        if not isinstance(value, str) or not value:
+            raise self.fail(where, f"session_id must be a non-empty string, got {value!r}")
+        return value
+
+    def _message(self, record: dict[str, Any], where: _Where, session_id: str) -> Message:
+        if "content" not in record:
+            raise self.fail(where, "message has no content")
+        content = record["content"]
+        if not isinstance(content, str):
+            raise self.fail(where, f"content must be a string, got {_type_name(content)}")
+        role = self._optional_str(record, "role", where) or ""
+        role_type: RoleType | None
+        if "role_type" in record:  # v2: role_type is the enum, role the speaker's name
+            raw = record["role_type"]
+            if raw is None or raw == "":
+                role_type = None
+            elif isinstance(raw, str) and raw in _ROLE_TYPES:
+                role_type = RoleType(raw)
+            else:
+                expected = ", ".join(_ROLE_TYPES_ORDERED)
+                raise self.fail(where, f"unknown role_type {raw!r} (expected one of {expected})")
+        elif "name" in record and role in _ROLE_TYPES:  # v3: role is the enum, name the name
+            role_type = RoleType(role)
+            role = self._optional_str(record, "name", where) or ""
+        elif role in _ROLE_TYPES:
+            role_type = RoleType(role)
+        else:  # v0.x / LangChain: free-form role
+            role_type = _V0_ROLES.get(role.lower())
+        index = self.counters.get(session_id, 0)
+        self.counters[session_id] = index + 1
+        message_uuid = self._uuid(record, where)
+        if message_uuid is None:
+            key = "\x1f".join(
+                (session_id, str(index), role_type.value if role_type else "", role, content)
+            )
+            message_uuid = str(uuid.uuid5(ZEP_IMPORT_NAMESPACE, key))
+        return Message(
+            uuid=message_uuid,
+            created_at=self._timestamp(record, where),
+            role=role,
+            role_type=role_type,
+            content=content,
+            metadata=self._metadata(record, where),
+        )
+
+    # --- fields ------------------------------------------------------------------
+
+    def _optional_str(self, record: dict[str, Any], key: str, where: _Where) -> str | None:
+        value = record.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(where, f"{key} must be a string, got {_type_name(value)}")
+        return value
+
+    def _metadata(self, record: dict[str, Any], where: _Where) -> dict[str, Any] | None:
+        value = record.get("metadata")
+        if value is not None and not isinstance(value, dict):
+            raise self.fail(where, f"metadata must be an object, got {_type_name(value)}")
+        return value
+
+    def _uuid(self, record: dict[str, Any], where: _Where) -> str | None:
+        value = self._optional_str(record, "uuid", where)
+        if not value:
+            return None
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise self.fail(where, f"uuid is not a UUID: {value!r}") from None
+
+    def _timestamp(self, record: dict[str, Any], where: _Where) -> datetime | None:
+        value = self._optional_str(record, "created_at", where)
+        if not value or value.startswith(_ZERO_TIME_PREFIX):  # Go's zero time: unset
+            return None
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise self.fail(where, f"created_at is not an ISO 8601 time: {value!r}") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class ZepImporter:
+    """Zep sessions and messages, JSON or JSONL (the generic fallback, priority 0)."""
+
+    name = "zep"
+    description = "Zep JSON/JSONL (sessions or messages, v0.x/v2/v3 fields)"
+    priority = 0
+
+    def detect(self, path: Path, head: bytes) -> bool:
+        """JSON whose start mentions Zep's session or message keys."""
+        text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not text.startswith((b"{", b"[")):
+            return False
+        if text.rstrip() == b"[]":  # an empty message list
+            return True
+        keys = (b'"session_id"', b'"role_type"', b'"content"', b'"messages"')
+        return any(key in head for key in keys)
+
+    def read(self, path: Path) -> Iterator[SessionImport]:
+        """The file's sessions, one at a time (JSONL is streamed line by line)."""
+        return _Reader(path).read()
+
+
+register(ZepImporter())
