@@ -193,3 +193,32 @@ def test_declines_invalid_json(tmp_path: Path) -> None:
         with pytest.raises(BulkImportDeclined):
             store.import_zep_jsonl(path, default_session_id="broken")
         assert store.stats().messages == 0
+
+
+def test_null_role_type_and_name_count_as_absent_on_both_paths(tmp_path: Path) -> None:
+    lines = [
+        {"session_id": "n", "role": "human", "role_type": None, "content": "v0 role wins"},
+        {"session_id": "n", "role": "ai", "role_type": "", "content": "empty too"},
+        {"session_id": "n", "role": "user", "name": None, "content": "null name"},
+        {"session_id": "n", "role": "assistant", "name": "Bot", "content": "v3 name"},
+    ]
+    path = write_jsonl(tmp_path / "nulls.jsonl", lines)
+    fast_state, reference_state, fast_results, reference_results = both_paths(tmp_path, path)
+    assert fast_state == reference_state
+    assert fast_results == reference_results
+    assert [(m["role"], m["role_type"]) for m in fast_state["n"]["messages"]] == [
+        ("human", "user"),
+        ("ai", "assistant"),
+        ("user", "user"),
+        ("Bot", "assistant"),
+    ]
+
+
+def test_cli_import_uses_the_fast_path_and_reports_like_the_reference(tmp_path: Path) -> None:
+    from zeptui.importers import import_file
+
+    path = write_jsonl(tmp_path / "history.jsonl", LINES)
+    with DuckDBStore(tmp_path / "z.duckdb", summarizer=None) as store:
+        report = import_file(store, path)
+        assert store.last_import_timings, "the DuckDB fast path ran"
+        assert report.result.messages_added == 9

@@ -148,9 +148,7 @@ def test_filters(store: MemoryStore) -> None:
     assert found(store, "refund", role_types=[RoleType.assistant]) == ["refund approved alpha"]
     assert found(store, "refund", role_types=[RoleType.norole]) == ["refund request beta"]
     assert found(store, "refund", metadata={"channel": "sms"}) == ["refund request beta"]
-    assert found(store, "refund", metadata={"ticket.priority": "high"}) == [
-        "refund request alpha"
-    ]
+    assert found(store, "refund", metadata={"ticket.priority": "high"}) == ["refund request alpha"]
     assert found(
         store,
         "refund",

@@ -8,6 +8,9 @@ The plug-in shape: an importer is any object with
   should use a positive priority; the Zep importer is the generic fallback at 0;
 - `detect(path, head) -> bool`: does this file look like mine? `head` is the file's
   first `HEAD_BYTES` bytes; this must be cheap and must not raise;
+- optionally `bulk_import(store, path) -> ImportResult | None`: import the file
+  straight into a store it knows how to load faster, or return None to fall back
+  to `read` (the Zep importer lets a DuckDB store read JSONL itself);
 - `read(path) -> Iterator[SessionImport]`: the sessions, oldest message first, read
   lazily (stream big files). Bad input raises `ImportFileError` naming the file
   and the line (or record) that is wrong.
@@ -171,5 +174,8 @@ def import_file(store: MemoryStore, path: Path, importer: Importer | None = None
     session's `user_id` are created by the store when missing.
     """
     importer = importer or detect_importer(path)
-    result = store.import_sessions(importer.read(path))
+    bulk_import = getattr(importer, "bulk_import", None)
+    result = bulk_import(store, path) if bulk_import is not None else None
+    if result is None:
+        result = store.import_sessions(importer.read(path))
     return FileReport(path=str(path), format=importer.name, result=result)

@@ -29,13 +29,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from storage.models import Message, RoleType, SessionImport
+from storage.models import ImportResult, Message, RoleType, SessionImport
+from storage.store import MemoryStore
+from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
 from zeptui.importers import ImportFileError, os_reason, register
 
 __all__ = ["ZEP_IMPORT_NAMESPACE", "ZepImporter"]
 
-ZEP_IMPORT_NAMESPACE = uuid.UUID("3b5c7c4e-5f0e-4a8e-9d63-2f1e8c0b6a71")
-"""The uuid5 namespace for messages imported without a uuid."""
 
 _JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 _MESSAGE_KEYS = ("content", "role", "role_type", "name")
@@ -89,7 +89,7 @@ class _Reader:
     # --- documents ---------------------------------------------------------------
 
     def read(self) -> Iterator[SessionImport]:
-        if self._is_jsonl():
+        if self.is_jsonl():
             yield from self._group(self._jsonl_records())
             return
         document = self._load_json()
@@ -112,7 +112,7 @@ class _Reader:
         else:
             raise self.fail(top, f"expected a JSON object or list, got {_type_name(document)}")
 
-    def _is_jsonl(self) -> bool:
+    def is_jsonl(self) -> bool:
         """JSONL by suffix, or when the first non-blank line is a whole JSON value
         followed by more lines (JSONL saved as `.json`)."""
         if self.path.suffix.lower() in _JSONL_SUFFIXES:
@@ -249,21 +249,21 @@ class _Reader:
             raise self.fail(where, f"content must be a string, got {_type_name(content)}")
         role = self._optional_str(record, "role", where) or ""
         role_type: RoleType | None
-        if "role_type" in record:  # v2: role_type is the enum, role the speaker's name
-            raw = record["role_type"]
-            if raw is None or raw == "":
-                role_type = None
-            elif isinstance(raw, str) and raw in _ROLE_TYPES:
-                role_type = RoleType(raw)
-            else:
+        raw = record.get("role_type")
+        # A null or empty role_type or name counts as absent (as in the DuckDB fast path).
+        if raw is not None and raw != "":  # v2: role_type is the enum, role the speaker's name
+            if not (isinstance(raw, str) and raw in _ROLE_TYPES):
                 expected = ", ".join(_ROLE_TYPES_ORDERED)
                 raise self.fail(where, f"unknown role_type {raw!r} (expected one of {expected})")
-        elif "name" in record and role in _ROLE_TYPES:  # v3: role is the enum, name the name
+            role_type = RoleType(raw)
+            self._optional_str(record, "name", where)
+        elif record.get("name") is not None and role in _ROLE_TYPES:  # v3: role + name
             role_type = RoleType(role)
             role = self._optional_str(record, "name", where) or ""
         elif role in _ROLE_TYPES:
             role_type = RoleType(role)
         else:  # v0.x / LangChain: free-form role
+            self._optional_str(record, "name", where)
             role_type = _V0_ROLES.get(role.lower())
         index = self.counters.get(session_id, 0)
         self.counters[session_id] = index + 1
@@ -336,6 +336,20 @@ class ZepImporter:
     def read(self, path: Path) -> Iterator[SessionImport]:
         """The file's sessions, one at a time (JSONL is streamed line by line)."""
         return _Reader(path).read()
+
+    def bulk_import(self, store: MemoryStore, path: Path) -> ImportResult | None:
+        """Let a DuckDB store read a message-per-line JSONL file itself (many times
+        faster); None when the file needs `read` (which then reports any problem)."""
+        from storage.duckdb_store import DuckDBStore
+        from storage.zep_bulk import BulkImportDeclined
+
+        reader = _Reader(path)
+        if not isinstance(store, DuckDBStore) or not reader.is_jsonl():
+            return None
+        try:
+            return store.import_zep_jsonl(path, default_session_id=reader.stem)
+        except BulkImportDeclined:
+            return None
 
 
 register(ZepImporter())
