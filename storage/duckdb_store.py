@@ -58,7 +58,7 @@ from storage.models import (
     User,
 )
 from storage.store import DEFAULT_MESSAGE_WINDOW, MemoryStore
-from storage.tokens import count_tokens, count_tokens_batch, message_text
+from storage.tokens import count_tokens_batch, message_text
 
 if TYPE_CHECKING:
     from storage.summarizers import Summarizer
@@ -69,6 +69,8 @@ IMPORT_CHUNK_MESSAGES = 20_000
 """Messages buffered per insert while importing (bounds memory)."""
 COMPACT_AFTER_MESSAGES = 50_000
 """An import adding at least this many messages re-sorts the search index."""
+SUMMARY_BATCH_SESSIONS = 256
+"""Sessions whose summaries are worked out together (one read, one write)."""
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
@@ -1116,7 +1118,7 @@ class DuckDBStore(MemoryStore):
 
     def summarize(self, session_id: str) -> list[SummaryInfo]:
         key = self._live_session_key(self._cursor(), session_id)
-        return self._run_summary_policy(key)
+        return self._summarize_sessions([key])
 
     def _get_summarizer(self) -> Summarizer | None:
         if isinstance(self._summarizer_choice, _DefaultSummarizer):
@@ -1131,7 +1133,7 @@ class DuckDBStore(MemoryStore):
         if self._summarizer_choice is None or self._read_only:
             return
         if not self._background:
-            self._run_summary_policy(key)
+            self._summarize_sessions([key])
             return
         with self._cursors_lock:
             if key in self._pending:
@@ -1146,84 +1148,145 @@ class DuckDBStore(MemoryStore):
 
     def _summary_worker(self) -> None:
         while True:
-            key = self._queue.get()
+            batch = [self._queue.get()]
+            # Take whatever else is queued, so a big import is summarised in batches.
+            while len(batch) < SUMMARY_BATCH_SESSIONS:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            keys = [key for key in batch if key is not None]
             try:
-                if key is None:
-                    return
-                with self._cursors_lock:
-                    self._pending.discard(key)
-                self._run_summary_policy(key)
+                if keys:
+                    with self._cursors_lock:
+                        self._pending.difference_update(keys)
+                    self._summarize_sessions(keys)
             except Exception as error:  # a failed summary must not stop the worker
-                log.warning("summary of session %s failed: %s", key, error)
+                log.warning("summaries failed: %s", error)
                 self.summary_errors.append(str(error))
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
+            if None in batch:
+                return
 
     def wait_for_summaries(self) -> None:
         """Block until every scheduled background summary is done."""
         self._queue.join()
 
-    def _run_summary_policy(self, key: int) -> list[SummaryInfo]:
+    def _summarize_sessions(self, keys: Sequence[int]) -> list[SummaryInfo]:
         """Zep's summarizer policy (zep-semantics.md §3), without its gaps.
 
-        When at least `window` non-empty messages follow the summary point, the
-        oldest `window - window // 2` of the oldest `window` are summarised and the
-        point moves to the newest of them; this repeats while it applies, so a
-        batch larger than the window is summarised in full rather than skipped.
+        For each session: while at least `window` non-empty messages follow the
+        summary point, the oldest `window - window // 2` of them are summarised
+        (with the previous summary as context) and the point moves to the newest
+        of them. So a batch larger than the window is summarised in full rather
+        than skipped. Sessions are read and written in batches.
         """
         summarizer = self._get_summarizer()
-        if summarizer is None:
+        if summarizer is None or not keys:
             return []
         made: list[SummaryInfo] = []
+        step = self._window - self._window // 2
         with self._summary_lock:
-            while True:
+            for start in range(0, len(keys), SUMMARY_BATCH_SESSIONS):
+                batch = sorted(set(keys[start : start + SUMMARY_BATCH_SESSIONS]))
                 db = self._cursor()
-                latest = db.execute(
-                    "SELECT content, recent_message_id FROM summaries WHERE session_key = ? "
-                    "AND deleted_at IS NULL ORDER BY id DESC LIMIT 1",
-                    [key],
-                ).fetchone()
-                previous, point = (latest[0], int(latest[1])) if latest else (None, 0)
+                points = {
+                    int(row[0]): (row[1], int(row[2]))
+                    for row in db.execute(
+                        "SELECT session_key, arg_max(content, id), arg_max(recent_message_id, id) "
+                        "FROM summaries WHERE deleted_at IS NULL "
+                        "AND session_key IN (SELECT unnest(?::BIGINT[])) GROUP BY session_key",
+                        [batch],
+                    ).fetchall()
+                }
                 rows = db.execute(
-                    f"SELECT {_MESSAGE_COLUMNS}, m.id FROM messages m WHERE m.session_key = ? "
-                    "AND m.deleted_at IS NULL AND m.id > ? AND trim(m.content) <> '' "
-                    "ORDER BY m.id LIMIT ?",
-                    [key, point, self._window],
+                    f"SELECT m.session_key, m.id, {_MESSAGE_COLUMNS} FROM messages m "
+                    "JOIN (SELECT unnest(?::BIGINT[]) AS key, unnest(?::BIGINT[]) AS point) p "
+                    "ON m.session_key = p.key AND m.id > p.point "
+                    "WHERE m.deleted_at IS NULL AND trim(m.content) <> '' "
+                    "ORDER BY m.session_key, m.id",
+                    [batch, [points.get(key, (None, 0))[1] for key in batch]],
                 ).fetchall()
-                if len(rows) < self._window:
-                    return made
-                batch = rows[: self._window - self._window // 2]
-                messages = [_message_from_row(row) for row in batch]
-                draft = summarizer.summarize(previous, messages)
-                metadata = dict(draft.metadata)
-                metadata.setdefault("summarizer", summarizer.name)
-                with self._write() as cursor:
-                    live = cursor.execute(
-                        "SELECT 1 FROM sessions WHERE id = ? AND deleted_at IS NULL", [key]
-                    ).fetchone()
-                    if live is None:
-                        return made
-                    row = cursor.execute(
-                        "INSERT INTO summaries VALUES (nextval('summaries_id_seq'), uuid(), ?, ?, "
-                        "?, ?::UUID, ?, ?::UUID, ?, ?, ?, NULL) RETURNING uuid",
-                        [
-                            key,
-                            draft.content.strip(),
-                            count_tokens(draft.content.strip()),
-                            messages[-1].uuid,
-                            int(batch[-1][8]),
-                            messages[0].uuid,
-                            len(messages),
-                            _dump_json(metadata),
-                            _now(),
-                        ],
-                    ).fetchone()
-                    assert row is not None
-                    info = cursor.execute(
-                        f"SELECT {_SUMMARY_COLUMNS} FROM summaries x WHERE x.uuid = ?", [row[0]]
-                    ).fetchone()
-                    assert info is not None
-                made.append(_summary_info_from_row(info))
+                pending: dict[int, list[tuple[int, Message]]] = {}
+                for row in rows:
+                    pending.setdefault(int(row[0]), []).append(
+                        (int(row[1]), _message_from_row(row[2:]))
+                    )
+                drafts: list[tuple[int, str, dict[str, Any], list[tuple[int, Message]]]] = []
+                for key, messages in pending.items():
+                    previous = points.get(key, (None, 0))[0]
+                    offset = 0
+                    while len(messages) - offset >= self._window:
+                        covered = messages[offset : offset + step]
+                        draft = summarizer.summarize(previous, [m for _, m in covered])
+                        metadata = dict(draft.metadata)
+                        metadata.setdefault("summarizer", summarizer.name)
+                        previous = draft.content.strip()
+                        drafts.append((key, previous, metadata, covered))
+                        offset += step
+                if drafts:
+                    made += self._store_summaries(drafts)
+        return made
+
+    def _store_summaries(
+        self, drafts: list[tuple[int, str, dict[str, Any], list[tuple[int, Message]]]]
+    ) -> list[SummaryInfo]:
+        now = _now()
+        counts = count_tokens_batch([content for _, content, _, _ in drafts])
+        with self._write() as cursor:
+            live = {
+                int(row[0])
+                for row in cursor.execute(
+                    "SELECT id FROM sessions WHERE deleted_at IS NULL "
+                    "AND id IN (SELECT unnest(?::BIGINT[]))",
+                    [sorted({key for key, _, _, _ in drafts})],
+                ).fetchall()
+            }
+            kept = [
+                (draft, tokens)
+                for draft, tokens in zip(drafts, counts, strict=True)
+                if draft[0] in live
+            ]
+            if not kept:
+                return []
+            uuids = [str(uuid_lib.uuid4()) for _ in kept]
+            cursor.execute(
+                "INSERT INTO summaries SELECT nextval('summaries_id_seq'), unnest(?::UUID[]), "
+                "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), "
+                "unnest(?::UUID[]), unnest(?::BIGINT[]), unnest(?::UUID[]), "
+                "unnest(?::INTEGER[]), unnest(?::JSON[]), ?::TIMESTAMP, NULL",
+                [
+                    uuids,
+                    [draft[0] for draft, _ in kept],
+                    [draft[1] for draft, _ in kept],
+                    [tokens for _, tokens in kept],
+                    [draft[3][-1][1].uuid for draft, _ in kept],
+                    [draft[3][-1][0] for draft, _ in kept],
+                    [draft[3][0][1].uuid for draft, _ in kept],
+                    [len(draft[3]) for draft, _ in kept],
+                    [_dump_json(draft[2]) for draft, _ in kept],
+                    now,
+                ],
+            )
+        return [
+            SummaryInfo(
+                summary=Summary(
+                    uuid=summary_uuid,
+                    created_at=_utc(now),
+                    content=content,
+                    token_count=tokens,
+                    recent_message_uuid=str(covered[-1][1].uuid),
+                    metadata=metadata,
+                ),
+                first_message_uuid=covered[0][1].uuid,
+                message_count=len(covered),
+            )
+            for summary_uuid, ((_, content, metadata, covered), tokens) in zip(
+                uuids, kept, strict=True
+            )
+        ]
 
     # --- search and maintenance ----------------------------------------------------
 
