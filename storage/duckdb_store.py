@@ -16,7 +16,7 @@ import re
 import threading
 import time
 import uuid as uuid_lib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from storage import schema, search
+from storage import ids, schema, search
 from storage.errors import (
     ConflictError,
     IncompatibleStoreError,
@@ -222,7 +222,7 @@ class DuckDBStore(MemoryStore):
     """Zep's memory model on one DuckDB file.
 
     `summarizer`: DEFAULT_SUMMARIZER (the offline extractive one), a Summarizer,
-    or None to make no summaries. With `background_summaries`, summaries are made
+    or None to make no summaries. `clock` replaces the system clock (tests). With `background_summaries`, summaries are made
     on a worker thread after `add_memory` returns; `close()` waits for them.
     """
 
@@ -235,10 +235,12 @@ class DuckDBStore(MemoryStore):
         background_summaries: bool = True,
         lock_timeout: float = 2.0,
         read_only: bool = False,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         if message_window < 2:
             raise InvalidInputError(f"message window must be at least 2, not {message_window}")
         self._path = Path(path)
+        self._clock = clock
         self._window = message_window
         self._read_only = read_only
         self._summarizer_choice = summarizer
@@ -263,6 +265,10 @@ class DuckDBStore(MemoryStore):
         except BaseException:
             self._conn.close()
             raise
+
+    def _now(self) -> datetime:
+        """Now, naive UTC as stored; from `clock` when one was given (tests)."""
+        return _to_db_time(self._clock()) if self._clock else _now()
 
     # --- opening -------------------------------------------------------------------
 
@@ -418,10 +424,11 @@ class DuckDBStore(MemoryStore):
             raise InvalidInputError("user_id cannot be empty")
         if cursor.execute("SELECT 1 FROM users WHERE user_id = ?", [request.user_id]).fetchone():
             raise ConflictError(f"user already exists with user_id: {request.user_id}")
-        now = _now()
+        now = self._now()
         cursor.execute(
-            "INSERT INTO users VALUES (nextval('users_id_seq'), uuid(), ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO users VALUES (nextval('users_id_seq'), ?, ?, ?, ?, ?, ?, ?, ?)",
             [
+                ids.user_uuid(request.user_id),
                 request.user_id,
                 request.email,
                 request.first_name,
@@ -461,7 +468,7 @@ class DuckDBStore(MemoryStore):
             cursor.execute(
                 "UPDATE users SET email = ?, first_name = ?, last_name = ?, metadata = ?, "
                 "updated_at = ? WHERE user_id = ?",
-                [email, first_name, last_name, _dump_json(metadata), _now(), user_id],
+                [email, first_name, last_name, _dump_json(metadata), self._now(), user_id],
             )
         return self.get_user(user_id)
 
@@ -527,13 +534,13 @@ class DuckDBStore(MemoryStore):
         metadata: dict[str, Any] | None,
         created_at: datetime | None = None,
     ) -> int:
-        now = _now()
+        now = self._now()
         created = _to_db_time(created_at) if created_at else now
         row = cursor.execute(
             "INSERT INTO sessions (id, uuid, session_id, user_id, metadata, created_at, "
             "updated_at, last_activity) "
-            "VALUES (nextval('sessions_id_seq'), uuid(), ?, ?, ?, ?, ?, ?) RETURNING id",
-            [session_id, user_id, _dump_json(metadata), created, now, created],
+            "VALUES (nextval('sessions_id_seq'), ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            [ids.session_uuid(session_id), session_id, user_id, _dump_json(metadata), created, now, created],
         ).fetchone()
         assert row is not None
         return int(row[0])
@@ -562,7 +569,7 @@ class DuckDBStore(MemoryStore):
             cursor.execute(
                 "UPDATE sessions SET metadata = ?, updated_at = ?, deleted_at = NULL "
                 "WHERE session_id = ?",
-                [_dump_json(merged), _now(), session_id],
+                [_dump_json(merged), self._now(), session_id],
             )
         return self.get_session(session_id)
 
@@ -571,7 +578,7 @@ class DuckDBStore(MemoryStore):
             self._soft_delete_session(cursor, self._live_session_key(cursor, session_id))
 
     def _soft_delete_session(self, cursor: duckdb.DuckDBPyConnection, key: int) -> None:
-        now = _now()
+        now = self._now()
         cursor.execute(
             "DELETE FROM search_postings WHERE message_id IN "
             "(SELECT id FROM messages WHERE session_key = ? AND deleted_at IS NULL)",
@@ -675,7 +682,7 @@ class DuckDBStore(MemoryStore):
             "UPDATE sessions SET deleted_at = NULL, updated_at = ?, metadata = ?, user_id = ? "
             "WHERE id = ?",
             [
-                _now(),
+                self._now(),
                 _dump_json(merge_metadata(stored_metadata, metadata)),
                 stored_user if stored_user is not None else user_id,
                 key,
@@ -702,7 +709,7 @@ class DuckDBStore(MemoryStore):
                 [supplied],
             ).fetchall()
             seen = {row[0] for row in rows}
-        now = _now()
+        now = self._now()
         rows_keys: list[int] = []
         new: list[Message] = []
         for key, messages in batches:
@@ -839,6 +846,20 @@ class DuckDBStore(MemoryStore):
         messages = [_message_from_row(row) for row in db.execute(sql, params).fetchall()]
         return MessageListResponse(messages=messages, total_count=total, row_count=len(messages))
 
+    def message_position(self, session_id: str, message_uuid: str) -> int:
+        db = self._cursor()
+        key = self._live_session_key(db, session_id)
+        row = db.execute(
+            "SELECT count(*) FILTER (WHERE m.id < t.id), count(t.id) FROM messages m, "
+            "(SELECT id FROM messages WHERE session_key = $key AND uuid = $uuid::UUID "
+            " AND deleted_at IS NULL) t "
+            "WHERE m.session_key = $key AND m.deleted_at IS NULL",
+            {"key": key, "uuid": _parse_uuid(message_uuid)},
+        ).fetchone()
+        if row is None or not row[1]:
+            raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
+        return int(row[0])
+
     def get_message(self, session_id: str, message_uuid: str) -> Message:
         db = self._cursor()
         key = self._live_session_key(db, session_id)
@@ -867,7 +888,7 @@ class DuckDBStore(MemoryStore):
             db.execute(
                 "UPDATE messages SET metadata = ?, updated_at = ? "
                 "WHERE session_key = ? AND uuid = ?::UUID",
-                [_dump_json(merged), _now(), key, _parse_uuid(message_uuid)],
+                [_dump_json(merged), self._now(), key, _parse_uuid(message_uuid)],
             )
         return self.get_message(session_id, message_uuid)
 
@@ -882,7 +903,7 @@ class DuckDBStore(MemoryStore):
             if row is None:
                 raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
             message_id, tokens = int(row[0]), int(row[1])
-            now = _now()
+            now = self._now()
             db.execute("DELETE FROM search_postings WHERE message_id = ?", [message_id])
             db.execute("UPDATE messages SET deleted_at = ? WHERE id = ?", [now, message_id])
             db.execute(
@@ -961,7 +982,7 @@ class DuckDBStore(MemoryStore):
         with self._write() as cursor:
             staged = zep_bulk.stage(cursor, Path(path), default_session_id)
             clock.lap("read")
-            now = _now()
+            now = self._now()
             # Users named by the sessions' messages, then the sessions.
             users = cursor.execute(
                 "SELECT r.user_id FROM zep_rows r WHERE r.user_id IS NOT NULL "
@@ -986,7 +1007,9 @@ class DuckDBStore(MemoryStore):
             created = cursor.execute(
                 "INSERT INTO sessions (id, uuid, session_id, user_id, created_at, updated_at, "
                 "last_activity) "
-                "SELECT nextval('sessions_id_seq'), uuid(), z.session_id, z.user_id, "
+                "SELECT nextval('sessions_id_seq'), "
+                + ids.uuid5_sql(ids.STORE_NAMESPACE, "'session' || chr(31) || z.session_id")
+                + ", z.session_id, z.user_id, "
                 "coalesce(z.first_created, $now), $now, coalesce(z.first_created, $now) "
                 "FROM (SELECT * FROM zep_sessions ORDER BY first_seq) z "
                 "ANTI JOIN sessions s ON s.session_id = z.session_id",
@@ -1233,7 +1256,7 @@ class DuckDBStore(MemoryStore):
     def _store_summaries(
         self, drafts: list[tuple[int, str, dict[str, Any], list[tuple[int, Message]]]]
     ) -> list[SummaryInfo]:
-        now = _now()
+        now = self._now()
         counts = count_tokens_batch([content for _, content, _, _ in drafts])
         with self._write() as cursor:
             live = {
@@ -1251,7 +1274,7 @@ class DuckDBStore(MemoryStore):
             ]
             if not kept:
                 return []
-            uuids = [str(uuid_lib.uuid4()) for _ in kept]
+            uuids = [ids.summary_uuid(str(draft[3][-1][1].uuid)) for draft, _ in kept]
             cursor.execute(
                 "INSERT INTO summaries SELECT nextval('summaries_id_seq'), unnest(?::UUID[]), "
                 "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), "

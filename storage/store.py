@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
+from storage.errors import NotFoundError
 from storage.models import (
     CreateSessionRequest,
     CreateUserRequest,
@@ -153,6 +154,21 @@ class MemoryStore(ABC):
         self, session_id: str, limit: int = 100, cursor: int = 1
     ) -> MessageListResponse:
         """The full history, oldest first; `cursor` is a 1-based page number."""
+
+    def message_position(self, session_id: str, message_uuid: str) -> int:
+        """The message's 0-based position in the session's history (to page to it).
+
+        The default pages through `list_messages`; implementations may do better.
+        """
+        page_size, page = 500, 1
+        while True:
+            listing = self.list_messages(session_id, limit=page_size, cursor=page)
+            for index, message in enumerate(listing.messages):
+                if message.uuid == message_uuid:
+                    return (page - 1) * page_size + index
+            if len(listing.messages) < page_size:
+                raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
+            page += 1
 
     @abstractmethod
     def get_message(self, session_id: str, message_uuid: str) -> Message:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from storage.ids import uuid5_sql
 from storage.models import RoleType
 
 ZEP_IMPORT_NAMESPACE = uuid.UUID("3b5c7c4e-5f0e-4a8e-9d63-2f1e8c0b6a71")
@@ -29,7 +30,6 @@ _COLUMNS = (
     "role_type: 'JSON', name: 'JSON', content: 'JSON', metadata: 'JSON', messages: 'JSON'}"
 )
 _ROLE_TYPES = "[" + ", ".join(f"'{r.value}'" for r in RoleType) + "]"
-_NAMESPACE_BLOB = "".join(f"\\x{byte:02x}" for byte in ZEP_IMPORT_NAMESPACE.bytes)
 
 
 class BulkImportDeclined(Exception):
@@ -113,21 +113,17 @@ def stage(cursor: duckdb.DuckDBPyConnection, path: Path, default_session_id: str
                     row_number() OVER (PARTITION BY session_id ORDER BY seq) AS position
                 FROM checked
             ),
-            hashed AS (
+            named AS (
                 SELECT *,
-                    sha1('{_NAMESPACE_BLOB}'::BLOB || encode(
-                        session_id || chr(31) || (position - 1)::VARCHAR || chr(31)
-                        || coalesce(role_type, '') || chr(31) || role || chr(31)
-                        || coalesce(content, ''))) AS digest
+                    session_id || chr(31) || (position - 1)::VARCHAR || chr(31)
+                    || coalesce(role_type, '') || chr(31) || role || chr(31)
+                    || coalesce(content, '') AS uuid_name
                 FROM roles
             )
             SELECT seq, ok, session_id, user_id, created_at, content, metadata, role, role_type,
                    seq - position AS island,
-                   coalesce(given_uuid, (
-                       substr(digest, 1, 12) || '5' || substr(digest, 14, 3)
-                       || substr('89ab', (('0x' || substr(digest, 17, 1))::INTEGER & 3) + 1, 1)
-                       || substr(digest, 18, 15))::UUID) AS uuid
-            FROM hashed
+                   coalesce(given_uuid, {uuid5_sql(ZEP_IMPORT_NAMESPACE, "uuid_name")}) AS uuid
+            FROM named
             """,
             {"path": str(path), "default": default_session_id},
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -187,9 +188,14 @@ def parse_role_type(value: str) -> RoleType:
 def open_app(db_path: Path) -> None:
     """Open zeptui on `db_path`.
 
-    Until the terminal app lands this prints the most recently active sessions;
-    the app replaces this one function.
+    On a terminal this opens the app; when output is piped it prints the most
+    recently active sessions instead.
     """
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        from zeptui.app.app import run
+
+        run(db_path)
+        return
     from rich.text import Text
 
     from storage.models import SessionOrder, SessionQuery

@@ -389,3 +389,15 @@ def test_stats_and_purge(store: MemoryStore) -> None:
     removed = store.purge()
     assert removed >= 3  # the session and its two messages
     assert store.purge() == 0
+
+
+def test_message_position(store: MemoryStore) -> None:
+    stored = store.add_memory("s1", numbered(7))
+    assert [store.message_position("s1", m.uuid or "") for m in stored] == list(range(7))
+    assert stored[2].uuid is not None
+    store.delete_message("s1", stored[2].uuid)
+    assert store.message_position("s1", stored[3].uuid or "") == 2
+    with pytest.raises(NotFoundError):
+        store.message_position("s1", stored[2].uuid)
+    with pytest.raises(NotFoundError):
+        store.message_position("s1", str(uuid.uuid4()))

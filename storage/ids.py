@@ -1,0 +1,41 @@
+"""Deterministic uuids for the rows the store creates.
+
+Sessions, users and summaries get name-based (version 5) uuids: a session's
+uuid follows from its `session_id`, a user's from its `user_id`, a summary's
+from the last message it covers. So the same history imported into two stores
+gets the same uuids, and tests and snapshots are repeatable. Messages keep the
+uuid their client or importer gave them, or get a random one.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+STORE_NAMESPACE = uuid.UUID("9a3f6c1e-2d4b-5e8f-a1c7-5b0d3e9f7a24")
+
+
+def session_uuid(session_id: str) -> str:
+    return str(uuid.uuid5(STORE_NAMESPACE, f"session\x1f{session_id}"))
+
+
+def user_uuid(user_id: str) -> str:
+    return str(uuid.uuid5(STORE_NAMESPACE, f"user\x1f{user_id}"))
+
+
+def summary_uuid(recent_message_uuid: str) -> str:
+    return str(uuid.uuid5(STORE_NAMESPACE, f"summary\x1f{recent_message_uuid}"))
+
+
+def uuid5_sql(namespace: uuid.UUID, name_sql: str) -> str:
+    """A DuckDB expression equal to `uuid.uuid5(namespace, <name_sql>)`.
+
+    SHA-1 of the namespace bytes and the UTF-8 name, then the version (5) and
+    variant (RFC 4122) bits, as Python's `uuid.uuid5` does.
+    """
+    namespace_blob = "".join(f"\\x{byte:02x}" for byte in namespace.bytes)
+    digest = f"sha1('{namespace_blob}'::BLOB || encode({name_sql}))"
+    return (
+        f"(SELECT (substr(d, 1, 12) || '5' || substr(d, 14, 3) "
+        f"|| substr('89ab', (('0x' || substr(d, 17, 1))::INTEGER & 3) + 1, 1) "
+        f"|| substr(d, 18, 15))::UUID FROM (SELECT {digest} AS d))"
+    )

@@ -1,0 +1,110 @@
+"""How the app holds the store: a lease, so other zeptui processes can use the file.
+
+DuckDB lets one process at a time hold a database file. The app opens the store
+when a call needs it and closes it after `idle` seconds without calls, so
+`zeptui import` in another terminal (which waits up to two seconds for the file)
+gets in between. If another process holds the file when the app needs it, the
+call fails at once with `StoreLockedError`, which names the holder.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from storage.errors import NotFoundError
+from storage.store import MemoryStore
+
+T = TypeVar("T")
+
+DEFAULT_IDLE_SECONDS = 1.0
+
+
+class StoreAccess:
+    """Runs calls against a store opened on demand and released when idle.
+
+    Thread-safe: the app calls `run` from worker threads.
+    """
+
+    def __init__(
+        self,
+        opener: Callable[[], MemoryStore],
+        location: str,
+        *,
+        idle: float | None = DEFAULT_IDLE_SECONDS,
+    ) -> None:
+        self._opener = opener
+        self.location = location
+        self._idle = idle
+        self._guard = threading.Lock()
+        self._store: MemoryStore | None = None
+        self._active = 0
+        self._last_used = 0.0
+        self._timer: threading.Timer | None = None
+        self._closed = False
+
+    @classmethod
+    def for_file(cls, path: Path, *, idle: float | None = DEFAULT_IDLE_SECONDS) -> StoreAccess:
+        """Access to a DuckDB file, read-only (the app browses; it never writes)."""
+
+        def opener() -> MemoryStore:
+            from storage.duckdb_store import DuckDBStore
+
+            if not path.exists():
+                raise NotFoundError(f"{path}: no database yet")
+            return DuckDBStore(path, read_only=True, summarizer=None, lock_timeout=0.5)
+
+        return cls(opener, str(path), idle=idle)
+
+    @property
+    def is_open(self) -> bool:
+        return self._store is not None
+
+    def run(self, call: Callable[[MemoryStore], T]) -> T:
+        """`call(store)`, opening the store first if needed."""
+        with self._guard:
+            if self._closed:
+                raise RuntimeError("store access is closed")
+            if self._store is None:
+                self._store = self._opener()
+            store = self._store
+            self._active += 1
+        try:
+            return call(store)
+        finally:
+            with self._guard:
+                self._active -= 1
+                self._last_used = time.monotonic()
+                self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        if self._idle is None or self._timer is not None:
+            return
+        self._timer = threading.Timer(self._idle, self._release_if_idle)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _release_if_idle(self) -> None:
+        with self._guard:
+            self._timer = None
+            if self._store is None or self._active:
+                return
+            if time.monotonic() - self._last_used < (self._idle or 0):
+                self._arm_timer()
+                return
+            store, self._store = self._store, None
+        store.close()
+
+    def close(self) -> None:
+        """Release the store for good."""
+        with self._guard:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            store, self._store = self._store, None
+        if store is not None:
+            store.close()
