@@ -222,8 +222,9 @@ class DuckDBStore(MemoryStore):
     """Zep's memory model on one DuckDB file.
 
     `summarizer`: DEFAULT_SUMMARIZER (the offline extractive one), a Summarizer,
-    or None to make no summaries. `clock` replaces the system clock (tests). With `background_summaries`, summaries are made
+    or None to make no summaries. With `background_summaries`, summaries are made
     on a worker thread after `add_memory` returns; `close()` waits for them.
+    `clock` replaces the system clock (tests).
     """
 
     def __init__(
@@ -540,7 +541,15 @@ class DuckDBStore(MemoryStore):
             "INSERT INTO sessions (id, uuid, session_id, user_id, metadata, created_at, "
             "updated_at, last_activity) "
             "VALUES (nextval('sessions_id_seq'), ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            [ids.session_uuid(session_id), session_id, user_id, _dump_json(metadata), created, now, created],
+            [
+                ids.session_uuid(session_id),
+                session_id,
+                user_id,
+                _dump_json(metadata),
+                created,
+                now,
+                created,
+            ],
         ).fetchone()
         assert row is not None
         return int(row[0])

@@ -222,7 +222,7 @@ class ZeptuiApp(App[None]):
         ):
             self._pending_jump = None
             self.transcript.show_session(self.transcript.info, jump_to=message_uuid)
-        self.transcript.query_one("#transcript-scroll").focus()
+        self.transcript.focus()
 
     @work(thread=True, exclusive=True, group="open", exit_on_error=False)
     def _open_unlisted(self, session_id: str) -> None:

@@ -90,7 +90,7 @@ class SessionsPane(Vertical):
 
     DEFAULT_CSS = """
     SessionsPane #session-table { height: 1fr; }
-    SessionsPane #sessions-status { height: 1; color: $text-muted; padding: 0 1; }
+    SessionsPane #sessions-status { height: auto; max-height: 4; color: $text-muted; padding: 0 1; }
     """
 
     sort_index: reactive[int] = reactive(0, init=False)
@@ -129,8 +129,8 @@ class SessionsPane(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_column("Session", key="session", width=20)
-        table.add_column("User", key="user", width=11)
+        table.add_column("Session", key="session", width=16)
+        table.add_column("User", key="user", width=9)
         table.add_column("Msgs", key="messages")
         table.add_column("Tokens", key="tokens")
         table.add_column("Active", key="active")
@@ -176,6 +176,9 @@ class SessionsPane(Vertical):
     def _show_error(self, message: str) -> None:
         self._loading_more = False
         self.query_one("#sessions-status", Static).update(Text(sanitize(message), style="red"))
+        self.notify(
+            sanitize(message), title="Cannot read the store", severity="error", markup=False
+        )
 
     def _show_page(self, page: SessionPage, reset: bool, generation: int | None = None) -> None:
         if generation is not None and generation != self._generation:

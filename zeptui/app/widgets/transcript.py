@@ -151,7 +151,7 @@ class _Loaded:
     summaries: dict[str, SummaryInfo] = field(default_factory=dict)
 
 
-class TranscriptPane(Vertical):
+class TranscriptPane(Vertical, can_focus=True):
     """The selected session's transcript."""
 
     BINDINGS = [
@@ -162,6 +162,8 @@ class TranscriptPane(Vertical):
         Binding("b", "cycle_budget", "Budget"),
         Binding("j,down", "select(1)", "Next", show=False),
         Binding("k,up", "select(-1)", "Previous", show=False),
+        Binding("pagedown", "select(10)", "Down 10", show=False),
+        Binding("pageup", "select(-10)", "Up 10", show=False),
         Binding("home", "select_edge(0)", "First", show=False),
         Binding("end", "select_edge(-1)", "Last", show=False),
         Binding("c", "copy('content')", "Copy text"),
@@ -172,7 +174,7 @@ class TranscriptPane(Vertical):
     DEFAULT_CSS = """
     TranscriptPane #transcript-scroll { height: 1fr; }
     TranscriptPane #transcript-budget { height: 1; padding: 0 1; }
-    TranscriptPane #transcript-empty { padding: 2 4; color: $text-muted; }
+    TranscriptPane .transcript-empty { padding: 2 4; color: $text-muted; }
     """
 
     view: reactive[View] = reactive(View.all, init=False)
@@ -202,8 +204,10 @@ class TranscriptPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="transcript-budget")
+        # The pane takes the focus (so its keys select messages); the scroll area
+        # scrolls with the selection and the mouse wheel.
         scroll = VerticalScroll(id="transcript-scroll")
-        scroll.can_focus = True
+        scroll.can_focus = False
         yield scroll
 
     def on_mount(self) -> None:
@@ -264,7 +268,7 @@ class TranscriptPane(Vertical):
     def _show_empty(self, text: str) -> None:
         self._blocks = []
         self.scroll.remove_children()
-        self.scroll.mount(Static(text, id="transcript-empty"))
+        self.scroll.mount(Static(text, classes="transcript-empty"))
         self._update_budget()
         self.post_message(self.Selected(None))
 
@@ -284,22 +288,23 @@ class TranscriptPane(Vertical):
             bar.update("")
             return
         if self.memory is None:
+            count = self.info.message_count
             text = Text(
-                f"{self.info.message_count:,} messages · {self.info.total_tokens:,} tokens "
-                "in the whole history",
+                f"{count:,} message{'' if count == 1 else 's'} · "
+                f"{self.info.total_tokens:,} tokens in the whole history",
                 style="dim",
             )
             bar.update(text)
             return
         tokens = self.memory.total_tokens
-        width = 24
+        width = 12
         filled = min(width, round(width * tokens / budget))
         style = "red" if tokens > budget else "green"
         text = Text()
-        text.append(f"{tokens:,} tokens to the client  ", style="bold")
+        text.append(f"{tokens:,} tokens to the client ", style="bold")
         text.append("█" * filled, style=style)
         text.append("░" * (width - filled), style="dim")
-        text.append(f"  {100 * tokens / budget:.0f}% of {budget // 1000}k", style="dim")
+        text.append(f" {100 * tokens / budget:.0f}% of {budget // 1000}k", style="dim")
         bar.update(text)
 
     # --- loading -------------------------------------------------------------------
@@ -338,7 +343,7 @@ class TranscriptPane(Vertical):
             blocks.append(Static(facts, classes="facts"))
         blocks += [MessageBlock(m, markdown=self.markdown) for m in memory.messages]
         if not blocks:
-            blocks.append(Static("No messages.", id="transcript-empty"))
+            blocks.append(Static("No messages.", classes="transcript-empty"))
         self._blocks = [block for block in blocks if isinstance(block, MessageBlock)]
         scroll.mount_all(blocks)
         self._update_budget()
@@ -401,7 +406,7 @@ class TranscriptPane(Vertical):
             self.pages = [loaded.page]
             self._blocks = blocks
             if not blocks:
-                scroll.mount(Static("No messages.", id="transcript-empty"))
+                scroll.mount(Static("No messages.", classes="transcript-empty"))
                 self._update_budget()
                 self.post_message(self.Selected(None))
                 return

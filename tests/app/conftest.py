@@ -1,0 +1,102 @@
+"""Fixtures for the app tests: real DuckDB files built from the bundled sample data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from storage.duckdb_store import DuckDBStore
+from storage.models import Message, RoleType, SessionImport
+from zeptui.app.access import StoreAccess
+from zeptui.app.app import ZeptuiApp
+from zeptui.config import sample_files
+from zeptui.importers import import_file
+
+FIXED_NOW = datetime(2024, 10, 1, 12, 0, tzinfo=UTC)
+SIZE = (150, 42)
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Settings go to a temporary folder, never the developer's home."""
+    config = tmp_path / "config"
+    monkeypatch.setenv("ZEPTUI_CONFIG_DIR", str(config))
+    return config
+
+
+def build_store(path: Path, sessions: list[SessionImport] | None = None) -> Path:
+    """A store with the sample data (and `sessions`), on a fixed clock."""
+    with DuckDBStore(path, clock=lambda: FIXED_NOW, background_summaries=False) as store:
+        for sample in sample_files():
+            import_file(store, sample)
+        if sessions:
+            store.import_sessions(sessions)
+    return path
+
+
+@pytest.fixture
+def sample_db(tmp_path: Path) -> Path:
+    return build_store(tmp_path / "sample.duckdb")
+
+
+def make_app(path: Path, location: str = "sample.duckdb") -> ZeptuiApp:
+    """The app on `path`, showing a fixed location (snapshots must not see tmp paths)."""
+    return ZeptuiApp(StoreAccess.for_file(path), location=location)
+
+
+@pytest.fixture
+def app(sample_db: Path) -> Iterator[ZeptuiApp]:
+    yield make_app(sample_db)
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    """Let workers finish and the screen catch up (bounded)."""
+    for _ in range(4):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.pause(0.05)  # scrolls scheduled after a refresh land too
+    for widget in pilot.app.screen.query(Input):
+        widget.cursor_blink = False
+
+
+def long_session(count: int, session_id: str = "long") -> SessionImport:
+    return SessionImport(
+        session_id=session_id,
+        messages=[
+            Message(
+                uuid=f"00000000-0000-4000-8000-{n:012d}",
+                created_at=datetime(2024, 1, 1, tzinfo=UTC).replace(
+                    minute=n % 60, hour=n // 60 % 24
+                ),
+                role="Ana" if n % 2 else "Bot",
+                role_type=RoleType.user if n % 2 else RoleType.assistant,
+                content=f"message number {n}",
+            )
+            for n in range(count)
+        ],
+    )
+
+
+HOSTILE = SessionImport(
+    session_id="hostile",
+    user_id="[red]mallory",
+    metadata={"[bold]key": "\x1b[31mred\x1b[0m"},
+    messages=[
+        Message(
+            uuid="11111111-1111-4111-8111-111111111111",
+            created_at=datetime(2024, 2, 2, tzinfo=UTC),
+            role="[bold]Mallory[/]",
+            role_type=RoleType.user,
+            content=(
+                "[bold]not bold[/] [link=https://example.com]x[/link] "
+                "\x1b[31mred\x1b[0m bell\x07 nul\x00 [/]"
+            ),
+            metadata={"[i]": "[/]"},
+        )
+    ],
+)

@@ -1,0 +1,375 @@
+"""The app driven by Pilot against real DuckDB files."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from textual.widgets import DataTable, Input, Static
+
+from storage.duckdb_store import DuckDBStore
+from storage.models import MemoryType, Message, SummaryInfo
+from tests.app.conftest import (
+    HOSTILE,
+    SIZE,
+    build_store,
+    long_session,
+    make_app,
+    settle,
+)
+from zeptui.app.app import ZeptuiApp
+from zeptui.app.screens.help import HelpScreen
+from zeptui.app.screens.search import SearchScreen
+from zeptui.app.settings import Settings
+from zeptui.app.widgets.transcript import PAGE_SIZE, MessageBlock, View
+
+
+def screen_text(app: ZeptuiApp) -> str:
+    """The visible screen as plain text."""
+    svg = app.export_screenshot()
+    texts = re.findall(r"<text[^>]*>(.*?)</text>", svg, flags=re.S)
+    return html.unescape("".join(texts)).replace("\xa0", " ")
+
+
+def session_ids(app: ZeptuiApp) -> list[str]:
+    return [info.session.session_id for info in app.sessions.sessions]
+
+
+def shown_uuids(app: ZeptuiApp) -> list[str]:
+    return [
+        block.item.uuid or "" for block in app.transcript.blocks if isinstance(block.item, Message)
+    ]
+
+
+async def test_opens_on_the_sessions_with_the_newest_first(app: ZeptuiApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert session_ids(app) == ["support-NW-58213", "octavia-butler"]
+        assert "2 sessions · 49 messages" in app.sub_title
+        assert app.transcript.info is not None
+        assert app.transcript.info.session.session_id == "support-NW-58213"
+        assert app.transcript.border_title == "support-NW-58213 · all messages"
+        # The newest message is selected and shown in the inspector.
+        selected = app.transcript.selected_item
+        assert isinstance(selected, Message)
+        assert selected.content.startswith("You're welcome, Priya!")
+        assert app.inspector.item == selected
+        assert app.inspector.session_info is not None
+        assert app.inspector.session_info.session.session_id == "support-NW-58213"
+
+
+async def test_selecting_a_session_shows_it(app: ZeptuiApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("down")
+        await settle(pilot)
+        assert app.transcript.info is not None
+        assert app.transcript.info.session.session_id == "octavia-butler"
+        assert len(shown_uuids(app)) == 12
+        assert app.inspector.session_info is not None
+        assert app.inspector.session_info.session.user_id == "jane"
+
+
+async def test_summaries_follow_the_message_they_cover(app: ZeptuiApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        blocks = app.transcript.blocks
+        for index, block in enumerate(blocks):
+            if isinstance(block.item, SummaryInfo):
+                before = blocks[index - 1].item
+                assert isinstance(before, Message)
+                assert before.uuid == block.item.summary.recent_message_uuid
+        assert any(isinstance(block.item, SummaryInfo) for block in blocks)
+
+
+async def test_views_show_exactly_what_get_memory_returns(app: ZeptuiApp, sample_db: Path) -> None:
+    with DuckDBStore(sample_db, read_only=True) as store:
+        window = store.get_memory("support-NW-58213", MemoryType.message_window, lastn=12)
+        window_13 = store.get_memory("support-NW-58213", MemoryType.message_window, lastn=13)
+        perpetual = store.get_memory("support-NW-58213", MemoryType.perpetual)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("tab", "v")
+        await settle(pilot)
+        assert app.transcript.view is View.window
+        assert app.transcript.border_title == "support-NW-58213 · message window · last 12"
+        assert shown_uuids(app) == [m.uuid for m in window.messages]
+        assert app.transcript.memory is not None
+        assert app.transcript.memory.total_tokens == window.total_tokens
+        await pilot.press("plus")
+        await settle(pilot)
+        assert app.transcript.border_title.endswith("last 13")
+        assert shown_uuids(app) == [m.uuid for m in window_13.messages]
+        await pilot.press("minus", "minus")
+        await settle(pilot)
+        assert len(shown_uuids(app)) == 11
+        await pilot.press("v")
+        await settle(pilot)
+        assert app.transcript.view is View.perpetual
+        assert app.transcript.border_title == "support-NW-58213 · perpetual"
+        assert shown_uuids(app) == [m.uuid for m in perpetual.messages]
+        summaries = [b.item for b in app.transcript.blocks if isinstance(b.item, SummaryInfo)]
+        assert perpetual.summary is not None
+        assert [s.summary.uuid for s in summaries] == [perpetual.summary.uuid]
+        budget = screen_text(app)
+        assert f"{perpetual.total_tokens:,} tokens to the client" in budget
+        assert "of 8k" in budget, budget[budget.find("tokens to") :][:120]
+        await pilot.press("b")
+        await settle(pilot)
+        assert "of 32k" in screen_text(app)
+        await pilot.press("v")
+        await settle(pilot)
+        assert app.transcript.view is View.all
+
+
+async def test_filter_box(app: ZeptuiApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        filter_box = app.sessions.query_one("#session-filter", Input)
+        for text, expected in [
+            ("user:jane", ["octavia-butler"]),
+            ("channel=web_chat", ["support-NW-58213"]),
+            ("octa", ["octavia-butler"]),
+            (">2024-09-01", ["support-NW-58213"]),
+            ("<2024-09-01", ["octavia-butler"]),
+            ("nothing-matches", []),
+            ("", ["support-NW-58213", "octavia-butler"]),
+        ]:
+            filter_box.value = text
+            await settle(pilot)
+            assert session_ids(app) == expected, text
+        await pilot.press("f")
+        assert app.focused is filter_box
+
+
+async def test_sort_cycles(app: ZeptuiApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.sessions.border_title == "Sessions · recent"
+        await pilot.press("s")
+        await settle(pilot)
+        assert app.sessions.border_title == "Sessions · created"
+        assert session_ids(app) == ["support-NW-58213", "octavia-butler"]
+        await pilot.press("s")
+        await settle(pilot)
+        assert app.sessions.border_title == "Sessions · size"
+        assert session_ids(app)[0] == "support-NW-58213"
+
+
+async def test_search_jumps_to_the_message(app: ZeptuiApp, sample_db: Path) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("down")  # the other session is showing
+        await settle(pilot)
+        await pilot.press("slash")
+        await settle(pilot)
+        assert isinstance(app.screen, SearchScreen)
+        app.screen.query_one(Input).value = "kindred"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, SearchScreen)
+        assert app.screen.hits
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not isinstance(app.screen, SearchScreen)
+        selected = app.transcript.selected_item
+        assert isinstance(selected, Message)
+        assert "kindred" in selected.content.lower()
+        assert app.transcript.view is View.all
+
+
+async def test_search_jumps_across_sessions_and_views(app: ZeptuiApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("tab", "v", "v")  # perpetual view of the support session
+        await settle(pilot)
+        await pilot.press("slash")
+        await settle(pilot)
+        app.screen.query_one(Input).value = "refund"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, SearchScreen)
+        target = app.screen.hits[0]
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.transcript.view is View.all
+        selected = app.transcript.selected_item
+        assert isinstance(selected, Message)
+        assert selected.uuid == target.message_uuid
+        assert app.inspector.item == selected
+
+
+async def test_copy_content_uuid_and_json(app: ZeptuiApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("tab")
+        selected = app.transcript.selected_item
+        assert isinstance(selected, Message)
+        await pilot.press("c")
+        assert app.clipboard == selected.content
+        await pilot.press("u")
+        assert app.clipboard == selected.uuid
+        await pilot.press("y")
+        assert json.loads(app.clipboard) == selected.model_dump(mode="json")
+        await pilot.press("k")
+        previous = app.transcript.selected_item
+        assert previous is not None and previous != selected
+
+
+async def test_markdown_toggle(app: ZeptuiApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("tab", "m")
+        await settle(pilot)
+        assert all(not block.markdown for block in app.transcript.blocks)
+        await pilot.press("m")
+        assert all(block.markdown for block in app.transcript.blocks)
+
+
+async def test_help_lists_bindings(app: ZeptuiApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        for needle in ("Search", "Sort", "View", "Copy uuid", "Next pane"):
+            assert needle in text, needle
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_theme_is_remembered(sample_db: Path) -> None:
+    first = make_app(sample_db)
+    async with first.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        first.theme = "nord"
+        await pilot.pause()
+    assert Settings.load().theme == "nord"
+    second = make_app(sample_db)
+    async with second.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert second.theme == "nord"
+
+
+async def test_command_palette_jumps_to_a_session(app: ZeptuiApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_session("octavia-butler")
+        await settle(pilot)
+        assert app.transcript.info is not None
+        assert app.transcript.info.session.session_id == "octavia-butler"
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        await pilot.press(*"octa")
+        await pilot.pause(0.3)
+        await settle(pilot)
+        assert "Session octavia-butler" in screen_text(app)
+        await pilot.press("escape")
+
+
+async def test_a_long_session_is_paged(tmp_path: Path) -> None:
+    path = build_store(tmp_path / "long.duckdb", [long_session(500)])
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_session("long")
+        await settle(pilot)
+        transcript = app.transcript
+        assert transcript.info is not None and transcript.info.message_count == 500
+        last_page = (500 + PAGE_SIZE - 1) // PAGE_SIZE
+        assert transcript.pages == [last_page]
+        messages = shown_uuids(app)
+        assert len(messages) == 500 - (last_page - 1) * PAGE_SIZE
+        assert transcript.selected_item is not None
+        assert isinstance(transcript.selected_item, Message)
+        assert transcript.selected_item.content == "message number 499"
+        for _ in range(3):
+            await pilot.press("home")
+            await settle(pilot)
+        assert transcript.pages[0] < last_page
+        assert len(transcript.blocks) > len(messages)
+        contents = [b.item.content for b in transcript.blocks if isinstance(b.item, Message)]
+        numbers = [int(c.rsplit(" ", 1)[1]) for c in contents]
+        assert numbers == sorted(numbers)
+        assert numbers[-1] == 499
+
+
+async def test_content_is_shown_literally(tmp_path: Path) -> None:
+    path = build_store(tmp_path / "hostile.duckdb", [HOSTILE])
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_session("hostile")
+        await settle(pilot)
+        for markdown in (True, False):
+            app.transcript.markdown = markdown
+            await settle(pilot)
+            text = screen_text(app)
+            assert "[bold]not bold[/]" in text
+            assert "[link=https://example.com]x[/link]" in text
+            assert "\\x1b[31mred\\x1b[0m" in text
+            assert "\\x07" in text and "\\x00" in text
+            assert "[bold]Mallory[/]" in text
+            assert "\x1b" not in text and "\x07" not in text
+        assert "[red]mallory" in text  # the user id, in the inspector and list
+
+
+async def test_empty_state_when_there_is_no_database(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "missing.duckdb", location="missing.duckdb")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        assert "No sessions yet in missing.duckdb" in text
+        assert "zeptui import FILE" in text
+        assert "zeptui demo" in text
+    assert not (tmp_path / "missing.duckdb").exists()
+
+
+async def test_a_held_database_is_reported_not_fatal(sample_db: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); "
+            "print('ready', flush=True); time.sleep(30)",
+            str(sample_db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        app = make_app(sample_db)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            status = str(app.sessions.query_one("#sessions-status", Static).render())
+            assert f"in use by process {holder.pid}" in " ".join(status.split())
+            assert f"{holder.pid}" in screen_text(app)
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+
+
+async def test_other_processes_can_write_while_the_app_is_open(sample_db: Path) -> None:
+    app = make_app(sample_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        # The app lets go of the file when idle, so a CLI import gets it.
+        for _ in range(100):
+            if not app.access or not app.access.is_open:
+                break
+            await pilot.pause(0.05)
+        assert app.access is not None and not app.access.is_open
+        with DuckDBStore(sample_db, lock_timeout=5, summarizer=None) as writer:
+            writer.add_memory("from-cli", [Message(role="x", content="written meanwhile")])
+        await pilot.press("r")
+        await settle(pilot)
+        assert "from-cli" in session_ids(app)
+        assert isinstance(app.sessions.query_one(DataTable), DataTable)
+        assert all(isinstance(b, MessageBlock) for b in app.transcript.blocks)

@@ -1,0 +1,77 @@
+"""SVG snapshots of the main screens, on the bundled sample data.
+
+Regenerate after an intended change with `pytest tests/app/test_snapshots.py
+--snapshot-update`, and read the report before committing the new SVGs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from tests.app.conftest import HOSTILE, SIZE, build_store, make_app, settle
+
+SnapCompare = Callable[..., bool]
+
+
+def keys(*presses: str) -> Callable[[Pilot[None]], object]:
+    async def run_before(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        for press in presses:
+            await pilot.press(press)
+            await settle(pilot)
+
+    return run_before
+
+
+def test_all_messages(snap_compare: SnapCompare, sample_db: Path) -> None:
+    assert snap_compare(make_app(sample_db), terminal_size=SIZE, run_before=keys())
+
+
+def test_message_window(snap_compare: SnapCompare, sample_db: Path) -> None:
+    assert snap_compare(make_app(sample_db), terminal_size=SIZE, run_before=keys("tab", "v"))
+
+
+def test_perpetual(snap_compare: SnapCompare, sample_db: Path) -> None:
+    assert snap_compare(make_app(sample_db), terminal_size=SIZE, run_before=keys("tab", "v", "v"))
+
+
+def test_raw_text_of_the_other_session(snap_compare: SnapCompare, sample_db: Path) -> None:
+    assert snap_compare(
+        make_app(sample_db), terminal_size=SIZE, run_before=keys("down", "tab", "m")
+    )
+
+
+def test_empty_state(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    app = make_app(tmp_path / "missing.duckdb", location="missing.duckdb")
+    assert snap_compare(app, terminal_size=SIZE, run_before=keys())
+
+
+def test_search_results(snap_compare: SnapCompare, sample_db: Path) -> None:
+    async def search(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        await pilot.press("slash")
+        await settle(pilot)
+        pilot.app.screen.query_one(Input).value = "refund charge"
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(make_app(sample_db), terminal_size=SIZE, run_before=search)
+
+
+def test_help(snap_compare: SnapCompare, sample_db: Path) -> None:
+    assert snap_compare(make_app(sample_db), terminal_size=SIZE, run_before=keys("question_mark"))
+
+
+def test_hostile_content_is_literal(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    path = build_store(tmp_path / "hostile.duckdb", [HOSTILE])
+
+    async def open_hostile(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        pilot.app.open_session("hostile")  # type: ignore[attr-defined]
+        await settle(pilot)
+
+    assert snap_compare(make_app(path), terminal_size=SIZE, run_before=open_hostile)
