@@ -102,7 +102,7 @@ class ZeptuiApp(App[None]):
     """Browse sessions and read memory as a client sees it."""
 
     TITLE = "zeptui"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     COMMANDS = App.COMMANDS | {ZeptuiCommands}
     BINDINGS = [
         Binding("slash", "search", "Search", key_display="/"),

@@ -1,0 +1,202 @@
+"""Benchmark of the terminal app: cold start, first screen, a huge session, memory.
+
+Run as `python -m bench.bench_app --db STORE`, where STORE is a store made by
+`python -m bench.bench_store --keep` (1,000,000 messages in 10,000 sessions plus
+the 100,000-message session `sess-big`). Every figure is measured in this run,
+headless, against its baseline where the target is a ratio:
+
+- cold start: process start to the first painted screen, `zeptui` against a bare
+  Textual app that paints one line (target <= 2x);
+- first screen with the session list painted: on STORE against an empty store
+  (target <= 1.3x);
+- opening `sess-big`: from the request to its newest messages painted (target
+  <= 200 ms), and each older page while scrolling to the top;
+- resident memory of the app on STORE after all of that (target <= 300 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+BARE_APP = """
+import time
+start = time.perf_counter()
+from textual.app import App
+from textual.widgets import Static
+
+class Bare(App[None]):
+    def compose(self):
+        yield Static("hello")
+    def on_ready(self) -> None:
+        print(f"READY {time.perf_counter() - start:.6f}", flush=True)
+        self.exit()
+
+Bare().run(headless=True, size=(150, 42))
+"""
+
+ZEPTUI_APP = """
+import sys, time
+start = time.perf_counter()
+from pathlib import Path
+from zeptui.app.app import ZeptuiApp
+
+class Timed(ZeptuiApp):
+    def on_ready(self) -> None:
+        print(f"READY {time.perf_counter() - start:.6f}", flush=True)
+        self.exit()
+
+Timed.for_database(Path(sys.argv[1])).run(headless=True, size=(150, 42))
+"""
+
+
+def cold_start(code: str, *args: str, runs: int = 7) -> float:
+    """Median seconds from interpreter start to the first paint, in new processes."""
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "ZEPTUI_CONFIG_DIR": tempfile.gettempdir()},
+        )
+        elapsed = time.perf_counter() - started
+        if "READY" not in result.stdout:
+            raise SystemExit(f"the app did not start:\n{result.stderr[-2000:]}")
+        samples.append(elapsed)
+    return statistics.median(samples)
+
+
+async def first_screen(path: Path) -> float:
+    """Seconds from app start to the session list painted with its first page."""
+    from zeptui.app.app import ZeptuiApp
+
+    app = ZeptuiApp.for_database(path)
+    started = time.perf_counter()
+    async with app.run_test(size=(150, 42)) as pilot:
+        for _ in range(2000):
+            status = str(app.sessions.query_one("#sessions-status").render())
+            if app.sessions.sessions or "No sessions" in status:
+                break
+            await pilot.pause(0.001)
+        await pilot.pause()
+        return time.perf_counter() - started
+
+
+async def big_session(path: Path, session_id: str, pages: int) -> tuple[float, list[float], int]:
+    """(seconds to the newest messages, seconds per older page, blocks mounted at the end)."""
+    from zeptui.app.app import ZeptuiApp
+    from zeptui.app.widgets.transcript import TranscriptPane
+
+    selected: list[float] = []
+
+    def seen(message: object) -> None:
+        # The transcript selects the newest message once its page is mounted.
+        if isinstance(message, TranscriptPane.Selected) and message.item is not None:
+            selected.append(time.perf_counter())
+
+    app = ZeptuiApp.for_database(path)
+    async with app.run_test(size=(150, 42), message_hook=seen) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        selected.clear()
+        started = time.perf_counter()
+        app.open_session(session_id)
+        for _ in range(5000):
+            if selected:
+                break
+            await pilot.pause(0.001)
+        await pilot.pause()
+        opened = (selected[0] if selected else time.perf_counter()) - started
+        app.transcript.focus()
+        page_times = []
+        for _ in range(pages):
+            before = list(app.transcript.pages)
+            started = time.perf_counter()
+            await pilot.press("home")
+            for _ in range(5000):
+                if app.transcript.pages != before:
+                    break
+                await pilot.pause(0.001)
+            await pilot.pause()
+            page_times.append(time.perf_counter() - started)
+        return opened, page_times, len(app.transcript.blocks)
+
+
+def row(name: str, value: str, target: str = "", verdict: str = "") -> None:
+    print(f"{name:<52} {value:>14}  {target:<22} {verdict}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--db", type=Path, required=True, help="a store from bench_store --keep")
+    parser.add_argument("--session", default="sess-big", help="the long session to open")
+    parser.add_argument("--pages", type=int, default=10, help="older pages to scroll through")
+    args = parser.parse_args(argv)
+    if not args.db.exists():
+        raise SystemExit(f"{args.db}: no such store; make one with bench.bench_store --keep")
+    os.environ.setdefault("ZEPTUI_CONFIG_DIR", tempfile.mkdtemp(prefix="zeptui-bench-"))
+    with tempfile.TemporaryDirectory() as folder:
+        empty = Path(folder) / "empty.duckdb"
+        from storage.duckdb_store import DuckDBStore
+
+        DuckDBStore(empty).close()
+        print(f"store  {args.db} ({args.db.stat().st_size / 2**20:,.0f} MiB)")
+        print(f"{'metric':<52} {'value':>14}  {'target':<22} verdict")
+        bare = cold_start(BARE_APP)
+        zeptui = cold_start(ZEPTUI_APP, str(args.db))
+        row("cold start: bare Textual app (median of 7)", f"{bare * 1000:.0f} ms")
+        ratio = zeptui / bare
+        row(
+            "cold start: zeptui on the store (median of 7)",
+            f"{zeptui * 1000:.0f} ms",
+            "<= 2x bare",
+            f"{ratio:.2f}x {'PASS' if ratio <= 2 else 'FAIL'}",
+        )
+        empty_times = [asyncio.run(first_screen(empty)) for _ in range(3)]
+        full_times = [asyncio.run(first_screen(args.db)) for _ in range(3)]
+        empty_s, full_s = statistics.median(empty_times), statistics.median(full_times)
+        row("first screen, empty store (median of 3)", f"{empty_s * 1000:.0f} ms")
+        ratio = full_s / empty_s
+        row(
+            "first screen with the session list (median of 3)",
+            f"{full_s * 1000:.0f} ms",
+            "<= 1.3x empty",
+            f"{ratio:.2f}x {'PASS' if ratio <= 1.3 else 'FAIL'}",
+        )
+        opened, pages, blocks = asyncio.run(big_session(args.db, args.session, args.pages))
+        row(
+            f"open {args.session}: newest messages shown",
+            f"{opened * 1000:.0f} ms",
+            "<= 200 ms",
+            "PASS" if opened <= 0.2 else "FAIL",
+        )
+        if pages:
+            row(
+                "older page while scrolling up: median", f"{statistics.median(pages) * 1000:.0f} ms"
+            )
+            row("older page while scrolling up: slowest", f"{max(pages) * 1000:.0f} ms")
+        row("message widgets mounted after scrolling", f"{blocks:,}")
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        row(
+            "peak resident memory of the app process",
+            f"{rss:,.0f} MiB",
+            "<= 300 MB",
+            "PASS" if rss * 2**20 <= 300e6 else "FAIL",
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
