@@ -802,36 +802,62 @@ class DuckDBStore(MemoryStore):
         if lastn is not None and lastn < 0:
             raise InvalidInputError(f"lastn must not be negative, not {lastn}")
         cursor = self._cursor()
+        # The session and its newest summary in one round trip.
         row = cursor.execute(
-            "SELECT id, facts FROM sessions WHERE session_id = ? AND deleted_at IS NULL",
-            [session_id],
+            f"SELECT s.id, s.facts, {_SUMMARY_COLUMNS} FROM sessions s "
+            "LEFT JOIN (SELECT * FROM summaries WHERE deleted_at IS NULL "
+            "  AND session_key = (SELECT id FROM sessions WHERE session_id = $sid) "
+            "  ORDER BY id DESC LIMIT 1) x ON x.session_key = s.id "
+            "WHERE s.session_id = $sid AND s.deleted_at IS NULL",
+            {"sid": session_id},
         ).fetchone()
         if row is None:
             raise NotFoundError(f"session {session_id!r} not found")
         key, facts = int(row[0]), _load_json(row[1])
-        summary_row = cursor.execute(
-            f"SELECT {_SUMMARY_COLUMNS} FROM summaries x WHERE x.session_key = ? "
-            "AND x.deleted_at IS NULL ORDER BY x.id DESC LIMIT 1",
-            [key],
-        ).fetchone()
+        summary_row = row[2:] if row[2] is not None else None
         if lastn:
             after, limit = 0, lastn
         else:
             # Zep v0.27.2: the messages after the summary point, capped at the window.
             after = int(summary_row[8]) if summary_row else 0
             limit = self._window
-        rows = cursor.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.session_key = ? "
-            "AND m.deleted_at IS NULL AND m.id > ? ORDER BY m.id DESC LIMIT ?",
-            [key, after, limit],
-        ).fetchall()
-        messages = [_message_from_row(r) for r in reversed(rows)]
+        rows = self._newest_messages(cursor, key, after, limit)
+        messages = [_message_from_row(r) for r in rows]
         summary = _summary_info_from_row(summary_row).summary if summary_row else None
         return Memory(
             messages=messages,
             summary=summary,
             facts=(facts or []) if memory_type is MemoryType.perpetual else None,
         )
+
+    @staticmethod
+    def _rows_by_id(cursor: duckdb.DuckDBPyConnection, ids: list[int]) -> list[tuple[Any, ...]]:
+        """Full message rows for `ids`, oldest first.
+
+        Choosing ids first and fetching whole rows second keeps wide columns out
+        of sorts; the id range lets DuckDB's zone maps skip most of the table.
+        """
+        if not ids:
+            return []
+        return cursor.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.id BETWEEN ? AND ? "
+            "AND m.id IN (SELECT unnest(?::BIGINT[])) ORDER BY m.id",
+            [min(ids), max(ids), ids],
+        ).fetchall()
+
+    def _newest_messages(
+        self, cursor: duckdb.DuckDBPyConnection, key: int, after: int, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """The newest `limit` live messages of a session with id > `after`, oldest first."""
+        ids = [
+            int(row[0])
+            for row in cursor.execute(
+                "SELECT id FROM messages WHERE session_key = ? AND deleted_at IS NULL "
+                "AND id > ? ORDER BY id DESC LIMIT ?",
+                [key, after, limit],
+            ).fetchall()
+        ]
+        return self._rows_by_id(cursor, ids)
 
     # --- messages ------------------------------------------------------------------
 
@@ -844,15 +870,13 @@ class DuckDBStore(MemoryStore):
             "SELECT count(*) FROM messages WHERE session_key = ? AND deleted_at IS NULL", [key]
         ).fetchone()
         total = int(total_row[0]) if total_row else 0
-        sql = (
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.session_key = ? "
-            "AND m.deleted_at IS NULL ORDER BY m.id"
-        )
+        sql = "SELECT id FROM messages WHERE session_key = ? AND deleted_at IS NULL ORDER BY id"
         params: list[Any] = [key]
         if limit > 0:
             sql += " LIMIT ? OFFSET ?"
             params += [limit, max(cursor - 1, 0) * limit]
-        messages = [_message_from_row(row) for row in db.execute(sql, params).fetchall()]
+        ids = [int(row[0]) for row in db.execute(sql, params).fetchall()]
+        messages = [_message_from_row(row) for row in self._rows_by_id(db, ids)]
         return MessageListResponse(messages=messages, total_count=total, row_count=len(messages))
 
     def message_position(self, session_id: str, message_uuid: str) -> int:
@@ -971,8 +995,7 @@ class DuckDBStore(MemoryStore):
                     self._flush_import(cursor, pending, buffered, result)
                     pending, buffered = [], 0
             self._flush_import(cursor, pending, buffered, result)
-            if result.messages_added >= COMPACT_AFTER_MESSAGES:
-                self._compact_search_index(cursor)
+            self._maybe_compact(cursor, result.messages_added)
         for key in sorted(touched):
             self._schedule_summary(key)
         return result
@@ -1097,8 +1120,7 @@ class DuckDBStore(MemoryStore):
             ]
             for table in ("zep_rows", "zep_sessions", "zep_new", "zep_tokens"):
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
-            if result.messages_added >= COMPACT_AFTER_MESSAGES:
-                self._compact_search_index(cursor)
+            if self._maybe_compact(cursor, result.messages_added):
                 clock.lap("compact")
         clock.lap("commit")
         self.last_import_timings = clock.laps
@@ -1119,6 +1141,21 @@ class DuckDBStore(MemoryStore):
         added = len(self._insert_messages(cursor, pending))
         result.messages_added += added
         result.messages_skipped += buffered - added
+
+    def _maybe_compact(self, cursor: duckdb.DuckDBPyConnection, added: int) -> bool:
+        """Re-sort the search index after an import that made a large share of it.
+
+        A re-sort costs time in proportion to the whole index, so it runs only
+        when the import added at least COMPACT_AFTER_MESSAGES messages and at
+        least a fifth of all messages; `optimize()` re-sorts on request.
+        """
+        if added < COMPACT_AFTER_MESSAGES:
+            return False
+        row = cursor.execute("SELECT count(*) FROM messages").fetchone()
+        if row is not None and added * 5 < int(row[0]):
+            return False
+        self._compact_search_index(cursor)
+        return True
 
     def _compact_search_index(self, cursor: duckdb.DuckDBPyConnection) -> None:
         """Rewrite the postings sorted by term, so zone maps prune most of a query's scan."""

@@ -60,16 +60,20 @@ def index_messages_sql(where_sql: str) -> list[str]:
         WHERE length(term) <= {MAX_TERM_LENGTH} AND term NOT IN ({_STOPWORD_SQL})
         """,
         """
-        INSERT INTO search_postings
-        SELECT term, id, count(*)::INTEGER, (sum(count(*)) OVER (PARTITION BY id))::INTEGER
-        FROM new_terms GROUP BY term, id
+        CREATE OR REPLACE TEMP TABLE new_lengths AS
+        SELECT id, count(*)::INTEGER AS n FROM new_terms GROUP BY id
         """,
         """
-        UPDATE messages SET search_len = d.n
-        FROM (SELECT id, count(*)::INTEGER AS n FROM new_terms GROUP BY id) d
-        WHERE messages.id = d.id
+        INSERT INTO search_postings
+        SELECT t.term, t.id, t.tf, l.n
+        FROM (SELECT term, id, count(*)::INTEGER AS tf FROM new_terms GROUP BY term, id) t
+        JOIN new_lengths l USING (id)
+        """,
+        """
+        UPDATE messages SET search_len = l.n FROM new_lengths l WHERE messages.id = l.id
         """,
         "DROP TABLE new_terms",
+        "DROP TABLE new_lengths",
     ]
 
 

@@ -13,10 +13,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from storage.errors import NotFoundError
-from storage.store import MemoryStore
+
+if TYPE_CHECKING:
+    from storage.store import MemoryStore
 
 T = TypeVar("T")
 

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -15,7 +16,6 @@ from textual.containers import Horizontal
 from textual.widgets import Footer, Header
 
 from storage.errors import StoreError
-from storage.models import SessionQuery, StoreStats
 from zeptui.app.access import StoreAccess
 from zeptui.app.screens.help import HelpScreen, bindings_help
 from zeptui.app.screens.search import SearchHit, SearchScreen
@@ -23,6 +23,9 @@ from zeptui.app.settings import Settings
 from zeptui.app.widgets.inspector import Inspector
 from zeptui.app.widgets.sessions import SessionsPane
 from zeptui.app.widgets.transcript import TranscriptPane, View
+
+if TYPE_CHECKING:
+    from storage.models import StoreStats
 
 EMPTY_HELP = (
     "No sessions yet in {location}.\n\n"
@@ -79,6 +82,8 @@ class ZeptuiCommands(Provider):
         assert isinstance(app, ZeptuiApp)
         if app.access is None or not query.strip():
             return
+        from storage.models import SessionQuery
+
         try:
             page = await asyncio.to_thread(
                 app.access.run,
@@ -226,6 +231,8 @@ class ZeptuiApp(App[None]):
 
     @work(thread=True, exclusive=True, group="open", exit_on_error=False)
     def _open_unlisted(self, session_id: str) -> None:
+        from storage.models import SessionQuery
+
         assert self.access is not None
         try:
             page = self.access.run(

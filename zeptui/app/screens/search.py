@@ -9,7 +9,7 @@ taken from the store is data and is shown as literal `rich.text.Text`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -24,10 +24,12 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from storage.errors import StoreError
-from storage.models import SearchQuery, SearchResult
 from zeptui.app.access import StoreAccess
 from zeptui.app.widgets.json_tree import literal
 from zeptui.render import ROLE_STYLES, snippet, when
+
+if TYPE_CHECKING:
+    from storage.models import SearchResult
 
 RESULT_LIMIT = 50
 """Results asked of the store per search."""
@@ -296,6 +298,8 @@ class SearchScreen(ModalScreen[SearchHit | None]):
 
     @work(thread=True, exclusive=True, group="search", exit_on_error=False, description="search")
     def _search(self, generation: int, query: str, session_id: str | None) -> None:
+        from storage.models import SearchQuery
+
         request = SearchQuery(text=query, limit=RESULT_LIMIT, session_id=session_id)
         try:
             results = self._access.run(lambda store: store.search(request))

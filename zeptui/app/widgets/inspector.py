@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from storage.models import Message, SessionInfo, SummaryInfo
 from zeptui.app.widgets.json_tree import JsonTree, literal
+from zeptui.app.widgets.transcript import is_summary
 from zeptui.render import ROLE_STYLES, when
+
+if TYPE_CHECKING:
+    from storage.models import Message, SessionInfo, SummaryInfo
 
 SESSION_EMPTY = "Select a session"
 MESSAGE_EMPTY = "Select a message with j/k"
@@ -199,7 +202,7 @@ class Inspector(VerticalScroll):
         item = self._item
         if item is None:
             self._set_section("message", None, None, MESSAGE_EMPTY)
-        elif isinstance(item, SummaryInfo):
+        elif is_summary(item):
             self._set_section("message", summary_rows(item), item.summary.metadata, "")
         else:
             self._set_section("message", message_rows(item), item.metadata, "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -16,18 +17,21 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Input, Static
 
 from storage.errors import NotFoundError, StoreError
-from storage.models import SessionInfo, SessionOrder, SessionPage, SessionQuery
 from zeptui.app.access import StoreAccess
 from zeptui.render import sanitize
+
+if TYPE_CHECKING:
+    from storage.models import SessionInfo, SessionPage
 
 PAGE_SIZE = 200
 """Sessions fetched per page; the next page loads as the cursor nears the end."""
 
-SORTS: tuple[tuple[str, SessionOrder, bool], ...] = (
-    ("recent", SessionOrder.activity, True),
-    ("created", SessionOrder.created, True),
-    ("size", SessionOrder.message_count, True),
+SORTS: tuple[tuple[str, str, bool], ...] = (
+    ("recent", "activity", True),
+    ("created", "created", True),
+    ("size", "message_count", True),
 )
+"""(label, SessionOrder value, descending) for each sort the pane cycles through."""
 
 _DATE = re.compile(r"^(?P<op>[<>])(?P<date>\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+)?Z?)$")
 
@@ -139,9 +143,10 @@ class SessionsPane(Vertical):
 
     # --- loading -------------------------------------------------------------------
 
-    def _query(self, cursor: int) -> SessionQuery:
+    def _query(self, cursor: int) -> dict[str, Any]:
+        """The fields of the SessionQuery for a page (built in the worker thread)."""
         _, order, descending = SORTS[self.sort_index]
-        return SessionQuery(
+        return dict(
             limit=PAGE_SIZE,
             cursor=cursor,
             order_by=order,
@@ -157,13 +162,18 @@ class SessionsPane(Vertical):
         """Fetch the first page again (after a sort or filter change, or on request)."""
         self._generation += 1
         if self.access is None:
+            from storage.models import SessionPage
+
             self._show_page(SessionPage(sessions=[], total_count=0, next_cursor=None), True)
             return
         self._fetch(self._query(0), reset=True, generation=self._generation)
 
     @work(thread=True, exclusive=True, group="sessions", exit_on_error=False)
-    def _fetch(self, query: SessionQuery, reset: bool, generation: int) -> None:
+    def _fetch(self, fields: dict[str, Any], reset: bool, generation: int) -> None:
+        from storage.models import SessionPage, SessionQuery
+
         assert self.access is not None
+        query = SessionQuery(**fields)
         try:
             page = self.access.run(lambda store: store.list_sessions(query))
         except NotFoundError:  # no database file yet: the empty state

@@ -15,9 +15,9 @@ import json
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING, TypeAlias
 
 from rich.console import Group, RenderableType
-from rich.markdown import Markdown
 from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
@@ -28,8 +28,12 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from storage.errors import StoreError
-from storage.models import Memory, MemoryType, Message, SessionInfo, SummaryInfo
-from storage.store import MemoryStore
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
+
+    from storage.models import Memory, Message, SessionInfo, SummaryInfo
+    from storage.store import MemoryStore
 from zeptui.app.access import StoreAccess
 from zeptui.render import sanitize
 
@@ -52,21 +56,26 @@ class View(StrEnum):
     perpetual = "perpetual"
 
 
-Item = Message | SummaryInfo
+Item: TypeAlias = "Message | SummaryInfo"
+
+
+def is_summary(item: Item) -> TypeIs[SummaryInfo]:
+    """Summaries wrap a `summary`; messages do not (no model import needed here)."""
+    return hasattr(item, "summary")
 
 
 def item_uuid(item: Item) -> str:
-    return (item.summary.uuid if isinstance(item, SummaryInfo) else item.uuid) or ""
+    return (item.summary.uuid if is_summary(item) else item.uuid) or ""
 
 
 def item_json(item: Item) -> str:
     """The item exactly as Zep serves it."""
-    model = item.summary if isinstance(item, SummaryInfo) else item
+    model = item.summary if is_summary(item) else item
     return json.dumps(model.model_dump(mode="json"), ensure_ascii=False, indent=2)
 
 
 def item_content(item: Item) -> str:
-    return item.summary.content if isinstance(item, SummaryInfo) else item.content
+    return item.summary.content if is_summary(item) else item.content
 
 
 def hard_breaks(markdown: str) -> str:
@@ -83,7 +92,7 @@ def hard_breaks(markdown: str) -> str:
 
 
 def _when(item: Item) -> str:
-    created = item.summary.created_at if isinstance(item, SummaryInfo) else item.created_at
+    created = item.summary.created_at if is_summary(item) else item.created_at
     return created.strftime("%Y-%m-%d %H:%M:%S") if created else ""
 
 
@@ -94,15 +103,15 @@ class MessageBlock(Static):
         self.item = item
         self.page = page
         self.markdown = markdown
-        classes = "summary" if isinstance(item, SummaryInfo) else "message"
-        if isinstance(item, Message):
+        classes = "summary" if is_summary(item) else "message"
+        if not is_summary(item):
             classes += f" -{item.role_type.value if item.role_type else 'norole'}"
         super().__init__(self._renderable(), classes=classes, markup=False)
 
     def _header(self) -> Text:
         item = self.item
         header = Text()
-        if isinstance(item, SummaryInfo):
+        if is_summary(item):
             header.append("summary", style="bold")
             if item.message_count:
                 header.append(f"  covers {item.message_count} messages", style="dim")
@@ -129,8 +138,12 @@ class MessageBlock(Static):
             )
             content = content[:MAX_SHOWN_CHARACTERS]
         # Summaries are lines of "role: sentence": always shown as written.
-        as_markdown = self.markdown and not isinstance(self.item, SummaryInfo)
-        body: RenderableType = Markdown(hard_breaks(content)) if as_markdown else Text(content)
+        as_markdown = self.markdown and not is_summary(self.item)
+        body: RenderableType = Text(content)
+        if as_markdown:
+            from rich.markdown import Markdown  # imported on first use: it is slow to load
+
+            body = Markdown(hard_breaks(content))
         parts: list[RenderableType] = [self._header(), body]
         if note is not None:
             parts.append(note)
@@ -259,9 +272,7 @@ class TranscriptPane(Vertical, can_focus=True):
             self.last_page = max(1, math.ceil(count / PAGE_SIZE))
             self._fetch_page(self.info.session.session_id, None, True, self._generation, jump_to)
         else:
-            memory_type = (
-                MemoryType.message_window if self.view is View.window else MemoryType.perpetual
-            )
+            memory_type = "message_window" if self.view is View.window else "perpetual"
             lastn = self.lastn if self.view is View.window else None
             self._fetch_memory(self.info.session.session_id, memory_type, lastn, self._generation)
 
@@ -311,11 +322,14 @@ class TranscriptPane(Vertical, can_focus=True):
 
     @work(thread=True, exclusive=True, group="transcript", exit_on_error=False)
     def _fetch_memory(
-        self, session_id: str, memory_type: MemoryType, lastn: int | None, generation: int
+        self, session_id: str, memory_type: str, lastn: int | None, generation: int
     ) -> None:
+        from storage.models import MemoryType
+
         assert self.access is not None
+        kind = MemoryType(memory_type)
         try:
-            memory = self.access.run(lambda s: s.get_memory(session_id, memory_type, lastn))
+            memory = self.access.run(lambda s: s.get_memory(session_id, kind, lastn))
         except StoreError as error:
             self.app.call_from_thread(self._show_error, str(error), generation)
             return
@@ -334,6 +348,8 @@ class TranscriptPane(Vertical, can_focus=True):
         scroll.remove_children()
         blocks: list[Static] = []
         if memory.summary is not None:
+            from storage.models import SummaryInfo
+
             summary = SummaryInfo(summary=memory.summary, first_message_uuid=None, message_count=0)
             blocks.append(MessageBlock(summary, markdown=self.markdown))
         if memory.facts:
