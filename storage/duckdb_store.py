@@ -67,6 +67,8 @@ log = logging.getLogger(__name__)
 
 IMPORT_CHUNK_MESSAGES = 20_000
 """Messages buffered per insert while importing (bounds memory)."""
+IMPORT_CHUNK_SESSIONS = 2_000
+"""Sessions buffered per chunk while importing."""
 COMPACT_AFTER_MESSAGES = 50_000
 """An import adding at least this many messages re-sorts the search index."""
 SUMMARY_BATCH_SESSIONS = 256
@@ -705,12 +707,11 @@ class DuckDBStore(MemoryStore):
         batches: Sequence[tuple[int, list[Message]]],
     ) -> list[Message]:
         """Append messages to sessions, skipping uuids already stored; index them."""
-        supplied = [
-            _parse_uuid(message.uuid)
-            for _, messages in batches
-            for message in messages
-            if message.uuid is not None
+        # Each supplied uuid is checked and normalised once.
+        given = [
+            [_parse_uuid(m.uuid) if m.uuid else None for m in messages] for _, messages in batches
         ]
+        supplied = [value for values in given for value in values if value is not None]
         seen: set[str] = set()
         if supplied:
             rows = cursor.execute(
@@ -719,23 +720,26 @@ class DuckDBStore(MemoryStore):
             ).fetchall()
             seen = {row[0] for row in rows}
         now = self._now()
+        updated = now.replace(tzinfo=UTC)
         rows_keys: list[int] = []
         new: list[Message] = []
-        for key, messages in batches:
-            for message in messages:
-                message_uuid = _parse_uuid(message.uuid) if message.uuid else str(uuid_lib.uuid4())
+        for (key, messages), uuids in zip(batches, given, strict=True):
+            for message, message_uuid in zip(messages, uuids, strict=True):
+                message_uuid = message_uuid or str(uuid_lib.uuid4())
                 if message_uuid in seen:
                     continue
                 seen.add(message_uuid)
                 created = _to_db_time(message.created_at) if message.created_at else now
+                # The fields were validated when `message` was built.
                 new.append(
-                    Message(
+                    Message.model_construct(
                         uuid=message_uuid,
                         created_at=created.replace(tzinfo=UTC),
-                        updated_at=now.replace(tzinfo=UTC),
+                        updated_at=updated,
                         role=message.role,
                         role_type=message.role_type,
                         content=message.content,
+                        token_count=0,
                         metadata=message.metadata,
                     )
                 )
@@ -778,13 +782,22 @@ class DuckDBStore(MemoryStore):
             created = _to_db_time(message.created_at)
             if delta.last_activity is None or created > delta.last_activity:
                 delta.last_activity = created
-        for delta in deltas.values():
-            cursor.execute(
-                "UPDATE sessions SET message_count = message_count + ?, "
-                "total_tokens = total_tokens + ?, last_activity = greatest(last_activity, ?), "
-                "updated_at = ? WHERE id = ?",
-                [delta.messages, delta.tokens, delta.last_activity, now, delta.key],
-            )
+        changes = list(deltas.values())
+        cursor.execute(
+            "UPDATE sessions SET message_count = message_count + d.n, "
+            "total_tokens = total_tokens + d.tokens, "
+            "last_activity = greatest(last_activity, d.newest), updated_at = $now "
+            "FROM (SELECT unnest($keys::BIGINT[]) AS id, unnest($counts::BIGINT[]) AS n, "
+            "unnest($tokens::BIGINT[]) AS tokens, unnest($newest::TIMESTAMP[]) AS newest) d "
+            "WHERE sessions.id = d.id",
+            {
+                "keys": [d.key for d in changes],
+                "counts": [d.messages for d in changes],
+                "tokens": [d.tokens for d in changes],
+                "newest": [d.last_activity for d in changes],
+                "now": now,
+            },
+        )
         return new
 
     @staticmethod
@@ -959,42 +972,15 @@ class DuckDBStore(MemoryStore):
                 ).fetchone():
                     self._insert_user(cursor, user)
                     result.users_created += 1
-            pending: list[tuple[int, list[Message]]] = []
+            chunk: list[SessionImport] = []
             buffered = 0
             for item in sessions:
-                if (
-                    item.user_id is not None
-                    and not cursor.execute(
-                        "SELECT 1 FROM users WHERE user_id = ?", [item.user_id]
-                    ).fetchone()
-                ):
-                    self._insert_user(cursor, CreateUserRequest(user_id=item.user_id))
-                    result.users_created += 1
-                existed = cursor.execute(
-                    "SELECT 1 FROM sessions WHERE session_id = ?", [item.session_id]
-                ).fetchone()
-                created_at = item.created_at or min(
-                    (m.created_at for m in item.messages if m.created_at is not None),
-                    default=None,
-                )
-                key = self._ensure_session(
-                    cursor,
-                    item.session_id,
-                    user_id=item.user_id,
-                    metadata=item.metadata,
-                    created_at=created_at,
-                )
-                if existed:
-                    result.sessions_updated += 1
-                else:
-                    result.sessions_created += 1
-                touched.add(key)
-                pending.append((key, item.messages))
+                chunk.append(item)
                 buffered += len(item.messages)
-                if buffered >= IMPORT_CHUNK_MESSAGES:
-                    self._flush_import(cursor, pending, buffered, result)
-                    pending, buffered = [], 0
-            self._flush_import(cursor, pending, buffered, result)
+                if buffered >= IMPORT_CHUNK_MESSAGES or len(chunk) >= IMPORT_CHUNK_SESSIONS:
+                    self._import_chunk(cursor, chunk, result, touched)
+                    chunk, buffered = [], 0
+            self._import_chunk(cursor, chunk, result, touched)
             self._maybe_compact(cursor, result.messages_added)
         for key in sorted(touched):
             self._schedule_summary(key)
@@ -1128,6 +1114,106 @@ class DuckDBStore(MemoryStore):
         for key in touched:
             self._schedule_summary(key)
         return result
+
+    def _import_chunk(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        chunk: list[SessionImport],
+        result: ImportResult,
+        touched: set[int],
+    ) -> None:
+        """Store a chunk of sessions with a handful of statements, whatever its size.
+
+        The effect is that of applying the sessions one by one, in order.
+        """
+        if not chunk:
+            return
+        now = self._now()
+        # Users named by the sessions, created in order of first appearance.
+        named = list(dict.fromkeys(item.user_id for item in chunk if item.user_id))
+        known_users = {
+            row[0]
+            for row in cursor.execute(
+                "SELECT user_id FROM users WHERE user_id IN (SELECT unnest(?::VARCHAR[]))",
+                [named],
+            ).fetchall()
+        }
+        missing = [user_id for user_id in named if user_id not in known_users]
+        if missing:
+            cursor.execute(
+                "INSERT INTO users (id, uuid, user_id, created_at, updated_at) "
+                "SELECT nextval('users_id_seq'), u.uuid, u.user_id, $now, $now FROM "
+                "(SELECT unnest($uuids::UUID[]) AS uuid, unnest($ids::VARCHAR[]) AS user_id) u",
+                {"uuids": [ids.user_uuid(u) for u in missing], "ids": missing, "now": now},
+            )
+            result.users_created += len(missing)
+        # Sessions: what exists, then the chunk's effect on each, then two statements.
+        session_ids = list(dict.fromkeys(item.session_id for item in chunk))
+        existing: dict[str, list[Any]] = {
+            row[0]: [int(row[1]), _load_json(row[2]), row[3]]
+            for row in cursor.execute(
+                "SELECT session_id, id, metadata, user_id FROM sessions "
+                "WHERE session_id IN (SELECT unnest(?::VARCHAR[]))",
+                [session_ids],
+            ).fetchall()
+        }
+        created: dict[str, list[Any]] = {}
+        for item in chunk:
+            state = existing.get(item.session_id) or created.get(item.session_id)
+            if state is None:
+                first = item.created_at or min(
+                    (m.created_at for m in item.messages if m.created_at is not None),
+                    default=None,
+                )
+                created[item.session_id] = [
+                    None,
+                    item.metadata,
+                    item.user_id,
+                    _to_db_time(first) if first else now,
+                ]
+                result.sessions_created += 1
+                continue
+            state[1] = merge_metadata(state[1], item.metadata)
+            state[2] = state[2] if state[2] is not None else item.user_id
+            result.sessions_updated += 1
+        if existing:
+            updates = list(existing.values())
+            cursor.execute(
+                "UPDATE sessions SET deleted_at = NULL, updated_at = $now, "
+                "metadata = v.metadata, user_id = v.user_id FROM (SELECT unnest($keys::BIGINT[]) "
+                "AS id, unnest($metadata::JSON[]) AS metadata, unnest($users::VARCHAR[]) AS user_id"
+                ") v WHERE sessions.id = v.id",
+                {
+                    "keys": [state[0] for state in updates],
+                    "metadata": [_dump_json(state[1]) for state in updates],
+                    "users": [state[2] for state in updates],
+                    "now": now,
+                },
+            )
+        if created:
+            names = list(created)
+            rows = cursor.execute(
+                "INSERT INTO sessions (id, uuid, session_id, user_id, metadata, created_at, "
+                "updated_at, last_activity) SELECT nextval('sessions_id_seq'), v.uuid, "
+                "v.session_id, v.user_id, v.metadata, v.created_at, $now, v.created_at FROM ("
+                "SELECT unnest($uuids::UUID[]) AS uuid, unnest($names::VARCHAR[]) AS session_id, "
+                "unnest($users::VARCHAR[]) AS user_id, unnest($metadata::JSON[]) AS metadata, "
+                "unnest($created::TIMESTAMP[]) AS created_at) v RETURNING id, session_id",
+                {
+                    "uuids": [ids.session_uuid(name) for name in names],
+                    "names": names,
+                    "users": [created[name][2] for name in names],
+                    "metadata": [_dump_json(created[name][1]) for name in names],
+                    "created": [created[name][3] for name in names],
+                    "now": now,
+                },
+            ).fetchall()
+            for key, name in rows:
+                created[name][0] = int(key)
+        keys = {name: state[0] for name, state in (existing | created).items()}
+        batches = [(keys[item.session_id], item.messages) for item in chunk]
+        touched.update(keys.values())
+        self._flush_import(cursor, batches, sum(len(m) for _, m in batches), result)
 
     def _flush_import(
         self,
