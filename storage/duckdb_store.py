@@ -71,6 +71,8 @@ IMPORT_CHUNK_SESSIONS = 2_000
 """Sessions buffered per chunk while importing."""
 COMPACT_AFTER_MESSAGES = 50_000
 """An import adding at least this many messages re-sorts the search index."""
+CLOSE_IDS = 2_048
+"""Ids this close together are fetched as a range (see `_rows_by_id`)."""
 SUMMARY_BATCH_SESSIONS = 256
 """Sessions whose summaries are worked out together (one read, one write)."""
 
@@ -815,26 +817,36 @@ class DuckDBStore(MemoryStore):
         if lastn is not None and lastn < 0:
             raise InvalidInputError(f"lastn must not be negative, not {lastn}")
         cursor = self._cursor()
-        # The session and its newest summary in one round trip.
+        # One round trip picks the session, its newest summary and the message ids;
+        # `max(id, n)` is cheaper than a sort for the newest n of a long session.
         row = cursor.execute(
-            f"SELECT s.id, s.facts, {_SUMMARY_COLUMNS} FROM sessions s "
-            "LEFT JOIN (SELECT * FROM summaries WHERE deleted_at IS NULL "
-            "  AND session_key = (SELECT id FROM sessions WHERE session_id = $sid) "
-            "  ORDER BY id DESC LIMIT 1) x ON x.session_key = s.id "
-            "WHERE s.session_id = $sid AND s.deleted_at IS NULL",
-            {"sid": session_id},
+            """
+            WITH s AS (
+                SELECT id, facts FROM sessions WHERE session_id = $sid AND deleted_at IS NULL
+            ),
+            x AS (
+                SELECT max(id) AS id, arg_max(recent_message_id, id) AS point FROM summaries
+                WHERE session_key = (SELECT id FROM s) AND deleted_at IS NULL
+            )
+            SELECT s.id, s.facts, (SELECT id FROM x), (
+                SELECT max(m.id, $n) FROM messages m
+                WHERE m.session_key = (SELECT id FROM s) AND m.deleted_at IS NULL
+                  AND m.id > (CASE WHEN $lastn THEN 0 ELSE coalesce((SELECT point FROM x), 0) END)
+            ) FROM s
+            """,
+            # Without lastn, Zep v0.27.2 returns the messages after the summary point,
+            # capped at the window.
+            {"sid": session_id, "n": lastn or self._window, "lastn": bool(lastn)},
         ).fetchone()
         if row is None:
             raise NotFoundError(f"session {session_id!r} not found")
-        key, facts = int(row[0]), _load_json(row[1])
-        summary_row = row[2:] if row[2] is not None else None
-        if lastn:
-            after, limit = 0, lastn
-        else:
-            # Zep v0.27.2: the messages after the summary point, capped at the window.
-            after = int(summary_row[8]) if summary_row else 0
-            limit = self._window
-        rows = self._newest_messages(cursor, key, after, limit)
+        facts = _load_json(row[1])
+        summary_row = None
+        if row[2] is not None:
+            summary_row = cursor.execute(
+                f"SELECT {_SUMMARY_COLUMNS} FROM summaries x WHERE x.id = ?", [row[2]]
+            ).fetchone()
+        rows = self._rows_by_id(cursor, [int(i) for i in row[3] or []])
         messages = [_message_from_row(r) for r in rows]
         summary = _summary_info_from_row(summary_row).summary if summary_row else None
         return Memory(
@@ -848,29 +860,26 @@ class DuckDBStore(MemoryStore):
         """Full message rows for `ids`, oldest first.
 
         Choosing ids first and fetching whole rows second keeps wide columns out
-        of sorts; the id range lets DuckDB's zone maps skip most of the table.
+        of sorts. When the ids lie close together (a session's recent messages
+        usually do), a plain id range lets DuckDB's zone maps skip the rest of the
+        table, and the few rows in between are dropped here.
         """
         if not ids:
             return []
-        return cursor.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.id BETWEEN ? AND ? "
-            "AND m.id IN (SELECT unnest(?::BIGINT[])) ORDER BY m.id",
-            [min(ids), max(ids), ids],
-        ).fetchall()
-
-    def _newest_messages(
-        self, cursor: duckdb.DuckDBPyConnection, key: int, after: int, limit: int
-    ) -> list[tuple[Any, ...]]:
-        """The newest `limit` live messages of a session with id > `after`, oldest first."""
-        ids = [
-            int(row[0])
-            for row in cursor.execute(
-                "SELECT id FROM messages WHERE session_key = ? AND deleted_at IS NULL "
-                "AND id > ? ORDER BY id DESC LIMIT ?",
-                [key, after, limit],
+        low, high = min(ids), max(ids)
+        if high - low < CLOSE_IDS:
+            wanted = set(ids)
+            rows = cursor.execute(
+                f"SELECT m.id, {_MESSAGE_COLUMNS} FROM messages m "
+                "WHERE m.id BETWEEN ? AND ? ORDER BY m.id",
+                [low, high],
             ).fetchall()
-        ]
-        return self._rows_by_id(cursor, ids)
+            return [row[1:] for row in rows if row[0] in wanted]
+        return cursor.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages m "
+            "WHERE m.id IN (SELECT unnest(?::BIGINT[])) ORDER BY m.id",
+            [ids],
+        ).fetchall()
 
     # --- messages ------------------------------------------------------------------
 
