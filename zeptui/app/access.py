@@ -80,7 +80,13 @@ class StoreAccess:
             with self._guard:
                 self._active -= 1
                 self._last_used = time.monotonic()
-                self._arm_timer()
+                release = self._closed and not self._active and self._store is not None
+                if release:
+                    self._store = None
+                else:
+                    self._arm_timer()
+            if release:  # closed while this call ran: the last call out closes the store
+                store.close()
 
     def _arm_timer(self) -> None:
         if self._idle is None or self._timer is not None:
@@ -101,12 +107,14 @@ class StoreAccess:
         store.close()
 
     def close(self) -> None:
-        """Release the store for good."""
+        """Release the store for good (once the calls still running have finished)."""
         with self._guard:
             self._closed = True
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+            if self._active:
+                return
             store, self._store = self._store, None
         if store is not None:
             store.close()

@@ -144,7 +144,7 @@ class ZeptuiApp(App[None]):
         self.sub_title = self.location
         self.inspector.border_title = "Inspector"
         self.sessions.query_one("#session-table").focus()
-        self._load_stats()
+        self.call_after_refresh(self._load_stats)
 
     def watch_theme(self, theme: str) -> None:
         if theme != self.settings.theme:

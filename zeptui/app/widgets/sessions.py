@@ -139,7 +139,9 @@ class SessionsPane(Vertical):
         table.add_column("Tokens", key="tokens")
         table.add_column("Active", key="active")
         self._update_title()
-        self.reload()
+        # Load after the first paint: the store's imports and the file's opening
+        # then never delay the first screen.
+        self.call_after_refresh(self.reload)
 
     # --- loading -------------------------------------------------------------------
 

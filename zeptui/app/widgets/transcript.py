@@ -37,9 +37,9 @@ if TYPE_CHECKING:
 from zeptui.app.access import StoreAccess
 from zeptui.render import sanitize
 
-PAGE_SIZE = 40
-"""Messages per page in the all-messages view."""
-MAX_PAGES = 6
+PAGE_SIZE = 25
+"""Messages per page in the all-messages view (a screenful or two)."""
+MAX_PAGES = 8
 """Pages kept mounted; the farthest page is dropped when a new one loads."""
 MAX_SHOWN_CHARACTERS = 20_000
 """Longer content is cut in the transcript (the inspector and copy get all of it)."""
