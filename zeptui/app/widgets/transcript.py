@@ -39,8 +39,10 @@ from zeptui.render import sanitize
 
 PAGE_SIZE = 25
 """Messages per page in the all-messages view (a screenful or two)."""
-MAX_PAGES = 8
+MAX_PAGES = 5
 """Pages kept mounted; the farthest page is dropped when a new one loads."""
+PREFETCH_BLOCKS = 10
+"""The next page loads when the selection comes this close to an edge."""
 MAX_SHOWN_CHARACTERS = 20_000
 """Longer content is cut in the transcript (the inspector and copy get all of it)."""
 BUDGETS = (8_000, 32_000, 128_000)
@@ -493,11 +495,11 @@ class TranscriptPane(Vertical, can_focus=True):
         self._fetch_page(self.info.session.session_id, page, False, self._generation)
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
-        if self.scroll.scroll_y <= 2:
+        if self.scroll.scroll_y <= self.scroll.size.height:  # within a screen of the top
             self._load_more(older=True)
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
-        if self.scroll.scroll_y >= self.scroll.max_scroll_y - 2:
+        if self.scroll.scroll_y >= self.scroll.max_scroll_y - self.scroll.size.height:
             self._load_more(older=False)
 
     # --- selection -----------------------------------------------------------------
@@ -516,9 +518,10 @@ class TranscriptPane(Vertical, can_focus=True):
         block.add_class("-selected")
         self.call_after_refresh(self.scroll.scroll_to_widget, block, animate=False)
         self.post_message(self.Selected(block.item))
-        if index <= 2:
+        # Fetch the neighbouring page before the selection gets there.
+        if index < PREFETCH_BLOCKS:
             self._load_more(older=True)
-        elif index >= len(blocks) - 3:
+        elif index >= len(blocks) - PREFETCH_BLOCKS:
             self._load_more(older=False)
 
     def action_select(self, step: int) -> None:
