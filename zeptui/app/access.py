@@ -65,6 +65,11 @@ class StoreAccess:
     def is_open(self) -> bool:
         return self._store is not None
 
+    @property
+    def closed(self) -> bool:
+        """True once `close` was called (another thread may call it at any time)."""
+        return self._closed
+
     def run(self, call: Callable[[MemoryStore], T]) -> T:
         """`call(store)`, opening the store first if needed."""
         with self._guard:
@@ -80,7 +85,7 @@ class StoreAccess:
             with self._guard:
                 self._active -= 1
                 self._last_used = time.monotonic()
-                release = self._closed and not self._active and self._store is not None
+                release = self.closed and not self._active and self._store is not None
                 if release:
                     self._store = None
                 else:

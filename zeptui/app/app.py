@@ -144,7 +144,6 @@ class ZeptuiApp(App[None]):
         self.sub_title = self.location
         self.inspector.border_title = "Inspector"
         self.sessions.query_one("#session-table").focus()
-        self.call_after_refresh(self._load_stats)
 
     def watch_theme(self, theme: str) -> None:
         if theme != self.settings.theme:
@@ -172,6 +171,8 @@ class ZeptuiApp(App[None]):
 
     @on(SessionsPane.Selected)
     def _session_selected(self, event: SessionsPane.Selected) -> None:
+        if not self.inspector.is_attached:  # a selection that arrives while quitting
+            return
         jump = None
         if self._pending_jump and self._pending_jump.session_id == event.info.session.session_id:
             jump = self._pending_jump.message_uuid
@@ -181,6 +182,8 @@ class ZeptuiApp(App[None]):
 
     @on(SessionsPane.Loaded)
     def _sessions_loaded(self, event: SessionsPane.Loaded) -> None:
+        # The header counts load after the first page, so they never delay it.
+        self.call_after_refresh(self._load_stats)
         if (
             event.total == 0
             and not self.sessions._filter.text
@@ -201,7 +204,6 @@ class ZeptuiApp(App[None]):
 
     def action_reload(self) -> None:
         self.sessions.reload()
-        self._load_stats()
 
     def action_search(self) -> None:
         """Search message content across all sessions, or the current one."""

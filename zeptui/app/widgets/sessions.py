@@ -217,7 +217,8 @@ class SessionsPane(Vertical):
         self.post_message(self.Loaded(self.total))
         if reset and self.sessions:
             table.move_cursor(row=0)
-            self.post_message(self.Selected(self.sessions[0]))
+            # Let the list paint before the first session's transcript starts loading.
+            self.call_after_refresh(self.post_message, self.Selected(self.sessions[0]))
 
     def _update_status(self) -> None:
         shown = len(self.sessions)
