@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.holders import held_database
 from zeptui import config
 from zeptui.cli import cli
 
@@ -385,22 +386,8 @@ def test_not_a_zeptui_store(db: Path, tmp_path: Path) -> None:
 def held_db(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     """A database held open read-write by another process (killed afterwards)."""
     path = tmp_path / "held.duckdb"
-    script = (
-        "import duckdb, sys, time\n"
-        "conn = duckdb.connect(sys.argv[1])\n"
-        "print('ready', flush=True)\n"
-        "time.sleep(30)\n"
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "ready"
+    with held_database(path) as holder:
         yield path, holder.pid
-    finally:
-        holder.kill()
-        holder.wait(timeout=10)
 
 
 def test_database_held_by_another_process(db: Path, held_db: tuple[Path, int]) -> None:

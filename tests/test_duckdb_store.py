@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -19,6 +17,7 @@ from storage.errors import IncompatibleStoreError, StoreLockedError
 from storage.models import Message, RoleType, SearchQuery
 from storage.schema import SCHEMA_VERSION
 from storage.summarizers import Summarizer, SummaryDraft
+from tests.holders import held_database
 
 
 def digest(path: Path) -> str:
@@ -72,36 +71,18 @@ def test_a_file_that_is_not_duckdb_is_refused_and_left_untouched(tmp_path: Path)
     assert digest(path) == before
 
 
-HOLDER = textwrap.dedent(
-    """
-    import sys, time, duckdb
-    conn = duckdb.connect(sys.argv[1])
-    print("ready", flush=True)
-    time.sleep(30)
-    """
-)
-
-
 @pytest.fixture
-def held_database(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
+def held_database_file(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
     path = tmp_path / "held.duckdb"
     DuckDBStore(path).close()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "ready"
+    with held_database(path) as holder:
         yield path, holder
-    finally:
-        holder.kill()
-        holder.wait(timeout=10)
 
 
 def test_a_file_held_by_another_process_fails_fast_naming_it(
-    held_database: tuple[Path, subprocess.Popen[str]],
+    held_database_file: tuple[Path, subprocess.Popen[str]],
 ) -> None:
-    path, holder = held_database
+    path, holder = held_database_file
     started = time.monotonic()
     with pytest.raises(StoreLockedError) as raised:
         DuckDBStore(path, lock_timeout=0.3)
@@ -114,25 +95,8 @@ def test_a_file_held_by_another_process_fails_fast_naming_it(
 def test_waits_for_a_short_hold_to_end(tmp_path: Path) -> None:
     path = tmp_path / "z.duckdb"
     DuckDBStore(path).close()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); "
-            "print('ready', flush=True); time.sleep(0.5)",
-            str(path),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "ready"
-        with DuckDBStore(path, lock_timeout=10) as store:
-            assert store.stats().messages == 0
-    finally:
-        holder.kill()
-        holder.wait(timeout=10)
+    with held_database(path, seconds=0.5), DuckDBStore(path, lock_timeout=10) as store:
+        assert store.stats().messages == 0
 
 
 class GatedSummarizer(Summarizer):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from textual.widgets import DataTable, Input, Static
@@ -21,6 +19,7 @@ from tests.app.conftest import (
     make_app,
     settle,
 )
+from tests.holders import held_database
 from zeptui.app.app import ZeptuiApp
 from zeptui.app.screens.help import HelpScreen
 from zeptui.app.screens.search import SearchScreen
@@ -331,29 +330,13 @@ async def test_empty_state_when_there_is_no_database(tmp_path: Path) -> None:
 
 
 async def test_a_held_database_is_reported_not_fatal(sample_db: Path) -> None:
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); "
-            "print('ready', flush=True); time.sleep(30)",
-            str(sample_db),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "ready"
+    with held_database(sample_db) as holder:
         app = make_app(sample_db)
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             status = str(app.sessions.query_one("#sessions-status", Static).render())
             assert f"in use by process {holder.pid}" in " ".join(status.split())
             assert f"{holder.pid}" in screen_text(app)
-    finally:
-        holder.kill()
-        holder.wait(timeout=10)
 
 
 async def test_other_processes_can_write_while_the_app_is_open(sample_db: Path) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 import html
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +27,7 @@ from textual.worker import WorkerCancelled, WorkerFailed
 
 from storage.duckdb_store import DuckDBStore
 from storage.models import Message, RoleType, Session, SessionInfo, Summary, SummaryInfo
+from tests.holders import held_database
 from zeptui.app.access import StoreAccess
 from zeptui.app.screens.help import HelpScreen, bindings_help, readable_key
 from zeptui.app.screens.search import SearchHit, SearchScreen
@@ -361,22 +360,9 @@ async def test_search_without_matches_and_blank_query_and_escape(access: StoreAc
         assert host.dismissed == [None]
 
 
-HOLDER = (
-    "import duckdb, sys, time\n"
-    "conn = duckdb.connect(sys.argv[1])\n"
-    "print('ready', flush=True)\n"
-    "time.sleep(30)\n"
-)
-
-
 async def test_search_on_a_held_database_shows_the_holder(db: Path) -> None:
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(db)], stdout=subprocess.PIPE, text=True
-    )
     access = StoreAccess.for_file(db, idle=None)
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "ready"
+    with held_database(db) as holder:
         host = search_host(access, None, "kettle")
         async with host.run_test(size=SIZE) as pilot:
             await settle(pilot)
@@ -388,10 +374,7 @@ async def test_search_on_a_held_database_shows_the_holder(db: Path) -> None:
             await pilot.press("escape")
             await pilot.pause()
             assert host.dismissed == [None]
-    finally:
-        access.close()
-        holder.kill()
-        holder.wait(timeout=10)
+    access.close()
 
 
 async def test_an_unexpected_search_error_is_shown_not_raised() -> None:

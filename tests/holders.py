@@ -1,0 +1,33 @@
+"""Another process that holds a DuckDB file, as `zeptui import` or a second app would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+_HOLDER = (
+    "import sys, time, duckdb\n"
+    "conn = duckdb.connect(sys.argv[1])\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(float(sys.argv[2]))\n"
+)
+
+
+@contextmanager
+def held_database(path: Path, seconds: float = 30) -> Iterator[subprocess.Popen[str]]:
+    """A process holding `path` read-write for up to `seconds`; killed on exit."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
