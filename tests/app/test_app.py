@@ -356,3 +356,43 @@ async def test_other_processes_can_write_while_the_app_is_open(sample_db: Path) 
         assert "from-cli" in session_ids(app)
         assert isinstance(app.sessions.query_one(DataTable), DataTable)
         assert all(isinstance(b, MessageBlock) for b in app.transcript.blocks)
+
+
+async def test_huge_and_unusual_content_does_not_break_the_app(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from storage.models import RoleType, SessionImport
+
+    huge = "word " * 200_000 + "THE-END"  # about 1 MB
+    long_line = "x" * 50_000
+    unusual = "emoji 🚀👩‍💻 and right-to-left: שלום עולם مرحبا \u202eevil\u202c"
+    session = SessionImport(
+        session_id="unusual",
+        messages=[
+            Message(
+                uuid=f"22222222-2222-4222-8222-00000000000{n}",
+                created_at=datetime(2024, 3, 3, tzinfo=UTC),
+                role="Ana",
+                role_type=RoleType.user,
+                content=content,
+            )
+            for n, content in enumerate([huge, long_line, unusual])
+        ],
+    )
+    path = build_store(tmp_path / "unusual.duckdb", [session])
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_session("unusual")
+        await settle(pilot)
+        text = screen_text(app)
+        assert "🚀" in text and "שלום" in text
+        assert "\u202e" not in text  # a bidi override never reaches the terminal
+        await pilot.press("home")
+        await settle(pilot)
+        first = app.transcript.selected_item
+        assert isinstance(first, Message) and first.content == huge
+        await pilot.press("c")
+        assert app.clipboard == huge  # copy has all of it, the screen a cut
+        note = app.transcript.blocks[0]._renderable().renderables[-1]  # type: ignore[attr-defined]
+        assert "more characters" in str(note)
