@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeAlias
@@ -80,6 +81,18 @@ def item_content(item: Item) -> str:
     return item.summary.content if is_summary(item) else item.content
 
 
+_MARKDOWN_HINTS = re.compile(r"[*_`#>|\[\]~]|^\s*(?:[-+]|\d+[.)])\s", re.MULTILINE)
+
+
+def looks_like_markdown(text: str) -> bool:
+    """Whether Markdown would render `text` differently from plain text.
+
+    Plain text skips the Markdown parser, which is the slow part of mounting a
+    page of messages.
+    """
+    return _MARKDOWN_HINTS.search(text) is not None
+
+
 def hard_breaks(markdown: str) -> str:
     """Keep chat line breaks in Markdown: each line outside code fences ends in a
     hard break, as chat apps show them."""
@@ -142,7 +155,7 @@ class MessageBlock(Static):
         # Summaries are lines of "role: sentence": always shown as written.
         as_markdown = self.markdown and not is_summary(self.item)
         body: RenderableType = Text(content)
-        if as_markdown:
+        if as_markdown and looks_like_markdown(content):
             from rich.markdown import Markdown  # imported on first use: it is slow to load
 
             body = Markdown(hard_breaks(content))
