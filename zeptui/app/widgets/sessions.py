@@ -23,7 +23,7 @@ from zeptui.render import sanitize
 if TYPE_CHECKING:
     from storage.models import SessionInfo, SessionPage
 
-PAGE_SIZE = 200
+PAGE_SIZE = 100
 """Sessions fetched per page; the next page loads as the cursor nears the end."""
 
 SORTS: tuple[tuple[str, str, bool], ...] = (
