@@ -564,13 +564,6 @@ class DuckDBStore(MemoryStore):
             raise NotFoundError(f"session {session_id!r} not found")
         return _session_from_row(row)
 
-    def get_session_info(self, session_id: str) -> SessionInfo:
-        """The session with its message count, tokens and last activity."""
-        row = self._session_row(self._cursor(), session_id)
-        if row is None:
-            raise NotFoundError(f"session {session_id!r} not found")
-        return _session_info_from_row(row)
-
     def update_session(self, session_id: str, metadata: dict[str, Any] | None = None) -> Session:
         with self._write() as cursor:
             row = cursor.execute(
