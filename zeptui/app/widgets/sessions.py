@@ -133,7 +133,7 @@ class SessionsPane(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_column("Session", key="session", width=16)
+        table.add_column("Session", key="session", width=15)
         table.add_column("User", key="user", width=9)
         table.add_column("Msgs", key="messages")
         table.add_column("Tokens", key="tokens")

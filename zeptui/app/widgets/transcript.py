@@ -378,8 +378,7 @@ class TranscriptPane(Vertical, can_focus=True):
         self._blocks = [block for block in blocks if isinstance(block, MessageBlock)]
         scroll.mount_all(blocks)
         self._update_budget()
-        self._select(len(self.blocks) - 1)
-        scroll.scroll_end(animate=False)
+        self._select(len(self.blocks) - 1)  # scrolls it into view after the layout
 
     @work(thread=True, exclusive=True, group="transcript", exit_on_error=False)
     def _fetch_page(
@@ -448,9 +447,7 @@ class TranscriptPane(Vertical, can_focus=True):
                 target = next(
                     (i for i, b in enumerate(blocks) if item_uuid(b.item) == jump), target
                 )
-            self._select(target)
-            if jump is None:
-                scroll.scroll_end(animate=False)
+            self._select(target)  # scrolls it into view after the layout
             return
         if loaded.page < self.pages[0]:
             self._prepend(blocks, loaded.page)
