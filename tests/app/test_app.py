@@ -141,6 +141,9 @@ async def test_filter_box(app: ZeptuiApp) -> None:
             filter_box.value = text
             await settle(pilot)
             assert session_ids(app) == expected, text
+            if not expected:
+                assert "No sessions match the filter." in screen_text(app)
+                assert app.transcript.info is None
         await pilot.press("f")
         assert app.focused is filter_box
 

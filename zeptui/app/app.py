@@ -184,13 +184,12 @@ class ZeptuiApp(App[None]):
     def _sessions_loaded(self, event: SessionsPane.Loaded) -> None:
         # The header counts load after the first page, so they never delay it.
         self.call_after_refresh(self._load_stats)
-        if (
-            event.total == 0
-            and not self.sessions._filter.text
-            and not self.sessions._filter.metadata
-        ):
+        if event.total == 0:
             self.transcript.info = None
-            self.transcript._show_empty(EMPTY_HELP.format(location=self.location))
+            if self.sessions.is_filtered:
+                self.transcript.show_empty("No sessions match the filter.")
+            else:
+                self.transcript.show_empty(EMPTY_HELP.format(location=self.location))
             self.inspector.show_session(None)
 
     @on(TranscriptPane.Selected)

@@ -228,6 +228,19 @@ class SessionsPane(Vertical):
             text = self._filter.error
         self.query_one("#sessions-status", Static).update(text)
 
+    @property
+    def is_filtered(self) -> bool:
+        """Whether the filter box narrows the list."""
+        return any(
+            (
+                self._filter.text,
+                self._filter.user_id,
+                self._filter.metadata,
+                self._filter.created_after,
+                self._filter.created_before,
+            )
+        )
+
     def _update_title(self) -> None:
         self.border_title = f"Sessions · {SORTS[self.sort_index][0]}"
 

@@ -239,7 +239,7 @@ class TranscriptPane(Vertical, can_focus=True):
         yield scroll
 
     def on_mount(self) -> None:
-        self._show_empty("Select a session on the left.")
+        self.show_empty("Select a session on the left.")
         self._update_title()
 
     # --- what is shown -------------------------------------------------------------
@@ -280,7 +280,7 @@ class TranscriptPane(Vertical, can_focus=True):
         self.selected = -1
         self._update_title()
         if self.info is None or self.access is None:
-            self._show_empty("Select a session on the left.")
+            self.show_empty("Select a session on the left.")
             return
         if self.view is View.all:
             count = self.info.message_count
@@ -291,7 +291,8 @@ class TranscriptPane(Vertical, can_focus=True):
             lastn = self.lastn if self.view is View.window else None
             self._fetch_memory(self.info.session.session_id, memory_type, lastn, self._generation)
 
-    def _show_empty(self, text: str) -> None:
+    def show_empty(self, text: str) -> None:
+        """Show `text` instead of a transcript (nothing selected, errors, empty stores)."""
         self._blocks = []
         self.scroll.remove_children()
         self.scroll.mount(Static(text, classes="transcript-empty"))
@@ -353,7 +354,7 @@ class TranscriptPane(Vertical, can_focus=True):
     def _show_error(self, message: str, generation: int) -> None:
         if generation == self._generation:
             self._loading = False
-            self._show_empty(f"Cannot read this session: {sanitize(message)}")
+            self.show_empty(f"Cannot read this session: {sanitize(message)}")
 
     def _show_memory(self, memory: Memory, generation: int) -> None:
         if generation != self._generation:
