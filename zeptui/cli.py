@@ -14,7 +14,7 @@ import errno
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ import click
 from zeptui import __version__, config
 
 if TYPE_CHECKING:
-    from storage.models import RoleType
+    from storage.models import RoleType, Session
     from storage.store import MemoryStore
     from storage.summarizers import Summarizer
 
@@ -37,6 +37,7 @@ ERROR_PREFIX = "zeptui: error: "
 WARNING_PREFIX = "zeptui: warning: "
 MEMORY_TYPES = ("perpetual", "message_window", "summary_retriever")
 SESSION_SORTS = ("id", "created", "updated", "activity", "message_count")
+EXPORT_FORMATS = ("zep-json", "zep-jsonl", "markdown", "openai-jsonl")
 PATH = click.Path(path_type=Path)
 
 
@@ -120,21 +121,27 @@ pass_state = click.make_pass_decorator(State, ensure=True)
 
 @contextmanager
 def open_store(
-    path: Path, *, summaries: bool = False, summarizer: Summarizer | None = None
+    path: Path,
+    *,
+    summaries: bool = False,
+    summarizer: Summarizer | None = None,
+    read_only: bool = False,
 ) -> Iterator[MemoryStore]:
     """The local store at `path`, open for the duration of the block, then closed.
 
     With `summaries`, writes make summaries with `summarizer`, else the configured
     one (`$ZEPTUI_SUMMARIZER`, default extractive); closing waits for them, and any
     that failed are reported as warnings. Without, the store makes none.
+    `read_only` opens the file read-only (it must exist; no summaries are made).
     """
     from storage.duckdb_store import DuckDBStore
 
+    summaries = summaries and not read_only
     if summaries and summarizer is None:
         from storage.summarizers import summarizer_from_config
 
         summarizer = summarizer_from_config()
-    store = DuckDBStore(path, summarizer=summarizer if summaries else None)
+    store = DuckDBStore(path, summarizer=summarizer if summaries else None, read_only=read_only)
     try:
         with store:
             yield store
@@ -459,8 +466,9 @@ def import_command(
     summaries: bool,
     as_json: bool,
 ) -> None:
-    """Import chat history files (Zep JSON or JSONL).
+    """Import chat history files: Zep JSON/JSONL, ShareGPT, OpenAI chat JSONL.
 
+    The format is detected from each file's content (--format overrides it).
     Each file is imported in one transaction: a file with an error adds nothing,
     and the other files are still imported. Importing a file twice adds nothing.
     """
@@ -531,6 +539,106 @@ def _import_report_json(files: Sequence[Path], outcomes: Sequence[Any]) -> dict[
         else:
             entries.append({"file": str(path), "error": outcome})
     return {"files": entries, "totals": totals.model_dump()}
+
+
+@cli.command()
+@click.argument("session_ids", nargs=-1, metavar="[SESSION_ID]...")
+@click.option("--user", "user_id", help="Only this user's sessions.")
+@click.option(
+    "--format",
+    "format_name",
+    type=click.Choice(EXPORT_FORMATS),
+    default="zep-json",
+    show_default=True,
+    help="zep-json and zep-jsonl re-import exactly; markdown is a transcript; "
+    "openai-jsonl is one fine-tuning conversation per line.",
+)
+@click.option(
+    "-o", "--output", type=PATH, metavar="PATH", help="Write to PATH (atomically). Default: stdout."
+)
+@pass_state
+def export(
+    state: State,
+    session_ids: tuple[str, ...],
+    user_id: str | None,
+    format_name: str,
+    output: Path | None,
+) -> None:
+    """Export sessions (default: all of them) with their messages.
+
+    Session ids and --user narrow the export; every session id must exist (and
+    belong to the --user, if given), else nothing is written.
+    """
+    from zeptui.exporters import export_sessions
+
+    with open_store(state.db_path(), read_only=True) as store:
+        sessions = _sessions_to_export(store, session_ids, user_id)
+        if output is None or str(output) == "-":
+            _export_to_stdout(lambda out: export_sessions(store, sessions, out, format_name))
+        else:
+            _export_to_file(output, lambda out: export_sessions(store, sessions, out, format_name))
+
+
+def _sessions_to_export(
+    store: MemoryStore, session_ids: Sequence[str], user_id: str | None
+) -> Iterator[Session]:
+    """The sessions to export; unknown ids fail here, before anything is written."""
+    from storage.models import SessionQuery
+
+    if user_id is not None:
+        store.get_user(user_id)  # an unknown user is an error, not an empty export
+    if session_ids:
+        chosen = [store.get_session(session_id) for session_id in dict.fromkeys(session_ids)]
+        for session in chosen:
+            if user_id is not None and session.user_id != user_id:
+                raise UserError(f"session {session.session_id!r} is not a session of {user_id!r}")
+        return iter(chosen)
+
+    def every_session() -> Iterator[Session]:
+        cursor: int | None = 0
+        while cursor is not None:
+            page = store.list_sessions(SessionQuery(limit=500, cursor=cursor, user_id=user_id))
+            yield from (info.session for info in page.sessions)
+            cursor = page.next_cursor
+
+    return every_session()
+
+
+def _export_to_stdout(write: Callable[[IO[str]], None]) -> None:
+    """Write UTF-8 to stdout, whatever the terminal's encoding."""
+    import io
+
+    binary = getattr(sys.stdout, "buffer", None)
+    if binary is None:  # a text-only stream (e.g. replaced in tests)
+        write(sys.stdout)
+        return
+    sys.stdout.flush()
+    out = io.TextIOWrapper(binary, encoding="utf-8", newline="\n")
+    try:
+        write(out)
+        out.flush()
+    finally:
+        out.detach()
+
+
+def _export_to_file(path: Path, write: Callable[[IO[str]], None]) -> None:
+    """Write to a temp file beside `path`, then rename it: never a partial file."""
+    import os
+    import tempfile
+
+    folder = path.parent if str(path.parent) else Path()
+    fd, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    temp = Path(temp_name)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        with open(fd, "w", encoding="utf-8", newline="\n") as out:
+            write(out)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 @cli.command()
@@ -774,4 +882,5 @@ def users_sessions(state: State, user_id: str, as_json: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The console script: `zeptui`."""
+    # A closed pipe (`zeptui export | head`) is handled by click: no traceback.
     cli.main(args=list(argv) if argv is not None else None, prog_name="zeptui")

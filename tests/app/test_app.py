@@ -388,6 +388,8 @@ async def test_huge_and_unusual_content_does_not_break_the_app(tmp_path: Path) -
         await settle(pilot)
         app.open_session("unusual")
         await settle(pilot)
+        await pilot.press("end")
+        await settle(pilot)
         text = screen_text(app)
         assert "🚀" in text and "שלום" in text
         assert "\u202e" not in text  # a bidi override never reaches the terminal

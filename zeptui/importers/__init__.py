@@ -49,7 +49,11 @@ __all__ = [
 HEAD_BYTES = 64 * 1024
 """How much of a file `detect` sees."""
 
-BUILTIN_IMPORTERS: tuple[str, ...] = ("zeptui.importers.zep",)
+BUILTIN_IMPORTERS: tuple[str, ...] = (
+    "zeptui.importers.zep",
+    "zeptui.importers.sharegpt",
+    "zeptui.importers.openai_jsonl",
+)
 """Modules imported on first use of the registry; each registers its importer."""
 
 

@@ -1,0 +1,140 @@
+"""Shared plumbing for JSON/JSONL importers: reading, streaming, and exact error locations."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zeptui.importers import ImportFileError, os_reason
+
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a value sits: a line (JSONL, 1-based) and/or a JSON path such as `[2].messages[0]`."""
+
+    line: int | None = None
+    record: str | None = None
+
+    def child(self, key: str) -> Where:
+        """The location of `key` (`.name` or `[i]`) inside this one."""
+        record = f"{self.record}{key}" if self.record else key.lstrip(".")
+        return Where(self.line, record)
+
+
+def fail(path: Path, where: Where, reason: str) -> ImportFileError:
+    """An ImportFileError for `path` at `where`."""
+    return ImportFileError(path, where.line, reason, record=where.record)
+
+
+def type_name(value: Any) -> str:
+    """`a string`, `a list`, ... for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def json_text(head: bytes) -> bytes | None:
+    """`head` without BOM and leading blanks if it starts like JSON, else None."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return text if text.startswith((b"{", b"[")) else None
+
+
+def has_key(head: bytes, pattern: bytes) -> bool:
+    """Whether `head` has a JSON key matching `pattern` (a regex alternative list)."""
+    return re.search(rb'"(?:' + pattern + rb')"\s*:', head) is not None
+
+
+def is_jsonl(path: Path) -> bool:
+    """JSONL by suffix, or when the first non-blank line is a whole JSON value followed by
+    more lines (JSONL saved as `.json`)."""
+    if path.suffix.lower() in JSONL_SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as file:
+            first = b""
+            for raw in file:
+                if raw.strip():
+                    first = raw
+                    break
+            rest = any(raw.strip() for raw in file)
+    except OSError as exc:
+        raise ImportFileError(path, None, os_reason(exc)) from exc
+    if not rest:
+        return False
+    try:
+        json.loads(first.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return True
+
+
+def load_json(path: Path) -> Any:
+    """The whole file as one JSON value; errors name the line."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImportFileError(path, None, os_reason(exc)) from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ImportFileError(path, line, "not UTF-8 text") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ImportFileError(
+            path, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"
+        ) from exc
+
+
+def jsonl_records(path: Path) -> Iterator[tuple[Where, Any]]:
+    """Each non-blank line's JSON value, streamed, with its line number."""
+    try:
+        file = path.open("rb")
+    except OSError as exc:
+        raise ImportFileError(path, None, os_reason(exc)) from exc
+    with file:
+        try:
+            for number, raw in enumerate(file, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    raise ImportFileError(path, number, "not UTF-8 text") from exc
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise ImportFileError(
+                        path, number, f"invalid JSON: {exc.msg} (column {exc.colno})"
+                    ) from exc
+                yield Where(line=number), record
+        except OSError as exc:
+            raise ImportFileError(path, None, os_reason(exc)) from exc
+
+
+def stem(path: Path) -> str:
+    """The file's stem, the base of synthesized session ids."""
+    return path.stem or path.name
+
+
+def optional_str(path: Path, record: dict[str, Any], key: str, where: Where) -> str | None:
+    """`record[key]` if it is a string, None if absent/null; ImportFileError otherwise."""
+    value = record.get(key)
+    if value is not None and not isinstance(value, str):
+        raise fail(path, where, f"{key} must be a string, got {type_name(value)}")
+    return value

@@ -1,0 +1,228 @@
+"""OpenAI chat `{"messages": [...]}` records (fine-tuning / batch data) as an input format.
+
+A file is JSONL (one record per line; Batch API lines `{"body": {"messages": ...}}` too),
+a JSON array of records, one record, or a bare array of messages (one conversation).
+The session id is `<file stem>:<line>` (JSONL), `<file stem>:<index>` (array) or the
+file stem. `system`/`developer` map to system, `user`, `assistant`, `tool` and
+`function` to themselves, anything else to norole; `role` is the message's `name`,
+else the source role. Content may be a string, a list of parts (text parts are joined;
+images, audio and files become placeholders such as `[image]`) or null on tool-call
+turns, whose `tool_calls` are rendered as compact JSON (with `tool_call=true` in the
+metadata). Empty messages are skipped; uuids are deterministic; no timestamps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from storage.models import Message, RoleType, SessionImport
+from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
+from zeptui.importers import register
+from zeptui.importers._jsonfile import (
+    Where,
+    fail,
+    has_key,
+    is_jsonl,
+    json_text,
+    jsonl_records,
+    load_json,
+    optional_str,
+    stem,
+    type_name,
+)
+
+__all__ = ["ROLE_TYPES", "OpenAIChatImporter"]
+
+SOURCE = "openai"
+
+ROLE_TYPES: dict[str, RoleType] = {
+    "system": RoleType.system,
+    "developer": RoleType.system,
+    "user": RoleType.user,
+    "assistant": RoleType.assistant,
+    "tool": RoleType.tool,
+    "function": RoleType.function,
+}
+"""OpenAI role → role type; anything else is norole."""
+
+_PLACEHOLDERS = {
+    "image_url": "[image]",
+    "input_image": "[image]",
+    "image": "[image]",
+    "input_audio": "[audio]",
+    "audio": "[audio]",
+    "file": "[file]",
+    "input_file": "[file]",
+}
+_TEXT_KEYS = {"text": "text", "input_text": "text", "output_text": "text", "refusal": "refusal"}
+_ZEP_MARKERS = rb"role_type|uuid|session_id|token_count|total_count|row_count"
+_MESSAGES_LIST = re.compile(rb'"messages"\s*:\s*\[')
+_OPENAI_ROLE = re.compile(rb'"role"\s*:\s*"(?:system|developer|user|assistant|tool|function)"')
+
+
+def _is_message(value: Any) -> bool:
+    return isinstance(value, dict) and "role" in value and "messages" not in value
+
+
+class _Reader:
+    """One pass over one file; numbers messages per session."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stem = stem(path)
+        self.counters: dict[str, int] = {}
+
+    def read(self) -> Iterator[SessionImport]:
+        if is_jsonl(self.path):
+            for where, record in jsonl_records(self.path):
+                yield self._session(record, where, f"{self.stem}:{where.line}")
+            return
+        document = load_json(self.path)
+        top = Where()
+        if isinstance(document, list):
+            if document and all(_is_message(item) for item in document):
+                yield self._session({"messages": document}, top, self.stem)
+                return
+            for index, record in enumerate(document):
+                yield self._session(record, Where(record=f"[{index}]"), f"{self.stem}:{index}")
+        elif isinstance(document, dict):
+            yield self._session(document, top, self.stem)
+        else:
+            raise fail(self.path, top, f"expected a JSON object or list, got {type_name(document)}")
+
+    def _session(self, record: Any, where: Where, session_id: str) -> SessionImport:
+        if not isinstance(record, dict):
+            raise fail(self.path, where, f"expected an object, got {type_name(record)}")
+        if "messages" not in record and isinstance(record.get("body"), dict):
+            record, where = record["body"], where.child(".body")  # a Batch API request line
+        messages = record.get("messages")
+        if not isinstance(messages, list):
+            got = "no messages" if messages is None else f"messages is {type_name(messages)}"
+            raise fail(self.path, where, f"expected a messages list, got {got}")
+        session = SessionImport(session_id=session_id, metadata={"source": SOURCE})
+        for index, item in enumerate(messages):
+            child = where.child(f".messages[{index}]")
+            message = self._message(item, child, session_id)
+            if message is not None:
+                session.messages.append(message)
+        return session
+
+    def _message(self, item: Any, where: Where, session_id: str) -> Message | None:
+        if not isinstance(item, dict):
+            raise fail(self.path, where, f"expected a message object, got {type_name(item)}")
+        source_role = optional_str(self.path, item, "role", where)
+        if not source_role:
+            raise fail(self.path, where, "message has no role")
+        name = optional_str(self.path, item, "name", where)
+        tool_call_id = optional_str(self.path, item, "tool_call_id", where)
+        parts = [self._content(item.get("content"), where.child(".content"))]
+        calls = self._tool_calls(item, where)
+        if calls:
+            parts.append(f"tool_calls: {calls}")
+        content = "\n".join(part for part in parts if part.strip())
+        if not content.strip():
+            return None  # an empty turn: skipped
+        metadata: dict[str, Any] = {"source": SOURCE}
+        if tool_call_id:
+            metadata["tool_call_id"] = tool_call_id
+        if calls:
+            metadata["tool_call"] = True
+        role = name or source_role
+        index = self.counters.get(session_id, 0)
+        self.counters[session_id] = index + 1
+        key = "\x1f".join((SOURCE, session_id, str(index), source_role, role, content))
+        return Message(
+            uuid=str(uuid.uuid5(ZEP_IMPORT_NAMESPACE, key)),
+            role=role,
+            role_type=ROLE_TYPES.get(source_role.lower(), RoleType.norole),
+            content=content,
+            metadata=metadata,
+        )
+
+    def _content(self, content: Any, where: Where) -> str:
+        """A string, null, or a list of parts flattened to text (never `str()` of a dict)."""
+        if content is None:
+            return ""
+        if isinstance(content, str):
+            return content
+        if not isinstance(content, list):
+            raise fail(
+                self.path,
+                where,
+                f"content must be a string, list or null, got {type_name(content)}",
+            )
+        texts: list[str] = []
+        for index, part in enumerate(content):
+            if isinstance(part, str):
+                texts.append(part)
+                continue
+            child = where.child(f"[{index}]")
+            if not isinstance(part, dict):
+                raise fail(self.path, child, f"expected a content part, got {type_name(part)}")
+            kind = optional_str(self.path, part, "type", child) or "text"
+            if kind in _TEXT_KEYS:
+                texts.append(optional_str(self.path, part, _TEXT_KEYS[kind], child) or "")
+            else:
+                texts.append(_PLACEHOLDERS.get(kind, f"[{kind}]"))
+        return "\n".join(text for text in texts if text)
+
+    def _tool_calls(self, item: dict[str, Any], where: Where) -> str:
+        """`tool_calls` (or a legacy `function_call`) as compact JSON, or ""."""
+        raw = item.get("tool_calls")
+        if raw is None and isinstance(item.get("function_call"), dict):
+            raw = [{"type": "function", "function": item["function_call"]}]
+        if raw is None:
+            return ""
+        if not isinstance(raw, list):
+            raise fail(
+                self.path, where.child(".tool_calls"), f"expected a list, got {type_name(raw)}"
+            )
+        calls: list[dict[str, Any]] = []
+        for index, call in enumerate(raw):
+            if not isinstance(call, dict):
+                raise fail(
+                    self.path,
+                    where.child(f".tool_calls[{index}]"),
+                    f"expected a tool call object, got {type_name(call)}",
+                )
+            function = call.get("function")
+            function = function if isinstance(function, dict) else {}
+            rendered: dict[str, Any] = {}
+            if call.get("id") is not None:
+                rendered["id"] = call["id"]
+            rendered["name"] = function.get("name", call.get("name"))
+            arguments = function.get("arguments", call.get("arguments"))
+            if isinstance(arguments, str):  # usually JSON text: show it as JSON, not a string
+                with contextlib.suppress(json.JSONDecodeError):
+                    arguments = json.loads(arguments)
+            rendered["arguments"] = arguments
+            calls.append(rendered)
+        return json.dumps(calls, ensure_ascii=False, separators=(",", ":")) if calls else ""
+
+
+class OpenAIChatImporter:
+    """OpenAI chat `{"messages": [...]}` records: JSONL or a JSON array."""
+
+    name = "openai"
+    description = 'OpenAI chat JSONL/JSON (fine-tuning/batch {"messages": [...]} records)'
+    priority = 10
+
+    def detect(self, path: Path, head: bytes) -> bool:
+        """A `messages` list with OpenAI roles and none of Zep's keys near the start."""
+        text = json_text(head)
+        if text is None or has_key(text, _ZEP_MARKERS):
+            return False
+        return _MESSAGES_LIST.search(text) is not None and _OPENAI_ROLE.search(text) is not None
+
+    def read(self, path: Path) -> Iterator[SessionImport]:
+        """The file's conversations, one session each (JSONL is streamed line by line)."""
+        return _Reader(path).read()
+
+
+register(OpenAIChatImporter())

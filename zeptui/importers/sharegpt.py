@@ -1,0 +1,159 @@
+"""ShareGPT conversations (FastChat, LLaMA-Factory, axolotl) as an input format.
+
+A record is `{"id"?, "conversations": [{"from", "value"}, ...], "system"?, "tools"?}`;
+a file holds a JSON array of records, one record, or JSONL (one record per line).
+The session id is the record's `id`, else `<file stem>:<line>` (JSONL) or
+`<file stem>:<index>` (array). Roles map per the reference table (`human`→user,
+`gpt`→assistant, `function_call`→assistant with `tool_call`, `observation`→tool,
+unknown→norole); `role` keeps the source label. Empty turns are skipped, message
+uuids are deterministic uuid5s, and there are no timestamps (none are invented).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from storage.models import Message, RoleType, SessionImport
+from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
+from zeptui.importers import register
+from zeptui.importers._jsonfile import (
+    Where,
+    fail,
+    has_key,
+    is_jsonl,
+    json_text,
+    jsonl_records,
+    load_json,
+    optional_str,
+    stem,
+    type_name,
+)
+
+__all__ = ["ROLE_TYPES", "ShareGPTImporter"]
+
+SOURCE = "sharegpt"
+_EMPTY_CONVERSATIONS = re.compile(rb'"conversations"\s*:\s*\[\s*\]')
+
+ROLE_TYPES: dict[str, RoleType] = {
+    "human": RoleType.user,
+    "user": RoleType.user,
+    "gpt": RoleType.assistant,
+    "assistant": RoleType.assistant,
+    "chatgpt": RoleType.assistant,
+    "bing": RoleType.assistant,
+    "bard": RoleType.assistant,
+    "model": RoleType.assistant,
+    "system": RoleType.system,
+    "function_call": RoleType.assistant,
+    "observation": RoleType.tool,
+    "tool": RoleType.tool,
+    "function": RoleType.tool,
+}
+"""Source `from` label (lower-cased) → role type; anything else is norole."""
+
+
+class _Reader:
+    """One pass over one file; numbers messages per session so duplicate ids stay distinct."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stem = stem(path)
+        self.counters: dict[str, int] = {}
+
+    def read(self) -> Iterator[SessionImport]:
+        if is_jsonl(self.path):
+            for where, record in jsonl_records(self.path):
+                yield self._session(record, where, f"{self.stem}:{where.line}")
+            return
+        document = load_json(self.path)
+        if isinstance(document, list):
+            for index, record in enumerate(document):
+                yield self._session(record, Where(record=f"[{index}]"), f"{self.stem}:{index}")
+        elif isinstance(document, dict):
+            yield self._session(document, Where(), self.stem)
+        else:
+            raise fail(
+                self.path, Where(), f"expected a JSON object or list, got {type_name(document)}"
+            )
+
+    def _session(self, record: Any, where: Where, default_id: str) -> SessionImport:
+        if not isinstance(record, dict):
+            raise fail(self.path, where, f"expected a conversation object, got {type_name(record)}")
+        turns = record.get("conversations")
+        if not isinstance(turns, list):
+            got = "no conversations" if turns is None else f"conversations is {type_name(turns)}"
+            raise fail(self.path, where, f"expected a conversations list, got {got}")
+        session_id = self._session_id(record, where, default_id)
+        metadata: dict[str, Any] = {"source": SOURCE}
+        for key in ("title", "tools"):
+            value = optional_str(self.path, record, key, where)
+            if value:
+                metadata[key] = value
+        session = SessionImport(session_id=session_id, metadata=metadata)
+        system = optional_str(self.path, record, "system", where)
+        if system and system.strip():
+            session.messages.append(self._message(session_id, "system", system, tool_call=False))
+        for index, turn in enumerate(turns):
+            child = where.child(f".conversations[{index}]")
+            if not isinstance(turn, dict):
+                raise fail(self.path, child, f"expected a turn object, got {type_name(turn)}")
+            label = optional_str(self.path, turn, "from", child)
+            if not label:
+                raise fail(self.path, child, "turn has no from")
+            value = optional_str(self.path, turn, "value", child)
+            if not value or not value.strip():
+                continue  # an empty turn: skipped
+            tool_call = label.lower() == "function_call"
+            session.messages.append(self._message(session_id, label, value, tool_call=tool_call))
+        return session
+
+    def _session_id(self, record: dict[str, Any], where: Where, default: str) -> str:
+        value = record.get("id")
+        if value is None or value == "":
+            return default
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise fail(self.path, where, f"id must be a string or number, got {type_name(value)}")
+        return str(value)
+
+    def _message(self, session_id: str, label: str, content: str, *, tool_call: bool) -> Message:
+        index = self.counters.get(session_id, 0)
+        self.counters[session_id] = index + 1
+        key = "\x1f".join((SOURCE, session_id, str(index), label, content))
+        metadata: dict[str, Any] = {"source": SOURCE}
+        if tool_call:
+            metadata["tool_call"] = True
+        return Message(
+            uuid=str(uuid.uuid5(ZEP_IMPORT_NAMESPACE, key)),
+            role=label,
+            role_type=ROLE_TYPES.get(label.lower(), RoleType.norole),
+            content=content,
+            metadata=metadata,
+        )
+
+
+class ShareGPTImporter:
+    """ShareGPT `conversations` records: JSON array, single object, or JSONL."""
+
+    name = "sharegpt"
+    description = "ShareGPT JSON/JSONL (conversations of from/value turns)"
+    priority = 10
+
+    def detect(self, path: Path, head: bytes) -> bool:
+        """JSON with a `conversations` key and `from`/`value` turn keys near the start."""
+        text = json_text(head)
+        if text is None:
+            return False
+        if not has_key(text, rb"conversations"):
+            return False
+        return has_key(text, rb"from|value") or _EMPTY_CONVERSATIONS.search(text) is not None
+
+    def read(self, path: Path) -> Iterator[SessionImport]:
+        """The file's conversations, one session each (JSONL is streamed line by line)."""
+        return _Reader(path).read()
+
+
+register(ShareGPTImporter())
