@@ -21,10 +21,8 @@ Timestamps are never invented.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,43 +30,26 @@ from typing import Any
 from storage.models import ImportResult, Message, RoleType, SessionImport
 from storage.store import MemoryStore
 from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
-from zeptui.importers import ImportFileError, os_reason, register
+from zeptui.importers import ImportFileError, register
+from zeptui.importers._jsonfile import (
+    Where,
+    fail,
+    is_jsonl,
+    jsonl_records,
+    load_json,
+    optional_str,
+    stem,
+    type_name,
+)
 
 __all__ = ["ZEP_IMPORT_NAMESPACE", "ZepImporter"]
 
 
-_JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 _MESSAGE_KEYS = ("content", "role", "role_type", "name")
 _ROLE_TYPES_ORDERED = tuple(role_type.value for role_type in RoleType)
 _ROLE_TYPES = set(_ROLE_TYPES_ORDERED)
 _V0_ROLES = {"human": RoleType.user, "ai": RoleType.assistant}
 _ZERO_TIME_PREFIX = "0001-01-01"
-
-
-@dataclass(frozen=True)
-class _Where:
-    """Where a record sits: a line (JSONL, 1-based) and/or a JSON path."""
-
-    line: int | None = None
-    record: str | None = None
-
-    def child(self, key: str) -> _Where:
-        record = f"{self.record}{key}" if self.record else key.lstrip(".")
-        return _Where(self.line, record)
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
 
 
 def _is_message(record: dict[str, Any]) -> bool:
@@ -80,11 +61,11 @@ class _Reader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.stem = path.stem or path.name
+        self.stem = stem(path)
         self.counters: dict[str, int] = {}
 
-    def fail(self, where: _Where, reason: str) -> ImportFileError:
-        return ImportFileError(self.path, where.line, reason, record=where.record)
+    def fail(self, where: Where, reason: str) -> ImportFileError:
+        return fail(self.path, where, reason)
 
     # --- documents ---------------------------------------------------------------
 
@@ -93,10 +74,10 @@ class _Reader:
             yield from self._group(self._jsonl_records())
             return
         document = self._load_json()
-        top = _Where()
+        top = Where()
         if isinstance(document, list):
             yield from self._group(
-                (_Where(record=f"[{index}]"), record) for index, record in enumerate(document)
+                (Where(record=f"[{index}]"), record) for index, record in enumerate(document)
             )
         elif isinstance(document, dict):
             if _is_message(document):
@@ -110,81 +91,27 @@ class _Reader:
                     "or a messages response",
                 )
         else:
-            raise self.fail(top, f"expected a JSON object or list, got {_type_name(document)}")
+            raise self.fail(top, f"expected a JSON object or list, got {type_name(document)}")
 
     def is_jsonl(self) -> bool:
-        """JSONL by suffix, or when the first non-blank line is a whole JSON value
-        followed by more lines (JSONL saved as `.json`)."""
-        if self.path.suffix.lower() in _JSONL_SUFFIXES:
-            return True
-        try:
-            with self.path.open("rb") as file:
-                first = b""
-                for raw in file:
-                    if raw.strip():
-                        first = raw
-                        break
-                rest = any(raw.strip() for raw in file)
-        except OSError as exc:
-            raise ImportFileError(self.path, None, os_reason(exc)) from exc
-        if not rest:
-            return False
-        try:
-            json.loads(first.decode("utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return False
-        return True
+        """JSONL by suffix, or JSONL saved as `.json` (see `_jsonfile.is_jsonl`)."""
+        return is_jsonl(self.path)
 
     def _load_json(self) -> Any:
-        try:
-            data = self.path.read_bytes()
-        except OSError as exc:
-            raise ImportFileError(self.path, None, os_reason(exc)) from exc
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = data.count(b"\n", 0, exc.start) + 1
-            raise ImportFileError(self.path, line, "not UTF-8 text") from exc
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ImportFileError(
-                self.path, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"
-            ) from exc
+        return load_json(self.path)
 
-    def _jsonl_records(self) -> Iterator[tuple[_Where, Any]]:
-        try:
-            file = self.path.open("rb")
-        except OSError as exc:
-            raise ImportFileError(self.path, None, os_reason(exc)) from exc
-        with file:
-            try:
-                for number, raw in enumerate(file, start=1):
-                    if not raw.strip():
-                        continue
-                    try:
-                        text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-                    except UnicodeDecodeError as exc:
-                        raise ImportFileError(self.path, number, "not UTF-8 text") from exc
-                    try:
-                        record = json.loads(text)
-                    except json.JSONDecodeError as exc:
-                        raise ImportFileError(
-                            self.path, number, f"invalid JSON: {exc.msg} (column {exc.colno})"
-                        ) from exc
-                    yield _Where(line=number), record
-            except OSError as exc:
-                raise ImportFileError(self.path, None, os_reason(exc)) from exc
+    def _jsonl_records(self) -> Iterator[tuple[Where, Any]]:
+        return jsonl_records(self.path)
 
     # --- records -----------------------------------------------------------------
 
-    def _group(self, records: Iterable[tuple[_Where, Any]]) -> Iterator[SessionImport]:
+    def _group(self, records: Iterable[tuple[Where, Any]]) -> Iterator[SessionImport]:
         """Messages of one session on consecutive records become one SessionImport."""
         pending: SessionImport | None = None
         for where, record in records:
             if not isinstance(record, dict):
                 raise self.fail(
-                    where, f"expected a message or session object, got {_type_name(record)}"
+                    where, f"expected a message or session object, got {type_name(record)}"
                 )
             if _is_message(record):
                 session_id = self._session_id(record, where, default=self.stem)
@@ -208,16 +135,14 @@ class _Reader:
             yield pending
 
     def _session(
-        self, record: dict[str, Any], where: _Where, default_id: str | None
+        self, record: dict[str, Any], where: Where, default_id: str | None
     ) -> SessionImport:
         session_id = self._session_id(record, where, default=default_id)
         messages = record.get("messages")
         if messages is None:
             messages = []
         if not isinstance(messages, list):
-            raise self.fail(
-                where.child(".messages"), f"expected a list, got {_type_name(messages)}"
-            )
+            raise self.fail(where.child(".messages"), f"expected a list, got {type_name(messages)}")
         session = SessionImport(
             session_id=session_id,
             user_id=self._optional_str(record, "user_id", where),
@@ -227,11 +152,11 @@ class _Reader:
         for index, message in enumerate(messages):
             child = where.child(f".messages[{index}]")
             if not isinstance(message, dict):
-                raise self.fail(child, f"expected a message object, got {_type_name(message)}")
+                raise self.fail(child, f"expected a message object, got {type_name(message)}")
             session.messages.append(self._message(message, child, session_id))
         return session
 
-    def _session_id(self, record: dict[str, Any], where: _Where, default: str | None) -> str:
+    def _session_id(self, record: dict[str, Any], where: Where, default: str | None) -> str:
         value = record.get("session_id")
         if value is None:
             if default is None:
@@ -241,12 +166,12 @@ class _Reader:
             raise self.fail(where, f"session_id must be a non-empty string, got {value!r}")
         return value
 
-    def _message(self, record: dict[str, Any], where: _Where, session_id: str) -> Message:
+    def _message(self, record: dict[str, Any], where: Where, session_id: str) -> Message:
         if "content" not in record:
             raise self.fail(where, "message has no content")
         content = record["content"]
         if not isinstance(content, str):
-            raise self.fail(where, f"content must be a string, got {_type_name(content)}")
+            raise self.fail(where, f"content must be a string, got {type_name(content)}")
         role = self._optional_str(record, "role", where) or ""
         role_type: RoleType | None
         raw = record.get("role_type")
@@ -284,19 +209,16 @@ class _Reader:
 
     # --- fields ------------------------------------------------------------------
 
-    def _optional_str(self, record: dict[str, Any], key: str, where: _Where) -> str | None:
-        value = record.get(key)
-        if value is not None and not isinstance(value, str):
-            raise self.fail(where, f"{key} must be a string, got {_type_name(value)}")
-        return value
+    def _optional_str(self, record: dict[str, Any], key: str, where: Where) -> str | None:
+        return optional_str(self.path, record, key, where)
 
-    def _metadata(self, record: dict[str, Any], where: _Where) -> dict[str, Any] | None:
+    def _metadata(self, record: dict[str, Any], where: Where) -> dict[str, Any] | None:
         value = record.get("metadata")
         if value is not None and not isinstance(value, dict):
-            raise self.fail(where, f"metadata must be an object, got {_type_name(value)}")
+            raise self.fail(where, f"metadata must be an object, got {type_name(value)}")
         return value
 
-    def _uuid(self, record: dict[str, Any], where: _Where) -> str | None:
+    def _uuid(self, record: dict[str, Any], where: Where) -> str | None:
         value = self._optional_str(record, "uuid", where)
         if not value:
             return None
@@ -305,7 +227,7 @@ class _Reader:
         except ValueError:
             raise self.fail(where, f"uuid is not a UUID: {value!r}") from None
 
-    def _timestamp(self, record: dict[str, Any], where: _Where) -> datetime | None:
+    def _timestamp(self, record: dict[str, Any], where: Where) -> datetime | None:
         value = self._optional_str(record, "created_at", where)
         if not value or value.startswith(_ZERO_TIME_PREFIX):  # Go's zero time: unset
             return None
