@@ -88,24 +88,33 @@ def cold_start(code: str, *args: str, runs: int = 7) -> float:
 
 
 async def first_screen(path: Path) -> tuple[float, float]:
-    """Seconds from app start to (the session list shown, the whole first screen
-    including the newest session's transcript)."""
+    """Seconds from app start to (the first page of sessions in the list, the whole
+    first screen including the newest session's transcript).
+
+    The list's time is taken when the sessions pane posts `Loaded`, right after the
+    rows are in the table (they paint on the next frame, in both cases alike); a
+    polling loop would also count whatever work the app does after it.
+    """
     from zeptui.app.app import ZeptuiApp
+    from zeptui.app.widgets.sessions import SessionsPane
+
+    loaded: list[float] = []
+
+    def seen(message: object) -> None:
+        if isinstance(message, SessionsPane.Loaded) and not loaded:
+            loaded.append(time.perf_counter())
 
     app = ZeptuiApp.for_database(path)
     started = time.perf_counter()
-    async with app.run_test(size=(150, 42)) as pilot:
-        listed = None
+    async with app.run_test(size=(150, 42), message_hook=seen) as pilot:
         for _ in range(5000):
-            status = str(app.sessions.query_one("#sessions-status").render())
-            if app.sessions.sessions or "No sessions" in status:
-                listed = time.perf_counter() - started
+            if loaded:
                 break
             await pilot.pause(0.001)
         await idle(app)
         await pilot.pause()
         whole = time.perf_counter() - started
-        return listed if listed is not None else whole, whole
+        return (loaded[0] - started) if loaded else whole, whole
 
 
 class FrameProbe:
@@ -250,12 +259,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         whole = statistics.median(run[1] for run in full_runs)
         row("  ... and the newest session's transcript (info)", f"{whole * 1000:.0f} ms")
+        opens = []
         with FrameProbe() as probe:
-            opened, pages, blocks = asyncio.run(
-                big_session(args.db, args.session, args.pages, probe)
-            )
+            for _ in range(3):  # the probe keeps the passes of the last run's scrolling
+                opened, pages, blocks = asyncio.run(
+                    big_session(args.db, args.session, args.pages, probe)
+                )
+                opens.append(opened)
+        opened = statistics.median(opens)
         row(
-            f"open {args.session}: newest messages shown",
+            f"open {args.session}: newest messages shown (median of 3)",
             f"{opened * 1000:.0f} ms",
             "<= 200 ms",
             "PASS" if opened <= 0.2 else "FAIL",
