@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,6 +125,33 @@ def jsonl_records(path: Path) -> Iterator[tuple[Where, Any]]:
                 yield Where(line=number), record
         except OSError as exc:
             raise ImportFileError(path, None, os_reason(exc)) from exc
+
+
+def records(
+    path: Path, as_one: Callable[[Any], Any | None] | None = None
+) -> Iterator[tuple[Where, Any, str]]:
+    """(location, record, default session id) for each record of a JSON or JSONL file.
+
+    JSONL: each line, with id `<stem>:<line>`. JSON: each item of a top-level list
+    (`<stem>:<index>`), or a top-level object (`<stem>`). `as_one` may turn a whole
+    document into one record (e.g. a bare list of messages), or return None.
+    """
+    base = stem(path)
+    if is_jsonl(path):
+        for where, record in jsonl_records(path):
+            yield where, record, f"{base}:{where.line}"
+        return
+    document = load_json(path)
+    whole = as_one(document) if as_one is not None else None
+    if whole is not None:
+        yield Where(), whole, base
+    elif isinstance(document, list):
+        for index, record in enumerate(document):
+            yield Where(record=f"[{index}]"), record, f"{base}:{index}"
+    elif isinstance(document, dict):
+        yield Where(), document, base
+    else:
+        raise fail(path, Where(), f"expected a JSON object or list, got {type_name(document)}")
 
 
 def stem(path: Path) -> str:

@@ -28,11 +28,9 @@ from zeptui.importers._jsonfile import (
     Where,
     fail,
     has_key,
-    is_jsonl,
     json_text,
-    jsonl_records,
-    load_json,
     optional_str,
+    records,
     stem,
     type_name,
 )
@@ -70,6 +68,13 @@ def _is_message(value: Any) -> bool:
     return isinstance(value, dict) and "role" in value and "messages" not in value
 
 
+def _bare_messages(document: Any) -> dict[str, Any] | None:
+    """A top-level list of messages is one conversation."""
+    if isinstance(document, list) and document and all(_is_message(i) for i in document):
+        return {"messages": document}
+    return None
+
+
 class _Reader:
     """One pass over one file; numbers messages per session."""
 
@@ -79,22 +84,8 @@ class _Reader:
         self.counters: dict[str, int] = {}
 
     def read(self) -> Iterator[SessionImport]:
-        if is_jsonl(self.path):
-            for where, record in jsonl_records(self.path):
-                yield self._session(record, where, f"{self.stem}:{where.line}")
-            return
-        document = load_json(self.path)
-        top = Where()
-        if isinstance(document, list):
-            if document and all(_is_message(item) for item in document):
-                yield self._session({"messages": document}, top, self.stem)
-                return
-            for index, record in enumerate(document):
-                yield self._session(record, Where(record=f"[{index}]"), f"{self.stem}:{index}")
-        elif isinstance(document, dict):
-            yield self._session(document, top, self.stem)
-        else:
-            raise fail(self.path, top, f"expected a JSON object or list, got {type_name(document)}")
+        for where, record, default_id in records(self.path, as_one=_bare_messages):
+            yield self._session(record, where, default_id)
 
     def _session(self, record: Any, where: Where, session_id: str) -> SessionImport:
         if not isinstance(record, dict):

@@ -24,11 +24,9 @@ from zeptui.importers._jsonfile import (
     Where,
     fail,
     has_key,
-    is_jsonl,
     json_text,
-    jsonl_records,
-    load_json,
     optional_str,
+    records,
     stem,
     type_name,
 )
@@ -65,20 +63,8 @@ class _Reader:
         self.counters: dict[str, int] = {}
 
     def read(self) -> Iterator[SessionImport]:
-        if is_jsonl(self.path):
-            for where, record in jsonl_records(self.path):
-                yield self._session(record, where, f"{self.stem}:{where.line}")
-            return
-        document = load_json(self.path)
-        if isinstance(document, list):
-            for index, record in enumerate(document):
-                yield self._session(record, Where(record=f"[{index}]"), f"{self.stem}:{index}")
-        elif isinstance(document, dict):
-            yield self._session(document, Where(), self.stem)
-        else:
-            raise fail(
-                self.path, Where(), f"expected a JSON object or list, got {type_name(document)}"
-            )
+        for where, record, default_id in records(self.path):
+            yield self._session(record, where, default_id)
 
     def _session(self, record: Any, where: Where, default_id: str) -> SessionImport:
         if not isinstance(record, dict):
