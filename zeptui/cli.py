@@ -785,25 +785,11 @@ def users_list(state: State, limit: int, cursor: int, as_json: bool) -> None:
 @click.argument("user_id")
 @_user_options
 @pass_state
-def users_add(
-    state: State,
-    user_id: str,
-    email: str | None,
-    first_name: str | None,
-    last_name: str | None,
-    metadata: str | None,
-    as_json: bool,
-) -> None:
+def users_add(state: State, /, user_id: str, as_json: bool, **fields: str | None) -> None:
     """Create a user."""
     from storage.models import CreateUserRequest
 
-    request = CreateUserRequest(
-        user_id=user_id,
-        email=email,
-        first_name=first_name,
-        last_name=last_name,
-        metadata=parse_json_object(metadata, "--metadata"),
-    )
+    request = CreateUserRequest(user_id=user_id, **_user_fields(fields))
     with open_store(state.db_path()) as store:
         user = store.add_user(request)
     _print_user(user, as_json)
@@ -824,27 +810,21 @@ def users_show(state: State, user_id: str, as_json: bool) -> None:
 @click.argument("user_id")
 @_user_options
 @pass_state
-def users_update(
-    state: State,
-    user_id: str,
-    email: str | None,
-    first_name: str | None,
-    last_name: str | None,
-    metadata: str | None,
-    as_json: bool,
-) -> None:
+def users_update(state: State, /, user_id: str, as_json: bool, **fields: str | None) -> None:
     """Update a user's fields; metadata is deep-merged."""
     from storage.models import UpdateUserRequest
 
-    request = UpdateUserRequest(
-        email=email,
-        first_name=first_name,
-        last_name=last_name,
-        metadata=parse_json_object(metadata, "--metadata"),
-    )
+    request = UpdateUserRequest(**_user_fields(fields))
     with open_store(state.db_path()) as store:
         user = store.update_user(user_id, request)
     _print_user(user, as_json)
+
+
+def _user_fields(options: dict[str, str | None]) -> dict[str, Any]:
+    """The user fields from `_user_options`, with --metadata parsed as a JSON object."""
+    fields: dict[str, Any] = dict(options)
+    fields["metadata"] = parse_json_object(options["metadata"], "--metadata")
+    return fields
 
 
 @users.command("delete")
