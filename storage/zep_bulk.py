@@ -41,7 +41,6 @@ class StagedFile:
     """A checked file in the temp table `zep_rows`, one row per message in file order."""
 
     rows: int
-    sessions: int
     groups: int
     """Runs of consecutive lines of one session (the reference reader's SessionImports)."""
 
@@ -130,11 +129,10 @@ def stage(cursor: duckdb.DuckDBPyConnection, path: Path, default_session_id: str
     except duckdb.Error as error:
         raise BulkImportDeclined(str(error).splitlines()[0]) from None
     counts = cursor.execute(
-        "SELECT count(*), count(DISTINCT session_id), count(DISTINCT (session_id, island)), "
-        "bool_and(ok) FROM zep_rows"
+        "SELECT count(*), count(DISTINCT (session_id, island)), bool_and(ok) FROM zep_rows"
     ).fetchone()
     assert counts is not None
-    if counts[3] is False:
+    if counts[2] is False:
         cursor.execute("DROP TABLE zep_rows")
         raise BulkImportDeclined("some records need the reference reader")
-    return StagedFile(rows=int(counts[0]), sessions=int(counts[1]), groups=int(counts[2]))
+    return StagedFile(rows=int(counts[0]), groups=int(counts[1]))

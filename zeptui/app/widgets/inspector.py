@@ -15,8 +15,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from zeptui.app.items import is_summary
 from zeptui.app.widgets.json_tree import JsonTree, literal
-from zeptui.app.widgets.transcript import is_summary
 from zeptui.render import ROLE_STYLES, when
 
 if TYPE_CHECKING:

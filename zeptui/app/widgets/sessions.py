@@ -107,7 +107,7 @@ class SessionsPane(Vertical):
             self.info = info
 
     class Loaded(Message):
-        """A page of sessions arrived (the app updates its header counts)."""
+        """The first page of a new listing arrived (the app updates its header counts)."""
 
         def __init__(self, total: int) -> None:
             super().__init__()
@@ -214,7 +214,8 @@ class SessionsPane(Vertical):
         self.next_cursor = page.next_cursor
         self._loading_more = False
         self._update_status()
-        self.post_message(self.Loaded(self.total))
+        if reset:  # later pages of the same listing change no counts
+            self.post_message(self.Loaded(self.total))
         if reset and self.sessions:
             table.move_cursor(row=0)
             # Let the list paint before the first session's transcript starts loading.

@@ -16,7 +16,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -31,11 +31,10 @@ from textual.widgets import Static
 from storage.errors import StoreError
 
 if TYPE_CHECKING:
-    from typing_extensions import TypeIs
-
     from storage.models import Memory, Message, SessionInfo, SummaryInfo
     from storage.store import MemoryStore
 from zeptui.app.access import StoreAccess
+from zeptui.app.items import Item, is_summary
 from zeptui.render import sanitize
 
 PAGE_SIZE = 25
@@ -57,14 +56,6 @@ class View(StrEnum):
     all = "all messages"
     window = "message window"
     perpetual = "perpetual"
-
-
-Item: TypeAlias = "Message | SummaryInfo"
-
-
-def is_summary(item: Item) -> TypeIs[SummaryInfo]:
-    """Summaries wrap a `summary`; messages do not (no model import needed here)."""
-    return hasattr(item, "summary")
 
 
 def item_uuid(item: Item) -> str:
