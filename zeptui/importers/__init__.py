@@ -11,9 +11,17 @@ The plug-in shape: an importer is any object with
 - optionally `bulk_import(store, path) -> ImportResult | None`: import the file
   straight into a store it knows how to load faster, or return None to fall back
   to `read` (the Zep importer lets a DuckDB store read JSONL itself);
-- `read(path) -> Iterator[SessionImport]`: the sessions, oldest message first, read
-  lazily (stream big files). Bad input raises `ImportFileError` naming the file
-  and the line (or record) that is wrong.
+- `read(path, context=None) -> Iterator[SessionImport]`: the sessions, oldest message
+  first, read lazily (stream big files). Bad input raises `ImportFileError` naming the
+  file and the line (or record) that is wrong. A bad *record* (one conversation, one
+  line, one message) goes to `context.reject(error)` instead, which raises it unless
+  the user asked to skip invalid records; then the reader goes on with the next one.
+  Things skipped on purpose (an empty turn) go to `context.warn(error)`. Users the
+  file describes (with names, not only ids) go to `context.users` before the first
+  session is yielded.
+
+Readers do not apply the user's options (`--session-prefix`, `--user`,
+`--user-name`, `--assistant-name`): `import_file` applies them to what they yield.
 
 Add a format by writing a module with such an object and listing the module in
 `BUILTIN_IMPORTERS` (its import registers it with `register`), or by calling `register`.
@@ -25,12 +33,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from storage.models import ImportResult, SessionImport
+    from storage.models import CreateUserRequest, ImportResult, SessionImport
     from storage.store import MemoryStore
 
 __all__ = [
@@ -39,6 +47,7 @@ __all__ = [
     "FileReport",
     "ImportFileError",
     "Importer",
+    "ReadContext",
     "detect_importer",
     "get_importer",
     "import_file",
@@ -85,6 +94,37 @@ class ImportFileError(Exception):
         return f"{where}: {self.reason}"
 
 
+PROBLEMS_KEPT = 1000
+"""How many skipped records and warnings a report lists per file (the rest are counted)."""
+
+
+@dataclass
+class ReadContext:
+    """What a reader hands back besides sessions: rejected records, warnings, users."""
+
+    skip_invalid: bool = False
+    """Skip (and list) bad records instead of failing the whole file."""
+    skipped: list[ImportFileError] = field(default_factory=list)
+    skipped_count: int = 0
+    warnings: list[ImportFileError] = field(default_factory=list)
+    warning_count: int = 0
+    users: list[CreateUserRequest] = field(default_factory=list)
+
+    def reject(self, error: ImportFileError) -> None:
+        """A bad record: raise `error`, or with `skip_invalid` note it and go on."""
+        if not self.skip_invalid:
+            raise error
+        self.skipped_count += 1
+        if len(self.skipped) < PROBLEMS_KEPT:
+            self.skipped.append(error)
+
+    def warn(self, error: ImportFileError) -> None:
+        """Something left out on purpose (an empty turn, an unreadable part)."""
+        self.warning_count += 1
+        if len(self.warnings) < PROBLEMS_KEPT:
+            self.warnings.append(error)
+
+
 @runtime_checkable
 class Importer(Protocol):
     """One input format. See the module docstring for the contract."""
@@ -97,7 +137,7 @@ class Importer(Protocol):
         """True if the file looks like this format (cheap; never raises)."""
         ...
 
-    def read(self, path: Path) -> Iterator[SessionImport]:
+    def read(self, path: Path, context: ReadContext | None = None) -> Iterator[SessionImport]:
         """The file's sessions, lazily; raises ImportFileError on bad input."""
         ...
 

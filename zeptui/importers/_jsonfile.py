@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from zeptui.importers import ImportFileError, os_reason
+from zeptui.importers import ImportFileError, ReadContext, os_reason
+
+if TYPE_CHECKING:
+    from storage.models import SessionImport
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 
@@ -84,6 +87,14 @@ def is_jsonl(path: Path) -> bool:
 
 def load_json(path: Path) -> Any:
     """The whole file as one JSON value; errors name the line."""
+    return load_json_recovering(path, None)
+
+
+def load_json_recovering(path: Path, context: ReadContext | None) -> Any:
+    """The whole file as one JSON value. A top-level array that is cut short (a
+    truncated download) or broken part-way keeps its complete leading items: the error
+    says how many, and with `context.skip_invalid` those items are returned (the
+    error is listed as a skipped record); otherwise the error is raised."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -96,13 +107,54 @@ def load_json(path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ImportFileError(
-            path, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"
-        ) from exc
+        reason = f"invalid JSON: {exc.msg} (column {exc.colno})"
+        if exc.pos >= len(text.rstrip()):
+            reason = "truncated JSON: the file ends in the middle of a value"
+        items = _leading_items(text)
+        if items is None:
+            raise ImportFileError(path, exc.lineno, reason) from exc
+        error = ImportFileError(
+            path, exc.lineno, f"{reason}; {len(items):,} complete records before it recovered"
+        )
+        if context is None:
+            raise error from exc
+        context.reject(error)
+        return items
 
 
-def jsonl_records(path: Path) -> Iterator[tuple[Where, Any]]:
-    """Each non-blank line's JSON value, streamed, with its line number."""
+def _leading_items(text: str) -> list[Any] | None:
+    """The complete items at the start of a broken top-level JSON array, or None if
+    the text is not an array."""
+    decoder = json.JSONDecoder()
+    position = len(text) - len(text.lstrip())
+    if not text.startswith("[", position):
+        return None
+    position += 1
+    items: list[Any] = []
+    while True:
+        try:
+            item, end = decoder.raw_decode(text, _skip_blanks(text, position))
+        except json.JSONDecodeError:
+            return items
+        after = _skip_blanks(text, end)
+        if not text.startswith((",", "]"), after):
+            return items  # the item is followed by garbage: it may be cut, keep it out
+        items.append(item)
+        if text.startswith("]", after):
+            return items
+        position = after + 1
+
+
+def _skip_blanks(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\r\n":
+        position += 1
+    return position
+
+
+def jsonl_records(path: Path, context: ReadContext | None = None) -> Iterator[tuple[Where, Any]]:
+    """Each non-blank line's JSON value, streamed, with its line number. A line that is
+    not JSON goes to `context.reject` (skipped with `skip_invalid`, else raised)."""
+    context = context or ReadContext()
     try:
         file = path.open("rb")
     except OSError as exc:
@@ -114,34 +166,41 @@ def jsonl_records(path: Path) -> Iterator[tuple[Where, Any]]:
                     continue
                 try:
                     text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-                except UnicodeDecodeError as exc:
-                    raise ImportFileError(path, number, "not UTF-8 text") from exc
+                except UnicodeDecodeError:
+                    context.reject(ImportFileError(path, number, "not UTF-8 text"))
+                    continue
                 try:
                     record = json.loads(text)
                 except json.JSONDecodeError as exc:
-                    raise ImportFileError(
-                        path, number, f"invalid JSON: {exc.msg} (column {exc.colno})"
-                    ) from exc
+                    reason = f"invalid JSON: {exc.msg} (column {exc.colno})"
+                    if not raw.endswith(b"\n") and exc.pos >= len(text.rstrip()):
+                        reason = "truncated JSON: the file ends in the middle of this line"
+                    context.reject(ImportFileError(path, number, reason))
+                    continue
                 yield Where(line=number), record
         except OSError as exc:
             raise ImportFileError(path, None, os_reason(exc)) from exc
 
 
 def records(
-    path: Path, as_one: Callable[[Any], Any | None] | None = None
+    path: Path,
+    as_one: Callable[[Any], Any | None] | None = None,
+    context: ReadContext | None = None,
 ) -> Iterator[tuple[Where, Any, str]]:
     """(location, record, default session id) for each record of a JSON or JSONL file.
 
     JSONL: each line, with id `<stem>:<line>`. JSON: each item of a top-level list
     (`<stem>:<index>`), or a top-level object (`<stem>`). `as_one` may turn a whole
     document into one record (e.g. a bare list of messages), or return None.
+    Lines that are not JSON and the complete records of a truncated array are
+    handled as `jsonl_records` and `load_json_recovering` say.
     """
     base = stem(path)
     if is_jsonl(path):
-        for where, record in jsonl_records(path):
+        for where, record in jsonl_records(path, context):
             yield where, record, f"{base}:{where.line}"
         return
-    document = load_json(path)
+    document = load_json_recovering(path, context)
     whole = as_one(document) if as_one is not None else None
     if whole is not None:
         yield Where(), whole, base
@@ -152,6 +211,25 @@ def records(
         yield Where(), document, base
     else:
         raise fail(path, Where(), f"expected a JSON object or list, got {type_name(document)}")
+
+
+def convert_each(
+    context: ReadContext | None,
+    items: Iterable[tuple[Where, Any, str]],
+    convert: Callable[[Any, Where, str], SessionImport | None],
+) -> Iterator[SessionImport]:
+    """`convert(record, where, default_id)` for each item; a record it rejects with
+    ImportFileError goes to `context.reject` (skipped with `skip_invalid`), and a
+    None result (nothing to import) is left out."""
+    context = context or ReadContext()
+    for where, record, default_id in items:
+        try:
+            session = convert(record, where, default_id)
+        except ImportFileError as error:
+            context.reject(error)
+            continue
+        if session is not None:
+            yield session
 
 
 def stem(path: Path) -> str:

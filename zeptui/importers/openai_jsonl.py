@@ -23,9 +23,10 @@ from typing import Any
 
 from storage.models import Message, RoleType, SessionImport
 from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
-from zeptui.importers import register
+from zeptui.importers import ReadContext, register
 from zeptui.importers._jsonfile import (
     Where,
+    convert_each,
     fail,
     has_key,
     json_text,
@@ -78,14 +79,15 @@ def _bare_messages(document: Any) -> dict[str, Any] | None:
 class _Reader:
     """One pass over one file; numbers messages per session."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, context: ReadContext | None) -> None:
         self.path = path
+        self.context = context or ReadContext()
         self.stem = stem(path)
         self.counters: dict[str, int] = {}
 
     def read(self) -> Iterator[SessionImport]:
-        for where, record, default_id in records(self.path, as_one=_bare_messages):
-            yield self._session(record, where, default_id)
+        items = records(self.path, as_one=_bare_messages, context=self.context)
+        return convert_each(self.context, items, self._session)
 
     def _session(self, record: Any, where: Where, session_id: str) -> SessionImport:
         if not isinstance(record, dict):
@@ -118,7 +120,8 @@ class _Reader:
             parts.append(f"tool_calls: {calls}")
         content = "\n".join(part for part in parts if part.strip())
         if not content.strip():
-            return None  # an empty turn: skipped
+            self.context.warn(fail(self.path, where, "empty message skipped"))
+            return None
         metadata: dict[str, Any] = {"source": SOURCE}
         if tool_call_id:
             metadata["tool_call_id"] = tool_call_id
@@ -211,9 +214,9 @@ class OpenAIChatImporter:
             return False
         return _MESSAGES_LIST.search(text) is not None and _OPENAI_ROLE.search(text) is not None
 
-    def read(self, path: Path) -> Iterator[SessionImport]:
+    def read(self, path: Path, context: ReadContext | None = None) -> Iterator[SessionImport]:
         """The file's conversations, one session each (JSONL is streamed line by line)."""
-        return _Reader(path).read()
+        return _Reader(path, context).read()
 
 
 register(OpenAIChatImporter())

@@ -19,9 +19,10 @@ from typing import Any
 
 from storage.models import Message, RoleType, SessionImport
 from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
-from zeptui.importers import register
+from zeptui.importers import ReadContext, register
 from zeptui.importers._jsonfile import (
     Where,
+    convert_each,
     fail,
     has_key,
     json_text,
@@ -57,14 +58,15 @@ ROLE_TYPES: dict[str, RoleType] = {
 class _Reader:
     """One pass over one file; numbers messages per session so duplicate ids stay distinct."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, context: ReadContext | None) -> None:
         self.path = path
+        self.context = context or ReadContext()
         self.stem = stem(path)
         self.counters: dict[str, int] = {}
 
     def read(self) -> Iterator[SessionImport]:
-        for where, record, default_id in records(self.path):
-            yield self._session(record, where, default_id)
+        items = records(self.path, context=self.context)
+        return convert_each(self.context, items, self._session)
 
     def _session(self, record: Any, where: Where, default_id: str) -> SessionImport:
         if not isinstance(record, dict):
@@ -92,7 +94,8 @@ class _Reader:
                 raise fail(self.path, child, "turn has no from")
             value = optional_str(self.path, turn, "value", child)
             if not value or not value.strip():
-                continue  # an empty turn: skipped
+                self.context.warn(fail(self.path, child, "empty turn skipped"))
+                continue
             tool_call = label.lower() == "function_call"
             session.messages.append(self._message(session_id, label, value, tool_call=tool_call))
         return session
@@ -137,9 +140,9 @@ class ShareGPTImporter:
             return False
         return has_key(text, rb"from|value") or _EMPTY_CONVERSATIONS.search(text) is not None
 
-    def read(self, path: Path) -> Iterator[SessionImport]:
+    def read(self, path: Path, context: ReadContext | None = None) -> Iterator[SessionImport]:
         """The file's conversations, one session each (JSONL is streamed line by line)."""
-        return _Reader(path).read()
+        return _Reader(path, context).read()
 
 
 register(ShareGPTImporter())

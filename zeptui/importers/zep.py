@@ -4,6 +4,8 @@ Accepted documents:
 
 - a session object `{"session_id", "user_id"?, "metadata"?, "created_at"?, "messages": [...]}`;
 - a list of session objects;
+- a dump `{"users": [...], "sessions": [...]}`, users as Zep's user objects (`user_id`,
+  `first_name`, `last_name`, `email`, `metadata`): they are created with their names;
 - a bare list of messages (the session id is the file stem);
 - a v2/v3 response `{"messages": [...], "total_count", "row_count"}` or a Memory
   `{"messages": [...], "summary", ...}` (the session id is the file stem);
@@ -27,16 +29,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from storage.models import ImportResult, Message, RoleType, SessionImport
+from pydantic import ValidationError
+
+from storage.models import CreateUserRequest, ImportResult, Message, RoleType, SessionImport
 from storage.store import MemoryStore
 from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
-from zeptui.importers import ImportFileError, register
+from zeptui.importers import ImportFileError, ReadContext, register
 from zeptui.importers._jsonfile import (
     Where,
     fail,
     is_jsonl,
     jsonl_records,
-    load_json,
+    load_json_recovering,
     optional_str,
     stem,
     type_name,
@@ -59,8 +63,9 @@ def _is_message(record: dict[str, Any]) -> bool:
 class _Reader:
     """One pass over one file: builds SessionImports and numbers messages per session."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, context: ReadContext | None = None) -> None:
         self.path = path
+        self.context = context or ReadContext()
         self.stem = stem(path)
         self.counters: dict[str, int] = {}
 
@@ -80,7 +85,14 @@ class _Reader:
                 (Where(record=f"[{index}]"), record) for index, record in enumerate(document)
             )
         elif isinstance(document, dict):
-            if _is_message(document):
+            if isinstance(document.get("sessions"), list) and "messages" not in document:
+                self._users(document.get("users"), top.child(".users"))
+                sessions = document["sessions"]
+                yield from self._group(
+                    (top.child(f".sessions[{index}]"), record)
+                    for index, record in enumerate(sessions)
+                )
+            elif _is_message(document):
                 yield from self._group([(top, document)])
             elif "messages" in document or "session_id" in document:
                 yield self._session(document, top, default_id=self.stem)
@@ -98,10 +110,33 @@ class _Reader:
         return is_jsonl(self.path)
 
     def _load_json(self) -> Any:
-        return load_json(self.path)
+        return load_json_recovering(self.path, self.context)
 
     def _jsonl_records(self) -> Iterator[tuple[Where, Any]]:
-        return jsonl_records(self.path)
+        return jsonl_records(self.path, self.context)
+
+    def _users(self, users: Any, where: Where) -> None:
+        """A dump's users, into `context.users` (created with their names)."""
+        if users is None:
+            return
+        if not isinstance(users, list):
+            raise self.fail(where, f"expected a list, got {type_name(users)}")
+        for index, record in enumerate(users):
+            child = where.child(f"[{index}]")
+            try:
+                if not isinstance(record, dict):
+                    raise self.fail(child, f"expected a user object, got {type_name(record)}")
+                fields = {key: record.get(key) for key in CreateUserRequest.model_fields}
+                try:
+                    user = CreateUserRequest.model_validate(fields)
+                except ValidationError as exc:
+                    problem = exc.errors()[0]
+                    field = ".".join(str(part) for part in problem["loc"])
+                    raise self.fail(child, f"{field}: {problem['msg']}") from None
+            except ImportFileError as error:
+                self.context.reject(error)
+                continue
+            self.context.users.append(user)
 
     # --- records -----------------------------------------------------------------
 
@@ -109,28 +144,35 @@ class _Reader:
         """Messages of one session on consecutive records become one SessionImport."""
         pending: SessionImport | None = None
         for where, record in records:
-            if not isinstance(record, dict):
-                raise self.fail(
-                    where, f"expected a message or session object, got {type_name(record)}"
-                )
-            if _is_message(record):
-                session_id = self._session_id(record, where, default=self.stem)
-                if pending is not None and pending.session_id != session_id:
-                    yield pending
-                    pending = None
-                if pending is None:
-                    pending = SessionImport(session_id=session_id)
-                user_id = self._optional_str(record, "user_id", where)
-                if user_id and not pending.user_id:
-                    pending.user_id = user_id
-                pending.messages.append(self._message(record, where, session_id))
-            elif "messages" in record or "session_id" in record:
-                if pending is not None:
-                    yield pending
-                    pending = None
-                yield self._session(record, where, default_id=None)
-            else:
-                raise self.fail(where, "expected a message (with content) or a session object")
+            try:
+                if not isinstance(record, dict):
+                    raise self.fail(
+                        where, f"expected a message or session object, got {type_name(record)}"
+                    )
+                if _is_message(record):
+                    session_id = self._session_id(record, where, default=self.stem)
+                    user_id = self._optional_str(record, "user_id", where)
+                    message = self._message(record, where, session_id)
+                    if pending is not None and pending.session_id != session_id:
+                        yield pending
+                        pending = None
+                    if pending is None:
+                        pending = SessionImport(session_id=session_id)
+                    if user_id and not pending.user_id:
+                        pending.user_id = user_id
+                    pending.messages.append(message)
+                elif "messages" in record or "session_id" in record:
+                    session = self._session(record, where, default_id=None)
+                    if pending is not None:
+                        yield pending
+                        pending = None
+                    yield session
+                else:
+                    raise self.fail(
+                        where, "expected a message (with content) or a session object"
+                    )
+            except ImportFileError as error:
+                self.context.reject(error)
         if pending is not None:
             yield pending
 
@@ -252,12 +294,12 @@ class ZepImporter:
             return False
         if text.rstrip() == b"[]":  # an empty message list
             return True
-        keys = (b'"session_id"', b'"role_type"', b'"content"', b'"messages"')
+        keys = (b'"session_id"', b'"role_type"', b'"content"', b'"messages"', b'"sessions"')
         return any(key in head for key in keys)
 
-    def read(self, path: Path) -> Iterator[SessionImport]:
+    def read(self, path: Path, context: ReadContext | None = None) -> Iterator[SessionImport]:
         """The file's sessions, one at a time (JSONL is streamed line by line)."""
-        return _Reader(path).read()
+        return _Reader(path, context).read()
 
     def bulk_import(self, store: MemoryStore, path: Path) -> ImportResult | None:
         """Let a DuckDB store read a message-per-line JSONL file itself (many times
