@@ -373,8 +373,10 @@ class DuckDBStore(MemoryStore):
         return cursor
 
     @contextmanager
-    def _write(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One write transaction, serialised with every other writer of this store."""
+    def _write(self, *, commit: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction, serialised with every other writer of this store.
+
+        With `commit=False` it is rolled back at the end (a dry run)."""
         if self._read_only:
             raise StoreError(f"{self._path} is open read-only")
         with self._write_lock:
@@ -385,7 +387,10 @@ class DuckDBStore(MemoryStore):
             except BaseException:
                 cursor.rollback()
                 raise
-            cursor.commit()
+            if commit:
+                cursor.commit()
+            else:
+                cursor.rollback()
 
     def _session_row(
         self, cursor: duckdb.DuckDBPyConnection, session_id: str, *, live: bool = True
@@ -963,11 +968,15 @@ class DuckDBStore(MemoryStore):
     # --- import --------------------------------------------------------------------
 
     def import_sessions(
-        self, sessions: Iterable[SessionImport], users: Sequence[CreateUserRequest] = ()
+        self,
+        sessions: Iterable[SessionImport],
+        users: Sequence[CreateUserRequest] = (),
+        *,
+        dry_run: bool = False,
     ) -> ImportResult:
         result = ImportResult()
         touched: set[int] = set()
-        with self._write() as cursor:
+        with self._write(commit=not dry_run) as cursor:
             for user in users:
                 if not cursor.execute(
                     "SELECT 1 FROM users WHERE user_id = ?", [user.user_id]
@@ -983,9 +992,11 @@ class DuckDBStore(MemoryStore):
                     self._import_chunk(cursor, chunk, result, touched)
                     chunk, buffered = [], 0
             self._import_chunk(cursor, chunk, result, touched)
-            self._maybe_compact(cursor, result.messages_added)
-        for key in sorted(touched):
-            self._schedule_summary(key)
+            if not dry_run:
+                self._maybe_compact(cursor, result.messages_added)
+        if not dry_run:
+            for key in sorted(touched):
+                self._schedule_summary(key)
         return result
 
     def import_zep_jsonl(self, path: str | Path, default_session_id: str) -> ImportResult:

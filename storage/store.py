@@ -134,9 +134,16 @@ class MemoryStore(ABC):
 
     @abstractmethod
     def import_sessions(
-        self, sessions: Iterable[SessionImport], users: Sequence[CreateUserRequest] = ()
+        self,
+        sessions: Iterable[SessionImport],
+        users: Sequence[CreateUserRequest] = (),
+        *,
+        dry_run: bool = False,
     ) -> ImportResult:
         """Import whole sessions in one transaction: all of it is stored, or none of it.
+
+        With `dry_run`, everything is checked and counted exactly as for a real
+        import, and nothing is stored (and no summaries are made).
 
         `sessions` may be a generator: it is consumed in chunks, so a large file
         streams through without being held in memory. An exception raised by the

@@ -59,7 +59,8 @@ def test_zep_formats_round_trip_to_identical_bytes(
     run(empty, "export", "--format", fmt, "-o", second)
     assert first.read_bytes() == second.read_bytes()
     text = first.read_text(encoding="utf-8")
-    assert text.endswith("\n") and "token_count" not in text and "updated_at" not in text
+    assert text.endswith("\n")
+    assert '"token_count":' not in text and '"updated_at":' not in text  # derived by the store
     records = (
         json.loads(text) if fmt == "zep-json" else [json.loads(line) for line in text.splitlines()]
     )
@@ -143,9 +144,9 @@ def test_openai_jsonl_maps_roles(tmp_path: Path, sample_db: Path) -> None:
     roles = {m["role"] for c in conversations for m in c["messages"]}
     assert roles <= {"system", "user", "assistant", "tool"}
     assert {"system", "user", "assistant", "tool"} <= roles
-    first = conversations[0]["messages"]
-    assert first[0] == {"role": "system", "content": first[0]["content"]}  # no name: same
-    assert first[1]["name"] == "Priya" and first[1]["role"] == "user"
+    support = next(c["messages"] for c in conversations if "NW-58213" in json.dumps(c))
+    assert support[0] == {"role": "system", "content": support[0]["content"]}  # no name: same
+    assert support[1]["name"] == "Priya" and support[1]["role"] == "user"
 
     db = tmp_path / "o.duckdb"
     with DuckDBStore(db, summarizer=None) as store:

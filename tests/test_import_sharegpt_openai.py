@@ -170,7 +170,8 @@ def test_detection_keeps_zep_files_as_zep() -> None:
     for path in sorted((FIXTURES / "zep").iterdir()):
         assert detect_importer(path).name == "zep", path
     for path in sample_data_dir().iterdir():
-        expected = "sharegpt" if "sharegpt" in path.name else "zep"
+        expected = path.name.split("-")[0]  # sharegpt-..., chatgpt-...
+        expected = expected if expected in {"sharegpt", "chatgpt"} else "zep"
         assert detect_importer(path).name == expected, path
 
 

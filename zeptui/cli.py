@@ -445,9 +445,22 @@ def search(
 
 
 @cli.command("import")
-@click.argument("files", nargs=-1, required=True, type=PATH)
+@click.argument("paths", nargs=-1, required=True, type=PATH, metavar="PATH...")
 @click.option(
-    "--format", "format_name", metavar="NAME", help="Skip detection and read as NAME (e.g. zep)."
+    "--format",
+    "format_name",
+    metavar="NAME",
+    default="auto",
+    show_default=True,
+    help="auto, zep, chatgpt, claude, sharegpt, openai or langchain: skip detection.",
+)
+@click.option("--session-prefix", default="", metavar="P", help="Prepend P to every session id.")
+@click.option("--user", "user_id", metavar="U", help="Import every session as user U's.")
+@click.option("--user-name", metavar="NAME", help="Speaker name for user messages.")
+@click.option("--assistant-name", metavar="NAME", help="Speaker name for assistant messages.")
+@click.option("--dry-run", is_flag=True, help="Show what would be imported; write nothing.")
+@click.option(
+    "--skip-invalid", is_flag=True, help="Skip and list bad records instead of failing the file."
 )
 @click.option(
     "--summaries/--no-summaries",
@@ -461,84 +474,60 @@ def search(
 def import_command(
     ctx: click.Context,
     state: State,
-    files: tuple[Path, ...],
-    format_name: str | None,
+    paths: tuple[Path, ...],
+    format_name: str,
+    session_prefix: str,
+    user_id: str | None,
+    user_name: str | None,
+    assistant_name: str | None,
+    dry_run: bool,
+    skip_invalid: bool,
     summaries: bool,
     as_json: bool,
 ) -> None:
-    """Import chat history files: Zep JSON/JSONL, ShareGPT, OpenAI chat JSONL.
+    """Import chat histories: files, directories or .zip exports.
 
-    The format is detected from each file's content (--format overrides it).
-    Each file is imported in one transaction: a file with an error adds nothing,
-    and the other files are still imported. Importing a file twice adds nothing.
+    Formats: Zep JSON/JSONL, ChatGPT and Claude data exports, ShareGPT, OpenAI chat
+    JSONL and LangChain message dumps, detected from each file's content (--format
+    overrides it). Each file is imported in one transaction: a file with an error
+    adds nothing, and the other files are still imported. Importing a file twice
+    adds nothing.
     """
-    from storage.errors import StoreError, StoreLockedError
-    from zeptui.importers import (
-        FileReport,
-        Importer,
-        ImportFileError,
-        detect_importer,
-        get_importer,
-        import_file,
-    )
+    from zeptui.importers import ImportOptions, get_importer
+    from zeptui.importers.run import ImportRun
 
-    forced: Importer | None = None
-    if format_name:
+    forced = None
+    if format_name != "auto":
         try:
             forced = get_importer(format_name)
         except ValueError as exc:
             raise UserError(str(exc)) from None
+    options = ImportOptions(
+        session_prefix=session_prefix,
+        user_id=user_id,
+        user_name=user_name,
+        assistant_name=assistant_name,
+        skip_invalid=skip_invalid,
+        dry_run=dry_run,
+    )
+    run = ImportRun(list(paths), forced, options)
+    if run.planned:
+        db_path = state.db_path()
+        if dry_run and not db_path.exists():
+            db_path = Path(":memory:")  # nothing to compare with: don't create the file
+        with open_store(db_path, summaries=summaries and not dry_run) as store:
+            run.run(store, show_progress=sys.stderr.isatty())
 
-    outcomes: list[FileReport | str] = []
-    planned: list[tuple[int, Path, Importer]] = []
-    for path in files:  # detect first: unreadable files never open the store
-        try:
-            planned.append((len(outcomes), path, forced or detect_importer(path)))
-            outcomes.append("")
-        except ImportFileError as exc:
-            outcomes.append(str(exc))
-    if planned:
-        with open_store(state.db_path(), summaries=summaries) as store:
-            for index, path, importer in planned:
-                try:
-                    outcomes[index] = import_file(store, path, importer)
-                except ImportFileError as exc:
-                    outcomes[index] = str(exc)
-                except StoreLockedError:
-                    raise
-                except StoreError as exc:
-                    outcomes[index] = f"{path}: {exc}"
-
-    errors = [outcome for outcome in outcomes if isinstance(outcome, str)]
-    reports = [outcome for outcome in outcomes if isinstance(outcome, FileReport)]
-    for message in errors:
+    for message in run.errors:
         click.echo(error_line(message), err=True)
     if as_json:
-        emit_json(_import_report_json(files, outcomes))
-    elif reports:
+        emit_json(run.report_json())
+    else:
         from zeptui import render
 
-        render.print_import_reports(render.make_console(), reports)
-    if errors:
+        render.print_import_run(render.make_console(), run)
+    if run.errors:
         ctx.exit(1)
-
-
-def _import_report_json(files: Sequence[Path], outcomes: Sequence[Any]) -> dict[str, Any]:
-    from storage.models import ImportResult
-    from zeptui.importers import FileReport
-
-    entries: list[dict[str, Any]] = []
-    totals = ImportResult()
-    for path, outcome in zip(files, outcomes, strict=True):
-        if isinstance(outcome, FileReport):
-            entries.append(
-                {"file": outcome.path, "format": outcome.format, **outcome.result.model_dump()}
-            )
-            for field in ImportResult.model_fields:
-                setattr(totals, field, getattr(totals, field) + getattr(outcome.result, field))
-        else:
-            entries.append({"file": str(path), "error": outcome})
-    return {"files": entries, "totals": totals.model_dump()}
 
 
 @cli.command()

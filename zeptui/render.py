@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         User,
     )
     from zeptui.importers import FileReport
+    from zeptui.importers.run import ImportRun
 
 # C0 controls except tab and newline, DEL, C1 controls, Unicode line/paragraph
 # separators and the bidi embedding/override/isolate controls.
@@ -351,10 +352,48 @@ def report_line(report: FileReport) -> Text:
     return line
 
 
-def print_import_reports(console: Console, reports: Iterable[FileReport]) -> None:
-    """One line per imported file."""
-    for report in reports:
+PROBLEMS_SHOWN = 10
+"""Skipped records and warnings listed per file; `--json` lists more."""
+
+
+def print_import_run(console: Console, run: ImportRun) -> None:
+    """Per file: what was imported (or ignored), the records skipped, the warnings;
+    then totals when there are several files, and a dry run says so."""
+    for entry in run.entries:
+        report = entry.report
+        if entry.note is not None:
+            line = data(entry.name, "dim")
+            line.append(f": ignored ({entry.note})", style="dim")
+            console.print(line, soft_wrap=True)
+        if report is None:
+            continue
         console.print(report_line(report), soft_wrap=True)
+        _print_problems(console, "skipped", report.skipped, report.skipped_count)
+        _print_problems(console, "warning", report.warnings, report.warning_count)
+    reports = run.reports
+    if len(reports) > 1:
+        totals = run.totals()
+        console.print(
+            Text(
+                f"Total: {_count(len(reports), 'file')}; "
+                f"{_count(totals.sessions_created, 'session')} created, "
+                f"{totals.sessions_updated:,} updated; "
+                f"{_count(totals.messages_added, 'message')} added, "
+                f"{totals.messages_skipped:,} skipped",
+                style="bold",
+            )
+        )
+    if run.options.dry_run:
+        console.print(Text("Dry run: nothing was written.", style="yellow"))
+
+
+def _print_problems(console: Console, label: str, lines: Sequence[str], count: int) -> None:
+    for line in lines[:PROBLEMS_SHOWN]:
+        text = Text(f"  {label}: ", style="yellow")
+        text.append_text(data(line))
+        console.print(text, soft_wrap=True)
+    if count > PROBLEMS_SHOWN:
+        console.print(Text(f"  ... and {count - PROBLEMS_SHOWN:,} more ({label})", style="yellow"))
 
 
 def print_stats(console: Console, stats: StoreStats, location: str, size: int | None) -> None:

@@ -7,7 +7,8 @@ The plug-in shape: an importer is any object with
 - `priority`: detection order, highest first. Specific formats (ChatGPT, Claude, ...)
   should use a positive priority; the Zep importer is the generic fallback at 0;
 - `detect(path, head) -> bool`: does this file look like mine? `head` is the file's
-  first `HEAD_BYTES` bytes; this must be cheap and must not raise;
+  first `HEAD_BYTES` bytes; this must be cheap and must not raise, and must look at
+  `head` and the path's name only (for an archive member the path does not exist);
 - optionally `bulk_import(store, path) -> ImportResult | None`: import the file
   straight into a store it knows how to load faster, or return None to fall back
   to `read` (the Zep importer lets a DuckDB store read JSONL itself);
@@ -32,7 +33,8 @@ anywhere leaves nothing behind.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -46,8 +48,10 @@ __all__ = [
     "HEAD_BYTES",
     "FileReport",
     "ImportFileError",
+    "ImportOptions",
     "Importer",
     "ReadContext",
+    "UnrecognisedFormatError",
     "detect_importer",
     "get_importer",
     "import_file",
@@ -62,6 +66,9 @@ BUILTIN_IMPORTERS: tuple[str, ...] = (
     "zeptui.importers.zep",
     "zeptui.importers.sharegpt",
     "zeptui.importers.openai_jsonl",
+    "zeptui.importers.chatgpt",
+    "zeptui.importers.langchain",
+    "zeptui.importers.claude",
 )
 """Modules imported on first use of the registry; each registers its importer."""
 
@@ -123,6 +130,10 @@ class ReadContext:
         self.warning_count += 1
         if len(self.warnings) < PROBLEMS_KEPT:
             self.warnings.append(error)
+
+
+class UnrecognisedFormatError(ImportFileError):
+    """No importer recognises the file."""
 
 
 @runtime_checkable
@@ -190,36 +201,147 @@ def os_reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def detect_importer(path: Path) -> Importer:
-    """The first importer whose `detect` accepts the file; ImportFileError if none does."""
-    if path.is_dir():
-        raise ImportFileError(path, None, "is a directory, not a file")
-    head = read_head(path)
+def detect_importer(path: Path, head: bytes | None = None) -> Importer:
+    """The first importer whose `detect` accepts the file; ImportFileError if none does.
+
+    `head` is given for an archive member, whose `path` is then only its name.
+    """
+    if head is None:
+        if path.is_dir():
+            raise ImportFileError(path, None, "is a directory, not a file")
+        head = read_head(path)
     for importer in importers():
         if importer.detect(path, head):
             return importer
     formats = ", ".join(importer.description for importer in importers())
-    raise ImportFileError(path, None, f"unrecognised format (expected one of: {formats})")
+    raise UnrecognisedFormatError(path, None, f"unrecognised format (expected one of: {formats})")
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """The user's choices for an import, applied to whatever the reader yields."""
+
+    session_prefix: str = ""
+    """Prepended to every session id. Message uuids are derived anew from it, so the
+    same file imported with another prefix is a second, independent copy."""
+    user_id: str | None = None
+    """Every session belongs to this user (created if missing)."""
+    user_name: str | None = None
+    """The speaker name (`role`) of user messages."""
+    assistant_name: str | None = None
+    """The speaker name (`role`) of assistant messages."""
+    skip_invalid: bool = False
+    """Skip and list bad records instead of failing the file."""
+    dry_run: bool = False
+    """Read and count everything, write nothing."""
+
+    @property
+    def rewrites(self) -> bool:
+        """Whether sessions need changing on their way to the store."""
+        return bool(self.session_prefix or self.user_id or self.user_name or self.assistant_name)
+
+    def apply(self, session: SessionImport) -> SessionImport:
+        """`session` with these options applied (changed in place, and returned)."""
+        import uuid
+
+        from storage.models import RoleType
+        from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
+
+        if self.session_prefix:
+            session.session_id = self.session_prefix + session.session_id
+            for message in session.messages:
+                if message.uuid:
+                    key = f"{self.session_prefix}\x1f{message.uuid}"
+                    message.uuid = str(uuid.uuid5(ZEP_IMPORT_NAMESPACE, key))
+        if self.user_id:
+            session.user_id = self.user_id
+        names = {RoleType.user: self.user_name, RoleType.assistant: self.assistant_name}
+        if self.user_name or self.assistant_name:
+            for message in session.messages:
+                name = names.get(message.role_type) if message.role_type else None
+                if name:
+                    message.role = name
+        return session
 
 
 @dataclass(frozen=True)
 class FileReport:
-    """What importing one file did."""
+    """What importing one file did (or, in a dry run, would do)."""
 
     path: str
     format: str
     result: ImportResult
+    skipped: tuple[str, ...] = ()
+    """Bad records left out (`--skip-invalid`), as `file:line: reason` lines."""
+    skipped_count: int = 0
+    warnings: tuple[str, ...] = ()
+    """Things left out on purpose (empty turns), as `file:line: reason` lines."""
+    warning_count: int = 0
+    dry_run: bool = False
 
 
-def import_file(store: MemoryStore, path: Path, importer: Importer | None = None) -> FileReport:
+def import_file(
+    store: MemoryStore,
+    path: Path,
+    importer: Importer | None = None,
+    options: ImportOptions | None = None,
+    *,
+    name: str | None = None,
+    on_session: Callable[[SessionImport], None] | None = None,
+) -> FileReport:
     """Import one file in one transaction: all of it, or (on any error) none of it.
 
     The file streams through the store one session at a time; users named by a
-    session's `user_id` are created by the store when missing.
+    session's `user_id` are created by the store when missing. `name` is how errors
+    and the report call the file (an archive member's `export.zip/conversations.json`);
+    `on_session` sees each session as it goes by (for a progress display).
     """
-    importer = importer or detect_importer(path)
-    bulk_import = getattr(importer, "bulk_import", None)
-    result = bulk_import(store, path) if bulk_import is not None else None
-    if result is None:
-        result = store.import_sessions(importer.read(path))
-    return FileReport(path=str(path), format=importer.name, result=result)
+    options = options or ImportOptions()
+    name = name or str(path)
+    try:
+        importer = importer or detect_importer(path)
+        context = ReadContext(skip_invalid=options.skip_invalid)
+        result = None
+        bulk_import = getattr(importer, "bulk_import", None)
+        if bulk_import is not None and not options.rewrites and not options.dry_run:
+            result = bulk_import(store, path)
+        if result is None:
+            sessions = _sessions(importer.read(path, context), options, on_session)
+            first = next(sessions, None)  # reading has begun: a dump's users are known now
+            users = [] if options.user_id else context.users
+            result = store.import_sessions(
+                itertools.chain([] if first is None else [first], sessions),
+                users=users,
+                dry_run=options.dry_run,
+            )
+    except ImportFileError as error:
+        raise _renamed(error, name) from None
+    return FileReport(
+        path=name,
+        format=importer.name,
+        result=result,
+        skipped=tuple(str(_renamed(error, name)) for error in context.skipped),
+        skipped_count=context.skipped_count,
+        warnings=tuple(str(_renamed(error, name)) for error in context.warnings),
+        warning_count=context.warning_count,
+        dry_run=options.dry_run,
+    )
+
+
+def _sessions(
+    sessions: Iterable[SessionImport],
+    options: ImportOptions,
+    on_session: Callable[[SessionImport], None] | None,
+) -> Iterator[SessionImport]:
+    for session in sessions:
+        if options.rewrites:
+            options.apply(session)
+        if on_session is not None:
+            on_session(session)
+        yield session
+
+
+def _renamed(error: ImportFileError, name: str) -> ImportFileError:
+    """`error` about the file called `name` (an extracted archive member's real name)."""
+    error.path = name
+    return error

@@ -108,7 +108,7 @@ def load_json_recovering(path: Path, context: ReadContext | None) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         reason = f"invalid JSON: {exc.msg} (column {exc.colno})"
-        if exc.pos >= len(text.rstrip()):
+        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
             reason = "truncated JSON: the file ends in the middle of a value"
         items = _leading_items(text)
         if items is None:
@@ -211,6 +211,15 @@ def records(
         yield Where(), document, base
     else:
         raise fail(path, Where(), f"expected a JSON object or list, got {type_name(document)}")
+
+
+def required_list(path: Path, record: dict[str, Any], key: str, where: Where) -> list[Any]:
+    """`record[key]`, which must be a list: `expected a KEY list, got no KEY` otherwise."""
+    value = record.get(key)
+    if not isinstance(value, list):
+        got = f"no {key}" if value is None else f"{key} is {type_name(value)}"
+        raise fail(path, where, f"expected a {key} list, got {got}")
+    return value
 
 
 def convert_each(

@@ -13,8 +13,6 @@ metadata). Empty messages are skipped; uuids are deterministic; no timestamps.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ from typing import Any
 from storage.models import Message, RoleType, SessionImport
 from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
 from zeptui.importers import ReadContext, register
+from zeptui.importers._content import flatten_parts, tool_calls_json
 from zeptui.importers._jsonfile import (
     Where,
     convert_each,
@@ -32,6 +31,7 @@ from zeptui.importers._jsonfile import (
     json_text,
     optional_str,
     records,
+    required_list,
     stem,
     type_name,
 )
@@ -50,16 +50,6 @@ ROLE_TYPES: dict[str, RoleType] = {
 }
 """OpenAI role → role type; anything else is norole."""
 
-_PLACEHOLDERS = {
-    "image_url": "[image]",
-    "input_image": "[image]",
-    "image": "[image]",
-    "input_audio": "[audio]",
-    "audio": "[audio]",
-    "file": "[file]",
-    "input_file": "[file]",
-}
-_TEXT_KEYS = {"text": "text", "input_text": "text", "output_text": "text", "refusal": "refusal"}
 _ZEP_MARKERS = rb"role_type|uuid|session_id|token_count|total_count|row_count"
 _MESSAGES_LIST = re.compile(rb'"messages"\s*:\s*\[')
 _OPENAI_ROLE = re.compile(rb'"role"\s*:\s*"(?:system|developer|user|assistant|tool|function)"')
@@ -94,10 +84,7 @@ class _Reader:
             raise fail(self.path, where, f"expected an object, got {type_name(record)}")
         if "messages" not in record and isinstance(record.get("body"), dict):
             record, where = record["body"], where.child(".body")  # a Batch API request line
-        messages = record.get("messages")
-        if not isinstance(messages, list):
-            got = "no messages" if messages is None else f"messages is {type_name(messages)}"
-            raise fail(self.path, where, f"expected a messages list, got {got}")
+        messages = required_list(self.path, record, "messages", where)
         session = SessionImport(session_id=session_id, metadata={"source": SOURCE})
         for index, item in enumerate(messages):
             child = where.child(f".messages[{index}]")
@@ -140,64 +127,14 @@ class _Reader:
         )
 
     def _content(self, content: Any, where: Where) -> str:
-        """A string, null, or a list of parts flattened to text (never `str()` of a dict)."""
-        if content is None:
-            return ""
-        if isinstance(content, str):
-            return content
-        if not isinstance(content, list):
-            raise fail(
-                self.path,
-                where,
-                f"content must be a string, list or null, got {type_name(content)}",
-            )
-        texts: list[str] = []
-        for index, part in enumerate(content):
-            if isinstance(part, str):
-                texts.append(part)
-                continue
-            child = where.child(f"[{index}]")
-            if not isinstance(part, dict):
-                raise fail(self.path, child, f"expected a content part, got {type_name(part)}")
-            kind = optional_str(self.path, part, "type", child) or "text"
-            if kind in _TEXT_KEYS:
-                texts.append(optional_str(self.path, part, _TEXT_KEYS[kind], child) or "")
-            else:
-                texts.append(_PLACEHOLDERS.get(kind, f"[{kind}]"))
-        return "\n".join(text for text in texts if text)
+        return flatten_parts(self.path, content, where)
 
     def _tool_calls(self, item: dict[str, Any], where: Where) -> str:
         """`tool_calls` (or a legacy `function_call`) as compact JSON, or ""."""
         raw = item.get("tool_calls")
         if raw is None and isinstance(item.get("function_call"), dict):
             raw = [{"type": "function", "function": item["function_call"]}]
-        if raw is None:
-            return ""
-        if not isinstance(raw, list):
-            raise fail(
-                self.path, where.child(".tool_calls"), f"expected a list, got {type_name(raw)}"
-            )
-        calls: list[dict[str, Any]] = []
-        for index, call in enumerate(raw):
-            if not isinstance(call, dict):
-                raise fail(
-                    self.path,
-                    where.child(f".tool_calls[{index}]"),
-                    f"expected a tool call object, got {type_name(call)}",
-                )
-            function = call.get("function")
-            function = function if isinstance(function, dict) else {}
-            rendered: dict[str, Any] = {}
-            if call.get("id") is not None:
-                rendered["id"] = call["id"]
-            rendered["name"] = function.get("name", call.get("name"))
-            arguments = function.get("arguments", call.get("arguments"))
-            if isinstance(arguments, str):  # usually JSON text: show it as JSON, not a string
-                with contextlib.suppress(json.JSONDecodeError):
-                    arguments = json.loads(arguments)
-            rendered["arguments"] = arguments
-            calls.append(rendered)
-        return json.dumps(calls, ensure_ascii=False, separators=(",", ":")) if calls else ""
+        return tool_calls_json(self.path, raw, where.child(".tool_calls"))
 
 
 class OpenAIChatImporter:

@@ -28,6 +28,7 @@ from zeptui.importers._jsonfile import (
     json_text,
     optional_str,
     records,
+    required_list,
     stem,
     type_name,
 )
@@ -71,10 +72,7 @@ class _Reader:
     def _session(self, record: Any, where: Where, default_id: str) -> SessionImport:
         if not isinstance(record, dict):
             raise fail(self.path, where, f"expected a conversation object, got {type_name(record)}")
-        turns = record.get("conversations")
-        if not isinstance(turns, list):
-            got = "no conversations" if turns is None else f"conversations is {type_name(turns)}"
-            raise fail(self.path, where, f"expected a conversations list, got {got}")
+        turns = required_list(self.path, record, "conversations", where)
         session_id = self._session_id(record, where, default_id)
         metadata: dict[str, Any] = {"source": SOURCE}
         for key in ("title", "tools"):

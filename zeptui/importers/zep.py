@@ -168,9 +168,7 @@ class _Reader:
                         pending = None
                     yield session
                 else:
-                    raise self.fail(
-                        where, "expected a message (with content) or a session object"
-                    )
+                    raise self.fail(where, "expected a message (with content) or a session object")
             except ImportFileError as error:
                 self.context.reject(error)
         if pending is not None:

@@ -1,0 +1,390 @@
+"""`zeptui import` beyond one file: archives, directories, options, dry runs, bad records,
+truncated files, users from a dump, and a process killed in the middle of a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storage.duckdb_store import DuckDBStore
+from storage.models import RoleType, Session, SessionQuery
+from zeptui.config import sample_data_dir
+from zeptui.exporters import export_sessions
+from zeptui.importers import ImportFileError, ImportOptions, ReadContext, import_file
+from zeptui.importers.run import ImportRun
+from zeptui.importers.sharegpt import ShareGPTImporter
+
+FIXTURES = Path(__file__).parent / "fixtures"
+OCTAVIA = sample_data_dir() / "octavia-butler.json"
+
+
+def sharegpt_lines(path: Path, records: list[Any]) -> Path:
+    path.write_text(
+        "\n".join(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records)
+        + "\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def chat(record_id: str, *turns: str) -> dict[str, Any]:
+    speakers = ("human", "gpt")
+    return {
+        "id": record_id,
+        "conversations": [{"from": speakers[i % 2], "value": text} for i, text in enumerate(turns)],
+    }
+
+
+def dump(store: DuckDBStore) -> str:
+    """Everything in the store, as Zep JSON (sessions, messages, metadata)."""
+    import io
+
+    out = io.StringIO()
+    export_sessions(store, sessions(store), out, "zep-json")
+    return out.getvalue()
+
+
+def sessions(store: DuckDBStore, user_id: str | None = None) -> list[Session]:
+    page = store.list_sessions(SessionQuery(limit=1000, user_id=user_id))
+    return [info.session for info in page.sessions]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> DuckDBStore:
+    with DuckDBStore(tmp_path / "store.duckdb", summarizer=None) as opened:
+        yield opened  # type: ignore[misc]
+
+
+# --- archives and directories ------------------------------------------------------------
+
+
+def make_export(tmp_path: Path, name: str = "export.zip") -> Path:
+    """A zip like a chat export: a chat file, a non-chat JSON, an image, macOS junk."""
+    archive = tmp_path / name
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.write(OCTAVIA, "data/octavia-butler.json")
+        zipped.writestr("user.json", json.dumps({"id": "u-1", "email": "jane@example.com"}))
+        zipped.writestr("images/cat.png", b"\x89PNG not really")
+        zipped.writestr("__MACOSX/data/._octavia-butler.json", b"\x00\x05junk")
+        zipped.writestr("lines.jsonl", json.dumps(chat("z-1", "hi from a zip", "hello")) + "\n")
+    return archive
+
+
+@pytest.mark.parametrize("name", ["export.zip", "export-without-suffix"])
+def test_zip_archive_imports_its_chat_files(store: DuckDBStore, tmp_path: Path, name: str) -> None:
+    archive = make_export(tmp_path, name)
+    run = ImportRun([archive])
+    assert [(e.name, e.note) for e in run.entries] == [
+        (f"{archive}/data/octavia-butler.json", None),
+        (f"{archive}/lines.jsonl", None),
+        (f"{archive}/user.json", "not a chat history in a known format"),
+    ]
+    run.run(store)
+    assert run.errors == []
+    assert [r.format for r in run.reports] == ["zep", "sharegpt"]
+    assert run.totals().messages_added == 12 + 2
+    assert {s.session_id for s in sessions(store)} == {
+        "octavia-butler",
+        "z-1",
+    }
+    assert list(tmp_path.glob("zeptui-import-*")) == []  # extracted members are removed
+
+
+def test_export_archive_reads_only_conversation_files(tmp_path: Path) -> None:
+    archive = tmp_path / "chatgpt.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for name in ("conversations-001.json", "conversations-000.json"):
+            zipped.writestr(name, "[]")
+        zipped.writestr("shared_conversations.json", "[]")
+        zipped.writestr("message_feedback.json", "[]")
+    run = ImportRun([archive])
+    assert [e.name.rsplit("/", 1)[1] for e in run.entries] == [
+        "conversations-000.json",
+        "conversations-001.json",
+    ]
+
+
+def test_directory_is_walked_in_name_order(store: DuckDBStore, tmp_path: Path) -> None:
+    folder = tmp_path / "histories"
+    (folder / "nested").mkdir(parents=True)
+    sharegpt_lines(folder / "b.jsonl", [chat("b-1", "second file", "ok")])
+    sharegpt_lines(folder / "nested" / "a.jsonl", [chat("a-1", "nested file", "ok")])
+    (folder / "notes.txt").write_text("not json")
+    (folder / ".hidden.json").write_text("{}")
+    run = ImportRun([folder])
+    assert [Path(e.name).relative_to(folder).as_posix() for e in run.entries] == [
+        "b.jsonl",
+        "nested/a.jsonl",
+    ]
+    run.run(store)
+    assert run.totals().sessions_created == 2
+
+
+def test_empty_directory_and_broken_zip_are_errors(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"PK\x03\x04" + b"\x00" * 20)
+    run = ImportRun([tmp_path / "empty", broken, tmp_path / "missing.json"])
+    assert len(run.errors) == 3
+    assert "no JSON or JSONL files in this directory" in run.errors[0]
+    assert run.errors[1].startswith(f"{broken}: not a readable zip archive")
+    assert run.errors[2] == f"{tmp_path / 'missing.json'}: No such file or directory"
+
+
+def test_errors_in_an_archive_member_name_the_member(store: DuckDBStore, tmp_path: Path) -> None:
+    archive = tmp_path / "bad.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("good.jsonl", json.dumps(chat("g", "fine", "ok")) + "\n")
+        zipped.writestr("bad.jsonl", json.dumps(chat("x", "ok", "ok")) + "\n{oops\n")
+    run = ImportRun([archive])
+    run.run(store)
+    assert run.errors == [
+        f"{archive}/bad.jsonl:2: invalid JSON: Expecting property name "
+        "enclosed in double quotes (column 2)"
+    ]
+    assert [r.path for r in run.reports] == [f"{archive}/good.jsonl"]
+    assert store.stats().sessions == 1  # the bad file added nothing
+
+
+# --- bad records, truncated files, empty turns -------------------------------------------
+
+
+def test_skip_invalid_lists_bad_records_and_keeps_the_rest(
+    store: DuckDBStore, tmp_path: Path
+) -> None:
+    path = sharegpt_lines(
+        tmp_path / "mixed.jsonl",
+        [
+            chat("ok-1", "first", "reply"),
+            "{not json",
+            {"id": "no-turns"},
+            chat("ok-2", "second", "reply"),
+        ],
+    )
+    with pytest.raises(ImportFileError) as caught:
+        import_file(store, path)
+    assert str(caught.value).startswith(f"{path}:2: invalid JSON")
+    assert store.stats().sessions == 0
+
+    report = import_file(store, path, options=ImportOptions(skip_invalid=True))
+    assert report.result.sessions_created == 2
+    assert report.skipped_count == 2
+    assert report.skipped[0].startswith(f"{path}:2: invalid JSON")
+    assert report.skipped[1] == f"{path}:3: expected a conversations list, got no conversations"
+
+
+def test_truncated_json_array_reports_what_it_recovered(store: DuckDBStore, tmp_path: Path) -> None:
+    records = [chat(f"t-{n}", f"question {n} ✓", f"answer {n}") for n in range(3)]
+    text = json.dumps(records, ensure_ascii=False, indent=2)
+    path = tmp_path / "cut.json"
+    path.write_text(text[: text.index('"t-2"') + 8], encoding="utf-8")  # cut inside record 3
+
+    with pytest.raises(ImportFileError) as caught:
+        import_file(store, path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:")
+    assert "truncated JSON" in message and "2 complete records before it recovered" in message
+    assert store.stats().sessions == 0
+
+    report = import_file(store, path, options=ImportOptions(skip_invalid=True))
+    assert report.result.sessions_created == 2 and report.skipped_count == 1
+    assert "2 complete records before it recovered" in report.skipped[0]
+
+
+def test_truncated_jsonl_last_line(store: DuckDBStore, tmp_path: Path) -> None:
+    path = tmp_path / "cut.jsonl"
+    path.write_text(json.dumps(chat("a", "x", "y")) + "\n" + json.dumps(chat("b", "x", "y"))[:30])
+    with pytest.raises(ImportFileError, match=r"cut.jsonl:2: truncated JSON"):
+        import_file(store, path)
+    report = import_file(store, path, options=ImportOptions(skip_invalid=True))
+    assert report.result.sessions_created == 1 and report.skipped_count == 1
+
+
+def test_empty_turns_are_skipped_with_a_warning(store: DuckDBStore, tmp_path: Path) -> None:
+    path = sharegpt_lines(tmp_path / "gaps.jsonl", [chat("g", "hello", "   ", "still there?")])
+    report = import_file(store, path)
+    assert report.result.messages_added == 2
+    assert report.warning_count == 1
+    assert report.warnings == (f"{path}:1: conversations[1]: empty turn skipped",)
+
+
+def test_broken_array_in_the_middle_keeps_only_the_records_before(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    good = json.dumps(chat("a", "x", "y"))
+    path.write_text(f"[{good}, {{oops}}, {good}]")
+    context = ReadContext(skip_invalid=True)
+    sessions = list(ShareGPTImporter().read(path, context))
+    assert [s.session_id for s in sessions] == ["a"]
+    assert "invalid JSON" in str(context.skipped[0])
+    assert "1 complete records before it recovered" in str(context.skipped[0])
+
+
+# --- options -----------------------------------------------------------------------------
+
+
+def test_session_prefix_makes_an_independent_copy(store: DuckDBStore) -> None:
+    import_file(store, OCTAVIA)
+    copy = import_file(store, OCTAVIA, options=ImportOptions(session_prefix="copy-"))
+    assert copy.result.sessions_created == 1 and copy.result.messages_added == 12
+    again = import_file(store, OCTAVIA, options=ImportOptions(session_prefix="copy-"))
+    assert again.result.messages_added == 0 and again.result.messages_skipped == 12
+    original = store.list_messages("octavia-butler", limit=20).messages
+    copied = store.list_messages("copy-octavia-butler", limit=20).messages
+    assert [m.content for m in copied] == [m.content for m in original]
+    assert not {m.uuid for m in copied} & {m.uuid for m in original}
+    store.delete_session("octavia-butler")  # the copy does not depend on the original
+    assert len(store.list_messages("copy-octavia-butler", limit=20).messages) == 12
+
+
+def test_user_and_speaker_names(store: DuckDBStore) -> None:
+    options = ImportOptions(user_id="sam", user_name="Sam", assistant_name="Archivist")
+    report = import_file(store, OCTAVIA, options=options)
+    assert report.result.users_created == 1
+    session = store.get_session("octavia-butler")
+    assert session.user_id == "sam"
+    assert store.get_user("sam").user_id == "sam"
+    names = {(m.role_type, m.role) for m in store.list_messages("octavia-butler").messages}
+    assert names == {(RoleType.user, "Sam"), (RoleType.assistant, "Archivist")}
+
+
+def test_users_of_a_dump_are_created_with_their_names(store: DuckDBStore) -> None:
+    report = import_file(store, sample_data_dir() / "team-workspace.json")
+    assert report.result.users_created == 3
+    priya = store.get_user("priya.shah")
+    assert (priya.first_name, priya.last_name, priya.email) == (
+        "Priya",
+        "Shah",
+        "priya@northwind.example",
+    )
+    assert priya.metadata == {"team": "platform", "plan": "enterprise", "timezone": "Europe/London"}
+    mine = sessions(store, "priya.shah")
+    assert {s.session_id for s in mine} == {"ws-priya-k8s-rollout", "ws-priya-terraform-drift"}
+    assert all(s.metadata and s.metadata["workspace"] == "northwind" for s in mine)
+
+
+def test_user_option_overrides_the_dumps_users(store: DuckDBStore) -> None:
+    path = sample_data_dir() / "team-workspace.json"
+    report = import_file(store, path, options=ImportOptions(user_id="auditor"))
+    assert report.result.users_created == 1
+    assert [u.user_id for u in store.list_users()] == ["auditor"]
+
+
+def test_bad_user_in_a_dump_names_the_record(store: DuckDBStore, tmp_path: Path) -> None:
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps({"users": [{"first_name": "No id"}], "sessions": []}))
+    with pytest.raises(ImportFileError) as caught:
+        import_file(store, path)
+    assert str(caught.value).startswith(f"{path}: users[0]: user_id: ")
+
+
+# --- dry run -----------------------------------------------------------------------------
+
+
+def test_dry_run_counts_exactly_and_writes_nothing(store: DuckDBStore, tmp_path: Path) -> None:
+    import_file(store, OCTAVIA)
+    before = dump(store)
+    support = sample_data_dir() / "customer-support.json"
+    options = ImportOptions(dry_run=True)
+    planned = [import_file(store, path, options=options).result for path in (OCTAVIA, support)]
+    assert dump(store) == before
+    assert planned[0].messages_added == 0 and planned[0].messages_skipped == 12
+    real = import_file(store, support).result
+    assert planned[1] == real
+
+
+# --- a process killed in the middle of a file --------------------------------------------
+
+_STALLING_IMPORT = """
+import sys, time
+from pathlib import Path
+from storage.duckdb_store import DuckDBStore
+from zeptui.importers import import_file
+from zeptui.importers.sharegpt import ShareGPTImporter
+
+class Stalling(ShareGPTImporter):
+    def read(self, path, context=None):
+        for count, session in enumerate(super().read(path, context)):
+            if count == int(sys.argv[4]):
+                Path(sys.argv[3]).write_text("in the middle")
+                time.sleep(120)
+            yield session
+
+store = DuckDBStore(sys.argv[1], summarizer=None)
+import_file(store, Path(sys.argv[2]), Stalling())
+"""
+
+
+def many_chats(path: Path, count: int) -> Path:
+    return sharegpt_lines(
+        path, [chat(f"bulk-{n}", f"question {n}", f"answer {n}") for n in range(count)]
+    )
+
+
+def kill_when(process: subprocess.Popen[bytes], ready: Any, timeout: float = 60) -> None:
+    """Wait (bounded) until `ready()`, then SIGKILL the process and reap it."""
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready():
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline, "the import never reached the kill point"
+            time.sleep(0.01)
+        assert process.poll() is None, "the import finished before it could be killed"
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+
+
+def test_killed_import_leaves_the_store_as_before(tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    with DuckDBStore(db, summarizer=None) as store:
+        import_file(store, OCTAVIA)
+        before = dump(store)
+    # 3 chunks of sessions reach DuckDB before the stall (IMPORT_CHUNK_SESSIONS = 2,000)
+    path = many_chats(tmp_path / "many.jsonl", 7_000)
+    marker = tmp_path / "stalled"
+    process = subprocess.Popen(
+        [sys.executable, "-c", _STALLING_IMPORT, str(db), str(path), str(marker), "6500"],
+        stderr=subprocess.PIPE,
+    )
+    kill_when(process, marker.exists)
+    assert process.returncode == -signal.SIGKILL
+
+    with DuckDBStore(db, summarizer=None) as store:
+        assert dump(store) == before
+        assert store.stats().sessions == 1
+        again = import_file(store, path)  # and the file imports whole afterwards
+        assert again.result.sessions_created == 7_000
+
+
+def test_killed_cli_bulk_import_leaves_the_store_as_before(tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    with DuckDBStore(db, summarizer=None) as store:
+        import_file(store, OCTAVIA)
+        before = dump(store)
+    size_before = db.stat().st_size
+    path = tmp_path / "messages.jsonl"
+    with path.open("w", encoding="utf-8") as out:
+        for n in range(400_000):
+            line = {"session_id": f"s{n // 100}", "role_type": "user", "content": f"message {n}"}
+            out.write(json.dumps(line) + "\n")
+    env = {**os.environ, "ZEPTUI_DB": str(db)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zeptui", "import", "--no-summaries", str(path)],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+    # Kill once DuckDB writes the uncommitted rows into the file itself (it does so
+    # for big transactions, before the commit): the worst moment to die.
+    kill_when(process, lambda: db.stat().st_size > size_before + (2 << 20))
+
+    with DuckDBStore(db, summarizer=None) as store:
+        assert dump(store) == before
