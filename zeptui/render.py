@@ -57,6 +57,13 @@ def sanitize(value: str) -> str:
     return _UNSAFE.sub(_visible, value)
 
 
+def session_label(session: Session) -> str:
+    """What to call a session on screen: its `title` metadata (set by the ChatGPT,
+    Claude and ShareGPT importers) when it has one, else its id."""
+    title = (session.metadata or {}).get("title")
+    return title.strip() if isinstance(title, str) and title.strip() else session.session_id
+
+
 def data(value: object, style: str = "") -> Text:
     """Untrusted text as a literal, sanitized Rich `Text` (no markup, no emoji codes)."""
     return Text(sanitize("" if value is None else str(value)), style=style)

@@ -32,13 +32,19 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 APP_SAMPLES = ("octavia-butler.json", "customer-support.json")
 
 
-def build_store(path: Path, sessions: list[SessionImport] | None = None) -> Path:
-    """A store with the sample data (and `sessions`), on a fixed clock."""
+def build_store(
+    path: Path,
+    sessions: list[SessionImport] | None = None,
+    samples: tuple[str, ...] | None = APP_SAMPLES,
+) -> Path:
+    """A store with sample data (and `sessions`), on a fixed clock.
+
+    Most app tests are written against `APP_SAMPLES` (their sessions, order and
+    counts); `samples=None` loads every bundled sample, as `zeptui demo` does.
+    """
     with DuckDBStore(path, clock=lambda: FIXED_NOW, background_summaries=False) as store:
         for sample in sample_files():
-            # The app tests are written against these two samples (their sessions,
-            # order and counts); the others are covered by the importer tests.
-            if sample.name in APP_SAMPLES:
+            if samples is None or sample.name in samples:
                 import_file(store, sample)
         if sessions:
             store.import_sessions(sessions)

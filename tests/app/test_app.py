@@ -10,7 +10,7 @@ from pathlib import Path
 from textual.widgets import DataTable, Input, Static
 
 from storage.duckdb_store import DuckDBStore
-from storage.models import MemoryType, Message, SummaryInfo
+from storage.models import MemoryType, Message, RoleType, SessionImport, SummaryInfo
 from tests.app.conftest import (
     HOSTILE,
     SIZE,
@@ -321,13 +321,38 @@ async def test_content_is_shown_literally(tmp_path: Path) -> None:
         assert "[red]mallory" in text  # the user id, in the inspector and list
 
 
+async def test_session_titles_and_ids_are_literal(tmp_path: Path) -> None:
+    """A session shows its `title` metadata (imported chats have one), else its id;
+    either is shown as typed, in the list and in the transcript's border title."""
+    titled = SessionImport(
+        session_id="[b]id[/b]",
+        metadata={"title": "[red]Kyoto[/] trip"},
+        messages=[Message(role="user", role_type=RoleType.user, content="hello")],
+    )
+    untitled = SessionImport(
+        session_id="[i]plain[/i]",
+        messages=[Message(role="user", role_type=RoleType.user, content="hi")],
+    )
+    path = build_store(tmp_path / "titles.duckdb", [titled, untitled], samples=())
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.open_session("[b]id[/b]")
+        await settle(pilot)
+        text = screen_text(app)
+        assert "[red]Kyoto[/] trip" in text and "[i]plain[/i]" in text
+        # The title's markup form escapes the brackets: they are shown, not applied.
+        assert app.transcript.border_title == "\\[red]Kyoto\\[/] trip · all messages"
+        assert "[b]id[/b]" in text  # the id, in the inspector
+
+
 async def test_empty_state_when_there_is_no_database(tmp_path: Path) -> None:
     app = make_app(tmp_path / "missing.duckdb", location="missing.duckdb")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         text = screen_text(app)
         assert "No sessions yet in missing.duckdb" in text
-        assert "zeptui import FILE" in text
+        assert "zeptui import PATH" in text
         assert "zeptui demo" in text
     assert not (tmp_path / "missing.duckdb").exists()
 

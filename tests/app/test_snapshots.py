@@ -15,6 +15,7 @@ from textual.widgets import Input
 from tests.app.conftest import HOSTILE, SIZE, build_store, make_app, settle
 
 SnapCompare = Callable[..., bool]
+CHATGPT_SAMPLE_SESSION = "2b9c5a72-4e78-5856-983d-7cc128a88332"  # "Kyoto trip in late October"
 
 
 def keys(*presses: str) -> Callable[[Pilot[None]], object]:
@@ -75,3 +76,16 @@ def test_hostile_content_is_literal(snap_compare: SnapCompare, tmp_path: Path) -
         await settle(pilot)
 
     assert snap_compare(make_app(path), terminal_size=SIZE, run_before=open_hostile)
+
+
+def test_demo_data_chatgpt_export(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    """Every sample, as `zeptui demo` loads them: the ChatGPT export's active branch
+    (the edited prompt's first version is not there) with its image placeholder."""
+    path = build_store(tmp_path / "demo.duckdb", samples=None)
+
+    async def open_chatgpt(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        pilot.app.open_session(CHATGPT_SAMPLE_SESSION)  # type: ignore[attr-defined]
+        await settle(pilot)
+
+    assert snap_compare(make_app(path), terminal_size=SIZE, run_before=open_chatgpt)

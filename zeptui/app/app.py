@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 EMPTY_HELP = (
     "No sessions yet in {location}.\n\n"
-    "Import chat histories:   zeptui import FILE...\n"
+    "Import chat histories:   zeptui import PATH...\n"
     "Try the sample data:     zeptui demo\n"
     "Add a message:           zeptui add SESSION --role NAME --role-type user --content TEXT"
 )

@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Input, Static
 
 from storage.errors import NotFoundError, StoreError
 from zeptui.app.access import StoreAccess
-from zeptui.render import sanitize
+from zeptui.render import sanitize, session_label
 
 if TYPE_CHECKING:
     from storage.models import SessionInfo, SessionPage
@@ -202,7 +202,7 @@ class SessionsPane(Vertical):
         for info in page.sessions:
             session = info.session
             table.add_row(
-                Text(sanitize(session.session_id)),
+                Text(sanitize(session_label(session))),
                 Text(sanitize(session.user_id or ""), style="dim" if not session.user_id else ""),
                 Text(f"{info.message_count:,}", justify="right"),
                 Text(f"{info.total_tokens:,}", justify="right"),

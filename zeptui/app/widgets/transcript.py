@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from storage.store import MemoryStore
 from zeptui.app.access import StoreAccess
 from zeptui.app.items import Item, is_summary
-from zeptui.render import sanitize
+from zeptui.render import sanitize, session_label
 
 PAGE_SIZE = 25
 """Messages per page in the all-messages view (a screenful or two)."""
@@ -286,7 +286,7 @@ class TranscriptPane(Vertical, can_focus=True):
         """Show `text` instead of a transcript (nothing selected, errors, empty stores)."""
         self._blocks = []
         self.scroll.remove_children()
-        self.scroll.mount(Static(text, classes="transcript-empty"))
+        self.scroll.mount(Static(Text(text), classes="transcript-empty"))  # never markup
         self._update_budget()
         self.post_message(self.Selected(None))
 
@@ -295,9 +295,10 @@ class TranscriptPane(Vertical, can_focus=True):
         if self.view is View.window:
             view += f" · last {self.lastn}"
         if self.info is not None:
-            self.border_title = f"{sanitize(self.info.session.session_id)} · {view}"
+            # Text, not str: a str border title is parsed as markup.
+            self.border_title = Text(f"{sanitize(session_label(self.info.session))} · {view}")
         else:
-            self.border_title = f"Transcript · {view}"
+            self.border_title = Text(f"Transcript · {view}")
 
     def _update_budget(self) -> None:
         bar = self.query_one("#transcript-budget", Static)
