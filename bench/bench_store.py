@@ -512,14 +512,16 @@ class FileImport:
 
 def bench_import_file(path: Path, db_path: Path) -> FileImport | None:
     """`zeptui.importers.import_file` into a fresh store: what `zeptui import` does
-    (the importer's bulk path when it offers one). Session metadata is not in the
-    file, so this store is only timed, then deleted."""
+    (the importer's bulk path when it offers one, DuckDB's memory capped as the CLI
+    caps it). Session metadata is not in the file, so this store is only timed,
+    then deleted."""
     try:
+        from zeptui.cli import IMPORT_MEMORY_LIMIT
         from zeptui.importers import detect_importer, import_file
     except ImportError:
         return None
     remove(db_path)
-    store = open_store(db_path)
+    store = DuckDBStore(db_path, summarizer=None, memory_limit=IMPORT_MEMORY_LIMIT)
     try:
         importer = detect_importer(path)
         start = time.perf_counter()

@@ -69,6 +69,8 @@ IMPORT_CHUNK_MESSAGES = 20_000
 """Messages buffered per insert while importing (bounds memory)."""
 IMPORT_CHUNK_SESSIONS = 2_000
 """Sessions buffered per chunk while importing."""
+TOKEN_BATCH = 50_000
+"""Lines of a bulk-imported file whose tokens are counted at a time."""
 COMPACT_AFTER_MESSAGES = 50_000
 """An import adding at least this many messages re-sorts the search index."""
 CLOSE_IDS = 2_048
@@ -228,7 +230,10 @@ class DuckDBStore(MemoryStore):
     `summarizer`: DEFAULT_SUMMARIZER (the offline extractive one), a Summarizer,
     or None to make no summaries. With `background_summaries`, summaries are made
     on a worker thread after `add_memory` returns; `close()` waits for them.
-    `clock` replaces the system clock (tests).
+    `clock` replaces the system clock (tests). `memory_limit` (e.g. `"512MB"`) caps
+    DuckDB's memory, which otherwise grows to 80% of RAM; beyond it DuckDB spills to
+    a temporary directory beside the file (`zeptui import` sets it, so big imports
+    run in flat memory).
     """
 
     def __init__(
@@ -241,6 +246,7 @@ class DuckDBStore(MemoryStore):
         lock_timeout: float = 2.0,
         read_only: bool = False,
         clock: Callable[[], datetime] | None = None,
+        memory_limit: str | None = None,
     ) -> None:
         if message_window < 2:
             raise InvalidInputError(f"message window must be at least 2, not {message_window}")
@@ -248,6 +254,7 @@ class DuckDBStore(MemoryStore):
         self._clock = clock
         self._window = message_window
         self._read_only = read_only
+        self._memory_limit = memory_limit
         self._summarizer_choice = summarizer
         self._summarizer: Summarizer | None = None
         self._background = background_summaries
@@ -285,7 +292,10 @@ class DuckDBStore(MemoryStore):
         deadline = time.monotonic() + lock_timeout
         while True:
             try:
-                return duckdb.connect(str(self._path), read_only=self._read_only)
+                config: dict[str, str | bool | int | float | list[str]] = {}
+                if self._memory_limit:
+                    config["memory_limit"] = self._memory_limit
+                return duckdb.connect(str(self._path), read_only=self._read_only, config=config)
             except duckdb.IOException as error:
                 message = str(error)
                 if "lock" not in message.lower():
@@ -1067,21 +1077,14 @@ class DuckDBStore(MemoryStore):
                 """
             )
             clock.lap("sessions")
-            texts = cursor.execute(
-                "SELECT seq, role || ': ' || content FROM zep_new ORDER BY seq"
-            ).fetchall()
-            result.messages_added = len(texts)
-            result.messages_skipped = staged.rows - len(texts)
-            if texts:
+            row = cursor.execute("SELECT count(*), min(seq), max(seq) FROM zep_new").fetchone()
+            assert row is not None
+            result.messages_added = int(row[0])
+            result.messages_skipped = staged.rows - result.messages_added
+            if result.messages_added:
                 clock.lap("new messages")
-                counts = count_tokens_batch([text for _, text in texts])
+                self._count_staged_tokens(cursor, int(row[1]), int(row[2]))
                 clock.lap("tokens")
-                cursor.execute(
-                    "CREATE OR REPLACE TEMP TABLE zep_tokens AS "
-                    "SELECT unnest(?::BIGINT[]) AS seq, unnest(?::INTEGER[]) AS token_count",
-                    [[seq for seq, _ in texts], counts],
-                )
-                del texts, counts
                 before = cursor.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()
                 newest_before = int(before[0]) if before else 0
                 cursor.execute(
@@ -1127,6 +1130,24 @@ class DuckDBStore(MemoryStore):
         for key in touched:
             self._schedule_summary(key)
         return result
+
+    @staticmethod
+    def _count_staged_tokens(cursor: duckdb.DuckDBPyConnection, first: int, last: int) -> None:
+        """`zep_tokens(seq, token_count)` for the rows of `zep_new`, a batch of
+        `TOKEN_BATCH` lines at a time, so memory stays flat however big the file."""
+        cursor.execute("CREATE OR REPLACE TEMP TABLE zep_tokens (seq BIGINT, token_count INTEGER)")
+        for low in range(first, last + 1, TOKEN_BATCH):
+            rows = cursor.execute(
+                "SELECT seq, role || ': ' || content FROM zep_new "
+                "WHERE seq >= ? AND seq < ? ORDER BY seq",
+                [low, low + TOKEN_BATCH],
+            ).fetchall()
+            if rows:
+                counts = count_tokens_batch([text for _, text in rows])
+                cursor.execute(
+                    "INSERT INTO zep_tokens SELECT unnest(?::BIGINT[]), unnest(?::INTEGER[])",
+                    [[seq for seq, _ in rows], counts],
+                )
 
     def _import_chunk(
         self,

@@ -66,7 +66,7 @@ def stage(cursor: duckdb.DuckDBPyConnection, path: Path, default_session_id: str
             WITH raw AS (
                 SELECT row_number() OVER () AS seq, *
                 FROM read_json($path, format = 'newline_delimited', columns = {_COLUMNS},
-                               maximum_object_size = 268435456)
+                               maximum_object_size = 16777216)
             ),
             checked AS (
                 SELECT seq,
