@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from zeptui.importers import ImportFileError, ReadContext, os_reason
 
@@ -145,6 +145,150 @@ def _leading_items(text: str) -> list[Any] | None:
         position = after + 1
 
 
+_NUMBER_CHARACTERS = frozenset("0123456789.eE+-")
+
+
+class _ArrayStream:
+    """A file's top-level JSON array, decoded an item at a time from a window of the
+    file that is refilled as needed, so memory is bounded by the largest item."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, path: Path, file: IO[str]) -> None:
+        self.path = path
+        self.file = file
+        self.buffer = ""
+        self.position = 0
+        self.line = 1  # the line of buffer[0] ...
+        self.column = 0  # ... and how many characters of that line came before it
+        self.eof = False
+        self.decoder = json.JSONDecoder()
+
+    def fill(self, at_least: int = 0) -> bool:
+        """Read at least `at_least` (and at least CHUNK) more characters; False at the end."""
+        if self.eof:
+            return False
+        if self.position > self.CHUNK:  # forget what was decoded
+            done = self.buffer[: self.position]
+            newline = done.rfind("\n")
+            self.line += done.count("\n")
+            self.column = len(done) - newline - 1 if newline >= 0 else self.column + len(done)
+            self.buffer = self.buffer[self.position :]
+            self.position = 0
+        try:
+            more = self.file.read(max(self.CHUNK, at_least))
+        except UnicodeDecodeError as exc:
+            line = self.where(len(self.buffer))[0]
+            raise ImportFileError(self.path, line, "not UTF-8 text") from exc
+        except OSError as exc:
+            raise ImportFileError(self.path, None, os_reason(exc)) from exc
+        if not more:
+            self.eof = True
+            return False
+        self.buffer += more
+        return True
+
+    def where(self, position: int) -> tuple[int, int]:
+        """(line, column), 1-based, of `buffer[position]` in the file."""
+        newline = self.buffer.rfind("\n", 0, position)
+        line = self.line + self.buffer.count("\n", 0, position)
+        column = position - newline if newline >= 0 else self.column + position + 1
+        return line, column
+
+    def peek(self) -> str:
+        """The next non-blank character (not consumed), or "" at the end of the file."""
+        while True:
+            self.position = _skip_blanks(self.buffer, self.position)
+            if self.position < len(self.buffer):
+                return self.buffer[self.position]
+            if not self.fill():
+                return ""
+
+    def item(self) -> Any:
+        """Decode the value at the position (JSONDecodeError if it is broken or cut
+        short by the end of the file)."""
+        wanted = 0
+        while True:
+            try:
+                item, end = self.decoder.raw_decode(self.buffer, self.position)
+            except json.JSONDecodeError:
+                # Perhaps only incomplete: read (twice as much each time) and retry.
+                wanted = max(wanted * 2, len(self.buffer) - self.position)
+                if self.fill(wanted):
+                    continue
+                raise
+            if self._cut_number(item, end) and self.fill():
+                continue  # a number at the window's edge may go on in the next chunk
+            self.position = end
+            return item
+
+    def _cut_number(self, item: Any, end: int) -> bool:
+        """Whether `item` is a number that may continue past the window (`12` of `12.5`)."""
+        if isinstance(item, bool) or not isinstance(item, int | float) or self.eof:
+            return False
+        return end >= len(self.buffer) or self.buffer[end] in _NUMBER_CHARACTERS
+
+    def error(self, message: str) -> json.JSONDecodeError:
+        return json.JSONDecodeError(message, self.buffer, self.position)
+
+
+def stream_json_array(path: Path, context: ReadContext | None) -> Iterator[Any] | None:
+    """Each item of the file's top-level JSON array, decoded one at a time (memory
+    bounded by the largest item, not by the file), or None if the file does not hold
+    an array. A file cut short or broken part-way yields its complete items, then its
+    error goes to `context.reject` with their count (as in `load_json_recovering`)."""
+    try:
+        file = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise ImportFileError(path, None, os_reason(exc)) from exc
+    stream = _ArrayStream(path, file)
+    try:
+        is_array = stream.peek() == "["
+    except BaseException:
+        file.close()
+        raise
+    if not is_array:
+        file.close()
+        return None
+    stream.position += 1
+    return _array_items(stream, context or ReadContext())
+
+
+def _array_items(stream: _ArrayStream, context: ReadContext) -> Iterator[Any]:
+    count = 0
+    with stream.file:
+        try:
+            if stream.peek() == "]":
+                stream.position += 1
+            else:
+                while True:
+                    if stream.peek() == "":
+                        raise stream.error("Expecting value")
+                    item = stream.item()
+                    after = stream.peek()
+                    if after not in (",", "]"):
+                        raise stream.error("Expecting ',' delimiter")
+                    yield item
+                    count += 1
+                    stream.position += 1
+                    if after == "]":
+                        break
+            if stream.peek() != "":
+                raise stream.error("Extra data")
+        except json.JSONDecodeError as exc:
+            line, column = stream.where(exc.pos)
+            cut = exc.pos >= len(stream.buffer.rstrip()) or exc.msg.startswith("Unterminated")
+            if stream.eof and cut:
+                reason = "truncated JSON: the file ends in the middle of a value"
+            else:
+                reason = f"invalid JSON: {exc.msg} (column {column})"
+            context.reject(
+                ImportFileError(
+                    stream.path, line, f"{reason}; {count:,} complete records before it recovered"
+                )
+            )
+
+
 def _skip_blanks(text: str, position: int) -> int:
     while position < len(text) and text[position] in " \t\r\n":
         position += 1
@@ -200,6 +344,12 @@ def records(
         for where, record in jsonl_records(path, context):
             yield where, record, f"{base}:{where.line}"
         return
+    if as_one is None:  # a top-level array streams, an item at a time
+        items = stream_json_array(path, context)
+        if items is not None:
+            for index, record in enumerate(items):
+                yield Where(record=f"[{index}]"), record, f"{base}:{index}"
+            return
     document = load_json_recovering(path, context)
     whole = as_one(document) if as_one is not None else None
     if whole is not None:

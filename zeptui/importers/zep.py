@@ -43,6 +43,7 @@ from zeptui.importers._jsonfile import (
     load_json_recovering,
     optional_str,
     stem,
+    stream_json_array,
     type_name,
 )
 
@@ -78,13 +79,15 @@ class _Reader:
         if self.is_jsonl():
             yield from self._group(self._jsonl_records())
             return
+        items = stream_json_array(self.path, self.context)
+        if items is not None:  # a list of sessions or messages: an item at a time
+            yield from self._group(
+                (Where(record=f"[{index}]"), record) for index, record in enumerate(items)
+            )
+            return
         document = self._load_json()
         top = Where()
-        if isinstance(document, list):
-            yield from self._group(
-                (Where(record=f"[{index}]"), record) for index, record in enumerate(document)
-            )
-        elif isinstance(document, dict):
+        if isinstance(document, dict):
             if isinstance(document.get("sessions"), list) and "messages" not in document:
                 self._users(document.get("users"), top.child(".users"))
                 sessions = document["sessions"]

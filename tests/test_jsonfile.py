@@ -1,0 +1,120 @@
+"""The streaming JSON array reader the importers share: same values as `json.loads`,
+whatever the window size, and exact error locations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zeptui.importers import ImportFileError, ReadContext
+from zeptui.importers._jsonfile import _ArrayStream, stream_json_array
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**12), max_value=10**12)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=12,
+)
+
+
+def stream(path: Path, context: ReadContext | None = None) -> list[Any]:
+    items = stream_json_array(path, context)
+    assert items is not None
+    return list(items)
+
+
+@pytest.fixture
+def tiny_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refill every few characters, so every item crosses window edges."""
+    monkeypatch.setattr(_ArrayStream, "CHUNK", 5)
+
+
+@settings(max_examples=150, deadline=None)
+@given(items=st.lists(json_values, max_size=8), indent=st.sampled_from([None, 0, 2]))
+def test_items_equal_json_loads_across_window_edges(
+    tmp_path_factory: pytest.TempPathFactory, items: list[Any], indent: int | None
+) -> None:
+    path = tmp_path_factory.mktemp("s") / "a.json"
+    path.write_text(json.dumps(items, indent=indent, ensure_ascii=False), encoding="utf-8")
+    original = _ArrayStream.CHUNK
+    try:
+        for chunk in (1, 3, 64, original):
+            _ArrayStream.CHUNK = chunk
+            assert stream(path) == json.loads(path.read_text(encoding="utf-8"))
+    finally:
+        _ArrayStream.CHUNK = original
+
+
+def test_numbers_at_a_window_edge_are_not_cut(tmp_path: Path, tiny_window: None) -> None:
+    path = tmp_path / "n.json"
+    path.write_text("[1234567890123, 98765.4321e3, true, null, \"ünïcødé 🚀\"]")
+    assert stream(path) == [1234567890123, 98765.4321e3, True, None, "ünïcødé 🚀"]
+
+
+def test_not_an_array_is_none_and_bom_and_blanks_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "o.json"
+    path.write_text('{"a": 1}')
+    assert stream_json_array(path, None) is None
+    path.write_bytes(b"\xef\xbb\xbf \n\t[ ]\n")
+    assert stream(path) == []
+
+
+@pytest.mark.parametrize("window", [5, 1 << 20])
+def test_truncated_file_yields_complete_items_then_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int
+) -> None:
+    monkeypatch.setattr(_ArrayStream, "CHUNK", window)
+    path = tmp_path / "cut.json"
+    path.write_text('[\n  {"a": 1},\n  {"b": [2, 3]},\n  {"c": "unfinish')
+    with pytest.raises(ImportFileError) as caught:
+        stream(path)
+    assert str(caught.value) == (
+        f"{path}:4: truncated JSON: the file ends in the middle of a value; "
+        "2 complete records before it recovered"
+    )
+    context = ReadContext(skip_invalid=True)
+    assert stream(path, context) == [{"a": 1}, {"b": [2, 3]}]
+    assert context.skipped_count == 1
+
+
+@pytest.mark.parametrize("window", [5, 1 << 20])
+def test_error_locations_match_json_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int
+) -> None:
+    monkeypatch.setattr(_ArrayStream, "CHUNK", window)
+    minified = json.dumps([{"k": "v" * 40}] * 30, separators=(",", ":"))
+    cut = minified.index("},{", 600) + 1
+    broken = minified[:cut] + "}" + minified[cut:]  # one line: a stray } at column ~650
+    for text in (broken, broken.replace("},{", "},\n  {")):
+        path = tmp_path / "broken.json"
+        path.write_text(text)
+        with pytest.raises(json.JSONDecodeError) as expected:
+            json.loads(text)
+        with pytest.raises(ImportFileError) as caught:
+            stream(path)
+        assert caught.value.line == expected.value.lineno
+        assert f"(column {expected.value.colno})" in caught.value.reason
+
+
+def test_extra_data_after_the_array(tmp_path: Path) -> None:
+    path = tmp_path / "extra.json"
+    path.write_text('[{"a": 1}] {"b": 2}')
+    context = ReadContext(skip_invalid=True)
+    assert stream(path, context) == [{"a": 1}]
+    assert "invalid JSON: Extra data (column 12)" in str(context.skipped[0])
+
+
+def test_missing_comma_between_items(tmp_path: Path) -> None:
+    path = tmp_path / "comma.json"
+    path.write_text('[{"a": 1}\n {"b": 2}]')
+    with pytest.raises(ImportFileError, match=r"comma.json:2: invalid JSON: Expecting ','"):
+        stream(path)
