@@ -20,8 +20,9 @@ json_values = st.recursive(
     | st.integers(min_value=-(10**12), max_value=10**12)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -56,7 +57,7 @@ def test_items_equal_json_loads_across_window_edges(
 
 def test_numbers_at_a_window_edge_are_not_cut(tmp_path: Path, tiny_window: None) -> None:
     path = tmp_path / "n.json"
-    path.write_text("[1234567890123, 98765.4321e3, true, null, \"ünïcødé 🚀\"]")
+    path.write_text('[1234567890123, 98765.4321e3, true, null, "ünïcødé 🚀"]')
     assert stream(path) == [1234567890123, 98765.4321e3, True, None, "ünïcødé 🚀"]
 
 
@@ -118,3 +119,26 @@ def test_missing_comma_between_items(tmp_path: Path) -> None:
     path.write_text('[{"a": 1}\n {"b": 2}]')
     with pytest.raises(ImportFileError, match=r"comma.json:2: invalid JSON: Expecting ','"):
         stream(path)
+
+
+def test_jsonl_detection_reads_long_first_lines_in_bounded_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zeptui.importers import _jsonfile
+
+    monkeypatch.setattr(_jsonfile, "FIRST_LINE_LIMIT", 64)
+    minified = tmp_path / "conversations.json"  # one line: a JSON document, not JSONL
+    minified.write_text(json.dumps([{"text": "x" * 50}] * 20) + "\n\n")
+    assert not _jsonfile.is_jsonl(minified)
+    long_lines = tmp_path / "lines.json"  # a long first line and more lines: JSONL
+    long_lines.write_text(json.dumps({"text": "y" * 200}) + "\n" + json.dumps({"a": 1}) + "\n")
+    assert _jsonfile.is_jsonl(long_lines)
+    short_lines = tmp_path / "short.json"
+    short_lines.write_text('{"a": 1}\n{"b": 2}\n')
+    assert _jsonfile.is_jsonl(short_lines)
+    pretty = tmp_path / "pretty.json"  # a document over several lines: its first line is no value
+    pretty.write_text(json.dumps([{"a": 1}], indent=2))
+    assert not _jsonfile.is_jsonl(pretty)
+    blank = tmp_path / "blank.json"
+    blank.write_text("\n  \n")
+    assert not _jsonfile.is_jsonl(blank)

@@ -61,28 +61,54 @@ def has_key(head: bytes, pattern: bytes) -> bool:
     return re.search(rb'"(?:' + pattern + rb')"\s*:', head) is not None
 
 
+FIRST_LINE_LIMIT = 16 << 20
+"""`is_jsonl` parses a first line up to this long; a longer one followed by more lines
+counts as JSONL (a JSON document spread over lines has no such line)."""
+
+
 def is_jsonl(path: Path) -> bool:
     """JSONL by suffix, or when the first non-blank line is a whole JSON value followed by
-    more lines (JSONL saved as `.json`)."""
+    more lines (JSONL saved as `.json`). Reads in bounded pieces: a one-line JSON
+    document of any size is never held in memory here."""
     if path.suffix.lower() in JSONL_SUFFIXES:
         return True
     try:
         with path.open("rb") as file:
-            first = b""
-            for raw in file:
-                if raw.strip():
-                    first = raw
-                    break
-            rest = any(raw.strip() for raw in file)
+            first, cut = b"", False
+            while not first.strip():
+                first, cut = _read_line(file)
+                if not first:
+                    return False  # empty file
+            if not _more_text(file):
+                return False
     except OSError as exc:
         raise ImportFileError(path, None, os_reason(exc)) from exc
-    if not rest:
-        return False
+    if cut:
+        return True
     try:
         json.loads(first.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return False
     return True
+
+
+def _read_line(file: IO[bytes]) -> tuple[bytes, bool]:
+    """The next line, kept up to FIRST_LINE_LIMIT bytes (the rest is skipped), and
+    whether it was cut."""
+    line = file.readline(FIRST_LINE_LIMIT)
+    cut = bool(line) and not line.endswith(b"\n") and len(line) == FIRST_LINE_LIMIT
+    if cut:
+        while (piece := file.readline(FIRST_LINE_LIMIT)) and not piece.endswith(b"\n"):
+            pass
+    return line, cut
+
+
+def _more_text(file: IO[bytes]) -> bool:
+    """Whether anything but blanks follows, read in bounded pieces."""
+    while piece := file.read(1 << 16):
+        if piece.strip():
+            return True
+    return False
 
 
 def load_json(path: Path) -> Any:
