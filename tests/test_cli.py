@@ -531,3 +531,15 @@ def test_failed_background_summaries_are_one_warning(
     assert "37 messages added" in result.stdout
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("zeptui: warning: summary failed: ")
+
+
+def test_sessions_listing_shows_titles_on_a_wide_terminal(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run("import", config.sample_data_dir() / "chatgpt-conversations.json")
+    wide = run("sessions").stdout  # COLUMNS=200 (the db fixture)
+    assert "Title" in wide and "Kyoto trip in late October" in wide
+    assert "2b9c5a72-4e78-5856-983d-7cc128a88332" in wide  # the id whole, for commands
+    monkeypatch.setenv("COLUMNS", "80")
+    narrow = run("sessions").stdout
+    assert "Title" not in narrow and "Kyoto" not in narrow

@@ -98,18 +98,36 @@ def _count(number: int, noun: str) -> str:
 # --- sessions and users -------------------------------------------------------------
 
 
-def sessions_table(page: SessionPage) -> Table:
-    """The session list: id, user, messages, tokens, last activity."""
+TITLES_MIN_WIDTH = 110
+"""Terminal width from which the session list has room for a Title column."""
+
+
+def sessions_table(page: SessionPage, width: int = 80) -> Table:
+    """The session list: id, user, messages, tokens, last activity; on a terminal
+    `width` of at least TITLES_MIN_WIDTH, also the title of sessions that have one."""
+    titled = width >= TITLES_MIN_WIDTH and any(
+        session_label(info.session) != info.session.session_id for info in page.sessions
+    )
+    # Ids are what commands take: with titles shown, keep them (to a uuid's length) whole.
+    longest = max((len(info.session.session_id) for info in page.sessions), default=0)
     table = Table(box=None, pad_edge=False, header_style="bold")
-    table.add_column("Session", overflow="fold", ratio=3)
+    table.add_column(
+        "Session", overflow="fold", ratio=3, min_width=min(longest, 36) if titled else None
+    )
+    if titled:
+        table.add_column("Title", overflow="ellipsis", no_wrap=True, ratio=2, max_width=36)
     table.add_column("User", overflow="fold", ratio=2)
     table.add_column("Messages", justify="right", no_wrap=True)
     table.add_column("Tokens", justify="right", no_wrap=True)
     table.add_column("Last activity", no_wrap=True)
     for info in page.sessions:
+        session = info.session
+        label = session_label(session)
+        title = [data(label if label != session.session_id else "")] if titled else []
         table.add_row(
-            data(info.session.session_id),
-            data(info.session.user_id or "", "dim" if not info.session.user_id else ""),
+            data(session.session_id),
+            *title,
+            data(session.user_id or "", "dim" if not session.user_id else ""),
             Text(f"{info.message_count:,}"),
             Text(f"{info.total_tokens:,}"),
             Text(when(info.last_activity)),
@@ -122,7 +140,7 @@ def print_sessions(console: Console, page: SessionPage, cursor: int) -> None:
     if not page.sessions:
         console.print(Text("No sessions." if cursor == 0 else "No more sessions."))
         return
-    console.print(sessions_table(page))
+    console.print(sessions_table(page, console.width))
     first, last = cursor + 1, cursor + len(page.sessions)
     footer = f"Sessions {first:,}–{last:,} of {page.total_count:,}."
     if page.next_cursor is not None:
