@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from storage.duckdb_store import DuckDBStore
-from storage.models import Message, RoleType, SessionImport
+from storage.models import Message, RoleType, SessionImport, UpdateUserRequest
 from zeptui import config, exporters
 from zeptui.cli import cli
 
@@ -74,6 +74,40 @@ def test_zep_formats_round_trip_to_identical_bytes(
     else:
         assert {r["session_id"] for r in records} == set(session_ids(sample_db))
         assert {r["user_id"] for r in records} >= {"priya.raman", "jane"}
+
+
+def test_zep_dump_round_trips_users_too(tmp_path: Path, sample_db: Path) -> None:
+    with DuckDBStore(sample_db, summarizer=None) as store:
+        update = UpdateUserRequest(first_name="Jane", email="jane@example.com", metadata={"t": 1})
+        store.update_user("jane", update)
+    first, second = tmp_path / "1.json", tmp_path / "2.json"
+    empty = tmp_path / "b.duckdb"
+    run(sample_db, "export", "--format", "zep-dump", "-o", first)
+    run(empty, "import", "--no-summaries", first)
+    run(empty, "export", "--format", "zep-dump", "-o", second)
+    assert first.read_bytes() == second.read_bytes()
+    text = first.read_text(encoding="utf-8")
+    document = json.loads(text)
+    assert text == json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    assert list(document) == ["sessions", "users"]
+    assert [s["session_id"] for s in document["sessions"]] == session_ids(sample_db)
+    jane = next(u for u in document["users"] if u["user_id"] == "jane")
+    assert jane == {
+        "user_id": "jane",
+        "email": "jane@example.com",
+        "first_name": "Jane",
+        "last_name": None,
+        "metadata": {"t": 1},
+    }
+    with DuckDBStore(empty, read_only=True, summarizer=None) as restored:
+        assert restored.get_user("jane").first_name == "Jane"
+    # the sessions part is exactly the zep-json export
+    zep_json = run(sample_db, "export", "--format", "zep-json").stdout
+    assert json.loads(zep_json) == document["sessions"]
+    with DuckDBStore(tmp_path / "none.duckdb", summarizer=None):
+        pass
+    empty_dump = run(tmp_path / "none.duckdb", "export", "--format", "zep-dump")
+    assert empty_dump.stdout == '{\n  "sessions": [],\n  "users": []\n}\n'
 
 
 def test_zep_json_stdout_matches_file_and_keeps_non_ascii(tmp_path: Path, sample_db: Path) -> None:

@@ -37,7 +37,7 @@ ERROR_PREFIX = "zeptui: error: "
 WARNING_PREFIX = "zeptui: warning: "
 MEMORY_TYPES = ("perpetual", "message_window", "summary_retriever")
 SESSION_SORTS = ("id", "created", "updated", "activity", "message_count")
-EXPORT_FORMATS = ("zep-json", "zep-jsonl", "markdown", "openai-jsonl")
+EXPORT_FORMATS = ("zep-json", "zep-dump", "zep-jsonl", "markdown", "openai-jsonl")
 PATH = click.Path(path_type=Path)
 
 
@@ -554,8 +554,9 @@ def import_command(
     type=click.Choice(EXPORT_FORMATS),
     default="zep-json",
     show_default=True,
-    help="zep-json and zep-jsonl re-import exactly; markdown is a transcript; "
-    "openai-jsonl is one fine-tuning conversation per line.",
+    help="zep-json, zep-dump (zep-json plus the users: a full backup) and zep-jsonl "
+    "re-import exactly; markdown is a transcript; openai-jsonl is one fine-tuning "
+    "conversation per line.",
 )
 @click.option(
     "-o", "--output", type=PATH, metavar="PATH", help="Write to PATH (atomically). Default: stdout."

@@ -4,8 +4,10 @@ Every writer takes the sessions to export (an iterable, consumed lazily) and a t
 stream, and pages through each session's messages `PAGE_SIZE` at a time, so a huge
 session is never held in memory whole.
 
-The Zep formats are the ones `zeptui import` reads, and they round-trip exactly:
-export, import into an empty store, export again gives identical bytes. They leave
+`zep-dump` is zep-json inside `{"sessions": [...], "users": [...]}`, with the users'
+names, emails and metadata. The Zep formats are the ones `zeptui import` reads, and
+they round-trip exactly: export, import into an empty store, export again gives
+identical bytes. They leave
 out `token_count` and `updated_at` (derived by the store) and the summaries (made
 again by the store). One limit: a message stored with no role_type whose `role` is
 a role-type name (or `human`/`ai`) comes back with that role type, as the importer
@@ -30,6 +32,7 @@ __all__ = [
     "iter_messages",
     "write_markdown",
     "write_openai_jsonl",
+    "write_zep_dump",
     "write_zep_json",
     "write_zep_jsonl",
     "zep_message",
@@ -97,22 +100,64 @@ def write_zep_json(store: MemoryStore, sessions: Iterable[Session], out: IO[str]
     The bytes equal `json.dumps(sessions, ensure_ascii=False, indent=2)` plus a
     newline, but messages are written as they are read.
     """
+    _write_session_list(store, sessions, out, depth=0)
+    out.write("\n")
+
+
+def write_zep_dump(store: MemoryStore, sessions: Iterable[Session], out: IO[str]) -> None:
+    """`{"sessions": [...], "users": [...]}`: zep-json plus the sessions' users (names,
+    emails, metadata), a complete backup that `zeptui import` restores. The bytes equal
+    `json.dumps(document, ensure_ascii=False, indent=2)` plus a newline."""
+    from storage.errors import NotFoundError
+
+    out.write('{\n  "sessions": ')
+    user_ids = _write_session_list(store, sessions, out, depth=2)
+    users: list[dict[str, Any]] = []
+    for user_id in user_ids:
+        try:
+            user = store.get_user(user_id)
+        except NotFoundError:  # a session may name a user that was deleted
+            continue
+        users.append(
+            {
+                "user_id": user.user_id,
+                "email": user.email,
+                "first_name": user.first_name,
+                "last_name": user.last_name,
+                "metadata": user.metadata,
+            }
+        )
+    out.write(',\n  "users": ')
+    out.write(_indented(_dumps(users, indent=2), 2).lstrip(" "))
+    out.write("\n}\n")
+
+
+def _write_session_list(
+    store: MemoryStore, sessions: Iterable[Session], out: IO[str], depth: int
+) -> list[str]:
+    """Sessions with their messages as an indented JSON list, `depth` spaces in (the
+    list's own first line is not padded); returns the user ids named, in order."""
+    pad = " " * depth
+    user_ids: dict[str, None] = {}
     first_session = True
     out.write("[")
     for session in sessions:
+        if session.user_id:
+            user_ids.setdefault(session.user_id)
         out.write("\n" if first_session else ",\n")
         first_session = False
         head = _dumps(zep_session_fields(session), indent=2)
-        out.write(_indented(head[: -len("\n}")], 2))  # the object, still open
-        out.write(',\n    "messages": [')
+        out.write(_indented(head[: -len("\n}")], depth + 2))  # the object, still open
+        out.write(f',\n{pad}    "messages": [')
         first_message = True
         for message in iter_messages(store, session.session_id):
             out.write("\n" if first_message else ",\n")
             first_message = False
-            out.write(_indented(_dumps(zep_message(message), indent=2), 6))
-        out.write("]" if first_message else "\n    ]")
-        out.write("\n  }")
-    out.write("]\n" if first_session else "\n]\n")
+            out.write(_indented(_dumps(zep_message(message), indent=2), depth + 6))
+        out.write("]" if first_message else f"\n{pad}    ]")
+        out.write(f"\n{pad}  }}")
+    out.write("]" if first_session else f"\n{pad}]")
+    return list(user_ids)
 
 
 def write_zep_jsonl(store: MemoryStore, sessions: Iterable[Session], out: IO[str]) -> None:
@@ -261,6 +306,7 @@ def write_openai_jsonl(store: MemoryStore, sessions: Iterable[Session], out: IO[
 
 EXPORTERS: dict[str, Writer] = {
     "zep-json": write_zep_json,
+    "zep-dump": write_zep_dump,
     "zep-jsonl": write_zep_jsonl,
     "markdown": write_markdown,
     "openai-jsonl": write_openai_jsonl,
