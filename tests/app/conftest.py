@@ -76,6 +76,19 @@ async def settle(pilot: Pilot[None]) -> None:
         widget.cursor_blink = False
 
 
+async def settle_screen(pilot: Pilot[None], rounds: int = 40) -> None:
+    """`settle`, then wait (bounded) until two screenshots in a row are the same: on a
+    busy machine the chain list → transcript → scroll can outlast `settle`'s rounds."""
+    await settle(pilot)
+    previous = pilot.app.export_screenshot()
+    for _ in range(rounds):
+        await settle(pilot)
+        current = pilot.app.export_screenshot()
+        if current == previous:
+            return
+        previous = current
+
+
 def long_session(count: int, session_id: str = "long") -> SessionImport:
     return SessionImport(
         session_id=session_id,

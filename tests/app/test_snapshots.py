@@ -12,7 +12,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from tests.app.conftest import HOSTILE, SIZE, build_store, make_app, settle
+from tests.app.conftest import HOSTILE, SIZE, build_store, make_app, settle_screen
 
 SnapCompare = Callable[..., bool]
 CHATGPT_SAMPLE_SESSION = "2b9c5a72-4e78-5856-983d-7cc128a88332"  # "Kyoto trip in late October"
@@ -20,10 +20,10 @@ CHATGPT_SAMPLE_SESSION = "2b9c5a72-4e78-5856-983d-7cc128a88332"  # "Kyoto trip i
 
 def keys(*presses: str) -> Callable[[Pilot[None]], object]:
     async def run_before(pilot: Pilot[None]) -> None:
-        await settle(pilot)
+        await settle_screen(pilot)
         for press in presses:
             await pilot.press(press)
-            await settle(pilot)
+            await settle_screen(pilot)
 
     return run_before
 
@@ -53,12 +53,12 @@ def test_empty_state(snap_compare: SnapCompare, tmp_path: Path) -> None:
 
 def test_search_results(snap_compare: SnapCompare, sample_db: Path) -> None:
     async def search(pilot: Pilot[None]) -> None:
-        await settle(pilot)
+        await settle_screen(pilot)
         await pilot.press("slash")
-        await settle(pilot)
+        await settle_screen(pilot)
         pilot.app.screen.query_one(Input).value = "refund charge"
         await pilot.press("enter")
-        await settle(pilot)
+        await settle_screen(pilot)
 
     assert snap_compare(make_app(sample_db), terminal_size=SIZE, run_before=search)
 
@@ -71,9 +71,9 @@ def test_hostile_content_is_literal(snap_compare: SnapCompare, tmp_path: Path) -
     path = build_store(tmp_path / "hostile.duckdb", [HOSTILE])
 
     async def open_hostile(pilot: Pilot[None]) -> None:
-        await settle(pilot)
+        await settle_screen(pilot)
         pilot.app.open_session("hostile")  # type: ignore[attr-defined]
-        await settle(pilot)
+        await settle_screen(pilot)
 
     assert snap_compare(make_app(path), terminal_size=SIZE, run_before=open_hostile)
 
@@ -84,8 +84,8 @@ def test_demo_data_chatgpt_export(snap_compare: SnapCompare, tmp_path: Path) -> 
     path = build_store(tmp_path / "demo.duckdb", samples=None)
 
     async def open_chatgpt(pilot: Pilot[None]) -> None:
-        await settle(pilot)
+        await settle_screen(pilot)
         pilot.app.open_session(CHATGPT_SAMPLE_SESSION)  # type: ignore[attr-defined]
-        await settle(pilot)
+        await settle_screen(pilot)
 
     assert snap_compare(make_app(path), terminal_size=SIZE, run_before=open_chatgpt)

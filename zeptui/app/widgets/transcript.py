@@ -123,10 +123,10 @@ class MessageBlock(Static):
                 header.append(f"  covers {item.message_count} messages", style="dim")
             tokens = item.summary.token_count
         else:
+            role_type = item.role_type.value if item.role_type else "norole"
             header.append(sanitize(item.role or "(no role)"), style="bold")
-            header.append(
-                f"  {item.role_type.value if item.role_type else 'norole'}", style="italic"
-            )
+            if item.role != role_type:  # a speaker named after its type says it once
+                header.append(f"  {role_type}", style="italic")
             tokens = item.token_count
             if item.metadata:
                 header.append("  ✱ metadata", style="dim")
