@@ -388,3 +388,36 @@ def test_killed_cli_bulk_import_leaves_the_store_as_before(tmp_path: Path) -> No
 
     with DuckDBStore(db, summarizer=None) as store:
         assert dump(store) == before
+
+
+def test_same_file_names_in_different_folders_get_their_own_sessions(
+    store: DuckDBStore, tmp_path: Path
+) -> None:
+    """Records without ids take their session ids from the file's place in the
+    directory or archive: train/data.jsonl and test/data.jsonl do not merge."""
+    folder = tmp_path / "dataset"
+    for split in ("train", "test"):
+        (folder / split).mkdir(parents=True)
+        sharegpt_lines(
+            folder / split / "data.jsonl",
+            [{"conversations": [{"from": "human", "value": f"{split} question"}]}],
+        )
+    zep_lines = folder / "test" / "messages.jsonl"  # the Zep bulk path takes the base too
+    zep_lines.write_text(json.dumps({"role_type": "user", "content": "no session id"}) + "\n")
+    run = ImportRun([folder])
+    run.run(store)
+    assert run.errors == []
+    assert {s.session_id for s in sessions(store)} == {
+        "test/data:1",
+        "train/data:1",
+        "test/messages",
+    }
+    archive = tmp_path / "dataset.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.write(folder / "train" / "data.jsonl", "train/data.jsonl")
+    again = ImportRun([archive])
+    again.run(store)
+    assert again.totals().messages_added == 0  # the same file, the same session ids
+    direct = import_file(store, folder / "train" / "data.jsonl")  # named directly: its stem
+    assert direct.result.sessions_created == 1
+    assert "data:1" in {s.session_id for s in sessions(store)}

@@ -9,9 +9,9 @@ The plug-in shape: an importer is any object with
 - `detect(path, head) -> bool`: does this file look like mine? `head` is the file's
   first `HEAD_BYTES` bytes; this must be cheap and must not raise, and must look at
   `head` and the path's name only (for an archive member the path does not exist);
-- optionally `bulk_import(store, path) -> ImportResult | None`: import the file
-  straight into a store it knows how to load faster, or return None to fall back
-  to `read` (the Zep importer lets a DuckDB store read JSONL itself);
+- optionally `bulk_import(store, path, context) -> ImportResult | None`: import the
+  file straight into a store it knows how to load faster, or return None to fall
+  back to `read` (the Zep importer lets a DuckDB store read JSONL itself);
 - `read(path, context=None) -> Iterator[SessionImport]`: the sessions, oldest message
   first, read lazily (stream big files). Bad input raises `ImportFileError` naming the
   file and the line (or record) that is wrong. A bad *record* (one conversation, one
@@ -111,6 +111,11 @@ class ReadContext:
 
     skip_invalid: bool = False
     """Skip (and list) bad records instead of failing the whole file."""
+    id_base: str | None = None
+    """The base of the session ids of records without their own (`<base>:<line>`):
+    None for the file's stem; for a file found in a directory or archive, its path
+    there without the suffix, so `train/data.jsonl` and `test/data.jsonl` do not
+    share sessions."""
     skipped: list[ImportFileError] = field(default_factory=list)
     skipped_count: int = 0
     warnings: list[ImportFileError] = field(default_factory=list)
@@ -287,24 +292,26 @@ def import_file(
     options: ImportOptions | None = None,
     *,
     name: str | None = None,
+    id_base: str | None = None,
     on_session: Callable[[SessionImport], None] | None = None,
 ) -> FileReport:
     """Import one file in one transaction: all of it, or (on any error) none of it.
 
     The file streams through the store one session at a time; users named by a
     session's `user_id` are created by the store when missing. `name` is how errors
-    and the report call the file (an archive member's `export.zip/conversations.json`);
+    and the report call the file (an archive member's `export.zip/conversations.json`),
+    `id_base` the base of its synthesized session ids (see `ReadContext.id_base`);
     `on_session` sees each session as it goes by (for a progress display).
     """
     options = options or ImportOptions()
     name = name or str(path)
     try:
         importer = importer or detect_importer(path)
-        context = ReadContext(skip_invalid=options.skip_invalid)
+        context = ReadContext(skip_invalid=options.skip_invalid, id_base=id_base)
         result = None
         bulk_import = getattr(importer, "bulk_import", None)
         if bulk_import is not None and not options.rewrites and not options.dry_run:
-            result = bulk_import(store, path)
+            result = bulk_import(store, path, context)
         if result is None:
             sessions = _sessions(importer.read(path, context), options, on_session)
             first = next(sessions, None)  # reading has begun: a dump's users are known now

@@ -365,7 +365,7 @@ def records(
     Lines that are not JSON and the complete records of a truncated array are
     handled as `jsonl_records` and `load_json_recovering` say.
     """
-    base = stem(path)
+    base = stem(path, context)
     if is_jsonl(path):
         for where, record in jsonl_records(path, context):
             yield where, record, f"{base}:{where.line}"
@@ -417,8 +417,10 @@ def convert_each(
             yield session
 
 
-def stem(path: Path) -> str:
-    """The file's stem, the base of synthesized session ids."""
+def stem(path: Path, context: ReadContext | None = None) -> str:
+    """The base of synthesized session ids: `context.id_base`, else the file's stem."""
+    if context is not None and context.id_base:
+        return context.id_base
     return path.stem or path.name
 
 

@@ -91,7 +91,7 @@ class _Reader:
     def __init__(self, path: Path, context: ReadContext | None) -> None:
         self.path = path
         self.context = context or ReadContext()
-        self.stem = stem(path)
+        self.stem = stem(path, self.context)
 
     def read(self) -> Iterator[SessionImport]:
         return convert_each(self.context, self._conversations(), self._session)

@@ -124,7 +124,7 @@ class _Reader:
     def __init__(self, path: Path, context: ReadContext | None) -> None:
         self.path = path
         self.context = context or ReadContext()
-        self.stem = stem(path)
+        self.stem = stem(path, self.context)
         self.lines: SessionImport | None = None  # JSONL: the session message lines form
         self.line_count = 0
 

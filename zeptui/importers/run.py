@@ -109,6 +109,7 @@ class ImportRun:
                             entry.importer,
                             self.options,
                             name=entry.name,
+                            id_base=entry.source.id_base,
                             on_session=progress.session,
                         )
                 except ImportFileError as error:

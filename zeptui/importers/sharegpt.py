@@ -62,7 +62,7 @@ class _Reader:
     def __init__(self, path: Path, context: ReadContext | None) -> None:
         self.path = path
         self.context = context or ReadContext()
-        self.stem = stem(path)
+        self.stem = stem(path, self.context)
         self.counters: dict[str, int] = {}
 
     def read(self) -> Iterator[SessionImport]:

@@ -43,6 +43,9 @@ class Source:
     """The member's name inside the archive at `path`."""
     in_container: bool = False
     """Found inside a directory or archive (not named on the command line)."""
+    id_base: str | None = None
+    """For a file in a directory or archive: its path there without the suffix, the
+    base of its synthesized session ids (`ReadContext.id_base`)."""
 
     def head(self) -> bytes:
         """The first `HEAD_BYTES` bytes, for format detection."""
@@ -137,7 +140,10 @@ def _directory(path: Path) -> list[Source]:
         names = [file.relative_to(path).as_posix() for file in path.rglob("*") if file.is_file()]
     except OSError as exc:
         raise ImportFileError(path, None, os_reason(exc)) from exc
-    return [Source(str(path / name), path / name, in_container=True) for name in _chat_files(names)]
+    return [
+        Source(str(path / name), path / name, in_container=True, id_base=_id_base(name))
+        for name in _chat_files(names)
+    ]
 
 
 def _archive(path: Path) -> list[Source]:
@@ -147,6 +153,12 @@ def _archive(path: Path) -> list[Source]:
     except (OSError, zipfile.BadZipFile) as exc:
         raise ImportFileError(path, None, _zip_reason(exc)) from exc
     return [
-        Source(f"{path}/{name}", path, member=name, in_container=True)
+        Source(f"{path}/{name}", path, member=name, in_container=True, id_base=_id_base(name))
         for name in _chat_files(names)
     ]
+
+
+def _id_base(name: str) -> str:
+    """`train/data.jsonl` → `train/data`: a file's place in its container, as an id base."""
+    member = PurePosixPath(name)
+    return str(member.with_suffix("")) if member.suffix else str(member)

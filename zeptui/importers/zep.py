@@ -67,7 +67,7 @@ class _Reader:
     def __init__(self, path: Path, context: ReadContext | None = None) -> None:
         self.path = path
         self.context = context or ReadContext()
-        self.stem = stem(path)
+        self.stem = stem(path, self.context)
         self.counters: dict[str, int] = {}
 
     def fail(self, where: Where, reason: str) -> ImportFileError:
@@ -302,13 +302,15 @@ class ZepImporter:
         """The file's sessions, one at a time (JSONL is streamed line by line)."""
         return _Reader(path, context).read()
 
-    def bulk_import(self, store: MemoryStore, path: Path) -> ImportResult | None:
+    def bulk_import(
+        self, store: MemoryStore, path: Path, context: ReadContext | None = None
+    ) -> ImportResult | None:
         """Let a DuckDB store read a message-per-line JSONL file itself (many times
         faster); None when the file needs `read` (which then reports any problem)."""
         from storage.duckdb_store import DuckDBStore
         from storage.zep_bulk import BulkImportDeclined
 
-        reader = _Reader(path)
+        reader = _Reader(path, context)
         if not isinstance(store, DuckDBStore) or not reader.is_jsonl():
             return None
         try:
