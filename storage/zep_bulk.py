@@ -25,6 +25,13 @@ from storage.models import RoleType
 ZEP_IMPORT_NAMESPACE = uuid.UUID("3b5c7c4e-5f0e-4a8e-9d63-2f1e8c0b6a71")
 """The uuid5 namespace for messages imported without a uuid (both paths use it)."""
 
+
+def import_uuid(*parts: str) -> str:
+    """The uuid an importer gives a message that has none: uuid5 of `parts` joined by
+    U+001F, in ZEP_IMPORT_NAMESPACE (the SQL fast path computes the same)."""
+    return str(uuid.uuid5(ZEP_IMPORT_NAMESPACE, "\x1f".join(parts)))
+
+
 _COLUMNS = (
     "{session_id: 'JSON', user_id: 'JSON', uuid: 'JSON', created_at: 'JSON', role: 'JSON', "
     "role_type: 'JSON', name: 'JSON', content: 'JSON', metadata: 'JSON', messages: 'JSON'}"

@@ -247,17 +247,14 @@ class ImportOptions:
 
     def apply(self, session: SessionImport) -> SessionImport:
         """`session` with these options applied (changed in place, and returned)."""
-        import uuid
-
         from storage.models import RoleType
-        from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
+        from storage.zep_bulk import import_uuid
 
         if self.session_prefix:
             session.session_id = self.session_prefix + session.session_id
             for message in session.messages:
                 if message.uuid:
-                    key = f"{self.session_prefix}\x1f{message.uuid}"
-                    message.uuid = str(uuid.uuid5(ZEP_IMPORT_NAMESPACE, key))
+                    message.uuid = import_uuid(self.session_prefix, message.uuid)
         if self.user_id:
             session.user_id = self.user_id
         names = {RoleType.user: self.user_name, RoleType.assistant: self.assistant_name}

@@ -35,14 +35,13 @@ ids, so importing a file twice adds nothing. Source order is kept.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from storage.models import Message, RoleType, SessionImport
-from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
+from storage.zep_bulk import import_uuid
 from zeptui.importers import ReadContext, register
 from zeptui.importers._jsonfile import (
     Where,
@@ -270,7 +269,7 @@ class _Reader:
             key_parts.append(node_id)
         used.add(source_id)
         return Message(
-            uuid=str(uuid.uuid5(ZEP_IMPORT_NAMESPACE, "\x1f".join(key_parts))),
+            uuid=import_uuid(*key_parts),
             created_at=created_at,
             role=role,
             role_type=role_type,

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.models import Message, RoleType, SessionImport
-from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
+from storage.zep_bulk import import_uuid
 from zeptui.importers import ReadContext, register
 from zeptui.importers._jsonfile import (
     Where,
@@ -258,9 +257,8 @@ class _Reader:
         if tree:
             metadata["branch"] = "active"
         source_id = node.uuid if node.uuid is not None else str(node.index)
-        key = "\x1f".join((SOURCE, session_id, source_id))
         return Message(
-            uuid=str(uuid.uuid5(ZEP_IMPORT_NAMESPACE, key)),
+            uuid=import_uuid(SOURCE, session_id, source_id),
             created_at=node.created_at,
             role=role,
             role_type=role_type,

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from storage.models import Message, RoleType, SessionImport
-from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
+from storage.zep_bulk import import_uuid
 from zeptui.importers import ImportFileError, ReadContext, register
 from zeptui.importers._content import flatten_parts, tool_calls_json
 from zeptui.importers._jsonfile import (
@@ -267,9 +266,8 @@ class _Reader:
         status = optional_str(self.path, data, "status", at)
         if status and status != "success":
             metadata["status"] = status
-        key = "\x1f".join((SOURCE, session_id, str(index), kind, role, content))
         return Message(
-            uuid=str(uuid.uuid5(ZEP_IMPORT_NAMESPACE, key)),
+            uuid=import_uuid(SOURCE, session_id, str(index), kind, role, content),
             role=role,
             role_type=role_type,
             content=content,

@@ -14,13 +14,12 @@ metadata). Empty messages are skipped; uuids are deterministic; no timestamps.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from storage.models import Message, RoleType, SessionImport
-from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
+from storage.zep_bulk import import_uuid
 from zeptui.importers import ReadContext, register
 from zeptui.importers._content import flatten_parts, tool_calls_json
 from zeptui.importers._jsonfile import (
@@ -117,9 +116,8 @@ class _Reader:
         role = name or source_role
         index = self.counters.get(session_id, 0)
         self.counters[session_id] = index + 1
-        key = "\x1f".join((SOURCE, session_id, str(index), source_role, role, content))
         return Message(
-            uuid=str(uuid.uuid5(ZEP_IMPORT_NAMESPACE, key)),
+            uuid=import_uuid(SOURCE, session_id, str(index), source_role, role, content),
             role=role,
             role_type=ROLE_TYPES.get(source_role.lower(), RoleType.norole),
             content=content,

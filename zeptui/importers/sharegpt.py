@@ -12,13 +12,12 @@ uuids are deterministic uuid5s, and there are no timestamps (none are invented).
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from storage.models import Message, RoleType, SessionImport
-from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
+from storage.zep_bulk import import_uuid
 from zeptui.importers import ReadContext, register
 from zeptui.importers._jsonfile import (
     Where,
@@ -109,12 +108,11 @@ class _Reader:
     def _message(self, session_id: str, label: str, content: str, *, tool_call: bool) -> Message:
         index = self.counters.get(session_id, 0)
         self.counters[session_id] = index + 1
-        key = "\x1f".join((SOURCE, session_id, str(index), label, content))
         metadata: dict[str, Any] = {"source": SOURCE}
         if tool_call:
             metadata["tool_call"] = True
         return Message(
-            uuid=str(uuid.uuid5(ZEP_IMPORT_NAMESPACE, key)),
+            uuid=import_uuid(SOURCE, session_id, str(index), label, content),
             role=label,
             role_type=ROLE_TYPES.get(label.lower(), RoleType.norole),
             content=content,

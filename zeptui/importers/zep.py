@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from storage.models import CreateUserRequest, ImportResult, Message, RoleType, SessionImport
 from storage.store import MemoryStore
-from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
+from storage.zep_bulk import import_uuid
 from zeptui.importers import ImportFileError, ReadContext, register
 from zeptui.importers._jsonfile import (
     Where,
@@ -47,7 +47,7 @@ from zeptui.importers._jsonfile import (
     type_name,
 )
 
-__all__ = ["ZEP_IMPORT_NAMESPACE", "ZepImporter"]
+__all__ = ["ZepImporter"]
 
 
 _MESSAGE_KEYS = ("content", "role", "role_type", "name")
@@ -237,10 +237,8 @@ class _Reader:
         self.counters[session_id] = index + 1
         message_uuid = self._uuid(record, where)
         if message_uuid is None:
-            key = "\x1f".join(
-                (session_id, str(index), role_type.value if role_type else "", role, content)
-            )
-            message_uuid = str(uuid.uuid5(ZEP_IMPORT_NAMESPACE, key))
+            role_name = role_type.value if role_type else ""
+            message_uuid = import_uuid(session_id, str(index), role_name, role, content)
         return Message(
             uuid=message_uuid,
             created_at=self._timestamp(record, where),
