@@ -112,15 +112,9 @@ def _more_text(file: IO[bytes]) -> bool:
 
 
 def load_json(path: Path) -> Any:
-    """The whole file as one JSON value; errors name the line."""
-    return load_json_recovering(path, None)
-
-
-def load_json_recovering(path: Path, context: ReadContext | None) -> Any:
-    """The whole file as one JSON value. A top-level array that is cut short (a
-    truncated download) or broken part-way keeps its complete leading items: the error
-    says how many, and with `context.skip_invalid` those items are returned (the
-    error is listed as a skipped record); otherwise the error is raised."""
+    """The whole file as one JSON value; errors name the line. (A top-level array is
+    better read by `stream_json_array`, which also keeps the complete records of a
+    file that is cut short.)"""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -136,39 +130,7 @@ def load_json_recovering(path: Path, context: ReadContext | None) -> Any:
         reason = f"invalid JSON: {exc.msg} (column {exc.colno})"
         if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
             reason = "truncated JSON: the file ends in the middle of a value"
-        items = _leading_items(text)
-        if items is None:
-            raise ImportFileError(path, exc.lineno, reason) from exc
-        error = ImportFileError(
-            path, exc.lineno, f"{reason}; {len(items):,} complete records before it recovered"
-        )
-        if context is None:
-            raise error from exc
-        context.reject(error)
-        return items
-
-
-def _leading_items(text: str) -> list[Any] | None:
-    """The complete items at the start of a broken top-level JSON array, or None if
-    the text is not an array."""
-    decoder = json.JSONDecoder()
-    position = len(text) - len(text.lstrip())
-    if not text.startswith("[", position):
-        return None
-    position += 1
-    items: list[Any] = []
-    while True:
-        try:
-            item, end = decoder.raw_decode(text, _skip_blanks(text, position))
-        except json.JSONDecodeError:
-            return items
-        after = _skip_blanks(text, end)
-        if not text.startswith((",", "]"), after):
-            return items  # the item is followed by garbage: it may be cut, keep it out
-        items.append(item)
-        if text.startswith("]", after):
-            return items
-        position = after + 1
+        raise ImportFileError(path, exc.lineno, reason) from exc
 
 
 _NUMBER_CHARACTERS = frozenset("0123456789.eE+-")
@@ -261,8 +223,9 @@ class _ArrayStream:
 def stream_json_array(path: Path, context: ReadContext | None) -> Iterator[Any] | None:
     """Each item of the file's top-level JSON array, decoded one at a time (memory
     bounded by the largest item, not by the file), or None if the file does not hold
-    an array. A file cut short or broken part-way yields its complete items, then its
-    error goes to `context.reject` with their count (as in `load_json_recovering`)."""
+    an array. A file cut short (a truncated download) or broken part-way yields its
+    complete items, then its error, which says how many there were, goes to
+    `context.reject`: raised, or with `skip_invalid` listed and the items kept."""
     try:
         file = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
@@ -363,20 +326,23 @@ def records(
     (`<stem>:<index>`), or a top-level object (`<stem>`). `as_one` may turn a whole
     document into one record (e.g. a bare list of messages), or return None.
     Lines that are not JSON and the complete records of a truncated array are
-    handled as `jsonl_records` and `load_json_recovering` say.
+    handled as `jsonl_records` and `stream_json_array` say.
     """
     base = stem(path, context)
     if is_jsonl(path):
         for where, record in jsonl_records(path, context):
             yield where, record, f"{base}:{where.line}"
         return
-    if as_one is None:  # a top-level array streams, an item at a time
-        items = stream_json_array(path, context)
-        if items is not None:
-            for index, record in enumerate(items):
-                yield Where(record=f"[{index}]"), record, f"{base}:{index}"
-            return
-    document = load_json_recovering(path, context)
+    document: Any
+    items = stream_json_array(path, context)
+    if items is None:
+        document = load_json(path)
+    elif as_one is None:  # a top-level array streams, an item at a time
+        for index, record in enumerate(items):
+            yield Where(record=f"[{index}]"), record, f"{base}:{index}"
+        return
+    else:
+        document = list(items)  # `as_one` looks at the whole list (such files are small)
     whole = as_one(document) if as_one is not None else None
     if whole is not None:
         yield Where(), whole, base

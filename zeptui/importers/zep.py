@@ -40,7 +40,7 @@ from zeptui.importers._jsonfile import (
     fail,
     is_jsonl,
     jsonl_records,
-    load_json_recovering,
+    load_json,
     optional_str,
     stem,
     stream_json_array,
@@ -113,7 +113,7 @@ class _Reader:
         return is_jsonl(self.path)
 
     def _load_json(self) -> Any:
-        return load_json_recovering(self.path, self.context)
+        return load_json(self.path)
 
     def _jsonl_records(self) -> Iterator[tuple[Where, Any]]:
         return jsonl_records(self.path, self.context)
