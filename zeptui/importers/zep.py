@@ -39,6 +39,7 @@ from zeptui.importers._jsonfile import (
     Where,
     fail,
     is_jsonl,
+    json_text,
     jsonl_records,
     load_json,
     optional_str,
@@ -288,8 +289,8 @@ class ZepImporter:
 
     def detect(self, path: Path, head: bytes) -> bool:
         """JSON whose start mentions Zep's session or message keys."""
-        text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-        if not text.startswith((b"{", b"[")):
+        text = json_text(head)
+        if text is None:
             return False
         if text.rstrip() == b"[]":  # an empty message list
             return True
