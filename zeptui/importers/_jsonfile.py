@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -353,6 +353,21 @@ def records(
         yield Where(), document, base
     else:
         raise fail(path, Where(), f"expected a JSON object or list, got {type_name(document)}")
+
+
+def record_id(
+    path: Path, record: dict[str, Any], keys: Sequence[str], where: Where, default: str
+) -> str:
+    """The first of `keys` the record has (a string or number, as a string), else
+    `default`: a source's own id for a session."""
+    for key in keys:
+        value = record.get(key)
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise fail(path, where, f"{key} must be a string or number, got {type_name(value)}")
+        return str(value)
+    return default
 
 
 def required_list(path: Path, record: dict[str, Any], key: str, where: Where) -> list[Any]:

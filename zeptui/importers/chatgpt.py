@@ -50,6 +50,7 @@ from zeptui.importers._jsonfile import (
     has_key,
     json_text,
     optional_str,
+    record_id,
     records,
     stem,
     type_name,
@@ -116,7 +117,7 @@ class _Reader:
         if not isinstance(mapping, dict):
             got = "no mapping" if mapping is None else f"mapping is {type_name(mapping)}"
             raise fail(self.path, where, f"expected a conversation with a mapping, got {got}")
-        session_id = self._session_id(record, where, default_id)
+        session_id = record_id(self.path, record, ("conversation_id", "id"), where, default_id)
         created = self._time(record.get("create_time"), where, "create_time")
         updated = self._time(record.get("update_time"), where, "update_time")
         metadata: dict[str, Any] = {"source": SOURCE}
@@ -138,16 +139,6 @@ class _Reader:
             if imported is not None:
                 session.messages.append(imported)
         return session
-
-    def _session_id(self, record: dict[str, Any], where: Where, default: str) -> str:
-        for key in ("conversation_id", "id"):
-            value = record.get(key)
-            if value is None or value == "":
-                continue
-            if isinstance(value, bool) or not isinstance(value, str | int):
-                raise fail(self.path, where, f"{key} must be a string, got {type_name(value)}")
-            return str(value)
-        return default
 
     def _active_branch(
         self, mapping: dict[str, Any], record: dict[str, Any], where: Where

@@ -26,6 +26,7 @@ from zeptui.importers._jsonfile import (
     has_key,
     json_text,
     optional_str,
+    record_id,
     records,
     required_list,
     stem,
@@ -72,7 +73,7 @@ class _Reader:
         if not isinstance(record, dict):
             raise fail(self.path, where, f"expected a conversation object, got {type_name(record)}")
         turns = required_list(self.path, record, "conversations", where)
-        session_id = self._session_id(record, where, default_id)
+        session_id = record_id(self.path, record, ("id",), where, default_id)
         metadata: dict[str, Any] = {"source": SOURCE}
         for key in ("title", "tools"):
             value = optional_str(self.path, record, key, where)
@@ -96,14 +97,6 @@ class _Reader:
             tool_call = label.lower() == "function_call"
             session.messages.append(self._message(session_id, label, value, tool_call=tool_call))
         return session
-
-    def _session_id(self, record: dict[str, Any], where: Where, default: str) -> str:
-        value = record.get("id")
-        if value is None or value == "":
-            return default
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise fail(self.path, where, f"id must be a string or number, got {type_name(value)}")
-        return str(value)
 
     def _message(self, session_id: str, label: str, content: str, *, tool_call: bool) -> Message:
         index = self.counters.get(session_id, 0)
