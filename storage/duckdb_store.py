@@ -108,6 +108,26 @@ def _from_db_time(value: datetime | None) -> datetime | None:
     return None if value is None else _utc(value)
 
 
+def _reserve_ids(cursor: duckdb.DuckDBPyConnection, sequence: str, count: int) -> list[int]:
+    """`count` consecutive ids from `sequence`, in order, for rows about to be inserted.
+
+    Ids are the insertion order (Zep orders messages by id), so they are handed out
+    here and written explicitly: `nextval()` inside a bulk INSERT is evaluated in
+    whatever order DuckDB's parallel plan produces rows, not in the source's order.
+    Writes are serialised, so the block is contiguous.
+    """
+    if count <= 0:
+        return []
+    row = cursor.execute(
+        f"SELECT min(v), max(v) FROM (SELECT nextval('{sequence}') AS v FROM range(?))", [count]
+    ).fetchone()
+    assert row is not None
+    first, last = int(row[0]), int(row[1])
+    if last - first + 1 != count:
+        raise StoreError(f"{sequence}: ids were taken by another writer during this write")
+    return list(range(first, last + 1))
+
+
 def _dump_json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
@@ -757,10 +777,7 @@ class DuckDBStore(MemoryStore):
         if not new:
             return []
         counts = count_tokens_batch([message_text(m.role, m.content) for m in new])
-        id_rows = cursor.execute(
-            "SELECT nextval('messages_id_seq') FROM range(?)", [len(new)]
-        ).fetchall()
-        ids = sorted(int(row[0]) for row in id_rows)
+        ids = _reserve_ids(cursor, "messages_id_seq", len(new))
         for message, tokens in zip(new, counts, strict=True):
             message.token_count = tokens
         cursor.execute(
@@ -1045,18 +1062,26 @@ class DuckDBStore(MemoryStore):
                 GROUP BY session_id
                 """
             )
-            created = cursor.execute(
-                "INSERT INTO sessions (id, uuid, session_id, user_id, created_at, updated_at, "
-                "last_activity) "
-                "SELECT nextval('sessions_id_seq'), "
-                + ids.uuid5_sql(ids.STORE_NAMESPACE, "'session' || chr(31) || z.session_id")
-                + ", z.session_id, z.user_id, "
-                "coalesce(z.first_created, $now), $now, coalesce(z.first_created, $now) "
-                "FROM (SELECT * FROM zep_sessions ORDER BY first_seq) z "
-                "ANTI JOIN sessions s ON s.session_id = z.session_id",
-                {"now": now},
-            ).fetchone()
+            # New sessions get ids in the order the file first names them.
+            cursor.execute(
+                "CREATE OR REPLACE TEMP TABLE zep_created AS "
+                "SELECT z.*, row_number() OVER (ORDER BY z.first_seq) AS position "
+                "FROM zep_sessions z ANTI JOIN sessions s ON s.session_id = z.session_id"
+            )
+            created = cursor.execute("SELECT count(*) FROM zep_created").fetchone()
             result.sessions_created = int(created[0]) if created else 0
+            session_keys = _reserve_ids(cursor, "sessions_id_seq", result.sessions_created)
+            if session_keys:
+                cursor.execute(
+                    "INSERT INTO sessions (id, uuid, session_id, user_id, created_at, "
+                    "updated_at, last_activity) "
+                    "SELECT $first + z.position - 1, "
+                    + ids.uuid5_sql(ids.STORE_NAMESPACE, "'session' || chr(31) || z.session_id")
+                    + ", z.session_id, z.user_id, "
+                    "coalesce(z.first_created, $now), $now, coalesce(z.first_created, $now) "
+                    "FROM zep_created z ORDER BY z.position",
+                    {"now": now, "first": session_keys[0]},
+                )
             result.sessions_updated = staged.groups - result.sessions_created
             cursor.execute(
                 "UPDATE sessions SET deleted_at = NULL, updated_at = $now, "
@@ -1085,16 +1110,17 @@ class DuckDBStore(MemoryStore):
                 clock.lap("new messages")
                 self._count_staged_tokens(cursor, int(row[1]), int(row[2]))
                 clock.lap("tokens")
-                before = cursor.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()
-                newest_before = int(before[0]) if before else 0
+                message_ids = _reserve_ids(cursor, "messages_id_seq", result.messages_added)
+                # Ids follow the file's line order (`seq`), whatever order the join and
+                # DuckDB's threads produce the rows in.
                 cursor.execute(
                     "INSERT INTO messages (id, uuid, session_key, role, role_type, content, "
                     "token_count, metadata, created_at, updated_at) "
-                    "SELECT nextval('messages_id_seq'), n.uuid, n.session_key, n.role, "
-                    "n.role_type, n.content, t.token_count, n.metadata, "
+                    "SELECT $first + row_number() OVER (ORDER BY n.seq) - 1, n.uuid, "
+                    "n.session_key, n.role, n.role_type, n.content, t.token_count, n.metadata, "
                     "coalesce(n.created_at, $now), $now "
                     "FROM zep_new n JOIN zep_tokens t USING (seq) ORDER BY n.seq",
-                    {"now": now},
+                    {"now": now, "first": message_ids[0]},
                 )
                 cursor.execute(
                     """
@@ -1111,7 +1137,7 @@ class DuckDBStore(MemoryStore):
                     {"now": now},
                 )
                 clock.lap("insert")
-                self._index(cursor, "id > ?", [newest_before])
+                self._index(cursor, "id BETWEEN ? AND ?", [message_ids[0], message_ids[-1]])
                 clock.lap("index")
             touched = [
                 int(row[0])
@@ -1120,7 +1146,7 @@ class DuckDBStore(MemoryStore):
                     "ON s.session_id = z.session_id ORDER BY s.id"
                 ).fetchall()
             ]
-            for table in ("zep_rows", "zep_sessions", "zep_new", "zep_tokens"):
+            for table in ("zep_rows", "zep_sessions", "zep_created", "zep_new", "zep_tokens"):
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
             if self._maybe_compact(cursor, result.messages_added):
                 clock.lap("compact")
@@ -1176,9 +1202,14 @@ class DuckDBStore(MemoryStore):
         if missing:
             cursor.execute(
                 "INSERT INTO users (id, uuid, user_id, created_at, updated_at) "
-                "SELECT nextval('users_id_seq'), u.uuid, u.user_id, $now, $now FROM "
-                "(SELECT unnest($uuids::UUID[]) AS uuid, unnest($ids::VARCHAR[]) AS user_id) u",
-                {"uuids": [ids.user_uuid(u) for u in missing], "ids": missing, "now": now},
+                "SELECT unnest($keys::BIGINT[]), unnest($uuids::UUID[]), "
+                "unnest($ids::VARCHAR[]), $now, $now",
+                {
+                    "keys": _reserve_ids(cursor, "users_id_seq", len(missing)),
+                    "uuids": [ids.user_uuid(u) for u in missing],
+                    "ids": missing,
+                    "now": now,
+                },
             )
             result.users_created += len(missing)
         # Sessions: what exists, then the chunk's effect on each, then two statements.
@@ -1226,14 +1257,17 @@ class DuckDBStore(MemoryStore):
             )
         if created:
             names = list(created)
-            rows = cursor.execute(
+            new_keys = _reserve_ids(cursor, "sessions_id_seq", len(names))
+            cursor.execute(
                 "INSERT INTO sessions (id, uuid, session_id, user_id, metadata, created_at, "
-                "updated_at, last_activity) SELECT nextval('sessions_id_seq'), v.uuid, "
+                "updated_at, last_activity) SELECT v.id, v.uuid, "
                 "v.session_id, v.user_id, v.metadata, v.created_at, $now, v.created_at FROM ("
-                "SELECT unnest($uuids::UUID[]) AS uuid, unnest($names::VARCHAR[]) AS session_id, "
+                "SELECT unnest($keys::BIGINT[]) AS id, unnest($uuids::UUID[]) AS uuid, "
+                "unnest($names::VARCHAR[]) AS session_id, "
                 "unnest($users::VARCHAR[]) AS user_id, unnest($metadata::JSON[]) AS metadata, "
-                "unnest($created::TIMESTAMP[]) AS created_at) v RETURNING id, session_id",
+                "unnest($created::TIMESTAMP[]) AS created_at) v",
                 {
+                    "keys": new_keys,
                     "uuids": [ids.session_uuid(name) for name in names],
                     "names": names,
                     "users": [created[name][2] for name in names],
@@ -1241,9 +1275,9 @@ class DuckDBStore(MemoryStore):
                     "created": [created[name][3] for name in names],
                     "now": now,
                 },
-            ).fetchall()
-            for key, name in rows:
-                created[name][0] = int(key)
+            )
+            for key, name in zip(new_keys, names, strict=True):
+                created[name][0] = key
         keys = {name: state[0] for name, state in (existing | created).items()}
         batches = [(keys[item.session_id], item.messages) for item in chunk]
         touched.update(keys.values())
@@ -1442,11 +1476,12 @@ class DuckDBStore(MemoryStore):
                 return []
             uuids = [ids.summary_uuid(str(draft[3][-1][1].uuid)) for draft, _ in kept]
             cursor.execute(
-                "INSERT INTO summaries SELECT nextval('summaries_id_seq'), unnest(?::UUID[]), "
+                "INSERT INTO summaries SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
                 "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), "
                 "unnest(?::UUID[]), unnest(?::BIGINT[]), unnest(?::UUID[]), "
                 "unnest(?::INTEGER[]), unnest(?::JSON[]), ?::TIMESTAMP, NULL",
                 [
+                    _reserve_ids(cursor, "summaries_id_seq", len(kept)),
                     uuids,
                     [draft[0] for draft, _ in kept],
                     [draft[1] for draft, _ in kept],
