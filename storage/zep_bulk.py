@@ -39,6 +39,9 @@ _COLUMNS = (
 _ROLE_TYPES = "[" + ", ".join(f"'{r.value}'" for r in RoleType) + "]"
 
 
+_GLOB_CHARACTERS = frozenset("*?[]{}")
+
+
 class BulkImportDeclined(Exception):
     """The file is not a plain, valid message-per-line Zep JSONL file."""
 
@@ -62,6 +65,11 @@ def stage(cursor: duckdb.DuckDBPyConnection, path: Path, default_session_id: str
     One pass: DuckDB parses the file, checks each record, applies the role rules
     and derives missing uuids in a single query.
     """
+    # DuckDB expands glob patterns (and `~`, URLs) in file names: a path is a path, so a
+    # name it would read as a pattern goes to the reference reader instead.
+    path = path.resolve()
+    if any(char in _GLOB_CHARACTERS for char in str(path)):
+        raise BulkImportDeclined(f"{path.name}: a file name DuckDB would read as a pattern")
     cursor.execute("SET TimeZone = 'UTC'")
     # The reference reader's rules, in SQL: v2 role_type, v3 role + name, v0.x
     # free-form role; a missing uuid is uuid5(namespace, session \x1f index \x1f
