@@ -21,6 +21,7 @@ __all__ = [
     "MemoryType",
     "Message",
     "MessageListResponse",
+    "PurgeResult",
     "RoleType",
     "SearchQuery",
     "SearchResult",
@@ -273,7 +274,23 @@ class ImportResult(_Model):
     sessions_updated: int = 0
     messages_added: int = 0
     messages_skipped: int = 0
-    """Messages whose uuid was already in the store."""
+    """Messages already stored in the same session (re-imports add nothing)."""
+    messages_restored: int = 0
+    """Soft-deleted messages brought back because the same message was imported again."""
+    messages_conflicting: int = 0
+    """Messages left out because their uuid belongs to another session (see `on_conflict`)."""
+
+
+class PurgeResult(_Model):
+    """What a purge removed for good (or, in a dry run, would remove)."""
+
+    sessions: int = 0
+    messages: int = 0
+    summaries: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.sessions + self.messages + self.summaries
 
 
 class StoreStats(_Model):

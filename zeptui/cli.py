@@ -651,7 +651,7 @@ def _export_to_file(path: Path, write: Callable[[IO[str]], None]) -> None:
 @click.option(
     "--purge",
     is_flag=True,
-    help="Then hard-delete everything soft-deleted in the database (not only this session).",
+    help="Then remove the session for good, with its messages and summaries.",
 )
 @pass_state
 def delete(state: State, session_id: str, purge: bool) -> None:
@@ -662,11 +662,16 @@ def delete(state: State, session_id: str, purge: bool) -> None:
 
     with open_store(state.db_path()) as store:
         store.delete_session(session_id)
-        removed = store.purge() if purge else None
+        removed = store.purge([session_id]) if purge else None
     console = render.make_console()
     console.print(Text("Deleted session ").append_text(render.data(session_id)), soft_wrap=True)
     if removed is not None:
-        console.print(Text(f"Purged {removed:,} soft-deleted rows."))
+        console.print(
+            Text(
+                f"Purged it for good: {removed.messages:,} messages and "
+                f"{removed.summaries:,} summaries."
+            )
+        )
 
 
 @cli.command()
@@ -836,16 +841,22 @@ def _user_fields(options: dict[str, str | None]) -> dict[str, Any]:
 @click.argument("user_id")
 @pass_state
 def users_delete(state: State, user_id: str) -> None:
-    """Delete a user and soft-delete the user's sessions."""
+    """Delete a user; the user's sessions go with it (soft-deleted: `zeptui purge` removes
+    them for good)."""
     from rich.text import Text
 
     from zeptui import render
 
     with open_store(state.db_path()) as store:
-        store.delete_user(user_id)
-    render.make_console().print(
-        Text("Deleted user ").append_text(render.data(user_id)), soft_wrap=True
+        sessions = store.delete_user(user_id)
+    line = Text("Deleted user ").append_text(render.data(user_id))
+    line.append(
+        f" and {sessions:,} session{'' if sessions == 1 else 's'} of theirs "
+        "(soft-deleted; they are no longer anyone's)"
+        if sessions
+        else " (who had no sessions)"
     )
+    render.make_console().print(line, soft_wrap=True)
 
 
 @users.command("sessions")
