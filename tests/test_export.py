@@ -89,7 +89,7 @@ def test_zep_dump_round_trips_users_too(tmp_path: Path, sample_db: Path) -> None
     text = first.read_text(encoding="utf-8")
     document = json.loads(text)
     assert text == json.dumps(document, ensure_ascii=False, indent=2) + "\n"
-    assert list(document) == ["sessions", "users"]
+    assert list(document) == ["users", "sessions"]
     assert [s["session_id"] for s in document["sessions"]] == session_ids(sample_db)
     jane = next(u for u in document["users"] if u["user_id"] == "jane")
     assert jane == {
@@ -107,7 +107,35 @@ def test_zep_dump_round_trips_users_too(tmp_path: Path, sample_db: Path) -> None
     with DuckDBStore(tmp_path / "none.duckdb", summarizer=None):
         pass
     empty_dump = run(tmp_path / "none.duckdb", "export", "--format", "zep-dump")
-    assert empty_dump.stdout == '{\n  "sessions": [],\n  "users": []\n}\n'
+    assert empty_dump.stdout == '{\n  "users": [],\n  "sessions": []\n}\n'
+
+
+def dump_users(db: Path, *args: str) -> list[str]:
+    document = json.loads(run(db, "export", "--format", "zep-dump", *args).stdout)
+    return [user["user_id"] for user in document["users"]]
+
+
+def test_zep_dump_backup_restores_users_without_sessions(tmp_path: Path, sample_db: Path) -> None:
+    """A full backup carries every user; a narrowed export only the users it needs."""
+    run(sample_db, "users", "add", "solo", "--first-name", "Solo", "--metadata", '{"plan": "pro"}')
+    backup, again = tmp_path / "backup.json", tmp_path / "again.json"
+    run(sample_db, "export", "--format", "zep-dump", "-o", backup)
+    restored = tmp_path / "restored.duckdb"
+    run(restored, "import", "--no-summaries", backup)
+    with DuckDBStore(restored, read_only=True, summarizer=None) as store:
+        solo = store.get_user("solo")
+        assert (solo.first_name, solo.metadata) == ("Solo", {"plan": "pro"})
+        assert store.get_user_sessions("solo") == []
+    with DuckDBStore(sample_db, read_only=True, summarizer=None) as store:
+        every_user = [user.user_id for user in store.list_users()]
+    assert "solo" in every_user
+    assert dump_users(sample_db) == every_user  # in the store's order
+    run(restored, "export", "--format", "zep-dump", "-o", again)
+    assert backup.read_bytes() == again.read_bytes()
+    # narrowed: the users those sessions need, or the one --user names
+    assert dump_users(sample_db, "octavia-butler") == ["jane"]
+    assert dump_users(sample_db, "--user", "jane") == ["jane"]
+    assert dump_users(sample_db, "--user", "solo") == ["solo"]
 
 
 def test_zep_json_stdout_matches_file_and_keeps_non_ascii(tmp_path: Path, sample_db: Path) -> None:

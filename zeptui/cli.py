@@ -14,7 +14,7 @@ import errno
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ import click
 from zeptui import __version__, config
 
 if TYPE_CHECKING:
-    from storage.models import RoleType, Session
+    from storage.models import RoleType, Session, User
     from storage.store import MemoryStore
     from storage.summarizers import Summarizer
 
@@ -554,7 +554,7 @@ def import_command(
     type=click.Choice(EXPORT_FORMATS),
     default="zep-json",
     show_default=True,
-    help="zep-json, zep-dump (zep-json plus the users: a full backup) and zep-jsonl "
+    help="zep-json, zep-dump (zep-json plus users; of everything: a full backup) and zep-jsonl "
     "re-import exactly; markdown is a transcript; openai-jsonl is one fine-tuning "
     "conversation per line.",
 )
@@ -574,14 +574,25 @@ def export(
     Session ids and --user narrow the export; every session id must exist (and
     belong to the --user, if given), else nothing is written.
     """
-    from zeptui.exporters import export_sessions
+    from zeptui.exporters import every_user, export_sessions
 
     with open_store(state.db_path(), read_only=True) as store:
         sessions = _sessions_to_export(store, session_ids, user_id)
+        # The users a zep-dump carries: a full export is a backup, with every user
+        # (those without sessions too); a narrowed one has the users it needs.
+        users: Iterable[User] | None = None
+        if user_id is not None:
+            users = [store.get_user(user_id)]
+        elif not session_ids:
+            users = every_user(store)
+
+        def write(out: IO[str]) -> None:
+            export_sessions(store, sessions, out, format_name, users)
+
         if output is None or str(output) == "-":
-            _export_to_stdout(lambda out: export_sessions(store, sessions, out, format_name))
+            _export_to_stdout(write)
         else:
-            _export_to_file(output, lambda out: export_sessions(store, sessions, out, format_name))
+            _export_to_file(output, write)
 
 
 def _sessions_to_export(

@@ -4,14 +4,15 @@ Every writer takes the sessions to export (an iterable, consumed lazily) and a t
 stream, and pages through each session's messages `PAGE_SIZE` at a time, so a huge
 session is never held in memory whole.
 
-`zep-dump` is zep-json inside `{"sessions": [...], "users": [...]}`, with the users'
-names, emails and metadata. The Zep formats are the ones `zeptui import` reads, and
-they round-trip exactly: export, import into an empty store, export again gives
-identical bytes. They leave
-out `token_count` and `updated_at` (derived by the store) and the summaries (made
-again by the store). One limit: a message stored with no role_type whose `role` is
-a role-type name (or `human`/`ai`) comes back with that role type, as the importer
-reads such messages as Zep v3/v0.x ones.
+`zep-dump` is zep-json inside `{"users": [...], "sessions": [...]}`, with the users'
+names, emails and metadata: a full export carries every user, those without
+sessions too, a narrowed one the users its sessions belong to. The Zep formats are
+the ones `zeptui import` reads, and they round-trip exactly: export, import into an
+empty store, export again gives identical bytes. They leave out `token_count` and
+`updated_at` (derived by the store) and the summaries (made again by the store).
+One limit: a message stored with no role_type whose `role` is a role-type name (or
+`human`/`ai`) comes back with that role type, as the importer reads such messages
+as Zep v3/v0.x ones.
 """
 
 from __future__ import annotations
@@ -21,13 +22,22 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
-from storage.models import Message, RoleType, Session, Summary, SummaryInfo, format_timestamp
+from storage.models import (
+    Message,
+    RoleType,
+    Session,
+    Summary,
+    SummaryInfo,
+    User,
+    format_timestamp,
+)
 from storage.store import MemoryStore
 
 __all__ = [
     "EXPORTERS",
     "FORMATS",
     "PAGE_SIZE",
+    "every_user",
     "export_sessions",
     "iter_messages",
     "write_markdown",
@@ -104,46 +114,72 @@ def write_zep_json(store: MemoryStore, sessions: Iterable[Session], out: IO[str]
     out.write("\n")
 
 
-def write_zep_dump(store: MemoryStore, sessions: Iterable[Session], out: IO[str]) -> None:
-    """`{"sessions": [...], "users": [...]}`: zep-json plus the sessions' users (names,
-    emails, metadata), a complete backup that `zeptui import` restores. The bytes equal
-    `json.dumps(document, ensure_ascii=False, indent=2)` plus a newline."""
+def write_zep_dump(
+    store: MemoryStore,
+    sessions: Iterable[Session],
+    out: IO[str],
+    users: Iterable[User] | None = None,
+) -> None:
+    """`{"users": [...], "sessions": [...]}`: zep-json plus users (names, emails,
+    metadata), which `zeptui import` restores. `users` are the users to write: every
+    user of the store for a full backup (`every_user`), even those without sessions;
+    None for the users the sessions name. The bytes equal
+    `json.dumps(document, ensure_ascii=False, indent=2)` plus a newline.
+
+    Users come first so that an import knows them before the first session."""
+    if users is None:
+        sessions = list(sessions)
+        users = _users_named(store, sessions)
+    out.write('{\n  "users": ')
+    records = [
+        {
+            "user_id": user.user_id,
+            "email": user.email,
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "metadata": user.metadata,
+        }
+        for user in users
+    ]
+    out.write(_indented(_dumps(records, indent=2), 2).lstrip(" "))
+    out.write(',\n  "sessions": ')
+    _write_session_list(store, sessions, out, depth=2)
+    out.write("\n}\n")
+
+
+def every_user(store: MemoryStore) -> Iterator[User]:
+    """Every user of the store, in its order, read a page at a time."""
+    cursor = 0
+    while True:
+        page = store.list_users(limit=PAGE_SIZE, cursor=cursor)
+        yield from page
+        if len(page) < PAGE_SIZE:
+            return
+        cursor += len(page)
+
+
+def _users_named(store: MemoryStore, sessions: Iterable[Session]) -> list[User]:
+    """The users `sessions` belong to, in order of first mention."""
     from storage.errors import NotFoundError
 
-    out.write('{\n  "sessions": ')
-    user_ids = _write_session_list(store, sessions, out, depth=2)
-    users: list[dict[str, Any]] = []
-    for user_id in user_ids:
+    users: list[User] = []
+    for user_id in dict.fromkeys(s.user_id for s in sessions if s.user_id):
         try:
-            user = store.get_user(user_id)
+            users.append(store.get_user(user_id))
         except NotFoundError:  # a session may name a user that was deleted
             continue
-        users.append(
-            {
-                "user_id": user.user_id,
-                "email": user.email,
-                "first_name": user.first_name,
-                "last_name": user.last_name,
-                "metadata": user.metadata,
-            }
-        )
-    out.write(',\n  "users": ')
-    out.write(_indented(_dumps(users, indent=2), 2).lstrip(" "))
-    out.write("\n}\n")
+    return users
 
 
 def _write_session_list(
     store: MemoryStore, sessions: Iterable[Session], out: IO[str], depth: int
-) -> list[str]:
+) -> None:
     """Sessions with their messages as an indented JSON list, `depth` spaces in (the
-    list's own first line is not padded); returns the user ids named, in order."""
+    list's own first line is not padded)."""
     pad = " " * depth
-    user_ids: dict[str, None] = {}
     first_session = True
     out.write("[")
     for session in sessions:
-        if session.user_id:
-            user_ids.setdefault(session.user_id)
         out.write("\n" if first_session else ",\n")
         first_session = False
         head = _dumps(zep_session_fields(session), indent=2)
@@ -157,7 +193,6 @@ def _write_session_list(
         out.write("]" if first_message else f"\n{pad}    ]")
         out.write(f"\n{pad}  }}")
     out.write("]" if first_session else f"\n{pad}]")
-    return list(user_ids)
 
 
 def write_zep_jsonl(store: MemoryStore, sessions: Iterable[Session], out: IO[str]) -> None:
@@ -315,13 +350,21 @@ FORMATS = tuple(EXPORTERS)
 
 
 def export_sessions(
-    store: MemoryStore, sessions: Iterable[Session], out: IO[str], format_name: str
+    store: MemoryStore,
+    sessions: Iterable[Session],
+    out: IO[str],
+    format_name: str,
+    users: Iterable[User] | None = None,
 ) -> None:
-    """Write `sessions` to `out` in `format_name` (one of FORMATS)."""
+    """Write `sessions` to `out` in `format_name` (one of FORMATS). `users` are the
+    users a zep-dump carries (see `write_zep_dump`); other formats have none."""
     try:
         writer = EXPORTERS[format_name]
     except KeyError:
         raise ValueError(
             f"unknown export format {format_name!r} (expected one of {', '.join(FORMATS)})"
         ) from None
-    writer(store, sessions, out)
+    if writer is write_zep_dump:
+        write_zep_dump(store, sessions, out, users)
+    else:
+        writer(store, sessions, out)
