@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from storage.duckdb_store import DuckDBStore
 from storage.models import RoleType, Session, SessionQuery
+from zeptui.cli import cli
 from zeptui.config import sample_data_dir
 from zeptui.exporters import export_sessions
 from zeptui.importers import ImportFileError, ImportOptions, ReadContext, import_file
@@ -390,34 +392,86 @@ def test_killed_cli_bulk_import_leaves_the_store_as_before(tmp_path: Path) -> No
         assert dump(store) == before
 
 
-def test_same_file_names_in_different_folders_get_their_own_sessions(
-    store: DuckDBStore, tmp_path: Path
+def cli_import(db: Path, *args: str | Path) -> dict[str, Any]:
+    """`zeptui --db DB import --no-summaries --json ARGS...` through the real CLI."""
+    result = CliRunner().invoke(
+        cli, ["--db", str(db), "import", "--no-summaries", "--json", *map(str, args)]
+    )
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+def session_names(db: Path) -> set[str]:
+    with DuckDBStore(db, read_only=True, summarizer=None) as opened:
+        return {s.session_id for s in sessions(opened)}
+
+
+def test_files_of_the_same_name_never_share_sessions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Records without ids take their session ids from the file's place in the
-    directory or archive: train/data.jsonl and test/data.jsonl do not merge."""
-    folder = tmp_path / "dataset"
-    for split in ("train", "test"):
-        (folder / split).mkdir(parents=True)
-        sharegpt_lines(
-            folder / split / "data.jsonl",
-            [{"conversations": [{"from": "human", "value": f"{split} question"}]}],
+    """Ids made from a file name are its path relative to the working directory:
+    history.jsonl and sub/history.jsonl do not merge, on either import path; the same
+    file imported again adds nothing, and a log that grew adds only its new lines."""
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "store.duckdb"
+    Path("sub").mkdir()
+    for folder, word in ((Path(), "top"), (Path("sub"), "nested")):
+        sharegpt_lines(folder / "history.jsonl", [chat("", f"{word} question", "answer")])
+        (folder / "log.jsonl").write_text(  # Zep lines without a session: the bulk path
+            json.dumps({"role_type": "user", "content": f"{word} log"}) + "\n"
         )
-    zep_lines = folder / "test" / "messages.jsonl"  # the Zep bulk path takes the base too
+    for name, added in (("history.jsonl", 2), ("sub/history.jsonl", 2), ("log.jsonl", 1)):
+        assert cli_import(db, name)["totals"]["messages_added"] == added
+    assert cli_import(db, "sub/log.jsonl")["totals"]["messages_added"] == 1
+    assert session_names(db) == {"history:1", "sub/history:1", "log", "sub/log"}
+    with DuckDBStore(db, read_only=True, summarizer=None) as opened:
+        assert [m.content for m in opened.list_messages("sub/history:1").messages] == [
+            "nested question",
+            "answer",
+        ]
+    again = cli_import(db, "./history.jsonl", tmp_path / "sub" / "history.jsonl", "sub/log.jsonl")
+    assert again["totals"]["messages_added"] == 0
+    with Path("sub/log.jsonl").open("a") as log:  # the log grows
+        log.write(json.dumps({"role_type": "assistant", "content": "new line"}) + "\n")
+    grown = cli_import(db, "sub/log.jsonl")["totals"]
+    assert (grown["messages_added"], grown["messages_skipped"]) == (1, 1)
+
+
+def test_same_file_names_in_different_folders_get_their_own_sessions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records without ids take their session ids from the file's path: train/data.jsonl
+    and test/data.jsonl do not merge, nor do two folders or archives with the same
+    layout; an archive unpacked beside itself (dataset.zip, dataset/) is the same file."""
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "store.duckdb"
+    for top in ("dataset", "other"):
+        for split in ("train", "test"):
+            Path(top, split).mkdir(parents=True)
+            sharegpt_lines(
+                Path(top, split, "data.jsonl"),
+                [{"conversations": [{"from": "human", "value": f"{top} {split} question"}]}],
+            )
+    zep_lines = Path("dataset/test/messages.jsonl")  # the Zep bulk path takes the base too
     zep_lines.write_text(json.dumps({"role_type": "user", "content": "no session id"}) + "\n")
-    run = ImportRun([folder])
-    run.run(store)
-    assert run.errors == []
-    assert {s.session_id for s in sessions(store)} == {
-        "test/data:1",
-        "train/data:1",
-        "test/messages",
+    cli_import(db, "dataset", "other/")
+    assert session_names(db) == {
+        "dataset/test/data:1",
+        "dataset/train/data:1",
+        "dataset/test/messages",
+        "other/test/data:1",
+        "other/train/data:1",
     }
-    archive = tmp_path / "dataset.zip"
-    with zipfile.ZipFile(archive, "w") as zipped:
-        zipped.write(folder / "train" / "data.jsonl", "train/data.jsonl")
-    again = ImportRun([archive])
-    again.run(store)
-    assert again.totals().messages_added == 0  # the same file, the same session ids
-    direct = import_file(store, folder / "train" / "data.jsonl")  # named directly: its stem
+    for name in ("dataset", "other"):
+        with zipfile.ZipFile(f"{name}.zip", "w") as zipped:
+            zipped.write(Path(name, "train", "data.jsonl"), "train/data.jsonl")
+    assert cli_import(db, "dataset.zip", "other.zip")["totals"]["messages_added"] == 0
+    Path("elsewhere").mkdir()
+    Path("dataset.zip").rename("elsewhere/dataset.zip")
+    assert cli_import(db, "elsewhere/dataset.zip")["totals"]["messages_added"] == 1
+    assert "elsewhere/dataset/train/data:1" in session_names(db)
+    with DuckDBStore(db, summarizer=None) as opened:  # the API names a file by its stem
+        direct = import_file(opened, Path("dataset/train/data.jsonl"))
     assert direct.result.sessions_created == 1
-    assert "data:1" in {s.session_id for s in sessions(store)}
+    assert "data:1" in session_names(db)

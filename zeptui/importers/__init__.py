@@ -21,6 +21,11 @@ The plug-in shape: an importer is any object with
   file describes (with names, not only ids) go to `context.users` before the first
   session is yielded.
 
+Session ids a reader makes up for records without one start with the *file base*,
+`ReadContext.id_base`: for `zeptui import`, the file's path relative to the working
+directory without its suffix (`sub/history` for `sub/history.jsonl`), so files of the
+same name never share sessions; the file's stem when none is given.
+
 Readers do not apply the user's options (`--session-prefix`, `--user`,
 `--user-name`, `--assistant-name`): `import_file` applies them to what they yield.
 
@@ -113,9 +118,10 @@ class ReadContext:
     """Skip (and list) bad records instead of failing the whole file."""
     id_base: str | None = None
     """The base of the session ids of records without their own (`<base>:<line>`):
-    None for the file's stem; for a file found in a directory or archive, its path
-    there without the suffix, so `train/data.jsonl` and `test/data.jsonl` do not
-    share sessions."""
+    None for the file's stem; `zeptui import` gives the file's path relative to the
+    working directory without the suffix (`sources.id_base`), so `history.jsonl` and
+    `sub/history.jsonl`, or `train/data.jsonl` and `test/data.jsonl`, do not share
+    sessions."""
     skipped: list[ImportFileError] = field(default_factory=list)
     skipped_count: int = 0
     warnings: list[ImportFileError] = field(default_factory=list)

@@ -28,7 +28,7 @@ Content is flattened to text: string parts are joined, dict parts give their `te
 URL and text, custom instructions their profile and instructions. Messages empty after
 flattening are skipped with a warning. `create_time` (epoch seconds) becomes a UTC
 `created_at`; a null time stays None. The session id is the conversation's id (else
-`<file stem>:<index>`); message uuids are uuid5s of the session and source message
+`<file base>:<index>`); message uuids are uuid5s of the session and source message
 ids, so importing a file twice adds nothing. Source order is kept.
 """
 

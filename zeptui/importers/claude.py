@@ -9,8 +9,8 @@ conversation is `{"uuid", "name", "summary"?, "model"?, "created_at", "updated_a
 
 Mapping:
 
-- One session per conversation, id = the conversation's `uuid`, else `<file stem>:<index>`
-  (`<file stem>` for a single object). Session metadata: `source`, `title` (the name),
+- One session per conversation, id = the conversation's `uuid`, else `<file base>:<index>`
+  (`<file base>` for a single object). Session metadata: `source`, `title` (the name),
   `summary` (when non-empty), the source's `created_at`/`updated_at` strings, `model`.
 - Newer exports are trees (edits and regenerations). Only the active branch is read:
   from `current_leaf_message_uuid` when it names a message, else from the newest leaf

@@ -4,12 +4,12 @@ A message is `message_to_dict` output, `{"type": "human", "data": {"content": ..
 or a `dumpd` constructor, `{"lc": 1, "type": "constructor", "id": [..., "HumanMessage"],
 "kwargs": {...}}` (type from `kwargs.type`, else the class name). Accepted files:
 
-- a JSON list of messages: one session (`FileChatMessageHistory`), id = the file stem;
+- a JSON list of messages: one session (`FileChatMessageHistory`), id = the file base;
   a bad message is rejected on its own, the rest of the session is kept;
 - a JSON list of such lists: one session each, id `<stem>:<index>`;
-- a single message object: a one-message session, id = the file stem;
+- a single message object: a one-message session, id = the file base;
 - JSONL with one message per line (a Redis/Postgres history dump): all lines form one
-  session, id = the file stem; a line holding a list of messages is a session of its
+  session, id = the file base; a line holding a list of messages is a session of its
   own, id `<stem>:<line>`.
 
 A `{"messages": [...]}` wrapper is Zep's or OpenAI's, not LangChain's. Types map per the

@@ -2,7 +2,7 @@
 
 A file is JSONL (one record per line; Batch API lines `{"body": {"messages": ...}}` too),
 a JSON array of records, one record, or a bare array of messages (one conversation).
-The session id is `<file stem>:<line>` (JSONL), `<file stem>:<index>` (array) or the
+The session id is `<file base>:<line>` (JSONL), `<file base>:<index>` (array) or the
 file stem. `system`/`developer` map to system, `user`, `assistant`, `tool` and
 `function` to themselves, anything else to norole; `role` is the message's `name`,
 else the source role. Content may be a string, a list of parts (text parts are joined;

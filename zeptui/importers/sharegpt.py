@@ -2,8 +2,8 @@
 
 A record is `{"id"?, "conversations": [{"from", "value"}, ...], "system"?, "tools"?}`;
 a file holds a JSON array of records, one record, or JSONL (one record per line).
-The session id is the record's `id`, else `<file stem>:<line>` (JSONL) or
-`<file stem>:<index>` (array). Roles map per the reference table (`human`→user,
+The session id is the record's `id`, else `<file base>:<line>` (JSONL) or
+`<file base>:<index>` (array). Roles map per the reference table (`human`→user,
 `gpt`→assistant, `function_call`→assistant with `tool_call`, `observation`→tool,
 unknown→norole); `role` keeps the source label. Empty turns are skipped, message
 uuids are deterministic uuid5s, and there are no timestamps (none are invented).

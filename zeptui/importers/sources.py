@@ -11,6 +11,7 @@ are imported, so a multi-gigabyte export (mostly images) never lands on disk who
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -22,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from zeptui.importers import HEAD_BYTES, ImportFileError, os_reason, read_head
 
-__all__ = ["CHAT_SUFFIXES", "Source", "expand", "is_zip"]
+__all__ = ["CHAT_SUFFIXES", "Source", "expand", "id_base", "is_zip"]
 
 CHAT_SUFFIXES = {".json", ".jsonl", ".ndjson"}
 """Files inside a directory or archive that may be chat histories."""
@@ -44,8 +45,8 @@ class Source:
     in_container: bool = False
     """Found inside a directory or archive (not named on the command line)."""
     id_base: str | None = None
-    """For a file in a directory or archive: its path there without the suffix, the
-    base of its synthesized session ids (`ReadContext.id_base`)."""
+    """The base of its synthesized session ids (`ReadContext.id_base`): see `id_base`;
+    an archive member's is the archive's, then the member's path in it."""
 
     def head(self) -> bytes:
         """The first `HEAD_BYTES` bytes, for format detection."""
@@ -110,7 +111,7 @@ def expand(paths: list[Path]) -> tuple[list[Source], list[ImportFileError]]:
             elif is_zip(path):
                 found = _archive(path)
             else:
-                sources.append(Source(str(path), path))
+                sources.append(Source(str(path), path, id_base=id_base(path)))
                 continue
         except ImportFileError as error:
             errors.append(error)
@@ -141,7 +142,7 @@ def _directory(path: Path) -> list[Source]:
     except OSError as exc:
         raise ImportFileError(path, None, os_reason(exc)) from exc
     return [
-        Source(str(path / name), path / name, in_container=True, id_base=_id_base(name))
+        Source(str(path / name), path / name, in_container=True, id_base=id_base(path / name))
         for name in _chat_files(names)
     ]
 
@@ -153,12 +154,29 @@ def _archive(path: Path) -> list[Source]:
     except (OSError, zipfile.BadZipFile) as exc:
         raise ImportFileError(path, None, _zip_reason(exc)) from exc
     return [
-        Source(f"{path}/{name}", path, member=name, in_container=True, id_base=_id_base(name))
+        Source(
+            f"{path}/{name}",
+            path,
+            member=name,
+            in_container=True,
+            id_base=f"{id_base(path)}/{_without_suffix(PurePosixPath(name))}",
+        )
         for name in _chat_files(names)
     ]
 
 
-def _id_base(name: str) -> str:
-    """`train/data.jsonl` → `train/data`: a file's place in its container, as an id base."""
-    member = PurePosixPath(name)
-    return str(member.with_suffix("")) if member.suffix else str(member)
+def id_base(path: Path) -> str:
+    """The base of a file's synthesized session ids (`ReadContext.id_base`): its path
+    relative to the working directory, without the suffix (`sub/history.jsonl` →
+    `sub/history`). A path, not the content: a log that grows keeps its ids, so
+    importing it again adds only the new lines."""
+    absolute = os.path.abspath(path)
+    try:
+        relative = os.path.relpath(absolute)
+    except ValueError:  # another drive (Windows): no relative path
+        relative = absolute
+    return _without_suffix(PurePosixPath(Path(relative).as_posix()))
+
+
+def _without_suffix(path: PurePosixPath) -> str:
+    return str(path.with_suffix("")) if path.suffix else str(path)

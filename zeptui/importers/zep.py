@@ -6,9 +6,9 @@ Accepted documents:
 - a list of session objects;
 - a dump `{"users": [...], "sessions": [...]}`, users as Zep's user objects (`user_id`,
   `first_name`, `last_name`, `email`, `metadata`): they are created with their names;
-- a bare list of messages (the session id is the file stem);
+- a bare list of messages (the session id is the file base);
 - a v2/v3 response `{"messages": [...], "total_count", "row_count"}` or a Memory
-  `{"messages": [...], "summary", ...}` (the session id is the file stem);
+  `{"messages": [...], "summary", ...}` (the session id is the file base);
 - JSONL, read line by line: one message per line (with `session_id`, else the file
   stem; consecutive lines of one session form one session) or one session object
   per line. A JSON list may mix messages and session objects the same way.
