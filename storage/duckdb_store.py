@@ -1227,13 +1227,15 @@ class DuckDBStore(MemoryStore):
                     result.users_created += 1
             chunk: list[SessionImport] = []
             buffered = 0
+            previous: str | None = None  # the session the last chunk ended with
             for item in sessions:
                 chunk.append(item)
                 buffered += len(item.messages)
                 if buffered >= IMPORT_CHUNK_MESSAGES or len(chunk) >= IMPORT_CHUNK_SESSIONS:
-                    self._import_chunk(cursor, chunk, result, touched, on_conflict)
+                    self._import_chunk(cursor, chunk, result, touched, on_conflict, previous)
+                    previous = chunk[-1].session_id
                     chunk, buffered = [], 0
-            self._import_chunk(cursor, chunk, result, touched, on_conflict)
+            self._import_chunk(cursor, chunk, result, touched, on_conflict, previous)
             if not dry_run:
                 self._maybe_compact(cursor, result.messages_added)
         if not dry_run:
@@ -1274,12 +1276,16 @@ class DuckDBStore(MemoryStore):
                 CREATE OR REPLACE TEMP TABLE zep_sessions AS
                 SELECT session_id,
                        arg_min(user_id, seq) FILTER (WHERE user_id IS NOT NULL) AS user_id,
-                       min(created_at) FILTER (WHERE island = first_island) AS first_created,
+                       min(created_at) FILTER (WHERE island = first_island
+                                               AND position <= $part) AS first_created,
                        min(seq) AS first_seq
                 FROM (SELECT *, min(island) OVER (PARTITION BY session_id) AS first_island
                       FROM zep_rows)
                 GROUP BY session_id
-                """
+                """,
+                # The reference readers hand a long session on in parts: the first
+                # decides the session's created_at.
+                {"part": zep_bulk.PART_MESSAGES},
             )
             # New sessions get ids in the order the file first names them.
             cursor.execute(
@@ -1330,18 +1336,24 @@ class DuckDBStore(MemoryStore):
                 self._count_staged_tokens(cursor, int(row[1]), int(row[2]))
                 clock.lap("tokens")
                 message_ids = _reserve_ids(cursor, "messages_id_seq", result.messages_added)
-                # Ids follow the file's line order (`seq`), whatever order the join and
-                # DuckDB's threads produce the rows in.
+                # Ids follow the file's line order (`ordinal`), whatever order the join
+                # and DuckDB's threads produce the rows in. The rows are written in that
+                # order too, by one thread: sorting them on several threads at once
+                # holds more than the import's memory limit and cannot spill.
+                threads = cursor.execute("SELECT current_setting('threads')").fetchone()
+                cursor.execute("SET threads = 1")
                 cursor.execute(
                     "INSERT INTO messages (id, uuid, session_key, role, role_type, content, "
                     "token_count, metadata, created_at, updated_at) "
-                    "SELECT $first + row_number() OVER (ORDER BY n.seq) - 1, n.uuid, "
+                    "SELECT $first + t.ordinal, n.uuid, "
                     "n.session_key, n.role, coalesce(n.role_type, 'norole'), n.content, "
                     "t.token_count, n.metadata, "
                     "coalesce(n.created_at, $now), $now "
                     "FROM zep_new n JOIN zep_tokens t USING (seq) ORDER BY n.seq",
                     {"now": now, "first": message_ids[0]},
                 )
+                assert threads is not None
+                cursor.execute(f"SET threads = {int(threads[0])}")
                 cursor.execute(
                     """
                     UPDATE sessions SET
@@ -1396,9 +1408,15 @@ class DuckDBStore(MemoryStore):
 
     @staticmethod
     def _count_staged_tokens(cursor: duckdb.DuckDBPyConnection, first: int, last: int) -> None:
-        """`zep_tokens(seq, token_count)` for the rows of `zep_new`, a batch of
-        `TOKEN_BATCH` lines at a time, so memory stays flat however big the file."""
-        cursor.execute("CREATE OR REPLACE TEMP TABLE zep_tokens (seq BIGINT, token_count INTEGER)")
+        """`zep_tokens(seq, ordinal, token_count)` for the rows of `zep_new`, a batch of
+        `TOKEN_BATCH` lines at a time, so memory stays flat however big the file.
+        `ordinal` numbers the rows in file order from 0: their message ids follow it
+        (a window numbering the rows instead would hold them all in memory)."""
+        cursor.execute(
+            "CREATE OR REPLACE TEMP TABLE zep_tokens "
+            "(seq BIGINT, ordinal BIGINT, token_count INTEGER)"
+        )
+        numbered = 0
         for low in range(first, last + 1, TOKEN_BATCH):
             rows = cursor.execute(
                 "SELECT seq, role || ': ' || content FROM zep_new "
@@ -1408,9 +1426,11 @@ class DuckDBStore(MemoryStore):
             if rows:
                 counts = count_tokens_batch([text for _, text in rows])
                 cursor.execute(
-                    "INSERT INTO zep_tokens SELECT unnest(?::BIGINT[]), unnest(?::INTEGER[])",
-                    [[seq for seq, _ in rows], counts],
+                    "INSERT INTO zep_tokens SELECT unnest(?::BIGINT[]), "
+                    "unnest(range(?, ?)), unnest(?::INTEGER[])",
+                    [[seq for seq, _ in rows], numbered, numbered + len(rows), counts],
                 )
+                numbered += len(rows)
 
     def _import_chunk(
         self,
@@ -1419,10 +1439,13 @@ class DuckDBStore(MemoryStore):
         result: ImportResult,
         touched: set[int],
         on_conflict: Callable[[MessageConflictError], None] | None,
+        previous: str | None = None,
     ) -> None:
         """Store a chunk of sessions with a handful of statements, whatever its size.
 
-        The effect is that of applying the sessions one by one, in order.
+        The effect is that of applying the sessions one by one, in order. A session
+        that follows one of the same id (`previous` before the chunk) is a part of it
+        and is not counted again.
         """
         if not chunk:
             return
@@ -1462,6 +1485,7 @@ class DuckDBStore(MemoryStore):
         }
         created: dict[str, list[Any]] = {}
         for item in chunk:
+            part, previous = item.session_id == previous, item.session_id
             state = existing.get(item.session_id) or created.get(item.session_id)
             if state is None:
                 first = item.created_at or min(
@@ -1478,7 +1502,8 @@ class DuckDBStore(MemoryStore):
                 continue
             state[1] = merge_metadata(state[1], item.metadata)
             state[2] = state[2] if state[2] is not None else item.user_id
-            result.sessions_updated += 1
+            if not part:
+                result.sessions_updated += 1
         if existing:
             updates = list(existing.values())
             cursor.execute(

@@ -160,6 +160,10 @@ class MemoryStore(ABC):
         importing a deleted session again restores it. A message whose uuid belongs to
         another session raises `MessageConflictError`, unless `on_conflict` is given:
         it is called with the error (it may raise to abort) and the message is left out.
+
+        Consecutive SessionImports with the same session_id are one session handed on
+        in parts (how a reader streams a long session): applied in order, counted once;
+        the first part's fields create the session, later parts merge their metadata.
         """
 
     # --- messages ------------------------------------------------------------------

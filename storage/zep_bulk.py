@@ -27,6 +27,12 @@ ZEP_IMPORT_NAMESPACE = uuid.UUID("3b5c7c4e-5f0e-4a8e-9d63-2f1e8c0b6a71")
 """The uuid5 namespace for messages imported without a uuid (both paths use it)."""
 
 
+PART_MESSAGES = 5_000
+"""The importers hand a session with more messages to the store in parts of this many,
+so memory holds one part however long the session; a session's `created_at`, when
+the file does not give it, is the earliest time in its first part, in both paths."""
+
+
 def import_uuid(*parts: str) -> str:
     """The uuid an importer gives a message that has none: uuid5 of `parts` joined by
     U+001F, in ZEP_IMPORT_NAMESPACE (the SQL fast path computes the same)."""
@@ -118,7 +124,8 @@ def stage(cursor: duckdb.DuckDBPyConnection, path: Path, default_session_id: str
     cursor.execute("SET TimeZone = 'UTC'")
     # The reference reader's rules, in SQL: v2 role_type, v3 role + name, v0.x
     # free-form role; a missing uuid is uuid5(namespace, session \x1f index \x1f
-    # role_type \x1f role \x1f content): SHA-1, then the version and variant bits.
+    # role_type \x1f role \x1f content): SHA-1, then the version and variant bits; a
+    # missing time is the last earlier time of the session.
     try:
         cursor.execute(
             f"""
@@ -172,7 +179,11 @@ def stage(cursor: duckdb.DuckDBPyConnection, path: Path, default_session_id: str
                     CASE WHEN raw_role_type IS NULL AND has_name
                               AND list_contains({_ROLE_TYPES}, raw_role) THEN name
                          ELSE raw_role END AS role,
-                    row_number() OVER (PARTITION BY session_id ORDER BY seq) AS position
+                    row_number() OVER (PARTITION BY session_id ORDER BY seq) AS position,
+                    -- no time: the nearest earlier one of the session (never invented)
+                    coalesce(created_at, last_value(created_at IGNORE NULLS) OVER (
+                        PARTITION BY session_id ORDER BY seq
+                        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) AS filled_at
                 FROM checked
             ),
             named AS (
@@ -182,8 +193,8 @@ def stage(cursor: duckdb.DuckDBPyConnection, path: Path, default_session_id: str
                     || coalesce(content, '') AS uuid_name
                 FROM roles
             )
-            SELECT seq, ok, session_id, user_id, created_at, content, metadata, role, role_type,
-                   seq - position AS island,
+            SELECT seq, ok, session_id, user_id, filled_at AS created_at, content, metadata,
+                   role, role_type, position, seq - position AS island,
                    coalesce(given_uuid, {uuid5_sql(ZEP_IMPORT_NAMESPACE, "uuid_name")}) AS uuid
             FROM named
             """,

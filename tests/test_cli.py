@@ -356,7 +356,7 @@ def test_import_errors(db: Path, tmp_path: Path) -> None:
     line = fail("import", FIXTURES / "malformed.json")
     assert f"{FIXTURES / 'malformed.json'}:5: invalid JSON: Expecting ',' delimiter" in line
     line = fail("import", FIXTURES / "missing-content.json")
-    assert line.endswith("missing-content.json: [1]: message has no content")
+    assert line.endswith("missing-content.json:3: [1]: message has no content")
     assert "unknown role_type 'robot'" in fail("import", FIXTURES / "bad-role-type.jsonl")
     assert "unknown import format 'wordstar'" in fail(
         "import", "--format", "wordstar", FIXTURES / "session-v2.json"

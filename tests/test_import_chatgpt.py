@@ -109,7 +109,7 @@ def test_message_metadata_is_flat_and_small() -> None:
     assert prompt.uuid == str(uuid.uuid5(ZEP_IMPORT_NAMESPACE, key))
 
 
-def test_custom_instructions_images_voice_quotes_and_missing_metadata() -> None:
+def test_hidden_custom_instructions_images_voice_quotes_and_missing_metadata() -> None:
     context = ReadContext()
     session = by_id(read("conversations.json", context))["conv-multi"]
     assert session.created_at == at(1718100000)
@@ -118,8 +118,7 @@ def test_custom_instructions_images_voice_quotes_and_missing_metadata() -> None:
         "title": "Bilder & Stimme",
         "create_time": "2024-06-11T10:00:00+00:00",
     }
-    assert roles(session) == [
-        ("system", RoleType.system),  # custom instructions, kept despite the hidden flag
+    assert roles(session) == [  # the custom instructions are flagged hidden: left out
         ("user", RoleType.user),
         ("ChatGPT", RoleType.assistant),
         ("user", RoleType.user),
@@ -127,7 +126,6 @@ def test_custom_instructions_images_voice_quotes_and_missing_metadata() -> None:
         ("ChatGPT", RoleType.assistant),
     ]
     assert contents(session) == [
-        "User profile:\nIch heiße Jana und wohne in Köln.\n\nInstructions:\nAntworte kurz.",
         "[image: file-service://file-Abc123]\nWas ist auf dem Bild?",
         "Eine Katze 🐈.",
         "Und wie heißt sie?\n[audio_asset_pointer]",
@@ -136,8 +134,9 @@ def test_custom_instructions_images_voice_quotes_and_missing_metadata() -> None:
         "Vielleicht heißt sie Mimi.",
     ]
     assert all("{" not in content for content in contents(session))  # never str() of a dict
-    instructions, _, no_metadata, _, _, final = session.messages
-    assert instructions.created_at is None and no_metadata.created_at is None  # not invented
+    image, no_metadata, _, _, final = session.messages
+    # no create_time: the nearest earlier time of the conversation, never the import's
+    assert image.created_at == no_metadata.created_at == at(1718100010)
     assert no_metadata.metadata == {
         "source": "chatgpt",
         "source_message_id": "a-img",
@@ -151,7 +150,7 @@ def test_custom_instructions_images_voice_quotes_and_missing_metadata() -> None:
     assert "HIDDEN" not in text
     warnings = [str(w) for w in context.warnings]
     path = CHATGPT / "conversations.json"
-    assert f"{path}: [1].mapping.empty.message: empty message skipped" in warnings
+    assert f"{path}:158: [1].mapping.empty.message: empty message skipped" in warnings
 
 
 def test_dangling_current_node_cycles_and_missing_ids() -> None:
@@ -174,8 +173,8 @@ def test_dangling_current_node_cycles_and_missing_ids() -> None:
     assert "source_parent_id" not in anonymous.messages[0].metadata
     path = CHATGPT / "conversations.json"
     warnings = [str(w) for w in context.warnings]
-    assert any(w.startswith(f"{path}: [2]: current_node 'no-such-node'") for w in warnings)
-    assert any(w.startswith(f"{path}: [3].mapping: parent cycle") for w in warnings)
+    assert any(w.startswith(f"{path}:327: [2]: current_node 'no-such-node'") for w in warnings)
+    assert any(w.startswith(f"{path}:373: [3].mapping: parent cycle") for w in warnings)
     assert context.skipped == []
 
 
@@ -204,13 +203,13 @@ def test_record_without_mapping_fails_or_is_skipped() -> None:
     with pytest.raises(ImportFileError) as caught:
         read("no-mapping.json")
     assert str(caught.value) == (
-        f"{path}: [1]: expected a conversation with a mapping, got no mapping"
+        f"{path}:17: [1]: expected a conversation with a mapping, got no mapping"
     )
     context = ReadContext(skip_invalid=True)
     sessions = read("no-mapping.json", context)
     assert [s.session_id for s in sessions] == ["ok-1", "ok-2"]
     assert [str(e) for e in context.skipped] == [
-        f"{path}: [1]: expected a conversation with a mapping, got no mapping"
+        f"{path}:17: [1]: expected a conversation with a mapping, got no mapping"
     ]
 
 
@@ -238,7 +237,7 @@ def test_bad_values_name_the_record(tmp_path: Path) -> None:
     with pytest.raises(ImportFileError) as caught:
         list(ChatGPTImporter().read(path))
     assert str(caught.value) == (
-        f"{path}: [0].mapping.n.message: create_time is not a valid time: 'soon'"
+        f"{path}:1: [0].mapping.n.message: create_time is not a valid time: 'soon'"
     )
 
 
@@ -269,9 +268,9 @@ def test_reimport_adds_nothing(tmp_path: Path) -> None:
         again = import_file(store, path)
     assert first.format == "chatgpt"
     assert first.result.sessions_created == 5
-    assert first.result.messages_added == 16
+    assert first.result.messages_added == 15
     assert again.result.messages_added == 0
-    assert again.result.messages_skipped == 16
+    assert again.result.messages_skipped == 15
 
 
 def test_truncated_file_leaves_the_store_empty(tmp_path: Path) -> None:

@@ -164,7 +164,7 @@ def test_content_blocks_attachments_and_empty_messages() -> None:
             assert "token_budget" not in message.content
             assert "{'" not in message.content  # never str() of a dict
     assert [str(w) for w in context.warnings] == [
-        f"{CONVERSATIONS}: [2].chat_messages[2]: empty message skipped"
+        f"{CONVERSATIONS}:116: [2].chat_messages[2]: empty message skipped"
     ]
 
 
@@ -177,11 +177,12 @@ def test_old_export_keeps_array_order() -> None:
         ("narrator", RoleType.norole),  # unknown sender: norole, sender kept
     ]
     assert contents(old) == ["Hello — ça va?", "Très bien, merci !", "(end of transcript)"]
-    # array order, though the answer's timestamp is earlier; no time is invented
+    # array order, though the answer's timestamp is earlier; no time is invented: the
+    # last message has none and takes the nearest earlier one
     assert [m.created_at for m in old.messages] == [
         utc("2024-01-15T09:00:02"),
         utc("2024-01-15T09:00:01"),
-        None,
+        utc("2024-01-15T09:00:01"),
     ]
     assert [m.metadata for m in old.messages] == [
         {"source": "claude", "source_message_id": f"{M}401"},
@@ -197,10 +198,10 @@ def test_record_without_chat_messages_fails_the_file_or_is_skipped() -> None:
     with pytest.raises(ImportFileError) as caught:
         read(CONVERSATIONS)
     reason = "expected a chat_messages list, got no chat_messages"
-    assert str(caught.value) == f"{CONVERSATIONS}: [4]: {reason}"
+    assert str(caught.value) == f"{CONVERSATIONS}:223: [4]: {reason}"
     sessions, context = read_skipping(CONVERSATIONS)
     assert len(sessions) == 4
-    assert [str(e) for e in context.skipped] == [f"{CONVERSATIONS}: [4]: {reason}"]
+    assert [str(e) for e in context.skipped] == [f"{CONVERSATIONS}:223: [4]: {reason}"]
     assert context.skipped_count == 1
 
 
@@ -246,9 +247,10 @@ def test_parent_cycle_is_cut_and_dangling_leaf_reported() -> None:
     assert ids(session) == ["m-b", "m-a", "m-l"]
     assert contents(session) == ["Frage B", "Antwort A", "Letzte Frage — ещё раз?"]
     assert [str(w) for w in context.warnings] == [
-        f"{path}: [0]: current_leaf_message_uuid 'm-missing' names no message; "
+        f"{path}:2: [0]: current_leaf_message_uuid 'm-missing' names no message; "
         "using the newest leaf",
-        f"{path}: [0].chat_messages[1]: parent_message_uuid 'm-a' closes a cycle; branch cut here",
+        f"{path}:2: [0].chat_messages[1]: parent_message_uuid 'm-a' closes a cycle; "
+        "branch cut here",
     ]
 
 
@@ -298,7 +300,7 @@ def test_duplicate_uuids_and_malformed_records(tmp_path: Path) -> None:
         bad = write(tmp_path, document, "bad.json")
         with pytest.raises(ImportFileError) as caught:
             read(bad)
-        assert str(caught.value) == f"{bad}: {reason}"
+        assert str(caught.value) == f"{bad}:1: {reason}"
 
 
 # --- detection, store ------------------------------------------------------------------

@@ -80,9 +80,9 @@ def test_history_roles_and_role_types() -> None:
     ]
     assert all(m.created_at is None for m in session.messages)  # never invented
     assert [str(w) for w in context.warnings] == [
-        f"{LANGCHAIN / 'history.json'}: [6]: remove message skipped",
-        f"{LANGCHAIN / 'history.json'}: [8]: empty message skipped",
-        f"{LANGCHAIN / 'history.json'}: [14]: unknown message type 'critic' imported as norole",
+        f"{LANGCHAIN / 'history.json'}:8: [6]: remove message skipped",
+        f"{LANGCHAIN / 'history.json'}:10: [8]: empty message skipped",
+        f"{LANGCHAIN / 'history.json'}:16: [14]: unknown message type 'critic' imported as norole",
     ]
     assert context.skipped == []
 
@@ -213,7 +213,7 @@ def test_dumpd_inside_message_dicts_and_jsonl(tmp_path: Path) -> None:
 
 def test_errors_name_file_and_record() -> None:
     broken = LANGCHAIN / "broken.json"
-    assert error_for(broken) == f"{broken}: [3]: data must be an object, got a string"
+    assert error_for(broken) == f"{broken}:5: [3]: data must be an object, got a string"
     line = LANGCHAIN / "broken-line3.jsonl"
     assert error_for(line) == f"{line}:3: message has no type"
     truncated = LANGCHAIN / "truncated.json"
@@ -227,8 +227,8 @@ def test_skip_invalid_rejects_single_messages_and_keeps_the_rest() -> None:
     assert [m.content for m in session.messages] == ["one", "two", "three", "six"]
     broken = LANGCHAIN / "broken.json"
     assert [str(e) for e in context.skipped] == [
-        f"{broken}: [3]: data must be an object, got a string",
-        f"{broken}: [4]: message has no type",
+        f"{broken}:5: [3]: data must be an object, got a string",
+        f"{broken}:6: [4]: message has no type",
     ]
 
     context = ReadContext(skip_invalid=True)
@@ -251,14 +251,14 @@ def test_bad_message_in_a_list_of_sessions_rejects_that_session(tmp_path: Path) 
         [[msg("human", "kept")], [msg("human", "lost"), msg("ai", 42)], "not a list"],
     )
     assert error_for(path) == (
-        f"{path}: [1][1].data.content: content must be a string, list or null, got a number"
+        f"{path}:1: [1][1].data.content: content must be a string, list or null, got a number"
     )
     context = ReadContext(skip_invalid=True)
     [session] = read(path, context)
     assert session.session_id == "many:0"
     assert [str(e) for e in context.skipped] == [
-        f"{path}: [1][1].data.content: content must be a string, list or null, got a number",
-        f"{path}: [2]: expected a list of messages, got a string",
+        f"{path}:1: [1][1].data.content: content must be a string, list or null, got a number",
+        f"{path}:1: [2]: expected a list of messages, got a string",
     ]
 
 
@@ -286,7 +286,7 @@ def test_bad_message_in_a_list_of_sessions_rejects_that_session(tmp_path: Path) 
 def test_bad_messages(tmp_path: Path, message: dict[str, object], reason: str) -> None:
     path = write(tmp_path, "bad.json", [msg("human", "ok"), message])
     error = error_for(path)
-    assert error.startswith(f"{path}: [1]"), error
+    assert error.startswith(f"{path}:1: [1]"), error
     assert reason in error
 
 

@@ -285,7 +285,7 @@ def test_bad_user_in_a_dump_names_the_record(store: DuckDBStore, tmp_path: Path)
     path.write_text(json.dumps({"users": [{"first_name": "No id"}], "sessions": []}))
     with pytest.raises(ImportFileError) as caught:
         import_file(store, path)
-    assert str(caught.value).startswith(f"{path}: users[0]: user_id: ")
+    assert str(caught.value).startswith(f"{path}:1: users[0]: user_id: ")
 
 
 # --- dry run -----------------------------------------------------------------------------

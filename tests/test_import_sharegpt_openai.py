@@ -95,7 +95,7 @@ def test_sharegpt_errors_name_the_line_or_record() -> None:
     assert error_for(importer, bad_line).startswith(f"{bad_line}:2: invalid JSON")
     bad_turn = SHAREGPT / "bad-turn.json"
     assert error_for(importer, bad_turn) == (
-        f"{bad_turn}: [1].conversations[0]: value must be a string, got a number"
+        f"{bad_turn}:3: [1].conversations[0]: value must be a string, got a number"
     )
     missing = SHAREGPT / "no-conversations.jsonl"
     assert error_for(importer, missing) == (
@@ -159,7 +159,7 @@ def test_openai_errors_name_the_line_or_record() -> None:
     assert error_for(importer, bad_json).startswith(f"{bad_json}:2: invalid JSON")
     part = OPENAI / "bad-part.json"
     assert error_for(importer, part) == (
-        f"{part}: [1].messages[0].content[1]: expected a content part, got a number"
+        f"{part}:3: [1].messages[0].content[1]: expected a content part, got a number"
     )
 
 

@@ -51,7 +51,8 @@ def test_v2_session_object_keeps_fields() -> None:
     assert first.metadata == {"channel": "web"}
     assert (second.role, second.role_type) == ("TravelBot", RoleType.assistant)
     assert second.created_at == datetime(2024, 5, 1, 12, 0, 5, tzinfo=UTC)
-    assert third.created_at is None  # never invented
+    # no time of its own: the nearest earlier time of its session (never the import's)
+    assert third.created_at == second.created_at
     assert third.uuid is not None and uuid.UUID(third.uuid)
 
 
@@ -144,7 +145,7 @@ def test_unknown_role_type() -> None:
 
 def test_missing_content_names_the_record() -> None:
     message = error_for(FIXTURES / "missing-content.json")
-    assert message == f"{FIXTURES / 'missing-content.json'}: [1]: message has no content"
+    assert message == f"{FIXTURES / 'missing-content.json'}:3: [1]: message has no content"
 
 
 @pytest.mark.parametrize(
@@ -172,7 +173,7 @@ def test_nested_message_error_names_the_record_path(tmp_path: Path) -> None:
     path = tmp_path / "nested.json"
     doc = [{"session_id": "a", "messages": [{"content": "ok"}, {"role": "x"}]}]
     path.write_text(json.dumps(doc))
-    assert error_for(path) == f"{path}: [0].messages[1]: message has no content"
+    assert error_for(path) == f"{path}:1: [0].messages[1]: message has no content"
 
 
 def test_unreadable_file(tmp_path: Path) -> None:

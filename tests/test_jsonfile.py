@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zeptui.importers import ImportFileError, ReadContext
-from zeptui.importers._jsonfile import _ArrayStream, stream_json_array
+from zeptui.importers import ImportFileError, ReadContext, _jsonfile
+from zeptui.importers._jsonfile import JsonStream, Lazy, json_document, stream_json_array
 
 json_values = st.recursive(
     st.none()
@@ -36,7 +36,7 @@ def stream(path: Path, context: ReadContext | None = None) -> list[Any]:
 @pytest.fixture
 def tiny_window(monkeypatch: pytest.MonkeyPatch) -> None:
     """Refill every few characters, so every item crosses window edges."""
-    monkeypatch.setattr(_ArrayStream, "CHUNK", 5)
+    monkeypatch.setattr(JsonStream, "CHUNK", 5)
 
 
 @settings(max_examples=150, deadline=None)
@@ -46,13 +46,13 @@ def test_items_equal_json_loads_across_window_edges(
 ) -> None:
     path = tmp_path_factory.mktemp("s") / "a.json"
     path.write_text(json.dumps(items, indent=indent, ensure_ascii=False), encoding="utf-8")
-    original = _ArrayStream.CHUNK
+    original = JsonStream.CHUNK
     try:
         for chunk in (1, 3, 64, original):
-            _ArrayStream.CHUNK = chunk
+            JsonStream.CHUNK = chunk
             assert stream(path) == json.loads(path.read_text(encoding="utf-8"))
     finally:
-        _ArrayStream.CHUNK = original
+        JsonStream.CHUNK = original
 
 
 def test_numbers_at_a_window_edge_are_not_cut(tmp_path: Path, tiny_window: None) -> None:
@@ -73,7 +73,7 @@ def test_not_an_array_is_none_and_bom_and_blanks_are_fine(tmp_path: Path) -> Non
 def test_truncated_file_yields_complete_items_then_reports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int
 ) -> None:
-    monkeypatch.setattr(_ArrayStream, "CHUNK", window)
+    monkeypatch.setattr(JsonStream, "CHUNK", window)
     path = tmp_path / "cut.json"
     path.write_text('[\n  {"a": 1},\n  {"b": [2, 3]},\n  {"c": "unfinish')
     with pytest.raises(ImportFileError) as caught:
@@ -91,7 +91,7 @@ def test_truncated_file_yields_complete_items_then_reports(
 def test_error_locations_match_json_loads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int
 ) -> None:
-    monkeypatch.setattr(_ArrayStream, "CHUNK", window)
+    monkeypatch.setattr(JsonStream, "CHUNK", window)
     minified = json.dumps([{"k": "v" * 40}] * 30, separators=(",", ":"))
     cut = minified.index("},{", 600) + 1
     broken = minified[:cut] + "}" + minified[cut:]  # one line: a stray } at column ~650
@@ -142,3 +142,70 @@ def test_jsonl_detection_reads_long_first_lines_in_bounded_pieces(
     blank = tmp_path / "blank.json"
     blank.write_text("\n  \n")
     assert not _jsonfile.is_jsonl(blank)
+
+
+def materialize(value: Any) -> Any:
+    """A value read through `Lazy` views, member by member and item by item."""
+    if not isinstance(value, Lazy):
+        return value
+    if value.is_object:
+        return {key: materialize(child) for key, _, child in value.members()}
+    return [materialize(child) for _, child in value.items()]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    document=json_values,
+    lazy=st.integers(min_value=0, max_value=40),
+    chunk=st.sampled_from([1, 4, 64]),
+    skip_first=st.booleans(),
+)
+def test_lazy_views_read_what_json_loads_reads(
+    tmp_path_factory: pytest.TempPathFactory,
+    document: Any,
+    lazy: int,
+    chunk: int,
+    skip_first: bool,
+) -> None:
+    """Objects and arrays longer than LAZY_CHARACTERS are read in parts (or skipped
+    unread) across window edges, and what is read equals json.loads."""
+    path = tmp_path_factory.mktemp("l") / "d.json"
+    items = [document, {"after": document}]
+    path.write_text(json.dumps(items, indent=1, ensure_ascii=False), encoding="utf-8")
+    originals = (_jsonfile.LAZY_CHARACTERS, JsonStream.CHUNK)
+    _jsonfile.LAZY_CHARACTERS, JsonStream.CHUNK = lazy, chunk
+    try:
+        context = ReadContext()
+        read: list[Any] = []
+        with json_document(path, context) as root:
+            for index, (_, value) in enumerate(root.items()):
+                if index == 0 and skip_first:
+                    continue  # left unread: skipped
+                read.append(materialize(value))
+    finally:
+        _jsonfile.LAZY_CHARACTERS, JsonStream.CHUNK = originals
+    assert read == items[1:] if skip_first else items
+
+
+def test_long_strings_are_skipped_without_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A string too long to decode, in a value left unread, is passed over in pieces,
+    escapes across window edges included."""
+    monkeypatch.setattr(_jsonfile, "MAX_RECORD_CHARACTERS", 50)
+    monkeypatch.setattr(_jsonfile, "LAZY_CHARACTERS", 10)
+    monkeypatch.setattr(JsonStream, "CHUNK", 7)
+    long = 'a\\"b' * 40 + "\\"
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps([{"text": long, "n": [1, 2]}, {"kept": True}]))
+    read: list[Any] = []
+    with json_document(path, ReadContext()) as root:
+        for index, (_, value) in enumerate(root.items()):
+            assert isinstance(value, Lazy)
+            if index == 1:  # the first is left unread: skipped
+                read.append(materialize(value))
+    assert read == [{"kept": True}]
+    too_long = r"s.json:1: \[0\]: a value longer than 0 MiB"
+    with pytest.raises(ImportFileError, match=too_long), json_document(path, ReadContext()) as root:
+        for _, value in root.items():
+            _jsonfile.whole(value)

@@ -140,7 +140,8 @@ def test_fast_path_matches_the_reference_reader(tmp_path: Path) -> None:
     ]
     assert a[1]["created_at"] == "2024-05-01T12:00:01+00:00"
     assert a[2]["created_at"] == "2024-05-02T09:30:00+00:00"
-    assert a[4]["created_at"] is None  # Go's zero time means unset
+    # Go's zero time means unset: the nearest earlier time of the session, in both paths
+    assert a[4]["created_at"] == a[3]["created_at"]
     b = fast_state["b"]["messages"]
     assert [(m["role"], m["role_type"]) for m in b] == [("Sam", "user"), ("Bot", "assistant")]
     assert b[1]["uuid"] == FIXED

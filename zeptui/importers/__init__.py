@@ -316,7 +316,7 @@ def import_file(
         if bulk_import is not None and not options.rewrites and not options.dry_run:
             result = bulk_import(store, path, context)
         if result is None:
-            sessions = _sessions(importer.read(path, context), options, on_session)
+            sessions = _applying(options, importer.read(path, context), on_session)
             first = next(sessions, None)  # reading has begun: a dump's users are known now
             users = [] if options.user_id else context.users
             result = store.import_sessions(
@@ -360,11 +360,12 @@ def line_of(path: Path, text: str, chunk_size: int = 1 << 20) -> int | None:
     return None
 
 
-def _sessions(
-    sessions: Iterable[SessionImport],
+def _applying(
     options: ImportOptions,
+    sessions: Iterable[SessionImport],
     on_session: Callable[[SessionImport], None] | None,
 ) -> Iterator[SessionImport]:
+    """`sessions` with the user's options applied, each shown to `on_session`."""
     for session in sessions:
         if options.rewrites:
             options.apply(session)

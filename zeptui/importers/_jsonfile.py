@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any, TypeVar
 
 from pydantic import ValidationError
 
 from storage.limits import MAX_METADATA_DEPTH
-from storage.models import validation_message
+from storage.models import Message, SessionImport, validation_message
 from zeptui.importers import ImportFileError, ReadContext, os_reason
-
-if TYPE_CHECKING:
-    from storage.models import SessionImport
+from zeptui.importers._sessions import SessionParts, in_parts
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -120,36 +123,41 @@ def _more_text(file: IO[bytes]) -> bool:
     return False
 
 
-def load_json(path: Path) -> Any:
-    """The whole file as one JSON value; errors name the line. (A top-level array is
-    better read by `stream_json_array`, which also keeps the complete records of a
-    file that is cut short.)"""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImportFileError(path, None, os_reason(exc)) from exc
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ImportFileError(path, line, "not UTF-8 text") from exc
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise ImportFileError(path, None, TOO_DEEP) from None
-    except json.JSONDecodeError as exc:
-        reason = f"invalid JSON: {exc.msg} (column {exc.colno})"
-        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
-            reason = "truncated JSON: the file ends in the middle of a value"
-        raise ImportFileError(path, exc.lineno, reason) from exc
+LAZY_CHARACTERS = 4 << 20
+"""An object or array whose text is longer than this is not decoded at once but handed
+out as a `Lazy`, read a member or an item at a time: a session of a million messages
+streams, and memory is bounded by the largest message, not by the session."""
 
+MAX_RECORD_CHARACTERS = 256 << 20
+"""The longest record decoded whole (a JSONL line, a conversation, a string): longer
+ones are rejected by name, so one line of a gigabyte cannot exhaust memory."""
 
 _NUMBER_CHARACTERS = frozenset("0123456789.eE+-")
+_QUOTE_OR_ESCAPE = re.compile(r'["\\]')
 
 
-class _ArrayStream:
-    """A file's top-level JSON array, decoded an item at a time from a window of the
-    file that is refilled as needed, so memory is bounded by the largest item."""
+def too_long() -> str:
+    """The reason a value longer than MAX_RECORD_CHARACTERS is rejected."""
+    return f"a value longer than {MAX_RECORD_CHARACTERS >> 20} MiB is not read"
+
+
+class _TooLong(Exception):
+    """The value's text runs past the length being decoded."""
+
+
+class Broken(Exception):
+    """The JSON text is broken here (`JsonStream.broken` says how): reading stops."""
+
+
+class JsonStream:
+    """A JSON file read through a window that is refilled as needed: values are decoded
+    one at a time, and big objects and arrays are handed out as `Lazy` views, so memory
+    is bounded by the largest value decoded, not by the file.
+
+    A broken text (invalid, cut short, nested too deep) ends every iteration in
+    progress, so readers finish what they have from the complete values before it, and
+    sets `broken`, the error to report, which says how many complete records came first.
+    """
 
     CHUNK = 1 << 20
 
@@ -162,6 +170,24 @@ class _ArrayStream:
         self.column = 0  # ... and how many characters of that line came before it
         self.eof = False
         self.decoder = json.JSONDecoder()
+        self.broken: ImportFileError | None = None
+        self.open_arrays = 0
+        self.records = 0
+        """Complete items of the outermost arrays, for the report of a broken text."""
+        self.in_array = False
+
+    @classmethod
+    @contextmanager
+    def open(cls, path: Path) -> Iterator[JsonStream]:
+        """The file as a stream (BOM skipped); OS errors as ImportFileError."""
+        try:
+            file = path.open(encoding="utf-8-sig", newline="")
+        except OSError as exc:
+            raise ImportFileError(path, None, os_reason(exc)) from exc
+        with file:
+            yield cls(path, file)
+
+    # --- the window ------------------------------------------------------------------
 
     def fill(self, at_least: int = 0) -> bool:
         """Read at least `at_least` (and at least CHUNK) more characters; False at the end."""
@@ -194,6 +220,10 @@ class _ArrayStream:
         column = position - newline if newline >= 0 else self.column + position + 1
         return line, column
 
+    def here(self, where: Where) -> Where:
+        """`where` at the line of the position."""
+        return Where(self.where(self.position)[0], where.record)
+
     def peek(self) -> str:
         """The next non-blank character (not consumed), or "" at the end of the file."""
         while True:
@@ -203,97 +233,289 @@ class _ArrayStream:
             if not self.fill():
                 return ""
 
-    def item(self) -> Any:
-        """Decode the value at the position (JSONDecodeError if it is broken or cut
-        short by the end of the file)."""
-        wanted = 0
-        while True:
-            try:
-                item, end = self.decoder.raw_decode(self.buffer, self.position)
-            except json.JSONDecodeError:
-                # Perhaps only incomplete: read (twice as much each time) and retry.
-                wanted = max(wanted * 2, len(self.buffer) - self.position)
-                if self.fill(wanted):
-                    continue
-                raise
-            if self._cut_number(item, end) and self.fill():
-                continue  # a number at the window's edge may go on in the next chunk
-            self.position = end
-            return item
-
-    def _cut_number(self, item: Any, end: int) -> bool:
-        """Whether `item` is a number that may continue past the window (`12` of `12.5`)."""
-        if isinstance(item, bool) or not isinstance(item, int | float) or self.eof:
-            return False
-        return end >= len(self.buffer) or self.buffer[end] in _NUMBER_CHARACTERS
-
     def error(self, message: str) -> json.JSONDecodeError:
         return json.JSONDecodeError(message, self.buffer, self.position)
 
+    # --- values ----------------------------------------------------------------------
+
+    def _decode(self, limit: int) -> Any:
+        """Decode the value at the position whole; _TooLong if its text is longer than
+        `limit`, JSONDecodeError if it is broken or cut short by the end of the file."""
+        wanted = 0
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.buffer, self.position)
+            except json.JSONDecodeError:
+                # Perhaps only incomplete: read (twice as much each time) and retry.
+                have = len(self.buffer) - self.position
+                if have > limit and not self.eof:
+                    raise _TooLong from None
+                wanted = max(wanted * 2, have)
+                if self.fill(wanted):
+                    continue
+                raise
+            if self._cut_number(value, end) and self.fill():
+                continue  # a number at the window's edge may go on in the next chunk
+            if end - self.position > limit:
+                raise _TooLong
+            self.position = end
+            return value
+
+    def _cut_number(self, value: Any, end: int) -> bool:
+        """Whether `value` is a number that may continue past the window (`12` of `12.5`)."""
+        if isinstance(value, bool) or not isinstance(value, int | float) or self.eof:
+            return False
+        return end >= len(self.buffer) or self.buffer[end] in _NUMBER_CHARACTERS
+
+    def node(self, where: Where, *, skipping: bool = False) -> Any:
+        """The value at the position: decoded, or a `Lazy` for an object or array longer
+        than LAZY_CHARACTERS (which must be read before the stream moves on). When
+        `skipping`, a string too long to decode is passed over (and None returned)."""
+        try:
+            return self._decode(LAZY_CHARACTERS)
+        except _TooLong:
+            if self.buffer[self.position] in "[{":
+                return Lazy(self, self.here(where), self.buffer[self.position])
+        if skipping and self.buffer[self.position] == '"':
+            self._skip_string()
+            return None
+        return self._decode(MAX_RECORD_CHARACTERS)  # a long string
+
+    def _skip_string(self) -> None:
+        """Move past the string at the position without decoding it, holding no more
+        than the window whatever its length."""
+        self.position += 1  # the opening quote
+        while True:
+            found = _QUOTE_OR_ESCAPE.search(self.buffer, self.position)
+            if found is None or (found.end() == len(self.buffer) and found.group() == "\\"):
+                # Not closed in the window (or an escape cut at its edge): read on.
+                self.position = len(self.buffer) if found is None else found.start()
+                if not self.fill():
+                    raise self.error("Unterminated string starting at")
+                continue
+            if found.group() == '"':
+                self.position = found.end()
+                return
+            self.position = found.end() + 1  # an escape and the character it escapes
+
+    def root(self) -> Any:
+        """The document's value: a `Lazy` for an object or array, else decoded."""
+        char = self.peek()
+        if char in ("[", "{"):
+            return Lazy(self, self.here(Where()), char)
+        if char == "":
+            raise ImportFileError(self.path, None, "empty file: no JSON value")
+        try:
+            return self.node(Where())
+        except (json.JSONDecodeError, RecursionError, _TooLong) as exc:
+            raise self.break_off(exc) from None
+
+    def end(self) -> None:
+        """After the document's value: only blanks may follow."""
+        if self.broken is None and self.peek() != "":
+            self.break_off(self.error("Extra data"))
+
+    def too_long(self, where: Where) -> ImportFileError:
+        """The error for a value longer than MAX_RECORD_CHARACTERS at `where`."""
+        return fail(self.path, where, too_long())
+
+    def break_off(self, exc: BaseException) -> Broken:
+        """Note where and how the text is broken (once); the Broken exception to raise."""
+        if self.broken is None:
+            if isinstance(exc, json.JSONDecodeError):
+                line, column = self.where(exc.pos)
+                cut = exc.pos >= len(self.buffer.rstrip()) or exc.msg.startswith("Unterminated")
+                if self.eof and cut:
+                    reason = "truncated JSON: the file ends in the middle of a value"
+                else:
+                    reason = f"invalid JSON: {exc.msg} (column {column})"
+            else:
+                line = self.where(self.position)[0]
+                reason = too_long() if isinstance(exc, _TooLong) else TOO_DEEP
+            if self.in_array:
+                reason = f"{reason}; {self.records:,} complete records before it recovered"
+            self.broken = ImportFileError(self.path, line, reason)
+        return Broken()
+
+    # --- containers ------------------------------------------------------------------
+
+    def items(self, where: Where, *, skipping: bool = False) -> Iterator[tuple[Where, Any]]:
+        """(location, value) of each item of the array at the position; a value may be a
+        `Lazy`, read (or left, and then skipped) before the next item. See `node` for
+        `skipping`."""
+        level = self.open_arrays
+        self.open_arrays += 1
+        self.in_array = True
+        self.position += 1  # the [
+        index = 0
+        try:
+            if self.peek() == "]":
+                self.position += 1
+                return
+            while True:
+                if self.peek() == "":
+                    raise self.error("Expecting value")
+                child = self.here(where.child(f"[{index}]"))
+                value = self.node(child, skipping=skipping)
+                yield child, value
+                if isinstance(value, Lazy):
+                    value.skip()
+                if self.broken is not None:
+                    return
+                after = self.peek()
+                if after not in (",", "]"):
+                    raise self.error("Expecting ',' delimiter")
+                self.position += 1
+                index += 1
+                if level == 0:
+                    self.records += 1
+                if after == "]":
+                    return
+        except (json.JSONDecodeError, RecursionError, _TooLong) as exc:
+            self.break_off(exc)
+        finally:
+            self.open_arrays -= 1
+
+    def members(self, where: Where, *, skipping: bool = False) -> Iterator[tuple[str, Where, Any]]:
+        """(key, location, value) of each member of the object at the position; a value
+        may be a `Lazy`, read (or left, and then skipped) before the next member. See
+        `node` for `skipping`."""
+        self.position += 1  # the {
+        try:
+            if self.peek() == "}":
+                self.position += 1
+                return
+            while True:
+                if self.peek() != '"':
+                    raise self.error("Expecting property name enclosed in double quotes")
+                key = self._decode(MAX_RECORD_CHARACTERS)
+                if self.peek() != ":":
+                    raise self.error("Expecting ':' delimiter")
+                self.position += 1
+                if self.peek() == "":
+                    raise self.error("Expecting value")
+                child = self.here(where.child(f".{key}"))
+                value = self.node(child, skipping=skipping)
+                yield key, child, value
+                if isinstance(value, Lazy):
+                    value.skip()
+                if self.broken is not None:
+                    return
+                after = self.peek()
+                if after == ",":
+                    self.position += 1
+                elif after == "}":
+                    self.position += 1
+                    return
+                else:
+                    raise self.error("Expecting ',' delimiter")
+        except (json.JSONDecodeError, RecursionError, _TooLong) as exc:
+            self.break_off(exc)
+
+
+class Lazy:
+    """An object or array of a `JsonStream` too big to decode at once, read in order:
+    `items()` or `members()` once, or `decode()` it whole (up to MAX_RECORD_CHARACTERS)."""
+
+    def __init__(self, stream: JsonStream, where: Where, opener: str) -> None:
+        self.stream = stream
+        self.where = where
+        self.is_object = opener == "{"
+        self._reading: Iterator[Any] | None = None
+
+    def items(self) -> Iterator[tuple[Where, Any]]:
+        """An array's (location, value) pairs (see `JsonStream.items`)."""
+        assert not self.is_object and self._reading is None
+        self._reading = self.stream.items(self.where)
+        return self._reading
+
+    def members(self) -> Iterator[tuple[str, Where, Any]]:
+        """An object's (key, location, value) triples (see `JsonStream.members`)."""
+        assert self.is_object and self._reading is None
+        self._reading = self.stream.members(self.where)
+        return self._reading
+
+    def decode(self) -> Any:
+        """The whole value. A value longer than MAX_RECORD_CHARACTERS is skipped and
+        rejected (ImportFileError); a broken text raises Broken."""
+        assert self._reading is None
+        stream = self.stream
+        try:
+            value = stream._decode(MAX_RECORD_CHARACTERS)
+        except _TooLong:
+            self.skip()
+            if stream.broken is not None:
+                raise Broken from None
+            raise stream.too_long(self.where) from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise stream.break_off(exc) from None
+        self._reading = iter(())
+        return value
+
+    def skip(self) -> None:
+        """Read past what is left of the value, holding one item at a time (strings too
+        long to decode are passed over)."""
+        if self._reading is None:
+            stream, where = self.stream, self.where
+            if self.is_object:
+                self._reading = stream.members(where, skipping=True)
+            else:
+                self._reading = stream.items(where, skipping=True)
+        for entry in self._reading:
+            value = entry[-1]
+            if isinstance(value, Lazy):
+                value.skip()
+
+
+def whole(value: Any) -> Any:
+    """`value` decoded whole if it is a `Lazy` (see `Lazy.decode`)."""
+    return value.decode() if isinstance(value, Lazy) else value
+
+
+def elements(value: Any, where: Where) -> Iterator[tuple[Where, Any]]:
+    """(location, item) of a list, decoded or `Lazy`, at `where`."""
+    if isinstance(value, Lazy):
+        return value.items()
+    return ((where.child(f"[{index}]"), item) for index, item in enumerate(value))
+
+
+def is_list(value: Any) -> bool:
+    """A JSON array, decoded or `Lazy`."""
+    return isinstance(value, list) or (isinstance(value, Lazy) and not value.is_object)
+
+
+@contextmanager
+def json_document(path: Path, context: ReadContext) -> Iterator[Any]:
+    """The file's top-level value (see `JsonStream.root`), to be read inside the block.
+    A broken text ends reading; its error goes to `context.reject` at the end (raised,
+    or with `skip_invalid` listed, the complete records before it kept)."""
+    with JsonStream.open(path) as stream:
+        try:
+            root = stream.root()
+            yield root
+            if isinstance(root, Lazy):
+                root.skip()  # what the reader left unread
+            stream.end()
+        except Broken:
+            pass
+        if stream.broken is not None:
+            context.reject(stream.broken)
+
 
 def stream_json_array(path: Path, context: ReadContext | None) -> Iterator[Any] | None:
-    """Each item of the file's top-level JSON array, decoded one at a time (memory
-    bounded by the largest item, not by the file), or None if the file does not hold
-    an array. A file cut short (a truncated download) or broken part-way yields its
-    complete items, then its error, which says how many there were, goes to
-    `context.reject`: raised, or with `skip_invalid` listed and the items kept."""
-    try:
-        file = path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise ImportFileError(path, None, os_reason(exc)) from exc
-    stream = _ArrayStream(path, file)
-    try:
-        is_array = stream.peek() == "["
-    except BaseException:
-        file.close()
-        raise
-    if not is_array:
-        file.close()
-        return None
-    stream.position += 1
-    return _array_items(stream, context or ReadContext())
+    """Each item of the file's top-level JSON array, decoded one at a time, or None if
+    the file does not hold an array (see `json_document` for a broken text)."""
+    context = context or ReadContext()
+    with JsonStream.open(path) as stream:
+        if stream.peek() != "[":
+            return None
+    return _array_values(path, context)
 
 
-def _array_items(stream: _ArrayStream, context: ReadContext) -> Iterator[Any]:
-    count = 0
-    with stream.file:
-        try:
-            if stream.peek() == "]":
-                stream.position += 1
-            else:
-                while True:
-                    if stream.peek() == "":
-                        raise stream.error("Expecting value")
-                    item = stream.item()
-                    after = stream.peek()
-                    if after not in (",", "]"):
-                        raise stream.error("Expecting ',' delimiter")
-                    yield item
-                    count += 1
-                    stream.position += 1
-                    if after == "]":
-                        break
-            if stream.peek() != "":
-                raise stream.error("Extra data")
-        except RecursionError:
-            line, _ = stream.where(stream.position)
-            context.reject(
-                ImportFileError(
-                    stream.path, line, f"{TOO_DEEP}; {count:,} complete records before it"
-                )
-            )
-        except json.JSONDecodeError as exc:
-            line, column = stream.where(exc.pos)
-            cut = exc.pos >= len(stream.buffer.rstrip()) or exc.msg.startswith("Unterminated")
-            if stream.eof and cut:
-                reason = "truncated JSON: the file ends in the middle of a value"
-            else:
-                reason = f"invalid JSON: {exc.msg} (column {column})"
-            context.reject(
-                ImportFileError(
-                    stream.path, line, f"{reason}; {count:,} complete records before it recovered"
-                )
-            )
+def _array_values(path: Path, context: ReadContext) -> Iterator[Any]:
+    with json_document(path, context) as root:
+        for _, value in root.items():
+            yield whole(value)
 
 
 def _skip_blanks(text: str, position: int) -> int:
@@ -304,7 +526,8 @@ def _skip_blanks(text: str, position: int) -> int:
 
 def jsonl_records(path: Path, context: ReadContext | None = None) -> Iterator[tuple[Where, Any]]:
     """Each non-blank line's JSON value, streamed, with its line number. A line that is
-    not JSON goes to `context.reject` (skipped with `skip_invalid`, else raised)."""
+    not JSON, or longer than MAX_RECORD_CHARACTERS, goes to `context.reject` (skipped
+    with `skip_invalid`, else raised)."""
     context = context or ReadContext()
     try:
         file = path.open("rb")
@@ -312,68 +535,113 @@ def jsonl_records(path: Path, context: ReadContext | None = None) -> Iterator[tu
         raise ImportFileError(path, None, os_reason(exc)) from exc
     with file:
         try:
-            for number, raw in enumerate(file, start=1):
+            number = 0
+            while raw := file.readline(MAX_RECORD_CHARACTERS + 1):
+                number += 1
+                if len(raw) > MAX_RECORD_CHARACTERS and not raw.endswith(b"\n"):
+                    while (rest := file.readline(1 << 20)) and not rest.endswith(b"\n"):
+                        pass  # the rest of the line, in bounded pieces
+                    context.reject(ImportFileError(path, number, too_long()))
+                    continue
                 if not raw.strip():
                     continue
-                try:
-                    text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-                except UnicodeDecodeError:
-                    context.reject(ImportFileError(path, number, "not UTF-8 text"))
-                    continue
-                try:
-                    record = json.loads(text)
-                except RecursionError:
-                    context.reject(ImportFileError(path, number, TOO_DEEP))
-                    continue
-                except json.JSONDecodeError as exc:
-                    reason = f"invalid JSON: {exc.msg} (column {exc.colno})"
-                    if not raw.endswith(b"\n") and exc.pos >= len(text.rstrip()):
-                        reason = "truncated JSON: the file ends in the middle of this line"
-                    context.reject(ImportFileError(path, number, reason))
-                    continue
-                yield Where(line=number), record
+                record = _decode_line(path, number, raw, context)
+                if record is not NOTHING:
+                    yield Where(line=number), record
         except OSError as exc:
             raise ImportFileError(path, None, os_reason(exc)) from exc
 
 
+NOTHING = object()
+"""No value: a rejected line; for `records`' `one_session`, an empty list."""
+
+
+def _decode_line(path: Path, number: int, raw: bytes, context: ReadContext) -> Any:
+    """A JSONL line's value, or NOTHING when it is rejected."""
+    try:
+        text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError:
+        context.reject(ImportFileError(path, number, "not UTF-8 text"))
+        return NOTHING
+    try:
+        return json.loads(text)
+    except RecursionError:
+        context.reject(ImportFileError(path, number, TOO_DEEP))
+    except json.JSONDecodeError as exc:
+        reason = f"invalid JSON: {exc.msg} (column {exc.colno})"
+        if not raw.endswith(b"\n") and exc.pos >= len(text.rstrip()):
+            reason = "truncated JSON: the file ends in the middle of this line"
+        context.reject(ImportFileError(path, number, reason))
+    return NOTHING
+
+
+class Items:
+    """A JSON array read as it goes: its (location, item) pairs, items possibly `Lazy`."""
+
+    def __init__(self, pairs: Iterator[tuple[Where, Any]]) -> None:
+        self.pairs = pairs
+
+    def __iter__(self) -> Iterator[tuple[Where, Any]]:
+        return self.pairs
+
+
 def records(
     path: Path,
-    as_one: Callable[[Any], Any | None] | None = None,
     context: ReadContext | None = None,
+    *,
+    one_session: Callable[[Any], bool] | None = None,
+    wrapper: str | None = None,
 ) -> Iterator[tuple[Where, Any, str]]:
-    """(location, record, default session id) for each record of a JSON or JSONL file.
+    """(location, record, default session id) for each record of a JSON or JSONL file,
+    read as it goes; a record is decoded whole (one longer than MAX_RECORD_CHARACTERS
+    goes to `context.reject`).
 
-    JSONL: each line, with id `<stem>:<line>`. JSON: each item of a top-level list
-    (`<stem>:<index>`), or a top-level object (`<stem>`). `as_one` may turn a whole
-    document into one record (e.g. a bare list of messages), or return None.
-    Lines that are not JSON and the complete records of a truncated array are
-    handled as `jsonl_records` and `stream_json_array` say.
+    JSONL: each line, with id `<base>:<line>`. JSON: each item of a top-level list
+    (`<base>:<index>`), each item of the list in a top-level `{wrapper: [...]}` object
+    (the same ids), or a top-level object (`<base>`). When `one_session(first item)`
+    (`NOTHING` for an empty list) says a top-level list is one record (a bare list of
+    messages), that record is an `Items` stream over the list. Lines that are not
+    JSON and broken JSON are handled as `jsonl_records` and `json_document` say.
     """
+    context = context or ReadContext()
     base = stem(path, context)
     if is_jsonl(path):
         for where, record in jsonl_records(path, context):
             yield where, record, f"{base}:{where.line}"
         return
-    document: Any
-    items = stream_json_array(path, context)
-    if items is None:
-        document = load_json(path)
-    elif as_one is None:  # a top-level array streams, an item at a time
-        for index, record in enumerate(items):
-            yield Where(record=f"[{index}]"), record, f"{base}:{index}"
-        return
-    else:
-        document = list(items)  # `as_one` looks at the whole list (such files are small)
-    whole = as_one(document) if as_one is not None else None
-    if whole is not None:
-        yield Where(), whole, base
-    elif isinstance(document, list):
-        for index, record in enumerate(document):
-            yield Where(record=f"[{index}]"), record, f"{base}:{index}"
-    elif isinstance(document, dict):
-        yield Where(), document, base
-    else:
-        raise fail(path, Where(), f"expected a JSON object or list, got {type_name(document)}")
+    with json_document(path, context) as root:
+        if is_list(root):
+            pairs = elements(root, Where())
+            first = next(pairs, None)
+            pairs = itertools.chain([first] if first is not None else [], pairs)
+            if one_session is not None and one_session(NOTHING if first is None else first[1]):
+                yield Where(), Items(pairs), base
+                return
+            items: Iterable[tuple[Where, Any]] = pairs
+        elif isinstance(root, Lazy):
+            items = _members_or_wrapped(root, wrapper)
+        else:
+            raise fail(path, Where(), f"expected a JSON object or list, got {type_name(root)}")
+        for index, (where, value) in enumerate(items):
+            try:
+                record = whole(value)
+            except ImportFileError as error:
+                context.reject(error)
+                continue
+            yield where, record, base if where.record is None else f"{base}:{index}"
+
+
+def _members_or_wrapped(root: Lazy, wrapper: str | None) -> Iterator[tuple[Where, Any]]:
+    """The items of the object's `wrapper` list if it has one, else the object itself
+    (as one record, `Where()`)."""
+    document: dict[str, Any] = {}
+    for key, where, value in root.members():
+        if key == wrapper and is_list(value):
+            yield from elements(value, where)
+            return  # the other members are left unread
+        document[key] = whole(value)
+    if root.stream.broken is None:
+        yield Where(), document
 
 
 def record_id(
@@ -404,24 +672,55 @@ def convert_each(
     path: Path,
     context: ReadContext | None,
     items: Iterable[tuple[Where, Any, str]],
-    convert: Callable[[Any, Where, str], SessionImport | None],
+    convert: Callable[[Any, Where, str], SessionImport | Iterable[SessionImport] | None],
 ) -> Iterator[SessionImport]:
-    """`convert(record, where, default_id)` for each item; a record it rejects with
-    ImportFileError, or whose values break the store's limits (a ValidationError),
-    goes to `context.reject` (skipped with `skip_invalid`), and a None result
-    (nothing to import) is left out."""
+    """The sessions of `convert(record, where, default_id)` for each item: a whole
+    session (handed on in parts, see `_sessions.in_parts`), parts it yields as it reads,
+    or None (nothing to import). A record it rejects with ImportFileError, or whose
+    values break the store's limits (a ValidationError), goes to `context.reject`
+    (skipped with `skip_invalid`; parts already handed on stay)."""
     context = context or ReadContext()
     for where, record, default_id in items:
         try:
-            session = convert(record, where, default_id)
+            converted = convert(record, where, default_id)
+            if isinstance(converted, SessionImport):
+                converted = in_parts(converted)
+            yield from converted or ()
         except ImportFileError as error:
             context.reject(error)
-            continue
         except ValidationError as error:
             context.reject(fail(path, where, validation_message(error)))
-            continue
-        if session is not None:
-            yield session
+
+
+def streamed_session(
+    path: Path,
+    context: ReadContext,
+    head: SessionImport,
+    items: Iterable[tuple[Where, Any]],
+    build: Callable[[Any, Where, int], Message | None],
+) -> Iterator[SessionImport]:
+    """A session whose messages are read as they go (`build(item, where, index)` makes
+    each, None to leave it out), handed on in parts; a message `build` rejects is left
+    out alone (see `or_reject`)."""
+    parts = SessionParts(head)
+    for index, (where, item) in enumerate(items):
+        message = or_reject(path, context, where, partial(build, item, where, index))
+        if message is not None and (full := parts.add(message)) is not None:
+            yield full
+    yield from parts.end()
+
+
+def or_reject(path: Path, context: ReadContext, where: Where, build: Callable[[], T]) -> T | None:
+    """`build()`, or None when it rejects its input with ImportFileError or breaks the
+    store's limits (a ValidationError): then the error, at `where`, goes to
+    `context.reject`. For one message of a session that is kept without it."""
+    try:
+        return build()
+    except ImportFileError as error:
+        context.reject(error)
+    except ValidationError as error:
+        context.reject(fail(path, where, validation_message(error)))
+    return None
 
 
 def stem(path: Path, context: ReadContext | None = None) -> str:

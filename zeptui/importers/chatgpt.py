@@ -12,13 +12,14 @@ branch is imported: from `current_node` up through `parent` to the root, reverse
 missing or dangling `current_node` falls back to the newest leaf; a parent cycle
 stops the walk). Nodes with `message: null` are skipped.
 
-Only what the ChatGPT UI shows is kept: hidden system messages, messages flagged
-`is_visually_hidden_from_conversation`, internal tool traffic (assistant calls to a
-tool, code input, `bio`/`web.run`/`web.search` results, browser output other than
-quotes, DALL·E status text), thoughts, reasoning recaps, browsing displays, scraped
-pages and system errors are left out. Custom instructions (`is_user_system_message`,
-`user_editable_context`) are kept as system messages even though the export flags
-them hidden; `execution_output`, `tether_quote` and images are kept.
+Only what the ChatGPT UI shows is kept: messages flagged
+`is_visually_hidden_from_conversation` (custom instructions are), system messages,
+internal tool traffic (assistant calls to a tool, code input,
+`bio`/`web.run`/`web.search` results, browser output other than quotes, DALL·E
+status text), thoughts, reasoning recaps, browsing displays, scraped pages and system
+errors are left out. Custom instructions not flagged hidden (`is_user_system_message`,
+`user_editable_context`) are kept as system messages; `execution_output`,
+`tether_quote` and images are kept.
 
 Roles: `user` → user (`"user"`), `assistant` → assistant (`"ChatGPT"`), `tool` → tool
 (the tool's `author.name`), `system` → system (`"system"`), anything else → norole.
@@ -27,7 +28,9 @@ Content is flattened to text: string parts are joined, dict parts give their `te
 `[<content_type>]`; code and execution output give their `text`, quotes their title,
 URL and text, custom instructions their profile and instructions. Messages empty after
 flattening are skipped with a warning. `create_time` (epoch seconds) becomes a UTC
-`created_at`; a null time stays None. The session id is the conversation's id (else
+`created_at`; a message without one takes the nearest earlier time of its
+conversation, else the conversation's `create_time` (never the time of the import).
+The session id is the conversation's id (else
 `<file base>:<index>`); message uuids are uuid5s of the session and source message
 ids, so importing a file twice adds nothing. Source order is kept.
 """
@@ -55,6 +58,7 @@ from zeptui.importers._jsonfile import (
     stem,
     type_name,
 )
+from zeptui.importers._sessions import fill_times
 
 __all__ = ["ROLE_TYPES", "ChatGPTImporter"]
 
@@ -98,7 +102,7 @@ class _Reader:
 
     def _conversations(self) -> Iterator[tuple[Where, Any, str]]:
         """Each conversation record, looking inside `{"conversations": [...]}` wrappers."""
-        for where, record, default_id in records(self.path, context=self.context):
+        for where, record, default_id in records(self.path, self.context, wrapper="conversations"):
             items = None
             if isinstance(record, dict) and "mapping" not in record:
                 items = record.get("conversations")
@@ -138,6 +142,7 @@ class _Reader:
             imported = self._message(session_id, node_id, node, message, child, used)
             if imported is not None:
                 session.messages.append(imported)
+        fill_times(session.messages, created)
         return session
 
     def _active_branch(
@@ -218,6 +223,8 @@ class _Reader:
         if isinstance(content, dict):
             kind = optional_str(self.path, content, "content_type", where.child(".content"))
             content_type = kind or "text"
+        if metadata.get("is_visually_hidden_from_conversation"):
+            return None  # custom instructions too: hidden in the conversation
         user_system = (
             metadata.get("is_user_system_message") is True
             or content_type == "user_editable_context"
@@ -364,9 +371,8 @@ def _visible(
     recipient: str | None,
     metadata: dict[str, Any],
 ) -> bool:
-    """Whether the ChatGPT UI shows the message (custom instructions are handled apart)."""
-    if metadata.get("is_visually_hidden_from_conversation"):
-        return False
+    """Whether the ChatGPT UI shows a message not flagged hidden (custom instructions
+    are handled apart)."""
     if role == "system":
         return False
     if content_type in _HIDDEN_CONTENT_TYPES:

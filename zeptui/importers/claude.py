@@ -29,7 +29,8 @@ Mapping:
   Each attachment follows as `[attachment: NAME]` plus its `extracted_content`, then
   one `[file: NAME]` line per file. Every part is trimmed; a message left empty is
   skipped with a warning.
-- `created_at` is parsed (ISO 8601, normalised to UTC); missing stays None.
+- `created_at` is parsed (ISO 8601, normalised to UTC); a message without one takes
+  the nearest earlier time of its conversation, else the conversation's `created_at`.
 - Message metadata: `source`, `source_message_id`, `source_parent_id` (not the root
   sentinel), `stop_reason`, `truncated` (when true), `attachments` / `files` (counts,
   when non-zero), `branch: "active"` (when the conversation has parent pointers).
@@ -61,6 +62,7 @@ from zeptui.importers._jsonfile import (
     required_list,
     type_name,
 )
+from zeptui.importers._sessions import fill_times
 
 __all__ = ["ROLES", "ROOT_PARENT", "ClaudeImporter"]
 
@@ -104,7 +106,7 @@ class _Reader:
         self.context = context or ReadContext()
 
     def read(self) -> Iterator[SessionImport]:
-        items = records(self.path, context=self.context)
+        items = records(self.path, self.context)
         return convert_each(self.path, self.context, items, self._session)
 
     # --- conversations --------------------------------------------------------------
@@ -137,6 +139,7 @@ class _Reader:
             message = self._message(node, session_id, tree=tree)
             if message is not None:
                 session.messages.append(message)
+        fill_times(session.messages, session.created_at)
         return session
 
     def _nodes(self, items: list[Any], where: Where) -> list[_Node]:

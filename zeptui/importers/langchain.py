@@ -26,27 +26,29 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from storage.models import Message, RoleType, SessionImport, validation_message
+from storage.models import Message, RoleType, SessionImport
 from storage.zep_bulk import import_uuid
 from zeptui.importers import ImportFileError, ReadContext, register
 from zeptui.importers._content import flatten_parts, tool_calls_json
 from zeptui.importers._jsonfile import (
+    Items,
     Where,
     convert_each,
     fail,
     has_key,
+    is_list,
     json_text,
     optional_str,
     records,
     stem,
+    streamed_session,
     type_name,
+    whole,
 )
+from zeptui.importers._sessions import SessionParts
 
 __all__ = ["BASE_TYPES", "ROLE_TYPES", "LangChainImporter"]
 
@@ -99,24 +101,13 @@ _LC_ONE = re.compile(rb'"lc"\s*:\s*1(?![\d.])')
 _LC_MESSAGE_ID = re.compile(rb'"id"\s*:\s*\[[^\]]*"(?:messages|\w*Message(?:Chunk)?)"')
 
 
-@dataclass
-class _Whole:
-    """A whole JSON document that is one session: its messages with their locations."""
-
-    messages: list[tuple[Where, Any]] = field(default_factory=list)
-
-
 def _looks_like_message(value: Any) -> bool:
     return isinstance(value, dict) and "messages" not in value and bool(value.keys() & _MSG_KEYS)
 
 
-def _whole(document: Any) -> _Whole | None:
-    """A list of messages (not a list of lists), or one message, is one session."""
-    if isinstance(document, list) and not (document and isinstance(document[0], list)):
-        return _Whole([(Where(record=f"[{i}]"), item) for i, item in enumerate(document)])
-    if _looks_like_message(document):
-        return _Whole([(Where(), document)])
-    return None
+def _one_session(first: Any) -> bool:
+    """A top-level list of messages (not of lists) is one session."""
+    return not is_list(first)
 
 
 class _Reader:
@@ -126,23 +117,27 @@ class _Reader:
         self.path = path
         self.context = context or ReadContext()
         self.stem = stem(path, self.context)
-        self.lines: SessionImport | None = None  # JSONL: the session message lines form
+        self.lines: SessionParts | None = None  # JSONL: the session message lines form
         self.line_count = 0
 
     def read(self) -> Iterator[SessionImport]:
-        items = records(self.path, as_one=_whole, context=self.context)
+        items = records(self.path, self.context, one_session=_one_session)
         yield from convert_each(self.path, self.context, items, self._record)
         if self.lines is not None:
-            yield self.lines
+            yield from self.lines.end()
 
-    def _record(self, record: Any, where: Where, default_id: str) -> SessionImport | None:
-        if isinstance(record, _Whole):
+    def _record(
+        self, record: Any, where: Where, default_id: str
+    ) -> SessionImport | Iterator[SessionImport] | None:
+        if isinstance(record, Items):
             return self._whole_session(record)
         if isinstance(record, list):  # an item of a list of lists, or a JSONL line
             return self._list_session(record, where, default_id)
-        if where.line is not None:  # a JSONL message line joins the file's one session
-            self._add_line(record, where)
-            return None
+        if where.record is None and where.line is not None:  # a JSONL message line
+            # joins the file's one session
+            return self._add_line(record, where)
+        if _looks_like_message(record):  # a file of one message
+            return self._whole_session(Items(iter([(where, record)])))
         if isinstance(record, dict) and "messages" in record:
             raise self._wrapper(where)
         raise fail(self.path, where, f"expected a list of messages, got {type_name(record)}")
@@ -150,21 +145,16 @@ class _Reader:
     def _new_session(self, session_id: str) -> SessionImport:
         return SessionImport(session_id=session_id, metadata={"source": SOURCE})
 
-    def _whole_session(self, whole: _Whole) -> SessionImport:
-        """The file's one session; a bad message is rejected on its own."""
-        session = self._new_session(self.stem)
-        for index, (where, item) in enumerate(whole.messages):
-            try:
-                message = self._message(item, where, self.stem, index)
-            except ImportFileError as error:
-                self.context.reject(error)
-                continue
-            except ValidationError as error:
-                self.context.reject(fail(self.path, where, validation_message(error)))
-                continue
-            if message is not None:
-                session.messages.append(message)
-        return session
+    def _whole_session(self, items: Items) -> Iterator[SessionImport]:
+        """The file's one session, read as it goes and handed on in parts; a bad
+        message is rejected on its own."""
+        return streamed_session(
+            self.path,
+            self.context,
+            self._new_session(self.stem),
+            items,
+            lambda item, where, index: self._message(item, where, self.stem, index),
+        )
 
     def _list_session(self, items: list[Any], where: Where, session_id: str) -> SessionImport:
         """A session that is one record: a bad message rejects the whole record."""
@@ -175,14 +165,14 @@ class _Reader:
                 session.messages.append(message)
         return session
 
-    def _add_line(self, record: Any, where: Where) -> None:
+    def _add_line(self, record: Any, where: Where) -> SessionImport | None:
+        """A message line into the file's one session: a full part to hand on, if any."""
         if self.lines is None:
-            self.lines = self._new_session(self.stem)
+            self.lines = SessionParts(self._new_session(self.stem))
         index = self.line_count
         self.line_count += 1  # a rejected line still holds its place
         message = self._message(record, where, self.stem, index)
-        if message is not None:
-            self.lines.messages.append(message)
+        return None if message is None else self.lines.add(message)
 
     def _wrapper(self, where: Where) -> ImportFileError:
         return fail(
@@ -229,7 +219,7 @@ class _Reader:
         return optional_str(self.path, kwargs, "type", at) or ident[-1], kwargs, at
 
     def _message(self, item: Any, where: Where, session_id: str, index: int) -> Message | None:
-        kind, data, at = self._unwrap(item, where)
+        kind, data, at = self._unwrap(whole(item), where)
         base = BASE_TYPES.get(kind) or BASE_TYPES.get(kind.lower())
         if base == "remove":
             self.context.warn(fail(self.path, where, "remove message skipped"))

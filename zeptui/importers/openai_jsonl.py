@@ -3,7 +3,8 @@
 A file is JSONL (one record per line; Batch API lines `{"body": {"messages": ...}}` too),
 a JSON array of records, one record, or a bare array of messages (one conversation).
 The session id is `<file base>:<line>` (JSONL), `<file base>:<index>` (array) or the
-file stem. `system`/`developer` map to system, `user`, `assistant`, `tool` and
+file base (a bare array of messages, read as it goes and handed on in parts).
+`system`/`developer` map to system, `user`, `assistant`, `tool` and
 `function` to themselves, anything else to norole; `role` is the message's `name`,
 else the source role. Content may be a string, a list of parts (text parts are joined;
 images, audio and files become placeholders such as `[image]`) or null on tool-call
@@ -23,6 +24,7 @@ from storage.zep_bulk import import_uuid
 from zeptui.importers import ReadContext, register
 from zeptui.importers._content import flatten_parts, tool_calls_json
 from zeptui.importers._jsonfile import (
+    Items,
     Where,
     convert_each,
     fail,
@@ -31,8 +33,9 @@ from zeptui.importers._jsonfile import (
     optional_str,
     records,
     required_list,
-    stem,
+    streamed_session,
     type_name,
+    whole,
 )
 
 __all__ = ["ROLE_TYPES", "OpenAIChatImporter"]
@@ -58,41 +61,48 @@ def _is_message(value: Any) -> bool:
     return isinstance(value, dict) and "role" in value and "messages" not in value
 
 
-def _bare_messages(document: Any) -> dict[str, Any] | None:
-    """A top-level list of messages is one conversation."""
-    if isinstance(document, list) and document and all(_is_message(i) for i in document):
-        return {"messages": document}
-    return None
-
-
 class _Reader:
     """One pass over one file; numbers messages per session."""
 
     def __init__(self, path: Path, context: ReadContext | None) -> None:
         self.path = path
         self.context = context or ReadContext()
-        self.stem = stem(path, self.context)
         self.counters: dict[str, int] = {}
 
     def read(self) -> Iterator[SessionImport]:
-        items = records(self.path, as_one=_bare_messages, context=self.context)
+        # A top-level list of messages is one conversation, read as it goes.
+        items = records(self.path, self.context, one_session=_is_message)
         return convert_each(self.path, self.context, items, self._session)
 
-    def _session(self, record: Any, where: Where, session_id: str) -> SessionImport:
+    def _session(
+        self, record: Any, where: Where, session_id: str
+    ) -> SessionImport | Iterator[SessionImport]:
+        session = SessionImport(session_id=session_id, metadata={"source": SOURCE})
+        if isinstance(record, Items):
+            return self._streamed(session, record)
         if not isinstance(record, dict):
             raise fail(self.path, where, f"expected an object, got {type_name(record)}")
         if "messages" not in record and isinstance(record.get("body"), dict):
             record, where = record["body"], where.child(".body")  # a Batch API request line
         messages = required_list(self.path, record, "messages", where)
-        session = SessionImport(session_id=session_id, metadata={"source": SOURCE})
         for index, item in enumerate(messages):
-            child = where.child(f".messages[{index}]")
-            message = self._message(item, child, session_id)
+            message = self._message(item, where.child(f".messages[{index}]"), session_id)
             if message is not None:
                 session.messages.append(message)
         return session
 
+    def _streamed(self, head: SessionImport, items: Items) -> Iterator[SessionImport]:
+        """A file that is one conversation, in parts; a bad message is rejected alone."""
+        return streamed_session(
+            self.path,
+            self.context,
+            head,
+            items,
+            lambda item, where, _: self._message(item, where, head.session_id),
+        )
+
     def _message(self, item: Any, where: Where, session_id: str) -> Message | None:
+        item = whole(item)
         if not isinstance(item, dict):
             raise fail(self.path, where, f"expected a message object, got {type_name(item)}")
         source_role = optional_str(self.path, item, "role", where)

@@ -66,7 +66,7 @@ class _Reader:
         self.counters: dict[str, int] = {}
 
     def read(self) -> Iterator[SessionImport]:
-        items = records(self.path, context=self.context)
+        items = records(self.path, self.context)
         return convert_each(self.path, self.context, items, self._session)
 
     def _session(self, record: Any, where: Where, default_id: str) -> SessionImport:

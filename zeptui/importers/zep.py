@@ -26,6 +26,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +44,24 @@ from storage.store import MemoryStore
 from storage.zep_bulk import import_uuid
 from zeptui.importers import ImportFileError, ReadContext, register
 from zeptui.importers._jsonfile import (
+    NOTHING,
+    JsonStream,
+    Lazy,
     Where,
+    elements,
     fail,
     is_jsonl,
+    is_list,
+    json_document,
     json_text,
     jsonl_records,
-    load_json,
     optional_str,
+    or_reject,
     stem,
-    stream_json_array,
     type_name,
+    whole,
 )
+from zeptui.importers._sessions import SessionParts, part_size
 
 __all__ = ["ZepImporter"]
 
@@ -69,6 +77,9 @@ def _is_message(record: dict[str, Any]) -> bool:
     return "messages" not in record and any(key in record for key in _MESSAGE_KEYS)
 
 
+_SESSION_FIELDS = ("session_id", "user_id", "metadata", "created_at")
+
+
 class _Reader:
     """One pass over one file: builds SessionImports and numbers messages per session."""
 
@@ -77,6 +88,8 @@ class _Reader:
         self.context = context or ReadContext()
         self.stem = stem(path, self.context)
         self.counters: dict[str, int] = {}
+        self.times: dict[str, datetime] = {}
+        """The last time seen per session: a message without one takes it."""
 
     def fail(self, where: Where, reason: str) -> ImportFileError:
         return fail(self.path, where, reason)
@@ -85,46 +98,63 @@ class _Reader:
 
     def read(self) -> Iterator[SessionImport]:
         if self.is_jsonl():
-            yield from self._group(self._jsonl_records())
+            yield from self._group(jsonl_records(self.path, self.context))
             return
-        items = stream_json_array(self.path, self.context)
-        if items is not None:  # a list of sessions or messages: an item at a time
-            yield from self._group(
-                (Where(record=f"[{index}]"), record) for index, record in enumerate(items)
-            )
-            return
-        document = self._load_json()
-        top = Where()
-        if isinstance(document, dict):
-            if isinstance(document.get("sessions"), list) and "messages" not in document:
-                self._users(document.get("users"), top.child(".users"))
-                sessions = document["sessions"]
-                yield from self._group(
-                    (top.child(f".sessions[{index}]"), record)
-                    for index, record in enumerate(sessions)
-                )
-            elif _is_message(document):
-                yield from self._group([(top, document)])
-            elif "messages" in document or "session_id" in document:
-                yield self._session(document, top, default_id=self.stem)
+        with json_document(self.path, self.context) as root:
+            if is_list(root):  # a list of sessions or messages: an item at a time
+                yield from self._group(elements(root, Where()))
+            elif isinstance(root, Lazy):
+                yield from self._document(root)
             else:
-                raise self.fail(
-                    top,
-                    "expected a Zep session, a list of sessions or messages, "
-                    "or a messages response",
-                )
-        else:
-            raise self.fail(top, f"expected a JSON object or list, got {type_name(document)}")
+                raise self.fail(Where(), f"expected a JSON object or list, got {type_name(root)}")
 
     def is_jsonl(self) -> bool:
         """JSONL by suffix, or JSONL saved as `.json` (see `_jsonfile.is_jsonl`)."""
         return is_jsonl(self.path)
 
-    def _load_json(self) -> Any:
-        return load_json(self.path)
+    def _document(self, root: Lazy) -> Iterator[SessionImport]:
+        """A top-level object, read as it goes: a dump (its sessions stream), a session
+        or messages response (its messages stream), or one message."""
+        fields: dict[str, Any] = {}
+        members = root.members()
+        for key, where, value in members:
+            if key == "sessions" and is_list(value) and "messages" not in fields:
+                if "users" not in fields:  # a dump with its users last: read them first
+                    self._users(self._users_ahead(), Where(record="users"))
+                yield from self._group(elements(value, where))
+                fields["sessions"] = None
+            elif key == "users" and "sessions" not in fields:
+                fields[key] = None
+                self._users(whole(value), where)
+            elif key == "messages" and is_list(value) and "sessions" not in fields:
+                yield from self._session(fields, members, value, where, root.where, self.stem)
+                return
+            else:
+                fields[key] = whole(value)
+        if "sessions" in fields or root.stream.broken is not None:
+            return
+        if _is_message(fields):
+            yield from self._group([(root.where, fields)])
+        elif "messages" in fields or "session_id" in fields:
+            messages = fields.pop("messages", None)
+            where = root.where.child(".messages")
+            yield from self._session(fields, iter(()), messages, where, root.where, self.stem)
+        else:
+            raise self.fail(
+                root.where,
+                "expected a Zep session, a list of sessions or messages, or a messages response",
+            )
 
-    def _jsonl_records(self) -> Iterator[tuple[Where, Any]]:
-        return jsonl_records(self.path, self.context)
+    def _users_ahead(self) -> Any:
+        """The `users` of a top-level object, read from the file in a pass of its own
+        (for a dump whose users come after its sessions); None if it has none."""
+        with JsonStream.open(self.path) as ahead:
+            root = ahead.root()
+            if isinstance(root, Lazy) and root.is_object:
+                for key, _, value in root.members():
+                    if key == "users":
+                        return whole(value)
+        return None
 
     def _users(self, users: Any, where: Where) -> None:
         """A dump's users, into `context.users` (created with their names)."""
@@ -150,10 +180,18 @@ class _Reader:
     # --- records -----------------------------------------------------------------
 
     def _group(self, records: Iterable[tuple[Where, Any]]) -> Iterator[SessionImport]:
-        """Messages of one session on consecutive records become one SessionImport."""
-        pending: SessionImport | None = None
+        """Messages of one session on consecutive records become one session (in parts
+        of at most `part_size()`); a session object is a session of its own."""
+        pending: SessionParts | None = None
         for where, record in records:
             try:
+                if isinstance(record, Lazy) and record.is_object:  # a long session object
+                    if pending is not None:
+                        yield from pending.end()
+                        pending = None
+                    yield from self._session({}, record.members(), None, where, where, None)
+                    continue
+                record = whole(record)
                 if not isinstance(record, dict):
                     raise self.fail(
                         where, f"expected a message or session object, got {type_name(record)}"
@@ -163,19 +201,22 @@ class _Reader:
                     user_id = self._optional_str(record, "user_id", where)
                     message = self._message(record, where, session_id)
                     if pending is not None and pending.session_id != session_id:
-                        yield pending
+                        yield from pending.end()
                         pending = None
                     if pending is None:
-                        pending = SessionImport(session_id=session_id)
-                    if user_id and not pending.user_id:
-                        pending.user_id = user_id
-                    pending.messages.append(message)
+                        pending = SessionParts(SessionImport(session_id=session_id))
+                    if user_id and not pending.part.user_id:
+                        pending.part.user_id = user_id
+                    full = pending.add(message)
+                    if full is not None:
+                        yield full
                 elif "messages" in record or "session_id" in record:
-                    session = self._session(record, where, default_id=None)
                     if pending is not None:
-                        yield pending
+                        yield from pending.end()
                         pending = None
-                    yield session
+                    messages = record.pop("messages", None)
+                    at = where.child(".messages")
+                    yield from self._session(record, iter(()), messages, at, where, None)
                 else:
                     raise self.fail(where, "expected a message (with content) or a session object")
             except ImportFileError as error:
@@ -183,29 +224,97 @@ class _Reader:
             except ValidationError as error:
                 self.context.reject(self.fail(where, validation_message(error)))
         if pending is not None:
-            yield pending
+            yield from pending.end()
 
     def _session(
-        self, record: dict[str, Any], where: Where, default_id: str | None
+        self,
+        fields: dict[str, Any],
+        members: Iterator[tuple[str, Where, Any]],
+        messages: Any,
+        messages_where: Where,
+        where: Where,
+        default_id: str | None,
+    ) -> Iterator[SessionImport]:
+        """A session object, its messages read as they go (a bad message is rejected
+        alone) and handed on in parts: `fields` are its members read so far, `messages`
+        its message list (decoded, `Lazy`, or None while `members`, the members still to
+        read, may hold it).
+
+        The session's fields must come before a message list longer than one part
+        (zeptui writes them so): `user_id` and `metadata` after it are applied with a
+        last part, a `session_id` or `created_at` after it is an error."""
+        buffered: list[tuple[Where, Any]] = []
+        parts: SessionParts | None = None
+        for key, child, value in _with_messages(members, messages, messages_where):
+            if key != "messages":
+                if parts is not None and key in _SESSION_FIELDS:
+                    late = {key: whole(value)}
+                    if key in ("session_id", "created_at") and late[key] is not None:
+                        raise self.fail(
+                            child,
+                            f"{key} comes after more than {part_size():,} messages: put it "
+                            "before them (as zeptui's exports do) to import so long a session",
+                        )
+                    yield self._head(late, where, parts.session_id, continued=True)
+                else:
+                    fields[key] = whole(value)
+                continue
+            if value is None:
+                continue
+            if not is_list(value):
+                raise self.fail(child, f"expected a list, got {type_name(value)}")
+            for item_where, lazy_item in elements(value, child):
+                try:  # decoded now: the stream moves on
+                    item = whole(lazy_item)
+                except ImportFileError as error:
+                    self.context.reject(error)
+                    item = NOTHING  # it still holds its place
+                if parts is None:
+                    buffered.append((item_where, item))
+                    if len(buffered) < part_size():
+                        continue
+                    parts = self._start(fields, where, default_id)
+                    items, buffered = buffered, []
+                else:
+                    items = [(item_where, item)]
+                for message_where, message_item in items:
+                    full = self._session_message(parts, message_where, message_item)
+                    if full is not None:
+                        yield full
+        if parts is None:  # a session shorter than a part
+            parts = self._start(fields, where, default_id)
+            for message_where, message_item in buffered:
+                self._session_message(parts, message_where, message_item)
+        yield from parts.end()
+
+    def _start(self, fields: dict[str, Any], where: Where, default_id: str | None) -> SessionParts:
+        session_id = self._session_id(fields, where, default=default_id)
+        head = self._head(fields, where, session_id)
+        if head.created_at is not None:
+            self.times[session_id] = head.created_at
+        return SessionParts(head)
+
+    def _head(
+        self, fields: dict[str, Any], where: Where, session_id: str, *, continued: bool = False
     ) -> SessionImport:
-        session_id = self._session_id(record, where, default=default_id)
-        messages = record.get("messages")
-        if messages is None:
-            messages = []
-        if not isinstance(messages, list):
-            raise self.fail(where.child(".messages"), f"expected a list, got {type_name(messages)}")
-        session = SessionImport(
+        """The session's own fields (a later part's, when `continued`)."""
+        return SessionImport(
             session_id=session_id,
-            user_id=self._optional_str(record, "user_id", where),
-            metadata=self._metadata(record, where),
-            created_at=self._timestamp(record, where),
+            user_id=self._optional_str(fields, "user_id", where),
+            metadata=self._metadata(fields, where),
+            created_at=None if continued else self._timestamp(fields, where),
         )
-        for index, message in enumerate(messages):
-            child = where.child(f".messages[{index}]")
-            if not isinstance(message, dict):
-                raise self.fail(child, f"expected a message object, got {type_name(message)}")
-            session.messages.append(self._message(message, child, session_id))
-        return session
+
+    def _session_message(
+        self, parts: SessionParts, where: Where, item: Any
+    ) -> SessionImport | None:
+        """Add one message of a session object (or reject it): a full part to yield."""
+        if item is NOTHING:  # rejected already
+            self.counters[parts.session_id] = self.counters.get(parts.session_id, 0) + 1
+            return None
+        build = partial(self._message, item, where, parts.session_id)
+        message = or_reject(self.path, self.context, where, build)
+        return None if message is None else parts.add(message)
 
     def _session_id(self, record: dict[str, Any], where: Where, default: str | None) -> str:
         value = record.get("session_id")
@@ -217,7 +326,14 @@ class _Reader:
             raise self.fail(where, f"session_id must be a non-empty string, got {value!r}")
         return value
 
-    def _message(self, record: dict[str, Any], where: Where, session_id: str) -> Message:
+    def _message(self, record: Any, where: Where, session_id: str) -> Message:
+        # The message holds its place in the session even if rejected below, so the
+        # uuids derived for the ones after it do not depend on it.
+        index = self.counters.get(session_id, 0)
+        self.counters[session_id] = index + 1
+        record = whole(record)
+        if not isinstance(record, dict):
+            raise self.fail(where, f"expected a message object, got {type_name(record)}")
         if "content" not in record:
             raise self.fail(where, "message has no content")
         content = record["content"]
@@ -241,15 +357,18 @@ class _Reader:
         else:  # v0.x / LangChain: free-form role
             self._optional_str(record, "name", where)
             role_type = _V0_ROLES.get(role.lower())
-        index = self.counters.get(session_id, 0)
-        self.counters[session_id] = index + 1
         message_uuid = self._uuid(record, where)
         if message_uuid is None:
             role_name = role_type.value if role_type else ""
             message_uuid = import_uuid(session_id, str(index), role_name, role, content)
+        created_at = self._timestamp(record, where)
+        if created_at is None:  # the nearest earlier time of its session (never invented)
+            created_at = self.times.get(session_id)
+        else:
+            self.times[session_id] = created_at
         return Message(
             uuid=message_uuid,
-            created_at=self._timestamp(record, where),
+            created_at=created_at,
             role=role,
             role_type=role_type,
             content=content,
@@ -285,6 +404,16 @@ class _Reader:
         except ValueError:
             raise self.fail(where, f"created_at is not an ISO 8601 time: {value!r}") from None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _with_messages(
+    members: Iterator[tuple[str, Where, Any]], messages: Any, where: Where
+) -> Iterator[tuple[str, Where, Any]]:
+    """A session object's members still to read, its message list (at `where`) first
+    if it was already taken out (`messages`, not None)."""
+    if messages is not None:
+        yield "messages", where, messages
+    yield from members
 
 
 class ZepImporter:
