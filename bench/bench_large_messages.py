@@ -80,11 +80,13 @@ def run(kind: str, mebibytes: float, text: str) -> None:
     started = time.perf_counter()
     tokens = count_message_tokens("user", text)
     counting = time.perf_counter() - started
-    with tempfile.TemporaryDirectory() as folder:
-        with DuckDBStore(Path(folder) / "large.duckdb", summarizer=None) as store:
-            started = time.perf_counter()
-            store.add_memory("s", [Message(role="user", role_type=RoleType.user, content=text)])
-            adding = time.perf_counter() - started
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        DuckDBStore(Path(folder) / "large.duckdb", summarizer=None) as store,
+    ):
+        started = time.perf_counter()
+        store.add_memory("s", [Message(role="user", role_type=RoleType.user, content=text)])
+        adding = time.perf_counter() - started
     rest = adding - counting
     print(
         f"{kind:<6} {mebibytes:>5g} {tokens:>10,} {counting:>9.2f} {adding:>7.2f} "

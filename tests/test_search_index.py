@@ -11,8 +11,10 @@ from storage import search
 
 PIECES = (
     "SELECT list(term ORDER BY term) FROM (SELECT unnest(regexp_extract_all(piece, "
-    f"{search._TERM})) AS term FROM (SELECT unnest({search._pieces_sql('lower($text)')}) AS piece)) "
-    f"WHERE length(term) <= {search.MAX_TERM_LENGTH} AND NOT list_contains({search._STOPWORD_LIST}, term)"
+    f"{search._TERM})) AS term "
+    f"FROM (SELECT unnest({search._pieces_sql('lower($text)')}) AS piece)) "
+    f"WHERE length(term) <= {search.MAX_TERM_LENGTH} "
+    f"AND NOT list_contains({search._STOPWORD_LIST}, term)"
 )
 WHOLE = f"SELECT list_sort({search.tokens_sql('$text')})"
 
