@@ -19,7 +19,7 @@ PIECES = (
 WHOLE = f"SELECT list_sort({search.tokens_sql('$text')})"
 
 alphabet = st.sampled_from(
-    list("abcXYZ019 .,-\n\t") + ["é", "İ", "ß", "中文", "😀", "\u0301", "\u00a0", "٣", "ⅷ"]
+    [*"abcXYZ019 .,-\n\t", "é", "İ", "ß", "中文", "😀", "\u0301", "\u00a0", "٣", "ⅷ"]
 )
 # Long enough to be tokenised in pieces: a generated passage repeated past the threshold,
 # then a generated tail (so pieces end at every kind of character).
