@@ -884,33 +884,18 @@ class DuckDBStore(MemoryStore):
         self._schedule_summary(key)
         return stored
 
-    def _ensure_session(
-        self,
-        cursor: duckdb.DuckDBPyConnection,
-        session_id: str,
-        *,
-        user_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        created_at: datetime | None = None,
-    ) -> int:
+    def _ensure_session(self, cursor: duckdb.DuckDBPyConnection, session_id: str) -> int:
         """The session's key, creating it or undeleting it (Zep's upsert on add)."""
         row = cursor.execute(
-            "SELECT id, metadata, user_id FROM sessions WHERE session_id = ?", [session_id]
+            "SELECT id FROM sessions WHERE session_id = ?", [session_id]
         ).fetchone()
         if row is None:
-            return self._insert_session(cursor, session_id, user_id, metadata, created_at)
-        key, stored_metadata, stored_user = int(row[0]), _load_json(row[1]), row[2]
+            return self._insert_session(cursor, session_id, None, None)
         cursor.execute(
-            "UPDATE sessions SET deleted_at = NULL, updated_at = ?, metadata = ?, user_id = ? "
-            "WHERE id = ?",
-            [
-                self._now(),
-                _dump_json(merge_metadata(stored_metadata, metadata)),
-                stored_user if stored_user is not None else user_id,
-                key,
-            ],
+            "UPDATE sessions SET deleted_at = NULL, updated_at = ? WHERE id = ?",
+            [self._now(), int(row[0])],
         )
-        return key
+        return int(row[0])
 
     def _insert_messages(
         self,
@@ -1500,7 +1485,8 @@ class DuckDBStore(MemoryStore):
                 ]
                 result.sessions_created += 1
                 continue
-            state[1] = merge_metadata(state[1], item.metadata)
+            # An update, unprivileged as in Zep: the reserved `system` key stays as it is.
+            state[1] = merge_metadata(state[1], without_system(item.metadata))
             state[2] = state[2] if state[2] is not None else item.user_id
             if not part:
                 result.sessions_updated += 1
