@@ -8,8 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +19,14 @@ import pytest
 from click.testing import CliRunner
 
 from storage.duckdb_store import DuckDBStore
-from storage.models import RoleType, Session, SessionQuery
+from storage.models import RoleType, Session, SessionOrder, SessionQuery
 from zeptui.cli import cli
 from zeptui.config import sample_data_dir
 from zeptui.exporters import export_sessions
 from zeptui.importers import ImportFileError, ImportOptions, ReadContext, import_file
 from zeptui.importers.run import ImportRun
 from zeptui.importers.sharegpt import ShareGPTImporter
+from zeptui.importers.sources import ArchiveLimits, expand
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OCTAVIA = sample_data_dir() / "octavia-butler.json"
@@ -475,3 +478,204 @@ def test_same_file_names_in_different_folders_get_their_own_sessions(
         direct = import_file(opened, Path("dataset/train/data.jsonl"))
     assert direct.result.sessions_created == 1
     assert "data:1" in session_names(db)
+
+
+def chatgpt_conversation(conversation_id: str, start: float) -> dict[str, Any]:
+    """A ChatGPT conversation: hidden custom instructions (no time), a prompt, and an
+    answer whose create_time is null."""
+
+    def node(node_id: str, parent: str | None, message: dict[str, Any]) -> dict[str, Any]:
+        return {"id": node_id, "parent": parent, "children": [], "message": message}
+
+    hidden = {"is_visually_hidden_from_conversation": True, "is_user_system_message": True}
+    return {
+        "id": conversation_id,
+        "title": conversation_id,
+        "create_time": start,
+        "current_node": "answer",
+        "mapping": {
+            "ci": node(
+                "ci",
+                None,
+                {
+                    "author": {"role": "user"},
+                    "create_time": None,
+                    "content": {"content_type": "user_editable_context", "user_profile": "Me"},
+                    "metadata": hidden,
+                },
+            ),
+            "prompt": node(
+                "prompt",
+                "ci",
+                {
+                    "author": {"role": "user"},
+                    "create_time": start + 60,
+                    "content": {"content_type": "text", "parts": ["Hello?"]},
+                },
+            ),
+            "answer": node(
+                "answer",
+                "prompt",
+                {
+                    "author": {"role": "assistant"},
+                    "create_time": None,
+                    "content": {"content_type": "text", "parts": ["Hi."]},
+                    "recipient": "all",
+                },
+            ),
+        },
+    }
+
+
+def test_times_are_never_the_import_time_where_the_source_has_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message without a time takes the nearest earlier one of its conversation, so a
+    2023 conversation keeps sorting as 2023; ShareGPT has no times: the import's."""
+    monkeypatch.chdir(tmp_path)
+    older, newer = datetime(2023, 3, 1, tzinfo=UTC), datetime(2024, 5, 1, tzinfo=UTC)
+    Path("conversations.json").write_text(
+        json.dumps(
+            [
+                chatgpt_conversation("old", older.timestamp()),
+                chatgpt_conversation("new", newer.timestamp()),
+            ]
+        )
+    )
+    Path("claude.json").write_text(
+        json.dumps(
+            [
+                {
+                    "uuid": "claude-1",
+                    "created_at": "2023-06-01T10:00:00Z",
+                    "chat_messages": [
+                        {"sender": "human", "text": "q", "created_at": "2023-06-01T10:00:05Z"},
+                        {"sender": "assistant", "text": "a"},
+                    ],
+                }
+            ]
+        )
+    )
+    Path("zep.jsonl").write_text(
+        json.dumps({"session_id": "zep-1", "content": "q", "created_at": "2023-07-01T00:00:00Z"})
+        + "\n"
+        + json.dumps({"session_id": "zep-1", "content": "a"})
+        + "\n"
+    )
+    Path("chat.jsonl").write_text(json.dumps(chat("sharegpt-1", "q", "a")) + "\n")
+    db = tmp_path / "store.duckdb"
+    imported_from = datetime.now(UTC)
+    cli_import(db, "conversations.json", "claude.json", "zep.jsonl", "chat.jsonl")
+    with DuckDBStore(db, read_only=True, summarizer=None) as opened:
+        query = SessionQuery(limit=10, order_by=SessionOrder.activity, descending=True)
+        infos = opened.list_sessions(query).sessions
+        activity = {info.session.session_id: info.last_activity for info in infos}
+        assert [info.session.session_id for info in infos] == [
+            "sharegpt-1",
+            "new",
+            "zep-1",
+            "claude-1",
+            "old",
+        ]
+        assert activity["old"] == older + timedelta(seconds=60)
+        old = opened.list_messages("old").messages
+        assert [m.content for m in old] == ["Hello?", "Hi."]  # the instructions are hidden
+        assert [m.created_at for m in old] == [older + timedelta(seconds=60)] * 2
+        claude = opened.list_messages("claude-1").messages
+        assert claude[1].created_at == datetime(2023, 6, 1, 10, 0, 5, tzinfo=UTC)
+        zep = opened.list_messages("zep-1").messages
+        assert zep[1].created_at == datetime(2023, 7, 1, tzinfo=UTC)
+        sharegpt = opened.list_messages("sharegpt-1").messages
+        assert all(m.created_at is not None and m.created_at >= imported_from for m in sharegpt)
+
+
+# --- archives that expand too far ----------------------------------------------------------
+
+
+def bomb(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
+        for name, data in members.items():
+            zipped.writestr(name, data)
+    return path
+
+
+def test_a_zip_bomb_member_is_refused_in_one_line_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member that expands over 100 times (here a 4 MiB line in a few KiB) is refused
+    before it is opened, naming the archive and member; the archive's other members
+    still import; nothing is written to the temporary folder."""
+    monkeypatch.chdir(tmp_path)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    line = json.dumps({"session_id": "bomb", "content": " " * (4 << 20)}) + "\n"
+    good = json.dumps({"session_id": "fine", "role_type": "user", "content": "hi"}) + "\n"
+    archive = bomb(tmp_path / "bomb.zip", {"a.jsonl": line.encode(), "b.jsonl": good.encode()})
+    assert archive.stat().st_size < 50_000
+    db = tmp_path / "store.duckdb"
+    result = CliRunner().invoke(cli, ["--db", str(db), "import", "--no-summaries", "bomb.zip"])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    [error] = result.stderr.splitlines()
+    assert error.startswith("zeptui: error: bomb.zip/a.jsonl: expands to 4.0 MiB from ")
+    assert "more than an archive member may (100 to 1)" in error
+    assert session_names(db) == {"fine"}
+    assert list(temp.iterdir()) == []
+
+
+def test_archive_limits_bound_each_member_and_the_total(tmp_path: Path, store: DuckDBStore) -> None:
+    """Limits the tests can lower: a member's size, and the total of the members read
+    (over it, the archive is refused whole, in one line)."""
+    lines = [
+        json.dumps({"session_id": f"s{n}", "role_type": "user", "content": f"message {n}"})
+        for n in range(3)
+    ]
+    archive = bomb(
+        tmp_path / "export.zip",
+        {f"{n}.jsonl": (line + "\n").encode() for n, line in enumerate(lines)},
+    )
+    sizes = [len(line) + 1 for line in lines]
+    small = ArchiveLimits(member_bytes=sizes[0] - 1, total_bytes=10_000)
+    run = ImportRun([archive], archive_limits=small)
+    assert run.planned == []
+    assert run.errors == [
+        f"{archive}/{n}.jsonl: expands to {sizes[n]} bytes, more than an archive member "
+        f"may ({sizes[0] - 1} bytes); not imported"
+        for n in range(3)
+    ]
+    tight = ArchiveLimits(member_bytes=10_000, total_bytes=100)
+    run = ImportRun([archive], archive_limits=tight)
+    assert run.planned == []
+    assert run.errors == [
+        f"{archive}/1.jsonl: the archive's chat files expand to more than 100 bytes (the most "
+        "an import reads from one archive); none of them was imported"
+    ]
+    run = ImportRun([archive])
+    run.run(store)
+    assert run.errors == [] and run.totals().messages_added == 3
+
+
+def test_archive_members_are_read_in_place(tmp_path: Path) -> None:
+    """A member is read straight from the archive (never extracted): the path an
+    importer gets does not exist on disk, reads the member's bytes, and a corrupt
+    member is a one-line error."""
+    data = json.dumps({"session_id": "s", "content": os.urandom(4000).hex()}) + "\n"
+    archive = bomb(tmp_path / "a.zip", {"dir/chat.jsonl": data.encode()})
+    sources, errors = expand([archive])
+    [source] = sources
+    path = source.readable()
+    assert errors == [] and not path.exists() and path.name == "chat.jsonl"
+    assert path.read_bytes() == data.encode()
+    with path.open(encoding="utf-8") as text:
+        assert text.readline() == data
+    corrupt = bytearray(archive.read_bytes())
+    start = corrupt.index(b"dir/chat.jsonl") + len("dir/chat.jsonl") + 1000
+    corrupt[start : start + 50] = bytes(50)
+    archive.write_bytes(bytes(corrupt))
+    with DuckDBStore(tmp_path / "s.duckdb", summarizer=None) as opened:
+        run = ImportRun([archive])
+        run.run(opened)
+    [error] = run.errors
+    assert error.startswith(f"{archive}/dir/chat.jsonl: ") and "zip" in error

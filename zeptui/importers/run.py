@@ -20,7 +20,7 @@ from zeptui.importers import (
     detect_importer,
     import_file,
 )
-from zeptui.importers.sources import Source, expand
+from zeptui.importers.sources import ArchiveLimits, Source, expand
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -52,10 +52,12 @@ class ImportRun:
     forced: Importer | None = None
     options: ImportOptions = field(default_factory=ImportOptions)
     entries: list[Entry] = field(default_factory=list)
+    archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    """What a zip archive's chat files may expand to (see `ArchiveLimits`)."""
 
     def __post_init__(self) -> None:
         for path in self.paths:  # detect first: unreadable files never open the store
-            sources, errors = expand([path])
+            sources, errors = expand([path], self.archive_limits)
             self.entries.extend(Entry(error.path, error=str(error)) for error in errors)
             self.entries.extend(self._plan(source) for source in sources)
 
@@ -102,16 +104,15 @@ class ImportRun:
                 assert entry.source is not None and entry.importer is not None
                 progress.start_file(entry.name)
                 try:
-                    with entry.source.local_path() as path:
-                        entry.report = import_file(
-                            store,
-                            path,
-                            entry.importer,
-                            self.options,
-                            name=entry.name,
-                            id_base=entry.source.id_base,
-                            on_session=progress.session,
-                        )
+                    entry.report = import_file(
+                        store,
+                        entry.source.readable(),
+                        entry.importer,
+                        self.options,
+                        name=entry.name,
+                        id_base=entry.source.id_base,
+                        on_session=progress.session,
+                    )
                 except ImportFileError as error:
                     entry.error = str(error)
                 except StoreLockedError:

@@ -446,7 +446,8 @@ class ZepImporter:
         from storage.zep_bulk import BulkImportDeclined
 
         reader = _Reader(path, context)
-        if not isinstance(store, DuckDBStore) or not reader.is_jsonl():
+        # DuckDB reads files only (not an archive's members).
+        if not isinstance(store, DuckDBStore) or not path.is_file() or not reader.is_jsonl():
             return None
         try:
             return store.import_zep_jsonl(path, default_session_id=reader.stem)
