@@ -13,6 +13,7 @@ store the same thing.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +36,11 @@ the file does not give it, is the earliest time in its first part, in both paths
 
 def import_uuid(*parts: str) -> str:
     """The uuid an importer gives a message that has none: uuid5 of `parts` joined by
-    U+001F, in ZEP_IMPORT_NAMESPACE (the SQL fast path computes the same)."""
-    return str(uuid.uuid5(ZEP_IMPORT_NAMESPACE, "\x1f".join(parts)))
+    U+001F, in ZEP_IMPORT_NAMESPACE (the SQL fast path computes the same). Text with a
+    lone surrogate, which the models then refuse, is hashed without raising."""
+    name = "\x1f".join(parts).encode("utf-8", "surrogatepass")
+    digest = hashlib.sha1(ZEP_IMPORT_NAMESPACE.bytes + name, usedforsecurity=False).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=5))
 
 
 _COLUMNS = (

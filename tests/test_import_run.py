@@ -679,3 +679,70 @@ def test_archive_members_are_read_in_place(tmp_path: Path) -> None:
         run.run(opened)
     [error] = run.errors
     assert error.startswith(f"{archive}/dir/chat.jsonl: ") and "zip" in error
+
+
+# --- lone surrogates ---------------------------------------------------------------------
+
+SURROGATE = "\\ud800"  # as the JSON text has it: an escape Python decodes to a lone surrogate
+SURROGATE_FILES = {
+    "zep.jsonl": (
+        '{"session_id": "z", "content": "ok"}\n'
+        f'{{"session_id": "z", "content": "bad {SURROGATE}"}}\n',
+        2,
+    ),
+    "zep-id.jsonl": (f'{{"session_id": "z{SURROGATE}", "content": "x"}}\n', 1),
+    "zep-user.jsonl": (f'{{"session_id": "z", "user_id": "u{SURROGATE}", "content": "x"}}\n', 1),
+    "session.json": (
+        '{"session_id": "s",\n "messages": [{"content": "ok"},\n'
+        f' {{"content": "{SURROGATE}"}}]}}',
+        2,
+    ),
+    "sharegpt.json": (
+        '[{"id": "a", "conversations": [{"from": "human", "value": "ok"}]},\n'
+        f' {{"id": "b", "conversations": [{{"from": "human", "value": "{SURROGATE}"}}]}}]',
+        2,
+    ),
+    "openai.jsonl": (
+        '{"messages": [{"role": "user", "content": "ok"}]}\n'
+        f'{{"messages": [{{"role": "user{SURROGATE}", "content": "x"}}]}}\n',
+        2,
+    ),
+    "langchain.json": (
+        '[{"type": "human", "data": {"content": "ok"}},\n'
+        f' {{"type": "ai", "data": {{"content": "{SURROGATE}"}}}}]',
+        2,
+    ),
+    "claude.json": (
+        '[{"uuid": "c", "chat_messages": [{"sender": "human", "text": "ok"}]},\n'
+        f' {{"uuid": "d", "chat_messages": [{{"sender": "human", "text": "{SURROGATE}"}}]}}]',
+        2,
+    ),
+    "conversations.json": (
+        '[{"id": "g", "title": "ok", "create_time": 1, "mapping": {}},\n'
+        f' {{"id": "h", "title": "{SURROGATE}", "create_time": 1, "mapping": {{}}}}]',
+        2,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SURROGATE_FILES))
+def test_lone_surrogates_are_bad_records_with_file_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """A `\\ud800` escape decodes to text that cannot be stored: the record is refused
+    with file:line (listed and skipped with --skip-invalid), never a traceback."""
+    monkeypatch.chdir(tmp_path)
+    text, line = SURROGATE_FILES[name]
+    Path(name).write_text(text, encoding="utf-8")
+    db = tmp_path / "store.duckdb"
+    args = ["--db", str(db), "import", "--no-summaries", name]
+    failed = CliRunner().invoke(cli, args)
+    assert failed.exit_code == 1 and isinstance(failed.exception, SystemExit), failed.output
+    [error] = failed.stderr.splitlines()
+    assert error.startswith(f"zeptui: error: {name}:{line}: ")
+    assert "lone surrogate" in error
+    assert not db.exists() or session_names(db) == set()
+    skipped = CliRunner().invoke(cli, [*args[:4], "--skip-invalid", "--json", name])
+    assert skipped.exit_code == 0, skipped.output
+    [report] = json.loads(skipped.stdout)["files"]
+    assert report["records_skipped"] == 1 and "lone surrogate" in report["skipped"][0]

@@ -32,6 +32,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from storage import limits
 from storage.models import (
     CreateUserRequest,
     ImportResult,
@@ -90,6 +91,7 @@ class _Reader:
         self.counters: dict[str, int] = {}
         self.times: dict[str, datetime] = {}
         """The last time seen per session: a message without one takes it."""
+        self.user_ids: set[str] = set()
 
     def fail(self, where: Where, reason: str) -> ImportFileError:
         return fail(self.path, where, reason)
@@ -127,7 +129,8 @@ class _Reader:
                 fields[key] = None
                 self._users(whole(value), where)
             elif key == "messages" and is_list(value) and "sessions" not in fields:
-                yield from self._session(fields, members, value, where, root.where, self.stem)
+                session = self._session(fields, members, value, where, root.where, self.stem)
+                yield from self._rejecting(root.where, session)
                 return
             else:
                 fields[key] = whole(value)
@@ -138,12 +141,25 @@ class _Reader:
         elif "messages" in fields or "session_id" in fields:
             messages = fields.pop("messages", None)
             where = root.where.child(".messages")
-            yield from self._session(fields, iter(()), messages, where, root.where, self.stem)
+            session = self._session(fields, iter(()), messages, where, root.where, self.stem)
+            yield from self._rejecting(root.where, session)
         else:
             raise self.fail(
                 root.where,
                 "expected a Zep session, a list of sessions or messages, or a messages response",
             )
+
+    def _rejecting(
+        self, where: Where, sessions: Iterator[SessionImport]
+    ) -> Iterator[SessionImport]:
+        """`sessions`; an error in them rejects the record at `where` (the parts handed
+        on before it stay)."""
+        try:
+            yield from sessions
+        except ImportFileError as error:
+            self.context.reject(error)
+        except ValidationError as error:
+            self.context.reject(self.fail(where, validation_message(error)))
 
     def _users_ahead(self) -> Any:
         """The `users` of a top-level object, read from the file in a pass of its own
@@ -198,7 +214,7 @@ class _Reader:
                     )
                 if _is_message(record):
                     session_id = self._session_id(record, where, default=self.stem)
-                    user_id = self._optional_str(record, "user_id", where)
+                    user_id = self._user_id(record, where)
                     message = self._message(record, where, session_id)
                     if pending is not None and pending.session_id != session_id:
                         yield from pending.end()
@@ -315,6 +331,17 @@ class _Reader:
         build = partial(self._message, item, where, parts.session_id)
         message = or_reject(self.path, self.context, where, build)
         return None if message is None else parts.add(message)
+
+    def _user_id(self, record: dict[str, Any], where: Where) -> str | None:
+        """A message's `user_id`, checked as an id (once per distinct one)."""
+        user_id = self._optional_str(record, "user_id", where)
+        if user_id and user_id not in self.user_ids:
+            try:
+                limits.check_id(user_id, "user_id")
+            except limits.LimitError as error:
+                raise self.fail(where, f"user_id: {error}") from None
+            self.user_ids.add(user_id)
+        return user_id
 
     def _session_id(self, record: dict[str, Any], where: Where, default: str | None) -> str:
         value = record.get("session_id")
