@@ -237,7 +237,7 @@ def test_bad_values_name_the_record(tmp_path: Path) -> None:
     with pytest.raises(ImportFileError) as caught:
         list(ChatGPTImporter().read(path))
     assert str(caught.value) == (
-        f"{path}:1: [0].mapping.n.message: create_time is not a valid time: 'soon'"
+        f"{path}:1: [0].mapping.n.message: create_time is not an ISO 8601 time: 'soon'"
     )
 
 

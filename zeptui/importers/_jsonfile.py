@@ -8,12 +8,14 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from pydantic import ValidationError
 
+from storage import limits
 from storage.limits import MAX_METADATA_DEPTH
 from storage.models import Message, SessionImport, validation_message
 from zeptui.importers import ImportFileError, ReadContext, os_reason
@@ -728,6 +730,21 @@ def stem(path: Path, context: ReadContext | None = None) -> str:
     if context is not None and context.id_base:
         return context.id_base
     return path.stem or path.name
+
+
+def iso_time(path: Path, value: str, key: str, where: Where) -> datetime:
+    """An ISO 8601 time as an aware UTC datetime (naive times are UTC); ImportFileError
+    if it is none, or out of the store's range (years 1 to 9999 in UTC)."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise fail(path, where, f"{key} is not an ISO 8601 time: {value!r}") from None
+    try:
+        checked = limits.check_timestamp(parsed, key)
+    except limits.LimitError as error:
+        raise fail(path, where, str(error)) from None
+    assert checked is not None
+    return checked
 
 
 def optional_str(path: Path, record: dict[str, Any], key: str, where: Where) -> str | None:

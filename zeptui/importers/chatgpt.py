@@ -51,6 +51,7 @@ from zeptui.importers._jsonfile import (
     convert_each,
     fail,
     has_key,
+    iso_time,
     json_text,
     optional_str,
     record_id,
@@ -353,12 +354,9 @@ class _Reader:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise fail(self.path, where, f"{key} must be a number, got {type_name(value)}")
+        if isinstance(value, str):
+            return iso_time(self.path, value, key, where)
         try:
-            if isinstance(value, str):
-                parsed = datetime.fromisoformat(value)
-                if parsed.tzinfo is None:
-                    parsed = parsed.replace(tzinfo=UTC)
-                return parsed.astimezone(UTC)
             return datetime.fromtimestamp(value, tz=UTC)
         except (OverflowError, OSError, ValueError):
             raise fail(self.path, where, f"{key} is not a valid time: {value!r}") from None

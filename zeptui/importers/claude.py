@@ -56,6 +56,7 @@ from zeptui.importers._jsonfile import (
     Where,
     convert_each,
     fail,
+    iso_time,
     json_text,
     optional_str,
     records,
@@ -365,15 +366,7 @@ class _Reader:
     def _timestamp(self, record: dict[str, Any], where: Where) -> datetime | None:
         """`created_at` as an aware UTC datetime; None when missing (never invented)."""
         value = optional_str(self.path, record, "created_at", where)
-        if not value:
-            return None
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise fail(self.path, where, f"created_at is not an ISO 8601 time: {value!r}") from None
-        if parsed.tzinfo is None:
-            return parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
+        return iso_time(self.path, value, "created_at", where) if value else None
 
 
 class ClaudeImporter:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ from zeptui.importers._jsonfile import (
     fail,
     is_jsonl,
     is_list,
+    iso_time,
     json_document,
     json_text,
     jsonl_records,
@@ -426,11 +427,7 @@ class _Reader:
         value = self._optional_str(record, "created_at", where)
         if not value or value.startswith(_ZERO_TIME_PREFIX):  # Go's zero time: unset
             return None
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise self.fail(where, f"created_at is not an ISO 8601 time: {value!r}") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return iso_time(self.path, value, "created_at", where)
 
 
 def _with_messages(
