@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from storage import ids, schema, search
+from storage import ids, limits, schema, search
 from storage.errors import (
     ConflictError,
     IncompatibleStoreError,
@@ -153,81 +153,161 @@ def _parse_uuid(value: str, what: str = "message uuid") -> str:
         raise InvalidInputError(f"{what} {value!r} is not a UUID") from None
 
 
+# --- reading rows: no stored value may crash a read ---------------------------------
+#
+# Input is checked at the door (storage/limits.py), but a file written by an older
+# zeptui or another tool may hold values no reader can take: a TIMESTAMP Python cannot
+# represent, metadata nested past every JSON encoder, an unknown role type. Reads turn
+# such a value into a safe one and log a warning naming the row, so one bad row never
+# fails a whole listing.
+
+_EARLIEST_SQL = "TIMESTAMP '0001-01-01 00:00:00'"
+_LATEST_SQL = "TIMESTAMP '9999-12-31 23:59:59.999999'"
+_EARLIEST = limits.EARLIEST
+
+
+def _time_sql(column: str) -> str:
+    """`column`, or NULL where Python could not represent it."""
+    return f"CASE WHEN {column} BETWEEN {_EARLIEST_SQL} AND {_LATEST_SQL} THEN {column} END"
+
+
+read_log = logging.getLogger("storage.reads")
+"""Where reads report rows they could not show as stored (the CLI prints these)."""
+
+
+def _bad_row(row_name: str, problem: str) -> None:
+    read_log.warning("%s: %s", row_name, problem)
+
+
+def _within_limits(check: Callable[[Any, str], Any], value: Any, what: str) -> Any:
+    """`check(value, what)` with a broken limit as InvalidInputError (a one-line user error)."""
+    try:
+        return check(value, what)
+    except limits.LimitError as error:
+        raise InvalidInputError(str(error)) from None
+
+
+def _read_time(value: datetime | None, row_name: str, field: str) -> datetime:
+    """A NOT NULL time column; NULL here means it was out of range."""
+    if value is None:
+        _bad_row(row_name, f"{field} is out of range; shown as 0001-01-01")
+        return _EARLIEST
+    return _utc(value)
+
+
+def _read_json(value: str | None, row_name: str, field: str) -> Any:
+    if value is None:
+        return None
+    try:
+        loaded = json.loads(value)
+        # Deep nesting is what breaks encoders later: only text with many brackets can be.
+        if value.count("{") + value.count("[") > limits.MAX_METADATA_DEPTH and isinstance(
+            loaded, dict
+        ):
+            limits.check_metadata(loaded, field)
+        return loaded
+    except (ValueError, RecursionError) as error:
+        reason = "nested too deep" if isinstance(error, RecursionError) else str(error)
+        _bad_row(row_name, f"{field} cannot be read ({reason}); shown as null")
+        return None
+
+
+def _read_role_type(value: str | None, row_name: str) -> RoleType:
+    if value is None:
+        return RoleType.norole
+    try:
+        return RoleType(value)
+    except ValueError:
+        _bad_row(row_name, f"unknown role_type {value!r}; shown as norole")
+        return RoleType.norole
+
+
 _SESSION_COLUMNS = (
-    "s.id, s.uuid, s.session_id, s.user_id, s.metadata, s.facts, s.created_at, "
-    "s.updated_at, s.deleted_at, s.ended_at, s.message_count, s.total_tokens, s.last_activity"
+    "s.id, s.uuid, s.session_id, s.user_id, s.metadata, s.facts, "
+    f"{_time_sql('s.created_at')}, {_time_sql('s.updated_at')}, {_time_sql('s.deleted_at')}, "
+    f"{_time_sql('s.ended_at')}, s.message_count, s.total_tokens, {_time_sql('s.last_activity')}"
 )
 _MESSAGE_COLUMNS = (
-    "m.uuid, m.created_at, m.updated_at, m.role, m.role_type, m.content, m.token_count, m.metadata"
+    f"m.uuid, {_time_sql('m.created_at')}, {_time_sql('m.updated_at')}, m.role, m.role_type, "
+    "m.content, m.token_count, m.metadata"
 )
 _SUMMARY_COLUMNS = (
-    "x.uuid, x.created_at, x.content, x.token_count, x.recent_message_uuid, x.metadata, "
-    "x.first_message_uuid, x.message_count, x.recent_message_id"
+    f"x.uuid, {_time_sql('x.created_at')}, x.content, x.token_count, x.recent_message_uuid, "
+    "x.metadata, x.first_message_uuid, x.message_count, x.recent_message_id"
 )
-_USER_COLUMNS = "id, uuid, user_id, email, first_name, last_name, metadata, created_at, updated_at"
+_USER_COLUMNS = (
+    "id, uuid, user_id, email, first_name, last_name, metadata, "
+    f"{_time_sql('created_at')}, {_time_sql('updated_at')}"
+)
 
 
 def _session_from_row(row: Sequence[Any]) -> Session:
-    return Session(
+    name = f"session {row[2]!r}"
+    return Session.model_construct(
         id=row[0],
         uuid=str(row[1]),
         session_id=row[2],
         user_id=row[3],
-        metadata=_load_json(row[4]),
-        facts=_load_json(row[5]),
-        created_at=_utc(row[6]),
-        updated_at=_utc(row[7]),
+        metadata=_read_json(row[4], name, "metadata"),
+        facts=_read_json(row[5], name, "facts"),
+        created_at=_read_time(row[6], name, "created_at"),
+        updated_at=_read_time(row[7], name, "updated_at"),
         deleted_at=_from_db_time(row[8]),
         ended_at=_from_db_time(row[9]),
     )
 
 
 def _session_info_from_row(row: Sequence[Any]) -> SessionInfo:
-    return SessionInfo(
+    return SessionInfo.model_construct(
         session=_session_from_row(row),
         message_count=row[10],
         total_tokens=row[11],
-        last_activity=_utc(row[12]),
+        last_activity=_read_time(row[12], f"session {row[2]!r}", "last_activity"),
     )
 
 
 def _message_from_row(row: Sequence[Any]) -> Message:
-    return Message(
+    name = f"message {row[0]}"
+    return Message.model_construct(
         uuid=str(row[0]),
-        created_at=_from_db_time(row[1]),
+        created_at=_read_time(row[1], name, "created_at"),
         updated_at=_from_db_time(row[2]),
         role=row[3],
-        role_type=row[4] or RoleType.norole,
+        role_type=_read_role_type(row[4], name),
         content=row[5],
         token_count=row[6],
-        metadata=_load_json(row[7]),
+        metadata=_read_json(row[7], name, "metadata"),
     )
 
 
 def _summary_info_from_row(row: Sequence[Any]) -> SummaryInfo:
-    summary = Summary(
+    name = f"summary {row[0]}"
+    summary = Summary.model_construct(
         uuid=str(row[0]),
-        created_at=_utc(row[1]),
+        created_at=_read_time(row[1], name, "created_at"),
         content=row[2],
         token_count=row[3],
         recent_message_uuid=str(row[4]),
-        metadata=_load_json(row[5]),
+        metadata=_read_json(row[5], name, "metadata"),
     )
     first = None if row[6] is None else str(row[6])
-    return SummaryInfo(summary=summary, first_message_uuid=first, message_count=row[7])
+    return SummaryInfo.model_construct(
+        summary=summary, first_message_uuid=first, message_count=row[7]
+    )
 
 
 def _user_from_row(row: Sequence[Any]) -> User:
-    return User(
+    name = f"user {row[2]!r}"
+    return User.model_construct(
         id=row[0],
         uuid=str(row[1]),
         user_id=row[2],
         email=row[3],
         first_name=row[4],
         last_name=row[5],
-        metadata=_load_json(row[6]),
-        created_at=_utc(row[7]),
-        updated_at=_utc(row[8]),
+        metadata=_read_json(row[6], name, "metadata"),
+        created_at=_read_time(row[7], name, "created_at"),
+        updated_at=_read_time(row[8], name, "updated_at"),
     )
 
 
@@ -699,6 +779,7 @@ class DuckDBStore(MemoryStore):
         return _session_from_row(row)
 
     def update_session(self, session_id: str, metadata: dict[str, Any] | None = None) -> Session:
+        _within_limits(limits.check_metadata, metadata, "metadata")
         with self._write() as cursor:
             row = cursor.execute(
                 "SELECT metadata FROM sessions WHERE session_id = ?", [session_id]
@@ -799,41 +880,25 @@ class DuckDBStore(MemoryStore):
     # --- memory --------------------------------------------------------------------
 
     def add_memory(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
-        if not session_id.strip():
-            raise InvalidInputError("session_id cannot be empty")
+        _within_limits(limits.check_id, session_id, "session_id")
         with self._write() as cursor:
             key = self._ensure_session(cursor, session_id)
             stored = self._insert_messages(cursor, [(key, list(messages))])
         self._schedule_summary(key)
         return stored
 
-    def _ensure_session(
-        self,
-        cursor: duckdb.DuckDBPyConnection,
-        session_id: str,
-        *,
-        user_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        created_at: datetime | None = None,
-    ) -> int:
+    def _ensure_session(self, cursor: duckdb.DuckDBPyConnection, session_id: str) -> int:
         """The session's key, creating it or undeleting it (Zep's upsert on add)."""
         row = cursor.execute(
-            "SELECT id, metadata, user_id FROM sessions WHERE session_id = ?", [session_id]
+            "SELECT id FROM sessions WHERE session_id = ?", [session_id]
         ).fetchone()
         if row is None:
-            return self._insert_session(cursor, session_id, user_id, metadata, created_at)
-        key, stored_metadata, stored_user = int(row[0]), _load_json(row[1]), row[2]
+            return self._insert_session(cursor, session_id, None, None)
         cursor.execute(
-            "UPDATE sessions SET deleted_at = NULL, updated_at = ?, metadata = ?, user_id = ? "
-            "WHERE id = ?",
-            [
-                self._now(),
-                _dump_json(merge_metadata(stored_metadata, metadata)),
-                stored_user if stored_user is not None else user_id,
-                key,
-            ],
+            "UPDATE sessions SET deleted_at = NULL, updated_at = ? WHERE id = ?",
+            [self._now(), int(row[0])],
         )
-        return key
+        return int(row[0])
 
     def _insert_messages(
         self,
@@ -1092,6 +1157,7 @@ class DuckDBStore(MemoryStore):
     def update_message_metadata(
         self, session_id: str, message_uuid: str, metadata: dict[str, Any]
     ) -> Message:
+        _within_limits(limits.check_metadata, metadata, "metadata")
         with self._write() as db:
             key = self._live_session_key(db, session_id)
             row = db.execute(
@@ -1399,7 +1465,8 @@ class DuckDBStore(MemoryStore):
                 ]
                 result.sessions_created += 1
                 continue
-            state[1] = merge_metadata(state[1], item.metadata)
+            # An update, unprivileged as in Zep: the reserved `system` key stays as it is.
+            state[1] = merge_metadata(state[1], without_system(item.metadata))
             state[2] = state[2] if state[2] is not None else item.user_id
             result.sessions_updated += 1
         if existing:

@@ -110,9 +110,9 @@ def _user_message(exc: Exception, db_path: Path | None) -> str | None:
     from pydantic import ValidationError
 
     if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        return f"invalid {field}: {first['msg']}" if field else str(first["msg"])
+        from storage.models import validation_message
+
+        return f"invalid {validation_message(exc)}"
     return _database_message(exc, db_path)
 
 
@@ -249,6 +249,20 @@ class ZeptuiGroup(ZeptuiSubGroup, _DefaultGroup):
             if message is None:
                 raise
             raise UserError(message) from exc
+
+
+class _WarningLines(logging.Handler):
+    """Log records as `zeptui: warning: ...` lines on stderr, each text once."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if text not in self.seen:
+            self.seen.add(text)
+            click.echo(error_line(text, WARNING_PREFIX), err=True)
 
 
 # --- shared helpers ------------------------------------------------------------------
@@ -538,6 +552,12 @@ def cli(ctx: click.Context) -> None:
     store_log = logging.getLogger("storage")
     if not store_log.handlers:  # failed summaries are reported as warnings, once
         store_log.addHandler(logging.NullHandler())
+    # Rows a read could not show as stored: said once each, per command.
+    read_log = logging.getLogger("storage.reads")
+    for handler in [h for h in read_log.handlers if isinstance(h, _WarningLines)]:
+        read_log.removeHandler(handler)
+    read_log.addHandler(_WarningLines())
+    read_log.propagate = False
     state = ctx.ensure_object(State)
     if ctx.invoked_subcommand is None:
         open_app(config.resolve_db_path(state.db))

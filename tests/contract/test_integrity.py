@@ -200,3 +200,23 @@ def test_the_session_filter_matches_titles(store: MemoryStore) -> None:
     store.add_session(CreateSessionRequest(session_id="c-2", metadata={"title": "Taxes"}))
     page = store.list_sessions(SessionQuery(text="kyoto"))
     assert [info.session.session_id for info in page.sessions] == ["c-1"]
+
+
+# --- the reserved `system` key ------------------------------------------------------------
+
+
+def test_an_import_into_an_existing_session_cannot_touch_system(store: MemoryStore) -> None:
+    first = {"system": {"intent": "kept"}, "topic": "a"}
+    store.import_sessions([SessionImport(session_id="s", metadata=first)])
+    assert store.get_session("s").metadata == first  # stored as given on create
+    again = {"system": {"intent": "overwritten", "extra": 1}, "topic": "b"}
+    store.import_sessions([SessionImport(session_id="s", metadata=again)])
+    assert store.get_session("s").metadata == {"system": {"intent": "kept"}, "topic": "b"}
+    # The same within one import: the first mention creates, the next ones update.
+    store.import_sessions(
+        [
+            SessionImport(session_id="t", metadata={"system": {"v": 1}}),
+            SessionImport(session_id="t", metadata={"system": {"v": 2}, "x": 1}),
+        ]
+    )
+    assert store.get_session("t").metadata == {"system": {"v": 1}, "x": 1}
