@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from zeptui import config
 from zeptui.cli import cli
 
 
@@ -32,6 +33,21 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("ZEPTUI_SUMMARIZER", raising=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def samples_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every bundled sample imported once per test session, to copy from."""
+    path = tmp_path_factory.mktemp("samples") / "samples.duckdb"
+    run("--db", path, "import", config.sample_data_dir())
+    return path
+
+
+@pytest.fixture
+def samples(db: Path, samples_store: Path) -> Path:
+    """`db` holding every bundled sample (a copy of the imported store)."""
+    shutil.copyfile(samples_store, db)
+    return db
 
 
 def run(*args: str | Path, code: int | None = 0, stdin: str | None = None) -> Result:

@@ -34,6 +34,8 @@ from tests.holders import held_database
 from zeptui import config
 
 db = cli_helpers.db  # the fixtures
+samples = cli_helpers.samples
+samples_store = cli_helpers.samples_store
 terminal = cli_helpers.terminal
 
 SAMPLES = config.sample_data_dir()
@@ -127,11 +129,10 @@ def test_the_demo_still_creates_its_database(db: Path, tmp_path: Path) -> None:
 # --- a read-only store ------------------------------------------------------------------
 
 
-def test_reads_open_the_store_read_only(db: Path, tmp_path: Path) -> None:
+def test_reads_open_the_store_read_only(samples: Path) -> None:
     """Another process reading the file (read-only) does not stop zeptui's reads, which
     it would if they opened it for writing; a write still waits for it and says so."""
-    run("import", SAMPLES / "octavia-butler.json")
-    with held_database(db, read_only=True):
+    with held_database(samples, read_only=True):
         for command in READS:
             run(*command)
         assert "in use by" in fail("add", "x", "--role-type", "user", "--content", "hi")
@@ -281,16 +282,9 @@ def test_a_full_disk_fails_the_import_in_one_line(tmp_path: Path) -> None:
 # --- a damaged store --------------------------------------------------------------------
 
 
-@pytest.fixture
-def sample_store(tmp_path: Path) -> Path:
-    path = tmp_path / "good.duckdb"
-    run("--db", path, "import", SAMPLES)
-    return path
-
-
-def test_a_truncated_store_gives_one_line(sample_store: Path, tmp_path: Path) -> None:
+def test_a_truncated_store_gives_one_line(samples: Path, tmp_path: Path) -> None:
     damaged = tmp_path / "truncated.duckdb"
-    damaged.write_bytes(sample_store.read_bytes()[: sample_store.stat().st_size // 3])
+    damaged.write_bytes(samples.read_bytes()[: samples.stat().st_size // 3])
     before = damaged.read_bytes()
     for command in (
         ["sessions"],
@@ -302,9 +296,9 @@ def test_a_truncated_store_gives_one_line(sample_store: Path, tmp_path: Path) ->
     assert damaged.read_bytes() == before
 
 
-def test_a_store_with_bad_checksums_gives_one_line(sample_store: Path, tmp_path: Path) -> None:
+def test_a_store_with_bad_checksums_gives_one_line(samples: Path, tmp_path: Path) -> None:
     damaged = tmp_path / "flipped.duckdb"
-    data = bytearray(sample_store.read_bytes())
+    data = bytearray(samples.read_bytes())
     for offset in range(300_000, len(data) - 64, 4096):  # past the headers: data blocks
         data[offset : offset + 32] = b"\xde\xad\xbe\xef" * 8
     damaged.write_bytes(bytes(data))
@@ -341,30 +335,38 @@ def write_big_import(path: Path, sessions: int, as_json_list: bool = False) -> P
     return path
 
 
-@pytest.mark.parametrize("as_json_list", [False, True], ids=["jsonl-fast-path", "json-reader"])
+@pytest.mark.parametrize(
+    ("as_json_list", "presses"),
+    [(False, 1), (True, 1), (False, 2)],
+    ids=["jsonl-fast-path", "json-reader", "twice"],
+)
 def test_ctrl_c_during_an_import_rolls_back_and_exits_130(
-    sample_store: Path, tmp_path: Path, as_json_list: bool
+    samples: Path, tmp_path: Path, as_json_list: bool, presses: int
 ) -> None:
     """SIGINT once the import is under way (its progress line, on a terminal, shows the
-    file; the reader also counts sessions, read inside the transaction)."""
+    file; the reader also counts sessions, read inside the transaction). A second one
+    while the first is handled stops the process at once, which the store survives."""
     env = script_env(tmp_path)
-    before = stats(sample_store, env)
+    before = stats(samples, env)
     big = write_big_import(
         tmp_path / ("big.json" if as_json_list else "big.jsonl"), 300, as_json_list
     )
     progress = Terminal(
-        ["--db", sample_store, "import", "--no-summaries", big],
+        ["--db", samples, "import", "--no-summaries", big],
         env,
         # a shell's background job may ignore SIGINT: give the child the default
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         progress.read_until(b"sessions \xc2\xb7" if as_json_list else big.name.encode())
-        progress.process.send_signal(signal.SIGINT)
+        for _ in range(presses):
+            progress.process.send_signal(signal.SIGINT)
         assert progress.wait() == 130, progress.output[-2000:]
     finally:
         progress.close()
     output = progress.output.decode(errors="replace")
     assert "Traceback" not in output
-    assert "zeptui: error: interrupted; nothing half-written was kept" in output
-    assert stats(sample_store, env) == before
+    assert output.count("zeptui: error: ") == 1
+    said = "interrupted; nothing half-written was kept"
+    assert said in output or (presses == 2 and "interrupted again; stopped at once" in output)
+    assert stats(samples, env) == before

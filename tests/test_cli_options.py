@@ -27,20 +27,17 @@ from tests.cli_helpers import (
 from zeptui import config
 
 db = cli_helpers.db  # the fixtures
+samples = cli_helpers.samples
+samples_store = cli_helpers.samples_store
 terminal = cli_helpers.terminal
 
 SAMPLES = config.sample_data_dir()
 
 
-def import_samples() -> None:
-    run("import", SAMPLES)
-
-
 # --- paging: --limit and --page on every list ------------------------------------------
 
 
-def test_readme_paging_example_works_as_printed(db: Path) -> None:
-    import_samples()
+def test_readme_paging_example_works_as_printed(samples: Path) -> None:
     page = run("messages", "octavia-butler", "--limit", "5", "--page", "2").stdout
     assert "#6  " in page and "#10  " in page and "#11  " not in page
     assert "Messages 6–10 of 12." in page
@@ -56,10 +53,9 @@ def test_readme_paging_example_works_as_printed(db: Path) -> None:
     ],
 )
 def test_every_list_pages_by_limit_and_page_and_prints_the_next_command(
-    db: Path, command: list[str], noun: str, total: int
+    samples: Path, command: list[str], noun: str, total: int
 ) -> None:
     """Following the printed 'Next page' commands visits every item once, in order."""
-    import_samples()
     limit = 2 if total < 10 else 5
     args = [*command, "--limit", str(limit)]
     seen = pages = 0
@@ -83,8 +79,7 @@ def test_every_list_pages_by_limit_and_page_and_prints_the_next_command(
     assert (second["messages"] if command[0] == "messages" else second) == items[limit : 2 * limit]
 
 
-def test_a_page_past_the_end_says_how_many_there_are(db: Path) -> None:
-    import_samples()
+def test_a_page_past_the_end_says_how_many_there_are(samples: Path) -> None:
     assert (
         "No messages on this page: there are 12 messages."
         in run("messages", "octavia-butler", "--limit", "50", "--page", "2").stdout
@@ -96,8 +91,7 @@ def test_a_page_past_the_end_says_how_many_there_are(db: Path) -> None:
     assert "--page needs a --limit" in fail("sessions", "--limit", "0", "--page", "2")
 
 
-def test_cursor_is_gone_everywhere(db: Path) -> None:
-    import_samples()
+def test_cursor_is_gone_everywhere(samples: Path) -> None:
     for command in (["sessions"], ["messages", "octavia-butler"], ["users", "list"]):
         line = fail(*command, "--cursor", "2", code=2)
         assert "No such option '--cursor'" in line and f"zeptui {command[0]}" in line
@@ -126,14 +120,12 @@ HUGE = str(2**64)
     ],
     ids=lambda args: " ".join(args).replace(HUGE, "2^64"),
 )
-def test_out_of_range_numbers_are_one_line_usage_errors(db: Path, args: list[str]) -> None:
-    import_samples()
+def test_out_of_range_numbers_are_one_line_usage_errors(samples: Path, args: list[str]) -> None:
     line = fail(*args, code=2)
     assert "Invalid value for" in line and "is not in the range" in line
 
 
-def test_the_largest_values_allowed_work(db: Path) -> None:
-    import_samples()
+def test_the_largest_values_allowed_work(samples: Path) -> None:
     memory = run_json("show", "octavia-butler", "--lastn", str(MAX_LIMIT))
     assert len(memory["messages"]) == 12
     assert run_json("sessions", "--limit", str(MAX_LIMIT), "--page", str(MAX_PAGE)) == []
@@ -192,8 +184,7 @@ UNKNOWN_USER = [
 @pytest.mark.parametrize(
     "command", UNKNOWN_SESSION + UNKNOWN_USER, ids=lambda command: " ".join(command)
 )
-def test_unknown_ids_fail_the_same_way_everywhere(db: Path, command: list[str]) -> None:
-    import_samples()
+def test_unknown_ids_fail_the_same_way_everywhere(samples: Path, command: list[str]) -> None:
     before = run_json("stats")
     expected = (
         "session 'nope' not found" if command in UNKNOWN_SESSION else "user 'nobody' not found"
@@ -220,15 +211,13 @@ def test_db_is_accepted_before_and_after_the_command(tmp_path: Path) -> None:
     assert not other.exists()  # the one after the command wins
 
 
-def test_users_without_a_subcommand_lists_them(db: Path) -> None:
-    import_samples()
+def test_users_without_a_subcommand_lists_them(samples: Path) -> None:
     listed = run("users").stdout
     assert listed == run("users", "list").stdout
     assert "priya.shah" in listed and "Users 1–5 of 5." in listed
 
 
-def test_delete_purge_and_users_delete_take_json(db: Path) -> None:
-    import_samples()
+def test_delete_purge_and_users_delete_take_json(samples: Path) -> None:
     assert run_json("delete", "ws-lena-macro-review") == {
         "message": "OK",
         "session_id": "ws-lena-macro-review",
@@ -264,8 +253,7 @@ def test_delete_purge_and_users_delete_take_json(db: Path) -> None:
 # --- zeptui purge -----------------------------------------------------------------------
 
 
-def test_purge_without_a_terminal_needs_yes(db: Path) -> None:
-    import_samples()
+def test_purge_without_a_terminal_needs_yes(samples: Path) -> None:
     run("delete", "octavia-butler")
     line = fail("purge")
     assert "Remove 1 deleted session, 12 messages and 1 summary for good" in line
@@ -278,9 +266,8 @@ def test_purge_without_a_terminal_needs_yes(db: Path) -> None:
     assert "Nothing to purge" in run("purge").stdout  # nothing to ask about
 
 
-def test_purge_asks_on_a_terminal(db: Path, tmp_path: Path, terminal: list[Terminal]) -> None:
-    env = script_env(tmp_path, ZEPTUI_DB=str(db))
-    import_samples()
+def test_purge_asks_on_a_terminal(samples: Path, tmp_path: Path, terminal: list[Terminal]) -> None:
+    env = script_env(tmp_path, ZEPTUI_DB=str(samples))
     run("delete", "octavia-butler")
     declined = Terminal(["purge"], env)
     terminal.append(declined)
@@ -298,8 +285,7 @@ def test_purge_asks_on_a_terminal(db: Path, tmp_path: Path, terminal: list[Termi
     assert run_json("purge", "--dry-run")["sessions"] == 0
 
 
-def test_deleting_one_session_purges_only_that_one(db: Path) -> None:
-    import_samples()
+def test_deleting_one_session_purges_only_that_one(samples: Path) -> None:
     run("delete", "octavia-butler")
     run("delete", "support-NW-58213", "--purge")
     assert run_json("purge", "--dry-run")["sessions"] == 1  # octavia's, still deleted

@@ -10,6 +10,7 @@ Output is human-readable (Rich) by default and exactly Zep's JSON shapes with
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
@@ -1370,8 +1371,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     """The console script: `zeptui`."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _first_interrupt)
-    # A closed pipe (`zeptui export | head`) is handled by click: no traceback.
-    cli.main(args=list(argv) if argv is not None else None, prog_name="zeptui")
+    try:
+        # A closed pipe (`zeptui export | head`) is handled by click: no traceback.
+        cli.main(args=list(argv) if argv is not None else None, prog_name="zeptui")
+    except SystemExit as stop:
+        if stop.code != Interrupted.exit_code:
+            raise
+        # A background summary may still be inside DuckDB: leave without finalising the
+        # interpreter under it (which aborts the process), as kill -9 would; the store's
+        # journal makes that safe, and the interrupted write was rolled back already.
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(Interrupted.exit_code)
 
 
 def _first_interrupt(_signum: int, _frame: object) -> None:
@@ -1383,5 +1395,6 @@ def _first_interrupt(_signum: int, _frame: object) -> None:
 
 def _second_interrupt(_signum: int, _frame: object) -> None:
     # Like kill -9, which the store survives: DuckDB replays its journal at the next open.
-    os.write(2, error_line("interrupted again; stopped at once").encode() + b"\n")
+    # Nothing is imported here: the first Ctrl-C may have stopped an import half-way.
+    os.write(2, f"{ERROR_PREFIX}interrupted again; stopped at once\n".encode())
     os._exit(Interrupted.exit_code)
