@@ -11,12 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import cli_helpers
 from tests.cli_helpers import fail, run, run_json, run_script, script_env
 from tests.holders import held_database
 from zeptui import config
-
-db = cli_helpers.db  # the fixture
 
 FIXTURES = Path(__file__).parent / "fixtures" / "zep"
 SESSION_FIELDS = {

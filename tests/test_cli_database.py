@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from tests import cli_helpers
 from tests.cli_helpers import (
     Terminal,
     console_script,
@@ -32,11 +31,6 @@ from tests.cli_helpers import (
 )
 from tests.holders import held_database
 from zeptui import config
-
-db = cli_helpers.db  # the fixtures
-samples = cli_helpers.samples
-samples_store = cli_helpers.samples_store
-terminal = cli_helpers.terminal
 
 SAMPLES = config.sample_data_dir()
 READS = [
@@ -189,9 +183,13 @@ def in_mount_namespace(
     ]
 
 
-def import_octavia(path: Path, env: dict[str, str]) -> None:
+def octavia_store(folder: Path, env: dict[str, str]) -> Path:
+    """`folder` (made) holding store.duckdb with the Octavia sample."""
+    folder.mkdir()
+    path = folder / "store.duckdb"
     done = run_script(["--db", path, "import", SAMPLES / "octavia-butler.json"], env)
     assert done.returncode == 0, done.stderr
+    return path
 
 
 def stats(path: Path, env: dict[str, str]) -> dict[str, int]:
@@ -206,9 +204,7 @@ def test_a_store_on_a_read_only_mount_can_be_read(tmp_path: Path) -> None:
     """What a 0444 file is for everyone but root: reads work, writes say why not."""
     env = script_env(tmp_path)
     folder = tmp_path / "ro"
-    folder.mkdir()
-    path = folder / "store.duckdb"
-    import_octavia(path, env)
+    path = octavia_store(folder, env)
     readonly = f"mount --bind -o ro '{folder}' '{folder}'"
     # a few of READS (test_reads_open_the_store_read_only runs them all, in process)
     reads = [["sessions"], ["show", "octavia-butler"], ["export"], []]
@@ -230,11 +226,9 @@ def test_a_read_only_directory_fails_the_write_in_one_line(tmp_path: Path) -> No
     """The file is writable but its directory is not, so the journal (.wal) cannot be
     created when the write commits."""
     env = script_env(tmp_path)
-    home, folder = tmp_path / "home-of-store", tmp_path / "ro"
-    home.mkdir()
+    real = octavia_store(tmp_path / "home-of-store", env)
+    folder = tmp_path / "ro"
     folder.mkdir()
-    real = home / "store.duckdb"
-    import_octavia(real, env)
     before = stats(real, env)
     shown = folder / "store.duckdb"
     shown.touch()
@@ -259,8 +253,7 @@ def test_a_full_disk_fails_the_import_in_one_line(tmp_path: Path) -> None:
     env = script_env(tmp_path)
     disk = tmp_path / "disk"
     disk.mkdir()
-    seed = tmp_path / "seed.duckdb"
-    import_octavia(seed, env)
+    seed = octavia_store(tmp_path / "seed", env)
     big = write_big_import(tmp_path / "big.jsonl", sessions=40)
     setup = (
         f"mount -t tmpfs -o size={seed.stat().st_size + 300_000} tmpfs '{disk}'\n"

@@ -13,12 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import cli_helpers
 from tests.cli_helpers import Terminal, console_script, fail, run, run_json, script_env
 from zeptui import config
-
-db = cli_helpers.db  # the fixtures
-terminal = cli_helpers.terminal
 
 OCTAVIA = config.sample_data_dir() / "octavia-butler.json"
 HOSTILE = Path(__file__).parent / "fixtures" / "zep" / "hostile.json"

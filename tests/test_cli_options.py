@@ -14,7 +14,6 @@ from storage.duckdb_store import DuckDBStore
 from storage.errors import InvalidInputError
 from storage.models import Message, RoleType, SessionQuery
 from storage.paging import MAX_LIMIT, MAX_OFFSET, MAX_PAGE
-from tests import cli_helpers
 from tests.cli_helpers import (
     Terminal,
     fail,
@@ -25,11 +24,6 @@ from tests.cli_helpers import (
     script_env,
 )
 from zeptui import config
-
-db = cli_helpers.db  # the fixtures
-samples = cli_helpers.samples
-samples_store = cli_helpers.samples_store
-terminal = cli_helpers.terminal
 
 SAMPLES = config.sample_data_dir()
 
@@ -269,18 +263,21 @@ def test_purge_without_a_terminal_needs_yes(samples: Path) -> None:
 def test_purge_asks_on_a_terminal(samples: Path, tmp_path: Path, terminal: list[Terminal]) -> None:
     env = script_env(tmp_path, ZEPTUI_DB=str(samples))
     run("delete", "octavia-butler")
-    declined = Terminal(["purge"], env)
-    terminal.append(declined)
-    declined.read_until(b"Remove 1 deleted session, 12 messages and 1 summary for good? [y/N]")
-    declined.type(b"n\r")
-    assert declined.wait() == 1
+
+    def answer(keys: bytes) -> Terminal:
+        purge = Terminal(["purge"], env)
+        terminal.append(purge)
+        purge.read_until(b"Remove 1 deleted session, 12 messages and 1 summary for good? [y/N]")
+        purge.type(keys)
+        purge.wait()
+        return purge
+
+    declined = answer(b"n\r")
+    assert declined.process.returncode == 1
     assert b"not confirmed; nothing was removed" in declined.output
     assert run_json("purge", "--dry-run")["sessions"] == 1
-    accepted = Terminal(["purge"], env)
-    terminal.append(accepted)
-    accepted.read_until(b"for good? [y/N]")
-    accepted.type(b"y\r")
-    assert accepted.wait() == 0
+    accepted = answer(b"y\r")
+    assert accepted.process.returncode == 0
     assert b"Removed 1 deleted session" in accepted.output
     assert run_json("purge", "--dry-run")["sessions"] == 0
 

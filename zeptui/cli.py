@@ -999,12 +999,20 @@ class _ExportStream(io.TextIOWrapper):
 def _export_to_stdout(write: Callable[[IO[str]], None], format_name: str) -> None:
     """Write UTF-8 to stdout, whatever the terminal's encoding; on a terminal, with
     control characters escaped."""
-    escape = _terminal_escape(format_name) if sys.stdout.isatty() else None
     binary = getattr(sys.stdout, "buffer", None)
     if binary is None:  # a text-only stream (e.g. replaced in tests)
         write(sys.stdout)
         return
     sys.stdout.flush()
+    _export_to_stream(binary, write, format_name)
+
+
+def _export_to_stream(
+    binary: IO[bytes], write: Callable[[IO[str]], None], format_name: str
+) -> None:
+    """Write UTF-8 onto `binary` as the export goes; on a terminal, with control
+    characters escaped."""
+    escape = _terminal_escape(format_name) if binary.isatty() else None
     out = _ExportStream(binary, escape)
     try:
         write(out)
@@ -1030,13 +1038,7 @@ def _export_to_path(output: Path, write: Callable[[IO[str]], None], format_name:
             _replace_file(Path(os.path.realpath(output)), write)
             return
         with open(output, "wb", buffering=0) as binary:
-            escape = _terminal_escape(format_name) if binary.isatty() else None
-            out = _ExportStream(binary, escape)
-            try:
-                write(out)
-                out.flush()
-            finally:
-                out.detach()
+            _export_to_stream(binary, write, format_name)
     except OSError as error:
         if error.errno == errno.EPIPE:
             raise
