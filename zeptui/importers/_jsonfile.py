@@ -170,6 +170,8 @@ class JsonStream:
         self.position = 0
         self.line = 1  # the line of buffer[0] ...
         self.column = 0  # ... and how many characters of that line came before it
+        self.mark = (0, 1, 1)
+        """A position of the window with its line and column, for `where`."""
         self.eof = False
         self.decoder = json.JSONDecoder()
         self.broken: ImportFileError | None = None
@@ -202,6 +204,7 @@ class JsonStream:
             self.column = len(done) - newline - 1 if newline >= 0 else self.column + len(done)
             self.buffer = self.buffer[self.position :]
             self.position = 0
+            self.mark = (0, self.line, self.column + 1)
         try:
             more = self.file.read(max(self.CHUNK, at_least))
         except UnicodeDecodeError as exc:
@@ -216,10 +219,19 @@ class JsonStream:
         return True
 
     def where(self, position: int) -> tuple[int, int]:
-        """(line, column), 1-based, of `buffer[position]` in the file."""
-        newline = self.buffer.rfind("\n", 0, position)
-        line = self.line + self.buffer.count("\n", 0, position)
-        column = position - newline if newline >= 0 else self.column + position + 1
+        """(line, column), 1-based, of `buffer[position]` in the file. Counted on from
+        the last position asked for, so asking for each value in turn costs the
+        length of the window once, not once per value."""
+        start, line, column = self.mark
+        if position < start:  # behind the mark: count from the window's start
+            start, line, column = 0, self.line, self.column + 1
+        newlines = self.buffer.count("\n", start, position)
+        if newlines:
+            line += newlines
+            column = position - self.buffer.rfind("\n", start, position)
+        else:
+            column += position - start
+        self.mark = (position, line, column)
         return line, column
 
     def here(self, where: Where) -> Where:
