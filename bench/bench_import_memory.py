@@ -1,27 +1,36 @@
-"""Peak memory of `zeptui import` as the file grows: does it stream?
+"""Peak memory of `zeptui import`: does it stream, whatever the file's size and shape?
 
-For each size, a seeded file is generated (the data of `bench_store`: Zep v2 JSONL,
-one message per line; the same conversations as ShareGPT JSONL, one conversation
-per line, which takes the generic reader path; and as a ChatGPT export's
-`conversations.json`, one JSON array, read an item at a time), and
-`zeptui import --no-summaries`
-runs in a fresh process into a fresh store. The table shows each process's peak
-resident memory and time; streaming means the peak stays about flat while the file
-grows 8x.
+Growth (the default): for each size, a seeded file is generated (the data of
+`bench_store`: Zep v2 JSONL, one message per line; the same conversations as ShareGPT
+JSONL, one conversation per line, which takes the generic reader path; and as a
+ChatGPT export's `conversations.json`, one JSON array, read an item at a time), and
+`zeptui import --no-summaries` runs in a fresh process into a fresh store. The table
+shows each process's peak resident memory and time; streaming means the peak stays
+about flat while the file grows 8x.
+
+Shapes (`--shapes`): files that once ran out of memory, each imported the same way:
+messages of 1 KB (the fast path's insert held them all), one session of 307,200
+messages as Zep JSONL, as a zep-json session object and as a LangChain history (the
+readers built a session whole), and a zip of 1.1 million short messages of one
+session (the member was extracted whole first).
 
     .venv/bin/python -m bench.bench_import_memory                       # 125k..1M messages
     .venv/bin/python -m bench.bench_import_memory --sizes 20000,40000   # quick check
+    .venv/bin/python -m bench.bench_import_memory --shapes all          # the shapes
+    .venv/bin/python -m bench.bench_import_memory --shapes one-session-json --scale 0.1
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +109,154 @@ def to_chatgpt(zep_jsonl: Path, target: Path) -> None:
         out.write("]")
 
 
+# --- shapes ---------------------------------------------------------------------------
+
+_WORDS = [
+    "memory",
+    "session",
+    "summary",
+    "window",
+    "token",
+    "message",
+    "export",
+    "import",
+    "stream",
+    "parable",
+    "sower",
+    "octavia",
+    "river",
+    "stone",
+    "light",
+    "kyoto",
+    "market",
+    "temple",
+    "refund",
+    "order",
+    "tent",
+    "camping",
+    "python",
+]
+
+
+def _text(rng: random.Random, size: int) -> str:
+    """About `size` characters of words."""
+    words: list[str] = []
+    length = 0
+    while length < size:
+        word = rng.choice(_WORDS)
+        words.append(word)
+        length += len(word) + 1
+    return " ".join(words)[:size]
+
+
+def _zep_messages(count: int, size: int, sessions: int, seed: int) -> Iterator[dict[str, Any]]:
+    """Zep v2 messages of about `size` characters, `sessions` sessions in turn."""
+    rng = random.Random(seed)
+    per_session = max(count // sessions, 1)
+    for index in range(count):
+        user = index % 2 == 0
+        yield {
+            "session_id": f"shape-{index // per_session}",
+            "role": "Jane" if user else "Bot",
+            "role_type": "user" if user else "assistant",
+            "content": _text(rng, size),
+            "created_at": f"2024-05-{1 + index // 100_000 % 28:02d}T00:00:00Z",
+        }
+
+
+def jsonl_1k(path: Path, scale: float) -> int:
+    """225,280 messages of 1 KB in 2,240 sessions, Zep JSONL (the fast path)."""
+    count = int(225_280 * scale)
+    with path.open("w", encoding="utf-8") as out:
+        for message in _zep_messages(count, 1000, max(int(2240 * scale), 1), 1):
+            out.write(json.dumps(message) + "\n")
+    return count
+
+
+def one_session_jsonl(path: Path, scale: float) -> int:
+    """One session of 307,200 messages, Zep JSONL (the fast path)."""
+    count = int(307_200 * scale)
+    with path.open("w", encoding="utf-8") as out:
+        for message in _zep_messages(count, 300, 1, 2):
+            out.write(json.dumps(message) + "\n")
+    return count
+
+
+def one_session_json(path: Path, scale: float) -> int:
+    """The same session as zep-json writes it: a list holding one session object."""
+    count = int(307_200 * scale)
+    with path.open("w", encoding="utf-8") as out:
+        out.write('[{"session_id": "shape-0", "user_id": null, "metadata": null, "messages": [')
+        for index, message in enumerate(_zep_messages(count, 300, 1, 2)):
+            del message["session_id"]
+            out.write(("," if index else "") + json.dumps(message))
+        out.write("]}]")
+    return count
+
+
+def one_session_langchain(path: Path, scale: float) -> int:
+    """The same session as a LangChain `FileChatMessageHistory` file."""
+    count = int(307_200 * scale)
+    with path.open("w", encoding="utf-8") as out:
+        out.write("[")
+        for index, message in enumerate(_zep_messages(count, 300, 1, 2)):
+            kind = "human" if message["role_type"] == "user" else "ai"
+            record = {"type": kind, "data": {"content": message["content"], "type": kind}}
+            out.write(("," if index else "") + json.dumps(record))
+        out.write("]")
+    return count
+
+
+def zip_of_short_messages(path: Path, scale: float) -> int:
+    """A zip of 1.1 million short messages of one session (a bare Zep message list)."""
+    count = int(1_100_000 * scale)
+    with (
+        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open("messages.json", "w", force_zip64=True) as member,
+    ):
+        member.write(b"[")
+        for index in range(count):
+            role = "user" if index % 2 == 0 else "assistant"
+            text = f'{{"role_type": "{role}", "content": "message {index % 1000}"}}'
+            member.write((("," if index else "") + text).encode())
+        member.write(b"]")
+    return count
+
+
+SHAPES: dict[str, tuple[str, Callable[[Path, float], int]]] = {
+    "jsonl-1k": ("shape.jsonl", jsonl_1k),
+    "one-session-jsonl": ("shape.jsonl", one_session_jsonl),
+    "one-session-json": ("shape.json", one_session_json),
+    "one-session-langchain": ("history.json", one_session_langchain),
+    "zip-of-short-messages": ("shape.zip", zip_of_short_messages),
+}
+"""Shape name → (file name, writer returning the messages written)."""
+
+
+def run_shapes(names: Sequence[str], scale: float) -> None:
+    print("\n".join(machine_description()))
+    rows: list[tuple[str, int, float, float, float]] = []
+    with tempfile.TemporaryDirectory(prefix="zeptui-bench-") as directory:
+        work = Path(directory)
+        for name in names:
+            file_name, write = SHAPES[name]
+            path = work / file_name
+            count = write(path, scale)
+            db = work / f"{name}.duckdb"
+            seconds, peak = import_in_child(path, db)
+            mib = path.stat().st_size / 2**20
+            rows.append((name, count, mib, seconds, peak))
+            print(f"  {name} {count:,}: {seconds:.1f} s, peak {peak:,.0f} MiB", flush=True)
+            db.unlink()
+            path.unlink()
+    print(f"\n{'shape':<22} {'messages':>10} {'file MiB':>9} {'seconds':>8} {'peak RSS MiB':>13}")
+    for name, count, mib, seconds, peak in rows:
+        print(f"{name:<22} {count:>10,} {mib:>9,.0f} {seconds:>8.1f} {peak:>13,.0f}")
+
+
+# --- one import -----------------------------------------------------------------------
+
+
 def import_in_child(path: Path, db: Path) -> tuple[float, float]:
     """(seconds, peak RSS MiB) of `zeptui import --no-summaries path` in a new process."""
     started = time.perf_counter()
@@ -121,7 +278,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="125000,250000,500000,1000000")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--formats", default="zep-jsonl,sharegpt,chatgpt")
+    parser.add_argument(
+        "--shapes", help=f"run these shapes instead: all, or some of {', '.join(SHAPES)}"
+    )
+    parser.add_argument("--scale", type=float, default=1.0, help="shapes: scale the sizes")
     args = parser.parse_args(argv)
+    if args.shapes:
+        run_shapes(list(SHAPES) if args.shapes == "all" else args.shapes.split(","), args.scale)
+        return 0
     sizes = [int(size) for size in args.sizes.split(",")]
     formats = args.formats.split(",")
     print("\n".join(machine_description()))

@@ -239,3 +239,15 @@ def test_a_record_longer_than_the_limit_is_rejected_by_name(
         assert [str(error) for error in context.skipped] == [
             f"{where}: a value longer than 1 MiB is not read"
         ]
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_progress_counts_a_session_in_parts_once(tmp_path: Path) -> None:
+    from zeptui.importers.run import _ProgressDisplay
+
+    path = write(tmp_path / "s.json", [{"session_id": "s", "messages": messages(20)}])
+    display = _ProgressDisplay(1, enabled=False)
+    display.start_file(path.name)
+    for part in get_importer("zep").read(path):
+        display.session(part)
+    assert (display.sessions, display.messages) == (1, 20)

@@ -178,6 +178,7 @@ class _ProgressDisplay:
         self.enabled = enabled and files > 0
         self.done = 0
         self.file_sessions = 0
+        self.last_session: str | None = None
         self.sessions = 0
         self.messages = 0
         self.started = time.monotonic()
@@ -218,14 +219,17 @@ class _ProgressDisplay:
 
     def start_file(self, name: str) -> None:
         self.file_sessions = 0
+        self.last_session = None
         if self.progress is not None and self.task is not None:
             from rich.markup import escape
 
             self.progress.update(self.task, description=escape(Path(name).name))
 
     def session(self, session: SessionImport) -> None:
-        self.sessions += 1
-        self.file_sessions += 1
+        if session.session_id != self.last_session:  # later parts of a long session: not again
+            self.sessions += 1
+            self.file_sessions += 1
+            self.last_session = session.session_id
         self.messages += len(session.messages)
         now = time.monotonic()
         if now - self.last >= self.REFRESH:
