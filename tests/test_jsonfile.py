@@ -1,5 +1,5 @@
-"""The streaming JSON array reader the importers share: same values as `json.loads`,
-whatever the window size, and exact error locations."""
+"""The streaming JSON reader the importers share: the same values as `json.loads`
+whatever the window size, big values read lazily or skipped, exact error locations."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zeptui.importers import ImportFileError, ReadContext, _jsonfile
-from zeptui.importers._jsonfile import JsonStream, Lazy, json_document, stream_json_array
+from zeptui.importers._jsonfile import JsonStream, Lazy, json_document
 
 json_values = st.recursive(
     st.none()
@@ -28,9 +28,10 @@ json_values = st.recursive(
 
 
 def stream(path: Path, context: ReadContext | None = None) -> list[Any]:
-    items = stream_json_array(path, context)
-    assert items is not None
-    return list(items)
+    """The items of the file's top-level array, decoded one at a time."""
+    with json_document(path, context or ReadContext()) as root:
+        assert isinstance(root, Lazy) and not root.is_object
+        return [_jsonfile.whole(value) for _, value in root.items()]
 
 
 @pytest.fixture
@@ -61,10 +62,12 @@ def test_numbers_at_a_window_edge_are_not_cut(tmp_path: Path, tiny_window: None)
     assert stream(path) == [1234567890123, 98765.4321e3, True, None, "ünïcødé 🚀"]
 
 
-def test_not_an_array_is_none_and_bom_and_blanks_are_fine(tmp_path: Path) -> None:
+def test_an_object_reads_as_members_and_bom_and_blanks_are_fine(tmp_path: Path) -> None:
     path = tmp_path / "o.json"
     path.write_text('{"a": 1}')
-    assert stream_json_array(path, None) is None
+    with json_document(path, ReadContext()) as root:
+        assert isinstance(root, Lazy) and root.is_object
+        assert [(key, value) for key, _, value in root.members()] == [("a", 1)]
     path.write_bytes(b"\xef\xbb\xbf \n\t[ ]\n")
     assert stream(path) == []
 

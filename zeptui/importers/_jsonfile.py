@@ -516,22 +516,6 @@ def json_document(path: Path, context: ReadContext) -> Iterator[Any]:
             context.reject(stream.broken)
 
 
-def stream_json_array(path: Path, context: ReadContext | None) -> Iterator[Any] | None:
-    """Each item of the file's top-level JSON array, decoded one at a time, or None if
-    the file does not hold an array (see `json_document` for a broken text)."""
-    context = context or ReadContext()
-    with JsonStream.open(path) as stream:
-        if stream.peek() != "[":
-            return None
-    return _array_values(path, context)
-
-
-def _array_values(path: Path, context: ReadContext) -> Iterator[Any]:
-    with json_document(path, context) as root:
-        for _, value in root.items():
-            yield whole(value)
-
-
 def _skip_blanks(text: str, position: int) -> int:
     while position < len(text) and text[position] in " \t\r\n":
         position += 1
