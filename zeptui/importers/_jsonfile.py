@@ -252,7 +252,7 @@ class JsonStream:
 
     # --- values ----------------------------------------------------------------------
 
-    def _decode(self, limit: int) -> Any:
+    def read_value(self, limit: int) -> Any:
         """Decode the value at the position whole; _TooLong if its text is longer than
         `limit`, JSONDecodeError if it is broken or cut short by the end of the file."""
         wanted = 0
@@ -286,14 +286,14 @@ class JsonStream:
         than LAZY_CHARACTERS (which must be read before the stream moves on). When
         `skipping`, a string too long to decode is passed over (and None returned)."""
         try:
-            return self._decode(LAZY_CHARACTERS)
+            return self.read_value(LAZY_CHARACTERS)
         except _TooLong:
             if self.buffer[self.position] in "[{":
                 return Lazy(self, self.here(where), self.buffer[self.position])
         if skipping and self.buffer[self.position] == '"':
             self._skip_string()
             return None
-        return self._decode(MAX_RECORD_CHARACTERS)  # a long string
+        return self.read_value(MAX_RECORD_CHARACTERS)  # a long string
 
     def _skip_string(self) -> None:
         """Move past the string at the position without decoding it, holding no more
@@ -402,7 +402,7 @@ class JsonStream:
             while True:
                 if self.peek() != '"':
                     raise self.error("Expecting property name enclosed in double quotes")
-                key = self._decode(MAX_RECORD_CHARACTERS)
+                key = self.read_value(MAX_RECORD_CHARACTERS)
                 if self.peek() != ":":
                     raise self.error("Expecting ':' delimiter")
                 self.position += 1
@@ -455,7 +455,7 @@ class Lazy:
         assert self._reading is None
         stream = self.stream
         try:
-            value = stream._decode(MAX_RECORD_CHARACTERS)
+            value = stream.read_value(MAX_RECORD_CHARACTERS)
         except _TooLong:
             self.skip()
             if stream.broken is not None:
