@@ -235,7 +235,7 @@ SHAPES: dict[str, tuple[str, Callable[[Path, float], int]]] = {
 
 def run_shapes(names: Sequence[str], scale: float) -> None:
     print("\n".join(machine_description()))
-    rows: list[tuple[str, int, float, float, float]] = []
+    rows: list[tuple[str, int, float, float, float, str]] = []
     with tempfile.TemporaryDirectory(prefix="zeptui-bench-") as directory:
         work = Path(directory)
         for name in names:
@@ -243,15 +243,22 @@ def run_shapes(names: Sequence[str], scale: float) -> None:
             path = work / file_name
             count = write(path, scale)
             db = work / f"{name}.duckdb"
-            seconds, peak = import_in_child(path, db)
             mib = path.stat().st_size / 2**20
-            rows.append((name, count, mib, seconds, peak))
-            print(f"  {name} {count:,}: {seconds:.1f} s, peak {peak:,.0f} MiB", flush=True)
-            db.unlink()
+            try:
+                seconds, peak = import_in_child(path, db)
+                outcome = ""
+            except ImportFailed as failed:  # measured all the same: the peak it reached
+                seconds, peak, outcome = float("nan"), failed.peak, f"failed: {failed.reason}"
+            rows.append((name, count, mib, seconds, peak, outcome))
+            print(
+                f"  {name} {count:,}: {seconds:.1f} s, peak {peak:,.0f} MiB {outcome}", flush=True
+            )
+            db.unlink(missing_ok=True)
             path.unlink()
     print(f"\n{'shape':<22} {'messages':>10} {'file MiB':>9} {'seconds':>8} {'peak RSS MiB':>13}")
-    for name, count, mib, seconds, peak in rows:
-        print(f"{name:<22} {count:>10,} {mib:>9,.0f} {seconds:>8.1f} {peak:>13,.0f}")
+    for name, count, mib, seconds, peak, outcome in rows:
+        line = f"{name:<22} {count:>10,} {mib:>9,.0f} {seconds:>8.1f} {peak:>13,.0f}"
+        print(f"{line} {outcome}".rstrip())
 
 
 # --- one import -----------------------------------------------------------------------
@@ -268,9 +275,25 @@ def import_in_child(path: Path, db: Path) -> tuple[float, float]:
     )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit(f"import failed: {done.stderr.strip()}")
+        raise ImportFailed(done.stderr.strip())
     peak_kib = int(done.stderr.strip().splitlines()[-1])
     return seconds, peak_kib / 1024
+
+
+class ImportFailed(Exception):
+    """The import in the child process failed; the message is its stderr (the last
+    line its peak RSS in KiB)."""
+
+    @property
+    def peak(self) -> float:
+        """The failed process's peak RSS, MiB."""
+        return int(str(self).splitlines()[-1]) / 1024
+
+    @property
+    def reason(self) -> str:
+        """The error's last line before the peak (a traceback's exception)."""
+        lines = [line for line in str(self).splitlines()[:-1] if line.strip()]
+        return lines[-1][:60] if lines else "?"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
