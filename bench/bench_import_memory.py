@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -281,19 +282,22 @@ def import_in_child(path: Path, db: Path) -> tuple[float, float]:
 
 
 class ImportFailed(Exception):
-    """The import in the child process failed; the message is its stderr (the last
-    line its peak RSS in KiB)."""
+    """The import in the child process failed; the message is its stderr, which holds
+    its peak RSS in KiB on a line of its own."""
 
     @property
     def peak(self) -> float:
         """The failed process's peak RSS, MiB."""
-        return int(str(self).splitlines()[-1]) / 1024
+        numbers = [line for line in str(self).splitlines() if line.strip().isdigit()]
+        return int(numbers[-1]) / 1024 if numbers else float("nan")
 
     @property
     def reason(self) -> str:
-        """The error's last line before the peak (a traceback's exception)."""
-        lines = [line for line in str(self).splitlines()[:-1] if line.strip()]
-        return lines[-1][:60] if lines else "?"
+        """The error: a traceback's exception, or zeptui's one-line error."""
+        for line in reversed(str(self).splitlines()):
+            if re.match(r"(zeptui: error|[\w.]*(Error|Exception))\b", line):
+                return line[:70]
+        return "?"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
