@@ -1422,7 +1422,8 @@ class DuckDBStore(MemoryStore):
             return []
         messages: dict[int, list[tuple[int, Message]]] = {int(row[0]): [] for row in sessions}
         rows = db.execute(
-            "SELECT m.session_key, m.id, m.uuid, m.role, m.role_type, m.content, m.token_count "
+            "SELECT m.session_key, m.id, m.uuid::VARCHAR, m.role, m.role_type, m.content, "
+            "m.token_count "
             "FROM messages m "
             "JOIN (SELECT unnest(?::BIGINT[]) AS key, unnest(?::BIGINT[]) AS point) p "
             "ON m.session_key = p.key AND m.id > p.point "
@@ -1431,7 +1432,7 @@ class DuckDBStore(MemoryStore):
         ).fetchall()
         for key, message_id, uuid, role, role_type, content, tokens in rows:
             message = Message(
-                uuid=str(uuid), role=role, role_type=role_type, content=content, token_count=tokens
+                uuid=uuid, role=role, role_type=role_type, content=content, token_count=tokens
             )
             messages[key].append((message_id, message))
         return [
@@ -1483,12 +1484,14 @@ class DuckDBStore(MemoryStore):
                 ).fetchall()
             }
             uuids = [ids.summary_uuid(last, revisions.get(last, 0)) for last in recent]
+            # Ids order a session's summaries (the newest is the summary point).
             cursor.execute(
-                "INSERT INTO summaries SELECT nextval('summaries_id_seq'), unnest(?::UUID[]), "
+                "INSERT INTO summaries SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
                 "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), "
                 "unnest(?::UUID[]), unnest(?::BIGINT[]), unnest(?::UUID[]), "
                 "unnest(?::INTEGER[]), unnest(?::JSON[]), ?::TIMESTAMP, NULL",
                 [
+                    _reserve_ids(cursor, "summaries_id_seq", len(rows)),
                     uuids,
                     [key for key, _ in rows],
                     [draft.content for _, draft in rows],

@@ -38,7 +38,7 @@ def iter_sentences(text: str) -> Iterator[tuple[int, int]]:
         while text[piece_end - 1].isspace():
             piece_end -= 1
         continues = start >= 0 and "\n" not in text[end:piece_start]
-        if continues and _NOT_AN_END.search(text[start:end]):
+        if continues and text[end - 1] == "." and _NOT_AN_END.search(text, end - 5, end):
             end = piece_end  # the piece continues the sentence
             continue
         if start >= 0:
@@ -55,7 +55,8 @@ def split_sentences(line: str) -> list[str]:
         return [piece.rstrip() for piece in pieces]
     sentences = [pieces[0].rstrip()]
     for piece in pieces[1:]:
-        if _NOT_AN_END.search(sentences[-1]):
+        last = sentences[-1]
+        if last[-1] == "." and _NOT_AN_END.search(last, len(last) - 5):
             sentences[-1] = f"{sentences[-1]} {piece.rstrip()}"
         else:
             sentences.append(piece.rstrip())

@@ -102,21 +102,15 @@ _STOPWORDS = frozenset(_STOPWORD_TEXT.split()) | frozenset(string.ascii_lowercas
 """Words that carry no topic, and every single ASCII letter or digit."""
 _MAX_ATTEMPTS = 256
 """How many of the best sentences are tried against the budget."""
-_MAX_EXACT = 1
-"""Near misses counted exactly per summary (the others go by their estimate)."""
 _ESTIMATE_MARGIN = 1.15
 """Sentence costs are estimated from their message's token density, with this margin."""
 _MAX_TEXT_CHARS = 20_000
 """Only the start of a longer message is read for sentences (bounds the work)."""
 
 
-def _words(text: str) -> list[str]:
-    """The lower-cased words of `text`, stopwords included (cheap: no regex)."""
-    return text.lower().translate(_PUNCTUATION).split()
-
-
-def _content_words(words: list[str]) -> set[str]:
-    return set(words).difference(_STOPWORDS)
+def _content_words(text: str) -> set[str]:
+    """The distinct lower-cased words of `text` that are not stopwords (no regex: cheap)."""
+    return set(text.lower().translate(_PUNCTUATION).split()).difference(_STOPWORDS)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -166,21 +160,20 @@ class _Pool:
         total = 0.0
         cut = len(text) > _MAX_TEXT_CHARS
         lines = text[:_MAX_TEXT_CHARS].splitlines() if cut or "\n" in text else [text]
+        candidates, budget, rate = self.candidates, self.budget, density * _ESTIMATE_MARGIN
         for number, part in enumerate(lines):
             sentences = split_sentences(part)
-            if cut and number == len(lines) - 1:
+            if cut and number == len(lines) - 1 and sentences:
                 sentences.pop()  # it may be cut short: not a whole sentence
+            whole = content is not None and len(lines) == 1 and len(sentences) == 1
             for sentence in sentences:
-                cost = math.ceil(len(sentence) * density * _ESTIMATE_MARGIN) + 1
-                if cost > self.budget:
+                cost = math.ceil(len(sentence) * rate) + 1
+                if cost > budget:
                     continue
                 total += cost
-                if content is None or len(lines) > 1 or len(sentences) > 1:
-                    words = _content_words(_words(sentence))
-                else:
-                    words = content
-                key = (-self.score(words), len(self.candidates))
-                self.candidates.append(_Candidate(key, line, who, sentence, cost, previous))
+                words = content if whole and content is not None else _content_words(sentence)
+                key = (-self.score(words), len(candidates))
+                candidates.append(_Candidate(key, line, who, sentence, cost, previous))
         return total
 
 
@@ -212,7 +205,7 @@ class ExtractiveSummarizer(Summarizer):
     def summarize(self, previous: str | None, messages: Sequence[Message]) -> SummaryDraft:
         """Summarise `messages` within a third of their tokens, quoting whole sentences."""
         previous = (previous or "").strip()
-        said = [message for message in messages if message.content.strip()]
+        said = [m for m in messages if m.content and not m.content.isspace()]
         metadata: dict[str, Any] = {"summarizer": self.name}
         if not said:  # nothing new: the previous summary stands
             kept = truncate_to_sentences(previous, self.max_tokens, MAX_SUMMARY_BYTES)
@@ -222,7 +215,7 @@ class ExtractiveSummarizer(Summarizer):
             for message in said
         ]
         budget = summary_budget(sum(tokens), self.max_tokens)
-        contents = [_content_words(_words(message.content)) for message in said]
+        contents = [_content_words(message.content) for message in said]
         earlier = [
             (match["speaker"], match["text"]) if match else ("", line)
             for line in previous.splitlines()
@@ -233,7 +226,7 @@ class ExtractiveSummarizer(Summarizer):
         for words in contents:
             frequency.update(words)
         for _, text in earlier:
-            frequency.update(_content_words(_words(text)))
+            frequency.update(_content_words(text))
         pool = _Pool(frequency, budget)
         if earlier:  # the previous summary is in the span's language: its density
             density = sum(tokens) / sum(len(m.role) + 2 + len(m.content) for m in said)
@@ -281,7 +274,7 @@ class ExtractiveSummarizer(Summarizer):
         picked: list[_Candidate] = []
         opened: set[int] = set()
         quoted: set[str] = set()
-        used = used_previous = exact_counts = 0
+        used = used_previous = 0
         for candidate in ranked:
             if candidate.text in quoted:  # a repeated sentence says nothing new
                 continue
@@ -289,8 +282,9 @@ class ExtractiveSummarizer(Summarizer):
             first = candidate.line not in opened and bool(candidate.speaker)
             if first:
                 cost += _prefix_tokens(candidate.speaker)
-            if budget - used < cost <= 2 * (budget - used) and exact_counts < _MAX_EXACT:
-                exact_counts += 1  # a near miss: the estimate may be pessimistic
+            if not picked and budget < cost <= 2 * budget:
+                # A near miss for the first pick: the estimate may be pessimistic, and a
+                # small budget would otherwise stay empty.
                 exact = f"{candidate.speaker}: {candidate.text}" if first else candidate.text
                 cost = count_tokens(exact) + 1
             if used + cost > budget:
