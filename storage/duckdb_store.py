@@ -596,16 +596,18 @@ class DuckDBStore(MemoryStore):
         self, cursor: duckdb.DuckDBPyConnection, message_ids: list[int], now: datetime
     ) -> None:
         """Undelete messages (the same messages imported again), with their index entries,
-        their sessions' aggregates, and the summaries that end on them."""
+        their sessions' aggregates, and the summaries that end on them and were deleted
+        with them (not those replaced earlier by summarising the session again)."""
+        cursor.execute(
+            "UPDATE summaries SET deleted_at = NULL FROM messages m "
+            "WHERE m.id IN (SELECT unnest(?::BIGINT[])) AND summaries.recent_message_id = m.id "
+            "AND summaries.deleted_at = m.deleted_at",
+            [message_ids],
+        )
         cursor.execute(
             "UPDATE messages SET deleted_at = NULL, updated_at = ? "
             "WHERE id IN (SELECT unnest(?::BIGINT[]))",
             [now, message_ids],
-        )
-        cursor.execute(
-            "UPDATE summaries SET deleted_at = NULL WHERE deleted_at IS NOT NULL "
-            "AND recent_message_id IN (SELECT unnest(?::BIGINT[]))",
-            [message_ids],
         )
         self._index(cursor, "id IN (SELECT unnest(?::BIGINT[]))", [message_ids])
         cursor.execute(

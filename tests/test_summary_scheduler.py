@@ -10,6 +10,7 @@ stored beyond the size limits, whatever the summarizer returns.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -256,3 +257,20 @@ def test_no_summary_is_stored_beyond_the_limits(tmp_path: Path) -> None:
         store.add_memory("s1", numbered(1, 3))  # the next summary has no sentence that fits
         assert len(store.list_summaries("s1")) == 1
         assert "no whole sentence within 1024 tokens" in store.summary_errors[0]
+
+
+def test_restoring_a_deleted_session_brings_back_only_its_live_summaries(
+    tmp_path: Path,
+) -> None:
+    """Summaries replaced by `again` stay deleted when the session is restored."""
+    messages = [
+        Message(uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"m{n}")), role="Jane", content=f"M {n}.")
+        for n in range(18)
+    ]
+    with DuckDBStore(tmp_path / "z.duckdb", background_summaries=False) as store:
+        store.add_memory("s1", messages)
+        made = store.summarize("s1", again=True)
+        assert len(made) == 2
+        store.delete_session("s1")
+        store.add_memory("s1", messages)  # the same messages: restored
+        assert store.list_summaries("s1") == made
