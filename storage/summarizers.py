@@ -101,7 +101,9 @@ yourselves ok okay oh hi hello thanks thank please sure well ve s t d m
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split()) | frozenset(string.ascii_lowercase + string.digits)
 """Words that carry no topic, and every single ASCII letter or digit."""
 _MAX_ATTEMPTS = 256
-"""How many of the best sentences are tried against the budget."""
+"""How many messages (or sentences of one) are tried against the budget."""
+_MAX_SPLIT = 2
+"""How many messages too long to quote whole offer their sentences (the best ones)."""
 _ESTIMATE_MARGIN = 1.15
 """Sentence costs are estimated from their message's token density, with this margin."""
 _MAX_TEXT_CHARS = 20_000
@@ -119,77 +121,45 @@ def _prefix_tokens(who: str) -> int:
     return count_tokens(f"{who}:")
 
 
-class _Candidate(NamedTuple):
-    rank_key: tuple[float, int]
-    """(-score, position): best first, ties to the earlier sentence."""
+class _Unit(NamedTuple):
+    """What a summary may quote: a message, one of its sentences, or a line of the
+    previous summary."""
+
+    rank: tuple[float, int]
+    """(-score, position): best first, ties to the earlier one."""
     line: int
-    """The output line: earlier-summary lines first, then one line per message."""
+    """The output line: previous-summary lines first, then one line per message."""
     speaker: str
     text: str
     cost: int
-    """Estimated tokens, with the separator before it."""
+    """Estimated tokens, with the separator before it (not the `speaker:` prefix)."""
     previous: bool
 
 
-class _Pool:
-    """The sentences one summary may quote, scored by the span's word frequencies."""
-
-    def __init__(self, frequency: Counter[str], budget: int) -> None:
-        self.frequency = frequency
-        self.budget = budget
-        self.candidates: list[_Candidate] = []
-
-    def score(self, content: set[str]) -> float:
-        """Summed frequency of the distinct content words, over the root of their number."""
-        if not content:
-            return 0.0
-        return sum(map(self.frequency.__getitem__, content)) / math.sqrt(len(content))
-
-    def add(
-        self,
-        line: int,
-        who: str,
-        text: str,
-        density: float,
-        previous: bool,
-        content: set[str] | None = None,
-    ) -> float:
-        """Add the sentences of `text` that could fit (`density`: tokens per character);
-        returns their estimated cost. `content`: the words of `text`,
-        when known (a one-sentence text need not be read again)."""
-        total = 0.0
-        cut = len(text) > _MAX_TEXT_CHARS
-        lines = text[:_MAX_TEXT_CHARS].splitlines() if cut or "\n" in text else [text]
-        candidates, budget, rate = self.candidates, self.budget, density * _ESTIMATE_MARGIN
-        for number, part in enumerate(lines):
-            sentences = split_sentences(part)
-            if cut and number == len(lines) - 1 and sentences:
-                sentences.pop()  # it may be cut short: not a whole sentence
-            whole = content is not None and len(lines) == 1 and len(sentences) == 1
-            for sentence in sentences:
-                cost = math.ceil(len(sentence) * rate) + 1
-                if cost > budget:
-                    continue
-                total += cost
-                words = content if whole and content is not None else _content_words(sentence)
-                key = (-self.score(words), len(candidates))
-                candidates.append(_Candidate(key, line, who, sentence, cost, previous))
-        return total
+def _sentences(text: str) -> list[str]:
+    """The whole sentences of `text` (of its first `_MAX_TEXT_CHARS` characters)."""
+    cut = len(text) > _MAX_TEXT_CHARS
+    lines = text[:_MAX_TEXT_CHARS].splitlines() if cut or "\n" in text else [text]
+    sentences = [sentence for line in lines for sentence in split_sentences(line)]
+    if cut and sentences:
+        sentences.pop()  # the cut may fall inside it
+    return sentences
 
 
 class ExtractiveSummarizer(Summarizer):
     """An offline, deterministic summary quoting the messages' own whole sentences.
 
     The budget is a third of the tokens of the messages covered, and at most
-    `max_tokens`. A message or sentence scores, for each of its distinct content
-    words, how many of the new messages (and lines of the previous summary) use it,
-    summed and divided by the square root of how many it has: what the conversation
-    keeps returning to ranks high. The sentences of the best messages (enough to fill 1.5 budgets)
-    compete; the best that fit are written in original order as `"role: sentence"`
-    lines, one per message. The previous summary's sentences compete too, for at
-    most half of the budget, and come first (progressive, like Zep's). A sentence
-    is never cut: when none fits, the summary is a one-line note saying so (or
-    empty, if even that is too long).
+    `max_tokens`. A message (or sentence) scores, for each of its distinct content
+    words, how many of the new messages and previous-summary lines use it, summed
+    and divided by the square root of how many it has: what the conversation keeps
+    returning to ranks high. The best messages are quoted whole while they fit;
+    with room left, the best two that did not fit give their best sentences that
+    fit. The previous summary's lines compete too, for at most half of the budget
+    (progressive, like Zep's). The result is written in original order, previous
+    lines first, as one `"role: sentences"` line per message. A sentence is never
+    cut: when none fits, the summary is a one-line note saying so (or empty, if
+    even that is too long).
     """
 
     name = "extractive"
@@ -209,110 +179,127 @@ class ExtractiveSummarizer(Summarizer):
         metadata: dict[str, Any] = {"summarizer": self.name}
         if not said:  # nothing new: the previous summary stands
             kept = truncate_to_sentences(previous, self.max_tokens, MAX_SUMMARY_BYTES)
-            return SummaryDraft(kept, metadata | {"sentences": 0}, count_tokens(kept))
-        tokens = [
-            message.token_count or count_message_tokens(message.role, message.content)
-            for message in said
-        ]
+            return SummaryDraft(kept, metadata | {"quoted": 0}, count_tokens(kept))
+        tokens = [m.token_count or count_message_tokens(m.role, m.content) for m in said]
         budget = summary_budget(sum(tokens), self.max_tokens)
-        contents = [_content_words(message.content) for message in said]
         earlier = [
             (match["speaker"], match["text"]) if match else ("", line)
             for line in previous.splitlines()
             if (match := _SPEAKER_LINE.fullmatch(line.strip())) or line.strip()
         ]
-        # How many of the messages (and earlier-summary lines) use each word.
-        frequency: Counter[str] = Counter()
-        for words in contents:
-            frequency.update(words)
-        for _, text in earlier:
-            frequency.update(_content_words(text))
-        pool = _Pool(frequency, budget)
-        if earlier:  # the previous summary is in the span's language: its density
-            density = sum(tokens) / sum(len(m.role) + 2 + len(m.content) for m in said)
-            for line, (who, text) in enumerate(earlier):
-                pool.add(line, who, text, density, previous=True)
-        # The best messages first, until their sentences could fill 1.5 budgets.
-        ranked = sorted(range(len(said)), key=lambda i: (-pool.score(contents[i]), i))
-        gathered = 0.0
-        for index in ranked:
-            if gathered >= 1.5 * budget:
-                break
-            message = said[index]
-            density = tokens[index] / (len(message.role) + 2 + len(message.content))
+        words = [_content_words(text) for _, text in earlier]
+        words += [_content_words(m.content) for m in said]
+        frequency: Counter[str] = Counter()  # in how many messages (or lines) a word is
+        for distinct in words:
+            frequency.update(distinct)
+        scorer = _Scorer(frequency)
+        # The previous summary is in the span's language: the span's token density.
+        density = sum(tokens) / sum(len(m.role) + 2 + len(m.content) for m in said)
+        units = [
+            _Unit((-scorer(words[line]), line), line, who, text, _estimate(text, density), True)
+            for line, (who, text) in enumerate(earlier)
+        ]
+        for index, message in enumerate(said):
             line = len(earlier) + index
-            gathered += pool.add(
-                line, speaker(message), message.content, density, False, contents[index]
+            who = speaker(message)
+            exact = who == message.role  # then the line costs what the message does
+            cost = tokens[index] + 1 if exact else _estimate(message.content, density) + 2
+            units.append(
+                _Unit((-scorer(words[line]), line), line, who, message.content, cost, False)
             )
-        pool.candidates.sort()
-        picked = self._pick(pool.candidates[:_MAX_ATTEMPTS], budget)
+        units.sort()
+        picked = self._pick(units, budget, scorer, density)
         summary, used = self._fit(picked, budget)
-        if not any(not candidate.previous for candidate in picked):
+        new = sum(not unit.previous for unit in picked)
+        if not new:
             plural = "s" if len(said) > 1 else ""
             note = f"({len(said)} message{plural}; no sentence short enough to quote.)"
             with_note = "\n".join(part for part in (summary, note) if part)
             if (noted := count_tokens(with_note)) <= budget:
                 summary, used = with_note, noted
         metadata |= {
-            "sentences": sum(not candidate.previous for candidate in picked),
-            "previous_sentences": sum(candidate.previous for candidate in picked),
+            "quoted": new,
+            "previous_lines": len(picked) - new,
             "budget": budget,
         }
         return SummaryDraft(summary, metadata, used)
 
     @staticmethod
-    def _pick(ranked: list[_Candidate], budget: int) -> list[_Candidate]:
-        """The best candidates whose estimated cost fits `budget`, best first.
+    def _pick(units: list[_Unit], budget: int, scorer: _Scorer, density: float) -> list[_Unit]:
+        """The best units that fit `budget` by their estimated cost, best first.
 
-        Candidates with content words go first (a sentence of only stopwords is
-        picked only when there is nothing else). The previous summary's sentences
-        get at most half of the budget; a line's first sentence also pays for its
-        `speaker:` prefix.
+        Units with content words go first (one of stopwords only is picked only when
+        there is nothing else). A message that does not fit whole offers its
+        sentences; the previous summary's lines get at most half of the budget; a
+        line's first unit also pays for its `speaker:` prefix.
         """
-        if ranked and ranked[0].rank_key[0] < 0:
-            ranked = [candidate for candidate in ranked if candidate.rank_key[0] < 0]
-        picked: list[_Candidate] = []
+        if units and units[0].rank[0] < 0:
+            units = [unit for unit in units if unit.rank[0] < 0]
+        picked: list[_Unit] = []
         opened: set[int] = set()
         quoted: set[str] = set()
         used = used_previous = 0
-        for candidate in ranked:
-            if candidate.text in quoted:  # a repeated sentence says nothing new
-                continue
-            cost = candidate.cost
-            first = candidate.line not in opened and bool(candidate.speaker)
-            if first:
-                cost += _prefix_tokens(candidate.speaker)
-            if not picked and budget < cost <= 2 * budget:
-                # A near miss for the first pick: the estimate may be pessimistic, and a
-                # small budget would otherwise stay empty.
-                exact = f"{candidate.speaker}: {candidate.text}" if first else candidate.text
-                cost = count_tokens(exact) + 1
-            if used + cost > budget:
-                continue
-            if candidate.previous and used_previous + cost > budget // 2:
-                continue
-            picked.append(candidate)
-            quoted.add(candidate.text)
-            opened.add(candidate.line)
+        near_miss = True
+
+        def take(unit: _Unit) -> bool:
+            nonlocal used, used_previous, near_miss
+            if unit.text in quoted:  # a repeated sentence says nothing new
+                return False
+            cost = unit.cost
+            prefix = f"{unit.speaker}: " if unit.line not in opened and unit.speaker else ""
+            if prefix:
+                cost += _prefix_tokens(unit.speaker)
+            if near_miss and not picked and budget < cost <= 2 * budget:
+                # Once, for a first pick: the estimate may be pessimistic, and a small
+                # budget would otherwise stay empty.
+                near_miss = False
+                cost = count_tokens(prefix + one_line(unit.text)) + 1
+            if used + cost > budget or (unit.previous and used_previous + cost > budget // 2):
+                return False
+            picked.append(unit)
+            quoted.add(unit.text)
+            opened.add(unit.line)
             used += cost
-            if candidate.previous:
-                used_previous += cost
+            used_previous += cost if unit.previous else 0
+            return True
+
+        too_long: list[_Unit] = []
+        for unit in units[:_MAX_ATTEMPTS]:
             if budget - used < 3:
                 break
+            if not take(unit) and not unit.previous:
+                too_long.append(unit)
+        # Room left: the best sentences of the best messages too long to quote whole.
+        for unit in too_long[:_MAX_SPLIT]:
+            ranked = sorted(
+                _Unit(
+                    (-scorer(_content_words(sentence)), order),
+                    unit.line,
+                    unit.speaker,
+                    sentence,
+                    _estimate(sentence, density),
+                    False,
+                )
+                for order, sentence in enumerate(_sentences(unit.text))
+            )
+            for sentence in ranked[:_MAX_ATTEMPTS]:
+                if budget - used < 3:
+                    return picked
+                take(sentence)
         return picked
 
     @staticmethod
-    def _render(picked: list[_Candidate]) -> str:
-        lines: dict[int, list[_Candidate]] = {}
-        for candidate in sorted(picked, key=lambda c: (c.line, c.rank_key[1])):
-            lines.setdefault(candidate.line, []).append(candidate)
+    def _render(picked: list[_Unit]) -> str:
+        lines: dict[int, list[_Unit]] = {}
+        for unit in sorted(picked, key=lambda u: (u.line, u.rank[1])):
+            lines.setdefault(unit.line, []).append(unit)
         rendered = []
         for group in lines.values():
-            text = " ".join(one_line(candidate.text) for candidate in group)
+            text = " ".join(one_line(unit.text) for unit in group)
             rendered.append(f"{group[0].speaker}: {text}" if group[0].speaker else text)
         return "\n".join(rendered)
 
-    def _fit(self, picked: list[_Candidate], budget: int) -> tuple[str, int]:
+    def _fit(self, picked: list[_Unit], budget: int) -> tuple[str, int]:
         """The rendered picks and their exact tokens, dropping the lowest-ranked
         picks while the estimate turned out short."""
         while True:
@@ -321,6 +308,22 @@ class ExtractiveSummarizer(Summarizer):
             if tokens <= budget or not picked:
                 return content, tokens
             picked.pop()
+
+
+class _Scorer:
+    """Scores a set of content words by the span's frequencies (see the class doc)."""
+
+    def __init__(self, frequency: Counter[str]) -> None:
+        self._get = frequency.__getitem__
+
+    def __call__(self, words: set[str]) -> float:
+        return sum(map(self._get, words)) / math.sqrt(len(words)) if words else 0.0
+
+
+def _estimate(text: str, density: float) -> int:
+    """Estimated tokens of `text` on one line (`density`: tokens per character), with
+    a margin and the separator before it."""
+    return math.ceil(len(text) * density * _ESTIMATE_MARGIN) + 1
 
 
 # --- configuration ------------------------------------------------------------------

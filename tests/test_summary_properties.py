@@ -39,7 +39,8 @@ def sentences_of(text: str) -> set[str]:
 
 
 def is_whole_sentences(text: str, sentences: set[str]) -> bool:
-    """Whether `text` is one or more of `sentences` joined by single spaces."""
+    """Whether `text` is one or more of `sentences`, each followed by a single space
+    or by the next directly (a message quoted whole keeps `東京です。桜です。`)."""
     starts = {0}
     for start in range(len(text)):  # `starts` only grows beyond `start`
         if start not in starts:
@@ -49,8 +50,7 @@ def is_whole_sentences(text: str, sentences: set[str]) -> bool:
                 stop = start + len(sentence)
                 if stop == len(text):
                     return True
-                if text[stop] == " ":
-                    starts.add(stop + 1)
+                starts.add(stop + 1 if text[stop] == " " else stop)
     return False
 
 
@@ -248,4 +248,4 @@ def test_a_realistic_generated_corpus(tmp_path: Path) -> None:
         for summary, previous, messages in found:
             draft = SummaryDraft(summary.summary.content, {}, summary.summary.token_count)
             check(draft, previous, messages, 256)
-            assert summary.summary.metadata and summary.summary.metadata["sentences"] >= 1
+            assert summary.summary.metadata and summary.summary.metadata["quoted"] >= 1
