@@ -198,6 +198,7 @@ def test_the_progress_line_shows_the_summary_phase() -> None:
         assert display.progress is not None
         [task] = display.progress.tasks
         assert (task.description, task.fields["unit"]) == ("summaries", "sessions summarised")
+        assert task.fields["counts"] == ""  # not the import's decaying rate
         assert (task.completed, task.total) == (0, 7_168)
         display.summaries(7_168, 7_168)
         assert task.completed == task.total == 7_168

@@ -246,6 +246,7 @@ class _ProgressDisplay:
                 completed=done,
                 total=sessions,
                 unit="sessions summarised",
+                counts="",  # the import's rate would only decay from here
             )
 
     def _show(self) -> None:
