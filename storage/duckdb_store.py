@@ -1616,10 +1616,12 @@ class DuckDBStore(MemoryStore):
         finally:
             try:
                 self._conn = self._connect(self._lock_timeout)
+                self._local = threading.local()  # every thread's cursor was closed
+                self._prepare_schema()  # as on opening: the file may have changed meanwhile
             except BaseException:
                 self._closed = True
+                self._disconnect()
                 raise
-            self._local = threading.local()  # every thread's cursor was closed
 
     def summary_backlogs(self, keys: Sequence[int], *, again: bool) -> list[Backlog]:
         """SummaryHost: the live sessions among `keys`, each with its newest summary
