@@ -15,13 +15,15 @@ it to a `SummaryScheduler`. For each batch of sessions the scheduler
 
 A network summarizer goes one span at a time (read, summarise offline, write), so
 a failure or a deadline loses at most one draft; the offline extractive one goes
-256 sessions at a time.
+256 sessions at a time. Summarising a session again drafts all of it first, so
+that its old summaries are replaced in one transaction or not at all.
 
 Three modes: `inline` makes the summaries inside the call that scheduled them
 (tests); `background` on one worker thread (a long-lived store); `deferred` when
 the store calls `flush` or closes (a CLI process, whose file is then let go while
-the network is waited on). Failures of scheduled work are kept in `errors` (and
-logged); `run` raises them.
+the network is waited on). A failure ends the run: what is still due stays due
+(the policy reads it from the messages) and is made by the next run. Failures of
+scheduled work are kept in `errors` (and logged); `run` raises them.
 """
 
 from __future__ import annotations
@@ -166,12 +168,6 @@ class SummaryScheduler:
                     self._worker.start()
             for key in fresh:
                 self._queue.put(key)
-
-    @property
-    def pending(self) -> int:
-        """Sessions scheduled and not yet summarised."""
-        with self._state_lock:
-            return len(self._pending)
 
     def flush(self, progress: Progress | None = None) -> None:
         """Make every scheduled summary now (deferred) or wait for them (background)."""
