@@ -43,7 +43,7 @@ def due_spans(contents: Sequence[str], window: int) -> list[list[int]]:
     (whitespace-only) messages are neither counted nor covered, as in Zep.
     """
     step = span_length(window)
-    said = [position for position, content in enumerate(contents) if content.strip()]
+    said = [n for n, content in enumerate(contents) if content and not content.isspace()]
     return [said[start : start + step] for start in range(0, len(said) - window + 1, step)]
 
 
