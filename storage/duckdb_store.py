@@ -70,6 +70,7 @@ if TYPE_CHECKING:
         Backlog,
         Progress,
         SessionDrafts,
+        StoredMessage,
         SummaryMode,
         SummaryScheduler,
     )
@@ -1630,7 +1631,7 @@ class DuckDBStore(MemoryStore):
     def summary_backlogs(self, keys: Sequence[int], *, again: bool) -> list[Backlog]:
         """SummaryHost: the live sessions among `keys`, each with its newest summary
         and the live messages after it (all of them, `again`)."""
-        from storage.summary_scheduler import Backlog
+        from storage.summary_scheduler import Backlog, StoredMessage
 
         db = self._cursor()
         sessions = db.execute(
@@ -1643,7 +1644,7 @@ class DuckDBStore(MemoryStore):
         ).fetchall()
         if not sessions:
             return []
-        messages: dict[int, list[tuple[int, Message]]] = {int(row[0]): [] for row in sessions}
+        messages: dict[int, list[StoredMessage]] = {int(row[0]): [] for row in sessions}
         rows = db.execute(
             "SELECT m.session_key, m.id, m.uuid::VARCHAR, m.role, m.role_type, m.content, "
             "m.token_count "
@@ -1654,10 +1655,8 @@ class DuckDBStore(MemoryStore):
             [list(messages), [0 if again else int(row[3]) for row in sessions]],
         ).fetchall()
         for key, message_id, uuid, role, role_type, content, tokens in rows:
-            message = Message(
-                uuid=uuid, role=role, role_type=role_type, content=content, token_count=tokens
-            )
-            messages[key].append((message_id, message))
+            kind = _read_role_type(role_type, f"message {uuid}")  # as every read shows it
+            messages[key].append(StoredMessage(message_id, uuid, role, kind, content, tokens))
         return [
             Backlog(
                 key=int(key),
@@ -1694,7 +1693,7 @@ class DuckDBStore(MemoryStore):
             rows = [(batch.key, draft) for batch in kept for draft in batch.drafts]
             if not rows:
                 return []
-            recent = [str(draft.covered[-1][1].uuid) for _, draft in rows]
+            recent = [draft.covered[-1].uuid for _, draft in rows]
             # A summary's uuid follows from the last message it covers; summarising
             # again gives the next revision, unique beside the soft-deleted one.
             revisions: dict[str, int] = {
@@ -1720,8 +1719,8 @@ class DuckDBStore(MemoryStore):
                     [draft.content for _, draft in rows],
                     [draft.token_count for _, draft in rows],
                     recent,
-                    [draft.covered[-1][0] for _, draft in rows],
-                    [draft.covered[0][1].uuid for _, draft in rows],
+                    [draft.covered[-1].id for _, draft in rows],
+                    [draft.covered[0].uuid for _, draft in rows],
                     [len(draft.covered) for _, draft in rows],
                     [_dump_json(draft.metadata) for _, draft in rows],
                     now,
@@ -1737,7 +1736,7 @@ class DuckDBStore(MemoryStore):
                     recent_message_uuid=last,
                     metadata=draft.metadata,
                 ),
-                first_message_uuid=draft.covered[0][1].uuid,
+                first_message_uuid=draft.covered[0].uuid,
                 message_count=len(draft.covered),
             )
             for summary_uuid, last, (_, draft) in zip(uuids, recent, rows, strict=True)

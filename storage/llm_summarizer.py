@@ -19,9 +19,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from storage.models import Message
 from storage.sentences import one_line, truncate_to_sentences
-from storage.summarizers import Summarizer, SummarizerError, SummaryDraft, speaker
+from storage.summarizers import (
+    SpokenMessage,
+    Summarizer,
+    SummarizerError,
+    SummaryDraft,
+    speaker,
+)
 from storage.summary_policy import MAX_SUMMARY_BYTES, MAX_SUMMARY_TOKENS
 from storage.tokens import count_tokens, encoding
 from storage.urls import REDACTED, join_url, redact_url, url_secrets
@@ -169,7 +174,7 @@ class LLMSummarizer(Summarizer):
         values = {"previous_summary": previous, "messages": "\n".join(lines)}
         return _PROMPT_FIELD.sub(lambda match: values[match.group(1)], self.prompt_template)
 
-    def summarize(self, previous: str | None, messages: Sequence[Message]) -> SummaryDraft:
+    def summarize(self, previous: str | None, messages: Sequence[SpokenMessage]) -> SummaryDraft:
         """Summarise `messages` chunk by chunk; raises SummarizerError on any failure."""
         lines = [
             f"{speaker(message)}: {message.content.strip()}"

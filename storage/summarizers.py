@@ -25,16 +25,17 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from storage.errors import StoreError
-from storage.models import Message
+from storage.models import RoleType
 from storage.sentences import one_line, split_sentences, truncate_to_sentences
 from storage.summary_policy import MAX_SUMMARY_BYTES, summary_budget
 from storage.tokens import count_message_tokens, count_tokens
 
 __all__ = [
     "ExtractiveSummarizer",
+    "SpokenMessage",
     "Summarizer",
     "SummarizerError",
     "SummaryDraft",
@@ -57,6 +58,21 @@ class SummaryDraft:
     token_count: int | None = None
 
 
+class SpokenMessage(Protocol):
+    """What a summarizer reads of a message (a `storage.models.Message` is one)."""
+
+    @property
+    def role(self) -> str: ...
+    @property
+    def role_type(self) -> RoleType | None: ...
+    @property
+    def content(self) -> str: ...
+    @property
+    def token_count(self) -> int:
+        """Tokens of `"role: content"`; 0 when not counted yet."""
+        ...
+
+
 class Summarizer(ABC):
     """Writes progressive summaries: the previous summary plus new messages."""
 
@@ -65,11 +81,11 @@ class Summarizer(ABC):
     """True when `summarize` waits on a server: the store then lets go of its file."""
 
     @abstractmethod
-    def summarize(self, previous: str | None, messages: Sequence[Message]) -> SummaryDraft:
+    def summarize(self, previous: str | None, messages: Sequence[SpokenMessage]) -> SummaryDraft:
         """Summarise `messages` (oldest first), folding in `previous` when given."""
 
 
-def speaker(message: Message) -> str:
+def speaker(message: SpokenMessage) -> str:
     """Who said it, on one line: the role, else the role type, else `unknown`."""
     role = one_line(message.role)
     if role:
@@ -172,7 +188,7 @@ class ExtractiveSummarizer(Summarizer):
     def __repr__(self) -> str:
         return f"ExtractiveSummarizer(max_tokens={self.max_tokens})"
 
-    def summarize(self, previous: str | None, messages: Sequence[Message]) -> SummaryDraft:
+    def summarize(self, previous: str | None, messages: Sequence[SpokenMessage]) -> SummaryDraft:
         """Summarise `messages` within a third of their tokens, quoting whole sentences."""
         previous = (previous or "").strip()
         said = [m for m in messages if m.content and not m.content.isspace()]

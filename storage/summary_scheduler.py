@@ -34,9 +34,9 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
-from storage.models import Message, SummaryInfo
+from storage.models import RoleType, SummaryInfo
 from storage.sentences import truncate_to_sentences
 from storage.summarizers import Summarizer, SummarizerError, SummaryDraft
 from storage.summary_policy import MAX_SUMMARY_BYTES, MAX_SUMMARY_TOKENS, due_spans
@@ -48,6 +48,7 @@ __all__ = [
     "Draft",
     "Progress",
     "SessionDrafts",
+    "StoredMessage",
     "SummaryHost",
     "SummaryMode",
     "SummaryScheduler",
@@ -64,6 +65,18 @@ Progress = Callable[[int, int], None]
 """Called with (sessions done, sessions in the run) as a run goes."""
 
 
+class StoredMessage(NamedTuple):
+    """A message as the store hands it to the scheduler: a SpokenMessage with its id
+    (the insertion order) and uuid. Light: a backlog can be a whole import."""
+
+    id: int
+    uuid: str
+    role: str
+    role_type: RoleType | None
+    content: str
+    token_count: int
+
+
 @dataclass(frozen=True)
 class Backlog:
     """One session as the policy needs it."""
@@ -74,15 +87,15 @@ class Backlog:
     """The store's id of the session's newest live summary (0: none); checked on write."""
     previous: str | None
     """That summary's content: the context of the next one."""
-    messages: list[tuple[int, Message]]
-    """(store id, message) of the live messages after the summary point, oldest first."""
+    messages: list[StoredMessage]
+    """The live messages after the summary point, oldest first."""
 
 
 @dataclass(frozen=True)
 class Draft:
     """A summary ready to store: its text and the messages it covers."""
 
-    covered: list[tuple[int, Message]]
+    covered: list[StoredMessage]
     content: str
     metadata: dict[str, Any]
     token_count: int
@@ -289,12 +302,10 @@ class SummaryScheduler:
         """Append drafts of the backlog's due spans (at most `limit`), oldest first."""
         previous = backlog.previous
         messages = backlog.messages
-        spans = due_spans([message.content for _, message in messages], self.window)
+        spans = due_spans([message.content for message in messages], self.window)
         for span in spans[:limit]:
             covered = [messages[position] for position in span]
-            draft = self._within_limits(
-                self.summarizer.summarize(previous, [message for _, message in covered])
-            )
+            draft = self._within_limits(self.summarizer.summarize(previous, covered))
             metadata = dict(draft.metadata)
             metadata.setdefault("summarizer", self.summarizer.name)
             assert draft.token_count is not None
