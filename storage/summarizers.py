@@ -120,6 +120,8 @@ _MAX_ATTEMPTS = 256
 """How many messages (or sentences of one) are tried against the budget."""
 _MAX_SPLIT = 2
 """How many messages too long to quote whole offer their sentences (the best ones)."""
+_MIN_ROOM = 8
+"""Tokens left below which no message is split for a sentence that might fit."""
 _ESTIMATE_MARGIN = 1.15
 """Sentence costs are estimated from their message's token density, with this margin."""
 _MAX_TEXT_CHARS = 20_000
@@ -285,18 +287,23 @@ class ExtractiveSummarizer(Summarizer):
                 break
             if not take(unit) and not unit.previous:
                 too_long.append(unit)
-        # Room left: the best sentences of the best messages too long to quote whole.
+        # Room left: the best sentences of the best messages too long to quote whole
+        # (only those that could still fit are read for their words).
         for unit in too_long[:_MAX_SPLIT]:
+            if budget - used < _MIN_ROOM:
+                break
+            costs = [(s, _estimate(s, density)) for s in _sentences(unit.text)]
             ranked = sorted(
                 _Unit(
                     (-scorer(_content_words(sentence)), order),
                     unit.line,
                     unit.speaker,
                     sentence,
-                    _estimate(sentence, density),
+                    cost,
                     False,
                 )
-                for order, sentence in enumerate(_sentences(unit.text))
+                for order, (sentence, cost) in enumerate(costs)
+                if cost < budget - used
             )
             for sentence in ranked[:_MAX_ATTEMPTS]:
                 if budget - used < 3:
