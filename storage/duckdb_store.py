@@ -1667,10 +1667,13 @@ class DuckDBStore(MemoryStore):
             for key, point, previous, _ in sessions
         ]
 
-    def write_summaries(self, batches: Sequence[SessionDrafts]) -> list[SummaryInfo]:
+    def write_summaries(
+        self, batches: Sequence[SessionDrafts], *, report: bool = True
+    ) -> list[SummaryInfo]:
         """SummaryHost: store the drafts of each session whose newest live summary is
         still the one they were planned from (and which is still live), in one
-        transaction; with `replace`, its live summaries are soft-deleted first."""
+        transaction; with `replace`, its live summaries are soft-deleted first.
+        Returns the summaries stored, when `report`."""
         now = self._now()
         with self._write() as cursor:
             current = dict(
@@ -1726,6 +1729,8 @@ class DuckDBStore(MemoryStore):
                     now,
                 ],
             )
+        if not report:
+            return []
         return [
             SummaryInfo(
                 summary=Summary(

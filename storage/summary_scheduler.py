@@ -120,9 +120,12 @@ class SummaryHost(Protocol):
         sessions had no summaries (from their first message, no previous summary)."""
         ...
 
-    def write_summaries(self, batches: Sequence[SessionDrafts]) -> list[SummaryInfo]:
+    def write_summaries(
+        self, batches: Sequence[SessionDrafts], *, report: bool = True
+    ) -> list[SummaryInfo]:
         """Store the drafts of each session whose summary point is still the one read
-        (and which is still live), in one transaction; return the summaries stored."""
+        (and which is still live), in one transaction; return the summaries stored
+        (with `report`; building them costs a third of a big write)."""
         ...
 
     def offline(self) -> AbstractContextManager[None]:
@@ -226,7 +229,7 @@ class SummaryScheduler:
 
     def _run_reporting(self, keys: Sequence[int], progress: Progress | None = None) -> None:
         try:
-            self.run(keys, progress=progress)
+            self.run(keys, progress=progress, report=False)
         except Exception as error:  # scheduled work reports, never raises into a write
             log.warning("summaries failed: %s", error)
             self.errors.append(str(error))
@@ -234,9 +237,15 @@ class SummaryScheduler:
     # --- running --------------------------------------------------------------------
 
     def run(
-        self, keys: Sequence[int], *, again: bool = False, progress: Progress | None = None
+        self,
+        keys: Sequence[int],
+        *,
+        again: bool = False,
+        progress: Progress | None = None,
+        report: bool = True,
     ) -> list[SummaryInfo]:
-        """Make the due summaries of the sessions `keys` now; returns those stored.
+        """Make the due summaries of the sessions `keys` now; returns those stored
+        (all of them with `report`; a network summarizer's always).
 
         With `again`, each session is summarised from its first message and its
         old summaries are soft-deleted when the new ones are stored (in the same
@@ -256,12 +265,12 @@ class SummaryScheduler:
                 return made
             for start in range(0, len(keys), BATCH_SESSIONS):
                 batch = keys[start : start + BATCH_SESSIONS]
-                made += self._run_batch(batch, again)
+                made += self._run_batch(batch, again, report)
                 if progress:
                     progress(start + len(batch), len(keys))
         return made
 
-    def _run_batch(self, keys: Sequence[int], again: bool) -> list[SummaryInfo]:
+    def _run_batch(self, keys: Sequence[int], again: bool, report: bool) -> list[SummaryInfo]:
         """Every due span of up to BATCH_SESSIONS sessions: one read, one write.
 
         On a failure, what was drafted before it is stored, except for a session
@@ -273,10 +282,10 @@ class SummaryScheduler:
             try:
                 self._draft_spans(backlog, batch.drafts, limit=None)
             except Exception:
-                self._write(batches if again else [*batches, batch])
+                self._write(batches if again else [*batches, batch], report)
                 raise
             batches.append(batch)
-        return self._write(batches)
+        return self._write(batches, report)
 
     def _run_one_span_at_a_time(self, key: int, again: bool) -> list[SummaryInfo]:
         """A session's due spans, each read, summarised offline and written in turn.
@@ -293,7 +302,7 @@ class SummaryScheduler:
             batch = SessionDrafts(key, backlog.point, again)
             with self.host.offline():
                 self._draft_spans(backlog, batch.drafts, limit=None if again else 1)
-            written = self._write([batch])
+            written = self._write([batch], report=True)  # tells whether the point moved
             made += written
             if again or not written:  # all done, nothing was due, or the point moved
                 return made
@@ -331,7 +340,7 @@ class SummaryScheduler:
             )
         return SummaryDraft(kept, {**draft.metadata, "truncated": True}, count_tokens(kept))
 
-    def _write(self, batches: list[SessionDrafts]) -> list[SummaryInfo]:
+    def _write(self, batches: list[SessionDrafts], report: bool) -> list[SummaryInfo]:
         """Let the host store the batches that change something."""
         batches = [batch for batch in batches if batch.drafts or batch.replace]
-        return self.host.write_summaries(batches) if batches else []
+        return self.host.write_summaries(batches, report=report) if batches else []
