@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
+from textual.worker import WorkerCancelled
 
 from storage.duckdb_store import DuckDBStore
 from storage.models import Message, RoleType, SessionImport
@@ -66,10 +69,18 @@ def app(sample_db: Path) -> Iterator[ZeptuiApp]:
     yield make_app(sample_db)
 
 
+async def wait_for_workers(app: App[object]) -> None:
+    """Wait for every worker the app has now. A worker replaced by a newer one of its
+    group (exclusive workers) ends cancelled, which is normal, not a failure."""
+    for worker in list(app.workers):
+        with contextlib.suppress(WorkerCancelled):
+            await worker.wait()
+
+
 async def settle(pilot: Pilot[None]) -> None:
     """Let workers finish and the screen catch up (bounded)."""
     for _ in range(4):
-        await pilot.app.workers.wait_for_complete()
+        await wait_for_workers(pilot.app)
         await pilot.pause()
         await pilot.pause(0.05)  # scrolls scheduled after a refresh land too
     for widget in pilot.app.screen.query(Input):

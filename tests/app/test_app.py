@@ -426,3 +426,14 @@ async def test_huge_and_unusual_content_does_not_break_the_app(tmp_path: Path) -
         assert app.clipboard == huge  # copy has all of it, the screen a cut
         note = app.transcript.blocks[0]._renderable().renderables[-1]  # type: ignore[attr-defined]
         assert "more characters" in str(note)
+
+
+async def test_settling_waits_past_a_replaced_worker(app: ZeptuiApp) -> None:
+    """A load replaced by a newer one ends cancelled: the tests' settle helper waits
+    for the newer one instead of failing (it did, under load)."""
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.sessions.reload()
+        app.sessions.reload()  # cancels the first fetch (one exclusive worker per pane)
+        await settle(pilot)
+        assert session_ids(app) == ["support-NW-58213", "octavia-butler"]
