@@ -437,3 +437,26 @@ async def test_settling_waits_past_a_replaced_worker(app: ZeptuiApp) -> None:
         app.sessions.reload()  # cancels the first fetch (one exclusive worker per pane)
         await settle(pilot)
         assert session_ids(app) == ["support-NW-58213", "octavia-butler"]
+
+
+async def test_a_summary_shows_its_span_in_every_view(app: ZeptuiApp, sample_db: Path) -> None:
+    """get_memory returns a summary without the span it covers; the inspector shows
+    the span from list_summaries in the window and perpetual views too."""
+    with DuckDBStore(sample_db, read_only=True) as store:
+        perpetual = store.get_memory("support-NW-58213", MemoryType.perpetual)
+        spans = {info.summary.uuid: info for info in store.list_summaries("support-NW-58213")}
+    assert perpetual.summary is not None
+    expected = spans[perpetual.summary.uuid]
+    assert expected.message_count > 0 and expected.first_message_uuid
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("tab", "v", "v")  # perpetual
+        await settle(pilot)
+        summaries = [b for b in app.transcript.blocks if isinstance(b.item, SummaryInfo)]
+        assert [block.item for block in summaries] == [expected]
+        await pilot.press("home")  # the summary comes first
+        await settle(pilot)
+        assert app.inspector.item == expected
+        text = screen_text(app)
+        assert re.search(rf"covers\s+{expected.message_count} messages", text)
+        assert "unknown" not in text

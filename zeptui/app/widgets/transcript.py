@@ -336,19 +336,30 @@ class TranscriptPane(Vertical, can_focus=True):
 
         assert self.access is not None
         kind = MemoryType(memory_type)
+
+        def call(store: MemoryStore) -> tuple[Memory, SummaryInfo | None]:
+            memory = store.get_memory(session_id, kind, lastn)
+            if memory.summary is None:
+                return memory, None
+            # get_memory's summary does not say which messages it covers; the
+            # session's summary list does.
+            uuid = memory.summary.uuid
+            spans = (info for info in store.list_summaries(session_id) if info.summary.uuid == uuid)
+            return memory, next(spans, None)
+
         try:
-            memory = self.access.run(lambda s: s.get_memory(session_id, kind, lastn))
+            memory, summary = self.access.run(call)
         except StoreError as error:
             self.app.call_from_thread(self._show_error, str(error), generation)
             return
-        self.app.call_from_thread(self._show_memory, memory, generation)
+        self.app.call_from_thread(self._show_memory, memory, summary, generation)
 
     def _show_error(self, message: str, generation: int) -> None:
         if generation == self._generation:
             self._loading = False
             self.show_empty(f"Cannot read this session: {sanitize(message)}")
 
-    def _show_memory(self, memory: Memory, generation: int) -> None:
+    def _show_memory(self, memory: Memory, summary: SummaryInfo | None, generation: int) -> None:
         if generation != self._generation:
             return
         self.memory = memory
@@ -356,9 +367,12 @@ class TranscriptPane(Vertical, can_focus=True):
         scroll.remove_children()
         blocks: list[Static] = []
         if memory.summary is not None:
-            from storage.models import SummaryInfo
+            if summary is None:  # not listed (deleted meanwhile): its span is unknown
+                from storage.models import SummaryInfo
 
-            summary = SummaryInfo(summary=memory.summary, first_message_uuid=None, message_count=0)
+                summary = SummaryInfo(
+                    summary=memory.summary, first_message_uuid=None, message_count=0
+                )
             blocks.append(MessageBlock(summary, markdown=self.markdown))
         if memory.facts:
             facts = Text("facts\n", style="bold")
