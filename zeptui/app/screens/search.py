@@ -19,7 +19,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -198,6 +198,7 @@ class SearchScreen(ModalScreen[SearchHit | None]):
             yield Static(id="search-scope", markup=False)
             yield SearchResultList(id="search-results")
             yield Static(id="search-status", markup=False)
+        yield Footer()  # this dialog's keys, not those of the panes behind it
 
     def on_mount(self) -> None:
         self.query_one("#search-input", Input).focus()
