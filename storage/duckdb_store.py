@@ -9,6 +9,7 @@ lock, so the UI's worker threads and the background summarizer can share it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -25,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from storage import ids, schema, search
+from storage import ids, limits, schema, search
 from storage.errors import (
     ConflictError,
     IncompatibleStoreError,
     InvalidInputError,
+    MessageConflictError,
     NotFoundError,
     StoreError,
     StoreLockedError,
@@ -43,6 +45,8 @@ from storage.models import (
     MemoryType,
     Message,
     MessageListResponse,
+    PurgeResult,
+    RoleType,
     SearchQuery,
     SearchResult,
     Session,
@@ -78,6 +82,11 @@ CLOSE_IDS = 2_048
 SUMMARY_BATCH_SESSIONS = 256
 """Sessions whose summaries are worked out together (one read, one write)."""
 
+DUCKDB_MAGIC = b"DUCK"
+"""DuckDB's file magic, at bytes 8-11 of every database file."""
+DUCKDB_MAGIC_OFFSET = 8
+DUCKDB_HEADER_END = DUCKDB_MAGIC_OFFSET + len(DUCKDB_MAGIC)
+
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
 
@@ -108,6 +117,26 @@ def _from_db_time(value: datetime | None) -> datetime | None:
     return None if value is None else _utc(value)
 
 
+def _reserve_ids(cursor: duckdb.DuckDBPyConnection, sequence: str, count: int) -> list[int]:
+    """`count` consecutive ids from `sequence`, in order, for rows about to be inserted.
+
+    Ids are the insertion order (Zep orders messages by id), so they are handed out
+    here and written explicitly: `nextval()` inside a bulk INSERT is evaluated in
+    whatever order DuckDB's parallel plan produces rows, not in the source's order.
+    Writes are serialised, so the block is contiguous.
+    """
+    if count <= 0:
+        return []
+    row = cursor.execute(
+        f"SELECT min(v), max(v) FROM (SELECT nextval('{sequence}') AS v FROM range(?))", [count]
+    ).fetchone()
+    assert row is not None
+    first, last = int(row[0]), int(row[1])
+    if last - first + 1 != count:
+        raise StoreError(f"{sequence}: ids were taken by another writer during this write")
+    return list(range(first, last + 1))
+
+
 def _dump_json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
@@ -123,82 +152,171 @@ def _parse_uuid(value: str, what: str = "message uuid") -> str:
         raise InvalidInputError(f"{what} {value!r} is not a UUID") from None
 
 
+# --- reading rows: no stored value may crash a read ---------------------------------
+#
+# Input is checked at the door (storage/limits.py), but a file written by an older
+# zeptui or another tool may hold values no reader can take: a TIMESTAMP Python cannot
+# represent, metadata nested past every JSON encoder, an unknown role type. Reads turn
+# such a value into a safe one and log a warning naming the row, so one bad row never
+# fails a whole listing.
+
+_EARLIEST_SQL = "TIMESTAMP '0001-01-01 00:00:00'"
+_LATEST_SQL = "TIMESTAMP '9999-12-31 23:59:59.999999'"
+_EARLIEST = limits.EARLIEST
+
+
+def _time_sql(column: str) -> str:
+    """`column`, or NULL where Python could not represent it."""
+    return f"CASE WHEN {column} BETWEEN {_EARLIEST_SQL} AND {_LATEST_SQL} THEN {column} END"
+
+
+read_log = logging.getLogger("storage.reads")
+"""Where reads report rows they could not show as stored (the CLI prints these)."""
+
+
+def _bad_row(row_name: str, problem: str) -> None:
+    read_log.warning("%s: %s", row_name, problem)
+
+
+def _within_limits(check: Callable[[Any, str], Any], value: Any, what: str) -> Any:
+    """`check(value, what)` with a broken limit as InvalidInputError (a one-line user error)."""
+    try:
+        return check(value, what)
+    except limits.LimitError as error:
+        raise InvalidInputError(str(error)) from None
+
+
+def _read_time(value: datetime | None, row_name: str, field: str) -> datetime:
+    """A NOT NULL time column; NULL here means it was out of range."""
+    if value is None:
+        _bad_row(row_name, f"{field} is out of range; shown as 0001-01-01")
+        return _EARLIEST
+    return _utc(value)
+
+
+def _read_json(value: str | None, row_name: str, field: str) -> Any:
+    if value is None:
+        return None
+    try:
+        loaded = json.loads(value)
+        # Deep nesting is what breaks encoders later: only text with many brackets can be.
+        if value.count("{") + value.count("[") > limits.MAX_METADATA_DEPTH and isinstance(
+            loaded, dict
+        ):
+            limits.check_metadata(loaded, field)
+        return loaded
+    except (ValueError, RecursionError) as error:
+        reason = "nested too deep" if isinstance(error, RecursionError) else str(error)
+        _bad_row(row_name, f"{field} cannot be read ({reason}); shown as null")
+        return None
+
+
+def _read_role_type(value: str | None, row_name: str) -> RoleType:
+    if value is None:
+        return RoleType.norole
+    try:
+        return RoleType(value)
+    except ValueError:
+        _bad_row(row_name, f"unknown role_type {value!r}; shown as norole")
+        return RoleType.norole
+
+
 _SESSION_COLUMNS = (
-    "s.id, s.uuid, s.session_id, s.user_id, s.metadata, s.facts, s.created_at, "
-    "s.updated_at, s.deleted_at, s.ended_at, s.message_count, s.total_tokens, s.last_activity"
+    "s.id, s.uuid, s.session_id, s.user_id, s.metadata, s.facts, "
+    f"{_time_sql('s.created_at')}, {_time_sql('s.updated_at')}, {_time_sql('s.deleted_at')}, "
+    f"{_time_sql('s.ended_at')}, s.message_count, s.total_tokens, {_time_sql('s.last_activity')}"
 )
 _MESSAGE_COLUMNS = (
-    "m.uuid, m.created_at, m.updated_at, m.role, m.role_type, m.content, m.token_count, m.metadata"
+    f"m.uuid, {_time_sql('m.created_at')}, {_time_sql('m.updated_at')}, m.role, m.role_type, "
+    "m.content, m.token_count, m.metadata"
 )
 _SUMMARY_COLUMNS = (
-    "x.uuid, x.created_at, x.content, x.token_count, x.recent_message_uuid, x.metadata, "
-    "x.first_message_uuid, x.message_count, x.recent_message_id"
+    f"x.uuid, {_time_sql('x.created_at')}, x.content, x.token_count, x.recent_message_uuid, "
+    "x.metadata, x.first_message_uuid, x.message_count, x.recent_message_id"
 )
-_USER_COLUMNS = "id, uuid, user_id, email, first_name, last_name, metadata, created_at, updated_at"
+_USER_COLUMNS = (
+    "id, uuid, user_id, email, first_name, last_name, metadata, "
+    f"{_time_sql('created_at')}, {_time_sql('updated_at')}"
+)
 
 
 def _session_from_row(row: Sequence[Any]) -> Session:
-    return Session(
+    name = f"session {row[2]!r}"
+    return Session.model_construct(
         id=row[0],
         uuid=str(row[1]),
         session_id=row[2],
         user_id=row[3],
-        metadata=_load_json(row[4]),
-        facts=_load_json(row[5]),
-        created_at=_utc(row[6]),
-        updated_at=_utc(row[7]),
+        metadata=_read_json(row[4], name, "metadata"),
+        facts=_read_json(row[5], name, "facts"),
+        created_at=_read_time(row[6], name, "created_at"),
+        updated_at=_read_time(row[7], name, "updated_at"),
         deleted_at=_from_db_time(row[8]),
         ended_at=_from_db_time(row[9]),
     )
 
 
 def _session_info_from_row(row: Sequence[Any]) -> SessionInfo:
-    return SessionInfo(
+    return SessionInfo.model_construct(
         session=_session_from_row(row),
         message_count=row[10],
         total_tokens=row[11],
-        last_activity=_utc(row[12]),
+        last_activity=_read_time(row[12], f"session {row[2]!r}", "last_activity"),
     )
 
 
 def _message_from_row(row: Sequence[Any]) -> Message:
-    return Message(
+    name = f"message {row[0]}"
+    return Message.model_construct(
         uuid=str(row[0]),
-        created_at=_from_db_time(row[1]),
+        created_at=_read_time(row[1], name, "created_at"),
         updated_at=_from_db_time(row[2]),
         role=row[3],
-        role_type=row[4],
+        role_type=_read_role_type(row[4], name),
         content=row[5],
         token_count=row[6],
-        metadata=_load_json(row[7]),
+        metadata=_read_json(row[7], name, "metadata"),
     )
 
 
 def _summary_info_from_row(row: Sequence[Any]) -> SummaryInfo:
-    summary = Summary(
+    name = f"summary {row[0]}"
+    summary = Summary.model_construct(
         uuid=str(row[0]),
-        created_at=_utc(row[1]),
+        created_at=_read_time(row[1], name, "created_at"),
         content=row[2],
         token_count=row[3],
         recent_message_uuid=str(row[4]),
-        metadata=_load_json(row[5]),
+        metadata=_read_json(row[5], name, "metadata"),
     )
     first = None if row[6] is None else str(row[6])
-    return SummaryInfo(summary=summary, first_message_uuid=first, message_count=row[7])
+    return SummaryInfo.model_construct(
+        summary=summary, first_message_uuid=first, message_count=row[7]
+    )
 
 
 def _user_from_row(row: Sequence[Any]) -> User:
-    return User(
+    name = f"user {row[2]!r}"
+    return User.model_construct(
         id=row[0],
         uuid=str(row[1]),
         user_id=row[2],
         email=row[3],
         first_name=row[4],
         last_name=row[5],
-        metadata=_load_json(row[6]),
-        created_at=_utc(row[7]),
-        updated_at=_utc(row[8]),
+        metadata=_read_json(row[6], name, "metadata"),
+        created_at=_read_time(row[7], name, "created_at"),
+        updated_at=_read_time(row[8], name, "updated_at"),
     )
+
+
+@dataclass
+class _InsertOutcome:
+    """Messages of a write that were not inserted, by reason."""
+
+    skipped: int = 0
+    restored: int = 0
+    conflicting: int = 0
 
 
 @dataclass
@@ -274,6 +392,8 @@ class DuckDBStore(MemoryStore):
         self._conn = self._connect(lock_timeout)
         try:
             self._prepare_schema()
+            if not read_only:
+                self._clean_spill_directory()
         except BaseException:
             self._conn.close()
             raise
@@ -287,6 +407,7 @@ class DuckDBStore(MemoryStore):
     def _connect(self, lock_timeout: float) -> duckdb.DuckDBPyConnection:
         if self._read_only and not self._path.exists():
             raise NotFoundError(f"{self._path}: no such database file")
+        self._check_is_duckdb_file()
         if not self._read_only:
             self._path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + lock_timeout
@@ -309,6 +430,46 @@ class DuckDBStore(MemoryStore):
                 raise IncompatibleStoreError(
                     f"{self._path}: cannot open as a DuckDB database ({_first_line(str(error))})"
                 ) from None
+
+    def _check_is_duckdb_file(self) -> None:
+        """Refuse, before DuckDB touches it, an existing file that is not a DuckDB database.
+
+        DuckDB opens a data file (`.json`, `.csv`, `.parquet`) given as a database as an
+        in-memory database with a view over it: every write would vanish silently.
+        """
+        path = self._path
+        if not path.exists():
+            return
+        if path.is_dir():
+            raise IncompatibleStoreError(f"{path} is a directory, not a zeptui store")
+        try:
+            with path.open("rb") as file:
+                header = file.read(DUCKDB_HEADER_END)
+        except OSError as error:
+            raise IncompatibleStoreError(f"{path}: cannot read it ({error.strerror})") from None
+        if not header:
+            if self._read_only:
+                raise IncompatibleStoreError(f"{path} is empty, not a zeptui store")
+            path.unlink()  # an empty file (say, from mktemp) is a new store; DuckDB refuses it
+            return
+        if header[DUCKDB_MAGIC_OFFSET:DUCKDB_HEADER_END] != DUCKDB_MAGIC:
+            raise IncompatibleStoreError(
+                f"{path} is not a zeptui store (it is not a DuckDB database file); "
+                "choose another --db"
+            )
+
+    def _clean_spill_directory(self) -> None:
+        """Remove what a killed process left of DuckDB's spill files beside the store.
+
+        Only a process that has the file open read-write spills there, so once this one
+        does, anything in it is stale."""
+        spill = self._path.with_name(self._path.name + ".tmp")
+        if not spill.is_dir():
+            return
+        for leftover in spill.glob("duckdb_temp_*"):
+            leftover.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty: something else lives there
+            spill.rmdir()
 
     def _prepare_schema(self) -> None:
         conn = self._conn
@@ -339,6 +500,8 @@ class DuckDBStore(MemoryStore):
             version = found
         if version == schema.SCHEMA_VERSION:
             return
+        if self._read_only and version >= schema.READABLE_FROM:
+            return  # readable as it is; the next read-write open migrates it
         if self._read_only:
             raise IncompatibleStoreError(
                 f"{self._path} needs a schema upgrade (from {version}); open it read-write once"
@@ -419,6 +582,37 @@ class DuckDBStore(MemoryStore):
             raise NotFoundError(f"session {session_id!r} not found")
         return int(row[0])
 
+    @staticmethod
+    def _session_name(cursor: duckdb.DuckDBPyConnection, key: int) -> str:
+        row = cursor.execute("SELECT session_id FROM sessions WHERE id = ?", [key]).fetchone()
+        return str(row[0]) if row else f"#{key}"
+
+    def _restore_messages(
+        self, cursor: duckdb.DuckDBPyConnection, message_ids: list[int], now: datetime
+    ) -> None:
+        """Undelete messages (the same messages imported again), with their index entries,
+        their sessions' aggregates, and the summaries that end on them."""
+        cursor.execute(
+            "UPDATE messages SET deleted_at = NULL, updated_at = ? "
+            "WHERE id IN (SELECT unnest(?::BIGINT[]))",
+            [now, message_ids],
+        )
+        cursor.execute(
+            "UPDATE summaries SET deleted_at = NULL WHERE deleted_at IS NOT NULL "
+            "AND recent_message_id IN (SELECT unnest(?::BIGINT[]))",
+            [message_ids],
+        )
+        self._index(cursor, "id IN (SELECT unnest(?::BIGINT[]))", [message_ids])
+        cursor.execute(
+            "UPDATE sessions SET message_count = sessions.message_count + a.n, "
+            "total_tokens = sessions.total_tokens + a.tokens, "
+            "last_activity = greatest(sessions.last_activity, a.newest), updated_at = $now "
+            "FROM (SELECT session_key, count(*) AS n, sum(token_count) AS tokens, "
+            "max(created_at) AS newest FROM messages WHERE id IN (SELECT unnest($ids::BIGINT[])) "
+            "GROUP BY session_key) a WHERE sessions.id = a.session_key",
+            {"ids": message_ids, "now": now},
+        )
+
     def close(self) -> None:
         if self._closed:
             return
@@ -492,7 +686,7 @@ class DuckDBStore(MemoryStore):
             )
         return self.get_user(user_id)
 
-    def delete_user(self, user_id: str) -> None:
+    def delete_user(self, user_id: str) -> int:
         with self._write() as cursor:
             if not cursor.execute("SELECT 1 FROM users WHERE user_id = ?", [user_id]).fetchone():
                 raise NotFoundError(f"user {user_id!r} not found")
@@ -501,7 +695,11 @@ class DuckDBStore(MemoryStore):
             ).fetchall()
             for (key,) in keys:
                 self._soft_delete_session(cursor, key)
+            # The sessions go with the user (Zep cascades the delete): detached, they can
+            # never pass to a new user created later with the same id.
+            cursor.execute("UPDATE sessions SET user_id = NULL WHERE user_id = ?", [user_id])
             cursor.execute("DELETE FROM users WHERE user_id = ?", [user_id])
+        return len(keys)
 
     def list_users(self, limit: int | None = None, cursor: int = 0) -> list[User]:
         if cursor < 0 or (limit is not None and limit < 0):
@@ -580,6 +778,7 @@ class DuckDBStore(MemoryStore):
         return _session_from_row(row)
 
     def update_session(self, session_id: str, metadata: dict[str, Any] | None = None) -> Session:
+        _within_limits(limits.check_metadata, metadata, "metadata")
         with self._write() as cursor:
             row = cursor.execute(
                 "SELECT metadata FROM sessions WHERE session_id = ?", [session_id]
@@ -635,11 +834,14 @@ class DuckDBStore(MemoryStore):
             where.append("s.created_at < ?")
             params.append(_to_db_time(query.created_before))
         if query.text:
+            # The id, the user, or the title the app shows (imported chats have one).
             where.append(
                 "(contains(lower(s.session_id), lower(?)) "
-                "OR contains(lower(coalesce(s.user_id, '')), lower(?)))"
+                "OR contains(lower(coalesce(s.user_id, '')), lower(?)) "
+                "OR contains(lower(coalesce(json_extract_string(s.metadata, '$.title'), '')), "
+                "lower(?)))"
             )
-            params += [query.text, query.text]
+            params += [query.text] * 3
         order_column = {
             SessionOrder.id: "s.id",
             SessionOrder.created: "s.created_at",
@@ -675,70 +877,83 @@ class DuckDBStore(MemoryStore):
     # --- memory --------------------------------------------------------------------
 
     def add_memory(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
-        if not session_id.strip():
-            raise InvalidInputError("session_id cannot be empty")
+        _within_limits(limits.check_id, session_id, "session_id")
         with self._write() as cursor:
             key = self._ensure_session(cursor, session_id)
             stored = self._insert_messages(cursor, [(key, list(messages))])
         self._schedule_summary(key)
         return stored
 
-    def _ensure_session(
-        self,
-        cursor: duckdb.DuckDBPyConnection,
-        session_id: str,
-        *,
-        user_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        created_at: datetime | None = None,
-    ) -> int:
+    def _ensure_session(self, cursor: duckdb.DuckDBPyConnection, session_id: str) -> int:
         """The session's key, creating it or undeleting it (Zep's upsert on add)."""
         row = cursor.execute(
-            "SELECT id, metadata, user_id FROM sessions WHERE session_id = ?", [session_id]
+            "SELECT id FROM sessions WHERE session_id = ?", [session_id]
         ).fetchone()
         if row is None:
-            return self._insert_session(cursor, session_id, user_id, metadata, created_at)
-        key, stored_metadata, stored_user = int(row[0]), _load_json(row[1]), row[2]
+            return self._insert_session(cursor, session_id, None, None)
         cursor.execute(
-            "UPDATE sessions SET deleted_at = NULL, updated_at = ?, metadata = ?, user_id = ? "
-            "WHERE id = ?",
-            [
-                self._now(),
-                _dump_json(merge_metadata(stored_metadata, metadata)),
-                stored_user if stored_user is not None else user_id,
-                key,
-            ],
+            "UPDATE sessions SET deleted_at = NULL, updated_at = ? WHERE id = ?",
+            [self._now(), int(row[0])],
         )
-        return key
+        return int(row[0])
 
     def _insert_messages(
         self,
         cursor: duckdb.DuckDBPyConnection,
         batches: Sequence[tuple[int, list[Message]]],
+        on_conflict: Callable[[MessageConflictError], None] | None = None,
+        outcome: _InsertOutcome | None = None,
     ) -> list[Message]:
-        """Append messages to sessions, skipping uuids already stored; index them."""
+        """Append messages to sessions and index them; returns the messages inserted.
+
+        A uuid already stored in the same session is the same message: skipped if it
+        is live, restored (undeleted, re-indexed) if it was soft-deleted. A uuid that
+        belongs to another session is a conflict: `on_conflict` decides (it may raise,
+        or note it and let the message be left out); without one it raises.
+        """
+        outcome = outcome if outcome is not None else _InsertOutcome()
         # Each supplied uuid is checked and normalised once.
         given = [
             [_parse_uuid(m.uuid) if m.uuid else None for m in messages] for _, messages in batches
         ]
         supplied = [value for values in given for value in values if value is not None]
-        seen: set[str] = set()
+        # uuid -> (session key, message id or None if new in this call, deleted)
+        known: dict[str, tuple[int, int | None, bool]] = {}
         if supplied:
-            rows = cursor.execute(
-                "SELECT uuid::VARCHAR FROM messages WHERE uuid IN (SELECT unnest(?::UUID[]))",
+            for row in cursor.execute(
+                "SELECT uuid::VARCHAR, session_key, id, deleted_at IS NOT NULL FROM messages "
+                "WHERE uuid IN (SELECT unnest(?::UUID[]))",
                 [supplied],
-            ).fetchall()
-            seen = {row[0] for row in rows}
+            ).fetchall():
+                known[row[0]] = (int(row[1]), int(row[2]), bool(row[3]))
         now = self._now()
         updated = now.replace(tzinfo=UTC)
         rows_keys: list[int] = []
         new: list[Message] = []
+        restore: list[int] = []
         for (key, messages), uuids in zip(batches, given, strict=True):
             for message, message_uuid in zip(messages, uuids, strict=True):
                 message_uuid = message_uuid or str(uuid_lib.uuid4())
-                if message_uuid in seen:
+                found = known.get(message_uuid)
+                if found is not None:
+                    holder, message_id, deleted = found
+                    if holder != key:
+                        conflict = MessageConflictError(
+                            message_uuid,
+                            self._session_name(cursor, key),
+                            self._session_name(cursor, holder),
+                        )
+                        if on_conflict is None:
+                            raise conflict
+                        on_conflict(conflict)
+                        outcome.conflicting += 1
+                    elif deleted and message_id is not None:
+                        restore.append(message_id)
+                        known[message_uuid] = (holder, message_id, False)
+                    else:
+                        outcome.skipped += 1
                     continue
-                seen.add(message_uuid)
+                known[message_uuid] = (key, None, False)
                 created = _to_db_time(message.created_at) if message.created_at else now
                 # The fields were validated when `message` was built.
                 new.append(
@@ -747,20 +962,20 @@ class DuckDBStore(MemoryStore):
                         created_at=created.replace(tzinfo=UTC),
                         updated_at=updated,
                         role=message.role,
-                        role_type=message.role_type,
+                        role_type=message.role_type or RoleType.norole,
                         content=message.content,
                         token_count=0,
                         metadata=message.metadata,
                     )
                 )
                 rows_keys.append(key)
+        if restore:
+            self._restore_messages(cursor, restore, now)
+            outcome.restored += len(restore)
         if not new:
             return []
         counts = count_tokens_batch([message_text(m.role, m.content) for m in new])
-        id_rows = cursor.execute(
-            "SELECT nextval('messages_id_seq') FROM range(?)", [len(new)]
-        ).fetchall()
-        ids = sorted(int(row[0]) for row in id_rows)
+        ids = _reserve_ids(cursor, "messages_id_seq", len(new))
         for message, tokens in zip(new, counts, strict=True):
             message.token_count = tokens
         cursor.execute(
@@ -774,7 +989,7 @@ class DuckDBStore(MemoryStore):
                 [m.uuid for m in new],
                 rows_keys,
                 [m.role for m in new],
-                [None if m.role_type is None else m.role_type.value for m in new],
+                [(m.role_type or RoleType.norole).value for m in new],
                 [m.content for m in new],
                 counts,
                 [_dump_json(m.metadata) for m in new],
@@ -938,6 +1153,7 @@ class DuckDBStore(MemoryStore):
     def update_message_metadata(
         self, session_id: str, message_uuid: str, metadata: dict[str, Any]
     ) -> Message:
+        _within_limits(limits.check_metadata, metadata, "metadata")
         with self._write() as db:
             key = self._live_session_key(db, session_id)
             row = db.execute(
@@ -983,6 +1199,7 @@ class DuckDBStore(MemoryStore):
         users: Sequence[CreateUserRequest] = (),
         *,
         dry_run: bool = False,
+        on_conflict: Callable[[MessageConflictError], None] | None = None,
     ) -> ImportResult:
         result = ImportResult()
         touched: set[int] = set()
@@ -999,9 +1216,9 @@ class DuckDBStore(MemoryStore):
                 chunk.append(item)
                 buffered += len(item.messages)
                 if buffered >= IMPORT_CHUNK_MESSAGES or len(chunk) >= IMPORT_CHUNK_SESSIONS:
-                    self._import_chunk(cursor, chunk, result, touched)
+                    self._import_chunk(cursor, chunk, result, touched, on_conflict)
                     chunk, buffered = [], 0
-            self._import_chunk(cursor, chunk, result, touched)
+            self._import_chunk(cursor, chunk, result, touched, on_conflict)
             if not dry_run:
                 self._maybe_compact(cursor, result.messages_added)
         if not dry_run:
@@ -1022,6 +1239,10 @@ class DuckDBStore(MemoryStore):
         clock = _Stopwatch()
         with self._write() as cursor:
             staged = zep_bulk.stage(cursor, Path(path), default_session_id)
+            if self._staged_uuids_need_care(cursor):
+                raise zep_bulk.BulkImportDeclined(
+                    "messages to restore or uuids held by other sessions need the reference reader"
+                )
             clock.lap("read")
             now = self._now()
             # Users named by the sessions' messages, then the sessions.
@@ -1045,18 +1266,26 @@ class DuckDBStore(MemoryStore):
                 GROUP BY session_id
                 """
             )
-            created = cursor.execute(
-                "INSERT INTO sessions (id, uuid, session_id, user_id, created_at, updated_at, "
-                "last_activity) "
-                "SELECT nextval('sessions_id_seq'), "
-                + ids.uuid5_sql(ids.STORE_NAMESPACE, "'session' || chr(31) || z.session_id")
-                + ", z.session_id, z.user_id, "
-                "coalesce(z.first_created, $now), $now, coalesce(z.first_created, $now) "
-                "FROM (SELECT * FROM zep_sessions ORDER BY first_seq) z "
-                "ANTI JOIN sessions s ON s.session_id = z.session_id",
-                {"now": now},
-            ).fetchone()
+            # New sessions get ids in the order the file first names them.
+            cursor.execute(
+                "CREATE OR REPLACE TEMP TABLE zep_created AS "
+                "SELECT z.*, row_number() OVER (ORDER BY z.first_seq) AS position "
+                "FROM zep_sessions z ANTI JOIN sessions s ON s.session_id = z.session_id"
+            )
+            created = cursor.execute("SELECT count(*) FROM zep_created").fetchone()
             result.sessions_created = int(created[0]) if created else 0
+            session_keys = _reserve_ids(cursor, "sessions_id_seq", result.sessions_created)
+            if session_keys:
+                cursor.execute(
+                    "INSERT INTO sessions (id, uuid, session_id, user_id, created_at, "
+                    "updated_at, last_activity) "
+                    "SELECT $first + z.position - 1, "
+                    + ids.uuid5_sql(ids.STORE_NAMESPACE, "'session' || chr(31) || z.session_id")
+                    + ", z.session_id, z.user_id, "
+                    "coalesce(z.first_created, $now), $now, coalesce(z.first_created, $now) "
+                    "FROM zep_created z ORDER BY z.position",
+                    {"now": now, "first": session_keys[0]},
+                )
             result.sessions_updated = staged.groups - result.sessions_created
             cursor.execute(
                 "UPDATE sessions SET deleted_at = NULL, updated_at = $now, "
@@ -1085,16 +1314,18 @@ class DuckDBStore(MemoryStore):
                 clock.lap("new messages")
                 self._count_staged_tokens(cursor, int(row[1]), int(row[2]))
                 clock.lap("tokens")
-                before = cursor.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()
-                newest_before = int(before[0]) if before else 0
+                message_ids = _reserve_ids(cursor, "messages_id_seq", result.messages_added)
+                # Ids follow the file's line order (`seq`), whatever order the join and
+                # DuckDB's threads produce the rows in.
                 cursor.execute(
                     "INSERT INTO messages (id, uuid, session_key, role, role_type, content, "
                     "token_count, metadata, created_at, updated_at) "
-                    "SELECT nextval('messages_id_seq'), n.uuid, n.session_key, n.role, "
-                    "n.role_type, n.content, t.token_count, n.metadata, "
+                    "SELECT $first + row_number() OVER (ORDER BY n.seq) - 1, n.uuid, "
+                    "n.session_key, n.role, coalesce(n.role_type, 'norole'), n.content, "
+                    "t.token_count, n.metadata, "
                     "coalesce(n.created_at, $now), $now "
                     "FROM zep_new n JOIN zep_tokens t USING (seq) ORDER BY n.seq",
-                    {"now": now},
+                    {"now": now, "first": message_ids[0]},
                 )
                 cursor.execute(
                     """
@@ -1111,7 +1342,7 @@ class DuckDBStore(MemoryStore):
                     {"now": now},
                 )
                 clock.lap("insert")
-                self._index(cursor, "id > ?", [newest_before])
+                self._index(cursor, "id BETWEEN ? AND ?", [message_ids[0], message_ids[-1]])
                 clock.lap("index")
             touched = [
                 int(row[0])
@@ -1120,7 +1351,7 @@ class DuckDBStore(MemoryStore):
                     "ON s.session_id = z.session_id ORDER BY s.id"
                 ).fetchall()
             ]
-            for table in ("zep_rows", "zep_sessions", "zep_new", "zep_tokens"):
+            for table in ("zep_rows", "zep_sessions", "zep_created", "zep_new", "zep_tokens"):
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
             if self._maybe_compact(cursor, result.messages_added):
                 clock.lap("compact")
@@ -1130,6 +1361,23 @@ class DuckDBStore(MemoryStore):
         for key in touched:
             self._schedule_summary(key)
         return result
+
+    @staticmethod
+    def _staged_uuids_need_care(cursor: duckdb.DuckDBPyConnection) -> bool:
+        """Whether staged rows name a soft-deleted message of their session (to restore)
+        or a uuid of another session (a conflict): the reference path handles both."""
+        row = cursor.execute(
+            """
+            SELECT EXISTS (
+                SELECT 1 FROM zep_rows r JOIN messages m ON m.uuid = r.uuid
+                JOIN sessions s ON s.id = m.session_key
+                WHERE s.session_id <> r.session_id OR m.deleted_at IS NOT NULL
+            ) OR EXISTS (
+                SELECT 1 FROM zep_rows GROUP BY uuid HAVING count(DISTINCT session_id) > 1
+            )
+            """
+        ).fetchone()
+        return bool(row and row[0])
 
     @staticmethod
     def _count_staged_tokens(cursor: duckdb.DuckDBPyConnection, first: int, last: int) -> None:
@@ -1155,6 +1403,7 @@ class DuckDBStore(MemoryStore):
         chunk: list[SessionImport],
         result: ImportResult,
         touched: set[int],
+        on_conflict: Callable[[MessageConflictError], None] | None,
     ) -> None:
         """Store a chunk of sessions with a handful of statements, whatever its size.
 
@@ -1176,9 +1425,14 @@ class DuckDBStore(MemoryStore):
         if missing:
             cursor.execute(
                 "INSERT INTO users (id, uuid, user_id, created_at, updated_at) "
-                "SELECT nextval('users_id_seq'), u.uuid, u.user_id, $now, $now FROM "
-                "(SELECT unnest($uuids::UUID[]) AS uuid, unnest($ids::VARCHAR[]) AS user_id) u",
-                {"uuids": [ids.user_uuid(u) for u in missing], "ids": missing, "now": now},
+                "SELECT unnest($keys::BIGINT[]), unnest($uuids::UUID[]), "
+                "unnest($ids::VARCHAR[]), $now, $now",
+                {
+                    "keys": _reserve_ids(cursor, "users_id_seq", len(missing)),
+                    "uuids": [ids.user_uuid(u) for u in missing],
+                    "ids": missing,
+                    "now": now,
+                },
             )
             result.users_created += len(missing)
         # Sessions: what exists, then the chunk's effect on each, then two statements.
@@ -1207,7 +1461,8 @@ class DuckDBStore(MemoryStore):
                 ]
                 result.sessions_created += 1
                 continue
-            state[1] = merge_metadata(state[1], item.metadata)
+            # An update, unprivileged as in Zep: the reserved `system` key stays as it is.
+            state[1] = merge_metadata(state[1], without_system(item.metadata))
             state[2] = state[2] if state[2] is not None else item.user_id
             result.sessions_updated += 1
         if existing:
@@ -1226,14 +1481,17 @@ class DuckDBStore(MemoryStore):
             )
         if created:
             names = list(created)
-            rows = cursor.execute(
+            new_keys = _reserve_ids(cursor, "sessions_id_seq", len(names))
+            cursor.execute(
                 "INSERT INTO sessions (id, uuid, session_id, user_id, metadata, created_at, "
-                "updated_at, last_activity) SELECT nextval('sessions_id_seq'), v.uuid, "
+                "updated_at, last_activity) SELECT v.id, v.uuid, "
                 "v.session_id, v.user_id, v.metadata, v.created_at, $now, v.created_at FROM ("
-                "SELECT unnest($uuids::UUID[]) AS uuid, unnest($names::VARCHAR[]) AS session_id, "
+                "SELECT unnest($keys::BIGINT[]) AS id, unnest($uuids::UUID[]) AS uuid, "
+                "unnest($names::VARCHAR[]) AS session_id, "
                 "unnest($users::VARCHAR[]) AS user_id, unnest($metadata::JSON[]) AS metadata, "
-                "unnest($created::TIMESTAMP[]) AS created_at) v RETURNING id, session_id",
+                "unnest($created::TIMESTAMP[]) AS created_at) v",
                 {
+                    "keys": new_keys,
                     "uuids": [ids.session_uuid(name) for name in names],
                     "names": names,
                     "users": [created[name][2] for name in names],
@@ -1241,26 +1499,17 @@ class DuckDBStore(MemoryStore):
                     "created": [created[name][3] for name in names],
                     "now": now,
                 },
-            ).fetchall()
-            for key, name in rows:
-                created[name][0] = int(key)
+            )
+            for key, name in zip(new_keys, names, strict=True):
+                created[name][0] = key
         keys = {name: state[0] for name, state in (existing | created).items()}
         batches = [(keys[item.session_id], item.messages) for item in chunk]
         touched.update(keys.values())
-        self._flush_import(cursor, batches, sum(len(m) for _, m in batches), result)
-
-    def _flush_import(
-        self,
-        cursor: duckdb.DuckDBPyConnection,
-        pending: list[tuple[int, list[Message]]],
-        buffered: int,
-        result: ImportResult,
-    ) -> None:
-        if not pending:
-            return
-        added = len(self._insert_messages(cursor, pending))
-        result.messages_added += added
-        result.messages_skipped += buffered - added
+        outcome = _InsertOutcome()
+        result.messages_added += len(self._insert_messages(cursor, batches, on_conflict, outcome))
+        result.messages_skipped += outcome.skipped
+        result.messages_restored += outcome.restored
+        result.messages_conflicting += outcome.conflicting
 
     def _maybe_compact(self, cursor: duckdb.DuckDBPyConnection, added: int) -> bool:
         """Re-sort the search index after an import that made a large share of it.
@@ -1442,11 +1691,12 @@ class DuckDBStore(MemoryStore):
                 return []
             uuids = [ids.summary_uuid(str(draft[3][-1][1].uuid)) for draft, _ in kept]
             cursor.execute(
-                "INSERT INTO summaries SELECT nextval('summaries_id_seq'), unnest(?::UUID[]), "
+                "INSERT INTO summaries SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
                 "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), "
                 "unnest(?::UUID[]), unnest(?::BIGINT[]), unnest(?::UUID[]), "
                 "unnest(?::INTEGER[]), unnest(?::JSON[]), ?::TIMESTAMP, NULL",
                 [
+                    _reserve_ids(cursor, "summaries_id_seq", len(kept)),
                     uuids,
                     [draft[0] for draft, _ in kept],
                     [draft[1] for draft, _ in kept],
@@ -1485,6 +1735,7 @@ class DuckDBStore(MemoryStore):
         filters: list[str] = []
         params: list[Any] = [query.text]
         if query.session_id is not None:
+            self._live_session_key(self._cursor(), query.session_id)  # unknown: NotFoundError
             filters.append("s.session_id = ?")
             params.append(query.session_id)
         if query.user_id is not None:
@@ -1519,23 +1770,47 @@ class DuckDBStore(MemoryStore):
             for message_id, session_id, score in hits
         ]
 
-    def purge(self) -> int:
-        with self._write() as db:
-            removed = 0
-            dead_sessions = "SELECT id FROM sessions WHERE deleted_at IS NOT NULL"
-            for sql in (
-                f"DELETE FROM search_postings WHERE message_id IN (SELECT id FROM messages "
-                f"WHERE deleted_at IS NOT NULL OR session_key IN ({dead_sessions}))",
-                f"DELETE FROM summaries WHERE deleted_at IS NOT NULL "
-                f"OR session_key IN ({dead_sessions})",
-                f"DELETE FROM messages WHERE deleted_at IS NOT NULL "
-                f"OR session_key IN ({dead_sessions})",
-                "DELETE FROM sessions WHERE deleted_at IS NOT NULL",
-            ):
-                row = db.execute(sql).fetchone()
-                if not sql.startswith("DELETE FROM search_postings") and row:
-                    removed += int(row[0])
-        return removed
+    def purge(
+        self, session_ids: Sequence[str] | None = None, *, dry_run: bool = False
+    ) -> PurgeResult:
+        with self._write(commit=not dry_run) as db:
+            if session_ids is None:
+                scope, params = "TRUE", []
+            else:
+                keys = []
+                for session_id in dict.fromkeys(session_ids):
+                    row = db.execute(
+                        "SELECT id FROM sessions WHERE session_id = ?", [session_id]
+                    ).fetchone()
+                    if row is None:
+                        raise NotFoundError(f"session {session_id!r} not found")
+                    keys.append(int(row[0]))
+                scope, params = "session_key IN (SELECT unnest(?::BIGINT[]))", [keys]
+            dead = "session_key IN (SELECT id FROM sessions WHERE deleted_at IS NOT NULL)"
+            gone = f"({scope}) AND (deleted_at IS NOT NULL OR {dead})"
+            db.execute(
+                f"CREATE OR REPLACE TEMP TABLE purged_messages AS "
+                f"SELECT id FROM messages WHERE {gone}",
+                params,
+            )
+            db.execute(
+                "DELETE FROM search_postings WHERE message_id IN (SELECT id FROM purged_messages)"
+            )
+            summaries = db.execute(f"DELETE FROM summaries WHERE {gone}", params).fetchone()
+            messages = db.execute(
+                "DELETE FROM messages WHERE id IN (SELECT id FROM purged_messages)"
+            ).fetchone()
+            sessions = db.execute(
+                f"DELETE FROM sessions WHERE deleted_at IS NOT NULL AND "
+                f"({scope.replace('session_key', 'id')})",
+                params,
+            ).fetchone()
+            db.execute("DROP TABLE purged_messages")
+        return PurgeResult(
+            sessions=int(sessions[0]) if sessions else 0,
+            messages=int(messages[0]) if messages else 0,
+            summaries=int(summaries[0]) if summaries else 0,
+        )
 
     def stats(self) -> StoreStats:
         row = (

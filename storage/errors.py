@@ -25,3 +25,20 @@ class StoreLockedError(StoreError):
 
 class IncompatibleStoreError(StoreError):
     """The file is not a zeptui store, or was written by a newer zeptui."""
+
+
+class MessageConflictError(ConflictError):
+    """A message uuid that is already stored in another session.
+
+    A uuid names one message of one session: adding it to a second session would
+    either drop it silently or make two messages share an id.
+    """
+
+    def __init__(self, message_uuid: str, session_id: str, holder_session_id: str) -> None:
+        self.message_uuid = message_uuid
+        self.session_id = session_id
+        self.holder_session_id = holder_session_id
+        super().__init__(
+            f"message {message_uuid} of session {session_id!r} is already stored in "
+            f"session {holder_session_id!r}"
+        )

@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
+
+from storage import limits
 
 __all__ = [
     "CreateSessionRequest",
@@ -21,6 +23,7 @@ __all__ = [
     "MemoryType",
     "Message",
     "MessageListResponse",
+    "PurgeResult",
     "RoleType",
     "SearchQuery",
     "SearchResult",
@@ -37,6 +40,7 @@ __all__ = [
     "User",
     "format_timestamp",
     "utcnow",
+    "validation_message",
 ]
 
 
@@ -52,6 +56,14 @@ def format_timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def validation_message(error: ValidationError) -> str:
+    """The first problem of a validation error, on one line: `field: what is wrong`."""
+    problem = error.errors()[0]
+    field = ".".join(str(part) for part in problem["loc"])
+    message = str(problem["msg"]).removeprefix("Value error, ")
+    return f"{field}: {message}" if field else message
+
+
 def _dump_timestamp(value: datetime | None) -> str | None:
     return None if value is None else format_timestamp(value)
 
@@ -60,6 +72,25 @@ Timestamp = Annotated[datetime, PlainSerializer(_dump_timestamp, return_type=str
 """A datetime that dumps as Zep's RFC 3339 UTC string."""
 
 Metadata = dict[str, Any]
+
+
+def _checked(check: Any, what: str) -> AfterValidator:
+    return AfterValidator(lambda value: None if value is None else check(value, what))
+
+
+# Input fields carry the store's limits (storage/limits.py), so every way in (CLI,
+# importers, the API) refuses the same values with the same words.
+SessionId = Annotated[str, _checked(limits.check_id, "session_id")]
+UserId = Annotated[str, _checked(limits.check_id, "user_id")]
+InputMetadata = Annotated[Metadata | None, _checked(limits.check_metadata, "metadata")]
+
+
+def _name(what: str) -> Any:
+    return _checked(limits.check_name, what)
+
+
+def _time(what: str) -> Any:
+    return _checked(limits.check_timestamp, what)
 
 
 class RoleType(StrEnum):
@@ -99,20 +130,20 @@ class User(_Model):
 
 
 class CreateUserRequest(_Model):
-    user_id: str = Field(min_length=1)
-    email: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    metadata: Metadata | None = None
+    user_id: UserId
+    email: Annotated[str | None, _name("email")] = None
+    first_name: Annotated[str | None, _name("first_name")] = None
+    last_name: Annotated[str | None, _name("last_name")] = None
+    metadata: InputMetadata = None
 
 
 class UpdateUserRequest(_Model):
     """Fields left out (or None, or empty strings) are not changed; metadata is merged."""
 
-    email: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    metadata: Metadata | None = None
+    email: Annotated[str | None, _name("email")] = None
+    first_name: Annotated[str | None, _name("first_name")] = None
+    last_name: Annotated[str | None, _name("last_name")] = None
+    metadata: InputMetadata = None
 
 
 class Session(_Model):
@@ -129,9 +160,9 @@ class Session(_Model):
 
 
 class CreateSessionRequest(_Model):
-    session_id: str = Field(min_length=1)
-    user_id: str | None = None
-    metadata: Metadata | None = None
+    session_id: SessionId
+    user_id: UserId | None = None
+    metadata: InputMetadata = None
 
 
 class Message(_Model):
@@ -143,13 +174,14 @@ class Message(_Model):
     """
 
     uuid: str | None = None
-    created_at: Timestamp | None = None
-    updated_at: Timestamp | None = None
-    role: str = ""
+    created_at: Annotated[Timestamp | None, _time("created_at")] = None
+    updated_at: Annotated[Timestamp | None, _time("updated_at")] = None
+    role: Annotated[str, _name("role")] = ""
     role_type: RoleType | None = None
-    content: str
+    """Never None as stored and served: a message without one is `norole`."""
+    content: Annotated[str, _checked(limits.check_content, "content")]
     token_count: int = 0
-    metadata: Metadata | None = None
+    metadata: InputMetadata = None
 
 
 class Summary(_Model):
@@ -258,10 +290,10 @@ class SearchQuery(_Model):
 class SessionImport(_Model):
     """One session to import: the session's fields and its messages, oldest first."""
 
-    session_id: str = Field(min_length=1)
-    user_id: str | None = None
-    metadata: Metadata | None = None
-    created_at: datetime | None = None
+    session_id: SessionId
+    user_id: UserId | None = None
+    metadata: InputMetadata = None
+    created_at: Annotated[datetime | None, _time("created_at")] = None
     messages: list[Message] = Field(default_factory=list)
 
 
@@ -273,7 +305,23 @@ class ImportResult(_Model):
     sessions_updated: int = 0
     messages_added: int = 0
     messages_skipped: int = 0
-    """Messages whose uuid was already in the store."""
+    """Messages already stored in the same session (re-imports add nothing)."""
+    messages_restored: int = 0
+    """Soft-deleted messages brought back because the same message was imported again."""
+    messages_conflicting: int = 0
+    """Messages left out because their uuid belongs to another session (see `on_conflict`)."""
+
+
+class PurgeResult(_Model):
+    """What a purge removed for good (or, in a dry run, would remove)."""
+
+    sessions: int = 0
+    messages: int = 0
+    summaries: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.sessions + self.messages + self.summaries
 
 
 class StoreStats(_Model):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 FORMAT_NAME = "zeptui"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Timestamps are naive TIMESTAMPs holding UTC: no time-zone extension needed.
 # Uniqueness (session_id, user_id, message uuid) is enforced by the store, which
@@ -89,8 +89,17 @@ _V1 = [
     )""",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1}
+# v2: a message without a role type is `norole` (Zep's SDKs reject a null role type).
+# (DuckDB cannot add NOT NULL in the transaction that updates the column; the store
+# writes `norole` itself.)
+_V2 = ["UPDATE messages SET role_type = 'norole' WHERE role_type IS NULL"]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
 """Statements that bring a store from version N-1 to version N."""
+
+READABLE_FROM = 1
+"""The oldest schema this zeptui reads without migrating it (read-only opens of an older
+store work; reads treat a NULL role type as `norole`)."""
 
 
 def read_version(rows: list[tuple[Any, ...]]) -> tuple[str | None, int | None]:

@@ -11,11 +11,11 @@ subclasses of `storage.errors.StoreError`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
-from storage.errors import NotFoundError
+from storage.errors import MessageConflictError, NotFoundError
 from storage.models import (
     CreateSessionRequest,
     CreateUserRequest,
@@ -24,6 +24,7 @@ from storage.models import (
     MemoryType,
     Message,
     MessageListResponse,
+    PurgeResult,
     SearchQuery,
     SearchResult,
     Session,
@@ -74,8 +75,9 @@ class MemoryStore(ABC):
         """Set the given non-empty fields; deep-merge metadata (`system` allowed)."""
 
     @abstractmethod
-    def delete_user(self, user_id: str) -> None:
-        """Delete the user and soft-delete all of the user's sessions."""
+    def delete_user(self, user_id: str) -> int:
+        """Delete the user; the user's sessions go with it (soft-deleted and detached, so a
+        new user created later with the same id never gets them). Returns how many."""
 
     @abstractmethod
     def list_users(self, limit: int | None = None, cursor: int = 0) -> list[User]:
@@ -117,10 +119,12 @@ class MemoryStore(ABC):
     def add_memory(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
         """Append messages, creating or undeleting the session.
 
-        Messages keep their order. A supplied `uuid` is kept, and one that already
-        exists in the store is skipped (re-import adds nothing); a supplied
-        `created_at` is kept. Token counts are computed. Returns the messages
-        stored by this call. Summaries, if due, are made afterwards, off this call.
+        Messages keep their order. A supplied `uuid` is kept. One already stored in
+        this session is the same message: skipped (re-import adds nothing), or restored
+        if it was deleted. One stored in another session raises `MessageConflictError`
+        and nothing is written. A supplied `created_at` is kept. A missing role type is
+        stored as `norole`. Token counts are computed. Returns the messages inserted by
+        this call. Summaries, if due, are made afterwards, off this call.
         """
 
     @abstractmethod
@@ -139,6 +143,7 @@ class MemoryStore(ABC):
         users: Sequence[CreateUserRequest] = (),
         *,
         dry_run: bool = False,
+        on_conflict: Callable[[MessageConflictError], None] | None = None,
     ) -> ImportResult:
         """Import whole sessions in one transaction: all of it is stored, or none of it.
 
@@ -151,7 +156,10 @@ class MemoryStore(ABC):
 
         Users are created when missing (existing ones are left alone), sessions are
         created when missing (existing ones get their metadata merged), and
-        messages follow the `add_memory` rules, so importing twice adds nothing.
+        messages follow the `add_memory` rules, so importing twice adds nothing and
+        importing a deleted session again restores it. A message whose uuid belongs to
+        another session raises `MessageConflictError`, unless `on_conflict` is given:
+        it is called with the error (it may raise to abort) and the message is left out.
         """
 
     # --- messages ------------------------------------------------------------------
@@ -208,8 +216,14 @@ class MemoryStore(ABC):
         """Ranked full-text search over message content, best first."""
 
     @abstractmethod
-    def purge(self) -> int:
-        """Hard-delete everything soft-deleted; returns the number of rows removed."""
+    def purge(
+        self, session_ids: Sequence[str] | None = None, *, dry_run: bool = False
+    ) -> PurgeResult:
+        """Hard-delete what is soft-deleted: everywhere, or only in `session_ids` (a
+        deleted session goes whole; a live one loses its deleted messages and summaries).
+
+        NotFoundError for an unknown session id. `dry_run` counts without removing.
+        """
 
     @abstractmethod
     def stats(self) -> StoreStats:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from storage import limits
 from storage.ids import uuid5_sql
 from storage.models import RoleType
 
@@ -39,6 +40,9 @@ _COLUMNS = (
 _ROLE_TYPES = "[" + ", ".join(f"'{r.value}'" for r in RoleType) + "]"
 
 
+_GLOB_CHARACTERS = frozenset("*?[]{}")
+
+
 class BulkImportDeclined(Exception):
     """The file is not a plain, valid message-per-line Zep JSONL file."""
 
@@ -52,6 +56,46 @@ class StagedFile:
     """Runs of consecutive lines of one session (the reference reader's SessionImports)."""
 
 
+_EARLIEST = "TIMESTAMP '0001-01-01 00:00:00'"
+_LATEST = "TIMESTAMP '9999-12-31 23:59:59.999999'"
+
+
+def _fits_limits() -> str:
+    """SQL: the record is surely within `storage.limits`; a record that may not be goes
+    to the reference reader, which checks exactly and names its line."""
+    # Python's str.strip() whitespace (a superset of RE2's \s) and the Cc category.
+    blank = "'^[\\s\\p{Z}\\x{85}\\x{1c}-\\x{1f}]*$'"
+    control = "'[\\x{0}-\\x{1f}\\x{7f}-\\x{9f}]'"
+
+    def good_id(column: str) -> str:
+        value = f"({column} ->> '$')"
+        return (
+            f"({column} IS NULL OR json_type({column}) = 'NULL' OR {value} = '' "
+            f"OR (length({value}) <= "
+            f"{limits.MAX_ID_CHARS} AND NOT regexp_matches({value}, {blank}) "
+            f"AND NOT regexp_matches({value}, {control})))"
+        )
+
+    metadata_text = "coalesce(metadata::VARCHAR, '')"
+    brackets = (
+        f"(length({metadata_text}) - length(replace(replace({metadata_text}, '{{', ''), '[', '')))"
+    )
+    return " AND ".join(
+        [
+            good_id("session_id"),
+            good_id("user_id"),
+            f"strlen(coalesce(content ->> '$', '')) <= {limits.MAX_CONTENT_BYTES}",
+            f"length(coalesce(role ->> '$', '')) <= {limits.MAX_NAME_CHARS}",
+            f"length(coalesce(name ->> '$', '')) <= {limits.MAX_NAME_CHARS}",
+            # Over-counts (brackets inside strings, JSON's bytes vs. the walk's estimate):
+            # only ever sends a record to the exact check.
+            f"{brackets} <= {limits.MAX_METADATA_DEPTH}",
+            f"strlen({metadata_text}) <= {limits.MAX_METADATA_BYTES // 2}",
+            f"NOT regexp_matches({metadata_text}, 'NaN|Infinity')",
+        ]
+    )
+
+
 def _string_or_null(column: str) -> str:
     return f"({column} IS NULL OR json_type({column}) IN ('VARCHAR', 'NULL'))"
 
@@ -62,6 +106,15 @@ def stage(cursor: duckdb.DuckDBPyConnection, path: Path, default_session_id: str
     One pass: DuckDB parses the file, checks each record, applies the role rules
     and derives missing uuids in a single query.
     """
+    # DuckDB expands glob patterns (and `~`, URLs) in file names: a path is a path, so a
+    # name it would read as a pattern goes to the reference reader instead.
+    path = path.resolve()
+    if any(char in _GLOB_CHARACTERS for char in str(path)):
+        raise BulkImportDeclined(f"{path.name}: a file name DuckDB would read as a pattern")
+    try:
+        limits.check_id(default_session_id)
+    except limits.LimitError as error:
+        raise BulkImportDeclined(str(error)) from None
     cursor.execute("SET TimeZone = 'UTC'")
     # The reference reader's rules, in SQL: v2 role_type, v3 role + name, v0.x
     # free-form role; a missing uuid is uuid5(namespace, session \x1f index \x1f
@@ -77,7 +130,8 @@ def stage(cursor: duckdb.DuckDBPyConnection, path: Path, default_session_id: str
             ),
             checked AS (
                 SELECT seq,
-                    messages IS NULL
+                    -- NULL is not ok: bool_and() below would skip it.
+                    coalesce(messages IS NULL
                     AND content IS NOT NULL AND json_type(content) = 'VARCHAR'
                     AND (session_id IS NULL OR (json_type(session_id) = 'VARCHAR'
                                                 AND session_id ->> '$' <> ''))
@@ -91,7 +145,9 @@ def stage(cursor: duckdb.DuckDBPyConnection, path: Path, default_session_id: str
                          OR try_cast(uuid ->> '$' AS UUID) IS NOT NULL)
                     AND (coalesce(created_at ->> '$', '') = ''
                          OR starts_with(created_at ->> '$', '0001-01-01')
-                         OR try_cast(created_at ->> '$' AS TIMESTAMPTZ) IS NOT NULL) AS ok,
+                         OR coalesce(timezone('UTC', try_cast(created_at ->> '$' AS TIMESTAMPTZ))
+                                     BETWEEN {_EARLIEST} AND {_LATEST}, FALSE))
+                    AND {_fits_limits()}, FALSE) AS ok,
                     coalesce(session_id ->> '$', $default) AS session_id,
                     nullif(user_id ->> '$', '') AS user_id,
                     try_cast(nullif(uuid ->> '$', '') AS UUID) AS given_uuid,

@@ -198,6 +198,8 @@ def test_import_reports_and_is_idempotent(db: Path) -> None:
         "sessions_updated": 0,
         "messages_added": 3,
         "messages_skipped": 0,
+        "messages_restored": 0,
+        "messages_conflicting": 0,
         "records_skipped": 0,
         "skipped": [],
         "warning_count": 0,
@@ -427,7 +429,7 @@ def test_not_a_zeptui_store(db: Path, tmp_path: Path) -> None:
     assert "not a zeptui store" in fail("--db", foreign, "sessions")
     text = tmp_path / "notes.duckdb"
     text.write_text("just some text\n")
-    assert "cannot open as a DuckDB database" in fail("--db", text, "stats")
+    assert "not a DuckDB database file" in fail("--db", text, "stats")
     assert text.read_text() == "just some text\n"
 
 

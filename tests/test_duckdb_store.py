@@ -186,3 +186,78 @@ def test_optimize_keeps_search_results(tmp_path: Path) -> None:
         ]
         assert before == after
         assert len(after) == 50
+
+
+# --- what is and is not a store ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("backup.json", '[{"session_id": "a", "messages": []}]'),
+        ("history.jsonl", '{"session_id": "a", "content": "hi"}\n'),
+        ("table.csv", "a,b\n1,2\n"),
+        ("data.parquet", "PAR1 not really parquet"),
+        ("tiny", "x"),
+    ],
+)
+def test_an_existing_file_that_is_not_duckdb_is_refused_untouched(
+    tmp_path: Path, name: str, content: str
+) -> None:
+    """DuckDB would open these as an in-memory database with a view: writes would vanish."""
+    path = tmp_path / name
+    path.write_text(content)
+    before = digest(path)
+    with pytest.raises(IncompatibleStoreError, match="not a zeptui store"):
+        DuckDBStore(path)
+    assert digest(path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_an_empty_file_becomes_a_new_store(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.duckdb"
+    path.touch()
+    with pytest.raises(IncompatibleStoreError, match="empty"):
+        DuckDBStore(path, read_only=True)
+    with DuckDBStore(path) as store:
+        store.add_memory("s", [Message(role="u", content="kept")])
+    with DuckDBStore(path, read_only=True) as store:
+        assert store.stats().messages == 1
+
+
+def test_stale_spill_files_are_cleaned_at_the_next_open(tmp_path: Path) -> None:
+    path = tmp_path / "z.duckdb"
+    DuckDBStore(path).close()
+    spill = tmp_path / "z.duckdb.tmp"
+    spill.mkdir()
+    (spill / "duckdb_temp_storage_S32K-0.tmp").write_bytes(b"\0" * 64)
+    DuckDBStore(path, read_only=True).close()
+    assert spill.exists(), "a reader never touches it"
+    DuckDBStore(path).close()
+    assert not spill.exists()
+
+
+def test_a_version_1_store_is_read_as_is_and_migrated_on_a_write_open(tmp_path: Path) -> None:
+    from storage import schema
+
+    path = tmp_path / "v1.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        for statement in schema.MIGRATIONS[1]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO zeptui_meta VALUES ('format', 'zeptui'), ('schema_version', '1')")
+        conn.execute(
+            "INSERT INTO sessions (id, uuid, session_id, created_at, updated_at, last_activity, "
+            "message_count) VALUES (1, uuid(), 's', now(), now(), now(), 1)"
+        )
+        conn.execute(
+            "INSERT INTO messages (id, uuid, session_key, role, role_type, content, token_count, "
+            "created_at, updated_at) VALUES (1, uuid(), 1, 'human', NULL, 'old', 3, now(), now())"
+        )
+    with DuckDBStore(path, read_only=True) as store:
+        assert store.list_messages("s").messages[0].role_type is RoleType.norole
+    with DuckDBStore(path) as store:
+        assert store.list_messages("s").messages[0].role_type is RoleType.norole
+    with duckdb.connect(str(path), read_only=True) as conn:
+        assert conn.execute("SELECT role_type FROM messages").fetchall() == [("norole",)]
+        version = conn.execute("SELECT value FROM zeptui_meta WHERE key = 'schema_version'")
+        assert version.fetchone() == (str(SCHEMA_VERSION),)

@@ -168,7 +168,7 @@ def test_markdown_closes_a_fence_a_message_leaves_open(tmp_path: Path) -> None:
     text = run(db, "export", "--format", "markdown").stdout
     assert "```python\nprint(1)\n```\n" in text
     assert "**a\\_b** (user)" in text
-    assert "**(no name)** (no role type)" in text
+    assert "**(no name)** (norole)" in text
 
 
 def test_openai_jsonl_maps_roles(tmp_path: Path, sample_db: Path) -> None:

@@ -136,7 +136,7 @@ def test_fast_path_matches_the_reference_reader(tmp_path: Path) -> None:
         ("HistoryBot", "assistant"),
         ("human", "user"),
         ("AI", "assistant"),
-        ("narrator", None),
+        ("narrator", "norole"),
     ]
     assert a[1]["created_at"] == "2024-05-01T12:00:01+00:00"
     assert a[2]["created_at"] == "2024-05-02T09:30:00+00:00"
@@ -222,3 +222,18 @@ def test_cli_import_uses_the_fast_path_and_reports_like_the_reference(tmp_path: 
         report = import_file(store, path)
         assert store.last_import_timings, "the DuckDB fast path ran"
         assert report.result.messages_added == 9
+
+
+@pytest.mark.parametrize("name", ["c[1].jsonl", "chat*.jsonl", "what?.jsonl", "{a,b}.jsonl"])
+def test_a_file_name_is_never_read_as_a_pattern(tmp_path: Path, name: str) -> None:
+    """DuckDB expands globs: `c[1].jsonl` would read `c1.jsonl`, `chat*` the whole folder."""
+    decoys = ["c1.jsonl", "chat-a.jsonl", "whatx.jsonl", "a.jsonl", "b.jsonl"]
+    for decoy in decoys:
+        write_jsonl(tmp_path / decoy, [{"session_id": "decoy", "content": decoy}])
+    target = write_jsonl(tmp_path / name, [{"session_id": "real", "content": "the real file"}])
+    with DuckDBStore(tmp_path / "s.duckdb", summarizer=None) as store:
+        imported = ZepImporter().bulk_import(store, target)
+        if imported is None:  # declined: the reference reader imports it
+            store.import_sessions(ZepImporter().read(target))
+        sessions = [i.session.session_id for i in store.list_sessions(SessionQuery()).sessions]
+        assert sessions == ["real"]

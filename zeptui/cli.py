@@ -73,9 +73,9 @@ def _user_message(exc: Exception) -> str | None:
     from pydantic import ValidationError
 
     if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        return f"invalid {field}: {first['msg']}" if field else str(first["msg"])
+        from storage.models import validation_message
+
+        return f"invalid {validation_message(exc)}"
     return None
 
 
@@ -100,6 +100,20 @@ class ZeptuiGroup(_DefaultGroup):
             if message is None:
                 raise
             raise UserError(message) from exc
+
+
+class _WarningLines(logging.Handler):
+    """Log records as `zeptui: warning: ...` lines on stderr, each text once."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if text not in self.seen:
+            self.seen.add(text)
+            click.echo(error_line(text, WARNING_PREFIX), err=True)
 
 
 # --- shared helpers ------------------------------------------------------------------
@@ -255,6 +269,12 @@ def cli(ctx: click.Context, db: Path | None) -> None:
     store_log = logging.getLogger("storage")
     if not store_log.handlers:  # failed summaries are reported as warnings, once
         store_log.addHandler(logging.NullHandler())
+    # Rows a read could not show as stored: said once each, per command.
+    read_log = logging.getLogger("storage.reads")
+    for handler in [h for h in read_log.handlers if isinstance(h, _WarningLines)]:
+        read_log.removeHandler(handler)
+    read_log.addHandler(_WarningLines())
+    read_log.propagate = False
     state = ctx.ensure_object(State)
     state.db = db
     if ctx.invoked_subcommand is None:
@@ -651,7 +671,7 @@ def _export_to_file(path: Path, write: Callable[[IO[str]], None]) -> None:
 @click.option(
     "--purge",
     is_flag=True,
-    help="Then hard-delete everything soft-deleted in the database (not only this session).",
+    help="Then remove the session for good, with its messages and summaries.",
 )
 @pass_state
 def delete(state: State, session_id: str, purge: bool) -> None:
@@ -662,11 +682,16 @@ def delete(state: State, session_id: str, purge: bool) -> None:
 
     with open_store(state.db_path()) as store:
         store.delete_session(session_id)
-        removed = store.purge() if purge else None
+        removed = store.purge([session_id]) if purge else None
     console = render.make_console()
     console.print(Text("Deleted session ").append_text(render.data(session_id)), soft_wrap=True)
     if removed is not None:
-        console.print(Text(f"Purged {removed:,} soft-deleted rows."))
+        console.print(
+            Text(
+                f"Purged it for good: {removed.messages:,} messages and "
+                f"{removed.summaries:,} summaries."
+            )
+        )
 
 
 @cli.command()
@@ -836,16 +861,22 @@ def _user_fields(options: dict[str, str | None]) -> dict[str, Any]:
 @click.argument("user_id")
 @pass_state
 def users_delete(state: State, user_id: str) -> None:
-    """Delete a user and soft-delete the user's sessions."""
+    """Delete a user; the user's sessions go with it (soft-deleted: `zeptui purge` removes
+    them for good)."""
     from rich.text import Text
 
     from zeptui import render
 
     with open_store(state.db_path()) as store:
-        store.delete_user(user_id)
-    render.make_console().print(
-        Text("Deleted user ").append_text(render.data(user_id)), soft_wrap=True
+        sessions = store.delete_user(user_id)
+    line = Text("Deleted user ").append_text(render.data(user_id))
+    line.append(
+        f" and {sessions:,} session{'' if sessions == 1 else 's'} of theirs "
+        "(soft-deleted; they are no longer anyone's)"
+        if sessions
+        else " (who had no sessions)"
     )
+    render.make_console().print(line, soft_wrap=True)
 
 
 @users.command("sessions")

@@ -372,6 +372,8 @@ def report_line(report: FileReport) -> Text:
         f"{_count(result.messages_added, 'message')} added, "
         f"{result.messages_skipped:,} skipped"
     )
+    if result.messages_restored:
+        line.append(f", {result.messages_restored:,} restored")
     if result.users_created:
         line.append(f"; {_count(result.users_created, 'user')} created")
     return line
@@ -404,7 +406,8 @@ def print_import_run(console: Console, run: ImportRun) -> None:
                 f"{_count(totals.sessions_created, 'session')} created, "
                 f"{totals.sessions_updated:,} updated; "
                 f"{_count(totals.messages_added, 'message')} added, "
-                f"{totals.messages_skipped:,} skipped",
+                f"{totals.messages_skipped:,} skipped"
+                + (f", {totals.messages_restored:,} restored" if totals.messages_restored else ""),
                 style="bold",
             )
         )

@@ -317,6 +317,9 @@ def import_file(
                 itertools.chain([] if first is None else [first], sessions),
                 users=users,
                 dry_run=options.dry_run,
+                on_conflict=lambda conflict: context.reject(
+                    ImportFileError(path, line_of(path, conflict.message_uuid), str(conflict))
+                ),
             )
     except ImportFileError as error:
         raise _renamed(error, name) from None
@@ -330,6 +333,25 @@ def import_file(
         warning_count=context.warning_count,
         dry_run=options.dry_run,
     )
+
+
+def line_of(path: Path, text: str, chunk_size: int = 1 << 20) -> int | None:
+    """The 1-based line of the first case-insensitive occurrence of ASCII `text` in
+    the file, or None. For errors found after reading (a uuid another session holds)."""
+    needle = text.lower().encode("ascii")
+    line, tail = 1, b""
+    try:
+        with path.open("rb") as file:
+            while chunk := file.read(chunk_size):
+                window = tail + chunk.lower()
+                found = window.find(needle)
+                if found >= 0:
+                    return line + window.count(b"\n", 0, found) - tail.count(b"\n")
+                line += chunk.count(b"\n")
+                tail = window[-len(needle) :]
+    except OSError:
+        return None
+    return None
 
 
 def _sessions(

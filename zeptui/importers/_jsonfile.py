@@ -9,6 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
+from storage.limits import MAX_METADATA_DEPTH
+from storage.models import validation_message
 from zeptui.importers import ImportFileError, ReadContext, os_reason
 
 if TYPE_CHECKING:
@@ -28,6 +32,9 @@ class Where:
         """The location of `key` (`.name` or `[i]`) inside this one."""
         record = f"{self.record}{key}" if self.record else key.lstrip(".")
         return Where(self.line, record)
+
+
+TOO_DEEP = f"nested too deep to read (metadata may be at most {MAX_METADATA_DEPTH} levels deep)"
 
 
 def fail(path: Path, where: Where, reason: str) -> ImportFileError:
@@ -87,6 +94,8 @@ def is_jsonl(path: Path) -> bool:
         return True
     try:
         json.loads(first.decode("utf-8-sig"))
+    except RecursionError:
+        return True  # one value on the line, too deep to decode: JSONL, rejected later
     except (UnicodeDecodeError, json.JSONDecodeError):
         return False
     return True
@@ -126,6 +135,8 @@ def load_json(path: Path) -> Any:
         raise ImportFileError(path, line, "not UTF-8 text") from exc
     try:
         return json.loads(text)
+    except RecursionError:
+        raise ImportFileError(path, None, TOO_DEEP) from None
     except json.JSONDecodeError as exc:
         reason = f"invalid JSON: {exc.msg} (column {exc.colno})"
         if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
@@ -264,6 +275,13 @@ def _array_items(stream: _ArrayStream, context: ReadContext) -> Iterator[Any]:
                         break
             if stream.peek() != "":
                 raise stream.error("Extra data")
+        except RecursionError:
+            line, _ = stream.where(stream.position)
+            context.reject(
+                ImportFileError(
+                    stream.path, line, f"{TOO_DEEP}; {count:,} complete records before it"
+                )
+            )
         except json.JSONDecodeError as exc:
             line, column = stream.where(exc.pos)
             cut = exc.pos >= len(stream.buffer.rstrip()) or exc.msg.startswith("Unterminated")
@@ -304,6 +322,9 @@ def jsonl_records(path: Path, context: ReadContext | None = None) -> Iterator[tu
                     continue
                 try:
                     record = json.loads(text)
+                except RecursionError:
+                    context.reject(ImportFileError(path, number, TOO_DEEP))
+                    continue
                 except json.JSONDecodeError as exc:
                     reason = f"invalid JSON: {exc.msg} (column {exc.colno})"
                     if not raw.endswith(b"\n") and exc.pos >= len(text.rstrip()):
@@ -380,19 +401,24 @@ def required_list(path: Path, record: dict[str, Any], key: str, where: Where) ->
 
 
 def convert_each(
+    path: Path,
     context: ReadContext | None,
     items: Iterable[tuple[Where, Any, str]],
     convert: Callable[[Any, Where, str], SessionImport | None],
 ) -> Iterator[SessionImport]:
     """`convert(record, where, default_id)` for each item; a record it rejects with
-    ImportFileError goes to `context.reject` (skipped with `skip_invalid`), and a
-    None result (nothing to import) is left out."""
+    ImportFileError, or whose values break the store's limits (a ValidationError),
+    goes to `context.reject` (skipped with `skip_invalid`), and a None result
+    (nothing to import) is left out."""
     context = context or ReadContext()
     for where, record, default_id in items:
         try:
             session = convert(record, where, default_id)
         except ImportFileError as error:
             context.reject(error)
+            continue
+        except ValidationError as error:
+            context.reject(fail(path, where, validation_message(error)))
             continue
         if session is not None:
             yield session

@@ -94,7 +94,7 @@ class _Reader:
         self.stem = stem(path, self.context)
 
     def read(self) -> Iterator[SessionImport]:
-        return convert_each(self.context, self._conversations(), self._session)
+        return convert_each(self.path, self.context, self._conversations(), self._session)
 
     def _conversations(self) -> Iterator[tuple[Where, Any, str]]:
         """Each conversation record, looking inside `{"conversations": [...]}` wrappers."""

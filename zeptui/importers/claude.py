@@ -105,7 +105,7 @@ class _Reader:
 
     def read(self) -> Iterator[SessionImport]:
         items = records(self.path, context=self.context)
-        return convert_each(self.context, items, self._session)
+        return convert_each(self.path, self.context, items, self._session)
 
     # --- conversations --------------------------------------------------------------
 

@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storage.models import Message, RoleType, SessionImport
+from pydantic import ValidationError
+
+from storage.models import Message, RoleType, SessionImport, validation_message
 from storage.zep_bulk import import_uuid
 from zeptui.importers import ImportFileError, ReadContext, register
 from zeptui.importers._content import flatten_parts, tool_calls_json
@@ -129,7 +131,7 @@ class _Reader:
 
     def read(self) -> Iterator[SessionImport]:
         items = records(self.path, as_one=_whole, context=self.context)
-        yield from convert_each(self.context, items, self._record)
+        yield from convert_each(self.path, self.context, items, self._record)
         if self.lines is not None:
             yield self.lines
 
@@ -156,6 +158,9 @@ class _Reader:
                 message = self._message(item, where, self.stem, index)
             except ImportFileError as error:
                 self.context.reject(error)
+                continue
+            except ValidationError as error:
+                self.context.reject(fail(self.path, where, validation_message(error)))
                 continue
             if message is not None:
                 session.messages.append(message)

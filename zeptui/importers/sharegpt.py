@@ -67,7 +67,7 @@ class _Reader:
 
     def read(self) -> Iterator[SessionImport]:
         items = records(self.path, context=self.context)
-        return convert_each(self.context, items, self._session)
+        return convert_each(self.path, self.context, items, self._session)
 
     def _session(self, record: Any, where: Where, default_id: str) -> SessionImport:
         if not isinstance(record, dict):

@@ -31,7 +31,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from storage.models import CreateUserRequest, ImportResult, Message, RoleType, SessionImport
+from storage.models import (
+    CreateUserRequest,
+    ImportResult,
+    Message,
+    RoleType,
+    SessionImport,
+    validation_message,
+)
 from storage.store import MemoryStore
 from storage.zep_bulk import import_uuid
 from zeptui.importers import ImportFileError, ReadContext, register
@@ -134,9 +141,7 @@ class _Reader:
                 try:
                     user = CreateUserRequest.model_validate(fields)
                 except ValidationError as exc:
-                    problem = exc.errors()[0]
-                    field = ".".join(str(part) for part in problem["loc"])
-                    raise self.fail(child, f"{field}: {problem['msg']}") from None
+                    raise self.fail(child, validation_message(exc)) from None
             except ImportFileError as error:
                 self.context.reject(error)
                 continue
@@ -175,6 +180,8 @@ class _Reader:
                     raise self.fail(where, "expected a message (with content) or a session object")
             except ImportFileError as error:
                 self.context.reject(error)
+            except ValidationError as error:
+                self.context.reject(self.fail(where, validation_message(error)))
         if pending is not None:
             yield pending
 

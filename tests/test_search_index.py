@@ -1,0 +1,47 @@
+"""The full-text index tokenises long messages in pieces, in linear time, and the
+pieces give exactly the terms of the whole text (what a query's tokenizer sees)."""
+
+from __future__ import annotations
+
+import duckdb
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from storage import search
+
+PIECES = (
+    "SELECT list(term ORDER BY term) FROM (SELECT unnest(regexp_extract_all(piece, "
+    f"{search._TERM})) AS term "
+    f"FROM (SELECT unnest({search._pieces_sql('lower($text)')}) AS piece)) "
+    f"WHERE length(term) <= {search.MAX_TERM_LENGTH} "
+    f"AND NOT list_contains({search._STOPWORD_LIST}, term)"
+)
+WHOLE = f"SELECT list_sort({search.tokens_sql('$text')})"
+
+alphabet = st.sampled_from(
+    [*"abcXYZ019 .,-\n\t", "é", "İ", "ß", "中文", "😀", "\u0301", "\u00a0", "٣", "ⅷ"]
+)
+# Long enough to be tokenised in pieces: a generated passage repeated past the threshold,
+# then a generated tail (so pieces end at every kind of character).
+texts = st.builds(
+    lambda passage, tail: passage * (search.WHOLE_CHARACTERS // max(len(passage), 1) + 1) + tail,
+    st.lists(alphabet, min_size=1, max_size=300).map("".join),
+    st.lists(alphabet, max_size=300).map("".join),
+)
+
+
+def terms(sql: str, text: str) -> list[str]:
+    row = duckdb.execute(sql, {"text": text}).fetchone()
+    assert row is not None
+    return row[0] or []
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts)
+def test_pieces_give_exactly_the_terms_of_the_whole_text(text: str) -> None:
+    assert terms(PIECES, text) == terms(WHOLE, text)
+
+
+def test_long_runs_without_separators_stay_whole() -> None:
+    for text in ["a" * 25000, "x1" * 13000 + " tail", "中" * 24000, ("word " * 5000) + "z" * 70]:
+        assert terms(PIECES, text) == terms(WHOLE, text)
