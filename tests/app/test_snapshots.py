@@ -44,10 +44,6 @@ def test_zoomed_transcript(snap_compare: SnapCompare, sample_db: Path) -> None:
     assert snap_compare(make_app(sample_db), terminal_size=(80, 24), run_before=keys("tab", "z"))
 
 
-def test_all_messages(snap_compare: SnapCompare, sample_db: Path) -> None:
-    assert snap_compare(make_app(sample_db), terminal_size=SIZE, run_before=keys())
-
-
 def test_message_window(snap_compare: SnapCompare, sample_db: Path) -> None:
     assert snap_compare(make_app(sample_db), terminal_size=SIZE, run_before=keys("tab", "v"))
 
