@@ -23,6 +23,7 @@ from tests.app.conftest import (
 from tests.holders import held_database
 from zeptui.app.access import LockRetry
 from zeptui.app.app import ZeptuiApp
+from zeptui.app.first_page import SessionRow
 from zeptui.app.screens.search import SearchScreen
 from zeptui.app.widgets.json_tree import JsonTree
 from zeptui.app.widgets.sessions import FilterInput, plan_columns
@@ -111,18 +112,12 @@ async def test_on_a_narrow_terminal_i_shows_the_inspector_and_z_zooms(sample_db:
         assert not app.inspector.display
 
 
-def infos(demo: Path) -> list[object]:
-    from storage.models import SessionQuery
-
-    with DuckDBStore(demo, read_only=True) as store:
-        return list(store.list_sessions(SessionQuery(limit=100)).sessions)
-
-
 def test_session_columns_grow_with_the_pane(demo_db: Path) -> None:
-    sessions = infos(demo_db)
-    narrow = plan_columns(30, sessions)  # type: ignore[arg-type]
-    wide = plan_columns(50, sessions)  # type: ignore[arg-type]
-    widest = plan_columns(120, sessions)  # type: ignore[arg-type]
+    with DuckDBStore(demo_db, read_only=True) as store:
+        rows = [SessionRow.of(info) for info in store.list_sessions().sessions]
+    narrow = plan_columns(30, rows)
+    wide = plan_columns(50, rows)
+    widest = plan_columns(120, rows)
     assert [c.key for c in narrow] == ["session", "messages"]
     assert [c.key for c in wide] == ["session", "messages", "tokens", "active"]
     assert [c.key for c in widest] == ["session", "user", "messages", "tokens", "active"]
@@ -139,7 +134,7 @@ async def test_the_session_list_uses_its_width(demo_db: Path) -> None:
         await settle(pilot)
         table = app.sessions.table
         assert [str(key.value) for key in table.columns] == [
-            c.key for c in plan_columns(table.size.width, app.sessions.sessions)
+            c.key for c in plan_columns(table.size.width, table.rows_shown)
         ]
         assert "user" in [str(key.value) for key in table.columns]
         await pilot.resize_terminal(80, 24)
@@ -386,3 +381,35 @@ async def test_markdown_keeps_raw_html_and_link_addresses(tmp_path: Path) -> Non
             "[ref]: https://example.com/ref",
         ):
             assert shown in text, shown
+
+
+# --- start-up (9.25) -----------------------------------------------------------------
+
+
+async def test_the_first_frame_lists_the_sessions_kept_from_the_last_start(
+    sample_db: Path,
+) -> None:
+    """The rows of the first page are kept between starts: with the file unchanged,
+    they are on screen before the store answers (here it cannot: another process
+    holds the file), and a changed file shows none of them."""
+    first = make_app(sample_db)
+    async with first.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert session_ids(first) == ["support-NW-58213", "octavia-butler"]
+    with held_database(sample_db):
+        again = make_app(sample_db)
+        async with again.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            assert again.sessions.sessions == []  # the store has not answered
+            shown = [row.session_id for row in again.sessions.table.rows_shown]
+            assert shown == ["support-NW-58213", "octavia-butler"]
+            assert "octavia-butler" in screen_text(again)
+            assert "Trying again" in screen_text(again)  # and says why it waits
+    with DuckDBStore(sample_db, summarizer=None) as writer:
+        writer.add_memory("new-session", [Message(role="x", content="the file changed")])
+    with held_database(sample_db):
+        changed = make_app(sample_db)
+        async with changed.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            assert changed.sessions.table.rows_shown == []
+            assert "octavia-butler" not in screen_text(changed)

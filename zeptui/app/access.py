@@ -41,9 +41,12 @@ class StoreAccess:
         location: str,
         *,
         idle: float | None = DEFAULT_IDLE_SECONDS,
+        path: Path | None = None,
     ) -> None:
         self._opener = opener
         self.location = location
+        self.path = path
+        """The database file, when the store is one (the app keeps its first page)."""
         self._idle = idle
         self._guard = threading.Lock()
         self._store: MemoryStore | None = None
@@ -63,7 +66,7 @@ class StoreAccess:
                 raise NotFoundError(f"{path}: no database yet")
             return DuckDBStore(path, read_only=True, summarizer=None, lock_timeout=0.5)
 
-        return cls(opener, str(path), idle=idle)
+        return cls(opener, str(path), idle=idle, path=path)
 
     @property
     def is_open(self) -> bool:

@@ -15,13 +15,13 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Grid
 from textual.content import Content
 from textual.fuzzy import Matcher
+from textual.lazy import Lazy
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input
 
 from storage.errors import StoreError
 from zeptui.app.access import StoreAccess
-from zeptui.app.screens.help import HelpScreen, bindings_help
-from zeptui.app.screens.search import SearchHit, SearchScreen
+from zeptui.app.items import SearchHit
 from zeptui.app.settings import Settings
 from zeptui.app.widgets.inspector import Inspector
 from zeptui.app.widgets.sessions import FilterInput, SessionsPane, SessionTable
@@ -66,9 +66,6 @@ class Panes(Grid):
             layout = "-columns" if self.app.size.width >= WIDE else "-stacked"
         for name in LAYOUTS:
             self.set_class(name == layout, name)
-
-    def on_mount(self) -> None:
-        self.arrange_panes()  # before the first layout, so nothing is laid out twice
 
     def on_resize(self, event: events.Resize) -> None:
         self.arrange_panes()
@@ -232,10 +229,12 @@ class ZeptuiApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        self.panes.arrange_panes()  # before the first layout, so nothing is styled twice
         with self.panes:
             yield self.sessions
             yield self.transcript
-            yield self.inspector
+            # After the first frame: the inspector waits for a selection anyway.
+            yield Lazy(self.inspector)
         # The palette's key is in the help: at 80 columns the footer needs the room.
         yield Footer(show_command_palette=False, compact=True)
 
@@ -412,6 +411,8 @@ class ZeptuiApp(App[None]):
         if self.access is None:
             return
         current = self.transcript.info.session.session_id if self.transcript.info else None
+        from zeptui.app.screens.search import SearchScreen  # on first use: not at start-up
+
         self.push_screen(SearchScreen(self.access, current), self._search_done)
 
     def _search_done(self, hit: SearchHit | None) -> None:
@@ -452,6 +453,8 @@ class ZeptuiApp(App[None]):
 
     def action_help(self) -> None:
         """Every key binding, by where it applies."""
+        from zeptui.app.screens.help import HelpScreen, bindings_help  # on first use
+
         sections = bindings_help(
             [
                 (

@@ -8,7 +8,6 @@ taken from the store is data and is shown as literal `rich.text.Text`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -25,6 +24,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from storage.errors import StoreError
 from zeptui.app.access import StoreAccess
+from zeptui.app.items import SearchHit
 from zeptui.app.widgets.json_tree import literal
 from zeptui.render import ROLE_STYLES, snippet, when
 
@@ -39,14 +39,6 @@ DEBOUNCE_SECONDS = 0.15
 
 SNIPPET_INDENT = 4
 SESSION_ID_WIDTH = 28
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """The result the user picked: where to go."""
-
-    session_id: str
-    message_uuid: str
 
 
 def _cut(value: str, width: int) -> str:

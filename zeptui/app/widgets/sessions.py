@@ -18,8 +18,10 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Input, Static
 
 from storage.errors import NotFoundError, StoreError, StoreLockedError
+from zeptui.app import first_page
 from zeptui.app.access import LockRetry, StoreAccess
-from zeptui.render import sanitize, session_label
+from zeptui.app.first_page import FirstPage, SessionRow
+from zeptui.render import sanitize
 
 if TYPE_CHECKING:
     from storage.models import SessionInfo, SessionPage
@@ -101,16 +103,15 @@ SESSION_MIN_WIDTH = 18
 USER_MAX_WIDTH = 24
 
 
-def plan_columns(width: int, sessions: Sequence[SessionInfo]) -> tuple[Column, ...]:
+def plan_columns(width: int, rows: Sequence[SessionRow]) -> tuple[Column, ...]:
     """The columns that fit in `width` cells: the session's title or id always, then
     as room allows (first come first) messages, last activity, user and tokens,
     each as wide as its widest value; the title takes the rest, so it grows with
     the pane.
     """
-    messages = max([len("Msgs"), *(len(f"{i.message_count:,}") for i in sessions)])
-    tokens = max([len("Tokens"), *(len(f"{i.total_tokens:,}") for i in sessions)])
-    users = [len(sanitize(i.session.user_id or "")) for i in sessions]
-    user = min(USER_MAX_WIDTH, max([len("User"), *users]))
+    messages = max([len("Msgs"), *(len(f"{row.messages:,}") for row in rows)])
+    tokens = max([len("Tokens"), *(len(f"{row.tokens:,}") for row in rows)])
+    user = min(USER_MAX_WIDTH, max([len("User"), *(len(row.user) for row in rows)]))
     optional = [
         Column("messages", "Msgs", messages, "right"),
         Column("active", "Active", len("2024-05-01")),
@@ -129,18 +130,17 @@ def plan_columns(width: int, sessions: Sequence[SessionInfo]) -> tuple[Column, .
     return tuple(sorted([label, *chosen], key=lambda column: order.index(column.key)))
 
 
-def _cell(info: SessionInfo, key: str) -> Text:
-    session = info.session
+def _cell(row: SessionRow, key: str) -> Text:
+    """One cell, literal (the row's text went through `sanitize`)."""
     if key == "session":
-        return Text(sanitize(session_label(session)), no_wrap=True, overflow="ellipsis")
+        return Text(row.label, no_wrap=True, overflow="ellipsis")
     if key == "user":
-        user = sanitize(session.user_id or "")
-        return Text(user, style="" if user else "dim", no_wrap=True, overflow="ellipsis")
+        return Text(row.user, no_wrap=True, overflow="ellipsis")
     if key == "messages":
-        return Text(f"{info.message_count:,}", justify="right")
+        return Text(f"{row.messages:,}", justify="right")
     if key == "tokens":
-        return Text(f"{info.total_tokens:,}", justify="right")
-    return Text(info.last_activity.strftime("%Y-%m-%d"), style="dim")
+        return Text(f"{row.tokens:,}", justify="right")
+    return Text(row.active, style="dim")
 
 
 class SessionTable(DataTable[Text]):
@@ -162,41 +162,47 @@ class SessionTable(DataTable[Text]):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-        self.sessions: list[SessionInfo] = []
+        self.rows_shown: list[SessionRow] = []
         self._plan: tuple[Column, ...] = ()
 
-    def show(self, sessions: list[SessionInfo], cursor: int = 0) -> None:
-        """Show `sessions` (the list is kept: pages appended to it are shown by `extend`)."""
-        self.sessions = sessions
+    @property
+    def current_id(self) -> str | None:
+        """The id of the session under the cursor."""
+        if 0 <= self.cursor_row < len(self.rows_shown):
+            return self.rows_shown[self.cursor_row].session_id
+        return None
+
+    def show(self, rows: Sequence[SessionRow], cursor: int = 0) -> None:
+        """Show `rows` in place of what is shown, the cursor on row `cursor`."""
+        self.rows_shown = list(rows)
         self._build(cursor)
 
-    def extend(self, sessions: Sequence[SessionInfo]) -> None:
-        """Append a page of sessions."""
-        self.sessions.extend(sessions)
-        if plan_columns(self.size.width, self.sessions) != self._plan:
+    def extend(self, rows: Sequence[SessionRow]) -> None:
+        """Append a page of rows."""
+        self.rows_shown.extend(rows)
+        if plan_columns(self.size.width, self.rows_shown) != self._plan:
             self._build(self.cursor_row)
             return
-        start = len(self.sessions) - len(sessions)
-        for index, info in enumerate(sessions, start):
-            self._add_row(info, index)
+        for row in rows:
+            self._add_row(row)
 
     def on_resize(self, event: events.Resize) -> None:
-        if plan_columns(event.size.width, self.sessions) != self._plan:
+        if plan_columns(event.size.width, self.rows_shown) != self._plan:
             self._build(self.cursor_row)
 
     def _build(self, cursor: int) -> None:
-        self._plan = plan_columns(self.size.width, self.sessions)
+        self._plan = plan_columns(self.size.width, self.rows_shown)
         self.clear(columns=True)
         for column in self._plan:
             heading = Text(column.heading, justify=column.justify)  # type: ignore[arg-type]
             self.add_column(heading, key=column.key, width=column.width)
-        for index, info in enumerate(self.sessions):
-            self._add_row(info, index)
-        if self.sessions:
-            self.move_cursor(row=min(cursor, len(self.sessions) - 1), animate=False)
+        for row in self.rows_shown:
+            self._add_row(row)
+        if self.rows_shown:
+            self.move_cursor(row=min(cursor, len(self.rows_shown) - 1), animate=False)
 
-    def _add_row(self, info: SessionInfo, index: int) -> None:
-        self.add_row(*(_cell(info, column.key) for column in self._plan), key=str(index))
+    def _add_row(self, row: SessionRow) -> None:
+        self.add_row(*(_cell(row, column.key) for column in self._plan))
 
 
 FILTER_HELP = (
@@ -269,6 +275,7 @@ class SessionsPane(Vertical):
         self._generation = 0
         self._highlighted: str | None = None
         self._lock_retry = LockRetry(self)
+        self._sessions: list[SessionInfo] = []
 
     def compose(self) -> ComposeResult:
         yield FilterInput(
@@ -280,6 +287,13 @@ class SessionsPane(Vertical):
 
     def on_mount(self) -> None:
         self._update_title()
+        # The rows kept from the last start are on the first frame when the file
+        # has not changed; the store's answer replaces them.
+        kept = first_page.load(self.access.path) if self.access and self.access.path else None
+        if kept is not None:
+            self.table.show(kept.rows)
+            self.total = kept.total
+            self._update_status()
         # Load after the first paint: the store's imports and the file's opening
         # then never delay the first screen.
         self.call_after_refresh(self.reload)
@@ -290,8 +304,8 @@ class SessionsPane(Vertical):
 
     @property
     def sessions(self) -> list[SessionInfo]:
-        """The sessions listed so far (pages load as the cursor nears the end)."""
-        return self.table.sessions
+        """The sessions the store listed so far (pages load as the cursor nears the end)."""
+        return self._sessions
 
     @property
     def highlighted_id(self) -> str | None:
@@ -323,16 +337,22 @@ class SessionsPane(Vertical):
         if self.access is None:
             from storage.models import SessionPage
 
-            self._show_page(SessionPage(sessions=[], total_count=0, next_cursor=None), True)
+            self._show_page(SessionPage(sessions=[], total_count=0, next_cursor=None), [], True)
             return
-        self._fetch(self._query(0), reset=True, generation=self._generation)
+        # The first page of the unfiltered list, most recent first, is what a start shows.
+        keep = self.sort_index == 0 and not self.is_filtered
+        self._fetch(self._query(0), reset=True, generation=self._generation, keep=keep)
 
     @work(thread=True, exclusive=True, group="sessions", exit_on_error=False)
-    def _fetch(self, fields: dict[str, Any], reset: bool, generation: int) -> None:
+    def _fetch(
+        self, fields: dict[str, Any], reset: bool, generation: int, keep: bool = False
+    ) -> None:
         from storage.models import SessionPage, SessionQuery
 
         assert self.access is not None
         query = SessionQuery(**fields)
+        path = self.access.path
+        stamp = first_page.file_stamp(path) if keep and path else None
         try:
             page = self.access.run(lambda store: store.list_sessions(query))
         except NotFoundError:  # no database file yet: the empty state
@@ -341,7 +361,10 @@ class SessionsPane(Vertical):
             locked = isinstance(error, StoreLockedError)
             self.app.call_from_thread(self._show_error, str(error), locked, generation)
             return
-        self.app.call_from_thread(self._show_page, page, reset, generation)
+        rows = [SessionRow.of(info) for info in page.sessions]
+        self.app.call_from_thread(self._show_page, page, rows, reset, generation)
+        if path is not None and stamp is not None:
+            first_page.save(path, stamp, FirstPage(tuple(rows), page.total_count))
 
     def _show_error(self, message: str, locked: bool, generation: int) -> None:
         if generation != self._generation:
@@ -354,7 +377,13 @@ class SessionsPane(Vertical):
             text = self._lock_retry.schedule(self.reload) + "\n" + text
         self.query_one("#sessions-status", Static).update(Text(text, style="red"))
 
-    def _show_page(self, page: SessionPage, reset: bool, generation: int | None = None) -> None:
+    def _show_page(
+        self,
+        page: SessionPage,
+        rows: list[SessionRow],
+        reset: bool,
+        generation: int | None = None,
+    ) -> None:
         if generation is not None and generation != self._generation:
             return  # a newer query replaced this one
         if self._lock_retry.succeeded():
@@ -364,22 +393,26 @@ class SessionsPane(Vertical):
         self.next_cursor = page.next_cursor
         self._loading_more = False
         if not reset:
-            table.extend(page.sessions)
+            self._sessions.extend(page.sessions)
+            table.extend(rows)
             self._update_status()
             return
-        sessions = list(page.sessions)
-        ids = [info.session.session_id for info in sessions]
-        cursor = ids.index(self._highlighted) if self._highlighted in ids else 0
+        # The cursor stays on its session: the one announced, or the row under it
+        # (the user may have moved over the rows kept from the last start).
+        current = self._highlighted or table.current_id
+        ids = [row.session_id for row in rows]
+        cursor = ids.index(current) if current in ids else 0
         self._highlighted = None  # announce the row under the cursor, with its new counts
-        table.show(sessions, cursor)
+        self._sessions = list(page.sessions)
+        table.show(rows, cursor)
         self._update_status()
         self.post_message(self.Loaded(self.total))
-        if sessions:
+        if rows:
             # Let the list paint before the session's transcript starts loading.
             self.call_after_refresh(self._highlight, cursor)
 
     def _update_status(self) -> None:
-        shown = len(self.sessions)
+        shown = len(self.table.rows_shown)
         more = "+" if self.next_cursor is not None else ""
         text = f"{shown:,}{more} of {self.total:,} sessions" if self.total else "No sessions"
         if self._filter.error:

@@ -289,6 +289,11 @@ class TranscriptPane(Vertical, can_focus=True):
         return self._blocks
 
     @property
+    def fetching(self) -> bool:
+        """Whether a neighbouring page is being fetched."""
+        return self._loading
+
+    @property
     def selected_item(self) -> Item | None:
         blocks = self.blocks
         return blocks[self.selected].item if 0 <= self.selected < len(blocks) else None
