@@ -104,28 +104,33 @@ USER_MAX_WIDTH = 24
 
 
 def plan_columns(width: int, rows: Sequence[SessionRow]) -> tuple[Column, ...]:
-    """The columns that fit in `width` cells: the session's title or id always, then
-    as room allows (first come first) messages, last activity, user and tokens,
-    each as wide as its widest value; the title takes the rest, so it grows with
-    the pane.
+    """The columns that fit in `width` cells: the session's title or id always (up to
+    half the width, or all of it if shorter), then as room allows (first come
+    first) messages, last activity, user and tokens, each as wide as its widest
+    value; the title takes the rest, so it grows with the pane.
     """
     messages = max([len("Msgs"), *(len(f"{row.messages:,}") for row in rows)])
     tokens = max([len("Tokens"), *(len(f"{row.tokens:,}") for row in rows)])
-    user = min(USER_MAX_WIDTH, max([len("User"), *(len(row.user) for row in rows)]))
+    users = [len(row.user) for row in rows if row.user]
     optional = [
         Column("messages", "Msgs", messages, "right"),
         Column("active", "Active", len("2024-05-01")),
-        Column("user", "User", user),
         Column("tokens", "Tokens", tokens, "right"),
     ]
-    room = width - SCROLLBAR_WIDTH - SESSION_MIN_WIDTH - 2 * CELL_PADDING
+    if users:  # no column of blanks
+        user = min(USER_MAX_WIDTH, max(len("User"), *users))
+        optional.insert(2, Column("user", "User", user))
+    longest = max((len(row.label) for row in rows), default=0)
+    half = max(SESSION_MIN_WIDTH, (width - SCROLLBAR_WIDTH) // 2 - 2 * CELL_PADDING)
+    label_min = min(longest, half) if longest else SESSION_MIN_WIDTH
+    room = width - SCROLLBAR_WIDTH - label_min - 2 * CELL_PADDING
     chosen: list[Column] = []
     for column in optional:
         needed = column.width + 2 * CELL_PADDING
         if needed <= room:  # a column that does not fit leaves room for a narrower one
             chosen.append(column)
             room -= needed
-    label = Column("session", "Session", SESSION_MIN_WIDTH + max(0, room))
+    label = Column("session", "Session", label_min + max(0, room))
     order = ("session", "user", "messages", "tokens", "active")
     return tuple(sorted([label, *chosen], key=lambda column: order.index(column.key)))
 
