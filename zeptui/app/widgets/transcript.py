@@ -52,6 +52,8 @@ MAX_SHOWN_CHARACTERS = 20_000
 BUDGETS = (8_000, 32_000, 128_000)
 TITLE_FRAME = 6
 """Cells of a pane's top border around its title (corners, rules and spaces)."""
+TITLE_MIN_LABEL = 12
+"""Below this room for the session's title, the pane title's state is shortened."""
 
 ROLE_TYPE_CLASSES = ("user", "assistant", "system", "function", "tool", "norole")
 
@@ -269,6 +271,7 @@ class TranscriptPane(Vertical, can_focus=True):
 
     def on_resize(self) -> None:
         self._update_title()
+        self._update_budget()
         # A new width wraps the messages anew: keep the selected one in view.
         if 0 <= self.selected < len(self.blocks):
             self.call_after_refresh(self._bring_into_view, self.blocks[self.selected])
@@ -338,20 +341,32 @@ class TranscriptPane(Vertical, can_focus=True):
         self.post_message(self.Selected(None))
 
     def _update_title(self) -> None:
-        """`title · view · markdown`: the state always shows; a long title is cut."""
-        state = [self.view.value]
-        if self.view is View.window:
-            state.append(f"last {self.lastn}")
-        state.append("markdown" if self.markdown else "raw")
-        suffix = " · " + " · ".join(state)
+        """`title · view · markdown`: the state always shows; a long title is cut,
+        and on a narrow pane the state takes its short form (`window 12 · md`)."""
         label = Text("Transcript")
         if self.info is not None:
             label = Text(sanitize(session_label(self.info.session)))
+        suffix = self._state()
         room = self.size.width - TITLE_FRAME - cell_len(suffix)
+        if self.size.width and label.cell_len > room and room < TITLE_MIN_LABEL:
+            suffix = self._state(short=True)
+            room = self.size.width - TITLE_FRAME - cell_len(suffix)
         if self.size.width and label.cell_len > room:
             label.truncate(max(room, 1), overflow="ellipsis")
         # Text, not str: a str border title is parsed as markup.
         self.border_title = label + Text(suffix)
+
+    def _state(self, short: bool = False) -> str:
+        """` · message window · last 12 · markdown`, or ` · window 12 · md`."""
+        if short:
+            short_views = {View.all: "all", View.window: f"window {self.lastn}"}
+            view = short_views.get(self.view, "perpetual")
+            return f" · {view} · {'md' if self.markdown else 'raw'}"
+        state = [self.view.value]
+        if self.view is View.window:
+            state.append(f"last {self.lastn}")
+        state.append("markdown" if self.markdown else "raw")
+        return " · " + " · ".join(state)
 
     def _update_budget(self) -> None:
         bar = self.query_one("#transcript-budget", Static)
@@ -372,11 +387,15 @@ class TranscriptPane(Vertical, can_focus=True):
         width = 12
         filled = min(width, round(width * tokens / budget))
         style = "red" if tokens > budget else "green"
+        share = f" {100 * tokens / budget:.0f}% of {budget // 1000}k"
+        what = f"{tokens:,} tokens to the client "
+        if cell_len(what) + width + len(share) > bar.content_size.width > 0:
+            what = f"{tokens:,} tokens "  # a narrow pane keeps the numbers whole
         text = Text()
-        text.append(f"{tokens:,} tokens to the client ", style="bold")
+        text.append(what, style="bold")
         text.append("█" * filled, style=style)
         text.append("░" * (width - filled), style="dim")
-        text.append(f" {100 * tokens / budget:.0f}% of {budget // 1000}k", style="dim")
+        text.append(share, style="dim")
         bar.update(text)
 
     # --- loading -------------------------------------------------------------------
