@@ -61,6 +61,7 @@ from storage.models import (
     UpdateUserRequest,
     User,
 )
+from storage.paging import MAX_LIMIT, MAX_OFFSET, MAX_PAGE, check_range
 from storage.store import DEFAULT_MESSAGE_WINDOW, MemoryStore
 from storage.tokens import count_tokens_batch, message_text
 
@@ -702,8 +703,8 @@ class DuckDBStore(MemoryStore):
         return len(keys)
 
     def list_users(self, limit: int | None = None, cursor: int = 0) -> list[User]:
-        if cursor < 0 or (limit is not None and limit < 0):
-            raise InvalidInputError("limit and cursor must not be negative")
+        check_range("limit", limit, 0, MAX_LIMIT)
+        check_range("cursor", cursor, 0, MAX_OFFSET)
         sql = f"SELECT {_USER_COLUMNS} FROM users ORDER BY id"
         params: list[Any] = []
         if limit:
@@ -819,6 +820,8 @@ class DuckDBStore(MemoryStore):
 
     def list_sessions(self, query: SessionQuery | None = None) -> SessionPage:
         query = query or SessionQuery()
+        check_range("limit", query.limit, 0, MAX_LIMIT)
+        check_range("cursor", query.cursor, 0, MAX_OFFSET)
         where = ["s.deleted_at IS NULL"]
         params: list[Any] = []
         if query.user_id is not None:
@@ -1037,8 +1040,7 @@ class DuckDBStore(MemoryStore):
         memory_type: MemoryType = MemoryType.perpetual,
         lastn: int | None = None,
     ) -> Memory:
-        if lastn is not None and lastn < 0:
-            raise InvalidInputError(f"lastn must not be negative, not {lastn}")
+        check_range("lastn", lastn, 0, MAX_LIMIT)
         cursor = self._cursor()
         # One round trip picks the session, its newest summary and the message ids;
         # `max(id, n)` is cheaper than a sort for the newest n of a long session.
@@ -1109,6 +1111,8 @@ class DuckDBStore(MemoryStore):
     def list_messages(
         self, session_id: str, limit: int = 100, cursor: int = 1
     ) -> MessageListResponse:
+        check_range("limit", limit, 0, MAX_LIMIT)
+        check_range("cursor", cursor, 0, MAX_PAGE)
         db = self._cursor()
         key = self._live_session_key(db, session_id)
         total_row = db.execute(

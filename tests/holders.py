@@ -10,17 +10,21 @@ from pathlib import Path
 
 _HOLDER = (
     "import sys, time, duckdb\n"
-    "conn = duckdb.connect(sys.argv[1])\n"
+    "conn = duckdb.connect(sys.argv[1], read_only=sys.argv[3] == 'read-only')\n"
     "print('ready', flush=True)\n"
     "time.sleep(float(sys.argv[2]))\n"
 )
 
 
 @contextmanager
-def held_database(path: Path, seconds: float = 30) -> Iterator[subprocess.Popen[str]]:
-    """A process holding `path` read-write for up to `seconds`; killed on exit."""
+def held_database(
+    path: Path, seconds: float = 30, *, read_only: bool = False
+) -> Iterator[subprocess.Popen[str]]:
+    """A process holding `path` (read-write, or as a reader) for up to `seconds`; killed
+    on exit."""
+    mode = "read-only" if read_only else "read-write"
     holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, str(path), str(seconds)],
+        [sys.executable, "-c", _HOLDER, str(path), str(seconds), mode],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
+from tests.cli_helpers import fail, run, run_json, run_script, script_env
 from tests.holders import held_database
 from zeptui import config
-from zeptui.cli import cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "zep"
 SESSION_FIELDS = {
@@ -56,39 +52,6 @@ USER_FIELDS = {
 }
 
 
-@pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """`$ZEPTUI_DB` and every per-user directory point into tmp_path."""
-    path = tmp_path / "zeptui.duckdb"
-    monkeypatch.setenv("ZEPTUI_DB", str(path))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.delenv("ZEPTUI_SUMMARIZER", raising=False)
-    return path
-
-
-def run(*args: str | Path, code: int = 0) -> Result:
-    result = CliRunner().invoke(cli, [str(arg) for arg in args])
-    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
-    return result
-
-
-def run_json(*args: str | Path) -> Any:
-    return json.loads(run(*args, "--json").stdout)
-
-
-def fail(*args: str | Path, code: int = 1) -> str:
-    """Run a command that must fail with one `zeptui: error:` line; return that line."""
-    result = run(*args, code=code)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("zeptui: error: "), lines[0]
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""
-    return lines[0]
-
-
 def import_samples() -> None:
     """Import the two Zep-format samples (the tests below count their sessions)."""
     samples = config.sample_data_dir()
@@ -124,8 +87,12 @@ def test_add_and_show(db: Path) -> None:
 
 def test_sessions_listing_and_json(db: Path) -> None:
     import_samples()
-    sessions = run_json("sessions")
+    sessions = run_json("sessions", "--sort", "id")
     assert [s["session_id"] for s in sessions] == ["support-NW-58213", "octavia-butler"]
+    by_activity = run_json("sessions")  # the default: the most recently active first
+    assert [s["session_id"] for s in by_activity] == ["support-NW-58213", "octavia-butler"]
+    oldest_first = run_json("sessions", "--asc")
+    assert [s["session_id"] for s in oldest_first] == ["octavia-butler", "support-NW-58213"]
     assert all(set(s) == SESSION_FIELDS for s in sessions)
     assert sessions[1]["user_id"] == "jane" and sessions[1]["metadata"]["topic"] == "literature"
 
@@ -135,13 +102,17 @@ def test_sessions_listing_and_json(db: Path) -> None:
     assert [s["session_id"] for s in by_meta] == ["support-NW-58213"]
     by_count = run_json("sessions", "--sort", "message_count", "--desc", "--limit", "1")
     assert [s["session_id"] for s in by_count] == ["support-NW-58213"]
-    assert [s["session_id"] for s in run_json("sessions", "--cursor", "1")] == ["octavia-butler"]
+    page_two = run_json("sessions", "--sort", "id", "--limit", "1", "--page", "2")
+    assert [s["session_id"] for s in page_two] == ["octavia-butler"]
 
     table = run("sessions").stdout
     for expected in ("Session", "User", "Messages", "Tokens", "Last activity", "priya.raman"):
         assert expected in table
     assert "octavia-butler" in table and "37" in table and "2024-05-16 22:04 UTC" in table
-    assert "Sessions 1–1 of 2. Next page: --cursor 1" in run("sessions", "--limit", "1").stdout
+    first = run("sessions", "--limit", "1", "--user", "jane").stdout
+    assert "Sessions 1–1 of 1." in first and "Next page" not in first
+    first = run("sessions", "--limit", "1", "--sort", "id").stdout
+    assert "Sessions 1–1 of 2. Next page: zeptui sessions --limit 1 --sort id --page 2" in first
 
 
 def test_show_summary_and_token_total(db: Path) -> None:
@@ -157,7 +128,7 @@ def test_show_summary_and_token_total(db: Path) -> None:
 
 def test_messages_pages(db: Path) -> None:
     import_samples()
-    page = run_json("messages", "support-NW-58213", "--limit", "10", "--cursor", "2")
+    page = run_json("messages", "support-NW-58213", "--limit", "10", "--page", "2")
     assert set(page) == {"messages", "total_count", "row_count"}
     assert (page["total_count"], page["row_count"]) == (37, 10)
     assert all(set(m) == MESSAGE_FIELDS for m in page["messages"])
@@ -165,7 +136,9 @@ def test_messages_pages(db: Path) -> None:
     assert page["messages"] == everything["messages"][10:20]
     human = run("messages", "octavia-butler", "--limit", "2").stdout
     assert "#1" in human and "Who was Octavia Butler?" in human
-    assert "Messages 1–2 of 12. Next page: --cursor 2" in human
+    assert (
+        "Messages 1–2 of 12. Next page: zeptui messages octavia-butler --limit 2 --page 2" in human
+    )
 
 
 def test_search(db: Path) -> None:
@@ -301,6 +274,7 @@ def test_bare_command_opens_the_app(db: Path, tmp_path: Path) -> None:
     listing = run().stdout
     assert str(db) in listing and "support-NW-58213" in listing
     other = tmp_path / "other.duckdb"
+    run("--db", other, "users", "add", "nobody")
     assert "No sessions." in run("--db", other).stdout
 
 
@@ -308,7 +282,8 @@ def test_database_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("ZEPTUI_DB", raising=False)
     default = config.resolve_db_path()
-    assert default == tmp_path / "xdg" / "zeptui" / "zeptui.duckdb" and default.parent.is_dir()
+    assert default == tmp_path / "xdg" / "zeptui" / "zeptui.duckdb"
+    assert not default.parent.exists()  # resolving a path creates nothing
     monkeypatch.setenv("ZEPTUI_DB", str(tmp_path / "env" / "e.duckdb"))
     assert config.resolve_db_path() == tmp_path / "env" / "e.duckdb"
     assert config.resolve_db_path(tmp_path / "opt.duckdb") == tmp_path / "opt.duckdb"
@@ -473,6 +448,7 @@ def test_markup_and_control_characters_are_printed_literally(db: Path) -> None:
 
 
 def test_error_lines_are_sanitized(db: Path) -> None:
+    run("add", "real", "--role-type", "user", "--content", "x")
     line = fail("show", "evil\x1b[31m\nid")
     assert "\x1b" not in line and "\\x1b[31m" in line
 
@@ -481,21 +457,10 @@ def test_error_lines_are_sanitized(db: Path) -> None:
 
 
 def test_console_script_in_a_subprocess(tmp_path: Path) -> None:
-    script = Path(sys.executable).with_name("zeptui")
-    found = str(script) if script.exists() else shutil.which("zeptui")
-    assert found, "the zeptui console script is not installed: pip install -e '.[dev]'"
-    env = {
-        **os.environ,
-        "ZEPTUI_DB": str(tmp_path / "sub.duckdb"),
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-        "HOME": str(tmp_path / "home"),
-        "COLUMNS": "200",
-    }
+    env = script_env(tmp_path)
 
     def zeptui(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [found, *map(str, args)], capture_output=True, text=True, env=env, timeout=60
-        )
+        return run_script(list(args), env)
 
     imported = zeptui("import", "--json", FIXTURES / "session-v2.json")
     assert imported.returncode == 0, imported.stderr

@@ -250,7 +250,7 @@ def test_output_is_atomic(tmp_path: Path, sample_db: Path, monkeypatch: pytest.M
 
     monkeypatch.setattr(exporters, "zep_message", failing)
     result = run(sample_db, "export", "--format", "zep-jsonl", "-o", out, code=1)
-    assert result.stderr == "zeptui: error: No space left on device\n"
+    assert result.stderr == f"zeptui: error: {out}: No space left on device\n"  # the target
     assert out.read_text() == "old\n"  # untouched, and no temp file left behind
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
     monkeypatch.setattr(exporters, "zep_message", real)

@@ -10,22 +10,31 @@ Output is human-readable (Rich) by default and exactly Zep's JSON shapes with
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import io
 import json
 import logging
+import os
+import re
+import shlex
+import signal
+import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
+from storage.paging import MAX_LIMIT, MAX_PAGE
 from zeptui import __version__, config
 
 if TYPE_CHECKING:
-    from storage.models import RoleType, Session
+    from storage.models import PurgeResult, RoleType, Session
     from storage.store import MemoryStore
     from storage.summarizers import Summarizer
 
@@ -60,7 +69,36 @@ class UserError(click.ClickException):
         click.echo(error_line(self.message), err=True)
 
 
-def _user_message(exc: Exception) -> str | None:
+class UsageLine(UserError):
+    """A command line click cannot parse, in one line (exit code 2, as click's own)."""
+
+    exit_code = 2
+
+    def __init__(self, error: click.UsageError) -> None:
+        hint = f" (see '{' '.join(command_words(error.ctx))} --help')" if error.ctx else ""
+        super().__init__(error.format_message().rstrip(".") + hint)
+
+
+def command_words(ctx: click.Context) -> list[str]:
+    """`zeptui` and the (sub)command names that lead to `ctx`'s command."""
+    names: list[str] = []
+    node: click.Context | None = ctx
+    while node is not None and node.parent is not None:
+        names.append(node.info_name or "")
+        node = node.parent
+    return ["zeptui", *reversed(names)]
+
+
+class Interrupted(UserError):
+    """Ctrl-C: what was being written is rolled back; exit code 130, as shells expect."""
+
+    exit_code = 130
+
+    def __init__(self) -> None:
+        super().__init__("interrupted; nothing half-written was kept")
+
+
+def _user_message(exc: Exception, db_path: Path | None) -> str | None:
     """The one-line message for an expected failure, or None for a bug."""
     from storage.errors import StoreError
     from zeptui.importers import ImportFileError
@@ -76,16 +114,121 @@ def _user_message(exc: Exception) -> str | None:
         from storage.models import validation_message
 
         return f"invalid {validation_message(exc)}"
+    return _database_message(exc, db_path)
+
+
+def _is_interruption(exc: BaseException) -> bool:
+    """Ctrl-C, however it arrives: DuckDB turns it into an error of its own while a
+    query runs."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is not None and isinstance(exc, duckdb.InterruptException):
+        return True
+    return isinstance(exc, RuntimeError) and str(exc) == "Query interrupted"
+
+
+def _database_message(exc: Exception, db_path: Path | None) -> str | None:
+    """One line for DuckDB failing on the file once it is open: damaged, unwritable or
+    out of space (the write is rolled back in each case). None for other DuckDB errors,
+    which are bugs."""
+    duckdb = sys.modules.get("duckdb")  # loaded by then, if the store was opened
+    if duckdb is None or not isinstance(exc, duckdb.Error):
+        return None
+    detail = " ".join(str(exc).split())
+    lowered = detail.lower()
+    where = str(db_path) if db_path is not None else "the database"
+    if "no space left" in lowered:
+        return f"{where}: the disk is full, nothing was changed ({detail})"
+    if "corrupt database" in lowered or "could not read enough bytes" in lowered:
+        return f"{where} is damaged ({detail}); restore it from a backup"
+    if isinstance(exc, duckdb.IOException | duckdb.TransactionException | duckdb.FatalException):
+        return f"{where}: cannot write, nothing was changed ({detail})"
     return None
 
 
-class ZeptuiGroup(_DefaultGroup):
+class ZeptuiCommand(click.Command):
+    """A zeptui command: takes `--db` after its name too (`zeptui sessions --db x`),
+    refuses text arguments that are not valid Unicode, and reports usage errors in one
+    line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _add_db_option(self)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return _parse_args(super().parse_args, ctx, args)
+
+
+class ZeptuiSubGroup(click.Group):
+    """A group of zeptui commands (`zeptui users ...`), with ZeptuiCommand's conventions."""
+
+    command_class = ZeptuiCommand
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _add_db_option(self)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return _parse_args(super().parse_args, ctx, args)
+
+
+def _set_db(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(State).db = value
+
+
+DB_HELP = f"Database file. Default: ${config.DB_ENV_VAR}, else zeptui.duckdb in the user data dir."
+
+
+def _add_db_option(command: click.Command) -> None:
+    if any("--db" in getattr(param, "opts", ()) for param in command.params):
+        return  # `demo --db` names the demo's own database
+    command.params.append(
+        click.Option(
+            ["--db"], type=PATH, metavar="PATH", expose_value=False, callback=_set_db, help=DB_HELP
+        )
+    )
+
+
+def _parse_args(
+    parse: Callable[[click.Context, list[str]], list[str]], ctx: click.Context, args: list[str]
+) -> list[str]:
+    try:
+        rest = parse(ctx, args)
+        for param in ctx.command.params:
+            _refuse_undecodable(ctx, param, ctx.params.get(param.name or ""))
+    except click.UsageError as error:
+        raise UsageLine(error) from None
+    return rest
+
+
+def _refuse_undecodable(ctx: click.Context, param: click.Parameter, value: object) -> None:
+    """Text that is not valid Unicode: bytes that are not UTF-8 in argv (Python keeps them
+    as lone surrogates) or a lone surrogate itself. Paths may hold such bytes; text cannot
+    be stored or shown."""
+    values = value if isinstance(value, tuple) else (value,)
+    for item in values:
+        if isinstance(item, str) and _SURROGATE.search(item):
+            from zeptui.render import sanitize
+
+            message = f"'{sanitize(item)}' is not valid UTF-8 text"
+            raise click.BadParameter(message, ctx=ctx, param=param)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class ZeptuiGroup(ZeptuiSubGroup, _DefaultGroup):
     """The top-level group.
 
     A bare `zeptui` runs the default command (`open`); a mistyped command name is an
     error rather than an argument to the default command. Expected failures
-    (store errors, import errors, OS errors) become one-line `UserError`s.
+    (store errors, import errors, OS errors, a damaged or full database) become
+    one-line `UserError`s, Ctrl-C becomes `Interrupted`.
     """
+
+    group_class = ZeptuiSubGroup
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return click.Group.get_command(self, ctx, cmd_name)
@@ -95,8 +238,15 @@ class ZeptuiGroup(_DefaultGroup):
             return super().invoke(ctx)
         except click.ClickException:
             raise
-        except Exception as exc:
-            message = _user_message(exc)
+        except click.exceptions.Exit:
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            if _is_interruption(exc):
+                raise Interrupted() from None
+            if not isinstance(exc, Exception):
+                raise
+            state = ctx.find_object(State)
+            message = _user_message(exc, config.resolve_db_path(state.db if state else None))
             if message is None:
                 raise
             raise UserError(message) from exc
@@ -119,15 +269,62 @@ class _WarningLines(logging.Handler):
 # --- shared helpers ------------------------------------------------------------------
 
 
+def _no_database(path: Path) -> UserError:
+    hint = (
+        "zeptui import or zeptui add creates it, zeptui demo opens sample data"
+        if path == config.resolve_db_path(None, {})
+        else f"check --db or ${config.DB_ENV_VAR}; zeptui import or zeptui add creates it"
+    )
+    return UserError(f"{path}: no such database ({hint})")
+
+
 @dataclass
 class State:
     """Global options, passed to every command."""
 
     db: Path | None = None
 
-    def db_path(self) -> Path:
-        """The database: `--db`, else `$ZEPTUI_DB`, else the user data dir."""
-        return config.resolve_db_path(self.db)
+    def db_path(self, *, create: bool = False) -> Path:
+        """The database: `--db`, else `$ZEPTUI_DB`, else the user data dir.
+
+        It must exist unless `create` (only commands that add data create a store)."""
+        path = config.resolve_db_path(self.db)
+        try:
+            str(path).encode()
+        except UnicodeEncodeError:
+            from zeptui.render import sanitize
+
+            raise UserError(f"{sanitize(str(path))}: a database path must be UTF-8") from None
+        if not create and not path.exists():
+            raise _no_database(path)
+        return path
+
+    def read(self) -> AbstractContextManager[MemoryStore]:
+        """The store, open read-only: reading never needs write access (a 0444 file, a
+        read-only mount) and never waits for another reader."""
+        return open_store(self.db_path(), read_only=True)
+
+    def write(
+        self, *, create: bool = False, summaries: bool = False, memory_limit: str | None = None
+    ) -> AbstractContextManager[MemoryStore]:
+        """The store, open read-write (created if missing when `create`)."""
+        path = self.db_path(create=create)
+        _check_writable(path)
+        return open_store(path, summaries=summaries, memory_limit=memory_limit)
+
+
+def _check_writable(path: Path) -> None:
+    """A store that cannot be written is refused before DuckDB tries (and says that
+    reading it still works)."""
+    try:
+        os.close(os.open(path, os.O_RDWR))
+    except OSError as error:
+        if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return  # missing (it will be created) or not a file: the store says what
+        raise UserError(
+            f"{path} cannot be written ({error.strerror}); this command changes it, "
+            "commands that only read it still work"
+        ) from None
 
 
 pass_state = click.make_pass_decorator(State, ensure=True)
@@ -172,8 +369,14 @@ def open_store(
 
 
 def emit_json(value: Any) -> None:
-    """One JSON document on stdout, non-ASCII kept as is."""
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+    """One JSON document on stdout, non-ASCII kept as is (on a terminal, control
+    characters that JSON leaves raw, such as C1 and bidi controls, as `\\uXXXX`)."""
+    text = json.dumps(value, ensure_ascii=False, indent=2)
+    if sys.stdout.isatty():
+        from zeptui.render import json_safe
+
+        text = json_safe(text)
+    click.echo(text)
 
 
 def parse_json_object(value: str | None, option: str) -> dict[str, Any] | None:
@@ -213,13 +416,31 @@ def parse_role_type(value: str) -> RoleType:
         raise UserError(f"unknown role_type {value!r} (expected one of {expected})") from None
 
 
+def _ask(question: str) -> bool:
+    """A yes/no question on the terminal (stderr), no by default; no answer is no."""
+    try:
+        return click.confirm(question, default=False, err=True)
+    except click.Abort:
+        return False
+
+
 def open_app(db_path: Path) -> None:
     """Open zeptui on `db_path`.
 
-    On a terminal this opens the app; when output is piped it prints the most
-    recently active sessions instead.
+    On a terminal this opens the app (offering to create a missing database first);
+    when output is piped it prints the most recently active sessions instead.
     """
-    if sys.stdin.isatty() and sys.stdout.isatty():
+    on_terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    if not db_path.exists():
+        if not on_terminal:
+            raise _no_database(db_path)
+        from zeptui.render import sanitize
+
+        if not _ask(f"No database at {sanitize(str(db_path))}. Create it?"):
+            raise click.exceptions.Exit(1)
+        with open_store(db_path):
+            pass
+    if on_terminal:
         from zeptui.app.app import run
 
         run(db_path)
@@ -229,18 +450,86 @@ def open_app(db_path: Path) -> None:
     from storage.models import SessionOrder, SessionQuery
     from zeptui import render
 
-    with open_store(db_path) as store:
+    with open_store(db_path, read_only=True) as store:
         page = store.list_sessions(
-            SessionQuery(limit=50, order_by=SessionOrder.activity, descending=True)
+            SessionQuery(limit=SESSIONS_PAGE, order_by=SessionOrder.activity, descending=True)
         )
     console = render.make_console()
     header = Text(f"zeptui {__version__}  ", style="bold")
     header.append_text(render.data(db_path, "dim"))
     console.print(header, soft_wrap=True)
-    render.print_sessions(console, page, 0)
+    more = None
+    if page.next_cursor is not None:
+        where = "" if db_path == config.resolve_db_path() else f" --db {shlex.quote(str(db_path))}"
+        more = f"zeptui sessions{where} --page 2"
+    render.print_sessions(console, page, 1, more)
     console.print(
         Text("Try: zeptui show SESSION_ID, zeptui search TEXT, zeptui --help", style="dim")
     )
+
+
+# --- paging --------------------------------------------------------------------------
+
+SESSIONS_PAGE = 50
+"""Sessions (and users) per page by default."""
+
+
+def limit_option(default: int, noun: str) -> Callable[[Any], Any]:
+    """`--limit N`: items per page, 0 for all."""
+    return click.option(
+        "--limit",
+        type=click.IntRange(0, MAX_LIMIT),
+        default=default,
+        show_default=True,
+        help=f"{noun.capitalize()} per page; 0 for all on one page.",
+    )
+
+
+page_option = click.option(
+    "--page",
+    type=click.IntRange(1, MAX_PAGE),
+    default=1,
+    show_default=True,
+    help="Which page, counting from 1 (the list ends with the command for the next one).",
+)
+
+
+def page_offset(limit: int, page: int) -> int:
+    """Items before `page`; a page past the first needs a limit."""
+    if limit == 0 and page > 1:
+        raise UserError("--page needs a --limit (with --limit 0 everything is on page 1)")
+    return (page - 1) * limit
+
+
+def next_page_command(ctx: click.Context, page: int) -> str:
+    """The command line that shows `page` of the same listing (the options given, and
+    --db if it was given), for the footer of a page."""
+    words = command_words(ctx)
+    for param in ctx.command.params:
+        name = param.name or ""
+        if name not in ctx.params or name == "page":
+            continue
+        if ctx.get_parameter_source(name) is not ParameterSource.COMMANDLINE:
+            continue
+        words += _command_line_words(param, ctx.params[name])
+    state = ctx.find_object(State)
+    if state is not None and state.db is not None:
+        words += ["--db", str(state.db)]
+    words += ["--page", str(page)]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def _command_line_words(param: click.Parameter, value: Any) -> list[str]:
+    """How `value` of `param` is written on a command line."""
+    if not isinstance(param, click.Option):
+        return [str(item) for item in (value if isinstance(value, tuple) else (value,))]
+    name = next((opt for opt in param.opts if opt.startswith("--")), param.opts[0])
+    if param.is_flag:
+        if value:
+            return [name]
+        return param.secondary_opts[:1]
+    values = value if param.multiple else (value,)
+    return [word for item in values for word in (name, str(item))]
 
 
 # --- the group -----------------------------------------------------------------------
@@ -253,18 +542,13 @@ def open_app(db_path: Path) -> None:
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-@click.option(
-    "--db",
-    type=PATH,
-    metavar="PATH",
-    help=f"Database file. Default: ${config.DB_ENV_VAR}, else zeptui.duckdb in the user data dir.",
-)
 @click.version_option(__version__, "-V", "--version", prog_name="zeptui")
 @click.pass_context
-def cli(ctx: click.Context, db: Path | None) -> None:
+def cli(ctx: click.Context) -> None:
     """Explore Zep-style chat memory (users, sessions, messages, summaries) offline.
 
-    Run with no command to open the app on the database.
+    Run with no command to open the app on the database. Every command takes --db
+    (before or after its name).
     """
     store_log = logging.getLogger("storage")
     if not store_log.handlers:  # failed summaries are reported as warnings, once
@@ -276,16 +560,15 @@ def cli(ctx: click.Context, db: Path | None) -> None:
     read_log.addHandler(_WarningLines())
     read_log.propagate = False
     state = ctx.ensure_object(State)
-    state.db = db
     if ctx.invoked_subcommand is None:
-        open_app(state.db_path())
+        open_app(config.resolve_db_path(state.db))
 
 
 @cli.command("open")
 @pass_state
 def open_command(state: State) -> None:
     """Open the app on the database (the default command)."""
-    open_app(state.db_path())
+    open_app(config.resolve_db_path(state.db))
 
 
 @cli.command()
@@ -319,7 +602,7 @@ def add(
         content=content,
         metadata=parse_json_object(metadata, "--metadata"),
     )
-    with open_store(state.db_path(), summaries=True) as store:
+    with state.write(create=True, summaries=True) as store:
         stored = store.add_memory(session_id, [message])
     if as_json:
         emit_json(stored[0].model_dump(mode="json") if stored else None)
@@ -337,14 +620,30 @@ def add(
     render.make_console().print(line, soft_wrap=True)
 
 
+def require_user(store: MemoryStore, user_id: str | None) -> None:
+    """An unknown user in a filter is an error (as an unknown session is), not an empty
+    result."""
+    if user_id is not None:
+        store.get_user(user_id)
+
+
 @cli.command()
 @click.option("--user", "user_id", help="Only this user's sessions.")
+@limit_option(SESSIONS_PAGE, "sessions")
+@page_option
 @click.option(
-    "--limit", type=click.IntRange(min=0), default=50, show_default=True, help="0 for all."
+    "--sort",
+    type=click.Choice(SESSION_SORTS),
+    default="activity",
+    show_default=True,
+    help="activity: the latest message; updated: the session's own fields.",
 )
-@click.option("--cursor", type=click.IntRange(min=0), default=0, help="Sessions to skip.")
-@click.option("--sort", type=click.Choice(SESSION_SORTS), default="id", show_default=True)
-@click.option("--desc", is_flag=True, help="Sort descending.")
+@click.option(
+    "--desc/--asc",
+    "descending",
+    default=None,
+    help="Direction. Default: newest or largest first, ids ascending.",
+)
 @click.option(
     "--metadata",
     "filters",
@@ -354,35 +653,40 @@ def add(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of Zep Sessions.")
 @pass_state
+@click.pass_context
 def sessions(
+    ctx: click.Context,
     state: State,
     user_id: str | None,
     limit: int,
-    cursor: int,
+    page: int,
     sort: str,
-    desc: bool,
+    descending: bool | None,
     filters: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """List sessions with their message and token counts."""
+    """List sessions with their message and token counts, most recently active first."""
     from storage.models import SessionOrder, SessionQuery
 
+    offset = page_offset(limit, page)
     query = SessionQuery(
         limit=limit,
-        cursor=cursor,
+        cursor=offset,
         order_by=SessionOrder(sort),
-        descending=desc,
+        descending=sort != "id" if descending is None else descending,
         user_id=user_id,
         metadata=parse_filters(filters, "--metadata"),
     )
-    with open_store(state.db_path()) as store:
-        page = store.list_sessions(query)
+    with state.read() as store:
+        require_user(store, user_id)
+        found = store.list_sessions(query)
     if as_json:
-        emit_json([info.session.model_dump(mode="json") for info in page.sessions])
+        emit_json([info.session.model_dump(mode="json") for info in found.sessions])
         return
     from zeptui import render
 
-    render.print_sessions(render.make_console(), page, cursor)
+    more = next_page_command(ctx, page + 1) if found.next_cursor is not None else None
+    render.print_sessions(render.make_console(), found, offset + 1, more)
 
 
 @cli.command()
@@ -390,14 +694,14 @@ def sessions(
 @click.option(
     "--memory-type", type=click.Choice(MEMORY_TYPES), default="perpetual", show_default=True
 )
-@click.option("--lastn", type=click.IntRange(min=1), help="Only the last N messages.")
+@click.option("--lastn", type=click.IntRange(1, MAX_LIMIT), help="Only the last N messages.")
 @click.option("--json", "as_json", is_flag=True, help="Print the Zep Memory object.")
 @pass_state
 def show(state: State, session_id: str, memory_type: str, lastn: int | None, as_json: bool) -> None:
     """Show a session's memory as a client receives it, with its token total."""
     from storage.models import MemoryType
 
-    with open_store(state.db_path()) as store:
+    with state.read() as store:
         memory = store.get_memory(session_id, MemoryType(memory_type), lastn)
     if as_json:
         emit_json(memory.model_dump(mode="json"))
@@ -409,24 +713,26 @@ def show(state: State, session_id: str, memory_type: str, lastn: int | None, as_
 
 @cli.command()
 @click.argument("session_id")
-@click.option(
-    "--limit", type=click.IntRange(1, 10_000), default=100, show_default=True, help="Page size."
-)
-@click.option(
-    "--cursor", type=click.IntRange(min=1), default=1, show_default=True, help="Page number."
-)
+@limit_option(100, "messages")
+@page_option
 @click.option("--json", "as_json", is_flag=True, help="Print Zep's MessageListResponse.")
 @pass_state
-def messages(state: State, session_id: str, limit: int, cursor: int, as_json: bool) -> None:
+@click.pass_context
+def messages(
+    ctx: click.Context, state: State, session_id: str, limit: int, page: int, as_json: bool
+) -> None:
     """List a session's full history, oldest first, a page at a time."""
-    with open_store(state.db_path()) as store:
-        response = store.list_messages(session_id, limit=limit, cursor=cursor)
+    offset = page_offset(limit, page)
+    with state.read() as store:
+        response = store.list_messages(session_id, limit=limit, cursor=page)
     if as_json:
         emit_json(response.model_dump(mode="json"))
         return
     from zeptui import render
 
-    render.print_message_page(render.make_console(), response, limit, cursor)
+    shown = offset + len(response.messages)
+    more = next_page_command(ctx, page + 1) if 0 < shown < response.total_count else None
+    render.print_message_page(render.make_console(), response, offset + 1, more)
 
 
 @cli.command()
@@ -461,7 +767,8 @@ def search(
         role_types=[parse_role_type(value) for value in role_types],
         metadata=parse_filters(filters, "--metadata"),
     )
-    with open_store(state.db_path()) as store:
+    with state.read() as store:
+        require_user(store, user_id)
         results = store.search(query)
     if as_json:
         emit_json([result.model_dump(mode="json") for result in results])
@@ -545,12 +852,15 @@ def import_command(
     )
     run = ImportRun(list(paths), forced, options)
     if run.planned:
-        db_path = state.db_path()
-        if dry_run and not db_path.exists():
-            db_path = Path(":memory:")  # nothing to compare with: don't create the file
-        with open_store(
-            db_path, summaries=summaries and not dry_run, memory_limit=IMPORT_MEMORY_LIMIT
-        ) as store:
+        opened: AbstractContextManager[MemoryStore]
+        if dry_run and not state.db_path(create=True).exists():
+            # nothing to compare with: don't create the file
+            opened = open_store(Path(":memory:"), memory_limit=IMPORT_MEMORY_LIMIT)
+        else:
+            opened = state.write(
+                create=True, summaries=summaries and not dry_run, memory_limit=IMPORT_MEMORY_LIMIT
+            )
+        with opened as store:
             run.run(store, show_progress=sys.stderr.isatty())
 
     for message in run.errors:
@@ -579,7 +889,12 @@ def import_command(
     "conversation per line.",
 )
 @click.option(
-    "-o", "--output", type=PATH, metavar="PATH", help="Write to PATH (atomically). Default: stdout."
+    "-o",
+    "--output",
+    type=PATH,
+    metavar="PATH",
+    help="Write to PATH: a file is replaced atomically, a pipe or device written to; "
+    "- is stdout (the default).",
 )
 @pass_state
 def export(
@@ -592,16 +907,28 @@ def export(
     """Export sessions (default: all of them) with their messages.
 
     Session ids and --user narrow the export; every session id must exist (and
-    belong to the --user, if given), else nothing is written.
+    belong to the --user, if given), else nothing is written. On a terminal, control
+    characters in the data are shown escaped; files and pipes get the exact text.
     """
     from zeptui.exporters import export_sessions
 
-    with open_store(state.db_path(), read_only=True) as store:
+    db_path = state.db_path()
+    to_stdout = output is None or str(output) == "-"
+    if not to_stdout:
+        assert output is not None
+        _refuse_the_store(output, db_path)
+    with state.read() as store:
         sessions = _sessions_to_export(store, session_ids, user_id)
-        if output is None or str(output) == "-":
-            _export_to_stdout(lambda out: export_sessions(store, sessions, out, format_name))
+
+        def write(out: IO[str]) -> None:
+            export_sessions(store, sessions, out, format_name)
+
+        if to_stdout:
+            _refuse_the_store(Path("/dev/stdout"), db_path, fd=sys.stdout)
+            _export_to_stdout(write, format_name)
         else:
-            _export_to_file(output, lambda out: export_sessions(store, sessions, out, format_name))
+            assert output is not None
+            _export_to_path(output, write, format_name)
 
 
 def _sessions_to_export(
@@ -629,16 +956,64 @@ def _sessions_to_export(
     return every_session()
 
 
-def _export_to_stdout(write: Callable[[IO[str]], None]) -> None:
-    """Write UTF-8 to stdout, whatever the terminal's encoding."""
-    import io
+def _refuse_the_store(output: Path, db_path: Path, fd: IO[Any] | None = None) -> None:
+    """Refuse to write an export over the database or its journal, whatever the path
+    (a symlink, `..`, a hard link, or stdout redirected onto it)."""
+    store_files = [db_path, db_path.with_name(db_path.name + ".wal")]
+    try:
+        target = os.fstat(fd.fileno()) if fd is not None else os.stat(output)
+    except (OSError, ValueError, AttributeError):  # missing, or no file behind the stream
+        target = None
+    for store_file in store_files:
+        same = os.path.realpath(output) == os.path.realpath(store_file)
+        if target is not None and not same:
+            try:
+                found = os.stat(store_file)
+            except OSError:
+                continue
+            same = (found.st_dev, found.st_ino) == (target.st_dev, target.st_ino)
+        if same:
+            where = "stdout" if fd is not None else str(output)
+            raise UserError(f"{where} is the database itself ({store_file}); export elsewhere")
 
+
+def _terminal_escape(format_name: str) -> Callable[[str], str]:
+    """How control characters in exported data are shown on a terminal: as visible
+    `\\x1b` in a Markdown transcript, as JSON `\\u001b` escapes (the same data) in JSON."""
+    from zeptui.render import json_safe, sanitize
+
+    return sanitize if format_name == "markdown" else json_safe
+
+
+class _ExportStream(io.TextIOWrapper):
+    """UTF-8 text over a binary stream, optionally passing every write through `escape`."""
+
+    def __init__(self, binary: IO[bytes], escape: Callable[[str], str] | None) -> None:
+        super().__init__(binary, encoding="utf-8", newline="\n")
+        self._escape = escape
+
+    def write(self, text: str) -> int:
+        return super().write(self._escape(text) if self._escape else text)
+
+
+def _export_to_stdout(write: Callable[[IO[str]], None], format_name: str) -> None:
+    """Write UTF-8 to stdout, whatever the terminal's encoding; on a terminal, with
+    control characters escaped."""
     binary = getattr(sys.stdout, "buffer", None)
     if binary is None:  # a text-only stream (e.g. replaced in tests)
         write(sys.stdout)
         return
     sys.stdout.flush()
-    out = io.TextIOWrapper(binary, encoding="utf-8", newline="\n")
+    _export_to_stream(binary, write, format_name)
+
+
+def _export_to_stream(
+    binary: IO[bytes], write: Callable[[IO[str]], None], format_name: str
+) -> None:
+    """Write UTF-8 onto `binary` as the export goes; on a terminal, with control
+    characters escaped."""
+    escape = _terminal_escape(format_name) if binary.isatty() else None
+    out = _ExportStream(binary, escape)
     try:
         write(out)
         out.flush()
@@ -646,18 +1021,51 @@ def _export_to_stdout(write: Callable[[IO[str]], None]) -> None:
         out.detach()
 
 
-def _export_to_file(path: Path, write: Callable[[IO[str]], None]) -> None:
-    """Write to a temp file beside `path`, then rename it: never a partial file."""
-    import os
+def _export_to_path(output: Path, write: Callable[[IO[str]], None], format_name: str) -> None:
+    """Write the export to `output`. A regular file (or a new path, or a symlink to
+    one) is replaced atomically; anything else (a FIFO, a terminal, /dev/null) is
+    written to as a stream. Errors name `output`, never a temporary file."""
+    try:
+        mode = os.stat(output).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as error:
+        raise UserError(f"{output}: {error.strerror}") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise UserError(f"{output} is a directory; give a file name")
+    try:
+        if mode is None or stat.S_ISREG(mode):
+            _replace_file(Path(os.path.realpath(output)), write)
+            return
+        with open(output, "wb", buffering=0) as binary:
+            _export_to_stream(binary, write, format_name)
+    except OSError as error:
+        if error.errno == errno.EPIPE:
+            raise
+        raise UserError(f"{output}: {error.strerror or error}") from None
+
+
+def _replace_file(path: Path, write: Callable[[IO[str]], None]) -> None:
+    """Write to a temp file beside `path` (symlinks already resolved), then rename it
+    over `path`: never a partial file. An existing file keeps its permissions (and, for
+    root, its owner); a new one gets the umask's."""
     import tempfile
 
-    folder = path.parent if str(path.parent) else Path()
-    fd, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        existing: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        existing = None
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     temp = Path(temp_name)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
+        if existing is not None:
+            os.fchmod(fd, stat.S_IMODE(existing.st_mode))
+            if os.geteuid() == 0:
+                os.fchown(fd, existing.st_uid, existing.st_gid)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
         with open(fd, "w", encoding="utf-8", newline="\n") as out:
             write(out)
         os.replace(temp, path)
@@ -673,25 +1081,83 @@ def _export_to_file(path: Path, write: Callable[[IO[str]], None]) -> None:
     is_flag=True,
     help="Then remove the session for good, with its messages and summaries.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 @pass_state
-def delete(state: State, session_id: str, purge: bool) -> None:
+def delete(state: State, session_id: str, purge: bool, as_json: bool) -> None:
     """Soft-delete a session with its messages and summaries."""
+    with state.write() as store:
+        store.delete_session(session_id)
+        removed = store.purge([session_id]) if purge else None
+    if as_json:
+        emit_json(
+            {
+                "message": "OK",
+                "session_id": session_id,
+                "purged": removed.model_dump() if removed else None,
+            }
+        )
+        return
     from rich.text import Text
 
     from zeptui import render
 
-    with open_store(state.db_path()) as store:
-        store.delete_session(session_id)
-        removed = store.purge([session_id]) if purge else None
     console = render.make_console()
     console.print(Text("Deleted session ").append_text(render.data(session_id)), soft_wrap=True)
     if removed is not None:
-        console.print(
-            Text(
-                f"Purged it for good: {removed.messages:,} messages and "
-                f"{removed.summaries:,} summaries."
-            )
-        )
+        console.print(Text(f"Purged it for good: {_purge_counts(removed, sessions=False)}."))
+
+
+@cli.command()
+@click.option("--yes", "-y", is_flag=True, help="Do not ask first (for scripts).")
+@click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@pass_state
+def purge(state: State, yes: bool, dry_run: bool, as_json: bool) -> None:
+    """Remove everything deleted, in every session, for good.
+
+    Says how many sessions, messages and summaries that is and asks first (--yes
+    skips the question; without a terminal to ask on, --yes is needed).
+    """
+
+    with state.write() as store:  # counted, then the file is let go while we ask
+        planned = store.purge(dry_run=True)
+    done: PurgeResult | None = None
+    if planned.total and not dry_run:
+        if not yes:
+            question = f"Remove {_purge_counts(planned)} for good?"
+            if not sys.stdin.isatty():
+                raise UserError(f"{question[:-1]}: pass --yes to confirm (no terminal to ask on)")
+            if not _ask(question):
+                raise UserError("not confirmed; nothing was removed")
+        with state.write() as store:
+            done = store.purge()
+    result = done or planned
+    if as_json:
+        emit_json({**result.model_dump(), "dry_run": done is None and bool(planned.total)})
+        return
+    from rich.text import Text
+
+    from zeptui import render
+
+    if not planned.total:
+        line = "Nothing to purge: no deleted sessions, messages or summaries."
+    elif done is None:
+        line = f"Would remove {_purge_counts(planned)} for good (dry run)."
+    else:
+        line = f"Removed {_purge_counts(done)} for good."
+    render.make_console().print(Text(line))
+
+
+def _purge_counts(result: PurgeResult, *, sessions: bool = True) -> str:
+    """`1 deleted session, 12 messages and 1 summary` (without the sessions: the
+    messages and summaries of the one session being purged)."""
+    parts = [
+        f"{result.messages:,} message{'' if result.messages == 1 else 's'}",
+        f"{result.summaries:,} summar{'y' if result.summaries == 1 else 'ies'}",
+    ]
+    if sessions:
+        parts.insert(0, f"{result.sessions:,} deleted session{'' if result.sessions == 1 else 's'}")
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 @cli.command()
@@ -726,7 +1192,7 @@ def summarize(state: State, session_id: str, summarizer_name: str | None, as_jso
 def stats(state: State, as_json: bool) -> None:
     """Counts of users, sessions, messages and summaries."""
     path = state.db_path()
-    with open_store(path) as store:
+    with state.read() as store:
         counts = store.stats()
         location = store.location
     if as_json:
@@ -749,6 +1215,7 @@ def demo(state: State, demo_db: Path | None) -> None:
     from zeptui.importers import import_file
 
     path = config.demo_db_path(demo_db or state.db)
+    _check_writable(path)
     with open_store(path, summaries=True) as store:
         reports = [import_file(store, sample) for sample in config.sample_files()]
     added = sum(report.result.messages_added for report in reports)
@@ -761,9 +1228,12 @@ def demo(state: State, demo_db: Path | None) -> None:
 # --- users ---------------------------------------------------------------------------
 
 
-@cli.group()
-def users() -> None:
-    """Manage users."""
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def users(ctx: click.Context) -> None:
+    """Manage users (without a command: list them)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(users_list)
 
 
 def _user_options(func: Any) -> Any:
@@ -790,25 +1260,24 @@ def _print_user(user: Any, as_json: bool) -> None:
 
 
 @users.command("list")
-@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True)
-@click.option("--cursor", type=click.IntRange(min=0), default=0, help="Users to skip.")
+@limit_option(SESSIONS_PAGE, "users")
+@page_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of Zep Users.")
 @pass_state
-def users_list(state: State, limit: int, cursor: int, as_json: bool) -> None:
+@click.pass_context
+def users_list(ctx: click.Context, state: State, limit: int, page: int, as_json: bool) -> None:
     """List users by creation order."""
-    with open_store(state.db_path()) as store:
-        found = store.list_users(limit=limit, cursor=cursor)
+    offset = page_offset(limit, page)
+    with state.read() as store:
+        found = store.list_users(limit=limit, cursor=offset)
+        total = store.stats().users
     if as_json:
         emit_json([user.model_dump(mode="json") for user in found])
         return
-    from rich.text import Text
-
     from zeptui import render
 
-    console = render.make_console()
-    render.print_users(console, found)
-    if limit and len(found) == limit:
-        console.print(Text(f"Next page: --cursor {cursor + limit}", style="dim"))
+    more = next_page_command(ctx, page + 1) if 0 < offset + len(found) < total else None
+    render.print_users(render.make_console(), found, offset + 1, total, more)
 
 
 @users.command("add")
@@ -820,7 +1289,7 @@ def users_add(state: State, /, user_id: str, as_json: bool, **fields: str | None
     from storage.models import CreateUserRequest
 
     request = CreateUserRequest(user_id=user_id, **_user_fields(fields))
-    with open_store(state.db_path()) as store:
+    with state.write(create=True) as store:
         user = store.add_user(request)
     _print_user(user, as_json)
 
@@ -831,7 +1300,7 @@ def users_add(state: State, /, user_id: str, as_json: bool, **fields: str | None
 @pass_state
 def users_show(state: State, user_id: str, as_json: bool) -> None:
     """Show a user."""
-    with open_store(state.db_path()) as store:
+    with state.read() as store:
         user = store.get_user(user_id)
     _print_user(user, as_json)
 
@@ -845,7 +1314,7 @@ def users_update(state: State, /, user_id: str, as_json: bool, **fields: str | N
     from storage.models import UpdateUserRequest
 
     request = UpdateUserRequest(**_user_fields(fields))
-    with open_store(state.db_path()) as store:
+    with state.write() as store:
         user = store.update_user(user_id, request)
     _print_user(user, as_json)
 
@@ -859,16 +1328,20 @@ def _user_fields(options: dict[str, str | None]) -> dict[str, Any]:
 
 @users.command("delete")
 @click.argument("user_id")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 @pass_state
-def users_delete(state: State, user_id: str) -> None:
+def users_delete(state: State, user_id: str, as_json: bool) -> None:
     """Delete a user; the user's sessions go with it (soft-deleted: `zeptui purge` removes
     them for good)."""
+    with state.write() as store:
+        sessions = store.delete_user(user_id)
+    if as_json:
+        emit_json({"message": "OK", "user_id": user_id, "sessions_deleted": sessions})
+        return
     from rich.text import Text
 
     from zeptui import render
 
-    with open_store(state.db_path()) as store:
-        sessions = store.delete_user(user_id)
     line = Text("Deleted user ").append_text(render.data(user_id))
     line.append(
         f" and {sessions:,} session{'' if sessions == 1 else 's'} of theirs "
@@ -885,7 +1358,7 @@ def users_delete(state: State, user_id: str) -> None:
 @pass_state
 def users_sessions(state: State, user_id: str, as_json: bool) -> None:
     """List a user's sessions."""
-    with open_store(state.db_path()) as store:
+    with state.read() as store:
         store.get_user(user_id)  # an unknown user is an error, not an empty list
         found = store.get_user_sessions(user_id)
     if as_json:
@@ -898,5 +1371,32 @@ def users_sessions(state: State, user_id: str, as_json: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The console script: `zeptui`."""
-    # A closed pipe (`zeptui export | head`) is handled by click: no traceback.
-    cli.main(args=list(argv) if argv is not None else None, prog_name="zeptui")
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _first_interrupt)
+    try:
+        # A closed pipe (`zeptui export | head`) is handled by click: no traceback.
+        cli.main(args=list(argv) if argv is not None else None, prog_name="zeptui")
+    except SystemExit as stop:
+        if stop.code != Interrupted.exit_code:
+            raise
+        # A background summary may still be inside DuckDB: leave without finalising the
+        # interpreter under it (which aborts the process), as kill -9 would; the store's
+        # journal makes that safe, and the interrupted write was rolled back already.
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(Interrupted.exit_code)
+
+
+def _first_interrupt(_signum: int, _frame: object) -> None:
+    """Ctrl-C: stop what runs (the write rolls back and the store closes, see
+    `Interrupted`); a second Ctrl-C while that cleanup runs stops at once."""
+    signal.signal(signal.SIGINT, _second_interrupt)
+    raise KeyboardInterrupt
+
+
+def _second_interrupt(_signum: int, _frame: object) -> None:
+    # Like kill -9, which the store survives: DuckDB replays its journal at the next open.
+    # Nothing is imported here: the first Ctrl-C may have stopped an import half-way.
+    os.write(2, f"{ERROR_PREFIX}interrupted again; stopped at once\n".encode())
+    os._exit(Interrupted.exit_code)

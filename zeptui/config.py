@@ -26,7 +26,7 @@ def data_dir() -> Path:
 def resolve_db_path(option: str | Path | None = None, env: Mapping[str, str] | None = None) -> Path:
     """The database file: `--db`, else `$ZEPTUI_DB`, else `<user data dir>/zeptui.duckdb`.
 
-    The parent directory is created when missing, so the store can create the file.
+    Nothing is created here: a store that writes creates the file and its directory.
     """
     env = os.environ if env is None else env
     if option is not None and str(option) != "":
@@ -35,20 +35,14 @@ def resolve_db_path(option: str | Path | None = None, env: Mapping[str, str] | N
         path = Path(env[DB_ENV_VAR])
     else:
         path = data_dir() / DB_FILENAME
-    return _prepare(path)
+    return path.expanduser()
 
 
 def demo_db_path(option: str | Path | None = None) -> Path:
     """The demo database: `--db` if given, else `<user data dir>/demo.duckdb`."""
     if option is not None and str(option) != "":
-        return _prepare(Path(option))
-    return _prepare(data_dir() / DEMO_DB_FILENAME)
-
-
-def _prepare(path: Path) -> Path:
-    path = path.expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+        return Path(option).expanduser()
+    return data_dir() / DEMO_DB_FILENAME
 
 
 def sample_data_dir() -> Path:

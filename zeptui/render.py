@@ -8,7 +8,9 @@ ANSI escapes and other control characters with visible escapes such as `\\x1b`.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -33,8 +35,11 @@ if TYPE_CHECKING:
     from zeptui.importers.run import ImportRun
 
 # C0 controls except tab and newline, DEL, C1 controls, Unicode line/paragraph
-# separators and the bidi embedding/override/isolate controls.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# separators, the bidi embedding/override/isolate controls, and lone surrogates (how
+# Python keeps bytes of a command line that are not UTF-8; they cannot be printed).
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 _WHITESPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
 
@@ -49,12 +54,25 @@ ROLE_STYLES = {
 
 def _visible(match: re.Match[str]) -> str:
     code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
+        return f"\\x{code - 0xDC00:02x}"
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def sanitize(value: str) -> str:
     """`value` with control characters (except newline and tab) shown as `\\xNN` escapes."""
     return _UNSAFE.sub(_visible, value)
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def json_safe(text: str) -> str:
+    """JSON text with the control characters `json.dumps` leaves raw (DEL, C1, bidi and
+    line separators) written as `\\uXXXX` escapes: the same JSON, safe on a terminal.
+    (Tab and newline only ever appear between values, where they are layout.)"""
+    return _UNSAFE.sub(_json_escape, text)
 
 
 def session_label(session: Session) -> str:
@@ -76,9 +94,21 @@ def metadata_text(metadata: dict[str, Any] | None) -> Text:
     return data(json.dumps(metadata, ensure_ascii=False, default=str), "dim")
 
 
+UNWRAPPED_WIDTH = 100_000
+"""The console width when output goes to a pipe or file: lines are never wrapped there
+(ids stay whole), unless $COLUMNS asks for a width."""
+
+
 def make_console(*, stderr: bool = False) -> Console:
-    """A console that never interprets markup, emoji codes or highlights in strings."""
-    return Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+    """A console that never interprets markup, emoji codes or highlights in strings.
+
+    On a terminal it wraps to the terminal's width; into a pipe or file it does not wrap.
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    width = None
+    if not stream.isatty() and not os.environ.get("COLUMNS", "").strip():
+        width = UNWRAPPED_WIDTH
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False, width=width)
 
 
 def when(value: datetime | None, *, seconds: bool = False) -> str:
@@ -135,17 +165,35 @@ def sessions_table(page: SessionPage, width: int = 80) -> Table:
     return table
 
 
-def print_sessions(console: Console, page: SessionPage, cursor: int) -> None:
-    """A page of sessions with a footer saying where it sits and how to get the next."""
-    if not page.sessions:
-        console.print(Text("No sessions." if cursor == 0 else "No more sessions."))
+def print_page_footer(
+    console: Console, noun: str, first: int, shown: int, total: int, next_command: str | None
+) -> None:
+    """Under a page of a list: which items it holds, and the command for the next page.
+    An empty page says whether the list is empty or the page is past its end."""
+    if not shown:
+        if total:
+            ending = f"there {'is' if total == 1 else 'are'} {_count(total, noun)}"
+            console.print(Text(f"No {noun}s on this page: {ending}."))
+        else:
+            console.print(Text(f"No {noun}s."))
         return
-    console.print(sessions_table(page, console.width))
-    first, last = cursor + 1, cursor + len(page.sessions)
-    footer = f"Sessions {first:,}–{last:,} of {page.total_count:,}."
-    if page.next_cursor is not None:
-        footer += f" Next page: --cursor {page.next_cursor}"
-    console.print(Text(footer, style="dim"))
+    footer = f"{noun.capitalize()}s {first:,}–{first + shown - 1:,} of {total:,}."
+    if next_command is not None:
+        footer += " Next page: "
+    line = Text(footer, style="dim")
+    if next_command is not None:
+        line.append_text(data(next_command, "dim"))
+    console.print(line, soft_wrap=True)
+
+
+def print_sessions(
+    console: Console, page: SessionPage, first: int, next_command: str | None
+) -> None:
+    """A page of sessions (`first` is the number of its first one) with a footer saying
+    where it sits and how to get the next."""
+    if page.sessions:
+        console.print(sessions_table(page, console.width))
+    print_page_footer(console, "session", first, len(page.sessions), page.total_count, next_command)
 
 
 def print_session_list(console: Console, sessions: Sequence[Session]) -> None:
@@ -166,11 +214,17 @@ def print_session_list(console: Console, sessions: Sequence[Session]) -> None:
     console.print(table)
 
 
-def print_users(console: Console, users: Sequence[User]) -> None:
+def print_users(
+    console: Console, users: Sequence[User], first: int, total: int, next_command: str | None
+) -> None:
+    """A page of users, with a footer as `print_sessions`."""
+    if users:
+        console.print(users_table(users))
+    print_page_footer(console, "user", first, len(users), total, next_command)
+
+
+def users_table(users: Sequence[User]) -> Table:
     """A table of users."""
-    if not users:
-        console.print(Text("No users."))
-        return
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("User", overflow="fold")
     table.add_column("Name", overflow="fold")
@@ -181,7 +235,7 @@ def print_users(console: Console, users: Sequence[User]) -> None:
         table.add_row(
             data(user.user_id), data(name), data(user.email or ""), Text(when(user.created_at))
         )
-    console.print(table)
+    return table
 
 
 def print_user(console: Console, user: User) -> None:
@@ -273,21 +327,13 @@ def print_memory(
 
 
 def print_message_page(
-    console: Console, response: MessageListResponse, limit: int, cursor: int
+    console: Console, response: MessageListResponse, first: int, next_command: str | None
 ) -> None:
     """One page of a session's full history, numbered from the start of the session."""
-    offset = (cursor - 1) * limit
-    for index, message in enumerate(response.messages, start=offset + 1):
-        print_message(console, message, index)
-    if not response.messages:
-        console.print(Text("No messages." if cursor == 1 else "No more messages."))
-        return
-    footer = (
-        f"Messages {offset + 1:,}–{offset + len(response.messages):,} of {response.total_count:,}."
-    )
-    if offset + len(response.messages) < response.total_count:
-        footer += f" Next page: --cursor {cursor + 1}"
-    console.print(Text(footer, style="dim"))
+    for number, message in enumerate(response.messages, start=first):
+        print_message(console, message, number)
+    shown, total = len(response.messages), response.total_count
+    print_page_footer(console, "message", first, shown, total, next_command)
 
 
 def print_summaries(console: Console, summaries: Sequence[SummaryInfo], window: int) -> None:
@@ -338,7 +384,8 @@ def print_search(console: Console, results: Sequence[SearchResult], query: str) 
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("Score", justify="right", no_wrap=True)
-    table.add_column("Session", overflow="fold", max_width=30)
+    # No max width: ids stay whole wherever the terminal has room (always in a pipe).
+    table.add_column("Session", overflow="fold")
     table.add_column("Role", overflow="fold", max_width=20)
     table.add_column("Snippet", overflow="fold", ratio=1)
     for result in results:

@@ -57,7 +57,17 @@ class ImportRun:
         for path in self.paths:  # detect first: unreadable files never open the store
             sources, errors = expand([path])
             self.entries.extend(Entry(error.path, error=str(error)) for error in errors)
-            self.entries.extend(self._plan(source) for source in sources)
+            entries = [self._plan(source) for source in sources]
+            self.entries.extend(entries)
+            if entries and all(entry.note is not None for entry in entries):
+                # a directory or archive of JSON files none of which is a chat history
+                files = f"{len(entries)} JSON file{'' if len(entries) == 1 else 's'}"
+                reason = (
+                    f"nothing to import: {files}, none of them a chat history in a known format"
+                )
+                self.entries.append(
+                    Entry(str(path), error=str(ImportFileError(path, None, reason)))
+                )
 
     def _plan(self, source: Source) -> Entry:
         entry = Entry(source.name, source)

@@ -117,7 +117,8 @@ def expand(paths: list[Path]) -> tuple[list[Source], list[ImportFileError]]:
             continue
         if not found:
             kind = "directory" if path.is_dir() else "archive"
-            errors.append(ImportFileError(path, None, f"no JSON or JSONL files in this {kind}"))
+            reason = f"nothing to import: no JSON or JSONL files in this {kind}"
+            errors.append(ImportFileError(path, None, reason))
         sources.extend(found)
     return sources, errors
 
