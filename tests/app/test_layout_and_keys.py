@@ -116,6 +116,10 @@ async def test_on_a_narrow_terminal_i_shows_the_inspector_and_z_zooms(sample_db:
         await pilot.press("z", "z")
         assert app.screen.maximized is None
         assert footer_keys(app)["z"] == "Zoom"
+        await pilot.press("z", "i")  # `i` while zoomed: all panes again, with the inspector
+        assert app.screen.maximized is None
+        assert app.inspector.display
+        await pilot.press("i")
         await pilot.resize_terminal(150, 40)  # the user's `i` outlives a resize
         await settle(pilot)
         assert not app.inspector.display

@@ -263,8 +263,6 @@ class ZeptuiApp(App[None]):
             return not zoomed
         if action == "restore":
             return zoomed
-        if action == "toggle_inspector":
-            return not zoomed
         return True
 
     def _visible_panes(self) -> list[Widget]:
@@ -324,6 +322,8 @@ class ZeptuiApp(App[None]):
 
     def action_toggle_inspector(self) -> None:
         """Show or hide the inspector (beside the transcript, or under it when narrow)."""
+        if self.screen.maximized is not None:  # back to all panes, to show the change
+            self.action_restore()
         shown = not self.panes.inspector_shown
         self.panes.inspector_choice = shown
         self.panes.arrange_panes()
