@@ -312,11 +312,6 @@ class SessionsPane(Vertical):
         """The sessions the store listed so far (pages load as the cursor nears the end)."""
         return self._sessions
 
-    @property
-    def highlighted_id(self) -> str | None:
-        """The id of the session under the cursor."""
-        return self._highlighted
-
     # --- loading -------------------------------------------------------------------
 
     def _query(self, cursor: int) -> dict[str, Any]:
