@@ -2,10 +2,10 @@
 
 Sessions, users and summaries get name-based (version 5) uuids: a session's
 uuid follows from its `session_id`, a user's from its `user_id`, a summary's
-from the last message it covers (and how many
-summaries ended there before). So the same history imported into two stores
-gets the same uuids, and tests and snapshots are repeatable. Messages keep the
-uuid their client or importer gave them, or get a random one.
+from the last message it covers (and how many summaries ended there before).
+So the same history imported into two stores gets the same uuids, and tests and
+snapshots are repeatable. Messages keep the uuid their client or importer gave
+them, or get a random one.
 """
 
 from __future__ import annotations
