@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from storage import ids
 from storage.duckdb_store import DuckDBStore
 from storage.errors import StoreError
 from storage.llm_summarizer import LLMSummarizer
@@ -110,6 +111,13 @@ def test_summarize_again_replaces_the_summaries(tmp_path: Path) -> None:
         assert [s.summary.content for s in made] == [s.summary.content for s in old]
         assert store.list_summaries("s1") == made
         assert {s.summary.uuid for s in made}.isdisjoint(s.summary.uuid for s in old)
+        # Deterministic: the second summary ending at a message is its revision 1.
+        assert [s.summary.uuid for s in old] == [
+            ids.summary_uuid(s.summary.recent_message_uuid) for s in old
+        ]
+        assert [s.summary.uuid for s in made] == [
+            ids.summary_uuid(s.summary.recent_message_uuid, 1) for s in made
+        ]
         assert store.get_memory("s1").summary == made[-1].summary
         assert store.summarize("s1") == []  # nothing more is due
     assert deleted_summaries(path) == 4
