@@ -336,7 +336,7 @@ async def test_after_a_lock_clears_the_app_retries_by_itself(
 async def test_markdown_keeps_raw_html_and_link_addresses(tmp_path: Path) -> None:
     content = (
         "Look: <script>alert('x')</script> and <b>bold?</b>\n\n"
-        "<div class=\"note\">a block of HTML</div>\n\n"
+        '<div class="note">a block of HTML</div>\n\n'
         "a [link](https://example.com/page) and a reference [ref]\n\n"
         "[ref]: https://example.com/ref\n"
     )
