@@ -151,6 +151,13 @@ def zipf_cum_weights(size: int, exponent: float = ZIPF_EXPONENT) -> list[float]:
 class TextMaker:
     """Message contents: Zipf-distributed words in sentences, 5-120 words."""
 
+    USER_WORDS = (5, 60, 10)
+    """Words in a user message: triangular (low, high, mode)."""
+    ASSISTANT_WORDS = (10, 121, 40)
+    SENTENCE_WORDS = (5, 16)
+    ORDER_NUMBERS = 0.08
+    """The share of messages with an order number: a unique, searchable term."""
+
     def __init__(self, rng: random.Random, vocabulary: list[str]) -> None:
         self.rng = rng
         self.vocabulary = vocabulary
@@ -158,17 +165,16 @@ class TextMaker:
 
     def content(self, role_type: RoleType) -> str:
         rng = self.rng
-        if role_type is RoleType.user:
-            length = int(rng.triangular(5, 60, 10))
-        else:
-            length = int(rng.triangular(10, 121, 40))
-        words = rng.choices(self.vocabulary, cum_weights=self.cum, k=length)
-        if rng.random() < 0.08:  # an order number: a unique, searchable term
+        low, high, mode = self.USER_WORDS if role_type is RoleType.user else self.ASSISTANT_WORDS
+        words = rng.choices(
+            self.vocabulary, cum_weights=self.cum, k=int(rng.triangular(low, high, mode))
+        )
+        if rng.random() < self.ORDER_NUMBERS:
             words.insert(rng.randrange(len(words)), f"#{rng.randint(100_000, 999_999)}")
         sentences: list[str] = []
         start = 0
         while start < len(words):
-            end = min(len(words), start + rng.randint(5, 16))
+            end = min(len(words), start + rng.randint(*self.SENTENCE_WORDS))
             mark = "?" if rng.random() < 0.2 else "."
             sentences.append(" ".join(words[start:end]).capitalize() + mark)
             start = end

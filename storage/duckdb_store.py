@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import queue
 import re
 import threading
 import time
@@ -67,6 +66,14 @@ from storage.tokens import count_tokens_batch, message_text
 
 if TYPE_CHECKING:
     from storage.summarizers import Summarizer
+    from storage.summary_scheduler import (
+        Backlog,
+        Progress,
+        SessionDrafts,
+        StoredMessage,
+        SummaryMode,
+        SummaryScheduler,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +87,6 @@ COMPACT_AFTER_MESSAGES = 50_000
 """An import adding at least this many messages re-sorts the search index."""
 CLOSE_IDS = 2_048
 """Ids this close together are fetched as a range (see `_rows_by_id`)."""
-SUMMARY_BATCH_SESSIONS = 256
-"""Sessions whose summaries are worked out together (one read, one write)."""
 
 DUCKDB_MAGIC = b"DUCK"
 """DuckDB's file magic, at bytes 8-11 of every database file."""
@@ -348,7 +353,10 @@ class DuckDBStore(MemoryStore):
 
     `summarizer`: DEFAULT_SUMMARIZER (the offline extractive one), a Summarizer,
     or None to make no summaries. With `background_summaries`, summaries are made
-    on a worker thread after `add_memory` returns; `close()` waits for them.
+    on a worker thread after `add_memory` returns; `close()` waits for them. With
+    `defer_summaries` (for a short-lived process such as a CLI command), they are
+    made by `wait_for_summaries()` or `close()`, and the file is let go while the
+    summarizer waits on the network (storage/summary_scheduler.py).
     `clock` replaces the system clock (tests). `memory_limit` (e.g. `"512MB"`) caps
     DuckDB's memory, which otherwise grows to 80% of RAM; beyond it DuckDB spills to
     a temporary directory beside the file (`zeptui import` sets it, so big imports
@@ -362,6 +370,7 @@ class DuckDBStore(MemoryStore):
         message_window: int = DEFAULT_MESSAGE_WINDOW,
         summarizer: Summarizer | _DefaultSummarizer | None = DEFAULT_SUMMARIZER,
         background_summaries: bool = True,
+        defer_summaries: bool = False,
         lock_timeout: float = 2.0,
         read_only: bool = False,
         clock: Callable[[], datetime] | None = None,
@@ -375,21 +384,18 @@ class DuckDBStore(MemoryStore):
         self._read_only = read_only
         self._memory_limit = memory_limit
         self._summarizer_choice = summarizer
-        self._summarizer: Summarizer | None = None
-        self._background = background_summaries
+        self._summary_mode: SummaryMode = (
+            "deferred" if defer_summaries else "background" if background_summaries else "inline"
+        )
+        self._summaries: SummaryScheduler | None = None
+        self._lock_timeout = lock_timeout
         self._write_lock = threading.RLock()
-        self._summary_lock = threading.Lock()
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
-        self._queue: queue.Queue[int | None] = queue.Queue()
-        self._pending: set[int] = set()
-        self._worker: threading.Thread | None = None
         self._closed = False
         self.last_import_timings: dict[str, float] = {}
         """Seconds per phase of the last `import_zep_jsonl` (diagnostics, benchmarks)."""
-        self.summary_errors: list[str] = []
-        """Errors of background summaries, newest last (shown by the UI and CLI)."""
         self._conn = self._connect(lock_timeout)
         try:
             self._prepare_schema()
@@ -592,16 +598,18 @@ class DuckDBStore(MemoryStore):
         self, cursor: duckdb.DuckDBPyConnection, message_ids: list[int], now: datetime
     ) -> None:
         """Undelete messages (the same messages imported again), with their index entries,
-        their sessions' aggregates, and the summaries that end on them."""
+        their sessions' aggregates, and the summaries that end on them and were deleted
+        with them (not those replaced earlier by summarising the session again)."""
+        cursor.execute(
+            "UPDATE summaries SET deleted_at = NULL FROM messages m "
+            "WHERE m.id IN (SELECT unnest(?::BIGINT[])) AND summaries.recent_message_id = m.id "
+            "AND summaries.deleted_at = m.deleted_at",
+            [message_ids],
+        )
         cursor.execute(
             "UPDATE messages SET deleted_at = NULL, updated_at = ? "
             "WHERE id IN (SELECT unnest(?::BIGINT[]))",
             [now, message_ids],
-        )
-        cursor.execute(
-            "UPDATE summaries SET deleted_at = NULL WHERE deleted_at IS NOT NULL "
-            "AND recent_message_id IN (SELECT unnest(?::BIGINT[]))",
-            [message_ids],
         )
         self._index(cursor, "id IN (SELECT unnest(?::BIGINT[]))", [message_ids])
         cursor.execute(
@@ -617,10 +625,14 @@ class DuckDBStore(MemoryStore):
     def close(self) -> None:
         if self._closed:
             return
-        if self._worker is not None:
-            self._queue.put(None)
-            self._worker.join()
-        self._closed = True
+        if self._summaries is not None:
+            self._summaries.close()  # deferred summaries are made now
+        if not self._closed:  # else the file could not be taken back after a network wait
+            self._closed = True
+            self._disconnect()
+
+    def _disconnect(self) -> None:
+        """Close every cursor and the connection: the file is free for other processes."""
         with self._cursors_lock:
             for cursor in self._cursors:
                 cursor.close()
@@ -1583,177 +1595,181 @@ class DuckDBStore(MemoryStore):
         ).fetchall()
         return [_summary_info_from_row(row) for row in rows]
 
-    def summarize(self, session_id: str) -> list[SummaryInfo]:
+    def summarize(self, session_id: str, *, again: bool = False) -> list[SummaryInfo]:
         key = self._live_session_key(self._cursor(), session_id)
-        return self._summarize_sessions([key])
+        scheduler = self._scheduler()
+        return [] if scheduler is None else scheduler.run([key], again=again)
 
-    def _get_summarizer(self) -> Summarizer | None:
-        if isinstance(self._summarizer_choice, _DefaultSummarizer):
-            if self._summarizer is None:
-                from storage.summarizers import ExtractiveSummarizer
+    def _scheduler(self) -> SummaryScheduler | None:
+        """The summary scheduler, made on first use; None when no summaries are made."""
+        if self._summaries is None and self._summarizer_choice is not None:
+            from storage.summarizers import ExtractiveSummarizer
+            from storage.summary_scheduler import SummaryScheduler
 
-                self._summarizer = ExtractiveSummarizer()
-            return self._summarizer
-        return self._summarizer_choice
+            choice = self._summarizer_choice
+            summarizer = (
+                ExtractiveSummarizer() if isinstance(choice, _DefaultSummarizer) else choice
+            )
+            self._summaries = SummaryScheduler(self, summarizer, self._window, self._summary_mode)
+        return self._summaries
 
     def _schedule_summary(self, key: int) -> None:
-        if self._summarizer_choice is None or self._read_only:
+        if self._read_only:
             return
-        if not self._background:
-            self._summarize_sessions([key])
-            return
-        with self._cursors_lock:
-            if key in self._pending:
-                return
-            self._pending.add(key)
-            if self._worker is None:
-                self._worker = threading.Thread(
-                    target=self._summary_worker, name="zeptui-summaries", daemon=True
-                )
-                self._worker.start()
-        self._queue.put(key)
+        scheduler = self._scheduler()
+        if scheduler is not None:
+            scheduler.schedule([key])
 
-    def _summary_worker(self) -> None:
-        while True:
-            batch = [self._queue.get()]
-            # Take whatever else is queued, so a big import is summarised in batches.
-            while len(batch) < SUMMARY_BATCH_SESSIONS:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            keys = [key for key in batch if key is not None]
+    @property
+    def summary_errors(self) -> list[str]:
+        """Failures of scheduled summaries, oldest first (the UI and CLI show them)."""
+        return [] if self._summaries is None else self._summaries.errors
+
+    def wait_for_summaries(self, progress: Progress | None = None) -> None:
+        """Block until every scheduled summary is made; deferred ones are made now,
+        calling `progress(sessions done, sessions)` as they go."""
+        if self._summaries is not None:
+            self._summaries.flush(progress)
+
+    @contextmanager
+    def offline(self) -> Iterator[None]:
+        """While a summarizer waits on the network: a store with deferred summaries
+        lets go of its file (another process may take it meanwhile) and takes it back
+        after, waiting up to `lock_timeout` as on opening. Others keep it, holding no
+        write lock."""
+        if self._summary_mode != "deferred":
+            yield
+            return
+        self._disconnect()
+        try:
+            yield
+        finally:
             try:
-                if keys:
-                    with self._cursors_lock:
-                        self._pending.difference_update(keys)
-                    self._summarize_sessions(keys)
-            except Exception as error:  # a failed summary must not stop the worker
-                log.warning("summaries failed: %s", error)
-                self.summary_errors.append(str(error))
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
-            if None in batch:
-                return
+                self._conn = self._connect(self._lock_timeout)
+                self._local = threading.local()  # every thread's cursor was closed
+                self._prepare_schema()  # as on opening: the file may have changed meanwhile
+            except BaseException:
+                self._closed = True
+                self._disconnect()
+                raise
 
-    def wait_for_summaries(self) -> None:
-        """Block until every scheduled background summary is done."""
-        self._queue.join()
+    def summary_backlogs(self, keys: Sequence[int], *, again: bool) -> list[Backlog]:
+        """SummaryHost: the live sessions among `keys`, each with its newest summary
+        and the live messages after it (all of them, `again`)."""
+        from storage.summary_scheduler import Backlog, StoredMessage
 
-    def _summarize_sessions(self, keys: Sequence[int]) -> list[SummaryInfo]:
-        """Zep's summarizer policy (zep-semantics.md §3), without its gaps.
-
-        For each session: while at least `window` non-empty messages follow the
-        summary point, the oldest `window - window // 2` of them are summarised
-        (with the previous summary as context) and the point moves to the newest
-        of them. So a batch larger than the window is summarised in full rather
-        than skipped. Sessions are read and written in batches.
-        """
-        summarizer = self._get_summarizer()
-        if summarizer is None or not keys:
+        db = self._cursor()
+        sessions = db.execute(
+            "SELECT s.id, coalesce(max(x.id), 0), arg_max(x.content, x.id), "
+            "coalesce(arg_max(x.recent_message_id, x.id), 0) FROM sessions s "
+            "LEFT JOIN summaries x ON x.session_key = s.id AND x.deleted_at IS NULL "
+            "WHERE s.deleted_at IS NULL AND s.id IN (SELECT unnest(?::BIGINT[])) "
+            "GROUP BY s.id ORDER BY s.id",
+            [list(keys)],
+        ).fetchall()
+        if not sessions:
             return []
-        made: list[SummaryInfo] = []
-        step = self._window - self._window // 2
-        with self._summary_lock:
-            for start in range(0, len(keys), SUMMARY_BATCH_SESSIONS):
-                batch = sorted(set(keys[start : start + SUMMARY_BATCH_SESSIONS]))
-                db = self._cursor()
-                points = {
-                    int(row[0]): (row[1], int(row[2]))
-                    for row in db.execute(
-                        "SELECT session_key, arg_max(content, id), arg_max(recent_message_id, id) "
-                        "FROM summaries WHERE deleted_at IS NULL "
-                        "AND session_key IN (SELECT unnest(?::BIGINT[])) GROUP BY session_key",
-                        [batch],
-                    ).fetchall()
-                }
-                rows = db.execute(
-                    f"SELECT m.session_key, m.id, {_MESSAGE_COLUMNS} FROM messages m "
-                    "JOIN (SELECT unnest(?::BIGINT[]) AS key, unnest(?::BIGINT[]) AS point) p "
-                    "ON m.session_key = p.key AND m.id > p.point "
-                    "WHERE m.deleted_at IS NULL AND trim(m.content) <> '' "
-                    "ORDER BY m.session_key, m.id",
-                    [batch, [points.get(key, (None, 0))[1] for key in batch]],
-                ).fetchall()
-                pending: dict[int, list[tuple[int, Message]]] = {}
-                for row in rows:
-                    pending.setdefault(int(row[0]), []).append(
-                        (int(row[1]), _message_from_row(row[2:]))
-                    )
-                drafts: list[tuple[int, str, dict[str, Any], list[tuple[int, Message]]]] = []
-                for key, messages in pending.items():
-                    previous = points.get(key, (None, 0))[0]
-                    offset = 0
-                    while len(messages) - offset >= self._window:
-                        covered = messages[offset : offset + step]
-                        draft = summarizer.summarize(previous, [m for _, m in covered])
-                        metadata = dict(draft.metadata)
-                        metadata.setdefault("summarizer", summarizer.name)
-                        previous = draft.content.strip()
-                        drafts.append((key, previous, metadata, covered))
-                        offset += step
-                if drafts:
-                    made += self._store_summaries(drafts)
-        return made
+        messages: dict[int, list[StoredMessage]] = {int(row[0]): [] for row in sessions}
+        rows = db.execute(
+            "SELECT m.session_key, m.id, m.uuid::VARCHAR, m.role, m.role_type, m.content, "
+            "m.token_count "
+            "FROM messages m "
+            "JOIN (SELECT unnest(?::BIGINT[]) AS key, unnest(?::BIGINT[]) AS point) p "
+            "ON m.session_key = p.key AND m.id > p.point "
+            "WHERE m.deleted_at IS NULL ORDER BY m.session_key, m.id",
+            [list(messages), [0 if again else int(row[3]) for row in sessions]],
+        ).fetchall()
+        for key, message_id, uuid, role, role_type, content, tokens in rows:
+            kind = _read_role_type(role_type, f"message {uuid}")  # as every read shows it
+            messages[key].append(StoredMessage(message_id, uuid, role, kind, content, tokens))
+        return [
+            Backlog(
+                key=int(key),
+                point=int(point),
+                previous=None if again else previous,
+                messages=messages[int(key)],
+            )
+            for key, point, previous, _ in sessions
+        ]
 
-    def _store_summaries(
-        self, drafts: list[tuple[int, str, dict[str, Any], list[tuple[int, Message]]]]
+    def write_summaries(
+        self, batches: Sequence[SessionDrafts], *, report: bool = True
     ) -> list[SummaryInfo]:
+        """SummaryHost: store the drafts of each session whose newest live summary is
+        still the one they were planned from (and which is still live), in one
+        transaction; with `replace`, its live summaries are soft-deleted first.
+        Returns the summaries stored, when `report`."""
         now = self._now()
-        counts = count_tokens_batch([content for _, content, _, _ in drafts])
         with self._write() as cursor:
-            live = {
-                int(row[0])
-                for row in cursor.execute(
-                    "SELECT id FROM sessions WHERE deleted_at IS NULL "
-                    "AND id IN (SELECT unnest(?::BIGINT[]))",
-                    [sorted({key for key, _, _, _ in drafts})],
+            current = dict(
+                cursor.execute(
+                    "SELECT s.id, coalesce(max(x.id), 0) FROM sessions s "
+                    "LEFT JOIN summaries x ON x.session_key = s.id AND x.deleted_at IS NULL "
+                    "WHERE s.deleted_at IS NULL AND s.id IN (SELECT unnest(?::BIGINT[])) "
+                    "GROUP BY s.id",
+                    [[batch.key for batch in batches]],
+                ).fetchall()
+            )
+            kept = [batch for batch in batches if current.get(batch.key) == batch.point]
+            replaced = [batch.key for batch in kept if batch.replace]
+            if replaced:
+                cursor.execute(
+                    "UPDATE summaries SET deleted_at = ? WHERE deleted_at IS NULL "
+                    "AND session_key IN (SELECT unnest(?::BIGINT[]))",
+                    [now, replaced],
+                )
+            rows = [(batch.key, draft) for batch in kept for draft in batch.drafts]
+            if not rows:
+                return []
+            recent = [draft.covered[-1].uuid for _, draft in rows]
+            # A summary's uuid follows from the last message it covers; summarising
+            # again gives the next revision, unique beside the soft-deleted one.
+            revisions: dict[str, int] = {
+                str(uuid): int(count)
+                for uuid, count in cursor.execute(
+                    "SELECT recent_message_uuid, count(*) FROM summaries "
+                    "WHERE session_key IN (SELECT unnest(?::BIGINT[])) "
+                    "AND recent_message_uuid IN (SELECT unnest(?::UUID[])) GROUP BY 1",
+                    [sorted({key for key, _ in rows}), recent],
                 ).fetchall()
             }
-            kept = [
-                (draft, tokens)
-                for draft, tokens in zip(drafts, counts, strict=True)
-                if draft[0] in live
-            ]
-            if not kept:
-                return []
-            uuids = [ids.summary_uuid(str(draft[3][-1][1].uuid)) for draft, _ in kept]
+            uuids = [ids.summary_uuid(last, revisions.get(last, 0)) for last in recent]
+            # Ids order a session's summaries (the newest is the summary point).
             cursor.execute(
                 "INSERT INTO summaries SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
                 "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), "
                 "unnest(?::UUID[]), unnest(?::BIGINT[]), unnest(?::UUID[]), "
                 "unnest(?::INTEGER[]), unnest(?::JSON[]), ?::TIMESTAMP, NULL",
                 [
-                    _reserve_ids(cursor, "summaries_id_seq", len(kept)),
+                    _reserve_ids(cursor, "summaries_id_seq", len(rows)),
                     uuids,
-                    [draft[0] for draft, _ in kept],
-                    [draft[1] for draft, _ in kept],
-                    [tokens for _, tokens in kept],
-                    [draft[3][-1][1].uuid for draft, _ in kept],
-                    [draft[3][-1][0] for draft, _ in kept],
-                    [draft[3][0][1].uuid for draft, _ in kept],
-                    [len(draft[3]) for draft, _ in kept],
-                    [_dump_json(draft[2]) for draft, _ in kept],
+                    [key for key, _ in rows],
+                    [draft.content for _, draft in rows],
+                    [draft.token_count for _, draft in rows],
+                    recent,
+                    [draft.covered[-1].id for _, draft in rows],
+                    [draft.covered[0].uuid for _, draft in rows],
+                    [len(draft.covered) for _, draft in rows],
+                    [_dump_json(draft.metadata) for _, draft in rows],
                     now,
                 ],
             )
+        if not report:
+            return []
         return [
             SummaryInfo(
                 summary=Summary(
                     uuid=summary_uuid,
                     created_at=_utc(now),
-                    content=content,
-                    token_count=tokens,
-                    recent_message_uuid=str(covered[-1][1].uuid),
-                    metadata=metadata,
+                    content=draft.content,
+                    token_count=draft.token_count,
+                    recent_message_uuid=last,
+                    metadata=draft.metadata,
                 ),
-                first_message_uuid=covered[0][1].uuid,
-                message_count=len(covered),
+                first_message_uuid=draft.covered[0].uuid,
+                message_count=len(draft.covered),
             )
-            for summary_uuid, ((_, content, metadata, covered), tokens) in zip(
-                uuids, kept, strict=True
-            )
+            for summary_uuid, last, (_, draft) in zip(uuids, recent, rows, strict=True)
         ]
 
     # --- search and maintenance ----------------------------------------------------

@@ -2,9 +2,10 @@
 
 Sessions, users and summaries get name-based (version 5) uuids: a session's
 uuid follows from its `session_id`, a user's from its `user_id`, a summary's
-from the last message it covers. So the same history imported into two stores
-gets the same uuids, and tests and snapshots are repeatable. Messages keep the
-uuid their client or importer gave them, or get a random one.
+from the last message it covers (and how many summaries ended there before).
+So the same history imported into two stores gets the same uuids, and tests and
+snapshots are repeatable. Messages keep the uuid their client or importer gave
+them, or get a random one.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ def user_uuid(user_id: str) -> str:
     return str(uuid.uuid5(STORE_NAMESPACE, f"user\x1f{user_id}"))
 
 
-def summary_uuid(recent_message_uuid: str) -> str:
-    return str(uuid.uuid5(STORE_NAMESPACE, f"summary\x1f{recent_message_uuid}"))
+def summary_uuid(recent_message_uuid: str, revision: int = 0) -> str:
+    """The uuid of a summary ending at that message; `revision` counts the summaries
+    that ended there before (soft-deleted ones, when a session is summarised again)."""
+    name = f"summary\x1f{recent_message_uuid}"
+    return str(uuid.uuid5(STORE_NAMESPACE, f"{name}\x1f{revision}" if revision else name))
 
 
 def uuid5_sql(namespace: uuid.UUID, name_sql: str) -> str:

@@ -210,8 +210,13 @@ class MemoryStore(ABC):
         """The session's summaries, oldest first, each with the messages it covers."""
 
     @abstractmethod
-    def summarize(self, session_id: str) -> list[SummaryInfo]:
-        """Run the summary policy now and wait for it; returns the summaries made."""
+    def summarize(self, session_id: str, *, again: bool = False) -> list[SummaryInfo]:
+        """Run the summary policy now and wait for it; returns the summaries made.
+
+        With `again`, the session is summarised from its first message, and its
+        earlier summaries are soft-deleted in the same transaction that stores the
+        new ones (a failure leaves them).
+        """
 
     # --- search and maintenance ----------------------------------------------------
 

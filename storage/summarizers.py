@@ -1,43 +1,45 @@
 """Summarizers: turn a run of messages (plus the previous summary) into a summary.
 
-The store decides *when* to summarise and *which* messages (Zep's window policy,
-`storage/summary_policy.py`); a Summarizer only writes the text.
+The policy decides *which* messages are due (`storage/summary_policy.py`) and the
+scheduler *when* (`storage/summary_scheduler.py`); a Summarizer only writes text.
 
 Two summarizers ship:
 
-* `ExtractiveSummarizer`: offline and deterministic; it keeps the most informative
-  sentences, attributed as `"role: sentence"`, after the (trimmed) previous summary.
-* `LLMSummarizer`: Zep's progressive summary through any OpenAI-compatible
-  chat-completions endpoint, chunked by the model's token budget.
+* `ExtractiveSummarizer` (here): offline and deterministic; it quotes the most
+  informative whole sentences, attributed as `"role: sentence"`, within a third of
+  the tokens of the messages it covers.
+* `LLMSummarizer` (`storage/llm_summarizer.py`): Zep's progressive summary through
+  any OpenAI-compatible chat-completions endpoint.
 
 `summarizer_from_config` picks one from `ZEPTUI_SUMMARIZER` and friends.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
+import string
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from storage.errors import StoreError
-from storage.models import Message
-from storage.tokens import count_tokens, encoding
-
-if TYPE_CHECKING:
-    import httpx
+from storage.models import RoleType
+from storage.sentences import one_line, split_sentences, truncate_to_sentences
+from storage.summary_policy import MAX_SUMMARY_BYTES, summary_budget
+from storage.tokens import count_message_tokens, count_tokens
 
 __all__ = [
-    "DEFAULT_SUMMARY_PROMPT",
     "ExtractiveSummarizer",
-    "LLMSummarizer",
+    "SpokenMessage",
     "Summarizer",
     "SummarizerError",
     "SummaryDraft",
+    "speaker",
     "summarizer_from_config",
 ]
 
@@ -48,38 +50,58 @@ class SummarizerError(StoreError):
 
 @dataclass(frozen=True)
 class SummaryDraft:
-    """What a summarizer produced: the text and metadata describing how."""
+    """What a summarizer produced: the text, metadata describing how, and (when the
+    summarizer counted them anyway) the text's tokens."""
 
     content: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    token_count: int | None = None
+
+
+class SpokenMessage(Protocol):
+    """What a summarizer reads of a message (a `storage.models.Message` is one)."""
+
+    @property
+    def role(self) -> str: ...
+    @property
+    def role_type(self) -> RoleType | None: ...
+    @property
+    def content(self) -> str: ...
+    @property
+    def token_count(self) -> int:
+        """Tokens of `"role: content"`; 0 when not counted yet."""
+        ...
 
 
 class Summarizer(ABC):
     """Writes progressive summaries: the previous summary plus new messages."""
 
     name: str = "summarizer"
+    waits_on_network: bool = False
+    """True when `summarize` waits on a server: the store then lets go of its file."""
 
     @abstractmethod
-    def summarize(self, previous: str | None, messages: Sequence[Message]) -> SummaryDraft:
+    def summarize(self, previous: str | None, messages: Sequence[SpokenMessage]) -> SummaryDraft:
         """Summarise `messages` (oldest first), folding in `previous` when given."""
 
 
-# --- text helpers -------------------------------------------------------------------
+def speaker(message: SpokenMessage) -> str:
+    """Who said it, on one line: the role, else the role type, else `unknown`."""
+    role = one_line(message.role)
+    if role:
+        return role
+    if message.role_type is not None:
+        return message.role_type.value
+    return "unknown"
 
-_MAX_SEGMENT_CHARS = 300
-"""Longer sentences (or text with no sentence punctuation) are cut into chunks."""
 
-# A sentence ends at terminal punctuation (with closing quotes or brackets) followed
-# by whitespace or the end, at CJK terminal punctuation, or at a line break.
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s|$)|[。！？]+|\n")
-_TERMINATORS = ".!?…。！？\n"
-_BULK_CHARS = 20_000
-"""Texts longer than this are chunked rather than split into sentences."""
-_BULK_TOTAL_CHARS = 200_000
-"""Batches longer than this chunk every message."""
-_NON_SPACE = re.compile(r"\S")
-_WORD = re.compile(r"\w+")
+# --- extractive ---------------------------------------------------------------------
 
+_SPEAKER_LINE = re.compile(r"(?P<speaker>[^:\n]{1,80}): (?P<text>.*)")
+"""A `speaker: text` line of an earlier extractive summary."""
+_PUNCTUATION = str.maketrans(
+    dict.fromkeys(string.punctuation + "…“”‘’«»—–。！？、，：；（）「」『』", " ")
+)
 _STOPWORD_TEXT = """
 a about above after again against all also am an and any are aren't as at be
 because been before being below between both but by can could did do does doing
@@ -92,128 +114,70 @@ they this those through to too under until up us very was we were what when
 where which while who whom why will with would yes you your yours yourself
 yourselves ok okay oh hi hello thanks thank please sure well ve s t d m
 """
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-
-
-def _one_line(text: str) -> str:
-    """`text` with every run of whitespace (newlines included) made one space."""
-    return " ".join(text.split())
-
-
-def _speaker(message: Message) -> str:
-    """Who said it: the role, else the role type, else `unknown`."""
-    role = _one_line(message.role)
-    if role:
-        return role
-    if message.role_type is not None:
-        return message.role_type.value
-    return "unknown"
-
-
-def _add_spans(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
-    """Append `text[start:end]`, stripped, as one span or as clipped chunks."""
-    first = _NON_SPACE.search(text, start, end)
-    if first is None:
-        return
-    start = first.start()
-    end = start + len(text[start:end].rstrip())
-    while end - start > _MAX_SEGMENT_CHARS:
-        limit = start + _MAX_SEGMENT_CHARS
-        cut = text.rfind(" ", start + _MAX_SEGMENT_CHARS // 2, limit)
-        stop = cut if cut > start else limit
-        spans.append((start, stop))
-        nxt = _NON_SPACE.search(text, stop, end)
-        if nxt is None:  # pragma: no cover - end is the last non-space character
-            return
-        start = nxt.start()
-    spans.append((start, end))
-
-
-def _segment(text: str, bulk: bool | None = None) -> list[tuple[int, int]]:
-    """(start, end) spans of the sentences of `text`, each at most 300 characters.
-
-    In bulk mode (the default for texts over 20,000 characters) the spans are ~300
-    character chunks that end at a sentence end, else a space, where one is near: a
-    huge text of tiny sentences stays a few thousand spans.
-    """
-    if bulk is None:
-        bulk = len(text) > _BULK_CHARS
-    spans: list[tuple[int, int]] = []
-    if not bulk:
-        start = 0
-        for match in _SENTENCE_END.finditer(text):
-            end = match.start() if match.group() == "\n" else match.end()
-            _add_spans(text, start, end, spans)
-            start = match.end()
-        _add_spans(text, start, len(text), spans)
-        return spans
-    position = 0
-    while (first := _NON_SPACE.search(text, position)) is not None:
-        start = first.start()
-        limit = start + _MAX_SEGMENT_CHARS
-        if limit >= len(text):
-            spans.append((start, start + len(text[start:].rstrip())))
-            break
-        low = start + _MAX_SEGMENT_CHARS // 2
-        cut = max(text.rfind(char, low, limit) for char in _TERMINATORS)
-        if cut >= 0:
-            stop = cut if text[cut] == "\n" else cut + 1
-        else:
-            cut = text.rfind(" ", low, limit)
-            stop = cut if cut >= 0 else limit
-        spans.append((start, stop))
-        position = stop
-    return spans
-
-
-def _clip_tokens(text: str, budget: int, *, keep_end: bool = False) -> str:
-    """`text` cut to at most `budget` tokens, keeping its start (or its end)."""
-    if budget <= 0:
-        return ""
-    enc = encoding()
-    tokens = enc.encode_ordinary(text)
-    if len(tokens) <= budget:
-        return text
-    part = tokens[-budget:] if keep_end else tokens[:budget]
-    clipped = enc.decode(part, errors="replace").strip("\ufffd").strip()
-    # Re-encoding can differ at the edges; shave characters until it fits.
-    while clipped and count_tokens(clipped) > budget:
-        clipped = (clipped[1:] if keep_end else clipped[:-1]).strip()
-    return clipped
-
-
-# --- extractive ---------------------------------------------------------------------
-
-
-_MIN_FRAGMENT_TOKENS = 16
-"""A clipped piece of the previous summary shorter than this is left out."""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split()) | frozenset(string.ascii_lowercase + string.digits)
+"""Words that carry no topic, and every single ASCII letter or digit."""
 _MAX_ATTEMPTS = 256
-"""How many of the best sentences are tried against the budget."""
+"""How many messages (or sentences of one) are tried against the budget."""
+_MAX_SPLIT = 2
+"""How many messages too long to quote whole offer their sentences (the best ones)."""
+_MIN_ROOM = 8
+"""Tokens left below which no message is split for a sentence that might fit."""
+_ESTIMATE_MARGIN = 1.15
+"""Sentence costs are estimated from their message's token density, with this margin."""
+_MAX_TEXT_CHARS = 20_000
+"""Only the start of a longer message is read for sentences (bounds the work)."""
 
 
-class _Sentence(NamedTuple):
-    order: int
-    """Position among all sentences, oldest first; breaks ties."""
-    message: int
-    """Position of the message it came from."""
+def _content_words(text: str) -> set[str]:
+    """The distinct lower-cased words of `text` that are not stopwords (no regex: cheap)."""
+    return set(text.lower().translate(_PUNCTUATION).split()).difference(_STOPWORDS)
+
+
+@functools.lru_cache(maxsize=1024)
+def _prefix_tokens(who: str) -> int:
+    """Tokens of a line's `speaker:` prefix."""
+    return count_tokens(f"{who}:")
+
+
+class _Unit(NamedTuple):
+    """What a summary may quote: a message, one of its sentences, or a line of the
+    previous summary."""
+
+    rank: tuple[float, int]
+    """(-score, position): best first, ties to the earlier one."""
+    line: int
+    """The output line: previous-summary lines first, then one line per message."""
     speaker: str
     text: str
-    words: tuple[str, ...]
-    """Content words, lower-cased, in order."""
+    cost: int
+    """Estimated tokens, with the separator before it (not the `speaker:` prefix)."""
+    previous: bool
+
+
+def _sentences(text: str) -> list[str]:
+    """The whole sentences of `text` (of its first `_MAX_TEXT_CHARS` characters)."""
+    cut = len(text) > _MAX_TEXT_CHARS
+    lines = text[:_MAX_TEXT_CHARS].splitlines() if cut or "\n" in text else [text]
+    sentences = [sentence for line in lines for sentence in split_sentences(line)]
+    if cut and sentences:
+        sentences.pop()  # the cut may fall inside it
+    return sentences
 
 
 class ExtractiveSummarizer(Summarizer):
-    """An offline, deterministic summary built from the messages' own sentences.
+    """An offline, deterministic summary quoting the messages' own whole sentences.
 
-    Sentences are scored by the normalised term frequency of their content words
-    (words outside a small English stopword list), summed over distinct words and
-    divided by the square root of the sentence's content-word count. The best fit the
-    token budget, ties going to the earlier sentence; they are written in original
-    order as `"role: sentence"` lines, one per message.
-
-    The previous summary comes first, trimmed from the front by whole sentences so
-    that the result stays within `max_tokens`. When both compete for space, the new
-    sentences get at least half of the budget.
+    The budget is a third of the tokens of the messages covered, and at most
+    `max_tokens`. A message (or sentence) scores, for each of its distinct content
+    words, how many of the new messages and previous-summary lines use it, summed
+    and divided by the square root of how many it has: what the conversation keeps
+    returning to ranks high. The best messages are quoted whole while they fit;
+    with room left, the best two that did not fit give their best sentences that
+    fit. The previous summary's lines compete too, for at most half of the budget
+    (progressive, like Zep's). The result is written in original order, previous
+    lines first, as one `"role: sentences"` line per message. A sentence is never
+    cut: when none fits, the summary is a one-line note saying so (or empty, if
+    even that is too long).
     """
 
     name = "extractive"
@@ -226,363 +190,169 @@ class ExtractiveSummarizer(Summarizer):
     def __repr__(self) -> str:
         return f"ExtractiveSummarizer(max_tokens={self.max_tokens})"
 
-    def summarize(self, previous: str | None, messages: Sequence[Message]) -> SummaryDraft:
-        """Summarise `messages`, keeping as much of `previous` as the budget allows."""
-        prev_text = (previous or "").strip()
-        prev_spans = _segment(prev_text)
-        sentences = self._sentences(messages)
-
-        reserve = 0
-        if prev_spans:
-            reserve = min(self._tail_tokens(prev_text, prev_spans), self.max_tokens // 2)
-        picked = self._pick(sentences, self.max_tokens - reserve - (1 if prev_spans else 0))
-
-        while True:
-            new_text = self._render(sentences, picked)
-            budget = self.max_tokens
-            if new_text:
-                budget -= count_tokens(new_text) + 1
-            kept_prev = self._trim_front(prev_text, prev_spans, budget, kept_any=bool(new_text))
-            content = "\n".join(part for part in (kept_prev, new_text) if part)
-            overshoot = count_tokens(content) - self.max_tokens
-            if overshoot <= 0 or not picked:
-                break
-            # Joined lines can tokenise differently from their parts: drop the
-            # lowest-ranked pick and try again (at most once per pick).
-            picked = picked[:-1]
-
-        if overshoot > 0:
-            content = _clip_tokens(content, self.max_tokens, keep_end=True)
-        metadata: dict[str, Any] = {
-            "summarizer": self.name,
-            "sentences": len(picked),
-            "candidates": len(sentences),
-            "messages": len({sentence.message for sentence in sentences}),
-            "previous_included": bool(kept_prev),
-            "max_tokens": self.max_tokens,
+    def summarize(self, previous: str | None, messages: Sequence[SpokenMessage]) -> SummaryDraft:
+        """Summarise `messages` within a third of their tokens, quoting whole sentences."""
+        previous = (previous or "").strip()
+        said = [m for m in messages if m.content and not m.content.isspace()]
+        metadata: dict[str, Any] = {"summarizer": self.name}
+        if not said:  # nothing new: the previous summary stands
+            kept = truncate_to_sentences(previous, self.max_tokens, MAX_SUMMARY_BYTES)
+            return SummaryDraft(kept, metadata | {"quoted": 0}, count_tokens(kept))
+        tokens = [m.token_count or count_message_tokens(m.role, m.content) for m in said]
+        budget = summary_budget(sum(tokens), self.max_tokens)
+        earlier = [
+            (match["speaker"], match["text"]) if match else ("", line)
+            for line in previous.splitlines()
+            if (match := _SPEAKER_LINE.fullmatch(line.strip())) or line.strip()
+        ]
+        words = [_content_words(text) for _, text in earlier]
+        words += [_content_words(m.content) for m in said]
+        frequency: Counter[str] = Counter()  # in how many messages (or lines) a word is
+        for distinct in words:
+            frequency.update(distinct)
+        scorer = _Scorer(frequency)
+        # The previous summary is in the span's language: the span's token density.
+        density = sum(tokens) / sum(len(m.role) + 2 + len(m.content) for m in said)
+        units = [
+            _Unit((-scorer(words[line]), line), line, who, text, _estimate(text, density), True)
+            for line, (who, text) in enumerate(earlier)
+        ]
+        for index, message in enumerate(said):
+            line = len(earlier) + index
+            who = speaker(message)
+            exact = who == message.role  # then the line costs what the message does
+            cost = tokens[index] + 1 if exact else _estimate(message.content, density) + 2
+            units.append(
+                _Unit((-scorer(words[line]), line), line, who, message.content, cost, False)
+            )
+        units.sort()
+        picked = self._pick(units, budget, scorer, density)
+        summary, used = self._fit(picked, budget)
+        new = sum(not unit.previous for unit in picked)
+        if not new:
+            plural = "s" if len(said) > 1 else ""
+            note = f"({len(said)} message{plural}; no sentence short enough to quote.)"
+            with_note = "\n".join(part for part in (summary, note) if part)
+            if (noted := count_tokens(with_note)) <= budget:
+                summary, used = with_note, noted
+        metadata |= {
+            "quoted": new,
+            "previous_lines": len(picked) - new,
+            "budget": budget,
         }
-        return SummaryDraft(content=content, metadata=metadata)
+        return SummaryDraft(summary, metadata, used)
 
     @staticmethod
-    def _sentences(messages: Sequence[Message]) -> list[_Sentence]:
-        sentences: list[_Sentence] = []
-        total = sum(len(message.content) for message in messages)
-        bulk = True if total > _BULK_TOTAL_CHARS else None
-        for position, message in enumerate(messages):
-            content = message.content
-            if not content or content.isspace():
-                continue
-            lowered = content.lower()
-            speaker = _speaker(message)
-            for start, end in _segment(content, bulk):
-                words = tuple(
-                    word
-                    for word in _WORD.findall(lowered, start, end)
-                    if word not in _STOPWORDS and not (len(word) == 1 and word.isascii())
-                )
-                sentences.append(
-                    _Sentence(
-                        order=len(sentences),
-                        message=position,
-                        speaker=speaker,
-                        text=_one_line(content[start:end]),
-                        words=words,
-                    )
-                )
-        return sentences
+    def _pick(units: list[_Unit], budget: int, scorer: _Scorer, density: float) -> list[_Unit]:
+        """The best units that fit `budget` by their estimated cost, best first.
 
-    @staticmethod
-    def _rank(sentences: list[_Sentence]) -> list[_Sentence]:
-        """Best first; equal scores keep their original order."""
-        frequency: Counter[str] = Counter()
-        for sentence in sentences:
-            frequency.update(sentence.words)
-        top = max(frequency.values(), default=1)
+        Units with content words go first (one of stopwords only is picked only when
+        there is nothing else). A message that does not fit whole offers its
+        sentences; the previous summary's lines get at most half of the budget; a
+        line's first unit also pays for its `speaker:` prefix.
+        """
+        if units and units[0].rank[0] < 0:
+            units = [unit for unit in units if unit.rank[0] < 0]
+        picked: list[_Unit] = []
+        opened: set[int] = set()
+        quoted: set[str] = set()
+        used = used_previous = 0
+        near_miss = True
 
-        def score(sentence: _Sentence) -> float:
-            if not sentence.words:
-                return 0.0
-            # Integer sum first: the float result never depends on iteration order.
-            total = sum(frequency[word] for word in dict.fromkeys(sentence.words))
-            return total / top / math.sqrt(len(sentence.words))
+        def take(unit: _Unit) -> bool:
+            nonlocal used, used_previous, near_miss
+            if unit.text in quoted:  # a repeated sentence says nothing new
+                return False
+            cost = unit.cost
+            prefix = f"{unit.speaker}: " if unit.line not in opened and unit.speaker else ""
+            if prefix:
+                cost += _prefix_tokens(unit.speaker)
+            if near_miss and not picked and budget < cost <= 2 * budget:
+                # Once, for a first pick: the estimate may be pessimistic, and a small
+                # budget would otherwise stay empty.
+                near_miss = False
+                cost = count_tokens(prefix + one_line(unit.text)) + 1
+            if used + cost > budget or (unit.previous and used_previous + cost > budget // 2):
+                return False
+            picked.append(unit)
+            quoted.add(unit.text)
+            opened.add(unit.line)
+            used += cost
+            used_previous += cost if unit.previous else 0
+            return True
 
-        scores = [score(sentence) for sentence in sentences]
-        order = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
-        return [sentences[i] for i in order]
-
-    def _pick(self, sentences: list[_Sentence], budget: int) -> list[_Sentence]:
-        """The best sentences that fit `budget` tokens, best first."""
-        if not sentences or budget <= 0:
-            return []
-        ranked = self._rank(sentences)
-        picked: list[_Sentence] = []
-        used = 0
-        for sentence in ranked[:_MAX_ATTEMPTS]:
-            if budget - used < 4:
+        too_long: list[_Unit] = []
+        for unit in units[:_MAX_ATTEMPTS]:
+            if budget - used < 3:
                 break
-            cost = count_tokens(f"{sentence.speaker}: {sentence.text}") + 1
-            if used + cost <= budget:
-                picked.append(sentence)
-                used += cost
-        if not picked:
-            # Not even the best sentence fits: keep its start.
-            best = ranked[0]
-            room = budget - count_tokens(f"{best.speaker}: ") - 1
-            text = _clip_tokens(best.text, room)
-            if text:
-                picked.append(best._replace(text=text))
+            if not take(unit) and not unit.previous:
+                too_long.append(unit)
+        # Room left: the best sentences of the best messages too long to quote whole
+        # (only those that could still fit are read for their words).
+        for unit in too_long[:_MAX_SPLIT]:
+            if budget - used < _MIN_ROOM:
+                break
+            costs = [(s, _estimate(s, density)) for s in _sentences(unit.text)]
+            ranked = sorted(
+                _Unit(
+                    (-scorer(_content_words(sentence)), order),
+                    unit.line,
+                    unit.speaker,
+                    sentence,
+                    cost,
+                    False,
+                )
+                for order, (sentence, cost) in enumerate(costs)
+                if cost < budget - used
+            )
+            for sentence in ranked[:_MAX_ATTEMPTS]:
+                if budget - used < 3:
+                    return picked
+                take(sentence)
         return picked
 
     @staticmethod
-    def _render(sentences: list[_Sentence], picked: list[_Sentence]) -> str:
-        """Picked sentences in original order, one `role: ...` line per message."""
-        lines: list[str] = []
-        last_message = -1
-        for sentence in sorted(picked, key=lambda s: s.order):
-            if sentence.message == last_message:
-                lines[-1] = f"{lines[-1]} {sentence.text}"
-            else:
-                lines.append(f"{sentence.speaker}: {sentence.text}")
-                last_message = sentence.message
-        return "\n".join(lines)
+    def _render(picked: list[_Unit]) -> str:
+        lines: dict[int, list[_Unit]] = {}
+        for unit in sorted(picked, key=lambda u: (u.line, u.rank[1])):
+            lines.setdefault(unit.line, []).append(unit)
+        rendered = []
+        for group in lines.values():
+            text = " ".join(one_line(unit.text) for unit in group)
+            rendered.append(f"{group[0].speaker}: {text}" if group[0].speaker else text)
+        return "\n".join(rendered)
 
-    def _tail_tokens(self, text: str, spans: list[tuple[int, int]]) -> int:
-        """Roughly the tokens of `text`, counting from the end up to `max_tokens`."""
-        total = 0
-        for start, end in reversed(spans):
-            total += count_tokens(text[start:end]) + 1
-            if total >= self.max_tokens:
-                break
-        return total
-
-    @staticmethod
-    def _trim_front(text: str, spans: list[tuple[int, int]], budget: int, *, kept_any: bool) -> str:
-        """The longest suffix of `text` starting at a sentence that fits `budget`.
-
-        When not even the last sentence fits, its end is kept, unless the budget is
-        too small for a useful fragment and there is other content (`kept_any`).
-        """
-        if not spans or budget <= 0:
-            return ""
-        used = 0
-        first = len(spans)
-        for i in range(len(spans) - 1, -1, -1):
-            start, end = spans[i]
-            used += count_tokens(text[start:end]) + 1
-            if used > budget:
-                break
-            first = i
-        while first < len(spans):
-            kept = text[spans[first][0] :]
-            if count_tokens(kept) <= budget:
-                return kept
-            first += 1
-        if budget < _MIN_FRAGMENT_TOKENS and kept_any:
-            return ""
-        # Not even the last sentence fits: keep its end.
-        start, end = spans[-1]
-        return _clip_tokens(text[start:end], budget, keep_end=True)
+    def _fit(self, picked: list[_Unit], budget: int) -> tuple[str, int]:
+        """The rendered picks and their exact tokens, dropping the lowest-ranked
+        picks while the estimate turned out short."""
+        while True:
+            content = self._render(picked)
+            tokens = count_tokens(content)
+            if tokens <= budget or not picked:
+                return content, tokens
+            picked.pop()
 
 
-# --- LLM ------------------------------------------------------------------------------
+class _Scorer:
+    """Scores a set of content words by the span's frequencies (see the class doc)."""
 
-DEFAULT_SUMMARY_PROMPT = """\
-Review the current summary, if there is one, and the new lines of the conversation.
-Write a concise summary of the whole conversation, adding what the new lines say to \
-the current summary. If the new lines are meaningless or empty, return the current \
-summary. Reply with the summary only, without preamble.
+    def __init__(self, frequency: Counter[str]) -> None:
+        self._get = frequency.__getitem__
 
-EXAMPLE
-Current summary:
-The user asks who Led Zeppelin's lead singer was. The assistant names Robert Plant.
-New lines of conversation:
-user: Who were the other members of Led Zeppelin?
-assistant: The other founding members were Jimmy Page (guitar), John Paul Jones \
-(bass, keyboards) and John Bonham (drums).
-New summary:
-The user asks about Led Zeppelin's lead singer and other members. The assistant names \
-Robert Plant as the lead singer and lists the founding members Jimmy Page, John Paul \
-Jones and John Bonham.
-EXAMPLE END
-
-Current summary:
-{previous_summary}
-New lines of conversation:
-{messages}
-New summary:
-"""
-"""Zep's progressive summary prompt, with `{previous_summary}` and `{messages}`."""
-
-_PROMPT_FIELD = re.compile(r"\{(previous_summary|messages)\}")
-_PROMPT_RESERVE_TOKENS = 250
-"""Zep's allowance for the prompt around the summary and the messages."""
-_MIN_INPUT_TOKENS = 32
+    def __call__(self, words: set[str]) -> float:
+        return sum(map(self._get, words)) / math.sqrt(len(words)) if words else 0.0
 
 
-class LLMSummarizer(Summarizer):
-    """Zep's progressive summary via an OpenAI-compatible chat-completions endpoint.
-
-    Each request sends one user message: the prompt with the running summary and new
-    `"role: content"` lines. Batches larger than the input budget (`max_context_tokens`
-    minus `max_output_tokens` minus 250 for the prompt) go chunk by chunk, each chunk
-    folding in the summary the previous one produced.
-    """
-
-    name = "llm"
-
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        api_key: str | None = None,
-        timeout: float = 60.0,
-        max_context_tokens: int = 8192,
-        max_output_tokens: int = 1024,
-        prompt_template: str | None = None,
-    ) -> None:
-        template = DEFAULT_SUMMARY_PROMPT if prompt_template is None else prompt_template
-        missing = [
-            f"{{{name}}}"
-            for name in ("previous_summary", "messages")
-            if f"{{{name}}}" not in template
-        ]
-        if missing:
-            raise ValueError(f"prompt_template lacks {' and '.join(missing)}")
-        if max_output_tokens < 1:
-            raise ValueError("max_output_tokens must be at least 1")
-        budget = max_context_tokens - max_output_tokens - _PROMPT_RESERVE_TOKENS
-        if budget < _MIN_INPUT_TOKENS:
-            raise ValueError(
-                f"max_context_tokens ({max_context_tokens}) leaves {budget} input tokens "
-                f"after {max_output_tokens} for output and {_PROMPT_RESERVE_TOKENS} for the "
-                f"prompt; at least {_MIN_INPUT_TOKENS} are needed"
-            )
-        if timeout <= 0:
-            raise ValueError("timeout must be positive")
-        self.base_url = base_url.rstrip("/")
-        self.model = model
-        self.api_key = api_key or None
-        self.timeout = timeout
-        self.max_context_tokens = max_context_tokens
-        self.max_output_tokens = max_output_tokens
-        self.prompt_template = template
-
-    def __repr__(self) -> str:
-        key = "set" if self.api_key else "none"
-        return f"LLMSummarizer(base_url={self.base_url!r}, model={self.model!r}, api_key={key})"
-
-    @property
-    def url(self) -> str:
-        """The chat-completions endpoint."""
-        return f"{self.base_url}/chat/completions"
-
-    @property
-    def input_budget(self) -> int:
-        """Tokens per request for the summary plus the message lines."""
-        return self.max_context_tokens - self.max_output_tokens - _PROMPT_RESERVE_TOKENS
-
-    def render_prompt(self, previous: str, lines: Sequence[str]) -> str:
-        """The prompt for one request: the template with both fields filled in."""
-        values = {"previous_summary": previous, "messages": "\n".join(lines)}
-        return _PROMPT_FIELD.sub(lambda match: values[match.group(1)], self.prompt_template)
-
-    def summarize(self, previous: str | None, messages: Sequence[Message]) -> SummaryDraft:
-        """Summarise `messages` chunk by chunk; raises SummarizerError on any failure."""
-        lines = [
-            f"{_speaker(message)}: {message.content.strip()}"
-            for message in messages
-            if message.content and not message.content.isspace()
-        ]
-        metadata: dict[str, Any] = {"summarizer": self.name, "model": self.model}
-        summary = (previous or "").strip()
-        if not lines:
-            return SummaryDraft(content=summary, metadata=metadata)
-
-        import httpx
-
-        budget = self.input_budget
-        summary, summary_tokens = self._fit_summary(summary)
-        chunk: list[str] = []
-        chunk_tokens = 0
-        with httpx.Client(timeout=self.timeout, headers=self._headers()) as client:
-            for line in lines:
-                tokens = count_tokens(line) + 1
-                if chunk and chunk_tokens + tokens > budget - summary_tokens:
-                    summary = self._complete(client, summary, chunk)
-                    summary, summary_tokens = self._fit_summary(summary)
-                    chunk, chunk_tokens = [], 0
-                room = budget - summary_tokens
-                if tokens > room:  # only when the chunk is empty: one line alone is too big
-                    line = _clip_tokens(line, room - 1)
-                    tokens = count_tokens(line) + 1
-                chunk.append(line)
-                chunk_tokens += tokens
-            summary = self._complete(client, summary, chunk)
-        return SummaryDraft(content=summary, metadata=metadata)
-
-    def _fit_summary(self, summary: str) -> tuple[str, int]:
-        """The running summary, cut to half the input budget if longer, with its tokens."""
-        limit = self.input_budget // 2
-        tokens = count_tokens(summary)
-        if tokens > limit:
-            summary = _clip_tokens(summary, limit, keep_end=True)
-            tokens = count_tokens(summary)
-        return summary, tokens
-
-    def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        return headers
-
-    def _error(self, reason: str) -> SummarizerError:
-        message = _one_line(f"LLM summarizer: POST {self.url} failed: {reason}")
-        if self.api_key:
-            message = message.replace(self.api_key, "***")
-        return SummarizerError(message)
-
-    def _complete(self, client: httpx.Client, previous: str, lines: Sequence[str]) -> str:
-        """One chat-completions request; returns the stripped summary text."""
-        import httpx
-
-        body = {
-            "model": self.model,
-            "messages": [{"role": "user", "content": self.render_prompt(previous, lines)}],
-            "max_tokens": self.max_output_tokens,
-            "temperature": 0,
-        }
-        try:
-            response = client.post(self.url, json=body)
-        except httpx.TimeoutException:
-            raise self._error(f"timed out after {self.timeout:g} s") from None
-        except httpx.ConnectError as exc:
-            raise self._error(f"cannot connect ({str(exc) or 'connection refused'})") from None
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise self._error(f"{type(exc).__name__}: {exc}") from None
-
-        if not response.is_success:
-            detail = _one_line(response.text)[:200]
-            reason = f"HTTP {response.status_code} {response.reason_phrase}".strip()
-            raise self._error(f"{reason}: {detail}" if detail else reason)
-        try:
-            data = response.json()
-        except ValueError:
-            raise self._error("the response is not valid JSON") from None
-        choices = data.get("choices") if isinstance(data, dict) else None
-        if not isinstance(choices, list) or not choices:
-            raise self._error("the response has no choices")
-        choice = choices[0]
-        message = choice.get("message") if isinstance(choice, dict) else None
-        content = message.get("content") if isinstance(message, dict) else None
-        if not isinstance(content, str):
-            raise self._error("the response's first choice has no message content")
-        content = content.strip()
-        if not content:
-            raise self._error("the model returned an empty summary")
-        return content
+def _estimate(text: str, density: float) -> int:
+    """Estimated tokens of `text` on one line (`density`: tokens per character), with
+    a margin and the separator before it."""
+    return math.ceil(len(text) * density * _ESTIMATE_MARGIN) + 1
 
 
 # --- configuration ------------------------------------------------------------------
+
+DEFAULT_LLM_TIMEOUT = 60.0
+"""Seconds one LLM request may take in all (connect, headers and body)."""
 
 
 def _setting(env: Mapping[str, str], *names: str) -> str | None:
@@ -594,13 +364,29 @@ def _setting(env: Mapping[str, str], *names: str) -> str | None:
     return None
 
 
+def _timeout(env: Mapping[str, str]) -> float:
+    value = _setting(env, "ZEPTUI_LLM_TIMEOUT")
+    if value is None:
+        return DEFAULT_LLM_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (0 < seconds < math.inf):
+        raise SummarizerError(
+            f"ZEPTUI_LLM_TIMEOUT must be a positive number of seconds, not {value!r}"
+        )
+    return seconds
+
+
 def summarizer_from_config(
     name: str | None = None, env: Mapping[str, str] | None = None
 ) -> Summarizer:
     """The summarizer named `name` (else `ZEPTUI_SUMMARIZER`, else "extractive").
 
-    "llm" reads `ZEPTUI_LLM_BASE_URL` (or `OPENAI_BASE_URL`), `ZEPTUI_LLM_MODEL` and
-    `ZEPTUI_LLM_API_KEY` (or `OPENAI_API_KEY`) from `env` (default: os.environ).
+    "llm" reads `ZEPTUI_LLM_BASE_URL` (or `OPENAI_BASE_URL`), `ZEPTUI_LLM_MODEL`,
+    `ZEPTUI_LLM_API_KEY` (or `OPENAI_API_KEY`) and `ZEPTUI_LLM_TIMEOUT` (seconds per
+    request, 60 by default) from `env` (default: os.environ).
     """
     env = os.environ if env is None else env
     chosen = name if name is not None else _setting(env, "ZEPTUI_SUMMARIZER")
@@ -608,6 +394,8 @@ def summarizer_from_config(
     if chosen == "extractive":
         return ExtractiveSummarizer()
     if chosen == "llm":
+        from storage.llm_summarizer import LLMSummarizer
+
         base_url = _setting(env, "ZEPTUI_LLM_BASE_URL", "OPENAI_BASE_URL")
         model = _setting(env, "ZEPTUI_LLM_MODEL")
         missing = []
@@ -618,5 +406,5 @@ def summarizer_from_config(
         if base_url is None or model is None:
             raise SummarizerError(f"the llm summarizer needs {' and '.join(missing)} to be set")
         api_key = _setting(env, "ZEPTUI_LLM_API_KEY", "OPENAI_API_KEY")
-        return LLMSummarizer(base_url=base_url, model=model, api_key=api_key)
+        return LLMSummarizer(base_url=base_url, model=model, api_key=api_key, timeout=_timeout(env))
     raise SummarizerError(f"unknown summarizer {chosen!r}; choose 'extractive' or 'llm'")

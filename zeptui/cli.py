@@ -342,8 +342,10 @@ def open_store(
     """The local store at `path`, open for the duration of the block, then closed.
 
     With `summaries`, writes make summaries with `summarizer`, else the configured
-    one (`$ZEPTUI_SUMMARIZER`, default extractive); closing waits for them, and any
-    that failed are reported as warnings. Without, the store makes none.
+    one (`$ZEPTUI_SUMMARIZER`, default extractive). They are made when the block
+    ends, before the store closes (`zeptui import` shows their progress), with the
+    file let go while an LLM is waited on; any that failed are reported as warnings.
+    Without, the store makes none.
     `read_only` opens the file read-only (it must exist; no summaries are made).
     `memory_limit` caps DuckDB's memory (see `DuckDBStore`).
     """
@@ -357,6 +359,7 @@ def open_store(
     store = DuckDBStore(
         path,
         summarizer=summarizer if summaries else None,
+        defer_summaries=True,
         read_only=read_only,
         memory_limit=memory_limit,
     )
@@ -1175,22 +1178,34 @@ def _purge_counts(result: PurgeResult, *, sessions: bool = True) -> str:
     type=click.Choice(["extractive", "llm"]),
     help="Default: from the configuration.",
 )
+@click.option(
+    "--again",
+    is_flag=True,
+    help="Summarise the whole session anew (e.g. with an LLM after an extractive import); "
+    "its earlier summaries are soft-deleted when the new ones are stored.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries made as JSON.")
 @pass_state
-def summarize(state: State, session_id: str, summarizer_name: str | None, as_json: bool) -> None:
+def summarize(
+    state: State, session_id: str, summarizer_name: str | None, again: bool, as_json: bool
+) -> None:
     """Summarise a session now (messages beyond the window), and wait for it."""
     from storage.summarizers import summarizer_from_config
 
     summarizer = summarizer_from_config(summarizer_name)
     with open_store(state.db_path(), summaries=True, summarizer=summarizer) as store:
-        made = store.summarize(session_id)
+        made = store.summarize(session_id, again=again)
         window = store.message_window
     if as_json:
         emit_json([info.model_dump(mode="json") for info in made])
         return
     from zeptui import render
 
-    render.print_summaries(render.make_console(), made, window)
+    console = render.make_console()
+    if again and not made:
+        console.print(f"No summary is due: the session has fewer than {window} messages.")
+        return
+    render.print_summaries(console, made, window)
 
 
 @cli.command()

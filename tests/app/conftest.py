@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import html
+import re
+from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
+from textual.worker import WorkerCancelled
 
 from storage.duckdb_store import DuckDBStore
 from storage.models import Message, RoleType, SessionImport
@@ -66,10 +72,18 @@ def app(sample_db: Path) -> Iterator[ZeptuiApp]:
     yield make_app(sample_db)
 
 
+async def wait_for_workers(app: App[object]) -> None:
+    """Wait for every worker the app has now. A worker replaced by a newer one of its
+    group (exclusive workers) ends cancelled, which is normal, not a failure."""
+    for worker in list(app.workers):
+        with contextlib.suppress(WorkerCancelled):
+            await worker.wait()
+
+
 async def settle(pilot: Pilot[None]) -> None:
     """Let workers finish and the screen catch up (bounded)."""
     for _ in range(4):
-        await pilot.app.workers.wait_for_complete()
+        await wait_for_workers(pilot.app)
         await pilot.pause()
         await pilot.pause(0.05)  # scrolls scheduled after a refresh land too
     for widget in pilot.app.screen.query(Input):
@@ -89,6 +103,37 @@ async def settle_screen(pilot: Pilot[None], rounds: int = 40) -> None:
         previous = current
 
 
+def screen_text(app: App[object]) -> str:
+    """The visible screen as plain text."""
+    svg = app.export_screenshot()
+    texts = re.findall(r"<text[^>]*>(.*?)</text>", svg, flags=re.S)
+    return html.unescape("".join(texts)).replace("\xa0", " ")
+
+
+def screen_lines(app: App[object]) -> list[str]:
+    """The visible screen, line by line (text in the order it appears on each line)."""
+    rows: dict[float, list[tuple[float, str]]] = defaultdict(list)
+    svg = app.export_screenshot()
+    for x, y, text in re.findall(r'<text[^>]*?x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>', svg):
+        rows[float(y)].append((float(x), html.unescape(text).replace("\xa0", " ")))
+    return ["".join(text for _, text in sorted(rows[y])) for y in sorted(rows)]
+
+
+def notices(app: App[object]) -> str:
+    """The notifications on screen (run the app with `notifications=True`), one string."""
+    return " | ".join(" ".join(str(toast.render()).split()) for toast in app.screen.query("Toast"))
+
+
+def session_ids(app: ZeptuiApp) -> list[str]:
+    return [info.session.session_id for info in app.sessions.sessions]
+
+
+def shown_uuids(app: ZeptuiApp) -> list[str]:
+    return [
+        block.item.uuid or "" for block in app.transcript.blocks if isinstance(block.item, Message)
+    ]
+
+
 def long_session(count: int, session_id: str = "long") -> SessionImport:
     return SessionImport(
         session_id=session_id,
@@ -101,6 +146,28 @@ def long_session(count: int, session_id: str = "long") -> SessionImport:
                 role="Ana" if n % 2 else "Bot",
                 role_type=RoleType.user if n % 2 else RoleType.assistant,
                 content=f"message number {n}",
+            )
+            for n in range(count)
+        ],
+    )
+
+
+def tall_before_newest(count: int = 27, session_id: str = "tall") -> SessionImport:
+    """A session whose newest message comes right after a message taller than any
+    screen, on the page before the last (pages hold 25 messages)."""
+    tall = "\n\n".join(f"## Part {n}\n\n- item **bold** " + "words " * 30 for n in range(40))
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    return SessionImport(
+        session_id=session_id,
+        messages=[
+            Message(
+                uuid=f"33333333-3333-4333-8333-{n:012d}",
+                created_at=start + timedelta(minutes=n),
+                role="Ana" if n % 2 else "Bot",
+                role_type=RoleType.user if n % 2 else RoleType.assistant,
+                content="THE NEWEST MESSAGE"
+                if n == count - 1
+                else (tall if n == count - 3 else f"short message {n}"),
             )
             for n in range(count)
         ],

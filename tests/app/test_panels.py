@@ -23,10 +23,11 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.tree import TreeNode
-from textual.worker import WorkerCancelled, WorkerFailed
+from textual.worker import WorkerFailed
 
 from storage.duckdb_store import DuckDBStore
 from storage.models import Message, RoleType, Session, SessionInfo, Summary, SummaryInfo
+from tests.app.conftest import wait_for_workers
 from tests.holders import held_database
 from zeptui.app.access import StoreAccess
 from zeptui.app.screens.help import HelpScreen, bindings_help, readable_key
@@ -75,8 +76,7 @@ def screen_text(app: App[Any]) -> str:
 async def settle(pilot: Pilot[Any]) -> None:
     """Let workers finish and their messages be handled (bounded)."""
     for _ in range(3):
-        with contextlib.suppress(WorkerCancelled):  # a stale search, replaced by a newer one
-            await pilot.app.workers.wait_for_complete()
+        await wait_for_workers(pilot.app)
         await pilot.pause()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -28,8 +29,19 @@ def keys(*presses: str) -> Callable[[Pilot[None]], object]:
     return run_before
 
 
-def test_all_messages(snap_compare: SnapCompare, sample_db: Path) -> None:
-    assert snap_compare(make_app(sample_db), terminal_size=SIZE, run_before=keys())
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (250, 50)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_first_screen(snap_compare: SnapCompare, tmp_path: Path, size: tuple[int, int]) -> None:
+    """What `zeptui demo` opens on, from a small terminal to a very wide one."""
+    app = make_app(build_store(tmp_path / "demo.duckdb", samples=None))
+    assert snap_compare(app, terminal_size=size, run_before=keys())
+
+
+def test_inspector_under_the_transcript(snap_compare: SnapCompare, sample_db: Path) -> None:
+    assert snap_compare(make_app(sample_db), terminal_size=(80, 24), run_before=keys("tab", "i"))
+
+
+def test_zoomed_transcript(snap_compare: SnapCompare, sample_db: Path) -> None:
+    assert snap_compare(make_app(sample_db), terminal_size=(80, 24), run_before=keys("tab", "z"))
 
 
 def test_message_window(snap_compare: SnapCompare, sample_db: Path) -> None:

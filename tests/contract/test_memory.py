@@ -240,8 +240,17 @@ def test_summaries_are_progressive_and_labelled(store_factory: StoreFactory) -> 
     store.add_memory(
         "s1",
         [
-            say("My order of blue kayaks never arrived."),
-            say("Sorry to hear that. What is the order number?", "Agent", RoleType.assistant),
+            say(
+                "My order of blue kayaks never arrived. I ordered two of them in May for a "
+                "river trip with my kids, paid for express shipping, and the tracking page "
+                "has said 'label created' for three weeks now."
+            ),
+            say(
+                "Sorry to hear that. What is the order number? I will ask the warehouse and "
+                "the carrier what happened to the kayaks and how soon we can ship them.",
+                "Agent",
+                RoleType.assistant,
+            ),
             say("It is 4471."),
             say("Thanks, I see order 4471 is delayed in Lisbon.", "Agent", RoleType.assistant),
         ],

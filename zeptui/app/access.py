@@ -4,7 +4,8 @@ DuckDB lets one process at a time hold a database file. The app opens the store
 when a call needs it and closes it after `idle` seconds without calls, so
 `zeptui import` in another terminal (which waits up to two seconds for the file)
 gets in between. If another process holds the file when the app needs it, the
-call fails at once with `StoreLockedError`, which names the holder.
+call fails at once with `StoreLockedError`, which names the holder; the panes
+then try again by themselves after growing delays (`LockRetry`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from storage.errors import NotFoundError
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+    from textual.widget import Widget
+
     from storage.store import MemoryStore
 
 T = TypeVar("T")
@@ -37,9 +41,12 @@ class StoreAccess:
         location: str,
         *,
         idle: float | None = DEFAULT_IDLE_SECONDS,
+        path: Path | None = None,
     ) -> None:
         self._opener = opener
         self.location = location
+        self.path = path
+        """The database file, when the store is one (the app keeps its first page)."""
         self._idle = idle
         self._guard = threading.Lock()
         self._store: MemoryStore | None = None
@@ -59,7 +66,7 @@ class StoreAccess:
                 raise NotFoundError(f"{path}: no database yet")
             return DuckDBStore(path, read_only=True, summarizer=None, lock_timeout=0.5)
 
-        return cls(opener, str(path), idle=idle)
+        return cls(opener, str(path), idle=idle, path=path)
 
     @property
     def is_open(self) -> bool:
@@ -123,3 +130,38 @@ class StoreAccess:
             store, self._store = self._store, None
         if store is not None:
             store.close()
+
+
+class LockRetry:
+    """Retrying while another process holds the database file: after growing
+    delays, a bounded number of times (never a busy loop)."""
+
+    DELAYS: ClassVar[tuple[float, ...]] = (0.5, 1, 2, 4, 8, 15, 30, 30, 30)
+    """Seconds before each retry: about two minutes in all, then the user presses r."""
+
+    def __init__(self, owner: Widget) -> None:
+        self._owner = owner
+        self._timer: Timer | None = None
+        self.attempts = 0
+
+    def schedule(self, retry: Callable[[], object]) -> str:
+        """Run `retry` after the next delay; returns the line that tells the user."""
+        self.cancel()
+        if self.attempts >= len(self.DELAYS):
+            self.attempts = 0  # the user's next `r` starts a new round
+            return "Press r to try again."
+        delay = self.DELAYS[self.attempts]
+        self.attempts += 1
+        self._timer = self._owner.set_timer(delay, retry)
+        return f"Trying again in {delay:g} s."
+
+    def cancel(self) -> None:
+        """Drop a pending retry (a newer request replaces it)."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def succeeded(self) -> bool:
+        """The store answered; True if that ended a round of retries."""
+        retried, self.attempts = self.attempts > 0, 0
+        return retried

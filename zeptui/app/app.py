@@ -6,26 +6,70 @@ import asyncio
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.containers import Horizontal
-from textual.widgets import Footer, Header
+from textual.containers import Grid
+from textual.content import Content
+from textual.fuzzy import Matcher
+from textual.lazy import Lazy
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Input
 
 from storage.errors import StoreError
 from zeptui.app.access import StoreAccess
-from zeptui.app.screens.help import HelpScreen, bindings_help
-from zeptui.app.screens.search import SearchHit, SearchScreen
+from zeptui.app.items import SearchHit
 from zeptui.app.settings import Settings
 from zeptui.app.widgets.inspector import Inspector
-from zeptui.app.widgets.sessions import SessionsPane
+from zeptui.app.widgets.sessions import FilterInput, SessionsPane, SessionTable
 from zeptui.app.widgets.transcript import TranscriptPane, View
+from zeptui.render import sanitize, session_label
 
 if TYPE_CHECKING:
     from storage.models import StoreStats
+
+WIDE = 120
+"""From this terminal width the inspector is a third column; on narrower terminals
+it is hidden, and `i` shows it under the transcript."""
+
+LAYOUTS = ("-columns", "-stacked", "-two")
+
+
+class Panes(Grid):
+    """Sessions, transcript and inspector, sharing the width by proportion."""
+
+    DEFAULT_CSS = """
+    Panes.-columns { grid-size: 3 1; grid-columns: 3fr 5fr 3fr; }
+    Panes.-two { grid-size: 2 1; grid-columns: 2fr 3fr; }
+    Panes.-stacked { grid-size: 2 2; grid-columns: 2fr 3fr; grid-rows: 3fr 2fr; }
+    Panes.-stacked > #sessions { row-span: 2; }
+    Panes.-two > #inspector { display: none; }
+    """
+
+    inspector_choice: bool | None = None
+    """The user's `i` (None: shown on wide terminals only)."""
+
+    @property
+    def inspector_shown(self) -> bool:
+        if self.inspector_choice is not None:
+            return self.inspector_choice
+        return self.app.size.width >= WIDE
+
+    def arrange_panes(self) -> None:
+        """Pick the layout for the terminal's width and the user's choice."""
+        if not self.inspector_shown:
+            layout = "-two"
+        else:
+            layout = "-columns" if self.app.size.width >= WIDE else "-stacked"
+        for name in LAYOUTS:
+            self.set_class(name == layout, name)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.arrange_panes()
+
 
 EMPTY_HELP = (
     "No sessions yet in {location}.\n\n"
@@ -35,8 +79,25 @@ EMPTY_HELP = (
 )
 
 
+def markup_literal(text: str) -> str:
+    """`text` as Textual markup that shows exactly `text` (the palette's help lines
+    are markup; a session id such as `[$accent]x` must not style them)."""
+    return text.replace("[", "\\[")
+
+
+def literal_highlight(matcher: Matcher, text: str) -> Content:
+    """`matcher.highlight` for data: the matched letters are highlighted, and the
+    text is never read as markup (Textual's own highlight parses it)."""
+    content = Content(text)
+    _, offsets = matcher.fuzzy_search.match(matcher.query, text)
+    for offset in offsets:
+        if not text[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
+
+
 class ZeptuiCommands(Provider):
-    """Command palette: the app's commands, and jump to a session by id or user."""
+    """Command palette: the app's commands, and jump to a session by title, id or user."""
 
     def _commands(self) -> list[tuple[str, str, object]]:
         app = self.app
@@ -93,13 +154,20 @@ class ZeptuiCommands(Provider):
             return
         matcher = self.matcher(query)
         for info in page.sessions:
-            session_id = info.session.session_id
-            label = f"Session {session_id}"
+            session = info.session
+            # The list shows the title, so that is what the hit shows and matches;
+            # the id matches too.
+            label = sanitize(session_label(session))
+            shown = f"Session {label}"
+            score = max(matcher.match(shown), matcher.match(session.session_id), 0.5)
+            details = [f"user {session.user_id or '-'}", f"{info.message_count:,} messages"]
+            if label != session.session_id:
+                details.insert(0, session.session_id)
             yield Hit(
-                max(matcher.match(label), 0.5),
-                matcher.highlight(label),
-                partial(app.open_session, session_id),
-                help=f"user {info.session.user_id or '-'} · {info.message_count} messages",
+                score,
+                literal_highlight(matcher, shown),
+                partial(app.open_session, session.session_id),
+                help=markup_literal(sanitize(" · ".join(details))),
             )
 
 
@@ -109,22 +177,51 @@ class ZeptuiApp(App[None]):
     TITLE = "zeptui"
     CSS_PATH = Path(__file__).with_name("app.tcss")
     COMMANDS = App.COMMANDS | {ZeptuiCommands}
-    BINDINGS = [
-        Binding("slash", "search", "Search", key_display="/"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("ctrl+r", "reload", "Reload", show=False),
+    # `esc` first leaves the filter box or a metadata tree; the binding below then
+    # restores a zoomed pane.
+    ESCAPE_TO_MINIMIZE = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "slash",
+            "search",
+            "Search",
+            key_display="/",
+            tooltip="Ranked search over every message; enter jumps to it",
+        ),
+        # The session list shows `f` in the footer; here it works from any pane.
+        Binding("f", "filter", "Filter", show=False, tooltip="Filter the sessions"),
+        Binding("z", "zoom", "Zoom", tooltip="Maximise the focused pane"),
+        Binding("z", "restore", "Restore", tooltip="Back to all panes"),
+        Binding("escape", "restore", "Restore", show=False, tooltip="Back to all panes"),
+        Binding(
+            "i",
+            "toggle_inspector",
+            "Inspector",
+            tooltip="Show or hide the inspector (under the transcript when narrow)",
+        ),
+        Binding("r", "reload", "Reload", tooltip="Read the database again"),
+        Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the database again"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="These keys"),
         Binding("q", "quit", "Quit"),
     ]
+
+    TYPED_ACTIONS = frozenset(
+        {"search", "filter", "zoom", "toggle_inspector", "reload", "help", "quit"}
+    )
+    """Actions whose keys type into the filter box: off (and not shown) while it has focus."""
 
     def __init__(self, access: StoreAccess | None, *, location: str | None = None) -> None:
         super().__init__()
         self.access = access
         self.location = location or (access.location if access else "")
         self.settings = Settings.load()
+        self.panes = Panes(id="panes")
         self.sessions = SessionsPane(access, id="sessions")
         self.transcript = TranscriptPane(access, id="transcript")
         self.inspector = Inspector(id="inspector")
         self._pending_jump: SearchHit | None = None
+        self._reloading = False
+        self._reload_transcript = False
 
     @classmethod
     def for_database(cls, path: Path) -> ZeptuiApp:
@@ -132,23 +229,106 @@ class ZeptuiApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Horizontal(id="panes"):
+        self.panes.arrange_panes()  # before the first layout, so nothing is styled twice
+        with self.panes:
             yield self.sessions
             yield self.transcript
-            yield self.inspector
-        yield Footer()
+            # After the first frame: the inspector waits for a selection anyway.
+            yield Lazy(self.inspector)
+        # The palette's key is in the help: at 80 columns the footer needs the room.
+        yield Footer(show_command_palette=False, compact=True)
 
     def on_mount(self) -> None:
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
-        self.sub_title = self.location
+        self.sub_title = sanitize(self.location)
         self.inspector.border_title = "Inspector"
-        self.sessions.query_one("#session-table").focus()
+        self.sessions.table.focus()
 
     def watch_theme(self, theme: str) -> None:
         if theme != self.settings.theme:
             self.settings.theme = theme
             self.settings.save()
+
+    # --- keys, focus and layout ----------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Which app keys are on (and shown in the footer) right now."""
+        if self.screen is not self.screen_stack[0]:
+            return True  # a dialog: its own keys
+        if isinstance(self.focused, Input) and action in self.TYPED_ACTIONS:
+            return False
+        zoomed = self.screen.maximized is not None
+        if action == "zoom":
+            return not zoomed
+        if action == "restore":
+            return zoomed
+        return True
+
+    def _visible_panes(self) -> list[Widget]:
+        panes: list[Widget] = [self.sessions, self.transcript]
+        if self.panes.inspector_shown:
+            panes.append(self.inspector)
+        return panes
+
+    def _pane_with_focus(self) -> Widget | None:
+        focused = self.focused
+        for pane in (self.sessions, self.transcript, self.inspector):
+            if focused is not None and (focused is pane or pane in focused.ancestors):
+                return pane
+        return None
+
+    def focus_pane(self, pane: Widget) -> None:
+        """Focus a pane (the session list for the sessions pane); a zoomed view
+        zooms onto it."""
+        (self.sessions.table if pane is self.sessions else pane).focus()
+        if self.screen.maximized is not None:
+            self.screen.maximize(pane, container=False)
+
+    def action_focus_next(self) -> None:
+        """`tab`: the next pane (in a dialog, the next widget)."""
+        self._cycle_panes(+1)
+
+    def action_focus_previous(self) -> None:
+        """`shift+tab`: the previous pane."""
+        self._cycle_panes(-1)
+
+    def _cycle_panes(self, step: int) -> None:
+        if self.screen is not self.screen_stack[0]:
+            (self.screen.focus_next if step > 0 else self.screen.focus_previous)()
+            return
+        panes = self._visible_panes()
+        current = self._pane_with_focus()
+        index = panes.index(current) if current in panes else -1
+        self.focus_pane(panes[(index + step) % len(panes)])
+
+    def action_filter(self) -> None:
+        """Into the filter box, from anywhere."""
+        if self.screen.maximized not in (None, self.sessions):
+            self.screen.maximize(self.sessions, container=False)
+        self.sessions.action_focus_filter()
+
+    def action_zoom(self) -> None:
+        """The focused pane fills the screen."""
+        pane = self._pane_with_focus()
+        if pane is not None:
+            self.screen.maximize(pane, container=False)
+            self.refresh_bindings()
+
+    def action_restore(self) -> None:
+        """Back to all panes."""
+        self.screen.minimize()
+        self.refresh_bindings()
+
+    def action_toggle_inspector(self) -> None:
+        """Show or hide the inspector (beside the transcript, or under it when narrow)."""
+        if self.screen.maximized is not None:  # back to all panes, to show the change
+            self.action_restore()
+        shown = not self.panes.inspector_shown
+        self.panes.inspector_choice = shown
+        self.panes.arrange_panes()
+        if not shown and self._pane_with_focus() is self.inspector:
+            self.transcript.focus()
 
     # --- header counts ---------------------------------------------------------------
 
@@ -164,7 +344,7 @@ class ZeptuiApp(App[None]):
 
     def _show_stats(self, stats: StoreStats) -> None:
         self.sub_title = (
-            f"{self.location} · {stats.sessions:,} sessions · {stats.messages:,} messages"
+            f"{sanitize(self.location)} · {stats.sessions:,} sessions · {stats.messages:,} messages"
         )
 
     # --- panes talk through the app ----------------------------------------------------
@@ -177,13 +357,25 @@ class ZeptuiApp(App[None]):
         if self._pending_jump and self._pending_jump.session_id == event.info.session.session_id:
             jump = self._pending_jump.message_uuid
             self._pending_jump = None
-        self.transcript.show_session(event.info, jump_to=jump)
         self.inspector.show_session(event.info)
+        # The same session with the same counts (the list was filtered or sorted)
+        # keeps its transcript where it is; `r` reads it again.
+        if jump is not None or self._reload_transcript or event.info != self.transcript.info:
+            self._reload_transcript = False
+            self.transcript.show_session(event.info, jump_to=jump)
+
+    @on(SessionsPane.Opened)
+    def _session_opened(self) -> None:
+        self.focus_pane(self.transcript)
 
     @on(SessionsPane.Loaded)
     def _sessions_loaded(self, event: SessionsPane.Loaded) -> None:
         # The header counts load after the first page, so they never delay it.
         self.call_after_refresh(self._load_stats)
+        if self._reloading:  # `r`: say what was read, and read the open session too
+            self._reloading = False
+            self._reload_transcript = True
+            self._announce_reload(event.total)
         if event.total == 0:
             self.transcript.info = None
             if self.sessions.is_filtered:
@@ -191,6 +383,14 @@ class ZeptuiApp(App[None]):
             else:
                 self.transcript.show_empty(EMPTY_HELP.format(location=self.location))
             self.inspector.show_session(None)
+
+    def _announce_reload(self, total: int) -> None:
+        what = f"{total:,} session{'' if total == 1 else 's'}"
+        if self.sessions.is_filtered:
+            what += " match the filter"
+        elif total:
+            what += " and the open session"
+        self.notify(f"Read {self.location} again: {what}.", title="Reloaded", markup=False)
 
     @on(TranscriptPane.Selected)
     def _message_selected(self, event: TranscriptPane.Selected) -> None:
@@ -202,6 +402,8 @@ class ZeptuiApp(App[None]):
         self.transcript.view = view
 
     def action_reload(self) -> None:
+        """Read the store again: the session list, the open session, the counts."""
+        self._reloading = True
         self.sessions.reload()
 
     def action_search(self) -> None:
@@ -209,6 +411,8 @@ class ZeptuiApp(App[None]):
         if self.access is None:
             return
         current = self.transcript.info.session.session_id if self.transcript.info else None
+        from zeptui.app.screens.search import SearchScreen  # on first use: not at start-up
+
         self.push_screen(SearchScreen(self.access, current), self._search_done)
 
     def _search_done(self, hit: SearchHit | None) -> None:
@@ -249,21 +453,29 @@ class ZeptuiApp(App[None]):
 
     def action_help(self) -> None:
         """Every key binding, by where it applies."""
+        from zeptui.app.screens.help import HelpScreen, bindings_help  # on first use
+
         sections = bindings_help(
             [
-                ("Everywhere", [*self.BINDINGS, ("ctrl+p", "command_palette", "Commands")]),
-                ("Sessions", SessionsPane.BINDINGS),
-                ("Transcript", TranscriptPane.BINDINGS),
                 (
-                    "Moving around",
+                    "Everywhere",
                     [
-                        ("tab", "focus_next", "Next pane"),
-                        ("shift+tab", "focus_previous", "Previous pane"),
-                        ("j,down / k,up", "", "Next / previous row or message"),
-                        ("enter", "", "Open / choose"),
-                        ("escape", "", "Close a dialog"),
+                        ("tab", "", "Next pane"),
+                        ("shift+tab", "", "Previous pane"),
+                        *self.BINDINGS,
+                        ("ctrl+p", "", "Commands: jump to a session, views, theme"),
                     ],
                 ),
+                ("Session list", [*SessionsPane.BINDINGS, *SessionTable.BINDINGS]),
+                ("Filter box", [*FilterInput.BINDINGS, ("enter", "", "Back to the list")]),
+                (
+                    "Transcript",
+                    [
+                        ("m", "", "Markdown or raw text (the pane's title says which)"),
+                        *(b for b in TranscriptPane.BINDINGS if "markdown(" not in str(b)),
+                    ],
+                ),
+                ("Inspector", [*Inspector.BINDINGS, ("escape", "", "Out of a metadata tree")]),
             ]
         )
         self.push_screen(HelpScreen(sections))

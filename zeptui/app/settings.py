@@ -1,7 +1,8 @@
 """The app's remembered settings (the theme), in a small JSON file.
 
 The file lives in the platform's user config directory, or in
-`$ZEPTUI_CONFIG_DIR` when set (tests set it, so they never touch a real home).
+`$ZEPTUI_CONFIG_DIR` when set (tests set it, so they never touch a real home);
+the app's cache (`first_page`) then goes to its `cache` folder.
 """
 
 from __future__ import annotations
@@ -21,6 +22,16 @@ def config_dir() -> Path:
     import platformdirs
 
     return platformdirs.user_config_path("zeptui")
+
+
+def cache_dir() -> Path:
+    """Where the app keeps what it can read again (the platform's user cache folder)."""
+    override = os.environ.get(CONFIG_ENV_VAR)
+    if override:
+        return Path(override) / "cache"
+    import platformdirs
+
+    return platformdirs.user_cache_path("zeptui")
 
 
 @dataclass

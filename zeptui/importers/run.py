@@ -105,8 +105,10 @@ class ImportRun:
         return [entry.report for entry in self.entries if entry.report is not None]
 
     def run(self, store: MemoryStore, *, show_progress: bool = False) -> None:
-        """Import each planned file in its own transaction, in order."""
+        """Import each planned file in its own transaction, in order; then wait for
+        the store's summaries of the imported sessions, if it makes them."""
         from storage.errors import StoreError, StoreLockedError
+        from storage.summary_scheduler import WaitsForSummaries
 
         planned = self.planned
         with _ProgressDisplay(len(planned), enabled=show_progress) as progress:
@@ -130,6 +132,8 @@ class ImportRun:
                 except StoreError as error:
                     entry.error = f"{entry.name}: {error}"
                 progress.end_file(entry.report)
+            if isinstance(store, WaitsForSummaries):  # make them now, in sight
+                store.wait_for_summaries(progress=progress.summaries)
 
     def totals(self) -> ImportResult:
         """The sum of every file's result."""
@@ -203,14 +207,14 @@ class _ProgressDisplay:
                 TextColumn("{task.description}"),
                 BarColumn(bar_width=20),
                 MofNCompleteColumn(),
-                TextColumn("files"),
+                TextColumn("{task.fields[unit]}"),
                 TextColumn("{task.fields[counts]}"),
                 TimeElapsedColumn(),
                 console=Console(stderr=True),
                 transient=True,
             )
             self.progress.start()
-            self.task = self.progress.add_task("", total=self.files, counts="")
+            self.task = self.progress.add_task("", total=self.files, counts="", unit="files")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -243,6 +247,22 @@ class _ProgressDisplay:
             self.sessions += result.sessions_created + result.sessions_updated
             self.messages += result.messages_added + result.messages_skipped
         self._show()
+
+    def summaries(self, done: int, sessions: int) -> None:
+        """The summary phase: `done` of `sessions` sessions summarised."""
+        if self.progress is None or self.task is None:
+            return
+        now = time.monotonic()
+        if done == 0 or done == sessions or now - self.last >= self.REFRESH:
+            self.last = now
+            self.progress.update(
+                self.task,
+                description="summaries",
+                completed=done,
+                total=sessions,
+                unit="sessions summarised",
+                counts="",  # the import's rate would only decay from here
+            )
 
     def _show(self) -> None:
         if self.progress is None or self.task is None:

@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid, VerticalScroll
 from textual.keys import key_to_character
 from textual.screen import ModalScreen
-from textual.widgets import Label, Static
+from textual.widgets import Footer, Label, Static
 
 HelpRows = Sequence[tuple[str, str]]
 """(keys, description) rows."""
@@ -45,8 +45,10 @@ def readable_key(key: str) -> str:
 
 
 def _binding_row(binding: BindingType) -> tuple[str, str] | None:
+    """(keys, what they do): a binding's tooltip says more than its footer word."""
     if isinstance(binding, Binding):
-        keys, description, key_display = binding.key, binding.description, binding.key_display
+        keys, key_display = binding.key, binding.key_display
+        description = binding.tooltip or binding.description
     else:
         keys = binding[0]
         description = binding[2] if len(binding) > 2 else ""
@@ -64,9 +66,9 @@ def bindings_help(
 ) -> list[tuple[str, list[tuple[str, str]]]]:
     """Help sections from BINDINGS lists: (title, [(keys, description), ...]).
 
-    Bindings without a description are left out; bindings of one section with the
-    same description are merged into one row (`j, down  Next message`); sections
-    left empty are dropped.
+    A binding's tooltip, else its description, says what it does; bindings without
+    either are left out; bindings of one section that do the same are merged into
+    one row (`j, down  Next message`); sections left empty are dropped.
     """
     sections: list[tuple[str, list[tuple[str, str]]]] = []
     for title, bindings in sources:
@@ -124,7 +126,8 @@ class HelpScreen(ModalScreen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,question_mark", "close", "Close", show=False),
+        Binding("escape", "close", "Close"),
+        Binding("q,question_mark", "close", "Close", show=False),
     ]
 
     def __init__(self, sections: Sequence[tuple[str, HelpRows]], *, title: str = "Keys") -> None:
@@ -144,6 +147,7 @@ class HelpScreen(ModalScreen[None]):
                     for keys, description in rows:
                         yield Label(keys, classes="help-keys", markup=False)
                         yield Label(description, classes="help-description", markup=False)
+        yield Footer()  # this dialog's keys, not those of the panes behind it
 
     def on_mount(self) -> None:
         self.query_one("#help-dialog", VerticalScroll).focus()

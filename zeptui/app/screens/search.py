@@ -8,7 +8,6 @@ taken from the store is data and is shown as literal `rich.text.Text`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -19,12 +18,13 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from storage.errors import StoreError
 from zeptui.app.access import StoreAccess
+from zeptui.app.items import SearchHit
 from zeptui.app.widgets.json_tree import literal
 from zeptui.render import ROLE_STYLES, snippet, when
 
@@ -39,14 +39,6 @@ DEBOUNCE_SECONDS = 0.15
 
 SNIPPET_INDENT = 4
 SESSION_ID_WIDTH = 28
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """The result the user picked: where to go."""
-
-    session_id: str
-    message_uuid: str
 
 
 def _cut(value: str, width: int) -> str:
@@ -198,6 +190,7 @@ class SearchScreen(ModalScreen[SearchHit | None]):
             yield Static(id="search-scope", markup=False)
             yield SearchResultList(id="search-results")
             yield Static(id="search-status", markup=False)
+        yield Footer()  # this dialog's keys, not those of the panes behind it
 
     def on_mount(self) -> None:
         self.query_one("#search-input", Input).focus()

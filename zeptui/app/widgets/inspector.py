@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -117,7 +118,19 @@ def summary_rows(info: SummaryInfo) -> list[Row]:
 
 
 class Inspector(VerticalScroll):
-    """Two sections, "Session" and "Message", with every field and the metadata trees."""
+    """Two sections, "Session" and "Message", with every field and the metadata trees.
+
+    The pane scrolls with the keys; `enter` moves into a metadata tree (to fold and
+    unfold it) and `esc` comes back.
+    """
+
+    ALLOW_MAXIMIZE = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "explore", "Metadata", tooltip="Into a metadata tree (to fold it)"),
+        Binding("j", "scroll_down", "Scroll down", show=False),
+        Binding("k", "scroll_up", "Scroll up", show=False),
+    ]
 
     DEFAULT_CSS: ClassVar[str] = """
     Inspector {
@@ -207,6 +220,20 @@ class Inspector(VerticalScroll):
         else:
             self._set_section("message", message_rows(item), item.metadata, "")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`enter` needs a metadata tree to go to."""
+        if action == "explore":
+            return any(tree.display for tree in self.query(JsonTree))
+        return True
+
+    def action_explore(self) -> None:
+        """Focus the first metadata tree shown (the message's, else the session's)."""
+        for tree_id in ("#message-metadata", "#session-metadata"):
+            tree = self.query_one(tree_id, JsonTree)
+            if tree.display:
+                tree.focus()
+                return
+
     def _set_section(
         self, section: str, rows: list[Row] | None, metadata: object, empty: str
     ) -> None:
@@ -219,3 +246,4 @@ class Inspector(VerticalScroll):
             tree.display = True
         else:
             tree.display = False
+        self.refresh_bindings()

@@ -14,6 +14,8 @@ from itertools import islice
 from typing import ClassVar
 
 from rich.text import Text, TextType
+from textual.binding import Binding, BindingType
+from textual.widget import Widget
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -82,7 +84,14 @@ def _entries(value: object) -> Iterator[tuple[str, object]]:
 
 
 class JsonTree(Tree[object]):
-    """An expandable view of a JSON value; node data is the JSON value at that node."""
+    """An expandable view of a JSON value; node data is the JSON value at that node.
+
+    `esc` hands the focus back to the widget around the tree.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "leave", "Back"),
+    ]
 
     DEFAULT_CSS: ClassVar[str] = """
     JsonTree {
@@ -103,6 +112,13 @@ class JsonTree(Tree[object]):
     ) -> None:
         super().__init__(Text(label), None, name=name, id=id, classes=classes, disabled=disabled)
         self._populated: set[int] = set()
+
+    def action_leave(self) -> None:
+        """Focus the nearest focusable container (the inspector)."""
+        for ancestor in self.ancestors:
+            if isinstance(ancestor, Widget) and ancestor.can_focus:
+                ancestor.focus()
+                return
 
     def process_label(self, label: TextType) -> Text:
         """Labels are literal: a `str` is never parsed as markup."""

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Input, Static
 
-from storage.errors import NotFoundError, StoreError
-from zeptui.app.access import StoreAccess
-from zeptui.render import sanitize, session_label
+from storage.errors import NotFoundError, StoreError, StoreLockedError
+from zeptui.app import first_page
+from zeptui.app.access import LockRetry, StoreAccess
+from zeptui.app.first_page import FirstPage, SessionRow
+from zeptui.render import sanitize
 
 if TYPE_CHECKING:
     from storage.models import SessionInfo, SessionPage
@@ -50,7 +53,7 @@ class SessionFilter:
 
 def parse_filter(raw: str) -> SessionFilter:
     """Parse the filter box: `user:NAME`, `key=value`, `>2024-05-01`, `<2024-06-01`;
-    any other word matches the session id or user id."""
+    other words match the session's title, id or user id."""
     text: list[str] = []
     user_id: str | None = None
     metadata: list[tuple[str, str]] = []
@@ -83,18 +86,169 @@ def parse_filter(raw: str) -> SessionFilter:
     )
 
 
-class SessionsPane(Vertical):
-    """Every session with its user, message count, tokens and last activity."""
+@dataclass(frozen=True)
+class Column:
+    """A column of the session list: key, heading, width in cells, alignment."""
 
-    BINDINGS = [
-        Binding("s", "cycle_sort", "Sort"),
-        Binding("f", "focus_filter", "Filter"),
-        Binding("r", "reload", "Reload"),
+    key: str
+    heading: str
+    width: int
+    justify: str = "left"
+
+
+CELL_PADDING = 1
+"""The DataTable's padding on each side of a cell."""
+SCROLLBAR_WIDTH = 2
+SESSION_MIN_WIDTH = 18
+USER_MAX_WIDTH = 24
+
+
+def plan_columns(width: int, rows: Sequence[SessionRow]) -> tuple[Column, ...]:
+    """The columns that fit in `width` cells: the session's title or id always (up to
+    half the width, or all of it if shorter), then as room allows (first come
+    first) messages, last activity, user and tokens, each as wide as its widest
+    value; the title takes the rest, so it grows with the pane.
+    """
+    messages = max([len("Msgs"), *(len(f"{row.messages:,}") for row in rows)])
+    tokens = max([len("Tokens"), *(len(f"{row.tokens:,}") for row in rows)])
+    users = [len(row.user) for row in rows if row.user]
+    optional = [
+        Column("messages", "Msgs", messages, "right"),
+        Column("active", "Active", len("2024-05-01")),
+        Column("tokens", "Tokens", tokens, "right"),
+    ]
+    if users:  # no column of blanks
+        user = min(USER_MAX_WIDTH, max(len("User"), *users))
+        optional.insert(2, Column("user", "User", user))
+    longest = max((len(row.label) for row in rows), default=0)
+    half = max(SESSION_MIN_WIDTH, (width - SCROLLBAR_WIDTH) // 2 - 2 * CELL_PADDING)
+    label_min = min(longest, half) if longest else SESSION_MIN_WIDTH
+    room = width - SCROLLBAR_WIDTH - label_min - 2 * CELL_PADDING
+    chosen: list[Column] = []
+    for column in optional:
+        needed = column.width + 2 * CELL_PADDING
+        if needed <= room:  # a column that does not fit leaves room for a narrower one
+            chosen.append(column)
+            room -= needed
+    label = Column("session", "Session", label_min + max(0, room))
+    order = ("session", "user", "messages", "tokens", "active")
+    return tuple(sorted([label, *chosen], key=lambda column: order.index(column.key)))
+
+
+def _cell(row: SessionRow, key: str) -> Text:
+    """One cell, literal (the row's text went through `sanitize`)."""
+    if key == "session":
+        return Text(row.label, no_wrap=True, overflow="ellipsis")
+    if key == "user":
+        return Text(row.user, no_wrap=True, overflow="ellipsis")
+    if key == "messages":
+        return Text(f"{row.messages:,}", justify="right")
+    if key == "tokens":
+        return Text(f"{row.tokens:,}", justify="right")
+    return Text(row.active, style="dim")
+
+
+class SessionTable(DataTable[Text]):
+    """The sessions as rows; the columns follow the table's width."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Open", tooltip="Read the session (to its transcript)"),
+        Binding("j,down", "cursor_down", "Next session", show=False),
+        Binding("k,up", "cursor_up", "Previous session", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("home", "scroll_top", "First session", show=False),
+        Binding("end", "scroll_bottom", "Last session listed (more load as you go)", show=False),
     ]
 
     DEFAULT_CSS = """
-    SessionsPane #session-table { height: 1fr; }
-    SessionsPane #sessions-status { height: auto; max-height: 4; color: $text-muted; padding: 0 1; }
+    SessionTable { height: 1fr; scrollbar-gutter: stable; }
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.rows_shown: list[SessionRow] = []
+        self._plan: tuple[Column, ...] = ()
+
+    @property
+    def current_id(self) -> str | None:
+        """The id of the session under the cursor."""
+        if 0 <= self.cursor_row < len(self.rows_shown):
+            return self.rows_shown[self.cursor_row].session_id
+        return None
+
+    def show(self, rows: Sequence[SessionRow], cursor: int = 0) -> None:
+        """Show `rows` in place of what is shown, the cursor on row `cursor`."""
+        self.rows_shown = list(rows)
+        self._build(cursor)
+
+    def extend(self, rows: Sequence[SessionRow]) -> None:
+        """Append a page of rows."""
+        self.rows_shown.extend(rows)
+        if plan_columns(self.size.width, self.rows_shown) != self._plan:
+            self._build(self.cursor_row)
+            return
+        for row in rows:
+            self._add_row(row)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if plan_columns(event.size.width, self.rows_shown) != self._plan:
+            self._build(self.cursor_row)
+
+    def _build(self, cursor: int) -> None:
+        self._plan = plan_columns(self.size.width, self.rows_shown)
+        self.clear(columns=True)
+        for column in self._plan:
+            heading = Text(column.heading, justify=column.justify)  # type: ignore[arg-type]
+            self.add_column(heading, key=column.key, width=column.width)
+        for row in self.rows_shown:
+            self._add_row(row)
+        if self.rows_shown:
+            self.move_cursor(row=min(cursor, len(self.rows_shown) - 1), animate=False)
+
+    def _add_row(self, row: SessionRow) -> None:
+        self.add_row(*(_cell(row, column.key) for column in self._plan))
+
+
+FILTER_HELP = (
+    "Filter: words match the title, id or user; user:NAME, key=value "
+    "(dotted keys reach nested metadata), >2024-05-01, <2024-06-01"
+)
+
+
+class FilterInput(Input):
+    """The filter box; `esc` (or `enter`) goes back to the list, keeping the filter."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "leave", "Back to the list"),
+    ]
+
+    class Left(Message):
+        """The user left the filter box."""
+
+    def action_leave(self) -> None:
+        self.post_message(self.Left())
+
+
+class SessionsPane(Vertical):
+    """Every session with its user, message count, tokens and last activity."""
+
+    ALLOW_MAXIMIZE = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f", "focus_filter", "Filter", tooltip=FILTER_HELP),
+        Binding("s", "cycle_sort", "Sort", tooltip="Sort by recent activity, creation or size"),
+    ]
+
+    DEFAULT_CSS = """
+    SessionsPane #session-filter {
+        height: 1;
+        border: none;
+        padding: 0 1;
+        background: $surface;
+        &:focus { background: $boost; }
+    }
+    SessionsPane #sessions-status { height: auto; max-height: 8; color: $text-muted; padding: 0 1; }
     """
 
     sort_index: reactive[int] = reactive(0, init=False)
@@ -106,6 +260,9 @@ class SessionsPane(Vertical):
             super().__init__()
             self.info = info
 
+    class Opened(Message):
+        """Enter on a session: the user wants to read it."""
+
     class Loaded(Message):
         """The first page of a new listing arrived (the app updates its header counts)."""
 
@@ -116,32 +273,44 @@ class SessionsPane(Vertical):
     def __init__(self, access: StoreAccess | None, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.access = access
-        self.sessions: list[SessionInfo] = []
         self.total = 0
         self.next_cursor: int | None = None
         self._filter = SessionFilter()
         self._loading_more = False
         self._generation = 0
+        self._highlighted: str | None = None
+        self._lock_retry = LockRetry(self)
+        self._sessions: list[SessionInfo] = []
 
     def compose(self) -> ComposeResult:
-        yield Input(
-            placeholder="filter: text  user:NAME  key=value  >2024-05-01  <2024-06-01",
+        yield FilterInput(
+            placeholder="f: filter  words  user:NAME  key=value  >2024-05-01",
             id="session-filter",
         )
-        yield DataTable(id="session-table", cursor_type="row", zebra_stripes=True)
+        yield SessionTable(id="session-table")
         yield Static("", id="sessions-status")
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_column("Session", key="session", width=15)
-        table.add_column("User", key="user", width=9)
-        table.add_column("Msgs", key="messages")
-        table.add_column("Tokens", key="tokens")
-        table.add_column("Active", key="active")
         self._update_title()
+        # The rows kept from the last start are on the first frame when the file
+        # has not changed; the store's answer replaces them.
+        kept = first_page.load(self.access.path) if self.access and self.access.path else None
+        if kept is not None:
+            self.table.show(kept.rows)
+            self.total = kept.total
+            self._update_status()
         # Load after the first paint: the store's imports and the file's opening
         # then never delay the first screen.
         self.call_after_refresh(self.reload)
+
+    @property
+    def table(self) -> SessionTable:
+        return self.query_one(SessionTable)
+
+    @property
+    def sessions(self) -> list[SessionInfo]:
+        """The sessions the store listed so far (pages load as the cursor nears the end)."""
+        return self._sessions
 
     # --- loading -------------------------------------------------------------------
 
@@ -161,68 +330,89 @@ class SessionsPane(Vertical):
         )
 
     def reload(self) -> None:
-        """Fetch the first page again (after a sort or filter change, or on request)."""
+        """Fetch the first page again (after a sort or filter change, or on request);
+        the session under the cursor stays under it if it is still listed."""
         self._generation += 1
+        self._lock_retry.cancel()
         if self.access is None:
             from storage.models import SessionPage
 
-            self._show_page(SessionPage(sessions=[], total_count=0, next_cursor=None), True)
+            self._show_page(SessionPage(sessions=[], total_count=0, next_cursor=None), [], True)
             return
-        self._fetch(self._query(0), reset=True, generation=self._generation)
+        # The first page of the unfiltered list, most recent first, is what a start shows.
+        keep = self.sort_index == 0 and not self.is_filtered
+        self._fetch(self._query(0), reset=True, generation=self._generation, keep=keep)
 
     @work(thread=True, exclusive=True, group="sessions", exit_on_error=False)
-    def _fetch(self, fields: dict[str, Any], reset: bool, generation: int) -> None:
+    def _fetch(
+        self, fields: dict[str, Any], reset: bool, generation: int, keep: bool = False
+    ) -> None:
         from storage.models import SessionPage, SessionQuery
 
         assert self.access is not None
         query = SessionQuery(**fields)
+        path = self.access.path
+        stamp = first_page.file_stamp(path) if keep and path else None
         try:
             page = self.access.run(lambda store: store.list_sessions(query))
         except NotFoundError:  # no database file yet: the empty state
             page = SessionPage(sessions=[], total_count=0, next_cursor=None)
         except StoreError as error:
-            self.app.call_from_thread(self._show_error, str(error))
+            locked = isinstance(error, StoreLockedError)
+            self.app.call_from_thread(self._show_error, str(error), locked, generation)
             return
-        self.app.call_from_thread(self._show_page, page, reset, generation)
+        rows = [SessionRow.of(info) for info in page.sessions]
+        self.app.call_from_thread(self._show_page, page, rows, reset, generation)
+        if path is not None and stamp is not None:
+            first_page.save(path, stamp, FirstPage(tuple(rows), page.total_count))
 
-    def _show_error(self, message: str) -> None:
+    def _show_error(self, message: str, locked: bool, generation: int) -> None:
+        if generation != self._generation:
+            return
         self._loading_more = False
-        self.query_one("#sessions-status", Static).update(Text(sanitize(message), style="red"))
-        self.notify(
-            sanitize(message), title="Cannot read the store", severity="error", markup=False
-        )
+        text = sanitize(message)
+        if not self._lock_retry.attempts:  # once per round of retries
+            self.notify(text, title="Cannot read the store", severity="error", markup=False)
+        if locked:  # another process holds the file: try again by itself
+            text = self._lock_retry.schedule(self.reload) + "\n" + text
+        self.query_one("#sessions-status", Static).update(Text(text, style="red"))
 
-    def _show_page(self, page: SessionPage, reset: bool, generation: int | None = None) -> None:
+    def _show_page(
+        self,
+        page: SessionPage,
+        rows: list[SessionRow],
+        reset: bool,
+        generation: int | None = None,
+    ) -> None:
         if generation is not None and generation != self._generation:
             return  # a newer query replaced this one
-        table = self.query_one(DataTable)
-        if reset:
-            table.clear()
-            self.sessions = []
-        for info in page.sessions:
-            session = info.session
-            table.add_row(
-                Text(sanitize(session_label(session))),
-                Text(sanitize(session.user_id or ""), style="dim" if not session.user_id else ""),
-                Text(f"{info.message_count:,}", justify="right"),
-                Text(f"{info.total_tokens:,}", justify="right"),
-                Text(info.last_activity.strftime("%Y-%m-%d"), style="dim"),
-                key=f"{len(self.sessions)}",
-            )
-            self.sessions.append(info)
+        if self._lock_retry.succeeded():
+            self.notify("The database is free again: sessions loaded.", markup=False)
+        table = self.table
         self.total = page.total_count
         self.next_cursor = page.next_cursor
         self._loading_more = False
+        if not reset:
+            self._sessions.extend(page.sessions)
+            table.extend(rows)
+            self._update_status()
+            return
+        # The cursor stays on its session: the one announced, or the row under it
+        # (the user may have moved over the rows kept from the last start).
+        current = self._highlighted or table.current_id
+        ids = [row.session_id for row in rows]
+        cursor = ids.index(current) if current in ids else 0
+        self._highlighted = None  # announce the row under the cursor, with its new counts
+        self._sessions = list(page.sessions)
+        table.show(rows, cursor)
         self._update_status()
-        if reset:  # later pages of the same listing change no counts
-            self.post_message(self.Loaded(self.total))
-        if reset and self.sessions:
-            table.move_cursor(row=0)
-            # Let the list paint before the first session's transcript starts loading.
-            self.call_after_refresh(self.post_message, self.Selected(self.sessions[0]))
+        self.post_message(self.Loaded(self.total))
+        if rows:
+            # Let the list paint before the session's transcript starts loading.
+            self.call_after_refresh(self._highlight, cursor)
 
     def _update_status(self) -> None:
-        shown = len(self.sessions)
+        shown = len(self.table.rows_shown)
         more = "+" if self.next_cursor is not None else ""
         text = f"{shown:,}{more} of {self.total:,} sessions" if self.total else "No sessions"
         if self._filter.error:
@@ -247,15 +437,29 @@ class SessionsPane(Vertical):
 
     # --- events --------------------------------------------------------------------
 
+    def _highlight(self, index: int) -> None:
+        """Announce the session at `index` unless it is the one announced last."""
+        if not 0 <= index < len(self.sessions):
+            return
+        info = self.sessions[index]
+        if info.session.session_id != self._highlighted:
+            self._highlighted = info.session.session_id
+            self.post_message(self.Selected(info))
+
     @on(DataTable.RowHighlighted, "#session-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         index = event.cursor_row
-        if 0 <= index < len(self.sessions):
-            self.post_message(self.Selected(self.sessions[index]))
+        self._highlight(index)
         near_end = index >= len(self.sessions) - 20
         if near_end and self.next_cursor is not None and not self._loading_more:
             self._loading_more = True
             self._fetch(self._query(self.next_cursor), reset=False, generation=self._generation)
+
+    @on(DataTable.RowSelected, "#session-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self._highlight(event.cursor_row)
+        self.post_message(self.Opened())
 
     @on(Input.Changed, "#session-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -266,27 +470,31 @@ class SessionsPane(Vertical):
         self.reload()
 
     @on(Input.Submitted, "#session-filter")
-    def _filter_submitted(self) -> None:
-        self.query_one(DataTable).focus()
+    @on(FilterInput.Left)
+    def _filter_left(self) -> None:
+        self.table.focus()
 
     def watch_sort_index(self) -> None:
         self._update_title()
         self.reload()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """In the filter box letters are typed, so the pane's keys are off (and hidden)."""
+        if action in ("cycle_sort", "focus_filter"):
+            return not self.query_one(FilterInput).has_focus
+        return True
 
     def action_cycle_sort(self) -> None:
         """Sort by recent activity, creation time or size."""
         self.sort_index = (self.sort_index + 1) % len(SORTS)
 
     def action_focus_filter(self) -> None:
-        self.query_one(Input).focus()
-
-    def action_reload(self) -> None:
-        self.reload()
+        self.query_one(FilterInput).focus()
 
     def select_session_id(self, session_id: str) -> bool:
         """Move the cursor to a loaded session; False if it is not on a loaded page."""
         for index, info in enumerate(self.sessions):
             if info.session.session_id == session_id:
-                self.query_one(DataTable).move_cursor(row=index)
+                self.table.move_cursor(row=index)
                 return True
         return False

@@ -16,24 +16,28 @@ import math
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message as TextualMessage
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from storage.errors import StoreError
+from storage.errors import StoreError, StoreLockedError
 
 if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+
     from storage.models import Memory, Message, SessionInfo, SummaryInfo
     from storage.store import MemoryStore
-from zeptui.app.access import StoreAccess
+from zeptui.app.access import LockRetry, StoreAccess
 from zeptui.app.items import Item, is_summary
 from zeptui.render import sanitize, session_label
 
@@ -46,6 +50,10 @@ PREFETCH_BLOCKS = 10
 MAX_SHOWN_CHARACTERS = 20_000
 """Longer content is cut in the transcript (the inspector and copy get all of it)."""
 BUDGETS = (8_000, 32_000, 128_000)
+TITLE_FRAME = 6
+"""Cells of a pane's top border around its title (corners, rules and spaces)."""
+TITLE_MIN_LABEL = 12
+"""Below this room for the session's title, the pane title's state is shortened."""
 
 ROLE_TYPE_CLASSES = ("user", "assistant", "system", "function", "tool", "norole")
 
@@ -72,7 +80,7 @@ def item_content(item: Item) -> str:
     return item.summary.content if is_summary(item) else item.content
 
 
-_MARKDOWN_HINTS = re.compile(r"[*_`#>|\[\]~]|^\s*(?:[-+]|\d+[.)])\s", re.MULTILINE)
+_MARKDOWN_HINTS = re.compile(r"[*_`#<>|\[\]~]|^\s*(?:[-+]|\d+[.)])\s", re.MULTILINE)
 
 
 def looks_like_markdown(text: str) -> bool:
@@ -95,6 +103,28 @@ def hard_breaks(markdown: str) -> str:
         elif not fenced and line.strip():
             lines[index] = line + "  "
     return "\n".join(lines)
+
+
+@cache
+def _markdown_parser() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+
+    # Rich's own parser reads raw HTML as HTML and then drops it; here it stays
+    # text. Link reference definitions ("[1]: https://...") stay text too.
+    options: Any = {"html": False}
+    parser = MarkdownIt("commonmark", options).enable("strikethrough").enable("table")
+    return parser.disable("reference")
+
+
+def literal_markdown(text: str) -> RenderableType:
+    """`text` rendered as Markdown without losing any of it: raw HTML is shown as
+    typed, and links show their address."""
+    from rich.markdown import Markdown  # imported on first use: it is slow to load
+
+    markdown = Markdown("", hyperlinks=False)
+    markdown.markup = text
+    markdown.parsed = _markdown_parser().parse(text)
+    return markdown
 
 
 def _when(item: Item) -> str:
@@ -147,9 +177,7 @@ class MessageBlock(Static):
         as_markdown = self.markdown and not is_summary(self.item)
         body: RenderableType = Text(content)
         if as_markdown and looks_like_markdown(content):
-            from rich.markdown import Markdown  # imported on first use: it is slow to load
-
-            body = Markdown(hard_breaks(content))
+            body = literal_markdown(hard_breaks(content))
         parts: list[RenderableType] = [self._header(), body]
         if note is not None:
             parts.append(note)
@@ -170,28 +198,35 @@ class _Loaded:
     summaries: dict[str, SummaryInfo] = field(default_factory=dict)
 
 
+VIEW_HELP = "View: all messages, message window (get_memory lastn=N), perpetual"
+
+
 class TranscriptPane(Vertical, can_focus=True):
     """The selected session's transcript."""
 
-    BINDINGS = [
-        Binding("v", "cycle_view", "View"),
-        Binding("m", "toggle_markdown", "Raw/Markdown"),
-        Binding("plus,equals_sign", "more", "N+", key_display="+"),
-        Binding("minus", "fewer", "N-", key_display="-"),
-        Binding("b", "cycle_budget", "Budget"),
-        Binding("j,down", "select(1)", "Next", show=False),
-        Binding("k,up", "select(-1)", "Previous", show=False),
+    ALLOW_MAXIMIZE = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("v", "cycle_view", "View", tooltip=VIEW_HELP),
+        # One key, two bindings: the footer names what `m` switches to.
+        Binding("m", "markdown(False)", "Raw"),
+        Binding("m", "markdown(True)", "Markdown"),
+        Binding("b", "cycle_budget", "Budget", tooltip="Context budget of the token bar"),
+        Binding("c", "copy('content')", "Copy", tooltip="Copy the selected message's text"),
+        Binding("plus,equals_sign", "more", "Window N+1", key_display="+", show=False),
+        Binding("minus", "fewer", "Window N-1", key_display="-", show=False),
+        Binding("u", "copy('uuid')", "Copy uuid", show=False),
+        Binding("y", "copy('json')", "Copy JSON", show=False),
+        Binding("j,down", "select(1)", "Next message", show=False),
+        Binding("k,up", "select(-1)", "Previous message", show=False),
         Binding("pagedown", "select(10)", "Down 10", show=False),
         Binding("pageup", "select(-10)", "Up 10", show=False),
-        Binding("home", "select_edge(0)", "First", show=False),
-        Binding("end", "select_edge(-1)", "Last", show=False),
-        Binding("c", "copy('content')", "Copy text"),
-        Binding("u", "copy('uuid')", "Copy uuid"),
-        Binding("y", "copy('json')", "Copy JSON"),
+        Binding("home", "select_edge(0)", "First message of the session", show=False),
+        Binding("end", "select_edge(-1)", "Last message of the session", show=False),
     ]
 
     DEFAULT_CSS = """
-    TranscriptPane #transcript-scroll { height: 1fr; }
+    TranscriptPane #transcript-scroll { height: 1fr; scrollbar-gutter: stable; }
     TranscriptPane #transcript-budget { height: 1; padding: 0 1; }
     TranscriptPane .transcript-empty { padding: 2 4; color: $text-muted; }
     """
@@ -220,6 +255,7 @@ class TranscriptPane(Vertical, can_focus=True):
         self._blocks: list[MessageBlock] = []
         self._loading = False
         self._generation = 0
+        self._lock_retry = LockRetry(self)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="transcript-budget")
@@ -232,6 +268,13 @@ class TranscriptPane(Vertical, can_focus=True):
     def on_mount(self) -> None:
         self.show_empty("Select a session on the left.")
         self._update_title()
+
+    def on_resize(self) -> None:
+        self._update_title()
+        self._update_budget()
+        # A new width wraps the messages anew: keep the selected one in view.
+        if 0 <= self.selected < len(self.blocks):
+            self.call_after_refresh(self._bring_into_view, self.blocks[self.selected])
 
     # --- what is shown -------------------------------------------------------------
 
@@ -247,6 +290,11 @@ class TranscriptPane(Vertical, can_focus=True):
         would still see the old children).
         """
         return self._blocks
+
+    @property
+    def fetching(self) -> bool:
+        """Whether a neighbouring page is being fetched."""
+        return self._loading
 
     @property
     def selected_item(self) -> Item | None:
@@ -265,7 +313,9 @@ class TranscriptPane(Vertical, can_focus=True):
         self.reload(jump_to)
 
     def reload(self, jump_to: str | None = None) -> None:
+        """Load what the current view shows of the current session again."""
         self._generation += 1
+        self._lock_retry.cancel()
         self.pages = []
         self.memory = None
         self.selected = -1
@@ -291,14 +341,32 @@ class TranscriptPane(Vertical, can_focus=True):
         self.post_message(self.Selected(None))
 
     def _update_title(self) -> None:
-        view = self.view.value
-        if self.view is View.window:
-            view += f" · last {self.lastn}"
+        """`title · view · markdown`: the state always shows; a long title is cut,
+        and on a narrow pane the state takes its short form (`window 12 · md`)."""
+        label = Text("Transcript")
         if self.info is not None:
-            # Text, not str: a str border title is parsed as markup.
-            self.border_title = Text(f"{sanitize(session_label(self.info.session))} · {view}")
-        else:
-            self.border_title = Text(f"Transcript · {view}")
+            label = Text(sanitize(session_label(self.info.session)))
+        suffix = self._state()
+        room = self.size.width - TITLE_FRAME - cell_len(suffix)
+        if self.size.width and label.cell_len > room and room < TITLE_MIN_LABEL:
+            suffix = self._state(short=True)
+            room = self.size.width - TITLE_FRAME - cell_len(suffix)
+        if self.size.width and label.cell_len > room:
+            label.truncate(max(room, 1), overflow="ellipsis")
+        # Text, not str: a str border title is parsed as markup.
+        self.border_title = label + Text(suffix)
+
+    def _state(self, short: bool = False) -> str:
+        """` · message window · last 12 · markdown`, or ` · window 12 · md`."""
+        if short:
+            short_views = {View.all: "all", View.window: f"window {self.lastn}"}
+            view = short_views.get(self.view, "perpetual")
+            return f" · {view} · {'md' if self.markdown else 'raw'}"
+        state = [self.view.value]
+        if self.view is View.window:
+            state.append(f"last {self.lastn}")
+        state.append("markdown" if self.markdown else "raw")
+        return " · " + " · ".join(state)
 
     def _update_budget(self) -> None:
         bar = self.query_one("#transcript-budget", Static)
@@ -319,11 +387,15 @@ class TranscriptPane(Vertical, can_focus=True):
         width = 12
         filled = min(width, round(width * tokens / budget))
         style = "red" if tokens > budget else "green"
+        share = f" {100 * tokens / budget:.0f}% of {budget // 1000}k"
+        what = f"{tokens:,} tokens to the client "
+        if cell_len(what) + width + len(share) > bar.content_size.width > 0:
+            what = f"{tokens:,} tokens "  # a narrow pane keeps the numbers whole
         text = Text()
-        text.append(f"{tokens:,} tokens to the client ", style="bold")
+        text.append(what, style="bold")
         text.append("█" * filled, style=style)
         text.append("░" * (width - filled), style="dim")
-        text.append(f" {100 * tokens / budget:.0f}% of {budget // 1000}k", style="dim")
+        text.append(share, style="dim")
         bar.update(text)
 
     # --- loading -------------------------------------------------------------------
@@ -336,29 +408,48 @@ class TranscriptPane(Vertical, can_focus=True):
 
         assert self.access is not None
         kind = MemoryType(memory_type)
+
+        def call(store: MemoryStore) -> tuple[Memory, SummaryInfo | None]:
+            memory = store.get_memory(session_id, kind, lastn)
+            if memory.summary is None:
+                return memory, None
+            # get_memory's summary does not say which messages it covers; the
+            # session's summary list does.
+            uuid = memory.summary.uuid
+            spans = (info for info in store.list_summaries(session_id) if info.summary.uuid == uuid)
+            return memory, next(spans, None)
+
         try:
-            memory = self.access.run(lambda s: s.get_memory(session_id, kind, lastn))
+            memory, summary = self.access.run(call)
         except StoreError as error:
-            self.app.call_from_thread(self._show_error, str(error), generation)
+            self.app.call_from_thread(self._show_error, error, generation)
             return
-        self.app.call_from_thread(self._show_memory, memory, generation)
+        self.app.call_from_thread(self._show_memory, memory, summary, generation)
 
-    def _show_error(self, message: str, generation: int) -> None:
-        if generation == self._generation:
-            self._loading = False
-            self.show_empty(f"Cannot read this session: {sanitize(message)}")
-
-    def _show_memory(self, memory: Memory, generation: int) -> None:
+    def _show_error(self, error: StoreError, generation: int) -> None:
         if generation != self._generation:
             return
+        self._loading = False
+        text = f"Cannot read this session: {sanitize(str(error))}"
+        if isinstance(error, StoreLockedError):  # another process holds the file
+            text = self._lock_retry.schedule(self.reload) + "\n" + text
+        self.show_empty(text)
+
+    def _show_memory(self, memory: Memory, summary: SummaryInfo | None, generation: int) -> None:
+        if generation != self._generation:
+            return
+        self._lock_retry.succeeded()
         self.memory = memory
         scroll = self.scroll
         scroll.remove_children()
         blocks: list[Static] = []
         if memory.summary is not None:
-            from storage.models import SummaryInfo
+            if summary is None:  # not listed (deleted meanwhile): its span is unknown
+                from storage.models import SummaryInfo
 
-            summary = SummaryInfo(summary=memory.summary, first_message_uuid=None, message_count=0)
+                summary = SummaryInfo(
+                    summary=memory.summary, first_message_uuid=None, message_count=0
+                )
             blocks.append(MessageBlock(summary, markdown=self.markdown))
         if memory.facts:
             facts = Text("facts\n", style="bold")
@@ -381,6 +472,7 @@ class TranscriptPane(Vertical, can_focus=True):
         reset: bool,
         generation: int,
         jump: str | None = None,
+        first: bool = False,
     ) -> None:
         assert self.access is not None
         need_summaries = self._summaries is None
@@ -395,83 +487,110 @@ class TranscriptPane(Vertical, can_focus=True):
                     else last_page
                 )
             listing = store.list_messages(session_id, limit=PAGE_SIZE, cursor=number)
+            messages = listing.messages
+            if reset and number > 1 and len(messages) < PREFETCH_BLOCKS:
+                # A short last page: take the page before it too, so the screen
+                # opens full and no older page lands above it at once.
+                earlier = store.list_messages(session_id, limit=PAGE_SIZE, cursor=number - 1)
+                messages = earlier.messages + messages
+                number -= 1
             summaries: dict[str, SummaryInfo] = {}
             if need_summaries:
                 summaries = {
                     info.summary.recent_message_uuid: info
                     for info in store.list_summaries(session_id)
                 }
-            return _Loaded(number, listing.messages, summaries)
+            return _Loaded(number, messages, summaries)
 
         try:
             loaded = self.access.run(call)
         except StoreError as error:
-            self.app.call_from_thread(self._show_error, str(error), generation)
+            self.app.call_from_thread(self._show_error, error, generation)
             return
-        self.app.call_from_thread(self._show_page, loaded, reset, generation, jump)
+        # A coroutine (it awaits the mounts), which call_from_thread awaits; mypy
+        # infers Never for the union in call_from_thread's signature.
+        self.app.call_from_thread(
+            self._show_page,  # type: ignore[arg-type]
+            loaded,
+            reset,
+            generation,
+            jump,
+            first,
+        )
 
-    def _show_page(self, loaded: _Loaded, reset: bool, generation: int, jump: str | None) -> None:
+    async def _show_page(
+        self, loaded: _Loaded, reset: bool, generation: int, jump: str | None, first: bool
+    ) -> None:
         if generation != self._generation:
             return
+        self._lock_retry.succeeded()
         self._loading = False
         if self._summaries is None:
             self._summaries = loaded.summaries
         summaries = self._summaries
         blocks: list[MessageBlock] = []
-        for message in loaded.messages:
-            blocks.append(MessageBlock(message, markdown=self.markdown, page=loaded.page))
+        for index, message in enumerate(loaded.messages):
+            page = loaded.page + index // PAGE_SIZE
+            blocks.append(MessageBlock(message, markdown=self.markdown, page=page))
             summary = summaries.get(message.uuid or "")
             if summary is not None:
-                blocks.append(MessageBlock(summary, markdown=self.markdown, page=loaded.page))
+                blocks.append(MessageBlock(summary, markdown=self.markdown, page=page))
         scroll = self.scroll
         if reset:
-            scroll.remove_children()
-            self.pages = [loaded.page]
+            await scroll.remove_children()
+            self.pages = sorted({block.page for block in blocks if block.page}) or [loaded.page]
             self._blocks = blocks
             if not blocks:
-                scroll.mount(Static("No messages.", classes="transcript-empty"))
+                await scroll.mount(Static("No messages.", classes="transcript-empty"))
                 self._update_budget()
                 self.post_message(self.Selected(None))
                 return
-            scroll.mount_all(blocks)
+            # Mounted before selecting: the scroll to the selection then sees the
+            # final layout (a long message laid out late pushed the newest one off).
+            await scroll.mount_all(blocks)
+            if generation != self._generation:
+                return
             self._update_budget()
-            target = len(blocks) - 1
+            target = 0 if first else len(blocks) - 1
             if jump is not None:
                 target = next(
                     (i for i, b in enumerate(blocks) if item_uuid(b.item) == jump), target
                 )
-            self._select(target)  # scrolls it into view after the layout
+            self._select(target, top=jump is None)
             return
         if loaded.page < self.pages[0]:
-            self._prepend(blocks, loaded.page)
+            await self._prepend(blocks, loaded.page)
         else:
-            self._append(blocks, loaded.page)
+            await self._append(blocks, loaded.page)
 
-    def _prepend(self, blocks: list[MessageBlock], page: int) -> None:
+    async def _prepend(self, blocks: list[MessageBlock], page: int) -> None:
         scroll = self.scroll
         selected = self.selected_item
-        before = scroll.virtual_size.height
-        first = self._blocks[0] if self._blocks else None
+        # What is on screen stays put: the first block so far keeps its distance
+        # from the top of the view once the older page is laid out above it.
+        anchor = self._blocks[0] if self._blocks else None
+        offset = anchor.virtual_region.y - scroll.scroll_y if anchor is not None else 0
         self._blocks = blocks + self._blocks
-        scroll.mount_all(blocks, before=first)
         self.pages.insert(0, page)
         if len(self.pages) > MAX_PAGES:
             self._drop_page(self.pages.pop())
         self._reselect(selected)
+        await scroll.mount_all(blocks, before=anchor)
 
         def keep_place() -> None:
-            scroll.scroll_to(y=scroll.scroll_y + scroll.virtual_size.height - before, animate=False)
+            if anchor is not None and anchor.is_attached:
+                scroll.scroll_to(y=anchor.virtual_region.y - offset, animate=False)
 
         self.call_after_refresh(keep_place)
 
-    def _append(self, blocks: list[MessageBlock], page: int) -> None:
+    async def _append(self, blocks: list[MessageBlock], page: int) -> None:
         selected = self.selected_item
         self._blocks = self._blocks + blocks
-        self.scroll.mount_all(blocks)
         self.pages.append(page)
         if len(self.pages) > MAX_PAGES:
             self._drop_page(self.pages.pop(0))
         self._reselect(selected)
+        await self.scroll.mount_all(blocks)
 
     def _drop_page(self, page: int) -> None:
         dropped = [block for block in self._blocks if block.page == page]
@@ -507,7 +626,9 @@ class TranscriptPane(Vertical, can_focus=True):
 
     # --- selection -----------------------------------------------------------------
 
-    def _select(self, index: int) -> None:
+    def _select(self, index: int, *, top: bool = False) -> None:
+        """Select the block at `index` and scroll it into view (`top`: its first line
+        at the top of the view, when it is taller than the view)."""
         blocks = self.blocks
         if not blocks:
             self.selected = -1
@@ -519,7 +640,7 @@ class TranscriptPane(Vertical, can_focus=True):
         self.selected = index
         block = blocks[index]
         block.add_class("-selected")
-        self.call_after_refresh(self.scroll.scroll_to_widget, block, animate=False)
+        self.call_after_refresh(self._bring_into_view, block, top)
         self.post_message(self.Selected(block.item))
         # Fetch the neighbouring page before the selection gets there.
         if index < PREFETCH_BLOCKS:
@@ -527,11 +648,32 @@ class TranscriptPane(Vertical, can_focus=True):
         elif index >= len(blocks) - PREFETCH_BLOCKS:
             self._load_more(older=False)
 
+    def _bring_into_view(self, block: MessageBlock, top: bool = False, tries: int = 20) -> None:
+        """Scroll `block` into view once it is laid out (on a busy machine a refresh
+        can come before the layout that sizes newly mounted blocks)."""
+        if not block.is_attached or self.selected_item is not block.item:
+            return  # replaced, or the selection moved on
+        if not block.virtual_region.size and tries:
+            self.call_after_refresh(self._bring_into_view, block, top, tries - 1)
+            return
+        self.scroll.scroll_to_widget(block, animate=False, top=top)
+
     def action_select(self, step: int) -> None:
         self._select(self.selected + step)
 
     def action_select_edge(self, edge: int) -> None:
-        self._select(0 if edge == 0 else len(self.blocks) - 1)
+        """The first or last message of the session (in the all-messages view the
+        page with it is loaded first when it is not on screen)."""
+        first = edge == 0
+        if self.view is View.all and self.info is not None and self.pages:
+            page = 1 if first else self.last_page
+            if page not in self.pages:
+                self._generation += 1
+                self._loading = True
+                session_id = self.info.session.session_id
+                self._fetch_page(session_id, page, True, self._generation, first=first)
+                return
+        self._select(0 if first else len(self.blocks) - 1, top=not first)
 
     # --- view switches -------------------------------------------------------------
 
@@ -544,26 +686,52 @@ class TranscriptPane(Vertical, can_focus=True):
         self.reload()
 
     def action_more(self) -> None:
-        if self.view is View.window:
-            self.lastn += 1
+        """One more message in the message window."""
+        self._change_lastn(+1)
 
     def action_fewer(self) -> None:
-        if self.view is View.window and self.lastn > 1:
-            self.lastn -= 1
+        """One message fewer in the message window."""
+        self._change_lastn(-1)
+
+    def _change_lastn(self, step: int) -> None:
+        if self.view is not View.window:
+            self.notify("+ and - size the message window view (v switches to it).")
+        elif self.lastn + step < 1:
+            self.notify("The message window holds at least one message.")
+        else:
+            self.lastn += step
 
     def watch_lastn(self) -> None:
         if self.view is View.window:
             self.reload()
 
     def action_toggle_markdown(self) -> None:
+        """Message content as Markdown or as raw text (the title says which)."""
         self.markdown = not self.markdown
+
+    def action_markdown(self, markdown: bool) -> None:
+        self.markdown = markdown
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Of `m`'s two bindings, the one that changes something is on."""
+        if action == "markdown":
+            return parameters != (self.markdown,)
+        return True
 
     def watch_markdown(self, markdown: bool) -> None:
         for block in self.blocks:
             block.set_markdown(markdown)
+        self._update_title()
+        self.refresh_bindings()
 
     def action_cycle_budget(self) -> None:
+        """The context budget the token bar measures against."""
         self.budget_index = (self.budget_index + 1) % len(BUDGETS)
+        if self.memory is None:  # the all-messages view has no bar: say what changed
+            budget = BUDGETS[self.budget_index] // 1000
+            self.notify(
+                f"Token budget {budget}k: the bar of the message window and perpetual views."
+            )
 
     def watch_budget_index(self) -> None:
         self._update_budget()

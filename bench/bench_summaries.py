@@ -1,0 +1,261 @@
+"""What summaries cost a `zeptui import`, against what reading the file costs.
+
+    .venv/bin/python -m bench.bench_summaries                              # 258,112 messages
+    .venv/bin/python -m bench.bench_summaries --messages 20000 --sessions 560   # quick check
+    .venv/bin/python -m bench.bench_summaries --profile bench/data/summaries.prof
+
+One run: generate a seeded Zep JSONL file shaped like a public corpus of short
+chat turns (by default 258,112 messages in 7,168 conversations, 3-40 words each),
+measure the baseline (DuckDB's `read_json` of the file, plus counting every
+message's tokens with tiktoken's `encode_ordinary` in a plain loop), then run the
+real `zeptui import` in fresh processes into fresh stores, with `--no-summaries`
+and with summaries (the default, offline extractive summarizer), and print a
+table: the import with summaries may take at most 3x the baseline. Generated
+files are deleted unless `--keep`.
+
+With `--profile FILE` the run imports once in this process under cProfile (stats
+to FILE) and prints the top functions instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import random
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from bench.bench_store import (
+    BENCH_NAMESPACE,
+    DATA_DIR,
+    TextMaker,
+    bench_read_json,
+    best_time,
+    build_vocabulary,
+    format_time,
+    load_texts,
+    machine_description,
+    plan_sessions,
+    print_profile,
+    remove,
+)
+from storage.duckdb_store import DuckDBStore
+from storage.models import RoleType
+from storage.tokens import encoding
+
+TARGET_RATIO = 3.0
+"""The import with summaries against read_json + a tiktoken loop."""
+
+
+class ShortTurns(TextMaker):
+    """Short chat turns: 3-40 words in sentences of 4-14, no order numbers."""
+
+    USER_WORDS = (3, 25, 6)
+    ASSISTANT_WORDS = (5, 41, 14)
+    SENTENCE_WORDS = (4, 14)
+    ORDER_NUMBERS = 0.0
+
+
+def generate(path: Path, messages: int, sessions: int, seed: int) -> int:
+    """Write the corpus as Zep v2 JSONL (one message per line); returns its size in bytes."""
+    rng = random.Random(seed)
+    vocabulary = build_vocabulary(rng)
+    plans = plan_sessions(rng, messages, sessions, max(1, sessions // 7))
+    turns = ShortTurns(rng, vocabulary)
+    namespace = uuid.uuid5(BENCH_NAMESPACE, f"summaries-seed-{seed}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", buffering=1 << 20) as file:
+        for plan in plans:
+            for record in _records(plan.session_id, plan.messages, plan.start, turns, namespace):
+                file.write(json.dumps(record, ensure_ascii=False))
+                file.write("\n")
+    return path.stat().st_size
+
+
+def _records(
+    session_id: str, count: int, start: datetime, turns: ShortTurns, namespace: uuid.UUID
+) -> Iterator[dict[str, Any]]:
+    """One conversation as Zep v2 JSONL records, user and assistant taking turns."""
+    when = start
+    for index in range(count):
+        role_type = RoleType.user if index % 2 == 0 else RoleType.assistant
+        when += timedelta(seconds=turns.rng.uniform(2.0, 120.0))
+        yield {
+            "session_id": session_id,
+            "uuid": str(uuid.uuid5(namespace, f"{session_id}/{index}")),
+            "created_at": format_time(when),
+            "role": role_type.value,
+            "role_type": role_type.value,
+            "content": turns.content(role_type),
+        }
+
+
+def tiktoken_loop(texts: list[str]) -> int:
+    """Every text's tokens, one `encode_ordinary` call after another."""
+    encode = encoding().encode_ordinary
+    return sum(len(encode(text)) for text in texts)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock and CPU seconds (CPU: every thread; less hurt by a busy machine)."""
+
+    wall: float
+    cpu: float
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cli_import(jsonl: Path, db: Path, *extra: str) -> Timing:
+    """`zeptui --db DB import JSONL ...` in a fresh process."""
+    remove(db)
+    command = [sys.executable, "-m", "zeptui", "--db", str(db), "import", str(jsonl), *extra]
+    start, cpu = time.perf_counter(), children_cpu()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    timing = Timing(time.perf_counter() - start, children_cpu() - cpu)
+    if done.returncode != 0 or done.stderr:
+        raise SystemExit(f"zeptui import failed ({done.returncode}): {done.stderr.strip()}")
+    return timing
+
+
+def phases(jsonl: Path, db: Path) -> tuple[Timing, Timing]:
+    """The two phases of an import with summaries, in this process: the file's
+    import, then the summaries (what `zeptui import` does, phase by phase)."""
+    from zeptui.cli import IMPORT_MEMORY_LIMIT, open_store
+    from zeptui.importers import detect_importer, import_file
+
+    remove(db)
+    with open_store(db, summaries=True, memory_limit=IMPORT_MEMORY_LIMIT) as store:
+        assert isinstance(store, DuckDBStore)
+        start, cpu = time.perf_counter(), time.process_time()
+        import_file(store, jsonl, detect_importer(jsonl))
+        imported, imported_cpu = time.perf_counter(), time.process_time()
+        store.wait_for_summaries()
+        summarised, summarised_cpu = time.perf_counter(), time.process_time()
+    return (
+        Timing(imported - start, imported_cpu - cpu),
+        Timing(summarised - imported, summarised_cpu - imported_cpu),
+    )
+
+
+def best(timings: list[Timing]) -> Timing:
+    return min(timings, key=lambda timing: timing.wall)
+
+
+def summary_shares(db: Path) -> tuple[int, float, float]:
+    """How many summaries the store holds, and their mean and largest share of the
+    tokens of the messages they cover."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        row = con.execute(
+            """
+            SELECT count(*), avg(x.token_count / c.tokens), max(x.token_count / c.tokens)
+            FROM summaries x JOIN (
+                SELECT s.id, sum(m.token_count) AS tokens
+                FROM summaries s JOIN messages f ON f.uuid = s.first_message_uuid
+                JOIN messages m ON m.session_key = s.session_key
+                 AND m.id BETWEEN f.id AND s.recent_message_id
+                GROUP BY s.id) c ON c.id = x.id
+            """
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), float(row[1] or 0.0), float(row[2] or 0.0)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_summaries", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--messages", type=int, default=258_112)
+    parser.add_argument("--sessions", type=int, default=7_168)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--repeat", type=int, default=3, help="imports of each kind (best of)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated JSONL")
+    parser.add_argument(
+        "--profile", type=Path, default=None, metavar="FILE", help="profile one import instead"
+    )
+    args = parser.parse_args(argv)
+    if args.messages < args.sessions or args.sessions < 1:
+        parser.error("need at least one message per session")
+    return args
+
+
+def profile(jsonl: Path, db: Path, stats_path: Path) -> None:
+    """One import with summaries, in this process, under cProfile."""
+    encoding()
+    prof = cProfile.Profile()
+    start = time.perf_counter()
+    prof.enable()
+    phases(jsonl, db)
+    prof.disable()
+    print_profile(prof, stats_path, time.perf_counter() - start)
+    remove(db)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    machine = machine_description()
+    print("\n".join(machine))
+    stem = f"summaries-{args.messages}-{args.sessions}-seed{args.seed}"
+    jsonl = DATA_DIR / f"{stem}.jsonl"
+    db = DATA_DIR / f"{stem}.duckdb"
+    size = generate(jsonl, args.messages, args.sessions, args.seed)
+    print(f"\ngenerated {jsonl.name}: {args.messages:,} messages, {size / 1024**2:,.1f} MiB")
+    try:
+        if args.profile is not None:
+            profile(jsonl, db, args.profile)
+            return 0
+        read_json, _ = bench_read_json(jsonl)
+        texts = load_texts(jsonl)
+        tiktoken_loop(texts[:1_000])
+        cpu = time.process_time()
+        loop, tokens = best_time(lambda: tiktoken_loop(texts), 2)
+        loop_cpu = (time.process_time() - cpu) / 2
+        plain = best([cli_import(jsonl, db, "--no-summaries") for _ in range(args.repeat)])
+        full = best([cli_import(jsonl, db) for _ in range(args.repeat)])
+        made, mean_share, max_share = summary_shares(db)
+        importing, summarising = phases(jsonl, db)
+    finally:
+        remove(db)
+        if not args.keep:
+            jsonl.unlink(missing_ok=True)
+    baseline = Timing(read_json + loop, read_json + loop_cpu)
+    repeat = f"best of {args.repeat}"
+    rows = [
+        ("read_json of the file (best of 3)", Timing(read_json, read_json), None),
+        (f"tiktoken encode_ordinary loop, {tokens:,} tokens", Timing(loop, loop_cpu), None),
+        ("baseline: read_json + tiktoken loop", baseline, baseline),
+        (f"zeptui import --no-summaries ({repeat})", plain, baseline),
+        (f"zeptui import, with summaries ({repeat})", full, baseline),
+        ("  in process: the file's import", importing, None),
+        ("  in process: its summaries", summarising, None),
+    ]
+    width = max(len(row[0]) for row in rows)
+    print("\n" + "\n".join(machine))
+    print(f"data      {args.messages:,} messages in {args.sessions:,} sessions, seed {args.seed}")
+    print(f"\n{'what':<{width}}  {'wall':>8}  {'cpu':>8}  {'wall vs baseline':>16}")
+    for what, timing, versus in rows:
+        ratio = f"{timing.wall / versus.wall:.2f}x" if versus else ""
+        print(f"{what:<{width}}  {timing.wall:>7.2f}s  {timing.cpu:>7.2f}s  {ratio:>16}")
+    print(f"\nsummaries made: {made:,}; their share of the tokens of the messages they cover:")
+    print(f"mean {mean_share:.0%}, largest {max_share:.0%}")
+    verdict = "PASS" if full.wall <= TARGET_RATIO * baseline.wall else "FAIL"
+    print(f"target: zeptui import with summaries <= {TARGET_RATIO:g}x the baseline: {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,346 @@
+"""Summaries made off the write path, for any local store.
+
+A store that makes Zep's progressive summaries implements `SummaryHost` and hands
+it to a `SummaryScheduler`. For each batch of sessions the scheduler
+
+1. reads each session's backlog (the messages after its summary point and the
+   previous summary) through the host;
+2. asks the policy (`storage.summary_policy.due_spans`) which spans are due and
+   the summarizer for a draft of each, oldest first, each draft the context of
+   the next. While a summarizer that waits on the network works, the host lets
+   go of its file (`SummaryHost.offline`), and no write lock is ever held;
+3. hands the drafts back to the host, which writes them in one short transaction
+   unless the session's summary point moved meanwhile (another writer summarised
+   it): then they are dropped and the session is left to the next run.
+
+A network summarizer goes one span at a time (read, summarise offline, write), so
+a failure or a deadline loses at most one draft; the offline extractive one goes
+256 sessions at a time. Summarising a session again drafts all of it first, so
+that its old summaries are replaced in one transaction or not at all.
+
+Three modes: `inline` makes the summaries inside the call that scheduled them
+(tests); `background` on one worker thread (a long-lived store); `deferred` when
+the store calls `flush` or closes (a CLI process, whose file is then let go while
+the network is waited on). A failure ends the run: what is still due stays due
+(the policy reads it from the messages) and is made by the next run. Failures of
+scheduled work are kept in `errors` (and logged); `run` raises them.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
+
+from storage.models import RoleType, SummaryInfo
+from storage.sentences import truncate_to_sentences
+from storage.summarizers import Summarizer, SummarizerError, SummaryDraft
+from storage.summary_policy import MAX_SUMMARY_BYTES, MAX_SUMMARY_TOKENS, due_spans
+from storage.tokens import count_tokens
+
+__all__ = [
+    "BATCH_SESSIONS",
+    "Backlog",
+    "Draft",
+    "Progress",
+    "SessionDrafts",
+    "StoredMessage",
+    "SummaryHost",
+    "SummaryMode",
+    "SummaryScheduler",
+    "WaitsForSummaries",
+]
+
+log = logging.getLogger(__name__)
+
+BATCH_SESSIONS = 256
+"""Sessions read, summarised and written together by an offline summarizer."""
+
+SummaryMode = Literal["inline", "background", "deferred"]
+Progress = Callable[[int, int], None]
+"""Called with (sessions done, sessions in the run) as a run goes."""
+
+
+class StoredMessage(NamedTuple):
+    """A message as the store hands it to the scheduler: a SpokenMessage with its id
+    (the insertion order) and uuid. Light: a backlog can be a whole import."""
+
+    id: int
+    uuid: str
+    role: str
+    role_type: RoleType | None
+    content: str
+    token_count: int
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """One session as the policy needs it."""
+
+    key: int
+    """The store's key for the session."""
+    point: int
+    """The store's id of the session's newest live summary (0: none); checked on write."""
+    previous: str | None
+    """That summary's content: the context of the next one."""
+    messages: list[StoredMessage]
+    """The live messages after the summary point, oldest first."""
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A summary ready to store: its text and the messages it covers."""
+
+    covered: list[StoredMessage]
+    content: str
+    metadata: dict[str, Any]
+    token_count: int
+
+
+@dataclass
+class SessionDrafts:
+    """What to write for one session, if its summary point is still `point`."""
+
+    key: int
+    point: int
+    replace: bool
+    """Soft-delete the session's live summaries first (summarising it again)."""
+    drafts: list[Draft] = field(default_factory=list)
+
+
+class SummaryHost(Protocol):
+    """What a store provides to have its summaries made by a SummaryScheduler."""
+
+    def summary_backlogs(self, keys: Sequence[int], *, again: bool) -> list[Backlog]:
+        """The backlogs of the live sessions among `keys`. With `again`, as if the
+        sessions had no summaries (from their first message, no previous summary)."""
+        ...
+
+    def write_summaries(
+        self, batches: Sequence[SessionDrafts], *, report: bool = True
+    ) -> list[SummaryInfo]:
+        """Store the drafts of each session whose summary point is still the one read
+        (and which is still live), in one transaction; return the summaries stored
+        (with `report`; building them costs a third of a big write)."""
+        ...
+
+    def offline(self) -> AbstractContextManager[None]:
+        """A block during which the store may let go of its file."""
+        ...
+
+
+@runtime_checkable
+class WaitsForSummaries(Protocol):
+    """A store whose summaries may still be in the making (a capability: ask with
+    isinstance). `zeptui import` shows their progress while it waits."""
+
+    def wait_for_summaries(self, progress: Progress | None = None) -> None:
+        """Block until every scheduled summary is made, reporting progress."""
+        ...
+
+
+class SummaryScheduler:
+    """Runs the summary policy for a store's sessions, off its write path."""
+
+    def __init__(
+        self, host: SummaryHost, summarizer: Summarizer, window: int, mode: SummaryMode
+    ) -> None:
+        self.host = host
+        self.summarizer = summarizer
+        self.window = window
+        self.mode = mode
+        self.errors: list[str] = []
+        """Failures of scheduled work, oldest first (a UI shows them as warnings)."""
+        self._run_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._pending: dict[int, None] = {}
+        self._queue: queue.Queue[int | None] = queue.Queue()
+        self._worker: threading.Thread | None = None
+
+    # --- scheduling -----------------------------------------------------------------
+
+    def schedule(self, keys: Iterable[int]) -> None:
+        """Make the sessions' due summaries, when the mode says."""
+        keys = list(keys)
+        if not keys:
+            return
+        if self.mode == "inline":
+            self._run_reporting(keys)
+        elif self.mode == "deferred":
+            with self._state_lock:
+                self._pending.update(dict.fromkeys(keys))
+        else:
+            with self._state_lock:
+                fresh = [key for key in keys if key not in self._pending]
+                self._pending.update(dict.fromkeys(fresh))
+                if self._worker is None and fresh:
+                    self._worker = threading.Thread(
+                        target=self._work, name="zeptui-summaries", daemon=True
+                    )
+                    self._worker.start()
+            for key in fresh:
+                self._queue.put(key)
+
+    def flush(self, progress: Progress | None = None) -> None:
+        """Make every scheduled summary now (deferred) or wait for them (background)."""
+        if self.mode == "background":
+            self._queue.join()
+            return
+        with self._state_lock:
+            keys = list(self._pending)
+            self._pending.clear()
+        if keys:
+            self._run_reporting(keys, progress)
+
+    def close(self) -> None:
+        """Finish the scheduled work and stop the worker thread."""
+        if self.mode == "deferred":
+            self.flush()
+        elif self._worker is not None:
+            self._queue.put(None)
+            self._worker.join()
+            self._worker = None
+
+    def _work(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            # Take whatever else is queued, so a big import is summarised in batches.
+            while len(batch) < BATCH_SESSIONS:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            keys = [key for key in batch if key is not None]
+            try:
+                with self._state_lock:
+                    for key in keys:
+                        self._pending.pop(key, None)
+                if keys:
+                    self._run_reporting(keys)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+            if None in batch:
+                return
+
+    def _run_reporting(self, keys: Sequence[int], progress: Progress | None = None) -> None:
+        try:
+            self.run(keys, progress=progress, report=False)
+        except Exception as error:  # scheduled work reports, never raises into a write
+            log.warning("summaries failed: %s", error)
+            self.errors.append(str(error))
+
+    # --- running --------------------------------------------------------------------
+
+    def run(
+        self,
+        keys: Sequence[int],
+        *,
+        again: bool = False,
+        progress: Progress | None = None,
+        report: bool = True,
+    ) -> list[SummaryInfo]:
+        """Make the due summaries of the sessions `keys` now; returns those stored
+        (all of them with `report`; a network summarizer's always).
+
+        With `again`, each session is summarised from its first message and its
+        old summaries are soft-deleted when the new ones are stored (in the same
+        transaction, so a failure leaves them). Raises what the summarizer raises,
+        after storing what was made before it.
+        """
+        keys = list(dict.fromkeys(keys))
+        made: list[SummaryInfo] = []
+        if progress:
+            progress(0, len(keys))
+        with self._run_lock:
+            if self.summarizer.waits_on_network:
+                for done, key in enumerate(keys, start=1):
+                    made += self._run_one_span_at_a_time(key, again)
+                    if progress:
+                        progress(done, len(keys))
+                return made
+            for start in range(0, len(keys), BATCH_SESSIONS):
+                batch = keys[start : start + BATCH_SESSIONS]
+                made += self._run_batch(batch, again, report)
+                if progress:
+                    progress(start + len(batch), len(keys))
+        return made
+
+    def _run_batch(self, keys: Sequence[int], again: bool, report: bool) -> list[SummaryInfo]:
+        """Every due span of up to BATCH_SESSIONS sessions: one read, one write.
+
+        On a failure, what was drafted before it is stored, except for a session
+        being summarised again: that one keeps its old summaries.
+        """
+        batches: list[SessionDrafts] = []
+        for backlog in self.host.summary_backlogs(keys, again=again):
+            batch = SessionDrafts(backlog.key, backlog.point, again)
+            try:
+                self._draft_spans(backlog, batch.drafts, limit=None)
+            except Exception:
+                self._write(batches if again else [*batches, batch], report)
+                raise
+            batches.append(batch)
+        return self._write(batches, report)
+
+    def _run_one_span_at_a_time(self, key: int, again: bool) -> list[SummaryInfo]:
+        """A session's due spans, each read, summarised offline and written in turn.
+
+        Summarising `again` drafts every span before writing, so that the old
+        summaries are replaced in one transaction or not at all.
+        """
+        made: list[SummaryInfo] = []
+        while True:
+            backlogs = self.host.summary_backlogs([key], again=again)
+            if not backlogs:
+                return made
+            backlog = backlogs[0]
+            batch = SessionDrafts(key, backlog.point, again)
+            with self.host.offline():
+                self._draft_spans(backlog, batch.drafts, limit=None if again else 1)
+            written = self._write([batch], report=True)  # tells whether the point moved
+            made += written
+            if again or not written:  # all done, nothing was due, or the point moved
+                return made
+
+    def _draft_spans(self, backlog: Backlog, drafts: list[Draft], limit: int | None) -> None:
+        """Append drafts of the backlog's due spans (at most `limit`), oldest first."""
+        previous = backlog.previous
+        messages = backlog.messages
+        spans = due_spans([message.content for message in messages], self.window)
+        for span in spans[:limit]:
+            covered = [messages[position] for position in span]
+            draft = self._within_limits(self.summarizer.summarize(previous, covered))
+            metadata = dict(draft.metadata)
+            metadata.setdefault("summarizer", self.summarizer.name)
+            assert draft.token_count is not None
+            drafts.append(Draft(covered, draft.content, metadata, draft.token_count))
+            previous = draft.content
+
+    @staticmethod
+    def _within_limits(draft: SummaryDraft) -> SummaryDraft:
+        """The draft stripped, counted, and cut after a whole sentence if over the size
+        limits (whatever the summarizer: a custom one may return anything)."""
+        content = draft.content.strip()
+        if len(content.encode()) <= MAX_SUMMARY_BYTES:  # else too long to count first
+            tokens = draft.token_count
+            if tokens is None or content != draft.content:
+                tokens = count_tokens(content)
+            if tokens <= MAX_SUMMARY_TOKENS:
+                return replace(draft, content=content, token_count=tokens)
+        kept = truncate_to_sentences(content, MAX_SUMMARY_TOKENS, MAX_SUMMARY_BYTES)
+        if not kept:
+            raise SummarizerError(
+                f"the {draft.metadata.get('summarizer', 'summarizer')} summary has no whole "
+                f"sentence within {MAX_SUMMARY_TOKENS} tokens and {MAX_SUMMARY_BYTES:,} bytes"
+            )
+        return SummaryDraft(kept, {**draft.metadata, "truncated": True}, count_tokens(kept))
+
+    def _write(self, batches: list[SessionDrafts], report: bool) -> list[SummaryInfo]:
+        """Let the host store the batches that change something."""
+        batches = [batch for batch in batches if batch.drafts or batch.replace]
+        return self.host.write_summaries(batches, report=report) if batches else []

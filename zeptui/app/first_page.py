@@ -1,0 +1,128 @@
+"""The first page of the session list, kept between runs so it is on the first frame.
+
+Reading the store at start-up means importing DuckDB and pydantic and opening the
+file, which takes longer than painting the whole app. So after each start the app
+keeps the rows of its first page (most recent first, no filter) in the user cache
+folder, with the database file's size, modification time and inode. At the next
+start, when the file is unchanged, those rows are painted with the first frame;
+the store's own answer replaces them moments later (the same rows, since the file
+is the same). A changed, missing or unreadable file or cache just means no rows
+until the store answers. The rows hold only what the list shows (titles, ids,
+users, counts, dates), which the database file holds anyway.
+
+This module imports neither the store nor pydantic: it runs before the first paint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import astuple, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from zeptui.app.settings import cache_dir
+from zeptui.render import sanitize, session_label
+
+if TYPE_CHECKING:
+    from storage.models import SessionInfo
+
+FORMAT = 1
+"""Bumped when the cached rows change shape; other versions are ignored."""
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """What the session list shows of a session: its id, title or id, user,
+    message and token counts, and the day of its last activity."""
+
+    session_id: str
+    label: str
+    user: str
+    messages: int
+    tokens: int
+    active: str
+
+    @classmethod
+    def of(cls, info: SessionInfo) -> SessionRow:
+        session = info.session
+        return cls(
+            session_id=session.session_id,
+            label=sanitize(session_label(session)),
+            user=sanitize(session.user_id or ""),
+            messages=info.message_count,
+            tokens=info.total_tokens,
+            active=info.last_activity.strftime("%Y-%m-%d"),
+        )
+
+
+@dataclass(frozen=True)
+class FirstPage:
+    """The rows of a first page and how many sessions the listing had in all."""
+
+    rows: tuple[SessionRow, ...]
+    total: int
+
+
+def file_stamp(database: Path) -> list[int] | None:
+    """Size, modification time and inode of the database file and of its write-ahead
+    log if there is one; None if the file is missing. Any write changes it."""
+    stamp: list[int] = []
+    for path in (database, database.with_name(database.name + ".wal")):
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            if path == database:
+                return None
+            continue
+        except OSError:
+            return None
+        stamp += [status.st_size, status.st_mtime_ns, status.st_ino]
+    return stamp
+
+
+def cache_file(database: Path) -> Path:
+    """Where the first page of `database` is kept (one file per database path)."""
+    key = hashlib.sha256(str(database.resolve()).encode()).hexdigest()[:32]
+    return cache_dir() / "first-page" / f"{key}.json"
+
+
+def load(database: Path) -> FirstPage | None:
+    """The kept first page of `database` if the file has not changed since."""
+    try:
+        raw = json.loads(cache_file(database).read_text(encoding="utf-8"))
+        stamp = file_stamp(database)
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            return None
+        if stamp is None or raw.get("stamp") != stamp:
+            return None
+        rows = tuple(SessionRow(*row) for row in raw["rows"])
+        return FirstPage(rows, int(raw["total"]))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def save(database: Path, stamp: list[int], page: FirstPage) -> None:
+    """Keep `page`, read while the file had `stamp` (taken before the read).
+
+    Run it off the UI thread (it writes a file); failures are ignored: the cache
+    only saves time.
+    """
+    if file_stamp(database) != stamp:
+        return  # the file changed while it was read: keep nothing
+    document = {
+        "format": FORMAT,
+        "stamp": stamp,
+        "total": page.total,
+        "rows": [astuple(row) for row in page.rows],
+    }
+    target = cache_file(database)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temporary = target.with_name(f"{target.stem}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+        os.chmod(temporary, 0o600)
+        temporary.replace(target)
+    except OSError:
+        pass
