@@ -1,4 +1,5 @@
-"""Shared plumbing for JSON/JSONL importers: reading, streaming, and exact error locations."""
+"""Shared plumbing for JSON/JSONL importers: reading as they go (big values lazily), exact
+error locations, and turning records into sessions."""
 
 from __future__ import annotations
 

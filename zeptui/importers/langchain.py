@@ -18,7 +18,8 @@ reference (`human`→user, `ai`→assistant, `system`, `tool`, `function`, the
 unknown→norole); `role` is `data.name`, else the chat role, else the type. Content
 blocks are flattened (text joined, images/audio/files as placeholders such as
 `[image]`, thinking and tool-use blocks dropped), tool calls are rendered as compact
-JSON. Empty messages are skipped; uuids are deterministic; no timestamps.
+JSON. Empty messages are skipped; uuids are deterministic; the format has no times:
+the store gives messages the time of the import, as Zep does on add.
 """
 
 from __future__ import annotations

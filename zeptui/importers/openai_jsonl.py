@@ -9,7 +9,8 @@ file base (a bare array of messages, read as it goes and handed on in parts).
 else the source role. Content may be a string, a list of parts (text parts are joined;
 images, audio and files become placeholders such as `[image]`) or null on tool-call
 turns, whose `tool_calls` are rendered as compact JSON (with `tool_call=true` in the
-metadata). Empty messages are skipped; uuids are deterministic; no timestamps.
+metadata). Empty messages are skipped; uuids are deterministic; the format has no
+times: the store gives messages the time of the import, as Zep does on add.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ The session id is the record's `id`, else `<file base>:<line>` (JSONL) or
 `<file base>:<index>` (array). Roles map per the reference table (`human`→user,
 `gpt`→assistant, `function_call`→assistant with `tool_call`, `observation`→tool,
 unknown→norole); `role` keeps the source label. Empty turns are skipped, message
-uuids are deterministic uuid5s, and there are no timestamps (none are invented).
+uuids are deterministic uuid5s; the format has no times: the store gives messages the
+time of the import, as Zep does on add.
 """
 
 from __future__ import annotations

@@ -18,7 +18,14 @@ one of the role types and `name` is present: the name becomes `role`), v0.x
 (free-form `role`: `human` becomes user, `ai` assistant, a role-type value itself,
 anything else no role type). `uuid`, `created_at` and `metadata` are kept; a message
 without a uuid gets a deterministic uuid5, so importing a file twice adds nothing.
-Timestamps are never invented.
+Timestamps are never invented: a message without one takes the nearest earlier time
+of its session in the file (else its session object's `created_at`; else, as Zep's
+add does, the time of the import).
+
+Everything streams: a session object's messages are read as they go and handed on
+in parts (a bad message is rejected alone), so its fields must come before a message
+list longer than a part (zeptui's exports write them so). A dump's users are read
+before its sessions, in a pass of their own when the file lists them last.
 """
 
 from __future__ import annotations
