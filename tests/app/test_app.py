@@ -461,3 +461,25 @@ async def test_settling_waits_past_a_replaced_worker(app: ZeptuiApp) -> None:
         app.sessions.reload()  # cancels the first fetch (one exclusive worker per pane)
         await settle(pilot)
         assert session_ids(app) == ["support-NW-58213", "octavia-butler"]
+
+
+async def test_a_row_no_reader_can_take_is_shown_safely_with_a_warning(tmp_path: Path) -> None:
+    """A file written by another tool may hold a time Python cannot represent: the app
+    lists and shows everything else, and says which row it could not show as stored."""
+    from tests.test_limits import poison
+
+    path = tmp_path / "poisoned.duckdb"
+    with DuckDBStore(path, summarizer=None) as store:
+        store.add_memory(
+            "poisoned",
+            [Message(role="u", role_type=RoleType.user, content=t) for t in ("far future", "ok")],
+        )
+    poison(path)
+    app = make_app(path)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot)
+        assert session_ids(app) == ["poisoned"]
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "far future" in screen_text(app) and "ok" in screen_text(app)
+        assert "created_at is out of range" in notices(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
@@ -239,6 +240,8 @@ class ZeptuiApp(App[None]):
         yield Footer(show_command_palette=False, compact=True)
 
     def on_mount(self) -> None:
+        self._read_warnings = _ReadWarnings(self)
+        logging.getLogger("storage.reads").addHandler(self._read_warnings)
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
         self.sub_title = sanitize(self.location)
@@ -481,8 +484,37 @@ class ZeptuiApp(App[None]):
         self.push_screen(HelpScreen(sections))
 
     def on_unmount(self) -> None:
+        logging.getLogger("storage.reads").removeHandler(self._read_warnings)
         if self.access is not None:
             self.access.close()
+
+
+class _ReadWarnings(logging.Handler):
+    """Rows the store could not show as stored, as notifications (once each).
+
+    They come from worker threads; anything written to stderr would tear the screen."""
+
+    def __init__(self, app: App[None]) -> None:
+        super().__init__(logging.WARNING)
+        self.app = app
+        self.seen: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if text in self.seen:
+            return
+        self.seen.add(text)
+        notify = partial(
+            self.app.notify,
+            text,
+            title="A stored value could not be shown",
+            severity="warning",
+            markup=False,
+        )
+        try:
+            self.app.call_from_thread(notify)  # from a worker thread, as reads are
+        except RuntimeError:  # on the app's own thread
+            notify()
 
 
 def run(path: Path) -> None:
