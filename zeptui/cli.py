@@ -607,20 +607,22 @@ def add(
     )
     with state.write(create=True, summaries=True) as store:
         stored = store.add_memory(session_id, [message])
-    if as_json:
-        emit_json(stored[0].model_dump(mode="json") if stored else None)
-        return
-    from rich.text import Text
+        # Said before the store closes: a summary falling due is made then, and with an
+        # LLM that can take until its deadline.
+        if as_json:
+            emit_json(stored[0].model_dump(mode="json") if stored else None)
+            return
+        from rich.text import Text
 
-    from zeptui import render
+        from zeptui import render
 
-    line = Text("Added message ")
-    if stored:
-        line.append_text(render.data(stored[0].uuid))
-        line.append(f" ({stored[0].token_count} tokens)")
-    line.append(" to session ")
-    line.append_text(render.data(session_id))
-    render.make_console().print(line, soft_wrap=True)
+        line = Text("Added message ")
+        if stored:
+            line.append_text(render.data(stored[0].uuid))
+            line.append(f" ({stored[0].token_count} tokens)")
+        line.append(" to session ")
+        line.append_text(render.data(session_id))
+        render.make_console().print(line, soft_wrap=True)
 
 
 def require_user(store: MemoryStore, user_id: str | None) -> None:
