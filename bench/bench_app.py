@@ -143,7 +143,7 @@ def first_row_marker(store: Path) -> str:
 
     query = SessionQuery(limit=1, order_by=SessionOrder.activity, descending=True)
     with DuckDBStore(store, read_only=True, summarizer=None) as opened:
-        page = opened.list_sessions(query)
+        page = opened.session_page(query)
     if not page.sessions:
         raise SystemExit(f"{store}: no sessions")
     return sanitize(session_label(page.sessions[0].session))[:12]

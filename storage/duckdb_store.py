@@ -26,6 +26,15 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from storage import ids, limits, schema, search
+from storage.capabilities import (
+    BulkImport,
+    Maintenance,
+    MessageDeletion,
+    MessagePositions,
+    SessionPages,
+    Summarizing,
+    ZepJsonlImport,
+)
 from storage.errors import (
     ConflictError,
     IncompatibleStoreError,
@@ -348,7 +357,16 @@ class _Stopwatch:
         self._last = now
 
 
-class DuckDBStore(MemoryStore):
+class DuckDBStore(
+    MemoryStore,
+    SessionPages,
+    BulkImport,
+    ZepJsonlImport,
+    Summarizing,
+    Maintenance,
+    MessageDeletion,
+    MessagePositions,
+):
     """Zep's memory model on one DuckDB file.
 
     `summarizer`: DEFAULT_SUMMARIZER (the offline extractive one), a Summarizer,
@@ -830,7 +848,11 @@ class DuckDBStore(MemoryStore):
             [now, key],
         )
 
-    def list_sessions(self, query: SessionQuery | None = None) -> SessionPage:
+    def list_sessions(self, limit: int | None = None, cursor: int = 0) -> list[Session]:
+        page = self.session_page(SessionQuery(limit=limit, cursor=cursor))
+        return [info.session for info in page.sessions]
+
+    def session_page(self, query: SessionQuery | None = None) -> SessionPage:
         query = query or SessionQuery()
         check_range("limit", query.limit, 0, MAX_LIMIT)
         check_range("cursor", query.cursor, 0, MAX_OFFSET)

@@ -1,5 +1,10 @@
 """The MemoryStore interface: everything that shows or moves memory talks to one.
 
+`MemoryStore` is what Zep's own API can do, so a remote Zep server can implement
+all of it honestly. What only some stores can do (aggregated session pages, bulk
+import, maintenance, ...) are the capabilities in `storage.capabilities`; callers
+ask a store for a capability, never for its class.
+
 Implementations: `storage.duckdb_store.DuckDBStore` (a local file) and, later, the
 HTTP client in `zeptui` (a remote Zep server). One contract test suite
 (`tests/contract/`) runs against every implementation.
@@ -11,27 +16,20 @@ subclasses of `storage.errors.StoreError`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
 
-from storage.errors import MessageConflictError, NotFoundError
 from storage.models import (
     CreateSessionRequest,
     CreateUserRequest,
-    ImportResult,
     Memory,
     MemoryType,
     Message,
     MessageListResponse,
-    PurgeResult,
     SearchQuery,
     SearchResult,
     Session,
-    SessionImport,
-    SessionPage,
-    SessionQuery,
-    StoreStats,
     SummaryInfo,
     UpdateUserRequest,
     User,
@@ -110,8 +108,10 @@ class MemoryStore(ABC):
         """Soft-delete the session with its messages and summaries (Zep's DELETE memory)."""
 
     @abstractmethod
-    def list_sessions(self, query: SessionQuery | None = None) -> SessionPage:
-        """A filtered, sorted page of live sessions with their aggregates."""
+    def list_sessions(self, limit: int | None = None, cursor: int = 0) -> list[Session]:
+        """Live sessions by `id` ascending (Zep's `GET /sessions`); `cursor` skips that
+        many; `limit` None or 0 means all. Filtered, sorted pages with aggregates are
+        the `SessionPages` capability."""
 
     # --- memory --------------------------------------------------------------------
 
@@ -136,36 +136,6 @@ class MemoryStore(ABC):
     ) -> Memory:
         """The session's memory as a client receives it. NotFoundError if unknown."""
 
-    @abstractmethod
-    def import_sessions(
-        self,
-        sessions: Iterable[SessionImport],
-        users: Sequence[CreateUserRequest] = (),
-        *,
-        dry_run: bool = False,
-        on_conflict: Callable[[MessageConflictError], None] | None = None,
-    ) -> ImportResult:
-        """Import whole sessions in one transaction: all of it is stored, or none of it.
-
-        With `dry_run`, everything is checked and counted exactly as for a real
-        import, and nothing is stored (and no summaries are made).
-
-        `sessions` may be a generator: it is consumed in chunks, so a large file
-        streams through without being held in memory. An exception raised by the
-        generator rolls everything back and propagates.
-
-        Users are created when missing (existing ones are left alone), sessions are
-        created when missing (existing ones get their metadata merged), and
-        messages follow the `add_memory` rules, so importing twice adds nothing and
-        importing a deleted session again restores it. A message whose uuid belongs to
-        another session raises `MessageConflictError`, unless `on_conflict` is given:
-        it is called with the error (it may raise to abort) and the message is left out.
-
-        Consecutive SessionImports with the same session_id are one session handed on
-        in parts (how a reader streams a long session): applied in order, counted once;
-        the first part's fields create the session, later parts merge their metadata.
-        """
-
     # --- messages ------------------------------------------------------------------
 
     @abstractmethod
@@ -173,21 +143,6 @@ class MemoryStore(ABC):
         self, session_id: str, limit: int = 100, cursor: int = 1
     ) -> MessageListResponse:
         """The full history, oldest first; `cursor` is a 1-based page number."""
-
-    def message_position(self, session_id: str, message_uuid: str) -> int:
-        """The message's 0-based position in the session's history (to page to it).
-
-        The default pages through `list_messages`; implementations may do better.
-        """
-        page_size, page = 500, 1
-        while True:
-            listing = self.list_messages(session_id, limit=page_size, cursor=page)
-            for index, message in enumerate(listing.messages):
-                if message.uuid == message_uuid:
-                    return (page - 1) * page_size + index
-            if len(listing.messages) < page_size:
-                raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
-            page += 1
 
     @abstractmethod
     def get_message(self, session_id: str, message_uuid: str) -> Message:
@@ -199,44 +154,17 @@ class MemoryStore(ABC):
     ) -> Message:
         """Deep-merge metadata (the `system` key is dropped); token_count is kept."""
 
-    @abstractmethod
-    def delete_message(self, session_id: str, message_uuid: str) -> None:
-        """Soft-delete one message (a zeptui extension)."""
-
     # --- summaries -----------------------------------------------------------------
 
     @abstractmethod
     def list_summaries(self, session_id: str) -> list[SummaryInfo]:
         """The session's summaries, oldest first, each with the messages it covers."""
 
-    @abstractmethod
-    def summarize(self, session_id: str, *, again: bool = False) -> list[SummaryInfo]:
-        """Run the summary policy now and wait for it; returns the summaries made.
-
-        With `again`, the session is summarised from its first message, and its
-        earlier summaries are soft-deleted in the same transaction that stores the
-        new ones (a failure leaves them).
-        """
-
-    # --- search and maintenance ----------------------------------------------------
+    # --- search --------------------------------------------------------------------
 
     @abstractmethod
     def search(self, query: SearchQuery) -> list[SearchResult]:
         """Ranked full-text search over message content, best first."""
-
-    @abstractmethod
-    def purge(
-        self, session_ids: Sequence[str] | None = None, *, dry_run: bool = False
-    ) -> PurgeResult:
-        """Hard-delete what is soft-deleted: everywhere, or only in `session_ids` (a
-        deleted session goes whole; a live one loses its deleted messages and summaries).
-
-        NotFoundError for an unknown session id. `dry_run` counts without removing.
-        """
-
-    @abstractmethod
-    def stats(self) -> StoreStats:
-        """Counts of live users, sessions, messages and summaries."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release the store's resources. Safe to call twice."""

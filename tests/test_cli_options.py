@@ -142,14 +142,14 @@ def test_the_store_refuses_out_of_range_paging(tmp_path: Path) -> None:
             lambda: store.list_messages("s", limit=-5),
             lambda: store.list_users(limit=2**64),
             lambda: store.list_users(cursor=MAX_OFFSET + 1),
-            lambda: store.list_sessions(SessionQuery(limit=2**70)),
-            lambda: store.list_sessions(SessionQuery(cursor=2**63)),
+            lambda: store.session_page(SessionQuery(limit=2**70)),
+            lambda: store.session_page(SessionQuery(cursor=2**63)),
         ]
         for call in calls:
             with pytest.raises(InvalidInputError, match="must be between"):
                 call()
         assert len(store.get_memory("s", lastn=MAX_LIMIT).messages) == 1
-        assert store.list_sessions(SessionQuery(cursor=MAX_OFFSET)).sessions == []
+        assert store.session_page(SessionQuery(cursor=MAX_OFFSET)).sessions == []
 
 
 # --- unknown ids ------------------------------------------------------------------------

@@ -37,14 +37,14 @@ def sample_db(tmp_path: Path) -> Path:
     path = tmp_path / "a.duckdb"
     run(path, "import", "--no-summaries", *SAMPLES)
     with DuckDBStore(path, message_window=4, background_summaries=False) as store:
-        for info in store.list_sessions().sessions:
+        for info in store.session_page().sessions:
             store.summarize(info.session.session_id)
     return path
 
 
 def session_ids(db: Path) -> list[str]:
     with DuckDBStore(db, read_only=True, summarizer=None) as store:
-        return [info.session.session_id for info in store.list_sessions().sessions]
+        return [info.session.session_id for info in store.session_page().sessions]
 
 
 @pytest.mark.parametrize(("fmt", "suffix"), [("zep-json", "json"), ("zep-jsonl", "jsonl")])
@@ -163,7 +163,7 @@ def test_empty_store_and_empty_session(tmp_path: Path) -> None:
 def test_markdown_has_every_message_and_summaries_after_their_message(sample_db: Path) -> None:
     text = run(sample_db, "export", "--format", "markdown").stdout
     with DuckDBStore(sample_db, read_only=True, summarizer=None) as store:
-        for session in [info.session for info in store.list_sessions().sessions]:
+        for session in [info.session for info in store.session_page().sessions]:
             start = text.index(f"# Session {session.session_id}\n")
             messages = list(exporters.iter_messages(store, session.session_id))
             positions = []  # each message's content, in order, within this session

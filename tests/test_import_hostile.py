@@ -436,7 +436,7 @@ def dump(db: Path) -> str:
 
 def stored(db: Path, before: set[str]) -> dict[str, list[tuple[str, str, str, datetime | None]]]:
     with DuckDBStore(db, read_only=True, summarizer=None) as store:
-        sessions = store.list_sessions(SessionQuery(limit=0)).sessions
+        sessions = store.session_page(SessionQuery(limit=0)).sessions
         return {
             info.session.session_id: [
                 (

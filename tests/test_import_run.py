@@ -59,7 +59,7 @@ def dump(store: DuckDBStore) -> str:
 
 
 def sessions(store: DuckDBStore, user_id: str | None = None) -> list[Session]:
-    page = store.list_sessions(SessionQuery(limit=1000, user_id=user_id))
+    page = store.session_page(SessionQuery(limit=1000, user_id=user_id))
     return [info.session for info in page.sessions]
 
 
@@ -568,7 +568,7 @@ def test_times_are_never_the_import_time_where_the_source_has_times(
     cli_import(db, "conversations.json", "claude.json", "zep.jsonl", "chat.jsonl")
     with DuckDBStore(db, read_only=True, summarizer=None) as opened:
         query = SessionQuery(limit=10, order_by=SessionOrder.activity, descending=True)
-        infos = opened.list_sessions(query).sessions
+        infos = opened.session_page(query).sessions
         activity = {info.session.session_id: info.last_activity for info in infos}
         assert [info.session.session_id for info in infos] == [
             "sharegpt-1",

@@ -61,7 +61,7 @@ def backup(store: DuckDBStore) -> str:
     from storage.models import SessionQuery
 
     out = io.StringIO()
-    sessions = [info.session for info in store.list_sessions(SessionQuery(limit=1000)).sessions]
+    sessions = [info.session for info in store.session_page(SessionQuery(limit=1000)).sessions]
     export_sessions(store, sessions, out, "zep-dump", every_user(store))
     return out.getvalue()
 

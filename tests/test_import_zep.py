@@ -226,7 +226,7 @@ def test_failing_file_leaves_the_store_unchanged(tmp_path: Path) -> None:
         with pytest.raises(ImportFileError, match=":3: invalid JSON"):
             import_file(store, FIXTURES / "bad-line3.jsonl")
         assert store.stats() == before
-        assert store.list_sessions().total_count == 1
+        assert store.session_page().total_count == 1
 
 
 def test_reimport_adds_nothing(tmp_path: Path) -> None:

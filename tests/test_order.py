@@ -184,7 +184,7 @@ def test_large_imports_keep_order_after_deletes_and_purges(path_name: str, tmp_p
             assert contents(store, session_id) == expected, session_id
         ids = [
             info.session.session_id
-            for info in store.list_sessions(SessionQuery(order_by=SessionOrder.id)).sessions
+            for info in store.session_page(SessionQuery(order_by=SessionOrder.id)).sessions
         ]
         new_ids = [s for s in dict.fromkeys(line["session_id"] for line in lines) if s in ids]
         assert [s for s in ids if s in set(new_ids) and s.startswith("conv-")] == [
@@ -231,7 +231,7 @@ def test_generic_import_of_many_sessions_keeps_session_and_message_order(tmp_pat
     with DuckDBStore(tmp_path / "s.duckdb", summarizer=None) as store:
         store.add_memory("existing", [Message(role="u", content="hi")])
         store.import_sessions(iter(sessions))
-        listed = store.list_sessions(SessionQuery(order_by=SessionOrder.id))
+        listed = store.session_page(SessionQuery(order_by=SessionOrder.id))
         assert [info.session.session_id for info in listed.sessions] == ["existing"] + [
             s.session_id for s in sessions
         ]

@@ -78,13 +78,13 @@ def test_session_pages_cover_every_session_once(
     ):
         for index, size in enumerate(sizes):
             store.add_memory(f"s{index}", [Message(role="x", content=f"m{n}") for n in range(size)])
-        everything = store.list_sessions(SessionQuery(order_by=order, descending=descending))
+        everything = store.session_page(SessionQuery(order_by=order, descending=descending))
         seen: list[str] = []
         cursor: int | None = 0
         for _ in range(len(sizes) + 2):
             if cursor is None:
                 break
-            page = store.list_sessions(
+            page = store.session_page(
                 SessionQuery(limit=limit, cursor=cursor, order_by=order, descending=descending)
             )
             assert len(page.sessions) <= limit

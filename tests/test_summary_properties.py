@@ -202,7 +202,7 @@ def summaries_with_sources(
 ) -> list[tuple[SummaryInfo, str | None, list[Message]]]:
     """Every summary in the store, with the summary before it and the messages it covers."""
     found = []
-    for info in store.list_sessions().sessions:
+    for info in store.session_page().sessions:
         session_id = info.session.session_id
         messages = store.list_messages(session_id, limit=1000).messages
         position = {m.uuid: n for n, m in enumerate(messages)}

@@ -78,7 +78,7 @@ def write_jsonl(path: Path, lines: list[dict[str, Any]]) -> Path:
 
 def snapshot(store: DuckDBStore) -> dict[str, Any]:
     """Everything a user can see, minus times the store sets itself."""
-    sessions = store.list_sessions(SessionQuery()).sessions
+    sessions = store.session_page(SessionQuery()).sessions
     state: dict[str, Any] = {"users": [u.user_id for u in store.list_users()]}
     for info in sessions:
         session = info.session
@@ -184,7 +184,7 @@ def test_declines_what_needs_the_reference_reader(tmp_path: Path, bad: dict[str,
         with pytest.raises(BulkImportDeclined):
             store.import_zep_jsonl(path, default_session_id="bad")
         assert store.stats().messages == 0
-        assert store.list_sessions().total_count == 0
+        assert store.session_page().total_count == 0
 
 
 def test_declines_invalid_json(tmp_path: Path) -> None:
@@ -236,5 +236,5 @@ def test_a_file_name_is_never_read_as_a_pattern(tmp_path: Path, name: str) -> No
         imported = ZepImporter().bulk_import(store, target)
         if imported is None:  # declined: the reference reader imports it
             store.import_sessions(ZepImporter().read(target))
-        sessions = [i.session.session_id for i in store.list_sessions(SessionQuery()).sessions]
+        sessions = [i.session.session_id for i in store.session_page(SessionQuery()).sessions]
         assert sessions == ["real"]

@@ -34,6 +34,7 @@ from storage.paging import MAX_LIMIT, MAX_PAGE
 from zeptui import __version__, config
 
 if TYPE_CHECKING:
+    from storage.capabilities import Maintenance, Summarizing
     from storage.models import PurgeResult, RoleType, Session, User
     from storage.store import MemoryStore
     from storage.summarizers import Summarizer
@@ -450,11 +451,12 @@ def open_app(db_path: Path) -> None:
         return
     from rich.text import Text
 
+    from storage.capabilities import SessionPages, require
     from storage.models import SessionOrder, SessionQuery
     from zeptui import render
 
     with open_store(db_path, read_only=True) as store:
-        page = store.list_sessions(
+        page = require(store, SessionPages, "list sessions with their counts").session_page(
             SessionQuery(limit=SESSIONS_PAGE, order_by=SessionOrder.activity, descending=True)
         )
     console = render.make_console()
@@ -625,6 +627,20 @@ def add(
         render.make_console().print(line, soft_wrap=True)
 
 
+def maintenance(store: MemoryStore) -> Maintenance:
+    """The store's counts and purges (a remote Zep server has neither)."""
+    from storage.capabilities import Maintenance, require
+
+    return require(store, Maintenance, "count or purge what it holds")
+
+
+def summarizing(store: MemoryStore) -> Summarizing:
+    """The store's summaries on request."""
+    from storage.capabilities import Summarizing, require
+
+    return require(store, Summarizing, "summarise on request")
+
+
 def require_user(store: MemoryStore, user_id: str | None) -> None:
     """An unknown user in a filter is an error (as an unknown session is), not an empty
     result."""
@@ -682,9 +698,11 @@ def sessions(
         user_id=user_id,
         metadata=parse_filters(filters, "--metadata"),
     )
+    from storage.capabilities import SessionPages, require
+
     with state.read() as store:
         require_user(store, user_id)
-        found = store.list_sessions(query)
+        found = require(store, SessionPages, "list sessions with their counts").session_page(query)
     if as_json:
         emit_json([info.session.model_dump(mode="json") for info in found.sessions])
         return
@@ -947,7 +965,6 @@ def _sessions_to_export(
     store: MemoryStore, session_ids: Sequence[str], user_id: str | None
 ) -> Iterator[Session]:
     """The sessions to export; unknown ids fail here, before anything is written."""
-    from storage.models import SessionQuery
 
     if user_id is not None:
         store.get_user(user_id)  # an unknown user is an error, not an empty export
@@ -959,11 +976,13 @@ def _sessions_to_export(
         return iter(chosen)
 
     def every_session() -> Iterator[Session]:
-        cursor: int | None = 0
-        while cursor is not None:
-            page = store.list_sessions(SessionQuery(limit=500, cursor=cursor, user_id=user_id))
-            yield from (info.session for info in page.sessions)
-            cursor = page.next_cursor
+        if user_id is not None:  # Zep lists a user's sessions whole
+            yield from store.get_user_sessions(user_id)
+            return
+        cursor = 0
+        while sessions := store.list_sessions(limit=500, cursor=cursor):
+            yield from sessions
+            cursor += len(sessions)
 
     return every_session()
 
@@ -1099,7 +1118,7 @@ def delete(state: State, session_id: str, purge: bool, as_json: bool) -> None:
     """Soft-delete a session with its messages and summaries."""
     with state.write() as store:
         store.delete_session(session_id)
-        removed = store.purge([session_id]) if purge else None
+        removed = maintenance(store).purge([session_id]) if purge else None
     if as_json:
         emit_json(
             {
@@ -1132,7 +1151,7 @@ def purge(state: State, yes: bool, dry_run: bool, as_json: bool) -> None:
     """
 
     with state.write() as store:  # counted, then the file is let go while we ask
-        planned = store.purge(dry_run=True)
+        planned = maintenance(store).purge(dry_run=True)
     done: PurgeResult | None = None
     if planned.total and not dry_run:
         if not yes:
@@ -1142,7 +1161,7 @@ def purge(state: State, yes: bool, dry_run: bool, as_json: bool) -> None:
             if not _ask(question):
                 raise UserError("not confirmed; nothing was removed")
         with state.write() as store:
-            done = store.purge()
+            done = maintenance(store).purge()
     result = done or planned
     if as_json:
         emit_json({**result.model_dump(), "dry_run": done is None and bool(planned.total)})
@@ -1196,7 +1215,7 @@ def summarize(
 
     summarizer = summarizer_from_config(summarizer_name)
     with open_store(state.db_path(), summaries=True, summarizer=summarizer) as store:
-        made = store.summarize(session_id, again=again)
+        made = summarizing(store).summarize(session_id, again=again)
         window = store.message_window
     if as_json:
         emit_json([info.model_dump(mode="json") for info in made])
@@ -1217,7 +1236,7 @@ def stats(state: State, as_json: bool) -> None:
     """Counts of users, sessions, messages and summaries."""
     path = state.db_path()
     with state.read() as store:
-        counts = store.stats()
+        counts = maintenance(store).stats()
         location = store.location
     if as_json:
         emit_json(counts.model_dump(mode="json"))
@@ -1294,7 +1313,7 @@ def users_list(ctx: click.Context, state: State, limit: int, page: int, as_json:
     offset = page_offset(limit, page)
     with state.read() as store:
         found = store.list_users(limit=limit, cursor=offset)
-        total = store.stats().users
+        total = maintenance(store).stats().users
     if as_json:
         emit_json([user.model_dump(mode="json") for user in found])
         return

@@ -127,7 +127,7 @@ async def test_on_a_narrow_terminal_i_shows_the_inspector_and_z_zooms(sample_db:
 
 def test_session_columns_grow_with_the_pane(demo_db: Path) -> None:
     with DuckDBStore(demo_db, read_only=True) as store:
-        rows = [SessionRow.of(info) for info in store.list_sessions().sessions]
+        rows = [SessionRow.of(info) for info in store.session_page().sessions]
     narrow = plan_columns(30, rows)
     wide = plan_columns(50, rows)
     widest = plan_columns(120, rows)

@@ -103,7 +103,7 @@ def test_reimporting_a_deleted_session_restores_its_messages(store: MemoryStore)
     assert result.messages_restored == 5
     assert result.messages_added == 0
     assert contents(store, "A") == [f"m{n}" for n in range(5)]
-    info = store.list_sessions(SessionQuery()).sessions[0]
+    info = store.session_page(SessionQuery()).sessions[0]
     assert info.message_count == 5
     assert info.total_tokens == sum(m.token_count for m in store.list_messages("A").messages)
     assert [r.message.content for r in store.search(SearchQuery(text="m3")) if r.message] == ["m3"]
@@ -198,7 +198,7 @@ def test_search_in_an_unknown_session_is_not_found(store: MemoryStore) -> None:
 def test_the_session_filter_matches_titles(store: MemoryStore) -> None:
     store.add_session(CreateSessionRequest(session_id="c-1", metadata={"title": "Trip to Kyoto"}))
     store.add_session(CreateSessionRequest(session_id="c-2", metadata={"title": "Taxes"}))
-    page = store.list_sessions(SessionQuery(text="kyoto"))
+    page = store.session_page(SessionQuery(text="kyoto"))
     assert [info.session.session_id for info in page.sessions] == ["c-1"]
 
 

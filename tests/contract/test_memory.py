@@ -346,7 +346,7 @@ def test_delete_message(store: MemoryStore) -> None:
         store.get_message("s1", middle)
     with pytest.raises(NotFoundError):
         store.delete_message("s1", middle)
-    info = store.list_sessions().sessions[0]
+    info = store.session_page().sessions[0]
     assert info.message_count == 2
     assert info.total_tokens == stored[0].token_count + stored[2].token_count
 

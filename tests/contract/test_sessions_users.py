@@ -187,7 +187,7 @@ def test_delete_session_hides_it_and_its_memory(store: MemoryStore) -> None:
         store.get_memory("s1")
     with pytest.raises(NotFoundError):
         store.delete_session("s1")  # a second delete is a 404 in Zep
-    assert store.list_sessions().sessions == []
+    assert store.session_page().sessions == []
 
 
 def _seed_sessions(store: MemoryStore) -> None:
@@ -216,7 +216,7 @@ def _seed_sessions(store: MemoryStore) -> None:
 
 def test_list_sessions_with_aggregates(store: MemoryStore) -> None:
     _seed_sessions(store)
-    page = store.list_sessions()
+    page = store.session_page()
     assert [info.session.session_id for info in page.sessions] == [
         "alpha",
         "beta",
@@ -235,7 +235,7 @@ def test_list_sessions_sorts(store: MemoryStore) -> None:
     _seed_sessions(store)
 
     def ids(order: SessionOrder, descending: bool = False) -> list[str]:
-        page = store.list_sessions(SessionQuery(order_by=order, descending=descending))
+        page = store.session_page(SessionQuery(order_by=order, descending=descending))
         return [info.session.session_id for info in page.sessions]
 
     assert ids(SessionOrder.message_count, descending=True) == ["gamma", "alpha", "delta", "beta"]
@@ -248,7 +248,7 @@ def test_list_sessions_filters(store: MemoryStore) -> None:
     _seed_sessions(store)
 
     def ids(**filters: object) -> list[str]:
-        page = store.list_sessions(SessionQuery(**filters))  # type: ignore[arg-type]
+        page = store.session_page(SessionQuery(**filters))  # type: ignore[arg-type]
         return [info.session.session_id for info in page.sessions]
 
     assert ids(user_id="jane") == ["alpha", "gamma"]
@@ -270,13 +270,13 @@ def test_list_sessions_pages_with_cursor(store: MemoryStore) -> None:
     cursor: int | None = 0
     pages = 0
     while cursor is not None and pages < 10:
-        page = store.list_sessions(SessionQuery(limit=3, cursor=cursor))
+        page = store.session_page(SessionQuery(limit=3, cursor=cursor))
         assert page.total_count == 4
         seen += [info.session.session_id for info in page.sessions]
         cursor = page.next_cursor
         pages += 1
     assert seen == ["alpha", "beta", "gamma", "delta"]
     assert pages == 2
-    empty = store.list_sessions(SessionQuery(limit=3, cursor=10))
+    empty = store.session_page(SessionQuery(limit=3, cursor=10))
     assert empty.sessions == []
     assert empty.total_count == 4

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from textual.timer import Timer
     from textual.widget import Widget
 
+    from storage.models import SessionPage, SessionQuery, StoreStats
     from storage.store import MemoryStore
 
 T = TypeVar("T")
@@ -165,3 +166,18 @@ class LockRetry:
         """The store answered; True if that ended a round of retries."""
         retried, self.attempts = self.attempts > 0, 0
         return retried
+
+
+def session_page(store: MemoryStore, query: SessionQuery) -> SessionPage:
+    """A page of the session list (the store's `SessionPages` capability)."""
+    from storage.capabilities import SessionPages, require
+
+    return require(store, SessionPages, "list sessions with their counts").session_page(query)
+
+
+def store_stats(store: MemoryStore) -> StoreStats | None:
+    """The header's counts, when the store keeps them (a remote Zep server does not)."""
+    from storage.capabilities import Maintenance, offered
+
+    maintenance = offered(store, Maintenance)
+    return None if maintenance is None else maintenance.stats()

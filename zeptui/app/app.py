@@ -21,7 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header, Input
 
 from storage.errors import StoreError
-from zeptui.app.access import StoreAccess
+from zeptui.app.access import StoreAccess, session_page, store_stats
 from zeptui.app.items import SearchHit
 from zeptui.app.settings import Settings
 from zeptui.app.widgets.inspector import Inspector
@@ -149,7 +149,7 @@ class ZeptuiCommands(Provider):
         try:
             page = await asyncio.to_thread(
                 app.access.run,
-                lambda store: store.list_sessions(SessionQuery(text=query.strip(), limit=20)),
+                lambda store: session_page(store, SessionQuery(text=query.strip(), limit=20)),
             )
         except StoreError:
             return
@@ -340,10 +340,11 @@ class ZeptuiApp(App[None]):
         if self.access is None:
             return
         try:
-            stats = self.access.run(lambda store: store.stats())
+            stats = self.access.run(store_stats)
         except StoreError:
             return
-        self.call_from_thread(self._show_stats, stats)
+        if stats is not None:
+            self.call_from_thread(self._show_stats, stats)
 
     def _show_stats(self, stats: StoreStats) -> None:
         self.sub_title = (
@@ -444,7 +445,7 @@ class ZeptuiApp(App[None]):
         assert self.access is not None
         try:
             page = self.access.run(
-                lambda store: store.list_sessions(SessionQuery(text=session_id, limit=50))
+                lambda store: session_page(store, SessionQuery(text=session_id, limit=50))
             )
         except StoreError as error:
             self.call_from_thread(self.notify, str(error), severity="error", markup=False)

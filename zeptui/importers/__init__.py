@@ -309,6 +309,8 @@ def import_file(
     options = options or ImportOptions()
     name = name or str(path)
     try:
+        from storage.capabilities import BulkImport, require
+
         importer = importer or detect_importer(path)
         context = ReadContext(skip_invalid=options.skip_invalid, id_base=id_base)
         result = None
@@ -319,7 +321,7 @@ def import_file(
             sessions = _applying(options, importer.read(path, context), on_session)
             first = next(sessions, None)  # reading has begun: a dump's users are known now
             users = [] if options.user_id else context.users
-            result = store.import_sessions(
+            result = require(store, BulkImport, "import whole sessions").import_sessions(
                 itertools.chain([] if first is None else [first], sessions),
                 users=users,
                 dry_run=options.dry_run,

@@ -473,15 +473,16 @@ class ZepImporter:
     ) -> ImportResult | None:
         """Let a DuckDB store read a message-per-line JSONL file itself (many times
         faster); None when the file needs `read` (which then reports any problem)."""
-        from storage.duckdb_store import DuckDBStore
+        from storage.capabilities import ZepJsonlImport, offered
         from storage.zep_bulk import BulkImportDeclined
 
         reader = _Reader(path, context)
-        # DuckDB reads files only (not an archive's members).
-        if not isinstance(store, DuckDBStore) or not path.is_file() or not reader.is_jsonl():
+        fast = offered(store, ZepJsonlImport)
+        # The store reads files only (not an archive's members).
+        if fast is None or not path.is_file() or not reader.is_jsonl():
             return None
         try:
-            return store.import_zep_jsonl(path, default_session_id=reader.stem)
+            return fast.import_zep_jsonl(path, default_session_id=reader.stem)
         except BulkImportDeclined:
             return None
 

@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Input, Static
 
 from storage.errors import NotFoundError, StoreError, StoreLockedError
 from zeptui.app import first_page
-from zeptui.app.access import LockRetry, StoreAccess
+from zeptui.app.access import LockRetry, StoreAccess, session_page
 from zeptui.app.first_page import FirstPage, SessionRow
 from zeptui.render import sanitize
 
@@ -354,7 +354,7 @@ class SessionsPane(Vertical):
         path = self.access.path
         stamp = first_page.file_stamp(path) if keep and path else None
         try:
-            page = self.access.run(lambda store: store.list_sessions(query))
+            page = self.access.run(lambda store: session_page(store, query))
         except NotFoundError:  # no database file yet: the empty state
             page = SessionPage(sessions=[], total_count=0, next_cursor=None)
         except StoreError as error:

@@ -479,10 +479,12 @@ class TranscriptPane(Vertical, can_focus=True):
         last_page = self.last_page
 
         def call(store: MemoryStore) -> _Loaded:
+            from storage.capabilities import message_position
+
             number = page
             if number is None:
                 number = (
-                    store.message_position(session_id, jump) // PAGE_SIZE + 1
+                    message_position(store, session_id, jump) // PAGE_SIZE + 1
                     if jump is not None
                     else last_page
                 )

@@ -1,0 +1,176 @@
+"""What a store may offer beyond Zep's API: small interfaces, each offered or not.
+
+A caller asks for what it needs (`offered(store, SessionPages)`, or `require(...)`
+for a command that cannot work without it), never for a store's class, so the CLI,
+the app and the server run the same against a local file and a remote server. The
+DuckDB store offers all of them; a remote store offers what its server supports.
+
+Not here yet, by design: a change feed (what changed since a point, deletions
+included), which sync will need. Every table keeps `updated_at` and soft-deletes
+with `deleted_at`, so such a feed can be read from the store as it is; see
+docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from storage.errors import MessageConflictError, NotFoundError, StoreError
+from storage.models import (
+    CreateUserRequest,
+    ImportResult,
+    PurgeResult,
+    SessionImport,
+    SessionPage,
+    SessionQuery,
+    StoreStats,
+    SummaryInfo,
+)
+from storage.store import MemoryStore
+
+Capability = TypeVar("Capability")
+
+
+class Unsupported(StoreError):
+    """The store cannot do what was asked (a remote server without that feature)."""
+
+
+def offered(store: MemoryStore, capability: type[Capability]) -> Capability | None:
+    """`store` as `capability` if it offers it, else None."""
+    return store if isinstance(store, capability) else None
+
+
+def require(store: MemoryStore, capability: type[Capability], what: str) -> Capability:
+    """`store` as `capability`, or `Unsupported` saying that `store` cannot do `what`."""
+    if isinstance(store, capability):
+        return store
+    raise Unsupported(f"{store.location} cannot {what}")
+
+
+class SessionPages(ABC):
+    """Filtered, sorted pages of sessions with their aggregates (counts, tokens,
+    last activity): what a session list shows."""
+
+    @abstractmethod
+    def session_page(self, query: SessionQuery | None = None) -> SessionPage:
+        """A filtered, sorted page of live sessions with their aggregates."""
+
+
+class BulkImport(ABC):
+    """Whole sessions imported in one transaction, with a dry run."""
+
+    @abstractmethod
+    def import_sessions(
+        self,
+        sessions: Iterable[SessionImport],
+        users: Sequence[CreateUserRequest] = (),
+        *,
+        dry_run: bool = False,
+        on_conflict: Callable[[MessageConflictError], None] | None = None,
+    ) -> ImportResult:
+        """Import whole sessions in one transaction: all of it is stored, or none of it.
+
+        With `dry_run`, everything is checked and counted exactly as for a real
+        import, and nothing is stored (and no summaries are made).
+
+        `sessions` may be a generator: it is consumed in chunks, so a large file
+        streams through without being held in memory. An exception raised by the
+        generator rolls everything back and propagates.
+
+        Users are created when missing (existing ones are left alone), sessions are
+        created when missing (existing ones get their metadata merged), and
+        messages follow the `add_memory` rules, so importing twice adds nothing and
+        importing a deleted session again restores it. A message whose uuid belongs to
+        another session raises `MessageConflictError`, unless `on_conflict` is given:
+        it is called with the error (it may raise to abort) and the message is left out.
+
+        Consecutive SessionImports with the same session_id are one session handed on
+        in parts (how a reader streams a long session): applied in order, counted once;
+        the first part's fields create the session, later parts merge their metadata.
+        """
+
+
+class ZepJsonlImport(ABC):
+    """A Zep JSONL file of one message per line read by the store itself (fast)."""
+
+    @abstractmethod
+    def import_zep_jsonl(self, path: str | Path, default_session_id: str) -> ImportResult:
+        """Store exactly what `BulkImport.import_sessions` stores for the file read by
+        `zeptui.importers.zep`; raise `storage.zep_bulk.BulkImportDeclined` (before
+        writing anything) for a file that needs that reader."""
+
+
+class Summarizing(ABC):
+    """Summaries made on request, and the errors of those made in the background."""
+
+    @abstractmethod
+    def summarize(self, session_id: str, *, again: bool = False) -> list[SummaryInfo]:
+        """Run the summary policy now and wait for it; returns the summaries made.
+
+        With `again`, the session is summarised from its first message, and its
+        earlier summaries are soft-deleted in the same transaction that stores the
+        new ones (a failure leaves them).
+        """
+
+    @property
+    @abstractmethod
+    def summary_errors(self) -> list[str]:
+        """Errors of summaries made off the caller's path, oldest first."""
+
+
+class Maintenance(ABC):
+    """Counts, purges and re-sorting: looking after the data as a whole."""
+
+    @abstractmethod
+    def purge(
+        self, session_ids: Sequence[str] | None = None, *, dry_run: bool = False
+    ) -> PurgeResult:
+        """Hard-delete what is soft-deleted: everywhere, or only in `session_ids` (a
+        deleted session goes whole; a live one loses its deleted messages and summaries).
+
+        NotFoundError for an unknown session id. `dry_run` counts without removing.
+        """
+
+    @abstractmethod
+    def stats(self) -> StoreStats:
+        """Counts of live users, sessions, messages and summaries."""
+
+    @abstractmethod
+    def optimize(self) -> None:
+        """Make reads fast again after bulk work (re-sort indexes, checkpoint)."""
+
+
+class MessageDeletion(ABC):
+    """One message soft-deleted (a zeptui extension: Zep deletes whole sessions)."""
+
+    @abstractmethod
+    def delete_message(self, session_id: str, message_uuid: str) -> None:
+        """Soft-delete one message. NotFoundError if the session or message is unknown."""
+
+
+class MessagePositions(ABC):
+    """Where a message is in its session's history, without paging to it."""
+
+    @abstractmethod
+    def message_position(self, session_id: str, message_uuid: str) -> int:
+        """The message's 0-based position in the session's history."""
+
+
+def message_position(store: MemoryStore, session_id: str, message_uuid: str) -> int:
+    """The message's 0-based position in the session's history (to page to it): asked
+    of the store when it offers `MessagePositions`, else found by paging."""
+    positions = offered(store, MessagePositions)
+    if positions is not None:
+        return positions.message_position(session_id, message_uuid)
+    page_size, page = 500, 1
+    while True:
+        listing = store.list_messages(session_id, limit=page_size, cursor=page)
+        for index, message in enumerate(listing.messages):
+            if message.uuid == message_uuid:
+                return (page - 1) * page_size + index
+        if len(listing.messages) < page_size:
+            raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
+        page += 1
