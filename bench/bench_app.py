@@ -137,7 +137,7 @@ def zeptui_command(store: Path) -> list[str]:
 
 def first_row_marker(store: Path) -> str:
     """The start of the first session's label in the app's list (most recent first)."""
-    from storage.duckdb_store import DuckDBStore
+    from storage.duckdb import DuckDBStore
     from storage.models import SessionOrder, SessionQuery
     from zeptui.render import sanitize, session_label
 
@@ -151,7 +151,7 @@ def first_row_marker(store: Path) -> str:
 
 def demo_store(folder: Path) -> Path:
     """A store of the bundled samples, as `zeptui demo` makes it."""
-    from storage.duckdb_store import DuckDBStore
+    from storage.duckdb import DuckDBStore
     from zeptui.config import sample_files
     from zeptui.importers import import_file
 
@@ -381,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def the_rest(store: Path, session: str, pages: int, folder: Path) -> None:
     """First screen, the long session and memory, on a store from bench_store."""
-    from storage.duckdb_store import DuckDBStore
+    from storage.duckdb import DuckDBStore
 
     empty = folder / "empty.duckdb"
     DuckDBStore(empty).close()

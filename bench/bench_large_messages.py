@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.bench_store import machine_description
 from storage import limits
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.models import Message, RoleType
 from storage.tokens import count_message_tokens
 

@@ -44,7 +44,7 @@ from typing import Any
 
 import duckdb
 
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.models import (
     MemoryType,
     Message,

@@ -50,7 +50,7 @@ from bench.bench_store import (
     print_profile,
     remove,
 )
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.models import RoleType
 from storage.tokens import encoding
 

@@ -5,7 +5,7 @@ all of it honestly. What only some stores can do (aggregated session pages, bulk
 import, maintenance, ...) are the capabilities in `storage.capabilities`; callers
 ask a store for a capability, never for its class.
 
-Implementations: `storage.duckdb_store.DuckDBStore` (a local file) and, later, the
+Implementations: `storage.duckdb.DuckDBStore` (a local file) and, later, the
 HTTP client in `zeptui` (a remote Zep server). One contract test suite
 (`tests/contract/`) runs against every implementation.
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.errors import InvalidInputError
 from storage.models import Message, RoleType, SessionQuery
 from storage.paging import MAX_LIMIT, MAX_OFFSET, MAX_PAGE

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.errors import IncompatibleStoreError, StoreLockedError
 from storage.models import Message, RoleType, SearchQuery
 from storage.schema import SCHEMA_VERSION

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.models import Message, RoleType, SessionImport, UpdateUserRequest
 from zeptui import config, exporters
 from zeptui.cli import cli

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import zeptui.importers.claude  # registers
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.models import RoleType, SessionImport
 from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
 from zeptui.importers import ImportFileError, ReadContext, detect_importer, import_file

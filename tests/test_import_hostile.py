@@ -29,7 +29,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.limits import MAX_CONTENT_BYTES
 from storage.models import SessionQuery
 from zeptui.cli import cli

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import zeptui.importers.langchain  # noqa: F401  (registers the importer until it is a builtin)
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.models import RoleType, SessionImport
 from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
 from zeptui.config import sample_data_dir

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.models import RoleType, Session, SessionOrder, SessionQuery
 from zeptui.cli import cli
 from zeptui.config import sample_data_dir
@@ -311,7 +311,7 @@ def test_dry_run_counts_exactly_and_writes_nothing(store: DuckDBStore, tmp_path:
 _STALLING_IMPORT = """
 import sys, time
 from pathlib import Path
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from zeptui.importers import import_file
 from zeptui.importers.sharegpt import ShareGPTImporter
 

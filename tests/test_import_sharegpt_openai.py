@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.models import RoleType, SessionImport
 from zeptui.config import sample_data_dir
 from zeptui.importers import ImportFileError, detect_importer, get_importer, import_file

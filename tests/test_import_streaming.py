@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from storage import zep_bulk
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.models import SessionImport
 from zeptui import config
 from zeptui.exporters import every_user, export_sessions

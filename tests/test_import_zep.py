@@ -218,7 +218,7 @@ def test_error_str_shapes() -> None:
 
 
 def test_failing_file_leaves_the_store_unchanged(tmp_path: Path) -> None:
-    from storage.duckdb_store import DuckDBStore
+    from storage.duckdb import DuckDBStore
 
     with DuckDBStore(tmp_path / "z.duckdb", summarizer=None) as store:
         import_file(store, FIXTURES / "session-v2.json")
@@ -230,7 +230,7 @@ def test_failing_file_leaves_the_store_unchanged(tmp_path: Path) -> None:
 
 
 def test_reimport_adds_nothing(tmp_path: Path) -> None:
-    from storage.duckdb_store import DuckDBStore
+    from storage.duckdb import DuckDBStore
 
     with DuckDBStore(tmp_path / "z.duckdb", summarizer=None) as store:
         first = import_file(store, FIXTURES / "messages.jsonl").result

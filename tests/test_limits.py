@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 from pydantic import ValidationError
 
 from storage import limits
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.models import CreateUserRequest, Message, RoleType, SessionImport
 from zeptui.cli import cli
 

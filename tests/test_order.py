@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.models import Message, RoleType, SessionImport, SessionOrder, SessionQuery
 from zeptui.cli import cli
 from zeptui.importers.zep import ZepImporter

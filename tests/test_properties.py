@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.metadata import merge_metadata, without_system
 from storage.models import Message, SessionOrder, SessionQuery
 

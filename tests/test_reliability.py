@@ -21,7 +21,7 @@ from tests.reliability import counts, problems
 
 _ADDER = """
 import sys
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.models import Message, RoleType
 path, start = sys.argv[1], int(sys.argv[2])
 with DuckDBStore(path, message_window=4) as store:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.models import Message
 from tests.llm_server import FakeLLM, serve_llm
 from tests.test_cli import fail, run, run_json

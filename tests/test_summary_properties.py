@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from bench.bench_store import build_vocabulary
 from bench.bench_summaries import ShortTurns
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.models import Message, RoleType, SummaryInfo
 from storage.sentences import one_line, split_sentences
 from storage.summarizers import ExtractiveSummarizer, SummaryDraft

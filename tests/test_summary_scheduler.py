@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 from storage import ids
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.errors import StoreError
 from storage.llm_summarizer import LLMSummarizer
 from storage.models import Message

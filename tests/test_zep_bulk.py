@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.models import ImportResult, SessionQuery
 from storage.zep_bulk import BulkImportDeclined
 from zeptui.importers.zep import ZepImporter

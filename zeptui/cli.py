@@ -350,7 +350,7 @@ def open_store(
     `read_only` opens the file read-only (it must exist; no summaries are made).
     `memory_limit` caps DuckDB's memory (see `DuckDBStore`).
     """
-    from storage.duckdb_store import DuckDBStore
+    from storage.duckdb import DuckDBStore
 
     summaries = summaries and not read_only
     if summaries and summarizer is None:

@@ -16,7 +16,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 from textual.worker import WorkerCancelled
 
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.models import Message, RoleType, SessionImport
 from zeptui.app.access import StoreAccess
 from zeptui.app.app import ZeptuiApp

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from textual.widgets import Input, Label
 
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.models import MemoryType, Message, RoleType, SessionImport, SummaryInfo
 from tests.app.conftest import (
     HOSTILE,

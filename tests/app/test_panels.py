@@ -25,7 +25,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.tree import TreeNode
 from textual.worker import WorkerFailed
 
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.models import Message, RoleType, Session, SessionInfo, Summary, SummaryInfo
 from tests.app.conftest import wait_for_workers
 from tests.holders import held_database

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.duckdb_store import DuckDBStore
+from storage.duckdb import DuckDBStore
 from storage.store import MemoryStore
 
 StoreFactory = Callable[..., MemoryStore]

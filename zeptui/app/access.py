@@ -61,7 +61,7 @@ class StoreAccess:
         """Access to a DuckDB file, read-only (the app browses; it never writes)."""
 
         def opener() -> MemoryStore:
-            from storage.duckdb_store import DuckDBStore
+            from storage.duckdb import DuckDBStore
 
             if not path.exists():
                 raise NotFoundError(f"{path}: no database yet")
