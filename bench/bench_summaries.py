@@ -135,7 +135,8 @@ def cli_import(jsonl: Path, db: Path, *extra: str) -> Timing:
 def phases(jsonl: Path, db: Path) -> tuple[Timing, Timing]:
     """The two phases of an import with summaries, in this process: the file's
     import, then the summaries (what `zeptui import` does, phase by phase)."""
-    from zeptui.cli import IMPORT_MEMORY_LIMIT, open_store
+    from zeptui.cli.core import open_store
+    from zeptui.cli.transfer import IMPORT_MEMORY_LIMIT
     from zeptui.importers import detect_importer, import_file
 
     remove(db)

@@ -24,9 +24,9 @@ from zeptui.cli import cli
 from zeptui.config import sample_data_dir
 from zeptui.exporters import export_sessions
 from zeptui.importers import ImportFileError, ImportOptions, ReadContext, import_file
-from zeptui.importers.run import ImportRun
 from zeptui.importers.sharegpt import ShareGPTImporter
 from zeptui.importers.sources import ArchiveLimits, expand
+from zeptui.services.imports import ImportRun
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OCTAVIA = sample_data_dir() / "octavia-butler.json"

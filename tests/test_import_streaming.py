@@ -243,11 +243,18 @@ def test_a_record_longer_than_the_limit_is_rejected_by_name(
 
 @pytest.mark.usefixtures("small_parts")
 def test_progress_counts_a_session_in_parts_once(tmp_path: Path) -> None:
-    from zeptui.importers.run import _ProgressDisplay
+    from zeptui.services.imports import ImportCounts, ImportRun, NoProgress
+
+    class Counted(NoProgress):
+        def __init__(self) -> None:
+            self.seen: list[tuple[int, int]] = []
+
+        def counted(self, counts: ImportCounts) -> None:
+            self.seen.append((counts.sessions, counts.messages))
 
     path = write(tmp_path / "s.json", [{"session_id": "s", "messages": messages(20)}])
-    display = _ProgressDisplay(1, enabled=False)
-    display.start_file(path.name)
-    for part in get_importer("zep").read(path):
-        display.session(part)
-    assert (display.sessions, display.messages) == (1, 20)
+    progress = Counted()
+    with DuckDBStore(tmp_path / "s.duckdb", summarizer=None) as store:
+        ImportRun([path]).run(store, progress)
+    assert len(progress.seen) > 1  # the session came in parts
+    assert progress.seen[-1] == (1, 20)

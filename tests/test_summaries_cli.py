@@ -19,7 +19,8 @@ from storage.models import Message
 from tests.llm_server import FakeLLM, serve_llm
 from tests.test_cli import fail, run, run_json
 from zeptui import config
-from zeptui.importers.run import ImportRun, _ProgressDisplay
+from zeptui.cli.progress import ImportBar
+from zeptui.services.imports import ImportCounts, ImportRun
 
 WAIT = 60.0
 """Seconds a test waits for the subprocess before failing (never reached)."""
@@ -195,10 +196,9 @@ def test_import_makes_the_summaries_in_sight_before_the_store_closes(tmp_path: P
 
 
 def test_the_progress_line_shows_the_summary_phase() -> None:
-    with _ProgressDisplay(1, enabled=True) as display:
-        display.end_file(None)
+    with ImportBar(1) as display:
+        display.counted(ImportCounts(1, done=1))
         display.summaries(0, 7_168)
-        assert display.progress is not None
         [task] = display.progress.tasks
         assert (task.description, task.fields["unit"]) == ("summaries", "sessions summarised")
         assert task.fields["counts"] == ""  # not the import's decaying rate

@@ -26,7 +26,7 @@ from storage.sentences import one_line, split_sentences
 from storage.summarizers import ExtractiveSummarizer, SummaryDraft
 from storage.tokens import count_message_tokens, count_tokens
 from zeptui.importers import ImportOptions
-from zeptui.importers.run import ImportRun
+from zeptui.services.imports import ImportRun
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTE = re.compile(r"\(\d+ messages?; no sentence short enough to quote\.\)")

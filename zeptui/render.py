@@ -32,7 +32,7 @@ if TYPE_CHECKING:
         User,
     )
     from zeptui.importers import FileReport
-    from zeptui.importers.run import ImportRun
+    from zeptui.services.imports import ImportRun
 
 # C0 controls except tab and newline, DEL, C1 controls, Unicode line/paragraph
 # separators, the bidi embedding/override/isolate controls, and lone surrogates (how

@@ -1,6 +1,10 @@
-"""One `zeptui import` run: expand the paths, detect formats, import, report.
+"""One import run: expand the paths, detect formats, import, report.
 
-Kept apart from the CLI so that the app's import screen and tests can drive it too.
+Any front end drives it: `ImportRun(paths, ...)` plans (expands directories and
+archives, detects each file's format; no store needed), `run(store, progress)`
+imports each file in its own transaction and tells `progress` what happens (an
+`ImportProgress`: the CLI draws a Rich bar, the app its own), and the run keeps
+the report of every file (`entries`, `errors`, `totals`, `report_json`).
 """
 
 from __future__ import annotations
@@ -8,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from storage.models import ImportResult
 from zeptui.importers import (
@@ -23,12 +27,55 @@ from zeptui.importers import (
 from zeptui.importers.sources import ArchiveLimits, Source, expand
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
-
     from storage.models import SessionImport
     from storage.store import MemoryStore
 
-__all__ = ["Entry", "ImportRun"]
+__all__ = ["Entry", "ImportCounts", "ImportProgress", "ImportRun"]
+
+
+@dataclass
+class ImportCounts:
+    """How far a run got: files done, and sessions and messages read so far."""
+
+    files: int
+    done: int = 0
+    sessions: int = 0
+    messages: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def rate(self) -> float:
+        """Messages per second since the run started."""
+        return self.messages / max(time.monotonic() - self.started, 1e-6)
+
+
+class ImportProgress(Protocol):
+    """What an import run tells its front end, in this order: each file starts,
+    sessions and messages are counted as they go, the file ends; then the summaries
+    of the imported sessions are made, if the store makes them. `counts` is the
+    run's own (updated in place): read it, do not keep it."""
+
+    def file_started(self, name: str, counts: ImportCounts) -> None: ...
+    def counted(self, counts: ImportCounts) -> None: ...
+    def file_ended(self, entry: Entry, counts: ImportCounts) -> None: ...
+    def summaries(self, done: int, sessions: int) -> None:
+        """The summary phase: `done` of `sessions` sessions summarised."""
+        ...
+
+
+class NoProgress:
+    """An `ImportProgress` that shows nothing."""
+
+    def file_started(self, name: str, counts: ImportCounts) -> None:
+        pass
+
+    def counted(self, counts: ImportCounts) -> None:
+        pass
+
+    def file_ended(self, entry: Entry, counts: ImportCounts) -> None:
+        pass
+
+    def summaries(self, done: int, sessions: int) -> None:
+        pass
 
 
 @dataclass
@@ -104,36 +151,44 @@ class ImportRun:
     def reports(self) -> list[FileReport]:
         return [entry.report for entry in self.entries if entry.report is not None]
 
-    def run(self, store: MemoryStore, *, show_progress: bool = False) -> None:
+    def run(self, store: MemoryStore, progress: ImportProgress | None = None) -> None:
         """Import each planned file in its own transaction, in order; then wait for
         the store's summaries of the imported sessions, if it makes them."""
         from storage.errors import StoreError, StoreLockedError
         from storage.summary_scheduler import WaitsForSummaries
 
+        shown: ImportProgress = progress or NoProgress()
         planned = self.planned
-        with _ProgressDisplay(len(planned), enabled=show_progress) as progress:
-            for entry in planned:
-                assert entry.source is not None and entry.importer is not None
-                progress.start_file(entry.name)
-                try:
-                    entry.report = import_file(
-                        store,
-                        entry.source.readable(),
-                        entry.importer,
-                        self.options,
-                        name=entry.name,
-                        id_base=entry.source.id_base,
-                        on_session=progress.session,
-                    )
-                except ImportFileError as error:
-                    entry.error = str(error)
-                except StoreLockedError:
-                    raise
-                except StoreError as error:
-                    entry.error = f"{entry.name}: {error}"
-                progress.end_file(entry.report)
-            if isinstance(store, WaitsForSummaries):  # make them now, in sight
-                store.wait_for_summaries(progress=progress.summaries)
+        counts = ImportCounts(len(planned))
+        for entry in planned:
+            assert entry.source is not None and entry.importer is not None
+            shown.file_started(entry.name, counts)
+            counter = _SessionCounter(counts, shown)
+            try:
+                entry.report = import_file(
+                    store,
+                    entry.source.readable(),
+                    entry.importer,
+                    self.options,
+                    name=entry.name,
+                    id_base=entry.source.id_base,
+                    on_session=counter,
+                )
+            except ImportFileError as error:
+                entry.error = str(error)
+            except StoreLockedError:
+                raise
+            except StoreError as error:
+                entry.error = f"{entry.name}: {error}"
+            counts.done += 1
+            if entry.report is not None and counter.sessions == 0:
+                # a bulk import: the store read the file itself, no per-session calls
+                result = entry.report.result
+                counts.sessions += result.sessions_created + result.sessions_updated
+                counts.messages += result.messages_added + result.messages_skipped
+            shown.file_ended(entry, counts)
+        if isinstance(store, WaitsForSummaries):  # make them now, in sight
+            store.wait_for_summaries(progress=shown.summaries)
 
     def totals(self) -> ImportResult:
         """The sum of every file's result."""
@@ -172,104 +227,20 @@ class ImportRun:
         return {"dry_run": self.options.dry_run, "files": files, "totals": totals}
 
 
-class _ProgressDisplay:
-    """A live line on stderr while files import: file, sessions, messages, rate."""
+class _SessionCounter:
+    """Counts the sessions and messages a file hands the store (a long session comes
+    in parts: counted once) and tells `progress`."""
 
-    REFRESH = 0.1
-
-    def __init__(self, files: int, *, enabled: bool) -> None:
-        self.files = files
-        self.enabled = enabled and files > 0
-        self.done = 0
-        self.file_sessions = 0
-        self.last_session: str | None = None
+    def __init__(self, counts: ImportCounts, progress: ImportProgress) -> None:
+        self.counts = counts
+        self.progress = progress
         self.sessions = 0
-        self.messages = 0
-        self.started = time.monotonic()
-        self.last = 0.0
-        self.progress: Progress | None = None
-        self.task: TaskID | None = None
+        self.last_session: str | None = None
 
-    def __enter__(self) -> _ProgressDisplay:
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                SpinnerColumn,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self.progress = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                BarColumn(bar_width=20),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[unit]}"),
-                TextColumn("{task.fields[counts]}"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-            self.progress.start()
-            self.task = self.progress.add_task("", total=self.files, counts="", unit="files")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-    def start_file(self, name: str) -> None:
-        self.file_sessions = 0
-        self.last_session = None
-        if self.progress is not None and self.task is not None:
-            from rich.markup import escape
-
-            self.progress.update(self.task, description=escape(Path(name).name))
-
-    def session(self, session: SessionImport) -> None:
+    def __call__(self, session: SessionImport) -> None:
         if session.session_id != self.last_session:  # later parts of a long session: not again
             self.sessions += 1
-            self.file_sessions += 1
+            self.counts.sessions += 1
             self.last_session = session.session_id
-        self.messages += len(session.messages)
-        now = time.monotonic()
-        if now - self.last >= self.REFRESH:
-            self.last = now
-            self._show()
-
-    def end_file(self, report: FileReport | None) -> None:
-        self.done += 1
-        if report is not None and self.file_sessions == 0:  # a bulk import: no per-session calls
-            result = report.result
-            self.sessions += result.sessions_created + result.sessions_updated
-            self.messages += result.messages_added + result.messages_skipped
-        self._show()
-
-    def summaries(self, done: int, sessions: int) -> None:
-        """The summary phase: `done` of `sessions` sessions summarised."""
-        if self.progress is None or self.task is None:
-            return
-        now = time.monotonic()
-        if done == 0 or done == sessions or now - self.last >= self.REFRESH:
-            self.last = now
-            self.progress.update(
-                self.task,
-                description="summaries",
-                completed=done,
-                total=sessions,
-                unit="sessions summarised",
-                counts="",  # the import's rate would only decay from here
-            )
-
-    def _show(self) -> None:
-        if self.progress is None or self.task is None:
-            return
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        counts = (
-            f"{self.sessions:,} sessions · {self.messages:,} messages · "
-            f"{self.messages / elapsed:,.0f} msg/s"
-        )
-        self.progress.update(self.task, completed=self.done, counts=counts)
+        self.counts.messages += len(session.messages)
+        self.progress.counted(self.counts)

@@ -1,0 +1,116 @@
+"""The `zeptui` command line.
+
+A bare `zeptui` opens the app on the resolved database; subcommands sit beside it,
+one module per group of commands (`browse`, `memory`, `sessions`, `users`,
+`transfer`, `maintenance`). A command parses its options, calls a service or the
+store, and prints through `output.respond`: human-readable (Rich) by default, exactly
+Zep's JSON shapes with `--json`. A user error prints one `zeptui: error: ...` line on
+stderr and exits 1 (`errors`).
+
+Cold start matters: only click, click-default-group and platformdirs load at import;
+the store (DuckDB, tiktoken, pydantic) and Rich are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+import click
+
+from zeptui import __version__, config
+from zeptui.cli.browse import open_app, open_command
+from zeptui.cli.core import State, ZeptuiGroup
+from zeptui.cli.errors import ERROR_PREFIX, Interrupted, WarningLines
+from zeptui.cli.maintenance import purge, stats
+from zeptui.cli.memory import add, messages, search, show, summarize
+from zeptui.cli.sessions import delete, sessions
+from zeptui.cli.transfer import IMPORT_MEMORY_LIMIT, demo, export, import_command
+from zeptui.cli.users import users
+
+__all__ = ["IMPORT_MEMORY_LIMIT", "cli", "main"]
+
+
+@click.group(
+    cls=ZeptuiGroup,
+    default="open",
+    default_if_no_args=True,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(__version__, "-V", "--version", prog_name="zeptui")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Explore Zep-style chat memory (users, sessions, messages, summaries) offline.
+
+    Run with no command to open the app on the database. Every command takes --db
+    (before or after its name).
+    """
+    store_log = logging.getLogger("storage")
+    if not store_log.handlers:  # failed summaries are reported as warnings, once
+        store_log.addHandler(logging.NullHandler())
+    # Rows a read could not show as stored: said once each, per command.
+    read_log = logging.getLogger("storage.reads")
+    for handler in [h for h in read_log.handlers if isinstance(h, WarningLines)]:
+        read_log.removeHandler(handler)
+    read_log.addHandler(WarningLines())
+    read_log.propagate = False
+    state = ctx.ensure_object(State)
+    if ctx.invoked_subcommand is None:
+        open_app(config.resolve_db_path(state.db))
+
+
+for _command in (
+    open_command,
+    add,
+    sessions,
+    show,
+    messages,
+    search,
+    import_command,
+    export,
+    delete,
+    purge,
+    summarize,
+    stats,
+    demo,
+    users,
+):
+    cli.add_command(_command)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The console script: `zeptui`."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _first_interrupt)
+    try:
+        # A closed pipe (`zeptui export | head`) is handled by click: no traceback.
+        cli.main(args=list(argv) if argv is not None else None, prog_name="zeptui")
+    except SystemExit as stop:
+        if stop.code != Interrupted.exit_code:
+            raise
+        # A background summary may still be inside DuckDB: leave without finalising the
+        # interpreter under it (which aborts the process), as kill -9 would; the store's
+        # journal makes that safe, and the interrupted write was rolled back already.
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(Interrupted.exit_code)
+
+
+def _first_interrupt(_signum: int, _frame: object) -> None:
+    """Ctrl-C: stop what runs (the write rolls back and the store closes, see
+    `Interrupted`); a second Ctrl-C while that cleanup runs stops at once."""
+    signal.signal(signal.SIGINT, _second_interrupt)
+    raise KeyboardInterrupt
+
+
+def _second_interrupt(_signum: int, _frame: object) -> None:
+    # Like kill -9, which the store survives: DuckDB replays its journal at the next open.
+    # Nothing is imported here: the first Ctrl-C may have stopped an import half-way.
+    os.write(2, f"{ERROR_PREFIX}interrupted again; stopped at once\n".encode())
+    os._exit(Interrupted.exit_code)

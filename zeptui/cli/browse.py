@@ -1,0 +1,65 @@
+"""`zeptui` / `zeptui open`: the app on a terminal, the latest sessions into a pipe."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from zeptui import __version__, config
+from zeptui.cli.args import SESSIONS_PAGE
+from zeptui.cli.core import State, ask, command, no_database, open_store, pass_state
+
+
+@command("open")
+@pass_state
+def open_command(state: State) -> None:
+    """Open the app on the database (the default command)."""
+    open_app(config.resolve_db_path(state.db))
+
+
+def open_app(db_path: Path) -> None:
+    """Open zeptui on `db_path`.
+
+    On a terminal this opens the app (offering to create a missing database first);
+    when output is piped it prints the most recently active sessions instead.
+    """
+    on_terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    if not db_path.exists():
+        if not on_terminal:
+            raise no_database(db_path)
+        from zeptui.render import sanitize
+
+        if not ask(f"No database at {sanitize(str(db_path))}. Create it?"):
+            raise click.exceptions.Exit(1)
+        with open_store(db_path):
+            pass
+    if on_terminal:
+        from zeptui.app.app import run
+
+        run(db_path)
+        return
+    from rich.text import Text
+
+    from storage.capabilities import SessionPages, require
+    from storage.models import SessionOrder, SessionQuery
+    from zeptui import render
+
+    with open_store(db_path, read_only=True) as store:
+        page = require(store, SessionPages, "list sessions with their counts").session_page(
+            SessionQuery(limit=SESSIONS_PAGE, order_by=SessionOrder.activity, descending=True)
+        )
+    console = render.make_console()
+    header = Text(f"zeptui {__version__}  ", style="bold")
+    header.append_text(render.data(db_path, "dim"))
+    console.print(header, soft_wrap=True)
+    more = None
+    if page.next_cursor is not None:
+        where = "" if db_path == config.resolve_db_path() else f" --db {shlex.quote(str(db_path))}"
+        more = f"zeptui sessions{where} --page 2"
+    render.print_sessions(console, page, 1, more)
+    console.print(
+        Text("Try: zeptui show SESSION_ID, zeptui search TEXT, zeptui --help", style="dim")
+    )

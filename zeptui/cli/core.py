@@ -1,0 +1,285 @@
+"""The CLI's command classes and the state every command shares.
+
+Every command takes `--db` before or after its name, refuses text arguments that
+are not valid Unicode, and reports a command line click cannot parse in one line.
+`State` holds the global options and opens the store for a command.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from zeptui import config
+from zeptui.cli.errors import (
+    Interrupted,
+    UsageLine,
+    UserError,
+    is_interruption,
+    user_message,
+    warn,
+)
+
+if TYPE_CHECKING:
+    from storage.capabilities import Maintenance, Summarizing
+    from storage.store import MemoryStore
+    from storage.summarizers import Summarizer
+
+    _DefaultGroup = click.Group  # click-default-group ships no type hints
+else:
+    from click_default_group import DefaultGroup as _DefaultGroup
+
+PATH = click.Path(path_type=Path)
+
+
+class ZeptuiCommand(click.Command):
+    """A zeptui command: takes `--db` after its name too (`zeptui sessions --db x`),
+    refuses text arguments that are not valid Unicode, and reports usage errors in one
+    line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _add_db_option(self)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return _parse_args(super().parse_args, ctx, args)
+
+
+class ZeptuiSubGroup(click.Group):
+    """A group of zeptui commands (`zeptui users ...`), with ZeptuiCommand's conventions."""
+
+    command_class = ZeptuiCommand
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _add_db_option(self)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return _parse_args(super().parse_args, ctx, args)
+
+
+class ZeptuiGroup(ZeptuiSubGroup, _DefaultGroup):
+    """The top-level group.
+
+    A bare `zeptui` runs the default command (`open`); a mistyped command name is an
+    error rather than an argument to the default command. Expected failures
+    (store errors, import errors, OS errors, a damaged or full database) become
+    one-line `UserError`s, Ctrl-C becomes `Interrupted`.
+    """
+
+    group_class = ZeptuiSubGroup
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return click.Group.get_command(self, ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException:
+            raise
+        except click.exceptions.Exit:
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            if is_interruption(exc):
+                raise Interrupted() from None
+            if not isinstance(exc, Exception):
+                raise
+            state = ctx.find_object(State)
+            message = user_message(exc, config.resolve_db_path(state.db if state else None))
+            if message is None:
+                raise
+            raise UserError(message) from exc
+
+
+def command(name: str | None = None, **settings: Any) -> Callable[[Any], ZeptuiCommand]:
+    """`@command()`: a zeptui command, to be added to a group."""
+    decorator: Callable[[Any], ZeptuiCommand] = click.command(name, cls=ZeptuiCommand, **settings)
+    return decorator
+
+
+def _set_db(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(State).db = value
+
+
+DB_HELP = f"Database file. Default: ${config.DB_ENV_VAR}, else zeptui.duckdb in the user data dir."
+
+
+def _add_db_option(command: click.Command) -> None:
+    if any("--db" in getattr(param, "opts", ()) for param in command.params):
+        return  # `demo --db` names the demo's own database
+    command.params.append(
+        click.Option(
+            ["--db"], type=PATH, metavar="PATH", expose_value=False, callback=_set_db, help=DB_HELP
+        )
+    )
+
+
+def _parse_args(
+    parse: Callable[[click.Context, list[str]], list[str]], ctx: click.Context, args: list[str]
+) -> list[str]:
+    try:
+        rest = parse(ctx, args)
+        for param in ctx.command.params:
+            _refuse_undecodable(ctx, param, ctx.params.get(param.name or ""))
+    except click.UsageError as error:
+        raise UsageLine(error) from None
+    return rest
+
+
+def _refuse_undecodable(ctx: click.Context, param: click.Parameter, value: object) -> None:
+    """Text that is not valid Unicode: bytes that are not UTF-8 in argv (Python keeps them
+    as lone surrogates) or a lone surrogate itself. Paths may hold such bytes; text cannot
+    be stored or shown."""
+    values = value if isinstance(value, tuple) else (value,)
+    for item in values:
+        if isinstance(item, str) and _SURROGATE.search(item):
+            from zeptui.render import sanitize
+
+            message = f"'{sanitize(item)}' is not valid UTF-8 text"
+            raise click.BadParameter(message, ctx=ctx, param=param)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+# --- the store -----------------------------------------------------------------------
+
+
+def no_database(path: Path) -> UserError:
+    hint = (
+        "zeptui import or zeptui add creates it, zeptui demo opens sample data"
+        if path == config.resolve_db_path(None, {})
+        else f"check --db or ${config.DB_ENV_VAR}; zeptui import or zeptui add creates it"
+    )
+    return UserError(f"{path}: no such database ({hint})")
+
+
+@dataclass
+class State:
+    """Global options, passed to every command."""
+
+    db: Path | None = None
+
+    def db_path(self, *, create: bool = False) -> Path:
+        """The database: `--db`, else `$ZEPTUI_DB`, else the user data dir.
+
+        It must exist unless `create` (only commands that add data create a store)."""
+        path = config.resolve_db_path(self.db)
+        try:
+            str(path).encode()
+        except UnicodeEncodeError:
+            from zeptui.render import sanitize
+
+            raise UserError(f"{sanitize(str(path))}: a database path must be UTF-8") from None
+        if not create and not path.exists():
+            raise no_database(path)
+        return path
+
+    def read(self) -> AbstractContextManager[MemoryStore]:
+        """The store, open read-only: reading never needs write access (a 0444 file, a
+        read-only mount) and never waits for another reader."""
+        return open_store(self.db_path(), read_only=True)
+
+    def write(
+        self, *, create: bool = False, summaries: bool = False, memory_limit: str | None = None
+    ) -> AbstractContextManager[MemoryStore]:
+        """The store, open read-write (created if missing when `create`)."""
+        path = self.db_path(create=create)
+        check_writable(path)
+        return open_store(path, summaries=summaries, memory_limit=memory_limit)
+
+
+def check_writable(path: Path) -> None:
+    """A store that cannot be written is refused before DuckDB tries (and says that
+    reading it still works)."""
+    try:
+        os.close(os.open(path, os.O_RDWR))
+    except OSError as error:
+        if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return  # missing (it will be created) or not a file: the store says what
+        raise UserError(
+            f"{path} cannot be written ({error.strerror}); this command changes it, "
+            "commands that only read it still work"
+        ) from None
+
+
+pass_state = click.make_pass_decorator(State, ensure=True)
+
+
+@contextmanager
+def open_store(
+    path: Path,
+    *,
+    summaries: bool = False,
+    summarizer: Summarizer | None = None,
+    read_only: bool = False,
+    memory_limit: str | None = None,
+) -> Iterator[MemoryStore]:
+    """The local store at `path`, open for the duration of the block, then closed.
+
+    With `summaries`, writes make summaries with `summarizer`, else the configured
+    one (`$ZEPTUI_SUMMARIZER`, default extractive). They are made when the block
+    ends, before the store closes (`zeptui import` shows their progress), with the
+    file let go while an LLM is waited on; any that failed are reported as warnings.
+    Without, the store makes none.
+    `read_only` opens the file read-only (it must exist; no summaries are made).
+    `memory_limit` caps DuckDB's memory (see `DuckDBStore`).
+    """
+    from storage.duckdb import DuckDBStore
+
+    summaries = summaries and not read_only
+    if summaries and summarizer is None:
+        from storage.summarizers import summarizer_from_config
+
+        summarizer = summarizer_from_config()
+    store = DuckDBStore(
+        path,
+        summarizer=summarizer if summaries else None,
+        defer_summaries=True,
+        read_only=read_only,
+        memory_limit=memory_limit,
+    )
+    try:
+        with store:
+            yield store
+    finally:
+        for problem in dict.fromkeys(store.summary_errors):
+            warn(f"summary failed: {problem}")
+
+
+def maintenance(store: MemoryStore) -> Maintenance:
+    """The store's counts and purges (a remote Zep server has neither)."""
+    from storage.capabilities import Maintenance, require
+
+    return require(store, Maintenance, "count or purge what it holds")
+
+
+def summarizing(store: MemoryStore) -> Summarizing:
+    """The store's summaries on request."""
+    from storage.capabilities import Summarizing, require
+
+    return require(store, Summarizing, "summarise on request")
+
+
+def require_user(store: MemoryStore, user_id: str | None) -> None:
+    """An unknown user in a filter is an error (as an unknown session is), not an empty
+    result."""
+    if user_id is not None:
+        store.get_user(user_id)
+
+
+def ask(question: str) -> bool:
+    """A yes/no question on the terminal (stderr), no by default; no answer is no."""
+    try:
+        return click.confirm(question, default=False, err=True)
+    except click.Abort:
+        return False
