@@ -135,12 +135,14 @@ def cli_import(jsonl: Path, db: Path, *extra: str) -> Timing:
 def phases(jsonl: Path, db: Path) -> tuple[Timing, Timing]:
     """The two phases of an import with summaries, in this process: the file's
     import, then the summaries (what `zeptui import` does, phase by phase)."""
-    from zeptui.cli.core import open_store
     from zeptui.cli.transfer import IMPORT_MEMORY_LIMIT
+    from zeptui.compose import StoreTarget, open_store
     from zeptui.importers import detect_importer, import_file
+    from zeptui.settings import Settings
 
     remove(db)
-    with open_store(db, summaries=True, memory_limit=IMPORT_MEMORY_LIMIT) as store:
+    target = StoreTarget.file(db)
+    with open_store(target, Settings(), summaries=True, memory_limit=IMPORT_MEMORY_LIMIT) as store:
         assert isinstance(store, DuckDBStore)
         start, cpu = time.perf_counter(), time.process_time()
         import_file(store, jsonl, detect_importer(jsonl))

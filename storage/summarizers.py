@@ -11,19 +11,19 @@ Two summarizers ship:
 * `LLMSummarizer` (`storage/llm_summarizer.py`): Zep's progressive summary through
   any OpenAI-compatible chat-completions endpoint.
 
-`summarizer_from_config` picks one from `ZEPTUI_SUMMARIZER` and friends.
+Storage reads no configuration: the caller builds the summarizer it wants
+(`zeptui.compose.build_summarizer`, from zeptui's settings) and hands it to the store.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import os
 import re
 import string
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -40,7 +40,6 @@ __all__ = [
     "SummarizerError",
     "SummaryDraft",
     "speaker",
-    "summarizer_from_config",
 ]
 
 
@@ -347,64 +346,3 @@ def _estimate(text: str, density: float) -> int:
     """Estimated tokens of `text` on one line (`density`: tokens per character), with
     a margin and the separator before it."""
     return math.ceil(len(text) * density * _ESTIMATE_MARGIN) + 1
-
-
-# --- configuration ------------------------------------------------------------------
-
-DEFAULT_LLM_TIMEOUT = 60.0
-"""Seconds one LLM request may take in all (connect, headers and body)."""
-
-
-def _setting(env: Mapping[str, str], *names: str) -> str | None:
-    """The first of `names` set to a non-blank value in `env`."""
-    for name in names:
-        value = env.get(name, "").strip()
-        if value:
-            return value
-    return None
-
-
-def _timeout(env: Mapping[str, str]) -> float:
-    value = _setting(env, "ZEPTUI_LLM_TIMEOUT")
-    if value is None:
-        return DEFAULT_LLM_TIMEOUT
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not (0 < seconds < math.inf):
-        raise SummarizerError(
-            f"ZEPTUI_LLM_TIMEOUT must be a positive number of seconds, not {value!r}"
-        )
-    return seconds
-
-
-def summarizer_from_config(
-    name: str | None = None, env: Mapping[str, str] | None = None
-) -> Summarizer:
-    """The summarizer named `name` (else `ZEPTUI_SUMMARIZER`, else "extractive").
-
-    "llm" reads `ZEPTUI_LLM_BASE_URL` (or `OPENAI_BASE_URL`), `ZEPTUI_LLM_MODEL`,
-    `ZEPTUI_LLM_API_KEY` (or `OPENAI_API_KEY`) and `ZEPTUI_LLM_TIMEOUT` (seconds per
-    request, 60 by default) from `env` (default: os.environ).
-    """
-    env = os.environ if env is None else env
-    chosen = name if name is not None else _setting(env, "ZEPTUI_SUMMARIZER")
-    chosen = (chosen or "extractive").strip().lower()
-    if chosen == "extractive":
-        return ExtractiveSummarizer()
-    if chosen == "llm":
-        from storage.llm_summarizer import LLMSummarizer
-
-        base_url = _setting(env, "ZEPTUI_LLM_BASE_URL", "OPENAI_BASE_URL")
-        model = _setting(env, "ZEPTUI_LLM_MODEL")
-        missing = []
-        if base_url is None:
-            missing.append("ZEPTUI_LLM_BASE_URL (or OPENAI_BASE_URL)")
-        if model is None:
-            missing.append("ZEPTUI_LLM_MODEL")
-        if base_url is None or model is None:
-            raise SummarizerError(f"the llm summarizer needs {' and '.join(missing)} to be set")
-        api_key = _setting(env, "ZEPTUI_LLM_API_KEY", "OPENAI_API_KEY")
-        return LLMSummarizer(base_url=base_url, model=model, api_key=api_key, timeout=_timeout(env))
-    raise SummarizerError(f"unknown summarizer {chosen!r}; choose 'extractive' or 'llm'")

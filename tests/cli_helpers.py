@@ -39,7 +39,12 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def samples_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every bundled sample imported once per test session, to copy from."""
     path = tmp_path_factory.mktemp("samples") / "samples.duckdb"
-    run("--db", path, "import", config.sample_data_dir())
+    with pytest.MonkeyPatch.context() as monkeypatch:  # before any test's own settings
+        for key in config.KEYS:
+            for variable in key.env:
+                monkeypatch.delenv(variable, raising=False)
+        monkeypatch.setenv(config.CONFIG_DIR_ENV_VAR, str(path.parent / "config"))
+        run("--db", path, "import", config.sample_data_dir())
     return path
 
 
@@ -94,8 +99,12 @@ def script_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "XDG_DATA_HOME": str(tmp_path / "data"),
         "HOME": str(tmp_path / "home"),
         "COLUMNS": "200",
+        "ZEPTUI_CONFIG_DIR": str(tmp_path / "config"),
     }
-    env.pop("ZEPTUI_SUMMARIZER", None)
+    for key in config.KEYS:
+        for variable in key.env:
+            env.pop(variable, None)
+    env["ZEPTUI_DB"] = str(tmp_path / "sub.duckdb")
     env.update(extra)
     return env
 

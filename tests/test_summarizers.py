@@ -26,7 +26,6 @@ from storage.summarizers import (
     ExtractiveSummarizer,
     SummarizerError,
     SummaryDraft,
-    summarizer_from_config,
 )
 from storage.summary_policy import MAX_SUMMARY_BYTES, MAX_SUMMARY_TOKENS
 from storage.tokens import count_message_tokens, count_tokens
@@ -556,21 +555,6 @@ def test_llm_urls_are_printed_without_credentials(llm_server: FakeLLM) -> None:
     assert request.path == "/v1/chat/completions?api-key=sekrit-123&api-version=2024-06"
 
 
-@pytest.mark.parametrize("key", ["sk-clé-ünïcode", "sk key", "sk-a\nb"])
-def test_llm_key_that_cannot_be_a_header_is_a_clear_error(key: str) -> None:
-    with pytest.raises(SummarizerError) as info:
-        summarizer_from_config(
-            "llm",
-            env={
-                "ZEPTUI_LLM_BASE_URL": "http://127.0.0.1:9/v1",
-                "ZEPTUI_LLM_MODEL": "m",
-                "ZEPTUI_LLM_API_KEY": key,
-            },
-        )
-    message = str(info.value)
-    assert "printable ASCII" in message and "\n" not in message and key.strip() not in message
-
-
 @pytest.mark.parametrize("url", ["127.0.0.1:8000/v1", "ftp://host/v1", "http:///v1"])
 def test_llm_base_url_must_be_http(url: str) -> None:
     with pytest.raises(SummarizerError, match="is not an http:// or https:// URL"):
@@ -584,102 +568,6 @@ def test_llm_error_stops_a_chunked_run(llm_server: FakeLLM) -> None:
     with pytest.raises(SummarizerError):
         summarizer.summarize(None, messages)
     assert len(llm_server.requests) == 1
-
-
-# --- configuration ------------------------------------------------------------------
-
-
-def test_config_defaults_to_extractive() -> None:
-    assert isinstance(summarizer_from_config(env={}), ExtractiveSummarizer)
-    assert isinstance(summarizer_from_config("extractive", env={}), ExtractiveSummarizer)
-    env = {"ZEPTUI_SUMMARIZER": " Extractive "}
-    assert isinstance(summarizer_from_config(env=env), ExtractiveSummarizer)
-
-
-def test_config_llm_from_zeptui_settings() -> None:
-    env = {
-        "ZEPTUI_SUMMARIZER": "llm",
-        "ZEPTUI_LLM_BASE_URL": "http://127.0.0.1:8000/v1",
-        "ZEPTUI_LLM_MODEL": "qwen2.5",
-        "ZEPTUI_LLM_API_KEY": "zk",
-        "OPENAI_BASE_URL": "http://other/v1",
-        "OPENAI_API_KEY": "ok",
-    }
-    summarizer = summarizer_from_config(env=env)
-    assert isinstance(summarizer, LLMSummarizer)
-    assert summarizer.url == "http://127.0.0.1:8000/v1/chat/completions"
-    assert summarizer.model == "qwen2.5"
-    assert summarizer.api_key == "zk"
-
-
-def test_config_llm_falls_back_to_openai_settings() -> None:
-    env = {
-        "ZEPTUI_LLM_MODEL": "gpt-4o-mini",
-        "OPENAI_BASE_URL": "https://api.example.com/v1",
-        "OPENAI_API_KEY": "sk-openai",
-        "ZEPTUI_LLM_API_KEY": "  ",
-    }
-    summarizer = summarizer_from_config("LLM", env=env)
-    assert isinstance(summarizer, LLMSummarizer)
-    assert summarizer.base_url == "https://api.example.com/v1"
-    assert summarizer.api_key == "sk-openai"
-    keyless = summarizer_from_config(
-        "llm", env={"ZEPTUI_LLM_MODEL": "m", "OPENAI_BASE_URL": "http://u/v1"}
-    )
-    assert isinstance(keyless, LLMSummarizer)
-    assert keyless.api_key is None
-
-
-def test_config_llm_timeout() -> None:
-    env = {"ZEPTUI_LLM_BASE_URL": "http://127.0.0.1:9/v1", "ZEPTUI_LLM_MODEL": "m"}
-    default = summarizer_from_config("llm", env=env)
-    assert isinstance(default, LLMSummarizer) and default.timeout == 60
-    quick = summarizer_from_config("llm", env={**env, "ZEPTUI_LLM_TIMEOUT": "2.5"})
-    assert isinstance(quick, LLMSummarizer) and quick.timeout == 2.5
-    for bad in ("0", "-1", "soon", "inf", "nan"):
-        with pytest.raises(SummarizerError, match="ZEPTUI_LLM_TIMEOUT must be a positive"):
-            summarizer_from_config("llm", env={**env, "ZEPTUI_LLM_TIMEOUT": bad})
-
-
-def test_config_name_overrides_the_environment() -> None:
-    env = {"ZEPTUI_SUMMARIZER": "llm"}
-    assert isinstance(summarizer_from_config("extractive", env=env), ExtractiveSummarizer)
-
-
-@pytest.mark.parametrize(
-    ("env", "needle"),
-    [
-        ({"ZEPTUI_LLM_BASE_URL": "http://x/v1"}, "ZEPTUI_LLM_MODEL"),
-        ({"ZEPTUI_LLM_MODEL": "m"}, "ZEPTUI_LLM_BASE_URL"),
-        ({"ZEPTUI_LLM_MODEL": "m", "ZEPTUI_LLM_BASE_URL": " "}, "OPENAI_BASE_URL"),
-        ({}, "ZEPTUI_LLM_BASE_URL (or OPENAI_BASE_URL) and ZEPTUI_LLM_MODEL"),
-    ],
-)
-def test_config_llm_missing_settings(env: dict[str, str], needle: str) -> None:
-    with pytest.raises(SummarizerError) as info:
-        summarizer_from_config("llm", env=env)
-    assert needle in str(info.value)
-    assert "\n" not in str(info.value)
-
-
-def test_config_unknown_name() -> None:
-    with pytest.raises(SummarizerError, match="unknown summarizer 'gpt'"):
-        summarizer_from_config("gpt", env={})
-    with pytest.raises(SummarizerError, match="unknown summarizer"):
-        summarizer_from_config(env={"ZEPTUI_SUMMARIZER": "magic"})
-
-
-def test_config_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ZEPTUI_SUMMARIZER", "llm")
-    monkeypatch.setenv("ZEPTUI_LLM_BASE_URL", "http://127.0.0.1:9/v1")
-    monkeypatch.setenv("ZEPTUI_LLM_MODEL", "env-model")
-    monkeypatch.delenv("ZEPTUI_LLM_API_KEY", raising=False)
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    summarizer = summarizer_from_config()
-    assert isinstance(summarizer, LLMSummarizer)
-    assert summarizer.model == "env-model"
-    monkeypatch.delenv("ZEPTUI_SUMMARIZER")
-    assert isinstance(summarizer_from_config(), ExtractiveSummarizer)
 
 
 def test_importing_summarizers_does_not_import_httpx() -> None:

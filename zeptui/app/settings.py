@@ -1,64 +1,42 @@
-"""The app's remembered settings (the theme), in a small JSON file.
+"""The app's view of zeptui's settings: the theme it starts with, and remembers.
 
-The file lives in the platform's user config directory, or in
-`$ZEPTUI_CONFIG_DIR` when set (tests set it, so they never touch a real home);
-the app's cache (`first_page`) then goes to its `cache` folder.
+Read without pydantic (`zeptui.config`), before the first frame; a change of theme
+is written to the config file (`app.theme`), leaving the file's other settings and
+comments as they are. The app's cache goes to `zeptui.config.cache_dir()`.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import asdict, dataclass
-from pathlib import Path
+import logging
+from dataclasses import dataclass
 
-CONFIG_ENV_VAR = "ZEPTUI_CONFIG_DIR"
+from zeptui import config
+from zeptui.config import cache_dir
 
+__all__ = ["Settings", "cache_dir"]
 
-def config_dir() -> Path:
-    override = os.environ.get(CONFIG_ENV_VAR)
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return platformdirs.user_config_path("zeptui")
-
-
-def cache_dir() -> Path:
-    """Where the app keeps what it can read again (the platform's user cache folder)."""
-    override = os.environ.get(CONFIG_ENV_VAR)
-    if override:
-        return Path(override) / "cache"
-    import platformdirs
-
-    return platformdirs.user_cache_path("zeptui")
+_log = logging.getLogger(__name__)
 
 
 @dataclass
 class Settings:
-    theme: str = "textual-dark"
-
-    @classmethod
-    def path(cls) -> Path:
-        return config_dir() / "settings.json"
+    theme: str = config.DEFAULT_THEME
 
     @classmethod
     def load(cls) -> Settings:
-        """The saved settings; defaults when the file is missing or unreadable."""
+        """The theme the flags, environment and config file give; the default when
+        the config file cannot be read (the CLI says why)."""
         try:
-            raw = json.loads(cls.path().read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            found = config.read_layers().get("app.theme")
+        except config.SettingsError:
             return cls()
-        theme = raw.get("theme") if isinstance(raw, dict) else None
+        theme = found[0] if found else None
         return cls(theme=theme) if isinstance(theme, str) else cls()
 
     def save(self) -> None:
-        """Write the settings; a read-only config dir is not an error worth a crash."""
-        path = self.path()
+        """Remember the theme in the config file; a file that cannot be written (or is
+        not valid TOML, which is left alone) is not worth a crash."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_suffix(".tmp")
-            temporary.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
-            temporary.replace(path)
-        except OSError:
-            pass
+            config.remember("app.theme", self.theme)
+        except (OSError, config.SettingsError) as error:
+            _log.info("the theme was not remembered: %s", error)

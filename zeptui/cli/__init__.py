@@ -22,11 +22,11 @@ from collections.abc import Sequence
 
 import click
 
-from zeptui import __version__, config
+from zeptui import __version__
 from zeptui.cli.browse import open_app, open_command
 from zeptui.cli.core import State, ZeptuiGroup
 from zeptui.cli.errors import ERROR_PREFIX, Interrupted, WarningLines
-from zeptui.cli.maintenance import purge, stats
+from zeptui.cli.maintenance import config_command, purge, stats
 from zeptui.cli.memory import add, messages, search, show, summarize
 from zeptui.cli.sessions import delete, sessions
 from zeptui.cli.transfer import IMPORT_MEMORY_LIMIT, demo, export, import_command
@@ -59,9 +59,8 @@ def cli(ctx: click.Context) -> None:
         read_log.removeHandler(handler)
     read_log.addHandler(WarningLines())
     read_log.propagate = False
-    state = ctx.ensure_object(State)
     if ctx.invoked_subcommand is None:
-        open_app(config.resolve_db_path(state.db))
+        open_app(ctx.ensure_object(State))
 
 
 for _command in (
@@ -79,6 +78,7 @@ for _command in (
     stats,
     demo,
     users,
+    config_command,
 ):
     cli.add_command(_command)
 

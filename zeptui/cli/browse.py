@@ -11,21 +11,28 @@ import click
 from zeptui import __version__, config
 from zeptui.cli.args import SESSIONS_PAGE
 from zeptui.cli.core import State, ask, command, no_database, open_store, pass_state
+from zeptui.compose import StoreTarget
 
 
 @command("open")
 @pass_state
 def open_command(state: State) -> None:
     """Open the app on the database (the default command)."""
-    open_app(config.resolve_db_path(state.db))
+    open_app(state)
 
 
-def open_app(db_path: Path) -> None:
-    """Open zeptui on `db_path`.
+def open_app(state: State, db_path: Path | None = None) -> None:
+    """Open zeptui on `db_path` (default: the database the options and settings name).
 
     On a terminal this opens the app (offering to create a missing database first);
-    when output is piped it prints the most recently active sessions instead.
+    when output is piped it prints the most recently active sessions instead. The
+    path is resolved without pydantic (`zeptui.config`): the app paints first.
     """
+    if state.remote is not None:
+        state.target()  # refused until the remote store exists
+    if db_path is None:
+        db_path = state.resolved = config.resolve_db_path(state.db)
+    target = StoreTarget.file(db_path)
     on_terminal = sys.stdin.isatty() and sys.stdout.isatty()
     if not db_path.exists():
         if not on_terminal:
@@ -34,7 +41,7 @@ def open_app(db_path: Path) -> None:
 
         if not ask(f"No database at {sanitize(str(db_path))}. Create it?"):
             raise click.exceptions.Exit(1)
-        with open_store(db_path):
+        with open_store(target, state.settings()):
             pass
     if on_terminal:
         from zeptui.app.app import run
@@ -47,7 +54,7 @@ def open_app(db_path: Path) -> None:
     from storage.models import SessionOrder, SessionQuery
     from zeptui import render
 
-    with open_store(db_path, read_only=True) as store:
+    with open_store(target, state.settings(), read_only=True) as store:
         page = require(store, SessionPages, "list sessions with their counts").session_page(
             SessionQuery(limit=SESSIONS_PAGE, order_by=SessionOrder.activity, descending=True)
         )

@@ -10,8 +10,8 @@ from __future__ import annotations
 import errno
 import os
 import re
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,8 @@ from zeptui.cli.errors import (
 if TYPE_CHECKING:
     from storage.capabilities import Maintenance, Summarizing
     from storage.store import MemoryStore
-    from storage.summarizers import Summarizer
+    from zeptui.compose import StoreTarget
+    from zeptui.settings import Settings
 
     _DefaultGroup = click.Group  # click-default-group ships no type hints
 else:
@@ -93,7 +94,7 @@ class ZeptuiGroup(ZeptuiSubGroup, _DefaultGroup):
             if not isinstance(exc, Exception):
                 raise
             state = ctx.find_object(State)
-            message = user_message(exc, config.resolve_db_path(state.db if state else None))
+            message = user_message(exc, state.resolved if state else None)
             if message is None:
                 raise
             raise UserError(message) from exc
@@ -110,7 +111,15 @@ def _set_db(ctx: click.Context, _param: click.Parameter, value: Path | None) -> 
         ctx.ensure_object(State).db = value
 
 
-DB_HELP = f"Database file. Default: ${config.DB_ENV_VAR}, else zeptui.duckdb in the user data dir."
+def _set_remote(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(State).remote = value
+
+
+DB_HELP = (
+    f"Database file. Default: ${config.DB_ENV_VAR}, else the config file's database.path, "
+    "else zeptui.duckdb in the user data dir."
+)
 
 
 def _add_db_option(command: click.Command) -> None:
@@ -119,6 +128,12 @@ def _add_db_option(command: click.Command) -> None:
     command.params.append(
         click.Option(
             ["--db"], type=PATH, metavar="PATH", expose_value=False, callback=_set_db, help=DB_HELP
+        )
+    )
+    # A server's URL instead of a file: parsed and refused until the remote store exists.
+    command.params.append(
+        click.Option(
+            ["--remote"], metavar="URL", expose_value=False, callback=_set_remote, hidden=True
         )
     )
 
@@ -157,7 +172,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def no_database(path: Path) -> UserError:
     hint = (
         "zeptui import or zeptui add creates it, zeptui demo opens sample data"
-        if path == config.resolve_db_path(None, {})
+        if path == config.default_db_path()
         else f"check --db or ${config.DB_ENV_VAR}; zeptui import or zeptui add creates it"
     )
     return UserError(f"{path}: no such database ({hint})")
@@ -165,15 +180,28 @@ def no_database(path: Path) -> UserError:
 
 @dataclass
 class State:
-    """Global options, passed to every command."""
+    """Global options, passed to every command; the settings and the store from them."""
 
     db: Path | None = None
+    remote: str | None = None
+    resolved: Path | None = None
+    """The database path once a command resolved it (for error messages)."""
 
-    def db_path(self, *, create: bool = False) -> Path:
-        """The database: `--db`, else `$ZEPTUI_DB`, else the user data dir.
+    def settings(self, **flags: object) -> Settings:
+        """The settings: these flags (by dotted name) and --db, then the environment,
+        then the config file."""
+        from zeptui.settings import load
 
-        It must exist unless `create` (only commands that add data create a store)."""
-        path = config.resolve_db_path(self.db)
+        return load({"database.path": self.db, **flags})
+
+    def db_path(self, *, create: bool = False, settings: Settings | None = None) -> Path:
+        """The database: `--db`, else `$ZEPTUI_DB`, else the config file's, else the
+        user data dir's. It must exist unless `create` (only commands that add data
+        create a store)."""
+        if self.remote is not None:
+            self.target()  # a server's store has no file here (refused until it exists)
+        path = (settings or self.settings()).database.path
+        self.resolved = path
         try:
             str(path).encode()
         except UnicodeEncodeError:
@@ -184,18 +212,36 @@ class State:
             raise no_database(path)
         return path
 
-    def read(self) -> AbstractContextManager[MemoryStore]:
+    def target(self, *, create: bool = False, settings: Settings | None = None) -> StoreTarget:
+        """The store the options name: `--remote URL`, else the database file."""
+        from zeptui.compose import StoreTarget
+
+        if self.remote is not None:
+            if self.db is not None:
+                raise UserError("--db and --remote name two stores; give one")
+            return StoreTarget.remote(self.remote)
+        return StoreTarget.file(self.db_path(create=create, settings=settings))
+
+    def read(self, settings: Settings | None = None) -> AbstractContextManager[MemoryStore]:
         """The store, open read-only: reading never needs write access (a 0444 file, a
         read-only mount) and never waits for another reader."""
-        return open_store(self.db_path(), read_only=True)
+        settings = settings or self.settings()
+        return open_store(self.target(settings=settings), settings, read_only=True)
 
     def write(
-        self, *, create: bool = False, summaries: bool = False, memory_limit: str | None = None
+        self,
+        *,
+        create: bool = False,
+        summaries: bool = False,
+        memory_limit: str | None = None,
+        settings: Settings | None = None,
     ) -> AbstractContextManager[MemoryStore]:
         """The store, open read-write (created if missing when `create`)."""
-        path = self.db_path(create=create)
-        check_writable(path)
-        return open_store(path, summaries=summaries, memory_limit=memory_limit)
+        settings = settings or self.settings()
+        target = self.target(create=create, settings=settings)
+        if target.path is not None:
+            check_writable(target.path)
+        return open_store(target, settings, summaries=summaries, memory_limit=memory_limit)
 
 
 def check_writable(path: Path) -> None:
@@ -215,45 +261,18 @@ def check_writable(path: Path) -> None:
 pass_state = click.make_pass_decorator(State, ensure=True)
 
 
-@contextmanager
 def open_store(
-    path: Path,
-    *,
-    summaries: bool = False,
-    summarizer: Summarizer | None = None,
-    read_only: bool = False,
-    memory_limit: str | None = None,
-) -> Iterator[MemoryStore]:
-    """The local store at `path`, open for the duration of the block, then closed.
+    target: StoreTarget, settings: Settings, **options: Any
+) -> AbstractContextManager[MemoryStore]:
+    """`zeptui.compose.open_store` (same options), with failed summaries said as
+    warnings."""
+    from zeptui import compose
 
-    With `summaries`, writes make summaries with `summarizer`, else the configured
-    one (`$ZEPTUI_SUMMARIZER`, default extractive). They are made when the block
-    ends, before the store closes (`zeptui import` shows their progress), with the
-    file let go while an LLM is waited on; any that failed are reported as warnings.
-    Without, the store makes none.
-    `read_only` opens the file read-only (it must exist; no summaries are made).
-    `memory_limit` caps DuckDB's memory (see `DuckDBStore`).
-    """
-    from storage.duckdb import DuckDBStore
+    return compose.open_store(target, settings, summary_failed=_summary_failed, **options)
 
-    summaries = summaries and not read_only
-    if summaries and summarizer is None:
-        from storage.summarizers import summarizer_from_config
 
-        summarizer = summarizer_from_config()
-    store = DuckDBStore(
-        path,
-        summarizer=summarizer if summaries else None,
-        defer_summaries=True,
-        read_only=read_only,
-        memory_limit=memory_limit,
-    )
-    try:
-        with store:
-            yield store
-    finally:
-        for problem in dict.fromkeys(store.summary_errors):
-            warn(f"summary failed: {problem}")
+def _summary_failed(problem: str) -> None:
+    warn(f"summary failed: {problem}")
 
 
 def maintenance(store: MemoryStore) -> Maintenance:

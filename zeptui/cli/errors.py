@@ -73,10 +73,11 @@ class Interrupted(UserError):
 def user_message(exc: Exception, db_path: Path | None) -> str | None:
     """The one-line message for an expected failure, or None for a bug."""
     from storage.errors import StoreError
+    from zeptui.config import SettingsError
     from zeptui.importers import ImportFileError
     from zeptui.services import ServiceError
 
-    if isinstance(exc, StoreError | ImportFileError | ServiceError):
+    if isinstance(exc, StoreError | ImportFileError | ServiceError | SettingsError):
         return str(exc)
     if isinstance(exc, OSError) and exc.errno != errno.EPIPE:
         reason = exc.strerror or str(exc)

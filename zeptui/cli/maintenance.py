@@ -1,4 +1,4 @@
-"""Looking after the store: purge what was deleted, and counts."""
+"""Looking after the store and zeptui: purge what was deleted, counts, settings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from zeptui.cli.core import State, ask, command, maintenance, pass_state
+from zeptui import config
+from zeptui.cli.core import State, ZeptuiSubGroup, ask, command, maintenance, pass_state
 from zeptui.cli.errors import UserError
 from zeptui.cli.output import json_option, respond
 from zeptui.cli.sessions import purge_counts
@@ -75,3 +76,52 @@ def stats(state: State, as_json: bool) -> None:
         render.print_stats(console, counts, location, size)
 
     respond(as_json, counts, human)
+
+
+@click.group("config", cls=ZeptuiSubGroup, invoke_without_command=True)
+@json_option("Print the settings, their values and sources as JSON.")
+@pass_state
+@click.pass_context
+def config_command(ctx: click.Context, state: State, as_json: bool) -> None:
+    """Show the effective settings and where each comes from (without a command).
+
+    Each setting is a flag, else an environment variable, else the config file, else
+    its default; secrets are masked.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from zeptui.settings import rows
+
+    settings = state.settings()
+    shown = rows(settings)
+    data = {
+        "config_file": str(settings.config_file),
+        "config_file_exists": settings.config_file.exists(),
+        "settings": {
+            row.name: {"value": row.value, "source": row.source.kind, "from": row.source.where}
+            for row in shown
+        },
+    }
+
+    def human(console: Console) -> None:
+        from rich.text import Text
+
+        from zeptui import render
+
+        width = max(len(row.name) for row in shown)
+        for row in shown:  # never cut: a path or URL stays whole on its line
+            line = Text(row.name.ljust(width + 2))
+            line.append_text(render.data("(not set)" if row.value is None else row.value))
+            line.append("  from ", style="dim").append_text(render.data(row.source, "dim"))
+            console.print(line, soft_wrap=True)
+        found = "" if data["config_file_exists"] else " (none yet)"
+        note = Text("Config file: ", style="dim").append_text(render.data(settings.config_file))
+        console.print(note.append(found, style="dim"), soft_wrap=True)
+
+    respond(as_json, data, human)
+
+
+@config_command.command("path")
+def config_path() -> None:
+    """Print where the config file is (it may not exist yet)."""
+    click.echo(config.config_file())

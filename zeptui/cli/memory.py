@@ -16,7 +16,7 @@ from zeptui.cli.args import (
     parse_json_object,
     parse_role_type,
 )
-from zeptui.cli.core import State, command, open_store, pass_state, require_user, summarizing
+from zeptui.cli.core import State, command, pass_state, require_user, summarizing
 from zeptui.cli.output import json_option, respond
 
 if TYPE_CHECKING:
@@ -189,10 +189,8 @@ def summarize(
     state: State, session_id: str, summarizer_name: str | None, again: bool, as_json: bool
 ) -> None:
     """Summarise a session now (messages beyond the window), and wait for it."""
-    from storage.summarizers import summarizer_from_config
-
-    summarizer = summarizer_from_config(summarizer_name)
-    with open_store(state.db_path(), summaries=True, summarizer=summarizer) as store:
+    settings = state.settings(**{"summarizer.kind": summarizer_name})
+    with state.write(summaries=True, settings=settings) as store:
         made = summarizing(store).summarize(session_id, again=again)
         window = store.message_window
 

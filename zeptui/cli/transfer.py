@@ -14,6 +14,7 @@ from zeptui.cli.browse import open_app
 from zeptui.cli.core import PATH, State, check_writable, command, open_store, pass_state
 from zeptui.cli.errors import UserError, error_line
 from zeptui.cli.output import json_option, respond
+from zeptui.compose import StoreTarget
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -97,13 +98,18 @@ def import_command(
     )
     run = ImportRun(list(paths), forced, options)
     if run.planned:
+        settings = state.settings()
         opened: AbstractContextManager[MemoryStore]
-        if dry_run and not state.db_path(create=True).exists():
+        if dry_run and not state.db_path(create=True, settings=settings).exists():
             # nothing to compare with: don't create the file
-            opened = open_store(Path(":memory:"), memory_limit=IMPORT_MEMORY_LIMIT)
+            memory = StoreTarget.file(Path(":memory:"))
+            opened = open_store(memory, settings, memory_limit=IMPORT_MEMORY_LIMIT)
         else:
             opened = state.write(
-                create=True, summaries=summaries and not dry_run, memory_limit=IMPORT_MEMORY_LIMIT
+                create=True,
+                summaries=summaries and not dry_run,
+                memory_limit=IMPORT_MEMORY_LIMIT,
+                settings=settings,
             )
         with opened as store, _progress(len(run.planned)) as progress:
             run.run(store, progress)
@@ -167,12 +173,13 @@ def export(
     """
     from zeptui.services.export import STDOUT, ExportRequest, export, refuse_the_store
 
-    db_path = state.db_path()
+    settings = state.settings()
+    db_path = state.db_path(settings=settings)
     store_files = [db_path, db_path.with_name(db_path.name + ".wal")]
     request = ExportRequest(format_name, session_ids, user_id, output or STDOUT)
     if not request.to_stdout:
         refuse_the_store(request.output, store_files)
-    with state.read() as store:
+    with state.read(settings) as store:
         export(store, request, store_files)
 
 
@@ -188,10 +195,10 @@ def demo(state: State, demo_db: Path | None) -> None:
 
     path = config.demo_db_path(demo_db or state.db)
     check_writable(path)
-    with open_store(path, summaries=True) as store:
+    with open_store(StoreTarget.file(path), state.settings(), summaries=True) as store:
         reports = [import_file(store, sample) for sample in config.sample_files()]
     added = sum(report.result.messages_added for report in reports)
     present = sum(report.result.messages_skipped for report in reports)
     note = f"Demo data: {added:,} messages added, {present:,} already present."
     render.make_console().print(Text(note, style="dim"))
-    open_app(path)
+    open_app(state, path)

@@ -1,0 +1,125 @@
+"""The composition root: a store and its summarizer, built from what the user gave.
+
+Every front end opens its store here: `StoreTarget` is what the user named (a file
+with `--db PATH`, later a server with `--remote URL`), `open_store` opens it with the
+settings (the message window, the summarizer) and closes it after the block, and
+`build_summarizer` turns the summarizer settings into a `Summarizer`. Nothing else
+constructs a store or reads the configuration for one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from zeptui.config import SettingsError
+
+if TYPE_CHECKING:
+    from storage.store import MemoryStore
+    from storage.summarizers import Summarizer
+    from zeptui.settings import Settings, SummarizerSettings
+
+__all__ = ["StoreTarget", "build_summarizer", "open_store"]
+
+REMOTE_SCHEMES = ("http:/", "https:/")
+"""How a URL begins, also once a `Path` has folded its `//`."""
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """The store the user named: a database file, or (soon) a server's URL."""
+
+    kind: Literal["file", "remote"]
+    path: Path | None = None
+    url: str | None = None
+
+    @classmethod
+    def file(cls, path: Path) -> StoreTarget:
+        if str(path).startswith(REMOTE_SCHEMES):
+            raise SettingsError(f"{path} is a URL; --db takes a file (a server is --remote URL)")
+        return cls("file", path=path)
+
+    @classmethod
+    def remote(cls, url: str) -> StoreTarget:
+        """A server's store: refused (in one line) until the remote store exists."""
+        from storage.urls import redact_url
+
+        raise SettingsError(
+            f"{redact_url(url)}: remote stores are not supported yet; use --db PATH"
+        )
+
+    @property
+    def location(self) -> str:
+        """Where the store is, fit to print (a URL without its credentials)."""
+        if self.path is not None:
+            return str(self.path)
+        from storage.urls import redact_url
+
+        return redact_url(self.url or "")
+
+
+def build_summarizer(settings: SummarizerSettings) -> Summarizer:
+    """The summarizer the settings choose: the extractive one, or an LLM's."""
+    from storage.summarizers import ExtractiveSummarizer
+
+    if settings.kind == "extractive":
+        return ExtractiveSummarizer()
+    from storage.llm_summarizer import LLMSummarizer
+
+    llm = settings.llm
+    if llm.base_url is None or llm.model is None:
+        missing = []
+        if llm.base_url is None:
+            missing.append("ZEPTUI_LLM_BASE_URL (or OPENAI_BASE_URL)")
+        if llm.model is None:
+            missing.append("ZEPTUI_LLM_MODEL")
+        raise SettingsError(
+            f"the llm summarizer needs {' and '.join(missing)} to be set "
+            "(or [summarizer.llm] base_url and model in the config file)"
+        )
+    api_key = llm.api_key.get_secret_value() if llm.api_key is not None else None
+    return LLMSummarizer(llm.base_url, llm.model, api_key=api_key, timeout=llm.timeout)
+
+
+@contextmanager
+def open_store(
+    target: StoreTarget,
+    settings: Settings,
+    *,
+    read_only: bool = False,
+    summaries: bool = False,
+    memory_limit: str | None = None,
+    summary_failed: Callable[[str], None] | None = None,
+) -> Iterator[MemoryStore]:
+    """The store at `target`, open for the block, then closed.
+
+    With `summaries` (and not `read_only`), writes make summaries with the configured
+    summarizer, when the block ends, before the store closes (with the file let go
+    while an LLM is waited on); each distinct failure is passed to `summary_failed`.
+    `read_only` opens the file read-only (it must exist). `memory_limit` caps
+    DuckDB's memory (see `DuckDBStore`).
+    """
+    from storage.capabilities import Summarizing, offered
+    from storage.duckdb import DuckDBStore
+
+    assert target.path is not None  # the only kind StoreTarget makes today
+    summaries = summaries and not read_only
+    store = DuckDBStore(
+        target.path,
+        message_window=settings.memory.message_window,
+        summarizer=build_summarizer(settings.summarizer) if summaries else None,
+        defer_summaries=True,
+        read_only=read_only,
+        memory_limit=memory_limit,
+    )
+    try:
+        with store:
+            yield store
+    finally:
+        summarizing = offered(store, Summarizing)
+        if summarizing is not None and summary_failed is not None:
+            for problem in dict.fromkeys(summarizing.summary_errors):
+                summary_failed(problem)

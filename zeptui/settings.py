@@ -1,0 +1,192 @@
+"""zeptui's settings: one typed object from the flags, the environment and the config
+file (in that order of precedence), with where each value came from.
+
+`load(flags)` reads the layers (`zeptui.config.read_layers`) and validates them into
+`Settings`; a value that does not fit is a one-line `SettingsError` naming its
+source. `rows(settings)` is what `zeptui config` shows: every setting, its value
+(secrets masked, URLs without their credentials) and its source.
+
+The config file mirrors the sections here:
+
+    [database]
+    path = "~/chats/zeptui.duckdb"   # relative paths: to this file's directory
+
+    [memory]
+    message_window = 12
+
+    [summarizer]
+    kind = "llm"                     # or "extractive" (the default)
+
+    [summarizer.llm]
+    base_url = "http://127.0.0.1:11434/v1"
+    model = "llama3.1"
+    timeout = 60
+
+    [app]
+    theme = "nord"
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from zeptui import config
+from zeptui.config import DEFAULT, KEYS, SettingsError, Source
+
+__all__ = ["Settings", "SettingsError", "load", "rows"]
+
+DEFAULT_MESSAGE_WINDOW = 12
+"""Zep's `memory.message_window` default (also `storage.store.DEFAULT_MESSAGE_WINDOW`)."""
+DEFAULT_LLM_TIMEOUT = 60.0
+"""Seconds one LLM request may take in all (connect, headers and body)."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    path: Path = Field(default_factory=config.default_db_path)
+
+    @field_validator("path", mode="after")
+    @classmethod
+    def _expand(cls, path: Path) -> Path:
+        return path.expanduser()
+
+
+class MemorySettings(_Section):
+    message_window: int = Field(default=DEFAULT_MESSAGE_WINDOW, ge=2)
+
+
+class LLMSettings(_Section):
+    base_url: str | None = None
+    model: str | None = None
+    api_key: SecretStr | None = None
+    timeout: float = DEFAULT_LLM_TIMEOUT
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _positive(cls, value: Any) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if isinstance(value, bool) or not 0 < seconds < math.inf:
+            raise ValueError("must be a positive number of seconds")
+        return seconds
+
+
+class SummarizerSettings(_Section):
+    kind: Literal["extractive", "llm"] = "extractive"
+    llm: LLMSettings = LLMSettings()
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _normalise(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+class AppSettings(_Section):
+    theme: str = config.DEFAULT_THEME
+
+
+class Settings(_Section):
+    """Every setting, validated; `sources` says where each value came from."""
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    memory: MemorySettings = MemorySettings()
+    summarizer: SummarizerSettings = SummarizerSettings()
+    app: AppSettings = AppSettings()
+    sources: dict[str, Source] = Field(default_factory=dict, exclude=True)
+    config_file: Path = Field(default_factory=config.config_file, exclude=True)
+
+    def value(self, name: str) -> Any:
+        """The value of the setting with the dotted `name`."""
+        found: Any = self
+        for part in name.split("."):
+            found = getattr(found, part)
+        return found
+
+    def source(self, name: str) -> Source:
+        return self.sources.get(name, DEFAULT)
+
+
+def load(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """The settings from `flags` (by dotted name; None values are not given), the
+    environment (`env`, default os.environ) and the config file."""
+    layers = config.read_layers(flags, env)
+    tree: dict[str, Any] = {}
+    for name, (value, _source) in layers.items():
+        *sections, last = name.split(".")
+        table = tree
+        for section in sections:
+            table = table.setdefault(section, {})
+        table[last] = value
+    try:
+        settings = Settings.model_validate(tree)
+    except ValidationError as error:
+        raise SettingsError(_first_problem(error, layers)) from None
+    sources = {name: source for name, (_value, source) in layers.items()}
+    return settings.model_copy(update={"sources": sources, "config_file": config.config_file(env)})
+
+
+def _first_problem(error: ValidationError, layers: Mapping[str, tuple[Any, Source]]) -> str:
+    """One line for the first invalid value: the setting, where it came from, why."""
+    problem = error.errors()[0]
+    name = ".".join(str(part) for part in problem["loc"])
+    value, source = layers.get(name, (problem.get("input"), DEFAULT))
+    where = str(source)
+    if source.kind == "file" and source.where is not None:
+        where = f"{source.where}:{config.line_of(Path(source.where), name)}"
+    reason = problem["msg"].removeprefix("Value error, ").replace("Input should", "should")
+    shown = "***" if name in _SECRETS else repr(value)
+    return f"{where}: {name} {reason[:1].lower()}{reason[1:]}, not {shown}"
+
+
+_SECRETS = frozenset(key.name for key in KEYS if key.secret)
+
+
+@dataclass(frozen=True)
+class Row:
+    """A setting as `zeptui config` shows it."""
+
+    name: str
+    value: str | int | float | None
+    source: Source
+    help: str
+
+
+def shown_value(name: str, value: Any) -> str | int | float | None:
+    """`value` fit to print: secrets masked, URLs without credentials, paths as text."""
+    if value is None:
+        return None
+    if name in _SECRETS:
+        return "***"
+    if isinstance(value, Path):
+        return str(value)
+    if name.endswith("url") and isinstance(value, str):
+        from storage.urls import redact_url
+
+        return redact_url(value)
+    if isinstance(value, str | int | float):
+        return value
+    return str(value)
+
+
+def rows(settings: Settings) -> list[Row]:
+    """Every setting with its shown value and its source, in the config file's order."""
+    return [
+        Row(
+            key.name,
+            shown_value(key.name, settings.value(key.name)),
+            settings.source(key.name),
+            key.help,
+        )
+        for key in KEYS
+    ]
