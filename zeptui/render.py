@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from zeptui.text import sanitize as sanitize  # the app imports it from here
+
 if TYPE_CHECKING:
     from storage.models import (
         Memory,
@@ -34,12 +36,6 @@ if TYPE_CHECKING:
     from zeptui.importers import FileReport
     from zeptui.services.imports import ImportRun
 
-# C0 controls except tab and newline, DEL, C1 controls, Unicode line/paragraph
-# separators, the bidi embedding/override/isolate controls, and lone surrogates (how
-# Python keeps bytes of a command line that are not UTF-8; they cannot be printed).
-_UNSAFE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
 _WHITESPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
 
@@ -50,29 +46,6 @@ ROLE_STYLES = {
     "tool": "bold yellow",
     "function": "bold yellow",
 }
-
-
-def _visible(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
-        return f"\\x{code - 0xDC00:02x}"
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
-
-
-def sanitize(value: str) -> str:
-    """`value` with control characters (except newline and tab) shown as `\\xNN` escapes."""
-    return _UNSAFE.sub(_visible, value)
-
-
-def _json_escape(match: re.Match[str]) -> str:
-    return f"\\u{ord(match.group()):04x}"
-
-
-def json_safe(text: str) -> str:
-    """JSON text with the control characters `json.dumps` leaves raw (DEL, C1, bidi and
-    line separators) written as `\\uXXXX` escapes: the same JSON, safe on a terminal.
-    (Tab and newline only ever appear between values, where they are layout.)"""
-    return _UNSAFE.sub(_json_escape, text)
 
 
 def session_label(session: Session) -> str:

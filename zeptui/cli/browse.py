@@ -37,7 +37,7 @@ def open_app(state: State, db_path: Path | None = None) -> None:
     if not db_path.exists():
         if not on_terminal:
             raise no_database(db_path)
-        from zeptui.render import sanitize
+        from zeptui.text import sanitize
 
         if not ask(f"No database at {sanitize(str(db_path))}. Create it?"):
             raise click.exceptions.Exit(1)

@@ -157,7 +157,7 @@ def _refuse_undecodable(ctx: click.Context, param: click.Parameter, value: objec
     values = value if isinstance(value, tuple) else (value,)
     for item in values:
         if isinstance(item, str) and _SURROGATE.search(item):
-            from zeptui.render import sanitize
+            from zeptui.text import sanitize
 
             message = f"'{sanitize(item)}' is not valid UTF-8 text"
             raise click.BadParameter(message, ctx=ctx, param=param)
@@ -205,7 +205,7 @@ class State:
         try:
             str(path).encode()
         except UnicodeEncodeError:
-            from zeptui.render import sanitize
+            from zeptui.text import sanitize
 
             raise UserError(f"{sanitize(str(path))}: a database path must be UTF-8") from None
         if not create and not path.exists():

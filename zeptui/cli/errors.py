@@ -22,7 +22,7 @@ WARNING_PREFIX = "zeptui: warning: "
 
 def error_line(message: str, prefix: str = ERROR_PREFIX) -> str:
     """`zeptui: error: <message>` on one line, control characters made visible."""
-    from zeptui.render import sanitize
+    from zeptui.text import sanitize
 
     return prefix + sanitize(" ".join(str(message).split()))
 

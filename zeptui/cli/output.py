@@ -39,7 +39,7 @@ def emit_json(value: Any) -> None:
     characters that JSON leaves raw, such as C1 and bidi controls, as `\\uXXXX`)."""
     text = json.dumps(jsonable(value), ensure_ascii=False, indent=2)
     if sys.stdout.isatty():
-        from zeptui.render import json_safe
+        from zeptui.text import json_safe
 
         text = json_safe(text)
     click.echo(text)

@@ -129,7 +129,7 @@ def refuse_the_store(output: Path, store_files: Sequence[Path], fd: IO[Any] | No
 def _terminal_escape(format_name: str) -> Callable[[str], str]:
     """How control characters in exported data are shown on a terminal: as visible
     `\\x1b` in a Markdown transcript, as JSON `\\u001b` escapes (the same data) in JSON."""
-    from zeptui.render import json_safe, sanitize
+    from zeptui.text import json_safe, sanitize
 
     return sanitize if format_name == "markdown" else json_safe
 
