@@ -236,12 +236,9 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, 
             yield dotted, value
 
 
-_TOML_POSITION = re.compile(r"\s*\(at line (?P<line>\d+), column \d+\)$")
-
-
 def _toml_error(path: Path, message: str) -> str:
     """`path:line: what` for a TOML syntax error."""
-    match = _TOML_POSITION.search(message)
+    match = re.search(r"\s*\(at line (?P<line>\d+), column \d+\)$", message)
     if match is None:
         return f"{path}: not valid TOML ({message})"
     return f"{path}:{match['line']}: not valid TOML ({message[: match.start()]})"

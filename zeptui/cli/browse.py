@@ -11,7 +11,6 @@ import click
 from zeptui import __version__, config
 from zeptui.cli.args import SESSIONS_PAGE
 from zeptui.cli.core import State, ask, command, no_database, open_store, pass_state
-from zeptui.compose import StoreTarget
 
 
 @command("open")
@@ -28,6 +27,8 @@ def open_app(state: State, db_path: Path | None = None) -> None:
     when output is piped it prints the most recently active sessions instead. The
     path is resolved without pydantic (`zeptui.config`): the app paints first.
     """
+    from zeptui.compose import StoreTarget
+
     if state.remote is not None:
         state.target()  # refused until the remote store exists
     if db_path is None:

@@ -14,7 +14,6 @@ from zeptui.cli.browse import open_app
 from zeptui.cli.core import PATH, State, check_writable, command, open_store, pass_state
 from zeptui.cli.errors import UserError, error_line
 from zeptui.cli.output import json_option, respond
-from zeptui.compose import StoreTarget
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -79,6 +78,7 @@ def import_command(
     adds nothing, and the other files are still imported. Importing a file twice
     adds nothing.
     """
+    from zeptui.compose import StoreTarget
     from zeptui.importers import ImportOptions, get_importer
     from zeptui.services.imports import ImportRun
 
@@ -191,6 +191,7 @@ def demo(state: State, demo_db: Path | None) -> None:
     from rich.text import Text
 
     from zeptui import render
+    from zeptui.compose import StoreTarget
     from zeptui.importers import import_file
 
     path = config.demo_db_path(demo_db or state.db)
