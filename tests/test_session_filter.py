@@ -129,3 +129,7 @@ def test_sessions_filter_errors_are_one_line(samples: Path) -> None:
     assert "not a date: >soon" in fail("sessions", "--filter", ">soon")
     line = fail("sessions", "--user", "a", "--filter", "user:b")
     assert "--user a and --filter user:b: give one" in line
+    line = fail("sessions", "--metadata", "k=1", "--filter", "k=2")
+    assert "--metadata k=1 and --filter k=2: give one" in line
+    both = run("sessions", "--metadata", "k=1", "--filter", "k=1 user:nobody", code=1)
+    assert "nobody" in both.stderr  # agreeing values are fine; the unknown user is not

@@ -82,7 +82,10 @@ def sessions(
     if user_id is not None and fields["user_id"] not in (None, user_id):
         raise UserError(f"--user {user_id} and --filter user:{fields['user_id']}: give one")
     fields["user_id"] = fields["user_id"] or user_id
-    fields["metadata"] |= parse_filters(filters, "--metadata")
+    for key, value in parse_filters(filters, "--metadata").items():
+        if fields["metadata"].setdefault(key, value) != value:
+            given = fields["metadata"][key]
+            raise UserError(f"--metadata {key}={value} and --filter {key}={given}: give one")
     query = SessionQuery(
         limit=limit,
         cursor=offset,
