@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -186,13 +186,18 @@ class State:
     remote: str | None = None
     resolved: Path | None = None
     """The database path once a command resolved it (for error messages)."""
+    _settings: dict[str, Settings] = field(default_factory=dict, repr=False)
 
     def settings(self, **flags: object) -> Settings:
         """The settings: these flags (by dotted name) and --db, then the environment,
-        then the config file."""
+        then the config file (read once per command for the same flags)."""
         from zeptui.settings import load
 
-        return load({"database.path": self.db, **flags})
+        given = {"database.path": self.db, **flags}
+        key = repr(sorted(given.items()))
+        if key not in self._settings:
+            self._settings[key] = load(given)
+        return self._settings[key]
 
     def db_path(self, *, create: bool = False, settings: Settings | None = None) -> Path:
         """The database: `--db`, else `$ZEPTUI_DB`, else the config file's, else the

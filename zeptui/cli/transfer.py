@@ -194,7 +194,7 @@ def demo(state: State, demo_db: Path | None) -> None:
     from zeptui.compose import StoreTarget
     from zeptui.importers import import_file
 
-    path = config.demo_db_path(demo_db or state.db)
+    path = state.resolved = config.demo_db_path(demo_db or state.db)
     check_writable(path)
     with open_store(StoreTarget.file(path), state.settings(), summaries=True) as store:
         reports = [import_file(store, sample) for sample in config.sample_files()]
