@@ -39,6 +39,9 @@ class ServerOptions:
     """Required on every `/api` call when set (`Api-Key <key>` or `Bearer <key>`)."""
     max_body: int = DEFAULT_MAX_BODY
     """Request bodies over this many bytes are refused with 413, unread."""
+    local_token: str | None = None
+    """Also accepted as a key when `api_key` is set: the token of the discovery file,
+    so local zeptui processes can go through the server (zeptui/server/discovery.py)."""
     language_model: LanguageModel | None = None
     """For classify and synthesize_question; without one they answer 501."""
 
@@ -81,8 +84,12 @@ def create_app(store: MemoryStore, options: ServerOptions | None = None) -> Fast
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    keys = (options.api_key, options.local_token) if options.api_key else ()
     app.add_middleware(
-        Guard, api_key=options.api_key, max_body=options.max_body, version=ZEP_VERSION
+        Guard,
+        api_keys=tuple(key for key in keys if key),
+        max_body=options.max_body,
+        version=ZEP_VERSION,
     )
     return app
 

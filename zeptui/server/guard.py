@@ -35,22 +35,26 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-def key_matches(authorization: bytes | None, api_key: bytes) -> bool:
-    """Whether an `Authorization` header carries `api_key`, compared in constant time."""
+def key_matches(authorization: bytes | None, keys: tuple[bytes, ...]) -> bool:
+    """Whether an `Authorization` header carries one of `keys`, each compared in
+    constant time (all of them, whichever matches)."""
     if not authorization:
         return False
     scheme, _, token = authorization.partition(b" ")
     if scheme.decode("latin-1").lower() not in AUTH_SCHEMES:
         return False
-    return hmac.compare_digest(token.strip(), api_key)
+    matches = [hmac.compare_digest(token.strip(), key) for key in keys]
+    return any(matches)
 
 
 class Guard:
     """Request ids, version header, raw-path routing, API key and body limit."""
 
-    def __init__(self, app: ASGIApp, *, api_key: str | None, max_body: int, version: str) -> None:
+    def __init__(
+        self, app: ASGIApp, *, api_keys: tuple[str, ...], max_body: int, version: str
+    ) -> None:
         self.app = app
-        self.api_key = api_key.encode() if api_key else None
+        self.api_keys = tuple(key.encode() for key in api_keys if key)
         self.max_body = max_body
         self.version = version.encode()
 
@@ -93,9 +97,7 @@ class Guard:
         path: str = scope["path"]
         if path.startswith(API_PREFIX) or path == API_PREFIX.rstrip("/"):
             scope["path"] = routing_path(scope.get("raw_path") or path.encode())
-            if self.api_key is not None and not key_matches(
-                _header(scope, b"authorization"), self.api_key
-            ):
+            if self.api_keys and not key_matches(_header(scope, b"authorization"), self.api_keys):
                 raise ApiError(401, "unauthorized: a valid API key is required")
         length = _header(scope, b"content-length")
         if length is not None:
