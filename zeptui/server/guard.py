@@ -13,7 +13,6 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -115,7 +114,7 @@ class Guard:
 
         async def limited_receive() -> Message:
             nonlocal received
-            message: dict[str, Any] = dict(await receive())
+            message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
