@@ -674,8 +674,8 @@ class TimedCursor:
 def install_sql_timer(store: DuckDBStore) -> dict[str, list[float]]:
     """Route the store's (main-thread) cursor through TimedCursor. Benchmark-only."""
     stats: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
-    timed = TimedCursor(store._cursor(), stats)
-    vars(store)["_cursor"] = lambda: timed
+    timed = TimedCursor(store._db.cursor(), stats)
+    vars(store._db)["cursor"] = lambda: timed
     return stats
 
 

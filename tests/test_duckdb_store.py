@@ -13,9 +13,9 @@ import duckdb
 import pytest
 
 from storage.duckdb import DuckDBStore
+from storage.duckdb.schema import SCHEMA_VERSION
 from storage.errors import IncompatibleStoreError, StoreLockedError
 from storage.models import Message, RoleType, SearchQuery
-from storage.schema import SCHEMA_VERSION
 from storage.summarizers import Summarizer, SummaryDraft
 from tests.holders import held_database
 
@@ -238,7 +238,7 @@ def test_stale_spill_files_are_cleaned_at_the_next_open(tmp_path: Path) -> None:
 
 
 def test_a_version_1_store_is_read_as_is_and_migrated_on_a_write_open(tmp_path: Path) -> None:
-    from storage import schema
+    from storage.duckdb import schema
 
     path = tmp_path / "v1.duckdb"
     with duckdb.connect(str(path)) as conn:

@@ -9,11 +9,7 @@ lock, so the UI's worker threads and the background summarizer can share it.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import re
-import threading
 import time
 import uuid as uuid_lib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -25,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from storage import ids, limits, schema, search
+from storage import ids, limits, search
 from storage.capabilities import (
     BulkImport,
     Maintenance,
@@ -35,14 +31,31 @@ from storage.capabilities import (
     Summarizing,
     ZepJsonlImport,
 )
+from storage.duckdb.connection import Database
+from storage.duckdb.rows import (
+    MESSAGE_COLUMNS,
+    SESSION_COLUMNS,
+    SUMMARY_COLUMNS,
+    USER_COLUMNS,
+    dump_json,
+    load_json,
+    message_from_row,
+    parse_uuid,
+    read_role_type,
+    session_from_row,
+    session_info_from_row,
+    summary_info_from_row,
+    to_db_time,
+    user_from_row,
+    utc,
+    within_limits,
+)
 from storage.errors import (
     ConflictError,
-    IncompatibleStoreError,
     InvalidInputError,
     MessageConflictError,
     NotFoundError,
     StoreError,
-    StoreLockedError,
 )
 from storage.metadata import json_path, merge_metadata, without_system
 from storage.models import (
@@ -59,7 +72,6 @@ from storage.models import (
     SearchResult,
     Session,
     SessionImport,
-    SessionInfo,
     SessionOrder,
     SessionPage,
     SessionQuery,
@@ -97,39 +109,12 @@ COMPACT_AFTER_MESSAGES = 50_000
 CLOSE_IDS = 2_048
 """Ids this close together are fetched as a range (see `_rows_by_id`)."""
 
-DUCKDB_MAGIC = b"DUCK"
-"""DuckDB's file magic, at bytes 8-11 of every database file."""
-DUCKDB_MAGIC_OFFSET = 8
-DUCKDB_HEADER_END = DUCKDB_MAGIC_OFFSET + len(DUCKDB_MAGIC)
-
-_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
-
 
 class _DefaultSummarizer:
     """Marker: use the offline extractive summarizer."""
 
 
 DEFAULT_SUMMARIZER = _DefaultSummarizer()
-
-
-def _now() -> datetime:
-    """Naive UTC, as stored."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _to_db_time(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def _utc(value: datetime) -> datetime:
-    """A stored (naive UTC) time as an aware datetime."""
-    return value.replace(tzinfo=UTC)
-
-
-def _from_db_time(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
 
 
 def _reserve_ids(cursor: duckdb.DuckDBPyConnection, sequence: str, count: int) -> list[int]:
@@ -150,179 +135,6 @@ def _reserve_ids(cursor: duckdb.DuckDBPyConnection, sequence: str, count: int) -
     if last - first + 1 != count:
         raise StoreError(f"{sequence}: ids were taken by another writer during this write")
     return list(range(first, last + 1))
-
-
-def _dump_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
-
-
-def _load_json(value: str | None) -> Any:
-    return None if value is None else json.loads(value)
-
-
-def _parse_uuid(value: str, what: str = "message uuid") -> str:
-    try:
-        return str(uuid_lib.UUID(str(value)))
-    except ValueError:
-        raise InvalidInputError(f"{what} {value!r} is not a UUID") from None
-
-
-# --- reading rows: no stored value may crash a read ---------------------------------
-#
-# Input is checked at the door (storage/limits.py), but a file written by an older
-# zeptui or another tool may hold values no reader can take: a TIMESTAMP Python cannot
-# represent, metadata nested past every JSON encoder, an unknown role type. Reads turn
-# such a value into a safe one and log a warning naming the row, so one bad row never
-# fails a whole listing.
-
-_EARLIEST_SQL = "TIMESTAMP '0001-01-01 00:00:00'"
-_LATEST_SQL = "TIMESTAMP '9999-12-31 23:59:59.999999'"
-_EARLIEST = limits.EARLIEST
-
-
-def _time_sql(column: str) -> str:
-    """`column`, or NULL where Python could not represent it."""
-    return f"CASE WHEN {column} BETWEEN {_EARLIEST_SQL} AND {_LATEST_SQL} THEN {column} END"
-
-
-read_log = logging.getLogger("storage.reads")
-"""Where reads report rows they could not show as stored (the CLI prints these)."""
-
-
-def _bad_row(row_name: str, problem: str) -> None:
-    read_log.warning("%s: %s", row_name, problem)
-
-
-def _within_limits(check: Callable[[Any, str], Any], value: Any, what: str) -> Any:
-    """`check(value, what)` with a broken limit as InvalidInputError (a one-line user error)."""
-    try:
-        return check(value, what)
-    except limits.LimitError as error:
-        raise InvalidInputError(str(error)) from None
-
-
-def _read_time(value: datetime | None, row_name: str, field: str) -> datetime:
-    """A NOT NULL time column; NULL here means it was out of range."""
-    if value is None:
-        _bad_row(row_name, f"{field} is out of range; shown as 0001-01-01")
-        return _EARLIEST
-    return _utc(value)
-
-
-def _read_json(value: str | None, row_name: str, field: str) -> Any:
-    if value is None:
-        return None
-    try:
-        loaded = json.loads(value)
-        # Deep nesting is what breaks encoders later: only text with many brackets can be.
-        if value.count("{") + value.count("[") > limits.MAX_METADATA_DEPTH and isinstance(
-            loaded, dict
-        ):
-            limits.check_metadata(loaded, field)
-        return loaded
-    except (ValueError, RecursionError) as error:
-        reason = "nested too deep" if isinstance(error, RecursionError) else str(error)
-        _bad_row(row_name, f"{field} cannot be read ({reason}); shown as null")
-        return None
-
-
-def _read_role_type(value: str | None, row_name: str) -> RoleType:
-    if value is None:
-        return RoleType.norole
-    try:
-        return RoleType(value)
-    except ValueError:
-        _bad_row(row_name, f"unknown role_type {value!r}; shown as norole")
-        return RoleType.norole
-
-
-_SESSION_COLUMNS = (
-    "s.id, s.uuid, s.session_id, s.user_id, s.metadata, s.facts, "
-    f"{_time_sql('s.created_at')}, {_time_sql('s.updated_at')}, {_time_sql('s.deleted_at')}, "
-    f"{_time_sql('s.ended_at')}, s.message_count, s.total_tokens, {_time_sql('s.last_activity')}"
-)
-_MESSAGE_COLUMNS = (
-    f"m.uuid, {_time_sql('m.created_at')}, {_time_sql('m.updated_at')}, m.role, m.role_type, "
-    "m.content, m.token_count, m.metadata"
-)
-_SUMMARY_COLUMNS = (
-    f"x.uuid, {_time_sql('x.created_at')}, x.content, x.token_count, x.recent_message_uuid, "
-    "x.metadata, x.first_message_uuid, x.message_count, x.recent_message_id"
-)
-_USER_COLUMNS = (
-    "id, uuid, user_id, email, first_name, last_name, metadata, "
-    f"{_time_sql('created_at')}, {_time_sql('updated_at')}"
-)
-
-
-def _session_from_row(row: Sequence[Any]) -> Session:
-    name = f"session {row[2]!r}"
-    return Session.model_construct(
-        id=row[0],
-        uuid=str(row[1]),
-        session_id=row[2],
-        user_id=row[3],
-        metadata=_read_json(row[4], name, "metadata"),
-        facts=_read_json(row[5], name, "facts"),
-        created_at=_read_time(row[6], name, "created_at"),
-        updated_at=_read_time(row[7], name, "updated_at"),
-        deleted_at=_from_db_time(row[8]),
-        ended_at=_from_db_time(row[9]),
-    )
-
-
-def _session_info_from_row(row: Sequence[Any]) -> SessionInfo:
-    return SessionInfo.model_construct(
-        session=_session_from_row(row),
-        message_count=row[10],
-        total_tokens=row[11],
-        last_activity=_read_time(row[12], f"session {row[2]!r}", "last_activity"),
-    )
-
-
-def _message_from_row(row: Sequence[Any]) -> Message:
-    name = f"message {row[0]}"
-    return Message.model_construct(
-        uuid=str(row[0]),
-        created_at=_read_time(row[1], name, "created_at"),
-        updated_at=_from_db_time(row[2]),
-        role=row[3],
-        role_type=_read_role_type(row[4], name),
-        content=row[5],
-        token_count=row[6],
-        metadata=_read_json(row[7], name, "metadata"),
-    )
-
-
-def _summary_info_from_row(row: Sequence[Any]) -> SummaryInfo:
-    name = f"summary {row[0]}"
-    summary = Summary.model_construct(
-        uuid=str(row[0]),
-        created_at=_read_time(row[1], name, "created_at"),
-        content=row[2],
-        token_count=row[3],
-        recent_message_uuid=str(row[4]),
-        metadata=_read_json(row[5], name, "metadata"),
-    )
-    first = None if row[6] is None else str(row[6])
-    return SummaryInfo.model_construct(
-        summary=summary, first_message_uuid=first, message_count=row[7]
-    )
-
-
-def _user_from_row(row: Sequence[Any]) -> User:
-    name = f"user {row[2]!r}"
-    return User.model_construct(
-        id=row[0],
-        uuid=str(row[1]),
-        user_id=row[2],
-        email=row[3],
-        first_name=row[4],
-        last_name=row[5],
-        metadata=_read_json(row[6], name, "metadata"),
-        created_at=_read_time(row[7], name, "created_at"),
-        updated_at=_read_time(row[8], name, "updated_at"),
-    )
 
 
 @dataclass
@@ -397,153 +209,22 @@ class DuckDBStore(
         if message_window < 2:
             raise InvalidInputError(f"message window must be at least 2, not {message_window}")
         self._path = Path(path)
-        self._clock = clock
         self._window = message_window
         self._read_only = read_only
-        self._memory_limit = memory_limit
         self._summarizer_choice = summarizer
         self._summary_mode: SummaryMode = (
             "deferred" if defer_summaries else "background" if background_summaries else "inline"
         )
         self._summaries: SummaryScheduler | None = None
-        self._lock_timeout = lock_timeout
-        self._write_lock = threading.RLock()
-        self._local = threading.local()
-        self._cursors: list[duckdb.DuckDBPyConnection] = []
-        self._cursors_lock = threading.Lock()
-        self._closed = False
         self.last_import_timings: dict[str, float] = {}
         """Seconds per phase of the last `import_zep_jsonl` (diagnostics, benchmarks)."""
-        self._conn = self._connect(lock_timeout)
-        try:
-            self._prepare_schema()
-            if not read_only:
-                self._clean_spill_directory()
-        except BaseException:
-            self._conn.close()
-            raise
-
-    def _now(self) -> datetime:
-        """Now, naive UTC as stored; from `clock` when one was given (tests)."""
-        return _to_db_time(self._clock()) if self._clock else _now()
-
-    # --- opening -------------------------------------------------------------------
-
-    def _connect(self, lock_timeout: float) -> duckdb.DuckDBPyConnection:
-        if self._read_only and not self._path.exists():
-            raise NotFoundError(f"{self._path}: no such database file")
-        self._check_is_duckdb_file()
-        if not self._read_only:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + lock_timeout
-        while True:
-            try:
-                config: dict[str, str | bool | int | float | list[str]] = {}
-                if self._memory_limit:
-                    config["memory_limit"] = self._memory_limit
-                return duckdb.connect(str(self._path), read_only=self._read_only, config=config)
-            except duckdb.IOException as error:
-                message = str(error)
-                if "lock" not in message.lower():
-                    raise IncompatibleStoreError(
-                        f"{self._path}: cannot open as a DuckDB database ({_first_line(message)})"
-                    ) from None
-                if time.monotonic() >= deadline:
-                    raise StoreLockedError(_lock_message(self._path, message)) from None
-                time.sleep(0.05)
-            except duckdb.Error as error:
-                raise IncompatibleStoreError(
-                    f"{self._path}: cannot open as a DuckDB database ({_first_line(str(error))})"
-                ) from None
-
-    def _check_is_duckdb_file(self) -> None:
-        """Refuse, before DuckDB touches it, an existing file that is not a DuckDB database.
-
-        DuckDB opens a data file (`.json`, `.csv`, `.parquet`) given as a database as an
-        in-memory database with a view over it: every write would vanish silently.
-        """
-        path = self._path
-        if not path.exists():
-            return
-        if path.is_dir():
-            raise IncompatibleStoreError(f"{path} is a directory, not a zeptui store")
-        try:
-            with path.open("rb") as file:
-                header = file.read(DUCKDB_HEADER_END)
-        except OSError as error:
-            raise IncompatibleStoreError(f"{path}: cannot read it ({error.strerror})") from None
-        if not header:
-            if self._read_only:
-                raise IncompatibleStoreError(f"{path} is empty, not a zeptui store")
-            path.unlink()  # an empty file (say, from mktemp) is a new store; DuckDB refuses it
-            return
-        if header[DUCKDB_MAGIC_OFFSET:DUCKDB_HEADER_END] != DUCKDB_MAGIC:
-            raise IncompatibleStoreError(
-                f"{path} is not a zeptui store (it is not a DuckDB database file); "
-                "choose another --db"
-            )
-
-    def _clean_spill_directory(self) -> None:
-        """Remove what a killed process left of DuckDB's spill files beside the store.
-
-        Only a process that has the file open read-write spills there, so once this one
-        does, anything in it is stale."""
-        spill = self._path.with_name(self._path.name + ".tmp")
-        if not spill.is_dir():
-            return
-        for leftover in spill.glob("duckdb_temp_*"):
-            leftover.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):  # not empty: something else lives there
-            spill.rmdir()
-
-    def _prepare_schema(self) -> None:
-        conn = self._conn
-        tables = {
-            row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-        }
-        if "zeptui_meta" not in tables:
-            if tables:
-                names = ", ".join(sorted(tables)[:5])
-                raise IncompatibleStoreError(
-                    f"{self._path} is a DuckDB database but not a zeptui store "
-                    f"(it has tables {names}); choose another --db"
-                )
-            if self._read_only:
-                raise IncompatibleStoreError(f"{self._path} is empty, not a zeptui store")
-            version = 0
-        else:
-            fmt, found = schema.read_version(
-                conn.execute("SELECT key, value FROM zeptui_meta").fetchall()
-            )
-            if fmt != schema.FORMAT_NAME or found is None:
-                raise IncompatibleStoreError(f"{self._path} is not a zeptui store")
-            if found > schema.SCHEMA_VERSION:
-                raise IncompatibleStoreError(
-                    f"{self._path} was written by a newer zeptui (schema {found}; this "
-                    f"zeptui reads up to {schema.SCHEMA_VERSION}); upgrade zeptui to open it"
-                )
-            version = found
-        if version == schema.SCHEMA_VERSION:
-            return
-        if self._read_only and version >= schema.READABLE_FROM:
-            return  # readable as it is; the next read-write open migrates it
-        if self._read_only:
-            raise IncompatibleStoreError(
-                f"{self._path} needs a schema upgrade (from {version}); open it read-write once"
-            )
-        conn.begin()
-        try:
-            for step in range(version + 1, schema.SCHEMA_VERSION + 1):
-                for statement in schema.MIGRATIONS[step]:
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT OR REPLACE INTO zeptui_meta VALUES ('format', ?), ('schema_version', ?)",
-                [schema.FORMAT_NAME, str(schema.SCHEMA_VERSION)],
-            )
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
+        self._db = Database(
+            self._path,
+            read_only=read_only,
+            lock_timeout=lock_timeout,
+            memory_limit=memory_limit,
+            clock=clock,
+        )
 
     # --- plumbing ------------------------------------------------------------------
 
@@ -559,43 +240,12 @@ class DuckDBStore(
     def path(self) -> Path:
         return self._path
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        if self._closed:
-            raise StoreError(f"{self._path}: the store is closed")
-        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
-        if cursor is None:
-            cursor = self._conn.cursor()
-            self._local.cursor = cursor
-            with self._cursors_lock:
-                self._cursors.append(cursor)
-        return cursor
-
-    @contextmanager
-    def _write(self, *, commit: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One write transaction, serialised with every other writer of this store.
-
-        With `commit=False` it is rolled back at the end (a dry run)."""
-        if self._read_only:
-            raise StoreError(f"{self._path} is open read-only")
-        with self._write_lock:
-            cursor = self._cursor()
-            cursor.begin()
-            try:
-                yield cursor
-            except BaseException:
-                cursor.rollback()
-                raise
-            if commit:
-                cursor.commit()
-            else:
-                cursor.rollback()
-
     def _session_row(
         self, cursor: duckdb.DuckDBPyConnection, session_id: str, *, live: bool = True
     ) -> tuple[Any, ...] | None:
         deleted = "AND s.deleted_at IS NULL" if live else ""
         return cursor.execute(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE s.session_id = ? {deleted}",
+            f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.session_id = ? {deleted}",
             [session_id],
         ).fetchone()
 
@@ -641,26 +291,16 @@ class DuckDBStore(
         )
 
     def close(self) -> None:
-        if self._closed:
+        if self._db.closed:
             return
         if self._summaries is not None:
             self._summaries.close()  # deferred summaries are made now
-        if not self._closed:  # else the file could not be taken back after a network wait
-            self._closed = True
-            self._disconnect()
-
-    def _disconnect(self) -> None:
-        """Close every cursor and the connection: the file is free for other processes."""
-        with self._cursors_lock:
-            for cursor in self._cursors:
-                cursor.close()
-            self._cursors.clear()
-        self._conn.close()
+        self._db.close()  # (closed already if the file could not be taken back)
 
     # --- users ---------------------------------------------------------------------
 
     def add_user(self, request: CreateUserRequest) -> User:
-        with self._write() as cursor:
+        with self._db.write() as cursor:
             self._insert_user(cursor, request)
         return self.get_user(request.user_id)
 
@@ -669,7 +309,7 @@ class DuckDBStore(
             raise InvalidInputError("user_id cannot be empty")
         if cursor.execute("SELECT 1 FROM users WHERE user_id = ?", [request.user_id]).fetchone():
             raise ConflictError(f"user already exists with user_id: {request.user_id}")
-        now = self._now()
+        now = self._db.now()
         cursor.execute(
             "INSERT INTO users VALUES (nextval('users_id_seq'), ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -678,7 +318,7 @@ class DuckDBStore(
                 request.email,
                 request.first_name,
                 request.last_name,
-                _dump_json(request.metadata),
+                dump_json(request.metadata),
                 now,
                 now,
             ],
@@ -686,16 +326,16 @@ class DuckDBStore(
 
     def get_user(self, user_id: str) -> User:
         row = (
-            self._cursor()
-            .execute(f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = ?", [user_id])
+            self._db.cursor()
+            .execute(f"SELECT {USER_COLUMNS} FROM users WHERE user_id = ?", [user_id])
             .fetchone()
         )
         if row is None:
             raise NotFoundError(f"user {user_id!r} not found")
-        return _user_from_row(row)
+        return user_from_row(row)
 
     def update_user(self, user_id: str, request: UpdateUserRequest) -> User:
-        with self._write() as cursor:
+        with self._db.write() as cursor:
             row = cursor.execute(
                 "SELECT email, first_name, last_name, metadata FROM users WHERE user_id = ?",
                 [user_id],
@@ -709,16 +349,16 @@ class DuckDBStore(
                 )
             )
             # User updates are privileged in Zep: the `system` key may be set.
-            metadata = merge_metadata(_load_json(row[3]), request.metadata)
+            metadata = merge_metadata(load_json(row[3]), request.metadata)
             cursor.execute(
                 "UPDATE users SET email = ?, first_name = ?, last_name = ?, metadata = ?, "
                 "updated_at = ? WHERE user_id = ?",
-                [email, first_name, last_name, _dump_json(metadata), self._now(), user_id],
+                [email, first_name, last_name, dump_json(metadata), self._db.now(), user_id],
             )
         return self.get_user(user_id)
 
     def delete_user(self, user_id: str) -> int:
-        with self._write() as cursor:
+        with self._db.write() as cursor:
             if not cursor.execute("SELECT 1 FROM users WHERE user_id = ?", [user_id]).fetchone():
                 raise NotFoundError(f"user {user_id!r} not found")
             keys = cursor.execute(
@@ -735,31 +375,31 @@ class DuckDBStore(
     def list_users(self, limit: int | None = None, cursor: int = 0) -> list[User]:
         check_range("limit", limit, 0, MAX_LIMIT)
         check_range("cursor", cursor, 0, MAX_OFFSET)
-        sql = f"SELECT {_USER_COLUMNS} FROM users ORDER BY id"
+        sql = f"SELECT {USER_COLUMNS} FROM users ORDER BY id"
         params: list[Any] = []
         if limit:
             sql += " LIMIT ?"
             params.append(limit)
         sql += " OFFSET ?"
         params.append(cursor)
-        return [_user_from_row(row) for row in self._cursor().execute(sql, params).fetchall()]
+        return [user_from_row(row) for row in self._db.cursor().execute(sql, params).fetchall()]
 
     def get_user_sessions(self, user_id: str) -> list[Session]:
         rows = (
-            self._cursor()
+            self._db.cursor()
             .execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions s "
+                f"SELECT {SESSION_COLUMNS} FROM sessions s "
                 "WHERE s.user_id = ? AND s.deleted_at IS NULL ORDER BY s.id",
                 [user_id],
             )
             .fetchall()
         )
-        return [_session_from_row(row) for row in rows]
+        return [session_from_row(row) for row in rows]
 
     # --- sessions ------------------------------------------------------------------
 
     def add_session(self, request: CreateSessionRequest) -> Session:
-        with self._write() as cursor:
+        with self._db.write() as cursor:
             if not request.session_id.strip():
                 raise InvalidInputError("session_id cannot be empty")
             if self._session_row(cursor, request.session_id, live=False) is not None:
@@ -783,8 +423,8 @@ class DuckDBStore(
         metadata: dict[str, Any] | None,
         created_at: datetime | None = None,
     ) -> int:
-        now = self._now()
-        created = _to_db_time(created_at) if created_at else now
+        now = self._db.now()
+        created = to_db_time(created_at) if created_at else now
         row = cursor.execute(
             "INSERT INTO sessions (id, uuid, session_id, user_id, metadata, created_at, "
             "updated_at, last_activity) "
@@ -793,7 +433,7 @@ class DuckDBStore(
                 ids.session_uuid(session_id),
                 session_id,
                 user_id,
-                _dump_json(metadata),
+                dump_json(metadata),
                 created,
                 now,
                 created,
@@ -803,33 +443,33 @@ class DuckDBStore(
         return int(row[0])
 
     def get_session(self, session_id: str) -> Session:
-        row = self._session_row(self._cursor(), session_id)
+        row = self._session_row(self._db.cursor(), session_id)
         if row is None:
             raise NotFoundError(f"session {session_id!r} not found")
-        return _session_from_row(row)
+        return session_from_row(row)
 
     def update_session(self, session_id: str, metadata: dict[str, Any] | None = None) -> Session:
-        _within_limits(limits.check_metadata, metadata, "metadata")
-        with self._write() as cursor:
+        within_limits(limits.check_metadata, metadata, "metadata")
+        with self._db.write() as cursor:
             row = cursor.execute(
                 "SELECT metadata FROM sessions WHERE session_id = ?", [session_id]
             ).fetchone()
             if row is None:
                 raise NotFoundError(f"session {session_id!r} not found")
-            merged = merge_metadata(_load_json(row[0]), without_system(metadata))
+            merged = merge_metadata(load_json(row[0]), without_system(metadata))
             cursor.execute(
                 "UPDATE sessions SET metadata = ?, updated_at = ?, deleted_at = NULL "
                 "WHERE session_id = ?",
-                [_dump_json(merged), self._now(), session_id],
+                [dump_json(merged), self._db.now(), session_id],
             )
         return self.get_session(session_id)
 
     def delete_session(self, session_id: str) -> None:
-        with self._write() as cursor:
+        with self._db.write() as cursor:
             self._soft_delete_session(cursor, self._live_session_key(cursor, session_id))
 
     def _soft_delete_session(self, cursor: duckdb.DuckDBPyConnection, key: int) -> None:
-        now = self._now()
+        now = self._db.now()
         cursor.execute(
             "DELETE FROM search_postings WHERE message_id IN "
             "(SELECT id FROM messages WHERE session_key = ? AND deleted_at IS NULL)",
@@ -866,10 +506,10 @@ class DuckDBStore(
             params += [json_path(key), value]
         if query.created_after is not None:
             where.append("s.created_at >= ?")
-            params.append(_to_db_time(query.created_after))
+            params.append(to_db_time(query.created_after))
         if query.created_before is not None:
             where.append("s.created_at < ?")
-            params.append(_to_db_time(query.created_before))
+            params.append(to_db_time(query.created_before))
         if query.text:
             # The id, the user, or the title the app shows (imported chats have one).
             where.append(
@@ -888,7 +528,7 @@ class DuckDBStore(
         }[query.order_by]
         direction = "DESC" if query.descending else "ASC"
         sql = (
-            f"SELECT {_SESSION_COLUMNS}, count(*) OVER () FROM sessions s "
+            f"SELECT {SESSION_COLUMNS}, count(*) OVER () FROM sessions s "
             f"WHERE {' AND '.join(where)} ORDER BY {order_column} {direction}, s.id {direction}"
         )
         if query.limit:
@@ -896,17 +536,17 @@ class DuckDBStore(
             params.append(query.limit)
         sql += " OFFSET ?"
         params.append(query.cursor)
-        rows = self._cursor().execute(sql, params).fetchall()
+        rows = self._db.cursor().execute(sql, params).fetchall()
         if rows:
             total = int(rows[0][-1])
         else:
             count_sql = f"SELECT count(*) FROM sessions s WHERE {' AND '.join(where)}"
             count_params = params[: len(params) - (2 if query.limit else 1)]
-            count_row = self._cursor().execute(count_sql, count_params).fetchone()
+            count_row = self._db.cursor().execute(count_sql, count_params).fetchone()
             total = int(count_row[0]) if count_row else 0
         end = query.cursor + len(rows)
         return SessionPage(
-            sessions=[_session_info_from_row(row) for row in rows],
+            sessions=[session_info_from_row(row) for row in rows],
             total_count=total,
             next_cursor=end if end < total else None,
         )
@@ -914,8 +554,8 @@ class DuckDBStore(
     # --- memory --------------------------------------------------------------------
 
     def add_memory(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
-        _within_limits(limits.check_id, session_id, "session_id")
-        with self._write() as cursor:
+        within_limits(limits.check_id, session_id, "session_id")
+        with self._db.write() as cursor:
             key = self._ensure_session(cursor, session_id)
             stored = self._insert_messages(cursor, [(key, list(messages))])
         self._schedule_summary(key)
@@ -930,7 +570,7 @@ class DuckDBStore(
             return self._insert_session(cursor, session_id, None, None)
         cursor.execute(
             "UPDATE sessions SET deleted_at = NULL, updated_at = ? WHERE id = ?",
-            [self._now(), int(row[0])],
+            [self._db.now(), int(row[0])],
         )
         return int(row[0])
 
@@ -951,7 +591,7 @@ class DuckDBStore(
         outcome = outcome if outcome is not None else _InsertOutcome()
         # Each supplied uuid is checked and normalised once.
         given = [
-            [_parse_uuid(m.uuid) if m.uuid else None for m in messages] for _, messages in batches
+            [parse_uuid(m.uuid) if m.uuid else None for m in messages] for _, messages in batches
         ]
         supplied = [value for values in given for value in values if value is not None]
         # uuid -> (session key, message id or None if new in this call, deleted)
@@ -963,7 +603,7 @@ class DuckDBStore(
                 [supplied],
             ).fetchall():
                 known[row[0]] = (int(row[1]), int(row[2]), bool(row[3]))
-        now = self._now()
+        now = self._db.now()
         updated = now.replace(tzinfo=UTC)
         rows_keys: list[int] = []
         new: list[Message] = []
@@ -991,7 +631,7 @@ class DuckDBStore(
                         outcome.skipped += 1
                     continue
                 known[message_uuid] = (key, None, False)
-                created = _to_db_time(message.created_at) if message.created_at else now
+                created = to_db_time(message.created_at) if message.created_at else now
                 # The fields were validated when `message` was built.
                 new.append(
                     Message.model_construct(
@@ -1029,8 +669,8 @@ class DuckDBStore(
                 [(m.role_type or RoleType.norole).value for m in new],
                 [m.content for m in new],
                 counts,
-                [_dump_json(m.metadata) for m in new],
-                [_to_db_time(m.created_at) for m in new if m.created_at is not None],
+                [dump_json(m.metadata) for m in new],
+                [to_db_time(m.created_at) for m in new if m.created_at is not None],
                 now,
             ],
         )
@@ -1041,7 +681,7 @@ class DuckDBStore(
             delta.messages += 1
             delta.tokens += message.token_count
             assert message.created_at is not None
-            created = _to_db_time(message.created_at)
+            created = to_db_time(message.created_at)
             if delta.last_activity is None or created > delta.last_activity:
                 delta.last_activity = created
         changes = list(deltas.values())
@@ -1075,7 +715,7 @@ class DuckDBStore(
         lastn: int | None = None,
     ) -> Memory:
         check_range("lastn", lastn, 0, MAX_LIMIT)
-        cursor = self._cursor()
+        cursor = self._db.cursor()
         # One round trip picks the session, its newest summary and the message ids;
         # `max(id, n)` is cheaper than a sort for the newest n of a long session.
         row = cursor.execute(
@@ -1099,15 +739,15 @@ class DuckDBStore(
         ).fetchone()
         if row is None:
             raise NotFoundError(f"session {session_id!r} not found")
-        facts = _load_json(row[1])
+        facts = load_json(row[1])
         summary_row = None
         if row[2] is not None:
             summary_row = cursor.execute(
-                f"SELECT {_SUMMARY_COLUMNS} FROM summaries x WHERE x.id = ?", [row[2]]
+                f"SELECT {SUMMARY_COLUMNS} FROM summaries x WHERE x.id = ?", [row[2]]
             ).fetchone()
         rows = self._rows_by_id(cursor, [int(i) for i in row[3] or []])
-        messages = [_message_from_row(r) for r in rows]
-        summary = _summary_info_from_row(summary_row).summary if summary_row else None
+        messages = [message_from_row(r) for r in rows]
+        summary = summary_info_from_row(summary_row).summary if summary_row else None
         return Memory(
             messages=messages,
             summary=summary,
@@ -1129,13 +769,13 @@ class DuckDBStore(
         if high - low < CLOSE_IDS:
             wanted = set(ids)
             rows = cursor.execute(
-                f"SELECT m.id, {_MESSAGE_COLUMNS} FROM messages m "
+                f"SELECT m.id, {MESSAGE_COLUMNS} FROM messages m "
                 "WHERE m.id BETWEEN ? AND ? ORDER BY m.id",
                 [low, high],
             ).fetchall()
             return [row[1:] for row in rows if row[0] in wanted]
         return cursor.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages m "
+            f"SELECT {MESSAGE_COLUMNS} FROM messages m "
             "WHERE m.id IN (SELECT unnest(?::BIGINT[])) ORDER BY m.id",
             [ids],
         ).fetchall()
@@ -1147,7 +787,7 @@ class DuckDBStore(
     ) -> MessageListResponse:
         check_range("limit", limit, 0, MAX_LIMIT)
         check_range("cursor", cursor, 0, MAX_PAGE)
-        db = self._cursor()
+        db = self._db.cursor()
         key = self._live_session_key(db, session_id)
         total_row = db.execute(
             "SELECT count(*) FROM messages WHERE session_key = ? AND deleted_at IS NULL", [key]
@@ -1159,68 +799,68 @@ class DuckDBStore(
             sql += " LIMIT ? OFFSET ?"
             params += [limit, max(cursor - 1, 0) * limit]
         ids = [int(row[0]) for row in db.execute(sql, params).fetchall()]
-        messages = [_message_from_row(row) for row in self._rows_by_id(db, ids)]
+        messages = [message_from_row(row) for row in self._rows_by_id(db, ids)]
         return MessageListResponse(messages=messages, total_count=total, row_count=len(messages))
 
     def message_position(self, session_id: str, message_uuid: str) -> int:
-        db = self._cursor()
+        db = self._db.cursor()
         key = self._live_session_key(db, session_id)
         row = db.execute(
             "SELECT count(*) FILTER (WHERE m.id < t.id), count(t.id) FROM messages m, "
             "(SELECT id FROM messages WHERE session_key = $key AND uuid = $uuid::UUID "
             " AND deleted_at IS NULL) t "
             "WHERE m.session_key = $key AND m.deleted_at IS NULL",
-            {"key": key, "uuid": _parse_uuid(message_uuid)},
+            {"key": key, "uuid": parse_uuid(message_uuid)},
         ).fetchone()
         if row is None or not row[1]:
             raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
         return int(row[0])
 
     def get_message(self, session_id: str, message_uuid: str) -> Message:
-        db = self._cursor()
+        db = self._db.cursor()
         key = self._live_session_key(db, session_id)
         row = db.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.session_key = ? "
+            f"SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.session_key = ? "
             "AND m.uuid = ?::UUID AND m.deleted_at IS NULL",
-            [key, _parse_uuid(message_uuid)],
+            [key, parse_uuid(message_uuid)],
         ).fetchone()
         if row is None:
             raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
-        return _message_from_row(row)
+        return message_from_row(row)
 
     def update_message_metadata(
         self, session_id: str, message_uuid: str, metadata: dict[str, Any]
     ) -> Message:
-        _within_limits(limits.check_metadata, metadata, "metadata")
-        with self._write() as db:
+        within_limits(limits.check_metadata, metadata, "metadata")
+        with self._db.write() as db:
             key = self._live_session_key(db, session_id)
             row = db.execute(
                 "SELECT metadata FROM messages WHERE session_key = ? AND uuid = ?::UUID "
                 "AND deleted_at IS NULL",
-                [key, _parse_uuid(message_uuid)],
+                [key, parse_uuid(message_uuid)],
             ).fetchone()
             if row is None:
                 raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
-            merged = merge_metadata(_load_json(row[0]), without_system(metadata))
+            merged = merge_metadata(load_json(row[0]), without_system(metadata))
             db.execute(
                 "UPDATE messages SET metadata = ?, updated_at = ? "
                 "WHERE session_key = ? AND uuid = ?::UUID",
-                [_dump_json(merged), self._now(), key, _parse_uuid(message_uuid)],
+                [dump_json(merged), self._db.now(), key, parse_uuid(message_uuid)],
             )
         return self.get_message(session_id, message_uuid)
 
     def delete_message(self, session_id: str, message_uuid: str) -> None:
-        with self._write() as db:
+        with self._db.write() as db:
             key = self._live_session_key(db, session_id)
             row = db.execute(
                 "SELECT id, token_count FROM messages WHERE session_key = ? AND uuid = ?::UUID "
                 "AND deleted_at IS NULL",
-                [key, _parse_uuid(message_uuid)],
+                [key, parse_uuid(message_uuid)],
             ).fetchone()
             if row is None:
                 raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
             message_id, tokens = int(row[0]), int(row[1])
-            now = self._now()
+            now = self._db.now()
             db.execute("DELETE FROM search_postings WHERE message_id = ?", [message_id])
             db.execute("UPDATE messages SET deleted_at = ? WHERE id = ?", [now, message_id])
             db.execute(
@@ -1241,7 +881,7 @@ class DuckDBStore(
     ) -> ImportResult:
         result = ImportResult()
         touched: set[int] = set()
-        with self._write(commit=not dry_run) as cursor:
+        with self._db.write(commit=not dry_run) as cursor:
             for user in users:
                 if not cursor.execute(
                     "SELECT 1 FROM users WHERE user_id = ?", [user.user_id]
@@ -1277,14 +917,14 @@ class DuckDBStore(
 
         result = ImportResult()
         clock = _Stopwatch()
-        with self._write() as cursor:
+        with self._db.write() as cursor:
             staged = zep_bulk.stage(cursor, Path(path), default_session_id)
             if self._staged_uuids_need_care(cursor):
                 raise zep_bulk.BulkImportDeclined(
                     "messages to restore or uuids held by other sessions need the reference reader"
                 )
             clock.lap("read")
-            now = self._now()
+            now = self._db.now()
             # Users named by the sessions' messages, then the sessions.
             users = cursor.execute(
                 "SELECT r.user_id FROM zep_rows r WHERE r.user_id IS NOT NULL "
@@ -1472,7 +1112,7 @@ class DuckDBStore(
         """
         if not chunk:
             return
-        now = self._now()
+        now = self._db.now()
         # Users named by the sessions, created in order of first appearance.
         named = list(dict.fromkeys(item.user_id for item in chunk if item.user_id))
         known_users = {
@@ -1499,7 +1139,7 @@ class DuckDBStore(
         # Sessions: what exists, then the chunk's effect on each, then two statements.
         session_ids = list(dict.fromkeys(item.session_id for item in chunk))
         existing: dict[str, list[Any]] = {
-            row[0]: [int(row[1]), _load_json(row[2]), row[3]]
+            row[0]: [int(row[1]), load_json(row[2]), row[3]]
             for row in cursor.execute(
                 "SELECT session_id, id, metadata, user_id FROM sessions "
                 "WHERE session_id IN (SELECT unnest(?::VARCHAR[]))",
@@ -1519,7 +1159,7 @@ class DuckDBStore(
                     None,
                     item.metadata,
                     item.user_id,
-                    _to_db_time(first) if first else now,
+                    to_db_time(first) if first else now,
                 ]
                 result.sessions_created += 1
                 continue
@@ -1537,7 +1177,7 @@ class DuckDBStore(
                 ") v WHERE sessions.id = v.id",
                 {
                     "keys": [state[0] for state in updates],
-                    "metadata": [_dump_json(state[1]) for state in updates],
+                    "metadata": [dump_json(state[1]) for state in updates],
                     "users": [state[2] for state in updates],
                     "now": now,
                 },
@@ -1558,7 +1198,7 @@ class DuckDBStore(
                     "uuids": [ids.session_uuid(name) for name in names],
                     "names": names,
                     "users": [created[name][2] for name in names],
-                    "metadata": [_dump_json(created[name][1]) for name in names],
+                    "metadata": [dump_json(created[name][1]) for name in names],
                     "created": [created[name][3] for name in names],
                     "now": now,
                 },
@@ -1601,24 +1241,24 @@ class DuckDBStore(
 
     def optimize(self) -> None:
         """Re-sort the search index and checkpoint the file (after bulk work)."""
-        with self._write() as cursor:
+        with self._db.write() as cursor:
             self._compact_search_index(cursor)
-        self._cursor().execute("CHECKPOINT")
+        self._db.cursor().execute("CHECKPOINT")
 
     # --- summaries -----------------------------------------------------------------
 
     def list_summaries(self, session_id: str) -> list[SummaryInfo]:
-        db = self._cursor()
+        db = self._db.cursor()
         key = self._live_session_key(db, session_id)
         rows = db.execute(
-            f"SELECT {_SUMMARY_COLUMNS} FROM summaries x WHERE x.session_key = ? "
+            f"SELECT {SUMMARY_COLUMNS} FROM summaries x WHERE x.session_key = ? "
             "AND x.deleted_at IS NULL ORDER BY x.id",
             [key],
         ).fetchall()
-        return [_summary_info_from_row(row) for row in rows]
+        return [summary_info_from_row(row) for row in rows]
 
     def summarize(self, session_id: str, *, again: bool = False) -> list[SummaryInfo]:
-        key = self._live_session_key(self._cursor(), session_id)
+        key = self._live_session_key(self._db.cursor(), session_id)
         scheduler = self._scheduler()
         return [] if scheduler is None else scheduler.run([key], again=again)
 
@@ -1662,25 +1302,15 @@ class DuckDBStore(
         if self._summary_mode != "deferred":
             yield
             return
-        self._disconnect()
-        try:
+        with self._db.released():
             yield
-        finally:
-            try:
-                self._conn = self._connect(self._lock_timeout)
-                self._local = threading.local()  # every thread's cursor was closed
-                self._prepare_schema()  # as on opening: the file may have changed meanwhile
-            except BaseException:
-                self._closed = True
-                self._disconnect()
-                raise
 
     def summary_backlogs(self, keys: Sequence[int], *, again: bool) -> list[Backlog]:
         """SummaryHost: the live sessions among `keys`, each with its newest summary
         and the live messages after it (all of them, `again`)."""
         from storage.summary_scheduler import Backlog, StoredMessage
 
-        db = self._cursor()
+        db = self._db.cursor()
         sessions = db.execute(
             "SELECT s.id, coalesce(max(x.id), 0), arg_max(x.content, x.id), "
             "coalesce(arg_max(x.recent_message_id, x.id), 0) FROM sessions s "
@@ -1702,7 +1332,7 @@ class DuckDBStore(
             [list(messages), [0 if again else int(row[3]) for row in sessions]],
         ).fetchall()
         for key, message_id, uuid, role, role_type, content, tokens in rows:
-            kind = _read_role_type(role_type, f"message {uuid}")  # as every read shows it
+            kind = read_role_type(role_type, f"message {uuid}")  # as every read shows it
             messages[key].append(StoredMessage(message_id, uuid, role, kind, content, tokens))
         return [
             Backlog(
@@ -1721,8 +1351,8 @@ class DuckDBStore(
         still the one they were planned from (and which is still live), in one
         transaction; with `replace`, its live summaries are soft-deleted first.
         Returns the summaries stored, when `report`."""
-        now = self._now()
-        with self._write() as cursor:
+        now = self._db.now()
+        with self._db.write() as cursor:
             current = dict(
                 cursor.execute(
                     "SELECT s.id, coalesce(max(x.id), 0) FROM sessions s "
@@ -1772,7 +1402,7 @@ class DuckDBStore(
                     [draft.covered[-1].id for _, draft in rows],
                     [draft.covered[0].uuid for _, draft in rows],
                     [len(draft.covered) for _, draft in rows],
-                    [_dump_json(draft.metadata) for _, draft in rows],
+                    [dump_json(draft.metadata) for _, draft in rows],
                     now,
                 ],
             )
@@ -1782,7 +1412,7 @@ class DuckDBStore(
             SummaryInfo(
                 summary=Summary(
                     uuid=summary_uuid,
-                    created_at=_utc(now),
+                    created_at=utc(now),
                     content=draft.content,
                     token_count=draft.token_count,
                     recent_message_uuid=last,
@@ -1802,7 +1432,7 @@ class DuckDBStore(
         filters: list[str] = []
         params: list[Any] = [query.text]
         if query.session_id is not None:
-            self._live_session_key(self._cursor(), query.session_id)  # unknown: NotFoundError
+            self._live_session_key(self._db.cursor(), query.session_id)  # unknown: NotFoundError
             filters.append("s.session_id = ?")
             params.append(query.session_id)
         if query.user_id is not None:
@@ -1816,22 +1446,22 @@ class DuckDBStore(
             params += [json_path(key), value]
         if query.created_after is not None:
             filters.append("m.created_at >= ?")
-            params.append(_to_db_time(query.created_after))
+            params.append(to_db_time(query.created_after))
         if query.created_before is not None:
             filters.append("m.created_at < ?")
-            params.append(_to_db_time(query.created_before))
+            params.append(to_db_time(query.created_before))
         params.append(query.limit)
         filters_sql = "".join(f" AND {f}" for f in filters)
-        db = self._cursor()
+        db = self._db.cursor()
         hits = db.execute(search.bm25_sql(filters_sql), params).fetchall()
         if not hits:
             return []
         rows = db.execute(
-            f"SELECT m.id, {_MESSAGE_COLUMNS} FROM messages m "
+            f"SELECT m.id, {MESSAGE_COLUMNS} FROM messages m "
             "WHERE m.id IN (SELECT unnest(?::BIGINT[]))",
             [[hit[0] for hit in hits]],
         ).fetchall()
-        by_id = {row[0]: _message_from_row(row[1:]) for row in rows}
+        by_id = {row[0]: message_from_row(row[1:]) for row in rows}
         return [
             SearchResult(message=by_id[message_id], score=float(score), session_id=session_id)
             for message_id, session_id, score in hits
@@ -1840,7 +1470,7 @@ class DuckDBStore(
     def purge(
         self, session_ids: Sequence[str] | None = None, *, dry_run: bool = False
     ) -> PurgeResult:
-        with self._write(commit=not dry_run) as db:
+        with self._db.write(commit=not dry_run) as db:
             if session_ids is None:
                 scope, params = "TRUE", []
             else:
@@ -1881,7 +1511,7 @@ class DuckDBStore(
 
     def stats(self) -> StoreStats:
         row = (
-            self._cursor()
+            self._db.cursor()
             .execute(
                 "SELECT (SELECT count(*) FROM users), "
                 "(SELECT count(*) FROM sessions WHERE deleted_at IS NULL), "
@@ -1892,18 +1522,3 @@ class DuckDBStore(
         )
         assert row is not None
         return StoreStats(users=row[0], sessions=row[1], messages=row[2], summaries=row[3])
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else text
-
-
-def _lock_message(path: Path, error: str) -> str:
-    match = _LOCK_HOLDER.search(error)
-    holder = (
-        f"process {match['pid']} ({Path(match['program']).name})" if match else "another process"
-    )
-    return (
-        f"{path} is in use by {holder}; close it there (or point zeptui at another "
-        "database with --db) and try again"
-    )

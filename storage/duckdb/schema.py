@@ -1,4 +1,4 @@
-"""The DuckDB schema and its migrations.
+"""The DuckDB schema, its migrations, and the check of a file's schema on opening.
 
 `zeptui_meta` holds `format = zeptui` and `schema_version`. A file without that
 table is refused unless it is empty; a file with a newer version is refused and
@@ -7,7 +7,12 @@ left untouched; an older version is migrated step by step in one transaction.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import duckdb
+
+from storage.errors import IncompatibleStoreError
 
 FORMAT_NAME = "zeptui"
 SCHEMA_VERSION = 2
@@ -107,3 +112,50 @@ def read_version(rows: list[tuple[Any, ...]]) -> tuple[str | None, int | None]:
     meta = {str(key): str(value) for key, value in rows}
     version = meta.get("schema_version")
     return meta.get("format"), int(version) if version and version.isdigit() else None
+
+
+def prepare(conn: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool) -> None:
+    """Check that `conn` (the file at `path`) is a zeptui store this zeptui can use:
+    give a new file the current schema and migrate an older one (read-write only)."""
+    tables = {row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "zeptui_meta" not in tables:
+        if tables:
+            names = ", ".join(sorted(tables)[:5])
+            raise IncompatibleStoreError(
+                f"{path} is a DuckDB database but not a zeptui store "
+                f"(it has tables {names}); choose another --db"
+            )
+        if read_only:
+            raise IncompatibleStoreError(f"{path} is empty, not a zeptui store")
+        version = 0
+    else:
+        fmt, found = read_version(conn.execute("SELECT key, value FROM zeptui_meta").fetchall())
+        if fmt != FORMAT_NAME or found is None:
+            raise IncompatibleStoreError(f"{path} is not a zeptui store")
+        if found > SCHEMA_VERSION:
+            raise IncompatibleStoreError(
+                f"{path} was written by a newer zeptui (schema {found}; this "
+                f"zeptui reads up to {SCHEMA_VERSION}); upgrade zeptui to open it"
+            )
+        version = found
+    if version == SCHEMA_VERSION:
+        return
+    if read_only and version >= READABLE_FROM:
+        return  # readable as it is; the next read-write open migrates it
+    if read_only:
+        raise IncompatibleStoreError(
+            f"{path} needs a schema upgrade (from {version}); open it read-write once"
+        )
+    conn.begin()
+    try:
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[step]:
+                conn.execute(statement)
+        conn.execute(
+            "INSERT OR REPLACE INTO zeptui_meta VALUES ('format', ?), ('schema_version', ?)",
+            [FORMAT_NAME, str(SCHEMA_VERSION)],
+        )
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
