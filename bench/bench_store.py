@@ -45,6 +45,7 @@ from typing import Any
 import duckdb
 
 from storage.duckdb import DuckDBStore
+from storage.duckdb.search import STOPWORDS
 from storage.models import (
     MemoryType,
     Message,
@@ -54,7 +55,6 @@ from storage.models import (
     SessionOrder,
     SessionQuery,
 )
-from storage.search import STOPWORDS
 from storage.tokens import count_tokens_batch, encoding, message_text
 
 BENCH_DIR = Path(__file__).resolve().parent

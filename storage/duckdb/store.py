@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from storage import ids, limits, search
+from storage import ids, limits
 from storage.capabilities import (
     BulkImport,
     Maintenance,
@@ -31,22 +31,16 @@ from storage.capabilities import (
     Summarizing,
     ZepJsonlImport,
 )
+from storage.duckdb import reads, search
 from storage.duckdb.connection import Database
 from storage.duckdb.rows import (
-    MESSAGE_COLUMNS,
-    SESSION_COLUMNS,
     SUMMARY_COLUMNS,
-    USER_COLUMNS,
     dump_json,
     load_json,
-    message_from_row,
     parse_uuid,
     read_role_type,
-    session_from_row,
-    session_info_from_row,
     summary_info_from_row,
     to_db_time,
-    user_from_row,
     utc,
     within_limits,
 )
@@ -57,7 +51,7 @@ from storage.errors import (
     NotFoundError,
     StoreError,
 )
-from storage.metadata import json_path, merge_metadata, without_system
+from storage.metadata import merge_metadata, without_system
 from storage.models import (
     CreateSessionRequest,
     CreateUserRequest,
@@ -72,7 +66,6 @@ from storage.models import (
     SearchResult,
     Session,
     SessionImport,
-    SessionOrder,
     SessionPage,
     SessionQuery,
     StoreStats,
@@ -81,7 +74,6 @@ from storage.models import (
     UpdateUserRequest,
     User,
 )
-from storage.paging import MAX_LIMIT, MAX_OFFSET, MAX_PAGE, check_range
 from storage.store import DEFAULT_MESSAGE_WINDOW, MemoryStore
 from storage.tokens import count_tokens_batch, message_text
 
@@ -104,10 +96,6 @@ IMPORT_CHUNK_SESSIONS = 2_000
 """Sessions buffered per chunk while importing."""
 TOKEN_BATCH = 50_000
 """Lines of a bulk-imported file whose tokens are counted at a time."""
-COMPACT_AFTER_MESSAGES = 50_000
-"""An import adding at least this many messages re-sorts the search index."""
-CLOSE_IDS = 2_048
-"""Ids this close together are fetched as a range (see `_rows_by_id`)."""
 
 
 class _DefaultSummarizer:
@@ -240,23 +228,6 @@ class DuckDBStore(
     def path(self) -> Path:
         return self._path
 
-    def _session_row(
-        self, cursor: duckdb.DuckDBPyConnection, session_id: str, *, live: bool = True
-    ) -> tuple[Any, ...] | None:
-        deleted = "AND s.deleted_at IS NULL" if live else ""
-        return cursor.execute(
-            f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.session_id = ? {deleted}",
-            [session_id],
-        ).fetchone()
-
-    def _live_session_key(self, cursor: duckdb.DuckDBPyConnection, session_id: str) -> int:
-        row = cursor.execute(
-            "SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL", [session_id]
-        ).fetchone()
-        if row is None:
-            raise NotFoundError(f"session {session_id!r} not found")
-        return int(row[0])
-
     @staticmethod
     def _session_name(cursor: duckdb.DuckDBPyConnection, key: int) -> str:
         row = cursor.execute("SELECT session_id FROM sessions WHERE id = ?", [key]).fetchone()
@@ -279,7 +250,7 @@ class DuckDBStore(
             "WHERE id IN (SELECT unnest(?::BIGINT[]))",
             [now, message_ids],
         )
-        self._index(cursor, "id IN (SELECT unnest(?::BIGINT[]))", [message_ids])
+        search.index(cursor, "id IN (SELECT unnest(?::BIGINT[]))", [message_ids])
         cursor.execute(
             "UPDATE sessions SET message_count = sessions.message_count + a.n, "
             "total_tokens = sessions.total_tokens + a.tokens, "
@@ -325,14 +296,7 @@ class DuckDBStore(
         )
 
     def get_user(self, user_id: str) -> User:
-        row = (
-            self._db.cursor()
-            .execute(f"SELECT {USER_COLUMNS} FROM users WHERE user_id = ?", [user_id])
-            .fetchone()
-        )
-        if row is None:
-            raise NotFoundError(f"user {user_id!r} not found")
-        return user_from_row(row)
+        return reads.get_user(self._db.cursor(), user_id)
 
     def update_user(self, user_id: str, request: UpdateUserRequest) -> User:
         with self._db.write() as cursor:
@@ -373,28 +337,10 @@ class DuckDBStore(
         return len(keys)
 
     def list_users(self, limit: int | None = None, cursor: int = 0) -> list[User]:
-        check_range("limit", limit, 0, MAX_LIMIT)
-        check_range("cursor", cursor, 0, MAX_OFFSET)
-        sql = f"SELECT {USER_COLUMNS} FROM users ORDER BY id"
-        params: list[Any] = []
-        if limit:
-            sql += " LIMIT ?"
-            params.append(limit)
-        sql += " OFFSET ?"
-        params.append(cursor)
-        return [user_from_row(row) for row in self._db.cursor().execute(sql, params).fetchall()]
+        return reads.list_users(self._db.cursor(), limit, cursor)
 
     def get_user_sessions(self, user_id: str) -> list[Session]:
-        rows = (
-            self._db.cursor()
-            .execute(
-                f"SELECT {SESSION_COLUMNS} FROM sessions s "
-                "WHERE s.user_id = ? AND s.deleted_at IS NULL ORDER BY s.id",
-                [user_id],
-            )
-            .fetchall()
-        )
-        return [session_from_row(row) for row in rows]
+        return reads.user_sessions(self._db.cursor(), user_id)
 
     # --- sessions ------------------------------------------------------------------
 
@@ -402,7 +348,9 @@ class DuckDBStore(
         with self._db.write() as cursor:
             if not request.session_id.strip():
                 raise InvalidInputError("session_id cannot be empty")
-            if self._session_row(cursor, request.session_id, live=False) is not None:
+            if cursor.execute(
+                "SELECT 1 FROM sessions WHERE session_id = ?", [request.session_id]
+            ).fetchone():
                 raise ConflictError(f"session already exists with session_id: {request.session_id}")
             self._check_user(cursor, request.user_id)
             self._insert_session(cursor, request.session_id, request.user_id, request.metadata)
@@ -443,10 +391,7 @@ class DuckDBStore(
         return int(row[0])
 
     def get_session(self, session_id: str) -> Session:
-        row = self._session_row(self._db.cursor(), session_id)
-        if row is None:
-            raise NotFoundError(f"session {session_id!r} not found")
-        return session_from_row(row)
+        return reads.get_session(self._db.cursor(), session_id)
 
     def update_session(self, session_id: str, metadata: dict[str, Any] | None = None) -> Session:
         within_limits(limits.check_metadata, metadata, "metadata")
@@ -466,7 +411,7 @@ class DuckDBStore(
 
     def delete_session(self, session_id: str) -> None:
         with self._db.write() as cursor:
-            self._soft_delete_session(cursor, self._live_session_key(cursor, session_id))
+            self._soft_delete_session(cursor, reads.live_session_key(cursor, session_id))
 
     def _soft_delete_session(self, cursor: duckdb.DuckDBPyConnection, key: int) -> None:
         now = self._db.now()
@@ -493,63 +438,7 @@ class DuckDBStore(
         return [info.session for info in page.sessions]
 
     def session_page(self, query: SessionQuery | None = None) -> SessionPage:
-        query = query or SessionQuery()
-        check_range("limit", query.limit, 0, MAX_LIMIT)
-        check_range("cursor", query.cursor, 0, MAX_OFFSET)
-        where = ["s.deleted_at IS NULL"]
-        params: list[Any] = []
-        if query.user_id is not None:
-            where.append("s.user_id = ?")
-            params.append(query.user_id)
-        for key, value in sorted(query.metadata.items()):
-            where.append("json_extract_string(s.metadata, ?) = ?")
-            params += [json_path(key), value]
-        if query.created_after is not None:
-            where.append("s.created_at >= ?")
-            params.append(to_db_time(query.created_after))
-        if query.created_before is not None:
-            where.append("s.created_at < ?")
-            params.append(to_db_time(query.created_before))
-        if query.text:
-            # The id, the user, or the title the app shows (imported chats have one).
-            where.append(
-                "(contains(lower(s.session_id), lower(?)) "
-                "OR contains(lower(coalesce(s.user_id, '')), lower(?)) "
-                "OR contains(lower(coalesce(json_extract_string(s.metadata, '$.title'), '')), "
-                "lower(?)))"
-            )
-            params += [query.text] * 3
-        order_column = {
-            SessionOrder.id: "s.id",
-            SessionOrder.created: "s.created_at",
-            SessionOrder.updated: "s.updated_at",
-            SessionOrder.activity: "s.last_activity",
-            SessionOrder.message_count: "s.message_count",
-        }[query.order_by]
-        direction = "DESC" if query.descending else "ASC"
-        sql = (
-            f"SELECT {SESSION_COLUMNS}, count(*) OVER () FROM sessions s "
-            f"WHERE {' AND '.join(where)} ORDER BY {order_column} {direction}, s.id {direction}"
-        )
-        if query.limit:
-            sql += " LIMIT ?"
-            params.append(query.limit)
-        sql += " OFFSET ?"
-        params.append(query.cursor)
-        rows = self._db.cursor().execute(sql, params).fetchall()
-        if rows:
-            total = int(rows[0][-1])
-        else:
-            count_sql = f"SELECT count(*) FROM sessions s WHERE {' AND '.join(where)}"
-            count_params = params[: len(params) - (2 if query.limit else 1)]
-            count_row = self._db.cursor().execute(count_sql, count_params).fetchone()
-            total = int(count_row[0]) if count_row else 0
-        end = query.cursor + len(rows)
-        return SessionPage(
-            sessions=[session_info_from_row(row) for row in rows],
-            total_count=total,
-            next_cursor=end if end < total else None,
-        )
+        return reads.session_page(self._db.cursor(), query or SessionQuery())
 
     # --- memory --------------------------------------------------------------------
 
@@ -674,7 +563,7 @@ class DuckDBStore(
                 now,
             ],
         )
-        self._index(cursor, "id BETWEEN ? AND ?", [ids[0], ids[-1]])
+        search.index(cursor, "id BETWEEN ? AND ?", [ids[0], ids[-1]])
         deltas: dict[int, _SessionDelta] = {}
         for key, message in zip(rows_keys, new, strict=True):
             delta = deltas.setdefault(key, _SessionDelta(key))
@@ -702,138 +591,33 @@ class DuckDBStore(
         )
         return new
 
-    @staticmethod
-    def _index(cursor: duckdb.DuckDBPyConnection, where_sql: str, params: list[Any]) -> None:
-        """Add the messages matching `where_sql` to the full-text index."""
-        for number, statement in enumerate(search.index_messages_sql(where_sql)):
-            cursor.execute(statement, params if number == 0 else [])
-
     def get_memory(
         self,
         session_id: str,
         memory_type: MemoryType = MemoryType.perpetual,
         lastn: int | None = None,
     ) -> Memory:
-        check_range("lastn", lastn, 0, MAX_LIMIT)
-        cursor = self._db.cursor()
-        # One round trip picks the session, its newest summary and the message ids;
-        # `max(id, n)` is cheaper than a sort for the newest n of a long session.
-        row = cursor.execute(
-            """
-            WITH s AS (
-                SELECT id, facts FROM sessions WHERE session_id = $sid AND deleted_at IS NULL
-            ),
-            x AS (
-                SELECT max(id) AS id, arg_max(recent_message_id, id) AS point FROM summaries
-                WHERE session_key = (SELECT id FROM s) AND deleted_at IS NULL
-            )
-            SELECT s.id, s.facts, (SELECT id FROM x), (
-                SELECT max(m.id, $n) FROM messages m
-                WHERE m.session_key = (SELECT id FROM s) AND m.deleted_at IS NULL
-                  AND m.id > (CASE WHEN $lastn THEN 0 ELSE coalesce((SELECT point FROM x), 0) END)
-            ) FROM s
-            """,
-            # Without lastn, Zep v0.27.2 returns the messages after the summary point,
-            # capped at the window.
-            {"sid": session_id, "n": lastn or self._window, "lastn": bool(lastn)},
-        ).fetchone()
-        if row is None:
-            raise NotFoundError(f"session {session_id!r} not found")
-        facts = load_json(row[1])
-        summary_row = None
-        if row[2] is not None:
-            summary_row = cursor.execute(
-                f"SELECT {SUMMARY_COLUMNS} FROM summaries x WHERE x.id = ?", [row[2]]
-            ).fetchone()
-        rows = self._rows_by_id(cursor, [int(i) for i in row[3] or []])
-        messages = [message_from_row(r) for r in rows]
-        summary = summary_info_from_row(summary_row).summary if summary_row else None
-        return Memory(
-            messages=messages,
-            summary=summary,
-            facts=(facts or []) if memory_type is MemoryType.perpetual else None,
-        )
-
-    @staticmethod
-    def _rows_by_id(cursor: duckdb.DuckDBPyConnection, ids: list[int]) -> list[tuple[Any, ...]]:
-        """Full message rows for `ids`, oldest first.
-
-        Choosing ids first and fetching whole rows second keeps wide columns out
-        of sorts. When the ids lie close together (a session's recent messages
-        usually do), a plain id range lets DuckDB's zone maps skip the rest of the
-        table, and the few rows in between are dropped here.
-        """
-        if not ids:
-            return []
-        low, high = min(ids), max(ids)
-        if high - low < CLOSE_IDS:
-            wanted = set(ids)
-            rows = cursor.execute(
-                f"SELECT m.id, {MESSAGE_COLUMNS} FROM messages m "
-                "WHERE m.id BETWEEN ? AND ? ORDER BY m.id",
-                [low, high],
-            ).fetchall()
-            return [row[1:] for row in rows if row[0] in wanted]
-        return cursor.execute(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages m "
-            "WHERE m.id IN (SELECT unnest(?::BIGINT[])) ORDER BY m.id",
-            [ids],
-        ).fetchall()
+        return reads.get_memory(self._db.cursor(), session_id, memory_type, lastn, self._window)
 
     # --- messages ------------------------------------------------------------------
 
     def list_messages(
         self, session_id: str, limit: int = 100, cursor: int = 1
     ) -> MessageListResponse:
-        check_range("limit", limit, 0, MAX_LIMIT)
-        check_range("cursor", cursor, 0, MAX_PAGE)
-        db = self._db.cursor()
-        key = self._live_session_key(db, session_id)
-        total_row = db.execute(
-            "SELECT count(*) FROM messages WHERE session_key = ? AND deleted_at IS NULL", [key]
-        ).fetchone()
-        total = int(total_row[0]) if total_row else 0
-        sql = "SELECT id FROM messages WHERE session_key = ? AND deleted_at IS NULL ORDER BY id"
-        params: list[Any] = [key]
-        if limit > 0:
-            sql += " LIMIT ? OFFSET ?"
-            params += [limit, max(cursor - 1, 0) * limit]
-        ids = [int(row[0]) for row in db.execute(sql, params).fetchall()]
-        messages = [message_from_row(row) for row in self._rows_by_id(db, ids)]
-        return MessageListResponse(messages=messages, total_count=total, row_count=len(messages))
+        return reads.list_messages(self._db.cursor(), session_id, limit, cursor)
 
     def message_position(self, session_id: str, message_uuid: str) -> int:
-        db = self._db.cursor()
-        key = self._live_session_key(db, session_id)
-        row = db.execute(
-            "SELECT count(*) FILTER (WHERE m.id < t.id), count(t.id) FROM messages m, "
-            "(SELECT id FROM messages WHERE session_key = $key AND uuid = $uuid::UUID "
-            " AND deleted_at IS NULL) t "
-            "WHERE m.session_key = $key AND m.deleted_at IS NULL",
-            {"key": key, "uuid": parse_uuid(message_uuid)},
-        ).fetchone()
-        if row is None or not row[1]:
-            raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
-        return int(row[0])
+        return reads.message_position(self._db.cursor(), session_id, message_uuid)
 
     def get_message(self, session_id: str, message_uuid: str) -> Message:
-        db = self._db.cursor()
-        key = self._live_session_key(db, session_id)
-        row = db.execute(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.session_key = ? "
-            "AND m.uuid = ?::UUID AND m.deleted_at IS NULL",
-            [key, parse_uuid(message_uuid)],
-        ).fetchone()
-        if row is None:
-            raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
-        return message_from_row(row)
+        return reads.get_message(self._db.cursor(), session_id, message_uuid)
 
     def update_message_metadata(
         self, session_id: str, message_uuid: str, metadata: dict[str, Any]
     ) -> Message:
         within_limits(limits.check_metadata, metadata, "metadata")
         with self._db.write() as db:
-            key = self._live_session_key(db, session_id)
+            key = reads.live_session_key(db, session_id)
             row = db.execute(
                 "SELECT metadata FROM messages WHERE session_key = ? AND uuid = ?::UUID "
                 "AND deleted_at IS NULL",
@@ -851,7 +635,7 @@ class DuckDBStore(
 
     def delete_message(self, session_id: str, message_uuid: str) -> None:
         with self._db.write() as db:
-            key = self._live_session_key(db, session_id)
+            key = reads.live_session_key(db, session_id)
             row = db.execute(
                 "SELECT id, token_count FROM messages WHERE session_key = ? AND uuid = ?::UUID "
                 "AND deleted_at IS NULL",
@@ -900,7 +684,7 @@ class DuckDBStore(
                     chunk, buffered = [], 0
             self._import_chunk(cursor, chunk, result, touched, on_conflict, previous)
             if not dry_run:
-                self._maybe_compact(cursor, result.messages_added)
+                search.compact_after_import(cursor, result.messages_added)
         if not dry_run:
             for key in sorted(touched):
                 self._schedule_summary(key)
@@ -1032,7 +816,7 @@ class DuckDBStore(
                     {"now": now},
                 )
                 clock.lap("insert")
-                self._index(cursor, "id BETWEEN ? AND ?", [message_ids[0], message_ids[-1]])
+                search.index(cursor, "id BETWEEN ? AND ?", [message_ids[0], message_ids[-1]])
                 clock.lap("index")
             touched = [
                 int(row[0])
@@ -1043,7 +827,7 @@ class DuckDBStore(
             ]
             for table in ("zep_rows", "zep_sessions", "zep_created", "zep_new", "zep_tokens"):
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
-            if self._maybe_compact(cursor, result.messages_added):
+            if search.compact_after_import(cursor, result.messages_added):
                 clock.lap("compact")
         clock.lap("commit")
         self.last_import_timings = clock.laps
@@ -1214,42 +998,17 @@ class DuckDBStore(
         result.messages_restored += outcome.restored
         result.messages_conflicting += outcome.conflicting
 
-    def _maybe_compact(self, cursor: duckdb.DuckDBPyConnection, added: int) -> bool:
-        """Re-sort the search index after an import that made a large share of it.
-
-        A re-sort costs time in proportion to the whole index, so it runs only
-        when the import added at least COMPACT_AFTER_MESSAGES messages and at
-        least a fifth of all messages; `optimize()` re-sorts on request.
-        """
-        if added < COMPACT_AFTER_MESSAGES:
-            return False
-        row = cursor.execute("SELECT count(*) FROM messages").fetchone()
-        if row is not None and added * 5 < int(row[0]):
-            return False
-        self._compact_search_index(cursor)
-        return True
-
-    def _compact_search_index(self, cursor: duckdb.DuckDBPyConnection) -> None:
-        """Rewrite the postings sorted by term, so zone maps prune most of a query's scan."""
-        cursor.execute(
-            "CREATE OR REPLACE TEMP TABLE postings_sorted AS "
-            "SELECT * FROM search_postings ORDER BY term, message_id"
-        )
-        cursor.execute("DELETE FROM search_postings")
-        cursor.execute("INSERT INTO search_postings SELECT * FROM postings_sorted")
-        cursor.execute("DROP TABLE postings_sorted")
-
     def optimize(self) -> None:
         """Re-sort the search index and checkpoint the file (after bulk work)."""
         with self._db.write() as cursor:
-            self._compact_search_index(cursor)
+            search.compact(cursor)
         self._db.cursor().execute("CHECKPOINT")
 
     # --- summaries -----------------------------------------------------------------
 
     def list_summaries(self, session_id: str) -> list[SummaryInfo]:
         db = self._db.cursor()
-        key = self._live_session_key(db, session_id)
+        key = reads.live_session_key(db, session_id)
         rows = db.execute(
             f"SELECT {SUMMARY_COLUMNS} FROM summaries x WHERE x.session_key = ? "
             "AND x.deleted_at IS NULL ORDER BY x.id",
@@ -1258,7 +1017,7 @@ class DuckDBStore(
         return [summary_info_from_row(row) for row in rows]
 
     def summarize(self, session_id: str, *, again: bool = False) -> list[SummaryInfo]:
-        key = self._live_session_key(self._db.cursor(), session_id)
+        key = reads.live_session_key(self._db.cursor(), session_id)
         scheduler = self._scheduler()
         return [] if scheduler is None else scheduler.run([key], again=again)
 
@@ -1427,45 +1186,7 @@ class DuckDBStore(
     # --- search and maintenance ----------------------------------------------------
 
     def search(self, query: SearchQuery) -> list[SearchResult]:
-        if not query.text.strip():
-            raise InvalidInputError("search text is empty")
-        filters: list[str] = []
-        params: list[Any] = [query.text]
-        if query.session_id is not None:
-            self._live_session_key(self._db.cursor(), query.session_id)  # unknown: NotFoundError
-            filters.append("s.session_id = ?")
-            params.append(query.session_id)
-        if query.user_id is not None:
-            filters.append("s.user_id = ?")
-            params.append(query.user_id)
-        if query.role_types:
-            filters.append("coalesce(m.role_type, 'norole') IN (SELECT unnest(?::VARCHAR[]))")
-            params.append([role_type.value for role_type in query.role_types])
-        for key, value in sorted(query.metadata.items()):
-            filters.append("json_extract_string(m.metadata, ?) = ?")
-            params += [json_path(key), value]
-        if query.created_after is not None:
-            filters.append("m.created_at >= ?")
-            params.append(to_db_time(query.created_after))
-        if query.created_before is not None:
-            filters.append("m.created_at < ?")
-            params.append(to_db_time(query.created_before))
-        params.append(query.limit)
-        filters_sql = "".join(f" AND {f}" for f in filters)
-        db = self._db.cursor()
-        hits = db.execute(search.bm25_sql(filters_sql), params).fetchall()
-        if not hits:
-            return []
-        rows = db.execute(
-            f"SELECT m.id, {MESSAGE_COLUMNS} FROM messages m "
-            "WHERE m.id IN (SELECT unnest(?::BIGINT[]))",
-            [[hit[0] for hit in hits]],
-        ).fetchall()
-        by_id = {row[0]: message_from_row(row[1:]) for row in rows}
-        return [
-            SearchResult(message=by_id[message_id], score=float(score), session_id=session_id)
-            for message_id, session_id, score in hits
-        ]
+        return search.search(self._db.cursor(), query)
 
     def purge(
         self, session_ids: Sequence[str] | None = None, *, dry_run: bool = False
