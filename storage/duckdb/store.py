@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid as uuid_lib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,13 +29,13 @@ from storage.capabilities import (
     Summarizing,
     ZepJsonlImport,
 )
-from storage.duckdb import reads, search
+from storage.duckdb import reads, search, writes
 from storage.duckdb.connection import Database
+from storage.duckdb.messages import InsertOutcome, insert_messages
 from storage.duckdb.rows import (
     SUMMARY_COLUMNS,
     dump_json,
     load_json,
-    parse_uuid,
     read_role_type,
     summary_info_from_row,
     to_db_time,
@@ -45,11 +43,9 @@ from storage.duckdb.rows import (
     within_limits,
 )
 from storage.errors import (
-    ConflictError,
     InvalidInputError,
     MessageConflictError,
     NotFoundError,
-    StoreError,
 )
 from storage.metadata import merge_metadata, without_system
 from storage.models import (
@@ -61,7 +57,6 @@ from storage.models import (
     Message,
     MessageListResponse,
     PurgeResult,
-    RoleType,
     SearchQuery,
     SearchResult,
     Session,
@@ -75,7 +70,7 @@ from storage.models import (
     User,
 )
 from storage.store import DEFAULT_MESSAGE_WINDOW, MemoryStore
-from storage.tokens import count_tokens_batch, message_text
+from storage.tokens import count_tokens_batch
 
 if TYPE_CHECKING:
     from storage.summarizers import Summarizer
@@ -103,45 +98,6 @@ class _DefaultSummarizer:
 
 
 DEFAULT_SUMMARIZER = _DefaultSummarizer()
-
-
-def _reserve_ids(cursor: duckdb.DuckDBPyConnection, sequence: str, count: int) -> list[int]:
-    """`count` consecutive ids from `sequence`, in order, for rows about to be inserted.
-
-    Ids are the insertion order (Zep orders messages by id), so they are handed out
-    here and written explicitly: `nextval()` inside a bulk INSERT is evaluated in
-    whatever order DuckDB's parallel plan produces rows, not in the source's order.
-    Writes are serialised, so the block is contiguous.
-    """
-    if count <= 0:
-        return []
-    row = cursor.execute(
-        f"SELECT min(v), max(v) FROM (SELECT nextval('{sequence}') AS v FROM range(?))", [count]
-    ).fetchone()
-    assert row is not None
-    first, last = int(row[0]), int(row[1])
-    if last - first + 1 != count:
-        raise StoreError(f"{sequence}: ids were taken by another writer during this write")
-    return list(range(first, last + 1))
-
-
-@dataclass
-class _InsertOutcome:
-    """Messages of a write that were not inserted, by reason."""
-
-    skipped: int = 0
-    restored: int = 0
-    conflicting: int = 0
-
-
-@dataclass
-class _SessionDelta:
-    """How one session's aggregates change after inserting messages."""
-
-    key: int
-    messages: int = 0
-    tokens: int = 0
-    last_activity: datetime | None = None
 
 
 class _Stopwatch:
@@ -228,39 +184,6 @@ class DuckDBStore(
     def path(self) -> Path:
         return self._path
 
-    @staticmethod
-    def _session_name(cursor: duckdb.DuckDBPyConnection, key: int) -> str:
-        row = cursor.execute("SELECT session_id FROM sessions WHERE id = ?", [key]).fetchone()
-        return str(row[0]) if row else f"#{key}"
-
-    def _restore_messages(
-        self, cursor: duckdb.DuckDBPyConnection, message_ids: list[int], now: datetime
-    ) -> None:
-        """Undelete messages (the same messages imported again), with their index entries,
-        their sessions' aggregates, and the summaries that end on them and were deleted
-        with them (not those replaced earlier by summarising the session again)."""
-        cursor.execute(
-            "UPDATE summaries SET deleted_at = NULL FROM messages m "
-            "WHERE m.id IN (SELECT unnest(?::BIGINT[])) AND summaries.recent_message_id = m.id "
-            "AND summaries.deleted_at = m.deleted_at",
-            [message_ids],
-        )
-        cursor.execute(
-            "UPDATE messages SET deleted_at = NULL, updated_at = ? "
-            "WHERE id IN (SELECT unnest(?::BIGINT[]))",
-            [now, message_ids],
-        )
-        search.index(cursor, "id IN (SELECT unnest(?::BIGINT[]))", [message_ids])
-        cursor.execute(
-            "UPDATE sessions SET message_count = sessions.message_count + a.n, "
-            "total_tokens = sessions.total_tokens + a.tokens, "
-            "last_activity = greatest(sessions.last_activity, a.newest), updated_at = $now "
-            "FROM (SELECT session_key, count(*) AS n, sum(token_count) AS tokens, "
-            "max(created_at) AS newest FROM messages WHERE id IN (SELECT unnest($ids::BIGINT[])) "
-            "GROUP BY session_key) a WHERE sessions.id = a.session_key",
-            {"ids": message_ids, "now": now},
-        )
-
     def close(self) -> None:
         if self._db.closed:
             return
@@ -272,69 +195,20 @@ class DuckDBStore(
 
     def add_user(self, request: CreateUserRequest) -> User:
         with self._db.write() as cursor:
-            self._insert_user(cursor, request)
+            writes.insert_user(cursor, request, self._db.now())
         return self.get_user(request.user_id)
-
-    def _insert_user(self, cursor: duckdb.DuckDBPyConnection, request: CreateUserRequest) -> None:
-        if not request.user_id.strip():
-            raise InvalidInputError("user_id cannot be empty")
-        if cursor.execute("SELECT 1 FROM users WHERE user_id = ?", [request.user_id]).fetchone():
-            raise ConflictError(f"user already exists with user_id: {request.user_id}")
-        now = self._db.now()
-        cursor.execute(
-            "INSERT INTO users VALUES (nextval('users_id_seq'), ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                ids.user_uuid(request.user_id),
-                request.user_id,
-                request.email,
-                request.first_name,
-                request.last_name,
-                dump_json(request.metadata),
-                now,
-                now,
-            ],
-        )
 
     def get_user(self, user_id: str) -> User:
         return reads.get_user(self._db.cursor(), user_id)
 
     def update_user(self, user_id: str, request: UpdateUserRequest) -> User:
         with self._db.write() as cursor:
-            row = cursor.execute(
-                "SELECT email, first_name, last_name, metadata FROM users WHERE user_id = ?",
-                [user_id],
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"user {user_id!r} not found")
-            email, first_name, last_name = (
-                new or old
-                for new, old in zip(
-                    (request.email, request.first_name, request.last_name), row[:3], strict=True
-                )
-            )
-            # User updates are privileged in Zep: the `system` key may be set.
-            metadata = merge_metadata(load_json(row[3]), request.metadata)
-            cursor.execute(
-                "UPDATE users SET email = ?, first_name = ?, last_name = ?, metadata = ?, "
-                "updated_at = ? WHERE user_id = ?",
-                [email, first_name, last_name, dump_json(metadata), self._db.now(), user_id],
-            )
+            writes.update_user(cursor, user_id, request, self._db.now())
         return self.get_user(user_id)
 
     def delete_user(self, user_id: str) -> int:
         with self._db.write() as cursor:
-            if not cursor.execute("SELECT 1 FROM users WHERE user_id = ?", [user_id]).fetchone():
-                raise NotFoundError(f"user {user_id!r} not found")
-            keys = cursor.execute(
-                "SELECT id FROM sessions WHERE user_id = ? AND deleted_at IS NULL", [user_id]
-            ).fetchall()
-            for (key,) in keys:
-                self._soft_delete_session(cursor, key)
-            # The sessions go with the user (Zep cascades the delete): detached, they can
-            # never pass to a new user created later with the same id.
-            cursor.execute("UPDATE sessions SET user_id = NULL WHERE user_id = ?", [user_id])
-            cursor.execute("DELETE FROM users WHERE user_id = ?", [user_id])
-        return len(keys)
+            return writes.delete_user(cursor, user_id, self._db.now())
 
     def list_users(self, limit: int | None = None, cursor: int = 0) -> list[User]:
         return reads.list_users(self._db.cursor(), limit, cursor)
@@ -346,92 +220,23 @@ class DuckDBStore(
 
     def add_session(self, request: CreateSessionRequest) -> Session:
         with self._db.write() as cursor:
-            if not request.session_id.strip():
-                raise InvalidInputError("session_id cannot be empty")
-            if cursor.execute(
-                "SELECT 1 FROM sessions WHERE session_id = ?", [request.session_id]
-            ).fetchone():
-                raise ConflictError(f"session already exists with session_id: {request.session_id}")
-            self._check_user(cursor, request.user_id)
-            self._insert_session(cursor, request.session_id, request.user_id, request.metadata)
+            writes.add_session(
+                cursor, request.session_id, request.user_id, request.metadata, self._db.now()
+            )
         return self.get_session(request.session_id)
-
-    def _check_user(self, cursor: duckdb.DuckDBPyConnection, user_id: str | None) -> None:
-        if (
-            user_id is not None
-            and not cursor.execute("SELECT 1 FROM users WHERE user_id = ?", [user_id]).fetchone()
-        ):
-            raise InvalidInputError(f"user does not exist with user_id: {user_id}")
-
-    def _insert_session(
-        self,
-        cursor: duckdb.DuckDBPyConnection,
-        session_id: str,
-        user_id: str | None,
-        metadata: dict[str, Any] | None,
-        created_at: datetime | None = None,
-    ) -> int:
-        now = self._db.now()
-        created = to_db_time(created_at) if created_at else now
-        row = cursor.execute(
-            "INSERT INTO sessions (id, uuid, session_id, user_id, metadata, created_at, "
-            "updated_at, last_activity) "
-            "VALUES (nextval('sessions_id_seq'), ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            [
-                ids.session_uuid(session_id),
-                session_id,
-                user_id,
-                dump_json(metadata),
-                created,
-                now,
-                created,
-            ],
-        ).fetchone()
-        assert row is not None
-        return int(row[0])
 
     def get_session(self, session_id: str) -> Session:
         return reads.get_session(self._db.cursor(), session_id)
 
     def update_session(self, session_id: str, metadata: dict[str, Any] | None = None) -> Session:
-        within_limits(limits.check_metadata, metadata, "metadata")
         with self._db.write() as cursor:
-            row = cursor.execute(
-                "SELECT metadata FROM sessions WHERE session_id = ?", [session_id]
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"session {session_id!r} not found")
-            merged = merge_metadata(load_json(row[0]), without_system(metadata))
-            cursor.execute(
-                "UPDATE sessions SET metadata = ?, updated_at = ?, deleted_at = NULL "
-                "WHERE session_id = ?",
-                [dump_json(merged), self._db.now(), session_id],
-            )
+            writes.update_session(cursor, session_id, metadata, self._db.now())
         return self.get_session(session_id)
 
     def delete_session(self, session_id: str) -> None:
         with self._db.write() as cursor:
-            self._soft_delete_session(cursor, reads.live_session_key(cursor, session_id))
-
-    def _soft_delete_session(self, cursor: duckdb.DuckDBPyConnection, key: int) -> None:
-        now = self._db.now()
-        cursor.execute(
-            "DELETE FROM search_postings WHERE message_id IN "
-            "(SELECT id FROM messages WHERE session_key = ? AND deleted_at IS NULL)",
-            [key],
-        )
-        cursor.execute(
-            "UPDATE messages SET deleted_at = ? WHERE session_key = ? AND deleted_at IS NULL",
-            [now, key],
-        )
-        cursor.execute(
-            "UPDATE summaries SET deleted_at = ? WHERE session_key = ? AND deleted_at IS NULL",
-            [now, key],
-        )
-        cursor.execute(
-            "UPDATE sessions SET deleted_at = ?, message_count = 0, total_tokens = 0 WHERE id = ?",
-            [now, key],
-        )
+            key = reads.live_session_key(cursor, session_id)
+            writes.soft_delete_session(cursor, key, self._db.now())
 
     def list_sessions(self, limit: int | None = None, cursor: int = 0) -> list[Session]:
         page = self.session_page(SessionQuery(limit=limit, cursor=cursor))
@@ -445,151 +250,11 @@ class DuckDBStore(
     def add_memory(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
         within_limits(limits.check_id, session_id, "session_id")
         with self._db.write() as cursor:
-            key = self._ensure_session(cursor, session_id)
-            stored = self._insert_messages(cursor, [(key, list(messages))])
+            now = self._db.now()
+            key = writes.ensure_session(cursor, session_id, now)
+            stored = insert_messages(cursor, [(key, list(messages))], now)
         self._schedule_summary(key)
         return stored
-
-    def _ensure_session(self, cursor: duckdb.DuckDBPyConnection, session_id: str) -> int:
-        """The session's key, creating it or undeleting it (Zep's upsert on add)."""
-        row = cursor.execute(
-            "SELECT id FROM sessions WHERE session_id = ?", [session_id]
-        ).fetchone()
-        if row is None:
-            return self._insert_session(cursor, session_id, None, None)
-        cursor.execute(
-            "UPDATE sessions SET deleted_at = NULL, updated_at = ? WHERE id = ?",
-            [self._db.now(), int(row[0])],
-        )
-        return int(row[0])
-
-    def _insert_messages(
-        self,
-        cursor: duckdb.DuckDBPyConnection,
-        batches: Sequence[tuple[int, list[Message]]],
-        on_conflict: Callable[[MessageConflictError], None] | None = None,
-        outcome: _InsertOutcome | None = None,
-    ) -> list[Message]:
-        """Append messages to sessions and index them; returns the messages inserted.
-
-        A uuid already stored in the same session is the same message: skipped if it
-        is live, restored (undeleted, re-indexed) if it was soft-deleted. A uuid that
-        belongs to another session is a conflict: `on_conflict` decides (it may raise,
-        or note it and let the message be left out); without one it raises.
-        """
-        outcome = outcome if outcome is not None else _InsertOutcome()
-        # Each supplied uuid is checked and normalised once.
-        given = [
-            [parse_uuid(m.uuid) if m.uuid else None for m in messages] for _, messages in batches
-        ]
-        supplied = [value for values in given for value in values if value is not None]
-        # uuid -> (session key, message id or None if new in this call, deleted)
-        known: dict[str, tuple[int, int | None, bool]] = {}
-        if supplied:
-            for row in cursor.execute(
-                "SELECT uuid::VARCHAR, session_key, id, deleted_at IS NOT NULL FROM messages "
-                "WHERE uuid IN (SELECT unnest(?::UUID[]))",
-                [supplied],
-            ).fetchall():
-                known[row[0]] = (int(row[1]), int(row[2]), bool(row[3]))
-        now = self._db.now()
-        updated = now.replace(tzinfo=UTC)
-        rows_keys: list[int] = []
-        new: list[Message] = []
-        restore: list[int] = []
-        for (key, messages), uuids in zip(batches, given, strict=True):
-            for message, message_uuid in zip(messages, uuids, strict=True):
-                message_uuid = message_uuid or str(uuid_lib.uuid4())
-                found = known.get(message_uuid)
-                if found is not None:
-                    holder, message_id, deleted = found
-                    if holder != key:
-                        conflict = MessageConflictError(
-                            message_uuid,
-                            self._session_name(cursor, key),
-                            self._session_name(cursor, holder),
-                        )
-                        if on_conflict is None:
-                            raise conflict
-                        on_conflict(conflict)
-                        outcome.conflicting += 1
-                    elif deleted and message_id is not None:
-                        restore.append(message_id)
-                        known[message_uuid] = (holder, message_id, False)
-                    else:
-                        outcome.skipped += 1
-                    continue
-                known[message_uuid] = (key, None, False)
-                created = to_db_time(message.created_at) if message.created_at else now
-                # The fields were validated when `message` was built.
-                new.append(
-                    Message.model_construct(
-                        uuid=message_uuid,
-                        created_at=created.replace(tzinfo=UTC),
-                        updated_at=updated,
-                        role=message.role,
-                        role_type=message.role_type or RoleType.norole,
-                        content=message.content,
-                        token_count=0,
-                        metadata=message.metadata,
-                    )
-                )
-                rows_keys.append(key)
-        if restore:
-            self._restore_messages(cursor, restore, now)
-            outcome.restored += len(restore)
-        if not new:
-            return []
-        counts = count_tokens_batch([message_text(m.role, m.content) for m in new])
-        ids = _reserve_ids(cursor, "messages_id_seq", len(new))
-        for message, tokens in zip(new, counts, strict=True):
-            message.token_count = tokens
-        cursor.execute(
-            "INSERT INTO messages (id, uuid, session_key, role, role_type, content, token_count, "
-            "metadata, created_at, updated_at) SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
-            "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
-            "unnest(?::VARCHAR[]), unnest(?::INTEGER[]), unnest(?::JSON[]), "
-            "unnest(?::TIMESTAMP[]), ?::TIMESTAMP",
-            [
-                ids,
-                [m.uuid for m in new],
-                rows_keys,
-                [m.role for m in new],
-                [(m.role_type or RoleType.norole).value for m in new],
-                [m.content for m in new],
-                counts,
-                [dump_json(m.metadata) for m in new],
-                [to_db_time(m.created_at) for m in new if m.created_at is not None],
-                now,
-            ],
-        )
-        search.index(cursor, "id BETWEEN ? AND ?", [ids[0], ids[-1]])
-        deltas: dict[int, _SessionDelta] = {}
-        for key, message in zip(rows_keys, new, strict=True):
-            delta = deltas.setdefault(key, _SessionDelta(key))
-            delta.messages += 1
-            delta.tokens += message.token_count
-            assert message.created_at is not None
-            created = to_db_time(message.created_at)
-            if delta.last_activity is None or created > delta.last_activity:
-                delta.last_activity = created
-        changes = list(deltas.values())
-        cursor.execute(
-            "UPDATE sessions SET message_count = message_count + d.n, "
-            "total_tokens = total_tokens + d.tokens, "
-            "last_activity = greatest(last_activity, d.newest), updated_at = $now "
-            "FROM (SELECT unnest($keys::BIGINT[]) AS id, unnest($counts::BIGINT[]) AS n, "
-            "unnest($tokens::BIGINT[]) AS tokens, unnest($newest::TIMESTAMP[]) AS newest) d "
-            "WHERE sessions.id = d.id",
-            {
-                "keys": [d.key for d in changes],
-                "counts": [d.messages for d in changes],
-                "tokens": [d.tokens for d in changes],
-                "newest": [d.last_activity for d in changes],
-                "now": now,
-            },
-        )
-        return new
 
     def get_memory(
         self,
@@ -615,43 +280,15 @@ class DuckDBStore(
     def update_message_metadata(
         self, session_id: str, message_uuid: str, metadata: dict[str, Any]
     ) -> Message:
-        within_limits(limits.check_metadata, metadata, "metadata")
-        with self._db.write() as db:
-            key = reads.live_session_key(db, session_id)
-            row = db.execute(
-                "SELECT metadata FROM messages WHERE session_key = ? AND uuid = ?::UUID "
-                "AND deleted_at IS NULL",
-                [key, parse_uuid(message_uuid)],
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
-            merged = merge_metadata(load_json(row[0]), without_system(metadata))
-            db.execute(
-                "UPDATE messages SET metadata = ?, updated_at = ? "
-                "WHERE session_key = ? AND uuid = ?::UUID",
-                [dump_json(merged), self._db.now(), key, parse_uuid(message_uuid)],
+        with self._db.write() as cursor:
+            writes.update_message_metadata(
+                cursor, session_id, message_uuid, metadata, self._db.now()
             )
         return self.get_message(session_id, message_uuid)
 
     def delete_message(self, session_id: str, message_uuid: str) -> None:
-        with self._db.write() as db:
-            key = reads.live_session_key(db, session_id)
-            row = db.execute(
-                "SELECT id, token_count FROM messages WHERE session_key = ? AND uuid = ?::UUID "
-                "AND deleted_at IS NULL",
-                [key, parse_uuid(message_uuid)],
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
-            message_id, tokens = int(row[0]), int(row[1])
-            now = self._db.now()
-            db.execute("DELETE FROM search_postings WHERE message_id = ?", [message_id])
-            db.execute("UPDATE messages SET deleted_at = ? WHERE id = ?", [now, message_id])
-            db.execute(
-                "UPDATE sessions SET message_count = message_count - 1, "
-                "total_tokens = total_tokens - ?, updated_at = ? WHERE id = ?",
-                [tokens, now, key],
-            )
+        with self._db.write() as cursor:
+            writes.delete_message(cursor, session_id, message_uuid, self._db.now())
 
     # --- import --------------------------------------------------------------------
 
@@ -670,7 +307,7 @@ class DuckDBStore(
                 if not cursor.execute(
                     "SELECT 1 FROM users WHERE user_id = ?", [user.user_id]
                 ).fetchone():
-                    self._insert_user(cursor, user)
+                    writes.insert_user(cursor, user, self._db.now())
                     result.users_created += 1
             chunk: list[SessionImport] = []
             buffered = 0
@@ -716,7 +353,7 @@ class DuckDBStore(
                 "GROUP BY r.user_id ORDER BY min(r.seq)"
             ).fetchall()
             for (user_id,) in users:
-                self._insert_user(cursor, CreateUserRequest(user_id=user_id))
+                writes.insert_user(cursor, CreateUserRequest(user_id=user_id), now)
             result.users_created = len(users)
             cursor.execute(
                 """
@@ -742,7 +379,7 @@ class DuckDBStore(
             )
             created = cursor.execute("SELECT count(*) FROM zep_created").fetchone()
             result.sessions_created = int(created[0]) if created else 0
-            session_keys = _reserve_ids(cursor, "sessions_id_seq", result.sessions_created)
+            session_keys = writes.reserve_ids(cursor, "sessions_id_seq", result.sessions_created)
             if session_keys:
                 cursor.execute(
                     "INSERT INTO sessions (id, uuid, session_id, user_id, created_at, "
@@ -782,7 +419,7 @@ class DuckDBStore(
                 clock.lap("new messages")
                 self._count_staged_tokens(cursor, int(row[1]), int(row[2]))
                 clock.lap("tokens")
-                message_ids = _reserve_ids(cursor, "messages_id_seq", result.messages_added)
+                message_ids = writes.reserve_ids(cursor, "messages_id_seq", result.messages_added)
                 # Ids follow the file's line order (`ordinal`), whatever order the join
                 # and DuckDB's threads produce the rows in. The rows are written in that
                 # order too, by one thread: sorting them on several threads at once
@@ -913,7 +550,7 @@ class DuckDBStore(
                 "SELECT unnest($keys::BIGINT[]), unnest($uuids::UUID[]), "
                 "unnest($ids::VARCHAR[]), $now, $now",
                 {
-                    "keys": _reserve_ids(cursor, "users_id_seq", len(missing)),
+                    "keys": writes.reserve_ids(cursor, "users_id_seq", len(missing)),
                     "uuids": [ids.user_uuid(u) for u in missing],
                     "ids": missing,
                     "now": now,
@@ -968,7 +605,7 @@ class DuckDBStore(
             )
         if created:
             names = list(created)
-            new_keys = _reserve_ids(cursor, "sessions_id_seq", len(names))
+            new_keys = writes.reserve_ids(cursor, "sessions_id_seq", len(names))
             cursor.execute(
                 "INSERT INTO sessions (id, uuid, session_id, user_id, metadata, created_at, "
                 "updated_at, last_activity) SELECT v.id, v.uuid, "
@@ -992,8 +629,8 @@ class DuckDBStore(
         keys = {name: state[0] for name, state in (existing | created).items()}
         batches = [(keys[item.session_id], item.messages) for item in chunk]
         touched.update(keys.values())
-        outcome = _InsertOutcome()
-        result.messages_added += len(self._insert_messages(cursor, batches, on_conflict, outcome))
+        outcome = InsertOutcome()
+        result.messages_added += len(insert_messages(cursor, batches, now, on_conflict, outcome))
         result.messages_skipped += outcome.skipped
         result.messages_restored += outcome.restored
         result.messages_conflicting += outcome.conflicting
@@ -1152,7 +789,7 @@ class DuckDBStore(
                 "unnest(?::UUID[]), unnest(?::BIGINT[]), unnest(?::UUID[]), "
                 "unnest(?::INTEGER[]), unnest(?::JSON[]), ?::TIMESTAMP, NULL",
                 [
-                    _reserve_ids(cursor, "summaries_id_seq", len(rows)),
+                    writes.reserve_ids(cursor, "summaries_id_seq", len(rows)),
                     uuids,
                     [key for key, _ in rows],
                     [draft.content for _, draft in rows],
