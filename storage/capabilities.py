@@ -34,6 +34,11 @@ from storage.store import MemoryStore
 Capability = TypeVar("Capability")
 
 
+class BulkImportDeclined(Exception):
+    """The file is not one the store reads itself (`ZepJsonlImport`): not a plain, valid
+    message-per-line Zep JSONL file. The caller imports it with its reader instead."""
+
+
 class Unsupported(StoreError):
     """The store cannot do what was asked (a remote server without that feature)."""
 
@@ -99,8 +104,8 @@ class ZepJsonlImport(ABC):
     @abstractmethod
     def import_zep_jsonl(self, path: str | Path, default_session_id: str) -> ImportResult:
         """Store exactly what `BulkImport.import_sessions` stores for the file read by
-        `zeptui.importers.zep`; raise `storage.zep_bulk.BulkImportDeclined` (before
-        writing anything) for a file that needs that reader."""
+        `zeptui.importers.zep`; raise `BulkImportDeclined` (before writing anything)
+        for a file that needs that reader."""
 
 
 class Summarizing(ABC):

@@ -69,13 +69,13 @@ def within_limits(check: Callable[[Any, str], Any], value: Any, what: str) -> An
 
 # --- the columns the reads select -------------------------------------------------------
 
-_EARLIEST_SQL = "TIMESTAMP '0001-01-01 00:00:00'"
-_LATEST_SQL = "TIMESTAMP '9999-12-31 23:59:59.999999'"
+EARLIEST_SQL = "TIMESTAMP '0001-01-01 00:00:00'"
+LATEST_SQL = "TIMESTAMP '9999-12-31 23:59:59.999999'"
 
 
 def _time_sql(column: str) -> str:
     """`column`, or NULL where Python could not represent it."""
-    return f"CASE WHEN {column} BETWEEN {_EARLIEST_SQL} AND {_LATEST_SQL} THEN {column} END"
+    return f"CASE WHEN {column} BETWEEN {EARLIEST_SQL} AND {LATEST_SQL} THEN {column} END"
 
 
 SESSION_COLUMNS = (

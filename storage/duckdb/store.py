@@ -10,14 +10,11 @@ lock, so the UI's worker threads and the background summarizer can share it.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import duckdb
 
 from storage import ids, limits
 from storage.capabilities import (
@@ -29,7 +26,7 @@ from storage.capabilities import (
     Summarizing,
     ZepJsonlImport,
 )
-from storage.duckdb import imports, reads, search, writes
+from storage.duckdb import imports, reads, search, writes, zep_jsonl
 from storage.duckdb.connection import Database
 from storage.duckdb.messages import insert_messages
 from storage.duckdb.rows import (
@@ -67,7 +64,6 @@ from storage.models import (
     User,
 )
 from storage.store import DEFAULT_MESSAGE_WINDOW, MemoryStore
-from storage.tokens import count_tokens_batch
 
 if TYPE_CHECKING:
     from storage.summarizers import Summarizer
@@ -82,28 +78,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TOKEN_BATCH = 50_000
-"""Lines of a bulk-imported file whose tokens are counted at a time."""
-
 
 class _DefaultSummarizer:
     """Marker: use the offline extractive summarizer."""
 
 
 DEFAULT_SUMMARIZER = _DefaultSummarizer()
-
-
-class _Stopwatch:
-    """Durations of the phases of a long operation, for diagnostics."""
-
-    def __init__(self) -> None:
-        self.laps: dict[str, float] = {}
-        self._last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps[name] = self.laps.get(name, 0.0) + now - self._last
-        self._last = now
 
 
 class DuckDBStore(
@@ -309,187 +289,17 @@ class DuckDBStore(
         `zeptui.importers.zep`, many times faster. Raises `BulkImportDeclined`
         (before writing anything) for a file that needs the reference reader.
         """
-        from storage import zep_bulk
-
-        result = ImportResult()
-        clock = _Stopwatch()
+        clock = zep_jsonl.Stopwatch()
         with self._db.write() as cursor:
-            staged = zep_bulk.stage(cursor, Path(path), default_session_id)
-            if self._staged_uuids_need_care(cursor):
-                raise zep_bulk.BulkImportDeclined(
-                    "messages to restore or uuids held by other sessions need the reference reader"
-                )
-            clock.lap("read")
-            now = self._db.now()
-            # Users named by the sessions' messages, then the sessions.
-            users = cursor.execute(
-                "SELECT r.user_id FROM zep_rows r WHERE r.user_id IS NOT NULL "
-                "AND r.user_id NOT IN (SELECT user_id FROM users) "
-                "GROUP BY r.user_id ORDER BY min(r.seq)"
-            ).fetchall()
-            for (user_id,) in users:
-                writes.insert_user(cursor, CreateUserRequest(user_id=user_id), now)
-            result.users_created = len(users)
-            cursor.execute(
-                """
-                CREATE OR REPLACE TEMP TABLE zep_sessions AS
-                SELECT session_id,
-                       arg_min(user_id, seq) FILTER (WHERE user_id IS NOT NULL) AS user_id,
-                       min(created_at) FILTER (WHERE island = first_island
-                                               AND position <= $part) AS first_created,
-                       min(seq) AS first_seq
-                FROM (SELECT *, min(island) OVER (PARTITION BY session_id) AS first_island
-                      FROM zep_rows)
-                GROUP BY session_id
-                """,
-                # The reference readers hand a long session on in parts: the first
-                # decides the session's created_at.
-                {"part": zep_bulk.PART_MESSAGES},
+            result, touched = zep_jsonl.import_file(
+                cursor, Path(path), default_session_id, self._db.now(), clock
             )
-            # New sessions get ids in the order the file first names them.
-            cursor.execute(
-                "CREATE OR REPLACE TEMP TABLE zep_created AS "
-                "SELECT z.*, row_number() OVER (ORDER BY z.first_seq) AS position "
-                "FROM zep_sessions z ANTI JOIN sessions s ON s.session_id = z.session_id"
-            )
-            created = cursor.execute("SELECT count(*) FROM zep_created").fetchone()
-            result.sessions_created = int(created[0]) if created else 0
-            session_keys = writes.reserve_ids(cursor, "sessions_id_seq", result.sessions_created)
-            if session_keys:
-                cursor.execute(
-                    "INSERT INTO sessions (id, uuid, session_id, user_id, created_at, "
-                    "updated_at, last_activity) "
-                    "SELECT $first + z.position - 1, "
-                    + ids.uuid5_sql(ids.STORE_NAMESPACE, "'session' || chr(31) || z.session_id")
-                    + ", z.session_id, z.user_id, "
-                    "coalesce(z.first_created, $now), $now, coalesce(z.first_created, $now) "
-                    "FROM zep_created z ORDER BY z.position",
-                    {"now": now, "first": session_keys[0]},
-                )
-            result.sessions_updated = staged.groups - result.sessions_created
-            cursor.execute(
-                "UPDATE sessions SET deleted_at = NULL, updated_at = $now, "
-                "user_id = coalesce(sessions.user_id, z.user_id) "
-                "FROM zep_sessions z WHERE sessions.session_id = z.session_id",
-                {"now": now},
-            )
-            # New messages: the first line of each uuid not already stored.
-            cursor.execute(
-                """
-                CREATE OR REPLACE TEMP TABLE zep_new AS
-                SELECT r.*, s.id AS session_key FROM (
-                    SELECT * FROM zep_rows
-                    QUALIFY row_number() OVER (PARTITION BY uuid ORDER BY seq) = 1
-                ) r
-                JOIN sessions s ON s.session_id = r.session_id
-                ANTI JOIN messages m ON m.uuid = r.uuid
-                """
-            )
-            clock.lap("sessions")
-            row = cursor.execute("SELECT count(*), min(seq), max(seq) FROM zep_new").fetchone()
-            assert row is not None
-            result.messages_added = int(row[0])
-            result.messages_skipped = staged.rows - result.messages_added
-            if result.messages_added:
-                clock.lap("new messages")
-                self._count_staged_tokens(cursor, int(row[1]), int(row[2]))
-                clock.lap("tokens")
-                message_ids = writes.reserve_ids(cursor, "messages_id_seq", result.messages_added)
-                # Ids follow the file's line order (`ordinal`), whatever order the join
-                # and DuckDB's threads produce the rows in. The rows are written in that
-                # order too, by one thread: sorting them on several threads at once
-                # holds more than the import's memory limit and cannot spill.
-                threads = cursor.execute("SELECT current_setting('threads')").fetchone()
-                cursor.execute("SET threads = 1")
-                cursor.execute(
-                    "INSERT INTO messages (id, uuid, session_key, role, role_type, content, "
-                    "token_count, metadata, created_at, updated_at) "
-                    "SELECT $first + t.ordinal, n.uuid, "
-                    "n.session_key, n.role, coalesce(n.role_type, 'norole'), n.content, "
-                    "t.token_count, n.metadata, "
-                    "coalesce(n.created_at, $now), $now "
-                    "FROM zep_new n JOIN zep_tokens t USING (seq) ORDER BY n.seq",
-                    {"now": now, "first": message_ids[0]},
-                )
-                assert threads is not None
-                cursor.execute(f"SET threads = {int(threads[0])}")
-                cursor.execute(
-                    """
-                    UPDATE sessions SET
-                        message_count = sessions.message_count + a.n,
-                        total_tokens = sessions.total_tokens + a.tokens,
-                        last_activity = greatest(sessions.last_activity, a.newest)
-                    FROM (SELECT n.session_key, count(*) AS n, sum(t.token_count) AS tokens,
-                                 max(coalesce(n.created_at, $now)) AS newest
-                          FROM zep_new n JOIN zep_tokens t USING (seq)
-                          GROUP BY n.session_key) a
-                    WHERE sessions.id = a.session_key
-                    """,
-                    {"now": now},
-                )
-                clock.lap("insert")
-                search.index(cursor, "id BETWEEN ? AND ?", [message_ids[0], message_ids[-1]])
-                clock.lap("index")
-            touched = [
-                int(row[0])
-                for row in cursor.execute(
-                    "SELECT s.id FROM sessions s SEMI JOIN zep_sessions z "
-                    "ON s.session_id = z.session_id ORDER BY s.id"
-                ).fetchall()
-            ]
-            for table in ("zep_rows", "zep_sessions", "zep_created", "zep_new", "zep_tokens"):
-                cursor.execute(f"DROP TABLE IF EXISTS {table}")
-            if search.compact_after_import(cursor, result.messages_added):
-                clock.lap("compact")
         clock.lap("commit")
         self.last_import_timings = clock.laps
         log.debug("import of %s: %s", path, clock.laps)
         for key in touched:
             self._schedule_summary(key)
         return result
-
-    @staticmethod
-    def _staged_uuids_need_care(cursor: duckdb.DuckDBPyConnection) -> bool:
-        """Whether staged rows name a soft-deleted message of their session (to restore)
-        or a uuid of another session (a conflict): the reference path handles both."""
-        row = cursor.execute(
-            """
-            SELECT EXISTS (
-                SELECT 1 FROM zep_rows r JOIN messages m ON m.uuid = r.uuid
-                JOIN sessions s ON s.id = m.session_key
-                WHERE s.session_id <> r.session_id OR m.deleted_at IS NOT NULL
-            ) OR EXISTS (
-                SELECT 1 FROM zep_rows GROUP BY uuid HAVING count(DISTINCT session_id) > 1
-            )
-            """
-        ).fetchone()
-        return bool(row and row[0])
-
-    @staticmethod
-    def _count_staged_tokens(cursor: duckdb.DuckDBPyConnection, first: int, last: int) -> None:
-        """`zep_tokens(seq, ordinal, token_count)` for the rows of `zep_new`, a batch of
-        `TOKEN_BATCH` lines at a time, so memory stays flat however big the file.
-        `ordinal` numbers the rows in file order from 0: their message ids follow it
-        (a window numbering the rows instead would hold them all in memory)."""
-        cursor.execute(
-            "CREATE OR REPLACE TEMP TABLE zep_tokens "
-            "(seq BIGINT, ordinal BIGINT, token_count INTEGER)"
-        )
-        numbered = 0
-        for low in range(first, last + 1, TOKEN_BATCH):
-            rows = cursor.execute(
-                "SELECT seq, role || ': ' || content FROM zep_new "
-                "WHERE seq >= ? AND seq < ? ORDER BY seq",
-                [low, low + TOKEN_BATCH],
-            ).fetchall()
-            if rows:
-                counts = count_tokens_batch([text for _, text in rows])
-                cursor.execute(
-                    "INSERT INTO zep_tokens SELECT unnest(?::BIGINT[]), "
-                    "unnest(range(?, ?)), unnest(?::INTEGER[])",
-                    [[seq for seq, _ in rows], numbered, numbered + len(rows), counts],
-                )
-                numbered += len(rows)
 
     def optimize(self) -> None:
         """Re-sort the search index and checkpoint the file (after bulk work)."""
