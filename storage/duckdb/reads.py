@@ -85,10 +85,12 @@ def user_sessions(cursor: Cursor, user_id: str) -> list[Session]:
 # --- sessions --------------------------------------------------------------------------
 
 
-def live_session_key(cursor: Cursor, session_id: str) -> int:
-    """The key (`sessions.id`) of a live session, or NotFoundError."""
+def session_key(cursor: Cursor, session_id: str, *, deleted_too: bool = False) -> int:
+    """The key (`sessions.id`) of a live session (or a deleted one, `deleted_too`), or
+    NotFoundError."""
+    live = "" if deleted_too else " AND deleted_at IS NULL"
     row = cursor.execute(
-        "SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL", [session_id]
+        f"SELECT id FROM sessions WHERE session_id = ?{live}", [session_id]
     ).fetchone()
     if row is None:
         raise NotFoundError(f"session {session_id!r} not found")
@@ -221,7 +223,7 @@ def rows_by_id(cursor: Cursor, ids: list[int]) -> list[tuple[Any, ...]]:
 def list_messages(cursor: Cursor, session_id: str, limit: int, page: int) -> MessageListResponse:
     check_range("limit", limit, 0, MAX_LIMIT)
     check_range("cursor", page, 0, MAX_PAGE)
-    key = live_session_key(cursor, session_id)
+    key = session_key(cursor, session_id)
     total_row = cursor.execute(
         "SELECT count(*) FROM messages WHERE session_key = ? AND deleted_at IS NULL", [key]
     ).fetchone()
@@ -237,7 +239,7 @@ def list_messages(cursor: Cursor, session_id: str, limit: int, page: int) -> Mes
 
 
 def message_position(cursor: Cursor, session_id: str, message_uuid: str) -> int:
-    key = live_session_key(cursor, session_id)
+    key = session_key(cursor, session_id)
     row = cursor.execute(
         "SELECT count(*) FILTER (WHERE m.id < t.id), count(t.id) FROM messages m, "
         "(SELECT id FROM messages WHERE session_key = $key AND uuid = $uuid::UUID "
@@ -251,7 +253,7 @@ def message_position(cursor: Cursor, session_id: str, message_uuid: str) -> int:
 
 
 def get_message(cursor: Cursor, session_id: str, message_uuid: str) -> Message:
-    key = live_session_key(cursor, session_id)
+    key = session_key(cursor, session_id)
     row = cursor.execute(
         f"SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.session_key = ? "
         "AND m.uuid = ?::UUID AND m.deleted_at IS NULL",

@@ -13,7 +13,7 @@ from typing import Any
 
 from storage.duckdb.connection import Cursor
 from storage.duckdb.filters import Where
-from storage.duckdb.reads import live_session_key
+from storage.duckdb.reads import session_key
 from storage.duckdb.rows import MESSAGE_COLUMNS, message_from_row
 from storage.errors import InvalidInputError
 from storage.models import SearchQuery, SearchResult
@@ -196,7 +196,7 @@ def search(cursor: Cursor, query: SearchQuery) -> list[SearchResult]:
         raise InvalidInputError("search text is empty")
     where = Where()
     if query.session_id is not None:
-        live_session_key(cursor, query.session_id)  # unknown: NotFoundError
+        session_key(cursor, query.session_id)  # unknown: NotFoundError
         where.equals("s.session_id", query.session_id)
     where.common(query, table="m")
     if query.role_types:

@@ -1,10 +1,9 @@
-"""The MemoryStore on one DuckDB file.
+"""`DuckDBStore`: the MemoryStore and every capability on one DuckDB file.
 
-Concurrency: DuckDB lets one process hold a file read-write. This store holds
-it from construction to `close()`; a second process gets `StoreLockedError`
-naming the holder after at most `lock_timeout` seconds, never a hang. Inside
-the process every thread gets its own cursor, and writes are serialised by a
-lock, so the UI's worker threads and the background summarizer can share it.
+A thin composition: each call takes this thread's cursor or a write transaction
+from the open file (`connection.Database`) and hands it to the module that does the
+work (reads, writes, messages, imports, zep_jsonl, search, summaries, maintenance).
+The store itself keeps the summary scheduler and what it was opened with.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storage import ids, limits
+from storage import limits
 from storage.capabilities import (
     BulkImport,
     Maintenance,
@@ -26,22 +25,11 @@ from storage.capabilities import (
     Summarizing,
     ZepJsonlImport,
 )
-from storage.duckdb import imports, reads, search, writes, zep_jsonl
+from storage.duckdb import imports, maintenance, reads, search, summaries, writes, zep_jsonl
 from storage.duckdb.connection import Database
 from storage.duckdb.messages import insert_messages
-from storage.duckdb.rows import (
-    SUMMARY_COLUMNS,
-    dump_json,
-    read_role_type,
-    summary_info_from_row,
-    utc,
-    within_limits,
-)
-from storage.errors import (
-    InvalidInputError,
-    MessageConflictError,
-    NotFoundError,
-)
+from storage.duckdb.rows import within_limits
+from storage.errors import InvalidInputError, MessageConflictError
 from storage.models import (
     CreateSessionRequest,
     CreateUserRequest,
@@ -58,7 +46,6 @@ from storage.models import (
     SessionPage,
     SessionQuery,
     StoreStats,
-    Summary,
     SummaryInfo,
     UpdateUserRequest,
     User,
@@ -71,7 +58,6 @@ if TYPE_CHECKING:
         Backlog,
         Progress,
         SessionDrafts,
-        StoredMessage,
         SummaryMode,
         SummaryScheduler,
     )
@@ -208,7 +194,7 @@ class DuckDBStore(
 
     def delete_session(self, session_id: str) -> None:
         with self._db.write() as cursor:
-            key = reads.live_session_key(cursor, session_id)
+            key = reads.session_key(cursor, session_id)
             writes.soft_delete_session(cursor, key, self._db.now())
 
     def list_sessions(self, limit: int | None = None, cursor: int = 0) -> list[Session]:
@@ -310,17 +296,10 @@ class DuckDBStore(
     # --- summaries -----------------------------------------------------------------
 
     def list_summaries(self, session_id: str) -> list[SummaryInfo]:
-        db = self._db.cursor()
-        key = reads.live_session_key(db, session_id)
-        rows = db.execute(
-            f"SELECT {SUMMARY_COLUMNS} FROM summaries x WHERE x.session_key = ? "
-            "AND x.deleted_at IS NULL ORDER BY x.id",
-            [key],
-        ).fetchall()
-        return [summary_info_from_row(row) for row in rows]
+        return summaries.list_summaries(self._db.cursor(), session_id)
 
     def summarize(self, session_id: str, *, again: bool = False) -> list[SummaryInfo]:
-        key = reads.live_session_key(self._db.cursor(), session_id)
+        key = reads.session_key(self._db.cursor(), session_id)
         scheduler = self._scheduler()
         return [] if scheduler is None else scheduler.run([key], again=again)
 
@@ -370,41 +349,7 @@ class DuckDBStore(
     def summary_backlogs(self, keys: Sequence[int], *, again: bool) -> list[Backlog]:
         """SummaryHost: the live sessions among `keys`, each with its newest summary
         and the live messages after it (all of them, `again`)."""
-        from storage.summary_scheduler import Backlog, StoredMessage
-
-        db = self._db.cursor()
-        sessions = db.execute(
-            "SELECT s.id, coalesce(max(x.id), 0), arg_max(x.content, x.id), "
-            "coalesce(arg_max(x.recent_message_id, x.id), 0) FROM sessions s "
-            "LEFT JOIN summaries x ON x.session_key = s.id AND x.deleted_at IS NULL "
-            "WHERE s.deleted_at IS NULL AND s.id IN (SELECT unnest(?::BIGINT[])) "
-            "GROUP BY s.id ORDER BY s.id",
-            [list(keys)],
-        ).fetchall()
-        if not sessions:
-            return []
-        messages: dict[int, list[StoredMessage]] = {int(row[0]): [] for row in sessions}
-        rows = db.execute(
-            "SELECT m.session_key, m.id, m.uuid::VARCHAR, m.role, m.role_type, m.content, "
-            "m.token_count "
-            "FROM messages m "
-            "JOIN (SELECT unnest(?::BIGINT[]) AS key, unnest(?::BIGINT[]) AS point) p "
-            "ON m.session_key = p.key AND m.id > p.point "
-            "WHERE m.deleted_at IS NULL ORDER BY m.session_key, m.id",
-            [list(messages), [0 if again else int(row[3]) for row in sessions]],
-        ).fetchall()
-        for key, message_id, uuid, role, role_type, content, tokens in rows:
-            kind = read_role_type(role_type, f"message {uuid}")  # as every read shows it
-            messages[key].append(StoredMessage(message_id, uuid, role, kind, content, tokens))
-        return [
-            Backlog(
-                key=int(key),
-                point=int(point),
-                previous=None if again else previous,
-                messages=messages[int(key)],
-            )
-            for key, point, previous, _ in sessions
-        ]
+        return summaries.backlogs(self._db.cursor(), keys, again=again)
 
     def write_summaries(
         self, batches: Sequence[SessionDrafts], *, report: bool = True
@@ -415,76 +360,8 @@ class DuckDBStore(
         Returns the summaries stored, when `report`."""
         now = self._db.now()
         with self._db.write() as cursor:
-            current = dict(
-                cursor.execute(
-                    "SELECT s.id, coalesce(max(x.id), 0) FROM sessions s "
-                    "LEFT JOIN summaries x ON x.session_key = s.id AND x.deleted_at IS NULL "
-                    "WHERE s.deleted_at IS NULL AND s.id IN (SELECT unnest(?::BIGINT[])) "
-                    "GROUP BY s.id",
-                    [[batch.key for batch in batches]],
-                ).fetchall()
-            )
-            kept = [batch for batch in batches if current.get(batch.key) == batch.point]
-            replaced = [batch.key for batch in kept if batch.replace]
-            if replaced:
-                cursor.execute(
-                    "UPDATE summaries SET deleted_at = ? WHERE deleted_at IS NULL "
-                    "AND session_key IN (SELECT unnest(?::BIGINT[]))",
-                    [now, replaced],
-                )
-            rows = [(batch.key, draft) for batch in kept for draft in batch.drafts]
-            if not rows:
-                return []
-            recent = [draft.covered[-1].uuid for _, draft in rows]
-            # A summary's uuid follows from the last message it covers; summarising
-            # again gives the next revision, unique beside the soft-deleted one.
-            revisions: dict[str, int] = {
-                str(uuid): int(count)
-                for uuid, count in cursor.execute(
-                    "SELECT recent_message_uuid, count(*) FROM summaries "
-                    "WHERE session_key IN (SELECT unnest(?::BIGINT[])) "
-                    "AND recent_message_uuid IN (SELECT unnest(?::UUID[])) GROUP BY 1",
-                    [sorted({key for key, _ in rows}), recent],
-                ).fetchall()
-            }
-            uuids = [ids.summary_uuid(last, revisions.get(last, 0)) for last in recent]
-            # Ids order a session's summaries (the newest is the summary point).
-            cursor.execute(
-                "INSERT INTO summaries SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
-                "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), "
-                "unnest(?::UUID[]), unnest(?::BIGINT[]), unnest(?::UUID[]), "
-                "unnest(?::INTEGER[]), unnest(?::JSON[]), ?::TIMESTAMP, NULL",
-                [
-                    writes.reserve_ids(cursor, "summaries_id_seq", len(rows)),
-                    uuids,
-                    [key for key, _ in rows],
-                    [draft.content for _, draft in rows],
-                    [draft.token_count for _, draft in rows],
-                    recent,
-                    [draft.covered[-1].id for _, draft in rows],
-                    [draft.covered[0].uuid for _, draft in rows],
-                    [len(draft.covered) for _, draft in rows],
-                    [dump_json(draft.metadata) for _, draft in rows],
-                    now,
-                ],
-            )
-        if not report:
-            return []
-        return [
-            SummaryInfo(
-                summary=Summary(
-                    uuid=summary_uuid,
-                    created_at=utc(now),
-                    content=draft.content,
-                    token_count=draft.token_count,
-                    recent_message_uuid=last,
-                    metadata=draft.metadata,
-                ),
-                first_message_uuid=draft.covered[0].uuid,
-                message_count=len(draft.covered),
-            )
-            for summary_uuid, last, (_, draft) in zip(uuids, recent, rows, strict=True)
-        ]
+            written = summaries.write(cursor, batches, now)
+        return summaries.stored(written, now) if report else []
 
     # --- search and maintenance ----------------------------------------------------
 
@@ -494,55 +371,8 @@ class DuckDBStore(
     def purge(
         self, session_ids: Sequence[str] | None = None, *, dry_run: bool = False
     ) -> PurgeResult:
-        with self._db.write(commit=not dry_run) as db:
-            if session_ids is None:
-                scope, params = "TRUE", []
-            else:
-                keys = []
-                for session_id in dict.fromkeys(session_ids):
-                    row = db.execute(
-                        "SELECT id FROM sessions WHERE session_id = ?", [session_id]
-                    ).fetchone()
-                    if row is None:
-                        raise NotFoundError(f"session {session_id!r} not found")
-                    keys.append(int(row[0]))
-                scope, params = "session_key IN (SELECT unnest(?::BIGINT[]))", [keys]
-            dead = "session_key IN (SELECT id FROM sessions WHERE deleted_at IS NOT NULL)"
-            gone = f"({scope}) AND (deleted_at IS NOT NULL OR {dead})"
-            db.execute(
-                f"CREATE OR REPLACE TEMP TABLE purged_messages AS "
-                f"SELECT id FROM messages WHERE {gone}",
-                params,
-            )
-            db.execute(
-                "DELETE FROM search_postings WHERE message_id IN (SELECT id FROM purged_messages)"
-            )
-            summaries = db.execute(f"DELETE FROM summaries WHERE {gone}", params).fetchone()
-            messages = db.execute(
-                "DELETE FROM messages WHERE id IN (SELECT id FROM purged_messages)"
-            ).fetchone()
-            sessions = db.execute(
-                f"DELETE FROM sessions WHERE deleted_at IS NOT NULL AND "
-                f"({scope.replace('session_key', 'id')})",
-                params,
-            ).fetchone()
-            db.execute("DROP TABLE purged_messages")
-        return PurgeResult(
-            sessions=int(sessions[0]) if sessions else 0,
-            messages=int(messages[0]) if messages else 0,
-            summaries=int(summaries[0]) if summaries else 0,
-        )
+        with self._db.write(commit=not dry_run) as cursor:
+            return maintenance.purge(cursor, session_ids)
 
     def stats(self) -> StoreStats:
-        row = (
-            self._db.cursor()
-            .execute(
-                "SELECT (SELECT count(*) FROM users), "
-                "(SELECT count(*) FROM sessions WHERE deleted_at IS NULL), "
-                "(SELECT count(*) FROM messages WHERE deleted_at IS NULL), "
-                "(SELECT count(*) FROM summaries WHERE deleted_at IS NULL)"
-            )
-            .fetchone()
-        )
-        assert row is not None
-        return StoreStats(users=row[0], sessions=row[1], messages=row[2], summaries=row[3])
+        return maintenance.stats(self._db.cursor())

@@ -9,7 +9,7 @@ from typing import Any
 
 from storage import ids, limits
 from storage.duckdb.connection import Cursor
-from storage.duckdb.reads import live_session_key
+from storage.duckdb.reads import session_key
 from storage.duckdb.rows import dump_json, load_json, parse_uuid, to_db_time, within_limits
 from storage.errors import ConflictError, InvalidInputError, NotFoundError, StoreError
 from storage.metadata import merge_metadata, without_system
@@ -218,7 +218,7 @@ def update_message_metadata(
 ) -> None:
     """Merge `metadata` into the message's (unprivileged: `system` is kept)."""
     within_limits(limits.check_metadata, metadata, "metadata")
-    key = live_session_key(cursor, session_id)
+    key = session_key(cursor, session_id)
     message_id, _, stored = _live_message(cursor, key, session_id, message_uuid)
     merged = merge_metadata(load_json(stored), without_system(metadata))
     cursor.execute(
@@ -229,7 +229,7 @@ def update_message_metadata(
 
 def delete_message(cursor: Cursor, session_id: str, message_uuid: str, now: datetime) -> None:
     """Soft-delete one message: out of the index and its session's aggregates."""
-    key = live_session_key(cursor, session_id)
+    key = session_key(cursor, session_id)
     message_id, tokens, _ = _live_message(cursor, key, session_id, message_uuid)
     cursor.execute("DELETE FROM search_postings WHERE message_id = ?", [message_id])
     cursor.execute("UPDATE messages SET deleted_at = ? WHERE id = ?", [now, message_id])
