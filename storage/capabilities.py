@@ -133,8 +133,9 @@ class Maintenance(ABC):
     def purge(
         self, session_ids: Sequence[str] | None = None, *, dry_run: bool = False
     ) -> PurgeResult:
-        """Hard-delete what is soft-deleted: everywhere, or only in `session_ids` (a
-        deleted session goes whole; a live one loses its deleted messages and summaries).
+        """Hard-delete what is soft-deleted: everywhere (deleted users too), or only in
+        `session_ids` (a deleted session goes whole; a live one loses its deleted
+        messages and summaries).
 
         NotFoundError for an unknown session id. `dry_run` counts without removing.
         """

@@ -63,6 +63,8 @@ class Database:
         self._cursors: list[Cursor] = []
         self._cursors_lock = threading.Lock()
         self.closed = False
+        self._compat: list[str] = []
+        """Statements each new cursor runs first (an older schema, read-only)."""
         self._conn = self._open()
         try:
             if not read_only:
@@ -82,6 +84,8 @@ class Database:
         cursor: Cursor | None = getattr(self._local, "cursor", None)
         if cursor is None:
             cursor = self._conn.cursor()
+            for statement in self._compat:
+                cursor.execute(statement)
             self._local.cursor = cursor
             with self._cursors_lock:
                 self._cursors.append(cursor)
@@ -145,7 +149,7 @@ class Database:
             memory_limit=self._memory_limit,
         )
         try:
-            schema.prepare(conn, self.path, read_only=self.read_only)
+            self._compat = schema.prepare(conn, self.path, read_only=self.read_only)
         except BaseException:
             conn.close()
             raise

@@ -13,7 +13,7 @@ from storage.duckdb import search
 from storage.duckdb.connection import Cursor
 from storage.duckdb.messages import InsertOutcome, insert_messages
 from storage.duckdb.rows import dump_json, load_json, to_db_time
-from storage.duckdb.writes import insert_user, reserve_ids, user_exists
+from storage.duckdb.writes import drop_tombstones, insert_user, reserve_ids, user_exists
 from storage.errors import MessageConflictError
 from storage.metadata import merge_metadata, without_system
 from storage.models import CreateUserRequest, ImportResult, SessionImport
@@ -80,12 +80,14 @@ def _import_chunk(
     known_users = {
         row[0]
         for row in cursor.execute(
-            "SELECT user_id FROM users WHERE user_id IN (SELECT unnest(?::VARCHAR[]))",
+            "SELECT user_id FROM users WHERE user_id IN (SELECT unnest(?::VARCHAR[])) "
+            "AND deleted_at IS NULL",
             [named],
         ).fetchall()
     }
     missing = [user_id for user_id in named if user_id not in known_users]
     if missing:
+        drop_tombstones(cursor, missing)
         cursor.execute(
             "INSERT INTO users (id, uuid, user_id, created_at, updated_at) "
             "SELECT unnest($keys::BIGINT[]), unnest($uuids::UUID[]), "

@@ -38,6 +38,8 @@ def purge(cursor: Cursor, session_ids: Sequence[str] | None) -> PurgeResult:
         params,
     ).fetchone()
     cursor.execute("DROP TABLE purged_messages")
+    if session_ids is None:
+        cursor.execute("DELETE FROM users WHERE deleted_at IS NOT NULL")
     return PurgeResult(
         sessions=int(sessions[0]) if sessions else 0,
         messages=int(messages[0]) if messages else 0,
@@ -48,7 +50,7 @@ def purge(cursor: Cursor, session_ids: Sequence[str] | None) -> PurgeResult:
 def stats(cursor: Cursor) -> StoreStats:
     """Counts of live users, sessions, messages and summaries."""
     row = cursor.execute(
-        "SELECT (SELECT count(*) FROM users), "
+        "SELECT (SELECT count(*) FROM users WHERE deleted_at IS NULL), "
         "(SELECT count(*) FROM sessions WHERE deleted_at IS NULL), "
         "(SELECT count(*) FROM messages WHERE deleted_at IS NULL), "
         "(SELECT count(*) FROM summaries WHERE deleted_at IS NULL)"

@@ -53,7 +53,7 @@ _ORDER_COLUMNS = {
 
 def get_user(cursor: Cursor, user_id: str) -> User:
     row = cursor.execute(
-        f"SELECT {USER_COLUMNS} FROM users WHERE user_id = ?", [user_id]
+        f"SELECT {USER_COLUMNS} FROM users WHERE user_id = ? AND deleted_at IS NULL", [user_id]
     ).fetchone()
     if row is None:
         raise NotFoundError(f"user {user_id!r} not found")
@@ -63,7 +63,7 @@ def get_user(cursor: Cursor, user_id: str) -> User:
 def list_users(cursor: Cursor, limit: int | None, offset: int) -> list[User]:
     check_range("limit", limit, 0, MAX_LIMIT)
     check_range("cursor", offset, 0, MAX_OFFSET)
-    sql = f"SELECT {USER_COLUMNS} FROM users ORDER BY id"
+    sql = f"SELECT {USER_COLUMNS} FROM users WHERE deleted_at IS NULL ORDER BY id"
     params: list[Any] = []
     if limit:
         sql += " LIMIT ?"

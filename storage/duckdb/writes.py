@@ -40,7 +40,21 @@ def reserve_ids(cursor: Cursor, sequence: str, count: int) -> list[int]:
 
 
 def user_exists(cursor: Cursor, user_id: str) -> bool:
-    return cursor.execute("SELECT 1 FROM users WHERE user_id = ?", [user_id]).fetchone() is not None
+    """Whether a live (not deleted) user has that id."""
+    row = cursor.execute(
+        "SELECT 1 FROM users WHERE user_id = ? AND deleted_at IS NULL", [user_id]
+    ).fetchone()
+    return row is not None
+
+
+def drop_tombstones(cursor: Cursor, user_ids: list[str]) -> None:
+    """Remove what is left of deleted users with these ids, before they are created
+    again: the new user is a new row (its `updated_at` tells a change feed)."""
+    cursor.execute(
+        "DELETE FROM users WHERE user_id IN (SELECT unnest(?::VARCHAR[])) "
+        "AND deleted_at IS NOT NULL",
+        [user_ids],
+    )
 
 
 def insert_user(cursor: Cursor, request: CreateUserRequest, now: datetime) -> None:
@@ -49,8 +63,10 @@ def insert_user(cursor: Cursor, request: CreateUserRequest, now: datetime) -> No
         raise InvalidInputError("user_id cannot be empty")
     if user_exists(cursor, request.user_id):
         raise ConflictError(f"user already exists with user_id: {request.user_id}")
+    drop_tombstones(cursor, [request.user_id])
     cursor.execute(
-        "INSERT INTO users VALUES (nextval('users_id_seq'), ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO users (id, uuid, user_id, email, first_name, last_name, metadata, "
+        "created_at, updated_at) VALUES (nextval('users_id_seq'), ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             ids.user_uuid(request.user_id),
             request.user_id,
@@ -66,7 +82,9 @@ def insert_user(cursor: Cursor, request: CreateUserRequest, now: datetime) -> No
 
 def update_user(cursor: Cursor, user_id: str, request: UpdateUserRequest, now: datetime) -> None:
     row = cursor.execute(
-        "SELECT email, first_name, last_name, metadata FROM users WHERE user_id = ?", [user_id]
+        "SELECT email, first_name, last_name, metadata FROM users "
+        "WHERE user_id = ? AND deleted_at IS NULL",
+        [user_id],
     ).fetchone()
     if row is None:
         raise NotFoundError(f"user {user_id!r} not found")
@@ -80,13 +98,13 @@ def update_user(cursor: Cursor, user_id: str, request: UpdateUserRequest, now: d
     metadata = merge_metadata(load_json(row[3]), request.metadata)
     cursor.execute(
         "UPDATE users SET email = ?, first_name = ?, last_name = ?, metadata = ?, "
-        "updated_at = ? WHERE user_id = ?",
+        "updated_at = ? WHERE user_id = ? AND deleted_at IS NULL",
         [email, first_name, last_name, dump_json(metadata), now, user_id],
     )
 
 
 def delete_user(cursor: Cursor, user_id: str, now: datetime) -> int:
-    """Delete a user and soft-delete its sessions; returns how many sessions."""
+    """Soft-delete a user and its sessions; returns how many sessions."""
     if not user_exists(cursor, user_id):
         raise NotFoundError(f"user {user_id!r} not found")
     keys = cursor.execute(
@@ -97,7 +115,9 @@ def delete_user(cursor: Cursor, user_id: str, now: datetime) -> int:
     # The sessions go with the user (Zep cascades the delete): detached, they can
     # never pass to a new user created later with the same id.
     cursor.execute("UPDATE sessions SET user_id = NULL WHERE user_id = ?", [user_id])
-    cursor.execute("DELETE FROM users WHERE user_id = ?", [user_id])
+    cursor.execute(
+        "UPDATE users SET deleted_at = ? WHERE user_id = ? AND deleted_at IS NULL", [now, user_id]
+    )
     return len(keys)
 
 

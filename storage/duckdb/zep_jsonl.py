@@ -206,7 +206,7 @@ def import_file(
     # Users named by the sessions' messages, then the sessions.
     users = cursor.execute(
         "SELECT r.user_id FROM zep_rows r WHERE r.user_id IS NOT NULL "
-        "AND r.user_id NOT IN (SELECT user_id FROM users) "
+        "AND r.user_id NOT IN (SELECT user_id FROM users WHERE deleted_at IS NULL) "
         "GROUP BY r.user_id ORDER BY min(r.seq)"
     ).fetchall()
     for (user_id,) in users:
