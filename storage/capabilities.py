@@ -6,9 +6,9 @@ the app and the server run the same against a local file and a remote server. Th
 DuckDB store offers all of them; a remote store offers what its server supports.
 
 Not here yet, by design: a change feed (what changed since a point, deletions
-included), which sync will need. Every table keeps `updated_at` and soft-deletes
-with `deleted_at`, so such a feed can be read from the store as it is; see
-docs/architecture.md.
+included), which sync will need: `ChangeFeed`, here. Every table already keeps a
+deleted row (`deleted_at`) until a purge; the change counter the feed reads is the
+next schema step (docs/architecture.md, "Room for a change feed").
 """
 
 from __future__ import annotations
