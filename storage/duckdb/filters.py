@@ -35,6 +35,7 @@ class Where:
         self.params: list[Any] = []
 
     def add(self, condition: str, *params: Any) -> None:
+        """One condition and its parameters."""
         self.conditions.append(condition)
         self.params.extend(params)
 
@@ -64,4 +65,5 @@ class Where:
 
     @property
     def sql(self) -> str:
+        """The conditions as one SQL condition (TRUE when there are none)."""
         return " AND ".join(self.conditions) if self.conditions else "TRUE"

@@ -52,6 +52,7 @@ _ORDER_COLUMNS = {
 
 
 def get_user(cursor: Cursor, user_id: str) -> User:
+    """A live user, or NotFoundError."""
     row = cursor.execute(
         f"SELECT {USER_COLUMNS} FROM users WHERE user_id = ? AND deleted_at IS NULL", [user_id]
     ).fetchone()
@@ -61,6 +62,7 @@ def get_user(cursor: Cursor, user_id: str) -> User:
 
 
 def list_users(cursor: Cursor, limit: int | None, offset: int) -> list[User]:
+    """A page of live users, oldest first."""
     check_range("limit", limit, 0, MAX_LIMIT)
     check_range("cursor", offset, 0, MAX_OFFSET)
     sql = f"SELECT {USER_COLUMNS} FROM users WHERE deleted_at IS NULL ORDER BY id"
@@ -74,6 +76,7 @@ def list_users(cursor: Cursor, limit: int | None, offset: int) -> list[User]:
 
 
 def user_sessions(cursor: Cursor, user_id: str) -> list[Session]:
+    """The live sessions of a user, oldest first."""
     rows = cursor.execute(
         f"SELECT {SESSION_COLUMNS} FROM sessions s "
         "WHERE s.user_id = ? AND s.deleted_at IS NULL ORDER BY s.id",
@@ -98,6 +101,7 @@ def session_key(cursor: Cursor, session_id: str, *, deleted_too: bool = False) -
 
 
 def get_session(cursor: Cursor, session_id: str) -> Session:
+    """A live session, or NotFoundError."""
     row = cursor.execute(
         f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.session_id = ? AND s.deleted_at IS NULL",
         [session_id],
@@ -108,6 +112,7 @@ def get_session(cursor: Cursor, session_id: str) -> Session:
 
 
 def session_page(cursor: Cursor, query: SessionQuery) -> SessionPage:
+    """A filtered, sorted page of live sessions with their aggregates."""
     check_range("limit", query.limit, 0, MAX_LIMIT)
     check_range("cursor", query.cursor, 0, MAX_OFFSET)
     where = Where("s.deleted_at IS NULL")
@@ -154,6 +159,8 @@ def session_page(cursor: Cursor, query: SessionQuery) -> SessionPage:
 def get_memory(
     cursor: Cursor, session_id: str, memory_type: MemoryType, lastn: int | None, window: int
 ) -> Memory:
+    """Zep's memory of a session: its newest summary and its recent messages (after the
+    summary point, at most `window`, without `lastn`)."""
     check_range("lastn", lastn, 0, MAX_LIMIT)
     # One round trip picks the session, its newest summary and the message ids;
     # `max(id, n)` is cheaper than a sort for the newest n of a long session.
@@ -221,6 +228,7 @@ def rows_by_id(cursor: Cursor, ids: list[int]) -> list[tuple[Any, ...]]:
 
 
 def list_messages(cursor: Cursor, session_id: str, limit: int, page: int) -> MessageListResponse:
+    """A page (1-based `page`; all with `limit` 0) of a session's live messages."""
     check_range("limit", limit, 0, MAX_LIMIT)
     check_range("cursor", page, 0, MAX_PAGE)
     key = session_key(cursor, session_id)
@@ -239,6 +247,7 @@ def list_messages(cursor: Cursor, session_id: str, limit: int, page: int) -> Mes
 
 
 def message_position(cursor: Cursor, session_id: str, message_uuid: str) -> int:
+    """The 0-based position of a live message in its session's history."""
     key = session_key(cursor, session_id)
     row = cursor.execute(
         "SELECT count(*) FILTER (WHERE m.id < t.id), count(t.id) FROM messages m, "
@@ -253,6 +262,7 @@ def message_position(cursor: Cursor, session_id: str, message_uuid: str) -> int:
 
 
 def get_message(cursor: Cursor, session_id: str, message_uuid: str) -> Message:
+    """A live message of a live session, or NotFoundError."""
     key = session_key(cursor, session_id)
     row = cursor.execute(
         f"SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.session_key = ? "

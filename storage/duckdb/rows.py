@@ -40,14 +40,17 @@ def utc(value: datetime) -> datetime:
 
 
 def from_db_time(value: datetime | None) -> datetime | None:
+    """A stored time (or None) as an aware datetime."""
     return None if value is None else utc(value)
 
 
 def dump_json(value: Any) -> str | None:
+    """A value as stored in a JSON column."""
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
 def load_json(value: str | None) -> Any:
+    """A JSON column's value."""
     return None if value is None else json.loads(value)
 
 
@@ -144,6 +147,7 @@ def read_role_type(value: str | None, row_name: str) -> RoleType:
 
 
 def session_from_row(row: Sequence[Any]) -> Session:
+    """A session from SESSION_COLUMNS."""
     name = f"session {row[2]!r}"
     return Session.model_construct(
         id=row[0],
@@ -160,6 +164,7 @@ def session_from_row(row: Sequence[Any]) -> Session:
 
 
 def session_info_from_row(row: Sequence[Any]) -> SessionInfo:
+    """A session with its aggregates from SESSION_COLUMNS."""
     return SessionInfo.model_construct(
         session=session_from_row(row),
         message_count=row[10],
@@ -169,6 +174,7 @@ def session_info_from_row(row: Sequence[Any]) -> SessionInfo:
 
 
 def message_from_row(row: Sequence[Any]) -> Message:
+    """A message from MESSAGE_COLUMNS."""
     name = f"message {row[0]}"
     return Message.model_construct(
         uuid=str(row[0]),
@@ -183,6 +189,7 @@ def message_from_row(row: Sequence[Any]) -> Message:
 
 
 def summary_info_from_row(row: Sequence[Any]) -> SummaryInfo:
+    """A summary with its span from SUMMARY_COLUMNS."""
     name = f"summary {row[0]}"
     summary = Summary.model_construct(
         uuid=str(row[0]),
@@ -199,6 +206,7 @@ def summary_info_from_row(row: Sequence[Any]) -> SummaryInfo:
 
 
 def user_from_row(row: Sequence[Any]) -> User:
+    """A user from USER_COLUMNS."""
     name = f"user {row[2]!r}"
     return User.model_construct(
         id=row[0],

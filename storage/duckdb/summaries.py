@@ -31,6 +31,7 @@ Written = tuple[str, str, "Draft"]
 
 
 def list_summaries(cursor: Cursor, session_id: str) -> list[SummaryInfo]:
+    """The live summaries of a live session, oldest first."""
     key = session_key(cursor, session_id)
     rows = cursor.execute(
         f"SELECT {SUMMARY_COLUMNS} FROM summaries x WHERE x.session_key = ? "

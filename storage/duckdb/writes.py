@@ -81,6 +81,7 @@ def insert_user(cursor: Cursor, request: CreateUserRequest, now: datetime) -> No
 
 
 def update_user(cursor: Cursor, user_id: str, request: UpdateUserRequest, now: datetime) -> None:
+    """Set the given fields of a live user and merge its metadata (privileged: `system` too)."""
     row = cursor.execute(
         "SELECT email, first_name, last_name, metadata FROM users "
         "WHERE user_id = ? AND deleted_at IS NULL",
