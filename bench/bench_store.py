@@ -45,6 +45,7 @@ from typing import Any
 import duckdb
 
 from storage.duckdb import DuckDBStore
+from storage.duckdb.search import STOPWORDS
 from storage.models import (
     MemoryType,
     Message,
@@ -54,7 +55,6 @@ from storage.models import (
     SessionOrder,
     SessionQuery,
 )
-from storage.search import STOPWORDS
 from storage.tokens import count_tokens_batch, encoding, message_text
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -674,8 +674,8 @@ class TimedCursor:
 def install_sql_timer(store: DuckDBStore) -> dict[str, list[float]]:
     """Route the store's (main-thread) cursor through TimedCursor. Benchmark-only."""
     stats: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
-    timed = TimedCursor(store._cursor(), stats)
-    vars(store)["_cursor"] = lambda: timed
+    timed = TimedCursor(store._db.cursor(), stats)
+    vars(store._db)["cursor"] = lambda: timed
     return stats
 
 

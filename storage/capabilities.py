@@ -6,9 +6,9 @@ the app and the server run the same against a local file and a remote server. Th
 DuckDB store offers all of them; a remote store offers what its server supports.
 
 Not here yet, by design: a change feed (what changed since a point, deletions
-included), which sync will need. Every table keeps `updated_at` and soft-deletes
-with `deleted_at`, so such a feed can be read from the store as it is; see
-docs/architecture.md.
+included), which sync will need: `ChangeFeed`, here. Every table already keeps a
+deleted row (`deleted_at`) until a purge; the change counter the feed reads is the
+next schema step (docs/architecture.md, "Room for a change feed").
 """
 
 from __future__ import annotations
@@ -32,6 +32,11 @@ from storage.models import (
 from storage.store import MemoryStore
 
 Capability = TypeVar("Capability")
+
+
+class BulkImportDeclined(Exception):
+    """The file is not one the store reads itself (`ZepJsonlImport`): not a plain, valid
+    message-per-line Zep JSONL file. The caller imports it with its reader instead."""
 
 
 class Unsupported(StoreError):
@@ -99,8 +104,8 @@ class ZepJsonlImport(ABC):
     @abstractmethod
     def import_zep_jsonl(self, path: str | Path, default_session_id: str) -> ImportResult:
         """Store exactly what `BulkImport.import_sessions` stores for the file read by
-        `zeptui.importers.zep`; raise `storage.zep_bulk.BulkImportDeclined` (before
-        writing anything) for a file that needs that reader."""
+        `zeptui.importers.zep`; raise `BulkImportDeclined` (before writing anything)
+        for a file that needs that reader."""
 
 
 class Summarizing(ABC):
@@ -128,8 +133,9 @@ class Maintenance(ABC):
     def purge(
         self, session_ids: Sequence[str] | None = None, *, dry_run: bool = False
     ) -> PurgeResult:
-        """Hard-delete what is soft-deleted: everywhere, or only in `session_ids` (a
-        deleted session goes whole; a live one loses its deleted messages and summaries).
+        """Hard-delete what is soft-deleted: everywhere (deleted users too), or only in
+        `session_ids` (a deleted session goes whole; a live one loses its deleted
+        messages and summaries).
 
         NotFoundError for an unknown session id. `dry_run` counts without removing.
         """

@@ -19,6 +19,11 @@ def session_uuid(session_id: str) -> str:
     return str(uuid.uuid5(STORE_NAMESPACE, f"session\x1f{session_id}"))
 
 
+def session_uuid_sql(session_id: str) -> str:
+    """`session_uuid` in SQL, of a VARCHAR expression."""
+    return uuid5_sql(STORE_NAMESPACE, f"'session' || chr(31) || {session_id}")
+
+
 def user_uuid(user_id: str) -> str:
     return str(uuid.uuid5(STORE_NAMESPACE, f"user\x1f{user_id}"))
 

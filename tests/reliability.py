@@ -131,7 +131,7 @@ def counts(path: Path) -> dict[str, Any]:
     """Live users, sessions, messages and summaries, for before/after comparisons."""
     with duckdb.connect(str(path), read_only=True) as conn:
         row = conn.execute(
-            "SELECT (SELECT count(*) FROM users), "
+            "SELECT (SELECT count(*) FROM users WHERE deleted_at IS NULL), "
             "(SELECT count(*) FROM sessions WHERE deleted_at IS NULL), "
             "(SELECT count(*) FROM messages WHERE deleted_at IS NULL), "
             "(SELECT count(*) FROM summaries WHERE deleted_at IS NULL)"

@@ -13,9 +13,9 @@ import duckdb
 import pytest
 
 from storage.duckdb import DuckDBStore
+from storage.duckdb.schema import SCHEMA_VERSION
 from storage.errors import IncompatibleStoreError, StoreLockedError
-from storage.models import Message, RoleType, SearchQuery
-from storage.schema import SCHEMA_VERSION
+from storage.models import CreateUserRequest, Message, RoleType, SearchQuery, SessionImport
 from storage.summarizers import Summarizer, SummaryDraft
 from tests.holders import held_database
 
@@ -238,7 +238,7 @@ def test_stale_spill_files_are_cleaned_at_the_next_open(tmp_path: Path) -> None:
 
 
 def test_a_version_1_store_is_read_as_is_and_migrated_on_a_write_open(tmp_path: Path) -> None:
-    from storage import schema
+    from storage.duckdb import schema
 
     path = tmp_path / "v1.duckdb"
     with duckdb.connect(str(path)) as conn:
@@ -261,3 +261,77 @@ def test_a_version_1_store_is_read_as_is_and_migrated_on_a_write_open(tmp_path: 
         assert conn.execute("SELECT role_type FROM messages").fetchall() == [("norole",)]
         version = conn.execute("SELECT value FROM zeptui_meta WHERE key = 'schema_version'")
         assert version.fetchone() == (str(SCHEMA_VERSION),)
+
+
+def user_rows(path: Path) -> list[tuple[object, ...]]:
+    """(user_id, deleted) of every row of `users`, as stored."""
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return conn.execute(
+            "SELECT user_id, deleted_at IS NOT NULL FROM users ORDER BY id"
+        ).fetchall()
+
+
+def test_a_deleted_user_stays_as_a_tombstone_until_purged(tmp_path: Path) -> None:
+    """A change feed (for sync) must be able to report a deleted user."""
+    path = tmp_path / "z.duckdb"
+    with DuckDBStore(path, summarizer=None) as store:
+        store.add_user(CreateUserRequest(user_id="jane", email="jane@example.com"))
+        store.add_user(CreateUserRequest(user_id="sam"))
+        store.delete_user("jane")
+        assert [user.user_id for user in store.list_users()] == ["sam"]
+        assert store.stats().users == 1
+    assert user_rows(path) == [("jane", True), ("sam", False)]
+    with DuckDBStore(path, summarizer=None) as store:
+        store.purge()
+    assert user_rows(path) == [("sam", False)]
+
+
+@pytest.mark.parametrize("how", ["add_user", "import_sessions", "import_zep_jsonl"])
+def test_a_deleted_user_created_again_replaces_its_tombstone(tmp_path: Path, how: str) -> None:
+    path = tmp_path / "z.duckdb"
+    with DuckDBStore(path, summarizer=None) as store:
+        store.add_user(CreateUserRequest(user_id="jane", email="jane@example.com"))
+        store.add_user(CreateUserRequest(user_id="sam"))
+        store.delete_user("jane")
+        if how == "add_user":
+            store.add_user(CreateUserRequest(user_id="jane"))
+        elif how == "import_sessions":
+            store.import_sessions([SessionImport(session_id="s", user_id="jane")])
+        else:
+            lines = tmp_path / "s.jsonl"
+            lines.write_text('{"session_id": "s", "user_id": "jane", "content": "hi"}\n')
+            store.import_zep_jsonl(lines, default_session_id="s")
+        assert [user.user_id for user in store.list_users()] == ["sam", "jane"]
+        assert store.get_user("jane").email is None  # a new user, not the old one back
+    assert user_rows(path) == [("sam", False), ("jane", False)]
+
+
+def test_a_version_2_store_is_read_as_is_and_migrated_on_a_write_open(tmp_path: Path) -> None:
+    """Users got `deleted_at` in version 3: a read-only open of an older file reads its
+    users without migrating it (the app opens files read-only)."""
+    from storage.duckdb import schema
+
+    path = tmp_path / "v2.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        for step in (1, 2):
+            for statement in schema.MIGRATIONS[step]:
+                conn.execute(statement)
+        conn.execute("INSERT INTO zeptui_meta VALUES ('format', 'zeptui'), ('schema_version', '2')")
+        conn.execute(
+            "INSERT INTO users VALUES (1, uuid(), 'jane', NULL, 'Jane', NULL, NULL, now(), now())"
+        )
+    before = digest(path)
+    with DuckDBStore(path, read_only=True) as store:
+        assert [user.first_name for user in store.list_users()] == ["Jane"]
+        assert store.get_user("jane").first_name == "Jane"
+        assert store.stats().users == 1
+        # Another thread gets its own cursor: the old file reads the same there.
+        seen: list[str] = []
+        reader = threading.Thread(target=lambda: seen.append(store.get_user("jane").user_id))
+        reader.start()
+        reader.join()
+        assert seen == ["jane"]
+    assert digest(path) == before
+    with DuckDBStore(path) as store:
+        store.delete_user("jane")
+    assert user_rows(path) == [("jane", True)]

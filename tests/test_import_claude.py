@@ -12,8 +12,8 @@ import pytest
 
 import zeptui.importers.claude  # registers
 from storage.duckdb import DuckDBStore
+from storage.import_rules import ZEP_IMPORT_NAMESPACE
 from storage.models import RoleType, SessionImport
-from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
 from zeptui.importers import ImportFileError, ReadContext, detect_importer, import_file
 from zeptui.importers.claude import ClaudeImporter
 

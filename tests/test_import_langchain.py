@@ -10,8 +10,8 @@ import pytest
 
 import zeptui.importers.langchain  # noqa: F401  (registers the importer until it is a builtin)
 from storage.duckdb import DuckDBStore
+from storage.import_rules import ZEP_IMPORT_NAMESPACE
 from storage.models import RoleType, SessionImport
-from storage.zep_bulk import ZEP_IMPORT_NAMESPACE
 from zeptui.config import sample_data_dir
 from zeptui.importers import (
     HEAD_BYTES,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from storage import zep_bulk
+from storage import import_rules
 from storage.duckdb import DuckDBStore
 from storage.models import SessionImport
 from zeptui import config
@@ -35,7 +35,7 @@ IMPORTED = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 @pytest.fixture
 def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Parts of PART messages, and objects longer than 64 characters read lazily."""
-    monkeypatch.setattr(zep_bulk, "PART_MESSAGES", PART)
+    monkeypatch.setattr(import_rules, "PART_MESSAGES", PART)
     monkeypatch.setattr(_jsonfile, "LAZY_CHARACTERS", 64)
 
 
@@ -87,7 +87,7 @@ def test_parts_store_exactly_what_whole_sessions_store(
     """Consecutive parts of one session are one session: same messages, order, times,
     metadata, created_at and counts as the session handed on whole, on every path."""
     whole = import_everything(tmp_path / "whole.duckdb")
-    monkeypatch.setattr(zep_bulk, "PART_MESSAGES", 2)
+    monkeypatch.setattr(import_rules, "PART_MESSAGES", 2)
     monkeypatch.setattr(_jsonfile, "LAZY_CHARACTERS", 100)
     parted = import_everything(tmp_path / "parts.duckdb")
     assert parted[1] == whole[1]

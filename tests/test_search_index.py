@@ -7,7 +7,7 @@ import duckdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage import search
+from storage.duckdb import search
 
 PIECES = (
     "SELECT list(term ORDER BY term) FROM (SELECT unnest(regexp_extract_all(piece, "

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from storage.capabilities import BulkImportDeclined
 from storage.duckdb import DuckDBStore
 from storage.models import ImportResult, SessionQuery
-from storage.zep_bulk import BulkImportDeclined
 from zeptui.importers.zep import ZepImporter
 
 FIXED = "6f1c2a9e-2b7d-4c51-9a57-1c0f8e9b2d11"

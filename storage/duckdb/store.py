@@ -1,31 +1,21 @@
-"""The MemoryStore on one DuckDB file.
+"""`DuckDBStore`: the MemoryStore and every capability on one DuckDB file.
 
-Concurrency: DuckDB lets one process hold a file read-write. This store holds
-it from construction to `close()`; a second process gets `StoreLockedError`
-naming the holder after at most `lock_timeout` seconds, never a hang. Inside
-the process every thread gets its own cursor, and writes are serialised by a
-lock, so the UI's worker threads and the background summarizer can share it.
+A thin composition: each call takes this thread's cursor or a write transaction
+from the open file (`connection.Database`) and hands it to the module that does the
+work (reads, writes, messages, imports, zep_jsonl, search, summaries, maintenance).
+The store itself keeps the summary scheduler and what it was opened with.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import re
-import threading
-import time
-import uuid as uuid_lib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
-from storage import ids, limits, schema, search
+from storage import limits
 from storage.capabilities import (
     BulkImport,
     Maintenance,
@@ -35,16 +25,11 @@ from storage.capabilities import (
     Summarizing,
     ZepJsonlImport,
 )
-from storage.errors import (
-    ConflictError,
-    IncompatibleStoreError,
-    InvalidInputError,
-    MessageConflictError,
-    NotFoundError,
-    StoreError,
-    StoreLockedError,
-)
-from storage.metadata import json_path, merge_metadata, without_system
+from storage.duckdb import imports, maintenance, reads, search, summaries, writes, zep_jsonl
+from storage.duckdb.connection import Database
+from storage.duckdb.messages import insert_messages
+from storage.duckdb.rows import within_limits
+from storage.errors import InvalidInputError, MessageConflictError
 from storage.models import (
     CreateSessionRequest,
     CreateUserRequest,
@@ -54,24 +39,18 @@ from storage.models import (
     Message,
     MessageListResponse,
     PurgeResult,
-    RoleType,
     SearchQuery,
     SearchResult,
     Session,
     SessionImport,
-    SessionInfo,
-    SessionOrder,
     SessionPage,
     SessionQuery,
     StoreStats,
-    Summary,
     SummaryInfo,
     UpdateUserRequest,
     User,
 )
-from storage.paging import MAX_LIMIT, MAX_OFFSET, MAX_PAGE, check_range
 from storage.store import DEFAULT_MESSAGE_WINDOW, MemoryStore
-from storage.tokens import count_tokens_batch, message_text
 
 if TYPE_CHECKING:
     from storage.summarizers import Summarizer
@@ -79,30 +58,11 @@ if TYPE_CHECKING:
         Backlog,
         Progress,
         SessionDrafts,
-        StoredMessage,
         SummaryMode,
         SummaryScheduler,
     )
 
 log = logging.getLogger(__name__)
-
-IMPORT_CHUNK_MESSAGES = 20_000
-"""Messages buffered per insert while importing (bounds memory)."""
-IMPORT_CHUNK_SESSIONS = 2_000
-"""Sessions buffered per chunk while importing."""
-TOKEN_BATCH = 50_000
-"""Lines of a bulk-imported file whose tokens are counted at a time."""
-COMPACT_AFTER_MESSAGES = 50_000
-"""An import adding at least this many messages re-sorts the search index."""
-CLOSE_IDS = 2_048
-"""Ids this close together are fetched as a range (see `_rows_by_id`)."""
-
-DUCKDB_MAGIC = b"DUCK"
-"""DuckDB's file magic, at bytes 8-11 of every database file."""
-DUCKDB_MAGIC_OFFSET = 8
-DUCKDB_HEADER_END = DUCKDB_MAGIC_OFFSET + len(DUCKDB_MAGIC)
-
-_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
 
 class _DefaultSummarizer:
@@ -110,251 +70,6 @@ class _DefaultSummarizer:
 
 
 DEFAULT_SUMMARIZER = _DefaultSummarizer()
-
-
-def _now() -> datetime:
-    """Naive UTC, as stored."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _to_db_time(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def _utc(value: datetime) -> datetime:
-    """A stored (naive UTC) time as an aware datetime."""
-    return value.replace(tzinfo=UTC)
-
-
-def _from_db_time(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
-
-
-def _reserve_ids(cursor: duckdb.DuckDBPyConnection, sequence: str, count: int) -> list[int]:
-    """`count` consecutive ids from `sequence`, in order, for rows about to be inserted.
-
-    Ids are the insertion order (Zep orders messages by id), so they are handed out
-    here and written explicitly: `nextval()` inside a bulk INSERT is evaluated in
-    whatever order DuckDB's parallel plan produces rows, not in the source's order.
-    Writes are serialised, so the block is contiguous.
-    """
-    if count <= 0:
-        return []
-    row = cursor.execute(
-        f"SELECT min(v), max(v) FROM (SELECT nextval('{sequence}') AS v FROM range(?))", [count]
-    ).fetchone()
-    assert row is not None
-    first, last = int(row[0]), int(row[1])
-    if last - first + 1 != count:
-        raise StoreError(f"{sequence}: ids were taken by another writer during this write")
-    return list(range(first, last + 1))
-
-
-def _dump_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
-
-
-def _load_json(value: str | None) -> Any:
-    return None if value is None else json.loads(value)
-
-
-def _parse_uuid(value: str, what: str = "message uuid") -> str:
-    try:
-        return str(uuid_lib.UUID(str(value)))
-    except ValueError:
-        raise InvalidInputError(f"{what} {value!r} is not a UUID") from None
-
-
-# --- reading rows: no stored value may crash a read ---------------------------------
-#
-# Input is checked at the door (storage/limits.py), but a file written by an older
-# zeptui or another tool may hold values no reader can take: a TIMESTAMP Python cannot
-# represent, metadata nested past every JSON encoder, an unknown role type. Reads turn
-# such a value into a safe one and log a warning naming the row, so one bad row never
-# fails a whole listing.
-
-_EARLIEST_SQL = "TIMESTAMP '0001-01-01 00:00:00'"
-_LATEST_SQL = "TIMESTAMP '9999-12-31 23:59:59.999999'"
-_EARLIEST = limits.EARLIEST
-
-
-def _time_sql(column: str) -> str:
-    """`column`, or NULL where Python could not represent it."""
-    return f"CASE WHEN {column} BETWEEN {_EARLIEST_SQL} AND {_LATEST_SQL} THEN {column} END"
-
-
-read_log = logging.getLogger("storage.reads")
-"""Where reads report rows they could not show as stored (the CLI prints these)."""
-
-
-def _bad_row(row_name: str, problem: str) -> None:
-    read_log.warning("%s: %s", row_name, problem)
-
-
-def _within_limits(check: Callable[[Any, str], Any], value: Any, what: str) -> Any:
-    """`check(value, what)` with a broken limit as InvalidInputError (a one-line user error)."""
-    try:
-        return check(value, what)
-    except limits.LimitError as error:
-        raise InvalidInputError(str(error)) from None
-
-
-def _read_time(value: datetime | None, row_name: str, field: str) -> datetime:
-    """A NOT NULL time column; NULL here means it was out of range."""
-    if value is None:
-        _bad_row(row_name, f"{field} is out of range; shown as 0001-01-01")
-        return _EARLIEST
-    return _utc(value)
-
-
-def _read_json(value: str | None, row_name: str, field: str) -> Any:
-    if value is None:
-        return None
-    try:
-        loaded = json.loads(value)
-        # Deep nesting is what breaks encoders later: only text with many brackets can be.
-        if value.count("{") + value.count("[") > limits.MAX_METADATA_DEPTH and isinstance(
-            loaded, dict
-        ):
-            limits.check_metadata(loaded, field)
-        return loaded
-    except (ValueError, RecursionError) as error:
-        reason = "nested too deep" if isinstance(error, RecursionError) else str(error)
-        _bad_row(row_name, f"{field} cannot be read ({reason}); shown as null")
-        return None
-
-
-def _read_role_type(value: str | None, row_name: str) -> RoleType:
-    if value is None:
-        return RoleType.norole
-    try:
-        return RoleType(value)
-    except ValueError:
-        _bad_row(row_name, f"unknown role_type {value!r}; shown as norole")
-        return RoleType.norole
-
-
-_SESSION_COLUMNS = (
-    "s.id, s.uuid, s.session_id, s.user_id, s.metadata, s.facts, "
-    f"{_time_sql('s.created_at')}, {_time_sql('s.updated_at')}, {_time_sql('s.deleted_at')}, "
-    f"{_time_sql('s.ended_at')}, s.message_count, s.total_tokens, {_time_sql('s.last_activity')}"
-)
-_MESSAGE_COLUMNS = (
-    f"m.uuid, {_time_sql('m.created_at')}, {_time_sql('m.updated_at')}, m.role, m.role_type, "
-    "m.content, m.token_count, m.metadata"
-)
-_SUMMARY_COLUMNS = (
-    f"x.uuid, {_time_sql('x.created_at')}, x.content, x.token_count, x.recent_message_uuid, "
-    "x.metadata, x.first_message_uuid, x.message_count, x.recent_message_id"
-)
-_USER_COLUMNS = (
-    "id, uuid, user_id, email, first_name, last_name, metadata, "
-    f"{_time_sql('created_at')}, {_time_sql('updated_at')}"
-)
-
-
-def _session_from_row(row: Sequence[Any]) -> Session:
-    name = f"session {row[2]!r}"
-    return Session.model_construct(
-        id=row[0],
-        uuid=str(row[1]),
-        session_id=row[2],
-        user_id=row[3],
-        metadata=_read_json(row[4], name, "metadata"),
-        facts=_read_json(row[5], name, "facts"),
-        created_at=_read_time(row[6], name, "created_at"),
-        updated_at=_read_time(row[7], name, "updated_at"),
-        deleted_at=_from_db_time(row[8]),
-        ended_at=_from_db_time(row[9]),
-    )
-
-
-def _session_info_from_row(row: Sequence[Any]) -> SessionInfo:
-    return SessionInfo.model_construct(
-        session=_session_from_row(row),
-        message_count=row[10],
-        total_tokens=row[11],
-        last_activity=_read_time(row[12], f"session {row[2]!r}", "last_activity"),
-    )
-
-
-def _message_from_row(row: Sequence[Any]) -> Message:
-    name = f"message {row[0]}"
-    return Message.model_construct(
-        uuid=str(row[0]),
-        created_at=_read_time(row[1], name, "created_at"),
-        updated_at=_from_db_time(row[2]),
-        role=row[3],
-        role_type=_read_role_type(row[4], name),
-        content=row[5],
-        token_count=row[6],
-        metadata=_read_json(row[7], name, "metadata"),
-    )
-
-
-def _summary_info_from_row(row: Sequence[Any]) -> SummaryInfo:
-    name = f"summary {row[0]}"
-    summary = Summary.model_construct(
-        uuid=str(row[0]),
-        created_at=_read_time(row[1], name, "created_at"),
-        content=row[2],
-        token_count=row[3],
-        recent_message_uuid=str(row[4]),
-        metadata=_read_json(row[5], name, "metadata"),
-    )
-    first = None if row[6] is None else str(row[6])
-    return SummaryInfo.model_construct(
-        summary=summary, first_message_uuid=first, message_count=row[7]
-    )
-
-
-def _user_from_row(row: Sequence[Any]) -> User:
-    name = f"user {row[2]!r}"
-    return User.model_construct(
-        id=row[0],
-        uuid=str(row[1]),
-        user_id=row[2],
-        email=row[3],
-        first_name=row[4],
-        last_name=row[5],
-        metadata=_read_json(row[6], name, "metadata"),
-        created_at=_read_time(row[7], name, "created_at"),
-        updated_at=_read_time(row[8], name, "updated_at"),
-    )
-
-
-@dataclass
-class _InsertOutcome:
-    """Messages of a write that were not inserted, by reason."""
-
-    skipped: int = 0
-    restored: int = 0
-    conflicting: int = 0
-
-
-@dataclass
-class _SessionDelta:
-    """How one session's aggregates change after inserting messages."""
-
-    key: int
-    messages: int = 0
-    tokens: int = 0
-    last_activity: datetime | None = None
-
-
-class _Stopwatch:
-    """Durations of the phases of a long operation, for diagnostics."""
-
-    def __init__(self) -> None:
-        self.laps: dict[str, float] = {}
-        self._last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps[name] = self.laps.get(name, 0.0) + now - self._last
-        self._last = now
 
 
 class DuckDBStore(
@@ -397,153 +112,22 @@ class DuckDBStore(
         if message_window < 2:
             raise InvalidInputError(f"message window must be at least 2, not {message_window}")
         self._path = Path(path)
-        self._clock = clock
         self._window = message_window
         self._read_only = read_only
-        self._memory_limit = memory_limit
         self._summarizer_choice = summarizer
         self._summary_mode: SummaryMode = (
             "deferred" if defer_summaries else "background" if background_summaries else "inline"
         )
         self._summaries: SummaryScheduler | None = None
-        self._lock_timeout = lock_timeout
-        self._write_lock = threading.RLock()
-        self._local = threading.local()
-        self._cursors: list[duckdb.DuckDBPyConnection] = []
-        self._cursors_lock = threading.Lock()
-        self._closed = False
         self.last_import_timings: dict[str, float] = {}
         """Seconds per phase of the last `import_zep_jsonl` (diagnostics, benchmarks)."""
-        self._conn = self._connect(lock_timeout)
-        try:
-            self._prepare_schema()
-            if not read_only:
-                self._clean_spill_directory()
-        except BaseException:
-            self._conn.close()
-            raise
-
-    def _now(self) -> datetime:
-        """Now, naive UTC as stored; from `clock` when one was given (tests)."""
-        return _to_db_time(self._clock()) if self._clock else _now()
-
-    # --- opening -------------------------------------------------------------------
-
-    def _connect(self, lock_timeout: float) -> duckdb.DuckDBPyConnection:
-        if self._read_only and not self._path.exists():
-            raise NotFoundError(f"{self._path}: no such database file")
-        self._check_is_duckdb_file()
-        if not self._read_only:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + lock_timeout
-        while True:
-            try:
-                config: dict[str, str | bool | int | float | list[str]] = {}
-                if self._memory_limit:
-                    config["memory_limit"] = self._memory_limit
-                return duckdb.connect(str(self._path), read_only=self._read_only, config=config)
-            except duckdb.IOException as error:
-                message = str(error)
-                if "lock" not in message.lower():
-                    raise IncompatibleStoreError(
-                        f"{self._path}: cannot open as a DuckDB database ({_first_line(message)})"
-                    ) from None
-                if time.monotonic() >= deadline:
-                    raise StoreLockedError(_lock_message(self._path, message)) from None
-                time.sleep(0.05)
-            except duckdb.Error as error:
-                raise IncompatibleStoreError(
-                    f"{self._path}: cannot open as a DuckDB database ({_first_line(str(error))})"
-                ) from None
-
-    def _check_is_duckdb_file(self) -> None:
-        """Refuse, before DuckDB touches it, an existing file that is not a DuckDB database.
-
-        DuckDB opens a data file (`.json`, `.csv`, `.parquet`) given as a database as an
-        in-memory database with a view over it: every write would vanish silently.
-        """
-        path = self._path
-        if not path.exists():
-            return
-        if path.is_dir():
-            raise IncompatibleStoreError(f"{path} is a directory, not a zeptui store")
-        try:
-            with path.open("rb") as file:
-                header = file.read(DUCKDB_HEADER_END)
-        except OSError as error:
-            raise IncompatibleStoreError(f"{path}: cannot read it ({error.strerror})") from None
-        if not header:
-            if self._read_only:
-                raise IncompatibleStoreError(f"{path} is empty, not a zeptui store")
-            path.unlink()  # an empty file (say, from mktemp) is a new store; DuckDB refuses it
-            return
-        if header[DUCKDB_MAGIC_OFFSET:DUCKDB_HEADER_END] != DUCKDB_MAGIC:
-            raise IncompatibleStoreError(
-                f"{path} is not a zeptui store (it is not a DuckDB database file); "
-                "choose another --db"
-            )
-
-    def _clean_spill_directory(self) -> None:
-        """Remove what a killed process left of DuckDB's spill files beside the store.
-
-        Only a process that has the file open read-write spills there, so once this one
-        does, anything in it is stale."""
-        spill = self._path.with_name(self._path.name + ".tmp")
-        if not spill.is_dir():
-            return
-        for leftover in spill.glob("duckdb_temp_*"):
-            leftover.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):  # not empty: something else lives there
-            spill.rmdir()
-
-    def _prepare_schema(self) -> None:
-        conn = self._conn
-        tables = {
-            row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-        }
-        if "zeptui_meta" not in tables:
-            if tables:
-                names = ", ".join(sorted(tables)[:5])
-                raise IncompatibleStoreError(
-                    f"{self._path} is a DuckDB database but not a zeptui store "
-                    f"(it has tables {names}); choose another --db"
-                )
-            if self._read_only:
-                raise IncompatibleStoreError(f"{self._path} is empty, not a zeptui store")
-            version = 0
-        else:
-            fmt, found = schema.read_version(
-                conn.execute("SELECT key, value FROM zeptui_meta").fetchall()
-            )
-            if fmt != schema.FORMAT_NAME or found is None:
-                raise IncompatibleStoreError(f"{self._path} is not a zeptui store")
-            if found > schema.SCHEMA_VERSION:
-                raise IncompatibleStoreError(
-                    f"{self._path} was written by a newer zeptui (schema {found}; this "
-                    f"zeptui reads up to {schema.SCHEMA_VERSION}); upgrade zeptui to open it"
-                )
-            version = found
-        if version == schema.SCHEMA_VERSION:
-            return
-        if self._read_only and version >= schema.READABLE_FROM:
-            return  # readable as it is; the next read-write open migrates it
-        if self._read_only:
-            raise IncompatibleStoreError(
-                f"{self._path} needs a schema upgrade (from {version}); open it read-write once"
-            )
-        conn.begin()
-        try:
-            for step in range(version + 1, schema.SCHEMA_VERSION + 1):
-                for statement in schema.MIGRATIONS[step]:
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT OR REPLACE INTO zeptui_meta VALUES ('format', ?), ('schema_version', ?)",
-                [schema.FORMAT_NAME, str(schema.SCHEMA_VERSION)],
-            )
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
+        self._db = Database(
+            self._path,
+            read_only=read_only,
+            lock_timeout=lock_timeout,
+            memory_limit=memory_limit,
+            clock=clock,
+        )
 
     # --- plumbing ------------------------------------------------------------------
 
@@ -559,514 +143,77 @@ class DuckDBStore(
     def path(self) -> Path:
         return self._path
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        if self._closed:
-            raise StoreError(f"{self._path}: the store is closed")
-        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
-        if cursor is None:
-            cursor = self._conn.cursor()
-            self._local.cursor = cursor
-            with self._cursors_lock:
-                self._cursors.append(cursor)
-        return cursor
-
-    @contextmanager
-    def _write(self, *, commit: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One write transaction, serialised with every other writer of this store.
-
-        With `commit=False` it is rolled back at the end (a dry run)."""
-        if self._read_only:
-            raise StoreError(f"{self._path} is open read-only")
-        with self._write_lock:
-            cursor = self._cursor()
-            cursor.begin()
-            try:
-                yield cursor
-            except BaseException:
-                cursor.rollback()
-                raise
-            if commit:
-                cursor.commit()
-            else:
-                cursor.rollback()
-
-    def _session_row(
-        self, cursor: duckdb.DuckDBPyConnection, session_id: str, *, live: bool = True
-    ) -> tuple[Any, ...] | None:
-        deleted = "AND s.deleted_at IS NULL" if live else ""
-        return cursor.execute(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE s.session_id = ? {deleted}",
-            [session_id],
-        ).fetchone()
-
-    def _live_session_key(self, cursor: duckdb.DuckDBPyConnection, session_id: str) -> int:
-        row = cursor.execute(
-            "SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL", [session_id]
-        ).fetchone()
-        if row is None:
-            raise NotFoundError(f"session {session_id!r} not found")
-        return int(row[0])
-
-    @staticmethod
-    def _session_name(cursor: duckdb.DuckDBPyConnection, key: int) -> str:
-        row = cursor.execute("SELECT session_id FROM sessions WHERE id = ?", [key]).fetchone()
-        return str(row[0]) if row else f"#{key}"
-
-    def _restore_messages(
-        self, cursor: duckdb.DuckDBPyConnection, message_ids: list[int], now: datetime
-    ) -> None:
-        """Undelete messages (the same messages imported again), with their index entries,
-        their sessions' aggregates, and the summaries that end on them and were deleted
-        with them (not those replaced earlier by summarising the session again)."""
-        cursor.execute(
-            "UPDATE summaries SET deleted_at = NULL FROM messages m "
-            "WHERE m.id IN (SELECT unnest(?::BIGINT[])) AND summaries.recent_message_id = m.id "
-            "AND summaries.deleted_at = m.deleted_at",
-            [message_ids],
-        )
-        cursor.execute(
-            "UPDATE messages SET deleted_at = NULL, updated_at = ? "
-            "WHERE id IN (SELECT unnest(?::BIGINT[]))",
-            [now, message_ids],
-        )
-        self._index(cursor, "id IN (SELECT unnest(?::BIGINT[]))", [message_ids])
-        cursor.execute(
-            "UPDATE sessions SET message_count = sessions.message_count + a.n, "
-            "total_tokens = sessions.total_tokens + a.tokens, "
-            "last_activity = greatest(sessions.last_activity, a.newest), updated_at = $now "
-            "FROM (SELECT session_key, count(*) AS n, sum(token_count) AS tokens, "
-            "max(created_at) AS newest FROM messages WHERE id IN (SELECT unnest($ids::BIGINT[])) "
-            "GROUP BY session_key) a WHERE sessions.id = a.session_key",
-            {"ids": message_ids, "now": now},
-        )
-
     def close(self) -> None:
-        if self._closed:
+        if self._db.closed:
             return
         if self._summaries is not None:
             self._summaries.close()  # deferred summaries are made now
-        if not self._closed:  # else the file could not be taken back after a network wait
-            self._closed = True
-            self._disconnect()
-
-    def _disconnect(self) -> None:
-        """Close every cursor and the connection: the file is free for other processes."""
-        with self._cursors_lock:
-            for cursor in self._cursors:
-                cursor.close()
-            self._cursors.clear()
-        self._conn.close()
+        self._db.close()  # (closed already if the file could not be taken back)
 
     # --- users ---------------------------------------------------------------------
 
     def add_user(self, request: CreateUserRequest) -> User:
-        with self._write() as cursor:
-            self._insert_user(cursor, request)
+        with self._db.write() as cursor:
+            writes.insert_user(cursor, request, self._db.now())
         return self.get_user(request.user_id)
 
-    def _insert_user(self, cursor: duckdb.DuckDBPyConnection, request: CreateUserRequest) -> None:
-        if not request.user_id.strip():
-            raise InvalidInputError("user_id cannot be empty")
-        if cursor.execute("SELECT 1 FROM users WHERE user_id = ?", [request.user_id]).fetchone():
-            raise ConflictError(f"user already exists with user_id: {request.user_id}")
-        now = self._now()
-        cursor.execute(
-            "INSERT INTO users VALUES (nextval('users_id_seq'), ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                ids.user_uuid(request.user_id),
-                request.user_id,
-                request.email,
-                request.first_name,
-                request.last_name,
-                _dump_json(request.metadata),
-                now,
-                now,
-            ],
-        )
-
     def get_user(self, user_id: str) -> User:
-        row = (
-            self._cursor()
-            .execute(f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = ?", [user_id])
-            .fetchone()
-        )
-        if row is None:
-            raise NotFoundError(f"user {user_id!r} not found")
-        return _user_from_row(row)
+        return reads.get_user(self._db.cursor(), user_id)
 
     def update_user(self, user_id: str, request: UpdateUserRequest) -> User:
-        with self._write() as cursor:
-            row = cursor.execute(
-                "SELECT email, first_name, last_name, metadata FROM users WHERE user_id = ?",
-                [user_id],
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"user {user_id!r} not found")
-            email, first_name, last_name = (
-                new or old
-                for new, old in zip(
-                    (request.email, request.first_name, request.last_name), row[:3], strict=True
-                )
-            )
-            # User updates are privileged in Zep: the `system` key may be set.
-            metadata = merge_metadata(_load_json(row[3]), request.metadata)
-            cursor.execute(
-                "UPDATE users SET email = ?, first_name = ?, last_name = ?, metadata = ?, "
-                "updated_at = ? WHERE user_id = ?",
-                [email, first_name, last_name, _dump_json(metadata), self._now(), user_id],
-            )
+        with self._db.write() as cursor:
+            writes.update_user(cursor, user_id, request, self._db.now())
         return self.get_user(user_id)
 
     def delete_user(self, user_id: str) -> int:
-        with self._write() as cursor:
-            if not cursor.execute("SELECT 1 FROM users WHERE user_id = ?", [user_id]).fetchone():
-                raise NotFoundError(f"user {user_id!r} not found")
-            keys = cursor.execute(
-                "SELECT id FROM sessions WHERE user_id = ? AND deleted_at IS NULL", [user_id]
-            ).fetchall()
-            for (key,) in keys:
-                self._soft_delete_session(cursor, key)
-            # The sessions go with the user (Zep cascades the delete): detached, they can
-            # never pass to a new user created later with the same id.
-            cursor.execute("UPDATE sessions SET user_id = NULL WHERE user_id = ?", [user_id])
-            cursor.execute("DELETE FROM users WHERE user_id = ?", [user_id])
-        return len(keys)
+        with self._db.write() as cursor:
+            return writes.delete_user(cursor, user_id, self._db.now())
 
     def list_users(self, limit: int | None = None, cursor: int = 0) -> list[User]:
-        check_range("limit", limit, 0, MAX_LIMIT)
-        check_range("cursor", cursor, 0, MAX_OFFSET)
-        sql = f"SELECT {_USER_COLUMNS} FROM users ORDER BY id"
-        params: list[Any] = []
-        if limit:
-            sql += " LIMIT ?"
-            params.append(limit)
-        sql += " OFFSET ?"
-        params.append(cursor)
-        return [_user_from_row(row) for row in self._cursor().execute(sql, params).fetchall()]
+        return reads.list_users(self._db.cursor(), limit, cursor)
 
     def get_user_sessions(self, user_id: str) -> list[Session]:
-        rows = (
-            self._cursor()
-            .execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions s "
-                "WHERE s.user_id = ? AND s.deleted_at IS NULL ORDER BY s.id",
-                [user_id],
-            )
-            .fetchall()
-        )
-        return [_session_from_row(row) for row in rows]
+        return reads.user_sessions(self._db.cursor(), user_id)
 
     # --- sessions ------------------------------------------------------------------
 
     def add_session(self, request: CreateSessionRequest) -> Session:
-        with self._write() as cursor:
-            if not request.session_id.strip():
-                raise InvalidInputError("session_id cannot be empty")
-            if self._session_row(cursor, request.session_id, live=False) is not None:
-                raise ConflictError(f"session already exists with session_id: {request.session_id}")
-            self._check_user(cursor, request.user_id)
-            self._insert_session(cursor, request.session_id, request.user_id, request.metadata)
+        with self._db.write() as cursor:
+            writes.add_session(
+                cursor, request.session_id, request.user_id, request.metadata, self._db.now()
+            )
         return self.get_session(request.session_id)
 
-    def _check_user(self, cursor: duckdb.DuckDBPyConnection, user_id: str | None) -> None:
-        if (
-            user_id is not None
-            and not cursor.execute("SELECT 1 FROM users WHERE user_id = ?", [user_id]).fetchone()
-        ):
-            raise InvalidInputError(f"user does not exist with user_id: {user_id}")
-
-    def _insert_session(
-        self,
-        cursor: duckdb.DuckDBPyConnection,
-        session_id: str,
-        user_id: str | None,
-        metadata: dict[str, Any] | None,
-        created_at: datetime | None = None,
-    ) -> int:
-        now = self._now()
-        created = _to_db_time(created_at) if created_at else now
-        row = cursor.execute(
-            "INSERT INTO sessions (id, uuid, session_id, user_id, metadata, created_at, "
-            "updated_at, last_activity) "
-            "VALUES (nextval('sessions_id_seq'), ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            [
-                ids.session_uuid(session_id),
-                session_id,
-                user_id,
-                _dump_json(metadata),
-                created,
-                now,
-                created,
-            ],
-        ).fetchone()
-        assert row is not None
-        return int(row[0])
-
     def get_session(self, session_id: str) -> Session:
-        row = self._session_row(self._cursor(), session_id)
-        if row is None:
-            raise NotFoundError(f"session {session_id!r} not found")
-        return _session_from_row(row)
+        return reads.get_session(self._db.cursor(), session_id)
 
     def update_session(self, session_id: str, metadata: dict[str, Any] | None = None) -> Session:
-        _within_limits(limits.check_metadata, metadata, "metadata")
-        with self._write() as cursor:
-            row = cursor.execute(
-                "SELECT metadata FROM sessions WHERE session_id = ?", [session_id]
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"session {session_id!r} not found")
-            merged = merge_metadata(_load_json(row[0]), without_system(metadata))
-            cursor.execute(
-                "UPDATE sessions SET metadata = ?, updated_at = ?, deleted_at = NULL "
-                "WHERE session_id = ?",
-                [_dump_json(merged), self._now(), session_id],
-            )
+        with self._db.write() as cursor:
+            writes.update_session(cursor, session_id, metadata, self._db.now())
         return self.get_session(session_id)
 
     def delete_session(self, session_id: str) -> None:
-        with self._write() as cursor:
-            self._soft_delete_session(cursor, self._live_session_key(cursor, session_id))
-
-    def _soft_delete_session(self, cursor: duckdb.DuckDBPyConnection, key: int) -> None:
-        now = self._now()
-        cursor.execute(
-            "DELETE FROM search_postings WHERE message_id IN "
-            "(SELECT id FROM messages WHERE session_key = ? AND deleted_at IS NULL)",
-            [key],
-        )
-        cursor.execute(
-            "UPDATE messages SET deleted_at = ? WHERE session_key = ? AND deleted_at IS NULL",
-            [now, key],
-        )
-        cursor.execute(
-            "UPDATE summaries SET deleted_at = ? WHERE session_key = ? AND deleted_at IS NULL",
-            [now, key],
-        )
-        cursor.execute(
-            "UPDATE sessions SET deleted_at = ?, message_count = 0, total_tokens = 0 WHERE id = ?",
-            [now, key],
-        )
+        with self._db.write() as cursor:
+            key = reads.session_key(cursor, session_id)
+            writes.soft_delete_session(cursor, key, self._db.now())
 
     def list_sessions(self, limit: int | None = None, cursor: int = 0) -> list[Session]:
         page = self.session_page(SessionQuery(limit=limit, cursor=cursor))
         return [info.session for info in page.sessions]
 
     def session_page(self, query: SessionQuery | None = None) -> SessionPage:
-        query = query or SessionQuery()
-        check_range("limit", query.limit, 0, MAX_LIMIT)
-        check_range("cursor", query.cursor, 0, MAX_OFFSET)
-        where = ["s.deleted_at IS NULL"]
-        params: list[Any] = []
-        if query.user_id is not None:
-            where.append("s.user_id = ?")
-            params.append(query.user_id)
-        for key, value in sorted(query.metadata.items()):
-            where.append("json_extract_string(s.metadata, ?) = ?")
-            params += [json_path(key), value]
-        if query.created_after is not None:
-            where.append("s.created_at >= ?")
-            params.append(_to_db_time(query.created_after))
-        if query.created_before is not None:
-            where.append("s.created_at < ?")
-            params.append(_to_db_time(query.created_before))
-        if query.text:
-            # The id, the user, or the title the app shows (imported chats have one).
-            where.append(
-                "(contains(lower(s.session_id), lower(?)) "
-                "OR contains(lower(coalesce(s.user_id, '')), lower(?)) "
-                "OR contains(lower(coalesce(json_extract_string(s.metadata, '$.title'), '')), "
-                "lower(?)))"
-            )
-            params += [query.text] * 3
-        order_column = {
-            SessionOrder.id: "s.id",
-            SessionOrder.created: "s.created_at",
-            SessionOrder.updated: "s.updated_at",
-            SessionOrder.activity: "s.last_activity",
-            SessionOrder.message_count: "s.message_count",
-        }[query.order_by]
-        direction = "DESC" if query.descending else "ASC"
-        sql = (
-            f"SELECT {_SESSION_COLUMNS}, count(*) OVER () FROM sessions s "
-            f"WHERE {' AND '.join(where)} ORDER BY {order_column} {direction}, s.id {direction}"
-        )
-        if query.limit:
-            sql += " LIMIT ?"
-            params.append(query.limit)
-        sql += " OFFSET ?"
-        params.append(query.cursor)
-        rows = self._cursor().execute(sql, params).fetchall()
-        if rows:
-            total = int(rows[0][-1])
-        else:
-            count_sql = f"SELECT count(*) FROM sessions s WHERE {' AND '.join(where)}"
-            count_params = params[: len(params) - (2 if query.limit else 1)]
-            count_row = self._cursor().execute(count_sql, count_params).fetchone()
-            total = int(count_row[0]) if count_row else 0
-        end = query.cursor + len(rows)
-        return SessionPage(
-            sessions=[_session_info_from_row(row) for row in rows],
-            total_count=total,
-            next_cursor=end if end < total else None,
-        )
+        return reads.session_page(self._db.cursor(), query or SessionQuery())
 
     # --- memory --------------------------------------------------------------------
 
     def add_memory(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
-        _within_limits(limits.check_id, session_id, "session_id")
-        with self._write() as cursor:
-            key = self._ensure_session(cursor, session_id)
-            stored = self._insert_messages(cursor, [(key, list(messages))])
+        within_limits(limits.check_id, session_id, "session_id")
+        with self._db.write() as cursor:
+            now = self._db.now()
+            key = writes.ensure_session(cursor, session_id, now)
+            stored = insert_messages(cursor, [(key, list(messages))], now)
         self._schedule_summary(key)
         return stored
-
-    def _ensure_session(self, cursor: duckdb.DuckDBPyConnection, session_id: str) -> int:
-        """The session's key, creating it or undeleting it (Zep's upsert on add)."""
-        row = cursor.execute(
-            "SELECT id FROM sessions WHERE session_id = ?", [session_id]
-        ).fetchone()
-        if row is None:
-            return self._insert_session(cursor, session_id, None, None)
-        cursor.execute(
-            "UPDATE sessions SET deleted_at = NULL, updated_at = ? WHERE id = ?",
-            [self._now(), int(row[0])],
-        )
-        return int(row[0])
-
-    def _insert_messages(
-        self,
-        cursor: duckdb.DuckDBPyConnection,
-        batches: Sequence[tuple[int, list[Message]]],
-        on_conflict: Callable[[MessageConflictError], None] | None = None,
-        outcome: _InsertOutcome | None = None,
-    ) -> list[Message]:
-        """Append messages to sessions and index them; returns the messages inserted.
-
-        A uuid already stored in the same session is the same message: skipped if it
-        is live, restored (undeleted, re-indexed) if it was soft-deleted. A uuid that
-        belongs to another session is a conflict: `on_conflict` decides (it may raise,
-        or note it and let the message be left out); without one it raises.
-        """
-        outcome = outcome if outcome is not None else _InsertOutcome()
-        # Each supplied uuid is checked and normalised once.
-        given = [
-            [_parse_uuid(m.uuid) if m.uuid else None for m in messages] for _, messages in batches
-        ]
-        supplied = [value for values in given for value in values if value is not None]
-        # uuid -> (session key, message id or None if new in this call, deleted)
-        known: dict[str, tuple[int, int | None, bool]] = {}
-        if supplied:
-            for row in cursor.execute(
-                "SELECT uuid::VARCHAR, session_key, id, deleted_at IS NOT NULL FROM messages "
-                "WHERE uuid IN (SELECT unnest(?::UUID[]))",
-                [supplied],
-            ).fetchall():
-                known[row[0]] = (int(row[1]), int(row[2]), bool(row[3]))
-        now = self._now()
-        updated = now.replace(tzinfo=UTC)
-        rows_keys: list[int] = []
-        new: list[Message] = []
-        restore: list[int] = []
-        for (key, messages), uuids in zip(batches, given, strict=True):
-            for message, message_uuid in zip(messages, uuids, strict=True):
-                message_uuid = message_uuid or str(uuid_lib.uuid4())
-                found = known.get(message_uuid)
-                if found is not None:
-                    holder, message_id, deleted = found
-                    if holder != key:
-                        conflict = MessageConflictError(
-                            message_uuid,
-                            self._session_name(cursor, key),
-                            self._session_name(cursor, holder),
-                        )
-                        if on_conflict is None:
-                            raise conflict
-                        on_conflict(conflict)
-                        outcome.conflicting += 1
-                    elif deleted and message_id is not None:
-                        restore.append(message_id)
-                        known[message_uuid] = (holder, message_id, False)
-                    else:
-                        outcome.skipped += 1
-                    continue
-                known[message_uuid] = (key, None, False)
-                created = _to_db_time(message.created_at) if message.created_at else now
-                # The fields were validated when `message` was built.
-                new.append(
-                    Message.model_construct(
-                        uuid=message_uuid,
-                        created_at=created.replace(tzinfo=UTC),
-                        updated_at=updated,
-                        role=message.role,
-                        role_type=message.role_type or RoleType.norole,
-                        content=message.content,
-                        token_count=0,
-                        metadata=message.metadata,
-                    )
-                )
-                rows_keys.append(key)
-        if restore:
-            self._restore_messages(cursor, restore, now)
-            outcome.restored += len(restore)
-        if not new:
-            return []
-        counts = count_tokens_batch([message_text(m.role, m.content) for m in new])
-        ids = _reserve_ids(cursor, "messages_id_seq", len(new))
-        for message, tokens in zip(new, counts, strict=True):
-            message.token_count = tokens
-        cursor.execute(
-            "INSERT INTO messages (id, uuid, session_key, role, role_type, content, token_count, "
-            "metadata, created_at, updated_at) SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
-            "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
-            "unnest(?::VARCHAR[]), unnest(?::INTEGER[]), unnest(?::JSON[]), "
-            "unnest(?::TIMESTAMP[]), ?::TIMESTAMP",
-            [
-                ids,
-                [m.uuid for m in new],
-                rows_keys,
-                [m.role for m in new],
-                [(m.role_type or RoleType.norole).value for m in new],
-                [m.content for m in new],
-                counts,
-                [_dump_json(m.metadata) for m in new],
-                [_to_db_time(m.created_at) for m in new if m.created_at is not None],
-                now,
-            ],
-        )
-        self._index(cursor, "id BETWEEN ? AND ?", [ids[0], ids[-1]])
-        deltas: dict[int, _SessionDelta] = {}
-        for key, message in zip(rows_keys, new, strict=True):
-            delta = deltas.setdefault(key, _SessionDelta(key))
-            delta.messages += 1
-            delta.tokens += message.token_count
-            assert message.created_at is not None
-            created = _to_db_time(message.created_at)
-            if delta.last_activity is None or created > delta.last_activity:
-                delta.last_activity = created
-        changes = list(deltas.values())
-        cursor.execute(
-            "UPDATE sessions SET message_count = message_count + d.n, "
-            "total_tokens = total_tokens + d.tokens, "
-            "last_activity = greatest(last_activity, d.newest), updated_at = $now "
-            "FROM (SELECT unnest($keys::BIGINT[]) AS id, unnest($counts::BIGINT[]) AS n, "
-            "unnest($tokens::BIGINT[]) AS tokens, unnest($newest::TIMESTAMP[]) AS newest) d "
-            "WHERE sessions.id = d.id",
-            {
-                "keys": [d.key for d in changes],
-                "counts": [d.messages for d in changes],
-                "tokens": [d.tokens for d in changes],
-                "newest": [d.last_activity for d in changes],
-                "now": now,
-            },
-        )
-        return new
-
-    @staticmethod
-    def _index(cursor: duckdb.DuckDBPyConnection, where_sql: str, params: list[Any]) -> None:
-        """Add the messages matching `where_sql` to the full-text index."""
-        for number, statement in enumerate(search.index_messages_sql(where_sql)):
-            cursor.execute(statement, params if number == 0 else [])
 
     def get_memory(
         self,
@@ -1074,160 +221,33 @@ class DuckDBStore(
         memory_type: MemoryType = MemoryType.perpetual,
         lastn: int | None = None,
     ) -> Memory:
-        check_range("lastn", lastn, 0, MAX_LIMIT)
-        cursor = self._cursor()
-        # One round trip picks the session, its newest summary and the message ids;
-        # `max(id, n)` is cheaper than a sort for the newest n of a long session.
-        row = cursor.execute(
-            """
-            WITH s AS (
-                SELECT id, facts FROM sessions WHERE session_id = $sid AND deleted_at IS NULL
-            ),
-            x AS (
-                SELECT max(id) AS id, arg_max(recent_message_id, id) AS point FROM summaries
-                WHERE session_key = (SELECT id FROM s) AND deleted_at IS NULL
-            )
-            SELECT s.id, s.facts, (SELECT id FROM x), (
-                SELECT max(m.id, $n) FROM messages m
-                WHERE m.session_key = (SELECT id FROM s) AND m.deleted_at IS NULL
-                  AND m.id > (CASE WHEN $lastn THEN 0 ELSE coalesce((SELECT point FROM x), 0) END)
-            ) FROM s
-            """,
-            # Without lastn, Zep v0.27.2 returns the messages after the summary point,
-            # capped at the window.
-            {"sid": session_id, "n": lastn or self._window, "lastn": bool(lastn)},
-        ).fetchone()
-        if row is None:
-            raise NotFoundError(f"session {session_id!r} not found")
-        facts = _load_json(row[1])
-        summary_row = None
-        if row[2] is not None:
-            summary_row = cursor.execute(
-                f"SELECT {_SUMMARY_COLUMNS} FROM summaries x WHERE x.id = ?", [row[2]]
-            ).fetchone()
-        rows = self._rows_by_id(cursor, [int(i) for i in row[3] or []])
-        messages = [_message_from_row(r) for r in rows]
-        summary = _summary_info_from_row(summary_row).summary if summary_row else None
-        return Memory(
-            messages=messages,
-            summary=summary,
-            facts=(facts or []) if memory_type is MemoryType.perpetual else None,
-        )
-
-    @staticmethod
-    def _rows_by_id(cursor: duckdb.DuckDBPyConnection, ids: list[int]) -> list[tuple[Any, ...]]:
-        """Full message rows for `ids`, oldest first.
-
-        Choosing ids first and fetching whole rows second keeps wide columns out
-        of sorts. When the ids lie close together (a session's recent messages
-        usually do), a plain id range lets DuckDB's zone maps skip the rest of the
-        table, and the few rows in between are dropped here.
-        """
-        if not ids:
-            return []
-        low, high = min(ids), max(ids)
-        if high - low < CLOSE_IDS:
-            wanted = set(ids)
-            rows = cursor.execute(
-                f"SELECT m.id, {_MESSAGE_COLUMNS} FROM messages m "
-                "WHERE m.id BETWEEN ? AND ? ORDER BY m.id",
-                [low, high],
-            ).fetchall()
-            return [row[1:] for row in rows if row[0] in wanted]
-        return cursor.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages m "
-            "WHERE m.id IN (SELECT unnest(?::BIGINT[])) ORDER BY m.id",
-            [ids],
-        ).fetchall()
+        return reads.get_memory(self._db.cursor(), session_id, memory_type, lastn, self._window)
 
     # --- messages ------------------------------------------------------------------
 
     def list_messages(
         self, session_id: str, limit: int = 100, cursor: int = 1
     ) -> MessageListResponse:
-        check_range("limit", limit, 0, MAX_LIMIT)
-        check_range("cursor", cursor, 0, MAX_PAGE)
-        db = self._cursor()
-        key = self._live_session_key(db, session_id)
-        total_row = db.execute(
-            "SELECT count(*) FROM messages WHERE session_key = ? AND deleted_at IS NULL", [key]
-        ).fetchone()
-        total = int(total_row[0]) if total_row else 0
-        sql = "SELECT id FROM messages WHERE session_key = ? AND deleted_at IS NULL ORDER BY id"
-        params: list[Any] = [key]
-        if limit > 0:
-            sql += " LIMIT ? OFFSET ?"
-            params += [limit, max(cursor - 1, 0) * limit]
-        ids = [int(row[0]) for row in db.execute(sql, params).fetchall()]
-        messages = [_message_from_row(row) for row in self._rows_by_id(db, ids)]
-        return MessageListResponse(messages=messages, total_count=total, row_count=len(messages))
+        return reads.list_messages(self._db.cursor(), session_id, limit, cursor)
 
     def message_position(self, session_id: str, message_uuid: str) -> int:
-        db = self._cursor()
-        key = self._live_session_key(db, session_id)
-        row = db.execute(
-            "SELECT count(*) FILTER (WHERE m.id < t.id), count(t.id) FROM messages m, "
-            "(SELECT id FROM messages WHERE session_key = $key AND uuid = $uuid::UUID "
-            " AND deleted_at IS NULL) t "
-            "WHERE m.session_key = $key AND m.deleted_at IS NULL",
-            {"key": key, "uuid": _parse_uuid(message_uuid)},
-        ).fetchone()
-        if row is None or not row[1]:
-            raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
-        return int(row[0])
+        return reads.message_position(self._db.cursor(), session_id, message_uuid)
 
     def get_message(self, session_id: str, message_uuid: str) -> Message:
-        db = self._cursor()
-        key = self._live_session_key(db, session_id)
-        row = db.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages m WHERE m.session_key = ? "
-            "AND m.uuid = ?::UUID AND m.deleted_at IS NULL",
-            [key, _parse_uuid(message_uuid)],
-        ).fetchone()
-        if row is None:
-            raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
-        return _message_from_row(row)
+        return reads.get_message(self._db.cursor(), session_id, message_uuid)
 
     def update_message_metadata(
         self, session_id: str, message_uuid: str, metadata: dict[str, Any]
     ) -> Message:
-        _within_limits(limits.check_metadata, metadata, "metadata")
-        with self._write() as db:
-            key = self._live_session_key(db, session_id)
-            row = db.execute(
-                "SELECT metadata FROM messages WHERE session_key = ? AND uuid = ?::UUID "
-                "AND deleted_at IS NULL",
-                [key, _parse_uuid(message_uuid)],
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
-            merged = merge_metadata(_load_json(row[0]), without_system(metadata))
-            db.execute(
-                "UPDATE messages SET metadata = ?, updated_at = ? "
-                "WHERE session_key = ? AND uuid = ?::UUID",
-                [_dump_json(merged), self._now(), key, _parse_uuid(message_uuid)],
+        with self._db.write() as cursor:
+            writes.update_message_metadata(
+                cursor, session_id, message_uuid, metadata, self._db.now()
             )
         return self.get_message(session_id, message_uuid)
 
     def delete_message(self, session_id: str, message_uuid: str) -> None:
-        with self._write() as db:
-            key = self._live_session_key(db, session_id)
-            row = db.execute(
-                "SELECT id, token_count FROM messages WHERE session_key = ? AND uuid = ?::UUID "
-                "AND deleted_at IS NULL",
-                [key, _parse_uuid(message_uuid)],
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
-            message_id, tokens = int(row[0]), int(row[1])
-            now = self._now()
-            db.execute("DELETE FROM search_postings WHERE message_id = ?", [message_id])
-            db.execute("UPDATE messages SET deleted_at = ? WHERE id = ?", [now, message_id])
-            db.execute(
-                "UPDATE sessions SET message_count = message_count - 1, "
-                "total_tokens = total_tokens - ?, updated_at = ? WHERE id = ?",
-                [tokens, now, key],
-            )
+        with self._db.write() as cursor:
+            writes.delete_message(cursor, session_id, message_uuid, self._db.now())
 
     # --- import --------------------------------------------------------------------
 
@@ -1239,28 +259,10 @@ class DuckDBStore(
         dry_run: bool = False,
         on_conflict: Callable[[MessageConflictError], None] | None = None,
     ) -> ImportResult:
-        result = ImportResult()
-        touched: set[int] = set()
-        with self._write(commit=not dry_run) as cursor:
-            for user in users:
-                if not cursor.execute(
-                    "SELECT 1 FROM users WHERE user_id = ?", [user.user_id]
-                ).fetchone():
-                    self._insert_user(cursor, user)
-                    result.users_created += 1
-            chunk: list[SessionImport] = []
-            buffered = 0
-            previous: str | None = None  # the session the last chunk ended with
-            for item in sessions:
-                chunk.append(item)
-                buffered += len(item.messages)
-                if buffered >= IMPORT_CHUNK_MESSAGES or len(chunk) >= IMPORT_CHUNK_SESSIONS:
-                    self._import_chunk(cursor, chunk, result, touched, on_conflict, previous)
-                    previous = chunk[-1].session_id
-                    chunk, buffered = [], 0
-            self._import_chunk(cursor, chunk, result, touched, on_conflict, previous)
-            if not dry_run:
-                self._maybe_compact(cursor, result.messages_added)
+        with self._db.write(commit=not dry_run) as cursor:
+            result, touched = imports.import_sessions(
+                cursor, sessions, users, self._db.now, on_conflict, dry_run=dry_run
+            )
         if not dry_run:
             for key in sorted(touched):
                 self._schedule_summary(key)
@@ -1273,138 +275,11 @@ class DuckDBStore(
         `zeptui.importers.zep`, many times faster. Raises `BulkImportDeclined`
         (before writing anything) for a file that needs the reference reader.
         """
-        from storage import zep_bulk
-
-        result = ImportResult()
-        clock = _Stopwatch()
-        with self._write() as cursor:
-            staged = zep_bulk.stage(cursor, Path(path), default_session_id)
-            if self._staged_uuids_need_care(cursor):
-                raise zep_bulk.BulkImportDeclined(
-                    "messages to restore or uuids held by other sessions need the reference reader"
-                )
-            clock.lap("read")
-            now = self._now()
-            # Users named by the sessions' messages, then the sessions.
-            users = cursor.execute(
-                "SELECT r.user_id FROM zep_rows r WHERE r.user_id IS NOT NULL "
-                "AND r.user_id NOT IN (SELECT user_id FROM users) "
-                "GROUP BY r.user_id ORDER BY min(r.seq)"
-            ).fetchall()
-            for (user_id,) in users:
-                self._insert_user(cursor, CreateUserRequest(user_id=user_id))
-            result.users_created = len(users)
-            cursor.execute(
-                """
-                CREATE OR REPLACE TEMP TABLE zep_sessions AS
-                SELECT session_id,
-                       arg_min(user_id, seq) FILTER (WHERE user_id IS NOT NULL) AS user_id,
-                       min(created_at) FILTER (WHERE island = first_island
-                                               AND position <= $part) AS first_created,
-                       min(seq) AS first_seq
-                FROM (SELECT *, min(island) OVER (PARTITION BY session_id) AS first_island
-                      FROM zep_rows)
-                GROUP BY session_id
-                """,
-                # The reference readers hand a long session on in parts: the first
-                # decides the session's created_at.
-                {"part": zep_bulk.PART_MESSAGES},
+        clock = zep_jsonl.Stopwatch()
+        with self._db.write() as cursor:
+            result, touched = zep_jsonl.import_file(
+                cursor, Path(path), default_session_id, self._db.now(), clock
             )
-            # New sessions get ids in the order the file first names them.
-            cursor.execute(
-                "CREATE OR REPLACE TEMP TABLE zep_created AS "
-                "SELECT z.*, row_number() OVER (ORDER BY z.first_seq) AS position "
-                "FROM zep_sessions z ANTI JOIN sessions s ON s.session_id = z.session_id"
-            )
-            created = cursor.execute("SELECT count(*) FROM zep_created").fetchone()
-            result.sessions_created = int(created[0]) if created else 0
-            session_keys = _reserve_ids(cursor, "sessions_id_seq", result.sessions_created)
-            if session_keys:
-                cursor.execute(
-                    "INSERT INTO sessions (id, uuid, session_id, user_id, created_at, "
-                    "updated_at, last_activity) "
-                    "SELECT $first + z.position - 1, "
-                    + ids.uuid5_sql(ids.STORE_NAMESPACE, "'session' || chr(31) || z.session_id")
-                    + ", z.session_id, z.user_id, "
-                    "coalesce(z.first_created, $now), $now, coalesce(z.first_created, $now) "
-                    "FROM zep_created z ORDER BY z.position",
-                    {"now": now, "first": session_keys[0]},
-                )
-            result.sessions_updated = staged.groups - result.sessions_created
-            cursor.execute(
-                "UPDATE sessions SET deleted_at = NULL, updated_at = $now, "
-                "user_id = coalesce(sessions.user_id, z.user_id) "
-                "FROM zep_sessions z WHERE sessions.session_id = z.session_id",
-                {"now": now},
-            )
-            # New messages: the first line of each uuid not already stored.
-            cursor.execute(
-                """
-                CREATE OR REPLACE TEMP TABLE zep_new AS
-                SELECT r.*, s.id AS session_key FROM (
-                    SELECT * FROM zep_rows
-                    QUALIFY row_number() OVER (PARTITION BY uuid ORDER BY seq) = 1
-                ) r
-                JOIN sessions s ON s.session_id = r.session_id
-                ANTI JOIN messages m ON m.uuid = r.uuid
-                """
-            )
-            clock.lap("sessions")
-            row = cursor.execute("SELECT count(*), min(seq), max(seq) FROM zep_new").fetchone()
-            assert row is not None
-            result.messages_added = int(row[0])
-            result.messages_skipped = staged.rows - result.messages_added
-            if result.messages_added:
-                clock.lap("new messages")
-                self._count_staged_tokens(cursor, int(row[1]), int(row[2]))
-                clock.lap("tokens")
-                message_ids = _reserve_ids(cursor, "messages_id_seq", result.messages_added)
-                # Ids follow the file's line order (`ordinal`), whatever order the join
-                # and DuckDB's threads produce the rows in. The rows are written in that
-                # order too, by one thread: sorting them on several threads at once
-                # holds more than the import's memory limit and cannot spill.
-                threads = cursor.execute("SELECT current_setting('threads')").fetchone()
-                cursor.execute("SET threads = 1")
-                cursor.execute(
-                    "INSERT INTO messages (id, uuid, session_key, role, role_type, content, "
-                    "token_count, metadata, created_at, updated_at) "
-                    "SELECT $first + t.ordinal, n.uuid, "
-                    "n.session_key, n.role, coalesce(n.role_type, 'norole'), n.content, "
-                    "t.token_count, n.metadata, "
-                    "coalesce(n.created_at, $now), $now "
-                    "FROM zep_new n JOIN zep_tokens t USING (seq) ORDER BY n.seq",
-                    {"now": now, "first": message_ids[0]},
-                )
-                assert threads is not None
-                cursor.execute(f"SET threads = {int(threads[0])}")
-                cursor.execute(
-                    """
-                    UPDATE sessions SET
-                        message_count = sessions.message_count + a.n,
-                        total_tokens = sessions.total_tokens + a.tokens,
-                        last_activity = greatest(sessions.last_activity, a.newest)
-                    FROM (SELECT n.session_key, count(*) AS n, sum(t.token_count) AS tokens,
-                                 max(coalesce(n.created_at, $now)) AS newest
-                          FROM zep_new n JOIN zep_tokens t USING (seq)
-                          GROUP BY n.session_key) a
-                    WHERE sessions.id = a.session_key
-                    """,
-                    {"now": now},
-                )
-                clock.lap("insert")
-                self._index(cursor, "id BETWEEN ? AND ?", [message_ids[0], message_ids[-1]])
-                clock.lap("index")
-            touched = [
-                int(row[0])
-                for row in cursor.execute(
-                    "SELECT s.id FROM sessions s SEMI JOIN zep_sessions z "
-                    "ON s.session_id = z.session_id ORDER BY s.id"
-                ).fetchall()
-            ]
-            for table in ("zep_rows", "zep_sessions", "zep_created", "zep_new", "zep_tokens"):
-                cursor.execute(f"DROP TABLE IF EXISTS {table}")
-            if self._maybe_compact(cursor, result.messages_added):
-                clock.lap("compact")
         clock.lap("commit")
         self.last_import_timings = clock.laps
         log.debug("import of %s: %s", path, clock.laps)
@@ -1412,213 +287,19 @@ class DuckDBStore(
             self._schedule_summary(key)
         return result
 
-    @staticmethod
-    def _staged_uuids_need_care(cursor: duckdb.DuckDBPyConnection) -> bool:
-        """Whether staged rows name a soft-deleted message of their session (to restore)
-        or a uuid of another session (a conflict): the reference path handles both."""
-        row = cursor.execute(
-            """
-            SELECT EXISTS (
-                SELECT 1 FROM zep_rows r JOIN messages m ON m.uuid = r.uuid
-                JOIN sessions s ON s.id = m.session_key
-                WHERE s.session_id <> r.session_id OR m.deleted_at IS NOT NULL
-            ) OR EXISTS (
-                SELECT 1 FROM zep_rows GROUP BY uuid HAVING count(DISTINCT session_id) > 1
-            )
-            """
-        ).fetchone()
-        return bool(row and row[0])
-
-    @staticmethod
-    def _count_staged_tokens(cursor: duckdb.DuckDBPyConnection, first: int, last: int) -> None:
-        """`zep_tokens(seq, ordinal, token_count)` for the rows of `zep_new`, a batch of
-        `TOKEN_BATCH` lines at a time, so memory stays flat however big the file.
-        `ordinal` numbers the rows in file order from 0: their message ids follow it
-        (a window numbering the rows instead would hold them all in memory)."""
-        cursor.execute(
-            "CREATE OR REPLACE TEMP TABLE zep_tokens "
-            "(seq BIGINT, ordinal BIGINT, token_count INTEGER)"
-        )
-        numbered = 0
-        for low in range(first, last + 1, TOKEN_BATCH):
-            rows = cursor.execute(
-                "SELECT seq, role || ': ' || content FROM zep_new "
-                "WHERE seq >= ? AND seq < ? ORDER BY seq",
-                [low, low + TOKEN_BATCH],
-            ).fetchall()
-            if rows:
-                counts = count_tokens_batch([text for _, text in rows])
-                cursor.execute(
-                    "INSERT INTO zep_tokens SELECT unnest(?::BIGINT[]), "
-                    "unnest(range(?, ?)), unnest(?::INTEGER[])",
-                    [[seq for seq, _ in rows], numbered, numbered + len(rows), counts],
-                )
-                numbered += len(rows)
-
-    def _import_chunk(
-        self,
-        cursor: duckdb.DuckDBPyConnection,
-        chunk: list[SessionImport],
-        result: ImportResult,
-        touched: set[int],
-        on_conflict: Callable[[MessageConflictError], None] | None,
-        previous: str | None = None,
-    ) -> None:
-        """Store a chunk of sessions with a handful of statements, whatever its size.
-
-        The effect is that of applying the sessions one by one, in order. A session
-        that follows one of the same id (`previous` before the chunk) is a part of it
-        and is not counted again.
-        """
-        if not chunk:
-            return
-        now = self._now()
-        # Users named by the sessions, created in order of first appearance.
-        named = list(dict.fromkeys(item.user_id for item in chunk if item.user_id))
-        known_users = {
-            row[0]
-            for row in cursor.execute(
-                "SELECT user_id FROM users WHERE user_id IN (SELECT unnest(?::VARCHAR[]))",
-                [named],
-            ).fetchall()
-        }
-        missing = [user_id for user_id in named if user_id not in known_users]
-        if missing:
-            cursor.execute(
-                "INSERT INTO users (id, uuid, user_id, created_at, updated_at) "
-                "SELECT unnest($keys::BIGINT[]), unnest($uuids::UUID[]), "
-                "unnest($ids::VARCHAR[]), $now, $now",
-                {
-                    "keys": _reserve_ids(cursor, "users_id_seq", len(missing)),
-                    "uuids": [ids.user_uuid(u) for u in missing],
-                    "ids": missing,
-                    "now": now,
-                },
-            )
-            result.users_created += len(missing)
-        # Sessions: what exists, then the chunk's effect on each, then two statements.
-        session_ids = list(dict.fromkeys(item.session_id for item in chunk))
-        existing: dict[str, list[Any]] = {
-            row[0]: [int(row[1]), _load_json(row[2]), row[3]]
-            for row in cursor.execute(
-                "SELECT session_id, id, metadata, user_id FROM sessions "
-                "WHERE session_id IN (SELECT unnest(?::VARCHAR[]))",
-                [session_ids],
-            ).fetchall()
-        }
-        created: dict[str, list[Any]] = {}
-        for item in chunk:
-            part, previous = item.session_id == previous, item.session_id
-            state = existing.get(item.session_id) or created.get(item.session_id)
-            if state is None:
-                first = item.created_at or min(
-                    (m.created_at for m in item.messages if m.created_at is not None),
-                    default=None,
-                )
-                created[item.session_id] = [
-                    None,
-                    item.metadata,
-                    item.user_id,
-                    _to_db_time(first) if first else now,
-                ]
-                result.sessions_created += 1
-                continue
-            # An update, unprivileged as in Zep: the reserved `system` key stays as it is.
-            state[1] = merge_metadata(state[1], without_system(item.metadata))
-            state[2] = state[2] if state[2] is not None else item.user_id
-            if not part:
-                result.sessions_updated += 1
-        if existing:
-            updates = list(existing.values())
-            cursor.execute(
-                "UPDATE sessions SET deleted_at = NULL, updated_at = $now, "
-                "metadata = v.metadata, user_id = v.user_id FROM (SELECT unnest($keys::BIGINT[]) "
-                "AS id, unnest($metadata::JSON[]) AS metadata, unnest($users::VARCHAR[]) AS user_id"
-                ") v WHERE sessions.id = v.id",
-                {
-                    "keys": [state[0] for state in updates],
-                    "metadata": [_dump_json(state[1]) for state in updates],
-                    "users": [state[2] for state in updates],
-                    "now": now,
-                },
-            )
-        if created:
-            names = list(created)
-            new_keys = _reserve_ids(cursor, "sessions_id_seq", len(names))
-            cursor.execute(
-                "INSERT INTO sessions (id, uuid, session_id, user_id, metadata, created_at, "
-                "updated_at, last_activity) SELECT v.id, v.uuid, "
-                "v.session_id, v.user_id, v.metadata, v.created_at, $now, v.created_at FROM ("
-                "SELECT unnest($keys::BIGINT[]) AS id, unnest($uuids::UUID[]) AS uuid, "
-                "unnest($names::VARCHAR[]) AS session_id, "
-                "unnest($users::VARCHAR[]) AS user_id, unnest($metadata::JSON[]) AS metadata, "
-                "unnest($created::TIMESTAMP[]) AS created_at) v",
-                {
-                    "keys": new_keys,
-                    "uuids": [ids.session_uuid(name) for name in names],
-                    "names": names,
-                    "users": [created[name][2] for name in names],
-                    "metadata": [_dump_json(created[name][1]) for name in names],
-                    "created": [created[name][3] for name in names],
-                    "now": now,
-                },
-            )
-            for key, name in zip(new_keys, names, strict=True):
-                created[name][0] = key
-        keys = {name: state[0] for name, state in (existing | created).items()}
-        batches = [(keys[item.session_id], item.messages) for item in chunk]
-        touched.update(keys.values())
-        outcome = _InsertOutcome()
-        result.messages_added += len(self._insert_messages(cursor, batches, on_conflict, outcome))
-        result.messages_skipped += outcome.skipped
-        result.messages_restored += outcome.restored
-        result.messages_conflicting += outcome.conflicting
-
-    def _maybe_compact(self, cursor: duckdb.DuckDBPyConnection, added: int) -> bool:
-        """Re-sort the search index after an import that made a large share of it.
-
-        A re-sort costs time in proportion to the whole index, so it runs only
-        when the import added at least COMPACT_AFTER_MESSAGES messages and at
-        least a fifth of all messages; `optimize()` re-sorts on request.
-        """
-        if added < COMPACT_AFTER_MESSAGES:
-            return False
-        row = cursor.execute("SELECT count(*) FROM messages").fetchone()
-        if row is not None and added * 5 < int(row[0]):
-            return False
-        self._compact_search_index(cursor)
-        return True
-
-    def _compact_search_index(self, cursor: duckdb.DuckDBPyConnection) -> None:
-        """Rewrite the postings sorted by term, so zone maps prune most of a query's scan."""
-        cursor.execute(
-            "CREATE OR REPLACE TEMP TABLE postings_sorted AS "
-            "SELECT * FROM search_postings ORDER BY term, message_id"
-        )
-        cursor.execute("DELETE FROM search_postings")
-        cursor.execute("INSERT INTO search_postings SELECT * FROM postings_sorted")
-        cursor.execute("DROP TABLE postings_sorted")
-
     def optimize(self) -> None:
         """Re-sort the search index and checkpoint the file (after bulk work)."""
-        with self._write() as cursor:
-            self._compact_search_index(cursor)
-        self._cursor().execute("CHECKPOINT")
+        with self._db.write() as cursor:
+            search.compact(cursor)
+        self._db.cursor().execute("CHECKPOINT")
 
     # --- summaries -----------------------------------------------------------------
 
     def list_summaries(self, session_id: str) -> list[SummaryInfo]:
-        db = self._cursor()
-        key = self._live_session_key(db, session_id)
-        rows = db.execute(
-            f"SELECT {_SUMMARY_COLUMNS} FROM summaries x WHERE x.session_key = ? "
-            "AND x.deleted_at IS NULL ORDER BY x.id",
-            [key],
-        ).fetchall()
-        return [_summary_info_from_row(row) for row in rows]
+        return summaries.list_summaries(self._db.cursor(), session_id)
 
     def summarize(self, session_id: str, *, again: bool = False) -> list[SummaryInfo]:
-        key = self._live_session_key(self._cursor(), session_id)
+        key = reads.session_key(self._db.cursor(), session_id)
         scheduler = self._scheduler()
         return [] if scheduler is None else scheduler.run([key], again=again)
 
@@ -1662,57 +343,13 @@ class DuckDBStore(
         if self._summary_mode != "deferred":
             yield
             return
-        self._disconnect()
-        try:
+        with self._db.released():
             yield
-        finally:
-            try:
-                self._conn = self._connect(self._lock_timeout)
-                self._local = threading.local()  # every thread's cursor was closed
-                self._prepare_schema()  # as on opening: the file may have changed meanwhile
-            except BaseException:
-                self._closed = True
-                self._disconnect()
-                raise
 
     def summary_backlogs(self, keys: Sequence[int], *, again: bool) -> list[Backlog]:
         """SummaryHost: the live sessions among `keys`, each with its newest summary
         and the live messages after it (all of them, `again`)."""
-        from storage.summary_scheduler import Backlog, StoredMessage
-
-        db = self._cursor()
-        sessions = db.execute(
-            "SELECT s.id, coalesce(max(x.id), 0), arg_max(x.content, x.id), "
-            "coalesce(arg_max(x.recent_message_id, x.id), 0) FROM sessions s "
-            "LEFT JOIN summaries x ON x.session_key = s.id AND x.deleted_at IS NULL "
-            "WHERE s.deleted_at IS NULL AND s.id IN (SELECT unnest(?::BIGINT[])) "
-            "GROUP BY s.id ORDER BY s.id",
-            [list(keys)],
-        ).fetchall()
-        if not sessions:
-            return []
-        messages: dict[int, list[StoredMessage]] = {int(row[0]): [] for row in sessions}
-        rows = db.execute(
-            "SELECT m.session_key, m.id, m.uuid::VARCHAR, m.role, m.role_type, m.content, "
-            "m.token_count "
-            "FROM messages m "
-            "JOIN (SELECT unnest(?::BIGINT[]) AS key, unnest(?::BIGINT[]) AS point) p "
-            "ON m.session_key = p.key AND m.id > p.point "
-            "WHERE m.deleted_at IS NULL ORDER BY m.session_key, m.id",
-            [list(messages), [0 if again else int(row[3]) for row in sessions]],
-        ).fetchall()
-        for key, message_id, uuid, role, role_type, content, tokens in rows:
-            kind = _read_role_type(role_type, f"message {uuid}")  # as every read shows it
-            messages[key].append(StoredMessage(message_id, uuid, role, kind, content, tokens))
-        return [
-            Backlog(
-                key=int(key),
-                point=int(point),
-                previous=None if again else previous,
-                messages=messages[int(key)],
-            )
-            for key, point, previous, _ in sessions
-        ]
+        return summaries.backlogs(self._db.cursor(), keys, again=again)
 
     def write_summaries(
         self, batches: Sequence[SessionDrafts], *, report: bool = True
@@ -1721,189 +358,21 @@ class DuckDBStore(
         still the one they were planned from (and which is still live), in one
         transaction; with `replace`, its live summaries are soft-deleted first.
         Returns the summaries stored, when `report`."""
-        now = self._now()
-        with self._write() as cursor:
-            current = dict(
-                cursor.execute(
-                    "SELECT s.id, coalesce(max(x.id), 0) FROM sessions s "
-                    "LEFT JOIN summaries x ON x.session_key = s.id AND x.deleted_at IS NULL "
-                    "WHERE s.deleted_at IS NULL AND s.id IN (SELECT unnest(?::BIGINT[])) "
-                    "GROUP BY s.id",
-                    [[batch.key for batch in batches]],
-                ).fetchall()
-            )
-            kept = [batch for batch in batches if current.get(batch.key) == batch.point]
-            replaced = [batch.key for batch in kept if batch.replace]
-            if replaced:
-                cursor.execute(
-                    "UPDATE summaries SET deleted_at = ? WHERE deleted_at IS NULL "
-                    "AND session_key IN (SELECT unnest(?::BIGINT[]))",
-                    [now, replaced],
-                )
-            rows = [(batch.key, draft) for batch in kept for draft in batch.drafts]
-            if not rows:
-                return []
-            recent = [draft.covered[-1].uuid for _, draft in rows]
-            # A summary's uuid follows from the last message it covers; summarising
-            # again gives the next revision, unique beside the soft-deleted one.
-            revisions: dict[str, int] = {
-                str(uuid): int(count)
-                for uuid, count in cursor.execute(
-                    "SELECT recent_message_uuid, count(*) FROM summaries "
-                    "WHERE session_key IN (SELECT unnest(?::BIGINT[])) "
-                    "AND recent_message_uuid IN (SELECT unnest(?::UUID[])) GROUP BY 1",
-                    [sorted({key for key, _ in rows}), recent],
-                ).fetchall()
-            }
-            uuids = [ids.summary_uuid(last, revisions.get(last, 0)) for last in recent]
-            # Ids order a session's summaries (the newest is the summary point).
-            cursor.execute(
-                "INSERT INTO summaries SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
-                "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), "
-                "unnest(?::UUID[]), unnest(?::BIGINT[]), unnest(?::UUID[]), "
-                "unnest(?::INTEGER[]), unnest(?::JSON[]), ?::TIMESTAMP, NULL",
-                [
-                    _reserve_ids(cursor, "summaries_id_seq", len(rows)),
-                    uuids,
-                    [key for key, _ in rows],
-                    [draft.content for _, draft in rows],
-                    [draft.token_count for _, draft in rows],
-                    recent,
-                    [draft.covered[-1].id for _, draft in rows],
-                    [draft.covered[0].uuid for _, draft in rows],
-                    [len(draft.covered) for _, draft in rows],
-                    [_dump_json(draft.metadata) for _, draft in rows],
-                    now,
-                ],
-            )
-        if not report:
-            return []
-        return [
-            SummaryInfo(
-                summary=Summary(
-                    uuid=summary_uuid,
-                    created_at=_utc(now),
-                    content=draft.content,
-                    token_count=draft.token_count,
-                    recent_message_uuid=last,
-                    metadata=draft.metadata,
-                ),
-                first_message_uuid=draft.covered[0].uuid,
-                message_count=len(draft.covered),
-            )
-            for summary_uuid, last, (_, draft) in zip(uuids, recent, rows, strict=True)
-        ]
+        now = self._db.now()
+        with self._db.write() as cursor:
+            written = summaries.write(cursor, batches, now)
+        return summaries.stored(written, now) if report else []
 
     # --- search and maintenance ----------------------------------------------------
 
     def search(self, query: SearchQuery) -> list[SearchResult]:
-        if not query.text.strip():
-            raise InvalidInputError("search text is empty")
-        filters: list[str] = []
-        params: list[Any] = [query.text]
-        if query.session_id is not None:
-            self._live_session_key(self._cursor(), query.session_id)  # unknown: NotFoundError
-            filters.append("s.session_id = ?")
-            params.append(query.session_id)
-        if query.user_id is not None:
-            filters.append("s.user_id = ?")
-            params.append(query.user_id)
-        if query.role_types:
-            filters.append("coalesce(m.role_type, 'norole') IN (SELECT unnest(?::VARCHAR[]))")
-            params.append([role_type.value for role_type in query.role_types])
-        for key, value in sorted(query.metadata.items()):
-            filters.append("json_extract_string(m.metadata, ?) = ?")
-            params += [json_path(key), value]
-        if query.created_after is not None:
-            filters.append("m.created_at >= ?")
-            params.append(_to_db_time(query.created_after))
-        if query.created_before is not None:
-            filters.append("m.created_at < ?")
-            params.append(_to_db_time(query.created_before))
-        params.append(query.limit)
-        filters_sql = "".join(f" AND {f}" for f in filters)
-        db = self._cursor()
-        hits = db.execute(search.bm25_sql(filters_sql), params).fetchall()
-        if not hits:
-            return []
-        rows = db.execute(
-            f"SELECT m.id, {_MESSAGE_COLUMNS} FROM messages m "
-            "WHERE m.id IN (SELECT unnest(?::BIGINT[]))",
-            [[hit[0] for hit in hits]],
-        ).fetchall()
-        by_id = {row[0]: _message_from_row(row[1:]) for row in rows}
-        return [
-            SearchResult(message=by_id[message_id], score=float(score), session_id=session_id)
-            for message_id, session_id, score in hits
-        ]
+        return search.search(self._db.cursor(), query)
 
     def purge(
         self, session_ids: Sequence[str] | None = None, *, dry_run: bool = False
     ) -> PurgeResult:
-        with self._write(commit=not dry_run) as db:
-            if session_ids is None:
-                scope, params = "TRUE", []
-            else:
-                keys = []
-                for session_id in dict.fromkeys(session_ids):
-                    row = db.execute(
-                        "SELECT id FROM sessions WHERE session_id = ?", [session_id]
-                    ).fetchone()
-                    if row is None:
-                        raise NotFoundError(f"session {session_id!r} not found")
-                    keys.append(int(row[0]))
-                scope, params = "session_key IN (SELECT unnest(?::BIGINT[]))", [keys]
-            dead = "session_key IN (SELECT id FROM sessions WHERE deleted_at IS NOT NULL)"
-            gone = f"({scope}) AND (deleted_at IS NOT NULL OR {dead})"
-            db.execute(
-                f"CREATE OR REPLACE TEMP TABLE purged_messages AS "
-                f"SELECT id FROM messages WHERE {gone}",
-                params,
-            )
-            db.execute(
-                "DELETE FROM search_postings WHERE message_id IN (SELECT id FROM purged_messages)"
-            )
-            summaries = db.execute(f"DELETE FROM summaries WHERE {gone}", params).fetchone()
-            messages = db.execute(
-                "DELETE FROM messages WHERE id IN (SELECT id FROM purged_messages)"
-            ).fetchone()
-            sessions = db.execute(
-                f"DELETE FROM sessions WHERE deleted_at IS NOT NULL AND "
-                f"({scope.replace('session_key', 'id')})",
-                params,
-            ).fetchone()
-            db.execute("DROP TABLE purged_messages")
-        return PurgeResult(
-            sessions=int(sessions[0]) if sessions else 0,
-            messages=int(messages[0]) if messages else 0,
-            summaries=int(summaries[0]) if summaries else 0,
-        )
+        with self._db.write(commit=not dry_run) as cursor:
+            return maintenance.purge(cursor, session_ids)
 
     def stats(self) -> StoreStats:
-        row = (
-            self._cursor()
-            .execute(
-                "SELECT (SELECT count(*) FROM users), "
-                "(SELECT count(*) FROM sessions WHERE deleted_at IS NULL), "
-                "(SELECT count(*) FROM messages WHERE deleted_at IS NULL), "
-                "(SELECT count(*) FROM summaries WHERE deleted_at IS NULL)"
-            )
-            .fetchone()
-        )
-        assert row is not None
-        return StoreStats(users=row[0], sessions=row[1], messages=row[2], summaries=row[3])
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else text
-
-
-def _lock_message(path: Path, error: str) -> str:
-    match = _LOCK_HOLDER.search(error)
-    holder = (
-        f"process {match['pid']} ({Path(match['program']).name})" if match else "another process"
-    )
-    return (
-        f"{path} is in use by {holder}; close it there (or point zeptui at another "
-        "database with --db) and try again"
-    )
+        return maintenance.stats(self._db.cursor())

@@ -97,6 +97,21 @@ def test_delete_user_soft_deletes_their_sessions(store: MemoryStore) -> None:
     assert store.get_user_sessions("jane") == []
 
 
+def test_a_deleted_users_id_makes_a_new_user(store: MemoryStore) -> None:
+    store.add_user(CreateUserRequest(user_id="jane", first_name="Jane"))
+    store.add_user(CreateUserRequest(user_id="sam"))
+    store.add_session(CreateSessionRequest(session_id="s1", user_id="jane"))
+    store.delete_user("jane")
+    with pytest.raises(NotFoundError):
+        store.update_user("jane", UpdateUserRequest(first_name="X"))
+    with pytest.raises(NotFoundError):
+        store.delete_user("jane")
+    again = store.add_user(CreateUserRequest(user_id="jane"))
+    assert again.first_name is None
+    assert [user.user_id for user in store.list_users()] == ["sam", "jane"]
+    assert store.get_user_sessions("jane") == []  # the old sessions stay with the old user
+
+
 def test_user_sessions_of_unknown_user_is_empty(store: MemoryStore) -> None:
     assert store.get_user_sessions("nobody") == []
 

@@ -253,8 +253,8 @@ class ImportOptions:
 
     def apply(self, session: SessionImport) -> SessionImport:
         """`session` with these options applied (changed in place, and returned)."""
+        from storage.import_rules import import_uuid
         from storage.models import RoleType
-        from storage.zep_bulk import import_uuid
 
         if self.session_prefix:
             session.session_id = self.session_prefix + session.session_id

@@ -6,16 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from storage import zep_bulk
+from storage import import_rules
+from storage.import_rules import TimeFill
 from storage.models import Message, SessionImport
 
 __all__ = ["SessionParts", "fill_times", "in_parts", "part_size"]
 
 
 def part_size() -> int:
-    """How many messages a part holds at most: `storage.zep_bulk.PART_MESSAGES`, which
-    the fast path follows too."""
-    return zep_bulk.PART_MESSAGES
+    """How many messages a part holds at most: `storage.import_rules.PART_MESSAGES`,
+    which the fast path follows too."""
+    return import_rules.PART_MESSAGES
 
 
 class SessionParts:
@@ -73,10 +74,7 @@ def fill_times(messages: Iterable[Message], start: datetime | None) -> datetime 
     conversation, else `start`, the conversation's own time (else it stays None: the
     store takes the import time, as Zep does on add). Returns the last time, to go on
     with in the next part of the conversation."""
-    last = start
+    fill = TimeFill(start)
     for message in messages:
-        if message.created_at is None:
-            message.created_at = last
-        else:
-            last = message.created_at
-    return last
+        message.created_at = fill(message.created_at)
+    return fill.last

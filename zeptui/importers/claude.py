@@ -49,8 +49,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from storage.import_rules import import_uuid
 from storage.models import Message, RoleType, SessionImport
-from storage.zep_bulk import import_uuid
 from zeptui.importers import ReadContext, register
 from zeptui.importers._jsonfile import (
     Where,

@@ -40,16 +40,21 @@ from typing import Any
 from pydantic import ValidationError
 
 from storage import limits
+from storage.import_rules import (
+    ROLE_TYPES,
+    TimeFill,
+    is_zero_time,
+    zep_message_uuid,
+    zep_role,
+)
 from storage.models import (
     CreateUserRequest,
     ImportResult,
     Message,
-    RoleType,
     SessionImport,
     validation_message,
 )
 from storage.store import MemoryStore
-from storage.zep_bulk import import_uuid
 from zeptui.importers import ImportFileError, ReadContext, register
 from zeptui.importers._jsonfile import (
     NOTHING,
@@ -76,10 +81,6 @@ __all__ = ["ZepImporter"]
 
 
 _MESSAGE_KEYS = ("content", "role", "role_type", "name")
-_ROLE_TYPES_ORDERED = tuple(role_type.value for role_type in RoleType)
-_ROLE_TYPES = set(_ROLE_TYPES_ORDERED)
-_V0_ROLES = {"human": RoleType.user, "ai": RoleType.assistant}
-_ZERO_TIME_PREFIX = "0001-01-01"
 
 
 def _is_message(record: dict[str, Any]) -> bool:
@@ -97,8 +98,8 @@ class _Reader:
         self.context = context or ReadContext()
         self.stem = stem(path, self.context)
         self.counters: dict[str, int] = {}
-        self.times: dict[str, datetime] = {}
-        """The last time seen per session: a message without one takes it."""
+        self.times: dict[str, TimeFill] = {}
+        """The times of each session's messages: one without a time takes the last."""
         self.user_ids: set[str] = set()
 
     def fail(self, where: Where, reason: str) -> ImportFileError:
@@ -315,7 +316,7 @@ class _Reader:
         session_id = self._session_id(fields, where, default=default_id)
         head = self._head(fields, where, session_id)
         if head.created_at is not None:
-            self.times[session_id] = head.created_at
+            self.times[session_id] = TimeFill(head.created_at)
         return SessionParts(head)
 
     def _head(
@@ -375,35 +376,22 @@ class _Reader:
         if not isinstance(content, str):
             raise self.fail(where, f"content must be a string, got {type_name(content)}")
         role = self._optional_str(record, "role", where) or ""
-        role_type: RoleType | None
-        raw = record.get("role_type")
         # A null or empty role_type or name counts as absent (as in the DuckDB fast path).
-        if raw is not None and raw != "":  # v2: role_type is the enum, role the speaker's name
-            if not (isinstance(raw, str) and raw in _ROLE_TYPES):
-                expected = ", ".join(_ROLE_TYPES_ORDERED)
-                raise self.fail(where, f"unknown role_type {raw!r} (expected one of {expected})")
-            role_type = RoleType(raw)
-            self._optional_str(record, "name", where)
-        elif record.get("name") is not None and role in _ROLE_TYPES:  # v3: role + name
-            role_type = RoleType(role)
-            role = self._optional_str(record, "name", where) or ""
-        elif role in _ROLE_TYPES:
-            role_type = RoleType(role)
-        else:  # v0.x / LangChain: free-form role
-            self._optional_str(record, "name", where)
-            role_type = _V0_ROLES.get(role.lower())
+        raw = record.get("role_type")
+        if raw is not None and raw != "" and not (isinstance(raw, str) and raw in ROLE_TYPES):
+            expected = ", ".join(ROLE_TYPES)
+            raise self.fail(where, f"unknown role_type {raw!r} (expected one of {expected})")
+        name = self._optional_str(record, "name", where)
+        role, role_type = zep_role(role, raw or None, name)
         message_uuid = self._uuid(record, where)
         if message_uuid is None:
-            role_name = role_type.value if role_type else ""
-            message_uuid = import_uuid(session_id, str(index), role_name, role, content)
-        created_at = self._timestamp(record, where)
-        if created_at is None:  # the nearest earlier time of its session (never invented)
-            created_at = self.times.get(session_id)
-        else:
-            self.times[session_id] = created_at
+            message_uuid = zep_message_uuid(session_id, index, role_type, role, content)
+        times = self.times.get(session_id)
+        if times is None:
+            times = self.times[session_id] = TimeFill()
         return Message(
             uuid=message_uuid,
-            created_at=created_at,
+            created_at=times(self._timestamp(record, where)),
             role=role,
             role_type=role_type,
             content=content,
@@ -432,7 +420,7 @@ class _Reader:
 
     def _timestamp(self, record: dict[str, Any], where: Where) -> datetime | None:
         value = self._optional_str(record, "created_at", where)
-        if not value or value.startswith(_ZERO_TIME_PREFIX):  # Go's zero time: unset
+        if not value or is_zero_time(value):  # Go's zero time: unset
             return None
         return iso_time(self.path, value, "created_at", where)
 
@@ -473,8 +461,7 @@ class ZepImporter:
     ) -> ImportResult | None:
         """Let a DuckDB store read a message-per-line JSONL file itself (many times
         faster); None when the file needs `read` (which then reports any problem)."""
-        from storage.capabilities import ZepJsonlImport, offered
-        from storage.zep_bulk import BulkImportDeclined
+        from storage.capabilities import BulkImportDeclined, ZepJsonlImport, offered
 
         reader = _Reader(path, context)
         fast = offered(store, ZepJsonlImport)

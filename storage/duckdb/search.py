@@ -1,4 +1,5 @@
-"""Full-text search kept in DuckDB's own tables, ranked with BM25 in SQL.
+"""Full-text search kept in DuckDB's own tables, ranked with BM25 in SQL: the index
+kept up to date on every write, re-sorted after bulk work, and the ranking query.
 
 DuckDB's `fts` extension is downloaded at run time, which offline machines
 cannot do, so the store keeps its own postings table (`search_postings`) and
@@ -8,6 +9,14 @@ tokenises with the same SQL expression when indexing and when querying.
 from __future__ import annotations
 
 from string import ascii_lowercase
+from typing import Any
+
+from storage.duckdb.connection import Cursor
+from storage.duckdb.filters import Where
+from storage.duckdb.reads import session_key
+from storage.duckdb.rows import MESSAGE_COLUMNS, message_from_row
+from storage.errors import InvalidInputError
+from storage.models import SearchQuery, SearchResult
 
 # Okapi BM25 parameters (the usual defaults, as in Lucene and DuckDB's fts).
 BM25_K1 = 1.2
@@ -106,7 +115,8 @@ def index_messages_sql(where_sql: str) -> list[str]:
 
 def bm25_sql(filters_sql: str) -> str:
     """The ranking query. Parameters: the query text, then those of `filters_sql`,
-    then the limit. `filters_sql` filters the joined `m` (messages) and `s` (sessions)."""
+    then the limit. `filters_sql` (a condition) filters the joined `m` (messages) and
+    `s` (sessions)."""
     return f"""
         WITH query_terms AS (
             SELECT DISTINCT unnest({tokens_sql("?")}) AS term
@@ -137,7 +147,73 @@ def bm25_sql(filters_sql: str) -> str:
         FROM scored sc
         JOIN messages m ON m.id = sc.message_id
         JOIN sessions s ON s.id = m.session_key
-        WHERE m.deleted_at IS NULL AND s.deleted_at IS NULL {filters_sql}
+        WHERE m.deleted_at IS NULL AND s.deleted_at IS NULL AND {filters_sql}
         ORDER BY sc.score DESC, m.id DESC
         LIMIT ?
     """
+
+
+COMPACT_AFTER_MESSAGES = 50_000
+"""An import adding at least this many messages re-sorts the search index."""
+
+
+def index(cursor: Cursor, where_sql: str, params: list[Any]) -> None:
+    """Add the messages matching `where_sql` to the full-text index."""
+    for number, statement in enumerate(index_messages_sql(where_sql)):
+        cursor.execute(statement, params if number == 0 else [])
+
+
+def compact(cursor: Cursor) -> None:
+    """Rewrite the postings sorted by term, so zone maps prune most of a query's scan."""
+    cursor.execute(
+        "CREATE OR REPLACE TEMP TABLE postings_sorted AS "
+        "SELECT * FROM search_postings ORDER BY term, message_id"
+    )
+    cursor.execute("DELETE FROM search_postings")
+    cursor.execute("INSERT INTO search_postings SELECT * FROM postings_sorted")
+    cursor.execute("DROP TABLE postings_sorted")
+
+
+def compact_after_import(cursor: Cursor, added: int) -> bool:
+    """Re-sort the index after an import that made a large share of it; whether it did.
+
+    A re-sort costs time in proportion to the whole index, so it runs only when the
+    import added at least COMPACT_AFTER_MESSAGES messages and at least a fifth of all
+    messages; `optimize()` re-sorts on request.
+    """
+    if added < COMPACT_AFTER_MESSAGES:
+        return False
+    row = cursor.execute("SELECT count(*) FROM messages").fetchone()
+    if row is not None and added * 5 < int(row[0]):
+        return False
+    compact(cursor)
+    return True
+
+
+def search(cursor: Cursor, query: SearchQuery) -> list[SearchResult]:
+    """The live messages that best match `query.text`, best first, within its filters."""
+    if not query.text.strip():
+        raise InvalidInputError("search text is empty")
+    where = Where()
+    if query.session_id is not None:
+        session_key(cursor, query.session_id)  # unknown: NotFoundError
+        where.equals("s.session_id", query.session_id)
+    where.common(query, table="m")
+    if query.role_types:
+        where.add(
+            "coalesce(m.role_type, 'norole') IN (SELECT unnest(?::VARCHAR[]))",
+            [role_type.value for role_type in query.role_types],
+        )
+    hits = cursor.execute(bm25_sql(where.sql), [query.text, *where.params, query.limit]).fetchall()
+    if not hits:
+        return []
+    rows = cursor.execute(
+        f"SELECT m.id, {MESSAGE_COLUMNS} FROM messages m "
+        "WHERE m.id IN (SELECT unnest(?::BIGINT[]))",
+        [[hit[0] for hit in hits]],
+    ).fetchall()
+    by_id = {row[0]: message_from_row(row[1:]) for row in rows}
+    return [
+        SearchResult(message=by_id[message_id], score=float(score), session_id=session_id)
+        for message_id, session_id, score in hits
+    ]

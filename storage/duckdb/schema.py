@@ -1,4 +1,4 @@
-"""The DuckDB schema and its migrations.
+"""The DuckDB schema, its migrations, and the check of a file's schema on opening.
 
 `zeptui_meta` holds `format = zeptui` and `schema_version`. A file without that
 table is refused unless it is empty; a file with a newer version is refused and
@@ -7,10 +7,15 @@ left untouched; an older version is migrated step by step in one transaction.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import duckdb
+
+from storage.errors import IncompatibleStoreError
+
 FORMAT_NAME = "zeptui"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Timestamps are naive TIMESTAMPs holding UTC: no time-zone extension needed.
 # Uniqueness (session_id, user_id, message uuid) is enforced by the store, which
@@ -94,12 +99,30 @@ _V1 = [
 # writes `norole` itself.)
 _V2 = ["UPDATE messages SET role_type = 'norole' WHERE role_type IS NULL"]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
+# v3: a deleted user is kept as a tombstone (`deleted_at`), as sessions, messages and
+# summaries are, so that a change feed can report the deletion (docs/architecture.md).
+_V3 = ["ALTER TABLE users ADD COLUMN deleted_at TIMESTAMP"]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3}
 """Statements that bring a store from version N-1 to version N."""
 
 READABLE_FROM = 1
 """The oldest schema this zeptui reads without migrating it (read-only opens of an older
-store work; reads treat a NULL role type as `norole`)."""
+store work: reads treat a NULL role type as `norole`, and `compat_views` add the columns
+added since)."""
+
+
+def compat_views(version: int, database: str) -> list[str]:
+    """Statements that make a file of an older `version`, open read-only (so not
+    migrated), read like the current schema: temp views, per connection, with the
+    columns added since. `database` is DuckDB's name for the file's catalog."""
+    views = []
+    if version < 3:  # no user was ever deleted softly
+        views.append(
+            "CREATE TEMP VIEW users AS SELECT *, NULL::TIMESTAMP AS deleted_at "
+            f'FROM "{database}".main.users'
+        )
+    return views
 
 
 def read_version(rows: list[tuple[Any, ...]]) -> tuple[str | None, int | None]:
@@ -107,3 +130,56 @@ def read_version(rows: list[tuple[Any, ...]]) -> tuple[str | None, int | None]:
     meta = {str(key): str(value) for key, value in rows}
     version = meta.get("schema_version")
     return meta.get("format"), int(version) if version and version.isdigit() else None
+
+
+def prepare(conn: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool) -> list[str]:
+    """Check that `conn` (the file at `path`) is a zeptui store this zeptui can use:
+    give a new file the current schema and migrate an older one (read-write only).
+    Returns what each connection to an older file open read-only must run first
+    (`compat_views`)."""
+    tables = {row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "zeptui_meta" not in tables:
+        if tables:
+            names = ", ".join(sorted(tables)[:5])
+            raise IncompatibleStoreError(
+                f"{path} is a DuckDB database but not a zeptui store "
+                f"(it has tables {names}); choose another --db"
+            )
+        if read_only:
+            raise IncompatibleStoreError(f"{path} is empty, not a zeptui store")
+        version = 0
+    else:
+        fmt, found = read_version(conn.execute("SELECT key, value FROM zeptui_meta").fetchall())
+        if fmt != FORMAT_NAME or found is None:
+            raise IncompatibleStoreError(f"{path} is not a zeptui store")
+        if found > SCHEMA_VERSION:
+            raise IncompatibleStoreError(
+                f"{path} was written by a newer zeptui (schema {found}; this "
+                f"zeptui reads up to {SCHEMA_VERSION}); upgrade zeptui to open it"
+            )
+        version = found
+    if version == SCHEMA_VERSION:
+        return []
+    if read_only and version >= READABLE_FROM:
+        # Readable as it is; the next read-write open migrates it.
+        row = conn.execute("SELECT current_database()").fetchone()
+        assert row is not None
+        return compat_views(version, str(row[0]))
+    if read_only:
+        raise IncompatibleStoreError(
+            f"{path} needs a schema upgrade (from {version}); open it read-write once"
+        )
+    conn.begin()
+    try:
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[step]:
+                conn.execute(statement)
+        conn.execute(
+            "INSERT OR REPLACE INTO zeptui_meta VALUES ('format', ?), ('schema_version', ?)",
+            [FORMAT_NAME, str(SCHEMA_VERSION)],
+        )
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    return []

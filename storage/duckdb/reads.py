@@ -1,0 +1,274 @@
+"""The reads of users, sessions, memory and messages: each a query or two on a cursor.
+
+Message reads pick ids first and fetch whole rows second, so wide columns stay out
+of sorts (`rows_by_id`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage.duckdb.connection import Cursor
+from storage.duckdb.filters import Where
+from storage.duckdb.rows import (
+    MESSAGE_COLUMNS,
+    SESSION_COLUMNS,
+    SUMMARY_COLUMNS,
+    USER_COLUMNS,
+    load_json,
+    message_from_row,
+    parse_uuid,
+    session_from_row,
+    session_info_from_row,
+    summary_info_from_row,
+    user_from_row,
+)
+from storage.errors import NotFoundError
+from storage.models import (
+    Memory,
+    MemoryType,
+    Message,
+    MessageListResponse,
+    Session,
+    SessionOrder,
+    SessionPage,
+    SessionQuery,
+    User,
+)
+from storage.paging import MAX_LIMIT, MAX_OFFSET, MAX_PAGE, check_range
+
+CLOSE_IDS = 2_048
+"""Ids this close together are fetched as a range (see `rows_by_id`)."""
+
+_ORDER_COLUMNS = {
+    SessionOrder.id: "s.id",
+    SessionOrder.created: "s.created_at",
+    SessionOrder.updated: "s.updated_at",
+    SessionOrder.activity: "s.last_activity",
+    SessionOrder.message_count: "s.message_count",
+}
+
+# --- users -----------------------------------------------------------------------------
+
+
+def get_user(cursor: Cursor, user_id: str) -> User:
+    """A live user, or NotFoundError."""
+    row = cursor.execute(
+        f"SELECT {USER_COLUMNS} FROM users WHERE user_id = ? AND deleted_at IS NULL", [user_id]
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"user {user_id!r} not found")
+    return user_from_row(row)
+
+
+def list_users(cursor: Cursor, limit: int | None, offset: int) -> list[User]:
+    """A page of live users, oldest first."""
+    check_range("limit", limit, 0, MAX_LIMIT)
+    check_range("cursor", offset, 0, MAX_OFFSET)
+    sql = f"SELECT {USER_COLUMNS} FROM users WHERE deleted_at IS NULL ORDER BY id"
+    params: list[Any] = []
+    if limit:
+        sql += " LIMIT ?"
+        params.append(limit)
+    sql += " OFFSET ?"
+    params.append(offset)
+    return [user_from_row(row) for row in cursor.execute(sql, params).fetchall()]
+
+
+def user_sessions(cursor: Cursor, user_id: str) -> list[Session]:
+    """The live sessions of a user, oldest first."""
+    rows = cursor.execute(
+        f"SELECT {SESSION_COLUMNS} FROM sessions s "
+        "WHERE s.user_id = ? AND s.deleted_at IS NULL ORDER BY s.id",
+        [user_id],
+    ).fetchall()
+    return [session_from_row(row) for row in rows]
+
+
+# --- sessions --------------------------------------------------------------------------
+
+
+def session_key(cursor: Cursor, session_id: str, *, deleted_too: bool = False) -> int:
+    """The key (`sessions.id`) of a live session (or a deleted one, `deleted_too`), or
+    NotFoundError."""
+    live = "" if deleted_too else " AND deleted_at IS NULL"
+    row = cursor.execute(
+        f"SELECT id FROM sessions WHERE session_id = ?{live}", [session_id]
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"session {session_id!r} not found")
+    return int(row[0])
+
+
+def get_session(cursor: Cursor, session_id: str) -> Session:
+    """A live session, or NotFoundError."""
+    row = cursor.execute(
+        f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.session_id = ? AND s.deleted_at IS NULL",
+        [session_id],
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"session {session_id!r} not found")
+    return session_from_row(row)
+
+
+def session_page(cursor: Cursor, query: SessionQuery) -> SessionPage:
+    """A filtered, sorted page of live sessions with their aggregates."""
+    check_range("limit", query.limit, 0, MAX_LIMIT)
+    check_range("cursor", query.cursor, 0, MAX_OFFSET)
+    where = Where("s.deleted_at IS NULL")
+    where.common(query, table="s")
+    if query.text:
+        # The id, the user, or the title the app shows (imported chats have one).
+        where.add(
+            "(contains(lower(s.session_id), lower(?)) "
+            "OR contains(lower(coalesce(s.user_id, '')), lower(?)) "
+            "OR contains(lower(coalesce(json_extract_string(s.metadata, '$.title'), '')), "
+            "lower(?)))",
+            *[query.text] * 3,
+        )
+    order_column = _ORDER_COLUMNS[query.order_by]
+    direction = "DESC" if query.descending else "ASC"
+    sql = (
+        f"SELECT {SESSION_COLUMNS}, count(*) OVER () FROM sessions s "
+        f"WHERE {where.sql} ORDER BY {order_column} {direction}, s.id {direction}"
+    )
+    params = list(where.params)
+    if query.limit:
+        sql += " LIMIT ?"
+        params.append(query.limit)
+    sql += " OFFSET ?"
+    params.append(query.cursor)
+    rows = cursor.execute(sql, params).fetchall()
+    if rows:
+        total = int(rows[0][-1])
+    else:
+        count_sql = f"SELECT count(*) FROM sessions s WHERE {where.sql}"
+        count_row = cursor.execute(count_sql, where.params).fetchone()
+        total = int(count_row[0]) if count_row else 0
+    end = query.cursor + len(rows)
+    return SessionPage(
+        sessions=[session_info_from_row(row) for row in rows],
+        total_count=total,
+        next_cursor=end if end < total else None,
+    )
+
+
+# --- memory and messages -------------------------------------------------------------
+
+
+def get_memory(
+    cursor: Cursor, session_id: str, memory_type: MemoryType, lastn: int | None, window: int
+) -> Memory:
+    """Zep's memory of a session: its newest summary and its recent messages (after the
+    summary point, at most `window`, without `lastn`)."""
+    check_range("lastn", lastn, 0, MAX_LIMIT)
+    # One round trip picks the session, its newest summary and the message ids;
+    # `max(id, n)` is cheaper than a sort for the newest n of a long session.
+    row = cursor.execute(
+        """
+        WITH s AS (
+            SELECT id, facts FROM sessions WHERE session_id = $sid AND deleted_at IS NULL
+        ),
+        x AS (
+            SELECT max(id) AS id, arg_max(recent_message_id, id) AS point FROM summaries
+            WHERE session_key = (SELECT id FROM s) AND deleted_at IS NULL
+        )
+        SELECT s.id, s.facts, (SELECT id FROM x), (
+            SELECT max(m.id, $n) FROM messages m
+            WHERE m.session_key = (SELECT id FROM s) AND m.deleted_at IS NULL
+              AND m.id > (CASE WHEN $lastn THEN 0 ELSE coalesce((SELECT point FROM x), 0) END)
+        ) FROM s
+        """,
+        # Without lastn, Zep v0.27.2 returns the messages after the summary point,
+        # capped at the window.
+        {"sid": session_id, "n": lastn or window, "lastn": bool(lastn)},
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"session {session_id!r} not found")
+    facts = load_json(row[1])
+    summary_row = None
+    if row[2] is not None:
+        summary_row = cursor.execute(
+            f"SELECT {SUMMARY_COLUMNS} FROM summaries x WHERE x.id = ?", [row[2]]
+        ).fetchone()
+    rows = rows_by_id(cursor, [int(i) for i in row[3] or []])
+    messages = [message_from_row(r) for r in rows]
+    summary = summary_info_from_row(summary_row).summary if summary_row else None
+    return Memory(
+        messages=messages,
+        summary=summary,
+        facts=(facts or []) if memory_type is MemoryType.perpetual else None,
+    )
+
+
+def rows_by_id(cursor: Cursor, ids: list[int]) -> list[tuple[Any, ...]]:
+    """Full message rows (MESSAGE_COLUMNS) for `ids`, oldest first.
+
+    Choosing ids first and fetching whole rows second keeps wide columns out
+    of sorts. When the ids lie close together (a session's recent messages
+    usually do), a plain id range lets DuckDB's zone maps skip the rest of the
+    table, and the few rows in between are dropped here.
+    """
+    if not ids:
+        return []
+    low, high = min(ids), max(ids)
+    if high - low < CLOSE_IDS:
+        wanted = set(ids)
+        rows = cursor.execute(
+            f"SELECT m.id, {MESSAGE_COLUMNS} FROM messages m "
+            "WHERE m.id BETWEEN ? AND ? ORDER BY m.id",
+            [low, high],
+        ).fetchall()
+        return [row[1:] for row in rows if row[0] in wanted]
+    return cursor.execute(
+        f"SELECT {MESSAGE_COLUMNS} FROM messages m "
+        "WHERE m.id IN (SELECT unnest(?::BIGINT[])) ORDER BY m.id",
+        [ids],
+    ).fetchall()
+
+
+def list_messages(cursor: Cursor, session_id: str, limit: int, page: int) -> MessageListResponse:
+    """A page (1-based `page`; all with `limit` 0) of a session's live messages."""
+    check_range("limit", limit, 0, MAX_LIMIT)
+    check_range("cursor", page, 0, MAX_PAGE)
+    key = session_key(cursor, session_id)
+    total_row = cursor.execute(
+        "SELECT count(*) FROM messages WHERE session_key = ? AND deleted_at IS NULL", [key]
+    ).fetchone()
+    total = int(total_row[0]) if total_row else 0
+    sql = "SELECT id FROM messages WHERE session_key = ? AND deleted_at IS NULL ORDER BY id"
+    params: list[Any] = [key]
+    if limit > 0:
+        sql += " LIMIT ? OFFSET ?"
+        params += [limit, max(page - 1, 0) * limit]
+    ids = [int(row[0]) for row in cursor.execute(sql, params).fetchall()]
+    messages = [message_from_row(row) for row in rows_by_id(cursor, ids)]
+    return MessageListResponse(messages=messages, total_count=total, row_count=len(messages))
+
+
+def message_position(cursor: Cursor, session_id: str, message_uuid: str) -> int:
+    """The 0-based position of a live message in its session's history."""
+    key = session_key(cursor, session_id)
+    row = cursor.execute(
+        "SELECT count(*) FILTER (WHERE m.id < t.id), count(t.id) FROM messages m, "
+        "(SELECT id FROM messages WHERE session_key = $key AND uuid = $uuid::UUID "
+        " AND deleted_at IS NULL) t "
+        "WHERE m.session_key = $key AND m.deleted_at IS NULL",
+        {"key": key, "uuid": parse_uuid(message_uuid)},
+    ).fetchone()
+    if row is None or not row[1]:
+        raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
+    return int(row[0])
+
+
+def get_message(cursor: Cursor, session_id: str, message_uuid: str) -> Message:
+    """A live message of a live session, or NotFoundError."""
+    key = session_key(cursor, session_id)
+    row = cursor.execute(
+        f"SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.session_key = ? "
+        "AND m.uuid = ?::UUID AND m.deleted_at IS NULL",
+        [key, parse_uuid(message_uuid)],
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
+    return message_from_row(row)

@@ -1,0 +1,159 @@
+"""The DuckDB side of Zep's summaries: what the scheduler reads (each session's backlog
+after its summary point) and writes (drafts, unless the point moved meanwhile), and
+the summaries a session lists. The policy and the work are storage/summary_policy.py
+and storage/summary_scheduler.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from storage import ids
+from storage.duckdb.connection import Cursor
+from storage.duckdb.reads import session_key
+from storage.duckdb.rows import (
+    SUMMARY_COLUMNS,
+    dump_json,
+    read_role_type,
+    summary_info_from_row,
+    utc,
+)
+from storage.duckdb.writes import reserve_ids
+from storage.models import Summary, SummaryInfo
+
+if TYPE_CHECKING:
+    from storage.summary_scheduler import Backlog, Draft, SessionDrafts
+
+Written = tuple[str, str, "Draft"]
+"""A summary stored: its uuid, the uuid of the last message it covers, its draft."""
+
+
+def list_summaries(cursor: Cursor, session_id: str) -> list[SummaryInfo]:
+    """The live summaries of a live session, oldest first."""
+    key = session_key(cursor, session_id)
+    rows = cursor.execute(
+        f"SELECT {SUMMARY_COLUMNS} FROM summaries x WHERE x.session_key = ? "
+        "AND x.deleted_at IS NULL ORDER BY x.id",
+        [key],
+    ).fetchall()
+    return [summary_info_from_row(row) for row in rows]
+
+
+def backlogs(cursor: Cursor, keys: Sequence[int], *, again: bool) -> list[Backlog]:
+    """The live sessions among `keys`, each with its newest summary and the live
+    messages after it (all of them, `again`)."""
+    from storage.summary_scheduler import Backlog, StoredMessage
+
+    sessions = cursor.execute(
+        "SELECT s.id, coalesce(max(x.id), 0), arg_max(x.content, x.id), "
+        "coalesce(arg_max(x.recent_message_id, x.id), 0) FROM sessions s "
+        "LEFT JOIN summaries x ON x.session_key = s.id AND x.deleted_at IS NULL "
+        "WHERE s.deleted_at IS NULL AND s.id IN (SELECT unnest(?::BIGINT[])) "
+        "GROUP BY s.id ORDER BY s.id",
+        [list(keys)],
+    ).fetchall()
+    if not sessions:
+        return []
+    messages: dict[int, list[StoredMessage]] = {int(row[0]): [] for row in sessions}
+    rows = cursor.execute(
+        "SELECT m.session_key, m.id, m.uuid::VARCHAR, m.role, m.role_type, m.content, "
+        "m.token_count "
+        "FROM messages m "
+        "JOIN (SELECT unnest(?::BIGINT[]) AS key, unnest(?::BIGINT[]) AS point) p "
+        "ON m.session_key = p.key AND m.id > p.point "
+        "WHERE m.deleted_at IS NULL ORDER BY m.session_key, m.id",
+        [list(messages), [0 if again else int(row[3]) for row in sessions]],
+    ).fetchall()
+    for key, message_id, uuid, role, role_type, content, tokens in rows:
+        kind = read_role_type(role_type, f"message {uuid}")  # as every read shows it
+        messages[key].append(StoredMessage(message_id, uuid, role, kind, content, tokens))
+    return [
+        Backlog(
+            key=int(key),
+            point=int(point),
+            previous=None if again else previous,
+            messages=messages[int(key)],
+        )
+        for key, point, previous, _ in sessions
+    ]
+
+
+def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> list[Written]:
+    """Store the drafts of each session whose newest live summary is still the one they
+    were planned from (and which is still live), in the caller's transaction; with
+    `replace`, its live summaries are soft-deleted first. Returns what was stored."""
+    current = dict(
+        cursor.execute(
+            "SELECT s.id, coalesce(max(x.id), 0) FROM sessions s "
+            "LEFT JOIN summaries x ON x.session_key = s.id AND x.deleted_at IS NULL "
+            "WHERE s.deleted_at IS NULL AND s.id IN (SELECT unnest(?::BIGINT[])) "
+            "GROUP BY s.id",
+            [[batch.key for batch in batches]],
+        ).fetchall()
+    )
+    kept = [batch for batch in batches if current.get(batch.key) == batch.point]
+    replaced = [batch.key for batch in kept if batch.replace]
+    if replaced:
+        cursor.execute(
+            "UPDATE summaries SET deleted_at = ? WHERE deleted_at IS NULL "
+            "AND session_key IN (SELECT unnest(?::BIGINT[]))",
+            [now, replaced],
+        )
+    rows = [(batch.key, draft) for batch in kept for draft in batch.drafts]
+    if not rows:
+        return []
+    recent = [draft.covered[-1].uuid for _, draft in rows]
+    # A summary's uuid follows from the last message it covers; summarising
+    # again gives the next revision, unique beside the soft-deleted one.
+    revisions: dict[str, int] = {
+        str(uuid): int(count)
+        for uuid, count in cursor.execute(
+            "SELECT recent_message_uuid, count(*) FROM summaries "
+            "WHERE session_key IN (SELECT unnest(?::BIGINT[])) "
+            "AND recent_message_uuid IN (SELECT unnest(?::UUID[])) GROUP BY 1",
+            [sorted({key for key, _ in rows}), recent],
+        ).fetchall()
+    }
+    uuids = [ids.summary_uuid(last, revisions.get(last, 0)) for last in recent]
+    # Ids order a session's summaries (the newest is the summary point).
+    cursor.execute(
+        "INSERT INTO summaries SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
+        "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), "
+        "unnest(?::UUID[]), unnest(?::BIGINT[]), unnest(?::UUID[]), "
+        "unnest(?::INTEGER[]), unnest(?::JSON[]), ?::TIMESTAMP, NULL",
+        [
+            reserve_ids(cursor, "summaries_id_seq", len(rows)),
+            uuids,
+            [key for key, _ in rows],
+            [draft.content for _, draft in rows],
+            [draft.token_count for _, draft in rows],
+            recent,
+            [draft.covered[-1].id for _, draft in rows],
+            [draft.covered[0].uuid for _, draft in rows],
+            [len(draft.covered) for _, draft in rows],
+            [dump_json(draft.metadata) for _, draft in rows],
+            now,
+        ],
+    )
+    return list(zip(uuids, recent, [draft for _, draft in rows], strict=True))
+
+
+def stored(written: Sequence[Written], now: datetime) -> list[SummaryInfo]:
+    """The summaries `write` stored at `now`, as reads show them."""
+    return [
+        SummaryInfo(
+            summary=Summary(
+                uuid=summary_uuid,
+                created_at=utc(now),
+                content=draft.content,
+                token_count=draft.token_count,
+                recent_message_uuid=last,
+                metadata=draft.metadata,
+            ),
+            first_message_uuid=draft.covered[0].uuid,
+            message_count=len(draft.covered),
+        )
+        for summary_uuid, last, draft in written
+    ]

@@ -1,0 +1,380 @@
+"""The fast path for Zep JSONL (one message per line): DuckDB reads the file itself.
+
+`zeptui.importers.zep` is the reference reader for Zep's formats; this module
+does the same for the common case of one message per line, in SQL, so a million
+messages load at the speed of DuckDB's `read_json` instead of Python's `json`.
+It checks every record first and declines (`BulkImportDeclined`) any file it
+cannot take exactly as the reference reader would: a session object on a line,
+a record with a wrong type, an unknown role_type, a bad uuid or timestamp,
+invalid JSON. The caller then uses the reference reader, which reports the
+problem with its file and line. Both apply the rules of `storage.import_rules`
+(this module their SQL); `tests/test_zep_bulk.py` checks that both paths store the
+same thing.
+
+Then it counts tokens in parallel, a batch at a time, and inserts in bulk.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from storage import ids, import_rules, limits
+from storage.capabilities import BulkImportDeclined
+from storage.duckdb import search
+from storage.duckdb.connection import Cursor
+from storage.duckdb.rows import EARLIEST_SQL, LATEST_SQL
+from storage.duckdb.writes import insert_user, reserve_ids
+from storage.import_rules import (
+    ROLE_TYPES_SQL,
+    time_fill_sql,
+    zep_message_uuid_sql,
+    zep_role_sql,
+    zep_role_type_sql,
+    zero_time_sql,
+)
+from storage.models import CreateUserRequest, ImportResult
+from storage.tokens import count_tokens_batch
+
+TOKEN_BATCH = 50_000
+"""Lines of a bulk-imported file whose tokens are counted at a time."""
+
+_COLUMNS = (
+    "{session_id: 'JSON', user_id: 'JSON', uuid: 'JSON', created_at: 'JSON', role: 'JSON', "
+    "role_type: 'JSON', name: 'JSON', content: 'JSON', metadata: 'JSON', messages: 'JSON'}"
+)
+_GLOB_CHARACTERS = frozenset("*?[]{}")
+
+
+@dataclass
+class StagedFile:
+    """A checked file in the temp table `zep_rows`, one row per message in file order."""
+
+    rows: int
+    groups: int
+    """Runs of consecutive lines of one session (the reference reader's SessionImports)."""
+
+
+def _fits_limits() -> str:
+    """SQL: the record is surely within `storage.limits`; a record that may not be goes
+    to the reference reader, which checks exactly and names its line."""
+    # Python's str.strip() whitespace (a superset of RE2's \s) and the Cc category.
+    blank = "'^[\\s\\p{Z}\\x{85}\\x{1c}-\\x{1f}]*$'"
+    control = "'[\\x{0}-\\x{1f}\\x{7f}-\\x{9f}]'"
+
+    def good_id(column: str) -> str:
+        value = f"({column} ->> '$')"
+        return (
+            f"({column} IS NULL OR json_type({column}) = 'NULL' OR {value} = '' "
+            f"OR (length({value}) <= "
+            f"{limits.MAX_ID_CHARS} AND NOT regexp_matches({value}, {blank}) "
+            f"AND NOT regexp_matches({value}, {control})))"
+        )
+
+    metadata_text = "coalesce(metadata::VARCHAR, '')"
+    brackets = (
+        f"(length({metadata_text}) - length(replace(replace({metadata_text}, '{{', ''), '[', '')))"
+    )
+    return " AND ".join(
+        [
+            good_id("session_id"),
+            good_id("user_id"),
+            f"strlen(coalesce(content ->> '$', '')) <= {limits.MAX_CONTENT_BYTES}",
+            f"length(coalesce(role ->> '$', '')) <= {limits.MAX_NAME_CHARS}",
+            f"length(coalesce(name ->> '$', '')) <= {limits.MAX_NAME_CHARS}",
+            # Over-counts (brackets inside strings, JSON's bytes vs. the walk's estimate):
+            # only ever sends a record to the exact check.
+            f"{brackets} <= {limits.MAX_METADATA_DEPTH}",
+            f"strlen({metadata_text}) <= {limits.MAX_METADATA_BYTES // 2}",
+            f"NOT regexp_matches({metadata_text}, 'NaN|Infinity')",
+        ]
+    )
+
+
+def _string_or_null(column: str) -> str:
+    return f"({column} IS NULL OR json_type({column}) IN ('VARCHAR', 'NULL'))"
+
+
+def stage(cursor: Cursor, path: Path, default_session_id: str) -> StagedFile:
+    """Read and check `path` into the temp table `zep_rows`, or decline it.
+
+    One pass: DuckDB parses the file, checks each record, applies the role rules
+    and derives missing uuids in a single query.
+    """
+    # DuckDB expands glob patterns (and `~`, URLs) in file names: a path is a path, so a
+    # name it would read as a pattern goes to the reference reader instead.
+    path = path.resolve()
+    if any(char in _GLOB_CHARACTERS for char in str(path)):
+        raise BulkImportDeclined(f"{path.name}: a file name DuckDB would read as a pattern")
+    try:
+        limits.check_id(default_session_id)
+    except limits.LimitError as error:
+        raise BulkImportDeclined(str(error)) from None
+    cursor.execute("SET TimeZone = 'UTC'")
+    # The reference reader's rules (storage.import_rules), in SQL: roles, the uuid
+    # of a message without one, the zero time, the time of a message without one.
+    uuid_sql = zep_message_uuid_sql("session_id", "position - 1", "role_type", "role", "content")
+    try:
+        cursor.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE zep_rows AS
+            WITH raw AS (
+                SELECT row_number() OVER () AS seq, *
+                FROM read_json($path, format = 'newline_delimited', columns = {_COLUMNS},
+                               maximum_object_size = 16777216)
+            ),
+            checked AS (
+                SELECT seq,
+                    -- NULL is not ok: bool_and() below would skip it.
+                    coalesce(messages IS NULL
+                    AND content IS NOT NULL AND json_type(content) = 'VARCHAR'
+                    AND (session_id IS NULL OR (json_type(session_id) = 'VARCHAR'
+                                                AND session_id ->> '$' <> ''))
+                    AND {_string_or_null("user_id")} AND {_string_or_null("role")}
+                    AND {_string_or_null("name")} AND {_string_or_null("role_type")}
+                    AND {_string_or_null("uuid")} AND {_string_or_null("created_at")}
+                    AND (metadata IS NULL OR json_type(metadata) IN ('OBJECT', 'NULL'))
+                    AND (coalesce(role_type ->> '$', '') = ''
+                         OR list_contains({ROLE_TYPES_SQL}, role_type ->> '$'))
+                    AND (coalesce(uuid ->> '$', '') = ''
+                         OR try_cast(uuid ->> '$' AS UUID) IS NOT NULL)
+                    AND (coalesce(created_at ->> '$', '') = ''
+                         OR {zero_time_sql("created_at ->> '$'")}
+                         OR coalesce(timezone('UTC', try_cast(created_at ->> '$' AS TIMESTAMPTZ))
+                                     BETWEEN {EARLIEST_SQL} AND {LATEST_SQL}, FALSE))
+                    AND {_fits_limits()}, FALSE) AS ok,
+                    coalesce(session_id ->> '$', $default) AS session_id,
+                    nullif(user_id ->> '$', '') AS user_id,
+                    try_cast(nullif(uuid ->> '$', '') AS UUID) AS given_uuid,
+                    CASE WHEN {zero_time_sql("created_at ->> '$'")} THEN NULL
+                         ELSE timezone('UTC', try_cast(nullif(created_at ->> '$', '')
+                                                       AS TIMESTAMPTZ)) END AS created_at,
+                    content ->> '$' AS content,
+                    CASE WHEN json_type(metadata) = 'OBJECT' THEN metadata END AS metadata,
+                    coalesce(role ->> '$', '') AS raw_role,
+                    nullif(role_type ->> '$', '') AS raw_role_type,
+                    coalesce(name ->> '$', '') AS name,
+                    name IS NOT NULL AS has_name
+                FROM raw
+            ),
+            roles AS (
+                SELECT *,
+                    {zep_role_type_sql("raw_role", "raw_role_type")} AS role_type,
+                    {zep_role_sql("raw_role", "raw_role_type", "name", "has_name")} AS role,
+                    row_number() OVER (PARTITION BY session_id ORDER BY seq) AS position,
+                    {time_fill_sql("created_at", "session_id", "seq")} AS filled_at
+                FROM checked
+            )
+            SELECT seq, ok, session_id, user_id, filled_at AS created_at, content, metadata,
+                   role, role_type, position, seq - position AS island,
+                   coalesce(given_uuid, {uuid_sql}) AS uuid
+            FROM roles
+            """,
+            {"path": str(path), "default": default_session_id},
+        )
+    except duckdb.Error as error:
+        raise BulkImportDeclined(str(error).splitlines()[0]) from None
+    counts = cursor.execute(
+        "SELECT count(*), count(DISTINCT (session_id, island)), bool_and(ok) FROM zep_rows"
+    ).fetchone()
+    assert counts is not None
+    if counts[2] is False:
+        cursor.execute("DROP TABLE zep_rows")
+        raise BulkImportDeclined("some records need the reference reader")
+    return StagedFile(rows=int(counts[0]), groups=int(counts[1]))
+
+
+def import_file(
+    cursor: Cursor, path: Path, default_session_id: str, now: datetime, clock: Stopwatch
+) -> tuple[ImportResult, list[int]]:
+    """Import the Zep JSONL file at `path` in the caller's transaction: what
+    `BulkImport.import_sessions` stores for it read by `zeptui.importers.zep`. Returns
+    the counts and the keys of the sessions touched; the phases are timed on `clock`.
+    Raises `BulkImportDeclined` (before writing anything) for a file that needs that
+    reader."""
+    result = ImportResult()
+    staged = stage(cursor, path, default_session_id)
+    if _staged_uuids_need_care(cursor):
+        raise BulkImportDeclined(
+            "messages to restore or uuids held by other sessions need the reference reader"
+        )
+    clock.lap("read")
+    # Users named by the sessions' messages, then the sessions.
+    users = cursor.execute(
+        "SELECT r.user_id FROM zep_rows r WHERE r.user_id IS NOT NULL "
+        "AND r.user_id NOT IN (SELECT user_id FROM users WHERE deleted_at IS NULL) "
+        "GROUP BY r.user_id ORDER BY min(r.seq)"
+    ).fetchall()
+    for (user_id,) in users:
+        insert_user(cursor, CreateUserRequest(user_id=user_id), now)
+    result.users_created = len(users)
+    cursor.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE zep_sessions AS
+        SELECT session_id,
+               arg_min(user_id, seq) FILTER (WHERE user_id IS NOT NULL) AS user_id,
+               min(created_at) FILTER (WHERE island = first_island
+                                       AND position <= $part) AS first_created,
+               min(seq) AS first_seq
+        FROM (SELECT *, min(island) OVER (PARTITION BY session_id) AS first_island
+              FROM zep_rows)
+        GROUP BY session_id
+        """,
+        # The reference readers hand a long session on in parts: the first
+        # decides the session's created_at.
+        {"part": import_rules.PART_MESSAGES},
+    )
+    # New sessions get ids in the order the file first names them.
+    cursor.execute(
+        "CREATE OR REPLACE TEMP TABLE zep_created AS "
+        "SELECT z.*, row_number() OVER (ORDER BY z.first_seq) AS position "
+        "FROM zep_sessions z ANTI JOIN sessions s ON s.session_id = z.session_id"
+    )
+    created = cursor.execute("SELECT count(*) FROM zep_created").fetchone()
+    result.sessions_created = int(created[0]) if created else 0
+    session_keys = reserve_ids(cursor, "sessions_id_seq", result.sessions_created)
+    if session_keys:
+        cursor.execute(
+            "INSERT INTO sessions (id, uuid, session_id, user_id, created_at, "
+            "updated_at, last_activity) "
+            f"SELECT $first + z.position - 1, {ids.session_uuid_sql('z.session_id')}, "
+            "z.session_id, z.user_id, "
+            "coalesce(z.first_created, $now), $now, coalesce(z.first_created, $now) "
+            "FROM zep_created z ORDER BY z.position",
+            {"now": now, "first": session_keys[0]},
+        )
+    result.sessions_updated = staged.groups - result.sessions_created
+    cursor.execute(
+        "UPDATE sessions SET deleted_at = NULL, updated_at = $now, "
+        "user_id = coalesce(sessions.user_id, z.user_id) "
+        "FROM zep_sessions z WHERE sessions.session_id = z.session_id",
+        {"now": now},
+    )
+    # New messages: the first line of each uuid not already stored.
+    cursor.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE zep_new AS
+        SELECT r.*, s.id AS session_key FROM (
+            SELECT * FROM zep_rows
+            QUALIFY row_number() OVER (PARTITION BY uuid ORDER BY seq) = 1
+        ) r
+        JOIN sessions s ON s.session_id = r.session_id
+        ANTI JOIN messages m ON m.uuid = r.uuid
+        """
+    )
+    clock.lap("sessions")
+    row = cursor.execute("SELECT count(*), min(seq), max(seq) FROM zep_new").fetchone()
+    assert row is not None
+    result.messages_added = int(row[0])
+    result.messages_skipped = staged.rows - result.messages_added
+    if result.messages_added:
+        clock.lap("new messages")
+        _count_staged_tokens(cursor, int(row[1]), int(row[2]))
+        clock.lap("tokens")
+        message_ids = reserve_ids(cursor, "messages_id_seq", result.messages_added)
+        # Ids follow the file's line order (`ordinal`), whatever order the join
+        # and DuckDB's threads produce the rows in. The rows are written in that
+        # order too, by one thread: sorting them on several threads at once
+        # holds more than the import's memory limit and cannot spill.
+        threads = cursor.execute("SELECT current_setting('threads')").fetchone()
+        cursor.execute("SET threads = 1")
+        cursor.execute(
+            "INSERT INTO messages (id, uuid, session_key, role, role_type, content, "
+            "token_count, metadata, created_at, updated_at) "
+            "SELECT $first + t.ordinal, n.uuid, "
+            "n.session_key, n.role, coalesce(n.role_type, 'norole'), n.content, "
+            "t.token_count, n.metadata, "
+            "coalesce(n.created_at, $now), $now "
+            "FROM zep_new n JOIN zep_tokens t USING (seq) ORDER BY n.seq",
+            {"now": now, "first": message_ids[0]},
+        )
+        assert threads is not None
+        cursor.execute(f"SET threads = {int(threads[0])}")
+        cursor.execute(
+            """
+            UPDATE sessions SET
+                message_count = sessions.message_count + a.n,
+                total_tokens = sessions.total_tokens + a.tokens,
+                last_activity = greatest(sessions.last_activity, a.newest)
+            FROM (SELECT n.session_key, count(*) AS n, sum(t.token_count) AS tokens,
+                         max(coalesce(n.created_at, $now)) AS newest
+                  FROM zep_new n JOIN zep_tokens t USING (seq)
+                  GROUP BY n.session_key) a
+            WHERE sessions.id = a.session_key
+            """,
+            {"now": now},
+        )
+        clock.lap("insert")
+        search.index(cursor, "id BETWEEN ? AND ?", [message_ids[0], message_ids[-1]])
+        clock.lap("index")
+    touched = [
+        int(row[0])
+        for row in cursor.execute(
+            "SELECT s.id FROM sessions s SEMI JOIN zep_sessions z "
+            "ON s.session_id = z.session_id ORDER BY s.id"
+        ).fetchall()
+    ]
+    for table in ("zep_rows", "zep_sessions", "zep_created", "zep_new", "zep_tokens"):
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+    if search.compact_after_import(cursor, result.messages_added):
+        clock.lap("compact")
+    return result, touched
+
+
+def _staged_uuids_need_care(cursor: Cursor) -> bool:
+    """Whether staged rows name a soft-deleted message of their session (to restore)
+    or a uuid of another session (a conflict): the reference path handles both."""
+    row = cursor.execute(
+        """
+        SELECT EXISTS (
+            SELECT 1 FROM zep_rows r JOIN messages m ON m.uuid = r.uuid
+            JOIN sessions s ON s.id = m.session_key
+            WHERE s.session_id <> r.session_id OR m.deleted_at IS NOT NULL
+        ) OR EXISTS (
+            SELECT 1 FROM zep_rows GROUP BY uuid HAVING count(DISTINCT session_id) > 1
+        )
+        """
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _count_staged_tokens(cursor: Cursor, first: int, last: int) -> None:
+    """`zep_tokens(seq, ordinal, token_count)` for the rows of `zep_new`, a batch of
+    `TOKEN_BATCH` lines at a time, so memory stays flat however big the file.
+    `ordinal` numbers the rows in file order from 0: their message ids follow it
+    (a window numbering the rows instead would hold them all in memory)."""
+    cursor.execute(
+        "CREATE OR REPLACE TEMP TABLE zep_tokens (seq BIGINT, ordinal BIGINT, token_count INTEGER)"
+    )
+    numbered = 0
+    for low in range(first, last + 1, TOKEN_BATCH):
+        rows = cursor.execute(
+            "SELECT seq, role || ': ' || content FROM zep_new "
+            "WHERE seq >= ? AND seq < ? ORDER BY seq",
+            [low, low + TOKEN_BATCH],
+        ).fetchall()
+        if rows:
+            counts = count_tokens_batch([text for _, text in rows])
+            cursor.execute(
+                "INSERT INTO zep_tokens SELECT unnest(?::BIGINT[]), "
+                "unnest(range(?, ?)), unnest(?::INTEGER[])",
+                [[seq for seq, _ in rows], numbered, numbered + len(rows), counts],
+            )
+            numbered += len(rows)
+
+
+class Stopwatch:
+    """Durations of the phases of a long operation, for diagnostics."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self._last
+        self._last = now
