@@ -20,8 +20,8 @@ from tests.app.conftest import (
     settle,
 )
 from tests.holders import held_database
-from zeptui.app.access import LockRetry
 from zeptui.app.app import ZeptuiApp
+from zeptui.app.data import LockRetry
 from zeptui.app.first_page import SessionRow
 from zeptui.app.screens.search import SearchScreen
 from zeptui.app.widgets.json_tree import JsonTree
