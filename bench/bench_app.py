@@ -282,8 +282,11 @@ async def big_session(
 
     app = ZeptuiApp.for_database(path)
     async with app.run_test(size=(150, 42), message_hook=seen) as pilot:
-        await idle(app)
-        await pilot.pause()
+        for _ in range(5000):  # the store's answer reaches the list after its worker ends
+            await idle(app)
+            await pilot.pause(0.001)
+            if app.sessions.sessions:
+                break
         # Start from another session, so opening this one really loads it.
         others = [i.session.session_id for i in app.sessions.sessions]
         app.open_session(next(s for s in others if s != session_id))

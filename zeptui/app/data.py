@@ -9,13 +9,14 @@ request's reply, or `Failed`. Replies carry their request, so a widget recognise
 an answer to a question it no longer asks.
 
 The data layer also hands out the first page of the session list before the store
-can answer: the page kept from the last start when the file is unchanged
-(`zeptui/app/first_page.py`).
+can answer (`zeptui/app/first_page.py`): the page kept from the last start when
+the file is unchanged, else the page read ahead from the file while the app starts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from textual.dom import DOMNode
+    from textual.message_pump import MessagePump
     from textual.timer import Timer
     from textual.widget import Widget
     from textual.worker import Worker
@@ -81,12 +83,21 @@ class Failed(Reply):
             self.text = f"{type(error).__name__}: {error}"
 
 
+class FirstPageRead(Message, bubble=False):
+    """The first page of the session list, read ahead while the app started."""
+
+    def __init__(self, page: FirstPage) -> None:
+        super().__init__()
+        self.page = page
+
+
 class DataLayer:
     """Runs the app's requests against the store under leases; answers by message."""
 
     def __init__(self, leases: StoreLeases) -> None:
         self.leases = leases
         self._kept: FirstPage | None = None
+        self._ahead: concurrent.futures.Future[FirstPage | None] | None = None
 
     @property
     def location(self) -> str:
@@ -95,13 +106,30 @@ class DataLayer:
 
     def read_ahead(self) -> None:
         """Get the first page of the session list before the store is loaded: the
-        page kept from the last start, if the file is unchanged."""
-        if self.leases.path is not None:
-            self._kept = first_page.load(self.leases.path)
+        page kept from the last start if the file is unchanged, else read from the
+        file on a thread of its own, started now (call it as early as possible)."""
+        path = self.leases.path
+        if path is None:
+            return
+        self._kept = first_page.load(path)
+        if self._kept is None and path.exists():
+            self._ahead = first_page.read_ahead(path)
 
-    def first_page(self) -> FirstPage | None:
-        """The first page from before the store answers, if there is one."""
-        return self._kept
+    def first_page(self, requester: MessagePump) -> FirstPage | None:
+        """The first page, if it is there already; else, while it is being read
+        ahead, `requester` gets it as `FirstPageRead` when it is there."""
+        if self._kept is not None or self._ahead is None:
+            return self._kept
+        if self._ahead.done():
+            return self._ahead.result()
+
+        def read(future: concurrent.futures.Future[FirstPage | None]) -> None:
+            page = future.result()
+            if page is not None:
+                requester.post_message(FirstPageRead(page))
+
+        self._ahead.add_done_callback(read)
+        return None
 
     def read(self, requester: DOMNode, request: Request) -> Worker[None]:
         """Run `request` under the read lease; the reply goes to `requester`."""
@@ -139,6 +167,10 @@ class DataLayer:
     def _answer(
         self, request: Request, lease: Callable[[Callable[[MemoryStore], Reply]], Reply]
     ) -> Reply:
+        if self._ahead is not None:
+            # The read-ahead's own handle on the file must be gone before a lease
+            # opens it (DuckDB refuses two handles with different configurations).
+            concurrent.futures.wait([self._ahead])
         try:
             return lease(partial(request.run, database=self.leases.path))
         except Exception as error:  # shown by the widget that asked, never raised

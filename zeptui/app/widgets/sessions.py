@@ -17,16 +17,13 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Input, Static
 
-from zeptui.app.data import DataLayer, Failed, LockRetry
-from zeptui.app.first_page import FirstPage, SessionRow
+from zeptui.app.data import DataLayer, Failed, FirstPageRead, LockRetry
+from zeptui.app.first_page import PAGE_SIZE, FirstPage, SessionRow
 from zeptui.app.requests import SessionsLoaded, SessionsRequest
 from zeptui.render import sanitize
 
 if TYPE_CHECKING:
     from storage.models import SessionInfo
-
-PAGE_SIZE = 100
-"""Sessions fetched per page; the next page loads as the cursor nears the end."""
 
 SORTS: tuple[tuple[str, str, bool], ...] = (
     ("recent", "activity", True),
@@ -292,14 +289,19 @@ class SessionsPane(Vertical):
 
     def on_mount(self) -> None:
         self._update_title()
-        # The first page kept from the last start is on the first frame when the
-        # file has not changed; the store's answer replaces it.
-        early = self.data.first_page()
+        # The first page from before the store answers (kept from the last start, or
+        # read ahead from the file) is on the first frame if it is there already;
+        # the store's answer replaces it.
+        early = self.data.first_page(self)
         if early is not None:
             self._show_early(early)
         # Load after the first paint: the store's imports and the file's opening
         # then never delay the first screen.
         self.call_after_refresh(self.reload)
+
+    @on(FirstPageRead)
+    def _first_page_read(self, event: FirstPageRead) -> None:
+        self._show_early(event.page)
 
     def _show_early(self, page: FirstPage) -> None:
         if self._answered:
