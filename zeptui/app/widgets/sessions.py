@@ -304,8 +304,8 @@ class SessionsPane(Vertical):
         self._show_early(event.page)
 
     def _show_early(self, page: FirstPage) -> None:
-        if self._answered:
-            return  # the store was quicker
+        if self._answered or self.sort_index or self.is_filtered:
+            return  # the store was quicker, or the user asked for another listing
         self.table.show(page.rows)
         self.total = page.total
         self._update_status()
