@@ -7,9 +7,10 @@ Start-up (always): `zeptui --db DEMO` is launched the way a user launches it, th
 console script in a new pseudo-terminal of 80x24, and timed until the first
 session's title is on its screen; a bare Textual app that paints one line is
 timed the same way, until that line is on screen, in the same run, interleaved
-(target: zeptui <= 2x bare). DEMO is a store of the bundled samples, made in a
-temporary folder. Also shown: zeptui until its first frame (the pane titles),
-and, with `--db`, until STORE's sessions are on screen.
+(target: zeptui <= 2x bare, with the first page kept from the last start and
+without it, when the page is read ahead from the file). DEMO is a store of the
+bundled samples, made in a temporary folder. Also shown: zeptui until its first
+frame (the pane titles), and, with `--db`, until STORE's sessions are on screen.
 
 With `--db STORE`, a store made by `python -m bench.bench_store --keep` (1,000,000
 messages in 10,000 sessions plus the 100,000-message session `sess-big`), also:
@@ -166,7 +167,7 @@ def start_up(stores: Sequence[tuple[str, Path]], runs: int) -> list[tuple[str, f
     """Median seconds until on screen, the cases launched interleaved `runs` times:
     the bare app; zeptui's first frame; zeptui's sessions on each store, with the
     first page kept from the last start (the usual start) and without it (the first
-    start after the file changed)."""
+    start after the file changed: the page is read ahead from the file)."""
     from zeptui.app import first_page
 
     bare = [sys.executable, "-c", BARE_APP]
@@ -282,8 +283,11 @@ async def big_session(
 
     app = ZeptuiApp.for_database(path)
     async with app.run_test(size=(150, 42), message_hook=seen) as pilot:
-        await idle(app)
-        await pilot.pause()
+        for _ in range(5000):  # the store's answer reaches the list after its worker ends
+            await idle(app)
+            await pilot.pause(0.001)
+            if app.sessions.sessions:
+                break
         # Start from another session, so opening this one really loads it.
         others = [i.session.session_id for i in app.sessions.sessions]
         app.open_session(next(s for s in others if s != session_id))
@@ -369,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for label, seconds in results:
             ratio = seconds / bare
             target = verdict = ""
-            if "listed (" in label:  # the usual start (the first page kept): the target
+            if "sessions listed" in label:  # with the first page kept or read ahead
                 target, verdict = "<= 2x bare", f"{ratio:.2f}x {'PASS' if ratio <= 2 else 'FAIL'}"
             elif seconds is not bare:
                 verdict = f"{ratio:.2f}x"

@@ -18,8 +18,8 @@ from textual.worker import WorkerCancelled
 
 from storage.duckdb import DuckDBStore
 from storage.models import Message, RoleType, SessionImport
-from zeptui.app.access import StoreAccess
 from zeptui.app.app import ZeptuiApp
+from zeptui.app.leases import StoreLeases
 from zeptui.config import sample_files
 from zeptui.importers import import_file
 
@@ -64,7 +64,7 @@ def sample_db(tmp_path: Path) -> Path:
 
 def make_app(path: Path, location: str = "sample.duckdb") -> ZeptuiApp:
     """The app on `path`, showing a fixed location (snapshots must not see tmp paths)."""
-    return ZeptuiApp(StoreAccess.for_file(path), location=location)
+    return ZeptuiApp(StoreLeases.for_file(path), location=location)
 
 
 @pytest.fixture

@@ -389,10 +389,10 @@ async def test_other_processes_can_write_while_the_app_is_open(sample_db: Path) 
         await settle(pilot)
         # The app lets go of the file when idle, so a CLI import gets it.
         for _ in range(100):
-            if not app.access or not app.access.is_open:
+            if not app.data.leases.is_open:
                 break
             await pilot.pause(0.05)
-        assert app.access is not None and not app.access.is_open
+        assert not app.data.leases.is_open
         with DuckDBStore(sample_db, lock_timeout=5, summarizer=None) as writer:
             writer.add_memory("from-cli", [Message(role="x", content="written meanwhile")])
             writer.add_memory(

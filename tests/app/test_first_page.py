@@ -1,12 +1,20 @@
-"""The first page kept between starts: valid only for the unchanged file."""
+"""The first page before the store answers: kept between starts (valid only for the
+unchanged file), or read ahead from the file without the store."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
+
 from storage.duckdb import DuckDBStore
-from storage.models import Message
+from storage.duckdb.peek import recent_sessions
+from storage.models import Message, RoleType, SessionImport, SessionOrder, SessionQuery
 from tests.app.conftest import build_store
+from tests.holders import held_database
 from zeptui.app import first_page
 from zeptui.app.first_page import FirstPage, SessionRow
 
@@ -63,3 +71,93 @@ def test_a_damaged_or_older_cache_is_ignored(tmp_path: Path) -> None:
     for damaged in ("{", "[]", '{"format": 0}', '{"format": 1, "stamp": "x"}', "\x00"):
         cache.write_text(damaged, encoding="utf-8")
         assert first_page.load(database) is None
+
+
+# --- read ahead: the first page from the file, without the store ----------------------------
+
+
+def peeked_rows(database: Path, limit: int) -> tuple[list[SessionRow], int] | None:
+    found = recent_sessions(database, limit)
+    if found is None:
+        return None
+    sessions, total = found
+    rows = [
+        SessionRow.shown(
+            s.session_id, s.title, s.user_id, s.message_count, s.total_tokens, s.last_activity
+        )
+        for s in sessions
+    ]
+    return rows, total
+
+
+def listed_rows(database: Path, limit: int) -> tuple[list[SessionRow], int]:
+    query = SessionQuery(limit=limit, order_by=SessionOrder.activity, descending=True)
+    with DuckDBStore(database, read_only=True) as store:
+        page = store.session_page(query)
+    return [SessionRow.of(info) for info in page.sessions], page.total_count
+
+
+def test_a_peek_lists_what_the_store_lists(tmp_path: Path) -> None:
+    """Same sessions, order, labels, users, counts and days as the store's first page."""
+    day = datetime(2024, 6, 1, tzinfo=UTC)
+    sessions = [
+        SessionImport(
+            session_id=f"s{n:02d}",
+            user_id=["[red]ana", None, "bo"][n % 3],
+            metadata={"title": [f"  Title {n} ", "   ", 42, None, {"x": 1}][n % 5]},
+            messages=[
+                Message(
+                    role="u",
+                    role_type=RoleType.user,
+                    content=f"message {m}",
+                    # Pairs of sessions tie on last activity: the id breaks ties.
+                    created_at=day + timedelta(hours=n // 2),
+                )
+                for m in range(n % 4 + 1)
+            ],
+        )
+        for n in range(30)
+    ]
+    database = build_store(tmp_path / "peek.duckdb", sessions, samples=None)
+    with DuckDBStore(database, summarizer=None) as store:
+        store.delete_session("s07")
+    for limit in (1, 12, 100):
+        assert peeked_rows(database, limit) == listed_rows(database, limit)
+    rows, total = listed_rows(database, 100)
+    ids = {row.session_id for row in rows}
+    assert total == len(rows) and len(ids & {s.session_id for s in sessions}) == 29
+    assert "s07" not in ids
+
+
+def test_a_peek_gives_way_to_the_store_on_anything_unusual(tmp_path: Path) -> None:
+    """None, and every file untouched: the store's answer says what is wrong."""
+    data_file = tmp_path / "backup.json"
+    data_file.write_text('[{"session_id": "x"}]', encoding="utf-8")
+    empty = tmp_path / "empty.duckdb"
+    empty.touch()
+    foreign = tmp_path / "foreign.duckdb"
+    with duckdb.connect(str(foreign)) as connection:
+        connection.execute("CREATE TABLE orders (id INTEGER)")
+    newer = build_store(tmp_path / "newer.duckdb", samples=())
+    with duckdb.connect(str(newer)) as connection:
+        connection.execute("UPDATE zeptui_meta SET value = '99' WHERE key = 'schema_version'")
+    held = build_store(tmp_path / "held.duckdb")
+    files = [data_file, empty, foreign, newer, held, tmp_path]
+    before = {path: path.read_bytes() for path in files if path.is_file()}
+    with held_database(held):
+        for path in [*files, tmp_path / "missing.duckdb"]:
+            assert recent_sessions(path, 10) is None, path
+    assert {path: path.read_bytes() for path in before} == before
+
+
+def test_the_app_and_the_peek_load_neither_pydantic_nor_the_duckdb_package() -> None:
+    """The first frame and the read-ahead stay light (what start-up time is made of)."""
+    code = (
+        "import sys\n"
+        "import zeptui.app.app, storage.duckdb.peek\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'duckdb')))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert loaded.stdout.strip() == "[]"

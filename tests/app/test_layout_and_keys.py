@@ -3,6 +3,7 @@ the footer offers, and what each key tells the user. Real app, real DuckDB files
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from textual.widgets import Static
 
 from storage.duckdb import DuckDBStore
 from storage.models import Message, RoleType, SessionImport
+from storage.store import MemoryStore
 from tests.app.conftest import (
     build_store,
     make_app,
@@ -20,9 +22,10 @@ from tests.app.conftest import (
     settle,
 )
 from tests.holders import held_database
-from zeptui.app.access import LockRetry
 from zeptui.app.app import ZeptuiApp
-from zeptui.app.first_page import SessionRow
+from zeptui.app.data import FirstPageRead, LockRetry
+from zeptui.app.first_page import FirstPage, SessionRow
+from zeptui.app.leases import StoreLeases
 from zeptui.app.screens.search import SearchScreen
 from zeptui.app.widgets.json_tree import JsonTree
 from zeptui.app.widgets.sessions import FilterInput, plan_columns
@@ -389,3 +392,43 @@ async def test_the_first_frame_lists_the_sessions_kept_from_the_last_start(
             await settle(pilot)
             assert changed.sessions.table.rows_shown == []
             assert "octavia-butler" not in screen_text(changed)
+
+
+async def test_the_first_start_after_a_change_lists_the_sessions_read_ahead(
+    sample_db: Path,
+) -> None:
+    """With nothing kept (the first start after an import, say), the first page is
+    read from the file while the app starts: on screen before the store, slow to
+    load, has answered (and not over another listing the user asked for since);
+    the store's answer then takes over."""
+    gate = threading.Event()
+
+    def slow_opener() -> MemoryStore:
+        assert gate.wait(30)
+        return DuckDBStore(sample_db, read_only=True, summarizer=None)
+
+    app = ZeptuiApp(StoreLeases(slow_opener, "sample.duckdb", path=sample_db))
+    async with app.run_test(size=(120, 40)) as pilot:
+        try:
+            for _ in range(500):  # bounded: until the read-ahead thread has answered
+                if app.sessions.table.rows_shown:
+                    break
+                await pilot.pause(0.01)
+            shown = [row.session_id for row in app.sessions.table.rows_shown]
+            assert shown == ["support-NW-58213", "octavia-butler"]
+            assert app.sessions.sessions == []  # the store has not answered
+            assert "octavia-butler" in screen_text(app)
+            assert "2 of 2 sessions" in screen_text(app)
+            # A page that comes once the user asked for another listing is not shown.
+            app.sessions.query_one(FilterInput).value = "octa"
+            await pilot.pause()
+            late = FirstPage((SessionRow("late", "late", "", 1, 1, "2024-01-01"),), 1)
+            app.sessions.post_message(FirstPageRead(late))
+            await pilot.pause()
+            assert "late" not in [row.session_id for row in app.sessions.table.rows_shown]
+            gate.set()
+            await settle(pilot)
+            assert session_ids(app) == ["octavia-butler"]
+            assert app.transcript.info is not None
+        finally:
+            gate.set()  # a failed check must not leave the store waiting

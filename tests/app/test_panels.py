@@ -6,7 +6,6 @@ DuckDB file built in tmp_path.
 
 from __future__ import annotations
 
-import contextlib
 import html
 import re
 from collections.abc import Callable, Iterator
@@ -23,13 +22,13 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.tree import TreeNode
-from textual.worker import WorkerFailed
 
 from storage.duckdb import DuckDBStore
 from storage.models import Message, RoleType, Session, SessionInfo, Summary, SummaryInfo
 from tests.app.conftest import wait_for_workers
 from tests.holders import held_database
-from zeptui.app.access import StoreAccess
+from zeptui.app.data import DataLayer
+from zeptui.app.leases import StoreLeases
 from zeptui.app.screens.help import HelpScreen, bindings_help, readable_key
 from zeptui.app.screens.search import SearchHit, SearchScreen
 from zeptui.app.widgets.inspector import Inspector
@@ -255,16 +254,16 @@ def db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def access(db: Path) -> Iterator[StoreAccess]:
-    access = StoreAccess.for_file(db, idle=None)
+def leases(db: Path) -> Iterator[StoreLeases]:
+    leases = StoreLeases.for_file(db, idle=None)
     try:
-        yield access
+        yield leases
     finally:
-        access.close()
+        leases.close()
 
 
-def search_host(access: StoreAccess, session: str | None, query: str = "") -> ScreenHost:
-    return ScreenHost(lambda: SearchScreen(access, session, query))
+def search_host(leases: StoreLeases, session: str | None, query: str = "") -> ScreenHost:
+    return ScreenHost(lambda: SearchScreen(DataLayer(leases), session, query))
 
 
 def prompts(pilot: Pilot[Any]) -> list[str]:
@@ -277,9 +276,9 @@ def status(pilot: Pilot[Any]) -> str:
 
 
 async def test_search_finds_messages_across_sessions_and_returns_the_pick(
-    access: StoreAccess,
+    leases: StoreLeases,
 ) -> None:
-    host = search_host(access, None)
+    host = search_host(leases, None)
     async with host.run_test(size=SIZE) as pilot:
         screen = pilot.app.screen
         assert isinstance(screen, SearchScreen)
@@ -308,8 +307,8 @@ async def test_search_finds_messages_across_sessions_and_returns_the_pick(
         assert isinstance(host.dismissed[0], SearchHit)
 
 
-async def test_search_scope_toggles_to_the_current_session(access: StoreAccess) -> None:
-    host = search_host(access, "alpha", "kettle")
+async def test_search_scope_toggles_to_the_current_session(leases: StoreLeases) -> None:
+    host = search_host(leases, "alpha", "kettle")
     async with host.run_test(size=SIZE) as pilot:
         await settle(pilot)
         screen = pilot.app.screen
@@ -329,13 +328,13 @@ async def test_search_scope_toggles_to_the_current_session(access: StoreAccess) 
         await settle(pilot)
         hit = host.dismissed[0]
         assert isinstance(hit, SearchHit)
-        expected = access.run(lambda store: store.list_messages("alpha").messages)
+        expected = leases.read(lambda store: store.list_messages("alpha").messages)
         assert hit.session_id == "alpha"
         assert hit.message_uuid in {message.uuid for message in expected[:2]}
 
 
-async def test_search_without_matches_and_blank_query_and_escape(access: StoreAccess) -> None:
-    host = search_host(access, None)
+async def test_search_without_matches_and_blank_query_and_escape(leases: StoreLeases) -> None:
+    host = search_host(leases, None)
     async with host.run_test(size=SIZE) as pilot:
         screen = pilot.app.screen
         await pilot.press(*"[quux]zebra", "enter")
@@ -361,9 +360,9 @@ async def test_search_without_matches_and_blank_query_and_escape(access: StoreAc
 
 
 async def test_search_on_a_held_database_shows_the_holder(db: Path) -> None:
-    access = StoreAccess.for_file(db, idle=None)
+    leases = StoreLeases.for_file(db, idle=None)
     with held_database(db) as holder:
-        host = search_host(access, None, "kettle")
+        host = search_host(leases, None, "kettle")
         async with host.run_test(size=SIZE) as pilot:
             await settle(pilot)
             line = status(pilot)
@@ -374,18 +373,16 @@ async def test_search_on_a_held_database_shows_the_holder(db: Path) -> None:
             await pilot.press("escape")
             await pilot.pause()
             assert host.dismissed == [None]
-    access.close()
+    leases.close()
 
 
 async def test_an_unexpected_search_error_is_shown_not_raised() -> None:
     def broken() -> DuckDBStore:
         raise RuntimeError("disk [bold]on fire")
 
-    access = StoreAccess(broken, "broken")
-    host = search_host(access, None, "kettle")
+    leases = StoreLeases(broken, "broken")
+    host = search_host(leases, None, "kettle")
     async with host.run_test(size=SIZE) as pilot:
-        with contextlib.suppress(WorkerFailed):
-            await pilot.app.workers.wait_for_complete()
         await settle(pilot)
         assert status(pilot) == "Search failed: RuntimeError: disk [bold]on fire"
         assert pilot.app.screen.is_active, "the screen stays up"

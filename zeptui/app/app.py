@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from textual import events, on, work
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -20,17 +19,15 @@ from textual.lazy import Lazy
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input
 
-from storage.errors import StoreError
-from zeptui.app.access import StoreAccess, session_page, store_stats
+from zeptui.app.data import DataLayer, Failed
 from zeptui.app.items import SearchHit
+from zeptui.app.leases import StoreLeases
+from zeptui.app.requests import SessionsLoaded, SessionsRequest, StatsLoaded, StatsRequest
 from zeptui.app.settings import Settings
 from zeptui.app.widgets.inspector import Inspector
 from zeptui.app.widgets.sessions import FilterInput, SessionsPane, SessionTable
 from zeptui.app.widgets.transcript import TranscriptPane, View
 from zeptui.render import sanitize, session_label
-
-if TYPE_CHECKING:
-    from storage.models import StoreStats
 
 WIDE = 120
 """From this terminal width the inspector is a third column; on narrower terminals
@@ -142,19 +139,13 @@ class ZeptuiCommands(Provider):
     async def _sessions(self, query: str) -> AsyncIterator[Hit]:
         app = self.app
         assert isinstance(app, ZeptuiApp)
-        if app.access is None or not query.strip():
+        if not query.strip():
             return
-        from storage.models import SessionQuery
-
-        try:
-            page = await asyncio.to_thread(
-                app.access.run,
-                lambda store: session_page(store, SessionQuery(text=query.strip(), limit=20)),
-            )
-        except StoreError:
-            return
+        reply = await app.data.ask(SessionsRequest(text=query.strip(), limit=20))
+        if not isinstance(reply, SessionsLoaded):
+            return  # the store cannot answer now: no session hits
         matcher = self.matcher(query)
-        for info in page.sessions:
+        for info in reply.sessions:
             session = info.session
             # The list shows the title, so that is what the hit shows and matches;
             # the id matches too.
@@ -211,14 +202,17 @@ class ZeptuiApp(App[None]):
     )
     """Actions whose keys type into the filter box: off (and not shown) while it has focus."""
 
-    def __init__(self, access: StoreAccess | None, *, location: str | None = None) -> None:
+    def __init__(self, leases: StoreLeases, *, location: str | None = None) -> None:
         super().__init__()
-        self.access = access
-        self.location = location or (access.location if access else "")
+        self.data = DataLayer(leases)
+        # Started before Textual's own start-up work: the first page of sessions is
+        # read from the file meanwhile.
+        self.data.read_ahead()
+        self.location = location or leases.location
         self.settings = Settings.load()
         self.panes = Panes(id="panes")
-        self.sessions = SessionsPane(access, id="sessions")
-        self.transcript = TranscriptPane(access, id="transcript")
+        self.sessions = SessionsPane(self.data, id="sessions")
+        self.transcript = TranscriptPane(self.data, id="transcript")
         self.inspector = Inspector(id="inspector")
         self._pending_jump: SearchHit | None = None
         self._reloading = False
@@ -226,7 +220,7 @@ class ZeptuiApp(App[None]):
 
     @classmethod
     def for_database(cls, path: Path) -> ZeptuiApp:
-        return cls(StoreAccess.for_file(path), location=str(path))
+        return cls(StoreLeases.for_file(path), location=str(path))
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -335,18 +329,14 @@ class ZeptuiApp(App[None]):
 
     # --- header counts ---------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="stats", exit_on_error=False)
     def _load_stats(self) -> None:
-        if self.access is None:
-            return
-        try:
-            stats = self.access.run(store_stats)
-        except StoreError:
-            return
-        if stats is not None:
-            self.call_from_thread(self._show_stats, stats)
+        self.data.read(self, StatsRequest())
 
-    def _show_stats(self, stats: StoreStats) -> None:
+    @on(StatsLoaded)
+    def _show_stats(self, event: StatsLoaded) -> None:
+        stats = event.stats
+        if stats is None:
+            return
         self.sub_title = (
             f"{sanitize(self.location)} · {stats.sessions:,} sessions · {stats.messages:,} messages"
         )
@@ -412,12 +402,10 @@ class ZeptuiApp(App[None]):
 
     def action_search(self) -> None:
         """Search message content across all sessions, or the current one."""
-        if self.access is None:
-            return
         current = self.transcript.info.session.session_id if self.transcript.info else None
         from zeptui.app.screens.search import SearchScreen  # on first use: not at start-up
 
-        self.push_screen(SearchScreen(self.access, current), self._search_done)
+        self.push_screen(SearchScreen(self.data, current), self._search_done)
 
     def _search_done(self, hit: SearchHit | None) -> None:
         if hit is not None:
@@ -438,22 +426,22 @@ class ZeptuiApp(App[None]):
             self.transcript.show_session(self.transcript.info, jump_to=message_uuid)
         self.transcript.focus()
 
-    @work(thread=True, exclusive=True, group="open", exit_on_error=False)
     def _open_unlisted(self, session_id: str) -> None:
-        from storage.models import SessionQuery
+        self.data.read(self, SessionsRequest(text=session_id, limit=50))
 
-        assert self.access is not None
-        try:
-            page = self.access.run(
-                lambda store: session_page(store, SessionQuery(text=session_id, limit=50))
-            )
-        except StoreError as error:
-            self.call_from_thread(self.notify, str(error), severity="error", markup=False)
-            return
-        for info in page.sessions:
+    @on(SessionsLoaded)
+    def _unlisted_found(self, event: SessionsLoaded) -> None:
+        session_id = event.request.text
+        for info in event.sessions:
             if info.session.session_id == session_id:
-                self.call_from_thread(self.post_message, SessionsPane.Selected(info))
+                self.post_message(SessionsPane.Selected(info))
                 return
+
+    @on(Failed)
+    def _failed(self, event: Failed) -> None:
+        # A session to open could not be read (the header counts just stay as they were).
+        if isinstance(event.request, SessionsRequest):
+            self.notify(event.text, severity="error", markup=False)
 
     def action_help(self) -> None:
         """Every key binding, by where it applies."""
@@ -486,8 +474,7 @@ class ZeptuiApp(App[None]):
 
     def on_unmount(self) -> None:
         logging.getLogger("storage.reads").removeHandler(self._read_warnings)
-        if self.access is not None:
-            self.access.close()
+        self.data.close()
 
 
 class _ReadWarnings(logging.Handler):

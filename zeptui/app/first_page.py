@@ -1,14 +1,19 @@
-"""The first page of the session list, kept between runs so it is on the first frame.
+"""The first page of the session list before the store answers: kept, or read ahead.
 
 Reading the store at start-up means importing DuckDB and pydantic and opening the
-file, which takes longer than painting the whole app. So after each start the app
-keeps the rows of its first page (most recent first, no filter) in the user cache
-folder, with the database file's size, modification time and inode. At the next
-start, when the file is unchanged, those rows are painted with the first frame;
-the store's own answer replaces them moments later (the same rows, since the file
-is the same). A changed, missing or unreadable file or cache just means no rows
-until the store answers. The rows hold only what the list shows (titles, ids,
-users, counts, dates), which the database file holds anyway.
+file, which takes longer than painting the whole app. Two things put the user's
+sessions on screen sooner; the store's own answer replaces them moments later
+(the same rows, as the file is the same):
+
+- **Kept**: after each start the app keeps the rows of its first page (most recent
+  first, no filter) in the user cache folder, with the database file's size,
+  modification time and inode. At the next start, when the file is unchanged,
+  those rows are painted with the first frame (even while another process holds
+  the file). The rows hold only what the list shows (titles, ids, users, counts,
+  dates), which the database file holds anyway.
+- **Read ahead**: when nothing is kept for the file as it is (the first start
+  after an import, say), a thread started with the app reads the page from the
+  file with DuckDB's engine alone (`storage/duckdb/peek.py`) while Textual starts.
 
 This module imports neither the store nor pydantic: it runs before the first paint.
 """
@@ -18,15 +23,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+from concurrent.futures import Future
 from dataclasses import astuple, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zeptui.app.settings import cache_dir
-from zeptui.render import sanitize, session_label
+from zeptui.render import sanitize, title_or_id
 
 if TYPE_CHECKING:
     from storage.models import SessionInfo
+
+PAGE_SIZE = 100
+"""Sessions per page of the session list (and so on the first page)."""
 
 FORMAT = 1
 """Bumped when the cached rows change shape; other versions are ignored."""
@@ -46,14 +57,36 @@ class SessionRow:
 
     @classmethod
     def of(cls, info: SessionInfo) -> SessionRow:
+        """The row of a session as the store lists it."""
         session = info.session
+        title = (session.metadata or {}).get("title")
+        return cls.shown(
+            session.session_id,
+            title,
+            session.user_id,
+            info.message_count,
+            info.total_tokens,
+            info.last_activity,
+        )
+
+    @classmethod
+    def shown(
+        cls,
+        session_id: str,
+        title: object,
+        user_id: str | None,
+        messages: int,
+        tokens: int,
+        last_activity: datetime,
+    ) -> SessionRow:
+        """The row of a session with the `title` metadata, user, counts and time given."""
         return cls(
-            session_id=session.session_id,
-            label=sanitize(session_label(session)),
-            user=sanitize(session.user_id or ""),
-            messages=info.message_count,
-            tokens=info.total_tokens,
-            active=info.last_activity.strftime("%Y-%m-%d"),
+            session_id=session_id,
+            label=sanitize(title_or_id(session_id, title)),
+            user=sanitize(user_id or ""),
+            messages=messages,
+            tokens=tokens,
+            active=last_activity.strftime("%Y-%m-%d"),
         )
 
 
@@ -101,6 +134,44 @@ def load(database: Path) -> FirstPage | None:
         return FirstPage(rows, int(raw["total"]))
     except (OSError, ValueError, TypeError, KeyError):
         return None
+
+
+def read_ahead(database: Path) -> Future[FirstPage | None]:
+    """Read the first page of `database` on a thread of its own, starting now (None:
+    it could not be read at once; the store will say why)."""
+    future: Future[FirstPage | None] = Future()
+
+    def read() -> None:
+        page: FirstPage | None = None
+        try:
+            page = _read(database)
+        except Exception:  # nothing on stderr under the screen: the store will say it
+            page = None
+        future.set_result(page)
+
+    threading.Thread(target=read, name="zeptui-first-page", daemon=True).start()
+    return future
+
+
+def _read(database: Path) -> FirstPage | None:
+    from storage.duckdb.peek import recent_sessions
+
+    found = recent_sessions(database, PAGE_SIZE)
+    if found is None:
+        return None
+    sessions, total = found
+    rows = tuple(
+        SessionRow.shown(
+            peek.session_id,
+            peek.title,
+            peek.user_id,
+            peek.message_count,
+            peek.total_tokens,
+            peek.last_activity,
+        )
+        for peek in sessions
+    )
+    return FirstPage(rows, total)
 
 
 def save(database: Path, stamp: list[int], page: FirstPage) -> None:

@@ -1,9 +1,9 @@
 """Full-text search over message content, in a modal: type, pick a hit, jump to it.
 
-The store's ranked `search` runs in an exclusive thread worker (group "search")
-as the query changes (debounced) and on Enter. Results and errors come back as
-messages; stale ones (an older query, a toggled scope) are dropped. Everything
-taken from the store is data and is shown as literal `rich.text.Text`.
+The store's ranked `search` is asked of the data layer (its worker group "search"
+is exclusive) as the query changes (debounced) and on Enter. Results and errors
+come back as messages; stale ones (an older query, a toggled scope) are dropped.
+Everything taken from the store is data and is shown as literal `rich.text.Text`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -20,11 +20,10 @@ from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
-from textual.worker import Worker, WorkerState, get_current_worker
 
-from storage.errors import StoreError
-from zeptui.app.access import StoreAccess
+from zeptui.app.data import DataLayer, Failed
 from zeptui.app.items import SearchHit
+from zeptui.app.requests import SearchLoaded, SearchRequest
 from zeptui.app.widgets.json_tree import literal
 from zeptui.render import ROLE_STYLES, snippet, when
 
@@ -133,28 +132,9 @@ class SearchScreen(ModalScreen[SearchHit | None]):
         Binding("slash", "focus_input", "Edit the query", show=False),
     ]
 
-    class ResultsReady(Message):
-        """A search finished (posted by the worker)."""
-
-        def __init__(self, generation: int, query: str, results: list[SearchResult]) -> None:
-            super().__init__()
-            self.generation = generation
-            self.query = query
-            self.results = results
-
-    class SearchFailed(Message):
-        """A search failed (posted by the worker or on a worker error)."""
-
-        def __init__(self, generation: int, error: str) -> None:
-            super().__init__()
-            self.generation = generation
-            self.error = error
-
-    def __init__(
-        self, access: StoreAccess, current_session_id: str | None, query: str = ""
-    ) -> None:
+    def __init__(self, data: DataLayer, current_session_id: str | None, query: str = "") -> None:
         super().__init__()
-        self._access = access
+        self._data = data
         self._current_session_id = current_session_id
         self._initial_query = query
         self._scoped = False
@@ -289,30 +269,13 @@ class SearchScreen(ModalScreen[SearchHit | None]):
         self._set_status(Text("Searching…"))
         self._search(self._generation, query, self.scope_session_id)
 
-    @work(thread=True, exclusive=True, group="search", exit_on_error=False, description="search")
     def _search(self, generation: int, query: str, session_id: str | None) -> None:
-        from storage.models import SearchQuery
+        self._data.read(self, SearchRequest(query, RESULT_LIMIT, session_id, generation))
 
-        request = SearchQuery(text=query, limit=RESULT_LIMIT, session_id=session_id)
-        try:
-            results = self._access.run(lambda store: store.search(request))
-        except StoreError as error:
-            self.post_message(self.SearchFailed(generation, str(error)))
-            return
-        if not get_current_worker().is_cancelled:
-            self.post_message(self.ResultsReady(generation, query, results))
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """An unexpected error in the search worker is shown, not raised."""
-        if event.worker.group == "search" and event.state == WorkerState.ERROR:
-            error = event.worker.error
-            self.post_message(
-                self.SearchFailed(self._generation, f"{type(error).__name__}: {error}")
-            )
-
-    @on(ResultsReady)
-    def _results_ready(self, event: ResultsReady) -> None:
-        if event.generation != self._generation:
+    @on(SearchLoaded)
+    def _results_ready(self, event: SearchLoaded) -> None:
+        request = event.request
+        if request.generation != self._generation:
             return
         scope = self.scope_session_id
         hits: list[SearchHit] = []
@@ -330,11 +293,11 @@ class SearchScreen(ModalScreen[SearchHit | None]):
             hits.append(SearchHit(session_id, uuid))
             shown.append((result, session_id))
         self._hits = hits
-        self._shown_query = event.query
+        self._shown_query = request.text
         results = self.query_one(SearchResultList)
         width = results.scrollable_content_region.width - 2  # room for a scrollbar
         results.set_options(
-            Option(result_prompt(result, session_id, event.query, width))
+            Option(result_prompt(result, session_id, request.text, width))
             for result, session_id in shown
         )
         if hits:
@@ -346,7 +309,7 @@ class SearchScreen(ModalScreen[SearchHit | None]):
             self._set_status(Text(status))
         else:
             line = Text("No results for ")
-            line.append(f'"{literal(event.query)}"', style="bold")
+            line.append(f'"{literal(request.text)}"', style="bold")
             if scope is not None:
                 line.append(" in this session (ctrl+t searches all sessions)")
             self._set_status(line)
@@ -354,19 +317,20 @@ class SearchScreen(ModalScreen[SearchHit | None]):
             self._focus_when_done = False
             self.action_focus_results()
 
-    @on(SearchFailed)
-    def _search_failed(self, event: SearchFailed) -> None:
-        if event.generation != self._generation:
+    @on(Failed)
+    def _search_failed(self, event: Failed) -> None:
+        request = event.request
+        if not isinstance(request, SearchRequest) or request.generation != self._generation:
             return
         self._focus_when_done = False
-        self._set_status(Text("Search failed: ").append(literal(event.error)), error=True)
+        self._set_status(Text("Search failed: ").append(literal(event.text)), error=True)
 
     # --- display ---------------------------------------------------------------------------
 
     def _clear_results(self) -> None:
         self._stop_timer()
         self._generation += 1  # drops any search still running
-        self.workers.cancel_group(self, "search")
+        self.workers.cancel_group(self, SearchRequest.group)
         self._hits = []
         self._shown_query = None
         self._requested_query = None

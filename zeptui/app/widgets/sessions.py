@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual import events, on, work
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -17,17 +17,13 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Input, Static
 
-from storage.errors import NotFoundError, StoreError, StoreLockedError
-from zeptui.app import first_page
-from zeptui.app.access import LockRetry, StoreAccess, session_page
-from zeptui.app.first_page import FirstPage, SessionRow
+from zeptui.app.data import DataLayer, Failed, FirstPageRead, LockRetry
+from zeptui.app.first_page import PAGE_SIZE, FirstPage, SessionRow
+from zeptui.app.requests import SessionsLoaded, SessionsRequest
 from zeptui.render import sanitize
 
 if TYPE_CHECKING:
-    from storage.models import SessionInfo, SessionPage
-
-PAGE_SIZE = 100
-"""Sessions fetched per page; the next page loads as the cursor nears the end."""
+    from storage.models import SessionInfo
 
 SORTS: tuple[tuple[str, str, bool], ...] = (
     ("recent", "activity", True),
@@ -270,9 +266,9 @@ class SessionsPane(Vertical):
             super().__init__()
             self.total = total
 
-    def __init__(self, access: StoreAccess | None, **kwargs: object) -> None:
+    def __init__(self, data: DataLayer, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.access = access
+        self.data = data
         self.total = 0
         self.next_cursor: int | None = None
         self._filter = SessionFilter()
@@ -281,6 +277,7 @@ class SessionsPane(Vertical):
         self._highlighted: str | None = None
         self._lock_retry = LockRetry(self)
         self._sessions: list[SessionInfo] = []
+        self._answered = False
 
     def compose(self) -> ComposeResult:
         yield FilterInput(
@@ -292,16 +289,26 @@ class SessionsPane(Vertical):
 
     def on_mount(self) -> None:
         self._update_title()
-        # The rows kept from the last start are on the first frame when the file
-        # has not changed; the store's answer replaces them.
-        kept = first_page.load(self.access.path) if self.access and self.access.path else None
-        if kept is not None:
-            self.table.show(kept.rows)
-            self.total = kept.total
-            self._update_status()
+        # The first page from before the store answers (kept from the last start, or
+        # read ahead from the file) is on the first frame if it is there already;
+        # the store's answer replaces it.
+        early = self.data.first_page(self)
+        if early is not None:
+            self._show_early(early)
         # Load after the first paint: the store's imports and the file's opening
         # then never delay the first screen.
         self.call_after_refresh(self.reload)
+
+    @on(FirstPageRead)
+    def _first_page_read(self, event: FirstPageRead) -> None:
+        self._show_early(event.page)
+
+    def _show_early(self, page: FirstPage) -> None:
+        if self._answered or self.sort_index or self.is_filtered:
+            return  # the store was quicker, or the user asked for another listing
+        self.table.show(page.rows)
+        self.total = page.total
+        self._update_status()
 
     @property
     def table(self) -> SessionTable:
@@ -314,19 +321,22 @@ class SessionsPane(Vertical):
 
     # --- loading -------------------------------------------------------------------
 
-    def _query(self, cursor: int) -> dict[str, Any]:
-        """The fields of the SessionQuery for a page (built in the worker thread)."""
+    def _request(self, cursor: int, reset: bool, keep: bool = False) -> SessionsRequest:
+        """The request for the page at `cursor` of the current sort and filter."""
         _, order, descending = SORTS[self.sort_index]
-        return dict(
+        return SessionsRequest(
             limit=PAGE_SIZE,
             cursor=cursor,
             order_by=order,
             descending=descending,
             user_id=self._filter.user_id,
-            metadata=dict(self._filter.metadata),
+            metadata=self._filter.metadata,
             created_after=self._filter.created_after,
             created_before=self._filter.created_before,
             text=self._filter.text,
+            keep=keep,
+            reset=reset,
+            generation=self._generation,
         )
 
     def reload(self) -> None:
@@ -334,76 +344,64 @@ class SessionsPane(Vertical):
         the session under the cursor stays under it if it is still listed."""
         self._generation += 1
         self._lock_retry.cancel()
-        if self.access is None:
-            from storage.models import SessionPage
-
-            self._show_page(SessionPage(sessions=[], total_count=0, next_cursor=None), [], True)
-            return
         # The first page of the unfiltered list, most recent first, is what a start shows.
         keep = self.sort_index == 0 and not self.is_filtered
-        self._fetch(self._query(0), reset=True, generation=self._generation, keep=keep)
+        self.data.read(self, self._request(0, reset=True, keep=keep))
 
-    @work(thread=True, exclusive=True, group="sessions", exit_on_error=False)
-    def _fetch(
-        self, fields: dict[str, Any], reset: bool, generation: int, keep: bool = False
-    ) -> None:
-        from storage.models import SessionPage, SessionQuery
-
-        assert self.access is not None
-        query = SessionQuery(**fields)
-        path = self.access.path
-        stamp = first_page.file_stamp(path) if keep and path else None
-        try:
-            page = self.access.run(lambda store: session_page(store, query))
-        except NotFoundError:  # no database file yet: the empty state
-            page = SessionPage(sessions=[], total_count=0, next_cursor=None)
-        except StoreError as error:
-            locked = isinstance(error, StoreLockedError)
-            self.app.call_from_thread(self._show_error, str(error), locked, generation)
+    @on(Failed)
+    def _failed(self, event: Failed) -> None:
+        request = event.request
+        if not isinstance(request, SessionsRequest) or request.generation != self._generation:
             return
-        rows = [SessionRow.of(info) for info in page.sessions]
-        self.app.call_from_thread(self._show_page, page, rows, reset, generation)
-        if path is not None and stamp is not None:
-            first_page.save(path, stamp, FirstPage(tuple(rows), page.total_count))
-
-    def _show_error(self, message: str, locked: bool, generation: int) -> None:
-        if generation != self._generation:
+        if event.not_found:  # no database file yet: the empty state
+            self._show_page([], (), 0, None, reset=True)
             return
         self._loading_more = False
-        text = sanitize(message)
+        text = sanitize(event.text)
         if not self._lock_retry.attempts:  # once per round of retries
             self.notify(text, title="Cannot read the store", severity="error", markup=False)
-        if locked:  # another process holds the file: try again by itself
+        if event.locked:  # another process holds the file: try again by itself
             text = self._lock_retry.schedule(self.reload) + "\n" + text
         self.query_one("#sessions-status", Static).update(Text(text, style="red"))
 
+    @on(SessionsLoaded)
+    def _loaded(self, event: SessionsLoaded) -> None:
+        request = event.request
+        if request.generation != self._generation:
+            return  # a newer query replaced this one
+        page = event.page
+        self._show_page(
+            page.sessions, event.rows, page.total_count, page.next_cursor, reset=request.reset
+        )
+
     def _show_page(
         self,
-        page: SessionPage,
-        rows: list[SessionRow],
+        sessions: list[SessionInfo],
+        rows: Sequence[SessionRow],
+        total: int,
+        next_cursor: int | None,
+        *,
         reset: bool,
-        generation: int | None = None,
     ) -> None:
-        if generation is not None and generation != self._generation:
-            return  # a newer query replaced this one
+        self._answered = True
         if self._lock_retry.succeeded():
             self.notify("The database is free again: sessions loaded.", markup=False)
         table = self.table
-        self.total = page.total_count
-        self.next_cursor = page.next_cursor
+        self.total = total
+        self.next_cursor = next_cursor
         self._loading_more = False
         if not reset:
-            self._sessions.extend(page.sessions)
+            self._sessions.extend(sessions)
             table.extend(rows)
             self._update_status()
             return
         # The cursor stays on its session: the one announced, or the row under it
-        # (the user may have moved over the rows kept from the last start).
+        # (the user may have moved over the rows shown before the store answered).
         current = self._highlighted or table.current_id
         ids = [row.session_id for row in rows]
         cursor = ids.index(current) if current in ids else 0
         self._highlighted = None  # announce the row under the cursor, with its new counts
-        self._sessions = list(page.sessions)
+        self._sessions = list(sessions)
         table.show(rows, cursor)
         self._update_status()
         self.post_message(self.Loaded(self.total))
@@ -453,7 +451,7 @@ class SessionsPane(Vertical):
         near_end = index >= len(self.sessions) - 20
         if near_end and self.next_cursor is not None and not self._loading_more:
             self._loading_more = True
-            self._fetch(self._query(self.next_cursor), reset=False, generation=self._generation)
+            self.data.read(self, self._request(self.next_cursor, reset=False))
 
     @on(DataTable.RowSelected, "#session-table")
     def _row_selected(self, event: DataTable.RowSelected) -> None:

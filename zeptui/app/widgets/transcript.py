@@ -11,18 +11,13 @@ Only a few pages of message widgets exist at a time.
 
 from __future__ import annotations
 
-import json
 import math
-import re
-from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.cells import cell_len
-from rich.console import Group, RenderableType
 from rich.text import Text
-from textual import events, work
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -30,16 +25,14 @@ from textual.message import Message as TextualMessage
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from storage.errors import StoreError, StoreLockedError
+from zeptui.app.data import DataLayer, Failed, LockRetry
+from zeptui.app.items import Item
+from zeptui.app.requests import MemoryLoaded, MemoryRequest, MessagesLoaded, MessagesRequest
+from zeptui.app.widgets.message_block import MessageBlock, item_content, item_json, item_uuid
+from zeptui.render import sanitize, session_label
 
 if TYPE_CHECKING:
-    from markdown_it import MarkdownIt
-
-    from storage.models import Memory, Message, SessionInfo, SummaryInfo
-    from storage.store import MemoryStore
-from zeptui.app.access import LockRetry, StoreAccess
-from zeptui.app.items import Item, is_summary
-from zeptui.render import sanitize, session_label
+    from storage.models import Memory, SessionInfo, SummaryInfo
 
 PAGE_SIZE = 25
 """Messages per page in the all-messages view (a screenful or two)."""
@@ -47,15 +40,11 @@ MAX_PAGES = 5
 """Pages kept mounted; the farthest page is dropped when a new one loads."""
 PREFETCH_BLOCKS = 10
 """The next page loads when the selection comes this close to an edge."""
-MAX_SHOWN_CHARACTERS = 20_000
-"""Longer content is cut in the transcript (the inspector and copy get all of it)."""
 BUDGETS = (8_000, 32_000, 128_000)
 TITLE_FRAME = 6
 """Cells of a pane's top border around its title (corners, rules and spaces)."""
 TITLE_MIN_LABEL = 12
 """Below this room for the session's title, the pane title's state is shortened."""
-
-ROLE_TYPE_CLASSES = ("user", "assistant", "system", "function", "tool", "norole")
 
 
 class View(StrEnum):
@@ -64,138 +53,6 @@ class View(StrEnum):
     all = "all messages"
     window = "message window"
     perpetual = "perpetual"
-
-
-def item_uuid(item: Item) -> str:
-    return (item.summary.uuid if is_summary(item) else item.uuid) or ""
-
-
-def item_json(item: Item) -> str:
-    """The item exactly as Zep serves it."""
-    model = item.summary if is_summary(item) else item
-    return json.dumps(model.model_dump(mode="json"), ensure_ascii=False, indent=2)
-
-
-def item_content(item: Item) -> str:
-    return item.summary.content if is_summary(item) else item.content
-
-
-_MARKDOWN_HINTS = re.compile(r"[*_`#<>|\[\]~]|^\s*(?:[-+]|\d+[.)])\s", re.MULTILINE)
-
-
-def looks_like_markdown(text: str) -> bool:
-    """Whether Markdown would render `text` differently from plain text.
-
-    Plain text skips the Markdown parser, which is the slow part of mounting a
-    page of messages.
-    """
-    return _MARKDOWN_HINTS.search(text) is not None
-
-
-def hard_breaks(markdown: str) -> str:
-    """Keep chat line breaks in Markdown: each line outside code fences ends in a
-    hard break, as chat apps show them."""
-    lines = markdown.split("\n")
-    fenced = False
-    for index, line in enumerate(lines[:-1]):
-        if line.lstrip().startswith(("```", "~~~")):
-            fenced = not fenced
-        elif not fenced and line.strip():
-            lines[index] = line + "  "
-    return "\n".join(lines)
-
-
-@cache
-def _markdown_parser() -> MarkdownIt:
-    from markdown_it import MarkdownIt
-
-    # Rich's own parser reads raw HTML as HTML and then drops it; here it stays
-    # text. Link reference definitions ("[1]: https://...") stay text too.
-    options: Any = {"html": False}
-    parser = MarkdownIt("commonmark", options).enable("strikethrough").enable("table")
-    return parser.disable("reference")
-
-
-def literal_markdown(text: str) -> RenderableType:
-    """`text` rendered as Markdown without losing any of it: raw HTML is shown as
-    typed, and links show their address."""
-    from rich.markdown import Markdown  # imported on first use: it is slow to load
-
-    markdown = Markdown("", hyperlinks=False)
-    markdown.markup = text
-    markdown.parsed = _markdown_parser().parse(text)
-    return markdown
-
-
-def _when(item: Item) -> str:
-    created = item.summary.created_at if is_summary(item) else item.created_at
-    return created.strftime("%Y-%m-%d %H:%M:%S") if created else ""
-
-
-class MessageBlock(Static):
-    """One message or summary: a header line and the content."""
-
-    def __init__(self, item: Item, *, markdown: bool, page: int | None = None) -> None:
-        self.item = item
-        self.page = page
-        self.markdown = markdown
-        classes = "summary" if is_summary(item) else "message"
-        if not is_summary(item):
-            classes += f" -{item.role_type.value if item.role_type else 'norole'}"
-        super().__init__(self._renderable(), classes=classes, markup=False)
-
-    def _header(self) -> Text:
-        item = self.item
-        header = Text()
-        if is_summary(item):
-            header.append("summary", style="bold")
-            if item.message_count:
-                header.append(f"  covers {item.message_count} messages", style="dim")
-            tokens = item.summary.token_count
-        else:
-            role_type = item.role_type.value if item.role_type else "norole"
-            header.append(sanitize(item.role or "(no role)"), style="bold")
-            if item.role != role_type:  # a speaker named after its type says it once
-                header.append(f"  {role_type}", style="italic")
-            tokens = item.token_count
-            if item.metadata:
-                header.append("  ✱ metadata", style="dim")
-        header.append(f"  {_when(item)}  {tokens:,} tokens", style="dim")
-        return header
-
-    def _renderable(self) -> RenderableType:
-        content = sanitize(item_content(self.item))
-        note = None
-        if len(content) > MAX_SHOWN_CHARACTERS:
-            note = Text(
-                f"… {len(content) - MAX_SHOWN_CHARACTERS:,} more characters "
-                "(the inspector and y/c copy have all of it)",
-                style="dim italic",
-            )
-            content = content[:MAX_SHOWN_CHARACTERS]
-        # Summaries are lines of "role: sentence": always shown as written.
-        as_markdown = self.markdown and not is_summary(self.item)
-        body: RenderableType = Text(content)
-        if as_markdown and looks_like_markdown(content):
-            body = literal_markdown(hard_breaks(content))
-        parts: list[RenderableType] = [self._header(), body]
-        if note is not None:
-            parts.append(note)
-        return Group(*parts)
-
-    def set_markdown(self, markdown: bool) -> None:
-        if markdown != self.markdown:
-            self.markdown = markdown
-            self.update(self._renderable())
-
-
-@dataclass
-class _Loaded:
-    """What a fetch brought back for the all-messages view."""
-
-    page: int
-    messages: list[Message]
-    summaries: dict[str, SummaryInfo] = field(default_factory=dict)
 
 
 VIEW_HELP = "View: all messages, message window (get_memory lastn=N), perpetual"
@@ -243,9 +100,9 @@ class TranscriptPane(Vertical, can_focus=True):
             super().__init__()
             self.item = item
 
-    def __init__(self, access: StoreAccess | None, **kwargs: object) -> None:
+    def __init__(self, data: DataLayer, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.access = access
+        self.data = data
         self.info: SessionInfo | None = None
         self.memory: Memory | None = None
         self.selected = -1
@@ -320,17 +177,19 @@ class TranscriptPane(Vertical, can_focus=True):
         self.memory = None
         self.selected = -1
         self._update_title()
-        if self.info is None or self.access is None:
+        if self.info is None:
             self.show_empty("Select a session on the left.")
             return
+        session_id = self.info.session.session_id
         if self.view is View.all:
             count = self.info.message_count
             self.last_page = max(1, math.ceil(count / PAGE_SIZE))
-            self._fetch_page(self.info.session.session_id, None, True, self._generation, jump_to)
+            self._fetch_page(session_id, None, reset=True, jump=jump_to)
         else:
             memory_type = "message_window" if self.view is View.window else "perpetual"
             lastn = self.lastn if self.view is View.window else None
-            self._fetch_memory(self.info.session.session_id, memory_type, lastn, self._generation)
+            request = MemoryRequest(session_id, memory_type, lastn, self._generation)
+            self.data.read(self, request)
 
     def show_empty(self, text: str) -> None:
         """Show `text` instead of a transcript (nothing selected, errors, empty stores)."""
@@ -400,56 +259,31 @@ class TranscriptPane(Vertical, can_focus=True):
 
     # --- loading -------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="transcript", exit_on_error=False)
-    def _fetch_memory(
-        self, session_id: str, memory_type: str, lastn: int | None, generation: int
-    ) -> None:
-        from storage.models import MemoryType
-
-        assert self.access is not None
-        kind = MemoryType(memory_type)
-
-        def call(store: MemoryStore) -> tuple[Memory, SummaryInfo | None]:
-            memory = store.get_memory(session_id, kind, lastn)
-            if memory.summary is None:
-                return memory, None
-            # get_memory's summary does not say which messages it covers; the
-            # session's summary list does.
-            uuid = memory.summary.uuid
-            spans = (info for info in store.list_summaries(session_id) if info.summary.uuid == uuid)
-            return memory, next(spans, None)
-
-        try:
-            memory, summary = self.access.run(call)
-        except StoreError as error:
-            self.app.call_from_thread(self._show_error, error, generation)
+    @on(Failed)
+    def _failed(self, event: Failed) -> None:
+        request = event.request
+        if not isinstance(request, MemoryRequest | MessagesRequest):
             return
-        self.app.call_from_thread(self._show_memory, memory, summary, generation)
-
-    def _show_error(self, error: StoreError, generation: int) -> None:
-        if generation != self._generation:
+        if request.generation != self._generation:
             return
         self._loading = False
-        text = f"Cannot read this session: {sanitize(str(error))}"
-        if isinstance(error, StoreLockedError):  # another process holds the file
+        text = f"Cannot read this session: {sanitize(event.text)}"
+        if event.locked:  # another process holds the file
             text = self._lock_retry.schedule(self.reload) + "\n" + text
         self.show_empty(text)
 
-    def _show_memory(self, memory: Memory, summary: SummaryInfo | None, generation: int) -> None:
-        if generation != self._generation:
-            return
+    @on(MemoryLoaded)
+    def _memory_loaded(self, event: MemoryLoaded) -> None:
+        if event.request.generation == self._generation:
+            self._show_memory(event.memory, event.summary)
+
+    def _show_memory(self, memory: Memory, summary: SummaryInfo | None) -> None:
         self._lock_retry.succeeded()
         self.memory = memory
         scroll = self.scroll
         scroll.remove_children()
         blocks: list[Static] = []
-        if memory.summary is not None:
-            if summary is None:  # not listed (deleted meanwhile): its span is unknown
-                from storage.models import SummaryInfo
-
-                summary = SummaryInfo(
-                    summary=memory.summary, first_message_uuid=None, message_count=0
-                )
+        if summary is not None:
             blocks.append(MessageBlock(summary, markdown=self.markdown))
         if memory.facts:
             facts = Text("facts\n", style="bold")
@@ -464,65 +298,36 @@ class TranscriptPane(Vertical, can_focus=True):
         self._update_budget()
         self._select(len(self.blocks) - 1)  # scrolls it into view after the layout
 
-    @work(thread=True, exclusive=True, group="transcript", exit_on_error=False)
     def _fetch_page(
         self,
         session_id: str,
         page: int | None,
+        *,
         reset: bool,
-        generation: int,
         jump: str | None = None,
         first: bool = False,
     ) -> None:
-        assert self.access is not None
-        need_summaries = self._summaries is None
-        last_page = self.last_page
-
-        def call(store: MemoryStore) -> _Loaded:
-            from storage.capabilities import message_position
-
-            number = page
-            if number is None:
-                number = (
-                    message_position(store, session_id, jump) // PAGE_SIZE + 1
-                    if jump is not None
-                    else last_page
-                )
-            listing = store.list_messages(session_id, limit=PAGE_SIZE, cursor=number)
-            messages = listing.messages
-            if reset and number > 1 and len(messages) < PREFETCH_BLOCKS:
-                # A short last page: take the page before it too, so the screen
-                # opens full and no older page lands above it at once.
-                earlier = store.list_messages(session_id, limit=PAGE_SIZE, cursor=number - 1)
-                messages = earlier.messages + messages
-                number -= 1
-            summaries: dict[str, SummaryInfo] = {}
-            if need_summaries:
-                summaries = {
-                    info.summary.recent_message_uuid: info
-                    for info in store.list_summaries(session_id)
-                }
-            return _Loaded(number, messages, summaries)
-
-        try:
-            loaded = self.access.run(call)
-        except StoreError as error:
-            self.app.call_from_thread(self._show_error, error, generation)
-            return
-        # A coroutine (it awaits the mounts), which call_from_thread awaits; mypy
-        # infers Never for the union in call_from_thread's signature.
-        self.app.call_from_thread(
-            self._show_page,  # type: ignore[arg-type]
-            loaded,
-            reset,
-            generation,
-            jump,
-            first,
+        """Ask for a page of messages (None: the page with `jump`, else the last)."""
+        request = MessagesRequest(
+            session_id,
+            page,
+            page_size=PAGE_SIZE,
+            last_page=self.last_page,
+            reset=reset,
+            generation=self._generation,
+            jump=jump,
+            first=first,
+            with_summaries=self._summaries is None,
+            # A short last page: the page before it too, so the screen opens full
+            # and no older page lands above it at once.
+            short_page=PREFETCH_BLOCKS,
         )
+        self.data.read(self, request)
 
-    async def _show_page(
-        self, loaded: _Loaded, reset: bool, generation: int, jump: str | None, first: bool
-    ) -> None:
+    @on(MessagesLoaded)
+    async def _messages_loaded(self, loaded: MessagesLoaded) -> None:
+        request = loaded.request
+        generation = request.generation
         if generation != self._generation:
             return
         self._lock_retry.succeeded()
@@ -538,7 +343,7 @@ class TranscriptPane(Vertical, can_focus=True):
             if summary is not None:
                 blocks.append(MessageBlock(summary, markdown=self.markdown, page=page))
         scroll = self.scroll
-        if reset:
+        if request.reset:
             await scroll.remove_children()
             self.pages = sorted({block.page for block in blocks if block.page}) or [loaded.page]
             self._blocks = blocks
@@ -553,12 +358,13 @@ class TranscriptPane(Vertical, can_focus=True):
             if generation != self._generation:
                 return
             self._update_budget()
-            target = 0 if first else len(blocks) - 1
-            if jump is not None:
+            target = 0 if request.first else len(blocks) - 1
+            if request.jump is not None:
                 target = next(
-                    (i for i, b in enumerate(blocks) if item_uuid(b.item) == jump), target
+                    (i for i, b in enumerate(blocks) if item_uuid(b.item) == request.jump),
+                    target,
                 )
-            self._select(target, top=jump is None)
+            self._select(target, top=request.jump is None)
             return
         if loaded.page < self.pages[0]:
             await self._prepend(blocks, loaded.page)
@@ -616,7 +422,7 @@ class TranscriptPane(Vertical, can_focus=True):
         if page < 1 or page > self.last_page:
             return
         self._loading = True
-        self._fetch_page(self.info.session.session_id, page, False, self._generation)
+        self._fetch_page(self.info.session.session_id, page, reset=False)
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         if self.scroll.scroll_y <= self.scroll.size.height:  # within a screen of the top
@@ -673,7 +479,7 @@ class TranscriptPane(Vertical, can_focus=True):
                 self._generation += 1
                 self._loading = True
                 session_id = self.info.session.session_id
-                self._fetch_page(session_id, page, True, self._generation, first=first)
+                self._fetch_page(session_id, page, reset=True, first=first)
                 return
         self._select(0 if first else len(self.blocks) - 1, top=not first)
 

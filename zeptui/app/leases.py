@@ -1,0 +1,198 @@
+"""How the app holds the database file: short leases, so other zeptui processes can use it.
+
+DuckDB lets one process at a time hold a database file read-write, and refuses a
+second handle on the same file with another configuration inside one process.
+
+- The **read lease** opens the store read-only when a call needs it and closes it
+  after `idle` seconds without calls, so `zeptui import` in another terminal (which
+  waits up to two seconds for the file) gets in between. If another process holds
+  the file, the call fails at once with `StoreLockedError`, which names the holder.
+- The **write lease** waits for the reads under way to finish, closes the read-only
+  handle, opens the file read-write (waiting a bounded time for another process),
+  runs the write and closes the file again. Reads asked for meanwhile wait for it.
+
+Both are called from worker threads (`zeptui/app/data.py`), never from the UI thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from storage.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from storage.store import MemoryStore
+
+T = TypeVar("T")
+
+DEFAULT_IDLE_SECONDS = 1.0
+READ_LOCK_WAIT = 0.5
+"""Seconds a read waits for another process to let go of the file (the panes retry)."""
+WRITE_LOCK_WAIT = 2.0
+"""Seconds a write waits for another process to let go of the file (as the CLI does)."""
+
+Opener = Callable[[], "MemoryStore"]
+
+
+class StoreLeases:
+    """Runs calls against a store opened for them: reads share a read-only handle
+    released when idle; a write gets the file read-write for its length alone.
+
+    Thread-safe: the app calls `read` and `write` from worker threads.
+    """
+
+    def __init__(
+        self,
+        read_opener: Opener,
+        location: str,
+        *,
+        write_opener: Opener | None = None,
+        idle: float | None = DEFAULT_IDLE_SECONDS,
+        path: Path | None = None,
+    ) -> None:
+        self._read_opener = read_opener
+        self._write_opener = write_opener
+        self.location = location
+        self.path = path
+        """The database file, when the store is one (the app keeps its first page)."""
+        self._idle = idle
+        self._state = threading.Condition()
+        self._store: MemoryStore | None = None
+        self._readers = 0
+        self._writing = False
+        self._writers_waiting = 0
+        self._last_used = 0.0
+        self._timer: threading.Timer | None = None
+        self._closed = False
+
+    @classmethod
+    def for_file(cls, path: Path, *, idle: float | None = DEFAULT_IDLE_SECONDS) -> StoreLeases:
+        """Leases on a DuckDB file: reads open it read-only; a write opens it read-write."""
+
+        def read_opener() -> MemoryStore:
+            from storage.duckdb import DuckDBStore
+
+            if not path.exists():
+                raise NotFoundError(f"{path}: no database yet")
+            return DuckDBStore(path, read_only=True, summarizer=None, lock_timeout=READ_LOCK_WAIT)
+
+        def write_opener() -> MemoryStore:
+            from storage.duckdb import DuckDBStore
+
+            # Summaries a write makes due are made as the lease ends (the CLI's way:
+            # while an LLM is waited on, the file is let go).
+            return DuckDBStore(path, defer_summaries=True, lock_timeout=WRITE_LOCK_WAIT)
+
+        return cls(read_opener, str(path), write_opener=write_opener, idle=idle, path=path)
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the read-only handle is open now."""
+        return self._store is not None
+
+    @property
+    def closed(self) -> bool:
+        """True once `close` was called (another thread may call it at any time)."""
+        return self._closed
+
+    def read(self, call: Callable[[MemoryStore], T]) -> T:
+        """`call(store)` on the read-only handle, opening it first if needed (a write
+        under way or waiting goes first)."""
+        with self._state:
+            self._state.wait_for(
+                lambda: self.closed or not (self._writing or self._writers_waiting)
+            )
+            if self._closed:
+                raise RuntimeError("store access is closed")
+            if self._store is None:
+                self._store = self._read_opener()
+            store = self._store
+            self._readers += 1
+        try:
+            return call(store)
+        finally:
+            with self._state:
+                self._readers -= 1
+                self._last_used = time.monotonic()
+                release = self.closed and not self._readers and self._store is not None
+                if release:
+                    self._store = None
+                else:
+                    self._arm_timer()
+                self._state.notify_all()
+            if release:  # closed while this call ran: the last call out closes the store
+                store.close()
+
+    def write(self, call: Callable[[MemoryStore], T]) -> T:
+        """`call(store)` with the file open read-write for its length alone.
+
+        Waits for the reads under way, closes the read-only handle (DuckDB refuses a
+        read-write handle beside it), and fails with `StoreLockedError` naming the
+        holder when another process keeps the file past `WRITE_LOCK_WAIT`.
+        """
+        if self._write_opener is None:
+            raise RuntimeError(f"{self.location}: this store is read-only here")
+        with self._state:
+            if self.closed:
+                raise RuntimeError("store access is closed")
+            self._writers_waiting += 1
+            try:
+                self._state.wait_for(lambda: not (self._writing or self._readers))
+            finally:
+                self._writers_waiting -= 1
+            if self.closed:
+                raise RuntimeError("store access is closed")
+            self._writing = True
+            reader, self._store = self._store, None
+            self._cancel_timer()
+        try:
+            if reader is not None:
+                reader.close()
+            store = self._write_opener()
+            try:
+                return call(store)
+            finally:
+                store.close()
+        finally:
+            with self._state:
+                self._writing = False
+                self._state.notify_all()
+
+    def _arm_timer(self) -> None:
+        if self._idle is None or self._timer is not None or self._store is None:
+            return
+        self._timer = threading.Timer(self._idle, self._release_if_idle)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _release_if_idle(self) -> None:
+        with self._state:
+            self._timer = None
+            if self._store is None or self._readers:
+                return
+            if time.monotonic() - self._last_used < (self._idle or 0):
+                self._arm_timer()
+                return
+            store, self._store = self._store, None
+        store.close()
+
+    def close(self) -> None:
+        """Release the store for good (once the calls still running have finished)."""
+        with self._state:
+            self._closed = True
+            self._cancel_timer()
+            self._state.notify_all()
+            if self._readers:
+                return
+            store, self._store = self._store, None
+        if store is not None:
+            store.close()
