@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from storage import schema
+from storage.duckdb import schema
 
 _MAGIC = (8, b"DUCK")
 """DuckDB's file magic and where it is: a file without it is not opened at all."""

@@ -8,11 +8,12 @@ left untouched; an older version is migrated step by step in one transaction.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from storage.errors import IncompatibleStoreError
+
+if TYPE_CHECKING:  # only for annotations: `storage.duckdb.peek` reads the version without duckdb
+    import duckdb
 
 FORMAT_NAME = "zeptui"
 SCHEMA_VERSION = 3
