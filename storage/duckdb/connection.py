@@ -112,6 +112,13 @@ class Database:
                 cursor.rollback()
 
     @contextmanager
+    def serialised(self) -> Iterator[None]:
+        """Hold the write lock for the block (writes inside it nest): the other
+        threads' writes wait."""
+        with self._write_lock:
+            yield
+
+    @contextmanager
     def released(self) -> Iterator[None]:
         """Let go of the file (another process may take it meanwhile) and take it back
         after, waiting up to `lock_timeout` and checking it as on opening. If it

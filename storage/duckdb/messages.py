@@ -45,7 +45,21 @@ def insert_messages(
     on_conflict: Callable[[MessageConflictError], None] | None = None,
     outcome: InsertOutcome | None = None,
 ) -> list[Message]:
-    """Append messages to sessions and index them; returns the messages inserted.
+    """Append messages to sessions and index them; returns the messages inserted
+    (`insert_message_batches`, flattened)."""
+    inserted = insert_message_batches(cursor, batches, now, on_conflict, outcome)
+    return [message for batch in inserted for message in batch]
+
+
+def insert_message_batches(
+    cursor: Cursor,
+    batches: Sequence[tuple[int, list[Message]]],
+    now: datetime,
+    on_conflict: Callable[[MessageConflictError], None] | None = None,
+    outcome: InsertOutcome | None = None,
+) -> list[list[Message]]:
+    """Append messages to sessions and index them; returns the messages inserted
+    from each batch.
 
     A uuid already stored in the same session is the same message: skipped if it
     is live, restored (undeleted, re-indexed) if it was soft-deleted. A uuid that
@@ -68,8 +82,9 @@ def insert_messages(
     updated = now.replace(tzinfo=UTC)
     rows_keys: list[int] = []
     new: list[Message] = []
+    inserted: list[list[Message]] = [[] for _ in batches]
     restore: list[int] = []
-    for (key, messages), uuids in zip(batches, given, strict=True):
+    for (key, messages), uuids, mine in zip(batches, given, inserted, strict=True):
         for message, message_uuid in zip(messages, uuids, strict=True):
             message_uuid = message_uuid or str(uuid_lib.uuid4())
             found = known.get(message_uuid)
@@ -107,11 +122,12 @@ def insert_messages(
                 )
             )
             rows_keys.append(key)
+            mine.append(new[-1])
     if restore:
         _restore_messages(cursor, restore, now)
         outcome.restored += len(restore)
     if not new:
-        return []
+        return inserted
     counts = count_tokens_batch([message_text(m.role, m.content) for m in new])
     ids = reserve_ids(cursor, "messages_id_seq", len(new))
     for message, tokens in zip(new, counts, strict=True):
@@ -161,7 +177,7 @@ def insert_messages(
             "now": now,
         },
     )
-    return new
+    return inserted
 
 
 def _restore_messages(cursor: Cursor, message_ids: list[int], now: datetime) -> None:

@@ -26,8 +26,8 @@ from storage.capabilities import (
     ZepJsonlImport,
 )
 from storage.duckdb import imports, maintenance, reads, search, summaries, writes, zep_jsonl
+from storage.duckdb.appends import GroupCommit
 from storage.duckdb.connection import Database
-from storage.duckdb.messages import insert_messages
 from storage.duckdb.rows import within_limits
 from storage.errors import InvalidInputError, MessageConflictError
 from storage.models import (
@@ -128,6 +128,8 @@ class DuckDBStore(
             memory_limit=memory_limit,
             clock=clock,
         )
+        self._appends = GroupCommit(self._db, self._schedule_summaries)
+        """Concurrent `add_memory` calls share transactions (storage/duckdb/appends.py)."""
 
     # --- plumbing ------------------------------------------------------------------
 
@@ -208,12 +210,7 @@ class DuckDBStore(
 
     def add_memory(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
         within_limits(limits.check_id, session_id, "session_id")
-        with self._db.write() as cursor:
-            now = self._db.now()
-            key = writes.ensure_session(cursor, session_id, now)
-            stored = insert_messages(cursor, [(key, list(messages))], now)
-        self._schedule_summary(key)
-        return stored
+        return self._appends.append(session_id, messages)[1]
 
     def get_memory(
         self,
@@ -317,11 +314,14 @@ class DuckDBStore(
         return self._summaries
 
     def _schedule_summary(self, key: int) -> None:
-        if self._read_only:
+        self._schedule_summaries([key])
+
+    def _schedule_summaries(self, keys: list[int]) -> None:
+        if self._read_only or not keys:
             return
         scheduler = self._scheduler()
         if scheduler is not None:
-            scheduler.schedule([key])
+            scheduler.schedule(keys)
 
     @property
     def summary_errors(self) -> list[str]:

@@ -4,6 +4,7 @@ transaction the caller holds (`Database.write`); plus the ids rows are written w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -170,15 +171,27 @@ def insert_session(
     return int(row[0])
 
 
-def ensure_session(cursor: Cursor, session_id: str, now: datetime) -> int:
-    """The session's key, creating it or undeleting it (Zep's upsert on add)."""
-    row = cursor.execute("SELECT id FROM sessions WHERE session_id = ?", [session_id]).fetchone()
-    if row is None:
-        return insert_session(cursor, session_id, None, None, now)
-    cursor.execute(
-        "UPDATE sessions SET deleted_at = NULL, updated_at = ? WHERE id = ?", [now, int(row[0])]
-    )
-    return int(row[0])
+def ensure_sessions(cursor: Cursor, session_ids: Sequence[str], now: datetime) -> dict[str, int]:
+    """Each session's key, creating it or undeleting it (Zep's upsert on add); new
+    sessions are created in the order of `session_ids`."""
+    wanted = list(dict.fromkeys(session_ids))
+    keys: dict[str, int] = {
+        str(session_id): int(key)
+        for session_id, key in cursor.execute(
+            "SELECT session_id, id FROM sessions WHERE session_id IN (SELECT unnest(?::VARCHAR[]))",
+            [wanted],
+        ).fetchall()
+    }
+    if keys:
+        cursor.execute(
+            "UPDATE sessions SET deleted_at = NULL, updated_at = ? "
+            "WHERE id IN (SELECT unnest(?::BIGINT[]))",
+            [now, list(keys.values())],
+        )
+    for session_id in wanted:
+        if session_id not in keys:
+            keys[session_id] = insert_session(cursor, session_id, None, None, now)
+    return keys
 
 
 def update_session(
