@@ -107,10 +107,11 @@ class GroupCommit:
     def _write(self, group: list[_Append]) -> None:
         """Write `group` in one transaction, or (if that fails) each append in its own.
         Every outcome, failures too, goes to the appends: this never raises."""
+        touched: set[int] = set()
         try:
             try:
-                with self._db.write() as cursor:
-                    _insert(cursor, group, self._db)
+                with self._db.write(changes=touched) as cursor:
+                    touched.update(_insert(cursor, group, self._db))
             except Exception as error:
                 if len(group) == 1:
                     group[0].error = error
@@ -128,15 +129,17 @@ class GroupCommit:
     def _write_each(self, group: list[_Append]) -> None:
         """Each append in its own transaction, so only the failing ones fail."""
         for item in group:
+            touched: set[int] = set()
             try:
-                with self._db.write() as cursor:
-                    _insert(cursor, [item], self._db)
+                with self._db.write(changes=touched) as cursor:
+                    touched.update(_insert(cursor, [item], self._db))
             except Exception as error:
                 item.error = error
 
 
-def _insert(cursor: Cursor, group: list[_Append], db: Database) -> None:
-    """The writes of `group`, in order, inside the caller's transaction."""
+def _insert(cursor: Cursor, group: list[_Append], db: Database) -> list[int]:
+    """The writes of `group`, in order, inside the caller's transaction; the keys of
+    the sessions written."""
     now = db.now()
     keys = ensure_sessions(cursor, [item.session_id for item in group], now)
     for item in group:
@@ -144,3 +147,4 @@ def _insert(cursor: Cursor, group: list[_Append], db: Database) -> None:
     stored = insert_message_batches(cursor, [(item.key, item.messages) for item in group], now)
     for item, inserted in zip(group, stored, strict=True):
         item.stored = inserted
+    return list(keys.values())

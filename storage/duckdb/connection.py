@@ -14,7 +14,7 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +65,9 @@ class Database:
         self.closed = False
         self._compat: list[str] = []
         """Statements each new cursor runs first (an older schema, read-only)."""
+        self.changed: Callable[[Collection[int] | None], None] = lambda _keys: None
+        """Told what each committed write changed (see `write`); the store's memory
+        cache listens (storage/duckdb/memory_cache.py)."""
         self._conn = self._open()
         try:
             if not read_only:
@@ -92,10 +95,15 @@ class Database:
         return cursor
 
     @contextmanager
-    def write(self, *, commit: bool = True) -> Iterator[Cursor]:
+    def write(
+        self, *, commit: bool = True, changes: Collection[int] | None = None
+    ) -> Iterator[Cursor]:
         """One write transaction, serialised with every other writer of this file.
 
-        With `commit=False` it is rolled back at the end (a dry run)."""
+        With `commit=False` it is rolled back at the end (a dry run). Once it has
+        committed, `changed` is told what it changed: `changes`, the keys of the
+        sessions whose memory it may have changed (read when the block ends, so the
+        block may fill it), or None for anything."""
         if self.read_only:
             raise StoreError(f"{self.path} is open read-only")
         with self._write_lock:
@@ -108,6 +116,7 @@ class Database:
                 raise
             if commit:
                 cursor.commit()
+                self.changed(changes)
             else:
                 cursor.rollback()
 
@@ -130,6 +139,7 @@ class Database:
             try:
                 self._conn = self._open()
                 self._local = threading.local()  # every thread's cursor was closed
+                self.changed(None)  # another process may have written meanwhile
             except BaseException:
                 self.closed = True
                 self._disconnect()

@@ -158,9 +158,9 @@ def session_page(cursor: Cursor, query: SessionQuery) -> SessionPage:
 
 def get_memory(
     cursor: Cursor, session_id: str, memory_type: MemoryType, lastn: int | None, window: int
-) -> Memory:
+) -> tuple[int, Memory]:
     """Zep's memory of a session: its newest summary and its recent messages (after the
-    summary point, at most `window`, without `lastn`)."""
+    summary point, at most `window`, without `lastn`); with the session's key."""
     check_range("lastn", lastn, 0, MAX_LIMIT)
     # One round trip picks the session, its newest summary and the message ids;
     # `max(id, n)` is cheaper than a sort for the newest n of a long session.
@@ -194,7 +194,7 @@ def get_memory(
     rows = rows_by_id(cursor, [int(i) for i in row[3] or []])
     messages = [message_from_row(r) for r in rows]
     summary = summary_info_from_row(summary_row).summary if summary_row else None
-    return Memory(
+    return int(row[0]), Memory(
         messages=messages,
         summary=summary,
         facts=(facts or []) if memory_type is MemoryType.perpetual else None,

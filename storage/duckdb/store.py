@@ -28,6 +28,7 @@ from storage.capabilities import (
 from storage.duckdb import imports, maintenance, reads, search, summaries, writes, zep_jsonl
 from storage.duckdb.appends import GroupCommit
 from storage.duckdb.connection import Database
+from storage.duckdb.memory_cache import MemoryCache
 from storage.duckdb.rows import within_limits
 from storage.errors import InvalidInputError, MessageConflictError
 from storage.models import (
@@ -128,6 +129,9 @@ class DuckDBStore(
             memory_limit=memory_limit,
             clock=clock,
         )
+        self._memory_cache = MemoryCache()
+        """Recent memory answers, dropped by the writes that change them."""
+        self._db.changed = self._memory_cache.changed
         self._appends = GroupCommit(self._db, self._schedule_summaries)
         """Concurrent `add_memory` calls share transactions (storage/duckdb/appends.py)."""
 
@@ -218,7 +222,16 @@ class DuckDBStore(
         memory_type: MemoryType = MemoryType.perpetual,
         lastn: int | None = None,
     ) -> Memory:
-        return reads.get_memory(self._db.cursor(), session_id, memory_type, lastn, self._window)
+        question = (session_id, memory_type, lastn)  # an invalid one is never kept
+        kept = self._memory_cache.get(question)
+        if kept is not None:
+            return kept
+        read_at = self._memory_cache.now()
+        key, memory = reads.get_memory(
+            self._db.cursor(), session_id, memory_type, lastn, self._window
+        )
+        self._memory_cache.put(question, key, read_at, memory)
+        return memory
 
     # --- messages ------------------------------------------------------------------
 
@@ -359,7 +372,7 @@ class DuckDBStore(
         transaction; with `replace`, its live summaries are soft-deleted first.
         Returns the summaries stored, when `report`."""
         now = self._db.now()
-        with self._db.write() as cursor:
+        with self._db.write(changes=[batch.key for batch in batches]) as cursor:
             written = summaries.write(cursor, batches, now)
         return summaries.stored(written, now) if report else []
 

@@ -1,0 +1,99 @@
+"""Memory answers kept in the process, so a busy session's `get_memory` costs no query.
+
+While a store holds its file nobody else writes it, so what it read stays true until
+it writes. Every write transaction reports what it changed once it has committed
+(`Database.write(changes=...)`): the keys of the sessions whose memory it may have
+changed (appends, summaries), or everything (any other write, and taking the file
+back after letting it go). A read notes the time (a change counter) before it
+queries, and its answer is kept only while no change to its session came after that
+time. So an answer is never kept stale, and a read made after a write has returned
+sees that write.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from storage.models import Memory, MemoryType
+
+MAX_ANSWERS = 2_048
+"""Answers kept (a session's memory per memory type and lastn); the least recently
+used go first."""
+MAX_ANSWER_BYTES = 64 * 1024
+"""An answer larger than this (as JSON) is not kept: the cache holds at most
+MAX_ANSWERS x MAX_ANSWER_BYTES."""
+MAX_CHANGED_SESSIONS = 100_000
+"""Sessions whose last change time is remembered; past that, everything counts as
+changed (and the list starts again), so the bookkeeping stays bounded."""
+
+Question = tuple[str, MemoryType, int | None]
+"""(session id, memory type, lastn)."""
+
+
+@dataclass(frozen=True)
+class _Answer:
+    key: int
+    read_at: int
+    memory: Memory
+
+
+class MemoryCache:
+    """Recent `get_memory` answers, dropped as soon as a write may change them."""
+
+    def __init__(self, max_answers: int = MAX_ANSWERS) -> None:
+        self._max_answers = max_answers
+        self._lock = threading.Lock()
+        self._answers: OrderedDict[Question, _Answer] = OrderedDict()
+        self._clock = 0
+        self._everything_changed_at = 0
+        self._changed_at: dict[int, int] = {}
+
+    def now(self) -> int:
+        """The time to note before reading what will be `put`."""
+        with self._lock:
+            return self._clock
+
+    def get(self, question: Question) -> Memory | None:
+        """A kept answer that no change has touched since it was read; a copy, so
+        the caller may change it."""
+        with self._lock:
+            answer = self._answers.get(question)
+            if answer is None:
+                return None
+            if not self._still_true(answer.key, answer.read_at):
+                del self._answers[question]
+                return None
+            self._answers.move_to_end(question)
+        return answer.memory.model_copy(deep=True)
+
+    def put(self, question: Question, key: int, read_at: int, memory: Memory) -> None:
+        """Keep `memory` (the answer for session `key`, read after `read_at`) unless
+        a change came since, or it is too large."""
+        if len(memory.model_dump_json()) > MAX_ANSWER_BYTES:
+            return
+        kept = memory.model_copy(deep=True)
+        with self._lock:
+            if not self._still_true(key, read_at):
+                return
+            self._answers[question] = _Answer(key, read_at, kept)
+            self._answers.move_to_end(question)
+            while len(self._answers) > self._max_answers:
+                self._answers.popitem(last=False)
+
+    def changed(self, keys: Collection[int] | None) -> None:
+        """A write committed: it changed the sessions `keys` (None: anything)."""
+        with self._lock:
+            self._clock += 1
+            if keys is None or len(self._changed_at) + len(keys) > MAX_CHANGED_SESSIONS:
+                self._everything_changed_at = self._clock
+                self._changed_at.clear()
+                self._answers.clear()
+                return
+            for key in keys:
+                self._changed_at[key] = self._clock
+
+    def _still_true(self, key: int, read_at: int) -> bool:
+        return self._everything_changed_at <= read_at and self._changed_at.get(key, 0) <= read_at

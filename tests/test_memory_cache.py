@@ -1,0 +1,147 @@
+"""The store's memory cache (storage/duckdb/memory_cache.py): a `get_memory` answer is
+kept only while no write may have changed it.
+
+After every kind of write the cached store answers exactly what a store opened
+afresh on the same file answers; a read made after a concurrent append has returned
+sees it; and the cache keeps no answer over its size limit.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from storage.duckdb import DuckDBStore
+from storage.duckdb.memory_cache import MAX_ANSWER_BYTES, MemoryCache
+from storage.errors import NotFoundError
+from storage.models import (
+    CreateSessionRequest,
+    CreateUserRequest,
+    Memory,
+    MemoryType,
+    Message,
+    RoleType,
+    SessionImport,
+)
+
+QUESTIONS = [
+    (MemoryType.perpetual, None),
+    (MemoryType.message_window, None),
+    (MemoryType.message_window, 3),
+    (MemoryType.summary_retriever, None),
+]
+
+
+def message(content: str, message_uuid: str | None = None) -> Message:
+    return Message(role="u", role_type=RoleType.user, content=content, uuid=message_uuid)
+
+
+def answers(store: DuckDBStore, session_id: str) -> list[Memory | str]:
+    found: list[Memory | str] = []
+    for memory_type, lastn in QUESTIONS:
+        try:
+            found.append(store.get_memory(session_id, memory_type, lastn))
+        except NotFoundError as error:
+            found.append(str(error))
+    return found
+
+
+def test_after_every_kind_of_write_the_answer_is_what_a_fresh_store_reads(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "x.duckdb"
+    first = str(uuid.uuid4())
+    with DuckDBStore(path, message_window=4, background_summaries=False) as store:
+        store.add_user(CreateUserRequest(user_id="u1"))
+        store.add_session(CreateSessionRequest(session_id="s", user_id="u1"))
+        writes: list[tuple[str, Callable[[], object]]] = [
+            ("add", lambda: store.add_memory("s", [message("first. One.", first)])),
+            ("add more", lambda: store.add_memory("s", [message(f"m{n}. Two.") for n in range(7)])),
+            ("metadata", lambda: store.update_message_metadata("s", first, {"k": 1})),
+            ("delete message", lambda: store.delete_message("s", first)),
+            ("summarise again", lambda: store.summarize("s", again=True)),
+            ("delete session", lambda: store.delete_session("s")),
+            ("add undeletes", lambda: store.add_memory("s", [message("back. Three.")])),
+            (
+                "import",
+                lambda: store.import_sessions(
+                    [SessionImport(session_id="s", messages=[message("imported. Four.")])]
+                ),
+            ),
+            ("delete user", lambda: store.delete_user("u1")),
+            ("purge", lambda: store.purge()),
+            ("add after purge", lambda: store.add_memory("s", [message("new. Five.")])),
+        ]
+        for name, write in writes:
+            answers(store, "s")  # kept by the cache
+            write()
+            with DuckDBStore(path, summarizer=None, read_only=False) as fresh:
+                assert answers(store, "s") == answers(fresh, "s"), name
+
+
+def test_a_read_after_a_concurrent_append_returned_sees_it(tmp_path: Path) -> None:
+    with DuckDBStore(tmp_path / "x.duckdb", summarizer=None) as store:
+        store.add_memory("s", [message("start")])
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def read() -> None:
+            try:
+                while not stop.wait(0.001):  # (a tight loop would starve the writer)
+                    store.get_memory("s", MemoryType.message_window, 2)
+            except BaseException as error:
+                errors.append(error)
+
+        readers = [threading.Thread(target=read) for _ in range(2)]
+        for reader in readers:
+            reader.start()
+        try:
+            for n in range(15):
+                store.add_memory("s", [message(f"m{n}")])
+                recent = store.get_memory("s", MemoryType.message_window, 2).messages
+                assert recent[-1].content == f"m{n}"
+        finally:
+            stop.set()
+            for reader in readers:
+                reader.join(timeout=30)
+        assert errors == []
+
+
+def test_an_answer_over_the_size_limit_is_not_kept() -> None:
+    cache = MemoryCache()
+    small = Memory(messages=[message("small")])
+    large = Memory(messages=[message("x" * MAX_ANSWER_BYTES)])
+    read_at = cache.now()
+    cache.put(("small", MemoryType.perpetual, None), 1, read_at, small)
+    cache.put(("large", MemoryType.perpetual, None), 2, read_at, large)
+    assert cache.get(("small", MemoryType.perpetual, None)) == small
+    assert cache.get(("large", MemoryType.perpetual, None)) is None
+
+
+def test_an_answer_read_before_a_change_to_its_session_is_not_kept() -> None:
+    cache = MemoryCache()
+    question = ("s", MemoryType.perpetual, None)
+    read_at = cache.now()
+    cache.changed([7])  # committed while the answer was being read
+    cache.put(question, 7, read_at, Memory())
+    assert cache.get(question) is None
+    cache.put(question, 7, cache.now(), Memory())
+    cache.changed([8])  # another session: the answer stays
+    assert cache.get(question) == Memory()
+    cache.changed(None)
+    assert cache.get(question) is None
+
+
+@pytest.mark.parametrize("max_answers", [2])
+def test_the_least_recently_used_answers_go_first(max_answers: int) -> None:
+    cache = MemoryCache(max_answers)
+    for name in ("a", "b"):
+        cache.put((name, MemoryType.perpetual, None), 1, cache.now(), Memory())
+    cache.get(("a", MemoryType.perpetual, None))
+    cache.put(("c", MemoryType.perpetual, None), 1, cache.now(), Memory())
+    assert cache.get(("b", MemoryType.perpetual, None)) is None
+    assert cache.get(("a", MemoryType.perpetual, None)) == Memory()
