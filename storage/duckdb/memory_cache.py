@@ -72,7 +72,7 @@ class MemoryCache:
     def put(self, question: Question, key: int, read_at: int, memory: Memory) -> None:
         """Keep `memory` (the answer for session `key`, read after `read_at`) unless
         a change came since, or it is too large."""
-        if len(memory.model_dump_json()) > MAX_ANSWER_BYTES:
+        if not self._max_answers or len(memory.model_dump_json()) > MAX_ANSWER_BYTES:
             return
         kept = memory.model_copy(deep=True)
         with self._lock:

@@ -28,7 +28,7 @@ from storage.capabilities import (
 from storage.duckdb import imports, maintenance, reads, search, summaries, writes, zep_jsonl
 from storage.duckdb.appends import GroupCommit
 from storage.duckdb.connection import Database
-from storage.duckdb.memory_cache import MemoryCache
+from storage.duckdb.memory_cache import MAX_ANSWERS, MemoryCache
 from storage.duckdb.rows import within_limits
 from storage.errors import InvalidInputError, MessageConflictError
 from storage.models import (
@@ -94,7 +94,8 @@ class DuckDBStore(
     `clock` replaces the system clock (tests). `memory_limit` (e.g. `"512MB"`) caps
     DuckDB's memory, which otherwise grows to 80% of RAM; beyond it DuckDB spills to
     a temporary directory beside the file (`zeptui import` sets it, so big imports
-    run in flat memory).
+    run in flat memory). `memory_cache` is how many `get_memory` answers are kept
+    until a write changes them (storage/duckdb/memory_cache.py; 0 keeps none).
     """
 
     def __init__(
@@ -109,6 +110,7 @@ class DuckDBStore(
         read_only: bool = False,
         clock: Callable[[], datetime] | None = None,
         memory_limit: str | None = None,
+        memory_cache: int = MAX_ANSWERS,
     ) -> None:
         if message_window < 2:
             raise InvalidInputError(f"message window must be at least 2, not {message_window}")
@@ -129,7 +131,7 @@ class DuckDBStore(
             memory_limit=memory_limit,
             clock=clock,
         )
-        self._memory_cache = MemoryCache()
+        self._memory_cache = MemoryCache(memory_cache)
         """Recent memory answers, dropped by the writes that change them."""
         self._db.changed = self._memory_cache.changed
         self._appends = GroupCommit(self._db, self._schedule_summaries)
