@@ -2,9 +2,12 @@
 
 Every front end opens its store here: `StoreTarget` is what the user named (a file
 with `--db PATH`, later a server with `--remote URL`), `open_store` opens it with the
-settings (the message window, the summarizer) and closes it after the block, and
-`build_summarizer` turns the summarizer settings into a `Summarizer`. Nothing else
-constructs a store or reads the configuration for one.
+settings (the message window, the summarizer) and closes it after the block,
+`open_file` opens a file for front ends that hold it their own way (the app's leases)
+and names the `zeptui serve` that holds it, `build_summarizer` turns the summarizer
+settings into a `Summarizer`, and `build_language_model` the LLM settings into the
+server's language model. Nothing else constructs a store or reads the configuration
+for one.
 """
 
 from __future__ import annotations
@@ -13,16 +16,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from zeptui.config import SettingsError
 
 if TYPE_CHECKING:
+    from storage.duckdb import DuckDBStore
+    from storage.llm_summarizer import LLMSummarizer
     from storage.store import MemoryStore
     from storage.summarizers import Summarizer
-    from zeptui.settings import Settings, SummarizerSettings
+    from zeptui.settings import LLMSettings, Settings, SummarizerSettings
 
-__all__ = ["StoreTarget", "build_summarizer", "open_store"]
+__all__ = ["StoreTarget", "build_language_model", "build_summarizer", "open_file", "open_store"]
+
+LOCK_TIMEOUT = 2.0
+"""Seconds a store waits for another process to let go of its file."""
 
 REMOTE_SCHEMES = ("http:/", "https:/")
 """How a URL begins, also once a `Path` has folded its `//`."""
@@ -67,8 +75,6 @@ def build_summarizer(settings: SummarizerSettings) -> Summarizer:
 
     if settings.kind == "extractive":
         return ExtractiveSummarizer()
-    from storage.llm_summarizer import LLMSummarizer
-
     llm = settings.llm
     if llm.base_url is None or llm.model is None:
         missing = []
@@ -80,8 +86,44 @@ def build_summarizer(settings: SummarizerSettings) -> Summarizer:
             f"the llm summarizer needs {' and '.join(missing)} to be set "
             "(or [summarizer.llm] base_url and model in the config file)"
         )
-    api_key = llm.api_key.get_secret_value() if llm.api_key is not None else None
-    return LLMSummarizer(llm.base_url, llm.model, api_key=api_key, timeout=llm.timeout)
+    return _llm(llm, llm.base_url, llm.model)
+
+
+def build_language_model(settings: LLMSettings) -> Callable[[str], str] | None:
+    """A prompt-to-reply function on the configured OpenAI-compatible endpoint, or
+    None when none is configured (the server's classify and synthesize_question need
+    one; the summarizer need not be the LLM's)."""
+    if settings.base_url is None or settings.model is None:
+        return None
+    return _llm(settings, settings.base_url, settings.model).complete
+
+
+def _llm(settings: LLMSettings, base_url: str, model: str) -> LLMSummarizer:
+    from storage.llm_summarizer import LLMSummarizer
+
+    key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    return LLMSummarizer(base_url, model, api_key=key, timeout=settings.timeout)
+
+
+def open_file(path: Path, *, lock_timeout: float = LOCK_TIMEOUT, **options: Any) -> DuckDBStore:
+    """The DuckDB store at `path` (`options` as `DuckDBStore` takes them).
+
+    A file that `zeptui serve` holds is refused at once, in one line naming the
+    server (its discovery file, zeptui/server/discovery.py); a stale discovery file
+    (its process gone, or the file not held after all) is ignored.
+    """
+    from storage.duckdb import DuckDBStore
+    from storage.errors import StoreLockedError
+    from zeptui.server.discovery import served_message
+
+    served = served_message(path)
+    try:  # a served file is held: no use waiting for it
+        return DuckDBStore(path, lock_timeout=0.0 if served else lock_timeout, **options)
+    except StoreLockedError:
+        served = served_message(path)  # a server may have started while this waited
+        if served is None:
+            raise
+        raise StoreLockedError(served) from None
 
 
 @contextmanager
@@ -91,6 +133,7 @@ def open_store(
     *,
     read_only: bool = False,
     summaries: bool = False,
+    background_summaries: bool = False,
     memory_limit: str | None = None,
     summary_failed: Callable[[str], None] | None = None,
 ) -> Iterator[MemoryStore]:
@@ -98,20 +141,21 @@ def open_store(
 
     With `summaries` (and not `read_only`), writes make summaries with the configured
     summarizer, when the block ends, before the store closes (with the file let go
-    while an LLM is waited on); each distinct failure is passed to `summary_failed`.
+    while an LLM is waited on); with `background_summaries` too, on a worker thread
+    as the writes come (a long-lived process: `zeptui serve`), and closing waits for
+    them. Each distinct failure is passed to `summary_failed`.
     `read_only` opens the file read-only (it must exist). `memory_limit` caps
     DuckDB's memory (see `DuckDBStore`).
     """
     from storage.capabilities import Summarizing, offered
-    from storage.duckdb import DuckDBStore
 
     assert target.path is not None  # the only kind StoreTarget makes today
     summaries = summaries and not read_only
-    store = DuckDBStore(
+    store = open_file(
         target.path,
         message_window=settings.memory.message_window,
         summarizer=build_summarizer(settings.summarizer) if summaries else None,
-        defer_summaries=True,
+        defer_summaries=not background_summaries,
         read_only=read_only,
         memory_limit=memory_limit,
     )

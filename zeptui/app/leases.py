@@ -6,7 +6,8 @@ second handle on the same file with another configuration inside one process.
 - The **read lease** opens the store read-only when a call needs it and closes it
   after `idle` seconds without calls, so `zeptui import` in another terminal (which
   waits up to two seconds for the file) gets in between. If another process holds
-  the file, the call fails at once with `StoreLockedError`, which names the holder.
+  the file, the call fails at once with `StoreLockedError`, which names the holder
+  (`zeptui serve` by its pid and URL: `zeptui.compose.open_file`).
 - The **write lease** waits for the reads under way to finish, closes the read-only
   handle, opens the file read-write (waiting a bounded time for another process),
   runs the write and closes the file again. Reads asked for meanwhile wait for it.
@@ -74,18 +75,18 @@ class StoreLeases:
         """Leases on a DuckDB file: reads open it read-only; a write opens it read-write."""
 
         def read_opener() -> MemoryStore:
-            from storage.duckdb import DuckDBStore
+            from zeptui.compose import open_file
 
             if not path.exists():
                 raise NotFoundError(f"{path}: no database yet")
-            return DuckDBStore(path, read_only=True, summarizer=None, lock_timeout=READ_LOCK_WAIT)
+            return open_file(path, read_only=True, summarizer=None, lock_timeout=READ_LOCK_WAIT)
 
         def write_opener() -> MemoryStore:
-            from storage.duckdb import DuckDBStore
+            from zeptui.compose import open_file
 
             # Summaries a write makes due are made as the lease ends (the CLI's way:
             # while an LLM is waited on, the file is let go).
-            return DuckDBStore(path, defer_summaries=True, lock_timeout=WRITE_LOCK_WAIT)
+            return open_file(path, defer_summaries=True, lock_timeout=WRITE_LOCK_WAIT)
 
         return cls(read_opener, str(path), write_opener=write_opener, idle=idle, path=path)
 
