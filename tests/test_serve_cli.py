@@ -38,7 +38,10 @@ def test_a_bad_flag_is_one_line_and_creates_nothing(
     assert not path.exists() and not discovery_path(path).exists()
 
 
-@pytest.mark.parametrize("flags", [["--port", "many"], ["--log-level", "loud"]])
+@pytest.mark.parametrize(
+    "flags",
+    [["--port", "many"], ["--log-level", "loud"], ["--log-level", "trace"]],  # trace logs keys
+)
 def test_an_unparsable_flag_is_a_usage_error(tmp_path: Path, flags: list[str]) -> None:
     assert "Invalid value" in fail("serve", "--db", tmp_path / "x.duckdb", *flags, code=2)
 

@@ -116,7 +116,8 @@ class ServerSettings(_Section):
     max_body: int = DEFAULT_MAX_BODY
     api_key_env: str | None = None
     """The name of the environment variable that holds the key, never the key."""
-    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    """No `trace`: uvicorn logs each request's headers there, the API key among them."""
 
     @field_validator("host", mode="after")
     @classmethod

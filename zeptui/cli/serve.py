@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from zeptui.server.run import Listening
     from zeptui.settings import Settings
 
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 @command("serve")
