@@ -1,12 +1,15 @@
 """Stopping the real `zeptui serve`: Ctrl-C lets it write the summaries still due and
 close the file (the discovery file gone, the file consistent and free for the CLI); a
-second Ctrl-C while it waits exits at once. Each test starts its own server, as it
-stops it."""
+second Ctrl-C while it waits (for a request in flight, or a summary) exits at once.
+Each test starts its own server, as it stops it."""
 
 from __future__ import annotations
 
 import signal
+import socket
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from zep_python.exceptions import APIError
@@ -87,3 +90,34 @@ def test_a_second_ctrl_c_while_summaries_are_written_exits_at_once(tmp_path: Pat
     with DuckDBStore(server.path, read_only=True) as store:  # what was added is there
         assert store.list_messages("long", limit=100).total_count == 14
         assert store.list_summaries("long") == []
+
+
+def test_a_second_ctrl_c_while_a_request_is_in_flight_exits_at_once(tmp_path: Path) -> None:
+    with zeptui_serve(tmp_path) as server:
+        parts = urlsplit(server.url)
+        address = (parts.hostname or "", parts.port or 0)
+        with socket.create_connection(address, timeout=TIMEOUT) as half_sent:
+            half_sent.sendall(  # a request whose body never comes: the stop waits for it
+                b"POST /api/v2/sessions/s/memory HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+            )
+            _add_long_session(server)  # the request before it was answered
+            server.process.send_signal(signal.SIGINT)
+            _wait_until_refused(address)  # the first Ctrl-C arrived: no new connections
+            server.process.send_signal(signal.SIGINT)
+            assert server.process.wait(TIMEOUT) == 130
+        assert server.process.stderr is not None
+        stderr = server.process.stderr.read()
+        assert stderr.splitlines()[-1] == "zeptui: error: interrupted again; stopped at once"
+    with DuckDBStore(server.path, read_only=True) as store:  # the file opens, consistent
+        assert store.list_messages("long", limit=100).total_count == 14
+
+
+def _wait_until_refused(address: tuple[str, int]) -> None:
+    for _ in range(int(TIMEOUT / 0.05)):
+        try:
+            socket.create_connection(address, timeout=TIMEOUT).close()
+        except ConnectionRefusedError:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the server kept accepting connections")
