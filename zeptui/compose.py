@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from storage.summarizers import Summarizer
     from zeptui.settings import Settings, SummarizerSettings
 
-__all__ = ["StoreTarget", "build_summarizer", "open_store"]
+__all__ = ["StoreTarget", "build_summarizer", "connect", "open_store"]
 
 REMOTE_SCHEMES = ("http:/", "https:/")
 """How a URL begins, also once a `Path` has folded its `//`."""
@@ -84,6 +84,36 @@ def build_summarizer(settings: SummarizerSettings) -> Summarizer:
     return LLMSummarizer(llm.base_url, llm.model, api_key=api_key, timeout=llm.timeout)
 
 
+def connect(
+    target: StoreTarget,
+    settings: Settings,
+    *,
+    read_only: bool = False,
+    summaries: bool = False,
+    memory_limit: str | None = None,
+    lock_timeout: float | None = None,
+) -> MemoryStore:
+    """The store at `target`, open; the caller closes it (`open_store` is this for a
+    block). Summaries, when asked for, are deferred: made by the configured summarizer
+    when the store closes, with the file let go while an LLM is waited on.
+    `lock_timeout` is how long to wait for another process to let go of the file.
+    """
+    from storage.duckdb import DuckDBStore
+    from storage.duckdb.connection import LOCK_WAIT_SECONDS
+
+    assert target.path is not None  # the only kind StoreTarget makes today
+    summaries = summaries and not read_only
+    return DuckDBStore(
+        target.path,
+        message_window=settings.memory.message_window,
+        summarizer=build_summarizer(settings.summarizer) if summaries else None,
+        defer_summaries=True,
+        read_only=read_only,
+        memory_limit=memory_limit,
+        lock_timeout=LOCK_WAIT_SECONDS if lock_timeout is None else lock_timeout,
+    )
+
+
 @contextmanager
 def open_store(
     target: StoreTarget,
@@ -103,17 +133,9 @@ def open_store(
     DuckDB's memory (see `DuckDBStore`).
     """
     from storage.capabilities import Summarizing, offered
-    from storage.duckdb import DuckDBStore
 
-    assert target.path is not None  # the only kind StoreTarget makes today
-    summaries = summaries and not read_only
-    store = DuckDBStore(
-        target.path,
-        message_window=settings.memory.message_window,
-        summarizer=build_summarizer(settings.summarizer) if summaries else None,
-        defer_summaries=True,
-        read_only=read_only,
-        memory_limit=memory_limit,
+    store = connect(
+        target, settings, read_only=read_only, summaries=summaries, memory_limit=memory_limit
     )
     try:
         with store:
