@@ -2,12 +2,12 @@
 
 Every front end opens its store here: `StoreTarget` is what the user named (a file
 with `--db PATH`, later a server with `--remote URL`), `open_store` opens it with the
-settings (the message window, the summarizer) and closes it after the block,
-`open_file` opens a file for front ends that hold it their own way (the app's leases)
-and names the `zeptui serve` that holds it, `build_summarizer` turns the summarizer
-settings into a `Summarizer`, and `build_language_model` the LLM settings into the
-server's language model. Nothing else constructs a store or reads the configuration
-for one.
+settings (the message window, the summarizer) and closes it after the block (`connect`
+opens it for front ends that hold it their own way: the app's leases); a file that
+`zeptui serve` holds is refused at once, naming the server. `build_summarizer` turns
+the summarizer settings into a `Summarizer`, and `build_language_model` the LLM
+settings into the server's language model. Nothing else constructs a store or reads
+the configuration for one.
 """
 
 from __future__ import annotations
@@ -27,10 +27,7 @@ if TYPE_CHECKING:
     from storage.summarizers import Summarizer
     from zeptui.settings import LLMSettings, Settings, SummarizerSettings
 
-__all__ = ["StoreTarget", "build_language_model", "build_summarizer", "open_file", "open_store"]
-
-LOCK_TIMEOUT = 2.0
-"""Seconds a store waits for another process to let go of its file."""
+__all__ = ["StoreTarget", "build_language_model", "build_summarizer", "connect", "open_store"]
 
 REMOTE_SCHEMES = ("http:/", "https:/")
 """How a URL begins, also once a `Path` has folded its `//`."""
@@ -105,7 +102,7 @@ def _llm(settings: LLMSettings, base_url: str, model: str) -> LLMSummarizer:
     return LLMSummarizer(base_url, model, api_key=key, timeout=settings.timeout)
 
 
-def open_file(path: Path, *, lock_timeout: float = LOCK_TIMEOUT, **options: Any) -> DuckDBStore:
+def _open_file(path: Path, *, lock_timeout: float, **options: Any) -> DuckDBStore:
     """The DuckDB store at `path` (`options` as `DuckDBStore` takes them).
 
     A file that `zeptui serve` holds is refused at once, in one line naming the
@@ -124,6 +121,39 @@ def open_file(path: Path, *, lock_timeout: float = LOCK_TIMEOUT, **options: Any)
         if served is None:
             raise
         raise StoreLockedError(served) from None
+
+
+def connect(
+    target: StoreTarget,
+    settings: Settings,
+    *,
+    read_only: bool = False,
+    summaries: bool = False,
+    background_summaries: bool = False,
+    memory_limit: str | None = None,
+    lock_timeout: float | None = None,
+) -> MemoryStore:
+    """The store at `target`, open; the caller closes it (`open_store` is this for a
+    block). Summaries, when asked for, are deferred: made by the configured summarizer
+    when the store closes, with the file let go while an LLM is waited on; with
+    `background_summaries` too, on a worker thread as the writes come (a long-lived
+    process: `zeptui serve`), and closing waits for them. `lock_timeout` is how long
+    to wait for another process to let go of the file; a file that `zeptui serve`
+    holds is refused at once, naming it.
+    """
+    from storage.duckdb.connection import LOCK_WAIT_SECONDS
+
+    assert target.path is not None  # the only kind StoreTarget makes today
+    summaries = summaries and not read_only
+    return _open_file(
+        target.path,
+        message_window=settings.memory.message_window,
+        summarizer=build_summarizer(settings.summarizer) if summaries else None,
+        defer_summaries=not background_summaries,
+        read_only=read_only,
+        memory_limit=memory_limit,
+        lock_timeout=LOCK_WAIT_SECONDS if lock_timeout is None else lock_timeout,
+    )
 
 
 @contextmanager
@@ -149,14 +179,12 @@ def open_store(
     """
     from storage.capabilities import Summarizing, offered
 
-    assert target.path is not None  # the only kind StoreTarget makes today
-    summaries = summaries and not read_only
-    store = open_file(
-        target.path,
-        message_window=settings.memory.message_window,
-        summarizer=build_summarizer(settings.summarizer) if summaries else None,
-        defer_summaries=not background_summaries,
+    store = connect(
+        target,
+        settings,
         read_only=read_only,
+        summaries=summaries,
+        background_summaries=background_summaries,
         memory_limit=memory_limit,
     )
     try:

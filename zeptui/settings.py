@@ -45,12 +45,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from zeptui import config
-from zeptui.config import DEFAULT, KEYS, SettingsError, Source
+from zeptui.config import (
+    DEFAULT,
+    DEFAULT_MESSAGE_WINDOW,
+    KEYS,
+    MIN_MESSAGE_WINDOW,
+    SettingsError,
+    Source,
+)
 
 __all__ = ["Settings", "SettingsError", "load", "rows"]
 
-DEFAULT_MESSAGE_WINDOW = 12
-"""Zep's `memory.message_window` default (also `storage.store.DEFAULT_MESSAGE_WINDOW`)."""
 DEFAULT_LLM_TIMEOUT = 60.0
 """Seconds one LLM request may take in all (connect, headers and body)."""
 DEFAULT_PORT = 8000
@@ -73,7 +78,7 @@ class DatabaseSettings(_Section):
 
 
 class MemorySettings(_Section):
-    message_window: int = Field(default=DEFAULT_MESSAGE_WINDOW, ge=2)
+    message_window: int = Field(default=DEFAULT_MESSAGE_WINDOW, ge=MIN_MESSAGE_WINDOW)
 
 
 class LLMSettings(_Section):
