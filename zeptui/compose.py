@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 
 from zeptui.config import SettingsError
 
@@ -27,7 +27,14 @@ if TYPE_CHECKING:
     from storage.summarizers import Summarizer
     from zeptui.settings import LLMSettings, Settings, SummarizerSettings
 
-__all__ = ["StoreTarget", "build_language_model", "build_summarizer", "connect", "open_store"]
+__all__ = [
+    "StoreOptions",
+    "StoreTarget",
+    "build_language_model",
+    "build_summarizer",
+    "connect",
+    "open_store",
+]
 
 REMOTE_SCHEMES = ("http:/", "https:/")
 """How a URL begins, also once a `Path` has folded its `//`."""
@@ -123,35 +130,43 @@ def _open_file(path: Path, *, lock_timeout: float, **options: Any) -> DuckDBStor
         raise StoreLockedError(served) from None
 
 
+class StoreOptions(TypedDict, total=False):
+    """How `connect` and `open_store` open a store (each optional)."""
+
+    read_only: bool
+    """Open the file read-only (it must exist)."""
+    summaries: bool
+    """Writes make summaries with the configured summarizer: deferred (made when the
+    store closes, with the file let go while an LLM is waited on)..."""
+    background_summaries: bool
+    """...or, with this too, on a worker thread as the writes come (a long-lived
+    process: `zeptui serve`); closing waits for them."""
+    memory_limit: str | None
+    """Caps DuckDB's memory (see `DuckDBStore`)."""
+    lock_timeout: float | None
+    """How long to wait for another process to let go of the file."""
+
+
 def connect(
-    target: StoreTarget,
-    settings: Settings,
-    *,
-    read_only: bool = False,
-    summaries: bool = False,
-    background_summaries: bool = False,
-    memory_limit: str | None = None,
-    lock_timeout: float | None = None,
+    target: StoreTarget, settings: Settings, **options: Unpack[StoreOptions]
 ) -> MemoryStore:
-    """The store at `target`, open; the caller closes it (`open_store` is this for a
-    block). Summaries, when asked for, are deferred: made by the configured summarizer
-    when the store closes, with the file let go while an LLM is waited on; with
-    `background_summaries` too, on a worker thread as the writes come (a long-lived
-    process: `zeptui serve`), and closing waits for them. `lock_timeout` is how long
-    to wait for another process to let go of the file; a file that `zeptui serve`
-    holds is refused at once, naming it.
+    """The store at `target`, open with `options`; the caller closes it (`open_store`
+    is this for a block). A file that `zeptui serve` holds is refused at once, naming
+    the server.
     """
     from storage.duckdb.connection import LOCK_WAIT_SECONDS
 
     assert target.path is not None  # the only kind StoreTarget makes today
-    summaries = summaries and not read_only
+    read_only = options.get("read_only", False)
+    summaries = options.get("summaries", False) and not read_only
+    lock_timeout = options.get("lock_timeout")
     return _open_file(
         target.path,
         message_window=settings.memory.message_window,
         summarizer=build_summarizer(settings.summarizer) if summaries else None,
-        defer_summaries=not background_summaries,
+        defer_summaries=not options.get("background_summaries", False),
         read_only=read_only,
-        memory_limit=memory_limit,
+        memory_limit=options.get("memory_limit"),
         lock_timeout=LOCK_WAIT_SECONDS if lock_timeout is None else lock_timeout,
     )
 
@@ -161,32 +176,16 @@ def open_store(
     target: StoreTarget,
     settings: Settings,
     *,
-    read_only: bool = False,
-    summaries: bool = False,
-    background_summaries: bool = False,
-    memory_limit: str | None = None,
     summary_failed: Callable[[str], None] | None = None,
+    **options: Unpack[StoreOptions],
 ) -> Iterator[MemoryStore]:
-    """The store at `target`, open for the block, then closed.
-
-    With `summaries` (and not `read_only`), writes make summaries with the configured
-    summarizer, when the block ends, before the store closes (with the file let go
-    while an LLM is waited on); with `background_summaries` too, on a worker thread
-    as the writes come (a long-lived process: `zeptui serve`), and closing waits for
-    them. Each distinct failure is passed to `summary_failed`.
-    `read_only` opens the file read-only (it must exist). `memory_limit` caps
-    DuckDB's memory (see `DuckDBStore`).
+    """The store at `target` (`connect`'s `options`), open for the block, then closed
+    (the summaries still due made first). Each distinct summary failure is passed to
+    `summary_failed`.
     """
     from storage.capabilities import Summarizing, offered
 
-    store = connect(
-        target,
-        settings,
-        read_only=read_only,
-        summaries=summaries,
-        background_summaries=background_summaries,
-        memory_limit=memory_limit,
-    )
+    store = connect(target, settings, **options)
     try:
         with store:
             yield store
