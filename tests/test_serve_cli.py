@@ -57,7 +57,10 @@ def test_a_port_in_use_from_the_config_file_is_one_line(
         isolated_settings.mkdir(parents=True, exist_ok=True)
         (isolated_settings / "config.toml").write_text(f"[server]\nport = {port}\n")
         line = fail("serve", "--db", path)
-    assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in line
+    assert line.endswith(
+        f"cannot listen on 127.0.0.1:{port} (Address already in use); "
+        "choose another with --port (0: any free port)"
+    )
     assert not path.exists()
 
 

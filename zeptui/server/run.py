@@ -92,7 +92,8 @@ def _listen(host: str, port: int) -> socket.socket:
         listener.listen(2048)
     except OSError as error:
         listener.close()
-        raise ServeError(f"cannot listen on {host}:{port} ({error.strerror})") from None
+        hint = "; choose another with --port (0: any free port)" if port else ""
+        raise ServeError(f"cannot listen on {host}:{port} ({error.strerror}){hint}") from None
     return listener
 
 
