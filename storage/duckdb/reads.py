@@ -162,39 +162,32 @@ def get_memory(
     """Zep's memory of a session: its newest summary and its recent messages (after the
     summary point, at most `window`, without `lastn`); with the session's key."""
     check_range("lastn", lastn, 0, MAX_LIMIT)
-    # One round trip picks the session, its newest summary and the message ids;
-    # `max(id, n)` is cheaper than a sort for the newest n of a long session.
+    # Small queries, each filtering on a constant (the session's key once known), so
+    # that DuckDB's zone maps skip all but the few row groups that hold the session:
+    # a subquery as the filter would scan the whole column instead.
     row = cursor.execute(
-        """
-        WITH s AS (
-            SELECT id, facts FROM sessions WHERE session_id = $sid AND deleted_at IS NULL
-        ),
-        x AS (
-            SELECT max(id) AS id, arg_max(recent_message_id, id) AS point FROM summaries
-            WHERE session_key = (SELECT id FROM s) AND deleted_at IS NULL
-        )
-        SELECT s.id, s.facts, (SELECT id FROM x), (
-            SELECT max(m.id, $n) FROM messages m
-            WHERE m.session_key = (SELECT id FROM s) AND m.deleted_at IS NULL
-              AND m.id > (CASE WHEN $lastn THEN 0 ELSE coalesce((SELECT point FROM x), 0) END)
-        ) FROM s
-        """,
-        # Without lastn, Zep v0.27.2 returns the messages after the summary point,
-        # capped at the window.
-        {"sid": session_id, "n": lastn or window, "lastn": bool(lastn)},
+        "SELECT id, facts FROM sessions WHERE session_id = ? AND deleted_at IS NULL",
+        [session_id],
     ).fetchone()
     if row is None:
         raise NotFoundError(f"session {session_id!r} not found")
-    facts = load_json(row[1])
-    summary_row = None
-    if row[2] is not None:
-        summary_row = cursor.execute(
-            f"SELECT {SUMMARY_COLUMNS} FROM summaries x WHERE x.id = ?", [row[2]]
-        ).fetchone()
-    rows = rows_by_id(cursor, [int(i) for i in row[3] or []])
+    key, facts = int(row[0]), load_json(row[1])
+    summary_row = cursor.execute(
+        f"SELECT {SUMMARY_COLUMNS} FROM summaries x "
+        "WHERE x.session_key = ? AND x.deleted_at IS NULL ORDER BY x.id DESC LIMIT 1",
+        [key],
+    ).fetchone()
+    # Without lastn, Zep v0.27.2 returns the messages after the summary point, capped
+    # at the window; `max(id, n)` is cheaper than a sort for the newest n.
+    point = int(summary_row[-1]) if summary_row is not None and not lastn else 0
+    ids = cursor.execute(
+        "SELECT max(id, ?) FROM messages WHERE session_key = ? AND deleted_at IS NULL AND id > ?",
+        [lastn or window, key, point],
+    ).fetchone()
+    rows = rows_by_id(cursor, [int(i) for i in (ids[0] if ids else None) or []])
     messages = [message_from_row(r) for r in rows]
     summary = summary_info_from_row(summary_row).summary if summary_row else None
-    return int(row[0]), Memory(
+    return key, Memory(
         messages=messages,
         summary=summary,
         facts=(facts or []) if memory_type is MemoryType.perpetual else None,
