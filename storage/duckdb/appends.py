@@ -107,11 +107,9 @@ class GroupCommit:
     def _write(self, group: list[_Append]) -> None:
         """Write `group` in one transaction, or (if that fails) each append in its own.
         Every outcome, failures too, goes to the appends: this never raises."""
-        touched: set[int] = set()
         try:
             try:
-                with self._db.write(changes=touched) as cursor:
-                    touched.update(_insert(cursor, group, self._db))
+                self._commit(group)
             except Exception as error:
                 if len(group) == 1:
                     group[0].error = error
@@ -129,12 +127,17 @@ class GroupCommit:
     def _write_each(self, group: list[_Append]) -> None:
         """Each append in its own transaction, so only the failing ones fail."""
         for item in group:
-            touched: set[int] = set()
             try:
-                with self._db.write(changes=touched) as cursor:
-                    touched.update(_insert(cursor, [item], self._db))
+                self._commit([item])
             except Exception as error:
                 item.error = error
+
+    def _commit(self, group: list[_Append]) -> None:
+        """`group` in one transaction, which tells the memory cache which sessions it
+        changed (`Database.write` reads `changed` after the block has filled it)."""
+        changed: set[int] = set()
+        with self._db.write(changes=changed) as cursor:
+            changed.update(_insert(cursor, group, self._db))
 
 
 def _insert(cursor: Cursor, group: list[_Append], db: Database) -> list[int]:
