@@ -91,6 +91,30 @@ def test_cursor_is_gone_everywhere(samples: Path) -> None:
         assert "No such option '--cursor'" in line and f"zeptui {command[0]}" in line
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["sesions"],
+            (
+                "zeptui: error: No such command 'sesions'. Did you mean 'sessions'? "
+                "(see 'zeptui --help')"
+            ),
+        ),
+        (["--json"], "zeptui: error: No such command '--json' (see 'zeptui --help')"),
+        (
+            ["users", "lsit"],
+            (
+                "zeptui: error: No such command 'lsit'. Did you mean 'list'? "
+                "(see 'zeptui users --help')"
+            ),
+        ),
+    ],
+)
+def test_an_unknown_command_is_one_line(db: Path, args: list[str], expected: str) -> None:
+    assert fail(*args, code=2) == expected
+
+
 # --- ranges -----------------------------------------------------------------------------
 
 
