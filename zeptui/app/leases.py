@@ -6,7 +6,8 @@ second handle on the same file with another configuration inside one process.
 - The **read lease** opens the store read-only when a call needs it and closes it
   after `idle` seconds without calls, so `zeptui import` in another terminal (which
   waits up to two seconds for the file) gets in between. If another process holds
-  the file, the call fails at once with `StoreLockedError`, which names the holder.
+  the file, the call fails at once with `StoreLockedError`, which names the holder
+  (a `zeptui serve` by its pid and URL: `zeptui.compose.connect`).
 - The **write lease** waits for the reads under way to finish, closes the read-only
   handle, opens the file read-write (waiting a bounded time for another process),
   runs the write and closes the file again. Reads asked for meanwhile wait for it.
