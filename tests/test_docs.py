@@ -79,7 +79,9 @@ def parse_command_line(words: list[str]) -> click.Context:
     ctx = cli.make_context("zeptui", list(words))
     command = ctx.command
     while isinstance(command, click.Group):
-        rest = [*ctx._protected_args, *ctx.args]
+        # click 8.2 renamed protected_args (and warns on the old name).
+        protected = ctx._protected_args if hasattr(ctx, "_protected_args") else ctx.protected_args
+        rest = [*protected, *ctx.args]
         if not rest:
             break
         name, command_found, rest = command.resolve_command(ctx, rest)
