@@ -1,8 +1,9 @@
 """kill -9 at random moments never leaves a store inconsistent or half-written.
 
-Bounded loops: each kills a real writer (the store in a child process, `zeptui
-import`, `zeptui summarize`) at a seeded random moment, then checks every invariant
-of the file (`tests/reliability.py`) and that the writes are all-or-nothing.
+Bounded loops: each kills a real writer (the store in a child process, also with six
+threads adding at once so that their adds share transactions, `zeptui import`,
+`zeptui summarize`) at a seeded random moment, then checks every invariant of the
+file (`tests/reliability.py`) and that the writes are all-or-nothing.
 """
 
 from __future__ import annotations
@@ -97,6 +98,59 @@ def test_killed_adds_leave_consistent_stores_in_order(tmp_path: Path) -> None:
         stored = live_contents(path)
         for session, choices in expected_sessions(start, printed).items():
             assert stored.get(session, []) in choices, (session, printed[-3:])
+
+
+_CONCURRENT_ADDER = """
+import sys, threading
+from storage.duckdb import DuckDBStore
+from storage.models import Message, RoleType
+printing = threading.Lock()
+with DuckDBStore(sys.argv[1], message_window=4) as store:
+    def add(thread):
+        for n in range(100_000):
+            store.add_memory(f"c{thread % 2}", [
+                Message(role="u", role_type=RoleType.user, content=f"{thread}.{n}.{part}")
+                for part in range(2)
+            ])
+            with printing:
+                print(thread, n, flush=True)
+    threads = [threading.Thread(target=add, args=(t,), daemon=True) for t in range(6)]
+    for thread in threads:
+        thread.start()
+    threads[0].join()
+"""
+
+
+def test_killed_concurrent_adds_keep_every_acknowledged_add_whole_and_in_order(
+    tmp_path: Path,
+) -> None:
+    """Group commit (concurrent adds in one transaction) loses no add that returned,
+    writes none by halves, and keeps each caller's order within its session."""
+    import duckdb
+
+    rng = random.Random(13)
+    for round_number in range(2):
+        path = tmp_path / f"concurrent{round_number}.duckdb"
+        process = subprocess.Popen(
+            [sys.executable, "-c", _CONCURRENT_ADDER, str(path)], stdout=subprocess.PIPE, text=True
+        )
+        printed = kill_after(process, rng.randint(10, 60), rng.uniform(0, 0.02))
+        assert problems(path) == []
+        with duckdb.connect(str(path), read_only=True) as conn:
+            rows = conn.execute("SELECT content FROM messages ORDER BY id").fetchall()
+        stored: dict[int, list[tuple[int, int]]] = {}
+        for (content,) in rows:
+            thread, n, part = (int(value) for value in content.split("."))
+            stored.setdefault(thread, []).append((n, part))
+        acknowledged: dict[int, int] = {}
+        for line in printed:
+            thread, n = (int(value) for value in line.split())
+            acknowledged[thread] = max(acknowledged.get(thread, -1), n)
+        for thread, adds in stored.items():
+            done = len(adds) // 2
+            assert adds == [(n, part) for n in range(done) for part in range(2)], thread
+            assert acknowledged.get(thread, -1) + 1 <= done <= acknowledged.get(thread, -1) + 2
+        assert set(acknowledged) <= set(stored)
 
 
 CORPUS = 4_000
