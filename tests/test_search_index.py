@@ -7,11 +7,11 @@ import duckdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.duckdb import search
+from storage.duckdb import terms as search
 
 PIECES = (
     "SELECT list(term ORDER BY term) FROM (SELECT unnest(regexp_extract_all(piece, "
-    f"{search._TERM})) AS term "
+    f"{search.TERM})) AS term "
     f"FROM (SELECT unnest({search._pieces_sql('lower($text)')}) AS piece)) "
     f"WHERE length(term) <= {search.MAX_TERM_LENGTH} "
     f"AND NOT list_contains({search._STOPWORD_LIST}, term)"
