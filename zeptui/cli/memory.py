@@ -140,7 +140,7 @@ def messages(
     multiple=True,
     metavar="FILTER",
     help="Zep's metadata filter: a jsonpath such as '$.tags[*] ? (@ == \"x\")', or a JSON "
-    "where object ({\"and\": [...]}). Repeatable (all must hold).",
+    'where object ({"and": [...]}). Repeatable (all must hold).',
 )
 @click.option(
     "--scope",
