@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storage.duckdb import terms as search
+from storage.duckdb.ranking import ascii_terms
 
 PIECES = (
     "SELECT list(term ORDER BY term) FROM (SELECT unnest(regexp_extract_all(piece, "
@@ -45,3 +46,10 @@ def test_pieces_give_exactly_the_terms_of_the_whole_text(text: str) -> None:
 def test_long_runs_without_separators_stay_whole() -> None:
     for text in ["a" * 25000, "x1" * 13000 + " tail", "中" * 24000, ("word " * 5000) + "z" * 70]:
         assert terms(PIECES, text) == terms(WHOLE, text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=200))
+def test_ascii_queries_are_read_in_python_as_the_index_reads_them(text: str) -> None:
+    """A query's terms are read without a query when it is ASCII (`ranking.ascii_terms`)."""
+    assert ascii_terms(text) == sorted(set(terms(WHOLE, text)))

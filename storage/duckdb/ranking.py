@@ -8,15 +8,17 @@ Where the time goes, and what is done about it (bench/bench_server.py measures i
   a hundred thousand rows. The corpus statistics (rows, their average length) scan the
   whole table. Both are kept in `IndexStatistics` between queries, valid until the next
   write (`Database.generation`), so they are exact.
-* A session's search scores that session's rows only. A small session's rows are read
-  and tokenised on the spot (the same tokeniser as the index, so the same terms): a few
-  hundred short texts, where the postings of a common term are a large scan. Long texts
-  and large sessions are read from the postings.
+* A session's search scores that session's rows only. In a small session, the rows
+  that hold a query term are read in one plain query and scored in Python
+  (`_session_ranked`): a query of many joins costs milliseconds to plan, and the
+  postings of a common term are a scan of a hundred thousand rows. A large session,
+  and a search across sessions, are ranked in SQL from the postings (`bm25_sql`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -33,10 +35,10 @@ from storage.duckdb.rows import (
     summary_info_from_row,
 )
 from storage.duckdb.terms import (
+    MAX_TERM_LENGTH,
     MESSAGES,
+    STOPWORDS,
     SUMMARIES,
-    TERM,
-    WHOLE_CHARACTERS,
     Corpus,
     tokens_sql,
 )
@@ -47,7 +49,7 @@ from storage.models import SearchQuery, SearchResult, SearchScope
 BM25_K1 = 1.2
 BM25_B = 0.75
 
-SMALL_SESSION = 2_000
+SMALL_SESSION = 500
 """A session with at most this many rows (messages, or summaries) is scored from its
 rows' text; a larger one from the postings."""
 MMR_TERM_CHARACTERS = 20_000
@@ -61,6 +63,18 @@ def normalised(score: float) -> float:
     """A BM25 score (0 and up) as 0..1, order kept: `score / (score + 1)`, the same
     whatever the query, so a `min_score` means the same for every query."""
     return max(score, 0.0) / (max(score, 0.0) + 1.0)
+
+
+def ascii_terms(text: str) -> list[str]:
+    """The distinct index terms of an ASCII `text`, sorted: on ASCII, the index's
+    tokeniser (storage/duckdb/terms.py) reads runs of `[a-z0-9]` of the lower-cased text,
+    without stopwords and runs over MAX_TERM_LENGTH."""
+    words = set(_ASCII_TERM.findall(text.lower())) - _STOPWORDS
+    return sorted(word for word in words if len(word) <= MAX_TERM_LENGTH)
+
+
+_ASCII_TERM = re.compile("[a-z0-9]+")
+_STOPWORDS = frozenset(STOPWORDS)
 
 
 class IndexStatistics:
@@ -78,6 +92,8 @@ class IndexStatistics:
 
     def terms(self, cursor: Cursor, text: str) -> list[str]:
         """The distinct index terms of `text`, sorted: the index's tokeniser's."""
+        if text.isascii():  # the same terms, without a query (see `ascii_terms`)
+            return ascii_terms(text)
         found = self._terms.get(text)
         if found is None:
             row = cursor.execute(f"SELECT list_distinct({tokens_sql('?')})", [text]).fetchone()
@@ -167,33 +183,6 @@ def _postings_hits(corpus: Corpus, *, in_session: bool) -> str:
     """
 
 
-def _session_hits(corpus: Corpus) -> str:
-    """Hits of one session's rows: short texts tokenised here, long ones from the
-    postings. Parameters: the session's key, twice.
-
-    The texts' terms are read as the index reads them, but for the stopword and length
-    rules: the query's terms, which they are joined with, follow those already.
-    """
-    long_text = f"length(content) > {WHOLE_CHARACTERS}"
-    return f"""
-        SELECT term, doc, count(*)::INTEGER AS tf, any_value(doc_len) AS doc_len
-        FROM (
-            SELECT id AS doc, search_len AS doc_len,
-                   unnest(regexp_extract_all(lower(content), {TERM})) AS term
-            FROM {corpus.table}
-            WHERE session_key = ? AND deleted_at IS NULL AND NOT {long_text}
-        ) SEMI JOIN query_terms USING (term)
-        GROUP BY term, doc
-        UNION ALL
-        SELECT p.term, p.{corpus.key}, p.tf, p.doc_len
-        FROM {corpus.postings} p SEMI JOIN query_terms q ON p.term = q.term
-        WHERE p.{corpus.key} IN (
-            SELECT id FROM {corpus.table}
-            WHERE session_key = ? AND deleted_at IS NULL AND {long_text}
-        )
-    """
-
-
 def bm25_sql(corpus: Corpus, hits_sql: str, filters_sql: str) -> str:
     """The ranking query over `hits_sql`. Parameters: the query's terms and their idf
     (two lists), those of `hits_sql`, the average row length, those of `filters_sql`,
@@ -212,7 +201,7 @@ def bm25_sql(corpus: Corpus, hits_sql: str, filters_sql: str) -> str:
             FROM hits h JOIN query_terms q USING (term)
             GROUP BY h.doc
         )
-        SELECT {d}.id, s.session_id, sc.score
+        SELECT {d}.id, s.session_id, sc.score, {_FOUND[corpus.table].columns}
         FROM scored sc
         JOIN {corpus.table} {d} ON {d}.id = sc.doc
         JOIN sessions s ON s.id = {d}.session_key
@@ -228,7 +217,7 @@ def newest_sql(corpus: Corpus, filters_sql: str) -> str:
     Parameters: those of `filters_sql`, then the limit."""
     d = corpus.alias
     return f"""
-        SELECT {d}.id, s.session_id, 0.0 AS score
+        SELECT {d}.id, s.session_id, 0.0 AS score, {_FOUND[corpus.table].columns}
         FROM {corpus.table} {d} JOIN sessions s ON s.id = {d}.session_key
         WHERE {d}.deleted_at IS NULL AND s.deleted_at IS NULL AND {filters_sql}
         ORDER BY {d}.created_at DESC, {d}.id DESC
@@ -263,15 +252,10 @@ def _has_filters(query: SearchQuery) -> bool:
     )
 
 
-def _session(cursor: Cursor, session_id: str, corpus: Corpus) -> tuple[int, int]:
-    """(key, live rows of `corpus`) of a live session; NotFoundError otherwise."""
-    count = (
-        "s.message_count"
-        if corpus is MESSAGES
-        else "(SELECT count(*) FROM summaries WHERE session_key = s.id AND deleted_at IS NULL)"
-    )
-    key, rows = live_session_row(cursor, f"s.id, {count}", session_id)
-    return int(key), int(rows)
+def _session(cursor: Cursor, session_id: str) -> tuple[int, int]:
+    """(key, live messages) of a live session; NotFoundError otherwise."""
+    key, messages = live_session_row(cursor, "s.id, s.message_count", session_id)
+    return int(key), int(messages)
 
 
 def search(
@@ -287,15 +271,14 @@ def search(
     text = query.text.strip()
     if not text and not _has_filters(query):
         raise InvalidInputError("give the words to search for, or a metadata filter")
-    session = None if query.session_id is None else _session(cursor, query.session_id, corpus)
     filters = _filters(query, corpus)
     if text:
         wanted = query.limit if query.mmr_lambda is None else mmr.candidates(query.limit)
-        hits = _ranked(
-            cursor, corpus, text, session, filters, query, wanted, statistics, small_session
-        )
+        hits = _ranked(cursor, corpus, text, query, filters, wanted, statistics, small_session)
     else:
-        filters.equals(f"{corpus.alias}.session_key", None if session is None else session[0])
+        if query.session_id is not None:
+            key, _ = _session(cursor, query.session_id)
+            filters.equals(f"{corpus.alias}.session_key", key)
         sql = newest_sql(corpus, filters.sql)
         hits = cursor.execute(sql, [*filters.params, query.limit]).fetchall()
     if not hits:
@@ -305,51 +288,134 @@ def search(
         scores = [float(hit[2]) for hit in hits]
         order = mmr.rerank(scores, _terms(cursor, corpus, ids), query.mmr_lambda, query.limit)
         hits = [hits[position] for position in order]
-    read = _READERS[corpus.table]
-    found = read(cursor, [int(hit[0]) for hit in hits])
-    return [
-        read.result(found[int(row_id)], normalised(float(score)), session_id)
-        for row_id, session_id, score in hits
-    ]
+    found = _FOUND[corpus.table]
+    return [found.result(hit[3:], normalised(float(hit[2])), str(hit[1])) for hit in hits]
 
 
 def _ranked(
     cursor: Cursor,
     corpus: Corpus,
     text: str,
-    session: tuple[int, int] | None,
-    filters: Where,
     query: SearchQuery,
+    filters: Where,
     wanted: int,
     statistics: IndexStatistics,
     small_session: int,
 ) -> list[Any]:
-    """(id, session_id, raw score) of the `wanted` best rows for `text`."""
+    """(id, session_id, raw score, the row's `_FOUND` columns...) of the `wanted` best
+    rows for `text`, best first.
+
+    A session's rows are first read whole if it is small (at most `small_session`
+    messages; one query that also finds the session), and scored here
+    (`_scored_here`); otherwise, and across sessions, the postings are ranked in SQL.
+    """
     terms = statistics.terms(cursor, text)
+    rows: list[Any] = []
+    if query.session_id is not None and terms:
+        rows = _small_session_rows(cursor, corpus, query.session_id, filters, small_session)
+    key = None
+    if query.session_id is not None and not rows:
+        key, messages = _session(cursor, query.session_id)  # unknown: NotFoundError
+        if messages <= small_session:
+            return []  # no row of it passes the filters
     if not terms:
         return []
-    rows, average_length = statistics.corpus(cursor, corpus)
+    documents, average_length = statistics.corpus(cursor, corpus)
     df = statistics.document_frequencies(cursor, corpus, terms)
-    idf = [math.log(1 + (rows - df[term] + 0.5) / (df[term] + 0.5)) for term in terms]
-    if session is not None and session[1] <= small_session:
-        hits_sql, hits_params = _session_hits(corpus), [session[0], session[0]]
-    else:
-        in_session = session is not None
-        hits_sql = _postings_hits(corpus, in_session=in_session)
-        hits_params = [session[0]] if session is not None else []
+    idf = [math.log(1 + (documents - df[term] + 0.5) / (df[term] + 0.5)) for term in terms]
     lowest = query.min_score / (1 - query.min_score) if query.min_score < 1 else math.inf
+    if rows:
+        scorer = _Scorer(dict(zip(terms, idf, strict=True)), average_length)
+        return _scored_here(cursor, corpus, rows, scorer, lowest, wanted)
+    hits_sql = _postings_hits(corpus, in_session=key is not None)
     return cursor.execute(
         bm25_sql(corpus, hits_sql, filters.sql),
         [
             terms,
             idf,
-            *hits_params,
+            *([] if key is None else [key]),
             max(average_length, 1.0),
             *filters.params,
             lowest,
             wanted,
         ],
     ).fetchall()
+
+
+def _small_session_rows(
+    cursor: Cursor, corpus: Corpus, session_id: str, filters: Where, small_session: int
+) -> list[Any]:
+    """(id, session_id, search_len, the `_FOUND` columns...) of the session's live rows
+    that pass `filters`, if it is live and holds at most `small_session` messages."""
+    d = corpus.alias
+    return cursor.execute(
+        f"SELECT {d}.id, s.session_id, {d}.search_len, {_FOUND[corpus.table].columns} "
+        f"FROM {corpus.table} {d} JOIN sessions s ON s.id = {d}.session_key "
+        "WHERE s.session_id = ? AND s.deleted_at IS NULL AND s.message_count <= ? "
+        f"AND {d}.deleted_at IS NULL AND {filters.sql}",
+        [session_id, small_session, *filters.params],
+    ).fetchall()
+
+
+class _Scorer:
+    """BM25 in Python, as `bm25_sql` computes it, for rows read whole."""
+
+    def __init__(self, idf: dict[str, float], average_length: float) -> None:
+        self.idf = idf
+        self.average_length = max(average_length, 1.0)
+
+    def score(self, frequencies: dict[str, int], length: int) -> float:
+        norm = BM25_K1 * (1 - BM25_B + BM25_B * length / self.average_length)
+        return sum(
+            self.idf[term] * tf * (BM25_K1 + 1) / (tf + norm)
+            for term, tf in sorted(frequencies.items())
+        )
+
+
+def _scored_here(
+    cursor: Cursor,
+    corpus: Corpus,
+    rows: list[Any],
+    scorer: _Scorer,
+    lowest: float,
+    wanted: int,
+) -> list[Any]:
+    """`_ranked` of a small session's `rows` (`_small_session_rows`), scored here.
+
+    A query of many joins costs milliseconds to plan, and DuckDB compiles the Unicode
+    term pattern anew for each query (about 2 ms); reading a few hundred rows does not.
+    An ASCII text is tokenised here if it holds a query term as a substring (every text
+    with the term does): on ASCII, `[a-z0-9]+` reads exactly the index's terms
+    (storage/duckdb/terms.py; lower-cased ASCII is ASCII). The terms of other texts are
+    read from the postings.
+    """
+    terms = sorted(scorer.idf)
+    content = _FOUND[corpus.table].content + 3
+    frequencies: dict[int, dict[str, int]] = {}
+    others = []
+    for row in rows:
+        if not row[content].isascii():
+            others.append(row[0])  # (Python does not lower-case every letter as DuckDB)
+            continue
+        text = row[content].lower()
+        if any(term in text for term in terms):
+            counts = Counter(_ASCII_TERM.findall(text))
+            frequencies[row[0]] = {term: counts[term] for term in terms if counts[term]}
+    if others:
+        for doc, term, tf in cursor.execute(
+            f"SELECT {corpus.key}, term, tf FROM {corpus.postings} "
+            "WHERE term IN (SELECT unnest(?::VARCHAR[])) "
+            f"AND {corpus.key} IN (SELECT unnest(?::BIGINT[]))",
+            [terms, others],
+        ).fetchall():
+            frequencies.setdefault(doc, {})[term] = tf
+    scored = [
+        (scorer.score(frequencies[row[0]], row[2]), row) for row in rows if frequencies.get(row[0])
+    ]
+    best = sorted(
+        (item for item in scored if item[0] >= lowest), key=lambda item: (-item[0], -item[1][0])
+    )
+    return [(row[0], row[1], score, *row[3:]) for score, row in best[:wanted]]
 
 
 def _terms(cursor: Cursor, corpus: Corpus, ids: Sequence[int]) -> list[Counter[str]]:
@@ -363,39 +429,34 @@ def _terms(cursor: Cursor, corpus: Corpus, ids: Sequence[int]) -> list[Counter[s
     return [terms.get(row_id, Counter()) for row_id in ids]
 
 
-class _Reader:
-    """Reads the rows found, by id, and makes them search results."""
+class _Found:
+    """The columns a search reads of the rows it finds (`content` is the position of
+    the text among them), and the result it makes of them."""
 
     def __init__(
         self,
-        sql: str,
-        result: Callable[[Any, float, str], SearchResult],
-        convert: Callable[[Sequence[Any]], Any],
+        columns: str,
+        content: int,
+        result: Callable[[Sequence[Any], float, str], SearchResult],
     ) -> None:
-        self.sql = sql
+        self.columns = columns
+        self.content = content
         self.result = result
-        self.convert = convert
-
-    def __call__(self, cursor: Cursor, ids: list[int]) -> dict[int, Any]:
-        rows = cursor.execute(self.sql, [ids]).fetchall()
-        return {int(row[0]): self.convert(row[1:]) for row in rows}
 
 
-_READERS = {
-    "messages": _Reader(
-        f"SELECT m.id, {MESSAGE_COLUMNS} FROM messages m "
-        "WHERE m.id IN (SELECT unnest(?::BIGINT[]))",
-        lambda message, score, session_id: SearchResult(
-            message=message, score=score, session_id=session_id
+_FOUND = {
+    "messages": _Found(
+        MESSAGE_COLUMNS,
+        5,
+        lambda row, score, session_id: SearchResult(
+            message=message_from_row(row), score=score, session_id=session_id
         ),
-        message_from_row,
     ),
-    "summaries": _Reader(
-        f"SELECT x.id, {SUMMARY_COLUMNS} FROM summaries x "
-        "WHERE x.id IN (SELECT unnest(?::BIGINT[]))",
-        lambda summary, score, session_id: SearchResult(
-            summary=summary, score=score, session_id=session_id
+    "summaries": _Found(
+        SUMMARY_COLUMNS,
+        2,
+        lambda row, score, session_id: SearchResult(
+            summary=summary_info_from_row(row).summary, score=score, session_id=session_id
         ),
-        lambda row: summary_info_from_row(row).summary,
     ),
 }
