@@ -146,6 +146,40 @@ def parse_jsonpath(text: str) -> Condition:
     return _Parser(text, "jsonpath", _Budget()).jsonpath()
 
 
+def where_json(condition: Condition) -> dict[str, Any]:
+    """`condition` as Zep's `where` object (what `parse_where` reads back as it): for a
+    store that sends filters on, such as a client of a Zep server."""
+    if isinstance(condition, AllOf | AnyOf):
+        key = "and" if isinstance(condition, AllOf) else "or"
+        return {key: [where_json(part) for part in condition.parts]}
+    if isinstance(condition, Exists):
+        return {"jsonpath": "$" + _steps_text(condition.path)}
+    return {"jsonpath": f"$ ? ({_predicate_text(condition)})"}
+
+
+def _steps_text(steps: tuple[Step, ...]) -> str:
+    out = ""
+    for step in steps:
+        if isinstance(step, Member):
+            name = _NAME.fullmatch(step.key) and step.key not in _WORDS
+            out += "." + (step.key if name else json.dumps(step.key, ensure_ascii=False))
+        elif isinstance(step, Element):
+            out += "[*]" if step.index is None else f"[{step.index}]"
+        else:
+            out += f" ? ({_predicate_text(step.predicate)})"
+    return out
+
+
+def _predicate_text(node: Condition) -> str:
+    if isinstance(node, Exists):
+        raise FilterError("a filter's predicate compares a path with a value")
+    if isinstance(node, Comparison):
+        value = json.dumps(node.value, ensure_ascii=False)
+        return f"@{_steps_text(node.path)} {node.op} {value}"
+    joiner = " && " if isinstance(node, AllOf) else " || "
+    return "(" + joiner.join(_predicate_text(part) for part in node.parts) + ")"
+
+
 def _date(value: Any, name: str) -> datetime | None:
     if value is None or value == "":
         return None
@@ -214,6 +248,7 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
+_NAME = re.compile(r"[^\W\d]\w*")
 _UNSUPPORTED_WORDS = {
     "strict": "strict mode",
     "lax": "",

@@ -3,7 +3,6 @@ exactly what a plain Python reading of the filter selects, over metadata of any 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from itertools import count
 from typing import Any
@@ -29,6 +28,7 @@ from storage.metadata_filter import (
     parse_jsonpath,
     parse_metadata_filter,
     parse_where,
+    where_json,
 )
 from storage.models import Message, SearchQuery
 
@@ -94,39 +94,6 @@ def _holds(node: Condition, item: Any) -> bool:
         return bool(_items(node.path, [] if item is None else [item]))
     found = _unwrap(_items(node.path, [item]))
     return any(_compare(value, node.op, node.value) for value in found)
-
-
-# --- filters written out as text ----------------------------------------------------
-
-
-def _literal(value: Scalar) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _steps_text(steps: tuple[Step, ...]) -> str:
-    out = ""
-    for step in steps:
-        if isinstance(step, Member):
-            out += "." + (step.key if step.key.isidentifier() else json.dumps(step.key))
-        elif isinstance(step, Element):
-            out += "[*]" if step.index is None else f"[{step.index}]"
-        else:
-            out += f" ? ({_predicate_text(step.predicate)})"
-    return out
-
-
-def _predicate_text(node: Predicate) -> str:
-    if isinstance(node, Comparison):
-        return f"@{_steps_text(node.path)} {node.op} {_literal(node.value)}"
-    joiner = " && " if isinstance(node, AllOf) else " || "
-    return "(" + joiner.join(_predicate_text(part) for part in node.parts) + ")"
-
-
-def _where_json(node: Condition) -> dict[str, Any]:
-    if isinstance(node, Exists):
-        return {"jsonpath": "$" + _steps_text(node.path)}
-    key = "and" if isinstance(node, AllOf) else "or"
-    return {key: [_where_json(part) for part in node.parts]}  # type: ignore[arg-type]
 
 
 # --- strategies ------------------------------------------------------------------------
@@ -211,7 +178,7 @@ def test_a_filter_selects_what_the_reference_selects(
         ],
     )
     for condition in conditions:
-        where = _where_json(condition)
+        where = where_json(condition)
         parsed = parse_where(where)
         assert parsed == condition, where  # the text reads back as the tree it came from
         query = SearchQuery(where=parsed, session_id=session_id, limit=1000)
