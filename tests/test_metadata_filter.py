@@ -158,13 +158,13 @@ _sessions = count()
 
 
 @settings(
-    max_examples=25,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     records=st.lists(METADATA, min_size=1, max_size=6),
-    conditions=st.lists(CONDITIONS, min_size=1, max_size=3),
+    conditions=st.lists(CONDITIONS, min_size=1, max_size=2),
 )
 def test_a_filter_selects_what_the_reference_selects(
     store: DuckDBStore, records: list[dict[str, Any] | None], conditions: list[Condition]
