@@ -157,7 +157,11 @@ def messages(
     help="Re-rank by maximal marginal relevance: 1 relevance only, 0 diversity only.",
 )
 @click.option(
-    "--min-score", type=click.FloatRange(0, 1), default=0.0, help="Leave out lower scores (0..1)."
+    "--min-score",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    metavar="SCORE",
+    help="Leave out lower scores (0..1).",
 )
 @click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
 @json_option("Print a JSON array of SearchResults.")
