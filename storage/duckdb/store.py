@@ -25,7 +25,16 @@ from storage.capabilities import (
     Summarizing,
     ZepJsonlImport,
 )
-from storage.duckdb import imports, maintenance, reads, search, summaries, writes, zep_jsonl
+from storage.duckdb import (
+    imports,
+    maintenance,
+    ranking,
+    reads,
+    search,
+    summaries,
+    writes,
+    zep_jsonl,
+)
 from storage.duckdb.appends import GroupCommit
 from storage.duckdb.connection import LOCK_WAIT_SECONDS, Database
 from storage.duckdb.memory_cache import MAX_ANSWERS, MemoryCache
@@ -131,6 +140,7 @@ class DuckDBStore(
             memory_limit=memory_limit,
             clock=clock,
         )
+        self._index_statistics = ranking.IndexStatistics(lambda: self._db.generation)
         self._memory_cache = MemoryCache(memory_cache)
         """Recent memory answers, dropped by the writes that change them."""
         self._db.changed = self._memory_cache.changed
@@ -381,7 +391,7 @@ class DuckDBStore(
     # --- search and maintenance ----------------------------------------------------
 
     def search(self, query: SearchQuery) -> list[SearchResult]:
-        return search.search(self._db.cursor(), query)
+        return ranking.search(self._db.cursor(), query, self._index_statistics)
 
     def purge(
         self, session_ids: Sequence[str] | None = None, *, dry_run: bool = False
