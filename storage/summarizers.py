@@ -78,6 +78,9 @@ class Summarizer(ABC):
     name: str = "summarizer"
     waits_on_network: bool = False
     """True when `summarize` waits on a server: the store then lets go of its file."""
+    only_computes: bool = False
+    """True when `summarize` only computes (no I/O, no state kept between calls): a big
+    run may then draft in worker processes, one per core (storage/summary_workers.py)."""
 
     @abstractmethod
     def summarize(self, previous: str | None, messages: Sequence[SpokenMessage]) -> SummaryDraft:
@@ -180,6 +183,7 @@ class ExtractiveSummarizer(Summarizer):
     """
 
     name = "extractive"
+    only_computes = True
 
     def __init__(self, max_tokens: int = 256) -> None:
         if max_tokens < 1:

@@ -77,12 +77,13 @@ def _pieces_sql(text_sql: str) -> str:
     )
 
 
-def index_messages_sql(where_sql: str) -> list[str]:
+def index_messages_sql(where_sql: str, *, in_order: bool = False) -> list[str]:
     """Statements that index the messages matching `where_sql` (run in order).
 
     The first takes the parameters of `where_sql`; the others take none. Each
     message is tokenised once, into a temp table that feeds both its postings
-    and its document length (`messages.search_len`).
+    and its document length (`messages.search_len`). With `in_order`, the postings
+    are written sorted as `compact` leaves them (into an empty index: no re-sort after).
     """
     return [
         f"""
@@ -104,7 +105,8 @@ def index_messages_sql(where_sql: str) -> list[str]:
         SELECT t.term, t.id, t.tf, l.n
         FROM (SELECT term, id, count(*)::INTEGER AS tf FROM new_terms GROUP BY term, id) t
         JOIN new_lengths l USING (id)
-        """,
+        """
+        + (" ORDER BY t.term, t.id" if in_order else ""),
         """
         UPDATE messages SET search_len = l.n FROM new_lengths l WHERE messages.id = l.id
         """,
@@ -157,9 +159,10 @@ COMPACT_AFTER_MESSAGES = 50_000
 """An import adding at least this many messages re-sorts the search index."""
 
 
-def index(cursor: Cursor, where_sql: str, params: list[Any]) -> None:
-    """Add the messages matching `where_sql` to the full-text index."""
-    for number, statement in enumerate(index_messages_sql(where_sql)):
+def index(cursor: Cursor, where_sql: str, params: list[Any], *, in_order: bool = False) -> None:
+    """Add the messages matching `where_sql` to the full-text index (`in_order`: see
+    `index_messages_sql`)."""
+    for number, statement in enumerate(index_messages_sql(where_sql, in_order=in_order)):
         cursor.execute(statement, params if number == 0 else [])
 
 
@@ -175,19 +178,30 @@ def compact(cursor: Cursor) -> None:
 
 
 def compact_after_import(cursor: Cursor, added: int) -> bool:
-    """Re-sort the index after an import that made a large share of it; whether it did.
+    """Re-sort the index after an import that made a large share of it; whether it did."""
+    if not compact_due(cursor, added):
+        return False
+    compact(cursor)
+    return True
 
-    A re-sort costs time in proportion to the whole index, so it runs only when the
+
+def compact_due(cursor: Cursor, added: int) -> bool:
+    """Whether an import that added `added` messages (stored already) makes a re-sort due.
+
+    A re-sort costs time in proportion to the whole index, so it is due only when the
     import added at least COMPACT_AFTER_MESSAGES messages and at least a fifth of all
     messages; `optimize()` re-sorts on request.
     """
     if added < COMPACT_AFTER_MESSAGES:
         return False
     row = cursor.execute("SELECT count(*) FROM messages").fetchone()
-    if row is not None and added * 5 < int(row[0]):
-        return False
-    compact(cursor)
-    return True
+    return row is None or added * 5 >= int(row[0])
+
+
+def is_empty(cursor: Cursor) -> bool:
+    """Whether the index holds no posting."""
+    row = cursor.execute("SELECT NOT EXISTS (SELECT 1 FROM search_postings)").fetchone()
+    return bool(row and row[0])
 
 
 def search(cursor: Cursor, query: SearchQuery) -> list[SearchResult]:

@@ -309,8 +309,15 @@ def import_file(
             {"now": now},
         )
         clock.lap("insert")
-        search.index(cursor, "id BETWEEN ? AND ?", [message_ids[0], message_ids[-1]])
+        # A big import into an empty index writes it sorted: no re-sort after.
+        compact = search.compact_due(cursor, result.messages_added)
+        in_order = compact and search.is_empty(cursor)
+        where = "id BETWEEN ? AND ?"
+        search.index(cursor, where, [message_ids[0], message_ids[-1]], in_order=in_order)
         clock.lap("index")
+        if compact and not in_order:
+            search.compact(cursor)
+            clock.lap("compact")
     touched = [
         int(row[0])
         for row in cursor.execute(
@@ -320,8 +327,6 @@ def import_file(
     ]
     for table in ("zep_rows", "zep_sessions", "zep_created", "zep_new", "zep_tokens"):
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
-    if search.compact_after_import(cursor, result.messages_added):
-        clock.lap("compact")
     return result, touched
 
 
