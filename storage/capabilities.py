@@ -98,15 +98,16 @@ class BulkImport(ABC):
         """
 
 
+ReadProgress = Callable[[int, int], None]
+"""Told (sessions, messages) a file holds, once a store that reads it itself has."""
+
+
 class ZepJsonlImport(ABC):
     """A Zep JSONL file of one message per line read by the store itself (fast)."""
 
     @abstractmethod
     def import_zep_jsonl(
-        self,
-        path: str | Path,
-        default_session_id: str,
-        on_read: Callable[[int, int], None] | None = None,
+        self, path: str | Path, default_session_id: str, on_read: ReadProgress | None = None
     ) -> ImportResult:
         """Store exactly what `BulkImport.import_sessions` stores for the file read by
         `zeptui.importers.zep`; raise `BulkImportDeclined` (before writing anything)

@@ -21,6 +21,7 @@ from storage.capabilities import (
     Maintenance,
     MessageDeletion,
     MessagePositions,
+    ReadProgress,
     SessionPages,
     Summarizing,
     ZepJsonlImport,
@@ -269,10 +270,7 @@ class DuckDBStore(
         return result
 
     def import_zep_jsonl(
-        self,
-        path: str | Path,
-        default_session_id: str,
-        on_read: Callable[[int, int], None] | None = None,
+        self, path: str | Path, default_session_id: str, on_read: ReadProgress | None = None
     ) -> ImportResult:
         """Import a Zep JSONL file of one message per line, with DuckDB reading it.
 
