@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, NamedTuple, Protocol
 
 from storage.errors import StoreError
@@ -210,9 +211,8 @@ class ExtractiveSummarizer(Summarizer):
         ]
         words = [_content_words(text) for _, text in earlier]
         words += [_content_words(m.content) for m in said]
-        frequency: Counter[str] = Counter()  # in how many messages (or lines) a word is
-        for distinct in words:
-            frequency.update(distinct)
+        # In how many messages (or lines) a word is: each set counts a word once.
+        frequency: Counter[str] = Counter(chain.from_iterable(words))
         scorer = _Scorer(frequency)
         # The previous summary is in the span's language: the span's token density.
         density = sum(tokens) / sum(len(m.role) + 2 + len(m.content) for m in said)
