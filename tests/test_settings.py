@@ -78,6 +78,11 @@ def test_every_environment_variable_sets_its_setting(isolated_settings: Path) ->
         "ZEPTUI_LLM_API_KEY": "zk",
         "ZEPTUI_LLM_TIMEOUT": "2.5",
         "ZEPTUI_THEME": "nord",
+        "ZEPTUI_SERVER_HOST": "::1",
+        "ZEPTUI_SERVER_PORT": "8123",
+        "ZEPTUI_SERVER_MAX_BODY": "2MiB",
+        "ZEPTUI_SERVER_API_KEY_ENV": "ZEP_KEY",
+        "ZEPTUI_SERVER_LOG_LEVEL": "Debug",
     }
     settings = load(env={"ZEPTUI_CONFIG_DIR": str(isolated_settings), **values})
     assert settings.database.path == Path("/e/z.duckdb")
@@ -88,6 +93,9 @@ def test_every_environment_variable_sets_its_setting(isolated_settings: Path) ->
     assert settings.summarizer.llm.api_key.get_secret_value() == "zk"
     assert settings.summarizer.llm.timeout == 2.5
     assert settings.app.theme == "nord"
+    server = settings.server
+    assert (server.host, server.port, server.max_body) == ("::1", 8123, 2 * 1024 * 1024)
+    assert (server.api_key_env, server.log_level) == ("ZEP_KEY", "debug")
     named = {variable for key in KEYS for variable in key.env}
     assert named == {*values, "OPENAI_BASE_URL", "OPENAI_API_KEY"}
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

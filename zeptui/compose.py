@@ -2,9 +2,12 @@
 
 Every front end opens its store here: `StoreTarget` is what the user named (a file
 with `--db PATH`, later a server with `--remote URL`), `open_store` opens it with the
-settings (the message window, the summarizer) and closes it after the block, and
-`build_summarizer` turns the summarizer settings into a `Summarizer`. Nothing else
-constructs a store or reads the configuration for one.
+settings (the message window, the summarizer) and closes it after the block (`connect`
+opens it for front ends that hold it their own way: the app's leases); a file that
+`zeptui serve` holds is refused at once, naming the server. `build_summarizer` turns
+the summarizer settings into a `Summarizer`, and `build_language_model` the LLM
+settings into the server's language model. Nothing else constructs a store or reads
+the configuration for one.
 """
 
 from __future__ import annotations
@@ -13,16 +16,25 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 
 from zeptui.config import SettingsError
 
 if TYPE_CHECKING:
+    from storage.duckdb import DuckDBStore
+    from storage.llm_summarizer import LLMSummarizer
     from storage.store import MemoryStore
     from storage.summarizers import Summarizer
-    from zeptui.settings import Settings, SummarizerSettings
+    from zeptui.settings import LLMSettings, Settings, SummarizerSettings
 
-__all__ = ["StoreTarget", "build_summarizer", "open_store"]
+__all__ = [
+    "StoreOptions",
+    "StoreTarget",
+    "build_language_model",
+    "build_summarizer",
+    "connect",
+    "open_store",
+]
 
 REMOTE_SCHEMES = ("http:/", "https:/")
 """How a URL begins, also once a `Path` has folded its `//`."""
@@ -67,8 +79,6 @@ def build_summarizer(settings: SummarizerSettings) -> Summarizer:
 
     if settings.kind == "extractive":
         return ExtractiveSummarizer()
-    from storage.llm_summarizer import LLMSummarizer
-
     llm = settings.llm
     if llm.base_url is None or llm.model is None:
         missing = []
@@ -80,8 +90,85 @@ def build_summarizer(settings: SummarizerSettings) -> Summarizer:
             f"the llm summarizer needs {' and '.join(missing)} to be set "
             "(or [summarizer.llm] base_url and model in the config file)"
         )
-    api_key = llm.api_key.get_secret_value() if llm.api_key is not None else None
-    return LLMSummarizer(llm.base_url, llm.model, api_key=api_key, timeout=llm.timeout)
+    return _llm(llm, llm.base_url, llm.model)
+
+
+def build_language_model(settings: LLMSettings) -> Callable[[str], str] | None:
+    """A prompt-to-reply function on the configured OpenAI-compatible endpoint, or
+    None when none is configured (the server's classify and synthesize_question need
+    one; the summarizer need not be the LLM's)."""
+    if settings.base_url is None or settings.model is None:
+        return None
+    return _llm(settings, settings.base_url, settings.model).complete
+
+
+def _llm(settings: LLMSettings, base_url: str, model: str) -> LLMSummarizer:
+    from storage.llm_summarizer import LLMSummarizer
+
+    key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    return LLMSummarizer(base_url, model, api_key=key, timeout=settings.timeout)
+
+
+def _open_file(path: Path, *, lock_timeout: float, **options: Any) -> DuckDBStore:
+    """The DuckDB store at `path` (`options` as `DuckDBStore` takes them).
+
+    A file that `zeptui serve` holds is refused at once, in one line naming the
+    server (its discovery file, zeptui/server/discovery.py); a stale discovery file
+    (its process gone, or the file not held after all) is ignored.
+    """
+    from storage.duckdb import DuckDBStore
+    from storage.errors import StoreLockedError
+    from zeptui.server.discovery import served_message
+
+    served = served_message(path)
+    try:  # a served file is held: no use waiting for it
+        return DuckDBStore(path, lock_timeout=0.0 if served else lock_timeout, **options)
+    except StoreLockedError:
+        served = served_message(path)  # a server may have started while this waited
+        if served is None:
+            raise
+        raise StoreLockedError(served) from None
+
+
+class StoreOptions(TypedDict, total=False):
+    """How `connect` and `open_store` open a store (each optional)."""
+
+    read_only: bool
+    """Open the file read-only (it must exist)."""
+    summaries: bool
+    """Writes make summaries with the configured summarizer: deferred (made when the
+    store closes, with the file let go while an LLM is waited on)..."""
+    background_summaries: bool
+    """...or, with this too, on a worker thread as the writes come (a long-lived
+    process: `zeptui serve`); closing waits for them."""
+    memory_limit: str | None
+    """Caps DuckDB's memory (see `DuckDBStore`)."""
+    lock_timeout: float | None
+    """How long to wait for another process to let go of the file."""
+
+
+def connect(
+    target: StoreTarget, settings: Settings, **options: Unpack[StoreOptions]
+) -> MemoryStore:
+    """The store at `target`, open with `options`; the caller closes it (`open_store`
+    is this for a block). A file that `zeptui serve` holds is refused at once, naming
+    the server.
+    """
+    from storage.duckdb.connection import LOCK_WAIT_SECONDS
+
+    assert target.path is not None  # the only kind StoreTarget makes today
+    read_only = options.get("read_only", False)
+    summaries = options.get("summaries", False) and not read_only
+    lock_timeout = options.get("lock_timeout")
+    return _open_file(
+        target.path,
+        message_window=settings.memory.message_window,
+        summarizer=build_summarizer(settings.summarizer) if summaries else None,
+        defer_summaries=not options.get("background_summaries", False),
+        read_only=read_only,
+        memory_limit=options.get("memory_limit"),
+        lock_timeout=LOCK_WAIT_SECONDS if lock_timeout is None else lock_timeout,
+    )
 
 
 @contextmanager
@@ -89,32 +176,16 @@ def open_store(
     target: StoreTarget,
     settings: Settings,
     *,
-    read_only: bool = False,
-    summaries: bool = False,
-    memory_limit: str | None = None,
     summary_failed: Callable[[str], None] | None = None,
+    **options: Unpack[StoreOptions],
 ) -> Iterator[MemoryStore]:
-    """The store at `target`, open for the block, then closed.
-
-    With `summaries` (and not `read_only`), writes make summaries with the configured
-    summarizer, when the block ends, before the store closes (with the file let go
-    while an LLM is waited on); each distinct failure is passed to `summary_failed`.
-    `read_only` opens the file read-only (it must exist). `memory_limit` caps
-    DuckDB's memory (see `DuckDBStore`).
+    """The store at `target` (`connect`'s `options`), open for the block, then closed
+    (the summaries still due made first). Each distinct summary failure is passed to
+    `summary_failed`.
     """
     from storage.capabilities import Summarizing, offered
-    from storage.duckdb import DuckDBStore
 
-    assert target.path is not None  # the only kind StoreTarget makes today
-    summaries = summaries and not read_only
-    store = DuckDBStore(
-        target.path,
-        message_window=settings.memory.message_window,
-        summarizer=build_summarizer(settings.summarizer) if summaries else None,
-        defer_summaries=True,
-        read_only=read_only,
-        memory_limit=memory_limit,
-    )
+    store = connect(target, settings, **options)
     try:
         with store:
             yield store

@@ -30,6 +30,10 @@ DB_ENV_VAR = "ZEPTUI_DB"
 DB_FILENAME = "zeptui.duckdb"
 DEMO_DB_FILENAME = "demo.duckdb"
 DEFAULT_THEME = "textual-dark"
+DEFAULT_MESSAGE_WINDOW = 12
+"""Zep's `memory.message_window` default (also `storage.store.DEFAULT_MESSAGE_WINDOW`)."""
+MIN_MESSAGE_WINDOW = 2
+"""The smallest window the store accepts."""
 
 
 class SettingsError(Exception):
@@ -76,6 +80,31 @@ KEYS: tuple[Key, ...] = (
         help="Seconds one request may take in all (connect, wait, read).",
     ),
     Key("app.theme", ("ZEPTUI_THEME",), help="The app's theme (the app remembers a change)."),
+    Key("server.host", ("ZEPTUI_SERVER_HOST",), "--host", help="Where zeptui serve listens."),
+    Key(
+        "server.port",
+        ("ZEPTUI_SERVER_PORT",),
+        "--port",
+        help="zeptui serve's port (0: any free one).",
+    ),
+    Key(
+        "server.max_body",
+        ("ZEPTUI_SERVER_MAX_BODY",),
+        "--max-body",
+        help="The largest request body zeptui serve reads (10MB, 512KiB, bytes).",
+    ),
+    Key(
+        "server.api_key_env",
+        ("ZEPTUI_SERVER_API_KEY_ENV",),
+        "--api-key-env",
+        help="The environment variable holding zeptui serve's API key (the key is never stored).",
+    ),
+    Key(
+        "server.log_level",
+        ("ZEPTUI_SERVER_LOG_LEVEL",),
+        "--log-level",
+        help="zeptui serve's log level: critical, error, warning, info, debug.",
+    ),
 )
 KEYS_BY_NAME = {key.name: key for key in KEYS}
 

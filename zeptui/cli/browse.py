@@ -47,7 +47,7 @@ def open_app(state: State, db_path: Path | None = None) -> None:
     if on_terminal:
         from zeptui.app.app import run
 
-        run(db_path)
+        run(db_path, state.settings)
         return
     from rich.text import Text
 

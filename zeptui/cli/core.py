@@ -238,15 +238,23 @@ class State:
         *,
         create: bool = False,
         summaries: bool = False,
+        background_summaries: bool = False,
         memory_limit: str | None = None,
         settings: Settings | None = None,
     ) -> AbstractContextManager[MemoryStore]:
-        """The store, open read-write (created if missing when `create`)."""
+        """The store, open read-write (created if missing when `create`); summaries as
+        `zeptui.compose.open_store` makes them."""
         settings = settings or self.settings()
         target = self.target(create=create, settings=settings)
         if target.path is not None:
             check_writable(target.path)
-        return open_store(target, settings, summaries=summaries, memory_limit=memory_limit)
+        return open_store(
+            target,
+            settings,
+            summaries=summaries,
+            background_summaries=background_summaries,
+            memory_limit=memory_limit,
+        )
 
 
 def check_writable(path: Path) -> None:
