@@ -49,19 +49,27 @@ which inherit it (so a summarizer need not be picklable)."""
 
 
 def worker_count(sessions: int) -> int:
-    """Worker processes for a run of `sessions`: one per usable core, or 0 for a run
-    in this process (a small run, one core, or no `fork` on this platform)."""
+    """Worker processes for a run of `sessions`: one per core, or 0 for a run in this
+    process (a small run, one core, a machine busy with other work, or no `fork`).
+
+    Workers cost CPU time of their own (sending backlogs, a forked process's copied
+    pages): they pay only on cores that would otherwise wait. So a machine whose load
+    average reaches its cores plus one (this import's own work counts about one) keeps
+    the run in this process.
+    """
     if sessions < MIN_SESSIONS or "fork" not in multiprocessing.get_all_start_methods():
         return 0
-    cores = _cores()
-    return cores if cores > 1 else 0
+    cores, load = _cores_and_load()
+    return cores if cores > 1 and load < cores + 1 else 0
 
 
-def _cores() -> int:
-    """The cores this process may run on."""
+def _cores_and_load() -> tuple[int, float]:
+    """The cores this process may run on, and the machine's load average (1 minute)."""
     if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+        cores = len(os.sched_getaffinity(0))
+    else:
+        cores = os.cpu_count() or 1
+    return cores, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
 
 
 def run_in_processes(

@@ -80,10 +80,11 @@ def stored_summaries(store: DuckDBStore, sessions: int = 9) -> list[tuple[object
 
 @pytest.fixture
 def small_runs_in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Runs of 4+ sessions in batches of 2 go to two worker processes."""
+    """Runs of 4+ sessions in batches of 2 go to two worker processes (the machine
+    seen as two idle cores, whatever its load)."""
     monkeypatch.setattr(summary_workers, "MIN_SESSIONS", 4)
     monkeypatch.setattr(summary_scheduler, "BATCH_SESSIONS", 2)
-    monkeypatch.setattr(summary_workers, "_cores", lambda: 2)
+    monkeypatch.setattr(summary_workers, "_cores_and_load", lambda: (2, 0.5))
 
 
 def in_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, ...]]:
@@ -153,3 +154,19 @@ def test_a_failure_in_a_worker_ends_the_run_as_in_one_process(
     summarised = {row[0] for row in stored}
     assert summarised and len(summarised) < 9  # stopped in the middle
     assert summarised_until_failure(tmp_path / "many.duckdb") == expected
+
+
+@pytest.mark.parametrize(
+    ("cores", "load", "sessions", "workers"),
+    [
+        (2, 1.5, 7_168, 2),  # this import's own work: the other core is free
+        (2, 3.5, 7_168, 0),  # other work keeps the cores busy: workers would only cost
+        (1, 0.0, 7_168, 0),  # one core: nothing to gain
+        (4, 0.0, 100, 0),  # a small run: a pool costs more than it saves
+    ],
+)
+def test_workers_only_on_idle_cores_for_big_runs(
+    monkeypatch: pytest.MonkeyPatch, cores: int, load: float, sessions: int, workers: int
+) -> None:
+    monkeypatch.setattr(summary_workers, "_cores_and_load", lambda: (cores, load))
+    assert summary_workers.worker_count(sessions) == workers
