@@ -91,6 +91,30 @@ def test_cursor_is_gone_everywhere(samples: Path) -> None:
         assert "No such option '--cursor'" in line and f"zeptui {command[0]}" in line
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["sesions"],
+            (
+                "zeptui: error: No such command 'sesions'. Did you mean 'sessions'? "
+                "(see 'zeptui --help')"
+            ),
+        ),
+        (["--json"], "zeptui: error: No such command '--json' (see 'zeptui --help')"),
+        (
+            ["users", "lsit"],
+            (
+                "zeptui: error: No such command 'lsit'. Did you mean 'list'? "
+                "(see 'zeptui users --help')"
+            ),
+        ),
+    ],
+)
+def test_an_unknown_command_is_one_line(db: Path, args: list[str], expected: str) -> None:
+    assert fail(*args, code=2) == expected
+
+
 # --- ranges -----------------------------------------------------------------------------
 
 
@@ -218,25 +242,28 @@ def test_delete_purge_and_users_delete_take_json(samples: Path) -> None:
         "purged": None,
     }
     deleted = run_json("delete", "ws-marcus-dbt-tests", "--purge")
-    assert deleted["purged"] == {"sessions": 1, "messages": 7, "summaries": 0}
+    assert deleted["purged"] == {"users": 0, "sessions": 1, "messages": 7, "summaries": 0}
     assert run_json("users", "delete", "priya.shah") == {
         "message": "OK",
         "user_id": "priya.shah",
         "sessions_deleted": 2,
     }
     assert run_json("purge", "--dry-run") == {
+        "users": 1,
         "sessions": 3,
         "messages": 20,
         "summaries": 0,
         "dry_run": True,
     }
     assert run_json("purge", "--yes") == {
+        "users": 1,
         "sessions": 3,
         "messages": 20,
         "summaries": 0,
         "dry_run": False,
     }
     assert run_json("purge", "--yes") == {
+        "users": 0,
         "sessions": 0,
         "messages": 0,
         "summaries": 0,
@@ -282,6 +309,21 @@ def test_purge_asks_on_a_terminal(samples: Path, tmp_path: Path, terminal: list[
     assert run_json("purge", "--dry-run")["sessions"] == 0
 
 
+def test_purge_removes_a_deleted_user_without_sessions(samples: Path) -> None:
+    """`purge` removes everything deleted: a deleted user with nothing else to purge too."""
+    run("users", "add", "lone")
+    run("users", "delete", "lone")
+    planned = run_json("purge", "--dry-run")
+    assert planned == {"users": 1, "sessions": 0, "messages": 0, "summaries": 0, "dry_run": True}
+    assert "Removed 1 deleted user for good." in run("purge", "--yes").stdout
+    assert run_json("purge", "--dry-run")["users"] == 0
+
+
+def test_purge_dry_run_says_so_when_there_is_nothing_to_purge(samples: Path) -> None:
+    assert run_json("purge", "--dry-run")["dry_run"] is True
+    assert run_json("purge", "--yes")["dry_run"] is False
+
+
 def test_deleting_one_session_purges_only_that_one(samples: Path) -> None:
     run("delete", "octavia-butler")
     run("delete", "support-NW-58213", "--purge")
@@ -310,6 +352,18 @@ def test_a_directory_with_nothing_to_import_fails(db: Path, tmp_path: Path) -> N
         "2 JSON files, none of them a chat history in a known format"
     )
     assert not db.exists()  # nothing to import: no store created either
+
+
+@pytest.mark.parametrize("forced", [[], ["--format", "zep"], ["--format", "sharegpt"]])
+def test_an_empty_file_is_nothing_to_import(db: Path, tmp_path: Path, forced: list[str]) -> None:
+    """An empty (or blank) file is refused as such, whether its format is detected or
+    named, never "unrecognised" nor "0 messages added" with exit 0."""
+    for name, text in (("empty.jsonl", ""), ("blank.json", " \n\n")):
+        path = tmp_path / name
+        path.write_text(text)
+        line = fail("import", *forced, path)
+        assert line == f"zeptui: error: {path}: nothing to import: the file is empty"
+    assert not db.exists()
 
 
 # --- text that is not valid UTF-8 --------------------------------------------------------
