@@ -98,14 +98,21 @@ class BulkImport(ABC):
         """
 
 
+ReadProgress = Callable[[int, int], None]
+"""Told (sessions, messages) a file holds, once a store that reads it itself has."""
+
+
 class ZepJsonlImport(ABC):
     """A Zep JSONL file of one message per line read by the store itself (fast)."""
 
     @abstractmethod
-    def import_zep_jsonl(self, path: str | Path, default_session_id: str) -> ImportResult:
+    def import_zep_jsonl(
+        self, path: str | Path, default_session_id: str, on_read: ReadProgress | None = None
+    ) -> ImportResult:
         """Store exactly what `BulkImport.import_sessions` stores for the file read by
         `zeptui.importers.zep`; raise `BulkImportDeclined` (before writing anything)
-        for a file that needs that reader."""
+        for a file that needs that reader. `on_read(sessions, messages)` is told what
+        the file holds once it is read and checked, before the writing (progress)."""
 
 
 class Summarizing(ABC):

@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, NamedTuple, Protocol
 
 from storage.errors import StoreError
@@ -78,6 +79,9 @@ class Summarizer(ABC):
     name: str = "summarizer"
     waits_on_network: bool = False
     """True when `summarize` waits on a server: the store then lets go of its file."""
+    only_computes: bool = False
+    """True when `summarize` only computes (no I/O, no state kept between calls): a big
+    run may then draft in worker processes, one per core (storage/summary_workers.py)."""
 
     @abstractmethod
     def summarize(self, previous: str | None, messages: Sequence[SpokenMessage]) -> SummaryDraft:
@@ -180,6 +184,7 @@ class ExtractiveSummarizer(Summarizer):
     """
 
     name = "extractive"
+    only_computes = True
 
     def __init__(self, max_tokens: int = 256) -> None:
         if max_tokens < 1:
@@ -206,9 +211,8 @@ class ExtractiveSummarizer(Summarizer):
         ]
         words = [_content_words(text) for _, text in earlier]
         words += [_content_words(m.content) for m in said]
-        frequency: Counter[str] = Counter()  # in how many messages (or lines) a word is
-        for distinct in words:
-            frequency.update(distinct)
+        # In how many messages (or lines) a word is: each set counts a word once.
+        frequency: Counter[str] = Counter(chain.from_iterable(words))
         scorer = _Scorer(frequency)
         # The previous summary is in the span's language: the span's token density.
         density = sum(tokens) / sum(len(m.role) + 2 + len(m.content) for m in said)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
@@ -141,6 +141,46 @@ class WaitsForSummaries(Protocol):
     def wait_for_summaries(self, progress: Progress | None = None) -> None:
         """Block until every scheduled summary is made, reporting progress."""
         ...
+
+
+def draft_spans(
+    summarizer: Summarizer, window: int, backlog: Backlog, limit: int | None = None
+) -> Iterator[tuple[list[int], Draft]]:
+    """Drafts of the backlog's due spans (at most `limit`), oldest first, each with the
+    positions in `backlog.messages` of the messages it covers. Each draft is the
+    context of the next; what the summarizer raises is raised after the drafts before."""
+    previous = backlog.previous
+    messages = backlog.messages
+    spans = due_spans([message.content for message in messages], window)
+    for span in spans[:limit]:
+        covered = [messages[position] for position in span]
+        draft = within_limits(summarizer.summarize(previous, covered))
+        metadata = dict(draft.metadata)
+        metadata.setdefault("summarizer", summarizer.name)
+        assert draft.token_count is not None
+        yield span, Draft(covered, draft.content, metadata, draft.token_count)
+        previous = draft.content
+
+
+def within_limits(draft: SummaryDraft) -> SummaryDraft:
+    """The draft stripped, counted, and cut after a whole sentence if over the size
+    limits (whatever the summarizer: a custom one may return anything)."""
+    content = draft.content.strip()
+    if len(content.encode()) <= MAX_SUMMARY_BYTES:  # else too long to count first
+        tokens = draft.token_count
+        if tokens is None or content != draft.content:
+            tokens = count_tokens(content)
+        if tokens <= MAX_SUMMARY_TOKENS:
+            if content == draft.content and tokens == draft.token_count:
+                return draft
+            return replace(draft, content=content, token_count=tokens)
+    kept = truncate_to_sentences(content, MAX_SUMMARY_TOKENS, MAX_SUMMARY_BYTES)
+    if not kept:
+        raise SummarizerError(
+            f"the {draft.metadata.get('summarizer', 'summarizer')} summary has no whole "
+            f"sentence within {MAX_SUMMARY_TOKENS} tokens and {MAX_SUMMARY_BYTES:,} bytes"
+        )
+    return SummaryDraft(kept, {**draft.metadata, "truncated": True}, count_tokens(kept))
 
 
 class SummaryScheduler:
@@ -263,11 +303,31 @@ class SummaryScheduler:
                     if progress:
                         progress(done, len(keys))
                 return made
-            for start in range(0, len(keys), BATCH_SESSIONS):
-                batch = keys[start : start + BATCH_SESSIONS]
+            batches = [
+                keys[start : start + BATCH_SESSIONS]
+                for start in range(0, len(keys), BATCH_SESSIONS)
+            ]
+            if self.summarizer.only_computes:  # on every core, if the run is big
+                from storage import summary_workers
+
+                workers = summary_workers.worker_count(len(keys))
+                if workers:
+                    return summary_workers.run_in_processes(
+                        self.host,
+                        self.summarizer,
+                        self.window,
+                        batches,
+                        again=again,
+                        workers=workers,
+                        write=lambda drafts: self._write(drafts, report),
+                        progress=progress,
+                    )
+            done = 0
+            for batch in batches:
                 made += self._run_batch(batch, again, report)
+                done += len(batch)
                 if progress:
-                    progress(start + len(batch), len(keys))
+                    progress(done, len(keys))
         return made
 
     def _run_batch(self, keys: Sequence[int], again: bool, report: bool) -> list[SummaryInfo]:
@@ -309,36 +369,9 @@ class SummaryScheduler:
 
     def _draft_spans(self, backlog: Backlog, drafts: list[Draft], limit: int | None) -> None:
         """Append drafts of the backlog's due spans (at most `limit`), oldest first."""
-        previous = backlog.previous
-        messages = backlog.messages
-        spans = due_spans([message.content for message in messages], self.window)
-        for span in spans[:limit]:
-            covered = [messages[position] for position in span]
-            draft = self._within_limits(self.summarizer.summarize(previous, covered))
-            metadata = dict(draft.metadata)
-            metadata.setdefault("summarizer", self.summarizer.name)
-            assert draft.token_count is not None
-            drafts.append(Draft(covered, draft.content, metadata, draft.token_count))
-            previous = draft.content
-
-    @staticmethod
-    def _within_limits(draft: SummaryDraft) -> SummaryDraft:
-        """The draft stripped, counted, and cut after a whole sentence if over the size
-        limits (whatever the summarizer: a custom one may return anything)."""
-        content = draft.content.strip()
-        if len(content.encode()) <= MAX_SUMMARY_BYTES:  # else too long to count first
-            tokens = draft.token_count
-            if tokens is None or content != draft.content:
-                tokens = count_tokens(content)
-            if tokens <= MAX_SUMMARY_TOKENS:
-                return replace(draft, content=content, token_count=tokens)
-        kept = truncate_to_sentences(content, MAX_SUMMARY_TOKENS, MAX_SUMMARY_BYTES)
-        if not kept:
-            raise SummarizerError(
-                f"the {draft.metadata.get('summarizer', 'summarizer')} summary has no whole "
-                f"sentence within {MAX_SUMMARY_TOKENS} tokens and {MAX_SUMMARY_BYTES:,} bytes"
-            )
-        return SummaryDraft(kept, {**draft.metadata, "truncated": True}, count_tokens(kept))
+        drafts.extend(
+            draft for _, draft in draft_spans(self.summarizer, self.window, backlog, limit)
+        )
 
     def _write(self, batches: list[SessionDrafts], report: bool) -> list[SummaryInfo]:
         """Let the host store the batches that change something."""

@@ -26,7 +26,7 @@ from zeptui.exporters import export_sessions
 from zeptui.importers import ImportFileError, ImportOptions, ReadContext, import_file
 from zeptui.importers.sharegpt import ShareGPTImporter
 from zeptui.importers.sources import ArchiveLimits, expand
-from zeptui.services.imports import ImportRun
+from zeptui.services.imports import Entry, ImportCounts, ImportRun
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OCTAVIA = sample_data_dir() / "octavia-butler.json"
@@ -746,3 +746,47 @@ def test_lone_surrogates_are_bad_records_with_file_and_line(
     assert skipped.exit_code == 0, skipped.output
     [report] = json.loads(skipped.stdout)["files"]
     assert report["records_skipped"] == 1 and "lone surrogate" in report["skipped"][0]
+
+
+class Recorder:
+    """An ImportProgress that writes down what it is told, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+
+    def file_started(self, name: str, counts: ImportCounts) -> None:
+        self.events.append(("started", Path(name).name))
+
+    def counted(self, counts: ImportCounts) -> None:
+        self.events.append(("counted", counts.sessions, counts.messages))
+
+    def file_ended(self, entry: Entry, counts: ImportCounts) -> None:
+        self.events.append(("ended", Path(entry.name).name, counts.sessions, counts.messages))
+
+    def summaries(self, done: int, sessions: int) -> None:
+        self.events.append(("summaries", done, sessions))
+
+
+def test_progress_hears_the_bulk_read_and_the_summary_phase(tmp_path: Path) -> None:
+    """Issue 9.23: the progress line is told what a file the store reads itself holds
+    as soon as it is read (not only when it is written), and then how the summaries
+    of the imported sessions go, session by session, up to all of them."""
+    lines = [
+        {"session_id": f"s{n // 14}", "role": "user", "role_type": "user", "content": f"Turn {n}."}
+        for n in range(14 * 3)
+    ]
+    jsonl = tmp_path / "turns.jsonl"
+    jsonl.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    recorder = Recorder()
+    with DuckDBStore(tmp_path / "z.duckdb", defer_summaries=True) as store:
+        ImportRun([jsonl, OCTAVIA]).run(store, recorder)
+        assert store.list_summaries("s2")  # made inside the run, in sight
+    events = recorder.events
+    assert events[:3] == [
+        ("started", "turns.jsonl"),
+        ("counted", 3, 42),  # the store read the file itself: told at once, before the end
+        ("ended", "turns.jsonl", 3, 42),
+    ]
+    assert events[3] == ("started", "octavia-butler.json")
+    assert events[-3][0] == "ended" and events[-3][2:] == (4, 54)
+    assert events[-2:] == [("summaries", 0, 4), ("summaries", 4, 4)]

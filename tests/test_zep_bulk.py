@@ -7,11 +7,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from storage.capabilities import BulkImportDeclined
-from storage.duckdb import DuckDBStore
-from storage.models import ImportResult, SessionQuery
+from storage.duckdb import DuckDBStore, search
+from storage.models import ImportResult, SearchQuery, SessionQuery
 from zeptui.importers.zep import ZepImporter
 
 FIXED = "6f1c2a9e-2b7d-4c51-9a57-1c0f8e9b2d11"
@@ -238,3 +239,34 @@ def test_a_file_name_is_never_read_as_a_pattern(tmp_path: Path, name: str) -> No
             store.import_sessions(ZepImporter().read(target))
         sessions = [i.session.session_id for i in store.session_page(SessionQuery()).sessions]
         assert sessions == ["real"]
+
+
+def postings_as_stored(path: Path) -> list[tuple[str, int]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return [
+            (str(term), int(message))
+            for term, message in con.execute(
+                "SELECT term, message_id FROM search_postings ORDER BY rowid"
+            ).fetchall()
+        ]
+
+
+def test_a_big_import_leaves_the_search_index_sorted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9.23: into an empty index the postings are written sorted (no re-sort
+    after); into a filled one a big import re-sorts it all. Either way searches
+    prune by term."""
+    monkeypatch.setattr(search, "COMPACT_AFTER_MESSAGES", 3)
+    db = tmp_path / "z.duckdb"
+    with DuckDBStore(db, summarizer=None) as store:
+        store.import_zep_jsonl(write_jsonl(tmp_path / "one.jsonl", LINES), "one")
+    first = postings_as_stored(db)
+    assert len(first) > 20 and first == sorted(first)
+    more = [{**line, "session_id": "more", "uuid": None} for line in LINES]
+    with DuckDBStore(db, summarizer=None) as store:
+        store.import_zep_jsonl(write_jsonl(tmp_path / "more.jsonl", more), "more")
+        hits = store.search(SearchQuery(text="kindred time travel", session_id="more"))
+        assert hits[0].message.content == "Kindred (1979) is a time-travel novel."
+    both = postings_as_stored(db)
+    assert len(both) > len(first) and both == sorted(both)

@@ -18,9 +18,10 @@ COMPACT_AFTER_MESSAGES = 50_000
 """An import adding at least this many messages re-sorts the search index."""
 
 
-def index(cursor: Cursor, where_sql: str, params: list[Any]) -> None:
-    """Add the messages matching `where_sql` to the full-text index."""
-    _index(cursor, MESSAGES, where_sql, params)
+def index(cursor: Cursor, where_sql: str, params: list[Any], *, in_order: bool = False) -> None:
+    """Add the messages matching `where_sql` to the full-text index (`in_order`: see
+    `terms.index_sql`)."""
+    _index(cursor, MESSAGES, where_sql, params, in_order)
 
 
 def index_summaries(cursor: Cursor, where_sql: str, params: list[Any]) -> None:
@@ -28,8 +29,10 @@ def index_summaries(cursor: Cursor, where_sql: str, params: list[Any]) -> None:
     _index(cursor, SUMMARIES, where_sql, params)
 
 
-def _index(cursor: Cursor, corpus: Corpus, where_sql: str, params: list[Any]) -> None:
-    for number, statement in enumerate(index_sql(corpus, where_sql)):
+def _index(
+    cursor: Cursor, corpus: Corpus, where_sql: str, params: list[Any], in_order: bool = False
+) -> None:
+    for number, statement in enumerate(index_sql(corpus, where_sql, in_order=in_order)):
         cursor.execute(statement, params if number == 0 else [])
 
 
@@ -46,16 +49,30 @@ def compact(cursor: Cursor) -> None:
 
 
 def compact_after_import(cursor: Cursor, added: int) -> bool:
-    """Re-sort the index after an import that made a large share of it; whether it did.
+    """Re-sort the index after an import that made a large share of it; whether it did."""
+    if not compact_due(cursor, added):
+        return False
+    compact(cursor)
+    return True
 
-    A re-sort costs time in proportion to the whole index, so it runs only when the
+
+def compact_due(cursor: Cursor, added: int) -> bool:
+    """Whether an import that added `added` messages (stored already) makes a re-sort due.
+
+    A re-sort costs time in proportion to the whole index, so it is due only when the
     import added at least COMPACT_AFTER_MESSAGES messages and at least a fifth of all
     messages; `optimize()` re-sorts on request.
     """
     if added < COMPACT_AFTER_MESSAGES:
         return False
     row = cursor.execute("SELECT count(*) FROM messages").fetchone()
-    if row is not None and added * 5 < int(row[0]):
-        return False
-    compact(cursor)
-    return True
+    return row is None or added * 5 >= int(row[0])
+
+
+def is_empty(cursor: Cursor) -> bool:
+    """Whether the index holds no posting (of messages or summaries)."""
+    row = cursor.execute(
+        f"SELECT NOT EXISTS (SELECT 1 FROM {MESSAGES.postings}) "
+        f"AND NOT EXISTS (SELECT 1 FROM {SUMMARIES.postings})"
+    ).fetchone()
+    return bool(row and row[0])

@@ -21,6 +21,7 @@ from storage.capabilities import (
     Maintenance,
     MessageDeletion,
     MessagePositions,
+    ReadProgress,
     SessionPages,
     Summarizing,
     ZepJsonlImport,
@@ -290,7 +291,9 @@ class DuckDBStore(
                 self._schedule_summary(key)
         return result
 
-    def import_zep_jsonl(self, path: str | Path, default_session_id: str) -> ImportResult:
+    def import_zep_jsonl(
+        self, path: str | Path, default_session_id: str, on_read: ReadProgress | None = None
+    ) -> ImportResult:
         """Import a Zep JSONL file of one message per line, with DuckDB reading it.
 
         Stores exactly what `import_sessions` stores for the same file read by
@@ -300,7 +303,7 @@ class DuckDBStore(
         clock = zep_jsonl.Stopwatch()
         with self._db.write() as cursor:
             result, touched = zep_jsonl.import_file(
-                cursor, Path(path), default_session_id, self._db.now(), clock
+                cursor, Path(path), default_session_id, self._db.now(), clock, on_read
             )
         clock.lap("commit")
         self.last_import_timings = clock.laps

@@ -22,7 +22,7 @@ from storage.duckdb.rows import (
     utc,
 )
 from storage.duckdb.writes import reserve_ids
-from storage.models import Summary, SummaryInfo
+from storage.models import RoleType, Summary, SummaryInfo
 
 if TYPE_CHECKING:
     from storage.summary_scheduler import Backlog, Draft, SessionDrafts
@@ -67,9 +67,14 @@ def backlogs(cursor: Cursor, keys: Sequence[int], *, again: bool) -> list[Backlo
         "WHERE m.deleted_at IS NULL ORDER BY m.session_key, m.id",
         [list(messages), [0 if again else int(row[3]) for row in sessions]],
     ).fetchall()
-    for key, message_id, uuid, role, role_type, content, tokens in rows:
-        kind = read_role_type(role_type, f"message {uuid}")  # as every read shows it
-        messages[key].append(StoredMessage(message_id, uuid, role, kind, content, tokens))
+    # As every read shows them (read_role_type), looked up once per kind: an import's
+    # backlog is every message it added.
+    kinds: dict[str | None, RoleType] = {kind.value: kind for kind in RoleType}
+    kinds[None] = RoleType.norole
+    make = StoredMessage._make
+    for row in rows:
+        kind = kinds.get(row[4]) or read_role_type(row[4], f"message {row[2]}")
+        messages[row[0]].append(make((row[1], row[2], row[3], kind, row[5], row[6])))
     return [
         Backlog(
             key=int(key),

@@ -86,12 +86,14 @@ SUMMARIES = Corpus("summaries", "summary_postings", "summary_id", "x")
 that deleting and restoring summaries, wherever it happens, needs no index work."""
 
 
-def index_sql(corpus: Corpus, where_sql: str) -> list[str]:
+def index_sql(corpus: Corpus, where_sql: str, *, in_order: bool = False) -> list[str]:
     """Statements that index the rows of `corpus` matching `where_sql` (run in order).
 
     The first takes the parameters of `where_sql`; the others take none. Each
     row is tokenised once, into a temp table that feeds both its postings
-    and its document length (`search_len`).
+    and its document length (`search_len`). With `in_order`, the postings are
+    written sorted as `search.compact` leaves them (into an empty index: no re-sort
+    after).
     """
     return [
         f"""
@@ -113,7 +115,8 @@ def index_sql(corpus: Corpus, where_sql: str) -> list[str]:
         SELECT t.term, t.id, t.tf, l.n
         FROM (SELECT term, id, count(*)::INTEGER AS tf FROM new_terms GROUP BY term, id) t
         JOIN new_lengths l USING (id)
-        """,
+        """
+        + (" ORDER BY t.term, t.id" if in_order else ""),
         f"UPDATE {corpus.table} SET search_len = l.n FROM new_lengths l "
         f"WHERE {corpus.table}.id = l.id",
         "DROP TABLE new_terms",

@@ -17,6 +17,7 @@ Then it counts tokens in parallel, a batch at a time, and inserts in bulk.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -189,11 +190,17 @@ def stage(cursor: Cursor, path: Path, default_session_id: str) -> StagedFile:
 
 
 def import_file(
-    cursor: Cursor, path: Path, default_session_id: str, now: datetime, clock: Stopwatch
+    cursor: Cursor,
+    path: Path,
+    default_session_id: str,
+    now: datetime,
+    clock: Stopwatch,
+    on_read: Callable[[int, int], None] | None = None,
 ) -> tuple[ImportResult, list[int]]:
     """Import the Zep JSONL file at `path` in the caller's transaction: what
     `BulkImport.import_sessions` stores for it read by `zeptui.importers.zep`. Returns
-    the counts and the keys of the sessions touched; the phases are timed on `clock`.
+    the counts and the keys of the sessions touched; the phases are timed on `clock`,
+    and `on_read(sessions, messages)` hears what the file holds once it is checked.
     Raises `BulkImportDeclined` (before writing anything) for a file that needs that
     reader."""
     result = ImportResult()
@@ -203,6 +210,8 @@ def import_file(
             "messages to restore or uuids held by other sessions need the reference reader"
         )
     clock.lap("read")
+    if on_read is not None:
+        on_read(staged.groups, staged.rows)
     # Users named by the sessions' messages, then the sessions.
     users = cursor.execute(
         "SELECT r.user_id FROM zep_rows r WHERE r.user_id IS NOT NULL "
@@ -309,8 +318,15 @@ def import_file(
             {"now": now},
         )
         clock.lap("insert")
-        search.index(cursor, "id BETWEEN ? AND ?", [message_ids[0], message_ids[-1]])
+        # A big import into an empty index writes it sorted: no re-sort after.
+        compact = search.compact_due(cursor, result.messages_added)
+        in_order = compact and search.is_empty(cursor)
+        where = "id BETWEEN ? AND ?"
+        search.index(cursor, where, [message_ids[0], message_ids[-1]], in_order=in_order)
         clock.lap("index")
+        if compact and not in_order:
+            search.compact(cursor)
+            clock.lap("compact")
     touched = [
         int(row[0])
         for row in cursor.execute(
@@ -320,8 +336,6 @@ def import_file(
     ]
     for table in ("zep_rows", "zep_sessions", "zep_created", "zep_new", "zep_tokens"):
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
-    if search.compact_after_import(cursor, result.messages_added):
-        clock.lap("compact")
     return result, touched
 
 

@@ -31,7 +31,7 @@ before its sessions, in a pass of their own when the file lists them last.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -459,10 +459,15 @@ class ZepImporter:
         return _Reader(path, context).read()
 
     def bulk_import(
-        self, store: MemoryStore, path: Path, context: ReadContext | None = None
+        self,
+        store: MemoryStore,
+        path: Path,
+        context: ReadContext | None = None,
+        on_read: Callable[[int, int], None] | None = None,
     ) -> ImportResult | None:
         """Let a DuckDB store read a message-per-line JSONL file itself (many times
-        faster); None when the file needs `read` (which then reports any problem)."""
+        faster); None when the file needs `read` (which then reports any problem).
+        `on_read(sessions, messages)` hears what the file holds before it is written."""
         from storage.capabilities import BulkImportDeclined, ZepJsonlImport, offered
 
         reader = _Reader(path, context)
@@ -471,7 +476,7 @@ class ZepImporter:
         if fast is None or not path.is_file() or not reader.is_jsonl():
             return None
         try:
-            return fast.import_zep_jsonl(path, default_session_id=reader.stem)
+            return fast.import_zep_jsonl(path, default_session_id=reader.stem, on_read=on_read)
         except BulkImportDeclined:
             return None
 

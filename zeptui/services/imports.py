@@ -182,6 +182,7 @@ class ImportRun:
                     name=entry.name,
                     id_base=entry.source.id_base,
                     on_session=counter,
+                    on_read=counter.read,
                 )
             except ImportFileError as error:
                 entry.error = str(error)
@@ -190,11 +191,6 @@ class ImportRun:
             except StoreError as error:
                 entry.error = f"{entry.name}: {error}"
             counts.done += 1
-            if entry.report is not None and counter.sessions == 0:
-                # a bulk import: the store read the file itself, no per-session calls
-                result = entry.report.result
-                counts.sessions += result.sessions_created + result.sessions_updated
-                counts.messages += result.messages_added + result.messages_skipped
             shown.file_ended(entry, counts)
         if isinstance(store, WaitsForSummaries):  # make them now, in sight
             store.wait_for_summaries(progress=shown.summaries)
@@ -245,6 +241,12 @@ class _SessionCounter:
         self.progress = progress
         self.sessions = 0
         self.last_session: str | None = None
+
+    def read(self, sessions: int, messages: int) -> None:
+        """A store read the whole file itself: what it holds, at once."""
+        self.counts.sessions += sessions
+        self.counts.messages += messages
+        self.progress.counted(self.counts)
 
     def __call__(self, session: SessionImport) -> None:
         if session.session_id != self.last_session:  # later parts of a long session: not again

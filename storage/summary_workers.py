@@ -1,0 +1,178 @@
+"""Summaries drafted on every core: worker processes for a summarizer that only computes.
+
+The extractive summarizer is Python, so one process drafts on one core whatever its
+threads do. A run of many sessions (a big import) hands its batches of backlogs to
+worker processes forked from the store's process (they start in milliseconds, with
+the tokenizer already loaded), while this process reads the next batch and writes
+the drafted ones in order. Workers only compute: they never touch the store's file,
+and what they return is exactly what drafting in this process would give (the same
+function drafts either way). The run stores and fails as a run in one process does:
+batch by batch, oldest first; after a failure, what was drafted before it is stored
+and the failure is raised.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+from storage.models import SummaryInfo
+from storage.summarizers import Summarizer, SummarizerError
+from storage.summary_scheduler import (
+    Backlog,
+    Draft,
+    Progress,
+    SessionDrafts,
+    StoredMessage,
+    SummaryHost,
+    draft_spans,
+)
+from storage.tokens import encoding
+
+__all__ = ["MIN_SESSIONS", "run_in_processes", "worker_count"]
+
+MIN_SESSIONS = 1024
+"""Runs of fewer sessions are drafted in the store's process (a pool costs more)."""
+
+SpanDraft = tuple[list[int], str, dict[str, Any], int]
+"""A draft as a worker returns it: positions of the messages it covers in the backlog,
+content, metadata, tokens (the backlog's messages are not sent back)."""
+
+_job: tuple[Summarizer, int] | None = None
+"""The summarizer and message window of the run: set before the workers are forked,
+which inherit it (so a summarizer need not be picklable)."""
+
+
+def worker_count(sessions: int) -> int:
+    """Worker processes for a run of `sessions`: one per core, or 0 for a run in this
+    process (a small run, one core, a machine busy with other work, or no `fork`).
+
+    Workers cost CPU time of their own (sending backlogs, a forked process's copied
+    pages): they pay only on cores that would otherwise wait. So a machine whose load
+    average reaches its cores plus one (this import's own work counts about one) keeps
+    the run in this process.
+    """
+    if sessions < MIN_SESSIONS or "fork" not in multiprocessing.get_all_start_methods():
+        return 0
+    cores, load = _cores_and_load()
+    return cores if cores > 1 and load < cores + 1 else 0
+
+
+def _cores_and_load() -> tuple[int, float]:
+    """The cores this process may run on, and the machine's load average (1 minute)."""
+    if hasattr(os, "sched_getaffinity"):
+        cores = len(os.sched_getaffinity(0))
+    else:
+        cores = os.cpu_count() or 1
+    return cores, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+
+
+def run_in_processes(
+    host: SummaryHost,
+    summarizer: Summarizer,
+    window: int,
+    batches: Sequence[Sequence[int]],
+    *,
+    again: bool,
+    workers: int,
+    write: Callable[[list[SessionDrafts]], list[SummaryInfo]],
+    progress: Progress | None,
+) -> list[SummaryInfo]:
+    """Draft the due summaries of `batches` (lists of session keys) on `workers`
+    processes and store them with `write`, batch by batch in order."""
+    global _job
+    encoding()  # loaded once, before the fork
+    _job = (summarizer, window)
+    total = sum(len(batch) for batch in batches)
+    made: list[SummaryInfo] = []
+    done = 0
+    pending: deque[tuple[int, list[Backlog], Future[tuple[list[list[SpanDraft]], Any]]]] = deque()
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    try:
+        for number, keys in enumerate(batches):
+            backlogs = host.summary_backlogs(keys, again=again)
+            sent = [_plain(backlog) for backlog in backlogs]
+            pending.append((len(keys), backlogs, pool.submit(_draft_batch, sent, again)))
+            # Each worker busy with one batch and one more queued: the next is read
+            # while they draft.
+            while len(pending) > workers or (pending and number == len(batches) - 1):
+                size, backlogs, future = pending.popleft()
+                drafted, error = future.result()
+                made += write(_session_drafts(backlogs, drafted, again))
+                done += size
+                if error is not None:
+                    raise error
+                if progress:
+                    progress(done, total)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        _job = None
+    return made
+
+
+def _session_drafts(
+    backlogs: list[Backlog], drafted: list[list[SpanDraft]], again: bool
+) -> list[SessionDrafts]:
+    return [
+        SessionDrafts(
+            backlog.key,
+            backlog.point,
+            again,
+            [
+                Draft([backlog.messages[p] for p in positions], content, metadata, tokens)
+                for positions, content, metadata, tokens in spans
+            ],
+        )
+        for backlog, spans in zip(backlogs, drafted, strict=False)
+    ]
+
+
+PlainBacklog = tuple[int, int, str | None, tuple[tuple[Any, ...], ...]]
+"""A Backlog as its messages' columns (ids, uuids, roles, role types, contents, token
+counts): half the time to send of one named tuple per message, which pickle takes
+apart field by field in Python. A role type is sent once per batch (pickle's memo)."""
+
+
+def _plain(backlog: Backlog) -> PlainBacklog:
+    return backlog.key, backlog.point, backlog.previous, tuple(zip(*backlog.messages, strict=True))
+
+
+def _backlog(plain: PlainBacklog) -> Backlog:
+    key, point, previous, columns = plain
+    return Backlog(key, point, previous, list(map(StoredMessage._make, zip(*columns, strict=True))))
+
+
+def _draft_batch(sent: list[PlainBacklog], again: bool) -> tuple[list[list[SpanDraft]], Any]:
+    """In a worker: each session's drafts, and the failure that ended the batch (None).
+
+    After a failure the failing session's drafts so far are kept, unless it is being
+    summarised again (it then keeps its old summaries), as in one process.
+    """
+    assert _job is not None
+    summarizer, window = _job
+    drafted: list[list[SpanDraft]] = []
+    for backlog in map(_backlog, sent):
+        spans: list[SpanDraft] = []
+        try:
+            for positions, draft in draft_spans(summarizer, window, backlog):
+                spans.append((positions, draft.content, draft.metadata, draft.token_count))
+        except Exception as error:
+            if not again:
+                drafted.append(spans)
+            return drafted, _sendable(error)
+        drafted.append(spans)
+    return drafted, None
+
+
+def _sendable(error: Exception) -> Exception:
+    """`error`, or a SummarizerError saying it, if it cannot be sent between processes."""
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:
+        return SummarizerError(f"{type(error).__name__}: {error}")
+    return error
