@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -374,3 +375,26 @@ def test_a_version_3_store_gets_its_summaries_indexed_on_a_write_open(tmp_path: 
     with DuckDBStore(path) as store:
         found = store.search(walrus)
     assert [r.summary.content for r in found if r.summary] == ["The user saw a walrus."]
+
+
+def test_duckdb_never_draws_its_progress_bar(tmp_path: Path) -> None:
+    """A long query (a migration, a big import) must not write DuckDB's progress bar
+    into the CLI's output, the server's banner or the app's terminal, whatever DuckDB's
+    default (it draws the bar in some environments: seen when `bench_server` read the
+    banner of a server migrating an older store). Checked in a fresh interpreter."""
+    script = (
+        "import sys; from pathlib import Path; from storage.duckdb import DuckDBStore\n"
+        "for read_only in (False, True):\n"
+        "    with DuckDBStore(Path(sys.argv[1]), read_only=read_only) as store:\n"
+        "        cursor = store._db.cursor()\n"
+        "        print(cursor.execute(\"SELECT current_setting('enable_progress_bar')\")"
+        ".fetchone()[0])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "store.duckdb")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.split() == ["False", "False"]

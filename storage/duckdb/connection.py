@@ -198,7 +198,12 @@ def connect(
             config: dict[str, str | bool | int | float | list[str]] = {}
             if memory_limit:
                 config["memory_limit"] = memory_limit
-            return duckdb.connect(str(path), read_only=read_only, config=config)
+            conn = duckdb.connect(str(path), read_only=read_only, config=config)
+            # DuckDB draws a progress bar on stdout for a query over 2 s (a migration, a
+            # big import): the CLI's output, the server's banner and the app's screen are
+            # not DuckDB's to write to. (A session setting: cursors inherit it.)
+            conn.execute("SET enable_progress_bar = false")
+            return conn
         except duckdb.IOException as error:
             message = str(error)
             if "lock" not in message.lower():
