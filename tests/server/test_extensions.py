@@ -10,7 +10,7 @@ import httpx
 from storage.capabilities import CAPABILITY_NAMES
 from storage.models import Message
 from tests.contract.test_capabilities import core_only
-from tests.server.conftest import API_KEY, ServeFactory, Served
+from tests.server.conftest import API_KEY, Served, ServeFactory
 from tests.server.harness import serving
 from zeptui.server import create_app
 
