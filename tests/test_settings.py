@@ -78,6 +78,9 @@ def test_every_environment_variable_sets_its_setting(isolated_settings: Path) ->
         "ZEPTUI_LLM_API_KEY": "zk",
         "ZEPTUI_LLM_TIMEOUT": "2.5",
         "ZEPTUI_THEME": "nord",
+        "ZEPTUI_API_KEY": "rk",
+        "ZEPTUI_API_VERSION": " V1",
+        "ZEPTUI_REMOTE_TIMEOUT": "7",
     }
     settings = load(env={"ZEPTUI_CONFIG_DIR": str(isolated_settings), **values})
     assert settings.database.path == Path("/e/z.duckdb")
@@ -88,6 +91,9 @@ def test_every_environment_variable_sets_its_setting(isolated_settings: Path) ->
     assert settings.summarizer.llm.api_key.get_secret_value() == "zk"
     assert settings.summarizer.llm.timeout == 2.5
     assert settings.app.theme == "nord"
+    assert settings.remote.api_key is not None
+    assert settings.remote.api_key.get_secret_value() == "rk"
+    assert (settings.remote.api_version, settings.remote.timeout) == ("v1", 7.0)
     named = {variable for key in KEYS for variable in key.env}
     assert named == {*values, "OPENAI_BASE_URL", "OPENAI_API_KEY"}
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -197,8 +203,8 @@ def test_config_errors_are_one_line_in_the_cli(db: Path, isolated_settings: Path
     line = fail("sessions")
     assert line.startswith(f"zeptui: error: {path}:1: not valid TOML")
     path.unlink()
-    assert fail("stats", "--remote", "http://u:pw@host/") == (
-        "zeptui: error: http://u:***@host/: remote stores are not supported yet; use --db PATH"
+    assert fail("stats", "--remote", "http://u:pw@host.invalid/") == (
+        "zeptui: error: cannot reach http://u:***@host.invalid (unknown host)"
     )
 
 

@@ -1,8 +1,9 @@
 """The composition root: a store and its summarizer, built from what the user gave.
 
 Every front end opens its store here: `StoreTarget` is what the user named (a file
-with `--db PATH`, later a server with `--remote URL`), `open_store` opens it with the
-settings (the message window, the summarizer) and closes it after the block, and
+with `--db PATH`, a server with `--remote URL`), `open_store` opens it with the
+settings (the message window, the summarizer; the API key, API version and timeout of
+a server) and closes it after the block, and
 `build_summarizer` turns the summarizer settings into a `Summarizer`. Nothing else
 constructs a store or reads the configuration for one.
 """
@@ -30,7 +31,7 @@ REMOTE_SCHEMES = ("http:/", "https:/")
 
 @dataclass(frozen=True)
 class StoreTarget:
-    """The store the user named: a database file, or (soon) a server's URL."""
+    """The store the user named: a database file, or a server's URL."""
 
     kind: Literal["file", "remote"]
     path: Path | None = None
@@ -44,12 +45,21 @@ class StoreTarget:
 
     @classmethod
     def remote(cls, url: str) -> StoreTarget:
-        """A server's store: refused (in one line) until the remote store exists."""
+        """A Zep server's store (`zeptui serve`, or any Zep server) at `url`."""
+        from urllib.parse import urlsplit
+
         from storage.urls import redact_url
 
-        raise SettingsError(
-            f"{redact_url(url)}: remote stores are not supported yet; use --db PATH"
-        )
+        try:
+            parts = urlsplit(url.strip())
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:
+            valid = False
+        if not valid:
+            raise SettingsError(
+                f"{redact_url(url)} is not a server's URL; --remote takes http://HOST:PORT"
+            )
+        return cls("remote", url=url.strip())
 
     @property
     def location(self) -> str:
@@ -100,12 +110,18 @@ def open_store(
     summarizer, when the block ends, before the store closes (with the file let go
     while an LLM is waited on); each distinct failure is passed to `summary_failed`.
     `read_only` opens the file read-only (it must exist). `memory_limit` caps
-    DuckDB's memory (see `DuckDBStore`).
+    DuckDB's memory (see `DuckDBStore`). A server's store makes its summaries itself,
+    so these three concern files only.
     """
     from storage.capabilities import Summarizing, offered
+
+    if target.url is not None:
+        with _open_remote(target.url, settings) as remote:
+            yield remote
+        return
     from storage.duckdb import DuckDBStore
 
-    assert target.path is not None  # the only kind StoreTarget makes today
+    assert target.path is not None
     summaries = summaries and not read_only
     store = DuckDBStore(
         target.path,
@@ -123,3 +139,12 @@ def open_store(
         if summarizing is not None and summary_failed is not None:
             for problem in dict.fromkeys(summarizing.summary_errors):
                 summary_failed(problem)
+
+
+def _open_remote(url: str, settings: Settings) -> MemoryStore:
+    from zeptui.remote import Timeouts, open_remote
+
+    remote = settings.remote
+    key = remote.api_key.get_secret_value() if remote.api_key is not None else None
+    timeouts = Timeouts(read=remote.timeout)
+    return open_remote(url, api_key=key, version=remote.api_version, timeouts=timeouts)

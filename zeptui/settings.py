@@ -24,6 +24,10 @@ The config file mirrors the sections here:
 
     [app]
     theme = "nord"
+
+    [remote]                         # the server of --remote URL
+    api_version = "auto"             # or "v2", "v1"
+    timeout = 30
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ DEFAULT_MESSAGE_WINDOW = 12
 """Zep's `memory.message_window` default (also `storage.store.DEFAULT_MESSAGE_WINDOW`)."""
 DEFAULT_LLM_TIMEOUT = 60.0
 """Seconds one LLM request may take in all (connect, headers and body)."""
+DEFAULT_REMOTE_TIMEOUT = 30.0
+"""Seconds to wait for a remote server's answer to one request."""
 
 
 class _Section(BaseModel):
@@ -64,36 +70,49 @@ class MemorySettings(_Section):
     message_window: int = Field(default=DEFAULT_MESSAGE_WINDOW, ge=2)
 
 
+def _seconds(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not 0 < seconds < math.inf:
+        raise ValueError("must be a positive number of seconds")
+    return seconds
+
+
+def _lowered(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 class LLMSettings(_Section):
     base_url: str | None = None
     model: str | None = None
     api_key: SecretStr | None = None
     timeout: float = DEFAULT_LLM_TIMEOUT
 
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _positive(cls, value: Any) -> float:
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            seconds = math.nan
-        if isinstance(value, bool) or not 0 < seconds < math.inf:
-            raise ValueError("must be a positive number of seconds")
-        return seconds
+    _positive = field_validator("timeout", mode="before")(_seconds)
 
 
 class SummarizerSettings(_Section):
     kind: Literal["extractive", "llm"] = "extractive"
     llm: LLMSettings = LLMSettings()
 
-    @field_validator("kind", mode="before")
-    @classmethod
-    def _normalise(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
+    _normalise = field_validator("kind", mode="before")(_lowered)
 
 
 class AppSettings(_Section):
     theme: str = config.DEFAULT_THEME
+
+
+class RemoteSettings(_Section):
+    """How to talk to the server `--remote URL` names."""
+
+    api_key: SecretStr | None = None
+    api_version: Literal["auto", "v2", "v1"] = "auto"
+    timeout: float = DEFAULT_REMOTE_TIMEOUT
+
+    _positive = field_validator("timeout", mode="before")(_seconds)
+    _normalise = field_validator("api_version", mode="before")(_lowered)
 
 
 class Settings(_Section):
@@ -103,6 +122,7 @@ class Settings(_Section):
     memory: MemorySettings = MemorySettings()
     summarizer: SummarizerSettings = SummarizerSettings()
     app: AppSettings = AppSettings()
+    remote: RemoteSettings = RemoteSettings()
     sources: dict[str, Source] = Field(default_factory=dict, exclude=True)
     config_file: Path = Field(default_factory=config.config_file, exclude=True)
 

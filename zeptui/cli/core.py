@@ -121,6 +121,11 @@ DB_HELP = (
     "else zeptui.duckdb in the user data dir."
 )
 
+REMOTE_HELP = (
+    "A Zep server (zeptui serve, or Zep) instead of a file; its key from $ZEPTUI_API_KEY "
+    "or the config file's remote.api_key."
+)
+
 
 def _add_db_option(command: click.Command) -> None:
     if any("--db" in getattr(param, "opts", ()) for param in command.params):
@@ -130,10 +135,9 @@ def _add_db_option(command: click.Command) -> None:
             ["--db"], type=PATH, metavar="PATH", expose_value=False, callback=_set_db, help=DB_HELP
         )
     )
-    # A server's URL instead of a file: parsed and refused until the remote store exists.
     command.params.append(
         click.Option(
-            ["--remote"], metavar="URL", expose_value=False, callback=_set_remote, hidden=True
+            ["--remote"], metavar="URL", expose_value=False, callback=_set_remote, help=REMOTE_HELP
         )
     )
 
@@ -202,9 +206,9 @@ class State:
     def db_path(self, *, create: bool = False, settings: Settings | None = None) -> Path:
         """The database: `--db`, else `$ZEPTUI_DB`, else the config file's, else the
         user data dir's. It must exist unless `create` (only commands that add data
-        create a store)."""
+        create a store). Commands that also work on a server ask `remote` first."""
         if self.remote is not None:
-            self.target()  # a server's store has no file here (refused until it exists)
+            raise UserError("this command works on a database file, not on a server")
         path = (settings or self.settings()).database.path
         self.resolved = path
         try:
@@ -216,6 +220,10 @@ class State:
         if not create and not path.exists():
             raise no_database(path)
         return path
+
+    def local_path(self, settings: Settings | None = None) -> Path | None:
+        """The database file, or None with `--remote` (the store is a server's)."""
+        return None if self.remote is not None else self.db_path(settings=settings)
 
     def target(self, *, create: bool = False, settings: Settings | None = None) -> StoreTarget:
         """The store the options name: `--remote URL`, else the database file."""
