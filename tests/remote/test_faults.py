@@ -39,7 +39,9 @@ def test_a_lost_answer_to_add_memory_is_retried_without_duplicates(
     assert proxy.count("POST", "/memory") == 2  # the server stored the first, unanswered
     assert contents(served, "s") == ["message 1", "message 2", "three"]
     assert len(sleeps) == 1
-    assert [m.content for m in added] == []  # the retry found them all stored already
+    # The retry found them stored; they are read back and answered as added.
+    assert [m.content for m in added] == ["message 1", "message 2", "three"]
+    assert [m.uuid for m in added] == [m.uuid for m in served.store.list_messages("s").messages]
 
 
 def test_503_and_429_are_retried_after_the_servers_retry_after(

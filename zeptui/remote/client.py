@@ -53,6 +53,9 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
 """Answers that say the server did nothing with the request: any request may be sent
 again after them."""
+REPEATED = "zeptui.repeated"
+"""In a response's `extensions`: True when an earlier try of the request may have been
+handled by the server (its answer was lost), so this answer may not tell all."""
 MAX_RETRY_AFTER = 60.0
 """The longest `Retry-After` honoured; a server asking for more is given up on."""
 
@@ -215,6 +218,7 @@ class ZepClient:
                 return response  # an earlier try deleted it, and its answer was lost
             if status >= 400:
                 raise self.error(response, method, path)
+            response.extensions[REPEATED] = maybe_done
             return response
 
     @staticmethod
@@ -224,9 +228,11 @@ class ZepClient:
         return repeatable or status in NOT_PROCESSED_STATUSES
 
     def json(self, method: str, path: str, **options: Any) -> Any:
-        """The JSON body of the server's answer to `request(method, path, **options)`
-        (NotZepError if it has none)."""
-        response = self.request(method, path, **options)
+        """The JSON body of the server's answer to `request(method, path, **options)`."""
+        return self.decode(self.request(method, path, **options), method, path)
+
+    def decode(self, response: httpx.Response, method: str, path: str) -> Any:
+        """The JSON body of an answer (NotZepError if it has none)."""
         try:
             return response.json()
         except ValueError:

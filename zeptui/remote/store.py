@@ -38,7 +38,7 @@ from storage.models import (
 )
 from storage.store import DEFAULT_MESSAGE_WINDOW, MemoryStore
 from storage.tokens import count_message_tokens
-from zeptui.remote.client import ZepClient, encode_id
+from zeptui.remote.client import REPEATED, ZepClient, encode_id
 
 ZEPTUI_PREFIX = "/api/v2/zeptui"
 """zeptui's own endpoints, beside Zep's (served by zeptui/server/extensions.py)."""
@@ -156,12 +156,18 @@ class RemoteStore(MemoryStore):
 
     def add_memory(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
         body = {"messages": message_body(messages)}
-        if self.zeptui:
-            path = self._zeptui("sessions", "{}", "memory", ids=(session_id,))
-            found = self.client.json("POST", path, json=body, idempotent=True)
-            return _MESSAGES.validate_python(found)
-        self.client.request("POST", self._session(session_id, "memory"), json=body, idempotent=True)
-        return _as_sent(body["messages"])
+        if not self.zeptui:
+            path = self._session(session_id, "memory")
+            self.client.request("POST", path, json=body, idempotent=True)
+            return _as_sent(body["messages"])
+        path = self._zeptui("sessions", "{}", "memory", ids=(session_id,))
+        response = self.client.request("POST", path, json=body, idempotent=True)
+        if response.extensions.get(REPEATED):
+            # An earlier try may have stored them and its answer was lost: what this
+            # answer calls already stored may be ours. Read each one back.
+            uuids = dict.fromkeys(message["uuid"] for message in body["messages"])
+            return [self.get_message(session_id, message_uuid) for message_uuid in uuids]
+        return _MESSAGES.validate_python(self.client.decode(response, "POST", path))
 
     def get_memory(
         self,
