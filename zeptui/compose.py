@@ -112,11 +112,16 @@ def open_store(
     `read_only` opens the file read-only (it must exist). `memory_limit` caps
     DuckDB's memory (see `DuckDBStore`). A server's store makes its summaries itself,
     so these three concern files only.
+
+    A file that a running `zeptui serve` holds (its discovery file says so) is opened
+    through that server, with the server's local token as the key.
     """
     from storage.capabilities import Summarizing, offered
 
-    if target.url is not None:
-        with _open_remote(target.url, settings) as remote:
+    served = _served(target.path) if target.path is not None else None
+    if target.url is not None or served is not None:
+        url, key = served or (target.url or "", None)
+        with _open_remote(url, settings, key) as remote:
             yield remote
         return
     from storage.duckdb import DuckDBStore
@@ -141,10 +146,37 @@ def open_store(
                 summary_failed(problem)
 
 
-def _open_remote(url: str, settings: Settings) -> MemoryStore:
+def _served(path: Path) -> tuple[str, str] | None:
+    """The URL and local token of the `zeptui serve` holding the file, if one does."""
+    from zeptui.server.discovery import read_discovery
+
+    found = read_discovery(path)
+    return None if found is None else (found.url, found.token)
+
+
+def _open_remote(url: str, settings: Settings, api_key: str | None = None) -> MemoryStore:
+    """A RemoteStore on `url`, with `api_key` or the one the settings hold."""
     from zeptui.remote import Timeouts, open_remote
 
     remote = settings.remote
-    key = remote.api_key.get_secret_value() if remote.api_key is not None else None
+    if api_key is None and remote.api_key is not None:
+        _check_private(settings)
+        api_key = remote.api_key.get_secret_value()
     timeouts = Timeouts(read=remote.timeout)
-    return open_remote(url, api_key=key, version=remote.api_version, timeouts=timeouts)
+    return open_remote(url, api_key=api_key, version=remote.api_version, timeouts=timeouts)
+
+
+def _check_private(settings: Settings) -> None:
+    """A key kept in the config file is used only while the file is the owner's alone."""
+    source = settings.source("remote.api_key")
+    if source.kind != "file" or source.where is None:
+        return
+    import os
+    import stat
+
+    path = Path(source.where)
+    if os.name == "posix" and stat.S_IMODE(path.stat().st_mode) & 0o077:
+        raise SettingsError(
+            f"{path} holds remote.api_key but others may read it; "
+            f"make it yours alone (chmod 600 {path}) or use $ZEPTUI_API_KEY"
+        )

@@ -4,6 +4,7 @@ a file; the API key from the environment never appears in any output."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,10 @@ from click.testing import Result
 
 from tests.cli_helpers import fail, one_error_line, run
 from tests.server.conftest import API_KEY, Served, ServeFactory
+from zeptui.server.discovery import Discovery, remove_discovery, write_discovery
 
 WRONG_KEY = "z_wrong-key-9a8b"
+LOCAL_TOKEN = "local-token-5c3d"
 
 
 @pytest.fixture
@@ -91,3 +94,33 @@ def test_a_wrong_missing_or_unreachable_server_is_one_line(
     assert one_error_line(result.stderr) == (
         "zeptui: error: cannot reach http://127.0.0.1:9 (connection refused)"
     )
+
+
+def test_a_file_that_zeptui_serve_holds_is_used_through_the_server(serve: ServeFactory) -> None:
+    served = serve(api_key=API_KEY, local_token=LOCAL_TOKEN)
+    path = Path(served.store.location)
+    write_discovery(path, Discovery(served.url, os.getpid(), LOCAL_TOKEN, str(path)))
+    try:
+        run("add", "s", "--role-type", "user", "--content", "via the server", "--db", path)
+        assert [m.content for m in served.store.list_messages("s").messages] == ["via the server"]
+        listed = json.loads(run("sessions", "--json", "--db", path).stdout)
+        assert [session["session_id"] for session in listed] == ["s"]
+    finally:
+        remove_discovery(path)
+
+
+def test_a_key_in_the_config_file_is_used_only_while_the_file_is_private(
+    keyed: Served, isolated_settings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ZEPTUI_API_KEY")
+    isolated_settings.mkdir(parents=True, exist_ok=True)
+    path = isolated_settings / "config.toml"
+    path.write_text(f'[remote]\napi_key = "{API_KEY}"\n')
+    path.chmod(0o644)
+    line = fail("sessions", "--remote", keyed.url)
+    assert line == (
+        f"zeptui: error: {path} holds remote.api_key but others may read it; make it yours "
+        f"alone (chmod 600 {path}) or use $ZEPTUI_API_KEY"
+    )
+    path.chmod(0o600)
+    assert run("sessions", "--remote", keyed.url).exit_code == 0
