@@ -22,7 +22,7 @@ from zeptui.importers import (
     ImportFileError,
     ImportOptions,
     ReadContext,
-    _jsonfile,
+    _jsonstream,
     get_importer,
     import_file,
 )
@@ -36,7 +36,7 @@ IMPORTED = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Parts of PART messages, and objects longer than 64 characters read lazily."""
     monkeypatch.setattr(import_rules, "PART_MESSAGES", PART)
-    monkeypatch.setattr(_jsonfile, "LAZY_CHARACTERS", 64)
+    monkeypatch.setattr(_jsonstream, "LAZY_CHARACTERS", 64)
 
 
 def every_file() -> list[Path]:
@@ -88,7 +88,7 @@ def test_parts_store_exactly_what_whole_sessions_store(
     metadata, created_at and counts as the session handed on whole, on every path."""
     whole = import_everything(tmp_path / "whole.duckdb")
     monkeypatch.setattr(import_rules, "PART_MESSAGES", 2)
-    monkeypatch.setattr(_jsonfile, "LAZY_CHARACTERS", 100)
+    monkeypatch.setattr(_jsonstream, "LAZY_CHARACTERS", 100)
     parted = import_everything(tmp_path / "parts.duckdb")
     assert parted[1] == whole[1]
     assert parted[0] == whole[0]
@@ -225,8 +225,8 @@ def test_a_record_longer_than_the_limit_is_rejected_by_name(
 ) -> None:
     """One line or record may be at most MAX_RECORD_CHARACTERS: a longer one is
     rejected with its place (the rest of the file is still read), never read whole."""
-    monkeypatch.setattr(_jsonfile, "MAX_RECORD_CHARACTERS", 1 << 20)
-    monkeypatch.setattr(_jsonfile, "LAZY_CHARACTERS", 1 << 10)
+    monkeypatch.setattr(_jsonstream, "MAX_RECORD_CHARACTERS", 1 << 20)
+    monkeypatch.setattr(_jsonstream, "LAZY_CHARACTERS", 1 << 10)
     record = {"id": "big", "conversations": [{"from": "human", "value": "x" * (1 << 20)}]}
     small = {"id": "small", "conversations": [{"from": "human", "value": "hi"}]}
     lines = tmp_path / "chats.jsonl"

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zeptui.importers import ImportFileError, ReadContext, _jsonfile
-from zeptui.importers._jsonfile import JsonStream, Lazy, json_document
+from zeptui.importers import ImportFileError, ReadContext, _jsonfile, _jsonstream
+from zeptui.importers._jsonstream import JsonStream, Lazy, json_document
 
 json_values = st.recursive(
     st.none()
@@ -31,7 +31,7 @@ def stream(path: Path, context: ReadContext | None = None) -> list[Any]:
     """The items of the file's top-level array, decoded one at a time."""
     with json_document(path, context or ReadContext()) as root:
         assert isinstance(root, Lazy) and not root.is_object
-        return [_jsonfile.whole(value) for _, value in root.items()]
+        return [_jsonstream.whole(value) for _, value in root.items()]
 
 
 @pytest.fixture
@@ -127,8 +127,6 @@ def test_missing_comma_between_items(tmp_path: Path) -> None:
 def test_jsonl_detection_reads_long_first_lines_in_bounded_pieces(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from zeptui.importers import _jsonfile
-
     monkeypatch.setattr(_jsonfile, "FIRST_LINE_LIMIT", 64)
     minified = tmp_path / "conversations.json"  # one line: a JSON document, not JSONL
     minified.write_text(json.dumps([{"text": "x" * 50}] * 20) + "\n\n")
@@ -175,8 +173,8 @@ def test_lazy_views_read_what_json_loads_reads(
     path = tmp_path_factory.mktemp("l") / "d.json"
     items = [document, {"after": document}]
     path.write_text(json.dumps(items, indent=1, ensure_ascii=False), encoding="utf-8")
-    originals = (_jsonfile.LAZY_CHARACTERS, JsonStream.CHUNK)
-    _jsonfile.LAZY_CHARACTERS, JsonStream.CHUNK = lazy, chunk
+    originals = (_jsonstream.LAZY_CHARACTERS, JsonStream.CHUNK)
+    _jsonstream.LAZY_CHARACTERS, JsonStream.CHUNK = lazy, chunk
     try:
         context = ReadContext()
         read: list[Any] = []
@@ -186,7 +184,7 @@ def test_lazy_views_read_what_json_loads_reads(
                     continue  # left unread: skipped
                 read.append(materialize(value))
     finally:
-        _jsonfile.LAZY_CHARACTERS, JsonStream.CHUNK = originals
+        _jsonstream.LAZY_CHARACTERS, JsonStream.CHUNK = originals
     assert read == items[1:] if skip_first else items
 
 
@@ -195,8 +193,8 @@ def test_long_strings_are_skipped_without_decoding(
 ) -> None:
     """A string too long to decode, in a value left unread, is passed over in pieces,
     escapes across window edges included."""
-    monkeypatch.setattr(_jsonfile, "MAX_RECORD_CHARACTERS", 50)
-    monkeypatch.setattr(_jsonfile, "LAZY_CHARACTERS", 10)
+    monkeypatch.setattr(_jsonstream, "MAX_RECORD_CHARACTERS", 50)
+    monkeypatch.setattr(_jsonstream, "LAZY_CHARACTERS", 10)
     monkeypatch.setattr(JsonStream, "CHUNK", 7)
     long = 'a\\"b' * 40 + "\\"
     path = tmp_path / "s.json"
@@ -211,4 +209,4 @@ def test_long_strings_are_skipped_without_decoding(
     too_long = r"s.json:1: \[0\]: a value longer than 0 MiB"
     with pytest.raises(ImportFileError, match=too_long), json_document(path, ReadContext()) as root:
         for _, value in root.items():
-            _jsonfile.whole(value)
+            _jsonstream.whole(value)

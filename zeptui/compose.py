@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from storage.summarizers import Summarizer
     from zeptui.settings import Settings, SummarizerSettings
 
-__all__ = ["StoreTarget", "build_summarizer", "open_store"]
+__all__ = ["StoreTarget", "build_summarizer", "connect", "open_store"]
 
 REMOTE_SCHEMES = ("http:/", "https:/")
 """How a URL begins, also once a `Path` has folded its `//`."""
@@ -94,6 +94,44 @@ def build_summarizer(settings: SummarizerSettings) -> Summarizer:
     return LLMSummarizer(llm.base_url, llm.model, api_key=api_key, timeout=llm.timeout)
 
 
+def connect(
+    target: StoreTarget,
+    settings: Settings,
+    *,
+    read_only: bool = False,
+    summaries: bool = False,
+    memory_limit: str | None = None,
+    lock_timeout: float | None = None,
+) -> MemoryStore:
+    """The store at `target`, open; the caller closes it (`open_store` is this for a
+    block). Summaries, when asked for, are deferred: made by the configured summarizer
+    when the store closes, with the file let go while an LLM is waited on.
+    `lock_timeout` is how long to wait for another process to let go of the file.
+
+    A server's store (and a file that a running `zeptui serve` holds, as its discovery
+    file says: opened through that server, with its local token as the key) makes its
+    summaries itself; the other options concern files only.
+    """
+    served = _served(target.path) if target.path is not None else None
+    if target.url is not None or served is not None:
+        url, key = served or (target.url or "", None)
+        return _open_remote(url, settings, key)
+    from storage.duckdb import DuckDBStore
+    from storage.duckdb.connection import LOCK_WAIT_SECONDS
+
+    assert target.path is not None
+    summaries = summaries and not read_only
+    return DuckDBStore(
+        target.path,
+        message_window=settings.memory.message_window,
+        summarizer=build_summarizer(settings.summarizer) if summaries else None,
+        defer_summaries=True,
+        read_only=read_only,
+        memory_limit=memory_limit,
+        lock_timeout=LOCK_WAIT_SECONDS if lock_timeout is None else lock_timeout,
+    )
+
+
 @contextmanager
 def open_store(
     target: StoreTarget,
@@ -110,31 +148,12 @@ def open_store(
     summarizer, when the block ends, before the store closes (with the file let go
     while an LLM is waited on); each distinct failure is passed to `summary_failed`.
     `read_only` opens the file read-only (it must exist). `memory_limit` caps
-    DuckDB's memory (see `DuckDBStore`). A server's store makes its summaries itself,
-    so these three concern files only.
-
-    A file that a running `zeptui serve` holds (its discovery file says so) is opened
-    through that server, with the server's local token as the key.
+    DuckDB's memory (see `DuckDBStore`).
     """
     from storage.capabilities import Summarizing, offered
 
-    served = _served(target.path) if target.path is not None else None
-    if target.url is not None or served is not None:
-        url, key = served or (target.url or "", None)
-        with _open_remote(url, settings, key) as remote:
-            yield remote
-        return
-    from storage.duckdb import DuckDBStore
-
-    assert target.path is not None
-    summaries = summaries and not read_only
-    store = DuckDBStore(
-        target.path,
-        message_window=settings.memory.message_window,
-        summarizer=build_summarizer(settings.summarizer) if summaries else None,
-        defer_summaries=True,
-        read_only=read_only,
-        memory_limit=memory_limit,
+    store = connect(
+        target, settings, read_only=read_only, summaries=summaries, memory_limit=memory_limit
     )
     try:
         with store:

@@ -30,6 +30,10 @@ DB_ENV_VAR = "ZEPTUI_DB"
 DB_FILENAME = "zeptui.duckdb"
 DEMO_DB_FILENAME = "demo.duckdb"
 DEFAULT_THEME = "textual-dark"
+DEFAULT_MESSAGE_WINDOW = 12
+"""Zep's `memory.message_window` default (also `storage.store.DEFAULT_MESSAGE_WINDOW`)."""
+MIN_MESSAGE_WINDOW = 2
+"""The smallest window the store accepts."""
 
 
 class SettingsError(Exception):

@@ -41,12 +41,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from zeptui import config
-from zeptui.config import DEFAULT, KEYS, SettingsError, Source
+from zeptui.config import (
+    DEFAULT,
+    DEFAULT_MESSAGE_WINDOW,
+    KEYS,
+    MIN_MESSAGE_WINDOW,
+    SettingsError,
+    Source,
+)
 
 __all__ = ["Settings", "SettingsError", "load", "rows"]
 
-DEFAULT_MESSAGE_WINDOW = 12
-"""Zep's `memory.message_window` default (also `storage.store.DEFAULT_MESSAGE_WINDOW`)."""
 DEFAULT_LLM_TIMEOUT = 60.0
 """Seconds one LLM request may take in all (connect, headers and body)."""
 DEFAULT_REMOTE_TIMEOUT = 30.0
@@ -67,7 +72,7 @@ class DatabaseSettings(_Section):
 
 
 class MemorySettings(_Section):
-    message_window: int = Field(default=DEFAULT_MESSAGE_WINDOW, ge=2)
+    message_window: int = Field(default=DEFAULT_MESSAGE_WINDOW, ge=MIN_MESSAGE_WINDOW)
 
 
 def _seconds(value: Any) -> float:

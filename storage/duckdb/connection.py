@@ -25,6 +25,9 @@ from storage.duckdb import schema
 from storage.duckdb.rows import to_db_time
 from storage.errors import IncompatibleStoreError, NotFoundError, StoreError, StoreLockedError
 
+LOCK_WAIT_SECONDS = 2.0
+"""How long opening a file waits, by default, for another process to let go of it."""
+
 DUCKDB_MAGIC = b"DUCK"
 """DuckDB's file magic, at bytes 8-11 of every database file."""
 DUCKDB_MAGIC_OFFSET = 8

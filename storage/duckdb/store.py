@@ -26,7 +26,7 @@ from storage.capabilities import (
     ZepJsonlImport,
 )
 from storage.duckdb import imports, maintenance, reads, search, summaries, writes, zep_jsonl
-from storage.duckdb.connection import Database
+from storage.duckdb.connection import LOCK_WAIT_SECONDS, Database
 from storage.duckdb.messages import insert_messages
 from storage.duckdb.rows import within_limits
 from storage.errors import InvalidInputError, MessageConflictError
@@ -104,7 +104,7 @@ class DuckDBStore(
         summarizer: Summarizer | _DefaultSummarizer | None = DEFAULT_SUMMARIZER,
         background_summaries: bool = True,
         defer_summaries: bool = False,
-        lock_timeout: float = 2.0,
+        lock_timeout: float = LOCK_WAIT_SECONDS,
         read_only: bool = False,
         clock: Callable[[], datetime] | None = None,
         memory_limit: str | None = None,

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input, Label
 
 from storage.duckdb import DuckDBStore
@@ -132,6 +133,8 @@ async def test_filter_box(app: ZeptuiApp) -> None:
             ("octa", ["octavia-butler"]),
             (">2024-09-01", ["support-NW-58213"]),
             ("<2024-09-01", ["octavia-butler"]),
+            ('channel="web_chat" user:"jane"', []),  # the CLI's language: quotes, and
+            ('channel="web_chat"', ["support-NW-58213"]),  # every word must match
             ("nothing-matches", []),
             ("", ["support-NW-58213", "octavia-butler"]),
         ]:
@@ -141,6 +144,11 @@ async def test_filter_box(app: ZeptuiApp) -> None:
             if not expected:
                 assert "No sessions match the filter." in screen_text(app)
                 assert app.transcript.info is None
+        # Half typed: the reason shows, the list stays as the last filter left it.
+        filter_box.value = "user:"
+        await settle(pilot)
+        assert "user: needs a name" in screen_text(app)
+        assert session_ids(app) == ["support-NW-58213", "octavia-butler"]
         await pilot.press("f")
         assert app.focused is filter_box
 
@@ -483,3 +491,29 @@ async def test_a_row_no_reader_can_take_is_shown_safely_with_a_warning(tmp_path:
         await settle(pilot)
         assert "far future" in screen_text(app) and "ok" in screen_text(app)
         assert "created_at is out of range" in notices(app)
+
+
+async def test_the_configured_message_window_is_the_views_and_the_stores(
+    sample_db: Path, isolated_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`memory.message_window` (config file, then environment) sizes the message window
+    view and the store the app opens (perpetual memory's recent messages), as for the CLI."""
+    isolated_config.mkdir(parents=True, exist_ok=True)
+    (isolated_config / "config.toml").write_text("[memory]\nmessage_window = 6\n")
+    for variable, size in ((None, 6), ("8", 8)):
+        if variable is not None:
+            monkeypatch.setenv("ZEPTUI_MESSAGE_WINDOW", variable)
+        with DuckDBStore(sample_db, read_only=True, message_window=size) as store:
+            window = store.get_memory("support-NW-58213", MemoryType.message_window, size)
+            perpetual = store.get_memory("support-NW-58213", MemoryType.perpetual)
+        assert len(window.messages) == size
+        app = make_app(sample_db)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("tab", "v")
+            await settle(pilot)
+            assert str(app.transcript.border_title).endswith(f"last {size} · markdown")
+            assert shown_uuids(app) == [m.uuid for m in window.messages]
+            await pilot.press("v")
+            await settle(pilot)
+            assert shown_uuids(app) == [m.uuid for m in perpetual.messages]

@@ -97,16 +97,18 @@ def test_a_lost_answer_to_a_delete_is_not_an_error(
 def test_a_slow_server_times_out_in_one_line_and_a_read_is_tried_again(
     served: Served, proxy: Proxy, sleeps: Sleeps
 ) -> None:
-    store = remote(proxy.url, sleeps, timeouts=Timeouts(connect=2.0, read=0.2))
+    timeouts = Timeouts(connect=2.0, read=0.5)
+    store = remote(proxy.url, sleeps, timeouts=timeouts)
     served.store.add_memory("s", [say(1)])
-    proxy.inject(Fault("delay", delay=0.5, method="GET", path="/memory"))
+    proxy.inject(Fault("delay", delay=2.0, method="GET", path="/memory"))
     assert [m.content for m in store.get_memory("s").messages] == ["message 1"]
     assert proxy.count("GET", "/memory") == 2
-    proxy.inject(Fault("delay", delay=0.5, times=4, method="GET", path="/memory"))
+    impatient = remote(proxy.url, sleeps, timeouts=timeouts, retry=RetryPolicy(attempts=2))
+    proxy.inject(Fault("delay", delay=2.0, times=2, method="GET", path="/memory"))
     with pytest.raises(RemoteTimeoutError) as failure:
-        store.get_memory("s")
+        impatient.get_memory("s")
     assert str(failure.value) == (
-        f"{proxy.url} did not answer GET /api/v2/sessions/s/memory within 0.2 s"
+        f"{proxy.url} did not answer GET /api/v2/sessions/s/memory within 0.5 s"
     )
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
 from textual.app import App, ComposeResult
@@ -28,6 +28,9 @@ from zeptui.app.widgets.inspector import Inspector
 from zeptui.app.widgets.sessions import FilterInput, SessionsPane, SessionTable
 from zeptui.app.widgets.transcript import TranscriptPane, View
 from zeptui.render import sanitize, session_label
+
+if TYPE_CHECKING:
+    from zeptui.settings import Settings as StoreSettings
 
 WIDE = 120
 """From this terminal width the inspector is a third column; on narrower terminals
@@ -213,14 +216,21 @@ class ZeptuiApp(App[None]):
         self.panes = Panes(id="panes")
         self.sessions = SessionsPane(self.data, id="sessions")
         self.transcript = TranscriptPane(self.data, id="transcript")
+        # The message window view starts at the store's window (what get_memory without
+        # lastn returns), set quietly: nothing is shown yet.
+        self.transcript.set_reactive(TranscriptPane.lastn, self.settings.message_window)
         self.inspector = Inspector(id="inspector")
         self._pending_jump: SearchHit | None = None
         self._reloading = False
         self._reload_transcript = False
 
     @classmethod
-    def for_database(cls, path: Path) -> ZeptuiApp:
-        return cls(StoreLeases.for_file(path), location=str(path))
+    def for_database(
+        cls, path: Path, settings: Callable[[], StoreSettings] | None = None
+    ) -> ZeptuiApp:
+        """The app on the database at `path`, opened with `settings` (by default,
+        zeptui's settings as the config file and environment say)."""
+        return cls(StoreLeases.for_file(path, settings=settings), location=str(path))
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -505,6 +515,7 @@ class _ReadWarnings(logging.Handler):
             notify()
 
 
-def run(path: Path) -> None:
-    """Open the app on the database at `path` (missing: the empty state)."""
-    ZeptuiApp.for_database(path).run()
+def run(path: Path, settings: Callable[[], StoreSettings] | None = None) -> None:
+    """Open the app on the database at `path` (missing: the empty state); `settings`
+    is asked for once the file is first opened (it costs nothing before the first frame)."""
+    ZeptuiApp.for_database(path, settings).run()

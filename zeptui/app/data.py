@@ -26,6 +26,7 @@ from textual.message import Message
 from storage.errors import NotFoundError, StoreError, StoreLockedError
 from zeptui.app import first_page
 from zeptui.app.first_page import FirstPage
+from zeptui.config import SettingsError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -77,7 +78,7 @@ class Failed(Reply):
         """Another process holds the file: trying again later may work."""
         self.not_found = isinstance(error, NotFoundError)
         """What was asked for does not exist (no database file yet, a deleted session)."""
-        if isinstance(error, StoreError):
+        if isinstance(error, StoreError | SettingsError):
             self.text = str(error)
         else:  # an unexpected failure is shown too, never raised in the app
             self.text = f"{type(error).__name__}: {error}"

@@ -16,6 +16,7 @@ Both are called from worker threads (`zeptui/app/data.py`), never from the UI th
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -26,14 +27,13 @@ from storage.errors import NotFoundError
 
 if TYPE_CHECKING:
     from storage.store import MemoryStore
+    from zeptui.settings import Settings
 
 T = TypeVar("T")
 
 DEFAULT_IDLE_SECONDS = 1.0
 READ_LOCK_WAIT = 0.5
 """Seconds a read waits for another process to let go of the file (the panes retry)."""
-WRITE_LOCK_WAIT = 2.0
-"""Seconds a write waits for another process to let go of the file (as the CLI does)."""
 
 Opener = Callable[[], "MemoryStore"]
 
@@ -70,22 +70,42 @@ class StoreLeases:
         self._closed = False
 
     @classmethod
-    def for_file(cls, path: Path, *, idle: float | None = DEFAULT_IDLE_SECONDS) -> StoreLeases:
-        """Leases on a DuckDB file: reads open it read-only; a write opens it read-write."""
+    def for_file(
+        cls,
+        path: Path,
+        *,
+        settings: Callable[[], Settings] | None = None,
+        idle: float | None = DEFAULT_IDLE_SECONDS,
+    ) -> StoreLeases:
+        """Leases on a DuckDB file, opened by the composition root: reads open it
+        read-only; a write opens it read-write. `settings` gives the message window and
+        the summarizer (asked once, from a worker thread, when the file is first
+        opened); by default zeptui's settings as the config file and environment say."""
+        from zeptui.compose import StoreTarget
+
+        target = StoreTarget.file(path)
+
+        @functools.cache
+        def current() -> Settings:
+            if settings is not None:
+                return settings()
+            from zeptui.settings import load
+
+            return load({"database.path": path})
 
         def read_opener() -> MemoryStore:
-            from storage.duckdb import DuckDBStore
+            from zeptui.compose import connect
 
             if not path.exists():
                 raise NotFoundError(f"{path}: no database yet")
-            return DuckDBStore(path, read_only=True, summarizer=None, lock_timeout=READ_LOCK_WAIT)
+            return connect(target, current(), read_only=True, lock_timeout=READ_LOCK_WAIT)
 
         def write_opener() -> MemoryStore:
-            from storage.duckdb import DuckDBStore
+            from zeptui.compose import connect
 
             # Summaries a write makes due are made as the lease ends (the CLI's way:
             # while an LLM is waited on, the file is let go).
-            return DuckDBStore(path, defer_summaries=True, lock_timeout=WRITE_LOCK_WAIT)
+            return connect(target, current(), summaries=True)
 
         return cls(read_opener, str(path), write_opener=write_opener, idle=idle, path=path)
 
@@ -132,7 +152,7 @@ class StoreLeases:
 
         Waits for the reads under way, closes the read-only handle (DuckDB refuses a
         read-write handle beside it), and fails with `StoreLockedError` naming the
-        holder when another process keeps the file past `WRITE_LOCK_WAIT`.
+        holder when another process keeps the file longer than a CLI write would wait.
         """
         if self._write_opener is None:
             raise RuntimeError(f"{self.location}: this store is read-only here")

@@ -21,17 +21,26 @@ _log = logging.getLogger(__name__)
 @dataclass
 class Settings:
     theme: str = config.DEFAULT_THEME
+    message_window: int = config.DEFAULT_MESSAGE_WINDOW
+    """The message window view's size at start: the store's window (`memory.message_window`)."""
 
     @classmethod
     def load(cls) -> Settings:
-        """The theme the flags, environment and config file give; the default when
-        the config file cannot be read (the CLI says why)."""
+        """The theme and message window the flags, environment and config file give;
+        the defaults when the config file cannot be read (the CLI says why) and for a
+        value the store would refuse (the store's settings say why when it opens)."""
         try:
-            found = config.read_layers().get("app.theme")
+            found = config.read_layers()
         except config.SettingsError:
             return cls()
-        theme = found[0] if found else None
-        return cls(theme=theme) if isinstance(theme, str) else cls()
+        settings = cls()
+        theme = found.get("app.theme", (None,))[0]
+        if isinstance(theme, str):
+            settings.theme = theme
+        window = str(found.get("memory.message_window", ("",))[0]).strip()
+        if window.isdigit() and int(window) >= config.MIN_MESSAGE_WINDOW:
+            settings.message_window = int(window)
+        return settings
 
     def save(self) -> None:
         """Remember the theme in the config file; a file that cannot be written (or is

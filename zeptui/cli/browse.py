@@ -59,7 +59,7 @@ def open_app(state: State, db_path: Path | None = None) -> None:
     if on_terminal:
         from zeptui.app.app import run
 
-        run(db_path)
+        run(db_path, state.settings)
         return
     where = "" if db_path == config.resolve_db_path() else f" --db {shlex.quote(str(db_path))}"
     _print_latest(state, target, more=f"zeptui sessions{where}")

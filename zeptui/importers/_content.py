@@ -9,7 +9,14 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from zeptui.importers._jsonfile import Where, fail, optional_str, type_name
+from zeptui.importers._jsonfile import (
+    optional_str,
+    type_name,
+)
+from zeptui.importers._jsonstream import (
+    Where,
+    fail,
+)
 
 __all__ = ["PLACEHOLDERS", "TEXT_KEYS", "flatten_parts", "tool_calls_json"]
 

@@ -47,9 +47,7 @@ from storage.import_rules import import_uuid
 from storage.models import Message, RoleType, SessionImport
 from zeptui.importers import ReadContext, register
 from zeptui.importers._jsonfile import (
-    Where,
     convert_each,
-    fail,
     has_key,
     iso_time,
     json_text,
@@ -58,6 +56,10 @@ from zeptui.importers._jsonfile import (
     records,
     stem,
     type_name,
+)
+from zeptui.importers._jsonstream import (
+    Where,
+    fail,
 )
 from zeptui.importers._sessions import fill_times
 

@@ -53,15 +53,17 @@ from storage.import_rules import import_uuid
 from storage.models import Message, RoleType, SessionImport
 from zeptui.importers import ReadContext, register
 from zeptui.importers._jsonfile import (
-    Where,
     convert_each,
-    fail,
     iso_time,
     json_text,
     optional_str,
     records,
     required_list,
     type_name,
+)
+from zeptui.importers._jsonstream import (
+    Where,
+    fail,
 )
 from zeptui.importers._sessions import fill_times
 

@@ -36,17 +36,19 @@ from zeptui.importers import ImportFileError, ReadContext, register
 from zeptui.importers._content import flatten_parts, tool_calls_json
 from zeptui.importers._jsonfile import (
     Items,
-    Where,
     convert_each,
-    fail,
     has_key,
-    is_list,
     json_text,
     optional_str,
     records,
     stem,
     streamed_session,
     type_name,
+)
+from zeptui.importers._jsonstream import (
+    Where,
+    fail,
+    is_list,
     whole,
 )
 from zeptui.importers._sessions import SessionParts

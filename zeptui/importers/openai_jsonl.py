@@ -26,9 +26,7 @@ from zeptui.importers import ReadContext, register
 from zeptui.importers._content import flatten_parts, tool_calls_json
 from zeptui.importers._jsonfile import (
     Items,
-    Where,
     convert_each,
-    fail,
     has_key,
     json_text,
     optional_str,
@@ -36,6 +34,10 @@ from zeptui.importers._jsonfile import (
     required_list,
     streamed_session,
     type_name,
+)
+from zeptui.importers._jsonstream import (
+    Where,
+    fail,
     whole,
 )
 

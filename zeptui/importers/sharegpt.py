@@ -21,9 +21,7 @@ from storage.import_rules import import_uuid
 from storage.models import Message, RoleType, SessionImport
 from zeptui.importers import ReadContext, register
 from zeptui.importers._jsonfile import (
-    Where,
     convert_each,
-    fail,
     has_key,
     json_text,
     optional_str,
@@ -32,6 +30,10 @@ from zeptui.importers._jsonfile import (
     required_list,
     stem,
     type_name,
+)
+from zeptui.importers._jsonstream import (
+    Where,
+    fail,
 )
 
 __all__ = ["ROLE_TYPES", "ShareGPTImporter"]

@@ -57,22 +57,24 @@ from storage.models import (
 from storage.store import MemoryStore
 from zeptui.importers import ImportFileError, ReadContext, register
 from zeptui.importers._jsonfile import (
+    is_jsonl,
+    iso_time,
+    json_text,
+    optional_str,
+    or_reject,
+    stem,
+    type_name,
+)
+from zeptui.importers._jsonstream import (
     NOTHING,
     JsonStream,
     Lazy,
     Where,
     elements,
     fail,
-    is_jsonl,
     is_list,
-    iso_time,
     json_document,
-    json_text,
     jsonl_records,
-    optional_str,
-    or_reject,
-    stem,
-    type_name,
     whole,
 )
 from zeptui.importers._sessions import SessionParts, part_size

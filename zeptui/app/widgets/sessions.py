@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -21,6 +19,7 @@ from zeptui.app.data import DataLayer, Failed, FirstPageRead, LockRetry
 from zeptui.app.first_page import PAGE_SIZE, FirstPage, SessionRow
 from zeptui.app.requests import SessionsLoaded, SessionsRequest
 from zeptui.render import sanitize
+from zeptui.services.filters import FilterError, SessionFilter, parse_session_filter
 
 if TYPE_CHECKING:
     from storage.models import SessionInfo
@@ -31,55 +30,6 @@ SORTS: tuple[tuple[str, str, bool], ...] = (
     ("size", "message_count", True),
 )
 """(label, SessionOrder value, descending) for each sort the pane cycles through."""
-
-_DATE = re.compile(r"^(?P<op>[<>])(?P<date>\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+)?Z?)$")
-
-
-@dataclass(frozen=True)
-class SessionFilter:
-    """What the filter box asked for."""
-
-    text: str | None = None
-    user_id: str | None = None
-    metadata: tuple[tuple[str, str], ...] = ()
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    error: str | None = None
-
-
-def parse_filter(raw: str) -> SessionFilter:
-    """Parse the filter box: `user:NAME`, `key=value`, `>2024-05-01`, `<2024-06-01`;
-    other words match the session's title, id or user id."""
-    text: list[str] = []
-    user_id: str | None = None
-    metadata: list[tuple[str, str]] = []
-    after: datetime | None = None
-    before: datetime | None = None
-    for word in raw.split():
-        if word.startswith("user:") and len(word) > 5:
-            user_id = word[5:]
-        elif "=" in word and not word.startswith("="):
-            key, value = word.split("=", 1)
-            metadata.append((key, value))
-        elif match := _DATE.match(word):
-            try:
-                when = datetime.fromisoformat(match["date"].replace("Z", "+00:00"))
-            except ValueError:
-                return SessionFilter(error=f"not a date: {match['date']}")
-            when = when if when.tzinfo else when.replace(tzinfo=UTC)
-            if match["op"] == ">":
-                after = when
-            else:
-                before = when
-        else:
-            text.append(word)
-    return SessionFilter(
-        text=" ".join(text) or None,
-        user_id=user_id,
-        metadata=tuple(metadata),
-        created_after=after,
-        created_before=before,
-    )
 
 
 @dataclass(frozen=True)
@@ -272,6 +222,8 @@ class SessionsPane(Vertical):
         self.total = 0
         self.next_cursor: int | None = None
         self._filter = SessionFilter()
+        self._filter_error: str | None = None
+        """Why the filter box's text is not a filter (the list keeps the last one)."""
         self._loading_more = False
         self._generation = 0
         self._highlighted: str | None = None
@@ -413,8 +365,8 @@ class SessionsPane(Vertical):
         shown = len(self.table.rows_shown)
         more = "+" if self.next_cursor is not None else ""
         text = f"{shown:,}{more} of {self.total:,} sessions" if self.total else "No sessions"
-        if self._filter.error:
-            text = self._filter.error
+        if self._filter_error:
+            text = self._filter_error
         self.query_one("#sessions-status", Static).update(text)
 
     @property
@@ -461,10 +413,13 @@ class SessionsPane(Vertical):
 
     @on(Input.Changed, "#session-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self._filter = parse_filter(event.value)
-        if self._filter.error:
+        try:
+            session_filter = parse_session_filter(event.value)
+        except FilterError as error:  # e.g. half typed: the list stays as it is
+            self._filter_error = str(error)
             self._update_status()
             return
+        self._filter, self._filter_error = session_filter, None
         self.reload()
 
     @on(Input.Submitted, "#session-filter")
