@@ -183,7 +183,7 @@ class RemoteStore(MemoryStore):
         found = Memory.model_validate(
             self.client.json("GET", self._session(session_id, "memory"), params=params)
         )
-        if not found.messages:
+        if not found.messages and self.client.version == "v1":
             self.get_session(session_id)  # v1 answers an unknown session empty
         if found.summary is not None and not found.summary.content:
             found.summary = None  # v0.27.2's zero summary
@@ -197,7 +197,7 @@ class RemoteStore(MemoryStore):
         params = {"limit": limit, "cursor": cursor}
         found = self.client.json("GET", self._session(session_id, "messages"), params=params)
         listing = MessageListResponse.model_validate(found)
-        if listing.total_count == 0:
+        if listing.total_count == 0 and self.client.version == "v1":
             self.get_session(session_id)  # v1 answers an unknown session empty
         return listing
 
