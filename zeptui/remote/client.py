@@ -23,7 +23,6 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
-import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -140,11 +139,8 @@ class ZepClient:
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._random = random.Random()
-        # Headers and body go out in two writes: without TCP_NODELAY the body waits
-        # for the server's delayed ACK (40 ms on Linux) on every POST and PATCH.
         transport = transport or httpx.HTTPTransport(
-            limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=30.0),
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=30.0)
         )
         self._http = httpx.Client(
             base_url=self.url,
