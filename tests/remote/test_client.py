@@ -17,7 +17,14 @@ from starlette.routing import Route
 
 from storage.capabilities import CAPABILITY_NAMES, SessionPages, Unsupported, offered
 from storage.errors import NotFoundError, NotZepError, RemoteAuthError
-from storage.models import CreateUserRequest, Message, SearchQuery
+from storage.models import (
+    CreateSessionRequest,
+    CreateUserRequest,
+    Message,
+    SearchQuery,
+    SessionOrder,
+    SessionQuery,
+)
 from tests.remote.proxy import proxying
 from tests.server.conftest import API_KEY, Served, ServeFactory
 from tests.server.harness import serving
@@ -44,7 +51,8 @@ def test_a_plain_zep_server_is_spoken_to_with_the_core_only(served: Served) -> N
         open_remote(proxy.url) as store,
     ):
         assert store.client.version == "v2"
-        assert offered(store, SessionPages) is None
+        for name, capability in CAPABILITY_NAMES.items():
+            assert (offered(store, capability) is store) == (name == "session_pages")
         added = store.add_memory("s", numbered(12))
         assert [m.content for m in added] == [f"message {n}" for n in range(1, 13)]
         stored = served.store.list_messages("s").messages
@@ -141,3 +149,27 @@ def test_the_key_is_sent_as_the_sdks_send_it_and_never_shown(
     for text in shown:
         assert API_KEY not in text
         assert wrong_key not in text
+
+
+def test_a_plain_zep_servers_session_pages_are_built_from_its_histories(served: Served) -> None:
+    served.store.add_user(CreateUserRequest(user_id="jane"))
+    served.store.add_session(CreateSessionRequest(session_id="empty", user_id="jane"))
+    served.store.add_memory("long", numbered(5))
+    served.store.add_memory("short", numbered(1))
+    served.store.update_session("short", {"title": "Short"})
+    with (
+        proxying(served.url, hide_zeptui=True, zep_version="1.0.0") as proxy,
+        open_remote(proxy.url) as store,
+    ):
+        pages = offered(store, SessionPages)
+        assert pages is not None
+        for query in (
+            SessionQuery(),
+            SessionQuery(order_by=SessionOrder.activity, descending=True),
+            SessionQuery(order_by=SessionOrder.message_count, limit=2, cursor=1),
+            SessionQuery(user_id="jane"),
+            SessionQuery(limit=2, descending=True),
+        ):
+            assert pages.session_page(query) == served.store.session_page(query)
+        with pytest.raises(Unsupported, match="narrowed by user only"):
+            pages.session_page(SessionQuery(text="short"))

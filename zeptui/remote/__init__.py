@@ -2,7 +2,8 @@
 
 `open_remote(url, ...)` asks the server what it is and returns a RemoteStore offering
 what the server offers: against `zeptui serve` (which lists its capabilities at
-`GET /api/v2/zeptui/capabilities`) all of them; against a plain Zep server the core.
+`GET /api/v2/zeptui/capabilities`) all of them; against a plain Zep server the core,
+and session pages built from Zep's session list and histories.
 The API generation (`/api/v2` or `/api/v1`) is detected from the server unless given:
 a zeptui server speaks v2; a Zep server whose `X-Zep-Version` at `/healthz` is 0.x
 speaks v1; any other Zep server v2.
@@ -17,7 +18,7 @@ from typing import Literal
 import httpx
 
 from storage.errors import NotFoundError, NotZepError
-from zeptui.remote.capabilities import REMOTE_CAPABILITIES
+from zeptui.remote.capabilities import REMOTE_CAPABILITIES, ZepSessionPages
 from zeptui.remote.client import ApiVersion, RetryPolicy, Timeouts, ZepClient
 from zeptui.remote.store import ZEPTUI_PREFIX, RemoteStore
 
@@ -58,7 +59,10 @@ def open_remote(
     except BaseException:
         client.close()
         raise
-    mixins = tuple(REMOTE_CAPABILITIES[n] for n in names or () if n in REMOTE_CAPABILITIES)
+    if names is None:
+        mixins: tuple[type[RemoteStore], ...] = (ZepSessionPages,)
+    else:
+        mixins = tuple(REMOTE_CAPABILITIES[n] for n in names if n in REMOTE_CAPABILITIES)
     kind: type[RemoteStore] = RemoteStore
     if mixins:
         kind = type("RemoteStore", (*mixins, RemoteStore), {"__module__": RemoteStore.__module__})

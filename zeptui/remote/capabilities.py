@@ -19,13 +19,17 @@ from storage.capabilities import (
     MessagePositions,
     SessionPages,
     Summarizing,
+    Unsupported,
 )
 from storage.errors import MessageConflictError
 from storage.models import (
     CreateUserRequest,
     ImportResult,
     PurgeResult,
+    Session,
     SessionImport,
+    SessionInfo,
+    SessionOrder,
     SessionPage,
     SessionQuery,
     StoreStats,
@@ -140,6 +144,66 @@ class RemoteMessagePositions(RemoteStore, MessagePositions):
             "sessions", "{}", "messages", "{}", "position", ids=(session_id, message_uuid)
         )
         return int(self.client.json("GET", path)["position"])
+
+
+class ZepSessionPages(RemoteStore, SessionPages):
+    """Session pages from a plain Zep server's own endpoints: its sessions (or a user's),
+    each one's history read whole for its count, tokens and last activity. Zep filters
+    nothing, so only a user is served as a filter; a sort other than by id reads every
+    session's history, so it is served up to MAX_SORTED sessions."""
+
+    MAX_SORTED = 500
+
+    def session_page(self, query: SessionQuery | None = None) -> SessionPage:
+        query = query or SessionQuery()
+        narrowed = query.model_dump(
+            include={"metadata", "created_after", "created_before", "text"},
+            exclude_defaults=True,
+        )
+        if narrowed:
+            raise Unsupported(
+                f"{self.location} is a Zep server: its sessions can be narrowed by user only"
+            )
+        found = self.get_user_sessions(query.user_id) if query.user_id else self.list_sessions()
+        end = query.cursor + query.limit if query.limit else None
+        if query.order_by is SessionOrder.id:
+            ordered = sorted(found, key=lambda session: session.id, reverse=query.descending)
+            infos = [self._info(session) for session in ordered[query.cursor : end]]
+        else:
+            if len(found) > self.MAX_SORTED:
+                raise Unsupported(
+                    f"{self.location} is a Zep server with {len(found):,} sessions: sorting "
+                    f"them reads every history; sort by id (up to {self.MAX_SORTED} it is done)"
+                )
+            key = _SORT_KEYS[query.order_by]
+            every = sorted(
+                (self._info(session) for session in found), key=lambda info: info.session.id
+            )
+            infos = sorted(every, key=key, reverse=query.descending)[query.cursor : end]
+        following = query.cursor + len(infos)
+        return SessionPage(
+            sessions=infos,
+            total_count=len(found),
+            next_cursor=following if infos and following < len(found) else None,
+        )
+
+    def _info(self, session: Session) -> SessionInfo:
+        history = self.list_messages(session.session_id, limit=0).messages
+        times = [message.created_at for message in history if message.created_at is not None]
+        return SessionInfo(
+            session=session,
+            message_count=len(history),
+            total_tokens=sum(message.token_count for message in history),
+            last_activity=max([session.created_at, *times]),
+        )
+
+
+_SORT_KEYS: dict[SessionOrder, Callable[[SessionInfo], Any]] = {
+    SessionOrder.created: lambda info: info.session.created_at,
+    SessionOrder.updated: lambda info: info.session.updated_at,
+    SessionOrder.activity: lambda info: info.last_activity,
+    SessionOrder.message_count: lambda info: info.message_count,
+}
 
 
 REMOTE_CAPABILITIES: dict[str, type[RemoteStore]] = {
