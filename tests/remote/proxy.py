@@ -52,6 +52,8 @@ class Proxy:
     """Answer zeptui's own endpoints 404, as a plain Zep server does."""
     zep_version: str | None = None
     """Replace the server's `X-Zep-Version` header with this (as another Zep would)."""
+    text_errors: bool = False
+    """Answer errors as Go's `http.Error` does (Zep 0.x): the message as plain text."""
     failure_rate: float = 0.0
     """A share of all requests that fail at random, one of the faults each (seeded)."""
     random: random.Random = field(default_factory=lambda: random.Random(13))
@@ -112,6 +114,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "drop_after":
             self.close_connection = True  # the server did the work; its answer is lost
             return
+        if status >= 400 and self.proxy.text_errors:
+            message = json.loads(answer)["message"]
+            self._answer(status, message + "\n", content_type="text/plain; charset=utf-8")
+            return
         self.send_response(status)
         for name, value in headers:
             if name.lower() in ("content-length", "transfer-encoding", "connection", "date"):
@@ -136,10 +142,16 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             connection.close()
 
-    def _answer(self, status: int, body: object, retry_after: str | None = None) -> None:
-        data = json.dumps(body).encode()
+    def _answer(
+        self,
+        status: int,
+        body: object,
+        retry_after: str | None = None,
+        content_type: str = "application/json",
+    ) -> None:
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         if retry_after is not None:
             self.send_header("Retry-After", retry_after)

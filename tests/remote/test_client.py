@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from storage.capabilities import CAPABILITY_NAMES, SessionPages, Unsupported, offered
-from storage.errors import NotFoundError, NotZepError, RemoteAuthError
+from storage.errors import ConflictError, NotFoundError, NotZepError, RemoteAuthError
 from storage.models import (
     CreateSessionRequest,
     CreateUserRequest,
@@ -74,7 +74,7 @@ def test_a_plain_zep_server_is_spoken_to_with_the_core_only(served: Served) -> N
 def test_a_zep_0x_server_is_spoken_to_on_v1(serve: ServeFactory) -> None:
     served = serve(api_key=API_KEY)
     with (
-        proxying(served.url, hide_zeptui=True, zep_version="0.27.2") as proxy,
+        proxying(served.url, hide_zeptui=True, zep_version="0.27.2", text_errors=True) as proxy,
         open_remote(proxy.url, api_key=API_KEY) as store,
     ):
         assert store.client.version == "v1"
@@ -85,8 +85,10 @@ def test_a_zep_0x_server_is_spoken_to_on_v1(serve: ServeFactory) -> None:
             "message 2",
         ]
         assert served.store.get_user("a+b c").user_id == "a+b c"
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError, match="session 'unknown' not found"):
             store.get_memory("unknown")  # v1 answers it empty; the store says not found
+        with pytest.raises(ConflictError, match="a\\+b c"):  # Go's http.Error: plain text
+            store.add_user(CreateUserRequest(user_id="a+b c"))
         assert ("POST", "/api/v1/user") in proxy.seen
 
 

@@ -52,6 +52,8 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
 """Answers that say the server did nothing with the request: any request may be sent
 again after them."""
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Failures before a byte of the request left: any request may be sent again."""
 REPEATED = "zeptui.repeated"
 """In a response's `extensions`: True when an earlier try of the request may have been
 handled by the server (its answer was lost), so this answer may not tell all."""
@@ -195,7 +197,7 @@ class ZepClient:
                 response = self._http.request(method, path, json=json, params=query)
             except httpx.TransportError as error:
                 timed_out = isinstance(error, httpx.TimeoutException)
-                sent = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
+                sent = not isinstance(error, NOT_SENT)
                 if last or (sent and not repeatable):
                     if timed_out:
                         raise self._timeout(method, path) from None
@@ -258,7 +260,7 @@ class ZepClient:
     def error(self, response: httpx.Response, method: str, path: str) -> Exception:
         """The store error for a failed answer, with the server's own words if any."""
         status = response.status_code
-        message = _zep_message(response)
+        message = _zep_message(response, plain_text=self.version == "v1")
         if status == 401:
             if self._key is None:
                 return RemoteAuthError(
@@ -285,9 +287,13 @@ class ZepClient:
         return kind(f"{self.shown_url} answered {method} {path} with {status}: {message}")
 
 
-def _zep_message(response: httpx.Response) -> str | None:
-    """The one-line message of a Zep error body (`{"message": ...}`), else None."""
-    if "json" not in response.headers.get("content-type", ""):
+def _zep_message(response: httpx.Response, *, plain_text: bool) -> str | None:
+    """The one-line message of a Zep error body, else None: `{"message": ...}`, or on
+    `/api/v1` (Zep 0.x answers errors with Go's `http.Error`) the plain text."""
+    kind = response.headers.get("content-type", "")
+    if plain_text and kind.startswith("text/plain") and response.text.strip():
+        return " ".join(response.text.split())[:500]
+    if "json" not in kind:
         return None
     try:
         body = response.json()
