@@ -53,6 +53,7 @@ class StoreTarget:
         try:
             parts = urlsplit(url.strip())
             valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not one
         except ValueError:
             valid = False
         if not valid:

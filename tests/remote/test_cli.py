@@ -83,9 +83,10 @@ def test_a_wrong_missing_or_unreachable_server_is_one_line(
     )
     monkeypatch.setenv("ZEPTUI_API_KEY", API_KEY)
     assert fail("show", "nope", "--remote", url).startswith("zeptui: error: session")
-    assert fail("sessions", "--remote", "ftp://host/") == (
-        "zeptui: error: ftp://host/ is not a server's URL; --remote takes http://HOST:PORT"
-    )
+    for wrong in ("ftp://host/", "http://host:port/", "http://[::1/"):
+        assert fail("sessions", "--remote", wrong) == (
+            f"zeptui: error: {wrong} is not a server's URL; --remote takes http://HOST:PORT"
+        )
     assert fail("sessions", "--remote", url, "--db", "x.duckdb") == (
         "zeptui: error: --db and --remote name two stores; give one"
     )

@@ -144,12 +144,15 @@ class ZepClient:
         transport = transport or httpx.HTTPTransport(
             limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=30.0)
         )
-        self._http = httpx.Client(
-            base_url=self.url,
-            timeout=httpx.Timeout(self.timeouts.read, connect=self.timeouts.connect),
-            transport=transport,
-            follow_redirects=False,
-        )
+        try:
+            self._http = httpx.Client(
+                base_url=httpx.URL(self.url),
+                timeout=httpx.Timeout(self.timeouts.read, connect=self.timeouts.connect),
+                transport=transport,
+                follow_redirects=False,
+            )
+        except httpx.InvalidURL as error:
+            raise RemoteError(f"{self.shown_url} is not a valid URL ({error})") from None
         self._set_auth()
 
     def _set_auth(self) -> None:
@@ -200,7 +203,7 @@ class ZepClient:
                 sent = not isinstance(error, NOT_SENT)
                 if last or (sent and not repeatable):
                     if timed_out:
-                        raise self._timeout(method, path) from None
+                        raise self._timeout(method, path, connecting=not sent) from None
                     raise self._unreachable(error) from None
                 maybe_done = maybe_done or sent
                 self._wait(attempt, None, method, path, type(error).__name__)
@@ -248,7 +251,10 @@ class ZepClient:
 
     # --- errors -------------------------------------------------------------------
 
-    def _timeout(self, method: str, path: str) -> RemoteError:
+    def _timeout(self, method: str, path: str, *, connecting: bool) -> RemoteError:
+        if connecting:
+            seconds = self.timeouts.connect
+            return RemoteTimeoutError(f"cannot connect to {self.shown_url} within {seconds:g} s")
         return RemoteTimeoutError(
             f"{self.shown_url} did not answer {method} {path} within {self.timeouts.read:g} s"
         )
