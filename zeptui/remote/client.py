@@ -58,6 +58,8 @@ REPEATED = "zeptui.repeated"
 """In a response's `extensions`: True when an earlier try of the request may have been
 handled by the server (its answer was lost), so this answer may not tell all."""
 MAX_RETRY_AFTER = 60.0
+MAX_MESSAGE = 500
+"""Characters of a server's error message kept in an error (one line, not a page)."""
 """The longest `Retry-After` honoured; a server asking for more is given up on."""
 
 
@@ -298,7 +300,7 @@ def _zep_message(response: httpx.Response, *, plain_text: bool) -> str | None:
     `/api/v1` (Zep 0.x answers errors with Go's `http.Error`) the plain text."""
     kind = response.headers.get("content-type", "")
     if plain_text and kind.startswith("text/plain") and response.text.strip():
-        return " ".join(response.text.split())[:500]
+        return " ".join(response.text.split())[:MAX_MESSAGE]
     if "json" not in kind:
         return None
     try:
@@ -308,7 +310,7 @@ def _zep_message(response: httpx.Response, *, plain_text: bool) -> str | None:
     message = body.get("message") if isinstance(body, dict) else None
     if not isinstance(message, str):
         return None
-    text = " ".join(message.split())
+    text = " ".join(message.split())[:MAX_MESSAGE]
     request_id = body.get("request_id")
     return f"{text} (request {request_id})" if isinstance(request_id, str) else text
 
