@@ -103,6 +103,7 @@ def connect(
     summaries: bool = False,
     memory_limit: str | None = None,
     lock_timeout: float | None = None,
+    through_server: bool = True,
 ) -> MemoryStore:
     """The store at `target`, open; the caller closes it (`open_store` is this for a
     block). Summaries, when asked for, are deferred: made by the configured summarizer
@@ -110,10 +111,11 @@ def connect(
     `lock_timeout` is how long to wait for another process to let go of the file.
 
     A server's store (and a file that a running `zeptui serve` holds, as its discovery
-    file says: opened through that server, with its local token as the key) makes its
+    file says: opened through that server, with its local token as the key, unless
+    `through_server` is False, as `zeptui serve` itself must open its file) makes its
     summaries itself; the other options concern files only.
     """
-    served = _served(target.path) if target.path is not None else None
+    served = _served(target.path) if target.path is not None and through_server else None
     if target.url is not None or served is not None:
         url, key = served or (target.url or "", None)
         return _open_remote(url, settings, key)
@@ -142,6 +144,7 @@ def open_store(
     summaries: bool = False,
     memory_limit: str | None = None,
     summary_failed: Callable[[str], None] | None = None,
+    through_server: bool = True,
 ) -> Iterator[MemoryStore]:
     """The store at `target`, open for the block, then closed.
 
@@ -149,12 +152,17 @@ def open_store(
     summarizer, when the block ends, before the store closes (with the file let go
     while an LLM is waited on); each distinct failure is passed to `summary_failed`.
     `read_only` opens the file read-only (it must exist). `memory_limit` caps
-    DuckDB's memory (see `DuckDBStore`).
+    DuckDB's memory (see `DuckDBStore`). `through_server` as for `connect`.
     """
     from storage.capabilities import Summarizing, offered
 
     store = connect(
-        target, settings, read_only=read_only, summaries=summaries, memory_limit=memory_limit
+        target,
+        settings,
+        read_only=read_only,
+        summaries=summaries,
+        memory_limit=memory_limit,
+        through_server=through_server,
     )
     try:
         with store:
@@ -167,11 +175,30 @@ def open_store(
 
 
 def _served(path: Path) -> tuple[str, str] | None:
-    """The URL and local token of the `zeptui serve` holding the file, if one does."""
-    from zeptui.server.discovery import read_discovery
+    """The URL and local token of the `zeptui serve` holding the file, if one does.
+
+    Only a discovery file that this user's own server wrote is followed (owned by this
+    user, writable by no one else, naming a loopback address): anyone else's could
+    send what this command writes, and the token, to a server of their choosing.
+    """
+    import os
+    from urllib.parse import urlsplit
+
+    from zeptui.server.discovery import discovery_path, read_discovery
+    from zeptui.server.run import is_loopback
 
     found = read_discovery(path)
-    return None if found is None else (found.url, found.token)
+    if found is None:
+        return None
+    try:
+        info = discovery_path(path).stat()
+        host = urlsplit(found.url).hostname or ""
+    except (OSError, ValueError):
+        return None
+    owner = getattr(os, "getuid", lambda: info.st_uid)()
+    if info.st_uid != owner or info.st_mode & 0o022 or not is_loopback(host):
+        return None
+    return found.url, found.token
 
 
 def _open_remote(url: str, settings: Settings, api_key: str | None = None) -> MemoryStore:

@@ -110,6 +110,27 @@ def test_a_file_that_zeptui_serve_holds_is_used_through_the_server(serve: ServeF
         remove_discovery(path)
 
 
+@pytest.mark.parametrize(
+    ("url", "mode"),
+    [("http://192.0.2.1:9", 0o600), ("http://127.0.0.1:9", 0o622)],
+    ids=["not loopback", "writable by others"],
+)
+def test_a_discovery_file_not_of_this_users_own_server_is_not_followed(
+    serve: ServeFactory, url: str, mode: int
+) -> None:
+    served = serve()
+    path = Path(served.store.location)
+    written = write_discovery(path, Discovery(url, os.getpid(), LOCAL_TOKEN, str(path)))
+    written.chmod(mode)
+    try:
+        # Followed, it would fail to reach the URL; the file is opened as it is instead
+        # (in this process, which holds it, DuckDB lets a second writer share it).
+        run("add", "s", "--role-type", "user", "--content", "kept here", "--db", path)
+        assert [m.content for m in served.store.list_messages("s").messages] == ["kept here"]
+    finally:
+        remove_discovery(path)
+
+
 def test_a_key_in_the_config_file_is_used_only_while_the_file_is_private(
     keyed: Served, isolated_settings: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
