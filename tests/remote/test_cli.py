@@ -90,6 +90,9 @@ def test_a_wrong_missing_or_unreachable_server_is_one_line(
     assert fail("sessions", "--remote", url, "--db", "x.duckdb") == (
         "zeptui: error: --db and --remote name two stores; give one"
     )
+    assert fail("--remote", url, "demo") == (
+        "zeptui: error: demo makes a database file of sample data; --remote does not apply"
+    )
     monkeypatch.setenv("ZEPTUI_REMOTE_TIMEOUT", "1")
     result = run("sessions", "--remote", "http://127.0.0.1:9", code=1)
     assert one_error_line(result.stderr) == (

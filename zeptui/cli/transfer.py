@@ -189,6 +189,8 @@ def export(
 @pass_state
 def demo(state: State, demo_db: Path | None) -> None:
     """Load the bundled sample conversations into a demo database and open it."""
+    if state.remote is not None:
+        raise UserError("demo makes a database file of sample data; --remote does not apply")
     from rich.text import Text
 
     from zeptui import render
