@@ -285,13 +285,13 @@ class LLMSummarizer(Summarizer):
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise self._error(f"{type(exc).__name__}: {exc}") from None
 
-    def _complete(self, previous: str, lines: Sequence[str], metadata: dict[str, Any]) -> str:
-        """One chat-completions request; returns the summary, cut to the size limits
-        after a whole sentence (marking `metadata["truncated"]`)."""
+    def complete(self, prompt: str) -> str:
+        """The model's reply to `prompt` sent as one user message, stripped (one
+        request, within `timeout`); raises SummarizerError on any failure."""
         reply = self._post(
             {
                 "model": self.model,
-                "messages": [{"role": "user", "content": self.render_prompt(previous, lines)}],
+                "messages": [{"role": "user", "content": prompt}],
                 "max_tokens": self.max_output_tokens,
                 "temperature": 0,
             }
@@ -312,7 +312,12 @@ class LLMSummarizer(Summarizer):
         content = message.get("content") if isinstance(message, dict) else None
         if not isinstance(content, str):
             raise self._error("the response's first choice has no message content")
-        content = content.strip()
+        return content.strip()
+
+    def _complete(self, previous: str, lines: Sequence[str], metadata: dict[str, Any]) -> str:
+        """One chat-completions request; returns the summary, cut to the size limits
+        after a whole sentence (marking `metadata["truncated"]`)."""
+        content = self.complete(self.render_prompt(previous, lines))
         if not content:
             raise self._error("the model returned an empty summary")
         limit = min(self.max_output_tokens, MAX_SUMMARY_TOKENS)

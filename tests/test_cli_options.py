@@ -312,6 +312,18 @@ def test_a_directory_with_nothing_to_import_fails(db: Path, tmp_path: Path) -> N
     assert not db.exists()  # nothing to import: no store created either
 
 
+@pytest.mark.parametrize("forced", [[], ["--format", "zep"], ["--format", "sharegpt"]])
+def test_an_empty_file_is_nothing_to_import(db: Path, tmp_path: Path, forced: list[str]) -> None:
+    """An empty (or blank) file is refused as such, whether its format is detected or
+    named, never "unrecognised" nor "0 messages added" with exit 0."""
+    for name, text in (("empty.jsonl", ""), ("blank.json", " \n\n")):
+        path = tmp_path / name
+        path.write_text(text)
+        line = fail("import", *forced, path)
+        assert line == f"zeptui: error: {path}: nothing to import: the file is empty"
+    assert not db.exists()
+
+
 # --- text that is not valid UTF-8 --------------------------------------------------------
 
 

@@ -81,6 +81,11 @@ def test_every_environment_variable_sets_its_setting(isolated_settings: Path) ->
         "ZEPTUI_API_KEY": "rk",
         "ZEPTUI_API_VERSION": " V1",
         "ZEPTUI_REMOTE_TIMEOUT": "7",
+        "ZEPTUI_SERVER_HOST": "::1",
+        "ZEPTUI_SERVER_PORT": "8123",
+        "ZEPTUI_SERVER_MAX_BODY": "2MiB",
+        "ZEPTUI_SERVER_API_KEY_ENV": "ZEP_KEY",
+        "ZEPTUI_SERVER_LOG_LEVEL": "Debug",
     }
     settings = load(env={"ZEPTUI_CONFIG_DIR": str(isolated_settings), **values})
     assert settings.database.path == Path("/e/z.duckdb")
@@ -94,6 +99,9 @@ def test_every_environment_variable_sets_its_setting(isolated_settings: Path) ->
     assert settings.remote.api_key is not None
     assert settings.remote.api_key.get_secret_value() == "rk"
     assert (settings.remote.api_version, settings.remote.timeout) == ("v1", 7.0)
+    server = settings.server
+    assert (server.host, server.port, server.max_body) == ("::1", 8123, 2 * 1024 * 1024)
+    assert (server.api_key_env, server.log_level) == ("ZEP_KEY", "debug")
     named = {variable for key in KEYS for variable in key.env}
     assert named == {*values, "OPENAI_BASE_URL", "OPENAI_API_KEY"}
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

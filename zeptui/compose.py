@@ -3,9 +3,11 @@
 Every front end opens its store here: `StoreTarget` is what the user named (a file
 with `--db PATH`, a server with `--remote URL`), `open_store` opens it with the
 settings (the message window, the summarizer; the API key, API version and timeout of
-a server) and closes it after the block, and
-`build_summarizer` turns the summarizer settings into a `Summarizer`. Nothing else
-constructs a store or reads the configuration for one.
+a server) and closes it after the block (`connect` opens it for front ends that hold
+it their own way: the app's leases); a file that a running `zeptui serve` holds is
+opened through that server. `build_summarizer` turns the summarizer settings into a
+`Summarizer`, and `build_language_model` the LLM settings into the server's language
+model. Nothing else constructs a store or reads the configuration for one.
 """
 
 from __future__ import annotations
@@ -14,18 +16,30 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 
 from zeptui.config import SettingsError
 
 if TYPE_CHECKING:
+    from storage.duckdb import DuckDBStore
+    from storage.llm_summarizer import LLMSummarizer
     from storage.store import MemoryStore
     from storage.summarizers import Summarizer
-    from zeptui.settings import Settings, SummarizerSettings
+    from zeptui.settings import LLMSettings, Settings, SummarizerSettings
 
-__all__ = ["StoreTarget", "build_summarizer", "connect", "open_store"]
+__all__ = [
+    "StoreOptions",
+    "StoreTarget",
+    "build_language_model",
+    "build_summarizer",
+    "connect",
+    "open_store",
+]
 
 REMOTE_SCHEMES = ("http:/", "https:/")
+DISCOVERY_PROBE_SECONDS = 1.0
+"""How long a served file's server may take to accept a connection before its
+discovery file is taken for stale."""
 """How a URL begins, also once a `Path` has folded its `//`."""
 
 
@@ -78,8 +92,6 @@ def build_summarizer(settings: SummarizerSettings) -> Summarizer:
 
     if settings.kind == "extractive":
         return ExtractiveSummarizer()
-    from storage.llm_summarizer import LLMSummarizer
-
     llm = settings.llm
     if llm.base_url is None or llm.model is None:
         missing = []
@@ -91,46 +103,96 @@ def build_summarizer(settings: SummarizerSettings) -> Summarizer:
             f"the llm summarizer needs {' and '.join(missing)} to be set "
             "(or [summarizer.llm] base_url and model in the config file)"
         )
-    api_key = llm.api_key.get_secret_value() if llm.api_key is not None else None
-    return LLMSummarizer(llm.base_url, llm.model, api_key=api_key, timeout=llm.timeout)
+    return _llm(llm, llm.base_url, llm.model)
+
+
+def build_language_model(settings: LLMSettings) -> Callable[[str], str] | None:
+    """A prompt-to-reply function on the configured OpenAI-compatible endpoint, or
+    None when none is configured (the server's classify and synthesize_question need
+    one; the summarizer need not be the LLM's)."""
+    if settings.base_url is None or settings.model is None:
+        return None
+    return _llm(settings, settings.base_url, settings.model).complete
+
+
+def _llm(settings: LLMSettings, base_url: str, model: str) -> LLMSummarizer:
+    from storage.llm_summarizer import LLMSummarizer
+
+    key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    return LLMSummarizer(base_url, model, api_key=key, timeout=settings.timeout)
+
+
+def _open_file(path: Path, *, lock_timeout: float, **options: Any) -> DuckDBStore:
+    """The DuckDB store at `path` (`options` as `DuckDBStore` takes them).
+
+    A file that `zeptui serve` holds is refused at once, in one line naming the
+    server (its discovery file, zeptui/server/discovery.py); a stale discovery file
+    (its process gone, or the file not held after all) is ignored.
+    """
+    from storage.duckdb import DuckDBStore
+    from storage.errors import StoreLockedError
+    from zeptui.server.discovery import served_message
+
+    served = served_message(path)
+    try:  # a served file is held: no use waiting for it
+        return DuckDBStore(path, lock_timeout=0.0 if served else lock_timeout, **options)
+    except StoreLockedError:
+        served = served_message(path)  # a server may have started while this waited
+        if served is None:
+            raise
+        raise StoreLockedError(served) from None
+
+
+class StoreOptions(TypedDict, total=False):
+    """How `connect` and `open_store` open a store (each optional)."""
+
+    read_only: bool
+    """Open the file read-only (it must exist)."""
+    summaries: bool
+    """Writes make summaries with the configured summarizer: deferred (made when the
+    store closes, with the file let go while an LLM is waited on)..."""
+    background_summaries: bool
+    """...or, with this too, on a worker thread as the writes come (a long-lived
+    process: `zeptui serve`); closing waits for them."""
+    memory_limit: str | None
+    """Caps DuckDB's memory (see `DuckDBStore`)."""
+    lock_timeout: float | None
+    """How long to wait for another process to let go of the file."""
+    through_server: bool
+    """Open a file that a running `zeptui serve` holds through that server (the
+    default); False refuses it, naming the server (for `zeptui serve` itself)."""
 
 
 def connect(
-    target: StoreTarget,
-    settings: Settings,
-    *,
-    read_only: bool = False,
-    summaries: bool = False,
-    memory_limit: str | None = None,
-    lock_timeout: float | None = None,
-    through_server: bool = True,
+    target: StoreTarget, settings: Settings, **options: Unpack[StoreOptions]
 ) -> MemoryStore:
-    """The store at `target`, open; the caller closes it (`open_store` is this for a
-    block). Summaries, when asked for, are deferred: made by the configured summarizer
-    when the store closes, with the file let go while an LLM is waited on.
-    `lock_timeout` is how long to wait for another process to let go of the file.
+    """The store at `target`, open with `options`; the caller closes it (`open_store`
+    is this for a block).
 
-    A server's store (and a file that a running `zeptui serve` holds, as its discovery
-    file says: opened through that server, with its local token as the key, unless
-    `through_server` is False, as `zeptui serve` itself must open its file) makes its
-    summaries itself; the other options concern files only.
+    A server's store makes its summaries itself; the options concern files. A file
+    that a running `zeptui serve` of this user holds (its discovery file says so) is
+    opened through that server, with its local token as the key, unless
+    `through_server` is False (`zeptui serve` itself): then it is refused at once,
+    naming the server.
     """
+    through_server = options.get("through_server", True)
     served = _served(target.path) if target.path is not None and through_server else None
     if target.url is not None or served is not None:
         url, key = served or (target.url or "", None)
         return _open_remote(url, settings, key)
-    from storage.duckdb import DuckDBStore
     from storage.duckdb.connection import LOCK_WAIT_SECONDS
 
     assert target.path is not None
-    summaries = summaries and not read_only
-    return DuckDBStore(
+    read_only = options.get("read_only", False)
+    summaries = options.get("summaries", False) and not read_only
+    lock_timeout = options.get("lock_timeout")
+    return _open_file(
         target.path,
         message_window=settings.memory.message_window,
         summarizer=build_summarizer(settings.summarizer) if summaries else None,
-        defer_summaries=True,
+        defer_summaries=not options.get("background_summaries", False),
         read_only=read_only,
-        memory_limit=memory_limit,
+        memory_limit=options.get("memory_limit"),
         lock_timeout=LOCK_WAIT_SECONDS if lock_timeout is None else lock_timeout,
     )
 
@@ -140,30 +202,16 @@ def open_store(
     target: StoreTarget,
     settings: Settings,
     *,
-    read_only: bool = False,
-    summaries: bool = False,
-    memory_limit: str | None = None,
     summary_failed: Callable[[str], None] | None = None,
-    through_server: bool = True,
+    **options: Unpack[StoreOptions],
 ) -> Iterator[MemoryStore]:
-    """The store at `target`, open for the block, then closed.
-
-    With `summaries` (and not `read_only`), writes make summaries with the configured
-    summarizer, when the block ends, before the store closes (with the file let go
-    while an LLM is waited on); each distinct failure is passed to `summary_failed`.
-    `read_only` opens the file read-only (it must exist). `memory_limit` caps
-    DuckDB's memory (see `DuckDBStore`). `through_server` as for `connect`.
+    """The store at `target` (`connect`'s `options`), open for the block, then closed
+    (the summaries still due made first). Each distinct summary failure is passed to
+    `summary_failed`.
     """
     from storage.capabilities import Summarizing, offered
 
-    store = connect(
-        target,
-        settings,
-        read_only=read_only,
-        summaries=summaries,
-        memory_limit=memory_limit,
-        through_server=through_server,
-    )
+    store = connect(target, settings, **options)
     try:
         with store:
             yield store
@@ -182,6 +230,7 @@ def _served(path: Path) -> tuple[str, str] | None:
     send what this command writes, and the token, to a server of their choosing.
     """
     import os
+    import socket
     from urllib.parse import urlsplit
 
     from zeptui.server.discovery import discovery_path, read_discovery
@@ -192,11 +241,16 @@ def _served(path: Path) -> tuple[str, str] | None:
         return None
     try:
         info = discovery_path(path).stat()
-        host = urlsplit(found.url).hostname or ""
+        parts = urlsplit(found.url)
+        host, port = parts.hostname or "", parts.port or 80
     except (OSError, ValueError):
         return None
     owner = getattr(os, "getuid", lambda: info.st_uid)()
     if info.st_uid != owner or info.st_mode & 0o022 or not is_loopback(host):
+        return None
+    try:  # a process of that pid that listens nowhere there is not the server (reused pid)
+        socket.create_connection((host, port), timeout=DISCOVERY_PROBE_SECONDS).close()
+    except OSError:
         return None
     return found.url, found.token
 

@@ -96,6 +96,31 @@ KEYS: tuple[Key, ...] = (
         ("ZEPTUI_REMOTE_TIMEOUT",),
         help="Seconds to wait for the server's answer to one request.",
     ),
+    Key("server.host", ("ZEPTUI_SERVER_HOST",), "--host", help="Where zeptui serve listens."),
+    Key(
+        "server.port",
+        ("ZEPTUI_SERVER_PORT",),
+        "--port",
+        help="zeptui serve's port (0: any free one).",
+    ),
+    Key(
+        "server.max_body",
+        ("ZEPTUI_SERVER_MAX_BODY",),
+        "--max-body",
+        help="The largest request body zeptui serve reads (10MB, 512KiB, bytes).",
+    ),
+    Key(
+        "server.api_key_env",
+        ("ZEPTUI_SERVER_API_KEY_ENV",),
+        "--api-key-env",
+        help="The environment variable holding zeptui serve's API key (the key is never stored).",
+    ),
+    Key(
+        "server.log_level",
+        ("ZEPTUI_SERVER_LOG_LEVEL",),
+        "--log-level",
+        help="zeptui serve's log level: critical, error, warning, info, debug.",
+    ),
 )
 KEYS_BY_NAME = {key.name: key for key in KEYS}
 

@@ -25,6 +25,13 @@ The config file mirrors the sections here:
     [app]
     theme = "nord"
 
+    [server]                         # zeptui serve
+    host = "127.0.0.1"
+    port = 8000
+    max_body = "10MB"
+    api_key_env = "ZEP_API_KEY"      # the variable that holds the key, never the key
+    log_level = "info"
+
     [remote]                         # the server of --remote URL
     api_version = "auto"             # or "v2", "v1"
     timeout = 30
@@ -33,6 +40,7 @@ The config file mirrors the sections here:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +64,10 @@ DEFAULT_LLM_TIMEOUT = 60.0
 """Seconds one LLM request may take in all (connect, headers and body)."""
 DEFAULT_REMOTE_TIMEOUT = 30.0
 """Seconds to wait for a remote server's answer to one request."""
+DEFAULT_PORT = 8000
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+"""Request bodies zeptui serve reads at most (zeptui.server.app's default too)."""
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class _Section(BaseModel):
@@ -120,6 +132,46 @@ class RemoteSettings(_Section):
     _normalise = field_validator("api_version", mode="before")(_lowered)
 
 
+class ServerSettings(_Section):
+    """`zeptui serve`: where it listens, its body limit, where its API key is."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    max_body: int = DEFAULT_MAX_BODY
+    api_key_env: str | None = None
+    """The name of the environment variable that holds the key, never the key."""
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    """No `trace`: uvicorn logs each request's headers there, the API key among them."""
+
+    @field_validator("host", mode="after")
+    @classmethod
+    def _named(cls, host: str) -> str:
+        if not host.strip():
+            raise ValueError("must name an address")
+        return host.strip()
+
+    @field_validator("max_body", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> int:
+        from zeptui.server.run import ServeError, parse_size
+
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError("must be a size such as 10MB, 512KiB or a number of bytes")
+        try:
+            return parse_size(str(value))
+        except ServeError as error:
+            raise ValueError(str(error)) from None
+
+    @field_validator("api_key_env", mode="after")
+    @classmethod
+    def _variable(cls, name: str | None) -> str | None:
+        if name is not None and not _VARIABLE.fullmatch(name):
+            raise ValueError("must be the name of an environment variable, such as ZEP_API_KEY")
+        return name
+
+    _lower = field_validator("log_level", mode="before")(_lowered)
+
+
 class Settings(_Section):
     """Every setting, validated; `sources` says where each value came from."""
 
@@ -128,6 +180,7 @@ class Settings(_Section):
     summarizer: SummarizerSettings = SummarizerSettings()
     app: AppSettings = AppSettings()
     remote: RemoteSettings = RemoteSettings()
+    server: ServerSettings = ServerSettings()
     sources: dict[str, Source] = Field(default_factory=dict, exclude=True)
     config_file: Path = Field(default_factory=config.config_file, exclude=True)
 

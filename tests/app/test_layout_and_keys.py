@@ -326,7 +326,9 @@ async def test_after_a_lock_clears_the_app_retries_by_itself(
             assert "Trying again in 0.1 s." in screen_text(app)
             holder.kill()
             holder.wait(timeout=10)
-            for _ in range(200):  # bounded: each retry waits 0.1 s and 0.5 s for the lock
+            # Bounded, and generous: each retry waits 0.1 s, then up to 0.5 s for the
+            # lock, then opens the store, which takes seconds on a loaded machine.
+            for _ in range(1200):
                 await pilot.pause(0.05)
                 if session_ids(app):
                     break

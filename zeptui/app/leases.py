@@ -6,7 +6,8 @@ second handle on the same file with another configuration inside one process.
 - The **read lease** opens the store read-only when a call needs it and closes it
   after `idle` seconds without calls, so `zeptui import` in another terminal (which
   waits up to two seconds for the file) gets in between. If another process holds
-  the file, the call fails at once with `StoreLockedError`, which names the holder.
+  the file, the call fails at once with `StoreLockedError`, which names the holder
+  (a `zeptui serve` by its pid and URL: `zeptui.compose.connect`).
 - The **write lease** waits for the reads under way to finish, closes the read-only
   handle, opens the file read-write (waiting a bounded time for another process),
   runs the write and closes the file again. Reads asked for meanwhile wait for it.
@@ -98,14 +99,22 @@ class StoreLeases:
 
             if not path.exists():
                 raise NotFoundError(f"{path}: no database yet")
-            return connect(target, current(), read_only=True, lock_timeout=READ_LOCK_WAIT)
+            # The app does not go through a server yet (its header would have to say
+            # so): a served file is refused, naming the server.
+            return connect(
+                target,
+                current(),
+                read_only=True,
+                lock_timeout=READ_LOCK_WAIT,
+                through_server=False,
+            )
 
         def write_opener() -> MemoryStore:
             from zeptui.compose import connect
 
             # Summaries a write makes due are made as the lease ends (the CLI's way:
             # while an LLM is waited on, the file is let go).
-            return connect(target, current(), summaries=True)
+            return connect(target, current(), summaries=True, through_server=False)
 
         return cls(read_opener, str(path), write_opener=write_opener, idle=idle, path=path)
 

@@ -2,7 +2,7 @@
 
 A bare `zeptui` opens the app on the resolved database; subcommands sit beside it,
 one module per group of commands (`browse`, `memory`, `sessions`, `users`,
-`transfer`, `maintenance`). A command parses its options, calls a service or the
+`transfer`, `maintenance`, `serve`). A command parses its options, calls a service or the
 store, and prints through `output.respond`: human-readable (Rich) by default, exactly
 Zep's JSON shapes with `--json`. A user error prints one `zeptui: error: ...` line on
 stderr and exits 1 (`errors`).
@@ -25,9 +25,10 @@ import click
 from zeptui import __version__
 from zeptui.cli.browse import open_app, open_command
 from zeptui.cli.core import State, ZeptuiGroup
-from zeptui.cli.errors import ERROR_PREFIX, Interrupted, WarningLines
+from zeptui.cli.errors import Interrupted, WarningLines, stop_at_once
 from zeptui.cli.maintenance import config_command, purge, stats
 from zeptui.cli.memory import add, messages, search, show, summarize
+from zeptui.cli.serve import serve
 from zeptui.cli.sessions import delete, sessions
 from zeptui.cli.transfer import IMPORT_MEMORY_LIMIT, demo, export, import_command
 from zeptui.cli.users import users
@@ -79,6 +80,7 @@ for _command in (
     demo,
     users,
     config_command,
+    serve,
 ):
     cli.add_command(_command)
 
@@ -110,7 +112,5 @@ def _first_interrupt(_signum: int, _frame: object) -> None:
 
 
 def _second_interrupt(_signum: int, _frame: object) -> None:
-    # Like kill -9, which the store survives: DuckDB replays its journal at the next open.
     # Nothing is imported here: the first Ctrl-C may have stopped an import half-way.
-    os.write(2, f"{ERROR_PREFIX}interrupted again; stopped at once\n".encode())
-    os._exit(Interrupted.exit_code)
+    stop_at_once()

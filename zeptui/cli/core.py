@@ -246,15 +246,26 @@ class State:
         *,
         create: bool = False,
         summaries: bool = False,
+        background_summaries: bool = False,
         memory_limit: str | None = None,
         settings: Settings | None = None,
+        through_server: bool = True,
     ) -> AbstractContextManager[MemoryStore]:
-        """The store, open read-write (created if missing when `create`)."""
+        """The store, open read-write (created if missing when `create`); summaries as
+        `zeptui.compose.open_store` makes them; a file that a running `zeptui serve`
+        holds through that server, unless not `through_server`."""
         settings = settings or self.settings()
         target = self.target(create=create, settings=settings)
         if target.path is not None:
             check_writable(target.path)
-        return open_store(target, settings, summaries=summaries, memory_limit=memory_limit)
+        return open_store(
+            target,
+            settings,
+            summaries=summaries,
+            background_summaries=background_summaries,
+            memory_limit=memory_limit,
+            through_server=through_server,
+        )
 
 
 def check_writable(path: Path) -> None:

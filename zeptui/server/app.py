@@ -22,11 +22,11 @@ from zeptui.server.guard import Guard
 from zeptui.server.language import LanguageModel
 from zeptui.server.routes import V1, V2, Services, api_router
 from zeptui.server.search import SearchService
+from zeptui.settings import DEFAULT_MAX_BODY
 
 ZEP_VERSION = "0.27.2-zeptui"
 """`X-Zep-Version`: the Zep release whose API is served, and a `-` so that neither SDK
 warns (they parse the part before it; zep-python 2.0.0rc6 warns without one)."""
-DEFAULT_MAX_BODY = 10 * 1024 * 1024
 OPENAPI_URL = "/openapi.json"
 DOCS_URL = "/docs"
 HEALTH_URL = "/healthz"

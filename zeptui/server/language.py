@@ -1,7 +1,9 @@
 """The endpoints that need a language model: classify a session, synthesize a question.
 
-A server without one answers them 501. With one (any `prompt -> reply` callable), the
-prompt carries the session's last messages as `role: content` lines.
+A server without one answers them 501. With one (any `prompt -> reply` callable; `zeptui
+serve` makes it from the LLM settings, `zeptui.compose.build_language_model`), the
+prompt carries the session's last messages as `role: content` lines; a model that
+fails or answers nothing is a 502.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Callable
 from storage.models import MemoryType
 from storage.paging import MAX_LIMIT, check_range
 from storage.store import MemoryStore
+from storage.summarizers import SummarizerError
 from zeptui.server.errors import ApiError
 from zeptui.server.wire import ClassifyBody, ClassifyResponse
 
@@ -33,6 +36,17 @@ def required(model: LanguageModel | None) -> LanguageModel:
     return model
 
 
+def _ask(model: LanguageModel, prompt: str) -> str:
+    """The model's reply; its failure (unreachable, an error, no reply) is a 502."""
+    try:
+        reply = model(prompt).strip()
+    except SummarizerError as error:
+        raise ApiError(502, f"the language model failed: {error}") from None
+    if not reply:
+        raise ApiError(502, "the language model's reply is empty")
+    return reply
+
+
 def _transcript(store: MemoryStore, session_id: str, last_n: int) -> str:
     check_range("last_n", last_n, 1, MAX_LIMIT)
     memory = store.get_memory(session_id, MemoryType.message_window, last_n)
@@ -51,7 +65,7 @@ def classify(
         f"{request.instruction or ''}\nClassify this conversation as exactly one of:\n"
         f"{choices}\nReply with the class only.\n\nConversation:\n{lines}\n"
     )
-    reply = model(prompt).strip()
+    reply = _ask(model, prompt)
     chosen = next(
         (name for name in request.classes if name.lower() == reply.lower()),
         next((name for name in request.classes if name.lower() in reply.lower()), None),
@@ -72,4 +86,4 @@ def synthesize_question(
         "Write one standalone question that captures what the user wants to know in "
         f"this conversation. Reply with the question only.\n\nConversation:\n{lines}\n"
     )
-    return model(prompt).strip()
+    return _ask(model, prompt)

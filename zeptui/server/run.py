@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 from zeptui.server.discovery import Discovery, new_token, remove_discovery, write_discovery
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from storage.store import MemoryStore
     from zeptui.server.app import ServerOptions
 
@@ -74,6 +76,13 @@ def check_host(host: str, api_key: str | None) -> None:
         )
 
 
+def listen(host: str, port: int, api_key: str | None) -> socket.socket:
+    """A socket listening on `host`:`port` (0: a free one); beyond this machine only
+    with an API key."""
+    check_host(host, api_key)
+    return _listen(host, port)
+
+
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
@@ -83,7 +92,8 @@ def _listen(host: str, port: int) -> socket.socket:
         listener.listen(2048)
     except OSError as error:
         listener.close()
-        raise ServeError(f"cannot listen on {host}:{port} ({error.strerror})") from None
+        hint = "; choose another with --port (0: any free port)" if port else ""
+        raise ServeError(f"cannot listen on {host}:{port} ({error.strerror}){hint}") from None
     return listener
 
 
@@ -120,6 +130,18 @@ def _stopped_by_signals() -> Iterator[None]:
             signal.signal(number, handler)
 
 
+def _server(config: uvicorn.Config, interrupted_again: Callable[[], None] | None) -> uvicorn.Server:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self.should_exit and interrupted_again is not None:
+                interrupted_again()
+            super().handle_exit(sig, frame)
+
+    return Server(config)
+
+
 @dataclass(frozen=True)
 class Listening:
     """Where a started server listens, for the banner."""
@@ -138,19 +160,32 @@ def serve(
     store_path: Path | None,
     log_level: str = "info",
     on_start: Callable[[Listening], None] = lambda _listening: None,
+    interrupted_again: Callable[[], None] | None = None,
+    listener: socket.socket | None = None,
 ) -> None:
-    """Serve `store` with `options` until interrupted (Ctrl-C or SIGTERM)."""
+    """Serve `store` with `options` until interrupted (Ctrl-C or SIGTERM).
+
+    `listener` is a socket from `listen(host, port, ...)` (`zeptui serve` binds it
+    before it opens the store, so a port in use changes nothing); without one, one is
+    bound here. It is closed when the server stops.
+    `interrupted_again` is called when a second signal comes while the first one's
+    graceful stop is under way (the CLI exits at once there); without it, uvicorn's
+    own (a second Ctrl-C stops waiting for the requests in flight)."""
     import uvicorn  # the web stack loads only for this command
 
     from zeptui.server.app import DOCS_URL, create_app
 
+    if listener is None:
+        listener = listen(host, port, options.api_key)
     check_host(host, options.api_key)
     token = new_token()
-    listener = _listen(host, port)
-    url = _url(host, listener.getsockname()[1])
+    port = listener.getsockname()[1]
+    url = _url(host, port)
     app = create_app(store, replace(options, local_token=token))
     config = uvicorn.Config(
         app,
+        host=host.strip("[]"),  # for uvicorn's log line alone: it serves `listener`
+        port=port,
         log_level=log_level,
         lifespan="off",
         access_log=log_level == "debug",
@@ -163,7 +198,7 @@ def serve(
     try:
         on_start(Listening(url, url + DOCS_URL, options.api_key is not None))
         with _stopped_by_signals():
-            uvicorn.Server(config).run(sockets=[listener])
+            _server(config, interrupted_again).run(sockets=[listener])
     finally:
         listener.close()
         if store_path is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_serializer
 
 from storage.models import InputMetadata, Memory, Message, Summary
 
@@ -110,6 +110,11 @@ class ClassifyResponse(_Body):
 
     name: str
     class_: str = Field(alias="class")
+
+    @model_serializer
+    def _with_alias(self) -> dict[str, str]:
+        # `class` as Zep names it (zep-python reads that key), on every pydantic 2.
+        return {"name": self.name, "class": self.class_}
 
 
 class QuestionResponse(_Body):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from storage.models import ImportResult
 from zeptui.importers import (
+    HEAD_BYTES,
     FileReport,
     Importer,
     ImportFileError,
@@ -120,14 +121,22 @@ class ImportRun:
 
     def _plan(self, source: Source) -> Entry:
         entry = Entry(source.name, source)
-        if self.forced is not None:
-            entry.importer = self.forced
-            return entry
         try:
+            head = source.head()
+            if not head.strip() and len(head) < HEAD_BYTES:  # whatever the format: no record
+                if source.in_container:
+                    entry.note = "empty file"
+                    return entry
+                raise ImportFileError(
+                    Path(source.name), None, "nothing to import: the file is empty"
+                )
+            if self.forced is not None:
+                entry.importer = self.forced
+                return entry
             if source.member is None:
                 entry.importer = detect_importer(source.path)
             else:
-                entry.importer = detect_importer(Path(source.name), head=source.head())
+                entry.importer = detect_importer(Path(source.name), head=head)
         except UnrecognisedFormatError as error:
             if source.in_container:
                 entry.note = "not a chat history in a known format"

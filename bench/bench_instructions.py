@@ -1,0 +1,60 @@
+"""A fixed store workload whose CPU instructions valgrind counts: refactors compared
+on a busy machine.
+
+Wall-clock numbers move with the machine's load; instruction counts do not (the same
+total twice, with other work on the cores). To compare two commits, check the older one
+out beside this one and run, for each checkout (DIR), both phases against one store:
+
+    .venv/bin/python -c "from pathlib import Path; from bench.bench_store import generate; \\
+        generate(Path('/tmp/ab/data.jsonl'), 20000, 200, 50, 7)"
+    cd DIR && PYTHONPATH=DIR valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
+        .venv/bin/python -m bench.bench_instructions import /tmp/ab/DIR.duckdb /tmp/ab/data.jsonl
+    (the same with `read` instead of `import`)
+
+and compare the `Collected` totals valgrind prints. `import` imports the file with the
+Zep importer (the bulk JSONL path) without summaries; `read` opens the store read-only
+and runs 200 perpetual and 100 message-window memories, 30 session pages, 30 searches
+and 100 message pages, seeded. Each phase takes a few minutes under valgrind.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+from storage.duckdb import DuckDBStore
+from storage.models import MemoryType, SearchQuery, SessionOrder, SessionQuery
+
+WORDS = ("time", "order", "memory", "store", "session", "user")
+
+
+def main(argv: list[str]) -> int:
+    phase, db, data = argv[0], Path(argv[1]), Path(argv[2])
+    if phase == "import":
+        from zeptui.importers import import_file
+
+        with DuckDBStore(db, summarizer=None) as store:
+            import_file(store, data)
+        return 0
+    rng = random.Random(3)
+    with DuckDBStore(db, read_only=True, summarizer=None) as store:
+        ids = [session.session_id for session in store.list_sessions(limit=1000)]
+        for _ in range(200):
+            store.get_memory(rng.choice(ids), MemoryType.perpetual)
+        for _ in range(100):
+            store.get_memory(rng.choice(ids), MemoryType.message_window, 6)
+        for page in range(30):
+            query = SessionQuery(
+                limit=50, cursor=page * 5, order_by=SessionOrder.activity, descending=True
+            )
+            store.session_page(query)
+        for _ in range(30):
+            store.search(SearchQuery(text=" ".join(rng.sample(WORDS, 2)), limit=10))
+        for _ in range(100):
+            store.list_messages(rng.choice(ids), limit=50)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
