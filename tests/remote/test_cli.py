@@ -90,6 +90,9 @@ def test_a_wrong_missing_or_unreachable_server_is_one_line(
     assert fail("sessions", "--remote", url, "--db", "x.duckdb") == (
         "zeptui: error: --db and --remote name two stores; give one"
     )
+    assert fail("serve", "--remote", url) == (
+        "zeptui: error: zeptui serve serves a database file; --remote does not apply"
+    )
     assert fail("--remote", url, "demo") == (
         "zeptui: error: demo makes a database file of sample data; --remote does not apply"
     )
