@@ -7,6 +7,9 @@ on a real DuckDB store, and drops connections, answers 503 and 429, or delays.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+
 import pytest
 
 from storage.errors import RemoteTimeoutError, RemoteUnavailableError
@@ -16,10 +19,20 @@ from tests.remote.proxy import Fault, Proxy
 from tests.server.conftest import Served
 from zeptui.remote import RemoteStore, RetryPolicy, Timeouts, open_remote
 
+Remote = Callable[..., RemoteStore]
 
-def remote(url: str, sleeps: Sleeps, **options: object) -> RemoteStore:
-    options.setdefault("retry", RetryPolicy(attempts=4))
-    return open_remote(url, sleep=sleeps, **options)  # type: ignore[arg-type]
+
+@pytest.fixture
+def remote(sleeps: Sleeps) -> Iterator[Remote]:
+    """`remote(url, **options)`: a RemoteStore waiting on `sleeps`, closed afterwards."""
+    with ExitStack() as stack:
+
+        def open_one(url: str, **options: object) -> RemoteStore:
+            options.setdefault("retry", RetryPolicy(attempts=4))
+            store = open_remote(url, sleep=sleeps, **options)  # type: ignore[arg-type]
+            return stack.enter_context(store)
+
+        yield open_one
 
 
 def say(n: int) -> Message:
@@ -31,9 +44,9 @@ def contents(served: Served, session_id: str) -> list[str]:
 
 
 def test_a_lost_answer_to_add_memory_is_retried_without_duplicates(
-    served: Served, proxy: Proxy, sleeps: Sleeps
+    served: Served, proxy: Proxy, sleeps: Sleeps, remote: Remote
 ) -> None:
-    store = remote(proxy.url, sleeps)
+    store = remote(proxy.url)
     proxy.inject(Fault("drop_after", method="POST", path="/memory"))
     added = store.add_memory("s", [say(1), say(2), Message(role="x", content="three")])
     assert proxy.count("POST", "/memory") == 2  # the server stored the first, unanswered
@@ -45,9 +58,9 @@ def test_a_lost_answer_to_add_memory_is_retried_without_duplicates(
 
 
 def test_503_and_429_are_retried_after_the_servers_retry_after(
-    served: Served, proxy: Proxy, sleeps: Sleeps
+    served: Served, proxy: Proxy, sleeps: Sleeps, remote: Remote
 ) -> None:
-    store = remote(proxy.url, sleeps)
+    store = remote(proxy.url)
     proxy.inject(
         Fault("status", status=503, retry_after="2", method="POST"),
         Fault("status", status=429, retry_after="1", method="POST"),
@@ -58,9 +71,9 @@ def test_503_and_429_are_retried_after_the_servers_retry_after(
 
 
 def test_backoff_grows_with_jitter_and_gives_up_in_one_line(
-    served: Served, proxy: Proxy, sleeps: Sleeps
+    served: Served, proxy: Proxy, sleeps: Sleeps, remote: Remote
 ) -> None:
-    store = remote(proxy.url, sleeps)
+    store = remote(proxy.url)
     proxy.inject(Fault("status", status=502, times=4, method="GET"))
     with pytest.raises(RemoteUnavailableError) as failure:
         store.list_sessions()
@@ -72,9 +85,9 @@ def test_backoff_grows_with_jitter_and_gives_up_in_one_line(
 
 
 def test_a_request_that_may_have_been_handled_is_not_repeated_unless_safe(
-    served: Served, proxy: Proxy, sleeps: Sleeps
+    served: Served, proxy: Proxy, sleeps: Sleeps, remote: Remote
 ) -> None:
-    store = remote(proxy.url, sleeps)
+    store = remote(proxy.url)
     proxy.inject(Fault("drop_after", method="POST", path="/sessions"))
     with pytest.raises(RemoteUnavailableError, match="closed without an answer"):
         store.add_session(CreateSessionRequest(session_id="once"))
@@ -84,9 +97,9 @@ def test_a_request_that_may_have_been_handled_is_not_repeated_unless_safe(
 
 
 def test_a_lost_answer_to_a_delete_is_not_an_error(
-    served: Served, proxy: Proxy, sleeps: Sleeps
+    served: Served, proxy: Proxy, sleeps: Sleeps, remote: Remote
 ) -> None:
-    store = remote(proxy.url, sleeps)
+    store = remote(proxy.url)
     served.store.add_memory("s", [say(1)])
     proxy.inject(Fault("drop_after", method="DELETE"))
     store.delete_session("s")
@@ -95,15 +108,15 @@ def test_a_lost_answer_to_a_delete_is_not_an_error(
 
 
 def test_a_slow_server_times_out_in_one_line_and_a_read_is_tried_again(
-    served: Served, proxy: Proxy, sleeps: Sleeps
+    served: Served, proxy: Proxy, sleeps: Sleeps, remote: Remote
 ) -> None:
     timeouts = Timeouts(connect=2.0, read=0.5)
-    store = remote(proxy.url, sleeps, timeouts=timeouts)
+    store = remote(proxy.url, timeouts=timeouts)
     served.store.add_memory("s", [say(1)])
     proxy.inject(Fault("delay", delay=2.0, method="GET", path="/memory"))
     assert [m.content for m in store.get_memory("s").messages] == ["message 1"]
     assert proxy.count("GET", "/memory") == 2
-    impatient = remote(proxy.url, sleeps, timeouts=timeouts, retry=RetryPolicy(attempts=2))
+    impatient = remote(proxy.url, timeouts=timeouts, retry=RetryPolicy(attempts=2))
     proxy.inject(Fault("delay", delay=2.0, times=2, method="GET", path="/memory"))
     with pytest.raises(RemoteTimeoutError) as failure:
         impatient.get_memory("s")
@@ -120,9 +133,9 @@ def test_a_server_that_is_not_there_is_one_line_after_the_retries(sleeps: Sleeps
 
 
 def test_through_a_network_that_fails_a_fifth_of_its_requests_nothing_is_lost_or_doubled(
-    served: Served, proxy: Proxy, sleeps: Sleeps
+    served: Served, proxy: Proxy, sleeps: Sleeps, remote: Remote
 ) -> None:
-    store = remote(proxy.url, sleeps, retry=RetryPolicy(attempts=8))
+    store = remote(proxy.url, retry=RetryPolicy(attempts=8))
     proxy.failure_rate = 0.2
     for batch in range(10):
         store.add_memory("busy", [say(batch * 3 + n) for n in range(3)])
