@@ -315,13 +315,15 @@ class ImportResult(_Model):
 class PurgeResult(_Model):
     """What a purge removed for good (or, in a dry run, would remove)."""
 
+    users: int = 0
+    """Deleted users (only a purge of everything removes them)."""
     sessions: int = 0
     messages: int = 0
     summaries: int = 0
 
     @property
     def total(self) -> int:
-        return self.sessions + self.messages + self.summaries
+        return self.users + self.sessions + self.messages + self.summaries
 
 
 class StoreStats(_Model):

@@ -91,6 +91,30 @@ def test_cursor_is_gone_everywhere(samples: Path) -> None:
         assert "No such option '--cursor'" in line and f"zeptui {command[0]}" in line
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["sesions"],
+            (
+                "zeptui: error: No such command 'sesions'. Did you mean 'sessions'? "
+                "(see 'zeptui --help')"
+            ),
+        ),
+        (["--json"], "zeptui: error: No such command '--json' (see 'zeptui --help')"),
+        (
+            ["users", "lsit"],
+            (
+                "zeptui: error: No such command 'lsit'. Did you mean 'list'? "
+                "(see 'zeptui users --help')"
+            ),
+        ),
+    ],
+)
+def test_an_unknown_command_is_one_line(db: Path, args: list[str], expected: str) -> None:
+    assert fail(*args, code=2) == expected
+
+
 # --- ranges -----------------------------------------------------------------------------
 
 
@@ -218,25 +242,28 @@ def test_delete_purge_and_users_delete_take_json(samples: Path) -> None:
         "purged": None,
     }
     deleted = run_json("delete", "ws-marcus-dbt-tests", "--purge")
-    assert deleted["purged"] == {"sessions": 1, "messages": 7, "summaries": 0}
+    assert deleted["purged"] == {"users": 0, "sessions": 1, "messages": 7, "summaries": 0}
     assert run_json("users", "delete", "priya.shah") == {
         "message": "OK",
         "user_id": "priya.shah",
         "sessions_deleted": 2,
     }
     assert run_json("purge", "--dry-run") == {
+        "users": 1,
         "sessions": 3,
         "messages": 20,
         "summaries": 0,
         "dry_run": True,
     }
     assert run_json("purge", "--yes") == {
+        "users": 1,
         "sessions": 3,
         "messages": 20,
         "summaries": 0,
         "dry_run": False,
     }
     assert run_json("purge", "--yes") == {
+        "users": 0,
         "sessions": 0,
         "messages": 0,
         "summaries": 0,
@@ -280,6 +307,21 @@ def test_purge_asks_on_a_terminal(samples: Path, tmp_path: Path, terminal: list[
     assert accepted.process.returncode == 0
     assert b"Removed 1 deleted session" in accepted.output
     assert run_json("purge", "--dry-run")["sessions"] == 0
+
+
+def test_purge_removes_a_deleted_user_without_sessions(samples: Path) -> None:
+    """`purge` removes everything deleted: a deleted user with nothing else to purge too."""
+    run("users", "add", "lone")
+    run("users", "delete", "lone")
+    planned = run_json("purge", "--dry-run")
+    assert planned == {"users": 1, "sessions": 0, "messages": 0, "summaries": 0, "dry_run": True}
+    assert "Removed 1 deleted user for good." in run("purge", "--yes").stdout
+    assert run_json("purge", "--dry-run")["users"] == 0
+
+
+def test_purge_dry_run_says_so_when_there_is_nothing_to_purge(samples: Path) -> None:
+    assert run_json("purge", "--dry-run")["dry_run"] is True
+    assert run_json("purge", "--yes")["dry_run"] is False
 
 
 def test_deleting_one_session_purges_only_that_one(samples: Path) -> None:

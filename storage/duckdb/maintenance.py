@@ -38,9 +38,11 @@ def purge(cursor: Cursor, session_ids: Sequence[str] | None) -> PurgeResult:
         params,
     ).fetchone()
     cursor.execute("DROP TABLE purged_messages")
+    users = None
     if session_ids is None:
-        cursor.execute("DELETE FROM users WHERE deleted_at IS NOT NULL")
+        users = cursor.execute("DELETE FROM users WHERE deleted_at IS NOT NULL").fetchone()
     return PurgeResult(
+        users=int(users[0]) if users else 0,
         sessions=int(sessions[0]) if sessions else 0,
         messages=int(messages[0]) if messages else 0,
         summaries=int(summaries[0]) if summaries else 0,

@@ -66,6 +66,14 @@ class ZeptuiSubGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return _parse_args(super().parse_args, ctx, args)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as error:  # a mistyped command name: one line too
+            raise UsageLine(error) from None
+
 
 class ZeptuiGroup(ZeptuiSubGroup, _DefaultGroup):
     """The top-level group.

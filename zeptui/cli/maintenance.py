@@ -47,16 +47,14 @@ def purge(state: State, yes: bool, dry_run: bool, as_json: bool) -> None:
 
     def human(console: Console) -> None:
         if not planned.total:
-            line = "Nothing to purge: no deleted sessions, messages or summaries."
+            line = "Nothing to purge: no deleted users, sessions, messages or summaries."
         elif done is None:
             line = f"Would remove {purge_counts(planned)} for good (dry run)."
         else:
             line = f"Removed {purge_counts(done)} for good."
         console.print(line)
 
-    respond(
-        as_json, {**result.model_dump(), "dry_run": done is None and bool(planned.total)}, human
-    )
+    respond(as_json, {**result.model_dump(), "dry_run": dry_run}, human)
 
 
 @command()

@@ -136,11 +136,15 @@ def delete(state: State, session_id: str, purge: bool, as_json: bool) -> None:
 
 def purge_counts(result: PurgeResult, *, sessions: bool = True) -> str:
     """`1 deleted session, 12 messages and 1 summary` (without the sessions: the
-    messages and summaries of the one session being purged)."""
+    messages and summaries of the one session being purged), led by the deleted
+    users when there are any (alone when they are all there is)."""
     parts = [
         f"{result.messages:,} message{'' if result.messages == 1 else 's'}",
         f"{result.summaries:,} summar{'y' if result.summaries == 1 else 'ies'}",
     ]
     if sessions:
         parts.insert(0, f"{result.sessions:,} deleted session{'' if result.sessions == 1 else 's'}")
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
+    if result.users:
+        users = f"{result.users:,} deleted user{'' if result.users == 1 else 's'}"
+        parts = [users] if result.total == result.users else [users, *parts]
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
