@@ -45,7 +45,7 @@ from typing import Any
 import duckdb
 
 from storage.duckdb import DuckDBStore
-from storage.duckdb.search import STOPWORDS
+from storage.duckdb.terms import STOPWORDS
 from storage.models import (
     MemoryType,
     Message,

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
 
 from storage import limits
+from storage.metadata_filter import Condition
 
 __all__ = [
     "CreateSessionRequest",
@@ -27,6 +28,7 @@ __all__ = [
     "RoleType",
     "SearchQuery",
     "SearchResult",
+    "SearchScope",
     "Session",
     "SessionImport",
     "SessionInfo",
@@ -274,17 +276,41 @@ class SummaryInfo(_Model):
     message_count: int
 
 
-class SearchQuery(_Model):
-    """Full-text search over message content, best first."""
+class SearchScope(StrEnum):
+    """What a search looks through (Zep's `search_scope`)."""
 
-    text: str
+    messages = "messages"
+    summary = "summary"
+
+
+class SearchQuery(_Model):
+    """Ranked full-text search over message (or summary) content, best first.
+
+    Empty `text` is a metadata-only search: the records matching the filters, newest
+    first, each with score 0 (`min_score` is then not applied, as in Zep). With
+    `mmr_lambda`, the best candidates are re-ranked by maximal marginal relevance
+    (1: relevance only, 0: diversity only); see docs/zep-compatibility.md.
+    """
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, arbitrary_types_allowed=True)
+
+    text: str = ""
+    scope: SearchScope = SearchScope.messages
     limit: int = Field(default=10, ge=1, le=1000)
     session_id: str | None = None
     user_id: str | None = None
     role_types: list[RoleType] = Field(default_factory=list)
+    """Messages only."""
     metadata: dict[str, str] = Field(default_factory=dict)
+    """`key=value` filters; a dotted key (`a.b`) reaches into nested objects."""
+    where: Condition | None = None
+    """Zep's metadata filter (storage.metadata_filter), on the record's metadata."""
     created_after: datetime | None = None
     created_before: datetime | None = None
+    min_score: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Results scoring below this (scores are 0..1) are left out."""
+    mmr_lambda: float | None = Field(default=None, ge=0.0, le=1.0)
+    """None: rank by relevance alone; else re-rank by maximal marginal relevance."""
 
 
 class SessionImport(_Model):

@@ -61,6 +61,15 @@ _CHECKS: dict[str, str] = {
           AND (coalesce(p.terms, 0) <> m.search_len
                OR (p.terms IS NOT NULL AND (p.low <> m.search_len OR p.high <> m.search_len)))
     """,
+    "index entries of summaries that are gone": """
+        SELECT p.summary_id FROM summary_postings p ANTI JOIN summaries x ON x.id = p.summary_id
+    """,
+    "summaries whose index entries do not add up to their length": """
+        SELECT x.id FROM summaries x
+        LEFT JOIN (SELECT summary_id, sum(tf) AS terms FROM summary_postings
+                   GROUP BY summary_id) p ON p.summary_id = x.id
+        WHERE coalesce(p.terms, 0) <> x.search_len
+    """,
     "summaries that point at a message of another session": """
         SELECT x.uuid FROM summaries x JOIN messages m ON m.id = x.recent_message_id
         WHERE m.session_key <> x.session_key OR m.uuid <> x.recent_message_uuid

@@ -15,7 +15,14 @@ import pytest
 from storage.duckdb import DuckDBStore
 from storage.duckdb.schema import SCHEMA_VERSION
 from storage.errors import IncompatibleStoreError, StoreLockedError
-from storage.models import CreateUserRequest, Message, RoleType, SearchQuery, SessionImport
+from storage.models import (
+    CreateUserRequest,
+    Message,
+    RoleType,
+    SearchQuery,
+    SearchScope,
+    SessionImport,
+)
 from storage.summarizers import Summarizer, SummaryDraft
 from tests.holders import held_database
 
@@ -335,3 +342,35 @@ def test_a_version_2_store_is_read_as_is_and_migrated_on_a_write_open(tmp_path: 
     with DuckDBStore(path) as store:
         store.delete_user("jane")
     assert user_rows(path) == [("jane", True)]
+
+
+def test_a_version_3_store_gets_its_summaries_indexed_on_a_write_open(tmp_path: Path) -> None:
+    """Summaries became searchable in version 4: a read-only open of an older file finds
+    no summary (nothing indexed them yet), and the migration indexes those it has."""
+    from storage.duckdb import schema
+
+    path = tmp_path / "v3.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        for step in (1, 2, 3):
+            for statement in schema.MIGRATIONS[step]:
+                conn.execute(statement)
+        conn.execute("INSERT INTO zeptui_meta VALUES ('format', 'zeptui'), ('schema_version', '3')")
+        conn.execute(
+            "INSERT INTO sessions (id, uuid, session_id, created_at, updated_at, last_activity, "
+            "message_count) VALUES (1, uuid(), 's', now(), now(), now(), 1)"
+        )
+        conn.execute(
+            "INSERT INTO messages (id, uuid, session_key, role, role_type, content, token_count, "
+            "created_at, updated_at) VALUES (1, uuid(), 1, 'u', 'user', 'an old walrus', 3, "
+            "now(), now())"
+        )
+        conn.execute(
+            "INSERT INTO summaries SELECT 1, uuid(), 1, 'The user saw a walrus.', 6, m.uuid, 1, "
+            "m.uuid, 1, NULL, now(), NULL FROM messages m"
+        )
+    walrus = SearchQuery(text="walrus", scope=SearchScope.summary)
+    with DuckDBStore(path, read_only=True) as store:
+        assert store.search(walrus) == []
+    with DuckDBStore(path) as store:
+        found = store.search(walrus)
+    assert [r.summary.content for r in found if r.summary] == ["The user saw a walrus."]

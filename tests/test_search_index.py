@@ -7,11 +7,12 @@ import duckdb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.duckdb import search
+from storage.duckdb import terms as search
+from storage.duckdb.ranking import ascii_terms
 
 PIECES = (
     "SELECT list(term ORDER BY term) FROM (SELECT unnest(regexp_extract_all(piece, "
-    f"{search._TERM})) AS term "
+    f"{search.TERM})) AS term "
     f"FROM (SELECT unnest({search._pieces_sql('lower($text)')}) AS piece)) "
     f"WHERE length(term) <= {search.MAX_TERM_LENGTH} "
     f"AND NOT list_contains({search._STOPWORD_LIST}, term)"
@@ -45,3 +46,11 @@ def test_pieces_give_exactly_the_terms_of_the_whole_text(text: str) -> None:
 def test_long_runs_without_separators_stay_whole() -> None:
     for text in ["a" * 25000, "x1" * 13000 + " tail", "中" * 24000, ("word " * 5000) + "z" * 70]:
         assert terms(PIECES, text) == terms(WHOLE, text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=200))
+def test_ascii_queries_are_read_in_python_as_the_index_reads_them(text: str) -> None:
+    """ASCII texts are read without a query (`ranking.ascii_terms`): a query's terms, and
+    the terms MMR compares."""
+    assert sorted(ascii_terms(text)) == terms(WHOLE, text)

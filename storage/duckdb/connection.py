@@ -66,6 +66,10 @@ class Database:
         self._cursors: list[Cursor] = []
         self._cursors_lock = threading.Lock()
         self.closed = False
+        self.generation = 0
+        """Counts the changes this process has seen to the file (each commit, each time
+        the file was let go): what is computed from the file at one generation holds
+        until it changes (the search index's statistics are kept that way)."""
         self._compat: list[str] = []
         """Statements each new cursor runs first (an older schema, read-only)."""
         self._conn = self._open()
@@ -111,6 +115,7 @@ class Database:
                 raise
             if commit:
                 cursor.commit()
+                self.generation += 1  # after the commit: see `generation`
             else:
                 cursor.rollback()
 
@@ -126,6 +131,7 @@ class Database:
             try:
                 self._conn = self._open()
                 self._local = threading.local()  # every thread's cursor was closed
+                self.generation += 1  # another process may have written meanwhile
             except BaseException:
                 self.closed = True
                 self._disconnect()

@@ -28,6 +28,10 @@ def purge(cursor: Cursor, session_ids: Sequence[str] | None) -> PurgeResult:
     cursor.execute(
         "DELETE FROM search_postings WHERE message_id IN (SELECT id FROM purged_messages)"
     )
+    cursor.execute(
+        f"DELETE FROM summary_postings WHERE summary_id IN (SELECT id FROM summaries WHERE {gone})",
+        params,
+    )
     summaries = cursor.execute(f"DELETE FROM summaries WHERE {gone}", params).fetchone()
     messages = cursor.execute(
         "DELETE FROM messages WHERE id IN (SELECT id FROM purged_messages)"

@@ -100,15 +100,20 @@ def session_key(cursor: Cursor, session_id: str, *, deleted_too: bool = False) -
     return int(row[0])
 
 
-def get_session(cursor: Cursor, session_id: str) -> Session:
-    """A live session, or NotFoundError."""
+def live_session_row(cursor: Cursor, columns: str, session_id: str) -> tuple[Any, ...]:
+    """`columns` of a live session (`s`), or NotFoundError."""
     row = cursor.execute(
-        f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.session_id = ? AND s.deleted_at IS NULL",
+        f"SELECT {columns} FROM sessions s WHERE s.session_id = ? AND s.deleted_at IS NULL",
         [session_id],
     ).fetchone()
     if row is None:
         raise NotFoundError(f"session {session_id!r} not found")
-    return session_from_row(row)
+    return tuple(row)
+
+
+def get_session(cursor: Cursor, session_id: str) -> Session:
+    """A live session, or NotFoundError."""
+    return session_from_row(live_session_row(cursor, SESSION_COLUMNS, session_id))
 
 
 def session_page(cursor: Cursor, query: SessionQuery) -> SessionPage:

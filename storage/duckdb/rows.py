@@ -87,9 +87,10 @@ SESSION_COLUMNS = (
     f"{_time_sql('s.ended_at')}, s.message_count, s.total_tokens, {_time_sql('s.last_activity')}"
 )
 """A session (`s`) with its aggregates: for `session_from_row` and `session_info_from_row`."""
+# Uuids are read as text: Python's UUID objects cost more to make than the row's reading.
 MESSAGE_COLUMNS = (
-    f"m.uuid, {_time_sql('m.created_at')}, {_time_sql('m.updated_at')}, m.role, m.role_type, "
-    "m.content, m.token_count, m.metadata"
+    f"m.uuid::VARCHAR, {_time_sql('m.created_at')}, {_time_sql('m.updated_at')}, m.role, "
+    "m.role_type, m.content, m.token_count, m.metadata"
 )
 """A message (`m`): for `message_from_row`."""
 SUMMARY_COLUMNS = (

@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storage.duckdb.terms import SUMMARIES, index_sql
 from storage.errors import IncompatibleStoreError
 
 if TYPE_CHECKING:  # only for annotations: `storage.duckdb.peek` reads the version without duckdb
     import duckdb
 
 FORMAT_NAME = "zeptui"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Timestamps are naive TIMESTAMPs holding UTC: no time-zone extension needed.
 # Uniqueness (session_id, user_id, message uuid) is enforced by the store, which
@@ -104,7 +105,20 @@ _V2 = ["UPDATE messages SET role_type = 'norole' WHERE role_type IS NULL"]
 # summaries are, so that a change feed can report the deletion (docs/architecture.md).
 _V3 = ["ALTER TABLE users ADD COLUMN deleted_at TIMESTAMP"]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3}
+# v4: summaries are searchable (`search_scope: summary`), indexed as messages are, in a
+# sibling postings table; the summaries already stored are indexed by the migration.
+_V4 = [
+    "ALTER TABLE summaries ADD COLUMN search_len INTEGER DEFAULT 0",
+    """CREATE TABLE summary_postings (
+        term VARCHAR NOT NULL,
+        summary_id BIGINT NOT NULL,
+        tf INTEGER NOT NULL,
+        doc_len INTEGER NOT NULL
+    )""",
+    *index_sql(SUMMARIES, "TRUE"),
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 """Statements that bring a store from version N-1 to version N."""
 
 READABLE_FROM = 1
@@ -123,6 +137,14 @@ def compat_views(version: int, database: str) -> list[str]:
             "CREATE TEMP VIEW users AS SELECT *, NULL::TIMESTAMP AS deleted_at "
             f'FROM "{database}".main.users'
         )
+    if version < 4:  # summaries not indexed yet: summary search finds nothing
+        views += [
+            "CREATE TEMP VIEW summaries AS SELECT *, 0 AS search_len "
+            f'FROM "{database}".main.summaries',
+            "CREATE TEMP VIEW summary_postings AS SELECT NULL::VARCHAR AS term, "
+            "NULL::BIGINT AS summary_id, NULL::INTEGER AS tf, NULL::INTEGER AS doc_len "
+            "WHERE FALSE",
+        ]
     return views
 
 

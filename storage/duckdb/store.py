@@ -25,7 +25,16 @@ from storage.capabilities import (
     Summarizing,
     ZepJsonlImport,
 )
-from storage.duckdb import imports, maintenance, reads, search, summaries, writes, zep_jsonl
+from storage.duckdb import (
+    imports,
+    maintenance,
+    ranking,
+    reads,
+    search,
+    summaries,
+    writes,
+    zep_jsonl,
+)
 from storage.duckdb.connection import LOCK_WAIT_SECONDS, Database
 from storage.duckdb.messages import insert_messages
 from storage.duckdb.rows import within_limits
@@ -128,6 +137,7 @@ class DuckDBStore(
             memory_limit=memory_limit,
             clock=clock,
         )
+        self._index_statistics = ranking.IndexStatistics(lambda: self._db.generation)
 
     # --- plumbing ------------------------------------------------------------------
 
@@ -366,7 +376,7 @@ class DuckDBStore(
     # --- search and maintenance ----------------------------------------------------
 
     def search(self, query: SearchQuery) -> list[SearchResult]:
-        return search.search(self._db.cursor(), query)
+        return ranking.search(self._db.cursor(), query, self._index_statistics)
 
     def purge(
         self, session_ids: Sequence[str] | None = None, *, dry_run: bool = False

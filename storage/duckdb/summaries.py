@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from storage import ids
+from storage.duckdb import search
 from storage.duckdb.connection import Cursor
 from storage.duckdb.reads import session_key
 from storage.duckdb.rows import (
@@ -118,13 +119,14 @@ def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> li
     }
     uuids = [ids.summary_uuid(last, revisions.get(last, 0)) for last in recent]
     # Ids order a session's summaries (the newest is the summary point).
+    summary_ids = reserve_ids(cursor, "summaries_id_seq", len(rows))
     cursor.execute(
         "INSERT INTO summaries SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
         "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), "
         "unnest(?::UUID[]), unnest(?::BIGINT[]), unnest(?::UUID[]), "
-        "unnest(?::INTEGER[]), unnest(?::JSON[]), ?::TIMESTAMP, NULL",
+        "unnest(?::INTEGER[]), unnest(?::JSON[]), ?::TIMESTAMP, NULL, 0",
         [
-            reserve_ids(cursor, "summaries_id_seq", len(rows)),
+            summary_ids,
             uuids,
             [key for key, _ in rows],
             [draft.content for _, draft in rows],
@@ -137,6 +139,7 @@ def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> li
             now,
         ],
     )
+    search.index_summaries(cursor, "id IN (SELECT unnest(?::BIGINT[]))", [summary_ids])
     return list(zip(uuids, recent, [draft for _, draft in rows], strict=True))
 
 

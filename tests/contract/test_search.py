@@ -6,12 +6,15 @@ from datetime import UTC, datetime
 
 import pytest
 
+from storage.capabilities import Maintenance, Summarizing, require
 from storage.errors import InvalidInputError
+from storage.metadata_filter import parse_jsonpath
 from storage.models import (
     CreateUserRequest,
     Message,
     RoleType,
     SearchQuery,
+    SearchScope,
     SessionImport,
 )
 from storage.store import MemoryStore
@@ -166,3 +169,80 @@ def test_index_follows_metadata_updates_and_reimports(store: MemoryStore) -> Non
     assert found(store, "narwhal", metadata={"seen": "yes"}) == ["narwhal sighting"]
     store.import_sessions([SessionImport(session_id="s1", messages=[stored[0]])])
     assert found(store, "narwhal") == ["narwhal sighting"]  # no duplicate postings
+
+
+# --- what Zep's v2 search request adds ---------------------------------------------------
+
+
+def _summarised(store: MemoryStore) -> list[str]:
+    """A session `talk` whose first summary is about kayaks, the second about tea."""
+    lines = [say(f"kayak trip number {n} on the river") for n in range(6)]
+    lines += [say(f"green tea tasting number {n}") for n in range(6)]
+    store.add_memory("talk", [*lines, *[say(f"later line {n}") for n in range(12)]])
+    summaries = [info.summary.uuid for info in store.list_summaries("talk")]
+    assert len(summaries) >= 2
+    return summaries
+
+
+def _summaries_found(store: MemoryStore, text: str, **options: object) -> list[str]:
+    query = SearchQuery(text=text, scope=SearchScope.summary, **options)  # type: ignore[arg-type]
+    results = store.search(query)
+    assert all(r.message is None and r.summary is not None for r in results)
+    return [r.summary.uuid for r in results if r.summary is not None]
+
+
+def test_summaries_are_searched_and_the_index_follows_them(store: MemoryStore) -> None:
+    first, second, *_ = _summarised(store)
+    assert _summaries_found(store, "kayak", session_id="talk") == [first]
+    assert _summaries_found(store, "tea") == [second]
+    told = store.list_messages("talk", limit=100).messages
+    store.delete_session("talk")
+    assert _summaries_found(store, "kayak") == []
+    # The same messages added again restore the session's summaries, and their index.
+    store.add_memory("talk", told)
+    assert _summaries_found(store, "kayak") == [first]
+
+
+def test_summaries_summarised_again_and_purged_leave_the_index(store: MemoryStore) -> None:
+    first, *_ = _summarised(store)
+    summarizing = require(store, Summarizing, "summarise")
+    maintenance = require(store, Maintenance, "purge")
+    made = summarizing.summarize("talk", again=True)
+    assert made and first not in _summaries_found(store, "kayak")
+    assert _summaries_found(store, "kayak") == [made[0].summary.uuid]
+    maintenance.purge()
+    assert _summaries_found(store, "kayak") == [made[0].summary.uuid]
+
+
+def test_empty_text_is_a_metadata_only_search_newest_first(store: MemoryStore) -> None:
+    store.add_memory("s1", [say(f"line {n}", topic="a" if n % 2 else "b") for n in range(6)])
+    query = SearchQuery(where=parse_jsonpath('$.topic ? (@ == "a")'), session_id="s1")
+    results = store.search(query)
+    assert [r.message.content for r in results if r.message] == ["line 5", "line 3", "line 1"]
+    assert all(r.score == 0 for r in results)
+    with pytest.raises(InvalidInputError, match="metadata filter"):
+        store.search(SearchQuery(text=" ", session_id="s1"))
+
+
+def test_min_score_keeps_the_results_that_score_at_least_it(store: MemoryStore) -> None:
+    store.add_memory("s1", [say("otter"), say("otter otter and a fish"), say("fish only")])
+    every = store.search(SearchQuery(text="otter fish"))
+    assert all(0 < r.score < 1 for r in every)
+    middle = sorted(r.score for r in every)[1]
+    kept = store.search(SearchQuery(text="otter fish", min_score=middle))
+    assert [r.score for r in kept] == [r.score for r in every if r.score >= middle]
+
+
+def test_mmr_trades_relevance_for_diversity(store: MemoryStore) -> None:
+    near_copies = [say(f"solar panel prices rise again {n}") for n in range(4)]
+    store.add_memory("s1", [*near_copies, say("solar eclipse tonight")])
+    similar = found(store, "solar panel", limit=2)
+    assert all("panel" in text for text in similar)
+    diverse = store.search(SearchQuery(text="solar panel", limit=2, mmr_lambda=0.3))
+    contents = [r.message.content for r in diverse if r.message]
+    assert contents[0] == similar[0] and contents[1] == "solar eclipse tonight"
+    assert [
+        r.message.content
+        for r in store.search(SearchQuery(text="solar panel", limit=2, mmr_lambda=1.0))
+        if r.message
+    ] == similar

@@ -16,6 +16,7 @@ from zeptui.cli.core import State
 from zeptui.cli.errors import UserError, command_words
 
 if TYPE_CHECKING:
+    from storage.metadata_filter import Condition
     from storage.models import RoleType
 
 SESSIONS_PAGE = 50
@@ -46,6 +47,25 @@ def parse_filters(values: Sequence[str], option: str) -> dict[str, str]:
             raise UserError(f"{option} expects key=value, got {item!r}")
         filters[key] = value
     return filters
+
+
+def parse_where_options(values: Sequence[str]) -> Condition | None:
+    """Repeated `--where` options (a jsonpath, or a JSON `where` object) as one filter
+    that all of them must satisfy; a UserError names what cannot be read."""
+    from storage.metadata_filter import AllOf, FilterError, parse_jsonpath, parse_where
+
+    conditions: list[Condition] = []
+    for value in values:
+        try:
+            if value.lstrip().startswith("{"):
+                conditions.append(parse_where(parse_json_object(value, "--where")))
+            else:
+                conditions.append(parse_jsonpath(value))
+        except FilterError as error:
+            raise UserError(f"--where {value!r}: {error}") from None
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else AllOf(tuple(conditions))
 
 
 def parse_role_type(value: str) -> RoleType:

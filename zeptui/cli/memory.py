@@ -15,6 +15,7 @@ from zeptui.cli.args import (
     parse_filters,
     parse_json_object,
     parse_role_type,
+    parse_where_options,
 )
 from zeptui.cli.core import State, command, pass_state, require_user, summarizing
 from zeptui.cli.output import json_option, respond
@@ -126,13 +127,42 @@ def messages(
 
 
 @command()
-@click.argument("text")
+@click.argument("text", required=False, default="")
 @click.option("--session", "session_id", help="Only this session.")
 @click.option("--user", "user_id", help="Only this user's sessions.")
 @click.option(
     "--role-type", "role_types", multiple=True, metavar="TYPE", help="Only these. Repeatable."
 )
 @click.option("--metadata", "filters", multiple=True, metavar="KEY=VALUE", help="Metadata filter.")
+@click.option(
+    "--where",
+    "wheres",
+    multiple=True,
+    metavar="FILTER",
+    help="Zep's metadata filter: a jsonpath such as '$.tags[*] ? (@ == \"x\")', or a JSON "
+    'where object ({"and": [...]}). Repeatable (all must hold).',
+)
+@click.option(
+    "--scope",
+    type=click.Choice(["messages", "summary"]),
+    default="messages",
+    show_default=True,
+    help="Search messages or summaries.",
+)
+@click.option(
+    "--mmr",
+    "mmr_lambda",
+    type=click.FloatRange(0, 1),
+    metavar="LAMBDA",
+    help="Re-rank by maximal marginal relevance: 1 relevance only, 0 diversity only.",
+)
+@click.option(
+    "--min-score",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    metavar="SCORE",
+    help="Leave out lower scores (0..1).",
+)
 @click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
 @json_option("Print a JSON array of SearchResults.")
 @pass_state
@@ -143,19 +173,28 @@ def search(
     user_id: str | None,
     role_types: tuple[str, ...],
     filters: tuple[str, ...],
+    wheres: tuple[str, ...],
+    scope: str,
+    mmr_lambda: float | None,
+    min_score: float,
     limit: int,
     as_json: bool,
 ) -> None:
-    """Full-text search over message content, best first."""
-    from storage.models import SearchQuery
+    """Ranked full-text search over messages (or summaries), best first; without TEXT,
+    the newest that match the filters."""
+    from storage.models import SearchQuery, SearchScope
 
     query = SearchQuery(
         text=text,
+        scope=SearchScope(scope),
         limit=limit,
         session_id=session_id,
         user_id=user_id,
         role_types=[parse_role_type(value) for value in role_types],
         metadata=parse_filters(filters, "--metadata"),
+        where=parse_where_options(wheres),
+        min_score=min_score,
+        mmr_lambda=mmr_lambda,
     )
     with state.read() as store:
         require_user(store, user_id)

@@ -21,6 +21,7 @@ from pydantic import TypeAdapter
 
 from storage.capabilities import Unsupported
 from storage.errors import InvalidInputError, NotFoundError
+from storage.metadata_filter import where_json
 from storage.models import (
     CreateSessionRequest,
     CreateUserRequest,
@@ -227,10 +228,10 @@ class RemoteStore(MemoryStore):
     # --- search -------------------------------------------------------------------
 
     def search(self, query: SearchQuery) -> list[SearchResult]:
-        if not query.text.strip():
-            raise InvalidInputError("search text must not be blank")
         if self.zeptui:
-            body = query.model_dump(mode="json", exclude_defaults=True)
+            body = query.model_dump(mode="json", exclude_defaults=True, exclude={"where"})
+            if query.where is not None:
+                body["where"] = where_json(query.where)
             found = self.client.json("POST", self._zeptui("search"), json=body, idempotent=True)
             return _RESULTS.validate_python(found)
         return self._session_search(query)
@@ -238,7 +239,7 @@ class RemoteStore(MemoryStore):
     def _session_search(self, query: SearchQuery) -> list[SearchResult]:
         """Zep's own search: one session's messages, no other filter."""
         narrowed = query.model_dump(exclude_defaults=True, exclude={"text", "limit"})
-        if query.session_id is None or set(narrowed) != {"session_id"}:
+        if query.session_id is None or set(narrowed) != {"session_id"} or not query.text.strip():
             raise Unsupported(
                 f"{self.location} searches one session at a time, by text only "
                 "(a Zep server has no search across sessions or by these filters)"

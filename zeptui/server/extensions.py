@@ -11,10 +11,10 @@ in the path encoded as zep-python 2.0.0rc6 encodes them (`quote_plus`), or in bo
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Body, Path
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
 from storage.capabilities import (
@@ -28,6 +28,7 @@ from storage.capabilities import (
     require,
 )
 from storage.errors import MessageConflictError
+from storage.metadata_filter import parse_where
 from storage.models import (
     CreateUserRequest,
     ImportResult,
@@ -40,8 +41,10 @@ from storage.models import (
     SessionQuery,
     StoreStats,
     SummaryInfo,
+    validation_message,
 )
 from storage.store import MemoryStore
+from zeptui.server.errors import ApiError
 from zeptui.server.ids import decode_id
 from zeptui.server.listing import json_response
 from zeptui.server.routes import ERROR_RESPONSES
@@ -128,9 +131,17 @@ def extensions_router(store: MemoryStore) -> APIRouter:
         return json_response(store.list_summaries(sid(session_id)))
 
     @router.post("/search", response_model=list[SearchResult])
-    def search(request: SearchQuery) -> Response:
-        """The store's own search (any session, its filters), scores as the store ranks."""
-        return json_response(store.search(request))
+    def search(request: Annotated[dict[str, Any], Body()]) -> Response:
+        """The store's own search (any session, its filters; `where` as Zep's `where`
+        object), scores as the store ranks."""
+        where = request.pop("where", None)
+        try:
+            query = SearchQuery.model_validate(
+                {**request, "where": None if where is None else parse_where(where)}
+            )
+        except ValidationError as error:
+            raise ApiError(400, validation_message(error)) from None
+        return json_response(store.search(query))
 
     @router.post("/session-page", response_model=SessionPage)
     def session_page(request: SessionQuery) -> Response:

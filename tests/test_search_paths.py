@@ -1,0 +1,95 @@
+"""A session's search ranks the same whichever way the store takes: a small session's
+rows read and scored in Python, or the postings ranked in SQL (a large session, and a
+search across sessions). Scores agree to rounding, the order exactly."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from storage.duckdb import DuckDBStore, ranking
+from storage.metadata_filter import parse_jsonpath
+from storage.models import Message, SearchQuery, SearchResult, SearchScope
+
+WORDS = ["kayak", "river", "Kayak", "tea", "İstanbul", "café", "straße", "rain", "42", "ok"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> DuckDBStore:
+    path = tmp_path_factory.mktemp("paths") / "store.duckdb"
+    opened = DuckDBStore(path, message_window=4, background_summaries=False)
+    texts = [
+        "kayak on the river, kayak again",
+        "Tea in İstanbul: çay, not tea",
+        "KAYAK!!! rain rain rain",
+        "café straße 42 kayak",
+        "nothing to see here",
+        "river " * 5_000 + "kayak",  # long: tokenised in pieces by the index
+        "rain on the river",
+        "ok",
+    ]
+    opened.add_memory(
+        "s",
+        [
+            Message(role="u", role_type="user", content=t, metadata={"n": n})
+            for n, t in enumerate(texts)
+        ],
+    )
+    opened.add_memory("other", [Message(role="u", role_type="user", content="kayak river tea")])
+    return opened
+
+
+def _both(store: DuckDBStore, query: SearchQuery) -> tuple[list[SearchResult], list[SearchResult]]:
+    cursor = store._db.cursor()
+    statistics = ranking.IndexStatistics(lambda: store._db.generation)
+    here = ranking.search(cursor, query, statistics)
+    in_sql = ranking.search(cursor, query, statistics, small_session=0)
+    return here, in_sql
+
+
+def _same(here: list[SearchResult], in_sql: list[SearchResult]) -> None:
+    assert [(r.message or r.summary).uuid for r in here] == [  # type: ignore[union-attr]
+        (r.message or r.summary).uuid
+        for r in in_sql  # type: ignore[union-attr]
+    ]
+    assert [r.score for r in here] == pytest.approx([r.score for r in in_sql], rel=1e-9)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=3),
+    limit=st.integers(1, 5),
+    min_score=st.sampled_from([0.0, 0.3, 0.6]),
+    filtered=st.booleans(),
+    scope=st.sampled_from(list(SearchScope)),
+)
+def test_both_ways_rank_alike(
+    store: DuckDBStore,
+    words: list[str],
+    limit: int,
+    min_score: float,
+    filtered: bool,
+    scope: SearchScope,
+) -> None:
+    query = SearchQuery(
+        text=" ".join(words),
+        session_id="s",
+        limit=limit,
+        min_score=min_score,
+        scope=scope,
+        where=parse_jsonpath("$ ? (@.n >= 2)")
+        if filtered and scope is SearchScope.messages
+        else None,
+    )
+    _same(*_both(store, query))
+
+
+def test_unknown_sessions_are_not_found_either_way(store: DuckDBStore) -> None:
+    from storage.errors import NotFoundError
+
+    for text in ("kayak", "the"):  # a query with terms, and one without
+        with pytest.raises(NotFoundError):
+            _both(store, SearchQuery(text=text, session_id="nobody"))
