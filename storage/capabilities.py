@@ -187,3 +187,15 @@ def message_position(store: MemoryStore, session_id: str, message_uuid: str) -> 
         if len(listing.messages) < page_size:
             raise NotFoundError(f"message {message_uuid} not found in session {session_id!r}")
         page += 1
+
+
+CAPABILITY_NAMES: dict[str, type] = {
+    "session_pages": SessionPages,
+    "bulk_import": BulkImport,
+    "summarizing": Summarizing,
+    "maintenance": Maintenance,
+    "message_deletion": MessageDeletion,
+    "message_positions": MessagePositions,
+}
+"""The capabilities a store can offer through an API, by the names a server lists them
+under (`ZepJsonlImport` reads a local file, so it is not among them)."""

@@ -42,3 +42,24 @@ class MessageConflictError(ConflictError):
             f"message {message_uuid} of session {session_id!r} is already stored in "
             f"session {holder_session_id!r}"
         )
+
+
+class RemoteError(StoreError):
+    """A remote store's server could not be used: one line naming the server (its URL
+    without credentials) and why. Never carries the API key."""
+
+
+class RemoteAuthError(RemoteError):
+    """The server refused the request for want of a valid API key (401)."""
+
+
+class RemoteUnavailableError(RemoteError):
+    """The server could not be reached, or kept failing, after the retries."""
+
+
+class RemoteTimeoutError(RemoteError):
+    """The server did not answer in time."""
+
+
+class NotZepError(RemoteError):
+    """The server answered, but not as a Zep server would."""

@@ -85,3 +85,11 @@ def test_the_cli_loads_no_widgets_at_import_time() -> None:
     """`zeptui` and its commands start without the app (which `zeptui` alone runs)."""
     loaded = loads("zeptui.cli", "zeptui.app.widgets", "textual")
     assert first_leak(loaded) is None
+
+
+def test_the_remote_store_loads_no_web_server_and_no_front_end() -> None:
+    """A command with --remote loads httpx and the store, not FastAPI or uvicorn (nor
+    Textual; Rich and click, httpx loads itself for its command line when present)."""
+    loaded = loads("zeptui.remote", "fastapi", "starlette", "uvicorn", "zeptui.server", "textual")
+    assert "zeptui.remote.client" in loaded, "every remote module was imported"
+    assert first_leak(loaded) is None

@@ -78,6 +78,9 @@ def test_every_environment_variable_sets_its_setting(isolated_settings: Path) ->
         "ZEPTUI_LLM_API_KEY": "zk",
         "ZEPTUI_LLM_TIMEOUT": "2.5",
         "ZEPTUI_THEME": "nord",
+        "ZEPTUI_API_KEY": "rk",
+        "ZEPTUI_API_VERSION": " V1",
+        "ZEPTUI_REMOTE_TIMEOUT": "7",
         "ZEPTUI_SERVER_HOST": "::1",
         "ZEPTUI_SERVER_PORT": "8123",
         "ZEPTUI_SERVER_MAX_BODY": "2MiB",
@@ -93,6 +96,9 @@ def test_every_environment_variable_sets_its_setting(isolated_settings: Path) ->
     assert settings.summarizer.llm.api_key.get_secret_value() == "zk"
     assert settings.summarizer.llm.timeout == 2.5
     assert settings.app.theme == "nord"
+    assert settings.remote.api_key is not None
+    assert settings.remote.api_key.get_secret_value() == "rk"
+    assert (settings.remote.api_version, settings.remote.timeout) == ("v1", 7.0)
     server = settings.server
     assert (server.host, server.port, server.max_body) == ("::1", 8123, 2 * 1024 * 1024)
     assert (server.api_key_env, server.log_level) == ("ZEP_KEY", "debug")
@@ -205,8 +211,8 @@ def test_config_errors_are_one_line_in_the_cli(db: Path, isolated_settings: Path
     line = fail("sessions")
     assert line.startswith(f"zeptui: error: {path}:1: not valid TOML")
     path.unlink()
-    assert fail("stats", "--remote", "http://u:pw@host/") == (
-        "zeptui: error: http://u:***@host/: remote stores are not supported yet; use --db PATH"
+    assert fail("stats", "--remote", "http://u:pw@host.invalid/") == (
+        "zeptui: error: cannot reach http://u:***@host.invalid (unknown host)"
     )
 
 

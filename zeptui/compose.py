@@ -1,13 +1,13 @@
 """The composition root: a store and its summarizer, built from what the user gave.
 
 Every front end opens its store here: `StoreTarget` is what the user named (a file
-with `--db PATH`, later a server with `--remote URL`), `open_store` opens it with the
-settings (the message window, the summarizer) and closes it after the block (`connect`
-opens it for front ends that hold it their own way: the app's leases); a file that
-`zeptui serve` holds is refused at once, naming the server. `build_summarizer` turns
-the summarizer settings into a `Summarizer`, and `build_language_model` the LLM
-settings into the server's language model. Nothing else constructs a store or reads
-the configuration for one.
+with `--db PATH`, a server with `--remote URL`), `open_store` opens it with the
+settings (the message window, the summarizer; the API key, API version and timeout of
+a server) and closes it after the block (`connect` opens it for front ends that hold
+it their own way: the app's leases); a file that a running `zeptui serve` holds is
+opened through that server. `build_summarizer` turns the summarizer settings into a
+`Summarizer`, and `build_language_model` the LLM settings into the server's language
+model. Nothing else constructs a store or reads the configuration for one.
 """
 
 from __future__ import annotations
@@ -37,12 +37,15 @@ __all__ = [
 ]
 
 REMOTE_SCHEMES = ("http:/", "https:/")
+DISCOVERY_PROBE_SECONDS = 1.0
+"""How long a served file's server may take to accept a connection before its
+discovery file is taken for stale."""
 """How a URL begins, also once a `Path` has folded its `//`."""
 
 
 @dataclass(frozen=True)
 class StoreTarget:
-    """The store the user named: a database file, or (soon) a server's URL."""
+    """The store the user named: a database file, or a server's URL."""
 
     kind: Literal["file", "remote"]
     path: Path | None = None
@@ -56,12 +59,22 @@ class StoreTarget:
 
     @classmethod
     def remote(cls, url: str) -> StoreTarget:
-        """A server's store: refused (in one line) until the remote store exists."""
+        """A Zep server's store (`zeptui serve`, or any Zep server) at `url`."""
+        from urllib.parse import urlsplit
+
         from storage.urls import redact_url
 
-        raise SettingsError(
-            f"{redact_url(url)}: remote stores are not supported yet; use --db PATH"
-        )
+        try:
+            parts = urlsplit(url.strip())
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not one
+        except ValueError:
+            valid = False
+        if not valid:
+            raise SettingsError(
+                f"{redact_url(url)} is not a server's URL; --remote takes http://HOST:PORT"
+            )
+        return cls("remote", url=url.strip())
 
     @property
     def location(self) -> str:
@@ -145,18 +158,31 @@ class StoreOptions(TypedDict, total=False):
     """Caps DuckDB's memory (see `DuckDBStore`)."""
     lock_timeout: float | None
     """How long to wait for another process to let go of the file."""
+    through_server: bool
+    """Open a file that a running `zeptui serve` holds through that server (the
+    default); False refuses it, naming the server (for `zeptui serve` itself)."""
 
 
 def connect(
     target: StoreTarget, settings: Settings, **options: Unpack[StoreOptions]
 ) -> MemoryStore:
     """The store at `target`, open with `options`; the caller closes it (`open_store`
-    is this for a block). A file that `zeptui serve` holds is refused at once, naming
-    the server.
+    is this for a block).
+
+    A server's store makes its summaries itself; the options concern files. A file
+    that a running `zeptui serve` of this user holds (its discovery file says so) is
+    opened through that server, with its local token as the key, unless
+    `through_server` is False (`zeptui serve` itself): then it is refused at once,
+    naming the server.
     """
+    through_server = options.get("through_server", True)
+    served = _served(target.path) if target.path is not None and through_server else None
+    if target.url is not None or served is not None:
+        url, key = served or (target.url or "", None)
+        return _open_remote(url, settings, key)
     from storage.duckdb.connection import LOCK_WAIT_SECONDS
 
-    assert target.path is not None  # the only kind StoreTarget makes today
+    assert target.path is not None
     read_only = options.get("read_only", False)
     summaries = options.get("summaries", False) and not read_only
     lock_timeout = options.get("lock_timeout")
@@ -194,3 +220,64 @@ def open_store(
         if summarizing is not None and summary_failed is not None:
             for problem in dict.fromkeys(summarizing.summary_errors):
                 summary_failed(problem)
+
+
+def _served(path: Path) -> tuple[str, str] | None:
+    """The URL and local token of the `zeptui serve` holding the file, if one does.
+
+    Only a discovery file that this user's own server wrote is followed (owned by this
+    user, writable by no one else, naming a loopback address): anyone else's could
+    send what this command writes, and the token, to a server of their choosing.
+    """
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    from zeptui.server.discovery import discovery_path, read_discovery
+    from zeptui.server.run import is_loopback
+
+    found = read_discovery(path)
+    if found is None:
+        return None
+    try:
+        info = discovery_path(path).stat()
+        parts = urlsplit(found.url)
+        host, port = parts.hostname or "", parts.port or 80
+    except (OSError, ValueError):
+        return None
+    owner = getattr(os, "getuid", lambda: info.st_uid)()
+    if info.st_uid != owner or info.st_mode & 0o022 or not is_loopback(host):
+        return None
+    try:  # a process of that pid that listens nowhere there is not the server (reused pid)
+        socket.create_connection((host, port), timeout=DISCOVERY_PROBE_SECONDS).close()
+    except OSError:
+        return None
+    return found.url, found.token
+
+
+def _open_remote(url: str, settings: Settings, api_key: str | None = None) -> MemoryStore:
+    """A RemoteStore on `url`, with `api_key` or the one the settings hold."""
+    from zeptui.remote import Timeouts, open_remote
+
+    remote = settings.remote
+    if api_key is None and remote.api_key is not None:
+        _check_private(settings)
+        api_key = remote.api_key.get_secret_value()
+    timeouts = Timeouts(read=remote.timeout)
+    return open_remote(url, api_key=api_key, version=remote.api_version, timeouts=timeouts)
+
+
+def _check_private(settings: Settings) -> None:
+    """A key kept in the config file is used only while the file is the owner's alone."""
+    source = settings.source("remote.api_key")
+    if source.kind != "file" or source.where is None:
+        return
+    import os
+    import stat
+
+    path = Path(source.where)
+    if os.name == "posix" and stat.S_IMODE(path.stat().st_mode) & 0o077:
+        raise SettingsError(
+            f"{path} holds remote.api_key but others may read it; "
+            f"make it yours alone (chmod 600 {path}) or use $ZEPTUI_API_KEY"
+        )

@@ -80,6 +80,22 @@ KEYS: tuple[Key, ...] = (
         help="Seconds one request may take in all (connect, wait, read).",
     ),
     Key("app.theme", ("ZEPTUI_THEME",), help="The app's theme (the app remembers a change)."),
+    Key(
+        "remote.api_key",
+        ("ZEPTUI_API_KEY",),
+        secret=True,
+        help="The API key of the server --remote names (Api-Key on /api/v2, Bearer on v1).",
+    ),
+    Key(
+        "remote.api_version",
+        ("ZEPTUI_API_VERSION",),
+        help="auto (asked of the server), v2 or v1: the API the server speaks.",
+    ),
+    Key(
+        "remote.timeout",
+        ("ZEPTUI_REMOTE_TIMEOUT",),
+        help="Seconds to wait for the server's answer to one request.",
+    ),
     Key("server.host", ("ZEPTUI_SERVER_HOST",), "--host", help="Where zeptui serve listens."),
     Key(
         "server.port",

@@ -31,6 +31,10 @@ The config file mirrors the sections here:
     max_body = "10MB"
     api_key_env = "ZEP_API_KEY"      # the variable that holds the key, never the key
     log_level = "info"
+
+    [remote]                         # the server of --remote URL
+    api_version = "auto"             # or "v2", "v1"
+    timeout = 30
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ __all__ = ["Settings", "SettingsError", "load", "rows"]
 
 DEFAULT_LLM_TIMEOUT = 60.0
 """Seconds one LLM request may take in all (connect, headers and body)."""
+DEFAULT_REMOTE_TIMEOUT = 30.0
+"""Seconds to wait for a remote server's answer to one request."""
 DEFAULT_PORT = 8000
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 """Request bodies zeptui serve reads at most (zeptui.server.app's default too)."""
@@ -81,36 +87,49 @@ class MemorySettings(_Section):
     message_window: int = Field(default=DEFAULT_MESSAGE_WINDOW, ge=MIN_MESSAGE_WINDOW)
 
 
+def _seconds(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not 0 < seconds < math.inf:
+        raise ValueError("must be a positive number of seconds")
+    return seconds
+
+
+def _lowered(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 class LLMSettings(_Section):
     base_url: str | None = None
     model: str | None = None
     api_key: SecretStr | None = None
     timeout: float = DEFAULT_LLM_TIMEOUT
 
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _positive(cls, value: Any) -> float:
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            seconds = math.nan
-        if isinstance(value, bool) or not 0 < seconds < math.inf:
-            raise ValueError("must be a positive number of seconds")
-        return seconds
+    _positive = field_validator("timeout", mode="before")(_seconds)
 
 
 class SummarizerSettings(_Section):
     kind: Literal["extractive", "llm"] = "extractive"
     llm: LLMSettings = LLMSettings()
 
-    @field_validator("kind", mode="before")
-    @classmethod
-    def _normalise(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
+    _normalise = field_validator("kind", mode="before")(_lowered)
 
 
 class AppSettings(_Section):
     theme: str = config.DEFAULT_THEME
+
+
+class RemoteSettings(_Section):
+    """How to talk to the server `--remote URL` names."""
+
+    api_key: SecretStr | None = None
+    api_version: Literal["auto", "v2", "v1"] = "auto"
+    timeout: float = DEFAULT_REMOTE_TIMEOUT
+
+    _positive = field_validator("timeout", mode="before")(_seconds)
+    _normalise = field_validator("api_version", mode="before")(_lowered)
 
 
 class ServerSettings(_Section):
@@ -150,10 +169,7 @@ class ServerSettings(_Section):
             raise ValueError("must be the name of an environment variable, such as ZEP_API_KEY")
         return name
 
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
+    _lower = field_validator("log_level", mode="before")(_lowered)
 
 
 class Settings(_Section):
@@ -163,6 +179,7 @@ class Settings(_Section):
     memory: MemorySettings = MemorySettings()
     summarizer: SummarizerSettings = SummarizerSettings()
     app: AppSettings = AppSettings()
+    remote: RemoteSettings = RemoteSettings()
     server: ServerSettings = ServerSettings()
     sources: dict[str, Source] = Field(default_factory=dict, exclude=True)
     config_file: Path = Field(default_factory=config.config_file, exclude=True)

@@ -3,6 +3,11 @@
 Every implementation of `MemoryStore` is listed in `store_factory`'s params; the
 same tests run against each. A factory takes the message window and returns an
 open store whose summaries run synchronously, so tests are deterministic.
+
+- `duckdb`: a DuckDBStore on a file in tmp_path.
+- `remote`: a RemoteStore over HTTP to `zeptui serve`'s app (a real uvicorn on
+  127.0.0.1, one per test session) serving such a DuckDBStore. The server's store runs
+  its summaries inline, so they are made before an add returns, as with the file.
 """
 
 from __future__ import annotations
@@ -14,13 +19,24 @@ import pytest
 
 from storage.duckdb import DuckDBStore
 from storage.store import MemoryStore
+from tests.remote.served import SwitchedServer, switched_server
+from zeptui.remote import open_remote
 
 StoreFactory = Callable[..., MemoryStore]
 
 
-@pytest.fixture(params=["duckdb"])
+@pytest.fixture(scope="session")
+def contract_server() -> Iterator[SwitchedServer]:
+    with switched_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["duckdb", "remote"])
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     opened: list[MemoryStore] = []
+    server: SwitchedServer | None = None
+    if request.param == "remote":
+        server = request.getfixturevalue("contract_server")
 
     def make(message_window: int = 12, **options: object) -> MemoryStore:
         options.setdefault("background_summaries", False)
@@ -30,10 +46,17 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
             **options,  # type: ignore[arg-type]
         )
         opened.append(store)
-        return store
+        if server is None:
+            return store
+        server.store.switch(store)
+        remote = open_remote(server.url)
+        opened.append(remote)
+        return remote
 
     yield make
-    for store in opened:
+    if server is not None:
+        server.store.switch(None)
+    for store in reversed(opened):
         store.close()
 
 

@@ -99,14 +99,22 @@ class StoreLeases:
 
             if not path.exists():
                 raise NotFoundError(f"{path}: no database yet")
-            return connect(target, current(), read_only=True, lock_timeout=READ_LOCK_WAIT)
+            # The app does not go through a server yet (its header would have to say
+            # so): a served file is refused, naming the server.
+            return connect(
+                target,
+                current(),
+                read_only=True,
+                lock_timeout=READ_LOCK_WAIT,
+                through_server=False,
+            )
 
         def write_opener() -> MemoryStore:
             from zeptui.compose import connect
 
             # Summaries a write makes due are made as the lease ends (the CLI's way:
             # while an LLM is waited on, the file is let go).
-            return connect(target, current(), summaries=True)
+            return connect(target, current(), summaries=True, through_server=False)
 
         return cls(read_opener, str(path), write_opener=write_opener, idle=idle, path=path)
 

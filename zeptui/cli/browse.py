@@ -5,12 +5,17 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from zeptui import __version__, config
 from zeptui.cli.args import SESSIONS_PAGE
 from zeptui.cli.core import State, ask, command, no_database, open_store, pass_state
+from zeptui.cli.errors import UserError
+
+if TYPE_CHECKING:
+    from zeptui.compose import StoreTarget
 
 
 @command("open")
@@ -29,12 +34,19 @@ def open_app(state: State, db_path: Path | None = None) -> None:
     """
     from zeptui.compose import StoreTarget
 
+    on_terminal = sys.stdin.isatty() and sys.stdout.isatty()
     if state.remote is not None:
-        state.target()  # refused until the remote store exists
+        target = state.target()
+        if on_terminal:
+            raise UserError(
+                "the app does not open a server yet; the commands do (zeptui sessions "
+                "--remote URL, zeptui show SESSION --remote URL, ...)"
+            )
+        _print_latest(state, target, more=f"zeptui sessions --remote {shlex.quote(state.remote)}")
+        return
     if db_path is None:
         db_path = state.resolved = config.resolve_db_path(state.db)
     target = StoreTarget.file(db_path)
-    on_terminal = sys.stdin.isatty() and sys.stdout.isatty()
     if not db_path.exists():
         if not on_terminal:
             raise no_database(db_path)
@@ -49,6 +61,13 @@ def open_app(state: State, db_path: Path | None = None) -> None:
 
         run(db_path, state.settings)
         return
+    where = "" if db_path == config.resolve_db_path() else f" --db {shlex.quote(str(db_path))}"
+    _print_latest(state, target, more=f"zeptui sessions{where}")
+
+
+def _print_latest(state: State, target: StoreTarget, more: str) -> None:
+    """The most recently active sessions, for a pipe; `more` is the command that lists
+    them, to which the next page's number is added."""
     from rich.text import Text
 
     from storage.capabilities import SessionPages, require
@@ -61,13 +80,10 @@ def open_app(state: State, db_path: Path | None = None) -> None:
         )
     console = render.make_console()
     header = Text(f"zeptui {__version__}  ", style="bold")
-    header.append_text(render.data(db_path, "dim"))
+    header.append_text(render.data(target.location, "dim"))
     console.print(header, soft_wrap=True)
-    more = None
-    if page.next_cursor is not None:
-        where = "" if db_path == config.resolve_db_path() else f" --db {shlex.quote(str(db_path))}"
-        more = f"zeptui sessions{where} --page 2"
-    render.print_sessions(console, page, 1, more)
+    next_page = f"{more} --page 2" if page.next_cursor is not None else None
+    render.print_sessions(console, page, 1, next_page)
     console.print(
         Text("Try: zeptui show SESSION_ID, zeptui search TEXT, zeptui --help", style="dim")
     )

@@ -129,6 +129,11 @@ DB_HELP = (
     "else zeptui.duckdb in the user data dir."
 )
 
+REMOTE_HELP = (
+    "A Zep server (zeptui serve, or Zep) instead of a file; its key from $ZEPTUI_API_KEY "
+    "or the config file's remote.api_key."
+)
+
 
 def _add_db_option(command: click.Command) -> None:
     if any("--db" in getattr(param, "opts", ()) for param in command.params):
@@ -138,10 +143,9 @@ def _add_db_option(command: click.Command) -> None:
             ["--db"], type=PATH, metavar="PATH", expose_value=False, callback=_set_db, help=DB_HELP
         )
     )
-    # A server's URL instead of a file: parsed and refused until the remote store exists.
     command.params.append(
         click.Option(
-            ["--remote"], metavar="URL", expose_value=False, callback=_set_remote, hidden=True
+            ["--remote"], metavar="URL", expose_value=False, callback=_set_remote, help=REMOTE_HELP
         )
     )
 
@@ -210,9 +214,9 @@ class State:
     def db_path(self, *, create: bool = False, settings: Settings | None = None) -> Path:
         """The database: `--db`, else `$ZEPTUI_DB`, else the config file's, else the
         user data dir's. It must exist unless `create` (only commands that add data
-        create a store)."""
+        create a store). Commands that also work on a server ask `remote` first."""
         if self.remote is not None:
-            self.target()  # a server's store has no file here (refused until it exists)
+            raise UserError("this command works on a database file, not on a server")
         path = (settings or self.settings()).database.path
         self.resolved = path
         try:
@@ -224,6 +228,10 @@ class State:
         if not create and not path.exists():
             raise no_database(path)
         return path
+
+    def local_path(self, settings: Settings | None = None) -> Path | None:
+        """The database file, or None with `--remote` (the store is a server's)."""
+        return None if self.remote is not None else self.db_path(settings=settings)
 
     def target(self, *, create: bool = False, settings: Settings | None = None) -> StoreTarget:
         """The store the options name: `--remote URL`, else the database file."""
@@ -249,9 +257,11 @@ class State:
         background_summaries: bool = False,
         memory_limit: str | None = None,
         settings: Settings | None = None,
+        through_server: bool = True,
     ) -> AbstractContextManager[MemoryStore]:
         """The store, open read-write (created if missing when `create`); summaries as
-        `zeptui.compose.open_store` makes them."""
+        `zeptui.compose.open_store` makes them; a file that a running `zeptui serve`
+        holds through that server, unless not `through_server`."""
         settings = settings or self.settings()
         target = self.target(create=create, settings=settings)
         if target.path is not None:
@@ -262,6 +272,7 @@ class State:
             summaries=summaries,
             background_summaries=background_summaries,
             memory_limit=memory_limit,
+            through_server=through_server,
         )
 
 

@@ -62,7 +62,7 @@ def purge(state: State, yes: bool, dry_run: bool, as_json: bool) -> None:
 @pass_state
 def stats(state: State, as_json: bool) -> None:
     """Counts of users, sessions, messages and summaries."""
-    path = state.db_path()
+    path = state.local_path()
     with state.read() as store:
         counts = maintenance(store).stats()
         location = store.location
@@ -70,7 +70,7 @@ def stats(state: State, as_json: bool) -> None:
     def human(console: Console) -> None:
         from zeptui import render
 
-        size = path.stat().st_size if path.exists() else None
+        size = path.stat().st_size if path is not None and path.exists() else None
         render.print_stats(console, counts, location, size)
 
     respond(as_json, counts, human)

@@ -59,6 +59,8 @@ def serve(
     Each option can also be set in the config file ([server]) or a ZEPTUI_SERVER_*
     variable (see zeptui config). The database is created if missing.
     """
+    if state.remote is not None:
+        raise UserError("zeptui serve serves a database file; --remote does not apply")
     from zeptui.compose import build_language_model
     from zeptui.server import ServerOptions
     from zeptui.server.run import ServeError, listen
@@ -86,7 +88,11 @@ def serve(
     with (
         contextlib.closing(listener),
         state.write(
-            create=True, summaries=True, background_summaries=True, settings=settings
+            create=True,
+            summaries=True,
+            background_summaries=True,
+            settings=settings,
+            through_server=False,  # a file another server holds is refused, not proxied
         ) as store,
     ):
         path = state.resolved

@@ -100,7 +100,8 @@ def import_command(
     if run.planned:
         settings = state.settings()
         opened: AbstractContextManager[MemoryStore]
-        if dry_run and not state.db_path(create=True, settings=settings).exists():
+        local = state.remote is None
+        if dry_run and local and not state.db_path(create=True, settings=settings).exists():
             # nothing to compare with: don't create the file
             memory = StoreTarget.file(Path(":memory:"))
             opened = open_store(memory, settings, memory_limit=IMPORT_MEMORY_LIMIT)
@@ -174,8 +175,8 @@ def export(
     from zeptui.services.export import STDOUT, ExportRequest, export, refuse_the_store
 
     settings = state.settings()
-    db_path = state.db_path(settings=settings)
-    store_files = [db_path, db_path.with_name(db_path.name + ".wal")]
+    db_path = state.local_path(settings)
+    store_files = [] if db_path is None else [db_path, db_path.with_name(db_path.name + ".wal")]
     request = ExportRequest(format_name, session_ids, user_id, output or STDOUT)
     if not request.to_stdout:
         refuse_the_store(request.output, store_files)
@@ -188,6 +189,8 @@ def export(
 @pass_state
 def demo(state: State, demo_db: Path | None) -> None:
     """Load the bundled sample conversations into a demo database and open it."""
+    if state.remote is not None:
+        raise UserError("demo makes a database file of sample data; --remote does not apply")
     from rich.text import Text
 
     from zeptui import render

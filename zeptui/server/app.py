@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from storage.store import MemoryStore
 from zeptui.server.docs import docs_page
 from zeptui.server.errors import install_error_handlers
+from zeptui.server.extensions import extensions_router
 from zeptui.server.guard import Guard
 from zeptui.server.language import LanguageModel
 from zeptui.server.routes import V1, V2, Services, api_router
@@ -65,6 +66,7 @@ def create_app(store: MemoryStore, options: ServerOptions | None = None) -> Fast
     )
     services = Services(store, SearchService(store), options.language_model)
     app.include_router(api_router(V2, services))
+    app.include_router(extensions_router(store))
     app.include_router(api_router(V1, services))
     install_error_handlers(app)
 

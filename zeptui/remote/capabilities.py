@@ -1,0 +1,217 @@
+"""The capabilities a RemoteStore offers when its server (`zeptui serve`) lists them.
+
+Each class here implements one capability of `storage.capabilities` over zeptui's own
+endpoints (zeptui/server/extensions.py); `open_remote` builds a RemoteStore class with
+those the server offers, so `offered(store, SessionPages)` answers as the server would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from storage.capabilities import (
+    BulkImport,
+    Maintenance,
+    MessageDeletion,
+    MessagePositions,
+    SessionPages,
+    Summarizing,
+    Unsupported,
+)
+from storage.errors import MessageConflictError
+from storage.models import (
+    CreateUserRequest,
+    ImportResult,
+    PurgeResult,
+    Session,
+    SessionImport,
+    SessionInfo,
+    SessionOrder,
+    SessionPage,
+    SessionQuery,
+    StoreStats,
+    SummaryInfo,
+)
+from zeptui.remote.store import RemoteStore, message_body
+
+_SUMMARIES = TypeAdapter(list[SummaryInfo])
+
+
+class RemoteSessionPages(RemoteStore, SessionPages):
+    def session_page(self, query: SessionQuery | None = None) -> SessionPage:
+        body = (query or SessionQuery()).model_dump(mode="json", exclude_defaults=True)
+        path = self._zeptui("session-page")
+        found = self.client.json("POST", path, json=body, idempotent=True)
+        return SessionPage.model_validate(found)
+
+
+class RemoteBulkImport(RemoteStore, BulkImport):
+    """Imports are sent whole, in one request (one transaction on the server): the
+    sessions are read into memory first, within the server's body limit."""
+
+    def import_sessions(
+        self,
+        sessions: Iterable[SessionImport],
+        users: Sequence[CreateUserRequest] = (),
+        *,
+        dry_run: bool = False,
+        on_conflict: Callable[[MessageConflictError], None] | None = None,
+    ) -> ImportResult:
+        body: dict[str, Any] = {
+            "sessions": [
+                {
+                    **session.model_dump(mode="json", exclude_none=True, exclude={"messages"}),
+                    "messages": message_body(session.messages),
+                }
+                for session in sessions
+            ],
+            "users": [user.model_dump(mode="json", exclude_none=True) for user in users],
+        }
+        if on_conflict is None:
+            return self._send_import(body, dry_run=dry_run)[0]
+        reported: set[tuple[str, str]] = set()
+
+        def report(conflicts: list[MessageConflictError]) -> None:
+            for conflict in conflicts:
+                key = (conflict.message_uuid, conflict.session_id)
+                if key not in reported:
+                    reported.add(key)
+                    on_conflict(conflict)
+
+        if not dry_run:
+            # The caller may abort on a conflict: learn them first, writing nothing.
+            report(self._send_import(body, dry_run=True, skip_conflicts=True)[1])
+        result, conflicts = self._send_import(body, dry_run=dry_run, skip_conflicts=True)
+        report(conflicts)
+        return result
+
+    def _send_import(
+        self, body: dict[str, Any], *, dry_run: bool, skip_conflicts: bool = False
+    ) -> tuple[ImportResult, list[MessageConflictError]]:
+        request = {**body, "dry_run": dry_run, "skip_conflicts": skip_conflicts}
+        # Every message carries its uuid, so sending it again adds nothing twice.
+        found = self.client.json("POST", self._zeptui("import"), json=request, idempotent=True)
+        conflicts = [
+            MessageConflictError(
+                conflict["message_uuid"], conflict["session_id"], conflict["holder_session_id"]
+            )
+            for conflict in found.get("conflicts", [])
+        ]
+        return ImportResult.model_validate(found["result"]), conflicts
+
+
+class RemoteSummarizing(RemoteStore, Summarizing):
+    def summarize(self, session_id: str, *, again: bool = False) -> list[SummaryInfo]:
+        path = self._zeptui("sessions", "{}", "summarize", ids=(session_id,))
+        found = self.client.json("POST", path, json={"again": again}, idempotent=not again)
+        return _SUMMARIES.validate_python(found)
+
+    @property
+    def summary_errors(self) -> list[str]:
+        """None here: summaries are made by the server, which logs their errors."""
+        return []
+
+
+class RemoteMaintenance(RemoteStore, Maintenance):
+    def purge(
+        self, session_ids: Sequence[str] | None = None, *, dry_run: bool = False
+    ) -> PurgeResult:
+        body = {"session_ids": list(session_ids) if session_ids is not None else None}
+        found = self.client.json(
+            "POST", self._zeptui("purge"), json={**body, "dry_run": dry_run}, idempotent=True
+        )
+        return PurgeResult.model_validate(found)
+
+    def stats(self) -> StoreStats:
+        return StoreStats.model_validate(self.client.json("GET", self._zeptui("stats")))
+
+    def optimize(self) -> None:
+        self.client.request("POST", self._zeptui("optimize"), idempotent=True)
+
+
+class RemoteMessageDeletion(RemoteStore, MessageDeletion):
+    def delete_message(self, session_id: str, message_uuid: str) -> None:
+        path = self._zeptui("sessions", "{}", "messages", "{}", ids=(session_id, message_uuid))
+        self.client.request("DELETE", path)
+
+
+class RemoteMessagePositions(RemoteStore, MessagePositions):
+    def message_position(self, session_id: str, message_uuid: str) -> int:
+        path = self._zeptui(
+            "sessions", "{}", "messages", "{}", "position", ids=(session_id, message_uuid)
+        )
+        return int(self.client.json("GET", path)["position"])
+
+
+class ZepSessionPages(RemoteStore, SessionPages):
+    """Session pages from a plain Zep server's own endpoints: its sessions (or a user's),
+    each one's history read whole for its count, tokens and last activity. Zep filters
+    nothing, so only a user is served as a filter; a sort other than by id reads every
+    session's history, so it is served up to MAX_SORTED sessions."""
+
+    MAX_SORTED = 500
+
+    def session_page(self, query: SessionQuery | None = None) -> SessionPage:
+        query = query or SessionQuery()
+        narrowed = query.model_dump(
+            include={"metadata", "created_after", "created_before", "text"},
+            exclude_defaults=True,
+        )
+        if narrowed:
+            raise Unsupported(
+                f"{self.location} is a Zep server: its sessions can be narrowed by user only"
+            )
+        found = self.get_user_sessions(query.user_id) if query.user_id else self.list_sessions()
+        end = query.cursor + query.limit if query.limit else None
+        if query.order_by is SessionOrder.id:
+            ordered = sorted(found, key=lambda session: session.id, reverse=query.descending)
+            infos = [self._info(session) for session in ordered[query.cursor : end]]
+        else:
+            if len(found) > self.MAX_SORTED:
+                raise Unsupported(
+                    f"{self.location} is a Zep server with {len(found):,} sessions: sorting "
+                    f"them reads every history; sort by id (up to {self.MAX_SORTED} it is done)"
+                )
+            key = _SORT_KEYS[query.order_by]
+            every = sorted(
+                (self._info(session) for session in found), key=lambda info: info.session.id
+            )
+            infos = sorted(every, key=key, reverse=query.descending)[query.cursor : end]
+        following = query.cursor + len(infos)
+        return SessionPage(
+            sessions=infos,
+            total_count=len(found),
+            next_cursor=following if infos and following < len(found) else None,
+        )
+
+    def _info(self, session: Session) -> SessionInfo:
+        history = self.list_messages(session.session_id, limit=0).messages
+        times = [message.created_at for message in history if message.created_at is not None]
+        return SessionInfo(
+            session=session,
+            message_count=len(history),
+            total_tokens=sum(message.token_count for message in history),
+            last_activity=max([session.created_at, *times]),
+        )
+
+
+_SORT_KEYS: dict[SessionOrder, Callable[[SessionInfo], Any]] = {
+    SessionOrder.created: lambda info: info.session.created_at,
+    SessionOrder.updated: lambda info: info.session.updated_at,
+    SessionOrder.activity: lambda info: info.last_activity,
+    SessionOrder.message_count: lambda info: info.message_count,
+}
+
+
+REMOTE_CAPABILITIES: dict[str, type[RemoteStore]] = {
+    "session_pages": RemoteSessionPages,
+    "bulk_import": RemoteBulkImport,
+    "summarizing": RemoteSummarizing,
+    "maintenance": RemoteMaintenance,
+    "message_deletion": RemoteMessageDeletion,
+    "message_positions": RemoteMessagePositions,
+}
+"""By the names a server lists its capabilities under (storage.capabilities.CAPABILITY_NAMES)."""

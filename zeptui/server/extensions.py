@@ -1,0 +1,215 @@
+"""zeptui's own endpoints beside Zep's (`/api/v2/zeptui/...`): what a remote zeptui store
+needs that Zep's API cannot carry.
+
+`GET /api/v2/zeptui/capabilities` says what the served store offers (by the names in
+`storage.capabilities.CAPABILITY_NAMES`) and its message window; the other endpoints
+serve the core calls Zep has no endpoint for (every summary of a session, search across
+sessions with the store's filters, add memory answering the messages it inserted) and
+each capability the store offers. A capability the store lacks answers 501. Ids travel
+in the path encoded as zep-python 2.0.0rc6 encodes them (`quote_plus`), or in bodies.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.responses import Response
+
+from storage.capabilities import (
+    CAPABILITY_NAMES,
+    BulkImport,
+    Maintenance,
+    MessageDeletion,
+    MessagePositions,
+    SessionPages,
+    Summarizing,
+    require,
+)
+from storage.errors import MessageConflictError
+from storage.metadata_filter import parse_where
+from storage.models import (
+    CreateUserRequest,
+    ImportResult,
+    Message,
+    PurgeResult,
+    SearchQuery,
+    SearchResult,
+    SessionImport,
+    SessionPage,
+    SessionQuery,
+    StoreStats,
+    SummaryInfo,
+    validation_message,
+)
+from storage.store import MemoryStore
+from zeptui.server.errors import ApiError
+from zeptui.server.ids import decode_id
+from zeptui.server.listing import json_response
+from zeptui.server.routes import ERROR_RESPONSES
+from zeptui.server.wire import AddMemoryBody, SuccessResponse
+
+PREFIX = "/api/v2/zeptui"
+SERVER_NAME = "zeptui"
+
+SessionId = Annotated[str, Path(description="The session id, encoded with quote_plus")]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class CapabilitiesResponse(_Body):
+    """What the served store offers, for a remote zeptui store to offer the same."""
+
+    server: str = SERVER_NAME
+    capabilities: list[str]
+    message_window: int
+
+
+class ImportBody(_Body):
+    sessions: list[SessionImport] = Field(default_factory=list)
+    users: list[CreateUserRequest] = Field(default_factory=list)
+    dry_run: bool = False
+    skip_conflicts: bool = False
+    """Leave out messages whose uuid belongs to another session and list them, instead
+    of failing the whole import with 409."""
+
+
+class Conflict(_Body):
+    message_uuid: str
+    session_id: str
+    holder_session_id: str
+
+
+class ImportResponse(_Body):
+    result: ImportResult
+    conflicts: list[Conflict] = Field(default_factory=list)
+
+
+class PurgeBody(_Body):
+    session_ids: list[str] | None = None
+    dry_run: bool = False
+
+
+class SummarizeBody(_Body):
+    again: bool = False
+
+
+class PositionResponse(_Body):
+    position: int
+
+
+def offered_names(store: MemoryStore) -> list[str]:
+    """The names of the capabilities `store` offers."""
+    return [name for name, kind in CAPABILITY_NAMES.items() if isinstance(store, kind)]
+
+
+def extensions_router(store: MemoryStore) -> APIRouter:
+    """zeptui's endpoints over `store`."""
+    router = APIRouter(prefix=PREFIX, tags=["zeptui extensions"], responses=ERROR_RESPONSES)
+
+    def sid(raw: str) -> str:
+        return decode_id(raw, "session_id", plus_is_space=True)
+
+    @router.get("/capabilities", response_model=CapabilitiesResponse)
+    def capabilities() -> Response:
+        """The capabilities of the served store and its message window."""
+        names = offered_names(store)
+        window = store.message_window
+        return json_response(CapabilitiesResponse(capabilities=names, message_window=window))
+
+    @router.post("/sessions/{session_id}/memory", status_code=201, response_model=list[Message])
+    def add_memory(session_id: SessionId, request: AddMemoryBody) -> Response:
+        """Zep's add memory, answering the messages this call inserted."""
+        return json_response(store.add_memory(sid(session_id), request.messages or []), 201)
+
+    @router.get("/sessions/{session_id}/summaries", response_model=list[SummaryInfo])
+    def summaries(session_id: SessionId) -> Response:
+        """Every live summary of the session, oldest first, with the span it covers."""
+        return json_response(store.list_summaries(sid(session_id)))
+
+    @router.post("/search", response_model=list[SearchResult])
+    def search(request: Annotated[dict[str, Any], Body()]) -> Response:
+        """The store's own search (any session, its filters; `where` as Zep's `where`
+        object), scores as the store ranks."""
+        where = request.pop("where", None)
+        try:
+            query = SearchQuery.model_validate(
+                {**request, "where": None if where is None else parse_where(where)}
+            )
+        except ValidationError as error:
+            raise ApiError(400, validation_message(error)) from None
+        return json_response(store.search(query))
+
+    @router.post("/session-page", response_model=SessionPage)
+    def session_page(request: SessionQuery) -> Response:
+        """A filtered, sorted page of sessions with their aggregates."""
+        pages = require(store, SessionPages, "list pages of sessions")
+        return json_response(pages.session_page(request))
+
+    @router.post("/import", response_model=ImportResponse)
+    def import_sessions(request: ImportBody) -> Response:
+        """Whole sessions in one transaction (all or nothing), with a dry run."""
+        bulk = require(store, BulkImport, "import sessions")
+        conflicts: list[Conflict] = []
+
+        def conflict(error: MessageConflictError) -> None:
+            conflicts.append(
+                Conflict(
+                    message_uuid=error.message_uuid,
+                    session_id=error.session_id,
+                    holder_session_id=error.holder_session_id,
+                )
+            )
+
+        result = bulk.import_sessions(
+            request.sessions,
+            request.users,
+            dry_run=request.dry_run,
+            on_conflict=conflict if request.skip_conflicts else None,
+        )
+        return json_response(ImportResponse(result=result, conflicts=conflicts))
+
+    @router.post("/purge", response_model=PurgeResult)
+    def purge(request: PurgeBody) -> Response:
+        """Remove what is soft-deleted, everywhere or in the sessions named."""
+        maintenance = require(store, Maintenance, "purge")
+        return json_response(maintenance.purge(request.session_ids, dry_run=request.dry_run))
+
+    @router.get("/stats", response_model=StoreStats)
+    def stats() -> Response:
+        """Counts of live users, sessions, messages and summaries."""
+        return json_response(require(store, Maintenance, "count").stats())
+
+    @router.post("/optimize", response_model=SuccessResponse)
+    def optimize() -> Response:
+        """Re-sort the indexes after bulk work."""
+        require(store, Maintenance, "optimize").optimize()
+        return json_response(SuccessResponse())
+
+    @router.post("/sessions/{session_id}/summarize", response_model=list[SummaryInfo])
+    def summarize(session_id: SessionId, request: SummarizeBody) -> Response:
+        """Run the summary policy on the session now; answers the summaries made."""
+        summarizing = require(store, Summarizing, "summarize")
+        return json_response(summarizing.summarize(sid(session_id), again=request.again))
+
+    @router.delete("/sessions/{session_id}/messages/{message_uuid}", response_model=SuccessResponse)
+    def delete_message(session_id: SessionId, message_uuid: str) -> Response:
+        """Soft-delete one message."""
+        deletion = require(store, MessageDeletion, "delete messages")
+        deletion.delete_message(sid(session_id), message_uuid)
+        return json_response(SuccessResponse())
+
+    @router.get(
+        "/sessions/{session_id}/messages/{message_uuid}/position",
+        response_model=PositionResponse,
+    )
+    def position(session_id: SessionId, message_uuid: str) -> Response:
+        """The message's 0-based position in its session's history."""
+        positions = require(store, MessagePositions, "tell message positions")
+        found = positions.message_position(sid(session_id), message_uuid)
+        return json_response(PositionResponse(position=found))
+
+    return router
