@@ -126,7 +126,9 @@ async def run_phase(
     )
 
 
-def start_server(db_path: Path, memory_cache: int) -> tuple[subprocess.Popen[str], str]:
+def start_server(
+    db_path: Path, memory_cache: int = MAX_ANSWERS
+) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [sys.executable, "-c", SERVE, str(db_path), str(memory_cache)],
         stdout=subprocess.PIPE,
