@@ -3,7 +3,6 @@ CliRunner or the installed console script in a subprocess."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pty
@@ -11,7 +10,6 @@ import select
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -146,30 +144,36 @@ class Terminal:
         os.close(slave)
         self.output = b""
 
-    def read_until(self, expected: bytes, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while expected not in self.output:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"never saw {expected!r} in {self.output[-2000:]!r}"
-            ready, _, _ = select.select([self.master], [], [], remaining)
+    def read_until(self, expected: bytes, polls: int = 300) -> None:
+        """Read the terminal until `expected` is in it (at most `polls` waits of up to
+        0.1 s for output: bounded by count, so a loaded machine only makes it slower)."""
+        for _ in range(polls):
+            if expected in self.output:
+                return
+            ready, _, _ = select.select([self.master], [], [], 0.1)
             if ready:
                 try:
                     self.output += os.read(self.master, 65536)
                 except OSError:  # the process closed the terminal
-                    assert expected in self.output, self.output[-2000:]
+                    break
+        assert expected in self.output, f"never saw {expected!r} in {self.output[-2000:]!r}"
 
     def type(self, keys: bytes) -> None:
         os.write(self.master, keys)
 
-    def wait(self, timeout: float = 30) -> int:
-        deadline = time.monotonic() + timeout
-        while self.process.poll() is None:
-            assert time.monotonic() < deadline, "the process did not exit"
+    def wait(self, polls: int = 300) -> int:
+        """The exit code, reading the terminal meanwhile (at most `polls` looks of up
+        to 0.1 s each: bounded by count, so a loaded machine only makes it slower)."""
+        for _ in range(polls):
+            if self.process.poll() is not None:
+                return self.process.returncode
             ready, _, _ = select.select([self.master], [], [], 0.1)
             if ready:
-                with contextlib.suppress(OSError):  # the process closed the terminal
+                try:
                     self.output += os.read(self.master, 65536)
-        return self.process.returncode
+                except OSError:  # the process closed the terminal: it is ending
+                    return self.process.wait(timeout=60)
+        pytest.fail("the process did not exit")
 
     def close(self) -> None:
         if self.process.poll() is None:
