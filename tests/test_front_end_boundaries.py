@@ -54,3 +54,20 @@ def test_the_cli_reaches_the_app_only_through_run() -> None:
     for path in sorted((ZEPTUI / "cli").glob("*.py")):
         app = {name for name in imported(path) if within(name, "zeptui.app")}
         assert app <= {"zeptui.app.app"}, f"{path.name} imports {sorted(app)}"
+
+
+STORE_SIDE = ("duckdb", "_duckdb", "storage.duckdb", "storage.store", "zeptui.app.leases")
+"""The database, the store classes and the leases: the app's data layer's business."""
+
+
+def test_widgets_and_screens_reach_the_store_only_through_the_data_layer() -> None:
+    app = ZEPTUI / "app"
+    files = sorted([*app.glob("widgets/*.py"), *app.glob("screens/*.py")])
+    assert len(files) >= 6
+    offences = [
+        f"{path.relative_to(app)} imports {name}"
+        for path in files
+        for name in sorted(imported(path))
+        if any(within(name, package) for package in STORE_SIDE)
+    ]
+    assert offences == []
