@@ -215,7 +215,8 @@ def os_reason(exc: OSError) -> str:
 def detect_importer(path: Path, head: bytes | None = None) -> Importer:
     """The first importer whose `detect` accepts the file; ImportFileError if none does.
 
-    `head` is given for an archive member, whose `path` is then only its name.
+    `head`, when given, is the file's first `HEAD_BYTES` (for an archive member, whose
+    `path` is then only its name).
     """
     if head is None:
         if path.is_dir():

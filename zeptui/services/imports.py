@@ -133,10 +133,9 @@ class ImportRun:
             if self.forced is not None:
                 entry.importer = self.forced
                 return entry
-            if source.member is None:
-                entry.importer = detect_importer(source.path)
-            else:
-                entry.importer = detect_importer(Path(source.name), head=head)
+            # The head is read once: an archive member's path is only its name.
+            path = source.path if source.member is None else Path(source.name)
+            entry.importer = detect_importer(path, head=head)
         except UnrecognisedFormatError as error:
             if source.in_container:
                 entry.note = "not a chat history in a known format"
