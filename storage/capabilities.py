@@ -5,10 +5,10 @@ for a command that cannot work without it), never for a store's class, so the CL
 the app and the server run the same against a local file and a remote server. The
 DuckDB store offers all of them; a remote store offers what its server supports.
 
-Not here yet, by design: a change feed (what changed since a point, deletions
-included), which sync will need: `ChangeFeed`, here. Every table already keeps a
-deleted row (`deleted_at`) until a purge; the change counter the feed reads is the
-next schema step (docs/architecture.md, "Room for a change feed").
+Sync (zeptui/services/sync.py) reads `SyncInventory` (every session, deleted ones too,
+with the uuids it holds) and writes summaries through `SummaryImport`. A change feed
+(what changed since a point, by a change counter) is still the next schema step
+(docs/architecture.md, "Room for a change feed").
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from storage.errors import MessageConflictError, NotFoundError, StoreError
 from storage.models import (
     CreateUserRequest,
     ImportResult,
+    InventoryPage,
+    InventoryQuery,
     PurgeResult,
     SessionImport,
     SessionPage,
@@ -189,6 +191,27 @@ def message_position(store: MemoryStore, session_id: str, message_uuid: str) -> 
         page += 1
 
 
+class SyncInventory(ABC):
+    """What a store holds, deletions included: what sync compares two stores by."""
+
+    @abstractmethod
+    def inventory(self, query: InventoryQuery) -> InventoryPage:
+        """A page of sessions by `id` (soft-deleted ones too, with `deleted_at`), each
+        with its live and deleted message uuids and its live summary uuids."""
+
+
+class SummaryImport(ABC):
+    """Summaries written as another store made them (sync copies them)."""
+
+    @abstractmethod
+    def import_summaries(self, session_id: str, infos: Sequence[SummaryInfo]) -> int:
+        """Store the summaries `infos` (oldest first) with their uuids, times and spans; returns
+        how many were stored. One the store has (by uuid, deleted too) is skipped, as is
+        one whose last message the live session lacks or that ends at or before the
+        session's newest summary (the newest summary reaches furthest). NotFoundError
+        for a session that is not live."""
+
+
 CAPABILITY_NAMES: dict[str, type] = {
     "session_pages": SessionPages,
     "bulk_import": BulkImport,
@@ -196,6 +219,8 @@ CAPABILITY_NAMES: dict[str, type] = {
     "maintenance": Maintenance,
     "message_deletion": MessageDeletion,
     "message_positions": MessagePositions,
+    "sync_inventory": SyncInventory,
+    "summary_import": SummaryImport,
 }
 """The capabilities a store can offer through an API, by the names a server lists them
 under (`ZepJsonlImport` reads a local file, so it is not among them)."""

@@ -2,7 +2,8 @@
 
 A thin composition: each call takes this thread's cursor or a write transaction
 from the open file (`connection.Database`) and hands it to the module that does the
-work (reads, writes, messages, imports, zep_jsonl, search, summaries, maintenance).
+work (reads, writes, messages, imports, zep_jsonl, search, summaries, inventory,
+maintenance).
 The store itself keeps the summary scheduler and what it was opened with.
 """
 
@@ -24,10 +25,13 @@ from storage.capabilities import (
     ReadProgress,
     SessionPages,
     Summarizing,
+    SummaryImport,
+    SyncInventory,
     ZepJsonlImport,
 )
 from storage.duckdb import (
     imports,
+    inventory,
     maintenance,
     ranking,
     reads,
@@ -45,6 +49,8 @@ from storage.models import (
     CreateSessionRequest,
     CreateUserRequest,
     ImportResult,
+    InventoryPage,
+    InventoryQuery,
     Memory,
     MemoryType,
     Message,
@@ -92,6 +98,8 @@ class DuckDBStore(
     Maintenance,
     MessageDeletion,
     MessagePositions,
+    SyncInventory,
+    SummaryImport,
 ):
     """Zep's memory model on one DuckDB file.
 
@@ -322,6 +330,15 @@ class DuckDBStore(
 
     def list_summaries(self, session_id: str) -> list[SummaryInfo]:
         return summaries.list_summaries(self._db.cursor(), session_id)
+
+    def import_summaries(self, session_id: str, infos: Sequence[SummaryInfo]) -> int:
+        if not infos:
+            return 0
+        with self._db.write() as cursor:
+            return summaries.import_summaries(cursor, session_id, infos, self._db.now())
+
+    def inventory(self, query: InventoryQuery) -> InventoryPage:
+        return inventory.inventory(self._db.cursor(), query)
 
     def summarize(self, session_id: str, *, again: bool = False) -> list[SummaryInfo]:
         key = reads.session_key(self._db.cursor(), session_id)

@@ -1,7 +1,8 @@
 """The DuckDB side of Zep's summaries: what the scheduler reads (each session's backlog
-after its summary point) and writes (drafts, unless the point moved meanwhile), and
-the summaries a session lists. The policy and the work are storage/summary_policy.py
-and storage/summary_scheduler.py.
+after its summary point) and writes (drafts, unless the point moved meanwhile), the
+summaries a session lists, and another store's summaries written as they are
+(sync). The policy and the work are storage/summary_policy.py and
+storage/summary_scheduler.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from storage.duckdb.rows import (
     dump_json,
     read_role_type,
     summary_info_from_row,
+    to_db_time,
     utc,
 )
 from storage.duckdb.writes import reserve_ids
@@ -165,3 +167,64 @@ def stored(written: Sequence[Written], now: datetime) -> list[SummaryInfo]:
         )
         for summary_uuid, last, draft in written
     ]
+
+
+def import_summaries(
+    cursor: Cursor, session_id: str, infos: Sequence[SummaryInfo], now: datetime
+) -> int:
+    """Store another store's summaries of a live session as `SummaryImport` says, in the
+    caller's transaction; returns how many were stored."""
+    key = session_key(cursor, session_id)
+    uuids = [info.summary.uuid for info in infos]
+    known = {
+        str(row[0])
+        for row in cursor.execute(
+            "SELECT uuid FROM summaries WHERE uuid IN (SELECT unnest(?::UUID[]))", [uuids]
+        ).fetchall()
+    }
+    ends = dict(
+        (str(row[0]), int(row[1]))
+        for row in cursor.execute(
+            "SELECT uuid, id FROM messages WHERE session_key = ? AND deleted_at IS NULL "
+            "AND uuid IN (SELECT unnest(?::UUID[]))",
+            [key, [info.summary.recent_message_uuid for info in infos]],
+        ).fetchall()
+    )
+    point_row = cursor.execute(
+        "SELECT coalesce(arg_max(recent_message_id, id), 0) FROM summaries "
+        "WHERE session_key = ? AND deleted_at IS NULL",
+        [key],
+    ).fetchone()
+    point = int(point_row[0]) if point_row else 0
+    kept: list[tuple[SummaryInfo, int]] = []
+    for info in infos:
+        end = ends.get(info.summary.recent_message_uuid)
+        if info.summary.uuid in known or end is None or end <= point:
+            continue
+        kept.append((info, end))
+        known.add(info.summary.uuid)
+        point = end
+    if not kept:
+        return 0
+    summary_ids = reserve_ids(cursor, "summaries_id_seq", len(kept))
+    cursor.execute(
+        "INSERT INTO summaries SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), ?, "
+        "unnest(?::VARCHAR[]), unnest(?::INTEGER[]), unnest(?::UUID[]), unnest(?::BIGINT[]), "
+        "unnest(?::UUID[]), unnest(?::INTEGER[]), unnest(?::JSON[]), unnest(?::TIMESTAMP[]), "
+        "NULL, 0",
+        [
+            summary_ids,
+            [info.summary.uuid for info, _ in kept],
+            key,
+            [info.summary.content for info, _ in kept],
+            [info.summary.token_count for info, _ in kept],
+            [info.summary.recent_message_uuid for info, _ in kept],
+            [end for _, end in kept],
+            [info.first_message_uuid for info, _ in kept],
+            [info.message_count for info, _ in kept],
+            [dump_json(info.summary.metadata) for info, _ in kept],
+            [to_db_time(info.summary.created_at or now) for info, _ in kept],
+        ],
+    )
+    search.index_summaries(cursor, "id IN (SELECT unnest(?::BIGINT[]))", [summary_ids])
+    return len(kept)

@@ -19,12 +19,16 @@ from storage.capabilities import (
     MessagePositions,
     SessionPages,
     Summarizing,
+    SummaryImport,
+    SyncInventory,
     Unsupported,
 )
 from storage.errors import MessageConflictError
 from storage.models import (
     CreateUserRequest,
     ImportResult,
+    InventoryPage,
+    InventoryQuery,
     PurgeResult,
     Session,
     SessionImport,
@@ -146,6 +150,24 @@ class RemoteMessagePositions(RemoteStore, MessagePositions):
         return int(self.client.json("GET", path)["position"])
 
 
+class RemoteSyncInventory(RemoteStore, SyncInventory):
+    def inventory(self, query: InventoryQuery) -> InventoryPage:
+        body = query.model_dump(mode="json", exclude_defaults=True)
+        found = self.client.json("POST", self._zeptui("inventory"), json=body, idempotent=True)
+        return InventoryPage.model_validate(found)
+
+
+class RemoteSummaryImport(RemoteStore, SummaryImport):
+    def import_summaries(self, session_id: str, infos: Sequence[SummaryInfo]) -> int:
+        if not infos:
+            return 0
+        path = self._zeptui("sessions", "{}", "summaries", ids=(session_id,))
+        body = [info.model_dump(mode="json") for info in infos]
+        # Summaries carry their uuids: one stored by a lost try is skipped the next.
+        found = self.client.json("POST", path, json=body, idempotent=True)
+        return int(found["stored"])
+
+
 class ZepSessionPages(RemoteStore, SessionPages):
     """Session pages from a plain Zep server's own endpoints: its sessions (or a user's),
     each one's history read whole for its count, tokens and last activity. Zep filters
@@ -213,5 +235,7 @@ REMOTE_CAPABILITIES: dict[str, type[RemoteStore]] = {
     "maintenance": RemoteMaintenance,
     "message_deletion": RemoteMessageDeletion,
     "message_positions": RemoteMessagePositions,
+    "sync_inventory": RemoteSyncInventory,
+    "summary_import": RemoteSummaryImport,
 }
 """By the names a server lists its capabilities under (storage.capabilities.CAPABILITY_NAMES)."""

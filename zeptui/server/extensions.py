@@ -25,6 +25,8 @@ from storage.capabilities import (
     MessagePositions,
     SessionPages,
     Summarizing,
+    SummaryImport,
+    SyncInventory,
     require,
 )
 from storage.errors import MessageConflictError
@@ -32,6 +34,8 @@ from storage.metadata_filter import parse_where
 from storage.models import (
     CreateUserRequest,
     ImportResult,
+    InventoryPage,
+    InventoryQuery,
     Message,
     PurgeResult,
     SearchQuery,
@@ -99,6 +103,10 @@ class SummarizeBody(_Body):
 
 class PositionResponse(_Body):
     position: int
+
+
+class SummaryImportResponse(_Body):
+    stored: int
 
 
 def offered_names(store: MemoryStore) -> list[str]:
@@ -211,5 +219,17 @@ def extensions_router(store: MemoryStore) -> APIRouter:
         positions = require(store, MessagePositions, "tell message positions")
         found = positions.message_position(sid(session_id), message_uuid)
         return json_response(PositionResponse(position=found))
+
+    @router.post("/inventory", response_model=InventoryPage)
+    def inventory(request: InventoryQuery) -> Response:
+        """A page of sessions, deleted ones too, with the uuids each holds (sync)."""
+        return json_response(require(store, SyncInventory, "list its inventory").inventory(request))
+
+    @router.post("/sessions/{session_id}/summaries", response_model=SummaryImportResponse)
+    def import_summaries(session_id: SessionId, request: list[SummaryInfo]) -> Response:
+        """Store another store's summaries of the session as they are (sync)."""
+        importing = require(store, SummaryImport, "import summaries")
+        stored = importing.import_summaries(sid(session_id), request)
+        return json_response(SummaryImportResponse(stored=stored))
 
     return router
