@@ -14,7 +14,7 @@ with the uuids it holds) and writes summaries through `SummaryImport`. A change 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,6 +25,7 @@ from storage.models import (
     InventoryPage,
     InventoryQuery,
     PurgeResult,
+    SessionContents,
     SessionImport,
     SessionPage,
     SessionQuery,
@@ -192,24 +193,30 @@ def message_position(store: MemoryStore, session_id: str, message_uuid: str) -> 
 
 
 class SyncInventory(ABC):
-    """What a store holds, deletions included: what sync compares two stores by."""
+    """What a store holds, deletions included, and whole sessions read in bulk: what
+    sync compares two stores by and copies."""
 
     @abstractmethod
     def inventory(self, query: InventoryQuery) -> InventoryPage:
         """A page of sessions by `id` (soft-deleted ones too, with `deleted_at`), each
         with its live and deleted message uuids and its live summary uuids."""
 
+    @abstractmethod
+    def session_contents(self, session_ids: Sequence[str]) -> list[SessionContents]:
+        """The live messages and summaries of each live session named, oldest first,
+        in the order named (a session that is not live is left out)."""
+
 
 class SummaryImport(ABC):
     """Summaries written as another store made them (sync copies them)."""
 
     @abstractmethod
-    def import_summaries(self, session_id: str, infos: Sequence[SummaryInfo]) -> int:
-        """Store the summaries `infos` (oldest first) with their uuids, times and spans; returns
-        how many were stored. One the store has (by uuid, deleted too) is skipped, as is
-        one whose last message the live session lacks or that ends at or before the
-        session's newest summary (the newest summary reaches furthest). NotFoundError
-        for a session that is not live."""
+    def import_summaries(self, by_session: Mapping[str, Sequence[SummaryInfo]]) -> int:
+        """Store each session's summaries (by session id, oldest first) with their
+        uuids, times and spans, in one transaction; returns how many were stored. One
+        the store has (by uuid, deleted too) is skipped, as is one whose last message
+        the live session lacks or that ends at or before the session's newest summary
+        (the newest summary reaches furthest), and a session that is not live."""
 
 
 CAPABILITY_NAMES: dict[str, type] = {

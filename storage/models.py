@@ -32,6 +32,7 @@ __all__ = [
     "SearchResult",
     "SearchScope",
     "Session",
+    "SessionContents",
     "SessionImport",
     "SessionInfo",
     "SessionInventory",
@@ -393,3 +394,11 @@ class InventoryPage(_Model):
     sessions: list[SessionInventory]
     next_after: int | None
     """Pass as `after` for the next page; None when this is the last page."""
+
+
+class SessionContents(_Model):
+    """A session's live messages and summaries, whole (what sync copies)."""
+
+    session_id: str
+    messages: list[Message] = Field(default_factory=list)
+    summaries: list[SummaryInfo] = Field(default_factory=list)

@@ -1,13 +1,23 @@
 """What the file holds, deletions included (`SyncInventory`): sessions by key, each with
-its live and deleted message uuids and its live summary uuids, three queries a page."""
+its live and deleted message uuids and its live summary uuids, three queries a page;
+and whole sessions (messages and summaries) for many sessions in three queries."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from storage.duckdb.connection import Cursor
-from storage.duckdb.rows import SESSION_COLUMNS, session_from_row, to_db_time
-from storage.models import InventoryPage, InventoryQuery, SessionInventory
+from storage.duckdb.rows import (
+    MESSAGE_COLUMNS,
+    SESSION_COLUMNS,
+    SUMMARY_COLUMNS,
+    message_from_row,
+    session_from_row,
+    summary_info_from_row,
+    to_db_time,
+)
+from storage.models import InventoryPage, InventoryQuery, SessionContents, SessionInventory
 
 
 def inventory(cursor: Cursor, query: InventoryQuery) -> InventoryPage:
@@ -70,3 +80,33 @@ def _uuids(cursor: Cursor, sql: str, keys: list[int]) -> dict[int, tuple[Any, An
         int(key): (list(first or []), list(second or []))
         for key, first, second in cursor.execute(sql, [keys]).fetchall()
     }
+
+
+def session_contents(cursor: Cursor, session_ids: Sequence[str]) -> list[SessionContents]:
+    """Each live session's live messages and summaries, two queries for them all."""
+    keys = dict(
+        cursor.execute(
+            "SELECT session_id, id FROM sessions WHERE deleted_at IS NULL "
+            "AND session_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(session_ids)],
+        ).fetchall()
+    )
+    found = {
+        key: SessionContents.model_construct(session_id=name, messages=[], summaries=[])
+        for name, key in keys.items()
+    }
+    if not found:
+        return []
+    for row in cursor.execute(
+        f"SELECT m.session_key, {MESSAGE_COLUMNS} FROM messages m WHERE m.deleted_at IS NULL "
+        "AND m.session_key IN (SELECT unnest(?::BIGINT[])) ORDER BY m.id",
+        [list(found)],
+    ).fetchall():
+        found[row[0]].messages.append(message_from_row(row[1:]))
+    for row in cursor.execute(
+        f"SELECT x.session_key, {SUMMARY_COLUMNS} FROM summaries x WHERE x.deleted_at IS NULL "
+        "AND x.session_key IN (SELECT unnest(?::BIGINT[])) ORDER BY x.id",
+        [list(found)],
+    ).fetchall():
+        found[row[0]].summaries.append(summary_info_from_row(row[1:]))
+    return [found[keys[name]] for name in dict.fromkeys(session_ids) if name in keys]

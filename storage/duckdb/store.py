@@ -10,7 +10,7 @@ The store itself keeps the summary scheduler and what it was opened with.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -59,6 +59,7 @@ from storage.models import (
     SearchQuery,
     SearchResult,
     Session,
+    SessionContents,
     SessionImport,
     SessionPage,
     SessionQuery,
@@ -331,14 +332,17 @@ class DuckDBStore(
     def list_summaries(self, session_id: str) -> list[SummaryInfo]:
         return summaries.list_summaries(self._db.cursor(), session_id)
 
-    def import_summaries(self, session_id: str, infos: Sequence[SummaryInfo]) -> int:
-        if not infos:
+    def import_summaries(self, by_session: Mapping[str, Sequence[SummaryInfo]]) -> int:
+        if not any(by_session.values()):
             return 0
         with self._db.write() as cursor:
-            return summaries.import_summaries(cursor, session_id, infos, self._db.now())
+            return summaries.import_summaries(cursor, by_session, self._db.now())
 
     def inventory(self, query: InventoryQuery) -> InventoryPage:
         return inventory.inventory(self._db.cursor(), query)
+
+    def session_contents(self, session_ids: Sequence[str]) -> list[SessionContents]:
+        return inventory.session_contents(self._db.cursor(), session_ids)
 
     def summarize(self, session_id: str, *, again: bool = False) -> list[SummaryInfo]:
         key = reads.session_key(self._db.cursor(), session_id)

@@ -7,7 +7,7 @@ storage/summary_scheduler.py.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -170,60 +170,73 @@ def stored(written: Sequence[Written], now: datetime) -> list[SummaryInfo]:
 
 
 def import_summaries(
-    cursor: Cursor, session_id: str, infos: Sequence[SummaryInfo], now: datetime
+    cursor: Cursor, by_session: Mapping[str, Sequence[SummaryInfo]], now: datetime
 ) -> int:
-    """Store another store's summaries of a live session as `SummaryImport` says, in the
-    caller's transaction; returns how many were stored."""
-    key = session_key(cursor, session_id)
-    uuids = [info.summary.uuid for info in infos]
+    """Store other stores' summaries of live sessions as `SummaryImport` says, in the
+    caller's transaction, a handful of statements for them all; returns how many."""
+    keys = dict(
+        cursor.execute(
+            "SELECT session_id, id FROM sessions WHERE deleted_at IS NULL "
+            "AND session_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(by_session)],
+        ).fetchall()
+    )
+    infos = [
+        (keys[name], info) for name, found in by_session.items() if name in keys for info in found
+    ]
+    if not infos:
+        return 0
     known = {
         str(row[0])
         for row in cursor.execute(
-            "SELECT uuid FROM summaries WHERE uuid IN (SELECT unnest(?::UUID[]))", [uuids]
+            "SELECT uuid FROM summaries WHERE uuid IN (SELECT unnest(?::UUID[]))",
+            [[info.summary.uuid for _, info in infos]],
         ).fetchall()
     }
-    ends = dict(
-        (str(row[0]), int(row[1]))
+    ends = {
+        (int(row[0]), str(row[1])): int(row[2])
         for row in cursor.execute(
-            "SELECT uuid, id FROM messages WHERE session_key = ? AND deleted_at IS NULL "
+            "SELECT session_key, uuid, id FROM messages WHERE deleted_at IS NULL "
             "AND uuid IN (SELECT unnest(?::UUID[]))",
-            [key, [info.summary.recent_message_uuid for info in infos]],
+            [[info.summary.recent_message_uuid for _, info in infos]],
+        ).fetchall()
+    }
+    points = dict(
+        cursor.execute(
+            "SELECT session_key, arg_max(recent_message_id, id) FROM summaries "
+            "WHERE deleted_at IS NULL AND session_key IN (SELECT unnest(?::BIGINT[])) "
+            "GROUP BY session_key",
+            [sorted(set(keys.values()))],
         ).fetchall()
     )
-    point_row = cursor.execute(
-        "SELECT coalesce(arg_max(recent_message_id, id), 0) FROM summaries "
-        "WHERE session_key = ? AND deleted_at IS NULL",
-        [key],
-    ).fetchone()
-    point = int(point_row[0]) if point_row else 0
-    kept: list[tuple[SummaryInfo, int]] = []
-    for info in infos:
-        end = ends.get(info.summary.recent_message_uuid)
-        if info.summary.uuid in known or end is None or end <= point:
+    kept: list[tuple[int, SummaryInfo, int]] = []
+    for key, info in infos:
+        end = ends.get((key, info.summary.recent_message_uuid))
+        if info.summary.uuid in known or end is None or end <= points.get(key, 0):
             continue
-        kept.append((info, end))
+        kept.append((key, info, end))
         known.add(info.summary.uuid)
-        point = end
+        points[key] = end
     if not kept:
         return 0
     summary_ids = reserve_ids(cursor, "summaries_id_seq", len(kept))
     cursor.execute(
-        "INSERT INTO summaries SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), ?, "
-        "unnest(?::VARCHAR[]), unnest(?::INTEGER[]), unnest(?::UUID[]), unnest(?::BIGINT[]), "
-        "unnest(?::UUID[]), unnest(?::INTEGER[]), unnest(?::JSON[]), unnest(?::TIMESTAMP[]), "
-        "NULL, 0",
+        "INSERT INTO summaries SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
+        "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), unnest(?::UUID[]), "
+        "unnest(?::BIGINT[]), unnest(?::UUID[]), unnest(?::INTEGER[]), unnest(?::JSON[]), "
+        "unnest(?::TIMESTAMP[]), NULL, 0",
         [
             summary_ids,
-            [info.summary.uuid for info, _ in kept],
-            key,
-            [info.summary.content for info, _ in kept],
-            [info.summary.token_count for info, _ in kept],
-            [info.summary.recent_message_uuid for info, _ in kept],
-            [end for _, end in kept],
-            [info.first_message_uuid for info, _ in kept],
-            [info.message_count for info, _ in kept],
-            [dump_json(info.summary.metadata) for info, _ in kept],
-            [to_db_time(info.summary.created_at or now) for info, _ in kept],
+            [info.summary.uuid for _, info, _ in kept],
+            [key for key, _, _ in kept],
+            [info.summary.content for _, info, _ in kept],
+            [info.summary.token_count for _, info, _ in kept],
+            [info.summary.recent_message_uuid for _, info, _ in kept],
+            [end for _, _, end in kept],
+            [info.first_message_uuid for _, info, _ in kept],
+            [info.message_count for _, info, _ in kept],
+            [dump_json(info.summary.metadata) for _, info, _ in kept],
+            [to_db_time(info.summary.created_at or now) for _, info, _ in kept],
         ],
     )
     search.index_summaries(cursor, "id IN (SELECT unnest(?::BIGINT[]))", [summary_ids])

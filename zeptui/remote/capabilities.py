@@ -7,7 +7,7 @@ those the server offers, so `offered(store, SessionPages)` answers as the server
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -31,6 +31,7 @@ from storage.models import (
     InventoryQuery,
     PurgeResult,
     Session,
+    SessionContents,
     SessionImport,
     SessionInfo,
     SessionOrder,
@@ -42,6 +43,7 @@ from storage.models import (
 from zeptui.remote.store import RemoteStore, message_body
 
 _SUMMARIES = TypeAdapter(list[SummaryInfo])
+_CONTENTS = TypeAdapter(list[SessionContents])
 
 
 class RemoteSessionPages(RemoteStore, SessionPages):
@@ -156,15 +158,22 @@ class RemoteSyncInventory(RemoteStore, SyncInventory):
         found = self.client.json("POST", self._zeptui("inventory"), json=body, idempotent=True)
         return InventoryPage.model_validate(found)
 
+    def session_contents(self, session_ids: Sequence[str]) -> list[SessionContents]:
+        body = {"session_ids": list(session_ids)}
+        found = self.client.json("POST", self._zeptui("contents"), json=body, idempotent=True)
+        return _CONTENTS.validate_python(found)
+
 
 class RemoteSummaryImport(RemoteStore, SummaryImport):
-    def import_summaries(self, session_id: str, infos: Sequence[SummaryInfo]) -> int:
-        if not infos:
+    def import_summaries(self, by_session: Mapping[str, Sequence[SummaryInfo]]) -> int:
+        if not any(by_session.values()):
             return 0
-        path = self._zeptui("sessions", "{}", "summaries", ids=(session_id,))
-        body = [info.model_dump(mode="json") for info in infos]
+        body = {
+            session_id: [info.model_dump(mode="json") for info in infos]
+            for session_id, infos in by_session.items()
+        }
         # Summaries carry their uuids: one stored by a lost try is skipped the next.
-        found = self.client.json("POST", path, json=body, idempotent=True)
+        found = self.client.json("POST", self._zeptui("summaries"), json=body, idempotent=True)
         return int(found["stored"])
 
 

@@ -40,6 +40,7 @@ from storage.models import (
     PurgeResult,
     SearchQuery,
     SearchResult,
+    SessionContents,
     SessionImport,
     SessionPage,
     SessionQuery,
@@ -103,6 +104,10 @@ class SummarizeBody(_Body):
 
 class PositionResponse(_Body):
     position: int
+
+
+class ContentsBody(_Body):
+    session_ids: list[str]
 
 
 class SummaryImportResponse(_Body):
@@ -225,11 +230,16 @@ def extensions_router(store: MemoryStore) -> APIRouter:
         """A page of sessions, deleted ones too, with the uuids each holds (sync)."""
         return json_response(require(store, SyncInventory, "list its inventory").inventory(request))
 
-    @router.post("/sessions/{session_id}/summaries", response_model=SummaryImportResponse)
-    def import_summaries(session_id: SessionId, request: list[SummaryInfo]) -> Response:
-        """Store another store's summaries of the session as they are (sync)."""
+    @router.post("/contents", response_model=list[SessionContents])
+    def contents(request: ContentsBody) -> Response:
+        """The live messages and summaries of the live sessions named (sync)."""
+        inventory = require(store, SyncInventory, "list its inventory")
+        return json_response(inventory.session_contents(request.session_ids))
+
+    @router.post("/summaries", response_model=SummaryImportResponse)
+    def import_summaries(request: dict[str, list[SummaryInfo]]) -> Response:
+        """Store other stores' summaries, by session id, as they are (sync)."""
         importing = require(store, SummaryImport, "import summaries")
-        stored = importing.import_summaries(sid(session_id), request)
-        return json_response(SummaryImportResponse(stored=stored))
+        return json_response(SummaryImportResponse(stored=importing.import_summaries(request)))
 
     return router

@@ -26,14 +26,22 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from storage.capabilities import BulkImport, MessageDeletion, SummaryImport, offered
+from storage.capabilities import (
+    BulkImport,
+    MessageDeletion,
+    SummaryImport,
+    SyncInventory,
+    offered,
+)
 from storage.errors import ConflictError, MessageConflictError
 from storage.models import (
     CreateSessionRequest,
     CreateUserRequest,
     InventoryQuery,
     Message,
+    SessionContents,
     SessionImport,
+    SummaryInfo,
 )
 from storage.store import MemoryStore
 from zeptui.exporters import every_user
@@ -127,10 +135,9 @@ SyncProgress = Callable[[SyncCounts], None]
 
 @dataclass
 class _Pending:
-    """A batch on its way to the target: session parts and the plans they finish."""
+    """Session parts on their way to the target in one transaction."""
 
     parts: list[SessionImport] = field(default_factory=list)
-    plans: list[Plan] = field(default_factory=list)
     messages: int = 0
     size: int = 0
 
@@ -275,36 +282,85 @@ class Sync:
     # --- carrying out ------------------------------------------------------------
 
     def _apply(self, plans: list[Plan]) -> None:
-        pending = _Pending()
+        """The plans in batches of about BATCH_MESSAGES messages to copy."""
+        batch: list[Plan] = []
+        planned = 0
         for plan in plans:
             if not plan.has_work:
                 self._settle(plan)
                 continue
+            if batch and planned + len(plan.copy) > BATCH_MESSAGES:
+                self._carry_out(batch)
+                batch, planned = [], 0
+            batch.append(plan)
+            planned += len(plan.copy)
+        if batch:
+            self._carry_out(batch)
+
+    def _carry_out(self, plans: list[Plan]) -> None:
+        """One batch: the source's sessions read, their messages written (a transaction
+        per BATCH_MESSAGES or BATCH_BYTES), then each session finished and recorded."""
+        contents = self._contents([plan for plan in plans if plan.copy or plan.summaries])
+        pending = _Pending()
+        for plan in plans:
             if not plan.copy and not plan.create:
-                self._finish(plan)
                 continue
-            for part in self._parts(plan):
+            read = contents.get(plan.session_id)
+            for part in self._parts(plan, read.messages if read else []):
                 size = sum(_size(message) for message in part.messages)
                 full = (
                     pending.messages + len(part.messages) > BATCH_MESSAGES
                     or pending.size + size > BATCH_BYTES
                 )
                 if full and pending.parts:
-                    self._flush(pending)
+                    self._write(pending)
                     pending = _Pending()
                 pending.parts.append(part)
                 pending.messages += len(part.messages)
                 pending.size += size
-            pending.plans.append(plan)
-        self._flush(pending)
+        self._write(pending)
+        summaries = {
+            plan.session_id: [
+                info
+                for info in contents[plan.session_id].summaries
+                if info.summary.uuid in set(plan.summaries)
+            ]
+            for plan in plans
+            if plan.summaries and plan.session_id in contents
+        }
+        self._copy_summaries(summaries)
+        for plan in plans:
+            self._finish(plan)
+        self.state.commit()
+        self.progress(self.counts)
 
-    def _parts(self, plan: Plan) -> Iterator[SessionImport]:
-        """The plan's messages, read from the source, as session parts of at most
+    def _contents(self, plans: list[Plan]) -> dict[str, SessionContents]:
+        """The sessions' messages and summaries as the source holds them: in bulk where
+        it offers it, a session with a long history (or from a plain Zep) alone."""
+        bulk = offered(self.source, SyncInventory)
+        found: dict[str, SessionContents] = {}
+        names: list[str] = []
+        for plan in plans:
+            history = len(plan.source.messages) if plan.source is not None else 0
+            if bulk is None or history > BATCH_MESSAGES:
+                found[plan.session_id] = SessionContents(
+                    session_id=plan.session_id,
+                    messages=read_messages(self.source, plan.session_id) if plan.copy else [],
+                    summaries=self.source.list_summaries(plan.session_id) if plan.summaries else [],
+                )
+            else:
+                names.append(plan.session_id)
+        if bulk is not None and names:
+            found.update((item.session_id, item) for item in bulk.session_contents(names))
+        return found
+
+    def _parts(self, plan: Plan, history: list[Message]) -> Iterator[SessionImport]:
+        """The plan's messages from the source's `history`, as session parts of at most
         BATCH_MESSAGES messages (a part of a created session carries its fields)."""
         wanted = set(plan.copy)
         messages = [
             _copy_of(message)
-            for message in read_messages(self.source, plan.session_id)
+            for message in history
             if self._source_names.get(message.uuid or "", message.uuid) in wanted
         ]
         session = plan.source.session if plan.source is not None else None
@@ -326,7 +382,8 @@ class Sync:
         if chunk or not messages:  # a session without messages is created too
             yield SessionImport(session_id=plan.session_id, messages=chunk, **fields)
 
-    def _flush(self, pending: _Pending) -> None:
+    def _write(self, pending: _Pending) -> None:
+        """One batch's session parts into the target (one transaction with bulk import)."""
         if not pending.parts:
             return
         bulk = offered(self.target, BulkImport)
@@ -335,11 +392,8 @@ class Sync:
         else:
             for part in pending.parts:
                 self._add_memory(part)
-        for plan in pending.plans:
-            self._finish(plan)
         self.counts.messages_done += pending.messages
         self.report.messages_copied += pending.messages
-        self.state.commit()
         self.progress(self.counts)
 
     def _import(self, bulk: BulkImport, parts: list[SessionImport]) -> None:
@@ -385,15 +439,14 @@ class Sync:
             self._note("message uuids and times: the server gave its own (mapped locally)")
 
     def _finish(self, plan: Plan) -> None:
-        """What follows a session's messages: deletions, summaries, metadata, the record."""
+        """What follows a session's messages: deletions, metadata, the record."""
         target = self.target
         session_id = plan.session_id
+        self.counts.sessions_done += 1
         if plan.delete_session:
             target.delete_session(session_id)
             self.report.sessions_deleted += 1
             self.state.forget(session_id)
-            self.state.commit()
-            self.counts.sessions_done += 1
             return
         if plan.delete_messages:
             deletion = offered(target, MessageDeletion)
@@ -403,32 +456,22 @@ class Sync:
                 for message_uuid in plan.delete_messages:
                     deletion.delete_message(session_id, self._target_uuid(message_uuid))
                 self.report.messages_deleted += len(plan.delete_messages)
-        if plan.summaries:
-            self._copy_summaries(plan)
         target_metadata = plan.target.session.metadata if plan.target is not None else None
         if plan.metadata_update:
             target_metadata = target.update_session(session_id, plan.metadata_update).metadata
         elif plan.create and plan.source is not None:
             target_metadata = plan.source.session.metadata
         self._count_done(plan)
-        self.counts.sessions_done += 1
         self._remember(plan, target_metadata)
-        if not plan.copy:
-            self.state.commit()
-            self.progress(self.counts)
 
-    def _copy_summaries(self, plan: Plan) -> None:
+    def _copy_summaries(self, by_session: dict[str, list[SummaryInfo]]) -> None:
+        if not by_session:
+            return
         importing = offered(self.target, SummaryImport)
         if importing is None:
             self._note("summaries: the server makes its own and takes none")
             return
-        wanted = set(plan.summaries)
-        found = [
-            info
-            for info in self.source.list_summaries(plan.session_id)
-            if info.summary.uuid in wanted
-        ]
-        self.report.summaries_copied += importing.import_summaries(plan.session_id, found)
+        self.report.summaries_copied += importing.import_summaries(by_session)
 
     def _settle(self, plan: Plan) -> None:
         """A session with nothing to do: its record follows what both sides hold."""
