@@ -23,6 +23,7 @@ from zeptui.app.data import DataLayer, Failed
 from zeptui.app.items import SearchHit
 from zeptui.app.leases import StoreLeases
 from zeptui.app.requests import SessionsLoaded, SessionsRequest, StatsLoaded, StatsRequest
+from zeptui.app.screens.sync import SyncCommands
 from zeptui.app.settings import Settings
 from zeptui.app.widgets.inspector import Inspector
 from zeptui.app.widgets.sessions import FilterInput, SessionsPane, SessionTable
@@ -171,7 +172,7 @@ class ZeptuiApp(App[None]):
 
     TITLE = "zeptui"
     CSS_PATH = Path(__file__).with_name("app.tcss")
-    COMMANDS = App.COMMANDS | {ZeptuiCommands}
+    COMMANDS = App.COMMANDS | {ZeptuiCommands, SyncCommands}
     # `esc` first leaves the filter box or a metadata tree; the binding below then
     # restores a zoomed pane.
     ESCAPE_TO_MINIMIZE = False

@@ -62,6 +62,7 @@ __all__ = [
     "SyncReport",
     "SyncScope",
     "run_sync",
+    "sync_stores",
 ]
 
 BATCH_MESSAGES = 5_000
@@ -519,33 +520,46 @@ def run_sync(
     dry_run: bool = False,
     progress: SyncProgress | None = None,
 ) -> SyncReport:
-    """Open the local file and the remote's store, sync one into the other, close both.
-
-    A pull creates the local file (a dry run into a missing one compares with an empty
-    store); a push opens it read-only. The record of the remote is `<file>.sync`.
-    """
+    """Open the remote's store, then the local file (a pull creates it; a dry run into
+    a missing one compares with an empty store; a push opens it read-only), and sync."""
     from zeptui.compose import StoreTarget, open_store
 
-    opened_remote = open_store(remote, settings)
     if direction == "pull" and dry_run and not local.exists():
-        opened_local = open_store(StoreTarget.file(Path(":memory:")), settings)
+        local_target = StoreTarget.file(Path(":memory:"))
     else:
-        opened_local = open_store(StoreTarget.file(local), settings, read_only=direction == "push")
-    with opened_remote as remote_store, opened_local as local_store:
-        state = SyncState(state_path(local), remote.location.rstrip("/"), keep=not dry_run)
-        source, target = (
-            (remote_store, local_store) if direction == "pull" else (local_store, remote_store)
+        local_target = StoreTarget.file(local)
+    with (
+        open_store(remote, settings) as remote_store,
+        open_store(local_target, settings, read_only=direction == "push") as store,
+    ):
+        return sync_stores(
+            direction, store, local, remote_store, scope=scope, dry_run=dry_run, progress=progress
         )
-        try:
-            sync = Sync(
-                source,
-                target,
-                state,
-                direction=direction,
-                scope=scope,
-                dry_run=dry_run,
-                progress=progress,
-            )
-            return sync.run()
-        finally:
-            state.close()
+
+
+def sync_stores(
+    direction: Direction,
+    store: MemoryStore,
+    local: Path,
+    remote: MemoryStore,
+    *,
+    scope: SyncScope = SyncScope(),
+    dry_run: bool = False,
+    progress: SyncProgress | None = None,
+) -> SyncReport:
+    """Sync the local `store` (the file at `local`, whose `<local>.sync` records the
+    remote) with the `remote` store, one into the other as `direction` says."""
+    state = SyncState(state_path(local), remote.location.rstrip("/"), keep=not dry_run)
+    source, target = (remote, store) if direction == "pull" else (store, remote)
+    try:
+        return Sync(
+            source,
+            target,
+            state,
+            direction=direction,
+            scope=scope,
+            dry_run=dry_run,
+            progress=progress,
+        ).run()
+    finally:
+        state.close()
