@@ -14,7 +14,7 @@ from zeptui.cli.args import (
     page_option,
     parse_json_object,
 )
-from zeptui.cli.core import State, ZeptuiSubGroup, maintenance, pass_state
+from zeptui.cli.core import State, ZeptuiListGroup, maintenance, pass_state
 from zeptui.cli.output import json_option, respond
 
 if TYPE_CHECKING:
@@ -23,12 +23,9 @@ if TYPE_CHECKING:
     from storage.models import User
 
 
-@click.group(cls=ZeptuiSubGroup, invoke_without_command=True)
-@click.pass_context
-def users(ctx: click.Context) -> None:
+@click.group(cls=ZeptuiListGroup)
+def users() -> None:
     """Manage users (without a command: list them)."""
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(users_list)
 
 
 def _user_options(func: Any) -> Any:
