@@ -77,11 +77,12 @@ class ZeptuiSubGroup(click.Group):
 
 class ZeptuiListGroup(ZeptuiSubGroup, _DefaultGroup):
     """A group whose bare name runs its `list` command, with that command's options
-    (`zeptui users --json` is `zeptui users list --json`)."""
+    (`zeptui users --json` is `zeptui users list --json`). Its callback invokes the
+    list when no command follows (`zeptui users --db x`: only the group's options)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("default", "list")
-        kwargs.setdefault("default_if_no_args", True)
+        kwargs.setdefault("invoke_without_command", True)
         super().__init__(*args, **kwargs)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:

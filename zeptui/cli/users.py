@@ -24,8 +24,11 @@ if TYPE_CHECKING:
 
 
 @click.group(cls=ZeptuiListGroup)
-def users() -> None:
+@click.pass_context
+def users(ctx: click.Context) -> None:
     """Manage users (without a command: list them)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(users_list)
 
 
 def _user_options(func: Any) -> Any:
