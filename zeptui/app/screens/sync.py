@@ -113,7 +113,7 @@ class SyncScreen(ModalScreen[None]):
     }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close", id="close")]
 
     def __init__(self, data: DataLayer, direction: Direction) -> None:
         super().__init__()
