@@ -27,12 +27,19 @@ from storage.models import (
     SessionImport,
 )
 from storage.store import MemoryStore
-from tests.cli_helpers import console_script, fail, one_error_line, run, script_env
+from tests.cli_helpers import (
+    Terminal,
+    console_script,
+    fail,
+    one_error_line,
+    run,
+    script_env,
+)
 from tests.remote.conftest import Sleeps
 from tests.remote.proxy import Fault, proxying
 from tests.server.conftest import API_KEY, Served, ServeFactory
 from zeptui.remote import RemoteStore, open_remote
-from zeptui.services.sync import Sync, SyncReport
+from zeptui.services.sync import Sync, SyncReport, SyncScope
 from zeptui.services.sync_state import SyncState, state_path
 
 WHEN = datetime(2024, 5, 1, 12, tzinfo=UTC)
@@ -158,7 +165,9 @@ def _two_batches(path: Path) -> None:
         )
 
 
-def test_a_push_killed_half_way_is_finished_by_the_next(served: Served, tmp_path: Path) -> None:
+def test_a_push_killed_half_way_is_finished_by_the_next(
+    served: Served, tmp_path: Path, terminal: list[Terminal]
+) -> None:
     env = script_env(tmp_path)
     local = Path(env["ZEPTUI_DB"])
     _two_batches(local)
@@ -183,10 +192,13 @@ def test_a_push_killed_half_way_is_finished_by_the_next(served: Served, tmp_path
             process.stderr.close()  # type: ignore[union-attr]
         assert process.returncode == -signal.SIGKILL
         assert served.store.stats().messages == 3_400  # half-way: the first batch
-        resumed = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=60, check=True
-        )
-        assert json.loads(resumed.stdout)["messages_copied"] == 1_700
+        # Resumed at a terminal: the progress line, then the report.
+        resumed = Terminal(["sync", "push", "--remote", proxy.url], env)
+        terminal.append(resumed)
+        resumed.read_until(b"done in")
+        assert resumed.wait() == 0
+        assert "messages · ".encode() in resumed.output  # the progress line
+        assert b"copied: 1,700 messages" in resumed.output
     with DuckDBStore(local, read_only=True) as store:
         # the server summarised what it received; this store makes no summaries
         assert snapshot(store) == snapshot(served.store, summaries=False)
@@ -297,3 +309,32 @@ def test_the_api_key_is_checked_and_never_shown(
         assert API_KEY not in result.stdout + result.stderr
     assert API_KEY.encode() not in state_path(db).read_bytes()
     assert API_KEY.encode() not in db.read_bytes()
+
+
+def test_a_sync_narrowed_to_sessions_a_user_or_recent_changes(
+    served: Served, remote: RemoteStore, tmp_path: Path
+) -> None:
+    for user in ("ana", "bo"):
+        served.store.add_user(CreateUserRequest(user_id=user, first_name=user.title()))
+    for name, user in (("a", "ana"), ("b", "bo"), ("c", "ana")):
+        served.store.add_session(CreateSessionRequest(session_id=name, user_id=user))
+        served.store.add_memory(name, conversation(name, 2))
+    path = tmp_path / "local.duckdb"
+    with DuckDBStore(path, summarizer=None) as ours:
+        record = SyncState(state_path(path), "remote")
+
+        def pull_only(scope: SyncScope) -> SyncReport:
+            return Sync(remote, ours, record, direction="pull", scope=scope).run()
+
+        tomorrow = datetime.now(UTC) + timedelta(days=1)
+        assert pull_only(SyncScope(since=tomorrow)).sessions_created == 0
+        named = pull_only(SyncScope(session_ids=("b",)))
+        assert (named.sessions_created, named.users_created) == (1, 1)
+        by_user = pull_only(SyncScope(user_id="ana"))
+        assert (by_user.sessions_created, by_user.messages_copied) == (2, 4)
+        assert [s.session_id for s in ours.list_sessions()] == ["b", "a", "c"]
+        assert [(u.user_id, u.first_name) for u in ours.list_users()] == [
+            ("bo", "Bo"),
+            ("ana", "Ana"),
+        ]
+        record.close()
