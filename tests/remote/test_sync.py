@@ -118,7 +118,8 @@ def test_pull_copies_everything_once_and_a_dry_run_writes_nothing(served: Served
     fill(served.store)
     assert any(served.store.list_summaries(f"s{n}") for n in range(3))
     planned = sync_json("pull", "--remote", served.url, "--dry-run")
-    assert (planned["messages_copied"], planned["sessions_created"]) == (90, 3)
+    counts = [planned[key] for key in ("messages_copied", "sessions_created", "users_created")]
+    assert counts == [90, 3, 1]
     assert not db.exists() and not state_path(db).exists()
 
     first = sync_json("pull", "--remote", served.url)
@@ -350,3 +351,19 @@ def test_a_sync_narrowed_to_sessions_a_user_or_recent_changes(
             ("ana", "Ana"),
         ]
         record.close()
+
+
+def test_a_push_leaves_out_a_message_the_server_holds_in_another_session(
+    served: Served, remote: RemoteStore, tmp_path: Path
+) -> None:
+    taken = conversation("x", 1)
+    served.store.add_memory("theirs", taken)
+    with DuckDBStore(tmp_path / "local.duckdb", summarizer=None) as ours:
+        ours.add_memory("mine", [*taken, *conversation("mine", 2, start=1)])
+        report = Sync(ours, remote, SyncState(None, "remote"), direction="push").run()
+    assert [(c.session_id, c.rule) for c in report.conflicts] == [("mine", "message_elsewhere")]
+    assert report.messages_copied == 2
+    assert [m.metadata for m in served.store.list_messages("mine").messages] == [
+        {"n": 1},
+        {"n": 2},
+    ]

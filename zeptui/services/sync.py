@@ -177,8 +177,11 @@ class Sync:
         self.counts.messages = sum(len(plan.copy) for plan in plans)
         self.progress(self.counts)
         self._tally(plans)
-        if not self.dry_run:
-            self._copy_users(plans)
+        missing = self._missing_users(plans)
+        if self.dry_run:
+            self.report.users_created = len(missing)
+        else:
+            self._copy_users(missing)
             self._apply(plans)
         self.report.seconds = round(time.monotonic() - started, 3)
         return self.report
@@ -253,7 +256,7 @@ class Sync:
 
     # --- users -------------------------------------------------------------------
 
-    def _copy_users(self, plans: list[Plan]) -> None:
+    def _missing_users(self, plans: list[Plan]) -> list[CreateUserRequest]:
         """The source's users the target lacks: those the sessions copied name (all of
         them when the whole store is synced)."""
         named = {plan.user_id for plan in plans if plan.create and plan.user_id}
@@ -262,11 +265,13 @@ class Sync:
         else:
             wanted = list(every_user(self.source))
         have = {user.user_id for user in every_user(self.target)}
-        missing = [
+        return [
             CreateUserRequest.model_validate(user.model_dump(exclude_none=True))
             for user in wanted
             if user.user_id not in have
         ]
+
+    def _copy_users(self, missing: list[CreateUserRequest]) -> None:
         if not missing:
             return
         bulk = offered(self.target, BulkImport)
@@ -402,7 +407,7 @@ class Sync:
         there is left out and reported (the batch is sent again without it)."""
         try:
             bulk.import_sessions(parts)
-        except MessageConflictError:
+        except ConflictError:  # a MessageConflictError (a server's 409 says no more)
             left_out: list[MessageConflictError] = []
             bulk.import_sessions(parts, on_conflict=left_out.append)
             for conflict in left_out:
