@@ -6,9 +6,10 @@ what the source and the target hold and what both held at the last sync.
   its summaries; the target's own messages stay.
 - A session deleted on the target (or gone from it since the last sync) is not brought
   back: conflict `deleted_on_target`.
-- A session deleted on the source (or gone from it since the last sync) is deleted on
-  the target, unless the target changed it since (messages the source never had, or
-  its metadata): then it stays, conflict `changed_on_target`.
+- A session deleted on the source is deleted on the target, unless the target changed
+  it since (messages the source never had, or its metadata): then it stays, conflict
+  `changed_on_target`. One gone from the source without a trace (purged, or deleted
+  on a plain Zep server) stays on the target unless it holds no messages.
 - Metadata, key by key against the last sync: a key changed on one side takes that
   side's value; changed on both to different values, the target keeps its own:
   conflict `metadata`.
@@ -136,7 +137,7 @@ def _plan_deleted_on_source(
         why = (
             f"{len(added)} message(s) the source never had"
             if added and known is not None
-            else "its messages since the last sync are unknown (purged on the source)"
+            else "gone from the source without a trace, so its changes cannot be told"
             if added
             else "its metadata"
         )
