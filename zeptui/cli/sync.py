@@ -68,6 +68,15 @@ def _sync_command(direction: Direction, summary: str) -> None:
 _sync_command("pull", "Copy the server's memory into the database file (created if missing).")
 _sync_command("push", "Copy the database file's memory into the server.")
 
+for _command in (sync, *sync.commands.values()):
+    for _param in _command.params:
+        if isinstance(_param, click.Option) and "--remote" in _param.opts:
+            # Here the server is the other side, not a store instead of the file.
+            _param.help = (
+                "The server to sync with (zeptui serve, or Zep); its key from "
+                "$ZEPTUI_API_KEY or the config file's remote.api_key."
+            )
+
 
 def _run(
     state: State,
