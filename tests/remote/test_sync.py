@@ -367,3 +367,12 @@ def test_a_push_leaves_out_a_message_the_server_holds_in_another_session(
         {"n": 1},
         {"n": 2},
     ]
+
+
+def test_a_damaged_sync_record_is_one_line_and_nothing_is_copied(served: Served, db: Path) -> None:
+    with DuckDBStore(db, summarizer=None) as local:
+        fill(local, sessions=1, messages=2)
+    state_path(db).write_bytes(b"not a database, whatever it was")
+    line = fail("sync", "push", "--remote", served.url)
+    assert "sync record" in line and str(state_path(db)) in line
+    assert served.store.stats().messages == 0

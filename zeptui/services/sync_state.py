@@ -19,8 +19,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from zeptui.services import ServiceError
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS synced (remote TEXT NOT NULL, session_id TEXT NOT NULL, "
@@ -50,25 +54,35 @@ class SyncState:
         """Session id -> (local, remote) metadata at the end of the last sync."""
         self.remote_uuids: dict[str, str] = {}
         """Local message uuid -> the remote's, where the remote chose its own."""
+        self.path = path
         if path is None or not (keep or path.exists()):
             return
-        self._db = sqlite3.connect(path, isolation_level="DEFERRED")
-        self._db.execute("PRAGMA synchronous = FULL")
-        for statement in SCHEMA:
-            self._db.execute(statement)
-        self._db.commit()
-        for session_id, local, remote_meta in self._db.execute(
-            "SELECT session_id, local_metadata, remote_metadata FROM synced WHERE remote = ?",
-            [remote],
-        ):
-            self.synced[session_id] = (_load(local), _load(remote_meta))
-        self.remote_uuids = dict(
-            self._db.execute(
-                "SELECT local_uuid, remote_uuid FROM uuid_map WHERE remote = ?", [remote]
-            ).fetchall()
-        )
+        with self._failing("read"):
+            self._db = sqlite3.connect(path, isolation_level="DEFERRED")
+            self._db.execute("PRAGMA synchronous = FULL")
+            for statement in SCHEMA:
+                self._db.execute(statement)
+            self._db.commit()
+            for session_id, local, remote_meta in self._db.execute(
+                "SELECT session_id, local_metadata, remote_metadata FROM synced WHERE remote = ?",
+                [remote],
+            ):
+                self.synced[session_id] = (_load(local), _load(remote_meta))
+            self.remote_uuids = dict(
+                self._db.execute(
+                    "SELECT local_uuid, remote_uuid FROM uuid_map WHERE remote = ?", [remote]
+                ).fetchall()
+            )
         if not keep:
             self.close()
+
+    @contextmanager
+    def _failing(self, what: str) -> Iterator[None]:
+        """SQLite's failures (a read-only folder, a damaged file) as one line."""
+        try:
+            yield
+        except (sqlite3.Error, ValueError) as error:
+            raise ServiceError(f"{self.path}: cannot {what} the sync record ({error})") from None
 
     @property
     def local_uuids(self) -> dict[str, str]:
@@ -94,25 +108,29 @@ class SyncState:
         """Local uuid -> the uuid the remote gave the same message."""
         self.remote_uuids.update(pairs)
         if self._db is not None and pairs:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO uuid_map VALUES (?, ?, ?)",
-                [(self.remote, local, remote) for local, remote in pairs.items()],
-            )
+            with self._failing("write"):
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO uuid_map VALUES (?, ?, ?)",
+                    [(self.remote, local, remote) for local, remote in pairs.items()],
+                )
 
     def commit(self) -> None:
         """Keep what was recorded since the last commit."""
         if self._db is not None:
-            self._db.commit()
+            with self._failing("write"):
+                self._db.commit()
 
     def close(self) -> None:
         if self._db is not None:
-            self._db.commit()
-            self._db.close()
-            self._db = None
+            db, self._db = self._db, None
+            with self._failing("write"):
+                db.commit()
+                db.close()
 
     def _execute(self, sql: str, params: list[Any]) -> None:
         if self._db is not None:
-            self._db.execute(sql, params)
+            with self._failing("write"):
+                self._db.execute(sql, params)
 
 
 def _dump(value: Metadata) -> str | None:
