@@ -9,9 +9,7 @@ is raised in the app.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
@@ -22,10 +20,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, ProgressBar, Static
 
-from zeptui.app.data import DataLayer, Failed, Reply, Request
+from zeptui.app.data import DataLayer, Failed
+from zeptui.app.sync_request import SyncDone, SyncRequest
 
 if TYPE_CHECKING:
-    from storage.store import MemoryStore
     from zeptui.services.sync import SyncCounts, SyncReport
     from zeptui.services.sync_rules import Direction
 
@@ -33,46 +31,6 @@ COMMANDS: tuple[tuple[str, str, Direction], ...] = (
     ("Pull from remote", "Copy a server's memory into this database", "pull"),
     ("Push to remote", "Copy this database's memory into a server", "push"),
 )
-
-
-class SyncDone(Reply):
-    def __init__(self, request: Request, report: SyncReport) -> None:
-        super().__init__(request)
-        self.report = report
-
-
-class SyncRequest(Request):
-    """One sync of the app's database with the server at `remote`."""
-
-    group = "sync"
-    exclusive = False
-
-    def __init__(
-        self, direction: Direction, remote: str, progress: Callable[[SyncCounts], None]
-    ) -> None:
-        self.direction = direction
-        self.remote = remote
-        self.progress = progress
-
-    def run(self, store: MemoryStore, database: Path | None) -> Reply:
-        from zeptui.compose import StoreTarget, open_store
-        from zeptui.services import ServiceError
-        from zeptui.services.sync import sync_stores
-        from zeptui.settings import load
-
-        if database is None:
-            raise RuntimeError("sync needs a database file")
-        settings = load({"database.path": database})
-        try:
-            with open_store(StoreTarget.remote(self.remote), settings) as remote:
-                report = sync_stores(
-                    self.direction, store, database, remote, progress=self.progress
-                )
-        except ServiceError as error:
-            failed = Failed(self, error)
-            failed.text = str(error)
-            return failed
-        return SyncDone(self, report)
 
 
 def summary(report: SyncReport) -> str:
