@@ -82,6 +82,11 @@ class RemoteStore(MemoryStore):
     def message_window(self) -> int:
         return self._window
 
+    @property
+    def server_kind(self) -> str:
+        """What the server is and the API it is spoken to in: `zeptui serve, API v2`."""
+        return f"{'zeptui serve' if self.zeptui else 'Zep'}, API {self.client.version}"
+
     def close(self) -> None:
         self.client.close()
 
