@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from tests.cli_helpers import fail, one_error_line, run
+from storage.models import Message, RoleType
+from tests.cli_helpers import Terminal, fail, one_error_line, run, script_env
 from tests.server.conftest import API_KEY, Served, ServeFactory
 
 WRONG_KEY = "z_wrong-key-3e1f"
@@ -165,3 +166,17 @@ def test_a_wrong_remote_in_the_config_file_is_named_by_its_line(isolated_setting
     # The settings beside the remotes are read as before.
     config.write_text('[app]\ntheme = "nord"\n\n[remotes.work]\nurl = "http://x:1"\n')
     assert "nord" in run("config").stdout
+
+
+def test_zeptui_remote_name_opens_the_app_on_the_server(
+    keyed: Served, tmp_path: Path, terminal: list[Terminal]
+) -> None:
+    keyed.store.add_memory("on-the-server", [Message(role_type=RoleType.user, content="hi")])
+    run("remote", "add", "home", keyed.url, "--api-key-stdin", stdin=API_KEY)
+    app = Terminal(["--remote", "home"], script_env(tmp_path))
+    terminal.append(app)
+    app.read_until(b"on-the-server")  # the session, listed by the server
+    app.read_until(b"API v2")  # the header names the server
+    app.type(b"q")
+    assert app.wait() == 0
+    assert API_KEY.encode() not in app.output

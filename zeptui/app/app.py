@@ -21,7 +21,7 @@ from textual.widgets import Footer, Header, Input
 
 from zeptui.app.data import DataLayer, Failed
 from zeptui.app.items import SearchHit
-from zeptui.app.leases import StoreLeases
+from zeptui.app.leases import SharedStore, StoreAccess, StoreLeases
 from zeptui.app.requests import SessionsLoaded, SessionsRequest, StatsLoaded, StatsRequest
 from zeptui.app.settings import Settings
 from zeptui.app.widgets.inspector import Inspector
@@ -30,6 +30,9 @@ from zeptui.app.widgets.transcript import TranscriptPane, View
 from zeptui.render import sanitize, session_label
 
 if TYPE_CHECKING:
+    from storage.models import StoreStats
+    from zeptui.compose import StoreTarget
+    from zeptui.remote import RetryPolicy
     from zeptui.settings import Settings as StoreSettings
 
 WIDE = 120
@@ -77,6 +80,11 @@ EMPTY_HELP = (
     "Import chat histories:   zeptui import PATH...\n"
     "Try the sample data:     zeptui demo\n"
     "Add a message:           zeptui add SESSION --role NAME --role-type user --content TEXT"
+)
+EMPTY_SERVER_HELP = (
+    "No sessions yet on {location}.\n\n"
+    "Import chat histories:   zeptui import PATH... --remote SERVER\n"
+    "Add a message:           zeptui add SESSION --role-type user --content TEXT --remote SERVER"
 )
 
 
@@ -205,13 +213,16 @@ class ZeptuiApp(App[None]):
     )
     """Actions whose keys type into the filter box: off (and not shown) while it has focus."""
 
-    def __init__(self, leases: StoreLeases, *, location: str | None = None) -> None:
+    def __init__(self, leases: StoreAccess, *, location: str | None = None) -> None:
         super().__init__()
         self.data = DataLayer(leases)
         # Started before Textual's own start-up work: the first page of sessions is
         # read from the file meanwhile.
         self.data.read_ahead()
         self.location = location or leases.location
+        self.on_server = isinstance(leases, SharedStore)
+        """The store is a server's (`--remote`): the header says so."""
+        self._server_kind: str | None = None
         self.settings = Settings.load()
         self.panes = Panes(id="panes")
         self.sessions = SessionsPane(self.data, id="sessions")
@@ -232,6 +243,21 @@ class ZeptuiApp(App[None]):
         zeptui's settings as the config file and environment say)."""
         return cls(StoreLeases.for_file(path, settings=settings), location=str(path))
 
+    @classmethod
+    def for_server(
+        cls,
+        target: StoreTarget,
+        settings: Callable[[], StoreSettings] | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        location: str | None = None,
+    ) -> ZeptuiApp:
+        """The app on the server `target` names (`--remote URL|NAME`), its store opened
+        by the first request (`SharedStore`); `retry` as the client's policy."""
+        return cls(
+            SharedStore.for_target(target, settings=settings, retry=retry), location=location
+        )
+
     def compose(self) -> ComposeResult:
         yield Header()
         self.panes.arrange_panes()  # before the first layout, so nothing is styled twice
@@ -248,7 +274,7 @@ class ZeptuiApp(App[None]):
         logging.getLogger("storage.reads").addHandler(self._read_warnings)
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
-        self.sub_title = sanitize(self.location)
+        self._show_header(None)
         self.inspector.border_title = "Inspector"
         self.sessions.table.focus()
 
@@ -344,12 +370,18 @@ class ZeptuiApp(App[None]):
 
     @on(StatsLoaded)
     def _show_stats(self, event: StatsLoaded) -> None:
-        stats = event.stats
-        if stats is None:
-            return
-        self.sub_title = (
-            f"{sanitize(self.location)} · {stats.sessions:,} sessions · {stats.messages:,} messages"
-        )
+        self._server_kind = event.server or self._server_kind
+        self._show_header(event.stats)
+
+    def _show_header(self, stats: StoreStats | None) -> None:
+        """The sub-title: where the store is (a file's path, or a server: its URL or
+        name, what it is and its API once it answered), and the counts if known."""
+        parts = [sanitize(self.location)]
+        if self.on_server:
+            parts.append(sanitize(self._server_kind or "server"))
+        if stats is not None:
+            parts.append(f"{stats.sessions:,} sessions · {stats.messages:,} messages")
+        self.sub_title = " · ".join(parts)
 
     # --- panes talk through the app ----------------------------------------------------
 
@@ -385,7 +417,8 @@ class ZeptuiApp(App[None]):
             if self.sessions.is_filtered:
                 self.transcript.show_empty("No sessions match the filter.")
             else:
-                self.transcript.show_empty(EMPTY_HELP.format(location=self.location))
+                empty = EMPTY_SERVER_HELP if self.on_server else EMPTY_HELP
+                self.transcript.show_empty(empty.format(location=self.location))
             self.inspector.show_session(None)
 
     def _announce_reload(self, total: int) -> None:
@@ -515,7 +548,11 @@ class _ReadWarnings(logging.Handler):
             notify()
 
 
-def run(path: Path, settings: Callable[[], StoreSettings] | None = None) -> None:
-    """Open the app on the database at `path` (missing: the empty state); `settings`
-    is asked for once the file is first opened (it costs nothing before the first frame)."""
-    ZeptuiApp.for_database(path, settings).run()
+def run(target: StoreTarget, settings: Callable[[], StoreSettings] | None = None) -> None:
+    """Open the app on the store `target` names: a database file (missing: the empty
+    state) or a server; `settings` is asked for once the store is first opened (it
+    costs nothing before the first frame)."""
+    if target.path is not None:
+        ZeptuiApp.for_database(target.path, settings).run()
+    else:
+        ZeptuiApp.for_server(target, settings).run()

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from textual.worker import Worker
 
     from storage.store import MemoryStore
-    from zeptui.app.leases import StoreLeases
+    from zeptui.app.leases import StoreAccess
 
 
 class Request:
@@ -93,9 +93,10 @@ class FirstPageRead(Message, bubble=False):
 
 
 class DataLayer:
-    """Runs the app's requests against the store under leases; answers by message."""
+    """Runs the app's requests against the store under leases (or on a server's
+    store, `SharedStore`); answers by message."""
 
-    def __init__(self, leases: StoreLeases) -> None:
+    def __init__(self, leases: StoreAccess) -> None:
         self.leases = leases
         self._kept: FirstPage | None = None
         self._ahead: concurrent.futures.Future[FirstPage | None] | None = None

@@ -157,7 +157,8 @@ def remote_test(state: State, server: str) -> None:
         named = target.named
         source = named.key_source if named is not None and named.has_own_key else None
         key = f"the key from {source or settings.source('remote.api_key')} accepted"
-    _say(f"{target.title}: ok, {found.kind}{version}, healthy, {key}.")
+    kind = "zeptui serve" if found.zeptui else "a Zep server"
+    _say(f"{target.title}: ok, {kind}, API {found.api_version}{version}, healthy, {key}.")
 
 
 def _say(line: str) -> None:

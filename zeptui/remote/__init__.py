@@ -109,8 +109,10 @@ def _zep_version(client: ZepClient) -> ApiVersion:
 class ServerCheck:
     """What `check_server` found: a healthy server, what it is, and that it let us in."""
 
-    kind: str
-    """`zeptui serve, API v2`, `Zep, API v1`, ... (`RemoteStore.server_kind`)."""
+    zeptui: bool
+    """The server is `zeptui serve` (else a Zep server)."""
+    api_version: ApiVersion
+    """The API generation found (or set), which the store speaks."""
     zep_version: str | None
     """The server's `X-Zep-Version` at `/healthz`."""
     keyed: bool
@@ -124,4 +126,5 @@ def check_server(store: RemoteStore) -> ServerCheck:
     client = store.client
     health = client.request("GET", "/healthz")
     store.list_sessions(limit=1)  # every Zep server wants the key here
-    return ServerCheck(store.server_kind, health.headers.get("x-zep-version"), client.keyed)
+    version = health.headers.get("x-zep-version")
+    return ServerCheck(store.zeptui, client.version, version, client.keyed)

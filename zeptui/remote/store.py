@@ -84,8 +84,9 @@ class RemoteStore(MemoryStore):
 
     @property
     def server_kind(self) -> str:
-        """What the server is and the API it is spoken to in: `zeptui serve, API v2`."""
-        return f"{'zeptui serve' if self.zeptui else 'Zep'}, API {self.client.version}"
+        """What the server is and the API it is spoken to in, in a few words:
+        `zeptui API v2` (`zeptui serve`), `Zep API v1`."""
+        return f"{'zeptui' if self.zeptui else 'Zep'} API {self.client.version}"
 
     def close(self) -> None:
         self.client.close()
