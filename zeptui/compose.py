@@ -80,6 +80,13 @@ class StoreTarget:
             )
         return cls("remote", url=server)
 
+    @classmethod
+    def served(cls, path: Path) -> StoreTarget | None:
+        """The `zeptui serve` of this user that holds the file at `path` (its discovery
+        file says so), as a server's target that keeps the path; None if none does."""
+        found = _served(path)
+        return None if found is None else cls("remote", path=path, url=found[0])
+
     @property
     def location(self) -> str:
         """Where the store is, fit to print (a URL without its credentials)."""
@@ -94,6 +101,8 @@ class StoreTarget:
         """How the store is shown: its location, after the remote's name if it has one."""
         if self.named is not None:
             return f"{self.named.name} ({self.location})"
+        if self.path is not None and self.url is not None:
+            return f"{self.path} via {self.url}"
         return self.location
 
 
@@ -189,9 +198,17 @@ def connect(
     naming the server.
     """
     through_server = options.get("through_server", True)
-    served = _served(target.path) if target.path is not None and through_server else None
-    if served is not None:
-        return _open_remote(served[0], settings, served[1], options.get("retry"))
+    on_server = target.kind == "remote"
+    if target.path is not None and (through_server or on_server):
+        served = _served(target.path)
+        if served is not None:
+            return _open_remote(served[0], settings, served[1], options.get("retry"))
+        if on_server:  # `StoreTarget.served`: through that server, or not at all
+            from storage.errors import RemoteUnavailableError
+
+            raise RemoteUnavailableError(
+                f"the zeptui serve that held {target.path} is gone; open it again"
+            )
     if target.url is not None:
         key = target.named.api_key() if target.named is not None else None
         return _open_remote(target.url, settings, key, options.get("retry"))

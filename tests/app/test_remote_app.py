@@ -5,6 +5,7 @@ a crash, and `r` tries again."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -35,8 +36,10 @@ from zeptui.compose import StoreTarget
 from zeptui.remote import RetryPolicy
 from zeptui.remotes import add_remote, remove_remote
 from zeptui.server import ServerOptions, create_app
+from zeptui.server.discovery import Discovery, remove_discovery, write_discovery
 
 WRONG_KEY = "z_wrong-key-77aa"
+LOCAL_TOKEN = "local-token-91be"
 FAIL_FAST = RetryPolicy(attempts=2, backoff=0.01)
 """One more try after a failure, at once: what the app does, without its waits."""
 
@@ -213,6 +216,29 @@ async def test_a_plain_zep_server_hides_what_it_cannot_do(server: Server) -> Non
             await pilot.press("ctrl+t")  # this session: Zep's own search
             await settle(pilot)
             assert app.screen.hits
+            await pilot.press("escape", "f", "x")  # Zep narrows sessions by user only
+            await settle(pilot)
+            status = app.sessions.query_one("#sessions-status", Static)
+            assert "can be narrowed by user only" in str(status.render())
+            assert "Not offered by this store" in notices(app)
+
+
+async def test_a_file_that_zeptui_serve_holds_is_read_through_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ZEPTUI_API_KEY")  # the discovery file's token stands in for it
+    path = build_store(tmp_path / "held.duckdb")
+    with ExitStack() as stack:
+        store = stack.enter_context(DuckDBStore(path, background_summaries=False))
+        options = ServerOptions(api_key=API_KEY, local_token=LOCAL_TOKEN)
+        url = stack.enter_context(serving(create_app(store, options)))
+        write_discovery(path, Discovery(url, os.getpid(), LOCAL_TOKEN, str(path)))
+        stack.callback(remove_discovery, path)
+        app = ZeptuiApp.for_target(StoreTarget.file(path))
+        async with app.run_test() as pilot:
+            await settle(pilot)
+            assert len(session_ids(app)) == 2
+            assert app.sub_title.startswith(f"{path} via {url} · zeptui API v2 · 2 sessions")
 
 
 SnapCompare = Callable[..., bool]

@@ -244,6 +244,21 @@ class ZeptuiApp(App[None]):
         return cls(StoreLeases.for_file(path, settings=settings), location=str(path))
 
     @classmethod
+    def for_target(
+        cls, target: StoreTarget, settings: Callable[[], StoreSettings] | None = None
+    ) -> ZeptuiApp:
+        """The app on a database file (missing: the empty state), through the `zeptui
+        serve` of this user that holds it if one does, or on a server."""
+        if target.path is None or target.kind == "remote":
+            return cls.for_server(target, settings)
+        from zeptui.compose import StoreTarget
+
+        served = StoreTarget.served(target.path)
+        if served is not None:
+            return cls.for_server(served, settings)
+        return cls.for_database(target.path, settings)
+
+    @classmethod
     def for_server(
         cls,
         target: StoreTarget,
@@ -549,10 +564,7 @@ class _ReadWarnings(logging.Handler):
 
 
 def run(target: StoreTarget, settings: Callable[[], StoreSettings] | None = None) -> None:
-    """Open the app on the store `target` names: a database file (missing: the empty
-    state) or a server; `settings` is asked for once the store is first opened (it
-    costs nothing before the first frame)."""
-    if target.path is not None:
-        ZeptuiApp.for_database(target.path, settings).run()
-    else:
-        ZeptuiApp.for_server(target, settings).run()
+    """Open the app on the store `target` names (`ZeptuiApp.for_target`); `settings`
+    is asked for once the store is first opened (it costs nothing before the first
+    frame)."""
+    ZeptuiApp.for_target(target, settings).run()

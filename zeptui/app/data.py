@@ -78,6 +78,10 @@ class Failed(Reply):
         """Another process holds the file: trying again later may work."""
         self.not_found = isinstance(error, NotFoundError)
         """What was asked for does not exist (no database file yet, a deleted session)."""
+        from storage.capabilities import Unsupported  # loaded with the store already
+
+        self.unsupported = isinstance(error, Unsupported)
+        """The store cannot do this at all (a plain Zep server filtering sessions)."""
         if isinstance(error, StoreError | SettingsError):
             self.text = str(error)
         else:  # an unexpected failure is shown too, never raised in the app

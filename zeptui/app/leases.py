@@ -132,8 +132,8 @@ class StoreLeases:
 
             if not path.exists():
                 raise NotFoundError(f"{path}: no database yet")
-            # The app does not go through a server yet (its header would have to say
-            # so): a served file is refused, naming the server.
+            # A file served when the app started is read through that server
+            # (`ZeptuiApp.for_target`); one served since is refused, naming the server.
             return connect(
                 target,
                 current(),
