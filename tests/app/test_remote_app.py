@@ -30,6 +30,7 @@ from tests.remote.proxy import Fault, proxying
 from tests.server.conftest import API_KEY
 from tests.server.harness import serving
 from zeptui.app.app import ZeptuiApp
+from zeptui.app.leases import store_access
 from zeptui.app.screens.search import SearchScreen
 from zeptui.app.widgets.transcript import View
 from zeptui.compose import StoreTarget
@@ -88,8 +89,9 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZEPTUI_API_KEY", API_KEY)
 
 
-def on_server(url: str, **options: object) -> ZeptuiApp:
-    return ZeptuiApp.for_server(StoreTarget.remote(url), retry=FAIL_FAST, **options)  # type: ignore[arg-type]
+def on_server(server: str, location: str | None = None) -> ZeptuiApp:
+    """The app on `server` (a URL or a remote's name), as `zeptui --remote` opens it."""
+    return ZeptuiApp(store_access(StoreTarget.remote(server), retry=FAIL_FAST), location=location)
 
 
 async def test_sessions_and_a_transcript_as_on_a_file(server: Server) -> None:
@@ -135,7 +137,7 @@ async def test_the_header_names_a_named_remote_and_never_shows_its_key(
     monkeypatch.delenv("ZEPTUI_API_KEY")
     monkeypatch.setenv("SERVED_KEY", API_KEY)
     add_remote("served", server.url, api_key_env="SERVED_KEY")
-    app = ZeptuiApp.for_server(StoreTarget.remote("served"), retry=FAIL_FAST)
+    app = on_server("served")
     async with app.run_test() as pilot:
         await settle(pilot)
         assert app.sub_title.startswith(f"served ({server.url}) · zeptui API v2 · ")
@@ -234,7 +236,7 @@ async def test_a_file_that_zeptui_serve_holds_is_read_through_the_server(
         url = stack.enter_context(serving(create_app(store, options)))
         write_discovery(path, Discovery(url, os.getpid(), LOCAL_TOKEN, str(path)))
         stack.callback(remove_discovery, path)
-        app = ZeptuiApp.for_target(StoreTarget.file(path))
+        app = ZeptuiApp(store_access(StoreTarget.file(path)))
         async with app.run_test() as pilot:
             await settle(pilot)
             assert len(session_ids(app)) == 2

@@ -21,7 +21,7 @@ from textual.widgets import Footer, Header, Input
 
 from zeptui.app.data import DataLayer, Failed
 from zeptui.app.items import SearchHit
-from zeptui.app.leases import SharedStore, StoreAccess, StoreLeases
+from zeptui.app.leases import SharedStore, StoreAccess, StoreLeases, store_access
 from zeptui.app.requests import SessionsLoaded, SessionsRequest, StatsLoaded, StatsRequest
 from zeptui.app.settings import Settings
 from zeptui.app.widgets.inspector import Inspector
@@ -30,9 +30,9 @@ from zeptui.app.widgets.transcript import TranscriptPane, View
 from zeptui.render import sanitize, session_label
 
 if TYPE_CHECKING:
-    from storage.models import StoreStats
+    from textual.dom import DOMNode
+
     from zeptui.compose import StoreTarget
-    from zeptui.remote import RetryPolicy
     from zeptui.settings import Settings as StoreSettings
 
 WIDE = 120
@@ -109,30 +109,56 @@ class ZeptuiCommands(Provider):
     """Command palette: the app's commands, and jump to a session by title, id or user."""
 
     def _commands(self) -> list[tuple[str, str, object]]:
+        """(name, help with the keys in use, callback) of each command."""
         app = self.app
         assert isinstance(app, ZeptuiApp)
-        return [
-            ("Search messages", "Ranked full-text search over every message", app.action_search),
-            ("Show all messages", "The full history, paged", partial(app.set_view, View.all)),
+        commands: list[tuple[str, str, object, str | None]] = [
+            (
+                "Search messages",
+                "Ranked full-text search over every message",
+                app.action_search,
+                "search",
+            ),
+            (
+                "Show all messages",
+                "The full history, paged",
+                partial(app.set_view, View.all),
+                None,
+            ),
             (
                 "Show message window",
                 "What get_memory(message_window) returns",
                 partial(app.set_view, View.window),
+                None,
             ),
             (
                 "Show perpetual memory",
                 "What get_memory(perpetual) returns",
                 partial(app.set_view, View.perpetual),
+                None,
             ),
             (
                 "Toggle Markdown / raw text",
                 "How message content is rendered",
                 app.transcript.action_toggle_markdown,
+                "markdown",
             ),
-            ("Cycle session sort", "Recent, created or size", app.sessions.action_cycle_sort),
-            ("Reload", "Read the store again", app.action_reload),
-            ("Help", "Every key binding", app.action_help),
+            (
+                "Cycle session sort",
+                "Recent, created or size",
+                app.sessions.action_cycle_sort,
+                "sort",
+            ),
+            ("Reload", "Read the store again", app.action_reload, "reload"),
+            ("Help", "Every key binding", app.action_help, "help"),
         ]
+        shown = []
+        for name, help_text, callback, binding_id in commands:
+            keys = app.keymap.keys_for(binding_id) if binding_id else ""
+            if keys:
+                help_text += f" · key {markup_literal(keys)}"
+            shown.append((name, help_text, callback))
+        return shown
 
     async def discover(self) -> Hits:
         for name, help_text, callback in self._commands():
@@ -189,23 +215,29 @@ class ZeptuiApp(App[None]):
             "search",
             "Search",
             key_display="/",
+            id="search",
             tooltip="Ranked search over every message; enter jumps to it",
         ),
         # The session list shows `f` in the footer; here it works from any pane.
-        Binding("f", "filter", "Filter", show=False, tooltip="Filter the sessions"),
-        Binding("z", "zoom", "Zoom", tooltip="Maximise the focused pane"),
-        Binding("z", "restore", "Restore", tooltip="Back to all panes"),
-        Binding("escape", "restore", "Restore", show=False, tooltip="Back to all panes"),
+        Binding("f", "filter", "Filter", show=False, tooltip="Filter the sessions", id="filter"),
+        Binding("z", "zoom", "Zoom", tooltip="Maximise the focused pane", id="zoom"),
+        Binding("z", "restore", "Restore", tooltip="Back to all panes", id="zoom"),
+        Binding(
+            "escape", "restore", "Restore", show=False, tooltip="Back to all panes", id="restore"
+        ),
         Binding(
             "i",
             "toggle_inspector",
             "Inspector",
             tooltip="Show or hide the inspector (under the transcript when narrow)",
+            id="inspector",
         ),
-        Binding("r", "reload", "Reload", tooltip="Read the database again"),
-        Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the database again"),
-        Binding("question_mark", "help", "Help", key_display="?", tooltip="These keys"),
-        Binding("q", "quit", "Quit"),
+        Binding("r", "reload", "Reload", tooltip="Read the database again", id="reload"),
+        Binding(
+            "ctrl+r", "reload", "Reload", show=False, tooltip="Read the database again", id="reload"
+        ),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="These keys", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
     ]
 
     TYPED_ACTIONS = frozenset(
@@ -224,6 +256,8 @@ class ZeptuiApp(App[None]):
         """The store is a server's (`--remote`): the header says so."""
         self._server_kind: str | None = None
         self.settings = Settings.load()
+        self.keymap = self.settings.keymap
+        self.set_keymap(self.keymap.keys)
         self.panes = Panes(id="panes")
         self.sessions = SessionsPane(self.data, id="sessions")
         self.transcript = TranscriptPane(self.data, id="transcript")
@@ -234,6 +268,7 @@ class ZeptuiApp(App[None]):
         self._pending_jump: SearchHit | None = None
         self._reloading = False
         self._reload_transcript = False
+        self._clashes_told: set[str] = set()
 
     @classmethod
     def for_database(
@@ -242,36 +277,6 @@ class ZeptuiApp(App[None]):
         """The app on the database at `path`, opened with `settings` (by default,
         zeptui's settings as the config file and environment say)."""
         return cls(StoreLeases.for_file(path, settings=settings), location=str(path))
-
-    @classmethod
-    def for_target(
-        cls, target: StoreTarget, settings: Callable[[], StoreSettings] | None = None
-    ) -> ZeptuiApp:
-        """The app on a database file (missing: the empty state), through the `zeptui
-        serve` of this user that holds it if one does, or on a server."""
-        if target.path is None or target.kind == "remote":
-            return cls.for_server(target, settings)
-        from zeptui.compose import StoreTarget
-
-        served = StoreTarget.served(target.path)
-        if served is not None:
-            return cls.for_server(served, settings)
-        return cls.for_database(target.path, settings)
-
-    @classmethod
-    def for_server(
-        cls,
-        target: StoreTarget,
-        settings: Callable[[], StoreSettings] | None = None,
-        *,
-        retry: RetryPolicy | None = None,
-        location: str | None = None,
-    ) -> ZeptuiApp:
-        """The app on the server `target` names (`--remote URL|NAME`), its store opened
-        by the first request (`SharedStore`); `retry` as the client's policy."""
-        return cls(
-            SharedStore.for_target(target, settings=settings, retry=retry), location=location
-        )
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -289,9 +294,35 @@ class ZeptuiApp(App[None]):
         logging.getLogger("storage.reads").addHandler(self._read_warnings)
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
-        self._show_header(None)
+        self._show_header()
         self.inspector.border_title = "Inspector"
         self.sessions.table.focus()
+        if self.keymap.keys or self.keymap.problems:
+            self.call_after_refresh(self._report_keymap)
+
+    def _report_keymap(self) -> None:
+        """One line on what `[app.keys]` asked that cannot be done (after the first
+        frame: it reads every binding of the app)."""
+        from zeptui.app.keys import app_bindings
+
+        problems = [*self.keymap.problems]
+        problems += [f"{name}: no such binding" for name in self.keymap.unknown(app_bindings())]
+        if problems:
+            self.notify(
+                f"[app.keys] left out: {'; '.join(problems)}. The README lists the binding ids.",
+                title="Keys",
+                severity="warning",
+                markup=False,
+            )
+
+    def handle_bindings_clash(self, clashed_bindings: set[Binding], node: DOMNode) -> None:
+        """A key `[app.keys]` gave to two bindings: said once (the rebound one wins)."""
+        names = sorted(binding.id or binding.action for binding in clashed_bindings)
+        lost = "their keys" if len(names) > 1 else "its key"
+        text = f"[app.keys]: {', '.join(names)} lost {lost} to a rebound binding."
+        if text not in self._clashes_told:
+            self._clashes_told.add(text)
+            self.notify(text, title="Keys", severity="warning", markup=False)
 
     def watch_theme(self, theme: str) -> None:
         if theme != self.settings.theme:
@@ -384,17 +415,15 @@ class ZeptuiApp(App[None]):
         self.data.read(self, StatsRequest())
 
     @on(StatsLoaded)
-    def _show_stats(self, event: StatsLoaded) -> None:
-        self._server_kind = event.server or self._server_kind
-        self._show_header(event.stats)
-
-    def _show_header(self, stats: StoreStats | None) -> None:
+    def _show_header(self, event: StatsLoaded | None = None) -> None:
         """The sub-title: where the store is (a file's path, or a server: its URL or
         name, what it is and its API once it answered), and the counts if known."""
+        self._server_kind = (event and event.server) or self._server_kind
         parts = [sanitize(self.location)]
         if self.on_server:
             parts.append(sanitize(self._server_kind or "server"))
-        if stats is not None:
+        if event is not None and event.stats is not None:
+            stats = event.stats
             parts.append(f"{stats.sessions:,} sessions · {stats.messages:,} messages")
         self.sub_title = " · ".join(parts)
 
@@ -526,7 +555,8 @@ class ZeptuiApp(App[None]):
                     ],
                 ),
                 ("Inspector", [*Inspector.BINDINGS, ("escape", "", "Out of a metadata tree")]),
-            ]
+            ],
+            self.keymap,
         )
         self.push_screen(HelpScreen(sections))
 
@@ -564,7 +594,6 @@ class _ReadWarnings(logging.Handler):
 
 
 def run(target: StoreTarget, settings: Callable[[], StoreSettings] | None = None) -> None:
-    """Open the app on the store `target` names (`ZeptuiApp.for_target`); `settings`
-    is asked for once the store is first opened (it costs nothing before the first
-    frame)."""
-    ZeptuiApp.for_target(target, settings).run()
+    """Open the app on the store `target` names (`leases.store_access`); `settings` is
+    asked for once the store is first opened (it costs nothing before the first frame)."""
+    ZeptuiApp(store_access(target, settings=settings)).run()

@@ -133,7 +133,7 @@ class StoreLeases:
             if not path.exists():
                 raise NotFoundError(f"{path}: no database yet")
             # A file served when the app started is read through that server
-            # (`ZeptuiApp.for_target`); one served since is refused, naming the server.
+            # (`store_access`); one served since is refused, naming the server.
             return connect(
                 target,
                 current(),
@@ -320,3 +320,22 @@ class SharedStore:
             store, self._store = self._store, None
         if store is not None:
             store.close()
+
+
+def store_access(
+    target: StoreTarget,
+    *,
+    settings: Callable[[], Settings] | None = None,
+    retry: RetryPolicy | None = None,
+) -> StoreAccess:
+    """How the app reaches the store `target` names: leases on a database file, or a
+    server's `SharedStore` (`retry` as its client's policy), which a file is too when
+    the `zeptui serve` of this user holds it as the app starts (`StoreTarget.served`)."""
+    if target.path is not None and target.kind == "file":
+        from zeptui.compose import StoreTarget
+
+        served = StoreTarget.served(target.path)
+        if served is None:
+            return StoreLeases.for_file(target.path, settings=settings)
+        target = served
+    return SharedStore.for_target(target, settings=settings, retry=retry)
