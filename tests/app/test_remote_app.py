@@ -6,6 +6,7 @@ a crash, and `r` tries again."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -76,9 +77,20 @@ def serve_store(stack: ExitStack, path: Path, api_key: str | None = API_KEY) -> 
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The app tests' sample store, built once for this module (tests serve copies)."""
+    return build_store(tmp_path_factory.mktemp("built") / "samples.duckdb")
+
+
+@pytest.fixture
+def sample_copy(built: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copyfile(built, tmp_path / "served.duckdb"))
+
+
+@pytest.fixture(scope="module")
+def server(built: Path) -> Iterator[Server]:
     """One server for the tests that only read (each opens its own app on it)."""
-    path = build_store(tmp_path_factory.mktemp("served") / "served.duckdb")
+    path = Path(shutil.copyfile(built, built.with_name("served.duckdb")))
     expected = read_expected(path)
     with ExitStack() as stack:
         yield Server(serve_store(stack, path), *expected)
@@ -94,7 +106,7 @@ def on_server(server: str, location: str | None = None) -> ZeptuiApp:
     return ZeptuiApp(store_access(StoreTarget.remote(server), retry=FAIL_FAST), location=location)
 
 
-async def test_sessions_and_a_transcript_as_on_a_file(server: Server) -> None:
+async def test_sessions_transcript_memory_views_and_search_as_on_a_file(server: Server) -> None:
     app = on_server(server.url)
     async with app.run_test() as pilot:
         await settle(pilot)
@@ -103,12 +115,6 @@ async def test_sessions_and_a_transcript_as_on_a_file(server: Server) -> None:
         assert app.sub_title == (
             f"{server.url} · zeptui API v2 · 2 sessions · {server.messages:,} messages"
         )
-
-
-async def test_memory_views_and_search_on_a_server(server: Server) -> None:
-    app = on_server(server.url)
-    async with app.run_test() as pilot:
-        await settle(pilot)
         await pilot.press("tab", "v")
         await settle(pilot)
         assert app.transcript.view is View.window
@@ -131,21 +137,7 @@ async def test_memory_views_and_search_on_a_server(server: Server) -> None:
         assert selected.uuid == hit.message_uuid
 
 
-async def test_the_header_names_a_named_remote_and_never_shows_its_key(
-    server: Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("ZEPTUI_API_KEY")
-    monkeypatch.setenv("SERVED_KEY", API_KEY)
-    add_remote("served", server.url, api_key_env="SERVED_KEY")
-    app = on_server("served")
-    async with app.run_test() as pilot:
-        await settle(pilot)
-        assert app.sub_title.startswith(f"served ({server.url}) · zeptui API v2 · ")
-        assert len(session_ids(app)) == 2
-        assert API_KEY not in app.export_screenshot()
-
-
-async def test_a_refused_key_is_a_message_and_reload_tries_again(
+async def test_a_named_remote_whose_key_is_refused_then_set_right(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ZEPTUI_API_KEY")
@@ -156,19 +148,22 @@ async def test_a_refused_key_is_a_message_and_reload_tries_again(
         refused = f"{server.url} refused the API key (401 unauthorized)"
         assert refused in notices(app)
         assert refused in str(app.sessions.query_one("#sessions-status", Static).render())
-        assert WRONG_KEY not in app.export_screenshot()
         assert app.sub_title == f"served ({server.url}) · server"
-        remove_remote("served")  # the key is set right meanwhile
-        add_remote("served", server.url, api_key=API_KEY)
+        remove_remote("served")  # the key is set right meanwhile: r reads it again
+        monkeypatch.setenv("SERVED_KEY", API_KEY)
+        add_remote("served", server.url, api_key_env="SERVED_KEY")
         await pilot.press("r")
         await settle(pilot)
         assert len(session_ids(app)) == 2
+        assert app.sub_title.startswith(f"served ({server.url}) · zeptui API v2 · 2 sessions")
+        shown = app.export_screenshot()
+        assert WRONG_KEY not in shown and API_KEY not in shown
 
 
-async def test_the_server_going_away_is_a_notification_not_a_crash(tmp_path: Path) -> None:
+async def test_the_server_going_away_is_a_notification_not_a_crash(sample_copy: Path) -> None:
     with ExitStack() as outer:
         stack = outer.enter_context(ExitStack())
-        url = serve_store(stack, build_store(tmp_path / "served.duckdb"))
+        url = serve_store(stack, sample_copy)
         app = on_server(url)
         async with app.run_test(notifications=True) as pilot:
             await settle(pilot)
@@ -226,10 +221,10 @@ async def test_a_plain_zep_server_hides_what_it_cannot_do(server: Server) -> Non
 
 
 async def test_a_file_that_zeptui_serve_holds_is_read_through_the_server(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sample_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ZEPTUI_API_KEY")  # the discovery file's token stands in for it
-    path = build_store(tmp_path / "held.duckdb")
+    path = sample_copy
     with ExitStack() as stack:
         store = stack.enter_context(DuckDBStore(path, background_summaries=False))
         options = ServerOptions(api_key=API_KEY, local_token=LOCAL_TOKEN)

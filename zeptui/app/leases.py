@@ -289,9 +289,12 @@ class SharedStore:
         current = _settings_once(settings, {})
 
         def opener() -> MemoryStore:
-            from zeptui.compose import connect
+            from zeptui.compose import StoreTarget, connect
 
-            return connect(target, current(), retry=retry)
+            # A named remote is read again: its key (or URL) may have been set right
+            # since the last try.
+            now = StoreTarget.remote(target.named.name) if target.named else target
+            return connect(now, current(), retry=retry)
 
         return cls(opener, target.title)
 
