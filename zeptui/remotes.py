@@ -243,6 +243,7 @@ def add_remote(
         raise SettingsError(f"{sanitize(api_key_env)!r} is not an environment variable's name")
     if api_key is not None and not api_key.strip():
         raise SettingsError("the API key is empty")
+    _refuse_shared_credentials(url, config.config_file(env))
     remotes = read_remotes(env)
     if name in remotes:
         raise SettingsError(
@@ -280,6 +281,25 @@ def add_remote(
             remote.api_key_file.unlink(missing_ok=True)
         raise
     return remote
+
+
+def _refuse_shared_credentials(url: str, path: Path) -> None:
+    """A URL with a password is a key too: not written to a config file that others
+    may read."""
+    import stat
+    from urllib.parse import urlsplit
+
+    if urlsplit(url.strip()).password is None:
+        return
+    try:
+        shared = os.name == "posix" and stat.S_IMODE(path.stat().st_mode) & 0o077
+    except FileNotFoundError:
+        return  # a new config file is its owner's alone
+    if shared:
+        raise SettingsError(
+            f"the URL holds a password and {path} may be read by others; "
+            f"make it yours alone (chmod 600 {path}) or give the key with --api-key-stdin"
+        )
 
 
 def _write_key(path: Path, key: str) -> None:

@@ -130,6 +130,12 @@ def test_remote_mistakes_are_one_line_and_write_nothing(
         assert not config.exists()
         assert not (isolated_settings / "remotes").exists()
     run("remote", "add", "work", keyed.url, "--api-key-env", "WORK_ZEP_KEY")
+    config.chmod(0o644)
+    with_password = keyed.url.replace("http://", "http://ana:pw@")
+    assert fail("remote", "add", "mine", with_password) == (
+        f"zeptui: error: the URL holds a password and {config} may be read by others; make "
+        f"it yours alone (chmod 600 {config}) or give the key with --api-key-stdin"
+    )
     written = config.read_text()
     assert fail("remote", "add", "work", "http://127.0.0.1:9") == (
         f"zeptui: error: a remote named work exists ({keyed.url}); zeptui remote remove work first"
