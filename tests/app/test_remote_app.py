@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from textual.widgets import Input, Static
 
 from storage.duckdb import DuckDBStore
 from storage.models import Memory, MemoryType, Message, SessionOrder, SessionQuery
+from storage.store import MemoryStore
 from tests.app.conftest import (
     build_store,
     notices,
@@ -31,14 +33,15 @@ from tests.remote.proxy import Fault, proxying
 from tests.server.conftest import API_KEY
 from tests.server.harness import serving
 from zeptui.app.app import ZeptuiApp
-from zeptui.app.leases import store_access
+from zeptui.app.leases import SharedStore, store_access
 from zeptui.app.screens.search import SearchScreen
 from zeptui.app.widgets.transcript import View
-from zeptui.compose import StoreTarget
+from zeptui.compose import StoreTarget, connect
 from zeptui.remote import RetryPolicy
 from zeptui.remotes import add_remote, remove_remote
 from zeptui.server import ServerOptions, create_app
 from zeptui.server.discovery import Discovery, remove_discovery, write_discovery
+from zeptui.settings import load
 
 WRONG_KEY = "z_wrong-key-77aa"
 LOCAL_TOKEN = "local-token-91be"
@@ -236,6 +239,30 @@ async def test_a_file_that_zeptui_serve_holds_is_read_through_the_server(
             await settle(pilot)
             assert len(session_ids(app)) == 2
             assert app.sub_title.startswith(f"{path} via {url} · zeptui API v2 · 2 sessions")
+
+
+def test_workers_share_one_store_opened_once(server: Server) -> None:
+    """Many worker threads at once: one RemoteStore (one connection pool), opened by
+    the first, every call answered."""
+    opened: list[MemoryStore] = []
+
+    def opener() -> MemoryStore:
+        store = connect(StoreTarget.remote(server.url), load())
+        opened.append(store)
+        return store
+
+    shared = SharedStore(opener, server.url)
+
+    def listed(_: int) -> list[str]:
+        return shared.read(lambda store: sorted(s.session_id for s in store.list_sessions()))
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(listed, range(32)))
+    finally:
+        shared.close()
+    assert len(opened) == 1
+    assert answers == [sorted(server.sessions)] * 32
 
 
 SnapCompare = Callable[..., bool]

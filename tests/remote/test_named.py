@@ -12,6 +12,7 @@ from click.testing import Result
 
 from storage.models import Message, RoleType
 from tests.cli_helpers import Terminal, fail, one_error_line, run, script_env
+from tests.remote.proxy import Proxy
 from tests.server.conftest import API_KEY, Served, ServeFactory
 
 WRONG_KEY = "z_wrong-key-3e1f"
@@ -186,3 +187,11 @@ def test_zeptui_remote_name_opens_the_app_on_the_server(
     app.type(b"q")
     assert app.wait() == 0
     assert API_KEY.encode() not in app.output
+
+
+def test_remote_test_says_what_a_plain_zep_server_is(proxy: Proxy, db: Path) -> None:
+    proxy.hide_zeptui = True
+    assert run("remote", "test", proxy.url).stdout == (
+        f"{proxy.url}: ok, a Zep server, API v1 (X-Zep-Version 0.27.2-zeptui), healthy, "
+        "no key sent.\n"
+    )
