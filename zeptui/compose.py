@@ -102,7 +102,9 @@ class StoreTarget:
         if self.named is not None:
             return f"{self.named.name} ({self.location})"
         if self.path is not None and self.url is not None:
-            return f"{self.path} via {self.url}"
+            from storage.urls import redact_url
+
+            return f"{self.path} via {redact_url(self.url)}"
         return self.location
 
 
@@ -207,7 +209,8 @@ def connect(
             from storage.errors import RemoteUnavailableError
 
             raise RemoteUnavailableError(
-                f"the zeptui serve that held {target.path} is gone; open it again"
+                f"the zeptui serve that held {target.path} has stopped; "
+                "quit and open the app again to read the file"
             )
     if target.url is not None:
         key = target.named.api_key() if target.named is not None else None

@@ -125,7 +125,7 @@ class StatsRequest(Request):
 
 class StatsLoaded(Reply):
     """The header's counts (None: the store does not keep them, as a Zep server), and
-    what the server is (`zeptui serve, API v2`; None for a file)."""
+    what the server is (`zeptui API v2`; None for a file)."""
 
     def __init__(self, request: StatsRequest, stats: StoreStats | None, server: str | None) -> None:
         super().__init__(request)
