@@ -146,6 +146,11 @@ def test_remote_mistakes_are_one_line_and_write_nothing(
         "server's URL (http://HOST:PORT)"
     )
     assert fail("remote", "remove", "wrok").startswith("zeptui: error: no remote named wrok")
+    for args in (("remote", "list", "--remote", "work"), ("--db", "x", "remote", "show", "work")):
+        assert fail(*args) == (
+            "zeptui: error: zeptui remote names servers in the config file; --db and --remote "
+            "do not apply"
+        )
     assert config.read_text() == written
     monkeypatch.setenv("WORK_ZEP_KEY", WRONG_KEY)
     assert fail("remote", "test", "work") == (

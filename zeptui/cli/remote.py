@@ -31,6 +31,14 @@ def remote(ctx: click.Context) -> None:
         ctx.invoke(remote_list)
 
 
+def _refuse_store_options(state: State) -> None:
+    """`--db` and `--remote` name a store; these commands name servers themselves."""
+    if state.db is not None or state.remote is not None:
+        raise UserError(
+            "zeptui remote names servers in the config file; --db and --remote do not apply"
+        )
+
+
 def _described(named: NamedRemote) -> dict[str, Any]:
     """A remote as JSON: no key, only where it comes from."""
     return {
@@ -50,10 +58,14 @@ def _described(named: NamedRemote) -> dict[str, Any]:
     is_flag=True,
     help="Read its key from stdin, kept in a file only you may read (never in config.toml).",
 )
-def remote_add(name: str, url: str, api_key_env: str | None, api_key_stdin: bool) -> None:
+@pass_state
+def remote_add(
+    state: State, name: str, url: str, api_key_env: str | None, api_key_stdin: bool
+) -> None:
     """Name the server at URL (its key from --api-key-env VAR or --api-key-stdin)."""
     from zeptui.remotes import add_remote
 
+    _refuse_store_options(state)
     if api_key_env is not None and api_key_stdin:
         raise UserError("--api-key-env and --api-key-stdin name two keys; give one")
     key = _stdin_key() if api_key_stdin else None
@@ -70,10 +82,12 @@ def _stdin_key() -> str:
 
 @remote.command("list")
 @json_option("Print a JSON array of the remotes (no keys).")
-def remote_list(as_json: bool) -> None:
+@pass_state
+def remote_list(state: State, as_json: bool) -> None:
     """The named remotes: name, URL, where the key comes from."""
     from zeptui.remotes import read_remotes
 
+    _refuse_store_options(state)
     found = list(read_remotes().values())
 
     def human(console: Console) -> None:
@@ -97,11 +111,13 @@ def remote_list(as_json: bool) -> None:
 @remote.command("show")
 @click.argument("name")
 @json_option("Print the remote as JSON (no key).")
-def remote_show(name: str, as_json: bool) -> None:
+@pass_state
+def remote_show(state: State, name: str, as_json: bool) -> None:
     """A remote's URL and where its key comes from (never the key)."""
     from zeptui.config import SettingsError
     from zeptui.remotes import find_remote
 
+    _refuse_store_options(state)
     named = find_remote(name)
     try:
         usable = named.api_key() is not None
@@ -129,10 +145,12 @@ def remote_show(name: str, as_json: bool) -> None:
 
 @remote.command("remove")
 @click.argument("name")
-def remote_remove(name: str) -> None:
+@pass_state
+def remote_remove(state: State, name: str) -> None:
     """Forget a remote (and the key file --api-key-stdin wrote for it)."""
     from zeptui.remotes import remove_remote
 
+    _refuse_store_options(state)
     removed = remove_remote(name)
     _say(f"Removed remote {removed.name} ({removed.shown_url}).")
 
@@ -145,6 +163,7 @@ def remote_test(state: State, server: str) -> None:
     from zeptui.compose import StoreTarget, connect
     from zeptui.remote import RemoteStore, RetryPolicy, check_server
 
+    _refuse_store_options(state)
     target = StoreTarget.remote(server)
     settings = state.settings()
     with connect(target, settings, retry=RetryPolicy(attempts=2)) as store:
