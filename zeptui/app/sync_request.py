@@ -42,7 +42,9 @@ class SyncRequest(Request):
         from zeptui.settings import load
 
         if database is None:
-            raise RuntimeError("sync needs a database file")
+            failed = Failed(self, RuntimeError())
+            failed.text = "pull and push work on a database file; this app is on a server"
+            return failed
         settings = load({"database.path": database})
         try:
             with open_store(StoreTarget.remote(self.remote), settings) as remote:

@@ -83,7 +83,9 @@ class SyncScreen(ModalScreen[None]):
         title = next(name for name, _, direction in COMMANDS if direction == self.direction)
         with Vertical(id="sync-dialog") as dialog:
             dialog.border_title = title
-            yield Input(placeholder="The server: http://HOST:PORT", id="sync-remote")
+            yield Input(
+                placeholder="The server: http://HOST:PORT, or a remote's name", id="sync-remote"
+            )
             yield ProgressBar(id="sync-bar", show_eta=True)
             yield Static(
                 "The key comes from $ZEPTUI_API_KEY or the config file.",
