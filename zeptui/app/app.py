@@ -22,6 +22,7 @@ from textual.widgets import Footer, Header, Input
 from zeptui.app.data import DataLayer, Failed
 from zeptui.app.items import SearchHit
 from zeptui.app.leases import StoreLeases
+from zeptui.app.manage import ManagingApp
 from zeptui.app.requests import SessionsLoaded, SessionsRequest, StatsLoaded, StatsRequest
 from zeptui.app.settings import Settings
 from zeptui.app.widgets.inspector import Inspector
@@ -123,6 +124,7 @@ class ZeptuiCommands(Provider):
             ),
             ("Cycle session sort", "Recent, created or size", app.sessions.action_cycle_sort),
             ("Reload", "Read the store again", app.action_reload),
+            *app.manage_commands(),
             ("Help", "Every key binding", app.action_help),
         ]
 
@@ -166,7 +168,7 @@ class ZeptuiCommands(Provider):
             )
 
 
-class ZeptuiApp(App[None]):
+class ZeptuiApp(ManagingApp):
     """Browse sessions and read memory as a client sees it."""
 
     TITLE = "zeptui"
@@ -263,14 +265,15 @@ class ZeptuiApp(App[None]):
         """Which app keys are on (and shown in the footer) right now."""
         if self.screen is not self.screen_stack[0]:
             return True  # a dialog: its own keys
-        if isinstance(self.focused, Input) and action in self.TYPED_ACTIONS:
+        typed = self.TYPED_ACTIONS | self.MANAGE_TYPED_ACTIONS
+        if isinstance(self.focused, Input) and action in typed:
             return False
         zoomed = self.screen.maximized is not None
         if action == "zoom":
             return not zoomed
         if action == "restore":
             return zoomed
-        return True
+        return self.check_manage_action(action)
 
     def _visible_panes(self) -> list[Widget]:
         panes: list[Widget] = [self.sessions, self.transcript]
@@ -362,6 +365,8 @@ class ZeptuiApp(App[None]):
             jump = self._pending_jump.message_uuid
             self._pending_jump = None
         self.inspector.show_session(event.info)
+        if self.show_deleted_session(event.info):
+            return
         # The same session with the same counts (the list was filtered or sorted)
         # keeps its transcript where it is; `r` reads it again.
         if jump is not None or self._reload_transcript or event.info != self.transcript.info:
@@ -382,7 +387,9 @@ class ZeptuiApp(App[None]):
             self._announce_reload(event.total)
         if event.total == 0:
             self.transcript.info = None
-            if self.sessions.is_filtered:
+            if self.sessions.show_deleted:
+                self.transcript.show_empty("No deleted sessions here (D shows the live ones).")
+            elif self.sessions.is_filtered:
                 self.transcript.show_empty("No sessions match the filter.")
             else:
                 self.transcript.show_empty(EMPTY_HELP.format(location=self.location))
@@ -468,6 +475,7 @@ class ZeptuiApp(App[None]):
                         ("ctrl+p", "", "Commands: jump to a session, views, theme"),
                     ],
                 ),
+                ("Changes", ManagingApp.BINDINGS),
                 ("Session list", [*SessionsPane.BINDINGS, *SessionTable.BINDINGS]),
                 ("Filter box", [*FilterInput.BINDINGS, ("enter", "", "Back to the list")]),
                 (
