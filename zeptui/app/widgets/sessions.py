@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -87,12 +87,10 @@ DELETED_MARK = "deleted "
 
 def _cell(row: SessionRow, key: str, deleted: bool = False) -> Text:
     """One cell, literal (the row's text went through `sanitize`); a deleted
-    session's cells are dimmed, and its title marked."""
+    session's cells are dimmed (its title is marked: `SessionTable.show`)."""
     cell = _plain_cell(row, key)
     if deleted:
         cell.stylize("dim")
-        if key == "session":
-            cell = Text.assemble((DELETED_MARK, "italic"), cell, no_wrap=True, overflow="ellipsis")
     return cell
 
 
@@ -142,18 +140,26 @@ class SessionTable(DataTable[Text]):
     def show(self, rows: Sequence[SessionRow], cursor: int = 0, *, deleted: bool = False) -> None:
         """Show `rows` (of deleted sessions, `deleted`) in place of what is shown, the
         cursor on row `cursor`."""
-        self.rows_shown = list(rows)
         self.deleted = deleted
+        self.rows_shown = self._marked(rows)
         self._build(cursor)
 
     def extend(self, rows: Sequence[SessionRow]) -> None:
         """Append a page of rows."""
+        rows = self._marked(rows)
         self.rows_shown.extend(rows)
         if plan_columns(self.size.width, self.rows_shown) != self._plan:
             self._build(self.cursor_row)
             return
         for row in rows:
             self._add_row(row)
+
+    def _marked(self, rows: Sequence[SessionRow]) -> list[SessionRow]:
+        """The rows, their titles marked when they are deleted sessions (the columns
+        are planned with the mark, so it takes no room from the title)."""
+        if not self.deleted:
+            return list(rows)
+        return [replace(row, label=DELETED_MARK + row.label) for row in rows]
 
     def on_resize(self, event: events.Resize) -> None:
         if plan_columns(event.size.width, self.rows_shown) != self._plan:
