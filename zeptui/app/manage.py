@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from zeptui.app.widgets.sessions import SessionsPane
     from zeptui.app.widgets.transcript import TranscriptPane
 
-PaletteCommand = tuple[str, str, object]
-"""(name, help, callback) of a command palette entry."""
+PaletteCommand = tuple[str, str, object, str | None]
+"""(name, help, callback, binding id) of a command palette entry."""
 
 
 class ManagingApp(App[None]):
@@ -126,13 +126,14 @@ class ManagingApp(App[None]):
         """These actions in the command palette."""
         deleted = self.sessions.show_deleted
         commands: list[PaletteCommand] = [
-            ("Undo the last delete", "Restore what the last delete took", self.action_undo),
+            ("Undo the last delete", "Restore what the last delete took", self.action_undo, "undo"),
             (
                 "Show the live sessions" if deleted else "Show the deleted sessions",
                 "They can be restored with their messages and summaries",
                 self.action_toggle_deleted,
+                "toggle_deleted",
             ),
-            ("Users", "Users and their session counts", self.action_users),
+            ("Users", "Users and their session counts", self.action_users, "users"),
         ]
         if deleted:
             commands.append(
@@ -140,16 +141,28 @@ class ManagingApp(App[None]):
                     "Restore the deleted session",
                     "As it was, under the cursor",
                     self.action_restore_session,
+                    "restore_session",
                 )
             )
         else:
             commands += [
-                ("Delete…", "The selected message, the session or its user", self.action_delete),
-                ("Summarise now", "The messages beyond the window", self.action_summarize),
+                (
+                    "Delete…",
+                    "The selected message, the session or its user",
+                    self.action_delete,
+                    "delete",
+                ),
+                (
+                    "Summarise now",
+                    "The messages beyond the window",
+                    self.action_summarize,
+                    "summarize",
+                ),
                 (
                     "Summarise again from scratch",
                     "From the first message; the summaries are replaced",
                     partial(self.action_summarize, again=True),
+                    None,
                 ),
             ]
         return commands

@@ -1,4 +1,5 @@
-"""The app's view of zeptui's settings: the theme it starts with, and remembers.
+"""The app's view of zeptui's settings: the theme it starts with (and remembers), the
+message window and the user's keymap (`[app.keys]`, read by `zeptui.app.keys`).
 
 Read without pydantic (`zeptui.config`), before the first frame; a change of theme
 is written to the config file (`app.theme`), leaving the file's other settings and
@@ -8,9 +9,10 @@ comments as they are. The app's cache goes to `zeptui.config.cache_dir()`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from zeptui import config
+from zeptui.app.keys import Keymap
 from zeptui.config import cache_dir
 
 __all__ = ["Settings", "cache_dir"]
@@ -25,6 +27,8 @@ class Settings:
     """The message window view's size at start: the store's window (`memory.message_window`)."""
     summarizer: str = "extractive"
     """The summarizer the store's writes use, as `S` names it: `extractive`, or the LLM's model."""
+    keymap: Keymap = field(default_factory=Keymap)
+    """The user's rebindings (`app.keys`), with what could not be bound."""
 
     @classmethod
     def load(cls) -> Settings:
@@ -45,6 +49,7 @@ class Settings:
         if str(found.get("summarizer.kind", ("",))[0]).strip() == "llm":
             model = str(found.get("summarizer.llm.model", ("",))[0]).strip()
             settings.summarizer = f"the LLM {model}" if model else "an LLM (no model set)"
+        settings.keymap = Keymap.read(found.get("app.keys", (None,))[0])
         return settings
 
     def save(self) -> None:

@@ -46,8 +46,8 @@ class DeleteScreen(ModalScreen[Target | None]):
     )
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "delete", "Delete", priority=True),
-        Binding("escape", "cancel", "Cancel"),
+        Binding("enter", "delete", "Delete", priority=True, id="delete_confirm"),
+        Binding("escape", "close", "Cancel", id="close"),
     ]
 
     def __init__(self, choices: tuple[DeleteChoice, ...], chosen: int, undoable: bool) -> None:
@@ -98,5 +98,5 @@ class DeleteScreen(ModalScreen[Target | None]):
         """Delete the choice under the cursor."""
         self.dismiss(self.chosen.target)
 
-    def action_cancel(self) -> None:
+    def action_close(self) -> None:
         self.dismiss(None)

@@ -38,7 +38,9 @@ class SummarizeScreen(ModalScreen[None]):
     )
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close", tooltip="Close (a summary under way goes on)"),
+        Binding(
+            "escape", "close", "Close", tooltip="Close (a summary under way goes on)", id="close"
+        ),
     ]
 
     def __init__(

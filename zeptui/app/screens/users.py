@@ -53,9 +53,9 @@ class UsersScreen(ModalScreen[str | None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Back"),
-        Binding("enter", "pick", "Their sessions", priority=True),
-        Binding("down", "focus_table", "To the list", show=False),
+        Binding("escape", "close", "Back", id="close"),
+        Binding("enter", "pick", "Their sessions", priority=True, id="user_sessions"),
+        Binding("down", "focus_table", "To the list", show=False, id="users_list"),
     ]
 
     def __init__(self, data: DataLayer) -> None:
