@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import pytest
 
+from storage.capabilities import SessionPages
 from storage.duckdb import DuckDBStore
 from storage.errors import NotFoundError
 from storage.models import Message, SummaryInfo
@@ -17,6 +18,7 @@ from storage.store import MemoryStore
 from tests.app.conftest import notices, screen_text, session_ids, settle, shown_uuids
 from tests.holders import held_database
 from zeptui.app.app import ZeptuiApp
+from zeptui.app.leases import StoreLeases
 from zeptui.app.manage import ManagingApp
 from zeptui.app.manage_requests import Kind
 from zeptui.app.screens.delete import DeleteScreen
@@ -211,3 +213,43 @@ def test_the_bindings_have_ids_named_like_their_actions() -> None:
     ids = {binding.id: binding.action for binding in ManagingApp.BINDINGS}  # type: ignore[union-attr]
     assert {"delete", "undo", "toggle_deleted", "summarize", "users"} <= set(ids)
     assert all(key == action for key, action in ids.items())
+
+
+def pages_only(inner: MemoryStore) -> MemoryStore:
+    """A real store seen through Zep's core and session pages only, as a Zep server
+    is: no restoring, users with counts, summaries on request or single deletes."""
+
+    def forward(name: str) -> object:
+        if isinstance(getattr(MemoryStore, name, None), property):
+            return property(lambda _self: getattr(inner, name))
+        return lambda _self, *args, **kwargs: getattr(inner, name)(*args, **kwargs)
+
+    names = {*MemoryStore.__abstractmethods__, *SessionPages.__abstractmethods__, "close"}
+    kind = type("PagesOnly", (MemoryStore, SessionPages), {n: forward(n) for n in names})
+    store: MemoryStore = kind()
+    return store
+
+
+async def test_a_store_without_these_capabilities_hides_their_flows(sample_db: Path) -> None:
+    leases = StoreLeases(
+        lambda: pages_only(DuckDBStore(sample_db, read_only=True)),
+        "pages-only",
+        write_opener=lambda: pages_only(DuckDBStore(sample_db)),
+    )
+    app = ZeptuiApp(leases, location="pages-only")
+    async with app.run_test(notifications=True) as pilot:
+        await settle(pilot)
+        assert app.offers == frozenset()
+        for key in ("U", "D", "S"):
+            await pilot.press(key)
+            await settle(pilot)
+            assert app.screen is app.screen_stack[0]
+            assert not app.sessions.show_deleted
+        await pilot.press("d")
+        await settle(pilot)
+        assert [c.target.kind for c in delete_screen(app).choices] == [Kind.session, Kind.user]
+        assert "it cannot be undone here" in screen_text(app)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert session_ids(app) == [BUTLER]
+        assert "ctrl+z" not in notices(app)

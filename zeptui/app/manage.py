@@ -24,11 +24,14 @@ from zeptui.app.manage_requests import (
     DeletePlanned,
     DeletePlanRequest,
     Kind,
+    Offers,
+    OffersRequest,
     Summarized,
     SummarizeRequest,
     Target,
     plural,
 )
+from zeptui.app.widgets.sessions import SessionsPane
 from zeptui.render import sanitize, session_label, when
 from zeptui.services.filters import SessionFilter, format_session_filter
 
@@ -37,8 +40,16 @@ if TYPE_CHECKING:
     from zeptui.app.data import DataLayer
     from zeptui.app.screens.summarize import SummarizeScreen
     from zeptui.app.settings import Settings
-    from zeptui.app.widgets.sessions import SessionsPane
     from zeptui.app.widgets.transcript import TranscriptPane
+
+NEEDS = {
+    "undo": "restoring",
+    "toggle_deleted": "restoring",
+    "restore_session": "restoring",
+    "summarize": "summarizing",
+    "users": "user_pages",
+}
+"""The capability each action needs of the store (hidden, and off, without it)."""
 
 PaletteCommand = tuple[str, str, object, str | None]
 """(name, help, callback, binding id) of a command palette entry."""
@@ -112,9 +123,14 @@ class ManagingApp(App[None]):
         self.undo_stack: list[Target] = []
         """What ctrl+z restores, the last delete last."""
         self._summarizing: SummarizeScreen | None = None
+        self.offers: frozenset[str] | None = None
+        """The capabilities the store offers for these actions (None: not asked yet)."""
+        self._offers_asked = False
 
     def check_manage_action(self, action: str) -> bool:
         """Whether one of these actions is on now (on the main screen)."""
+        if not self._offered(action):
+            return False
         deleted = self.sessions.show_deleted
         if action == "restore_session":
             return deleted
@@ -162,10 +178,27 @@ class ManagingApp(App[None]):
                     "Summarise again from scratch",
                     "From the first message; the summaries are replaced",
                     partial(self.action_summarize, again=True),
-                    None,
+                    "summarize",
                 ),
             ]
-        return commands
+        return [command for command in commands if self._offered(command[3])]
+
+    def _offered(self, action: str | None) -> bool:
+        """Whether the store offers what `action` needs (True until it is known)."""
+        need = NEEDS.get(action or "")
+        return self.offers is None or need is None or need in self.offers
+
+    @on(SessionsPane.Loaded)
+    def _ask_offers(self) -> None:
+        # Once, after the first page (never before it): which flows the store serves.
+        if self.offers is None and not self._offers_asked:
+            self._offers_asked = True
+            self.data.read(self, OffersRequest())
+
+    @on(Offers)
+    def _offers_known(self, event: Offers) -> None:
+        self.offers = event.names
+        self.refresh_bindings()
 
     def _notify_error(self, text: str, title: str) -> None:
         self.notify(sanitize(text), title=title, severity="error", markup=False)

@@ -54,6 +54,32 @@ def plural(count: int, word: str, words: str | None = None) -> str:
     return f"{count:,} {word if count == 1 else words or word + 's'}"
 
 
+# --- what the store offers --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OffersRequest(Request):
+    """Which of these flows the store can serve (by capability): a store without
+    them (a remote server, so far) has them hidden."""
+
+    group = "offers"
+
+    def run(self, store: MemoryStore, database: Path | None) -> Offers:
+        from storage.capabilities import Restoring, Summarizing, UserPages, offered
+
+        kinds = {"restoring": Restoring, "summarizing": Summarizing, "user_pages": UserPages}
+        names = frozenset(name for name, kind in kinds.items() if offered(store, kind) is not None)
+        return Offers(self, names)
+
+
+class Offers(Reply):
+    """The names of the capabilities offered (`restoring`, `summarizing`, `user_pages`)."""
+
+    def __init__(self, request: OffersRequest, names: frozenset[str]) -> None:
+        super().__init__(request)
+        self.names = names
+
+
 # --- what a delete would take ------------------------------------------------------------
 
 
