@@ -236,7 +236,8 @@ CAPABILITY_NAMES: dict[str, type] = {
     "maintenance": Maintenance,
     "message_deletion": MessageDeletion,
     "message_positions": MessagePositions,
+    "restoring": Restoring,
+    "user_pages": UserPages,
 }
 """The capabilities a store can offer through an API, by the names a server lists them
-under (`ZepJsonlImport` reads a local file, so it is not among them; `Restoring` and
-`UserPages` have no endpoints yet, so a remote store does not offer them)."""
+under (`ZepJsonlImport` reads a local file, so it is not among them)."""

@@ -1,16 +1,14 @@
 """Contract: soft deletes undone (`Restoring`) and users listed with their session
-counts (`UserPages`), on the stores that offer them."""
+counts (`UserPages`), on every store (a remote one through `zeptui serve`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
 
-from storage.capabilities import Restoring, UserPages, offered
-from storage.duckdb import DuckDBStore
+from storage.capabilities import MessageDeletion, Restoring, SessionPages, UserPages, offered
 from storage.errors import ConflictError, NotFoundError
 from storage.models import (
     CreateSessionRequest,
@@ -20,6 +18,7 @@ from storage.models import (
     SessionQuery,
 )
 from storage.store import MemoryStore
+from tests.contract.conftest import StoreFactory
 
 
 class Clock:
@@ -33,12 +32,16 @@ class Clock:
         return self.now
 
 
+FullStore = Any
+"""A store with every capability (MemoryStore, Restoring, UserPages, SessionPages, ...)."""
+
+
 @pytest.fixture
-def local(tmp_path: Path) -> Iterator[DuckDBStore]:
-    with DuckDBStore(
-        tmp_path / "restore.duckdb", message_window=4, background_summaries=False, clock=Clock()
-    ) as store:
-        yield store
+def local(store_factory: StoreFactory) -> FullStore:
+    store = store_factory(message_window=4, clock=Clock())
+    for capability in (Restoring, UserPages, SessionPages, MessageDeletion):
+        assert offered(store, capability) is store
+    return store
 
 
 def talk(store: MemoryStore, session_id: str, count: int = 6) -> list[Message]:
@@ -52,7 +55,7 @@ def found(store: MemoryStore, session_id: str) -> int:
     return len(store.search(SearchQuery(text="kiwi", session_id=session_id, limit=50)))
 
 
-def test_a_session_comes_back_with_what_was_deleted_with_it(local: DuckDBStore) -> None:
+def test_a_session_comes_back_with_what_was_deleted_with_it(local: FullStore) -> None:
     messages = talk(local, "s")
     summaries = [info.summary.uuid for info in local.list_summaries("s")]
     assert summaries  # six messages over a window of four
@@ -79,7 +82,7 @@ def test_a_session_comes_back_with_what_was_deleted_with_it(local: DuckDBStore) 
         local.restore_session("never")
 
 
-def test_deleted_sessions_are_filtered_like_live_ones(local: DuckDBStore) -> None:
+def test_deleted_sessions_are_filtered_like_live_ones(local: FullStore) -> None:
     local.add_user(CreateUserRequest(user_id="ana"))
     for name, user in [("a", "ana"), ("b", None), ("c", "ana")]:
         local.add_session(CreateSessionRequest(session_id=name, user_id=user))
@@ -91,7 +94,7 @@ def test_deleted_sessions_are_filtered_like_live_ones(local: DuckDBStore) -> Non
     assert [info.session.session_id for info in page.sessions] == ["b"]
 
 
-def test_a_message_comes_back_into_its_session(local: DuckDBStore) -> None:
+def test_a_message_comes_back_into_its_session(local: FullStore) -> None:
     messages = talk(local, "s", count=2)
     uuid = messages[1].uuid
     assert uuid is not None
@@ -106,26 +109,30 @@ def test_a_message_comes_back_into_its_session(local: DuckDBStore) -> None:
         local.restore_message("s", "00000000-0000-4000-8000-000000000000")
 
 
-def test_a_user_comes_back_with_the_sessions_deleted_with_it(local: DuckDBStore) -> None:
-    local.add_user(CreateUserRequest(user_id="ana", email="ana@example.com"))
-    for name in ("one", "two", "gone-before"):
-        local.add_session(CreateSessionRequest(session_id=name, user_id="ana"))
+ANA = "ana+/ü x"
+"""A user id with what paths encode (and the server decodes)."""
+
+
+def test_a_user_comes_back_with_the_sessions_deleted_with_it(local: FullStore) -> None:
+    local.add_user(CreateUserRequest(user_id=ANA, email="ana@example.com"))
+    for name in ("one/1 x", "two", "gone-before"):
+        local.add_session(CreateSessionRequest(session_id=name, user_id=ANA))
         talk(local, name, count=2)
     local.delete_session("gone-before")
-    assert local.delete_user("ana") == 2
-    assert local.restore_user("ana") == 2
-    assert local.get_user("ana").email == "ana@example.com"
-    assert [s.session_id for s in local.get_user_sessions("ana")] == ["one", "two"]
-    assert found(local, "one") == 2
+    assert local.delete_user(ANA) == 2
+    assert local.restore_user(ANA) == 2
+    assert local.get_user(ANA).email == "ana@example.com"
+    assert [s.session_id for s in local.get_user_sessions(ANA)] == ["one/1 x", "two"]
+    assert found(local, "one/1 x") == 2
     with pytest.raises(NotFoundError):
         local.get_session("gone-before")
     with pytest.raises(ConflictError, match="not deleted"):
-        local.restore_user("ana")
+        local.restore_user(ANA)
     with pytest.raises(NotFoundError):
         local.restore_user("nobody")
 
 
-def test_a_user_created_again_ends_the_restore(local: DuckDBStore) -> None:
+def test_a_user_created_again_ends_the_restore(local: FullStore) -> None:
     local.add_user(CreateUserRequest(user_id="ana"))
     local.add_session(CreateSessionRequest(session_id="old", user_id="ana"))
     local.delete_user("ana")
@@ -135,7 +142,7 @@ def test_a_user_created_again_ends_the_restore(local: DuckDBStore) -> None:
     assert local.get_user_sessions("ana") == []
 
 
-def test_users_are_paged_with_their_session_counts(local: DuckDBStore) -> None:
+def test_users_are_paged_with_their_session_counts(local: FullStore) -> None:
     for n in range(5):
         local.add_user(CreateUserRequest(user_id=f"user{n}", first_name="Ana" if n == 3 else None))
     for name, user in [("a", "user1"), ("b", "user1"), ("c", "user3"), ("d", "user3")]:
@@ -154,10 +161,3 @@ def test_users_are_paged_with_their_session_counts(local: DuckDBStore) -> None:
     named = local.user_page(text="ANA")
     assert [info.user.user_id for info in named.users] == ["user3"]
     assert local.user_page(text="nobody").total_count == 0
-
-
-def test_only_a_local_store_offers_restoring_and_user_pages(store: MemoryStore) -> None:
-    # The server has no endpoints for them yet: the app hides those flows there.
-    local = isinstance(store, DuckDBStore)
-    assert (offered(store, Restoring) is not None) == local
-    assert (offered(store, UserPages) is not None) == local
