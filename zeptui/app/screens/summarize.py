@@ -64,7 +64,12 @@ class SummarizeScreen(ModalScreen[None]):
         with Vertical() as dialog:
             dialog.border_title = "Summarise"
             yield Static(Text(f"Session {self._session}"), markup=False)
-            yield Static(f"Summarizer: {self._summarizer}", id="summarizer", classes="dialog-text")
+            yield Static(
+                f"Summarizer: {self._summarizer}",
+                id="summarizer",
+                classes="dialog-text",
+                markup=False,
+            )
             yield OptionList(
                 Option(f"Summarise now: the messages beyond the window ({self._window})", id=NOW),
                 Option(
