@@ -13,9 +13,17 @@ import pytest
 from storage.capabilities import SessionPages
 from storage.duckdb import DuckDBStore
 from storage.errors import NotFoundError
-from storage.models import Message, SummaryInfo
+from storage.models import CreateUserRequest, Message, SummaryInfo
 from storage.store import MemoryStore
-from tests.app.conftest import notices, screen_text, session_ids, settle, shown_uuids
+from tests.app.conftest import (
+    build_store,
+    make_app,
+    notices,
+    screen_text,
+    session_ids,
+    settle,
+    shown_uuids,
+)
 from tests.holders import held_database
 from zeptui.app.app import ZeptuiApp
 from zeptui.app.leases import StoreLeases
@@ -199,6 +207,25 @@ async def test_the_users_view_filters_the_sessions_by_the_user_picked(app: Zeptu
         await pilot.press("U", "escape")
         await settle(pilot)
         assert session_ids(app) == [BUTLER]
+
+
+async def test_the_users_view_pages_its_users(tmp_path: Path) -> None:
+    path = build_store(tmp_path / "many.duckdb", samples=())
+    with DuckDBStore(path) as store:
+        for number in range(130):
+            store.add_user(CreateUserRequest(user_id=f"user{number:03}"))
+    async with make_app(path).run_test() as pilot:
+        await settle(pilot)
+        await pilot.press("U")
+        await settle(pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, UsersScreen)
+        assert len(screen.users) == 100
+        assert "100+ of 130 users" in screen_text(pilot.app)
+        await pilot.press("end")  # near the end of the page: the next one loads
+        await settle(pilot)
+        assert [info.user.user_id for info in screen.users][-1] == "user129"
+        assert len(screen.users) == 130
 
 
 def test_the_bindings_have_ids_named_like_their_actions() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from storage.duckdb import DuckDBStore
+from storage.models import CreateUserRequest
 from tests.app.conftest import FIXED_NOW, HOSTILE, SIZE, build_store, make_app
 from tests.app.test_snapshots import SnapCompare, keys
 
@@ -38,8 +39,20 @@ def test_summarize_dialog(
 
 
 @pytest.mark.parametrize("size", SIZES, ids=size_id)
-def test_users_view(snap_compare: SnapCompare, sample_db: Path, size: tuple[int, int]) -> None:
-    assert snap_compare(make_app(sample_db), terminal_size=size, run_before=keys("U"))
+def test_users_view(snap_compare: SnapCompare, tmp_path: Path, size: tuple[int, int]) -> None:
+    """With the samples' users, HOSTILE's `[red]mallory`, and names and an email that
+    hold markup and escapes: all shown literally."""
+    path = build_store(tmp_path / "users.duckdb", [HOSTILE])
+    with DuckDBStore(path, clock=lambda: FIXED_NOW) as store:
+        store.add_user(
+            CreateUserRequest(
+                user_id="ada",
+                first_name="[b]Ada[/b]",
+                last_name="\x1b[31mLovelace",
+                email="ada@[example].com",
+            )
+        )
+    assert snap_compare(make_app(path), terminal_size=size, run_before=keys("U"))
 
 
 def test_deleted_sessions(snap_compare: SnapCompare, sample_db: Path) -> None:

@@ -30,6 +30,21 @@ def _name(info: UserInfo) -> str:
     return " ".join(part for part in (user.first_name, user.last_name) if part)
 
 
+class UsersTable(DataTable[Text]):
+    """The users as rows; `home` and `end` go to the first and last user listed."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("home", "scroll_top", "First user", show=False, id="user_first"),
+        Binding(
+            "end",
+            "scroll_bottom",
+            "Last user listed (more load as you go)",
+            show=False,
+            id="user_last",
+        ),
+    ]
+
+
 class UsersScreen(ModalScreen[str | None]):
     """Users and their session counts; dismisses with the user picked, or None."""
 
@@ -71,7 +86,7 @@ class UsersScreen(ModalScreen[str | None]):
         with Vertical() as dialog:
             dialog.border_title = "Users"
             yield Input(placeholder="A part of the id, email or name", id="users-filter")
-            table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True)
+            table = UsersTable(cursor_type="row", zebra_stripes=True)
             table.add_column("User", key="user")
             table.add_column("Sessions", key="sessions")
             table.add_column("Name", key="name")
