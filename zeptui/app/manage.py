@@ -171,7 +171,7 @@ class ManagingApp(App[None]):
                 (
                     "Summarise now",
                     "The messages beyond the window",
-                    self.action_summarize,
+                    partial(self.action_summarize, again=False),
                     "summarize",
                 ),
                 (
