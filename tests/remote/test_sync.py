@@ -322,6 +322,13 @@ def test_the_api_key_is_checked_and_never_shown(
         assert API_KEY not in result.stdout + result.stderr
     assert API_KEY.encode() not in state_path(db).read_bytes()
     assert API_KEY.encode() not in db.read_bytes()
+    # A named remote (zeptui remote add) with its key in a variable of its own.
+    monkeypatch.delenv("ZEPTUI_API_KEY")
+    monkeypatch.setenv("TEAM_KEY", API_KEY)
+    run("remote", "add", "team", keyed.url, "--api-key-env", "TEAM_KEY")
+    named = run("sync", "pull", "--remote", "team", "--json")
+    assert json.loads(named.stdout)["sessions_unchanged"] == 1
+    assert API_KEY not in named.stdout + named.stderr
 
 
 def test_a_sync_narrowed_to_sessions_a_user_or_recent_changes(
