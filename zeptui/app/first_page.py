@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zeptui.app.settings import cache_dir
+from zeptui.config import cache_dir
 from zeptui.text import sanitize, title_or_id
 
 if TYPE_CHECKING:
