@@ -28,6 +28,7 @@ from zeptui.app.widgets.inspector import Inspector
 from zeptui.app.widgets.sessions import FilterInput, SessionsPane, SessionTable
 from zeptui.app.widgets.transcript import TranscriptPane, View
 from zeptui.render import sanitize
+from zeptui.text import plural
 
 if TYPE_CHECKING:
     from textual.dom import DOMNode
@@ -313,7 +314,8 @@ class ZeptuiApp(ManagingApp):
             parts.append(sanitize(self._server_kind or "server"))
         if event is not None and event.stats is not None:
             stats = event.stats
-            parts.append(f"{stats.sessions:,} sessions · {stats.messages:,} messages")
+            counts = plural(stats.sessions, "session"), plural(stats.messages, "message")
+            parts.append(" · ".join(counts))
         self.sub_title = " · ".join(parts)
 
     # --- panes talk through the app ----------------------------------------------------
