@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -11,23 +11,29 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Grid
-from textual.content import Content
-from textual.fuzzy import Matcher
 from textual.lazy import Lazy
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input
 
+from zeptui.app.commands import ZeptuiCommands
 from zeptui.app.data import DataLayer, Failed
+from zeptui.app.form_flows import FormFlows
 from zeptui.app.items import SearchHit
 from zeptui.app.leases import StoreLeases
-from zeptui.app.requests import SessionsLoaded, SessionsRequest, StatsLoaded, StatsRequest
+from zeptui.app.requests import (
+    AppendMessage,
+    MessagesAppended,
+    SessionsLoaded,
+    SessionsRequest,
+    StatsLoaded,
+    StatsRequest,
+)
 from zeptui.app.settings import Settings
 from zeptui.app.widgets.inspector import Inspector
 from zeptui.app.widgets.sessions import FilterInput, SessionsPane, SessionTable
 from zeptui.app.widgets.transcript import TranscriptPane, View
-from zeptui.render import sanitize, session_label
+from zeptui.render import sanitize
 
 if TYPE_CHECKING:
     from textual.dom import DOMNode
@@ -39,6 +45,8 @@ WIDE = 120
 it is hidden, and `i` shows it under the transcript."""
 
 LAYOUTS = ("-columns", "-stacked", "-two")
+FORM_ACTIONS = frozenset({"new_session", "append", "edit_metadata"})
+"""Actions that open a form: off while a dialog is open."""
 
 
 class Panes(Grid):
@@ -82,118 +90,6 @@ EMPTY_HELP = (
 )
 
 
-def markup_literal(text: str) -> str:
-    """`text` as Textual markup that shows exactly `text` (the palette's help lines
-    are markup; a session id such as `[$accent]x` must not style them)."""
-    return text.replace("[", "\\[")
-
-
-def literal_highlight(matcher: Matcher, text: str) -> Content:
-    """`matcher.highlight` for data: the matched letters are highlighted, and the
-    text is never read as markup (Textual's own highlight parses it)."""
-    content = Content(text)
-    _, offsets = matcher.fuzzy_search.match(matcher.query, text)
-    for offset in offsets:
-        if not text[offset].isspace():
-            content = content.stylize(matcher.match_style, offset, offset + 1)
-    return content
-
-
-class ZeptuiCommands(Provider):
-    """Command palette: the app's commands, and jump to a session by title, id or user."""
-
-    def _commands(self) -> list[tuple[str, str, object]]:
-        """(name, help with the keys in use, callback) of each command."""
-        app = self.app
-        assert isinstance(app, ZeptuiApp)
-        commands: list[tuple[str, str, object, str | None]] = [
-            (
-                "Search messages",
-                "Ranked full-text search over every message",
-                app.action_search,
-                "search",
-            ),
-            (
-                "Show all messages",
-                "The full history, paged",
-                partial(app.set_view, View.all),
-                None,
-            ),
-            (
-                "Show message window",
-                "What get_memory(message_window) returns",
-                partial(app.set_view, View.window),
-                None,
-            ),
-            (
-                "Show perpetual memory",
-                "What get_memory(perpetual) returns",
-                partial(app.set_view, View.perpetual),
-                None,
-            ),
-            (
-                "Toggle Markdown / raw text",
-                "How message content is rendered",
-                app.transcript.action_toggle_markdown,
-                "markdown",
-            ),
-            (
-                "Cycle session sort",
-                "Recent, created or size",
-                app.sessions.action_cycle_sort,
-                "sort",
-            ),
-            ("Reload", "Read the store again", app.action_reload, "reload"),
-            ("Help", "Every key binding", app.action_help, "help"),
-        ]
-        shown = []
-        for name, help_text, callback, binding_id in commands:
-            keys = app.keymap.keys_for(binding_id) if binding_id else ""
-            if keys:
-                help_text += f" · key {markup_literal(keys)}"
-            shown.append((name, help_text, callback))
-        return shown
-
-    async def discover(self) -> Hits:
-        for name, help_text, callback in self._commands():
-            yield DiscoveryHit(name, callback, help=help_text)  # type: ignore[arg-type]
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, help_text, callback in self._commands():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)  # type: ignore[arg-type]
-        async for hit in self._sessions(query):
-            yield hit
-
-    async def _sessions(self, query: str) -> AsyncIterator[Hit]:
-        app = self.app
-        assert isinstance(app, ZeptuiApp)
-        if not query.strip():
-            return
-        reply = await app.data.ask(SessionsRequest(text=query.strip(), limit=20))
-        if not isinstance(reply, SessionsLoaded):
-            return  # the store cannot answer now: no session hits
-        matcher = self.matcher(query)
-        for info in reply.sessions:
-            session = info.session
-            # The list shows the title, so that is what the hit shows and matches;
-            # the id matches too.
-            label = sanitize(session_label(session))
-            shown = f"Session {label}"
-            score = max(matcher.match(shown), matcher.match(session.session_id), 0.5)
-            details = [f"user {session.user_id or '-'}", f"{info.message_count:,} messages"]
-            if label != session.session_id:
-                details.insert(0, session.session_id)
-            yield Hit(
-                score,
-                literal_highlight(matcher, shown),
-                partial(app.open_session, session.session_id),
-                help=markup_literal(sanitize(" · ".join(details))),
-            )
-
-
 class ZeptuiApp(App[None]):
     """Browse sessions and read memory as a client sees it."""
 
@@ -232,10 +128,21 @@ class ZeptuiApp(App[None]):
         ),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="These keys", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
+        Binding(
+            "n", "new_session", "New", tooltip="New session (id, user, metadata)", id="new_session"
+        ),
+        Binding("a", "append", "Append", tooltip="Append a message to the session", id="append"),
+        Binding(
+            "e",
+            "edit_metadata",
+            "Edit",
+            tooltip="Edit metadata: the selected message's (transcript), the session's, its user's",
+            id="edit_metadata",
+        ),
     ]
 
     TYPED_ACTIONS = frozenset(
-        {"search", "filter", "zoom", "toggle_inspector", "reload", "help", "quit"}
+        {"search", "filter", "zoom", "toggle_inspector", "reload", "help", "quit", *FORM_ACTIONS}
     )
     """Actions whose keys type into the filter box: off (and not shown) while it has focus."""
 
@@ -260,6 +167,7 @@ class ZeptuiApp(App[None]):
         self._reloading = False
         self._reload_transcript = False
         self._clashes_told: set[str] = set()
+        self.forms = FormFlows(self)
 
     @classmethod
     def for_database(
@@ -325,7 +233,7 @@ class ZeptuiApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Which app keys are on (and shown in the footer) right now."""
         if self.screen is not self.screen_stack[0]:
-            return True  # a dialog: its own keys
+            return action not in FORM_ACTIONS  # a dialog: its own keys
         if isinstance(self.focused, Input) and action in self.TYPED_ACTIONS:
             return False
         zoomed = self.screen.maximized is not None
@@ -515,10 +423,36 @@ class ZeptuiApp(App[None]):
         # A session to open could not be read (the header counts just stay as they were).
         if isinstance(event.request, SessionsRequest):
             self.notify(event.text, severity="error", markup=False)
+        elif isinstance(event.request, AppendMessage):
+            self.forms.append_failed(event)
+
+    @on(SessionsPane.Missing)
+    def _written_not_listed(self, event: SessionsPane.Missing) -> None:
+        self._open_unlisted(event.session_id)
+
+    # --- the forms (zeptui/app/form_flows.py) ------------------------------------------
+
+    def action_new_session(self) -> None:
+        """A new session: id, user, metadata."""
+        self.forms.new_session()
+
+    def action_append(self) -> None:
+        """Append a message to the open session."""
+        self.forms.append()
+
+    def action_edit_metadata(self) -> None:
+        """Edit the metadata of the selected message, the session or its user."""
+        self.forms.edit_metadata()
+
+    @on(MessagesAppended)
+    def _appended(self, event: MessagesAppended) -> None:
+        self.forms.appended(event)
 
     def action_help(self) -> None:
         """Every key binding, by where it applies."""
-        from zeptui.app.screens.help import HelpScreen, bindings_help  # on first use
+        from zeptui.app.screens.composer import ComposerScreen  # on first use
+        from zeptui.app.screens.form import FormScreen
+        from zeptui.app.screens.help import HelpScreen, bindings_help
 
         sections = bindings_help(
             [
@@ -541,6 +475,14 @@ class ZeptuiApp(App[None]):
                     ],
                 ),
                 ("Inspector", [*Inspector.BINDINGS, ("escape", "", "Out of a metadata tree")]),
+                (
+                    "Forms (n, a, e)",
+                    [
+                        ("tab", "", "Next field"),
+                        *FormScreen.BINDINGS,
+                        *ComposerScreen.BINDINGS,
+                    ],
+                ),
             ],
             self.keymap,
         )
