@@ -136,7 +136,7 @@ class ZeptuiApp(App[None]):
             "e",
             "edit_metadata",
             "Edit",
-            tooltip="Edit metadata: the selected message's (transcript), the session's, its user's",
+            tooltip="Edit metadata: the selected message's, the session's or its user's",
             id="edit_metadata",
         ),
     ]

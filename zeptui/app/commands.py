@@ -79,6 +79,19 @@ class ZeptuiCommands(Provider):
                 app.sessions.action_cycle_sort,
                 "sort",
             ),
+            ("New session", "A form: id, user, metadata", app.action_new_session, "new_session"),
+            (
+                "Append a message",
+                "To the selected session: role, role type, content, metadata",
+                app.action_append,
+                "append",
+            ),
+            (
+                "Edit metadata",
+                "Of the selected message, the session or its user (deep merge)",
+                app.action_edit_metadata,
+                "edit_metadata",
+            ),
             ("Reload", "Read the store again", app.action_reload, "reload"),
             ("Help", "Every key binding", app.action_help, "help"),
         ]

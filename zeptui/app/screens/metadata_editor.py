@@ -38,9 +38,8 @@ if TYPE_CHECKING:
     from zeptui.app.data import DataLayer
 
 SYSTEM_NOTE = (
-    "system is reserved for Zep's enrichment: shown here, not editable. "
-    "Saving merges into what is stored: objects key by key, other values replace; "
-    "a key left out stays (null clears its value)."
+    "Saving merges into what is stored: objects key by key, other values replace, "
+    "a key left out stays (null clears it). system is Zep's: shown, not editable."
 )
 
 
