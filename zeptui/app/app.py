@@ -46,7 +46,7 @@ it is hidden, and `i` shows it under the transcript."""
 
 LAYOUTS = ("-columns", "-stacked", "-two")
 FORM_ACTIONS = frozenset({"new_session", "append", "edit_metadata"})
-"""Actions that open a form: off while a dialog is open."""
+"""Actions that open a form (letters: off while the filter box has focus)."""
 
 
 class Panes(Grid):
@@ -233,7 +233,7 @@ class ZeptuiApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Which app keys are on (and shown in the footer) right now."""
         if self.screen is not self.screen_stack[0]:
-            return action not in FORM_ACTIONS  # a dialog: its own keys
+            return True  # a dialog: its own keys
         if isinstance(self.focused, Input) and action in self.TYPED_ACTIONS:
             return False
         zoomed = self.screen.maximized is not None
