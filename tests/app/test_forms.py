@@ -27,6 +27,7 @@ from zeptui.app.screens.composer import ComposerScreen
 from zeptui.app.screens.metadata_editor import MetadataEditorScreen
 from zeptui.app.screens.new_session import NEW_USER, NewSessionScreen
 from zeptui.app.widgets.json_editor import JsonEditor
+from zeptui.app.widgets.sessions import FilterInput
 from zeptui.config import sample_files
 
 
@@ -96,6 +97,12 @@ async def test_n_creates_a_session_with_a_new_user_and_metadata(tmp_path: Path) 
     app = make_app(db)
     async with app.run_test(notifications=True) as pilot:
         await quiet(pilot)
+        await pilot.press("f", "n", "a", "e")  # letters in the filter box are typed
+        assert (
+            app.sessions.query_one(FilterInput).value == "nae" and app.screen is app.screen_stack[0]
+        )
+        app.sessions.query_one(FilterInput).value = ""
+        await pilot.press("escape")
         await open_form(pilot, "n")
         assert isinstance(app.screen, NewSessionScreen)
         field = app.screen.query_one("#session-id", Input)
