@@ -20,7 +20,7 @@ from zeptui.app.commands import ZeptuiCommands
 from zeptui.app.data import DataLayer, Failed
 from zeptui.app.form_flows import FormFlows
 from zeptui.app.items import SearchHit
-from zeptui.app.leases import StoreLeases
+from zeptui.app.leases import SharedStore, StoreAccess, StoreLeases, store_access
 from zeptui.app.requests import (
     AppendMessage,
     MessagesAppended,
@@ -38,6 +38,7 @@ from zeptui.render import sanitize
 if TYPE_CHECKING:
     from textual.dom import DOMNode
 
+    from zeptui.compose import StoreTarget
     from zeptui.settings import Settings as StoreSettings
 
 WIDE = 120
@@ -87,6 +88,11 @@ EMPTY_HELP = (
     "Import chat histories:   zeptui import PATH...\n"
     "Try the sample data:     zeptui demo\n"
     "Add a message:           zeptui add SESSION --role NAME --role-type user --content TEXT"
+)
+EMPTY_SERVER_HELP = (
+    "No sessions yet on {location}.\n\n"
+    "Import chat histories:   zeptui import PATH... --remote SERVER\n"
+    "Add a message:           zeptui add SESSION --role-type user --content TEXT --remote SERVER"
 )
 
 
@@ -146,13 +152,16 @@ class ZeptuiApp(App[None]):
     )
     """Actions whose keys type into the filter box: off (and not shown) while it has focus."""
 
-    def __init__(self, leases: StoreLeases, *, location: str | None = None) -> None:
+    def __init__(self, leases: StoreAccess, *, location: str | None = None) -> None:
         super().__init__()
         self.data = DataLayer(leases)
         # Started before Textual's own start-up work: the first page of sessions is
         # read from the file meanwhile.
         self.data.read_ahead()
         self.location = location or leases.location
+        self.on_server = isinstance(leases, SharedStore)
+        """The store is a server's (`--remote`): the header says so."""
+        self._server_kind: str | None = None
         self.settings = Settings.load()
         self.keymap = self.settings.keymap
         self.set_keymap(self.keymap.keys)
@@ -193,7 +202,7 @@ class ZeptuiApp(App[None]):
         logging.getLogger("storage.reads").addHandler(self._read_warnings)
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
-        self.sub_title = sanitize(self.location)
+        self._show_header()
         self.inspector.border_title = "Inspector"
         self.sessions.table.focus()
         if self.keymap.keys or self.keymap.problems:
@@ -314,13 +323,17 @@ class ZeptuiApp(App[None]):
         self.data.read(self, StatsRequest())
 
     @on(StatsLoaded)
-    def _show_stats(self, event: StatsLoaded) -> None:
-        stats = event.stats
-        if stats is None:
-            return
-        self.sub_title = (
-            f"{sanitize(self.location)} · {stats.sessions:,} sessions · {stats.messages:,} messages"
-        )
+    def _show_header(self, event: StatsLoaded | None = None) -> None:
+        """The sub-title: where the store is (a file's path, or a server: its URL or
+        name, what it is and its API once it answered), and the counts if known."""
+        self._server_kind = (event and event.server) or self._server_kind
+        parts = [sanitize(self.location)]
+        if self.on_server:
+            parts.append(sanitize(self._server_kind or "server"))
+        if event is not None and event.stats is not None:
+            stats = event.stats
+            parts.append(f"{stats.sessions:,} sessions · {stats.messages:,} messages")
+        self.sub_title = " · ".join(parts)
 
     # --- panes talk through the app ----------------------------------------------------
 
@@ -356,7 +369,8 @@ class ZeptuiApp(App[None]):
             if self.sessions.is_filtered:
                 self.transcript.show_empty("No sessions match the filter.")
             else:
-                self.transcript.show_empty(EMPTY_HELP.format(location=self.location))
+                empty = EMPTY_SERVER_HELP if self.on_server else EMPTY_HELP
+                self.transcript.show_empty(empty.format(location=self.location))
             self.inspector.show_session(None)
 
     def _announce_reload(self, total: int) -> None:
@@ -521,7 +535,7 @@ class _ReadWarnings(logging.Handler):
             notify()
 
 
-def run(path: Path, settings: Callable[[], StoreSettings] | None = None) -> None:
-    """Open the app on the database at `path` (missing: the empty state); `settings`
-    is asked for once the file is first opened (it costs nothing before the first frame)."""
-    ZeptuiApp.for_database(path, settings).run()
+def run(target: StoreTarget, settings: Callable[[], StoreSettings] | None = None) -> None:
+    """Open the app on the store `target` names (`leases.store_access`); `settings` is
+    asked for once the store is first opened (it costs nothing before the first frame)."""
+    ZeptuiApp(store_access(target, settings=settings)).run()

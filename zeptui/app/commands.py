@@ -1,5 +1,5 @@
-"""The command palette's provider: the app's commands (with the keys in use), and
-jump to a session by title, id or user."""
+"""The command palette's commands: the app's actions (with the keys in use), and a
+jump to any session by its title, id or user (asked of the store as typed)."""
 
 from __future__ import annotations
 
