@@ -93,6 +93,7 @@ class ZeptuiCommands(Provider):
                 "edit_metadata",
             ),
             ("Reload", "Read the store again", app.action_reload, "reload"),
+            *app.manage_commands(),
             ("Help", "Every key binding", app.action_help, "help"),
         ]
         shown = []
