@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.message import Message
@@ -88,6 +87,11 @@ class Failed(Reply):
             self.text = f"{type(error).__name__}: {error}"
 
 
+class Settled(Reply):
+    """A write's lease has ended (its reply came before): the summaries it made due
+    are in the store now, or failed."""
+
+
 class FirstPageRead(Message, bubble=False):
     """The first page of the session list, read ahead while the app started."""
 
@@ -141,9 +145,11 @@ class DataLayer:
 
     def write(self, requester: DOMNode, request: Request) -> Worker[None]:
         """Run `request` under the write lease (the file read-write for its length
-        only, waiting a bounded time for another process); the reply goes to
-        `requester`. Never blocks the screen: it runs in a worker like a read."""
-        return self._start(requester, request, self.leases.write)
+        only, waiting a bounded time for another process). `requester` gets the reply
+        as soon as the write is done, then `Settled` once the lease has ended: the
+        summaries the write made due are made by then. Never blocks the screen: it
+        runs in a worker like a read."""
+        return self._start(requester, request, self.leases.write, early=True)
 
     async def ask(self, request: Request) -> Reply:
         """The reply to a read, awaited (for callers that are coroutines, such as
@@ -155,9 +161,11 @@ class DataLayer:
         requester: DOMNode,
         request: Request,
         lease: Callable[[Callable[[MemoryStore], Reply]], Reply],
+        *,
+        early: bool = False,
     ) -> Worker[None]:
         def serve() -> None:
-            requester.post_message(self._answer(request, lease))
+            requester.post_message(self._answer(request, lease, requester if early else None))
 
         return requester.run_worker(
             serve,
@@ -169,14 +177,27 @@ class DataLayer:
         )
 
     def _answer(
-        self, request: Request, lease: Callable[[Callable[[MemoryStore], Reply]], Reply]
+        self,
+        request: Request,
+        lease: Callable[[Callable[[MemoryStore], Reply]], Reply],
+        early_to: MessagePump | None = None,
     ) -> Reply:
+        """The reply to `request` under `lease`; with `early_to`, the reply goes there
+        before the lease ends, and the answer is `Settled`."""
         if self._ahead is not None:
             # The read-ahead's own handle on the file must be gone before a lease
             # opens it (DuckDB refuses two handles with different configurations).
             concurrent.futures.wait([self._ahead])
+
+        def call(store: MemoryStore) -> Reply:
+            reply = request.run(store, self.leases.path)
+            if early_to is None:
+                return reply
+            early_to.post_message(reply)  # before the summaries due are made
+            return Settled(request)
+
         try:
-            return lease(partial(request.run, database=self.leases.path))
+            return lease(call)
         except Exception as error:  # shown by the widget that asked, never raised
             return Failed(request, error)
 
