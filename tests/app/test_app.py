@@ -145,6 +145,7 @@ async def test_filter_box(app: ZeptuiApp) -> None:
             if not expected:
                 assert "No sessions match the filter." in screen_text(app)
                 assert app.transcript.info is None
+                assert str(app.transcript.border_title).startswith("Transcript ·"), text
         # Half typed: the reason shows, the list stays as the last filter left it.
         filter_box.value = "user:"
         await settle(pilot)

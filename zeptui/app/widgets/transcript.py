@@ -234,6 +234,7 @@ class TranscriptPane(Vertical, can_focus=True):
         self._blocks = []
         self.scroll.remove_children()
         self.scroll.mount(Static(Text(text), classes="transcript-empty"))  # never markup
+        self._update_title()  # no session open any more: the title says so
         self._update_budget()
         self.post_message(self.Selected(None))
 
