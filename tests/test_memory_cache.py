@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from storage.duckdb import DuckDBStore
-from storage.duckdb.memory_cache import MAX_ANSWER_BYTES, MemoryCache
+from storage.duckdb.memory_cache import MAX_ANSWER_BYTES, MAX_ANSWERS, MemoryCache
+from storage.duckdb.reads import SessionHead
 from storage.errors import NotFoundError
 from storage.models import (
     CreateSessionRequest,
@@ -50,12 +51,17 @@ def answers(store: DuckDBStore, session_id: str) -> list[Memory | str]:
     return found
 
 
+@pytest.mark.parametrize("memory_cache", [MAX_ANSWERS, 1], ids=["answers", "heads"])
 def test_after_every_kind_of_write_the_answer_is_what_a_fresh_store_reads(
-    tmp_path: Path,
+    tmp_path: Path, memory_cache: int
 ) -> None:
+    """With room for one answer, the four questions evict each other's answers: each
+    read goes through the kept session heads (read together on the first miss)."""
     path = tmp_path / "x.duckdb"
     first = str(uuid.uuid4())
-    with DuckDBStore(path, message_window=4, background_summaries=False) as store:
+    with DuckDBStore(
+        path, message_window=4, background_summaries=False, memory_cache=memory_cache
+    ) as store:
         store.add_user(CreateUserRequest(user_id="u1"))
         store.add_session(CreateSessionRequest(session_id="s", user_id="u1"))
         writes: list[tuple[str, Callable[[], object]]] = [
@@ -145,3 +151,18 @@ def test_the_least_recently_used_answers_go_first(max_answers: int) -> None:
     cache.put(("c", MemoryType.perpetual, None), 1, cache.now(), Memory())
     assert cache.get(("b", MemoryType.perpetual, None)) is None
     assert cache.get(("a", MemoryType.perpetual, None)) == Memory()
+
+
+def test_heads_read_before_a_change_to_their_session_are_not_kept() -> None:
+    cache = MemoryCache()
+    assert cache.claim_heads() and not cache.claim_heads()  # one reader of them all
+    read_at = cache.now()
+    cache.changed([2])  # committed while the heads were being read
+    cache.put_heads(read_at, [("a", SessionHead(1, None, None)), ("b", SessionHead(2, None, None))])
+    assert cache.head("a") == SessionHead(1, None, None)
+    assert cache.head("b") is None
+    cache.changed([1])
+    assert cache.head("a") is None
+    cache.changed(None)
+    assert cache.claim_heads()  # everything changed: read them all again
+    assert not MemoryCache(0).claim_heads()  # no cache, no heads
