@@ -13,11 +13,12 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from storage.duckdb import DuckDBStore
 from storage.duckdb.memory_cache import MAX_ANSWER_BYTES, MAX_ANSWERS, MemoryCache
-from storage.duckdb.reads import SessionHead
+from storage.duckdb.reads import SessionHead, memory_head, memory_heads
 from storage.errors import NotFoundError
 from storage.models import (
     CreateSessionRequest,
@@ -158,11 +159,35 @@ def test_heads_read_before_a_change_to_their_session_are_not_kept() -> None:
     assert cache.claim_heads() and not cache.claim_heads()  # one reader of them all
     read_at = cache.now()
     cache.changed([2])  # committed while the heads were being read
-    cache.put_heads(read_at, [("a", SessionHead(1, None, None)), ("b", SessionHead(2, None, None))])
-    assert cache.head("a") == SessionHead(1, None, None)
+    cache.put_heads(
+        read_at, [("a", SessionHead(1, None, None, ())), ("b", SessionHead(2, None, None, ()))]
+    )
+    assert cache.head("a") == SessionHead(1, None, None, ())
     assert cache.head("b") is None
     cache.changed([1])
     assert cache.head("a") is None
     cache.changed(None)
     assert cache.claim_heads()  # everything changed: read them all again
     assert not MemoryCache(0).claim_heads()  # no cache, no heads
+
+
+def test_the_heads_read_together_are_those_read_one_by_one(tmp_path: Path) -> None:
+    """`reads.memory_heads` (every recent session's head in one query) reads what
+    `reads.memory_head` reads for each session: with summaries or none, deleted
+    messages, and no deleted session."""
+    path = tmp_path / "x.duckdb"
+    with DuckDBStore(path, message_window=4, background_summaries=False) as store:
+        for n, count in enumerate([0, 2, 5, 9, 13]):
+            store.add_session(CreateSessionRequest(session_id=f"s{n}"))
+            if count:
+                store.add_memory(f"s{n}", [message(f"m{i}. Said.") for i in range(count)])
+        newest = store.get_memory("s4").messages[-1]
+        assert newest.uuid is not None
+        store.delete_message("s4", newest.uuid)
+        store.add_memory("gone", [message("bye")])
+        store.delete_session("gone")
+    with duckdb.connect(str(path), read_only=True) as con:
+        together = dict(memory_heads(con, 100, 4))
+        assert sorted(together) == ["s0", "s1", "s2", "s3", "s4"]
+        assert together == {sid: memory_head(con, sid, 4) for sid in together}
+        assert together["s3"].summary is not None and together["s1"].summary is None

@@ -10,11 +10,12 @@ queries, and its answer is kept only while no change to its session came after t
 time. So an answer is never kept stale, and a read made after a write has returned
 sees that write.
 
-A session's head (its key, facts and newest summary: `reads.SessionHead`) takes two
-queries that scan a column each; the heads of the MAX_HEADS most recently active
-sessions are read together in one, by the first read that misses after the cache
-started or everything changed, and kept on the same terms as the answers. A read of a
-session whose answer is not kept then costs the one query of its messages.
+A session's head (its key, facts, newest summary and the ids of the messages after
+it: `reads.SessionHead`) takes three queries that each scan a column; the heads of
+the MAX_HEADS most recently active sessions are read together in one, by the first
+read that misses after the cache started or everything changed, and kept on the same
+terms as the answers. A read of a session whose answer is not kept then costs the one
+query of its messages' rows.
 """
 
 from __future__ import annotations

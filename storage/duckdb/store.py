@@ -244,7 +244,7 @@ class DuckDBStore(
         read_at = self._memory_cache.now()
         cursor = self._db.cursor()
         head = self._memory_head(cursor, session_id)
-        memory = reads.get_memory(cursor, head, memory_type, lastn, self._window)
+        memory = reads.get_memory(cursor, head, memory_type, lastn)
         self._memory_cache.put(question, head.key, read_at, memory)
         return memory
 
@@ -255,11 +255,11 @@ class DuckDBStore(
         head = cache.head(session_id)
         if head is None and cache.claim_heads():
             read_at = cache.now()
-            cache.put_heads(read_at, reads.memory_heads(cursor, MAX_HEADS))
+            cache.put_heads(read_at, reads.memory_heads(cursor, MAX_HEADS, self._window))
             head = cache.head(session_id)
         if head is None:
             read_at = cache.now()
-            head = reads.memory_head(cursor, session_id)
+            head = reads.memory_head(cursor, session_id, self._window)
             cache.put_heads(read_at, [(session_id, head)])
         return head
 
