@@ -59,7 +59,7 @@ def test_after_every_kind_of_write_the_answer_is_what_a_fresh_store_reads(
     """With room for one answer, the four questions evict each other's answers: each
     read goes through the kept session heads (read together on the first miss)."""
     path = tmp_path / "x.duckdb"
-    first = str(uuid.uuid4())
+    first, last = str(uuid.uuid4()), str(uuid.uuid4())
     with DuckDBStore(
         path, message_window=4, background_summaries=False, memory_cache=memory_cache
     ) as store:
@@ -68,10 +68,15 @@ def test_after_every_kind_of_write_the_answer_is_what_a_fresh_store_reads(
         writes: list[tuple[str, Callable[[], object]]] = [
             ("add", lambda: store.add_memory("s", [message("first. One.", first)])),
             ("add more", lambda: store.add_memory("s", [message(f"m{n}. Two.") for n in range(7)])),
+            ("add last", lambda: store.add_memory("s", [message("last. Two.", last)])),
             ("metadata", lambda: store.update_message_metadata("s", first, {"k": 1})),
+            ("recent metadata", lambda: store.update_message_metadata("s", last, {"k": 1})),
             ("delete message", lambda: store.delete_message("s", first)),
+            ("delete recent message", lambda: store.delete_message("s", last)),
             ("summarise again", lambda: store.summarize("s", again=True)),
             ("delete session", lambda: store.delete_session("s")),
+            ("update undeletes", lambda: store.update_session("s", {"k": 2})),
+            ("delete again", lambda: store.delete_session("s")),
             ("add undeletes", lambda: store.add_memory("s", [message("back. Three.")])),
             (
                 "import",

@@ -207,8 +207,9 @@ class DuckDBStore(
         return reads.get_session(self._db.cursor(), session_id)
 
     def update_session(self, session_id: str, metadata: dict[str, Any] | None = None) -> Session:
-        with self._db.write() as cursor:
-            writes.update_session(cursor, session_id, metadata, self._db.now())
+        changed: list[int] = []
+        with self._db.write(changes=changed) as cursor:
+            changed.append(writes.update_session(cursor, session_id, metadata, self._db.now()))
         return self.get_session(session_id)
 
     def delete_session(self, session_id: str) -> None:
@@ -279,15 +280,19 @@ class DuckDBStore(
     def update_message_metadata(
         self, session_id: str, message_uuid: str, metadata: dict[str, Any]
     ) -> Message:
-        with self._db.write() as cursor:
-            writes.update_message_metadata(
-                cursor, session_id, message_uuid, metadata, self._db.now()
+        changed: list[int] = []
+        with self._db.write(changes=changed) as cursor:
+            changed.append(
+                writes.update_message_metadata(
+                    cursor, session_id, message_uuid, metadata, self._db.now()
+                )
             )
         return self.get_message(session_id, message_uuid)
 
     def delete_message(self, session_id: str, message_uuid: str) -> None:
-        with self._db.write() as cursor:
-            writes.delete_message(cursor, session_id, message_uuid, self._db.now())
+        changed: list[int] = []
+        with self._db.write(changes=changed) as cursor:
+            changed.append(writes.delete_message(cursor, session_id, message_uuid, self._db.now()))
 
     # --- import --------------------------------------------------------------------
 
