@@ -30,6 +30,8 @@ from zeptui.app.widgets.transcript import TranscriptPane, View
 from zeptui.render import sanitize, session_label
 
 if TYPE_CHECKING:
+    from textual.dom import DOMNode
+
     from zeptui.settings import Settings as StoreSettings
 
 WIDE = 120
@@ -101,30 +103,56 @@ class ZeptuiCommands(Provider):
     """Command palette: the app's commands, and jump to a session by title, id or user."""
 
     def _commands(self) -> list[tuple[str, str, object]]:
+        """(name, help with the keys in use, callback) of each command."""
         app = self.app
         assert isinstance(app, ZeptuiApp)
-        return [
-            ("Search messages", "Ranked full-text search over every message", app.action_search),
-            ("Show all messages", "The full history, paged", partial(app.set_view, View.all)),
+        commands: list[tuple[str, str, object, str | None]] = [
+            (
+                "Search messages",
+                "Ranked full-text search over every message",
+                app.action_search,
+                "search",
+            ),
+            (
+                "Show all messages",
+                "The full history, paged",
+                partial(app.set_view, View.all),
+                None,
+            ),
             (
                 "Show message window",
                 "What get_memory(message_window) returns",
                 partial(app.set_view, View.window),
+                None,
             ),
             (
                 "Show perpetual memory",
                 "What get_memory(perpetual) returns",
                 partial(app.set_view, View.perpetual),
+                None,
             ),
             (
                 "Toggle Markdown / raw text",
                 "How message content is rendered",
                 app.transcript.action_toggle_markdown,
+                "markdown",
             ),
-            ("Cycle session sort", "Recent, created or size", app.sessions.action_cycle_sort),
-            ("Reload", "Read the store again", app.action_reload),
-            ("Help", "Every key binding", app.action_help),
+            (
+                "Cycle session sort",
+                "Recent, created or size",
+                app.sessions.action_cycle_sort,
+                "sort",
+            ),
+            ("Reload", "Read the store again", app.action_reload, "reload"),
+            ("Help", "Every key binding", app.action_help, "help"),
         ]
+        shown = []
+        for name, help_text, callback, binding_id in commands:
+            keys = app.keymap.keys_for(binding_id) if binding_id else ""
+            if keys:
+                help_text += f" · key {markup_literal(keys)}"
+            shown.append((name, help_text, callback))
+        return shown
 
     async def discover(self) -> Hits:
         for name, help_text, callback in self._commands():
@@ -181,23 +209,29 @@ class ZeptuiApp(App[None]):
             "search",
             "Search",
             key_display="/",
+            id="search",
             tooltip="Ranked search over every message; enter jumps to it",
         ),
         # The session list shows `f` in the footer; here it works from any pane.
-        Binding("f", "filter", "Filter", show=False, tooltip="Filter the sessions"),
-        Binding("z", "zoom", "Zoom", tooltip="Maximise the focused pane"),
-        Binding("z", "restore", "Restore", tooltip="Back to all panes"),
-        Binding("escape", "restore", "Restore", show=False, tooltip="Back to all panes"),
+        Binding("f", "filter", "Filter", show=False, tooltip="Filter the sessions", id="filter"),
+        Binding("z", "zoom", "Zoom", tooltip="Maximise the focused pane", id="zoom"),
+        Binding("z", "restore", "Restore", tooltip="Back to all panes", id="zoom"),
+        Binding(
+            "escape", "restore", "Restore", show=False, tooltip="Back to all panes", id="restore"
+        ),
         Binding(
             "i",
             "toggle_inspector",
             "Inspector",
             tooltip="Show or hide the inspector (under the transcript when narrow)",
+            id="inspector",
         ),
-        Binding("r", "reload", "Reload", tooltip="Read the database again"),
-        Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the database again"),
-        Binding("question_mark", "help", "Help", key_display="?", tooltip="These keys"),
-        Binding("q", "quit", "Quit"),
+        Binding("r", "reload", "Reload", tooltip="Read the database again", id="reload"),
+        Binding(
+            "ctrl+r", "reload", "Reload", show=False, tooltip="Read the database again", id="reload"
+        ),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="These keys", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
     ]
 
     TYPED_ACTIONS = frozenset(
@@ -213,6 +247,8 @@ class ZeptuiApp(App[None]):
         self.data.read_ahead()
         self.location = location or leases.location
         self.settings = Settings.load()
+        self.keymap = self.settings.keymap
+        self.set_keymap(self.keymap.keys)
         self.panes = Panes(id="panes")
         self.sessions = SessionsPane(self.data, id="sessions")
         self.transcript = TranscriptPane(self.data, id="transcript")
@@ -223,6 +259,7 @@ class ZeptuiApp(App[None]):
         self._pending_jump: SearchHit | None = None
         self._reloading = False
         self._reload_transcript = False
+        self._clashes_told: set[str] = set()
 
     @classmethod
     def for_database(
@@ -251,6 +288,32 @@ class ZeptuiApp(App[None]):
         self.sub_title = sanitize(self.location)
         self.inspector.border_title = "Inspector"
         self.sessions.table.focus()
+        if self.keymap.keys or self.keymap.problems:
+            self.call_after_refresh(self._report_keymap)
+
+    def _report_keymap(self) -> None:
+        """One line on what `[app.keys]` asked that cannot be done (after the first
+        frame: it reads every binding of the app)."""
+        from zeptui.app.keys import app_bindings
+
+        problems = [*self.keymap.problems]
+        problems += [f"{name}: no such binding" for name in self.keymap.unknown(app_bindings())]
+        if problems:
+            self.notify(
+                f"[app.keys] left out: {'; '.join(problems)}. The README lists the binding ids.",
+                title="Keys",
+                severity="warning",
+                markup=False,
+            )
+
+    def handle_bindings_clash(self, clashed_bindings: set[Binding], node: DOMNode) -> None:
+        """A key `[app.keys]` gave to two bindings: said once (the rebound one wins)."""
+        names = sorted(binding.id or binding.action for binding in clashed_bindings)
+        lost = "their keys" if len(names) > 1 else "its key"
+        text = f"[app.keys]: {', '.join(names)} lost {lost} to a rebound binding."
+        if text not in self._clashes_told:
+            self._clashes_told.add(text)
+            self.notify(text, title="Keys", severity="warning", markup=False)
 
     def watch_theme(self, theme: str) -> None:
         if theme != self.settings.theme:
@@ -478,7 +541,8 @@ class ZeptuiApp(App[None]):
                     ],
                 ),
                 ("Inspector", [*Inspector.BINDINGS, ("escape", "", "Out of a metadata tree")]),
-            ]
+            ],
+            self.keymap,
         )
         self.push_screen(HelpScreen(sections))
 
