@@ -4,18 +4,19 @@ and the heads of the sessions' memory, so any other session's costs one.
 While a store holds its file nobody else writes it, so what it read stays true until
 it writes. Every write transaction reports what it changed once it has committed
 (`Database.write(changes=...)`): the keys of the sessions whose memory it may have
-changed (appends, summaries), or everything (any other write, and taking the file
-back after letting it go). A read notes the time (a change counter) before it
+changed (appends, summaries, a message's edit or delete, a session's update or
+delete), none (new users and sessions, user updates), or everything (any other write,
+and taking the file back after letting it go). A read notes the time (a change counter) before it
 queries, and its answer is kept only while no change to its session came after that
 time. So an answer is never kept stale, and a read made after a write has returned
 sees that write.
 
 A session's head (its key, facts, newest summary and the ids of the messages after
 it: `reads.SessionHead`) takes three queries that each scan a column; the heads of
-the MAX_HEADS most recently active sessions are read together in one, by the first
-read that misses after the cache started or everything changed, and kept on the same
-terms as the answers. A read of a session whose answer is not kept then costs the one
-query of its messages' rows.
+the MAX_HEADS most recently active sessions are read together in one, by the
+HEAD_MISSES-th read that misses after the cache started or everything changed, and
+kept on the same terms as the answers. A read of a session whose answer is not kept
+then costs the one query of its messages' rows.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ MAX_ANSWER_BYTES = 64 * 1024
 MAX_ANSWERS x MAX_ANSWER_BYTES."""
 MAX_HEADS = 20_000
 """Session heads kept (each a few hundred bytes, with its summary's text)."""
+HEAD_MISSES = 32
+"""Reads without a kept head after which every recent session's head is read."""
 MAX_CHANGED_SESSIONS = 100_000
 """Sessions whose last change time is remembered; past that, everything counts as
 changed (and the list starts again), so the bookkeeping stays bounded."""
@@ -66,9 +69,9 @@ class MemoryCache:
         self._changed_at: dict[int, int] = {}
         self._heads: dict[str, tuple[int, SessionHead]] = {}
         """Session id -> (read at, head)."""
-        self._heads_loaded = False
-        """Whether the heads were read together since everything last changed (or
-        someone is reading them)."""
+        self._head_misses = 0
+        """Reads that found no head since everything last changed; at HEAD_MISSES the
+        heads are read together (once: the count goes on past it)."""
 
     def now(self) -> int:
         """The time to note before reading what will be `put`."""
@@ -115,12 +118,13 @@ class MemoryCache:
             return head
 
     def claim_heads(self) -> bool:
-        """Whether the caller should read every head now (`put_heads`): true once
-        after the cache starts and after everything changed, for one caller."""
+        """Called by a read that found no head: whether it should read every head now
+        (`put_heads`). True for the HEAD_MISSES-th such read after the cache started or
+        everything changed, so a short-lived process (a CLI command) never pays for
+        it, and a server does once it serves many sessions."""
         with self._lock:
-            claimed = bool(self._max_answers) and not self._heads_loaded
-            self._heads_loaded = True
-            return claimed
+            self._head_misses += 1
+            return bool(self._max_answers) and self._head_misses == HEAD_MISSES
 
     def put_heads(self, read_at: int, heads: Collection[tuple[str, SessionHead]]) -> None:
         """Keep heads read after `read_at` (those of sessions changed since are not),
@@ -143,7 +147,7 @@ class MemoryCache:
                 self._changed_at.clear()
                 self._answers.clear()
                 self._heads.clear()
-                self._heads_loaded = False
+                self._head_misses = 0
                 return
             for key in keys:
                 self._changed_at[key] = self._clock

@@ -250,8 +250,8 @@ class DuckDBStore(
         return memory
 
     def _memory_head(self, cursor: Cursor, session_id: str) -> reads.SessionHead:
-        """The session's memory head, kept by the memory cache (the first read that
-        misses reads every recent session's, see storage/duckdb/memory_cache.py)."""
+        """The session's memory head, kept by the memory cache (once reads miss often,
+        one reads every recent session's: storage/duckdb/memory_cache.py)."""
         cache = self._memory_cache
         head = cache.head(session_id)
         if head is None and cache.claim_heads():
