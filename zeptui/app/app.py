@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -11,27 +11,26 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Grid
-from textual.content import Content
-from textual.fuzzy import Matcher
 from textual.lazy import Lazy
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input
 
+from zeptui.app.commands import ZeptuiCommands
 from zeptui.app.data import DataLayer, Failed
 from zeptui.app.items import SearchHit
-from zeptui.app.leases import StoreLeases
+from zeptui.app.leases import SharedStore, StoreAccess, StoreLeases, store_access
 from zeptui.app.requests import SessionsLoaded, SessionsRequest, StatsLoaded, StatsRequest
 from zeptui.app.settings import Settings
 from zeptui.app.widgets.inspector import Inspector
 from zeptui.app.widgets.sessions import FilterInput, SessionsPane, SessionTable
 from zeptui.app.widgets.transcript import TranscriptPane, View
-from zeptui.render import sanitize, session_label
+from zeptui.render import sanitize
 
 if TYPE_CHECKING:
     from textual.dom import DOMNode
 
+    from zeptui.compose import StoreTarget
     from zeptui.settings import Settings as StoreSettings
 
 WIDE = 120
@@ -80,118 +79,11 @@ EMPTY_HELP = (
     "Try the sample data:     zeptui demo\n"
     "Add a message:           zeptui add SESSION --role NAME --role-type user --content TEXT"
 )
-
-
-def markup_literal(text: str) -> str:
-    """`text` as Textual markup that shows exactly `text` (the palette's help lines
-    are markup; a session id such as `[$accent]x` must not style them)."""
-    return text.replace("[", "\\[")
-
-
-def literal_highlight(matcher: Matcher, text: str) -> Content:
-    """`matcher.highlight` for data: the matched letters are highlighted, and the
-    text is never read as markup (Textual's own highlight parses it)."""
-    content = Content(text)
-    _, offsets = matcher.fuzzy_search.match(matcher.query, text)
-    for offset in offsets:
-        if not text[offset].isspace():
-            content = content.stylize(matcher.match_style, offset, offset + 1)
-    return content
-
-
-class ZeptuiCommands(Provider):
-    """Command palette: the app's commands, and jump to a session by title, id or user."""
-
-    def _commands(self) -> list[tuple[str, str, object]]:
-        """(name, help with the keys in use, callback) of each command."""
-        app = self.app
-        assert isinstance(app, ZeptuiApp)
-        commands: list[tuple[str, str, object, str | None]] = [
-            (
-                "Search messages",
-                "Ranked full-text search over every message",
-                app.action_search,
-                "search",
-            ),
-            (
-                "Show all messages",
-                "The full history, paged",
-                partial(app.set_view, View.all),
-                None,
-            ),
-            (
-                "Show message window",
-                "What get_memory(message_window) returns",
-                partial(app.set_view, View.window),
-                None,
-            ),
-            (
-                "Show perpetual memory",
-                "What get_memory(perpetual) returns",
-                partial(app.set_view, View.perpetual),
-                None,
-            ),
-            (
-                "Toggle Markdown / raw text",
-                "How message content is rendered",
-                app.transcript.action_toggle_markdown,
-                "markdown",
-            ),
-            (
-                "Cycle session sort",
-                "Recent, created or size",
-                app.sessions.action_cycle_sort,
-                "sort",
-            ),
-            ("Reload", "Read the store again", app.action_reload, "reload"),
-            ("Help", "Every key binding", app.action_help, "help"),
-        ]
-        shown = []
-        for name, help_text, callback, binding_id in commands:
-            keys = app.keymap.keys_for(binding_id) if binding_id else ""
-            if keys:
-                help_text += f" · key {markup_literal(keys)}"
-            shown.append((name, help_text, callback))
-        return shown
-
-    async def discover(self) -> Hits:
-        for name, help_text, callback in self._commands():
-            yield DiscoveryHit(name, callback, help=help_text)  # type: ignore[arg-type]
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, help_text, callback in self._commands():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)  # type: ignore[arg-type]
-        async for hit in self._sessions(query):
-            yield hit
-
-    async def _sessions(self, query: str) -> AsyncIterator[Hit]:
-        app = self.app
-        assert isinstance(app, ZeptuiApp)
-        if not query.strip():
-            return
-        reply = await app.data.ask(SessionsRequest(text=query.strip(), limit=20))
-        if not isinstance(reply, SessionsLoaded):
-            return  # the store cannot answer now: no session hits
-        matcher = self.matcher(query)
-        for info in reply.sessions:
-            session = info.session
-            # The list shows the title, so that is what the hit shows and matches;
-            # the id matches too.
-            label = sanitize(session_label(session))
-            shown = f"Session {label}"
-            score = max(matcher.match(shown), matcher.match(session.session_id), 0.5)
-            details = [f"user {session.user_id or '-'}", f"{info.message_count:,} messages"]
-            if label != session.session_id:
-                details.insert(0, session.session_id)
-            yield Hit(
-                score,
-                literal_highlight(matcher, shown),
-                partial(app.open_session, session.session_id),
-                help=markup_literal(sanitize(" · ".join(details))),
-            )
+EMPTY_SERVER_HELP = (
+    "No sessions yet on {location}.\n\n"
+    "Import chat histories:   zeptui import PATH... --remote SERVER\n"
+    "Add a message:           zeptui add SESSION --role-type user --content TEXT --remote SERVER"
+)
 
 
 class ZeptuiApp(App[None]):
@@ -239,13 +131,16 @@ class ZeptuiApp(App[None]):
     )
     """Actions whose keys type into the filter box: off (and not shown) while it has focus."""
 
-    def __init__(self, leases: StoreLeases, *, location: str | None = None) -> None:
+    def __init__(self, leases: StoreAccess, *, location: str | None = None) -> None:
         super().__init__()
         self.data = DataLayer(leases)
         # Started before Textual's own start-up work: the first page of sessions is
         # read from the file meanwhile.
         self.data.read_ahead()
         self.location = location or leases.location
+        self.on_server = isinstance(leases, SharedStore)
+        """The store is a server's (`--remote`): the header says so."""
+        self._server_kind: str | None = None
         self.settings = Settings.load()
         self.keymap = self.settings.keymap
         self.set_keymap(self.keymap.keys)
@@ -285,7 +180,7 @@ class ZeptuiApp(App[None]):
         logging.getLogger("storage.reads").addHandler(self._read_warnings)
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
-        self.sub_title = sanitize(self.location)
+        self._show_header()
         self.inspector.border_title = "Inspector"
         self.sessions.table.focus()
         if self.keymap.keys or self.keymap.problems:
@@ -406,13 +301,17 @@ class ZeptuiApp(App[None]):
         self.data.read(self, StatsRequest())
 
     @on(StatsLoaded)
-    def _show_stats(self, event: StatsLoaded) -> None:
-        stats = event.stats
-        if stats is None:
-            return
-        self.sub_title = (
-            f"{sanitize(self.location)} · {stats.sessions:,} sessions · {stats.messages:,} messages"
-        )
+    def _show_header(self, event: StatsLoaded | None = None) -> None:
+        """The sub-title: where the store is (a file's path, or a server: its URL or
+        name, what it is and its API once it answered), and the counts if known."""
+        self._server_kind = (event and event.server) or self._server_kind
+        parts = [sanitize(self.location)]
+        if self.on_server:
+            parts.append(sanitize(self._server_kind or "server"))
+        if event is not None and event.stats is not None:
+            stats = event.stats
+            parts.append(f"{stats.sessions:,} sessions · {stats.messages:,} messages")
+        self.sub_title = " · ".join(parts)
 
     # --- panes talk through the app ----------------------------------------------------
 
@@ -448,7 +347,8 @@ class ZeptuiApp(App[None]):
             if self.sessions.is_filtered:
                 self.transcript.show_empty("No sessions match the filter.")
             else:
-                self.transcript.show_empty(EMPTY_HELP.format(location=self.location))
+                empty = EMPTY_SERVER_HELP if self.on_server else EMPTY_HELP
+                self.transcript.show_empty(empty.format(location=self.location))
             self.inspector.show_session(None)
 
     def _announce_reload(self, total: int) -> None:
@@ -579,7 +479,7 @@ class _ReadWarnings(logging.Handler):
             notify()
 
 
-def run(path: Path, settings: Callable[[], StoreSettings] | None = None) -> None:
-    """Open the app on the database at `path` (missing: the empty state); `settings`
-    is asked for once the file is first opened (it costs nothing before the first frame)."""
-    ZeptuiApp.for_database(path, settings).run()
+def run(target: StoreTarget, settings: Callable[[], StoreSettings] | None = None) -> None:
+    """Open the app on the store `target` names (`leases.store_access`); `settings` is
+    asked for once the store is first opened (it costs nothing before the first frame)."""
+    ZeptuiApp(store_access(target, settings=settings)).run()

@@ -329,7 +329,8 @@ class SessionsPane(Vertical):
         self._loading_more = False
         text = sanitize(event.text)
         if not self._lock_retry.attempts:  # once per round of retries
-            self.notify(text, title="Cannot read the store", severity="error", markup=False)
+            title = "Not offered by this store" if event.unsupported else "Cannot read the store"
+            self.notify(text, title=title, severity="error", markup=False)
         if event.locked:  # another process holds the file: try again by itself
             text = self._lock_retry.schedule(self.reload) + "\n" + text
         self.query_one("#sessions-status", Static).update(Text(text, style="red"))
