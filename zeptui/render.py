@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from zeptui.text import sanitize as sanitize  # the app imports it from here
+from zeptui.text import title_or_id
 
 if TYPE_CHECKING:
     from storage.models import (
@@ -52,11 +53,6 @@ def session_label(session: Session) -> str:
     """What to call a session on screen: its `title` metadata (set by the ChatGPT,
     Claude and ShareGPT importers) when it has one, else its id."""
     return title_or_id(session.session_id, (session.metadata or {}).get("title"))
-
-
-def title_or_id(session_id: str, title: object) -> str:
-    """`title` (a session's `title` metadata) when it is non-blank text, else the id."""
-    return title.strip() if isinstance(title, str) and title.strip() else session_id
 
 
 def data(value: object, style: str = "") -> Text:

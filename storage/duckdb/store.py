@@ -2,14 +2,15 @@
 
 A thin composition: each call takes this thread's cursor or a write transaction
 from the open file (`connection.Database`) and hands it to the module that does the
-work (reads, writes, messages, imports, zep_jsonl, search, summaries, maintenance).
+work (reads, writes, messages, imports, zep_jsonl, search, summaries, inventory,
+maintenance).
 The store itself keeps the summary scheduler and what it was opened with.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -22,15 +23,21 @@ from storage.capabilities import (
     MessageDeletion,
     MessagePositions,
     ReadProgress,
+    Restoring,
     SessionPages,
     Summarizing,
+    SummaryImport,
+    SyncInventory,
+    UserPages,
     ZepJsonlImport,
 )
 from storage.duckdb import (
     imports,
+    inventory,
     maintenance,
     ranking,
     reads,
+    restore,
     search,
     summaries,
     writes,
@@ -45,6 +52,8 @@ from storage.models import (
     CreateSessionRequest,
     CreateUserRequest,
     ImportResult,
+    InventoryPage,
+    InventoryQuery,
     Memory,
     MemoryType,
     Message,
@@ -53,6 +62,7 @@ from storage.models import (
     SearchQuery,
     SearchResult,
     Session,
+    SessionContents,
     SessionImport,
     SessionPage,
     SessionQuery,
@@ -60,6 +70,7 @@ from storage.models import (
     SummaryInfo,
     UpdateUserRequest,
     User,
+    UserPage,
 )
 from storage.store import DEFAULT_MESSAGE_WINDOW, MemoryStore
 
@@ -92,6 +103,10 @@ class DuckDBStore(
     Maintenance,
     MessageDeletion,
     MessagePositions,
+    Restoring,
+    UserPages,
+    SyncInventory,
+    SummaryImport,
 ):
     """Zep's memory model on one DuckDB file.
 
@@ -294,6 +309,26 @@ class DuckDBStore(
         with self._db.write(changes=changed) as cursor:
             changed.append(writes.delete_message(cursor, session_id, message_uuid, self._db.now()))
 
+    # --- restoring and listing what was deleted -------------------------------------
+
+    def deleted_session_page(self, query: SessionQuery | None = None) -> SessionPage:
+        return reads.session_page(self._db.cursor(), query or SessionQuery(), deleted=True)
+
+    def restore_session(self, session_id: str) -> None:
+        with self._db.write() as cursor:
+            restore.restore_session(cursor, session_id, self._db.now())
+
+    def restore_message(self, session_id: str, message_uuid: str) -> None:
+        with self._db.write() as cursor:
+            restore.restore_message(cursor, session_id, message_uuid, self._db.now())
+
+    def restore_user(self, user_id: str) -> int:
+        with self._db.write() as cursor:
+            return restore.restore_user(cursor, user_id, self._db.now())
+
+    def user_page(self, limit: int = 100, cursor: int = 0, text: str | None = None) -> UserPage:
+        return reads.user_page(self._db.cursor(), limit, cursor, text)
+
     # --- import --------------------------------------------------------------------
 
     def import_sessions(
@@ -344,6 +379,18 @@ class DuckDBStore(
 
     def list_summaries(self, session_id: str) -> list[SummaryInfo]:
         return summaries.list_summaries(self._db.cursor(), session_id)
+
+    def import_summaries(self, by_session: Mapping[str, Sequence[SummaryInfo]]) -> int:
+        if not any(by_session.values()):
+            return 0
+        with self._db.write() as cursor:
+            return summaries.import_summaries(cursor, by_session, self._db.now())
+
+    def inventory(self, query: InventoryQuery) -> InventoryPage:
+        return inventory.inventory(self._db.cursor(), query)
+
+    def session_contents(self, session_ids: Sequence[str]) -> list[SessionContents]:
+        return inventory.session_contents(self._db.cursor(), session_ids)
 
     def summarize(self, session_id: str, *, again: bool = False) -> list[SummaryInfo]:
         key = reads.session_key(self._db.cursor(), session_id)

@@ -20,7 +20,9 @@ from zeptui.app.commands import ZeptuiCommands
 from zeptui.app.data import DataLayer, Failed
 from zeptui.app.items import SearchHit
 from zeptui.app.leases import SharedStore, StoreAccess, StoreLeases, store_access
+from zeptui.app.manage import ManagingApp
 from zeptui.app.requests import SessionsLoaded, SessionsRequest, StatsLoaded, StatsRequest
+from zeptui.app.screens.sync import SyncCommands
 from zeptui.app.settings import Settings
 from zeptui.app.widgets.inspector import Inspector
 from zeptui.app.widgets.sessions import FilterInput, SessionsPane, SessionTable
@@ -86,12 +88,12 @@ EMPTY_SERVER_HELP = (
 )
 
 
-class ZeptuiApp(App[None]):
+class ZeptuiApp(ManagingApp):
     """Browse sessions and read memory as a client sees it."""
 
     TITLE = "zeptui"
     CSS_PATH = Path(__file__).with_name("app.tcss")
-    COMMANDS = App.COMMANDS | {ZeptuiCommands}
+    COMMANDS = App.COMMANDS | {ZeptuiCommands, SyncCommands}
     # `esc` first leaves the filter box or a metadata tree; the binding below then
     # restores a zoomed pane.
     ESCAPE_TO_MINIMIZE = False
@@ -221,14 +223,15 @@ class ZeptuiApp(App[None]):
         """Which app keys are on (and shown in the footer) right now."""
         if self.screen is not self.screen_stack[0]:
             return True  # a dialog: its own keys
-        if isinstance(self.focused, Input) and action in self.TYPED_ACTIONS:
+        typed = self.TYPED_ACTIONS | self.MANAGE_TYPED_ACTIONS
+        if isinstance(self.focused, Input) and action in typed:
             return False
         zoomed = self.screen.maximized is not None
         if action == "zoom":
             return not zoomed
         if action == "restore":
             return zoomed
-        return True
+        return self.check_manage_action(action)
 
     def _visible_panes(self) -> list[Widget]:
         panes: list[Widget] = [self.sessions, self.transcript]
@@ -324,6 +327,8 @@ class ZeptuiApp(App[None]):
             jump = self._pending_jump.message_uuid
             self._pending_jump = None
         self.inspector.show_session(event.info)
+        if self.show_deleted_session(event.info):
+            return
         # The same session with the same counts (the list was filtered or sorted)
         # keeps its transcript where it is; `r` reads it again.
         if jump is not None or self._reload_transcript or event.info != self.transcript.info:
@@ -344,7 +349,9 @@ class ZeptuiApp(App[None]):
             self._announce_reload(event.total)
         if event.total == 0:
             self.transcript.info = None
-            if self.sessions.is_filtered:
+            if self.sessions.show_deleted:
+                self.transcript.show_empty("No deleted sessions here (D shows the live ones).")
+            elif self.sessions.is_filtered:
                 self.transcript.show_empty("No sessions match the filter.")
             else:
                 empty = EMPTY_SERVER_HELP if self.on_server else EMPTY_HELP
@@ -431,6 +438,7 @@ class ZeptuiApp(App[None]):
                         ("ctrl+p", "", "Commands: jump to a session, views, theme"),
                     ],
                 ),
+                ("Changes", ManagingApp.BINDINGS),
                 ("Session list", [*SessionsPane.BINDINGS, *SessionTable.BINDINGS]),
                 ("Filter box", [*FilterInput.BINDINGS, ("enter", "", "Back to the list")]),
                 (

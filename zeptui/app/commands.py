@@ -80,6 +80,7 @@ class ZeptuiCommands(Provider):
                 "sort",
             ),
             ("Reload", "Read the store again", app.action_reload, "reload"),
+            *app.manage_commands(),
             ("Help", "Every key binding", app.action_help, "help"),
         ]
         shown = []

@@ -115,11 +115,9 @@ class DataLayer:
         page kept from the last start if the file is unchanged, else read from the
         file on a thread of its own, started now (call it as early as possible)."""
         path = self.leases.path
-        if path is None:
-            return
-        self._kept = first_page.load(path)
-        if self._kept is None and path.exists():
-            self._ahead = first_page.read_ahead(path)
+        if path is not None:
+            early = first_page.take(path)
+            self._kept, self._ahead = early.kept, early.ahead
 
     def first_page(self, requester: MessagePump) -> FirstPage | None:
         """The first page, if it is there already; else, while it is being read

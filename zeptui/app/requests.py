@@ -57,11 +57,13 @@ class SessionsRequest(Request):
     created_before: datetime | None = None
     text: str | None = None
     keep: bool = False
+    deleted: bool = False
+    """The deleted sessions instead (the `Restoring` capability)."""
     reset: bool = True
     generation: int = 0
 
     def run(self, store: MemoryStore, database: Path | None) -> SessionsLoaded:
-        from storage.capabilities import SessionPages, require
+        from storage.capabilities import Restoring, SessionPages, require
         from storage.models import SessionQuery
 
         query = SessionQuery(
@@ -76,8 +78,13 @@ class SessionsRequest(Request):
             text=self.text,
         )
         stamp = first_page.file_stamp(database) if self.keep and database else None
-        pages = require(store, SessionPages, "list sessions with their counts")
-        page = pages.session_page(query)
+        if self.deleted:
+            restoring = require(store, Restoring, "list deleted sessions")
+            page = restoring.deleted_session_page(query)
+        else:
+            page = require(store, SessionPages, "list sessions with their counts").session_page(
+                query
+            )
         rows = tuple(SessionRow.of(info) for info in page.sessions)
         if database is not None and stamp is not None:
             first_page.save(database, stamp, FirstPage(rows, page.total_count))

@@ -7,7 +7,7 @@ those the server offers, so `offered(store, SessionPages)` answers as the server
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -17,16 +17,23 @@ from storage.capabilities import (
     Maintenance,
     MessageDeletion,
     MessagePositions,
+    Restoring,
     SessionPages,
     Summarizing,
+    SummaryImport,
+    SyncInventory,
     Unsupported,
+    UserPages,
 )
 from storage.errors import MessageConflictError
 from storage.models import (
     CreateUserRequest,
     ImportResult,
+    InventoryPage,
+    InventoryQuery,
     PurgeResult,
     Session,
+    SessionContents,
     SessionImport,
     SessionInfo,
     SessionOrder,
@@ -34,18 +41,51 @@ from storage.models import (
     SessionQuery,
     StoreStats,
     SummaryInfo,
+    UserPage,
 )
 from zeptui.remote.store import RemoteStore, message_body
 
 _SUMMARIES = TypeAdapter(list[SummaryInfo])
+_CONTENTS = TypeAdapter(list[SessionContents])
+
+
+def _session_page(store: RemoteStore, endpoint: str, query: SessionQuery | None) -> SessionPage:
+    body = (query or SessionQuery()).model_dump(mode="json", exclude_defaults=True)
+    found = store.client.json("POST", store._zeptui(endpoint), json=body, idempotent=True)
+    return SessionPage.model_validate(found)
 
 
 class RemoteSessionPages(RemoteStore, SessionPages):
     def session_page(self, query: SessionQuery | None = None) -> SessionPage:
-        body = (query or SessionQuery()).model_dump(mode="json", exclude_defaults=True)
-        path = self._zeptui("session-page")
-        found = self.client.json("POST", path, json=body, idempotent=True)
-        return SessionPage.model_validate(found)
+        return _session_page(self, "session-page", query)
+
+
+class RemoteRestoring(RemoteStore, Restoring):
+    """Restores are not repeated on a failure on the way: a second try of one that was
+    made would be refused as not deleted."""
+
+    def deleted_session_page(self, query: SessionQuery | None = None) -> SessionPage:
+        return _session_page(self, "deleted-session-page", query)
+
+    def restore_session(self, session_id: str) -> None:
+        self.client.request("POST", self._zeptui("sessions", "{}", "restore", ids=(session_id,)))
+
+    def restore_message(self, session_id: str, message_uuid: str) -> None:
+        path = self._zeptui(
+            "sessions", "{}", "messages", "{}", "restore", ids=(session_id, message_uuid)
+        )
+        self.client.request("POST", path)
+
+    def restore_user(self, user_id: str) -> int:
+        path = self._zeptui("users", "{}", "restore", ids=(user_id,))
+        return int(self.client.json("POST", path)["sessions"])
+
+
+class RemoteUserPages(RemoteStore, UserPages):
+    def user_page(self, limit: int = 100, cursor: int = 0, text: str | None = None) -> UserPage:
+        body = {"limit": limit, "cursor": cursor, "text": text}
+        found = self.client.json("POST", self._zeptui("user-page"), json=body, idempotent=True)
+        return UserPage.model_validate(found)
 
 
 class RemoteBulkImport(RemoteStore, BulkImport):
@@ -146,6 +186,31 @@ class RemoteMessagePositions(RemoteStore, MessagePositions):
         return int(self.client.json("GET", path)["position"])
 
 
+class RemoteSyncInventory(RemoteStore, SyncInventory):
+    def inventory(self, query: InventoryQuery) -> InventoryPage:
+        body = query.model_dump(mode="json", exclude_defaults=True)
+        found = self.client.json("POST", self._zeptui("inventory"), json=body, idempotent=True)
+        return InventoryPage.model_validate(found)
+
+    def session_contents(self, session_ids: Sequence[str]) -> list[SessionContents]:
+        body = {"session_ids": list(session_ids)}
+        found = self.client.json("POST", self._zeptui("contents"), json=body, idempotent=True)
+        return _CONTENTS.validate_python(found)
+
+
+class RemoteSummaryImport(RemoteStore, SummaryImport):
+    def import_summaries(self, by_session: Mapping[str, Sequence[SummaryInfo]]) -> int:
+        if not any(by_session.values()):
+            return 0
+        body = {
+            session_id: [info.model_dump(mode="json") for info in infos]
+            for session_id, infos in by_session.items()
+        }
+        # Summaries carry their uuids: one stored by a lost try is skipped the next.
+        found = self.client.json("POST", self._zeptui("summaries"), json=body, idempotent=True)
+        return int(found["stored"])
+
+
 class ZepSessionPages(RemoteStore, SessionPages):
     """Session pages from a plain Zep server's own endpoints: its sessions (or a user's),
     each one's history read whole for its count, tokens and last activity. Zep filters
@@ -213,5 +278,9 @@ REMOTE_CAPABILITIES: dict[str, type[RemoteStore]] = {
     "maintenance": RemoteMaintenance,
     "message_deletion": RemoteMessageDeletion,
     "message_positions": RemoteMessagePositions,
+    "restoring": RemoteRestoring,
+    "user_pages": RemoteUserPages,
+    "sync_inventory": RemoteSyncInventory,
+    "summary_import": RemoteSummaryImport,
 }
 """By the names a server lists its capabilities under (storage.capabilities.CAPABILITY_NAMES)."""

@@ -23,8 +23,12 @@ from storage.capabilities import (
     Maintenance,
     MessageDeletion,
     MessagePositions,
+    Restoring,
     SessionPages,
     Summarizing,
+    SummaryImport,
+    SyncInventory,
+    UserPages,
     require,
 )
 from storage.errors import MessageConflictError
@@ -32,15 +36,19 @@ from storage.metadata_filter import parse_where
 from storage.models import (
     CreateUserRequest,
     ImportResult,
+    InventoryPage,
+    InventoryQuery,
     Message,
     PurgeResult,
     SearchQuery,
     SearchResult,
+    SessionContents,
     SessionImport,
     SessionPage,
     SessionQuery,
     StoreStats,
     SummaryInfo,
+    UserPage,
     validation_message,
 )
 from storage.store import MemoryStore
@@ -101,6 +109,25 @@ class PositionResponse(_Body):
     position: int
 
 
+class RestoredUserResponse(_Body):
+    sessions: int
+    """How many sessions came back with the user."""
+
+
+class UserPageBody(_Body):
+    limit: int = 100
+    cursor: int = 0
+    text: str | None = None
+
+
+class ContentsBody(_Body):
+    session_ids: list[str]
+
+
+class SummaryImportResponse(_Body):
+    stored: int
+
+
 def offered_names(store: MemoryStore) -> list[str]:
     """The names of the capabilities `store` offers."""
     return [name for name, kind in CAPABILITY_NAMES.items() if isinstance(store, kind)]
@@ -112,6 +139,9 @@ def extensions_router(store: MemoryStore) -> APIRouter:
 
     def sid(raw: str) -> str:
         return decode_id(raw, "session_id", plus_is_space=True)
+
+    def restoring() -> Restoring:
+        return require(store, Restoring, "restore what was deleted")
 
     @router.get("/capabilities", response_model=CapabilitiesResponse)
     def capabilities() -> Response:
@@ -211,5 +241,54 @@ def extensions_router(store: MemoryStore) -> APIRouter:
         positions = require(store, MessagePositions, "tell message positions")
         found = positions.message_position(sid(session_id), message_uuid)
         return json_response(PositionResponse(position=found))
+
+    @router.post("/deleted-session-page", response_model=SessionPage)
+    def deleted_session_page(request: SessionQuery) -> Response:
+        """A filtered, sorted page of deleted sessions, each counting what a restore
+        brings back."""
+        return json_response(restoring().deleted_session_page(request))
+
+    @router.post("/sessions/{session_id}/restore", response_model=SuccessResponse)
+    def restore_session(session_id: SessionId) -> Response:
+        """Undelete a session with the messages and summaries deleted with it."""
+        restoring().restore_session(sid(session_id))
+        return json_response(SuccessResponse())
+
+    @router.post(
+        "/sessions/{session_id}/messages/{message_uuid}/restore", response_model=SuccessResponse
+    )
+    def restore_message(session_id: SessionId, message_uuid: str) -> Response:
+        """Undelete one message of a live session."""
+        restoring().restore_message(sid(session_id), message_uuid)
+        return json_response(SuccessResponse())
+
+    @router.post("/users/{user_id}/restore", response_model=RestoredUserResponse)
+    def restore_user(user_id: str) -> Response:
+        """Undelete a user with the sessions deleted with it."""
+        count = restoring().restore_user(decode_id(user_id, "user_id", plus_is_space=True))
+        return json_response(RestoredUserResponse(sessions=count))
+
+    @router.post("/user-page", response_model=UserPage)
+    def user_page(request: UserPageBody) -> Response:
+        """Live users by creation, each with its number of live sessions."""
+        pages = require(store, UserPages, "list users with their session counts")
+        return json_response(pages.user_page(request.limit, request.cursor, request.text))
+
+    @router.post("/inventory", response_model=InventoryPage)
+    def inventory(request: InventoryQuery) -> Response:
+        """A page of sessions, deleted ones too, with the uuids each holds (sync)."""
+        return json_response(require(store, SyncInventory, "list its inventory").inventory(request))
+
+    @router.post("/contents", response_model=list[SessionContents])
+    def contents(request: ContentsBody) -> Response:
+        """The live messages and summaries of the live sessions named (sync)."""
+        inventory = require(store, SyncInventory, "list its inventory")
+        return json_response(inventory.session_contents(request.session_ids))
+
+    @router.post("/summaries", response_model=SummaryImportResponse)
+    def import_summaries(request: dict[str, list[SummaryInfo]]) -> Response:
+        """Store other stores' summaries, by session id, as they are (sync)."""
+        importing = require(store, SummaryImport, "import summaries")
+        return json_response(SummaryImportResponse(stored=importing.import_summaries(request)))
 
     return router
