@@ -223,11 +223,12 @@ def import_summaries(
     if not kept:
         return 0
     summary_ids = reserve_ids(cursor, "summaries_id_seq", len(kept))
+    terms = search.read_terms([info.summary.content for _, info, _ in kept])
     cursor.execute(
         "INSERT INTO summaries SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
         "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), unnest(?::UUID[]), "
         "unnest(?::BIGINT[]), unnest(?::UUID[]), unnest(?::INTEGER[]), unnest(?::JSON[]), "
-        "unnest(?::TIMESTAMP[]), NULL, 0",
+        "unnest(?::TIMESTAMP[]), NULL, unnest(?::INTEGER[])",
         [
             summary_ids,
             [info.summary.uuid for _, info, _ in kept],
@@ -240,7 +241,8 @@ def import_summaries(
             [info.message_count for _, info, _ in kept],
             [dump_json(info.summary.metadata) for _, info, _ in kept],
             [to_db_time(info.summary.created_at or now) for _, info, _ in kept],
+            search.search_lengths(terms),
         ],
     )
-    search.index_summaries(cursor, "id IN (SELECT unnest(?::BIGINT[]))", [summary_ids])
+    search.index_new(cursor, SUMMARIES, summary_ids, terms)
     return len(kept)
