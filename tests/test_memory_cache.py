@@ -13,10 +13,13 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from storage.duckdb import DuckDBStore
-from storage.duckdb.memory_cache import MAX_ANSWER_BYTES, MemoryCache
+from storage.duckdb import memory_cache as memory_cache_module
+from storage.duckdb.memory_cache import HEAD_MISSES, MAX_ANSWER_BYTES, MAX_ANSWERS, MemoryCache
+from storage.duckdb.reads import SessionHead, memory_head, memory_heads
 from storage.errors import NotFoundError
 from storage.models import (
     CreateSessionRequest,
@@ -50,21 +53,32 @@ def answers(store: DuckDBStore, session_id: str) -> list[Memory | str]:
     return found
 
 
+@pytest.mark.parametrize("memory_cache", [MAX_ANSWERS, 1], ids=["answers", "heads"])
 def test_after_every_kind_of_write_the_answer_is_what_a_fresh_store_reads(
-    tmp_path: Path,
+    tmp_path: Path, memory_cache: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """With room for one answer, the four questions evict each other's answers: each
+    read goes through the kept session heads (read together on every first miss)."""
+    monkeypatch.setattr(memory_cache_module, "HEAD_MISSES", 1)
     path = tmp_path / "x.duckdb"
-    first = str(uuid.uuid4())
-    with DuckDBStore(path, message_window=4, background_summaries=False) as store:
+    first, last = str(uuid.uuid4()), str(uuid.uuid4())
+    with DuckDBStore(
+        path, message_window=4, background_summaries=False, memory_cache=memory_cache
+    ) as store:
         store.add_user(CreateUserRequest(user_id="u1"))
         store.add_session(CreateSessionRequest(session_id="s", user_id="u1"))
         writes: list[tuple[str, Callable[[], object]]] = [
             ("add", lambda: store.add_memory("s", [message("first. One.", first)])),
             ("add more", lambda: store.add_memory("s", [message(f"m{n}. Two.") for n in range(7)])),
+            ("add last", lambda: store.add_memory("s", [message("last. Two.", last)])),
             ("metadata", lambda: store.update_message_metadata("s", first, {"k": 1})),
+            ("recent metadata", lambda: store.update_message_metadata("s", last, {"k": 1})),
             ("delete message", lambda: store.delete_message("s", first)),
+            ("delete recent message", lambda: store.delete_message("s", last)),
             ("summarise again", lambda: store.summarize("s", again=True)),
             ("delete session", lambda: store.delete_session("s")),
+            ("update undeletes", lambda: store.update_session("s", {"k": 2})),
+            ("delete again", lambda: store.delete_session("s")),
             ("add undeletes", lambda: store.add_memory("s", [message("back. Three.")])),
             (
                 "import",
@@ -145,3 +159,42 @@ def test_the_least_recently_used_answers_go_first(max_answers: int) -> None:
     cache.put(("c", MemoryType.perpetual, None), 1, cache.now(), Memory())
     assert cache.get(("b", MemoryType.perpetual, None)) is None
     assert cache.get(("a", MemoryType.perpetual, None)) == Memory()
+
+
+def test_heads_read_before_a_change_to_their_session_are_not_kept() -> None:
+    cache = MemoryCache()
+    assert [cache.claim_heads() for _ in range(HEAD_MISSES + 1)][-2:] == [True, False]
+    read_at = cache.now()
+    cache.changed([2])  # committed while the heads were being read
+    cache.put_heads(
+        read_at, [("a", SessionHead(1, None, None, ())), ("b", SessionHead(2, None, None, ()))]
+    )
+    assert cache.head("a") == SessionHead(1, None, None, ())
+    assert cache.head("b") is None
+    cache.changed([1])
+    assert cache.head("a") is None
+    cache.changed(None)  # everything changed: read them all again after as many misses
+    assert [cache.claim_heads() for _ in range(HEAD_MISSES)][-1]
+    assert not any(MemoryCache(0).claim_heads() for _ in range(HEAD_MISSES))  # no cache
+
+
+def test_the_heads_read_together_are_those_read_one_by_one(tmp_path: Path) -> None:
+    """`reads.memory_heads` (every recent session's head in one query) reads what
+    `reads.memory_head` reads for each session: with summaries or none, deleted
+    messages, and no deleted session."""
+    path = tmp_path / "x.duckdb"
+    with DuckDBStore(path, message_window=4, background_summaries=False) as store:
+        for n, count in enumerate([0, 2, 5, 9, 13]):
+            store.add_session(CreateSessionRequest(session_id=f"s{n}"))
+            if count:
+                store.add_memory(f"s{n}", [message(f"m{i}. Said.") for i in range(count)])
+        newest = store.get_memory("s4").messages[-1]
+        assert newest.uuid is not None
+        store.delete_message("s4", newest.uuid)
+        store.add_memory("gone", [message("bye")])
+        store.delete_session("gone")
+    with duckdb.connect(str(path), read_only=True) as con:
+        together = dict(memory_heads(con, 100, 4))
+        assert sorted(together) == ["s0", "s1", "s2", "s3", "s4"]
+        assert together == {sid: memory_head(con, sid, 4) for sid in together}
+        assert together["s3"].summary is not None and together["s1"].summary is None

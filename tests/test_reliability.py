@@ -37,7 +37,9 @@ with DuckDBStore(path, message_window=4) as store:
 
 
 def kill_after(process: subprocess.Popen[str], lines: int, extra: float) -> list[str]:
-    """Read `lines` progress lines (bounded in time), wait `extra` s, SIGKILL, reap."""
+    """Read `lines` progress lines (bounded in time), wait `extra` s, SIGKILL, reap;
+    every whole line the process printed before it died (it goes on working, and
+    printing, until the kill: a fast writer reports several more)."""
     assert process.stdout is not None
     seen: list[str] = []
     deadline = time.monotonic() + 60
@@ -49,7 +51,8 @@ def kill_after(process: subprocess.Popen[str], lines: int, extra: float) -> list
     time.sleep(extra)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
-    return seen
+    rest = process.stdout.read().split("\n")[:-1]  # (a line cut by the kill is no report)
+    return seen + [line.strip() for line in rest]
 
 
 def live_contents(path: Path) -> dict[str, list[int]]:

@@ -1,13 +1,22 @@
-"""Memory answers kept in the process, so a busy session's `get_memory` costs no query.
+"""Memory answers kept in the process, so a busy session's `get_memory` costs no query,
+and the heads of the sessions' memory, so any other session's costs one.
 
 While a store holds its file nobody else writes it, so what it read stays true until
 it writes. Every write transaction reports what it changed once it has committed
 (`Database.write(changes=...)`): the keys of the sessions whose memory it may have
-changed (appends, summaries), or everything (any other write, and taking the file
-back after letting it go). A read notes the time (a change counter) before it
+changed (appends, summaries, a message's edit or delete, a session's update or
+delete), none (new users and sessions, user updates), or everything (any other write,
+and taking the file back after letting it go). A read notes the time (a change counter) before it
 queries, and its answer is kept only while no change to its session came after that
 time. So an answer is never kept stale, and a read made after a write has returned
 sees that write.
+
+A session's head (its key, facts, newest summary and the ids of the messages after
+it: `reads.SessionHead`) takes three queries that each scan a column; the heads of
+the MAX_HEADS most recently active sessions are read together in one, by the
+HEAD_MISSES-th read that misses after the cache started or everything changed, and
+kept on the same terms as the answers. A read of a session whose answer is not kept
+then costs the one query of its messages' rows.
 """
 
 from __future__ import annotations
@@ -16,8 +25,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from storage.models import Memory, MemoryType
+
+if TYPE_CHECKING:
+    from storage.duckdb.reads import SessionHead
 
 MAX_ANSWERS = 2_048
 """Answers kept (a session's memory per memory type and lastn); the least recently
@@ -25,6 +38,10 @@ used go first."""
 MAX_ANSWER_BYTES = 64 * 1024
 """An answer larger than this (as JSON) is not kept: the cache holds at most
 MAX_ANSWERS x MAX_ANSWER_BYTES."""
+MAX_HEADS = 20_000
+"""Session heads kept (each a few hundred bytes, with its summary's text)."""
+HEAD_MISSES = 32
+"""Reads without a kept head after which every recent session's head is read."""
 MAX_CHANGED_SESSIONS = 100_000
 """Sessions whose last change time is remembered; past that, everything counts as
 changed (and the list starts again), so the bookkeeping stays bounded."""
@@ -50,6 +67,11 @@ class MemoryCache:
         self._clock = 0
         self._everything_changed_at = 0
         self._changed_at: dict[int, int] = {}
+        self._heads: dict[str, tuple[int, SessionHead]] = {}
+        """Session id -> (read at, head)."""
+        self._head_misses = 0
+        """Reads that found no head since everything last changed; at HEAD_MISSES the
+        heads are read together (once: the count goes on past it)."""
 
     def now(self) -> int:
         """The time to note before reading what will be `put`."""
@@ -83,6 +105,39 @@ class MemoryCache:
             while len(self._answers) > self._max_answers:
                 self._answers.popitem(last=False)
 
+    def head(self, session_id: str) -> SessionHead | None:
+        """A kept head of the session that no change has touched since it was read."""
+        with self._lock:
+            kept = self._heads.get(session_id)
+            if kept is None:
+                return None
+            read_at, head = kept
+            if not self._still_true(head.key, read_at):
+                del self._heads[session_id]
+                return None
+            return head
+
+    def claim_heads(self) -> bool:
+        """Called by a read that found no head: whether it should read every head now
+        (`put_heads`). True for the HEAD_MISSES-th such read after the cache started or
+        everything changed, so a short-lived process (a CLI command) never pays for
+        it, and a server does once it serves many sessions."""
+        with self._lock:
+            self._head_misses += 1
+            return bool(self._max_answers) and self._head_misses == HEAD_MISSES
+
+    def put_heads(self, read_at: int, heads: Collection[tuple[str, SessionHead]]) -> None:
+        """Keep heads read after `read_at` (those of sessions changed since are not),
+        up to MAX_HEADS in all."""
+        if not self._max_answers:
+            return
+        with self._lock:
+            for session_id, head in heads:
+                if len(self._heads) >= MAX_HEADS:
+                    return
+                if self._still_true(head.key, read_at):
+                    self._heads[session_id] = (read_at, head)
+
     def changed(self, keys: Collection[int] | None) -> None:
         """A write committed: it changed the sessions `keys` (None: anything)."""
         with self._lock:
@@ -91,6 +146,8 @@ class MemoryCache:
                 self._everything_changed_at = self._clock
                 self._changed_at.clear()
                 self._answers.clear()
+                self._heads.clear()
+                self._head_misses = 0
                 return
             for key in keys:
                 self._changed_at[key] = self._clock

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from storage.duckdb import search
 from storage.duckdb.connection import Cursor
 from storage.duckdb.rows import dump_json, parse_uuid, to_db_time
+from storage.duckdb.terms import MESSAGES
 from storage.duckdb.writes import reserve_ids
 from storage.errors import MessageConflictError
 from storage.models import Message, RoleType
@@ -132,12 +133,13 @@ def insert_message_batches(
     ids = reserve_ids(cursor, "messages_id_seq", len(new))
     for message, tokens in zip(new, counts, strict=True):
         message.token_count = tokens
+    terms = search.read_terms([m.content for m in new])
     cursor.execute(
         "INSERT INTO messages (id, uuid, session_key, role, role_type, content, token_count, "
-        "metadata, created_at, updated_at) SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
-        "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
+        "metadata, created_at, updated_at, search_len) SELECT unnest(?::BIGINT[]), "
+        "unnest(?::UUID[]), unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
         "unnest(?::VARCHAR[]), unnest(?::INTEGER[]), unnest(?::JSON[]), "
-        "unnest(?::TIMESTAMP[]), ?::TIMESTAMP",
+        "unnest(?::TIMESTAMP[]), ?::TIMESTAMP, unnest(?::INTEGER[])",
         [
             ids,
             [m.uuid for m in new],
@@ -149,9 +151,10 @@ def insert_message_batches(
             [dump_json(m.metadata) for m in new],
             [to_db_time(m.created_at) for m in new if m.created_at is not None],
             now,
+            search.search_lengths(terms),
         ],
     )
-    search.index(cursor, "id BETWEEN ? AND ?", [ids[0], ids[-1]])
+    search.index_new(cursor, MESSAGES, ids, terms)
     deltas: dict[int, _SessionDelta] = {}
     for key, message in zip(rows_keys, new, strict=True):
         delta = deltas.setdefault(key, _SessionDelta(key))

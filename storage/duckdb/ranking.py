@@ -23,7 +23,6 @@ store): 19-28 ms before, about 4 ms after.
 from __future__ import annotations
 
 import math
-import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -40,11 +39,11 @@ from storage.duckdb.rows import (
     summary_info_from_row,
 )
 from storage.duckdb.terms import (
-    MAX_TERM_LENGTH,
+    ASCII_TERM,
     MESSAGES,
-    STOPWORDS,
     SUMMARIES,
     Corpus,
+    ascii_terms,
     tokens_sql,
 )
 from storage.errors import InvalidInputError
@@ -68,21 +67,6 @@ def normalised(score: float) -> float:
     """A BM25 score (0 and up) as 0..1, order kept: `score / (score + 1)`, the same
     whatever the query, so a `min_score` means the same for every query."""
     return max(score, 0.0) / (max(score, 0.0) + 1.0)
-
-
-def ascii_terms(text: str) -> list[str]:
-    """The index terms of an ASCII `text`, in order, repeats kept: on ASCII, the index's
-    tokeniser (storage/duckdb/terms.py) reads runs of `[a-z0-9]` of the lower-cased text,
-    without stopwords and runs over MAX_TERM_LENGTH."""
-    return [
-        word
-        for word in _ASCII_TERM.findall(text.lower())
-        if word not in _STOPWORDS and len(word) <= MAX_TERM_LENGTH
-    ]
-
-
-_ASCII_TERM = re.compile("[a-z0-9]+")
-_STOPWORDS = frozenset(STOPWORDS)
 
 
 class IndexStatistics:
@@ -406,7 +390,7 @@ def _scored_here(
             continue
         text = row[content].lower()
         if any(term in text for term in terms):
-            counts = Counter(_ASCII_TERM.findall(text))
+            counts = Counter(ASCII_TERM.findall(text))
             frequencies[row[0]] = {term: counts[term] for term in terms if counts[term]}
     if others:
         for doc, term, tf in cursor.execute(

@@ -6,6 +6,7 @@ of sorts (`rows_by_id`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from storage.duckdb.connection import Cursor
@@ -210,33 +211,94 @@ def session_page(cursor: Cursor, query: SessionQuery, *, deleted: bool = False) 
 # --- memory and messages -------------------------------------------------------------
 
 
-def get_memory(
-    cursor: Cursor, session_id: str, memory_type: MemoryType, lastn: int | None, window: int
-) -> tuple[int, Memory]:
-    """Zep's memory of a session: its newest summary and its recent messages (after the
-    summary point, at most `window`, without `lastn`); with the session's key."""
-    check_range("lastn", lastn, 0, MAX_LIMIT)
+@dataclass(frozen=True)
+class SessionHead:
+    """What a session's memory reads besides its messages' rows, as stored: the
+    session's key and facts (JSON text), its newest live summary (SUMMARY_COLUMNS) if
+    any, and the ids of its live messages after that summary, at most the window."""
+
+    key: int
+    facts: str | None
+    summary: tuple[Any, ...] | None
+    recent: tuple[int, ...]
+
+
+def memory_head(cursor: Cursor, session_id: str, window: int) -> SessionHead:
+    """The head of a live session's memory, or NotFoundError."""
     # Small queries, each filtering on a constant (the session's key once known), so
     # that DuckDB's zone maps skip all but the few row groups that hold the session:
     # a subquery as the filter would scan the whole column instead.
-    row = live_session_row(cursor, "s.id, s.facts", session_id)
-    key, facts = int(row[0]), load_json(row[1])
-    summary_row = cursor.execute(
+    key, facts = live_session_row(cursor, "s.id, s.facts", session_id)
+    summary = cursor.execute(
         f"SELECT {SUMMARY_COLUMNS} FROM summaries x "
         "WHERE x.session_key = ? AND x.deleted_at IS NULL ORDER BY x.id DESC LIMIT 1",
         [key],
     ).fetchone()
-    # Without lastn, Zep v0.27.2 returns the messages after the summary point, capped
-    # at the window; `max(id, n)` is cheaper than a sort for the newest n.
-    point = int(summary_row[-1]) if summary_row is not None and not lastn else 0
-    ids = cursor.execute(
+    point = int(summary[-1]) if summary is not None else 0
+    return SessionHead(
+        int(key),
+        facts,
+        None if summary is None else tuple(summary),
+        _newest(cursor, key, point, window),
+    )
+
+
+def _newest(cursor: Cursor, key: int, after: int, count: int) -> tuple[int, ...]:
+    """The ids of the session's newest `count` live messages after id `after`, oldest
+    first."""
+    # `max(id, n)` is cheaper than a sort for the newest n.
+    row = cursor.execute(
         "SELECT max(id, ?) FROM messages WHERE session_key = ? AND deleted_at IS NULL AND id > ?",
-        [lastn or window, key, point],
+        [count, key, after],
     ).fetchone()
-    rows = rows_by_id(cursor, [int(i) for i in (ids[0] if ids else None) or []])
-    messages = [message_from_row(r) for r in rows]
-    summary = summary_info_from_row(summary_row).summary if summary_row else None
-    return key, Memory(
+    return tuple(sorted(int(i) for i in (row[0] if row else None) or []))
+
+
+def memory_heads(cursor: Cursor, limit: int, window: int) -> list[tuple[str, SessionHead]]:
+    """The heads of the `limit` most recently active live sessions, by session id, in
+    one query (one scan of each table instead of three queries per session)."""
+    rows = cursor.execute(
+        "WITH newest AS (SELECT session_key, max(id) AS id FROM summaries "
+        "WHERE deleted_at IS NULL GROUP BY session_key), "
+        "heads AS (SELECT s.id AS key, s.session_id, s.facts, n.id AS summary_id, "
+        "coalesce(x.recent_message_id, 0) AS point FROM sessions s "
+        "LEFT JOIN newest n ON n.session_key = s.id LEFT JOIN summaries x ON x.id = n.id "
+        "WHERE s.deleted_at IS NULL ORDER BY s.last_activity DESC, s.id DESC LIMIT $limit), "
+        "recent AS (SELECT m.session_key AS key, max(m.id, $window) AS ids FROM messages m "
+        "JOIN heads h ON h.key = m.session_key WHERE m.deleted_at IS NULL AND m.id > h.point "
+        "GROUP BY m.session_key) "
+        f"SELECT h.session_id, h.key, h.facts, r.ids, h.summary_id IS NOT NULL, {SUMMARY_COLUMNS} "
+        "FROM heads h LEFT JOIN summaries x ON x.id = h.summary_id "
+        "LEFT JOIN recent r ON r.key = h.key",
+        {"limit": limit, "window": window},
+    ).fetchall()
+    return [
+        (
+            str(row[0]),
+            SessionHead(
+                int(row[1]),
+                row[2],
+                tuple(row[5:]) if row[4] else None,
+                tuple(sorted(int(i) for i in row[3] or [])),
+            ),
+        )
+        for row in rows
+    ]
+
+
+def get_memory(
+    cursor: Cursor, head: SessionHead, memory_type: MemoryType, lastn: int | None
+) -> Memory:
+    """Zep's memory of the session of `head`: its newest summary and its recent messages
+    (with `lastn`, its last `lastn`; else those of `head`, after the summary point)."""
+    check_range("lastn", lastn, 0, MAX_LIMIT)
+    # Without lastn, Zep v0.27.2 returns the messages after the summary point, capped
+    # at the window.
+    ids = _newest(cursor, head.key, 0, lastn) if lastn else head.recent
+    messages = [message_from_row(r) for r in rows_by_id(cursor, list(ids))]
+    summary = summary_info_from_row(head.summary).summary if head.summary else None
+    facts = load_json(head.facts)
+    return Memory(
         messages=messages,
         summary=summary,
         facts=(facts or []) if memory_type is MemoryType.perpetual else None,

@@ -9,13 +9,19 @@ summaries are indexed alike.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from storage.duckdb.connection import Cursor
-from storage.duckdb.terms import MESSAGES, SUMMARIES, Corpus, index_sql
+from storage.duckdb.terms import MESSAGES, SUMMARIES, Corpus, index_sql, term_counts
 
 COMPACT_AFTER_MESSAGES = 50_000
 """An import adding at least this many messages re-sorts the search index."""
+FEW_ROWS = 1_000
+"""Up to this many new rows are tokenised in Python (`read_terms`); more by DuckDB,
+which tokenises a big batch on every core, and whose six indexing statements cost
+milliseconds whatever the rows (an API append writes a few)."""
 
 
 def index(cursor: Cursor, where_sql: str, params: list[Any], *, in_order: bool = False) -> None:
@@ -24,16 +30,53 @@ def index(cursor: Cursor, where_sql: str, params: list[Any], *, in_order: bool =
     _index(cursor, MESSAGES, where_sql, params, in_order)
 
 
-def index_summaries(cursor: Cursor, where_sql: str, params: list[Any]) -> None:
-    """Add the summaries matching `where_sql` to the full-text index."""
-    _index(cursor, SUMMARIES, where_sql, params)
-
-
 def _index(
     cursor: Cursor, corpus: Corpus, where_sql: str, params: list[Any], in_order: bool = False
 ) -> None:
     for number, statement in enumerate(index_sql(corpus, where_sql, in_order=in_order)):
         cursor.execute(statement, params if number == 0 else [])
+
+
+def read_terms(texts: Sequence[str]) -> list[Counter[str] | None]:
+    """The term frequencies of new rows' texts, for `search_lengths` and `index_new`:
+    of the ASCII texts among a few (`terms.term_counts`); None for the texts whose
+    terms DuckDB reads."""
+    return term_counts(texts) if len(texts) <= FEW_ROWS else [None] * len(texts)
+
+
+def search_lengths(counts: Sequence[Counter[str] | None]) -> list[int]:
+    """Each row's number of terms (`search_len`) from `read_terms`; 0 where DuckDB
+    reads the terms (`index_new` sets them)."""
+    return [0 if found is None else found.total() for found in counts]
+
+
+def index_new(
+    cursor: Cursor, corpus: Corpus, ids: Sequence[int], counts: Sequence[Counter[str] | None]
+) -> None:
+    """Index new rows of `corpus` (`ids`, stored with `search_lengths(counts)`): the
+    postings of the texts read in Python (`read_terms`) in one statement, the others
+    by DuckDB's tokeniser (`terms.index_sql`)."""
+    terms: list[str] = []
+    rows: list[int] = []
+    tfs: list[int] = []
+    lengths: list[int] = []
+    others: list[int] = []
+    for row_id, found in zip(ids, counts, strict=True):
+        if found is None:
+            others.append(row_id)
+            continue
+        terms += found.keys()
+        tfs += found.values()
+        rows += [row_id] * len(found)
+        lengths += [found.total()] * len(found)
+    if terms:
+        cursor.execute(
+            f"INSERT INTO {corpus.postings} SELECT unnest(?::VARCHAR[]), unnest(?::BIGINT[]), "
+            "unnest(?::INTEGER[]), unnest(?::INTEGER[])",
+            [terms, rows, tfs, lengths],
+        )
+    if others:
+        _index(cursor, corpus, "id IN (SELECT unnest(?::BIGINT[]))", [others])
 
 
 def compact(cursor: Cursor) -> None:

@@ -44,8 +44,8 @@ from storage.duckdb import (
     zep_jsonl,
 )
 from storage.duckdb.appends import GroupCommit
-from storage.duckdb.connection import LOCK_WAIT_SECONDS, Database
-from storage.duckdb.memory_cache import MAX_ANSWERS, MemoryCache
+from storage.duckdb.connection import LOCK_WAIT_SECONDS, Cursor, Database
+from storage.duckdb.memory_cache import MAX_ANSWERS, MAX_HEADS, MemoryCache
 from storage.duckdb.rows import within_limits
 from storage.errors import InvalidInputError, MessageConflictError
 from storage.models import (
@@ -187,7 +187,7 @@ class DuckDBStore(
     # --- users ---------------------------------------------------------------------
 
     def add_user(self, request: CreateUserRequest) -> User:
-        with self._db.write() as cursor:
+        with self._db.write(changes=()) as cursor:  # no session's memory changes
             writes.insert_user(cursor, request, self._db.now())
         return self.get_user(request.user_id)
 
@@ -195,7 +195,7 @@ class DuckDBStore(
         return reads.get_user(self._db.cursor(), user_id)
 
     def update_user(self, user_id: str, request: UpdateUserRequest) -> User:
-        with self._db.write() as cursor:
+        with self._db.write(changes=()) as cursor:
             writes.update_user(cursor, user_id, request, self._db.now())
         return self.get_user(user_id)
 
@@ -212,7 +212,7 @@ class DuckDBStore(
     # --- sessions ------------------------------------------------------------------
 
     def add_session(self, request: CreateSessionRequest) -> Session:
-        with self._db.write() as cursor:
+        with self._db.write(changes=()) as cursor:  # a new id: no memory was read of it
             writes.add_session(
                 cursor, request.session_id, request.user_id, request.metadata, self._db.now()
             )
@@ -222,13 +222,16 @@ class DuckDBStore(
         return reads.get_session(self._db.cursor(), session_id)
 
     def update_session(self, session_id: str, metadata: dict[str, Any] | None = None) -> Session:
-        with self._db.write() as cursor:
-            writes.update_session(cursor, session_id, metadata, self._db.now())
+        changed: list[int] = []
+        with self._db.write(changes=changed) as cursor:
+            changed.append(writes.update_session(cursor, session_id, metadata, self._db.now()))
         return self.get_session(session_id)
 
     def delete_session(self, session_id: str) -> None:
-        with self._db.write() as cursor:
+        changed: list[int] = []
+        with self._db.write(changes=changed) as cursor:
             key = reads.session_key(cursor, session_id)
+            changed.append(key)
             writes.soft_delete_session(cursor, key, self._db.now())
 
     def list_sessions(self, limit: int | None = None, cursor: int = 0) -> list[Session]:
@@ -255,11 +258,26 @@ class DuckDBStore(
         if kept is not None:
             return kept
         read_at = self._memory_cache.now()
-        key, memory = reads.get_memory(
-            self._db.cursor(), session_id, memory_type, lastn, self._window
-        )
-        self._memory_cache.put(question, key, read_at, memory)
+        cursor = self._db.cursor()
+        head = self._memory_head(cursor, session_id)
+        memory = reads.get_memory(cursor, head, memory_type, lastn)
+        self._memory_cache.put(question, head.key, read_at, memory)
         return memory
+
+    def _memory_head(self, cursor: Cursor, session_id: str) -> reads.SessionHead:
+        """The session's memory head, kept by the memory cache (once reads miss often,
+        one reads every recent session's: storage/duckdb/memory_cache.py)."""
+        cache = self._memory_cache
+        head = cache.head(session_id)
+        if head is None and cache.claim_heads():
+            read_at = cache.now()
+            cache.put_heads(read_at, reads.memory_heads(cursor, MAX_HEADS, self._window))
+            head = cache.head(session_id)
+        if head is None:
+            read_at = cache.now()
+            head = reads.memory_head(cursor, session_id, self._window)
+            cache.put_heads(read_at, [(session_id, head)])
+        return head
 
     # --- messages ------------------------------------------------------------------
 
@@ -277,15 +295,19 @@ class DuckDBStore(
     def update_message_metadata(
         self, session_id: str, message_uuid: str, metadata: dict[str, Any]
     ) -> Message:
-        with self._db.write() as cursor:
-            writes.update_message_metadata(
-                cursor, session_id, message_uuid, metadata, self._db.now()
+        changed: list[int] = []
+        with self._db.write(changes=changed) as cursor:
+            changed.append(
+                writes.update_message_metadata(
+                    cursor, session_id, message_uuid, metadata, self._db.now()
+                )
             )
         return self.get_message(session_id, message_uuid)
 
     def delete_message(self, session_id: str, message_uuid: str) -> None:
-        with self._db.write() as cursor:
-            writes.delete_message(cursor, session_id, message_uuid, self._db.now())
+        changed: list[int] = []
+        with self._db.write(changes=changed) as cursor:
+            changed.append(writes.delete_message(cursor, session_id, message_uuid, self._db.now()))
 
     # --- restoring and listing what was deleted -------------------------------------
 

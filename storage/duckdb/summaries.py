@@ -23,6 +23,7 @@ from storage.duckdb.rows import (
     to_db_time,
     utc,
 )
+from storage.duckdb.terms import SUMMARIES
 from storage.duckdb.writes import reserve_ids
 from storage.models import RoleType, Summary, SummaryInfo
 
@@ -127,11 +128,12 @@ def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> li
     uuids = [ids.summary_uuid(last, revisions.get(last, 0)) for last in recent]
     # Ids order a session's summaries (the newest is the summary point).
     summary_ids = reserve_ids(cursor, "summaries_id_seq", len(rows))
+    terms = search.read_terms([draft.content for _, draft in rows])
     cursor.execute(
         "INSERT INTO summaries SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
         "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), "
         "unnest(?::UUID[]), unnest(?::BIGINT[]), unnest(?::UUID[]), "
-        "unnest(?::INTEGER[]), unnest(?::JSON[]), ?::TIMESTAMP, NULL, 0",
+        "unnest(?::INTEGER[]), unnest(?::JSON[]), ?::TIMESTAMP, NULL, unnest(?::INTEGER[])",
         [
             summary_ids,
             uuids,
@@ -144,9 +146,10 @@ def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> li
             [len(draft.covered) for _, draft in rows],
             [dump_json(draft.metadata) for _, draft in rows],
             now,
+            search.search_lengths(terms),
         ],
     )
-    search.index_summaries(cursor, "id IN (SELECT unnest(?::BIGINT[]))", [summary_ids])
+    search.index_new(cursor, SUMMARIES, summary_ids, terms)
     return list(zip(uuids, recent, [draft for _, draft in rows], strict=True))
 
 
@@ -220,11 +223,12 @@ def import_summaries(
     if not kept:
         return 0
     summary_ids = reserve_ids(cursor, "summaries_id_seq", len(kept))
+    terms = search.read_terms([info.summary.content for _, info, _ in kept])
     cursor.execute(
         "INSERT INTO summaries SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
         "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), unnest(?::UUID[]), "
         "unnest(?::BIGINT[]), unnest(?::UUID[]), unnest(?::INTEGER[]), unnest(?::JSON[]), "
-        "unnest(?::TIMESTAMP[]), NULL, 0",
+        "unnest(?::TIMESTAMP[]), NULL, unnest(?::INTEGER[])",
         [
             summary_ids,
             [info.summary.uuid for _, info, _ in kept],
@@ -237,7 +241,8 @@ def import_summaries(
             [info.message_count for _, info, _ in kept],
             [dump_json(info.summary.metadata) for _, info, _ in kept],
             [to_db_time(info.summary.created_at or now) for _, info, _ in kept],
+            search.search_lengths(terms),
         ],
     )
-    search.index_summaries(cursor, "id IN (SELECT unnest(?::BIGINT[]))", [summary_ids])
+    search.index_new(cursor, SUMMARIES, summary_ids, terms)
     return len(kept)

@@ -1,5 +1,6 @@
 """The full-text index's terms and how they are written: the tokeniser (one SQL
-expression for indexing and for queries) and the statements that index a table's rows.
+expression for indexing and for queries, and its equal in Python for ASCII text) and
+the statements that index a table's rows.
 
 Two tables are indexed the same way: messages (`search_postings`) and summaries
 (`summary_postings`). Pure SQL text, no database: the schema's migrations use it too
@@ -8,6 +9,9 @@ Two tables are indexed the same way: messages (`search_postings`) and summaries
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from string import ascii_lowercase
 
@@ -42,6 +46,29 @@ def tokens_sql(text_sql: str) -> str:
         f"list_filter(regexp_extract_all(lower({text_sql}), {TERM}), "
         f"lambda t: length(t) <= {MAX_TERM_LENGTH} AND NOT list_contains({_STOPWORD_LIST}, t))"
     )
+
+
+def ascii_terms(text: str) -> list[str]:
+    """The index terms of an ASCII `text`, in order, repeats kept: on ASCII, `tokens_sql`
+    reads runs of `[a-z0-9]` of the lower-cased text, without stopwords and runs over
+    MAX_TERM_LENGTH (so Python reads them without a query)."""
+    return [
+        word
+        for word in ASCII_TERM.findall(text.lower())
+        if word not in _STOPWORD_SET and len(word) <= MAX_TERM_LENGTH
+    ]
+
+
+ASCII_TERM = re.compile("[a-z0-9]+")
+"""`TERM` on lower-cased ASCII text."""
+_STOPWORD_SET = frozenset(STOPWORDS)
+
+
+def term_counts(texts: Sequence[str]) -> list[Counter[str] | None]:
+    """Each text's term frequencies, read in Python where the text is ASCII; None for
+    the others (their terms are DuckDB's to read: Python does not lower-case or class
+    every letter as DuckDB does)."""
+    return [Counter(ascii_terms(text)) if text.isascii() else None for text in texts]
 
 
 PIECE_CHARACTERS = 200

@@ -196,19 +196,21 @@ def ensure_sessions(cursor: Cursor, session_ids: Sequence[str], now: datetime) -
 
 def update_session(
     cursor: Cursor, session_id: str, metadata: dict[str, Any] | None, now: datetime
-) -> None:
-    """Merge `metadata` into the session's (unprivileged: `system` is kept); undeletes it."""
+) -> int:
+    """Merge `metadata` into the session's (unprivileged: `system` is kept); undeletes
+    it. Returns its key."""
     within_limits(limits.check_metadata, metadata, "metadata")
     row = cursor.execute(
-        "SELECT metadata FROM sessions WHERE session_id = ?", [session_id]
+        "SELECT id, metadata FROM sessions WHERE session_id = ?", [session_id]
     ).fetchone()
     if row is None:
         raise NotFoundError(f"session {session_id!r} not found")
-    merged = merge_metadata(load_json(row[0]), without_system(metadata))
+    merged = merge_metadata(load_json(row[1]), without_system(metadata))
     cursor.execute(
-        "UPDATE sessions SET metadata = ?, updated_at = ?, deleted_at = NULL WHERE session_id = ?",
-        [dump_json(merged), now, session_id],
+        "UPDATE sessions SET metadata = ?, updated_at = ?, deleted_at = NULL WHERE id = ?",
+        [dump_json(merged), now, row[0]],
     )
+    return int(row[0])
 
 
 def soft_delete_session(cursor: Cursor, key: int, now: datetime) -> None:
@@ -249,8 +251,9 @@ def _live_message(cursor: Cursor, key: int, session_id: str, message_uuid: str) 
 
 def update_message_metadata(
     cursor: Cursor, session_id: str, message_uuid: str, metadata: dict[str, Any], now: datetime
-) -> None:
-    """Merge `metadata` into the message's (unprivileged: `system` is kept)."""
+) -> int:
+    """Merge `metadata` into the message's (unprivileged: `system` is kept); returns
+    its session's key."""
     within_limits(limits.check_metadata, metadata, "metadata")
     key = session_key(cursor, session_id)
     message_id, _, stored = _live_message(cursor, key, session_id, message_uuid)
@@ -259,10 +262,12 @@ def update_message_metadata(
         "UPDATE messages SET metadata = ?, updated_at = ? WHERE id = ?",
         [dump_json(merged), now, message_id],
     )
+    return key
 
 
-def delete_message(cursor: Cursor, session_id: str, message_uuid: str, now: datetime) -> None:
-    """Soft-delete one message: out of the index and its session's aggregates."""
+def delete_message(cursor: Cursor, session_id: str, message_uuid: str, now: datetime) -> int:
+    """Soft-delete one message: out of the index and its session's aggregates. Returns
+    its session's key."""
     key = session_key(cursor, session_id)
     message_id, tokens, _ = _live_message(cursor, key, session_id, message_uuid)
     cursor.execute("DELETE FROM search_postings WHERE message_id = ?", [message_id])
@@ -272,3 +277,4 @@ def delete_message(cursor: Cursor, session_id: str, message_uuid: str, now: date
         "total_tokens = total_tokens - ?, updated_at = ? WHERE id = ?",
         [int(tokens), now, key],
     )
+    return key
