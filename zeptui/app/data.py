@@ -136,11 +136,14 @@ class DataLayer:
         """Run `request` under the read lease; the reply goes to `requester`."""
         return self._start(requester, request, self.leases.read)
 
-    def write(self, requester: DOMNode, request: Request) -> Worker[None]:
+    def write(
+        self, requester: DOMNode, request: Request, *, summaries: bool = True
+    ) -> Worker[None]:
         """Run `request` under the write lease (the file read-write for its length
-        only, waiting a bounded time for another process); the reply goes to
-        `requester`. Never blocks the screen: it runs in a worker like a read."""
-        return self._start(requester, request, self.leases.write)
+        only, waiting a bounded time for another process, making the summaries it
+        makes due unless `summaries` is False); the reply goes to `requester`. Never
+        blocks the screen: it runs in a worker like a read."""
+        return self._start(requester, request, partial(self.leases.write, summaries=summaries))
 
     async def ask(self, request: Request) -> Reply:
         """The reply to a read, awaited (for callers that are coroutines, such as

@@ -37,6 +37,8 @@ READ_LOCK_WAIT = 0.5
 """Seconds a read waits for another process to let go of the file (the panes retry)."""
 
 Opener = Callable[[], "MemoryStore"]
+WriteOpener = Callable[..., "MemoryStore"]
+"""Opens the store read-write; `summaries=False` opens it without making summaries."""
 
 
 class StoreLeases:
@@ -51,7 +53,7 @@ class StoreLeases:
         read_opener: Opener,
         location: str,
         *,
-        write_opener: Opener | None = None,
+        write_opener: WriteOpener | None = None,
         idle: float | None = DEFAULT_IDLE_SECONDS,
         path: Path | None = None,
     ) -> None:
@@ -109,12 +111,12 @@ class StoreLeases:
                 through_server=False,
             )
 
-        def write_opener() -> MemoryStore:
+        def write_opener(*, summaries: bool = True) -> MemoryStore:
             from zeptui.compose import connect
 
             # Summaries a write makes due are made as the lease ends (the CLI's way:
             # while an LLM is waited on, the file is let go).
-            return connect(target, current(), summaries=True, through_server=False)
+            return connect(target, current(), summaries=summaries, through_server=False)
 
         return cls(read_opener, str(path), write_opener=write_opener, idle=idle, path=path)
 
@@ -156,8 +158,9 @@ class StoreLeases:
             if release:  # closed while this call ran: the last call out closes the store
                 store.close()
 
-    def write(self, call: Callable[[MemoryStore], T]) -> T:
-        """`call(store)` with the file open read-write for its length alone.
+    def write(self, call: Callable[[MemoryStore], T], *, summaries: bool = True) -> T:
+        """`call(store)` with the file open read-write for its length alone (making
+        the summaries the write makes due unless `summaries` is False).
 
         Waits for the reads under way, closes the read-only handle (DuckDB refuses a
         read-write handle beside it), and fails with `StoreLockedError` naming the
@@ -181,7 +184,7 @@ class StoreLeases:
         try:
             if reader is not None:
                 reader.close()
-            store = self._write_opener()
+            store = self._write_opener(summaries=summaries)
             try:
                 return call(store)
             finally:
