@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 WIDE = 120
 """From this terminal width the inspector is a third column; on narrower terminals
-it is hidden, and `i` shows it under the transcript."""
+it is hidden, and `I` shows it under the transcript."""
 
 LAYOUTS = ("-columns", "-stacked", "-two")
 
@@ -51,7 +51,7 @@ class Panes(Grid):
     """
 
     inspector_choice: bool | None = None
-    """The user's `i` (None: shown on wide terminals only)."""
+    """The user's `I` (None: shown on wide terminals only)."""
 
     @property
     def inspector_shown(self) -> bool:
@@ -122,6 +122,8 @@ class ZeptuiCommands(Provider):
                 app.transcript.action_toggle_markdown,
             ),
             ("Cycle session sort", "Recent, created or size", app.sessions.action_cycle_sort),
+            ("Import", "Files, directories or .zip exports", app.action_import),
+            ("Export", "This session, the filtered sessions or everything", app.action_export),
             ("Reload", "Read the store again", app.action_reload),
             ("Help", "Every key binding", app.action_help),
         ]
@@ -189,10 +191,25 @@ class ZeptuiApp(App[None]):
         Binding("z", "restore", "Restore", tooltip="Back to all panes"),
         Binding("escape", "restore", "Restore", show=False, tooltip="Back to all panes"),
         Binding(
-            "i",
+            "I",
             "toggle_inspector",
             "Inspector",
+            key_display="I",
             tooltip="Show or hide the inspector (under the transcript when narrow)",
+        ),
+        Binding(
+            "i",
+            "import",
+            "Import",
+            id="import",
+            tooltip="Import files, directories or .zip exports (as zeptui import)",
+        ),
+        Binding(
+            "x",
+            "export",
+            "Export",
+            id="export",
+            tooltip="Export this session, the filtered sessions or everything",
         ),
         Binding("r", "reload", "Reload", tooltip="Read the database again"),
         Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the database again"),
@@ -201,7 +218,8 @@ class ZeptuiApp(App[None]):
     ]
 
     TYPED_ACTIONS = frozenset(
-        {"search", "filter", "zoom", "toggle_inspector", "reload", "help", "quit"}
+        {"search", "filter", "zoom", "toggle_inspector", "import", "export", "reload", "help"}
+        | {"quit"}
     )
     """Actions whose keys type into the filter box: off (and not shown) while it has focus."""
 
@@ -452,6 +470,32 @@ class ZeptuiApp(App[None]):
         # A session to open could not be read (the header counts just stay as they were).
         if isinstance(event.request, SessionsRequest):
             self.notify(event.text, severity="error", markup=False)
+
+    def action_import(self) -> None:
+        """The import dialog; the list is read again after an import."""
+        from zeptui.app.screens.import_screen import ImportScreen  # on first use
+
+        self.push_screen(ImportScreen(self.data), self._imported)
+
+    def _imported(self, imported: bool | None) -> None:
+        if imported:
+            self.sessions.reload()
+
+    def action_export(self) -> None:
+        """The export dialog: the open session, the filtered sessions or everything."""
+        from zeptui.app.screens.export_screen import ExportScreen  # on first use
+
+        info = self.transcript.info
+        filtered = self.sessions.is_filtered
+        self.push_screen(
+            ExportScreen(
+                self.data,
+                session_id=info.session.session_id if info else None,
+                session_filter=self.sessions.session_filter if filtered else None,
+                filtered=self.sessions.total if filtered else None,
+                total=None if filtered else self.sessions.total,
+            )
+        )
 
     def action_help(self) -> None:
         """Every key binding, by where it applies."""
