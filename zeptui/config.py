@@ -80,6 +80,7 @@ KEYS: tuple[Key, ...] = (
         help="Seconds one request may take in all (connect, wait, read).",
     ),
     Key("app.theme", ("ZEPTUI_THEME",), help="The app's theme (the app remembers a change)."),
+    Key("app.keys", help="The app's keys: a table of binding id = keys (README, Keys)."),
     Key(
         "remote.api_key",
         ("ZEPTUI_API_KEY",),

@@ -25,6 +25,9 @@ The config file mirrors the sections here:
     [app]
     theme = "nord"
 
+    [app.keys]                       # rebind the app's keys by binding id (README)
+    new_session = "ctrl+n"
+
     [server]                         # zeptui serve
     host = "127.0.0.1"
     port = 8000
@@ -119,6 +122,9 @@ class SummarizerSettings(_Section):
 
 class AppSettings(_Section):
     theme: str = config.DEFAULT_THEME
+    keys: dict[str, Any] = Field(default_factory=dict)
+    """Binding id -> keys; checked by the app (`zeptui.app.keys`), which reports what
+    it cannot bind and starts anyway."""
 
 
 class RemoteSettings(_Section):

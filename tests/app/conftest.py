@@ -106,6 +106,19 @@ async def settle_screen(pilot: Pilot[None], rounds: int = 40) -> None:
         previous = current
 
 
+async def palette_shows(pilot: Pilot[None], typed: str, wanted: str) -> bool:
+    """Open the command palette, type `typed`, and wait (bounded: the palette searches
+    in the background) until the screen shows `wanted`."""
+    await pilot.press("ctrl+p")
+    await settle(pilot)
+    await pilot.press(*typed)
+    for _ in range(50):
+        await pilot.pause(0.05)
+        if wanted in screen_text(pilot.app):
+            return True
+    return False
+
+
 def screen_text(app: App[object]) -> str:
     """The visible screen as plain text."""
     svg = app.export_screenshot()

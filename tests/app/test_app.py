@@ -18,6 +18,7 @@ from tests.app.conftest import (
     long_session,
     make_app,
     notices,
+    palette_shows,
     screen_text,
     session_ids,
     settle,
@@ -270,12 +271,7 @@ async def test_command_palette_jumps_to_a_session(app: ZeptuiApp) -> None:
         await settle(pilot)
         assert app.transcript.info is not None
         assert app.transcript.info.session.session_id == "octavia-butler"
-        await pilot.press("ctrl+p")
-        await settle(pilot)
-        await pilot.press(*"octa")
-        await pilot.pause(0.3)
-        await settle(pilot)
-        assert "Session octavia-butler" in screen_text(app)
+        assert await palette_shows(pilot, "octa", "Session octavia-butler")
         await pilot.press("escape")
 
 

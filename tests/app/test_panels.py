@@ -28,8 +28,9 @@ from storage.models import Message, RoleType, Session, SessionInfo, Summary, Sum
 from tests.app.conftest import wait_for_workers
 from tests.holders import held_database
 from zeptui.app.data import DataLayer
+from zeptui.app.keys import readable_key
 from zeptui.app.leases import StoreLeases
-from zeptui.app.screens.help import HelpScreen, bindings_help, readable_key
+from zeptui.app.screens.help import HelpScreen, bindings_help
 from zeptui.app.screens.search import SearchHit, SearchScreen
 from zeptui.app.widgets.inspector import Inspector
 from zeptui.app.widgets.json_tree import MAX_CHILDREN, JsonTree

@@ -119,6 +119,17 @@ def test_commands_on_the_served_file_go_through_the_server(server: Server) -> No
     run("--db", server.path, "delete", "via", "--purge")
 
 
+def test_a_link_to_the_served_file_goes_through_the_server(
+    server: Server, tmp_path: Path
+) -> None:
+    link = tmp_path / "link.duckdb"
+    link.symlink_to(server.path)
+    run("--db", link, "add", "linked", "--role-type", "user", "--content", "through it")
+    listed = json.loads(run("--db", server.path, "sessions", "--json").stdout)
+    assert "linked" in [session["session_id"] for session in listed]
+    run("--db", link, "delete", "linked", "--purge")
+
+
 def test_a_second_server_and_the_app_on_the_served_file_name_the_server(server: Server) -> None:
     holder = f"held by zeptui serve (pid {server.process.pid}, {server.url})"
     assert holder in fail("--db", server.path, "serve")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -11,14 +11,12 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Grid
-from textual.content import Content
-from textual.fuzzy import Matcher
 from textual.lazy import Lazy
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input
 
+from zeptui.app.commands import ZeptuiCommands
 from zeptui.app.data import DataLayer, Failed
 from zeptui.app.items import SearchHit
 from zeptui.app.leases import StoreLeases
@@ -27,9 +25,11 @@ from zeptui.app.settings import Settings
 from zeptui.app.widgets.inspector import Inspector
 from zeptui.app.widgets.sessions import FilterInput, SessionsPane, SessionTable
 from zeptui.app.widgets.transcript import TranscriptPane, View
-from zeptui.render import sanitize, session_label
+from zeptui.render import sanitize
 
 if TYPE_CHECKING:
+    from textual.dom import DOMNode
+
     from zeptui.settings import Settings as StoreSettings
 
 WIDE = 120
@@ -80,94 +80,6 @@ EMPTY_HELP = (
 )
 
 
-def markup_literal(text: str) -> str:
-    """`text` as Textual markup that shows exactly `text` (the palette's help lines
-    are markup; a session id such as `[$accent]x` must not style them)."""
-    return text.replace("[", "\\[")
-
-
-def literal_highlight(matcher: Matcher, text: str) -> Content:
-    """`matcher.highlight` for data: the matched letters are highlighted, and the
-    text is never read as markup (Textual's own highlight parses it)."""
-    content = Content(text)
-    _, offsets = matcher.fuzzy_search.match(matcher.query, text)
-    for offset in offsets:
-        if not text[offset].isspace():
-            content = content.stylize(matcher.match_style, offset, offset + 1)
-    return content
-
-
-class ZeptuiCommands(Provider):
-    """Command palette: the app's commands, and jump to a session by title, id or user."""
-
-    def _commands(self) -> list[tuple[str, str, object]]:
-        app = self.app
-        assert isinstance(app, ZeptuiApp)
-        return [
-            ("Search messages", "Ranked full-text search over every message", app.action_search),
-            ("Show all messages", "The full history, paged", partial(app.set_view, View.all)),
-            (
-                "Show message window",
-                "What get_memory(message_window) returns",
-                partial(app.set_view, View.window),
-            ),
-            (
-                "Show perpetual memory",
-                "What get_memory(perpetual) returns",
-                partial(app.set_view, View.perpetual),
-            ),
-            (
-                "Toggle Markdown / raw text",
-                "How message content is rendered",
-                app.transcript.action_toggle_markdown,
-            ),
-            ("Cycle session sort", "Recent, created or size", app.sessions.action_cycle_sort),
-            ("Import", "Files, directories or .zip exports", app.action_import),
-            ("Export", "This session, the filtered sessions or everything", app.action_export),
-            ("Reload", "Read the store again", app.action_reload),
-            ("Help", "Every key binding", app.action_help),
-        ]
-
-    async def discover(self) -> Hits:
-        for name, help_text, callback in self._commands():
-            yield DiscoveryHit(name, callback, help=help_text)  # type: ignore[arg-type]
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, help_text, callback in self._commands():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)  # type: ignore[arg-type]
-        async for hit in self._sessions(query):
-            yield hit
-
-    async def _sessions(self, query: str) -> AsyncIterator[Hit]:
-        app = self.app
-        assert isinstance(app, ZeptuiApp)
-        if not query.strip():
-            return
-        reply = await app.data.ask(SessionsRequest(text=query.strip(), limit=20))
-        if not isinstance(reply, SessionsLoaded):
-            return  # the store cannot answer now: no session hits
-        matcher = self.matcher(query)
-        for info in reply.sessions:
-            session = info.session
-            # The list shows the title, so that is what the hit shows and matches;
-            # the id matches too.
-            label = sanitize(session_label(session))
-            shown = f"Session {label}"
-            score = max(matcher.match(shown), matcher.match(session.session_id), 0.5)
-            details = [f"user {session.user_id or '-'}", f"{info.message_count:,} messages"]
-            if label != session.session_id:
-                details.insert(0, session.session_id)
-            yield Hit(
-                score,
-                literal_highlight(matcher, shown),
-                partial(app.open_session, session.session_id),
-                help=markup_literal(sanitize(" · ".join(details))),
-            )
-
-
 class ZeptuiApp(App[None]):
     """Browse sessions and read memory as a client sees it."""
 
@@ -183,38 +95,32 @@ class ZeptuiApp(App[None]):
             "search",
             "Search",
             key_display="/",
+            id="search",
             tooltip="Ranked search over every message; enter jumps to it",
         ),
         # The session list shows `f` in the footer; here it works from any pane.
-        Binding("f", "filter", "Filter", show=False, tooltip="Filter the sessions"),
-        Binding("z", "zoom", "Zoom", tooltip="Maximise the focused pane"),
-        Binding("z", "restore", "Restore", tooltip="Back to all panes"),
-        Binding("escape", "restore", "Restore", show=False, tooltip="Back to all panes"),
+        Binding("f", "filter", "Filter", show=False, tooltip="Filter the sessions", id="filter"),
+        Binding("z", "zoom", "Zoom", tooltip="Maximise the focused pane", id="zoom"),
+        Binding("z", "restore", "Restore", tooltip="Back to all panes", id="zoom"),
+        Binding(
+            "escape", "restore", "Restore", show=False, tooltip="Back to all panes", id="restore"
+        ),
         Binding(
             "I",
             "toggle_inspector",
             "Inspector",
             key_display="I",
             tooltip="Show or hide the inspector (under the transcript when narrow)",
+            id="inspector",
         ),
+        Binding("i", "import", "Import", id="import", tooltip="Files, directories, .zip exports"),
+        Binding("x", "export", "Export", id="export", tooltip="Sessions to a file, any format"),
+        Binding("r", "reload", "Reload", tooltip="Read the database again", id="reload"),
         Binding(
-            "i",
-            "import",
-            "Import",
-            id="import",
-            tooltip="Import files, directories or .zip exports (as zeptui import)",
+            "ctrl+r", "reload", "Reload", show=False, tooltip="Read the database again", id="reload"
         ),
-        Binding(
-            "x",
-            "export",
-            "Export",
-            id="export",
-            tooltip="Export this session, the filtered sessions or everything",
-        ),
-        Binding("r", "reload", "Reload", tooltip="Read the database again"),
-        Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the database again"),
-        Binding("question_mark", "help", "Help", key_display="?", tooltip="These keys"),
-        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="These keys", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
     ]
 
     TYPED_ACTIONS = frozenset(
@@ -231,6 +137,8 @@ class ZeptuiApp(App[None]):
         self.data.read_ahead()
         self.location = location or leases.location
         self.settings = Settings.load()
+        self.keymap = self.settings.keymap
+        self.set_keymap(self.keymap.keys)
         self.panes = Panes(id="panes")
         self.sessions = SessionsPane(self.data, id="sessions")
         self.transcript = TranscriptPane(self.data, id="transcript")
@@ -241,6 +149,7 @@ class ZeptuiApp(App[None]):
         self._pending_jump: SearchHit | None = None
         self._reloading = False
         self._reload_transcript = False
+        self._clashes_told: set[str] = set()
 
     @classmethod
     def for_database(
@@ -269,6 +178,32 @@ class ZeptuiApp(App[None]):
         self.sub_title = sanitize(self.location)
         self.inspector.border_title = "Inspector"
         self.sessions.table.focus()
+        if self.keymap.keys or self.keymap.problems:
+            self.call_after_refresh(self._report_keymap)
+
+    def _report_keymap(self) -> None:
+        """One line on what `[app.keys]` asked that cannot be done (after the first
+        frame: it reads every binding of the app)."""
+        from zeptui.app.keys import app_bindings
+
+        problems = [*self.keymap.problems]
+        problems += [f"{name}: no such binding" for name in self.keymap.unknown(app_bindings())]
+        if problems:
+            self.notify(
+                f"[app.keys] left out: {'; '.join(problems)}. The README lists the binding ids.",
+                title="Keys",
+                severity="warning",
+                markup=False,
+            )
+
+    def handle_bindings_clash(self, clashed_bindings: set[Binding], node: DOMNode) -> None:
+        """A key `[app.keys]` gave to two bindings: said once (the rebound one wins)."""
+        names = sorted(binding.id or binding.action for binding in clashed_bindings)
+        lost = "their keys" if len(names) > 1 else "its key"
+        text = f"[app.keys]: {', '.join(names)} lost {lost} to a rebound binding."
+        if text not in self._clashes_told:
+            self._clashes_told.add(text)
+            self.notify(text, title="Keys", severity="warning", markup=False)
 
     def watch_theme(self, theme: str) -> None:
         if theme != self.settings.theme:
@@ -472,7 +407,7 @@ class ZeptuiApp(App[None]):
             self.notify(event.text, severity="error", markup=False)
 
     def action_import(self) -> None:
-        """The import dialog; the list is read again after an import."""
+        """The import dialog (the list is read again after an import)."""
         from zeptui.app.screens.import_screen import ImportScreen  # on first use
 
         self.push_screen(ImportScreen(self.data), self._imported)
@@ -485,17 +420,7 @@ class ZeptuiApp(App[None]):
         """The export dialog: the open session, the filtered sessions or everything."""
         from zeptui.app.screens.export_screen import ExportScreen  # on first use
 
-        info = self.transcript.info
-        filtered = self.sessions.is_filtered
-        self.push_screen(
-            ExportScreen(
-                self.data,
-                session_id=info.session.session_id if info else None,
-                session_filter=self.sessions.session_filter if filtered else None,
-                filtered=self.sessions.total if filtered else None,
-                total=None if filtered else self.sessions.total,
-            )
-        )
+        self.push_screen(ExportScreen.of(self.data, self.transcript.info, self.sessions))
 
     def action_help(self) -> None:
         """Every key binding, by where it applies."""
@@ -522,7 +447,8 @@ class ZeptuiApp(App[None]):
                     ],
                 ),
                 ("Inspector", [*Inspector.BINDINGS, ("escape", "", "Out of a metadata tree")]),
-            ]
+            ],
+            self.keymap,
         )
         self.push_screen(HelpScreen(sections))
 

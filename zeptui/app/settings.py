@@ -1,4 +1,5 @@
-"""The app's view of zeptui's settings: the theme it starts with, and remembers.
+"""The app's view of zeptui's settings: the theme it starts with (and remembers), the
+message window and the user's keymap (`[app.keys]`, read by `zeptui.app.keys`).
 
 Read without pydantic (`zeptui.config`), before the first frame; a change of theme
 is written to the config file (`app.theme`), leaving the file's other settings and
@@ -8,9 +9,10 @@ comments as they are. The app's cache goes to `zeptui.config.cache_dir()`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from zeptui import config
+from zeptui.app.keys import Keymap
 from zeptui.config import cache_dir
 
 __all__ = ["Settings", "cache_dir"]
@@ -23,6 +25,8 @@ class Settings:
     theme: str = config.DEFAULT_THEME
     message_window: int = config.DEFAULT_MESSAGE_WINDOW
     """The message window view's size at start: the store's window (`memory.message_window`)."""
+    keymap: Keymap = field(default_factory=Keymap)
+    """The user's rebindings (`app.keys`), with what could not be bound."""
 
     @classmethod
     def load(cls) -> Settings:
@@ -40,6 +44,7 @@ class Settings:
         window = str(found.get("memory.message_window", ("",))[0]).strip()
         if window.isdigit() and int(window) >= config.MIN_MESSAGE_WINDOW:
             settings.message_window = int(window)
+        settings.keymap = Keymap.read(found.get("app.keys", (None,))[0])
         return settings
 
     def save(self) -> None:

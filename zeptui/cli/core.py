@@ -75,6 +75,22 @@ class ZeptuiSubGroup(click.Group):
             raise UsageLine(error) from None
 
 
+class ZeptuiListGroup(ZeptuiSubGroup, _DefaultGroup):
+    """A group whose bare name runs its `list` command, with that command's options
+    (`zeptui users --json` is `zeptui users list --json`). Its callback invokes the
+    list when no command follows (`zeptui users --db x`: only the group's options)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("default", "list")
+        kwargs.setdefault("invoke_without_command", True)
+        super().__init__(*args, **kwargs)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name.startswith("-"):  # an option of the list: it goes to the list
+            return super().get_command(ctx, cmd_name)
+        return click.Group.get_command(self, ctx, cmd_name)  # a mistyped name is an error
+
+
 class ZeptuiGroup(ZeptuiSubGroup, _DefaultGroup):
     """The top-level group.
 

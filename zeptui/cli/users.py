@@ -14,7 +14,7 @@ from zeptui.cli.args import (
     page_option,
     parse_json_object,
 )
-from zeptui.cli.core import State, ZeptuiSubGroup, maintenance, pass_state
+from zeptui.cli.core import State, ZeptuiListGroup, maintenance, pass_state
 from zeptui.cli.output import json_option, respond
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from storage.models import User
 
 
-@click.group(cls=ZeptuiSubGroup, invoke_without_command=True)
+@click.group(cls=ZeptuiListGroup)
 @click.pass_context
 def users(ctx: click.Context) -> None:
     """Manage users (without a command: list them)."""

@@ -30,8 +30,10 @@ class Discovery:
 
 
 def discovery_path(store_path: Path) -> Path:
-    """Where the discovery file of the store at `store_path` lives."""
-    return store_path.with_name(store_path.name + SUFFIX)
+    """Where the discovery file of the store at `store_path` lives: beside the file
+    itself, so a symbolic link to a served file finds its server too."""
+    real = store_path.resolve()
+    return real.with_name(real.name + SUFFIX)
 
 
 def new_token() -> str:

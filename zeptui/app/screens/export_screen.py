@@ -10,7 +10,7 @@ Progress shows in the dialog; the result is a notification.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -34,6 +34,10 @@ from zeptui.app.transfer import ExportFinished, ExportJob, Progressed, progress_
 from zeptui.app.widgets.fields import PathInput, format_select
 from zeptui.services import ServiceError
 from zeptui.services.filters import SessionFilter
+
+if TYPE_CHECKING:
+    from storage.models import SessionInfo
+    from zeptui.app.widgets.sessions import SessionsPane
 
 SUFFIXES = {
     "zep-json": ".json",
@@ -75,8 +79,8 @@ class ExportScreen(ModalScreen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close"),
-        Binding("ctrl+s", "export", "Export"),
+        Binding("escape", "close", "Close", id="close"),
+        Binding("ctrl+s", "export", "Export", id="export_start"),
     ]
 
     def __init__(
@@ -98,6 +102,18 @@ class ExportScreen(ModalScreen[None]):
         """A path that exists, which the user agreed to replace."""
         self.running = False
         self.proposal = ""
+
+    @classmethod
+    def of(cls, data: DataLayer, info: SessionInfo | None, sessions: SessionsPane) -> ExportScreen:
+        """The dialog for the open session (`info`) and the list's filter."""
+        filtered = sessions.is_filtered
+        return cls(
+            data,
+            session_id=info.session.session_id if info else None,
+            session_filter=sessions.session_filter if filtered else None,
+            filtered=sessions.total if filtered else None,
+            total=None if filtered else sessions.total,
+        )
 
     def compose(self) -> ComposeResult:
         from zeptui.exporters import FORMATS

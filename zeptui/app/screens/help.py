@@ -9,64 +9,36 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, VerticalScroll
-from textual.keys import key_to_character
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, Static
+
+from zeptui.app.keys import Keymap, readable_keys
 
 HelpRows = Sequence[tuple[str, str]]
 """(keys, description) rows."""
 
-_KEY_NAMES = {
-    # Textual's names for characters that are not Unicode character names.
-    "slash": "/",
-    "backslash": "\\",
-    "plus": "+",
-    "minus": "-",
-    "at": "@",
-    "underscore": "_",
-    # Shorter names for a few keys.
-    "escape": "esc",
-    "pageup": "page up",
-    "pagedown": "page down",
-}
 
-
-def readable_key(key: str) -> str:
-    """A key as a person writes it: `ctrl+t` stays, `question_mark` is `?`, `slash` is `/`."""
-    *modifiers, name = key.strip().split("+")
-    character = key_to_character(name)
-    if name in _KEY_NAMES:
-        shown = _KEY_NAMES[name]
-    elif character is not None and character.isprintable() and not character.isspace():
-        shown = character
-    else:
-        shown = name
-    return "+".join([*modifiers, shown])
-
-
-def _binding_row(binding: BindingType) -> tuple[str, str] | None:
+def _binding_row(binding: BindingType, keymap: Keymap) -> tuple[str, str] | None:
     """(keys, what they do): a binding's tooltip says more than its footer word."""
     if isinstance(binding, Binding):
-        keys, key_display = binding.key, binding.key_display
         description = binding.tooltip or binding.description
+        shown = keymap.shown_keys(binding)
     else:
-        keys = binding[0]
         description = binding[2] if len(binding) > 2 else ""
-        key_display = None
+        shown = readable_keys(binding[0])
     if not description:
         return None
-    if key_display:
-        return key_display, description
-    shown = ", ".join(readable_key(key) for key in keys.split(",") if key.strip())
     return shown, description
 
 
 def bindings_help(
     sources: Sequence[tuple[str, Iterable[BindingType]]],
+    keymap: Keymap | None = None,
 ) -> list[tuple[str, list[tuple[str, str]]]]:
     """Help sections from BINDINGS lists: (title, [(keys, description), ...]).
 
-    A binding's tooltip, else its description, says what it does; bindings without
+    Keys are those in use: a binding `keymap` rebinds shows its new keys. A
+    binding's tooltip, else its description, says what it does; bindings without
     either are left out; bindings of one section that do the same are merged into
     one row (`j, down  Next message`); sections left empty are dropped.
     """
@@ -74,7 +46,7 @@ def bindings_help(
     for title, bindings in sources:
         merged: dict[str, list[str]] = {}
         for binding in bindings:
-            row = _binding_row(binding)
+            row = _binding_row(binding, keymap or Keymap())
             if row is None:
                 continue
             keys, description = row
@@ -126,8 +98,8 @@ class HelpScreen(ModalScreen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close"),
-        Binding("q,question_mark", "close", "Close", show=False),
+        Binding("escape", "close", "Close", id="close"),
+        Binding("q,question_mark", "close", "Close", show=False, id="help_close"),
     ]
 
     def __init__(self, sections: Sequence[tuple[str, HelpRows]], *, title: str = "Keys") -> None:

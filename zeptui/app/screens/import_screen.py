@@ -110,10 +110,10 @@ class ImportScreen(ModalScreen[bool]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # One key, three meanings: `check_action` keeps the one of the current step.
-        Binding("escape", "close", "Close"),
-        Binding("escape", "back", "Back"),
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "start", "Import"),
+        Binding("escape", "close", "Close", id="close"),
+        Binding("escape", "back", "Back", id="import_back"),
+        Binding("escape", "cancel", "Cancel", id="import_cancel"),
+        Binding("ctrl+s", "start", "Import", id="import_start"),
     ]
     STEP_ACTIONS: ClassVar[dict[str, str]] = {"back": "review", "cancel": "progress"}
 

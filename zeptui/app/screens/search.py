@@ -77,8 +77,8 @@ class SearchResultList(OptionList):
     """The results; `j`/`k` move, and moving up from the first result returns to the input."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
+        Binding("j", "cursor_down", "Down", show=False, id="result_down"),
+        Binding("k", "cursor_up", "Up", show=False, id="result_up"),
     ]
 
     class LeftTop(Message):
@@ -126,10 +126,10 @@ class SearchScreen(ModalScreen[SearchHit | None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close"),
-        Binding("ctrl+t", "toggle_scope", "All sessions / this session"),
-        Binding("down", "focus_results", "Go to results", show=False),
-        Binding("slash", "focus_input", "Edit the query", show=False),
+        Binding("escape", "close", "Close", id="close"),
+        Binding("ctrl+t", "toggle_scope", "All sessions / this session", id="search_scope"),
+        Binding("down", "focus_results", "Go to results", show=False, id="search_results"),
+        Binding("slash", "focus_input", "Edit the query", show=False, id="search_query"),
     ]
 
     def __init__(self, data: DataLayer, current_session_id: str | None, query: str = "") -> None:

@@ -127,9 +127,15 @@ class Inspector(VerticalScroll):
     ALLOW_MAXIMIZE = True
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "explore", "Metadata", tooltip="Into a metadata tree (to fold it)"),
-        Binding("j", "scroll_down", "Scroll down", show=False),
-        Binding("k", "scroll_up", "Scroll up", show=False),
+        Binding(
+            "enter",
+            "explore",
+            "Metadata",
+            tooltip="Into a metadata tree (to fold it)",
+            id="explore_metadata",
+        ),
+        Binding("j", "scroll_down", "Scroll down", show=False, id="inspector_down"),
+        Binding("k", "scroll_up", "Scroll up", show=False, id="inspector_up"),
     ]
 
     DEFAULT_CSS: ClassVar[str] = """

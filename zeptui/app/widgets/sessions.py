@@ -98,13 +98,25 @@ class SessionTable(DataTable[Text]):
     """The sessions as rows; the columns follow the table's width."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Open", tooltip="Read the session (to its transcript)"),
-        Binding("j,down", "cursor_down", "Next session", show=False),
-        Binding("k,up", "cursor_up", "Previous session", show=False),
-        Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("home", "scroll_top", "First session", show=False),
-        Binding("end", "scroll_bottom", "Last session listed (more load as you go)", show=False),
+        Binding(
+            "enter",
+            "select_cursor",
+            "Open",
+            tooltip="Read the session (to its transcript)",
+            id="open_session",
+        ),
+        Binding("j,down", "cursor_down", "Next session", show=False, id="session_down"),
+        Binding("k,up", "cursor_up", "Previous session", show=False, id="session_up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="session_page_down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="session_page_up"),
+        Binding("home", "scroll_top", "First session", show=False, id="session_first"),
+        Binding(
+            "end",
+            "scroll_bottom",
+            "Last session listed (more load as you go)",
+            show=False,
+            id="session_last",
+        ),
     ]
 
     DEFAULT_CSS = """
@@ -166,7 +178,7 @@ class FilterInput(Input):
     """The filter box; `esc` (or `enter`) goes back to the list, keeping the filter."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "leave", "Back to the list"),
+        Binding("escape", "leave", "Back to the list", id="filter_leave"),
     ]
 
     class Left(Message):
@@ -182,8 +194,14 @@ class SessionsPane(Vertical):
     ALLOW_MAXIMIZE = True
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f", "focus_filter", "Filter", tooltip=FILTER_HELP),
-        Binding("s", "cycle_sort", "Sort", tooltip="Sort by recent activity, creation or size"),
+        Binding("f", "focus_filter", "Filter", tooltip=FILTER_HELP, id="filter"),
+        Binding(
+            "s",
+            "cycle_sort",
+            "Sort",
+            tooltip="Sort by recent activity, creation or size",
+            id="sort",
+        ),
     ]
 
     DEFAULT_CSS = """

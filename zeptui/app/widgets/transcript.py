@@ -64,22 +64,49 @@ class TranscriptPane(Vertical, can_focus=True):
     ALLOW_MAXIMIZE = True
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("v", "cycle_view", "View", tooltip=VIEW_HELP),
+        Binding("v", "cycle_view", "View", tooltip=VIEW_HELP, id="view"),
         # One key, two bindings: the footer names what `m` switches to.
-        Binding("m", "markdown(False)", "Raw"),
-        Binding("m", "markdown(True)", "Markdown"),
-        Binding("b", "cycle_budget", "Budget", tooltip="Context budget of the token bar"),
-        Binding("c", "copy('content')", "Copy", tooltip="Copy the selected message's text"),
-        Binding("plus,equals_sign", "more", "Window N+1", key_display="+", show=False),
-        Binding("minus", "fewer", "Window N-1", key_display="-", show=False),
-        Binding("u", "copy('uuid')", "Copy uuid", show=False),
-        Binding("y", "copy('json')", "Copy JSON", show=False),
-        Binding("j,down", "select(1)", "Next message", show=False),
-        Binding("k,up", "select(-1)", "Previous message", show=False),
-        Binding("pagedown", "select(10)", "Down 10", show=False),
-        Binding("pageup", "select(-10)", "Up 10", show=False),
-        Binding("home", "select_edge(0)", "First message of the session", show=False),
-        Binding("end", "select_edge(-1)", "Last message of the session", show=False),
+        Binding("m", "markdown(False)", "Raw", id="markdown"),
+        Binding("m", "markdown(True)", "Markdown", id="markdown"),
+        Binding(
+            "b", "cycle_budget", "Budget", tooltip="Context budget of the token bar", id="budget"
+        ),
+        Binding(
+            "c",
+            "copy('content')",
+            "Copy",
+            tooltip="Copy the selected message's text",
+            id="copy",
+        ),
+        Binding(
+            "plus,equals_sign",
+            "more",
+            "Window N+1",
+            key_display="+",
+            show=False,
+            id="window_more",
+        ),
+        Binding("minus", "fewer", "Window N-1", key_display="-", show=False, id="window_fewer"),
+        Binding("u", "copy('uuid')", "Copy uuid", show=False, id="copy_uuid"),
+        Binding("y", "copy('json')", "Copy JSON", show=False, id="copy_json"),
+        Binding("j,down", "select(1)", "Next message", show=False, id="message_down"),
+        Binding("k,up", "select(-1)", "Previous message", show=False, id="message_up"),
+        Binding("pagedown", "select(10)", "Down 10", show=False, id="message_page_down"),
+        Binding("pageup", "select(-10)", "Up 10", show=False, id="message_page_up"),
+        Binding(
+            "home",
+            "select_edge(0)",
+            "First message of the session",
+            show=False,
+            id="message_first",
+        ),
+        Binding(
+            "end",
+            "select_edge(-1)",
+            "Last message of the session",
+            show=False,
+            id="message_last",
+        ),
     ]
 
     DEFAULT_CSS = """
