@@ -20,6 +20,7 @@ from tests.app.conftest import build_store, make_app, settle, settle_screen, wai
 from zeptui.app.app import ZeptuiApp
 from zeptui.app.screens.export_screen import ExportScreen
 from zeptui.app.screens.import_screen import ImportScreen
+from zeptui.app.transfer import Progress, progress_line
 from zeptui.config import sample_files
 from zeptui.exporters import export_sessions
 from zeptui.services.imports import ImportRun
@@ -149,30 +150,46 @@ async def test_import_a_zip_archive_or_a_directory(
 
 
 async def test_invalid_records_fail_the_file_unless_skipped(workdir: Path, tmp_path: Path) -> None:
+    # Names and content with markup and escapes are shown as they are.
     lines = [
-        {"messages": [{"role": "user", "content": "first"}]},
+        {"messages": [{"role": "user", "content": "[bold]first[/] \x1b[31mred"}]},
         {"messages": [{"role": "user", "content": 3}]},
         {"messages": [{"role": "user", "content": "third"}]},
     ]
-    (workdir / "chat.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (workdir / "[b]chat.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     db = tmp_path / "new.duckdb"
     async with make_app(db).run_test(size=(80, 24)) as pilot:
-        screen = await preview(pilot, "chat.jsonl")
+        screen = await preview(pilot, "[b]chat.jsonl")
+        assert table_column(screen, "first")[0] == "[bold]first[/] \\x1b[31mred"
         rejected = str(screen.query_one("#rejected", Static).render())
-        assert rejected.startswith("chat.jsonl:2: ")
+        assert rejected.startswith("[b]chat.jsonl:2: ")
         assert "Skip invalid records" in rejected
         result = await import_now(pilot, screen)
-        assert "error: chat.jsonl:2: " in result
+        assert "error: [b]chat.jsonl:2: " in result
         assert not db.exists() or not stored(db)  # the file adds nothing
         # Back to the dialog: skip invalid, import again.
         await pilot.press("escape")
-        screen = await preview(pilot, "chat.jsonl")
+        screen = await preview(pilot, "[b]chat.jsonl")
         screen.query_one("#skip-invalid", Checkbox).value = True
         await until(pilot, lambda: "Skipped" in str(screen.query_one("#rejected").render()))
         result = await import_now(pilot, screen)
-        assert "2 sessions created" in result
-        assert "skipped: chat.jsonl:2: " in result
-    assert stored(db) == {"chat:1": 1, "chat:3": 1}
+        assert "[b]chat.jsonl (openai): 2 sessions created" in result
+        assert "skipped: [b]chat.jsonl:2: " in result
+    assert stored(db) == {"[b]chat:1": 1, "[b]chat:3": 1}
+
+
+def test_progress_says_what_is_done_and_the_time_left() -> None:
+    progress = Progress(100, 25, sessions=3, messages=25, started=0.0, file="big.jsonl")
+    assert str(progress_line(progress, now=10.0)) == (
+        "3 sessions · 25 messages · 30 s left\nbig.jsonl"
+    )
+    assert progress.seconds_left(now=0.1) is None  # too early to tell
+    assert str(progress_line(Progress(None, 4, sessions=4), now=5.0)) == "4 sessions"
+    summaries = Progress(10, 5, started=0.0, phase="summaries")
+    assert (
+        str(progress_line(summaries, now=600.0))
+        == "Summarising: 5 of 10 sessions · 10 min 0 s left"
+    )
 
 
 async def test_a_cancelled_import_leaves_nothing(workdir: Path, tmp_path: Path) -> None:

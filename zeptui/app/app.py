@@ -113,8 +113,20 @@ class ZeptuiApp(App[None]):
             tooltip="Show or hide the inspector (under the transcript when narrow)",
             id="inspector",
         ),
-        Binding("i", "import", "Import", id="import", tooltip="Files, directories, .zip exports"),
-        Binding("x", "export", "Export", id="export", tooltip="Sessions to a file, any format"),
+        Binding(
+            "i",
+            "import",
+            "Import",
+            id="import",
+            tooltip="Import files, directories or .zip exports (as zeptui import)",
+        ),
+        Binding(
+            "x",
+            "export",
+            "Export",
+            id="export",
+            tooltip="Export this session, the filtered sessions or everything",
+        ),
         Binding("r", "reload", "Reload", tooltip="Read the database again", id="reload"),
         Binding(
             "ctrl+r", "reload", "Reload", show=False, tooltip="Read the database again", id="reload"

@@ -150,9 +150,10 @@ class Progress:
     file: str = ""
     phase: str = ""
 
-    def seconds_left(self) -> float | None:
-        """An estimate from the rate so far (None until there is one)."""
-        elapsed = time.monotonic() - self.started
+    def seconds_left(self, now: float | None = None) -> float | None:
+        """An estimate from the rate so far (None until there is one); `now` is
+        `time.monotonic()` unless given."""
+        elapsed = (time.monotonic() if now is None else now) - self.started
         if not self.total or not self.done or elapsed < 0.2:
             return None
         return max(self.total - self.done, 0) * elapsed / self.done
@@ -168,7 +169,7 @@ def duration(seconds: float) -> str:
     return f"{whole // 3600} h {whole % 3600 // 60} min"
 
 
-def progress_line(progress: Progress) -> Text:
+def progress_line(progress: Progress, now: float | None = None) -> Text:
     """The counts and the time left, under a progress bar; then the file."""
     if progress.phase == "summaries":
         text = f"Summarising: {progress.done:,} of {progress.total or 0:,} sessions"
@@ -176,7 +177,7 @@ def progress_line(progress: Progress) -> Text:
         text = f"{progress.sessions:,} sessions · {progress.messages:,} messages"
     else:
         text = f"{progress.sessions:,} sessions"
-    left = progress.seconds_left()
+    left = progress.seconds_left(now)
     line = Text(text + (f" · {duration(left)} left" if left is not None else ""))
     if progress.file:
         line.append("\n")
