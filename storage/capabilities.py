@@ -28,6 +28,7 @@ from storage.models import (
     SessionQuery,
     StoreStats,
     SummaryInfo,
+    UserPage,
 )
 from storage.store import MemoryStore
 
@@ -172,6 +173,45 @@ class MessagePositions(ABC):
         """The message's 0-based position in the session's history."""
 
 
+class Restoring(ABC):
+    """Soft deletes undone, and the deleted sessions listed (a zeptui extension: Zep
+    can only undelete a session by writing to it, and then its messages stay deleted).
+
+    What a delete took along comes back with it, as it was: a session with the
+    messages and summaries deleted with it (not those deleted before), a user with
+    the sessions deleted with it. A purge ends what can be restored."""
+
+    @abstractmethod
+    def deleted_session_page(self, query: SessionQuery | None = None) -> SessionPage:
+        """A filtered, sorted page of deleted sessions (`session_page`'s filters), each
+        counting the messages and tokens restoring it brings back."""
+
+    @abstractmethod
+    def restore_session(self, session_id: str) -> None:
+        """Undelete a session with the messages and summaries deleted with it.
+        NotFoundError if unknown (or purged); ConflictError if it is not deleted."""
+
+    @abstractmethod
+    def restore_message(self, session_id: str, message_uuid: str) -> None:
+        """Undelete one message of a live session. NotFoundError if the session or
+        message is unknown; ConflictError if the message is not deleted."""
+
+    @abstractmethod
+    def restore_user(self, user_id: str) -> int:
+        """Undelete a user, giving back the sessions deleted with it (restored too);
+        returns how many. NotFoundError if no deleted user has that id (or a purge
+        removed it); ConflictError if a live user has it."""
+
+
+class UserPages(ABC):
+    """Pages of users with their session counts: what a users list shows."""
+
+    @abstractmethod
+    def user_page(self, limit: int = 100, cursor: int = 0, text: str | None = None) -> UserPage:
+        """Live users by creation, `limit` from offset `cursor`, each with its number of
+        live sessions; `text` keeps those whose id, email or name contains it."""
+
+
 def message_position(store: MemoryStore, session_id: str, message_uuid: str) -> int:
     """The message's 0-based position in the session's history (to page to it): asked
     of the store when it offers `MessagePositions`, else found by paging."""
@@ -196,6 +236,8 @@ CAPABILITY_NAMES: dict[str, type] = {
     "maintenance": Maintenance,
     "message_deletion": MessageDeletion,
     "message_positions": MessagePositions,
+    "restoring": Restoring,
+    "user_pages": UserPages,
 }
 """The capabilities a store can offer through an API, by the names a server lists them
 under (`ZepJsonlImport` reads a local file, so it is not among them)."""

@@ -268,6 +268,20 @@ class SessionPage(_Model):
     """Pass as `cursor` for the next page; None when this is the last page."""
 
 
+class UserInfo(_Model):
+    """A user with the number of live sessions it has (a users list)."""
+
+    user: User
+    session_count: int
+
+
+class UserPage(_Model):
+    users: list[UserInfo]
+    total_count: int
+    next_cursor: int | None
+    """Pass as `cursor` for the next page; None when this is the last page."""
+
+
 class SummaryInfo(_Model):
     """A summary with the span of messages it covers."""
 

@@ -235,9 +235,10 @@ def test_users_without_a_subcommand_lists_them(samples: Path) -> None:
     assert "priya.shah" in listed and "Users 1–5 of 5." in listed
     # The list's options work without naming it, as `zeptui users` is the list.
     assert run_json("users", "--json") == run_json("users", "list", "--json")
-    assert run("users", "--limit", "2", "--page", "2").stdout == run(
-        "users", "list", "--limit", "2", "--page", "2"
-    ).stdout
+    assert (
+        run("users", "--limit", "2", "--page", "2").stdout
+        == run("users", "list", "--limit", "2", "--page", "2").stdout
+    )
 
 
 def test_delete_purge_and_users_delete_take_json(samples: Path) -> None:

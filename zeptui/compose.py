@@ -1,7 +1,8 @@
 """The composition root: a store and its summarizer, built from what the user gave.
 
 Every front end opens its store here: `StoreTarget` is what the user named (a file
-with `--db PATH`, a server with `--remote URL`), `open_store` opens it with the
+with `--db PATH`, a server with `--remote URL` or `--remote NAME`, a named remote of
+the config file: `zeptui.remotes`), `open_store` opens it with the
 settings (the message window, the summarizer; the API key, API version and timeout of
 a server) and closes it after the block (`connect` opens it for front ends that hold
 it their own way: the app's leases); a file that a running `zeptui serve` holds is
@@ -12,7 +13,7 @@ model. Nothing else constructs a store or reads the configuration for one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from storage.llm_summarizer import LLMSummarizer
     from storage.store import MemoryStore
     from storage.summarizers import Summarizer
+    from zeptui.remote import RetryPolicy
+    from zeptui.remotes import NamedRemote
     from zeptui.settings import LLMSettings, Settings, SummarizerSettings
 
 __all__ = [
@@ -45,11 +48,14 @@ discovery file is taken for stale."""
 
 @dataclass(frozen=True)
 class StoreTarget:
-    """The store the user named: a database file, or a server's URL."""
+    """The store the user named: a database file, or a server (by URL or by the name
+    the config file gives it, `zeptui.remotes`)."""
 
     kind: Literal["file", "remote"]
     path: Path | None = None
     url: str | None = None
+    named: NamedRemote | None = None
+    """The named remote the server is (its key comes from there)."""
 
     @classmethod
     def file(cls, path: Path) -> StoreTarget:
@@ -58,23 +64,28 @@ class StoreTarget:
         return cls("file", path=path)
 
     @classmethod
-    def remote(cls, url: str) -> StoreTarget:
-        """A Zep server's store (`zeptui serve`, or any Zep server) at `url`."""
-        from urllib.parse import urlsplit
-
+    def remote(cls, server: str, env: Mapping[str, str] | None = None) -> StoreTarget:
+        """A Zep server's store (`zeptui serve`, or any Zep server): `server` is its
+        URL, or the name of a remote in the config file (`zeptui remote add`)."""
         from storage.urls import redact_url
+        from zeptui import remotes
 
-        try:
-            parts = urlsplit(url.strip())
-            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
-            parts.port  # noqa: B018 - raises ValueError for a port that is not one
-        except ValueError:
-            valid = False
-        if not valid:
+        server = server.strip()
+        if remotes.is_name(server):
+            named = remotes.find_remote(server, env)
+            return cls("remote", url=named.url, named=named)
+        if not remotes.valid_url(server):
             raise SettingsError(
-                f"{redact_url(url)} is not a server's URL; --remote takes http://HOST:PORT"
+                f"{redact_url(server)} is not a server's URL; --remote takes http://HOST:PORT"
             )
-        return cls("remote", url=url.strip())
+        return cls("remote", url=server)
+
+    @classmethod
+    def served(cls, path: Path) -> StoreTarget | None:
+        """The `zeptui serve` of this user that holds the file at `path` (its discovery
+        file says so), as a server's target that keeps the path; None if none does."""
+        found = _served(path)
+        return None if found is None else cls("remote", path=path, url=found[0])
 
     @property
     def location(self) -> str:
@@ -84,6 +95,17 @@ class StoreTarget:
         from storage.urls import redact_url
 
         return redact_url(self.url or "")
+
+    @property
+    def title(self) -> str:
+        """How the store is shown: its location, after the remote's name if it has one."""
+        if self.named is not None:
+            return f"{self.named.name} ({self.location})"
+        if self.path is not None and self.url is not None:
+            from storage.urls import redact_url
+
+            return f"{self.path} via {redact_url(self.url)}"
+        return self.location
 
 
 def build_summarizer(settings: SummarizerSettings) -> Summarizer:
@@ -161,6 +183,8 @@ class StoreOptions(TypedDict, total=False):
     through_server: bool
     """Open a file that a running `zeptui serve` holds through that server (the
     default); False refuses it, naming the server (for `zeptui serve` itself)."""
+    retry: RetryPolicy | None
+    """How a server's store tries a failed request again (the client's default)."""
 
 
 def connect(
@@ -176,10 +200,21 @@ def connect(
     naming the server.
     """
     through_server = options.get("through_server", True)
-    served = _served(target.path) if target.path is not None and through_server else None
-    if target.url is not None or served is not None:
-        url, key = served or (target.url or "", None)
-        return _open_remote(url, settings, key)
+    on_server = target.kind == "remote"
+    if target.path is not None and (through_server or on_server):
+        served = _served(target.path)
+        if served is not None:
+            return _open_remote(served[0], settings, served[1], options.get("retry"))
+        if on_server:  # `StoreTarget.served`: through that server, or not at all
+            from storage.errors import RemoteUnavailableError
+
+            raise RemoteUnavailableError(
+                f"the zeptui serve that held {target.path} has stopped; "
+                "quit and open the app again to read the file"
+            )
+    if target.url is not None:
+        key = target.named.api_key() if target.named is not None else None
+        return _open_remote(target.url, settings, key, options.get("retry"))
     from storage.duckdb.connection import LOCK_WAIT_SECONDS
 
     assert target.path is not None
@@ -255,7 +290,9 @@ def _served(path: Path) -> tuple[str, str] | None:
     return found.url, found.token
 
 
-def _open_remote(url: str, settings: Settings, api_key: str | None = None) -> MemoryStore:
+def _open_remote(
+    url: str, settings: Settings, api_key: str | None, retry: RetryPolicy | None
+) -> MemoryStore:
     """A RemoteStore on `url`, with `api_key` or the one the settings hold."""
     from zeptui.remote import Timeouts, open_remote
 
@@ -264,7 +301,9 @@ def _open_remote(url: str, settings: Settings, api_key: str | None = None) -> Me
         _check_private(settings)
         api_key = remote.api_key.get_secret_value()
     timeouts = Timeouts(read=remote.timeout)
-    return open_remote(url, api_key=api_key, version=remote.api_version, timeouts=timeouts)
+    return open_remote(
+        url, api_key=api_key, version=remote.api_version, timeouts=timeouts, retry=retry
+    )
 
 
 def _check_private(settings: Settings) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +29,8 @@ DB_ENV_VAR = "ZEPTUI_DB"
 """Environment variable naming the database file when `--db` is not given."""
 DB_FILENAME = "zeptui.duckdb"
 DEMO_DB_FILENAME = "demo.duckdb"
+REMOTES_TABLE = "remotes"
+"""The config file's table of named remotes (`[remotes.NAME]`, zeptui/remotes.py)."""
 DEFAULT_THEME = "textual-dark"
 DEFAULT_MESSAGE_WINDOW = 12
 """Zep's `memory.message_window` default (also `storage.store.DEFAULT_MESSAGE_WINDOW`)."""
@@ -249,19 +251,9 @@ def read_file(path: Path) -> dict[str, Any]:
     """The settings in the config file at `path`, by dotted name ({} when it is missing).
 
     A relative `database.path` in the file is relative to the file's directory."""
-    import tomllib
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError) as error:
-        raise SettingsError(f"{path}: cannot be read ({error})") from None
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise SettingsError(_toml_error(path, str(error))) from None
-    values = dict(_flatten(document))
+    text, document = read_toml(path)
+    # Named remotes (`[remotes.NAME]`) are servers, not settings: zeptui/remotes.py.
+    values = dict(_flatten({k: v for k, v in document.items() if k != REMOTES_TABLE}))
     for name in values:
         if name not in KEYS_BY_NAME:
             known = ", ".join(key.name for key in KEYS)
@@ -271,6 +263,23 @@ def read_file(path: Path) -> dict[str, Any]:
     if isinstance(values.get("database.path"), str):
         values["database.path"] = str(path.parent / Path(values["database.path"]).expanduser())
     return values
+
+
+def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    """The config file's text and its TOML document (both empty when it is missing);
+    `SettingsError` naming the line when it is not valid TOML."""
+    import tomllib
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return "", {}
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError(f"{path}: cannot be read ({error})") from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(_toml_error(path, str(error))) from None
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -315,18 +324,41 @@ def remember(
     name: str, value: str | int | float | bool, env: Mapping[str, str] | None = None
 ) -> Path:
     """Set `name` to `value` in the config file and nothing else: the file's comments,
-    layout and other settings stay as they are (a symlink is followed; a new file is
-    readable by its owner only). Secrets are never written this way.
+    layout and other settings stay as they are (see `edit`). Secrets are never written
+    this way.
 
     Raises `SettingsError` when the file is not valid TOML (it is left alone), and
     OSError when it cannot be written."""
+    key = KEYS_BY_NAME[name]
+    if key.secret:
+        raise ValueError(f"{name} is a secret: zeptui does not write it")
+
+    def change(document: Any) -> None:
+        import tomlkit
+
+        *sections, last = name.split(".")
+        table: Any = document
+        for section in sections:
+            if section not in table:
+                table[section] = tomlkit.table()
+            table = table[section]
+        table[last] = value
+
+    return edit(change, env)
+
+
+def edit(change: Callable[[Any], None], env: Mapping[str, str] | None = None) -> Path:
+    """Apply `change` to the config file's TOML document (a tomlkit document, changed
+    in place) and write it back whole, atomically: comments, layout and what `change`
+    leaves alone stay as they are (a symlink is followed; a new file is readable by its
+    owner only). Returns the file's path.
+
+    Raises `SettingsError` when the file is not valid TOML (it is left alone), and
+    OSError when it cannot be written; `change` may raise to write nothing."""
     import tempfile
 
     import tomlkit
 
-    key = KEYS_BY_NAME[name]
-    if key.secret:
-        raise ValueError(f"{name} is a secret: zeptui does not write it")
     path = Path(os.path.realpath(config_file(env)))
     try:
         text = path.read_text(encoding="utf-8")
@@ -336,13 +368,7 @@ def remember(
         document = tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as error:
         raise SettingsError(f"{path}:{error.line}: not valid TOML; left as it is") from None
-    *sections, last = name.split(".")
-    table: Any = document
-    for section in sections:
-        if section not in table:
-            table[section] = tomlkit.table()
-        table = table[section]
-    table[last] = value
+    change(document)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = path.stat().st_mode & 0o777

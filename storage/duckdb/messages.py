@@ -124,7 +124,7 @@ def insert_message_batches(
             rows_keys.append(key)
             mine.append(new[-1])
     if restore:
-        _restore_messages(cursor, restore, now)
+        restore_messages(cursor, restore, now)
         outcome.restored += len(restore)
     if not new:
         return inserted
@@ -180,7 +180,7 @@ def insert_message_batches(
     return inserted
 
 
-def _restore_messages(cursor: Cursor, message_ids: list[int], now: datetime) -> None:
+def restore_messages(cursor: Cursor, message_ids: list[int], now: datetime) -> None:
     """Undelete messages (the same messages imported again), with their index entries,
     their sessions' aggregates, and the summaries that end on them and were deleted
     with them (not those replaced earlier by summarising the session again)."""

@@ -34,6 +34,8 @@ from storage.models import (
     SessionPage,
     SessionQuery,
     User,
+    UserInfo,
+    UserPage,
 )
 from storage.paging import MAX_LIMIT, MAX_OFFSET, MAX_PAGE, check_range
 
@@ -85,6 +87,41 @@ def user_sessions(cursor: Cursor, user_id: str) -> list[Session]:
     return [session_from_row(row) for row in rows]
 
 
+def user_page(cursor: Cursor, limit: int, offset: int, text: str | None = None) -> UserPage:
+    """A page of live users, oldest first, each with its number of live sessions;
+    `text` keeps the users whose id, email or name contains it (any case)."""
+    check_range("limit", limit, 1, MAX_LIMIT)
+    check_range("cursor", offset, 0, MAX_OFFSET)
+    where = Where("deleted_at IS NULL")
+    if text:
+        where.add(
+            "contains(lower(concat_ws(' ', user_id, email, first_name, last_name)), lower(?))",
+            text,
+        )
+    # The users' columns are unqualified (USER_COLUMNS): the joined counts are named apart.
+    rows = cursor.execute(
+        f"SELECT {USER_COLUMNS}, coalesce(c.sessions, 0), count(*) OVER () FROM users "
+        "LEFT JOIN (SELECT user_id AS owner, count(*) AS sessions FROM sessions "
+        "WHERE deleted_at IS NULL GROUP BY user_id) c ON c.owner = users.user_id "
+        f"WHERE {where.sql} ORDER BY id LIMIT ? OFFSET ?",
+        [*where.params, limit, offset],
+    ).fetchall()
+    if rows:
+        total = int(rows[0][-1])
+    else:
+        row = cursor.execute(f"SELECT count(*) FROM users WHERE {where.sql}", where.params)
+        total = int(row.fetchone()[0])  # type: ignore[index]
+    end = offset + len(rows)
+    return UserPage(
+        users=[
+            UserInfo.model_construct(user=user_from_row(row[:-2]), session_count=int(row[-2]))
+            for row in rows
+        ],
+        total_count=total,
+        next_cursor=end if end < total else None,
+    )
+
+
 # --- sessions --------------------------------------------------------------------------
 
 
@@ -116,11 +153,22 @@ def get_session(cursor: Cursor, session_id: str) -> Session:
     return session_from_row(live_session_row(cursor, SESSION_COLUMNS, session_id))
 
 
-def session_page(cursor: Cursor, query: SessionQuery) -> SessionPage:
-    """A filtered, sorted page of live sessions with their aggregates."""
+_DELETED_WITH_SESSION = "m.session_key = s.id AND m.deleted_at = s.deleted_at"
+DELETED_SESSION_COLUMNS = SESSION_COLUMNS.replace(
+    "s.message_count, s.total_tokens",
+    f"(SELECT count(*) FROM messages m WHERE {_DELETED_WITH_SESSION}), "
+    f"(SELECT coalesce(sum(m.token_count), 0) FROM messages m WHERE {_DELETED_WITH_SESSION})",
+)
+"""SESSION_COLUMNS of a deleted session, counting the messages deleted with it (what
+restoring it brings back) where a live session has its aggregates."""
+
+
+def session_page(cursor: Cursor, query: SessionQuery, *, deleted: bool = False) -> SessionPage:
+    """A filtered, sorted page of live sessions with their aggregates (or of deleted
+    sessions, with the messages deleted with each)."""
     check_range("limit", query.limit, 0, MAX_LIMIT)
     check_range("cursor", query.cursor, 0, MAX_OFFSET)
-    where = Where("s.deleted_at IS NULL")
+    where = Where("s.deleted_at IS NOT NULL" if deleted else "s.deleted_at IS NULL")
     where.common(query, table="s")
     if query.text:
         # The id, the user, or the title the app shows (imported chats have one).
@@ -133,8 +181,9 @@ def session_page(cursor: Cursor, query: SessionQuery) -> SessionPage:
         )
     order_column = _ORDER_COLUMNS[query.order_by]
     direction = "DESC" if query.descending else "ASC"
+    columns = DELETED_SESSION_COLUMNS if deleted else SESSION_COLUMNS
     sql = (
-        f"SELECT {SESSION_COLUMNS}, count(*) OVER () FROM sessions s "
+        f"SELECT {columns}, count(*) OVER () FROM sessions s "
         f"WHERE {where.sql} ORDER BY {order_column} {direction}, s.id {direction}"
     )
     params = list(where.params)

@@ -22,8 +22,10 @@ from storage.capabilities import (
     MessageDeletion,
     MessagePositions,
     ReadProgress,
+    Restoring,
     SessionPages,
     Summarizing,
+    UserPages,
     ZepJsonlImport,
 )
 from storage.duckdb import (
@@ -31,6 +33,7 @@ from storage.duckdb import (
     maintenance,
     ranking,
     reads,
+    restore,
     search,
     summaries,
     writes,
@@ -60,6 +63,7 @@ from storage.models import (
     SummaryInfo,
     UpdateUserRequest,
     User,
+    UserPage,
 )
 from storage.store import DEFAULT_MESSAGE_WINDOW, MemoryStore
 
@@ -92,6 +96,8 @@ class DuckDBStore(
     Maintenance,
     MessageDeletion,
     MessagePositions,
+    Restoring,
+    UserPages,
 ):
     """Zep's memory model on one DuckDB file.
 
@@ -271,6 +277,26 @@ class DuckDBStore(
     def delete_message(self, session_id: str, message_uuid: str) -> None:
         with self._db.write() as cursor:
             writes.delete_message(cursor, session_id, message_uuid, self._db.now())
+
+    # --- restoring and listing what was deleted -------------------------------------
+
+    def deleted_session_page(self, query: SessionQuery | None = None) -> SessionPage:
+        return reads.session_page(self._db.cursor(), query or SessionQuery(), deleted=True)
+
+    def restore_session(self, session_id: str) -> None:
+        with self._db.write() as cursor:
+            restore.restore_session(cursor, session_id, self._db.now())
+
+    def restore_message(self, session_id: str, message_uuid: str) -> None:
+        with self._db.write() as cursor:
+            restore.restore_message(cursor, session_id, message_uuid, self._db.now())
+
+    def restore_user(self, user_id: str) -> int:
+        with self._db.write() as cursor:
+            return restore.restore_user(cursor, user_id, self._db.now())
+
+    def user_page(self, limit: int = 100, cursor: int = 0, text: str | None = None) -> UserPage:
+        return reads.user_page(self._db.cursor(), limit, cursor, text)
 
     # --- import --------------------------------------------------------------------
 

@@ -119,9 +119,7 @@ def test_commands_on_the_served_file_go_through_the_server(server: Server) -> No
     run("--db", server.path, "delete", "via", "--purge")
 
 
-def test_a_link_to_the_served_file_goes_through_the_server(
-    server: Server, tmp_path: Path
-) -> None:
+def test_a_link_to_the_served_file_goes_through_the_server(server: Server, tmp_path: Path) -> None:
     link = tmp_path / "link.duckdb"
     link.symlink_to(server.path)
     run("--db", link, "add", "linked", "--role-type", "user", "--content", "through it")

@@ -19,7 +19,8 @@ from textual.widgets import Footer, Header, Input
 from zeptui.app.commands import ZeptuiCommands
 from zeptui.app.data import DataLayer, Failed
 from zeptui.app.items import SearchHit
-from zeptui.app.leases import StoreLeases
+from zeptui.app.leases import SharedStore, StoreAccess, StoreLeases, store_access
+from zeptui.app.manage import ManagingApp
 from zeptui.app.requests import SessionsLoaded, SessionsRequest, StatsLoaded, StatsRequest
 from zeptui.app.settings import Settings
 from zeptui.app.widgets.inspector import Inspector
@@ -30,6 +31,7 @@ from zeptui.render import sanitize
 if TYPE_CHECKING:
     from textual.dom import DOMNode
 
+    from zeptui.compose import StoreTarget
     from zeptui.settings import Settings as StoreSettings
 
 WIDE = 120
@@ -78,9 +80,14 @@ EMPTY_HELP = (
     "Try the sample data:     zeptui demo\n"
     "Add a message:           zeptui add SESSION --role NAME --role-type user --content TEXT"
 )
+EMPTY_SERVER_HELP = (
+    "No sessions yet on {location}.\n\n"
+    "Import chat histories:   zeptui import PATH... --remote SERVER\n"
+    "Add a message:           zeptui add SESSION --role-type user --content TEXT --remote SERVER"
+)
 
 
-class ZeptuiApp(App[None]):
+class ZeptuiApp(ManagingApp):
     """Browse sessions and read memory as a client sees it."""
 
     TITLE = "zeptui"
@@ -141,13 +148,16 @@ class ZeptuiApp(App[None]):
     )
     """Actions whose keys type into the filter box: off (and not shown) while it has focus."""
 
-    def __init__(self, leases: StoreLeases, *, location: str | None = None) -> None:
+    def __init__(self, leases: StoreAccess, *, location: str | None = None) -> None:
         super().__init__()
         self.data = DataLayer(leases)
         # Started before Textual's own start-up work: the first page of sessions is
         # read from the file meanwhile.
         self.data.read_ahead()
         self.location = location or leases.location
+        self.on_server = isinstance(leases, SharedStore)
+        """The store is a server's (`--remote`): the header says so."""
+        self._server_kind: str | None = None
         self.settings = Settings.load()
         self.keymap = self.settings.keymap
         self.set_keymap(self.keymap.keys)
@@ -187,7 +197,7 @@ class ZeptuiApp(App[None]):
         logging.getLogger("storage.reads").addHandler(self._read_warnings)
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
-        self.sub_title = sanitize(self.location)
+        self._show_header()
         self.inspector.border_title = "Inspector"
         self.sessions.table.focus()
         if self.keymap.keys or self.keymap.problems:
@@ -228,14 +238,15 @@ class ZeptuiApp(App[None]):
         """Which app keys are on (and shown in the footer) right now."""
         if self.screen is not self.screen_stack[0]:
             return True  # a dialog: its own keys
-        if isinstance(self.focused, Input) and action in self.TYPED_ACTIONS:
+        typed = self.TYPED_ACTIONS | self.MANAGE_TYPED_ACTIONS
+        if isinstance(self.focused, Input) and action in typed:
             return False
         zoomed = self.screen.maximized is not None
         if action == "zoom":
             return not zoomed
         if action == "restore":
             return zoomed
-        return True
+        return self.check_manage_action(action)
 
     def _visible_panes(self) -> list[Widget]:
         panes: list[Widget] = [self.sessions, self.transcript]
@@ -308,13 +319,17 @@ class ZeptuiApp(App[None]):
         self.data.read(self, StatsRequest())
 
     @on(StatsLoaded)
-    def _show_stats(self, event: StatsLoaded) -> None:
-        stats = event.stats
-        if stats is None:
-            return
-        self.sub_title = (
-            f"{sanitize(self.location)} · {stats.sessions:,} sessions · {stats.messages:,} messages"
-        )
+    def _show_header(self, event: StatsLoaded | None = None) -> None:
+        """The sub-title: where the store is (a file's path, or a server: its URL or
+        name, what it is and its API once it answered), and the counts if known."""
+        self._server_kind = (event and event.server) or self._server_kind
+        parts = [sanitize(self.location)]
+        if self.on_server:
+            parts.append(sanitize(self._server_kind or "server"))
+        if event is not None and event.stats is not None:
+            stats = event.stats
+            parts.append(f"{stats.sessions:,} sessions · {stats.messages:,} messages")
+        self.sub_title = " · ".join(parts)
 
     # --- panes talk through the app ----------------------------------------------------
 
@@ -327,6 +342,8 @@ class ZeptuiApp(App[None]):
             jump = self._pending_jump.message_uuid
             self._pending_jump = None
         self.inspector.show_session(event.info)
+        if self.show_deleted_session(event.info):
+            return
         # The same session with the same counts (the list was filtered or sorted)
         # keeps its transcript where it is; `r` reads it again.
         if jump is not None or self._reload_transcript or event.info != self.transcript.info:
@@ -347,10 +364,13 @@ class ZeptuiApp(App[None]):
             self._announce_reload(event.total)
         if event.total == 0:
             self.transcript.info = None
-            if self.sessions.is_filtered:
+            if self.sessions.show_deleted:
+                self.transcript.show_empty("No deleted sessions here (D shows the live ones).")
+            elif self.sessions.is_filtered:
                 self.transcript.show_empty("No sessions match the filter.")
             else:
-                self.transcript.show_empty(EMPTY_HELP.format(location=self.location))
+                empty = EMPTY_SERVER_HELP if self.on_server else EMPTY_HELP
+                self.transcript.show_empty(empty.format(location=self.location))
             self.inspector.show_session(None)
 
     def _announce_reload(self, total: int) -> None:
@@ -449,6 +469,7 @@ class ZeptuiApp(App[None]):
                         ("ctrl+p", "", "Commands: jump to a session, views, theme"),
                     ],
                 ),
+                ("Changes", ManagingApp.BINDINGS),
                 ("Session list", [*SessionsPane.BINDINGS, *SessionTable.BINDINGS]),
                 ("Filter box", [*FilterInput.BINDINGS, ("enter", "", "Back to the list")]),
                 (
@@ -497,7 +518,7 @@ class _ReadWarnings(logging.Handler):
             notify()
 
 
-def run(path: Path, settings: Callable[[], StoreSettings] | None = None) -> None:
-    """Open the app on the database at `path` (missing: the empty state); `settings`
-    is asked for once the file is first opened (it costs nothing before the first frame)."""
-    ZeptuiApp.for_database(path, settings).run()
+def run(target: StoreTarget, settings: Callable[[], StoreSettings] | None = None) -> None:
+    """Open the app on the store `target` names (`leases.store_access`); `settings` is
+    asked for once the store is first opened (it costs nothing before the first frame)."""
+    ZeptuiApp(store_access(target, settings=settings)).run()

@@ -1,5 +1,5 @@
-"""The command palette: the app's commands (with the keys in use), and jump to a
-session by title, id or user."""
+"""The command palette's commands: the app's actions, and a jump to any session by
+its title, id or user (asked of the store as typed)."""
 
 from __future__ import annotations
 
@@ -82,6 +82,7 @@ class ZeptuiCommands(Provider):
             ("Import", "Files, directories or .zip exports", app.action_import, "import"),
             ("Export", "Sessions to a file, in any format", app.action_export, "export"),
             ("Reload", "Read the store again", app.action_reload, "reload"),
+            *app.manage_commands(),
             ("Help", "Every key binding", app.action_help, "help"),
         ]
         shown = []

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from textual.worker import Worker
 
     from storage.store import MemoryStore
-    from zeptui.app.leases import StoreLeases
+    from zeptui.app.leases import StoreAccess
 
 
 class Request:
@@ -78,6 +78,10 @@ class Failed(Reply):
         """Another process holds the file: trying again later may work."""
         self.not_found = isinstance(error, NotFoundError)
         """What was asked for does not exist (no database file yet, a deleted session)."""
+        from storage.capabilities import Unsupported  # loaded with the store already
+
+        self.unsupported = isinstance(error, Unsupported)
+        """The store cannot do this at all (a plain Zep server filtering sessions)."""
         if isinstance(error, StoreError | SettingsError):
             self.text = str(error)
         else:  # an unexpected failure is shown too, never raised in the app
@@ -93,9 +97,10 @@ class FirstPageRead(Message, bubble=False):
 
 
 class DataLayer:
-    """Runs the app's requests against the store under leases; answers by message."""
+    """Runs the app's requests against the store under leases (or on a server's
+    store, `SharedStore`); answers by message."""
 
-    def __init__(self, leases: StoreLeases) -> None:
+    def __init__(self, leases: StoreAccess) -> None:
         self.leases = leases
         self._kept: FirstPage | None = None
         self._ahead: concurrent.futures.Future[FirstPage | None] | None = None

@@ -13,6 +13,11 @@ second handle on the same file with another configuration inside one process.
   runs the write and closes the file again. Reads asked for meanwhile wait for it.
 
 Both are called from worker threads (`zeptui/app/data.py`), never from the UI thread.
+
+A server's store (`--remote URL|NAME`) has no file to let go of: `SharedStore` opens
+one `RemoteStore` on the first call and runs every call on it, from any worker thread
+(its `httpx.Client` "can be shared between threads", and it keeps no other state that
+a call changes). Both kinds are a `StoreAccess`, which is all the data layer knows.
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from storage.errors import NotFoundError
 
 if TYPE_CHECKING:
     from storage.store import MemoryStore
+    from zeptui.compose import StoreTarget
+    from zeptui.remote import RetryPolicy
     from zeptui.settings import Settings
 
 T = TypeVar("T")
@@ -39,6 +46,42 @@ READ_LOCK_WAIT = 0.5
 Opener = Callable[[], "MemoryStore"]
 WriteOpener = Callable[..., "MemoryStore"]
 """Opens the store read-write; `summaries=False` opens it without making summaries."""
+
+
+class StoreAccess(Protocol):
+    """How the data layer reaches the store: `read` and `write` run a call on it from
+    a worker thread; `close` lets go of it for good."""
+
+    location: str
+    """The store as the user named it (the header shows it)."""
+    path: Path | None
+    """The database file, when the store is one (the app keeps its first page)."""
+
+    def read(self, call: Callable[[MemoryStore], T]) -> T: ...
+
+    def write(self, call: Callable[[MemoryStore], T], *, summaries: bool = True) -> T:
+        """`call(store)` as a write; `summaries=False`: the write makes no summaries
+        (where the app makes them)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _settings_once(
+    settings: Callable[[], Settings] | None, flags: dict[str, object]
+) -> Callable[[], Settings]:
+    """`settings`, or zeptui's own (with `flags`), asked for once, from the first
+    worker thread that opens the store (pydantic is not loaded before the first frame)."""
+
+    @functools.cache
+    def current() -> Settings:
+        if settings is not None:
+            return settings()
+        from zeptui.settings import load
+
+        return load(flags)
+
+    return current
 
 
 class StoreLeases:
@@ -87,22 +130,15 @@ class StoreLeases:
         from zeptui.compose import StoreTarget
 
         target = StoreTarget.file(path)
-
-        @functools.cache
-        def current() -> Settings:
-            if settings is not None:
-                return settings()
-            from zeptui.settings import load
-
-            return load({"database.path": path})
+        current = _settings_once(settings, {"database.path": path})
 
         def read_opener() -> MemoryStore:
             from zeptui.compose import connect
 
             if not path.exists():
                 raise NotFoundError(f"{path}: no database yet")
-            # The app does not go through a server yet (its header would have to say
-            # so): a served file is refused, naming the server.
+            # A file served when the app started is read through that server
+            # (`store_access`); one served since is refused, naming the server.
             return connect(
                 target,
                 current(),
@@ -228,3 +264,88 @@ class StoreLeases:
             store, self._store = self._store, None
         if store is not None:
             store.close()
+
+
+class SharedStore:
+    """A server's store for the app: one `RemoteStore`, opened by the first call that
+    needs it and shared by every worker thread after that. No leases: the server holds
+    its file. A store that could not be opened (the server down, a refused key) is
+    opened again by the next call, so `r` in the app tries again."""
+
+    path: Path | None = None
+
+    def __init__(self, opener: Opener, location: str) -> None:
+        self._opener = opener
+        self.location = location
+        self._lock = threading.Lock()
+        self._store: MemoryStore | None = None
+        self._closed = False
+
+    @classmethod
+    def for_target(
+        cls,
+        target: StoreTarget,
+        *,
+        settings: Callable[[], Settings] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> SharedStore:
+        """The store of the server `target` names, opened by the composition root with
+        `settings` (the API key, version and timeout; by default zeptui's settings) and
+        `retry` (the client's default policy when None)."""
+        current = _settings_once(settings, {})
+
+        def opener() -> MemoryStore:
+            from zeptui.compose import StoreTarget, connect
+
+            # A named remote is read again: its key (or URL) may have been set right
+            # since the last try.
+            now = StoreTarget.remote(target.named.name) if target.named else target
+            return connect(now, current(), retry=retry)
+
+        return cls(opener, target.title)
+
+    def _store_now(self) -> MemoryStore:
+        # Under the lock: calls that arrive while the first one opens the store wait
+        # for that one instead of opening a second client.
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("store access is closed")
+            if self._store is None:
+                self._store = self._opener()
+            return self._store
+
+    def read(self, call: Callable[[MemoryStore], T]) -> T:
+        """`call(store)`, the store opened first if it is not yet."""
+        return call(self._store_now())
+
+    def write(self, call: Callable[[MemoryStore], T], *, summaries: bool = True) -> T:
+        """`call(store)`: the server makes the writes safe (and its summaries, so
+        `summaries` does not apply); nothing to hold here."""
+        return call(self._store_now())
+
+    def close(self) -> None:
+        """Close the store for good (a call still running fails; its reply is dropped)."""
+        with self._lock:
+            self._closed = True
+            store, self._store = self._store, None
+        if store is not None:
+            store.close()
+
+
+def store_access(
+    target: StoreTarget,
+    *,
+    settings: Callable[[], Settings] | None = None,
+    retry: RetryPolicy | None = None,
+) -> StoreAccess:
+    """How the app reaches the store `target` names: leases on a database file, or a
+    server's `SharedStore` (`retry` as its client's policy), which a file is too when
+    the `zeptui serve` of this user holds it as the app starts (`StoreTarget.served`)."""
+    if target.path is not None and target.kind == "file":
+        from zeptui.compose import StoreTarget
+
+        served = StoreTarget.served(target.path)
+        if served is None:
+            return StoreLeases.for_file(target.path, settings=settings)
+        target = served
+    return SharedStore.for_target(target, settings=settings, retry=retry)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from zeptui.app import first_page
 from zeptui.app.data import Reply, Request
@@ -57,11 +57,13 @@ class SessionsRequest(Request):
     created_before: datetime | None = None
     text: str | None = None
     keep: bool = False
+    deleted: bool = False
+    """The deleted sessions instead (the `Restoring` capability)."""
     reset: bool = True
     generation: int = 0
 
     def run(self, store: MemoryStore, database: Path | None) -> SessionsLoaded:
-        from storage.capabilities import SessionPages, require
+        from storage.capabilities import Restoring, SessionPages, require
         from storage.models import SessionQuery
 
         query = SessionQuery(
@@ -76,8 +78,13 @@ class SessionsRequest(Request):
             text=self.text,
         )
         stamp = first_page.file_stamp(database) if self.keep and database else None
-        pages = require(store, SessionPages, "list sessions with their counts")
-        page = pages.session_page(query)
+        if self.deleted:
+            restoring = require(store, Restoring, "list deleted sessions")
+            page = restoring.deleted_session_page(query)
+        else:
+            page = require(store, SessionPages, "list sessions with their counts").session_page(
+                query
+            )
         rows = tuple(SessionRow.of(info) for info in page.sessions)
         if database is not None and stamp is not None:
             first_page.save(database, stamp, FirstPage(rows, page.total_count))
@@ -100,9 +107,17 @@ class SessionsLoaded(Reply):
         return self.page.sessions
 
 
+@runtime_checkable
+class OnServer(Protocol):
+    """A store on a server, which says what the server is (`RemoteStore`)."""
+
+    @property
+    def server_kind(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class StatsRequest(Request):
-    """The header's counts."""
+    """The header's counts, and what the server is when the store is a server's."""
 
     group = "stats"
 
@@ -110,15 +125,19 @@ class StatsRequest(Request):
         from storage.capabilities import Maintenance, offered
 
         maintenance = offered(store, Maintenance)
-        return StatsLoaded(self, None if maintenance is None else maintenance.stats())
+        stats = None if maintenance is None else maintenance.stats()
+        server = store.server_kind if isinstance(store, OnServer) else None
+        return StatsLoaded(self, stats, server)
 
 
 class StatsLoaded(Reply):
-    """The header's counts (None: the store does not keep them, as a Zep server)."""
+    """The header's counts (None: the store does not keep them, as a Zep server), and
+    what the server is (`zeptui API v2`; None for a file)."""
 
-    def __init__(self, request: StatsRequest, stats: StoreStats | None) -> None:
+    def __init__(self, request: StatsRequest, stats: StoreStats | None, server: str | None) -> None:
         super().__init__(request)
         self.stats = stats
+        self.server = server
 
 
 # --- a session's messages ----------------------------------------------------------------

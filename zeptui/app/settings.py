@@ -25,6 +25,8 @@ class Settings:
     theme: str = config.DEFAULT_THEME
     message_window: int = config.DEFAULT_MESSAGE_WINDOW
     """The message window view's size at start: the store's window (`memory.message_window`)."""
+    summarizer: str = "extractive"
+    """The summarizer the store's writes use, as `S` names it: `extractive`, or the LLM's model."""
     keymap: Keymap = field(default_factory=Keymap)
     """The user's rebindings (`app.keys`), with what could not be bound."""
 
@@ -44,6 +46,9 @@ class Settings:
         window = str(found.get("memory.message_window", ("",))[0]).strip()
         if window.isdigit() and int(window) >= config.MIN_MESSAGE_WINDOW:
             settings.message_window = int(window)
+        if str(found.get("summarizer.kind", ("",))[0]).strip() == "llm":
+            model = str(found.get("summarizer.llm.model", ("",))[0]).strip()
+            settings.summarizer = f"the LLM {model}" if model else "an LLM (no model set)"
         settings.keymap = Keymap.read(found.get("app.keys", (None,))[0])
         return settings
 

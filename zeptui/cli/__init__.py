@@ -2,7 +2,7 @@
 
 A bare `zeptui` opens the app on the resolved database; subcommands sit beside it,
 one module per group of commands (`browse`, `memory`, `sessions`, `users`,
-`transfer`, `maintenance`, `serve`). A command parses its options, calls a service or the
+`transfer`, `maintenance`, `serve`, `remote`). A command parses its options, calls a service or the
 store, and prints through `output.respond`: human-readable (Rich) by default, exactly
 Zep's JSON shapes with `--json`. A user error prints one `zeptui: error: ...` line on
 stderr and exits 1 (`errors`).
@@ -28,6 +28,7 @@ from zeptui.cli.core import State, ZeptuiGroup
 from zeptui.cli.errors import Interrupted, WarningLines, stop_at_once
 from zeptui.cli.maintenance import config_command, purge, stats
 from zeptui.cli.memory import add, messages, search, show, summarize
+from zeptui.cli.remote import remote
 from zeptui.cli.serve import serve
 from zeptui.cli.sessions import delete, sessions
 from zeptui.cli.transfer import IMPORT_MEMORY_LIMIT, demo, export, import_command
@@ -81,6 +82,7 @@ for _command in (
     users,
     config_command,
     serve,
+    remote,
 ):
     cli.add_command(_command)
 

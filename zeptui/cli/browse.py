@@ -12,7 +12,6 @@ import click
 from zeptui import __version__, config
 from zeptui.cli.args import SESSIONS_PAGE
 from zeptui.cli.core import State, ask, command, no_database, open_store, pass_state
-from zeptui.cli.errors import UserError
 
 if TYPE_CHECKING:
     from zeptui.compose import StoreTarget
@@ -26,7 +25,8 @@ def open_command(state: State) -> None:
 
 
 def open_app(state: State, db_path: Path | None = None) -> None:
-    """Open zeptui on `db_path` (default: the database the options and settings name).
+    """Open zeptui on `db_path` (default: the database the options and settings name),
+    or on the server `--remote URL|NAME` names.
 
     On a terminal this opens the app (offering to create a missing database first);
     when output is piped it prints the most recently active sessions instead. The
@@ -38,10 +38,10 @@ def open_app(state: State, db_path: Path | None = None) -> None:
     if state.remote is not None:
         target = state.target()
         if on_terminal:
-            raise UserError(
-                "the app does not open a server yet; the commands do (zeptui sessions "
-                "--remote URL, zeptui show SESSION --remote URL, ...)"
-            )
+            from zeptui.app.app import run
+
+            run(target, state.settings)
+            return
         _print_latest(state, target, more=f"zeptui sessions --remote {shlex.quote(state.remote)}")
         return
     if db_path is None:
@@ -59,7 +59,7 @@ def open_app(state: State, db_path: Path | None = None) -> None:
     if on_terminal:
         from zeptui.app.app import run
 
-        run(db_path, state.settings)
+        run(target, state.settings)
         return
     where = "" if db_path == config.resolve_db_path() else f" --db {shlex.quote(str(db_path))}"
     _print_latest(state, target, more=f"zeptui sessions{where}")

@@ -146,8 +146,8 @@ DB_HELP = (
 )
 
 REMOTE_HELP = (
-    "A Zep server (zeptui serve, or Zep) instead of a file; its key from $ZEPTUI_API_KEY "
-    "or the config file's remote.api_key."
+    "A Zep server (zeptui serve, or Zep) instead of a file: its URL, or a name from "
+    "zeptui remote add; its key from the remote, else $ZEPTUI_API_KEY or remote.api_key."
 )
 
 
@@ -161,7 +161,11 @@ def _add_db_option(command: click.Command) -> None:
     )
     command.params.append(
         click.Option(
-            ["--remote"], metavar="URL", expose_value=False, callback=_set_remote, help=REMOTE_HELP
+            ["--remote"],
+            metavar="URL|NAME",
+            expose_value=False,
+            callback=_set_remote,
+            help=REMOTE_HELP,
         )
     )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import httpx
@@ -22,7 +23,16 @@ from zeptui.remote.capabilities import REMOTE_CAPABILITIES, ZepSessionPages
 from zeptui.remote.client import ApiVersion, RetryPolicy, Timeouts, ZepClient
 from zeptui.remote.store import ZEPTUI_PREFIX, RemoteStore
 
-__all__ = ["ApiVersion", "RemoteStore", "RetryPolicy", "Timeouts", "ZepClient", "open_remote"]
+__all__ = [
+    "ApiVersion",
+    "RemoteStore",
+    "RetryPolicy",
+    "ServerCheck",
+    "Timeouts",
+    "ZepClient",
+    "check_server",
+    "open_remote",
+]
 
 VersionChoice = Literal["auto", "v1", "v2"]
 
@@ -93,3 +103,28 @@ def _zep_version(client: ZepClient) -> ApiVersion:
         )
     major = version.strip().lstrip("v").split(".", 1)[0]
     return "v1" if major == "0" else "v2"
+
+
+@dataclass(frozen=True)
+class ServerCheck:
+    """What `check_server` found: a healthy server, what it is, and that it let us in."""
+
+    zeptui: bool
+    """The server is `zeptui serve` (else a Zep server)."""
+    api_version: ApiVersion
+    """The API generation found (or set), which the store speaks."""
+    zep_version: str | None
+    """The server's `X-Zep-Version` at `/healthz`."""
+    keyed: bool
+    """An API key was sent (and accepted)."""
+
+
+def check_server(store: RemoteStore) -> ServerCheck:
+    """Check the server `store` is open on (opening it asked what it is and which API
+    it speaks): its health check answers, and a read that needs the key succeeds.
+    Raises the store's one-line errors (unreachable, 401, not Zep, ...)."""
+    client = store.client
+    health = client.request("GET", "/healthz")
+    store.list_sessions(limit=1)  # every Zep server wants the key here
+    version = health.headers.get("x-zep-version")
+    return ServerCheck(store.zeptui, client.version, version, client.keyed)

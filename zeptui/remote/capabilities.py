@@ -17,9 +17,11 @@ from storage.capabilities import (
     Maintenance,
     MessageDeletion,
     MessagePositions,
+    Restoring,
     SessionPages,
     Summarizing,
     Unsupported,
+    UserPages,
 )
 from storage.errors import MessageConflictError
 from storage.models import (
@@ -34,18 +36,50 @@ from storage.models import (
     SessionQuery,
     StoreStats,
     SummaryInfo,
+    UserPage,
 )
 from zeptui.remote.store import RemoteStore, message_body
 
 _SUMMARIES = TypeAdapter(list[SummaryInfo])
 
 
+def _session_page(store: RemoteStore, endpoint: str, query: SessionQuery | None) -> SessionPage:
+    body = (query or SessionQuery()).model_dump(mode="json", exclude_defaults=True)
+    found = store.client.json("POST", store._zeptui(endpoint), json=body, idempotent=True)
+    return SessionPage.model_validate(found)
+
+
 class RemoteSessionPages(RemoteStore, SessionPages):
     def session_page(self, query: SessionQuery | None = None) -> SessionPage:
-        body = (query or SessionQuery()).model_dump(mode="json", exclude_defaults=True)
-        path = self._zeptui("session-page")
-        found = self.client.json("POST", path, json=body, idempotent=True)
-        return SessionPage.model_validate(found)
+        return _session_page(self, "session-page", query)
+
+
+class RemoteRestoring(RemoteStore, Restoring):
+    """Restores are not repeated on a failure on the way: a second try of one that was
+    made would be refused as not deleted."""
+
+    def deleted_session_page(self, query: SessionQuery | None = None) -> SessionPage:
+        return _session_page(self, "deleted-session-page", query)
+
+    def restore_session(self, session_id: str) -> None:
+        self.client.request("POST", self._zeptui("sessions", "{}", "restore", ids=(session_id,)))
+
+    def restore_message(self, session_id: str, message_uuid: str) -> None:
+        path = self._zeptui(
+            "sessions", "{}", "messages", "{}", "restore", ids=(session_id, message_uuid)
+        )
+        self.client.request("POST", path)
+
+    def restore_user(self, user_id: str) -> int:
+        path = self._zeptui("users", "{}", "restore", ids=(user_id,))
+        return int(self.client.json("POST", path)["sessions"])
+
+
+class RemoteUserPages(RemoteStore, UserPages):
+    def user_page(self, limit: int = 100, cursor: int = 0, text: str | None = None) -> UserPage:
+        body = {"limit": limit, "cursor": cursor, "text": text}
+        found = self.client.json("POST", self._zeptui("user-page"), json=body, idempotent=True)
+        return UserPage.model_validate(found)
 
 
 class RemoteBulkImport(RemoteStore, BulkImport):
@@ -213,5 +247,7 @@ REMOTE_CAPABILITIES: dict[str, type[RemoteStore]] = {
     "maintenance": RemoteMaintenance,
     "message_deletion": RemoteMessageDeletion,
     "message_positions": RemoteMessagePositions,
+    "restoring": RemoteRestoring,
+    "user_pages": RemoteUserPages,
 }
 """By the names a server lists its capabilities under (storage.capabilities.CAPABILITY_NAMES)."""

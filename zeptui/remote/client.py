@@ -163,6 +163,11 @@ class ZepClient:
         scheme = "Api-Key" if self.version == "v2" else "Bearer"
         self._http.headers["Authorization"] = f"{scheme} {self._key.reveal()}"
 
+    @property
+    def keyed(self) -> bool:
+        """Whether requests carry an API key."""
+        return self._key is not None
+
     def use_version(self, version: ApiVersion) -> None:
         """Speak `version` from now on (after detecting it)."""
         self.version = version

@@ -82,6 +82,12 @@ class RemoteStore(MemoryStore):
     def message_window(self) -> int:
         return self._window
 
+    @property
+    def server_kind(self) -> str:
+        """What the server is and the API it is spoken to in, in a few words:
+        `zeptui API v2` (`zeptui serve`), `Zep API v1`."""
+        return f"{'zeptui' if self.zeptui else 'Zep'} API {self.client.version}"
+
     def close(self) -> None:
         self.client.close()
 

@@ -23,8 +23,10 @@ from storage.capabilities import (
     Maintenance,
     MessageDeletion,
     MessagePositions,
+    Restoring,
     SessionPages,
     Summarizing,
+    UserPages,
     require,
 )
 from storage.errors import MessageConflictError
@@ -41,6 +43,7 @@ from storage.models import (
     SessionQuery,
     StoreStats,
     SummaryInfo,
+    UserPage,
     validation_message,
 )
 from storage.store import MemoryStore
@@ -101,6 +104,17 @@ class PositionResponse(_Body):
     position: int
 
 
+class RestoredUserResponse(_Body):
+    sessions: int
+    """How many sessions came back with the user."""
+
+
+class UserPageBody(_Body):
+    limit: int = 100
+    cursor: int = 0
+    text: str | None = None
+
+
 def offered_names(store: MemoryStore) -> list[str]:
     """The names of the capabilities `store` offers."""
     return [name for name, kind in CAPABILITY_NAMES.items() if isinstance(store, kind)]
@@ -112,6 +126,9 @@ def extensions_router(store: MemoryStore) -> APIRouter:
 
     def sid(raw: str) -> str:
         return decode_id(raw, "session_id", plus_is_space=True)
+
+    def restoring() -> Restoring:
+        return require(store, Restoring, "restore what was deleted")
 
     @router.get("/capabilities", response_model=CapabilitiesResponse)
     def capabilities() -> Response:
@@ -211,5 +228,37 @@ def extensions_router(store: MemoryStore) -> APIRouter:
         positions = require(store, MessagePositions, "tell message positions")
         found = positions.message_position(sid(session_id), message_uuid)
         return json_response(PositionResponse(position=found))
+
+    @router.post("/deleted-session-page", response_model=SessionPage)
+    def deleted_session_page(request: SessionQuery) -> Response:
+        """A filtered, sorted page of deleted sessions, each counting what a restore
+        brings back."""
+        return json_response(restoring().deleted_session_page(request))
+
+    @router.post("/sessions/{session_id}/restore", response_model=SuccessResponse)
+    def restore_session(session_id: SessionId) -> Response:
+        """Undelete a session with the messages and summaries deleted with it."""
+        restoring().restore_session(sid(session_id))
+        return json_response(SuccessResponse())
+
+    @router.post(
+        "/sessions/{session_id}/messages/{message_uuid}/restore", response_model=SuccessResponse
+    )
+    def restore_message(session_id: SessionId, message_uuid: str) -> Response:
+        """Undelete one message of a live session."""
+        restoring().restore_message(sid(session_id), message_uuid)
+        return json_response(SuccessResponse())
+
+    @router.post("/users/{user_id}/restore", response_model=RestoredUserResponse)
+    def restore_user(user_id: str) -> Response:
+        """Undelete a user with the sessions deleted with it."""
+        count = restoring().restore_user(decode_id(user_id, "user_id", plus_is_space=True))
+        return json_response(RestoredUserResponse(sessions=count))
+
+    @router.post("/user-page", response_model=UserPage)
+    def user_page(request: UserPageBody) -> Response:
+        """Live users by creation, each with its number of live sessions."""
+        pages = require(store, UserPages, "list users with their session counts")
+        return json_response(pages.user_page(request.limit, request.cursor, request.text))
 
     return router

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -81,8 +81,20 @@ def plan_columns(width: int, rows: Sequence[SessionRow]) -> tuple[Column, ...]:
     return tuple(sorted([label, *chosen], key=lambda column: order.index(column.key)))
 
 
-def _cell(row: SessionRow, key: str) -> Text:
-    """One cell, literal (the row's text went through `sanitize`)."""
+DELETED_MARK = "deleted "
+"""Before the title of a deleted session (the list shows them after `D`)."""
+
+
+def _cell(row: SessionRow, key: str, deleted: bool = False) -> Text:
+    """One cell, literal (the row's text went through `sanitize`); a deleted
+    session's cells are dimmed (its title is marked: `SessionTable.show`)."""
+    cell = _plain_cell(row, key)
+    if deleted:
+        cell.stylize("dim")
+    return cell
+
+
+def _plain_cell(row: SessionRow, key: str) -> Text:
     if key == "session":
         return Text(row.label, no_wrap=True, overflow="ellipsis")
     if key == "user":
@@ -126,6 +138,8 @@ class SessionTable(DataTable[Text]):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.rows_shown: list[SessionRow] = []
+        self.deleted = False
+        """The rows are deleted sessions (dimmed and marked)."""
         self._plan: tuple[Column, ...] = ()
 
     @property
@@ -135,19 +149,29 @@ class SessionTable(DataTable[Text]):
             return self.rows_shown[self.cursor_row].session_id
         return None
 
-    def show(self, rows: Sequence[SessionRow], cursor: int = 0) -> None:
-        """Show `rows` in place of what is shown, the cursor on row `cursor`."""
-        self.rows_shown = list(rows)
+    def show(self, rows: Sequence[SessionRow], cursor: int = 0, *, deleted: bool = False) -> None:
+        """Show `rows` (of deleted sessions, `deleted`) in place of what is shown, the
+        cursor on row `cursor`."""
+        self.deleted = deleted
+        self.rows_shown = self._marked(rows)
         self._build(cursor)
 
     def extend(self, rows: Sequence[SessionRow]) -> None:
         """Append a page of rows."""
+        rows = self._marked(rows)
         self.rows_shown.extend(rows)
         if plan_columns(self.size.width, self.rows_shown) != self._plan:
             self._build(self.cursor_row)
             return
         for row in rows:
             self._add_row(row)
+
+    def _marked(self, rows: Sequence[SessionRow]) -> list[SessionRow]:
+        """The rows, their titles marked when they are deleted sessions (the columns
+        are planned with the mark, so it takes no room from the title)."""
+        if not self.deleted:
+            return list(rows)
+        return [replace(row, label=DELETED_MARK + row.label) for row in rows]
 
     def on_resize(self, event: events.Resize) -> None:
         if plan_columns(event.size.width, self.rows_shown) != self._plan:
@@ -165,7 +189,7 @@ class SessionTable(DataTable[Text]):
             self.move_cursor(row=min(cursor, len(self.rows_shown) - 1), animate=False)
 
     def _add_row(self, row: SessionRow) -> None:
-        self.add_row(*(_cell(row, column.key) for column in self._plan))
+        self.add_row(*(_cell(row, column.key, self.deleted) for column in self._plan))
 
 
 FILTER_HELP = (
@@ -248,6 +272,8 @@ class SessionsPane(Vertical):
         self._lock_retry = LockRetry(self)
         self._sessions: list[SessionInfo] = []
         self._answered = False
+        self.show_deleted = False
+        """The list shows the deleted sessions (`D`), which can be restored."""
 
     def compose(self) -> ComposeResult:
         yield FilterInput(
@@ -274,7 +300,7 @@ class SessionsPane(Vertical):
         self._show_early(event.page)
 
     def _show_early(self, page: FirstPage) -> None:
-        if self._answered or self.sort_index or self.is_filtered:
+        if self._answered or self.sort_index or self.is_filtered or self.show_deleted:
             return  # the store was quicker, or the user asked for another listing
         self.table.show(page.rows)
         self.total = page.total
@@ -305,6 +331,7 @@ class SessionsPane(Vertical):
             created_before=self._filter.created_before,
             text=self._filter.text,
             keep=keep,
+            deleted=self.show_deleted,
             reset=reset,
             generation=self._generation,
         )
@@ -315,7 +342,7 @@ class SessionsPane(Vertical):
         self._generation += 1
         self._lock_retry.cancel()
         # The first page of the unfiltered list, most recent first, is what a start shows.
-        keep = self.sort_index == 0 and not self.is_filtered
+        keep = self.sort_index == 0 and not self.is_filtered and not self.show_deleted
         self.data.read(self, self._request(0, reset=True, keep=keep))
 
     @on(Failed)
@@ -329,7 +356,8 @@ class SessionsPane(Vertical):
         self._loading_more = False
         text = sanitize(event.text)
         if not self._lock_retry.attempts:  # once per round of retries
-            self.notify(text, title="Cannot read the store", severity="error", markup=False)
+            title = "Not offered by this store" if event.unsupported else "Cannot read the store"
+            self.notify(text, title=title, severity="error", markup=False)
         if event.locked:  # another process holds the file: try again by itself
             text = self._lock_retry.schedule(self.reload) + "\n" + text
         self.query_one("#sessions-status", Static).update(Text(text, style="red"))
@@ -372,7 +400,7 @@ class SessionsPane(Vertical):
         cursor = ids.index(current) if current in ids else 0
         self._highlighted = None  # announce the row under the cursor, with its new counts
         self._sessions = list(sessions)
-        table.show(rows, cursor)
+        table.show(rows, cursor, deleted=self.show_deleted)
         self._update_status()
         self.post_message(self.Loaded(self.total))
         if rows:
@@ -382,7 +410,8 @@ class SessionsPane(Vertical):
     def _update_status(self) -> None:
         shown = len(self.table.rows_shown)
         more = "+" if self.next_cursor is not None else ""
-        text = f"{shown:,}{more} of {self.total:,} sessions" if self.total else "No sessions"
+        what = "deleted sessions" if self.show_deleted else "sessions"
+        text = f"{shown:,}{more} of {self.total:,} {what}" if self.total else f"No {what}"
         if self._filter_error:
             text = self._filter_error
         self.query_one("#sessions-status", Static).update(text)
@@ -406,7 +435,19 @@ class SessionsPane(Vertical):
         )
 
     def _update_title(self) -> None:
-        self.border_title = f"Sessions · {SORTS[self.sort_index][0]}"
+        deleted = "deleted · " if self.show_deleted else ""
+        self.border_title = f"Sessions · {deleted}{SORTS[self.sort_index][0]}"
+
+    def set_filter(self, text: str) -> None:
+        """Filter the list by `text` (in the filter language), back on the list."""
+        self.query_one(FilterInput).value = text
+        self.table.focus()
+
+    def toggle_deleted(self) -> None:
+        """List the deleted sessions instead of the live ones, or back."""
+        self.show_deleted = not self.show_deleted
+        self._update_title()
+        self.reload()
 
     # --- events --------------------------------------------------------------------
 

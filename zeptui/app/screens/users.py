@@ -1,0 +1,172 @@
+"""The users view: users with their session counts, paged from the store; `enter`
+filters the session list by the user under the cursor, `esc` goes back."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from zeptui.app.data import DataLayer, Failed
+from zeptui.app.manage_requests import UsersLoaded, UsersRequest
+from zeptui.render import sanitize
+
+if TYPE_CHECKING:
+    from storage.models import UserInfo
+
+PAGE_SIZE = 100
+MORE_BEFORE_END = 20
+"""The next page is asked for when the cursor comes this close to the last user listed."""
+
+
+def _name(info: UserInfo) -> str:
+    user = info.user
+    return " ".join(part for part in (user.first_name, user.last_name) if part)
+
+
+class UsersTable(DataTable[Text]):
+    """The users as rows; `home` and `end` go to the first and last user listed."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("home", "scroll_top", "First user", show=False, id="user_first"),
+        Binding(
+            "end",
+            "scroll_bottom",
+            "Last user listed (more load as you go)",
+            show=False,
+            id="user_last",
+        ),
+    ]
+
+
+class UsersScreen(ModalScreen[str | None]):
+    """Users and their session counts; dismisses with the user picked, or None."""
+
+    DEFAULT_CSS: ClassVar[str] = """
+    UsersScreen {
+        align: center middle;
+        & > Vertical {
+            width: 90%;
+            max-width: 120;
+            height: 85%;
+            border: thick $primary;
+            border-title-color: $accent;
+            background: $surface;
+            padding: 0 1;
+        }
+        & Input { height: 1; border: none; padding: 0 1; background: $boost; }
+        & DataTable { height: 1fr; }
+        & #users-status { color: $text-muted; height: auto; }
+        & #users-status.-error { color: $error; }
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Back", id="close"),
+        Binding("enter", "pick", "Their sessions", priority=True, id="user_sessions"),
+        Binding("down", "focus_table", "To the list", show=False, id="users_list"),
+    ]
+
+    def __init__(self, data: DataLayer) -> None:
+        super().__init__()
+        self._data = data
+        self._users: list[UserInfo] = []
+        self._generation = 0
+        self._next: int | None = None
+        self._total = 0
+        self._loading = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as dialog:
+            dialog.border_title = "Users"
+            yield Input(placeholder="A part of the id, email or name", id="users-filter")
+            table = UsersTable(cursor_type="row", zebra_stripes=True)
+            table.add_column("User", key="user")
+            table.add_column("Sessions", key="sessions")
+            table.add_column("Name", key="name")
+            table.add_column("Email", key="email")
+            yield table
+            yield Static("Loading users…", id="users-status", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).focus()
+        self._load(0)
+
+    @property
+    def users(self) -> list[UserInfo]:
+        """The users listed so far."""
+        return list(self._users)
+
+    def _load(self, cursor: int) -> None:
+        text = self.query_one(Input).value.strip() or None
+        self._loading = True
+        request = UsersRequest(PAGE_SIZE, cursor, text, self._generation)
+        self._data.read(self, request)
+
+    @on(Input.Changed)
+    def _filter_changed(self) -> None:
+        self._generation += 1
+        self._load(0)
+
+    @on(UsersLoaded)
+    def _loaded(self, event: UsersLoaded) -> None:
+        if event.request.generation != self._generation:
+            return
+        self._loading = False
+        page = event.page
+        table = self.query_one(DataTable)
+        if event.request.cursor == 0:
+            self._users = []
+            table.clear()
+        self._users += page.users
+        self._next, self._total = page.next_cursor, page.total_count
+        for info in page.users:
+            table.add_row(
+                Text(sanitize(info.user.user_id), no_wrap=True, overflow="ellipsis"),
+                Text(f"{info.session_count:,}", justify="right"),
+                Text(sanitize(_name(info)), no_wrap=True, overflow="ellipsis"),
+                Text(sanitize(info.user.email or ""), no_wrap=True, overflow="ellipsis"),
+            )
+        more = "+" if self._next is not None else ""
+        self._status(
+            f"{len(self._users):,}{more} of {self._total:,} users; enter lists a user's sessions"
+            if self._total
+            else "No users match."
+            if event.request.text
+            else "No users yet (zeptui users add ID)."
+        )
+
+    @on(Failed)
+    def _failed(self, event: Failed) -> None:
+        self._loading = False
+        self._status(sanitize(event.text), error=True)
+
+    def _status(self, text: str, *, error: bool = False) -> None:
+        status = self.query_one("#users-status", Static)
+        status.set_class(error, "-error")
+        status.update(text)
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        near_end = event.cursor_row >= len(self._users) - MORE_BEFORE_END
+        if near_end and self._next is not None and not self._loading:
+            self._load(self._next)
+
+    def action_pick(self) -> None:
+        """The sessions of the user under the cursor (from the filter box: the first)."""
+        row = self.query_one(DataTable).cursor_row
+        if 0 <= row < len(self._users):
+            self.dismiss(self._users[row].user.user_id)
+
+    def action_focus_table(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
