@@ -45,7 +45,7 @@ READ_LOCK_WAIT = 0.5
 
 Opener = Callable[[], "MemoryStore"]
 WriteOpener = Callable[..., "MemoryStore"]
-"""Opens the store read-write; `summaries=False` opens it without making summaries."""
+"""Opens the store read-write; called with `summaries=False`, without making summaries."""
 
 
 class StoreAccess(Protocol):
@@ -220,7 +220,9 @@ class StoreLeases:
         try:
             if reader is not None:
                 reader.close()
-            store = self._write_opener(summaries=summaries)
+            # An opener is asked for no summaries only when that is wanted (openers
+            # of stores that never make any take no arguments).
+            store = self._write_opener() if summaries else self._write_opener(summaries=False)
             try:
                 return call(store)
             finally:
