@@ -5,16 +5,16 @@ for a command that cannot work without it), never for a store's class, so the CL
 the app and the server run the same against a local file and a remote server. The
 DuckDB store offers all of them; a remote store offers what its server supports.
 
-Not here yet, by design: a change feed (what changed since a point, deletions
-included), which sync will need: `ChangeFeed`, here. Every table already keeps a
-deleted row (`deleted_at`) until a purge; the change counter the feed reads is the
-next schema step (docs/architecture.md, "Room for a change feed").
+Sync (zeptui/services/sync.py) reads `SyncInventory` (every session, deleted ones too,
+with the uuids it holds) and writes summaries through `SummaryImport`. A change feed
+(what changed since a point, by a change counter) is still the next schema step
+(docs/architecture.md, "Room for a change feed").
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -22,7 +22,10 @@ from storage.errors import MessageConflictError, NotFoundError, StoreError
 from storage.models import (
     CreateUserRequest,
     ImportResult,
+    InventoryPage,
+    InventoryQuery,
     PurgeResult,
+    SessionContents,
     SessionImport,
     SessionPage,
     SessionQuery,
@@ -229,6 +232,33 @@ def message_position(store: MemoryStore, session_id: str, message_uuid: str) -> 
         page += 1
 
 
+class SyncInventory(ABC):
+    """What a store holds, deletions included, and whole sessions read in bulk: what
+    sync compares two stores by and copies."""
+
+    @abstractmethod
+    def inventory(self, query: InventoryQuery) -> InventoryPage:
+        """A page of sessions by `id` (soft-deleted ones too, with `deleted_at`), each
+        with its live and deleted message uuids and its live summary uuids."""
+
+    @abstractmethod
+    def session_contents(self, session_ids: Sequence[str]) -> list[SessionContents]:
+        """The live messages and summaries of each live session named, oldest first,
+        in the order named (a session that is not live is left out)."""
+
+
+class SummaryImport(ABC):
+    """Summaries written as another store made them (sync copies them)."""
+
+    @abstractmethod
+    def import_summaries(self, by_session: Mapping[str, Sequence[SummaryInfo]]) -> int:
+        """Store each session's summaries (by session id, oldest first) with their
+        uuids, times and spans, in one transaction; returns how many were stored. One
+        the store has (by uuid, deleted too) is skipped, as is one whose last message
+        the live session lacks or that ends at or before the session's newest summary
+        (the newest summary reaches furthest), and a session that is not live."""
+
+
 CAPABILITY_NAMES: dict[str, type] = {
     "session_pages": SessionPages,
     "bulk_import": BulkImport,
@@ -238,6 +268,8 @@ CAPABILITY_NAMES: dict[str, type] = {
     "message_positions": MessagePositions,
     "restoring": Restoring,
     "user_pages": UserPages,
+    "sync_inventory": SyncInventory,
+    "summary_import": SummaryImport,
 }
 """The capabilities a store can offer through an API, by the names a server lists them
 under (`ZepJsonlImport` reads a local file, so it is not among them)."""

@@ -20,6 +20,8 @@ __all__ = [
     "CreateSessionRequest",
     "CreateUserRequest",
     "ImportResult",
+    "InventoryPage",
+    "InventoryQuery",
     "Memory",
     "MemoryType",
     "Message",
@@ -30,8 +32,10 @@ __all__ = [
     "SearchResult",
     "SearchScope",
     "Session",
+    "SessionContents",
     "SessionImport",
     "SessionInfo",
+    "SessionInventory",
     "SessionOrder",
     "SessionPage",
     "SessionQuery",
@@ -371,3 +375,44 @@ class StoreStats(_Model):
     sessions: int
     messages: int
     summaries: int
+
+
+# --- sync: what a store holds, deletions included ------------------------------------
+
+
+class InventoryQuery(_Model):
+    """Which sessions an inventory lists (deleted ones too), a page at a time by key."""
+
+    session_ids: list[str] | None = None
+    user_id: str | None = None
+    changed_since: datetime | None = None
+    """Sessions created, changed, deleted or with a message on or after this time."""
+    limit: int = Field(default=500, ge=1, le=10_000)
+    after: int = Field(default=0, ge=0)
+    """The `next_after` of the previous page (sessions are listed by their `id`)."""
+
+
+class SessionInventory(_Model):
+    """A session (`deleted_at` set when soft-deleted) and the uuids it holds."""
+
+    session: Session
+    messages: list[str] = Field(default_factory=list)
+    """Live message uuids, oldest first."""
+    deleted_messages: list[str] = Field(default_factory=list)
+    """Soft-deleted message uuids (kept until a purge)."""
+    summaries: list[str] = Field(default_factory=list)
+    """Live summary uuids, oldest first."""
+
+
+class InventoryPage(_Model):
+    sessions: list[SessionInventory]
+    next_after: int | None
+    """Pass as `after` for the next page; None when this is the last page."""
+
+
+class SessionContents(_Model):
+    """A session's live messages and summaries, whole (what sync copies)."""
+
+    session_id: str
+    messages: list[Message] = Field(default_factory=list)
+    summaries: list[SummaryInfo] = Field(default_factory=list)

@@ -24,15 +24,16 @@ import string
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, count
 from typing import Any, NamedTuple, Protocol
 
 from storage.errors import StoreError
 from storage.models import RoleType
 from storage.sentences import one_line, split_sentences, truncate_to_sentences
 from storage.summary_policy import MAX_SUMMARY_BYTES, summary_budget
-from storage.tokens import count_message_tokens, count_tokens
+from storage.tokens import count_lines_tokens, count_message_tokens, count_tokens
 
 __all__ = [
     "ExtractiveSummarizer",
@@ -69,7 +70,8 @@ class SpokenMessage(Protocol):
     def content(self) -> str: ...
     @property
     def token_count(self) -> int:
-        """Tokens of `"role: content"`; 0 when not counted yet."""
+        """Tokens of `"role: content"`, exactly (a summary quoting the message whole
+        counts its line so); 0 when not counted yet."""
         ...
 
 
@@ -90,12 +92,7 @@ class Summarizer(ABC):
 
 def speaker(message: SpokenMessage) -> str:
     """Who said it, on one line: the role, else the role type, else `unknown`."""
-    role = one_line(message.role)
-    if role:
-        return role
-    if message.role_type is not None:
-        return message.role_type.value
-    return "unknown"
+    return _speaker(message.role, message.role_type)
 
 
 # --- extractive ---------------------------------------------------------------------
@@ -131,9 +128,41 @@ _MAX_TEXT_CHARS = 20_000
 """Only the start of a longer message is read for sentences (bounds the work)."""
 
 
-def _content_words(text: str) -> set[str]:
-    """The distinct lower-cased words of `text` that are not stopwords (no regex: cheap)."""
-    return set(text.lower().translate(_PUNCTUATION).split()).difference(_STOPWORDS)
+_ASCII_PUNCTUATION = bytes.maketrans(string.punctuation.encode(), b" " * len(string.punctuation))
+"""`_PUNCTUATION` for ASCII text, as bytes (translating bytes is several times quicker)."""
+
+
+def _content_words(text: str) -> frozenset[str]:
+    """The distinct lower-cased words of `text` that are not stopwords (no regex: cheap).
+
+    Kept for the last few thousand short texts: a summary's lines are read again as
+    the previous summary of the next span, and quote messages read just before.
+    """
+    return _short_text_words(text) if len(text) <= _CACHED_CHARS else _words(text)
+
+
+def _words(text: str) -> frozenset[str]:
+    if text.isascii():
+        spaced = text.lower().encode().translate(_ASCII_PUNCTUATION).decode()
+    else:
+        spaced = text.lower().translate(_PUNCTUATION)
+    return frozenset(spaced.split()).difference(_STOPWORDS)
+
+
+_CACHED_CHARS = 1_000
+"""Texts up to this long have their words kept (`_content_words`)."""
+_short_text_words = functools.lru_cache(maxsize=4096)(_words)
+
+
+@functools.lru_cache(maxsize=1024)
+def _speaker(role: str, role_type: RoleType | None) -> str:
+    """`speaker` of a message with this role and role type."""
+    role = one_line(role)
+    if role:
+        return role
+    if role_type is not None:
+        return role_type.value
+    return "unknown"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -220,17 +249,22 @@ class ExtractiveSummarizer(Summarizer):
             _Unit((-scorer(words[line]), line), line, who, text, _estimate(text, density), True)
             for line, (who, text) in enumerate(earlier)
         ]
-        for index, message in enumerate(said):
-            line = len(earlier) + index
-            who = speaker(message)
-            exact = who == message.role  # then the line costs what the message does
-            cost = tokens[index] + 1 if exact else _estimate(message.content, density) + 2
-            units.append(
-                _Unit((-scorer(words[line]), line), line, who, message.content, cost, False)
-            )
+        first = len(earlier)
+        exact: dict[int, tuple[str, int]] = {}
+        """The lines that quoting their message whole makes `role: content`: the
+        content, and the message's tokens (the line's)."""
+        for line, message, message_tokens in zip(count(first), said, tokens):
+            role, content = message.role, message.content
+            who = _speaker(role, message.role_type)
+            if who == role:
+                exact[line] = (content, message_tokens)
+                cost = message_tokens + 1
+            else:
+                cost = _estimate(content, density) + 2
+            units.append(_Unit((-scorer(words[line]), line), line, who, content, cost, False))
         units.sort()
         picked = self._pick(units, budget, scorer, density)
-        summary, used = self._fit(picked, budget)
+        summary, used = self._fit(picked, budget, exact)
         new = sum(not unit.previous for unit in picked)
         if not new:
             plural = "s" if len(said) > 1 else ""
@@ -264,24 +298,26 @@ class ExtractiveSummarizer(Summarizer):
 
         def take(unit: _Unit) -> bool:
             nonlocal used, used_previous, near_miss
-            if unit.text in quoted:  # a repeated sentence says nothing new
+            _, line, who, text, cost, previous = unit
+            if text in quoted:  # a repeated sentence says nothing new
                 return False
-            cost = unit.cost
-            prefix = f"{unit.speaker}: " if unit.line not in opened and unit.speaker else ""
-            if prefix:
-                cost += _prefix_tokens(unit.speaker)
+            prefixed = bool(who) and line not in opened
+            if prefixed:
+                cost += _prefix_tokens(who)
             if near_miss and not picked and budget < cost <= 2 * budget:
                 # Once, for a first pick: the estimate may be pessimistic, and a small
                 # budget would otherwise stay empty.
                 near_miss = False
-                cost = count_tokens(prefix + one_line(unit.text)) + 1
-            if used + cost > budget or (unit.previous and used_previous + cost > budget // 2):
+                prefix = f"{who}: " if prefixed else ""
+                cost = count_tokens(prefix + one_line(text)) + 1
+            if used + cost > budget or (previous and used_previous + cost > budget // 2):
                 return False
             picked.append(unit)
-            quoted.add(unit.text)
-            opened.add(unit.line)
+            quoted.add(text)
+            opened.add(line)
             used += cost
-            used_previous += cost if unit.previous else 0
+            if previous:
+                used_previous += cost
             return True
 
         too_long: list[_Unit] = []
@@ -315,24 +351,34 @@ class ExtractiveSummarizer(Summarizer):
         return picked
 
     @staticmethod
-    def _render(picked: list[_Unit]) -> str:
+    def _render(
+        picked: list[_Unit], exact: dict[int, tuple[str, int]]
+    ) -> tuple[list[str], list[int | None]]:
+        """The summary's lines, and the tokens of those that quote a whole message
+        as `role: content` (`exact`), else None (to be counted)."""
         lines: dict[int, list[_Unit]] = {}
         for unit in sorted(picked, key=lambda u: (u.line, u.rank[1])):
             lines.setdefault(unit.line, []).append(unit)
-        rendered = []
-        for group in lines.values():
+        rendered: list[str] = []
+        known: list[int | None] = []
+        for line, group in lines.items():
             text = " ".join(one_line(unit.text) for unit in group)
-            rendered.append(f"{group[0].speaker}: {text}" if group[0].speaker else text)
-        return "\n".join(rendered)
+            who = group[0].speaker
+            rendered.append(f"{who}: {text}" if who else text)
+            content, tokens = exact.get(line, ("", 0))
+            known.append(tokens if text == content else None)
+        return rendered, known
 
-    def _fit(self, picked: list[_Unit], budget: int) -> tuple[str, int]:
+    def _fit(
+        self, picked: list[_Unit], budget: int, exact: dict[int, tuple[str, int]]
+    ) -> tuple[str, int]:
         """The rendered picks and their exact tokens, dropping the lowest-ranked
         picks while the estimate turned out short."""
         while True:
-            content = self._render(picked)
-            tokens = count_tokens(content)
+            lines, known = self._render(picked, exact)
+            tokens = count_lines_tokens(lines, known)
             if tokens <= budget or not picked:
-                return content, tokens
+                return "\n".join(lines), tokens
             picked.pop()
 
 
@@ -342,7 +388,7 @@ class _Scorer:
     def __init__(self, frequency: Counter[str]) -> None:
         self._get = frequency.__getitem__
 
-    def __call__(self, words: set[str]) -> float:
+    def __call__(self, words: AbstractSet[str]) -> float:
         return sum(map(self._get, words)) / math.sqrt(len(words)) if words else 0.0
 
 

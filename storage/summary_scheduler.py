@@ -15,7 +15,7 @@ it to a `SummaryScheduler`. For each batch of sessions the scheduler
 
 A network summarizer goes one span at a time (read, summarise offline, write), so
 a failure or a deadline loses at most one draft; the offline extractive one goes
-256 sessions at a time. Summarising a session again drafts all of it first, so
+1,024 sessions at a time. Summarising a session again drafts all of it first, so
 that its old summaries are replaced in one transaction or not at all.
 
 Three modes: `inline` makes the summaries inside the call that scheduled them
@@ -43,6 +43,7 @@ from storage.summary_policy import MAX_SUMMARY_BYTES, MAX_SUMMARY_TOKENS, due_sp
 from storage.tokens import count_tokens
 
 __all__ = [
+    "BACKGROUND_SESSIONS",
     "BATCH_SESSIONS",
     "Backlog",
     "Draft",
@@ -57,8 +58,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BATCH_SESSIONS = 256
-"""Sessions read, summarised and written together by an offline summarizer."""
+BATCH_SESSIONS = 1024
+"""Sessions read, summarised and written together by an offline summarizer. Writing
+the summaries of a big import costs ~30% less CPU in batches of 1,024 than of 256
+(fewer statements and commits: bench/README.md)."""
+BACKGROUND_SESSIONS = 256
+"""Sessions the background worker takes at a time: a long-lived store's writers (a
+server's appends) wait for its write no longer than for one of these."""
 
 SummaryMode = Literal["inline", "background", "deferred"]
 Progress = Callable[[int, int], None]
@@ -249,7 +255,7 @@ class SummaryScheduler:
         while True:
             batch = [self._queue.get()]
             # Take whatever else is queued, so a big import is summarised in batches.
-            while len(batch) < BATCH_SESSIONS:
+            while len(batch) < BACKGROUND_SESSIONS:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:

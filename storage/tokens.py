@@ -8,9 +8,11 @@ The encoding is built on first use (about 0.2 s), not at import.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import threading
+import unicodedata
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -83,6 +85,58 @@ def count_tokens(text: str) -> int:
 
 def count_message_tokens(role: str, content: str) -> int:
     return count_tokens(message_text(role, content))
+
+
+def count_lines_tokens(lines: Sequence[str], known: Sequence[int | None]) -> int:
+    """Tokens of `"\n".join(lines)`, exactly, without encoding the lines whose tokens
+    are `known` (None: not known; then the line is counted).
+
+    cl100k_base splits a text into pieces before encoding each one alone, and a piece
+    never spans a line break except one: a line ending in a run of punctuation (a
+    space before it included) takes the break into that run's piece. So the text's
+    tokens are its lines' tokens plus, for each break, one token, or what taking
+    the break costs that final piece. A line ending in whitespace (where a break
+    joins other pieces) is not split that way: then the whole text is counted.
+    """
+    total = 0
+    for number, (line, tokens) in enumerate(zip(lines, known, strict=True)):
+        if number:  # the break before this line, after the one before
+            joined = _break_tokens(lines[number - 1])
+            if joined is None:
+                return count_tokens("\n".join(lines))
+            total += joined
+        total += count_tokens(line) if tokens is None else tokens
+    return total
+
+
+def _break_tokens(line: str) -> int | None:
+    """Tokens a line break after `line` adds (another line following), or None for a
+    line that is empty or ends in whitespace."""
+    if not line or line[-1].isspace():
+        return None
+    start = len(line)
+    while start and not _letter_digit_or_space(line[start - 1]):
+        start -= 1
+    if start == len(line):  # a letter or digit: the break is a piece of its own
+        return 1
+    if start and line[start - 1].isspace():
+        if line[start - 1] != " ":
+            return None  # (Python's whitespace and the tokenizer's differ at the edges)
+        start -= 1  # the piece takes one space before the punctuation
+    return _punctuation_break_tokens(line[start:])
+
+
+def _letter_digit_or_space(char: str) -> bool:
+    if char.isascii():
+        return char.isalnum() or char.isspace()
+    return char.isspace() or unicodedata.category(char)[0] in "LN"
+
+
+@functools.lru_cache(maxsize=1024)
+def _punctuation_break_tokens(piece: str) -> int:
+    """What a line break costs after `piece`, a line's final run of punctuation."""
+    encode = encoding().encode_ordinary
+    return len(encode(piece + "\n")) - len(encode(piece))
 
 
 def count_tokens_batch(texts: Sequence[str], num_threads: int | None = None) -> list[int]:

@@ -7,7 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from storage.tokens import CL100K_BASE_SHA256, count_message_tokens, count_tokens_batch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from storage.tokens import (
+    CL100K_BASE_SHA256,
+    count_lines_tokens,
+    count_message_tokens,
+    count_tokens,
+    count_tokens_batch,
+)
 
 OFFLINE = """
 import socket
@@ -51,3 +60,25 @@ def test_batch_matches_single_counts() -> None:
         count_message_tokens(*text.split(": ", 1)) for text in texts
     ]
     assert count_tokens_batch([]) == []
+
+
+# Letters, digits, the contraction letters, ASCII and other punctuation, the whitespace
+# Python and the tokenizer disagree on, combining marks, CJK, emoji.
+_LINE = st.text(
+    alphabet=st.sampled_from(
+        list(
+            "abcsdmtlvreST'09 .,!?:;-\"()[]…“”—。！\t\r\x0b\x0c\x1c\x85\xa0\u0301\u2028\u3000é中😀"
+        )
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(_LINE, st.booleans()), min_size=1, max_size=5))
+def test_lines_count_as_the_text_they_make(lines: list[tuple[str, bool]]) -> None:
+    """A summary's tokens counted line by line (the known lines not encoded again) are
+    exactly the tokens of the lines joined by line breaks."""
+    texts = [text for text, _ in lines]
+    known = [count_tokens(text) if given else None for text, given in lines]
+    assert count_lines_tokens(texts, known) == count_tokens("\n".join(texts))

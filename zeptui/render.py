@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from zeptui.text import plural, title_or_id
 from zeptui.text import sanitize as sanitize  # the app imports it from here
 
 if TYPE_CHECKING:
@@ -52,11 +53,6 @@ def session_label(session: Session) -> str:
     """What to call a session on screen: its `title` metadata (set by the ChatGPT,
     Claude and ShareGPT importers) when it has one, else its id."""
     return title_or_id(session.session_id, (session.metadata or {}).get("title"))
-
-
-def title_or_id(session_id: str, title: object) -> str:
-    """`title` (a session's `title` metadata) when it is non-blank text, else the id."""
-    return title.strip() if isinstance(title, str) and title.strip() else session_id
 
 
 def data(value: object, style: str = "") -> Text:
@@ -96,10 +92,6 @@ def when(value: datetime | None, *, seconds: bool = False) -> str:
         value = value.replace(tzinfo=UTC)
     pattern = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
     return value.astimezone(UTC).strftime(pattern) + " UTC"
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 # --- sessions and users -------------------------------------------------------------
@@ -149,7 +141,7 @@ def print_page_footer(
     An empty page says whether the list is empty or the page is past its end."""
     if not shown:
         if total:
-            ending = f"there {'is' if total == 1 else 'are'} {_count(total, noun)}"
+            ending = f"there {'is' if total == 1 else 'are'} {plural(total, noun)}"
             console.print(Text(f"No {noun}s on this page: {ending}."))
         else:
             console.print(Text(f"No {noun}s."))
@@ -252,7 +244,7 @@ def message_header(message: Message, number: int | None = None) -> Text:
         header.append(f" ({role_type})", style="dim")
     elif not role_type:
         header.append(" (no role type)", style="dim")
-    header.append(f"  {_count(message.token_count, 'token')}", style="dim")
+    header.append(f"  {plural(message.token_count, 'token')}", style="dim")
     return header
 
 
@@ -276,9 +268,9 @@ def print_memory(
     detail = f"  {memory_type} memory"
     if lastn is not None:
         detail += f", last {lastn}"
-    detail += f": {_count(len(memory.messages), 'message')}"
+    detail += f": {plural(len(memory.messages), 'message')}"
     detail += ", a summary" if memory.summary else ""
-    detail += f", {_count(memory.total_tokens, 'token')} in total"
+    detail += f", {plural(memory.total_tokens, 'token')} in total"
     title.append(detail, style="dim")
     console.print(title, soft_wrap=True)
     console.print()
@@ -286,7 +278,7 @@ def print_memory(
         header = Text("Summary", style="bold yellow")
         header.append(
             f"  {when(memory.summary.created_at, seconds=True)}"
-            f"  {_count(memory.summary.token_count, 'token')}",
+            f"  {plural(memory.summary.token_count, 'token')}",
             style="dim",
         )
         console.print(header, soft_wrap=True)
@@ -323,8 +315,8 @@ def print_summaries(console: Console, summaries: Sequence[SummaryInfo], window: 
     for info in summaries:
         header = Text("Summary", style="bold yellow")
         header.append(
-            f"  covers {_count(info.message_count, 'message')}"
-            f", {_count(info.summary.token_count, 'token')}",
+            f"  covers {plural(info.message_count, 'message')}"
+            f", {plural(info.summary.token_count, 'token')}",
             style="dim",
         )
         console.print(header)
@@ -391,15 +383,15 @@ def report_line(report: FileReport) -> Text:
     line = data(report.path, "bold")
     line.append(f" ({report.format}): ")
     line.append(
-        f"{_count(result.sessions_created, 'session')} created, "
+        f"{plural(result.sessions_created, 'session')} created, "
         f"{result.sessions_updated:,} updated; "
-        f"{_count(result.messages_added, 'message')} added, "
+        f"{plural(result.messages_added, 'message')} added, "
         f"{result.messages_skipped:,} skipped"
     )
     if result.messages_restored:
         line.append(f", {result.messages_restored:,} restored")
     if result.users_created:
-        line.append(f"; {_count(result.users_created, 'user')} created")
+        line.append(f"; {plural(result.users_created, 'user')} created")
     return line
 
 
@@ -426,10 +418,10 @@ def print_import_run(console: Console, run: ImportRun) -> None:
         totals = run.totals()
         console.print(
             Text(
-                f"Total: {_count(len(reports), 'file')}; "
-                f"{_count(totals.sessions_created, 'session')} created, "
+                f"Total: {plural(len(reports), 'file')}; "
+                f"{plural(totals.sessions_created, 'session')} created, "
                 f"{totals.sessions_updated:,} updated; "
-                f"{_count(totals.messages_added, 'message')} added, "
+                f"{plural(totals.messages_added, 'message')} added, "
                 f"{totals.messages_skipped:,} skipped"
                 + (f", {totals.messages_restored:,} restored" if totals.messages_restored else ""),
                 style="bold",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["json_safe", "sanitize"]
+__all__ = ["json_safe", "plural", "sanitize", "title_or_id"]
 
 # C0 controls except tab and newline, DEL, C1 controls, Unicode line/paragraph
 # separators, the bidi embedding/override/isolate controls, and lone surrogates (how
@@ -40,3 +40,13 @@ def json_safe(text: str) -> str:
     line separators) written as `\\uXXXX` escapes: the same JSON, safe on a terminal.
     (Tab and newline only ever appear between values, where they are layout.)"""
     return _UNSAFE.sub(_json_escape, text)
+
+
+def title_or_id(session_id: str, title: object) -> str:
+    """`title` (a session's `title` metadata) when it is non-blank text, else the id."""
+    return title.strip() if isinstance(title, str) and title.strip() else session_id
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """`1 message`, `2 messages` (`words`: the plural, when not `word` + s)."""
+    return f"{count:,} {word if count == 1 else words or word + 's'}"

@@ -2,14 +2,15 @@
 
 A thin composition: each call takes this thread's cursor or a write transaction
 from the open file (`connection.Database`) and hands it to the module that does the
-work (reads, writes, messages, imports, zep_jsonl, search, summaries, maintenance).
+work (reads, writes, messages, imports, zep_jsonl, search, summaries, inventory,
+maintenance).
 The store itself keeps the summary scheduler and what it was opened with.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -25,11 +26,14 @@ from storage.capabilities import (
     Restoring,
     SessionPages,
     Summarizing,
+    SummaryImport,
+    SyncInventory,
     UserPages,
     ZepJsonlImport,
 )
 from storage.duckdb import (
     imports,
+    inventory,
     maintenance,
     ranking,
     reads,
@@ -48,6 +52,8 @@ from storage.models import (
     CreateSessionRequest,
     CreateUserRequest,
     ImportResult,
+    InventoryPage,
+    InventoryQuery,
     Memory,
     MemoryType,
     Message,
@@ -56,6 +62,7 @@ from storage.models import (
     SearchQuery,
     SearchResult,
     Session,
+    SessionContents,
     SessionImport,
     SessionPage,
     SessionQuery,
@@ -98,6 +105,8 @@ class DuckDBStore(
     MessagePositions,
     Restoring,
     UserPages,
+    SyncInventory,
+    SummaryImport,
 ):
     """Zep's memory model on one DuckDB file.
 
@@ -348,6 +357,18 @@ class DuckDBStore(
 
     def list_summaries(self, session_id: str) -> list[SummaryInfo]:
         return summaries.list_summaries(self._db.cursor(), session_id)
+
+    def import_summaries(self, by_session: Mapping[str, Sequence[SummaryInfo]]) -> int:
+        if not any(by_session.values()):
+            return 0
+        with self._db.write() as cursor:
+            return summaries.import_summaries(cursor, by_session, self._db.now())
+
+    def inventory(self, query: InventoryQuery) -> InventoryPage:
+        return inventory.inventory(self._db.cursor(), query)
+
+    def session_contents(self, session_ids: Sequence[str]) -> list[SessionContents]:
+        return inventory.session_contents(self._db.cursor(), session_ids)
 
     def summarize(self, session_id: str, *, again: bool = False) -> list[SummaryInfo]:
         key = reads.session_key(self._db.cursor(), session_id)

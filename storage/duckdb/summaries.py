@@ -1,12 +1,13 @@
 """The DuckDB side of Zep's summaries: what the scheduler reads (each session's backlog
-after its summary point) and writes (drafts, unless the point moved meanwhile), and
-the summaries a session lists. The policy and the work are storage/summary_policy.py
-and storage/summary_scheduler.py.
+after its summary point) and writes (drafts, unless the point moved meanwhile), the
+summaries a session lists, and another store's summaries written as they are
+(sync). The policy and the work are storage/summary_policy.py and
+storage/summary_scheduler.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from storage.duckdb.rows import (
     dump_json,
     read_role_type,
     summary_info_from_row,
+    to_db_time,
     utc,
 )
 from storage.duckdb.writes import reserve_ids
@@ -165,3 +167,77 @@ def stored(written: Sequence[Written], now: datetime) -> list[SummaryInfo]:
         )
         for summary_uuid, last, draft in written
     ]
+
+
+def import_summaries(
+    cursor: Cursor, by_session: Mapping[str, Sequence[SummaryInfo]], now: datetime
+) -> int:
+    """Store other stores' summaries of live sessions as `SummaryImport` says, in the
+    caller's transaction, a handful of statements for them all; returns how many."""
+    keys = dict(
+        cursor.execute(
+            "SELECT session_id, id FROM sessions WHERE deleted_at IS NULL "
+            "AND session_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(by_session)],
+        ).fetchall()
+    )
+    infos = [
+        (keys[name], info) for name, found in by_session.items() if name in keys for info in found
+    ]
+    if not infos:
+        return 0
+    known = {
+        str(row[0])
+        for row in cursor.execute(
+            "SELECT uuid FROM summaries WHERE uuid IN (SELECT unnest(?::UUID[]))",
+            [[info.summary.uuid for _, info in infos]],
+        ).fetchall()
+    }
+    ends = {
+        (int(row[0]), str(row[1])): int(row[2])
+        for row in cursor.execute(
+            "SELECT session_key, uuid, id FROM messages WHERE deleted_at IS NULL "
+            "AND uuid IN (SELECT unnest(?::UUID[]))",
+            [[info.summary.recent_message_uuid for _, info in infos]],
+        ).fetchall()
+    }
+    points = dict(
+        cursor.execute(
+            "SELECT session_key, arg_max(recent_message_id, id) FROM summaries "
+            "WHERE deleted_at IS NULL AND session_key IN (SELECT unnest(?::BIGINT[])) "
+            "GROUP BY session_key",
+            [sorted(set(keys.values()))],
+        ).fetchall()
+    )
+    kept: list[tuple[int, SummaryInfo, int]] = []
+    for key, info in infos:
+        end = ends.get((key, info.summary.recent_message_uuid))
+        if info.summary.uuid in known or end is None or end <= points.get(key, 0):
+            continue
+        kept.append((key, info, end))
+        known.add(info.summary.uuid)
+        points[key] = end
+    if not kept:
+        return 0
+    summary_ids = reserve_ids(cursor, "summaries_id_seq", len(kept))
+    cursor.execute(
+        "INSERT INTO summaries SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
+        "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), unnest(?::UUID[]), "
+        "unnest(?::BIGINT[]), unnest(?::UUID[]), unnest(?::INTEGER[]), unnest(?::JSON[]), "
+        "unnest(?::TIMESTAMP[]), NULL, 0",
+        [
+            summary_ids,
+            [info.summary.uuid for _, info, _ in kept],
+            [key for key, _, _ in kept],
+            [info.summary.content for _, info, _ in kept],
+            [info.summary.token_count for _, info, _ in kept],
+            [info.summary.recent_message_uuid for _, info, _ in kept],
+            [end for _, _, end in kept],
+            [info.first_message_uuid for _, info, _ in kept],
+            [info.message_count for _, info, _ in kept],
+            [dump_json(info.summary.metadata) for _, info, _ in kept],
+            [to_db_time(info.summary.created_at or now) for _, info, _ in kept],
+        ],
+    )
+    search.index_summaries(cursor, "id IN (SELECT unnest(?::BIGINT[]))", [summary_ids])
+    return len(kept)

@@ -104,6 +104,20 @@ async def settle(pilot: Pilot[None]) -> None:
         widget.cursor_blink = False
 
 
+async def quiet(pilot: Pilot[None], rounds: int = 40) -> None:
+    """Wait (bounded) until the app has no worker running and no message pending, two
+    rounds in a row: `settle` without its sleeps, for tests that check state, not
+    pixels."""
+    calm = 0
+    for _ in range(rounds):
+        busy = any(worker.is_running for worker in pilot.app.workers)
+        await wait_for_workers(pilot.app)
+        await pilot.pause()
+        calm = 0 if busy else calm + 1
+        if calm >= 2:
+            return
+
+
 async def settle_screen(pilot: Pilot[None], rounds: int = 40) -> None:
     """`settle`, then wait (bounded) until two screenshots in a row are the same: on a
     busy machine the chain list → transcript → scroll can outlast `settle`'s rounds."""

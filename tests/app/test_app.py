@@ -276,10 +276,11 @@ async def test_command_palette_jumps_to_a_session(app: ZeptuiApp) -> None:
 
 
 async def test_a_long_session_is_paged_and_home_end_reach_its_edges(tmp_path: Path) -> None:
-    path = build_store(tmp_path / "long.duckdb", [long_session(500)])
+    path = build_store(tmp_path / "long.duckdb", [long_session(500)], samples=())
     app = make_app(path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
+        assert app.sub_title.endswith("· 1 session · 500 messages")
         app.open_session("long")
         await settle(pilot)
         transcript = app.transcript

@@ -17,7 +17,7 @@ from storage.models import Message, RoleType
 from storage.store import MemoryStore
 from tests.app.conftest import build_store, wait_for_workers
 from tests.holders import held_database
-from zeptui.app.data import DataLayer, Failed, Reply
+from zeptui.app.data import DataLayer, Failed, Reply, Settled
 from zeptui.app.leases import StoreLeases
 from zeptui.app.requests import AppendMessage, MessagesAppended, SessionsLoaded, SessionsRequest
 
@@ -117,6 +117,7 @@ class Asker(Static):
         self.replies: list[Reply] = []
 
     @on(Failed)
+    @on(Settled)
     @on(MessagesAppended)
     @on(SessionsLoaded)
     def _reply(self, reply: Reply) -> None:
@@ -160,8 +161,10 @@ async def test_a_write_runs_off_the_screen_and_answers_the_widget_that_asked(
         gate.set()
         await wait_for_workers(host)
         await pilot.pause()
-        [reply] = host.asker.replies
+        # The reply as soon as the write is done, then word that its lease has ended.
+        reply, settled = host.asker.replies
         assert isinstance(reply, MessagesAppended) and reply.request is request
+        assert isinstance(settled, Settled) and settled.request is request
         [stored] = reply.messages
         assert stored.uuid and stored.created_at and stored.token_count > 0
         data.read(host.asker, SessionsRequest(text="octavia"))

@@ -3,6 +3,7 @@ unchanged file), or read ahead from the file without the store."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -152,12 +153,37 @@ def test_a_peek_gives_way_to_the_store_on_anything_unusual(tmp_path: Path) -> No
 
 def test_the_app_and_the_peek_load_neither_pydantic_nor_the_duckdb_package() -> None:
     """The first frame and the read-ahead stay light (what start-up time is made of)."""
+    assert loaded_packages("zeptui.app.app, storage.duckdb.peek", {"pydantic", "duckdb"}) == []
+
+
+def loaded_packages(modules: str, packages: set[str]) -> list[str]:
+    """Which of `packages` a fresh Python loads to import `modules`."""
     code = (
         "import sys\n"
-        "import zeptui.app.app, storage.duckdb.peek\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'duckdb')))\n"
+        f"import {modules}\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {packages!r}))\n"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert loaded.stdout.strip() == "[]"
+    return list(ast.literal_eval(loaded.stdout))
+
+
+def test_the_read_ahead_begun_before_the_app_is_the_one_it_takes(tmp_path: Path) -> None:
+    """`zeptui` begins reading the first page before it imports the app, and the app
+    takes that read (once: a later app on the file reads afresh)."""
+    database = build_store(tmp_path / "app.duckdb")
+    first_page.begin(database)
+    begun = first_page.take(database)
+    assert begun.kept is None and begun.ahead is not None
+    page = begun.ahead.result(timeout=60)
+    assert page is not None and page.rows[0].session_id
+    again = first_page.take(database)
+    assert again.ahead is not None and again.ahead is not begun.ahead
+    assert again.ahead.result(timeout=60) == page
+
+
+def test_the_read_ahead_starts_before_rich_and_textual_are_loaded() -> None:
+    """What `zeptui` imports to begin the read-ahead loads no UI library (they are
+    what the read-ahead runs beside)."""
+    assert loaded_packages("zeptui.app.first_page", {"rich", "textual"}) == []

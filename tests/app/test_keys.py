@@ -10,6 +10,7 @@ from textual.widgets import Label
 from tests.app.conftest import make_app, notices, palette_shows, screen_text, settle
 from zeptui.app.keys import Keymap, app_bindings, key_problem
 from zeptui.app.screens.help import HelpScreen
+from zeptui.app.screens.new_session import NewSessionScreen
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -48,7 +49,8 @@ async def test_rebound_keys_work_and_show_in_footer_help_and_palette(
 ) -> None:
     isolated_config.mkdir(parents=True, exist_ok=True)
     (isolated_config / "config.toml").write_text(
-        '[app.keys]\nhelp = "f1"\nsort = ["o"]\nnope = "x"\nreload = "ctrl+nope"\n',
+        '[app.keys]\nhelp = "f1"\nsort = ["o"]\nnope = "x"\nreload = "ctrl+nope"\n'
+        'new_session = "ctrl+n"\n',
         encoding="utf-8",
     )
     app = make_app(sample_db)
@@ -69,6 +71,11 @@ async def test_rebound_keys_work_and_show_in_footer_help_and_palette(
         assert rows[rows.index("Sort by recent activity, creation or size") - 1] == "o"
         await pilot.press("escape")
         assert await palette_shows(pilot, "help", "Every key binding · key f1")
+        await pilot.press("escape")
+        assert await palette_shows(pilot, "new sess", "id, user, metadata · key ctrl+n")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, NewSessionScreen)
         await pilot.press("escape")
         sort = app.sessions.sort_index
         await pilot.press("o")

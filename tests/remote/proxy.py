@@ -1,7 +1,8 @@
 """A fault-injecting HTTP proxy for tests: between a client and a real server, it
 forwards requests and, as told, drops connections (before or after the server handled
 the request), answers 503 or 429 with a `Retry-After`, delays, or hides zeptui's own
-endpoints (so the server looks like a plain Zep server).
+endpoints (so the server looks like a plain Zep server, which also chooses its own
+message uuids and times with `zep_ids`).
 
 It listens on 127.0.0.1 (a free port) in threads of the test, with bounded timeouts,
 and is always stopped. `seen` records each request it received, in order.
@@ -54,6 +55,9 @@ class Proxy:
     """Replace the server's `X-Zep-Version` header with this (as another Zep would)."""
     text_errors: bool = False
     """Answer errors as Go's `http.Error` does (Zep 0.x): the message as plain text."""
+    zep_ids: bool = False
+    """Drop the uuids and times of the messages added through Zep's endpoint, so the
+    server chooses its own (as Zep does)."""
     failure_rate: float = 0.0
     """A share of all requests that fail at random, one of the faults each (seeded)."""
     random: random.Random = field(default_factory=lambda: random.Random(13))
@@ -98,6 +102,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if self.proxy.zep_ids and self.command == "POST" and _zep_memory_path(self.path):
+            body = _without_ids(body)
         fault = self.proxy.fault_for(self.command, self.path)
         if fault is not None and fault.kind == "drop_before":
             self.close_connection = True
@@ -135,7 +141,11 @@ class _Handler(BaseHTTPRequestHandler):
             target.hostname or "127.0.0.1", target.port, timeout=UPSTREAM_TIMEOUT
         )
         try:
-            headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+            headers = {
+                k: v
+                for k, v in self.headers.items()
+                if k.lower() not in ("connection", "content-length")
+            }
             connection.request(self.command, self.path, body=body or None, headers=headers)
             response = connection.getresponse()
             return response.status, response.getheaders(), response.read()
@@ -159,6 +169,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
+
+
+def _zep_memory_path(path: str) -> bool:
+    parts = path.split("?", 1)[0].rstrip("/").split("/")
+    return not path.startswith("/api/v2/zeptui") and parts[-1] == "memory"
+
+
+def _without_ids(body: bytes) -> bytes:
+    found = json.loads(body)
+    for message in found.get("messages") or []:
+        message.pop("uuid", None)
+        message.pop("created_at", None)
+    return json.dumps(found).encode()
 
 
 class _Server(ThreadingHTTPServer):

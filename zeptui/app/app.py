@@ -18,15 +18,25 @@ from textual.widgets import Footer, Header, Input
 
 from zeptui.app.commands import ZeptuiCommands
 from zeptui.app.data import DataLayer, Failed
+from zeptui.app.form_flows import FormFlows
 from zeptui.app.items import SearchHit
 from zeptui.app.leases import SharedStore, StoreAccess, StoreLeases, store_access
 from zeptui.app.manage import ManagingApp
-from zeptui.app.requests import SessionsLoaded, SessionsRequest, StatsLoaded, StatsRequest
+from zeptui.app.requests import (
+    AppendMessage,
+    MessagesAppended,
+    SessionsLoaded,
+    SessionsRequest,
+    StatsLoaded,
+    StatsRequest,
+)
+from zeptui.app.screens.sync import SyncCommands
 from zeptui.app.settings import Settings
 from zeptui.app.widgets.inspector import Inspector
 from zeptui.app.widgets.sessions import FilterInput, SessionsPane, SessionTable
 from zeptui.app.widgets.transcript import TranscriptPane, View
 from zeptui.render import sanitize
+from zeptui.text import plural
 
 if TYPE_CHECKING:
     from textual.dom import DOMNode
@@ -39,6 +49,8 @@ WIDE = 120
 it is hidden, and `I` shows it under the transcript."""
 
 LAYOUTS = ("-columns", "-stacked", "-two")
+FORM_ACTIONS = frozenset({"new_session", "append", "edit_metadata"})
+"""Actions that open a form (letters: off while the filter box has focus)."""
 
 
 class Panes(Grid):
@@ -92,7 +104,7 @@ class ZeptuiApp(ManagingApp):
 
     TITLE = "zeptui"
     CSS_PATH = Path(__file__).with_name("app.tcss")
-    COMMANDS = App.COMMANDS | {ZeptuiCommands}
+    COMMANDS = App.COMMANDS | {ZeptuiCommands, SyncCommands}
     # `esc` first leaves the filter box or a metadata tree; the binding below then
     # restores a zoomed pane.
     ESCAPE_TO_MINIMIZE = False
@@ -140,11 +152,22 @@ class ZeptuiApp(ManagingApp):
         ),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="These keys", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
+        Binding(
+            "n", "new_session", "New", tooltip="New session (id, user, metadata)", id="new_session"
+        ),
+        Binding("a", "append", "Append", tooltip="Append a message to the session", id="append"),
+        Binding(
+            "e",
+            "edit_metadata",
+            "Edit",
+            tooltip="Edit metadata: the selected message's, the session's or its user's",
+            id="edit_metadata",
+        ),
     ]
 
     TYPED_ACTIONS = frozenset(
-        {"search", "filter", "zoom", "toggle_inspector", "import", "export", "reload", "help"}
-        | {"quit"}
+        {"search", "filter", "zoom", "toggle_inspector", "reload", "help", "quit", *FORM_ACTIONS}
+        | {"import", "export"}
     )
     """Actions whose keys type into the filter box: off (and not shown) while it has focus."""
 
@@ -172,6 +195,7 @@ class ZeptuiApp(ManagingApp):
         self._reloading = False
         self._reload_transcript = False
         self._clashes_told: set[str] = set()
+        self.forms = FormFlows(self)
 
     @classmethod
     def for_database(
@@ -328,7 +352,8 @@ class ZeptuiApp(ManagingApp):
             parts.append(sanitize(self._server_kind or "server"))
         if event is not None and event.stats is not None:
             stats = event.stats
-            parts.append(f"{stats.sessions:,} sessions · {stats.messages:,} messages")
+            counts = plural(stats.sessions, "session"), plural(stats.messages, "message")
+            parts.append(" · ".join(counts))
         self.sub_title = " · ".join(parts)
 
     # --- panes talk through the app ----------------------------------------------------
@@ -437,6 +462,30 @@ class ZeptuiApp(ManagingApp):
         # A session to open could not be read (the header counts just stay as they were).
         if isinstance(event.request, SessionsRequest):
             self.notify(event.text, severity="error", markup=False)
+        elif isinstance(event.request, AppendMessage):
+            self.forms.append_failed(event)
+
+    @on(SessionsPane.Missing)
+    def _written_not_listed(self, event: SessionsPane.Missing) -> None:
+        self._open_unlisted(event.session_id)
+
+    # --- the forms (zeptui/app/form_flows.py) ------------------------------------------
+
+    def action_new_session(self) -> None:
+        """A new session: id, user, metadata."""
+        self.forms.new_session()
+
+    def action_append(self) -> None:
+        """Append a message to the open session."""
+        self.forms.append()
+
+    def action_edit_metadata(self) -> None:
+        """Edit the metadata of the selected message, the session or its user."""
+        self.forms.edit_metadata()
+
+    @on(MessagesAppended)
+    def _appended(self, event: MessagesAppended) -> None:
+        self.forms.appended(event)
 
     def action_import(self) -> None:
         """The import dialog (the list is read again after an import)."""
@@ -456,7 +505,9 @@ class ZeptuiApp(ManagingApp):
 
     def action_help(self) -> None:
         """Every key binding, by where it applies."""
-        from zeptui.app.screens.help import HelpScreen, bindings_help  # on first use
+        from zeptui.app.screens.composer import ComposerScreen  # on first use
+        from zeptui.app.screens.form import FormScreen
+        from zeptui.app.screens.help import HelpScreen, bindings_help
 
         sections = bindings_help(
             [
@@ -480,6 +531,14 @@ class ZeptuiApp(ManagingApp):
                     ],
                 ),
                 ("Inspector", [*Inspector.BINDINGS, ("escape", "", "Out of a metadata tree")]),
+                (
+                    "Forms (n, a, e)",
+                    [
+                        ("tab", "", "Next field"),
+                        *FormScreen.BINDINGS,
+                        *ComposerScreen.BINDINGS,
+                    ],
+                ),
             ],
             self.keymap,
         )

@@ -1,5 +1,5 @@
-"""The command palette's commands: the app's actions, and a jump to any session by
-its title, id or user (asked of the store as typed)."""
+"""The command palette's commands: the app's actions (with the keys in use), and a
+jump to any session by its title, id or user (asked of the store as typed)."""
 
 from __future__ import annotations
 
@@ -78,6 +78,19 @@ class ZeptuiCommands(Provider):
                 "Recent, created or size",
                 app.sessions.action_cycle_sort,
                 "sort",
+            ),
+            ("New session", "A form: id, user, metadata", app.action_new_session, "new_session"),
+            (
+                "Append a message",
+                "To the selected session: role, role type, content, metadata",
+                app.action_append,
+                "append",
+            ),
+            (
+                "Edit metadata",
+                "Of the selected message, the session or its user (deep merge)",
+                app.action_edit_metadata,
+                "edit_metadata",
             ),
             ("Import", "Files, directories or .zip exports", app.action_import, "import"),
             ("Export", "Sessions to a file, in any format", app.action_export, "export"),

@@ -88,6 +88,11 @@ class Failed(Reply):
             self.text = f"{type(error).__name__}: {error}"
 
 
+class Settled(Reply):
+    """A write's lease has ended (its reply came before): the summaries it made due
+    are in the store now, or failed."""
+
+
 class FirstPageRead(Message, bubble=False):
     """The first page of the session list, read ahead while the app started."""
 
@@ -115,11 +120,9 @@ class DataLayer:
         page kept from the last start if the file is unchanged, else read from the
         file on a thread of its own, started now (call it as early as possible)."""
         path = self.leases.path
-        if path is None:
-            return
-        self._kept = first_page.load(path)
-        if self._kept is None and path.exists():
-            self._ahead = first_page.read_ahead(path)
+        if path is not None:
+            early = first_page.take(path)
+            self._kept, self._ahead = early.kept, early.ahead
 
     def first_page(self, requester: MessagePump) -> FirstPage | None:
         """The first page, if it is there already; else, while it is being read
@@ -145,10 +148,13 @@ class DataLayer:
         self, requester: DOMNode, request: Request, *, summaries: bool = True
     ) -> Worker[None]:
         """Run `request` under the write lease (the file read-write for its length
-        only, waiting a bounded time for another process, making the summaries it
-        makes due unless `summaries` is False); the reply goes to `requester`. Never
-        blocks the screen: it runs in a worker like a read."""
-        return self._start(requester, request, partial(self.leases.write, summaries=summaries))
+        only, waiting a bounded time for another process; without the summaries it
+        makes due when `summaries` is False). `requester` gets the reply as soon as
+        the write is done, then `Settled` once the lease has ended: the summaries the
+        write made due are made by then. Never blocks the screen: it runs in a worker
+        like a read."""
+        lease = partial(self.leases.write, summaries=summaries)
+        return self._start(requester, request, lease, early=True)
 
     async def ask(self, request: Request) -> Reply:
         """The reply to a read, awaited (for callers that are coroutines, such as
@@ -160,9 +166,11 @@ class DataLayer:
         requester: DOMNode,
         request: Request,
         lease: Callable[[Callable[[MemoryStore], Reply]], Reply],
+        *,
+        early: bool = False,
     ) -> Worker[None]:
         def serve() -> None:
-            requester.post_message(self._answer(request, lease))
+            requester.post_message(self._answer(request, lease, requester if early else None))
 
         return requester.run_worker(
             serve,
@@ -174,14 +182,27 @@ class DataLayer:
         )
 
     def _answer(
-        self, request: Request, lease: Callable[[Callable[[MemoryStore], Reply]], Reply]
+        self,
+        request: Request,
+        lease: Callable[[Callable[[MemoryStore], Reply]], Reply],
+        early_to: MessagePump | None = None,
     ) -> Reply:
+        """The reply to `request` under `lease`; with `early_to`, the reply goes there
+        before the lease ends, and the answer is `Settled`."""
         if self._ahead is not None:
             # The read-ahead's own handle on the file must be gone before a lease
             # opens it (DuckDB refuses two handles with different configurations).
             concurrent.futures.wait([self._ahead])
+
+        def call(store: MemoryStore) -> Reply:
+            reply = request.run(store, self.leases.path)
+            if early_to is None:
+                return reply
+            early_to.post_message(reply)  # before the summaries due are made
+            return Settled(request)
+
         try:
-            return lease(partial(request.run, database=self.leases.path))
+            return lease(call)
         except Exception as error:  # shown by the widget that asked, never raised
             return Failed(request, error)
 

@@ -12,10 +12,12 @@ sessions on screen sooner; the store's own answer replaces them moments later
   the file). The rows hold only what the list shows (titles, ids, users, counts,
   dates), which the database file holds anyway.
 - **Read ahead**: when nothing is kept for the file as it is (the first start
-  after an import, say), a thread started with the app reads the page from the
-  file with DuckDB's engine alone (`storage/duckdb/peek.py`) while Textual starts.
+  after an import, say), a thread reads the page from the file with DuckDB's engine
+  alone (`storage/duckdb/peek.py`) while Textual is imported and starts: `zeptui`
+  begins it (`begin`) before it imports the app, and the app takes it (`take`).
 
-This module imports neither the store nor pydantic: it runs before the first paint.
+This module imports neither the store, pydantic, Rich nor Textual: it runs before
+they are loaded.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zeptui.app.settings import cache_dir
-from zeptui.render import sanitize, title_or_id
+from zeptui.config import cache_dir
+from zeptui.text import sanitize, title_or_id
 
 if TYPE_CHECKING:
     from storage.models import SessionInfo
@@ -134,6 +136,36 @@ def load(database: Path) -> FirstPage | None:
         return FirstPage(rows, int(raw["total"]))
     except (OSError, ValueError, TypeError, KeyError):
         return None
+
+
+@dataclass(frozen=True)
+class Early:
+    """The first page before the store answers: `kept` from the last start, else
+    `ahead`, being read from the file (neither: there is no file to read)."""
+
+    kept: FirstPage | None
+    ahead: Future[FirstPage | None] | None
+
+
+_begun: dict[Path, Early] = {}
+"""Pages begun before the app was made (`begin`), until the app takes them."""
+
+
+def begin(database: Path) -> None:
+    """Start getting the first page of `database` now, for the app made next (`take`):
+    the read-ahead then runs while Textual is imported."""
+    _begun[database] = _start(database)
+
+
+def take(database: Path) -> Early:
+    """The first page of `database` begun for this app, or begun now."""
+    return _begun.pop(database, None) or _start(database)
+
+
+def _start(database: Path) -> Early:
+    kept = load(database)
+    ahead = read_ahead(database) if kept is None and database.exists() else None
+    return Early(kept, ahead)
 
 
 def read_ahead(database: Path) -> Future[FirstPage | None]:

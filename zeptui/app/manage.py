@@ -29,11 +29,11 @@ from zeptui.app.manage_requests import (
     Summarized,
     SummarizeRequest,
     Target,
-    plural,
 )
 from zeptui.app.widgets.sessions import SessionsPane
 from zeptui.render import sanitize, session_label, when
 from zeptui.services.filters import SessionFilter, format_session_filter
+from zeptui.text import plural
 
 if TYPE_CHECKING:
     from storage.models import SessionInfo

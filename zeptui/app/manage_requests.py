@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from zeptui.app.data import Reply, Request
 from zeptui.render import sanitize, session_label
+from zeptui.text import plural
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -47,11 +48,6 @@ class DeleteChoice:
 
     target: Target
     goes: str
-
-
-def plural(count: int, word: str, words: str | None = None) -> str:
-    """`1 message`, `2 messages` (`words`: the plural, when not `word` + s)."""
-    return f"{count:,} {word if count == 1 else words or word + 's'}"
 
 
 # --- what the store offers --------------------------------------------------------------

@@ -2,10 +2,10 @@
 
 A bare `zeptui` opens the app on the resolved database; subcommands sit beside it,
 one module per group of commands (`browse`, `memory`, `sessions`, `users`,
-`transfer`, `maintenance`, `serve`, `remote`). A command parses its options, calls a service or the
-store, and prints through `output.respond`: human-readable (Rich) by default, exactly
-Zep's JSON shapes with `--json`. A user error prints one `zeptui: error: ...` line on
-stderr and exits 1 (`errors`).
+`transfer`, `maintenance`, `serve`, `remote`, `sync`). A command parses its options,
+calls a service or the store, and prints through `output.respond`: human-readable
+(Rich) by default, exactly Zep's JSON shapes with `--json`. A user error prints one
+`zeptui: error: ...` line on stderr and exits 1 (`errors`).
 
 Cold start matters: only click, click-default-group and platformdirs load at import;
 the store (DuckDB, tiktoken, pydantic) and Rich are imported inside the commands.
@@ -31,6 +31,7 @@ from zeptui.cli.memory import add, messages, search, show, summarize
 from zeptui.cli.remote import remote
 from zeptui.cli.serve import serve
 from zeptui.cli.sessions import delete, sessions
+from zeptui.cli.sync import sync
 from zeptui.cli.transfer import IMPORT_MEMORY_LIMIT, demo, export, import_command
 from zeptui.cli.users import users
 
@@ -83,6 +84,7 @@ for _command in (
     config_command,
     serve,
     remote,
+    sync,
 ):
     cli.add_command(_command)
 

@@ -57,6 +57,9 @@ def open_app(state: State, db_path: Path | None = None) -> None:
         with open_store(target, state.settings()):
             pass
     if on_terminal:
+        from zeptui.app.first_page import begin
+
+        begin(db_path)  # the first page is read from the file while the app is imported
         from zeptui.app.app import run
 
         run(target, state.settings)

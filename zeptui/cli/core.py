@@ -237,6 +237,11 @@ class State:
         create a store). Commands that also work on a server ask `remote` first."""
         if self.remote is not None:
             raise UserError("this command works on a database file, not on a server")
+        return self.file_path(create=create, settings=settings)
+
+    def file_path(self, *, create: bool = False, settings: Settings | None = None) -> Path:
+        """The database file (`db_path`), also beside `--remote` (`zeptui sync`, whose
+        remote is the other side)."""
         path = (settings or self.settings()).database.path
         self.resolved = path
         try:

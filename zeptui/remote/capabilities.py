@@ -7,7 +7,7 @@ those the server offers, so `offered(store, SessionPages)` answers as the server
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -20,6 +20,8 @@ from storage.capabilities import (
     Restoring,
     SessionPages,
     Summarizing,
+    SummaryImport,
+    SyncInventory,
     Unsupported,
     UserPages,
 )
@@ -27,8 +29,11 @@ from storage.errors import MessageConflictError
 from storage.models import (
     CreateUserRequest,
     ImportResult,
+    InventoryPage,
+    InventoryQuery,
     PurgeResult,
     Session,
+    SessionContents,
     SessionImport,
     SessionInfo,
     SessionOrder,
@@ -41,6 +46,7 @@ from storage.models import (
 from zeptui.remote.store import RemoteStore, message_body
 
 _SUMMARIES = TypeAdapter(list[SummaryInfo])
+_CONTENTS = TypeAdapter(list[SessionContents])
 
 
 def _session_page(store: RemoteStore, endpoint: str, query: SessionQuery | None) -> SessionPage:
@@ -180,6 +186,31 @@ class RemoteMessagePositions(RemoteStore, MessagePositions):
         return int(self.client.json("GET", path)["position"])
 
 
+class RemoteSyncInventory(RemoteStore, SyncInventory):
+    def inventory(self, query: InventoryQuery) -> InventoryPage:
+        body = query.model_dump(mode="json", exclude_defaults=True)
+        found = self.client.json("POST", self._zeptui("inventory"), json=body, idempotent=True)
+        return InventoryPage.model_validate(found)
+
+    def session_contents(self, session_ids: Sequence[str]) -> list[SessionContents]:
+        body = {"session_ids": list(session_ids)}
+        found = self.client.json("POST", self._zeptui("contents"), json=body, idempotent=True)
+        return _CONTENTS.validate_python(found)
+
+
+class RemoteSummaryImport(RemoteStore, SummaryImport):
+    def import_summaries(self, by_session: Mapping[str, Sequence[SummaryInfo]]) -> int:
+        if not any(by_session.values()):
+            return 0
+        body = {
+            session_id: [info.model_dump(mode="json") for info in infos]
+            for session_id, infos in by_session.items()
+        }
+        # Summaries carry their uuids: one stored by a lost try is skipped the next.
+        found = self.client.json("POST", self._zeptui("summaries"), json=body, idempotent=True)
+        return int(found["stored"])
+
+
 class ZepSessionPages(RemoteStore, SessionPages):
     """Session pages from a plain Zep server's own endpoints: its sessions (or a user's),
     each one's history read whole for its count, tokens and last activity. Zep filters
@@ -249,5 +280,7 @@ REMOTE_CAPABILITIES: dict[str, type[RemoteStore]] = {
     "message_positions": RemoteMessagePositions,
     "restoring": RemoteRestoring,
     "user_pages": RemoteUserPages,
+    "sync_inventory": RemoteSyncInventory,
+    "summary_import": RemoteSummaryImport,
 }
 """By the names a server lists its capabilities under (storage.capabilities.CAPABILITY_NAMES)."""

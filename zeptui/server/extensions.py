@@ -26,6 +26,8 @@ from storage.capabilities import (
     Restoring,
     SessionPages,
     Summarizing,
+    SummaryImport,
+    SyncInventory,
     UserPages,
     require,
 )
@@ -34,10 +36,13 @@ from storage.metadata_filter import parse_where
 from storage.models import (
     CreateUserRequest,
     ImportResult,
+    InventoryPage,
+    InventoryQuery,
     Message,
     PurgeResult,
     SearchQuery,
     SearchResult,
+    SessionContents,
     SessionImport,
     SessionPage,
     SessionQuery,
@@ -113,6 +118,14 @@ class UserPageBody(_Body):
     limit: int = 100
     cursor: int = 0
     text: str | None = None
+
+
+class ContentsBody(_Body):
+    session_ids: list[str]
+
+
+class SummaryImportResponse(_Body):
+    stored: int
 
 
 def offered_names(store: MemoryStore) -> list[str]:
@@ -260,5 +273,22 @@ def extensions_router(store: MemoryStore) -> APIRouter:
         """Live users by creation, each with its number of live sessions."""
         pages = require(store, UserPages, "list users with their session counts")
         return json_response(pages.user_page(request.limit, request.cursor, request.text))
+
+    @router.post("/inventory", response_model=InventoryPage)
+    def inventory(request: InventoryQuery) -> Response:
+        """A page of sessions, deleted ones too, with the uuids each holds (sync)."""
+        return json_response(require(store, SyncInventory, "list its inventory").inventory(request))
+
+    @router.post("/contents", response_model=list[SessionContents])
+    def contents(request: ContentsBody) -> Response:
+        """The live messages and summaries of the live sessions named (sync)."""
+        inventory = require(store, SyncInventory, "list its inventory")
+        return json_response(inventory.session_contents(request.session_ids))
+
+    @router.post("/summaries", response_model=SummaryImportResponse)
+    def import_summaries(request: dict[str, list[SummaryInfo]]) -> Response:
+        """Store other stores' summaries, by session id, as they are (sync)."""
+        importing = require(store, SummaryImport, "import summaries")
+        return json_response(SummaryImportResponse(stored=importing.import_summaries(request)))
 
     return router

@@ -78,7 +78,7 @@ class JsonEditor(Vertical):
     DEFAULT_CSS: ClassVar[str] = """
     JsonEditor {
         height: auto;
-        & > TextArea { height: 8; min-height: 3; }
+        & > TextArea { height: 6; min-height: 3; }
         & > .json-status { height: 1; color: $text-muted; padding: 0 1; }
         & > .json-status.-error { color: $error; }
     }

@@ -251,6 +251,13 @@ class SessionsPane(Vertical):
     class Opened(Message):
         """Enter on a session: the user wants to read it."""
 
+    class Missing(Message):
+        """The session to select after a reload is not in the listing (filtered out)."""
+
+        def __init__(self, session_id: str) -> None:
+            super().__init__()
+            self.session_id = session_id
+
     class Loaded(Message):
         """The first page of a new listing arrived (the app updates its header counts)."""
 
@@ -269,6 +276,7 @@ class SessionsPane(Vertical):
         self._loading_more = False
         self._generation = 0
         self._highlighted: str | None = None
+        self._select_after: str | None = None
         self._lock_retry = LockRetry(self)
         self._sessions: list[SessionInfo] = []
         self._answered = False
@@ -336,9 +344,11 @@ class SessionsPane(Vertical):
             generation=self._generation,
         )
 
-    def reload(self) -> None:
+    def reload(self, select: str | None = None) -> None:
         """Fetch the first page again (after a sort or filter change, or on request);
-        the session under the cursor stays under it if it is still listed."""
+        the session under the cursor stays under it if it is still listed, or the
+        cursor goes to session `select` (one just written)."""
+        self._select_after = select or self._select_after
         self._generation += 1
         self._lock_retry.cancel()
         # The first page of the unfiltered list, most recent first, is what a start shows.
@@ -395,8 +405,11 @@ class SessionsPane(Vertical):
             return
         # The cursor stays on its session: the one announced, or the row under it
         # (the user may have moved over the rows shown before the store answered).
-        current = self._highlighted or table.current_id
+        wanted, self._select_after = self._select_after, None
+        current = wanted or self._highlighted or table.current_id
         ids = [row.session_id for row in rows]
+        if wanted is not None and wanted not in ids:
+            self.post_message(self.Missing(wanted))
         cursor = ids.index(current) if current in ids else 0
         self._highlighted = None  # announce the row under the cursor, with its new counts
         self._sessions = list(sessions)

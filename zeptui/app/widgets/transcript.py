@@ -32,7 +32,7 @@ from zeptui.app.widgets.message_block import MessageBlock, item_content, item_js
 from zeptui.render import sanitize, session_label
 
 if TYPE_CHECKING:
-    from storage.models import Memory, SessionInfo, SummaryInfo
+    from storage.models import Memory, Message, SessionInfo, SummaryInfo
 
 PAGE_SIZE = 25
 """Messages per page in the all-messages view (a screenful or two)."""
@@ -217,6 +217,17 @@ class TranscriptPane(Vertical, can_focus=True):
             lastn = self.lastn if self.view is View.window else None
             request = MemoryRequest(session_id, memory_type, lastn, self._generation)
             self.data.read(self, request)
+
+    def show_appended(self, messages: list[Message]) -> None:
+        """Messages just appended to this session, at once: at the end of the
+        all-messages view when its last page is shown (else the view is read again)."""
+        if self.view is not View.all or not self.blocks or self.pages[-1:] != [self.last_page]:
+            self.reload()
+            return
+        blocks = [MessageBlock(m, markdown=self.markdown, page=self.last_page) for m in messages]
+        self._blocks = self._blocks + blocks
+        self.scroll.mount_all(blocks)
+        self._select(len(self._blocks) - 1)
 
     def show_empty(self, text: str) -> None:
         """Show `text` instead of a transcript (nothing selected, errors, empty stores)."""

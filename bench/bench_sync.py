@@ -1,0 +1,141 @@
+"""`zeptui sync pull` and `push` of a big store on loopback, next to the server's raw
+paging throughput measured in the same run.
+
+    .venv/bin/python -m bench.bench_sync                                  # 100,000 messages
+    .venv/bin/python -m bench.bench_sync --messages 20000 --sessions 200  # quick
+
+One run: bench_server's seeded store (or `--db`) served by `zeptui serve` in its own
+process; first the raw paging throughput (every session's messages read with httpx,
+`GET /api/v2/sessions/{id}/messages`, bytes only, one client), then a pull of the whole
+store into a fresh local file, then a push of that file into a second server on an
+empty store, each through `zeptui.services.sync` as `zeptui sync` runs it. It prints
+messages per second for each, the ratio of each sync to the raw paging, and the
+machine's load (`uptime`): the target (issue 13) is 10,000 messages/s each way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from bench.bench_server import build_store, cpu_seconds, start_server
+from bench.bench_store import remove
+from storage.duckdb import DuckDBStore
+from zeptui.remote import open_remote
+from zeptui.remote.client import encode_id
+from zeptui.services.sync import Sync, SyncReport
+from zeptui.services.sync_rules import Direction
+from zeptui.services.sync_state import SyncState, state_path
+
+TARGET_MESSAGES_PER_SECOND = 10_000
+Row = tuple[str, int, float, float]
+"""A phase: its name, messages, seconds and the server's CPU seconds."""
+PAGE = 10_000
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_sync")
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--sessions", type=int, default=1_000)
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--db", type=Path, default=None, help="reuse this store if it exists")
+    parser.add_argument("--keep", action="store_true", help="keep the generated store")
+    return parser.parse_args(argv)
+
+
+def raw_paging(url: str, session_ids: list[str]) -> tuple[int, float]:
+    """Every session's messages read as bytes: (messages, seconds)."""
+    messages = 0
+    start = time.perf_counter()
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for session_id in session_ids:
+            path = f"/api/v2/sessions/{encode_id(session_id, 'v2')}/messages"
+            page = 1
+            while True:
+                answer = http.get(path, params={"limit": PAGE, "cursor": page})
+                answer.raise_for_status()
+                count = answer.json()["row_count"]
+                messages += count
+                if count < PAGE:
+                    break
+                page += 1
+    return messages, time.perf_counter() - start
+
+
+def sync_once(direction: Direction, url: str, local: Path) -> SyncReport:
+    with (
+        open_remote(url) as remote,
+        DuckDBStore(local, summarizer=None, read_only=direction == "push") as store,
+    ):
+        state = SyncState(state_path(local), url)
+        source, target = (remote, store) if direction == "pull" else (store, remote)
+        try:
+            return Sync(source, target, state, direction=direction).run()
+        finally:
+            state.close()
+
+
+def measured(direction: Direction, url: str, local: Path, server: int) -> Row:
+    """A sync's row: its messages and seconds, and the server's CPU seconds meanwhile."""
+    cpu = cpu_seconds(server)
+    report = sync_once(direction, url, local)
+    spent = cpu_seconds(server) - cpu
+    return f"sync {direction}", report.messages_copied, report.seconds, spent
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    db_path, session_ids, _queries = build_store(args)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as scratch:
+        local = Path(scratch) / "local.duckdb"
+        process, url = start_server(db_path)
+        try:
+            messages, seconds = raw_paging(url, session_ids)
+            rows.append(("raw paging (httpx, bytes)", messages, seconds, 0.0))
+            rows.append(measured("pull", url, local, process.pid))
+            again = sync_once("pull", url, local)
+            rows.append(("sync pull again (nothing)", again.messages_copied, again.seconds, 0.0))
+        finally:
+            process.terminate()
+            process.wait(60)
+        empty = Path(scratch) / "empty.duckdb"
+        DuckDBStore(empty, summarizer=None).close()
+        process, url = start_server(empty)
+        try:
+            rows.append(measured("push", url, local, process.pid))
+        finally:
+            process.terminate()
+            process.wait(60)
+    if not args.keep and args.db is None:
+        remove(db_path)
+    raw_rate = rows[0][1] / rows[0][2]
+    print(f"\n{args.messages:,} messages in {args.sessions:,} sessions, loopback, one client")
+    print("| phase | messages | seconds | messages/s | x raw paging | server CPU s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, count, spent, server_cpu in rows:
+        rate = count / spent if spent else 0.0
+        print(
+            f"| {name} | {count:,} | {spent:.2f} | {rate:,.0f} | {rate / raw_rate:.2f} "
+            f"| {server_cpu:.1f} |"
+        )
+    for name, count, spent, _ in rows[1:]:
+        if name in ("sync pull", "sync push"):
+            rate = count / spent
+            verdict = "met" if rate >= TARGET_MESSAGES_PER_SECOND else "missed"
+            print(
+                f"{name}: {rate:,.0f} messages/s (target {TARGET_MESSAGES_PER_SECOND:,}: {verdict})"
+            )
+    print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""What the file holds, deletions included (`SyncInventory`): sessions by key, each with
+its live and deleted message uuids and its live summary uuids, three queries a page;
+and whole sessions (messages and summaries) for many sessions in three queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from storage.duckdb.connection import Cursor
+from storage.duckdb.rows import (
+    MESSAGE_COLUMNS,
+    SESSION_COLUMNS,
+    SUMMARY_COLUMNS,
+    message_from_row,
+    session_from_row,
+    summary_info_from_row,
+    to_db_time,
+)
+from storage.models import InventoryPage, InventoryQuery, SessionContents, SessionInventory
+
+
+def inventory(cursor: Cursor, query: InventoryQuery) -> InventoryPage:
+    """A page of sessions (deleted ones too) after `query.after`, by key."""
+    where: list[str] = ["s.id > ?"]
+    params: list[Any] = [query.after]
+    if query.session_ids is not None:
+        where.append("s.session_id IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(query.session_ids)
+    if query.user_id is not None:
+        where.append("s.user_id = ?")
+        params.append(query.user_id)
+    if query.changed_since is not None:
+        since = to_db_time(query.changed_since)
+        where.append(
+            "(s.created_at >= ? OR s.updated_at >= ? OR s.last_activity >= ? OR s.deleted_at >= ?)"
+        )
+        params.extend([since] * 4)
+    rows = cursor.execute(
+        f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE {' AND '.join(where)} "
+        "ORDER BY s.id LIMIT ?",
+        [*params, query.limit + 1],
+    ).fetchall()
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    keys = [int(row[0]) for row in rows]
+    messages = _uuids(
+        cursor,
+        "SELECT session_key, list(uuid::VARCHAR ORDER BY id) FILTER (deleted_at IS NULL), "
+        "list(uuid::VARCHAR ORDER BY id) FILTER (deleted_at IS NOT NULL) FROM messages "
+        "WHERE session_key IN (SELECT unnest(?::BIGINT[])) GROUP BY session_key",
+        keys,
+    )
+    summaries = _uuids(
+        cursor,
+        "SELECT session_key, list(uuid::VARCHAR ORDER BY id), NULL FROM summaries "
+        "WHERE deleted_at IS NULL AND session_key IN (SELECT unnest(?::BIGINT[])) "
+        "GROUP BY session_key",
+        keys,
+    )
+    sessions = []
+    for key, row in zip(keys, rows, strict=True):
+        live, deleted = messages.get(key, ([], []))
+        sessions.append(
+            SessionInventory.model_construct(
+                session=session_from_row(row),
+                messages=live,
+                deleted_messages=deleted,
+                summaries=summaries.get(key, ([], []))[0],
+            )
+        )
+    return InventoryPage(sessions=sessions, next_after=keys[-1] if more else None)
+
+
+def _uuids(cursor: Cursor, sql: str, keys: list[int]) -> dict[int, tuple[Any, Any]]:
+    """Two lists of uuids per session key (a missing list as empty)."""
+    if not keys:
+        return {}
+    return {
+        int(key): (list(first or []), list(second or []))
+        for key, first, second in cursor.execute(sql, [keys]).fetchall()
+    }
+
+
+def session_contents(cursor: Cursor, session_ids: Sequence[str]) -> list[SessionContents]:
+    """Each live session's live messages and summaries, two queries for them all."""
+    keys = dict(
+        cursor.execute(
+            "SELECT session_id, id FROM sessions WHERE deleted_at IS NULL "
+            "AND session_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(session_ids)],
+        ).fetchall()
+    )
+    found = {
+        key: SessionContents.model_construct(session_id=name, messages=[], summaries=[])
+        for name, key in keys.items()
+    }
+    if not found:
+        return []
+    for row in cursor.execute(
+        f"SELECT m.session_key, {MESSAGE_COLUMNS} FROM messages m WHERE m.deleted_at IS NULL "
+        "AND m.session_key IN (SELECT unnest(?::BIGINT[])) ORDER BY m.id",
+        [list(found)],
+    ).fetchall():
+        found[row[0]].messages.append(message_from_row(row[1:]))
+    for row in cursor.execute(
+        f"SELECT x.session_key, {SUMMARY_COLUMNS} FROM summaries x WHERE x.deleted_at IS NULL "
+        "AND x.session_key IN (SELECT unnest(?::BIGINT[])) ORDER BY x.id",
+        [list(found)],
+    ).fetchall():
+        found[row[0]].summaries.append(summary_info_from_row(row[1:]))
+    return [found[keys[name]] for name in dict.fromkeys(session_ids) if name in keys]

@@ -1,0 +1,570 @@
+"""Sync: one store's users, sessions, messages and summaries copied into another.
+
+`pull` is the remote's store copied into the local one, `push` the local one into the
+remote's: the same `Sync` from a source to a target. Both stores are compared by their
+inventories (`SyncInventory`: every session, deleted ones too, with the uuids it holds;
+built from Zep's core API for a plain Zep server), a plan is made for each session by
+the rules of docs/sync.md (nothing deleted on one side comes back, nothing changed on
+both sides is overwritten: each case is a conflict in the report), then carried out in
+batches: the source's messages read a session at a time, written with `BulkImport` (one
+transaction a batch) where the target offers it, else through Zep's add memory.
+
+Messages are matched by uuid, so a second run copies nothing and an interrupted one
+(a lost network, a killed process) is finished by the next: each batch is committed on
+the target before the record beside the local store (`SyncState`) notes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from storage.capabilities import (
+    BulkImport,
+    MessageDeletion,
+    SummaryImport,
+    SyncInventory,
+    offered,
+)
+from storage.errors import ConflictError, MessageConflictError
+from storage.models import (
+    CreateSessionRequest,
+    CreateUserRequest,
+    InventoryQuery,
+    Message,
+    SessionContents,
+    SessionImport,
+    SummaryInfo,
+)
+from storage.store import MemoryStore
+from zeptui.exporters import every_user
+from zeptui.services import ServiceError
+from zeptui.services.sync_inventory import read_inventory, read_messages
+from zeptui.services.sync_rules import Direction, Plan, plan_session
+from zeptui.services.sync_state import SyncState, state_path
+
+if TYPE_CHECKING:
+    from zeptui.compose import StoreTarget
+    from zeptui.settings import Settings
+
+__all__ = [
+    "Direction",
+    "Sync",
+    "SyncConflict",
+    "SyncCounts",
+    "SyncReport",
+    "SyncScope",
+    "run_sync",
+    "sync_stores",
+]
+
+BATCH_MESSAGES = 5_000
+"""Messages written to the target per transaction (and recorded per commit)..."""
+BATCH_BYTES = 4_000_000
+"""...or fewer, when their text comes to this (a server takes bodies of 10 MB)."""
+ADD_MEMORY_CHUNK = 200
+"""Messages per add memory call, on a target without bulk import."""
+
+
+@dataclass(frozen=True)
+class SyncScope:
+    """Which sessions a sync looks at: named ones, a user's, or those changed since."""
+
+    session_ids: tuple[str, ...] = ()
+    user_id: str | None = None
+    since: datetime | None = None
+
+
+class SyncConflict(BaseModel):
+    """A case the rules decided against copying, or could not carry."""
+
+    session_id: str
+    rule: str
+    """`deleted_on_target`, `changed_on_target`, `metadata` or `message_elsewhere`."""
+    detail: str
+
+
+class SyncReport(BaseModel):
+    """What a sync did (or, in a dry run, would do)."""
+
+    direction: Direction
+    source: str
+    target: str
+    dry_run: bool = False
+    users_created: int = 0
+    sessions_created: int = 0
+    sessions_updated: int = 0
+    """Existing sessions that received messages, summaries or metadata."""
+    sessions_deleted: int = 0
+    sessions_unchanged: int = 0
+    messages_copied: int = 0
+    messages_deleted: int = 0
+    messages_kept_deleted: int = 0
+    """Messages deleted on the target and still on the source: not restored."""
+    summaries_copied: int = 0
+    conflicts: list[SyncConflict] = Field(default_factory=list)
+    not_carried: list[str] = Field(default_factory=list)
+    """What the target's API could not take, said once each."""
+    seconds: float = 0.0
+
+
+@dataclass
+class SyncCounts:
+    """How far a sync got: sessions with work and messages to copy, and those done."""
+
+    sessions: int = 0
+    messages: int = 0
+    sessions_done: int = 0
+    messages_done: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def rate(self) -> float:
+        """Messages copied per second since the sync started."""
+        return self.messages_done / max(time.monotonic() - self.started, 1e-6)
+
+
+SyncProgress = Callable[[SyncCounts], None]
+"""Told the counts once planned and after each batch (read them, do not keep them)."""
+
+
+@dataclass
+class _Pending:
+    """Session parts on their way to the target in one transaction."""
+
+    parts: list[SessionImport] = field(default_factory=list)
+    messages: int = 0
+    size: int = 0
+
+
+class Sync:
+    """A sync of `source` into `target` within `scope` (`direction` says which of them
+    is the remote: the source for a pull, the target for a push)."""
+
+    def __init__(
+        self,
+        source: MemoryStore,
+        target: MemoryStore,
+        state: SyncState,
+        *,
+        direction: Direction,
+        scope: SyncScope = SyncScope(),
+        dry_run: bool = False,
+        progress: SyncProgress | None = None,
+    ) -> None:
+        self.source, self.target, self.state = source, target, state
+        self.direction, self.scope, self.dry_run = direction, scope, dry_run
+        self.progress = progress or (lambda counts: None)
+        self.counts = SyncCounts()
+        self.report = SyncReport(
+            direction=direction, source=source.location, target=target.location, dry_run=dry_run
+        )
+        # A plain Zep server's own uuids, as local ones (the remote side's inventory).
+        self._source_names = state.local_uuids if direction == "pull" else {}
+        self._target_names = state.local_uuids if direction == "push" else {}
+
+    def run(self) -> SyncReport:
+        """Plan every session in scope, then carry the plans out batch by batch."""
+        started = time.monotonic()
+        plans = self._plan()
+        self.counts.sessions = sum(1 for plan in plans if plan.has_work)
+        self.counts.messages = sum(len(plan.copy) for plan in plans)
+        self.progress(self.counts)
+        self._tally(plans)
+        missing = self._missing_users(plans)
+        if self.dry_run:
+            self.report.users_created = len(missing)
+        else:
+            self._copy_users(missing)
+            self._apply(plans)
+        self.report.seconds = round(time.monotonic() - started, 3)
+        return self.report
+
+    # --- planning ----------------------------------------------------------------
+
+    def _plan(self) -> list[Plan]:
+        scope = self.scope
+        query = InventoryQuery(
+            session_ids=list(scope.session_ids) or None,
+            user_id=scope.user_id,
+            changed_since=scope.since,
+        )
+        found = {
+            item.session.session_id: item
+            for item in read_inventory(self.source, query, self._source_names)
+        }
+        for session_id in scope.session_ids:
+            if session_id not in found and session_id not in self.state.synced:
+                raise ServiceError(f"session {session_id!r} is not on {self.source.location}")
+        named = list(found)
+        if scope.since is None:  # sessions synced before and gone from the source since
+            named += [
+                session_id
+                for session_id in self.state.synced
+                if session_id not in found
+                and (not scope.session_ids or session_id in scope.session_ids)
+            ]
+        there = {
+            item.session.session_id: item
+            for item in read_inventory(
+                self.target, InventoryQuery(session_ids=named), self._target_names
+            )
+        }
+        plans = []
+        for session_id in named:
+            target = there.get(session_id)
+            foreign = target is None or target.session.user_id != scope.user_id
+            if session_id not in found and scope.user_id is not None and foreign:
+                continue
+            base = self.state.synced.get(session_id)
+            if base is not None and self.direction == "pull":
+                base = (base[1], base[0])  # (source's, target's)
+            plans.append(plan_session(session_id, found.get(session_id), target, base))
+        return plans
+
+    def _tally(self, plans: list[Plan]) -> None:
+        report = self.report
+        for plan in plans:
+            report.conflicts.extend(
+                SyncConflict(session_id=plan.session_id, rule=rule, detail=detail)
+                for rule, detail in plan.conflicts
+            )
+            report.messages_kept_deleted += plan.kept_deleted
+            if not plan.has_work:
+                report.sessions_unchanged += 1
+            elif self.dry_run:
+                self._count_done(plan)
+
+    def _count_done(self, plan: Plan) -> None:
+        report = self.report
+        if plan.create:
+            report.sessions_created += 1
+        elif plan.delete_session:
+            report.sessions_deleted += 1
+        else:
+            report.sessions_updated += 1
+        if self.dry_run:
+            report.messages_copied += len(plan.copy)
+            report.messages_deleted += len(plan.delete_messages)
+            report.summaries_copied += len(plan.summaries)
+
+    # --- users -------------------------------------------------------------------
+
+    def _missing_users(self, plans: list[Plan]) -> list[CreateUserRequest]:
+        """The source's users the target lacks: those the sessions copied name (all of
+        them when the whole store is synced)."""
+        named = {plan.user_id for plan in plans if plan.create and plan.user_id}
+        if self.scope.session_ids or self.scope.user_id or self.scope.since:
+            wanted = [user for user in every_user(self.source) if user.user_id in named]
+        else:
+            wanted = list(every_user(self.source))
+        have = {user.user_id for user in every_user(self.target)}
+        return [
+            CreateUserRequest.model_validate(user.model_dump(exclude_none=True))
+            for user in wanted
+            if user.user_id not in have
+        ]
+
+    def _copy_users(self, missing: list[CreateUserRequest]) -> None:
+        if not missing:
+            return
+        bulk = offered(self.target, BulkImport)
+        if bulk is not None:
+            self.report.users_created += bulk.import_sessions([], missing).users_created
+            return
+        for request in missing:
+            try:
+                self.target.add_user(request)
+                self.report.users_created += 1
+            except ConflictError:
+                pass  # made meanwhile (or by an earlier, interrupted try)
+
+    # --- carrying out ------------------------------------------------------------
+
+    def _apply(self, plans: list[Plan]) -> None:
+        """The plans in batches of about BATCH_MESSAGES messages to copy."""
+        batch: list[Plan] = []
+        planned = 0
+        for plan in plans:
+            if not plan.has_work:
+                self._settle(plan)
+                continue
+            if batch and planned + len(plan.copy) > BATCH_MESSAGES:
+                self._carry_out(batch)
+                batch, planned = [], 0
+            batch.append(plan)
+            planned += len(plan.copy)
+        if batch:
+            self._carry_out(batch)
+
+    def _carry_out(self, plans: list[Plan]) -> None:
+        """One batch: the source's sessions read, their messages written (a transaction
+        per BATCH_MESSAGES or BATCH_BYTES), then each session finished and recorded."""
+        contents = self._contents([plan for plan in plans if plan.copy or plan.summaries])
+        pending = _Pending()
+        for plan in plans:
+            if not plan.copy and not plan.create:
+                continue
+            read = contents.get(plan.session_id)
+            for part in self._parts(plan, read.messages if read else []):
+                size = sum(_size(message) for message in part.messages)
+                full = (
+                    pending.messages + len(part.messages) > BATCH_MESSAGES
+                    or pending.size + size > BATCH_BYTES
+                )
+                if full and pending.parts:
+                    self._write(pending)
+                    pending = _Pending()
+                pending.parts.append(part)
+                pending.messages += len(part.messages)
+                pending.size += size
+        self._write(pending)
+        summaries = {
+            plan.session_id: [
+                info
+                for info in contents[plan.session_id].summaries
+                if info.summary.uuid in set(plan.summaries)
+            ]
+            for plan in plans
+            if plan.summaries and plan.session_id in contents
+        }
+        self._copy_summaries(summaries)
+        for plan in plans:
+            self._finish(plan)
+        self.state.commit()
+        self.progress(self.counts)
+
+    def _contents(self, plans: list[Plan]) -> dict[str, SessionContents]:
+        """The sessions' messages and summaries as the source holds them: in bulk where
+        it offers it, a session with a long history (or from a plain Zep) alone."""
+        bulk = offered(self.source, SyncInventory)
+        found: dict[str, SessionContents] = {}
+        names: list[str] = []
+        for plan in plans:
+            history = len(plan.source.messages) if plan.source is not None else 0
+            if bulk is None or history > BATCH_MESSAGES:
+                found[plan.session_id] = SessionContents(
+                    session_id=plan.session_id,
+                    messages=read_messages(self.source, plan.session_id) if plan.copy else [],
+                    summaries=self.source.list_summaries(plan.session_id) if plan.summaries else [],
+                )
+            else:
+                names.append(plan.session_id)
+        if bulk is not None and names:
+            found.update((item.session_id, item) for item in bulk.session_contents(names))
+        return found
+
+    def _parts(self, plan: Plan, history: list[Message]) -> Iterator[SessionImport]:
+        """The plan's messages from the source's `history`, as session parts of at most
+        BATCH_MESSAGES messages (a part of a created session carries its fields)."""
+        wanted = set(plan.copy)
+        messages = [
+            _copy_of(message)
+            for message in history
+            if self._source_names.get(message.uuid or "", message.uuid) in wanted
+        ]
+        session = plan.source.session if plan.source is not None else None
+        fields: dict[str, Any] = {}
+        if plan.create and session is not None:
+            fields = {
+                "user_id": session.user_id,
+                "metadata": session.metadata,
+                "created_at": session.created_at,
+            }
+        chunk: list[Message] = []
+        size = 0
+        for message in messages:
+            chunk.append(message)
+            size += _size(message)
+            if len(chunk) >= BATCH_MESSAGES or size >= BATCH_BYTES:
+                yield SessionImport(session_id=plan.session_id, messages=chunk, **fields)
+                chunk, size = [], 0
+        if chunk or not messages:  # a session without messages is created too
+            yield SessionImport(session_id=plan.session_id, messages=chunk, **fields)
+
+    def _write(self, pending: _Pending) -> None:
+        """One batch's session parts into the target (one transaction with bulk import)."""
+        if not pending.parts:
+            return
+        bulk = offered(self.target, BulkImport)
+        if bulk is not None:
+            self._import(bulk, pending.parts)
+        else:
+            for part in pending.parts:
+                self._add_memory(part)
+        self.counts.messages_done += pending.messages
+        self.report.messages_copied += pending.messages
+        self.progress(self.counts)
+
+    def _import(self, bulk: BulkImport, parts: list[SessionImport]) -> None:
+        """One transaction on the target; a message whose uuid another session holds
+        there is left out and reported (the batch is sent again without it)."""
+        try:
+            bulk.import_sessions(parts)
+        except ConflictError:  # a MessageConflictError (a server's 409 says no more)
+            left_out: list[MessageConflictError] = []
+            bulk.import_sessions(parts, on_conflict=left_out.append)
+            for conflict in left_out:
+                self.report.messages_copied -= 1
+                self.report.conflicts.append(
+                    SyncConflict(
+                        session_id=conflict.session_id,
+                        rule="message_elsewhere",
+                        detail=f"message {conflict.message_uuid} is session "
+                        f"{conflict.holder_session_id!r}'s on the target: left out",
+                    )
+                )
+
+    def _add_memory(self, part: SessionImport) -> None:
+        """A part through Zep's core API: the session made first if new, then its
+        messages; uuids the server replaced with its own are recorded."""
+        if part.created_at is not None or part.metadata is not None or part.user_id:
+            request = CreateSessionRequest(
+                session_id=part.session_id, user_id=part.user_id, metadata=part.metadata
+            )
+            with contextlib.suppress(ConflictError):  # made by an interrupted run
+                self.target.add_session(request)
+        if not part.messages:
+            return
+        for start in range(0, len(part.messages), ADD_MEMORY_CHUNK):
+            self.target.add_memory(part.session_id, part.messages[start : start + ADD_MEMORY_CHUNK])
+        stored = read_messages(self.target, part.session_id)[-len(part.messages) :]
+        pairs = {
+            mine.uuid: theirs.uuid
+            for mine, theirs in zip(part.messages, stored, strict=False)
+            if mine.uuid and theirs.uuid and mine.uuid != theirs.uuid
+        }
+        if pairs and self.direction == "push":
+            self.state.map_uuids(pairs)
+            self._note("message uuids and times: the server gave its own (mapped locally)")
+
+    def _finish(self, plan: Plan) -> None:
+        """What follows a session's messages: deletions, metadata, the record."""
+        target = self.target
+        session_id = plan.session_id
+        self.counts.sessions_done += 1
+        if plan.delete_session:
+            target.delete_session(session_id)
+            self.report.sessions_deleted += 1
+            self.state.forget(session_id)
+            return
+        if plan.delete_messages:
+            deletion = offered(target, MessageDeletion)
+            if deletion is None:
+                self._note("message deletions: the server deletes whole sessions only")
+            else:
+                for message_uuid in plan.delete_messages:
+                    deletion.delete_message(session_id, self._target_uuid(message_uuid))
+                self.report.messages_deleted += len(plan.delete_messages)
+        target_metadata = plan.target.session.metadata if plan.target is not None else None
+        if plan.metadata_update:
+            target_metadata = target.update_session(session_id, plan.metadata_update).metadata
+        elif plan.create and plan.source is not None:
+            target_metadata = plan.source.session.metadata
+        self._count_done(plan)
+        self._remember(plan, target_metadata)
+
+    def _copy_summaries(self, by_session: dict[str, list[SummaryInfo]]) -> None:
+        if not by_session:
+            return
+        importing = offered(self.target, SummaryImport)
+        if importing is None:
+            self._note("summaries: the server makes its own and takes none")
+            return
+        self.report.summaries_copied += importing.import_summaries(by_session)
+
+    def _settle(self, plan: Plan) -> None:
+        """A session with nothing to do: its record follows what both sides hold."""
+        if plan.forget:
+            self.state.forget(plan.session_id)
+        elif plan.in_sync and plan.target is not None:
+            self._remember(plan, plan.target.session.metadata)
+
+    def _remember(self, plan: Plan, target_metadata: dict[str, Any] | None) -> None:
+        source_metadata = plan.source.session.metadata if plan.source is not None else None
+        local, remote = (
+            (target_metadata, source_metadata)
+            if self.direction == "pull"
+            else (source_metadata, target_metadata)
+        )
+        self.state.remember(plan.session_id, local, remote)
+
+    def _target_uuid(self, message_uuid: str) -> str:
+        if self.direction == "push":
+            return self.state.remote_uuids.get(message_uuid, message_uuid)
+        return message_uuid
+
+    def _note(self, what: str) -> None:
+        if what not in self.report.not_carried:
+            self.report.not_carried.append(what)
+
+
+def _copy_of(message: Message) -> Message:
+    """A message as sent to the target: what the store computes left out."""
+    return message.model_copy(update={"token_count": 0, "updated_at": None})
+
+
+def _size(message: Message) -> int:
+    """About the bytes a message takes in a request."""
+    return 200 + len(message.content) + (len(str(message.metadata)) if message.metadata else 0)
+
+
+def run_sync(
+    direction: Direction,
+    local: Path,
+    remote: StoreTarget,
+    settings: Settings,
+    *,
+    scope: SyncScope = SyncScope(),
+    dry_run: bool = False,
+    progress: SyncProgress | None = None,
+) -> SyncReport:
+    """Open the remote's store, then the local file (a pull creates it; a dry run into
+    a missing one compares with an empty store; a push opens it read-only), and sync."""
+    from zeptui.compose import StoreTarget, open_store
+
+    if direction == "pull" and dry_run and not local.exists():
+        local_target = StoreTarget.file(Path(":memory:"))
+    else:
+        local_target = StoreTarget.file(local)
+    with (
+        open_store(remote, settings) as remote_store,
+        open_store(local_target, settings, read_only=direction == "push") as store,
+    ):
+        return sync_stores(
+            direction, store, local, remote_store, scope=scope, dry_run=dry_run, progress=progress
+        )
+
+
+def sync_stores(
+    direction: Direction,
+    store: MemoryStore,
+    local: Path,
+    remote: MemoryStore,
+    *,
+    scope: SyncScope = SyncScope(),
+    dry_run: bool = False,
+    progress: SyncProgress | None = None,
+) -> SyncReport:
+    """Sync the local `store` (the file at `local`, whose `<local>.sync` records the
+    remote) with the `remote` store, one into the other as `direction` says."""
+    state = SyncState(state_path(local), remote.location.rstrip("/"), keep=not dry_run)
+    source, target = (remote, store) if direction == "pull" else (store, remote)
+    try:
+        return Sync(
+            source,
+            target,
+            state,
+            direction=direction,
+            scope=scope,
+            dry_run=dry_run,
+            progress=progress,
+        ).run()
+    finally:
+        state.close()
