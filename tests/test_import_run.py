@@ -26,7 +26,7 @@ from zeptui.exporters import export_sessions
 from zeptui.importers import ImportFileError, ImportOptions, ReadContext, import_file
 from zeptui.importers.sharegpt import ShareGPTImporter
 from zeptui.importers.sources import ArchiveLimits, expand
-from zeptui.services.imports import Entry, ImportCounts, ImportRun
+from zeptui.services.imports import Entry, ImportCancelled, ImportCounts, ImportRun, NoProgress
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OCTAVIA = sample_data_dir() / "octavia-butler.json"
@@ -794,3 +794,25 @@ def test_progress_hears_the_bulk_read_and_the_summary_phase(tmp_path: Path) -> N
     assert events[3] == ("started", "octavia-butler.json")
     assert events[-3][0] == "ended" and events[-3][2:] == (4, 54)
     assert events[-2:] == [("summaries", 0, 4), ("summaries", 4, 4)]
+
+
+class _CancelAt(NoProgress):
+    """A front end whose user cancels once `sessions` sessions went by."""
+
+    def __init__(self, run: ImportRun, sessions: int) -> None:
+        self.run, self.sessions = run, sessions
+
+    def counted(self, counts: ImportCounts) -> None:
+        if counts.sessions == self.sessions:
+            self.run.cancel()
+
+
+def test_a_cancel_mid_file_rolls_the_file_back(store: DuckDBStore, tmp_path: Path) -> None:
+    first = sharegpt_lines(tmp_path / "a.jsonl", [chat("a", "hi", "hello")])
+    big = sharegpt_lines(tmp_path / "b.jsonl", [chat(f"b{n}", "hi", "hello") for n in range(200)])
+    run = ImportRun([first, big])
+    with pytest.raises(ImportCancelled) as cancelled:
+        run.run(store, _CancelAt(run, 101))  # half-way through b.jsonl
+    assert (cancelled.value.file, cancelled.value.done) == (str(big), 1)
+    # a.jsonl was committed before the cancel; nothing of b.jsonl was.
+    assert [session.session_id for session in sessions(store)] == ["a"]

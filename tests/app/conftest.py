@@ -85,8 +85,11 @@ def app(sample_db: Path) -> Iterator[ZeptuiApp]:
 
 async def wait_for_workers(app: App[object]) -> None:
     """Wait for every worker the app has now. A worker replaced by a newer one of its
-    group (exclusive workers) ends cancelled, which is normal, not a failure."""
+    group (exclusive workers) ends cancelled, which is normal, not a failure. A
+    directory tree's loader (the import dialog's) lives as long as the tree: not waited."""
     for worker in list(app.workers):
+        if worker.group == "_loader":
+            continue
         with contextlib.suppress(WorkerCancelled):
             await worker.wait()
 

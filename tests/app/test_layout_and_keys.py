@@ -92,18 +92,20 @@ async def test_the_panes_share_the_width_from_80_to_250_columns(demo_db: Path) -
         assert table.columns["session"].width > narrow_title  # type: ignore[index]
 
 
-async def test_on_a_narrow_terminal_i_shows_the_inspector_and_z_zooms(sample_db: Path) -> None:
+async def test_on_a_narrow_terminal_capital_i_shows_the_inspector_and_z_zooms(
+    sample_db: Path,
+) -> None:
     app = make_app(sample_db)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        # `i`: the inspector, under the transcript.
-        await pilot.press("i")
+        # `I`: the inspector, under the transcript.
+        await pilot.press("I")
         await settle(pilot)
         assert app.inspector.display
         assert app.inspector.region.x == app.transcript.region.x
         assert app.inspector.region.y >= app.transcript.region.bottom
         assert "session id" in screen_text(app)
-        await pilot.press("i")
+        await pilot.press("I")
         await settle(pilot)
         assert not app.inspector.display
         # `z`: the focused pane fills the screen, and the footer says how back.
@@ -120,11 +122,11 @@ async def test_on_a_narrow_terminal_i_shows_the_inspector_and_z_zooms(sample_db:
         await pilot.press("z", "z")
         assert app.screen.maximized is None
         assert footer_keys(app)["z"] == "Zoom"
-        await pilot.press("z", "i")  # `i` while zoomed: all panes again, with the inspector
+        await pilot.press("z", "I")  # `I` while zoomed: all panes again, with the inspector
         assert app.screen.maximized is None
         assert app.inspector.display
-        await pilot.press("i")
-        await pilot.resize_terminal(150, 40)  # the user's `i` outlives a resize
+        await pilot.press("I")
+        await pilot.resize_terminal(150, 40)  # the user's `I` outlives a resize
         await settle(pilot)
         assert not app.inspector.display
 
@@ -199,7 +201,7 @@ async def test_tab_cycles_the_three_panes_only(sample_db: Path) -> None:
         # Hiding the inspector while it has the focus hands it to the transcript.
         await pilot.press("shift+tab")
         assert app.focused is app.inspector
-        await pilot.press("i")
+        await pilot.press("I")
         assert not app.inspector.display
         assert app.focused is app.transcript
 
@@ -214,7 +216,7 @@ async def test_the_filter_is_entered_with_f_and_left_with_one_escape(demo_db: Pa
         # The footer offers what works in the box: letters type, they are no keys.
         keys = footer_keys(app)
         assert "escape" in keys
-        assert not {"s", "f", "q", "r", "z", "i", "question_mark", "slash"} & set(keys)
+        assert not {"s", "f", "q", "r", "z", "i", "I", "x", "question_mark", "slash"} & set(keys)
         await pilot.press(*"ws-priya", "s")  # `s` types, it does not sort
         await settle(pilot)
         assert box.value == "ws-priyas"

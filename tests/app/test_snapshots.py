@@ -37,7 +37,7 @@ def test_first_screen(snap_compare: SnapCompare, tmp_path: Path, size: tuple[int
 
 
 def test_inspector_under_the_transcript(snap_compare: SnapCompare, sample_db: Path) -> None:
-    assert snap_compare(make_app(sample_db), terminal_size=(80, 24), run_before=keys("tab", "i"))
+    assert snap_compare(make_app(sample_db), terminal_size=(80, 24), run_before=keys("tab", "I"))
 
 
 def test_zoomed_transcript(snap_compare: SnapCompare, sample_db: Path) -> None:

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 WIDE = 120
 """From this terminal width the inspector is a third column; on narrower terminals
-it is hidden, and `i` shows it under the transcript."""
+it is hidden, and `I` shows it under the transcript."""
 
 LAYOUTS = ("-columns", "-stacked", "-two")
 FORM_ACTIONS = frozenset({"new_session", "append", "edit_metadata"})
@@ -65,7 +65,7 @@ class Panes(Grid):
     """
 
     inspector_choice: bool | None = None
-    """The user's `i` (None: shown on wide terminals only)."""
+    """The user's `I` (None: shown on wide terminals only)."""
 
     @property
     def inspector_shown(self) -> bool:
@@ -125,11 +125,26 @@ class ZeptuiApp(ManagingApp):
             "escape", "restore", "Restore", show=False, tooltip="Back to all panes", id="restore"
         ),
         Binding(
-            "i",
+            "I",
             "toggle_inspector",
             "Inspector",
+            key_display="I",
             tooltip="Show or hide the inspector (under the transcript when narrow)",
             id="inspector",
+        ),
+        Binding(
+            "i",
+            "import",
+            "Import",
+            id="import",
+            tooltip="Import files, directories or .zip exports (as zeptui import)",
+        ),
+        Binding(
+            "x",
+            "export",
+            "Export",
+            id="export",
+            tooltip="Export this session, the filtered sessions or everything",
         ),
         Binding("r", "reload", "Reload", tooltip="Read the database again", id="reload"),
         Binding(
@@ -152,6 +167,7 @@ class ZeptuiApp(ManagingApp):
 
     TYPED_ACTIONS = frozenset(
         {"search", "filter", "zoom", "toggle_inspector", "reload", "help", "quit", *FORM_ACTIONS}
+        | {"import", "export"}
     )
     """Actions whose keys type into the filter box: off (and not shown) while it has focus."""
 
@@ -470,6 +486,22 @@ class ZeptuiApp(ManagingApp):
     @on(MessagesAppended)
     def _appended(self, event: MessagesAppended) -> None:
         self.forms.appended(event)
+
+    def action_import(self) -> None:
+        """The import dialog (the list is read again after an import)."""
+        from zeptui.app.screens.import_screen import ImportScreen  # on first use
+
+        self.push_screen(ImportScreen(self.data), self._imported)
+
+    def _imported(self, imported: bool | None) -> None:
+        if imported:
+            self.sessions.reload()
+
+    def action_export(self) -> None:
+        """The export dialog: the open session, the filtered sessions or everything."""
+        from zeptui.app.screens.export_screen import ExportScreen  # on first use
+
+        self.push_screen(ExportScreen.of(self.data, self.transcript.info, self.sessions))
 
     def action_help(self) -> None:
         """Every key binding, by where it applies."""

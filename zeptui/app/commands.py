@@ -92,6 +92,8 @@ class ZeptuiCommands(Provider):
                 app.action_edit_metadata,
                 "edit_metadata",
             ),
+            ("Import", "Files, directories or .zip exports", app.action_import, "import"),
+            ("Export", "Sessions to a file, in any format", app.action_export, "export"),
             ("Reload", "Read the store again", app.action_reload, "reload"),
             *app.manage_commands(),
             ("Help", "Every key binding", app.action_help, "help"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.message import Message
@@ -143,13 +144,17 @@ class DataLayer:
         """Run `request` under the read lease; the reply goes to `requester`."""
         return self._start(requester, request, self.leases.read)
 
-    def write(self, requester: DOMNode, request: Request) -> Worker[None]:
+    def write(
+        self, requester: DOMNode, request: Request, *, summaries: bool = True
+    ) -> Worker[None]:
         """Run `request` under the write lease (the file read-write for its length
-        only, waiting a bounded time for another process). `requester` gets the reply
-        as soon as the write is done, then `Settled` once the lease has ended: the
-        summaries the write made due are made by then. Never blocks the screen: it
-        runs in a worker like a read."""
-        return self._start(requester, request, self.leases.write, early=True)
+        only, waiting a bounded time for another process; without the summaries it
+        makes due when `summaries` is False). `requester` gets the reply as soon as
+        the write is done, then `Settled` once the lease has ended: the summaries the
+        write made due are made by then. Never blocks the screen: it runs in a worker
+        like a read."""
+        lease = partial(self.leases.write, summaries=summaries)
+        return self._start(requester, request, lease, early=True)
 
     async def ask(self, request: Request) -> Reply:
         """The reply to a read, awaited (for callers that are coroutines, such as

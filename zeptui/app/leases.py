@@ -44,6 +44,8 @@ READ_LOCK_WAIT = 0.5
 """Seconds a read waits for another process to let go of the file (the panes retry)."""
 
 Opener = Callable[[], "MemoryStore"]
+WriteOpener = Callable[..., "MemoryStore"]
+"""Opens the store read-write; called with `summaries=False`, without making summaries."""
 
 
 class StoreAccess(Protocol):
@@ -57,7 +59,10 @@ class StoreAccess(Protocol):
 
     def read(self, call: Callable[[MemoryStore], T]) -> T: ...
 
-    def write(self, call: Callable[[MemoryStore], T]) -> T: ...
+    def write(self, call: Callable[[MemoryStore], T], *, summaries: bool = True) -> T:
+        """`call(store)` as a write; `summaries=False`: the write makes no summaries
+        (where the app makes them)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -91,7 +96,7 @@ class StoreLeases:
         read_opener: Opener,
         location: str,
         *,
-        write_opener: Opener | None = None,
+        write_opener: WriteOpener | None = None,
         idle: float | None = DEFAULT_IDLE_SECONDS,
         path: Path | None = None,
     ) -> None:
@@ -142,12 +147,12 @@ class StoreLeases:
                 through_server=False,
             )
 
-        def write_opener() -> MemoryStore:
+        def write_opener(*, summaries: bool = True) -> MemoryStore:
             from zeptui.compose import connect
 
             # Summaries a write makes due are made as the lease ends (the CLI's way:
             # while an LLM is waited on, the file is let go).
-            return connect(target, current(), summaries=True, through_server=False)
+            return connect(target, current(), summaries=summaries, through_server=False)
 
         return cls(read_opener, str(path), write_opener=write_opener, idle=idle, path=path)
 
@@ -189,8 +194,9 @@ class StoreLeases:
             if release:  # closed while this call ran: the last call out closes the store
                 store.close()
 
-    def write(self, call: Callable[[MemoryStore], T]) -> T:
-        """`call(store)` with the file open read-write for its length alone.
+    def write(self, call: Callable[[MemoryStore], T], *, summaries: bool = True) -> T:
+        """`call(store)` with the file open read-write for its length alone (making
+        the summaries the write makes due unless `summaries` is False).
 
         Waits for the reads under way, closes the read-only handle (DuckDB refuses a
         read-write handle beside it), and fails with `StoreLockedError` naming the
@@ -214,7 +220,9 @@ class StoreLeases:
         try:
             if reader is not None:
                 reader.close()
-            store = self._write_opener()
+            # An opener is asked for no summaries only when that is wanted (openers
+            # of stores that never make any take no arguments).
+            store = self._write_opener() if summaries else self._write_opener(summaries=False)
             try:
                 return call(store)
             finally:
@@ -312,8 +320,9 @@ class SharedStore:
         """`call(store)`, the store opened first if it is not yet."""
         return call(self._store_now())
 
-    def write(self, call: Callable[[MemoryStore], T]) -> T:
-        """`call(store)`: the server makes the writes safe; nothing to hold here."""
+    def write(self, call: Callable[[MemoryStore], T], *, summaries: bool = True) -> T:
+        """`call(store)`: the server makes the writes safe (and its summaries, so
+        `summaries` does not apply); nothing to hold here."""
         return call(self._store_now())
 
     def close(self) -> None:

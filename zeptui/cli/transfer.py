@@ -172,11 +172,16 @@ def export(
     belong to the --user, if given), else nothing is written. On a terminal, control
     characters in the data are shown escaped; files and pipes get the exact text.
     """
-    from zeptui.services.export import STDOUT, ExportRequest, export, refuse_the_store
+    from zeptui.services.export import (
+        STDOUT,
+        ExportRequest,
+        database_files,
+        export,
+        refuse_the_store,
+    )
 
     settings = state.settings()
-    db_path = state.local_path(settings)
-    store_files = [] if db_path is None else [db_path, db_path.with_name(db_path.name + ".wal")]
+    store_files = database_files(state.local_path(settings))
     request = ExportRequest(format_name, session_ids, user_id, output or STDOUT)
     if not request.to_stdout:
         refuse_the_store(request.output, store_files)

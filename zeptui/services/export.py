@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from storage.models import Session, User
     from storage.store import MemoryStore
 
-__all__ = ["ExportRequest", "export", "refuse_the_store", "select_sessions"]
+__all__ = ["ExportRequest", "database_files", "export", "refuse_the_store", "select_sessions"]
 
 STDOUT = Path("-")
 
@@ -48,17 +48,25 @@ class ExportRequest:
         return str(self.output) == "-"
 
 
-def export(store: MemoryStore, request: ExportRequest, store_files: Sequence[Path] = ()) -> None:
+def export(
+    store: MemoryStore,
+    request: ExportRequest,
+    store_files: Sequence[Path] = (),
+    on_session: Callable[[Session], None] | None = None,
+) -> None:
     """Write `request`'s sessions in its format to its output.
 
     `store_files` are the files of the store being read (a local database and its
     journal): the output may not be one of them, whatever path leads there.
+    `on_session` hears of each session as it is written (for a progress display).
     """
     from zeptui.exporters import export_sessions
 
     if not request.to_stdout:
         refuse_the_store(request.output, store_files)
     sessions, users = select_sessions(store, request.session_ids, request.user_id)
+    if on_session is not None:
+        sessions = _told(sessions, on_session)
 
     def write(out: IO[str]) -> None:
         export_sessions(store, sessions, out, request.format_name, users)
@@ -104,6 +112,20 @@ def select_sessions(
             cursor += len(sessions)
 
     return every_session(), users
+
+
+def _told(sessions: Iterator[Session], on_session: Callable[[Session], None]) -> Iterator[Session]:
+    for session in sessions:
+        on_session(session)
+        yield session
+
+
+def database_files(database: Path | None) -> list[Path]:
+    """The files of a local database that no export may overwrite: the file and its
+    journal (none for a store that is not a local file)."""
+    if database is None:
+        return []
+    return [database, database.with_name(database.name + ".wal")]
 
 
 def refuse_the_store(output: Path, store_files: Sequence[Path], fd: IO[Any] | None = None) -> None:

@@ -5,10 +5,13 @@ archives, detects each file's format; no store needed), `run(store, progress)`
 imports each file in its own transaction and tells `progress` what happens (an
 `ImportProgress`: the CLI draws a Rich bar, the app its own), and the run keeps
 the report of every file (`entries`, `errors`, `totals`, `report_json`).
+`cancel()`, from any thread, stops a run at its next session: the file under way
+is rolled back (its transaction never commits) and `run` raises `ImportCancelled`.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +34,17 @@ if TYPE_CHECKING:
     from storage.models import SessionImport
     from storage.store import MemoryStore
 
-__all__ = ["Entry", "ImportCounts", "ImportProgress", "ImportRun"]
+__all__ = ["Entry", "ImportCancelled", "ImportCounts", "ImportProgress", "ImportRun"]
+
+
+class ImportCancelled(Exception):
+    """The run was cancelled: the file under way was rolled back; `done` files
+    (imported before the cancel) stay."""
+
+    def __init__(self, file: str | None, done: int) -> None:
+        super().__init__(f"import cancelled during {file}" if file else "import cancelled")
+        self.file = file
+        self.done = done
 
 
 @dataclass
@@ -102,6 +115,11 @@ class ImportRun:
     entries: list[Entry] = field(default_factory=list)
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     """What a zip archive's chat files may expand to (see `ArchiveLimits`)."""
+    _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def cancel(self) -> None:
+        """Stop the run at its next session (thread-safe); see the module docstring."""
+        self._cancelled.set()
 
     def __post_init__(self) -> None:
         for path in self.paths:  # detect first: unreadable files never open the store
@@ -170,8 +188,10 @@ class ImportRun:
         counts = ImportCounts(len(planned))
         for entry in planned:
             assert entry.source is not None and entry.importer is not None
+            if self._cancelled.is_set():
+                raise ImportCancelled(None, counts.done)
             shown.file_started(entry.name, counts)
-            counter = _SessionCounter(counts, shown)
+            counter = _SessionCounter(counts, shown, self._cancelled, entry.name)
             try:
                 entry.report = import_file(
                     store,
@@ -235,19 +255,34 @@ class _SessionCounter:
     """Counts the sessions and messages a file hands the store (a long session comes
     in parts: counted once) and tells `progress`."""
 
-    def __init__(self, counts: ImportCounts, progress: ImportProgress) -> None:
+    def __init__(
+        self,
+        counts: ImportCounts,
+        progress: ImportProgress,
+        cancelled: threading.Event,
+        name: str,
+    ) -> None:
         self.counts = counts
         self.progress = progress
+        self.cancelled = cancelled
+        self.name = name
         self.sessions = 0
         self.last_session: str | None = None
 
+    def _check(self) -> None:
+        # Raised inside the file's transaction, which is then rolled back.
+        if self.cancelled.is_set():
+            raise ImportCancelled(self.name, self.counts.done)
+
     def read(self, sessions: int, messages: int) -> None:
         """A store read the whole file itself: what it holds, at once."""
+        self._check()
         self.counts.sessions += sessions
         self.counts.messages += messages
         self.progress.counted(self.counts)
 
     def __call__(self, session: SessionImport) -> None:
+        self._check()
         if session.session_id != self.last_session:  # later parts of a long session: not again
             self.sessions += 1
             self.counts.sessions += 1

@@ -430,6 +430,11 @@ class SessionsPane(Vertical):
         self.query_one("#sessions-status", Static).update(text)
 
     @property
+    def session_filter(self) -> SessionFilter:
+        """The filter the list shows (the last valid one typed)."""
+        return self._filter
+
+    @property
     def is_filtered(self) -> bool:
         """Whether the filter box narrows the list."""
         return any(
