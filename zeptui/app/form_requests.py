@@ -47,21 +47,22 @@ def _validated(build: Any, **fields: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class UsersRequest(Request):
-    """The users to pick from (by id, the first `limit`)."""
+class UserChoicesRequest(Request):
+    """The users the new-session form offers (by id, the first `limit`): the Zep core's
+    list, so it works on any store (the users view's pages need UserPages)."""
 
-    group = "users"
+    group = "user-choices"
 
     limit: int = USERS_LISTED
 
-    def run(self, store: MemoryStore, database: Path | None) -> UsersLoaded:
-        return UsersLoaded(self, store.list_users(limit=self.limit + 1))
+    def run(self, store: MemoryStore, database: Path | None) -> UserChoicesLoaded:
+        return UserChoicesLoaded(self, store.list_users(limit=self.limit + 1))
 
 
-class UsersLoaded(Reply):
+class UserChoicesLoaded(Reply):
     """Users by id; `more` when there are others than those listed."""
 
-    def __init__(self, request: UsersRequest, users: list[User]) -> None:
+    def __init__(self, request: UserChoicesRequest, users: list[User]) -> None:
         super().__init__(request)
         self.users = users[: request.limit]
         self.more = len(users) > request.limit

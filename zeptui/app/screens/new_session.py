@@ -25,8 +25,8 @@ from zeptui.app.form_requests import (
     IdsChecked,
     NewUser,
     SessionCreated,
-    UsersLoaded,
-    UsersRequest,
+    UserChoicesLoaded,
+    UserChoicesRequest,
 )
 from zeptui.app.screens.form import (
     FormScreen,
@@ -104,13 +104,13 @@ class NewSessionScreen(FormScreen[str | None]):
         yield Footer(show_command_palette=False, compact=True)
 
     def on_mount(self) -> None:
-        self._data.read(self, UsersRequest())
+        self._data.read(self, UserChoicesRequest())
         self._check_ids()
 
     # --- users ---------------------------------------------------------------------
 
-    @on(UsersLoaded)
-    def _users_loaded(self, event: UsersLoaded) -> None:
+    @on(UserChoicesLoaded)
+    def _users_loaded(self, event: UserChoicesLoaded) -> None:
         select: Select[str] = self.query_one("#user", Select)
         chosen = select.value
         options = [(Text("No user"), NO_USER)]
@@ -239,6 +239,6 @@ class NewSessionScreen(FormScreen[str | None]):
             elif "user_id" in text:
                 self.show_problem("user-id" if self._new_user_id() else "user", text)
             self.show_status(f"Not created: {text}", error=True)
-        elif isinstance(event.request, UsersRequest):
+        elif isinstance(event.request, UserChoicesRequest):
             self.show_problem("user", f"Cannot list the users: {event.text}")
         # A failed id check leaves the check to the save (the store checks again).
