@@ -282,6 +282,7 @@ async def test_a_long_session_is_paged_and_home_end_reach_its_edges(tmp_path: Pa
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert app.sub_title.endswith("· 1 session · 500 messages")
+        assert re.search(r"\b1 of 1 session\b", screen_text(app))
         app.open_session("long")
         await settle(pilot)
         transcript = app.transcript

@@ -20,6 +20,7 @@ from zeptui.app.first_page import PAGE_SIZE, FirstPage, SessionRow
 from zeptui.app.requests import SessionsLoaded, SessionsRequest
 from zeptui.render import sanitize
 from zeptui.services.filters import FilterError, SessionFilter, parse_session_filter
+from zeptui.text import plural
 
 if TYPE_CHECKING:
     from storage.models import SessionInfo
@@ -423,8 +424,9 @@ class SessionsPane(Vertical):
     def _update_status(self) -> None:
         shown = len(self.table.rows_shown)
         more = "+" if self.next_cursor is not None else ""
-        what = "deleted sessions" if self.show_deleted else "sessions"
-        text = f"{shown:,}{more} of {self.total:,} {what}" if self.total else f"No {what}"
+        what = "deleted session" if self.show_deleted else "session"
+        listed = f"{shown:,}{more} of {plural(self.total, what)}"
+        text = listed if self.total else f"No {what}s"
         if self._filter_error:
             text = self._filter_error
         self.query_one("#sessions-status", Static).update(text)
