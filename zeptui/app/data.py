@@ -56,6 +56,14 @@ class Request:
         raise NotImplementedError
 
 
+class WriteRequest(Request):
+    """A change to the store: in the one `write` group, and never replaced by a newer
+    one (each write the user asked for is made)."""
+
+    group = "write"
+    exclusive = False
+
+
 class Reply(Message, bubble=False):
     """The answer to `request`, posted to the widget that asked (and to it alone:
     replies do not bubble to its parents)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from zeptui.app.data import Reply, Request
+from zeptui.app.data import Reply, Request, WriteRequest
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -119,11 +119,8 @@ class NewUser:
 
 
 @dataclass(frozen=True)
-class CreateSession(Request):
+class CreateSession(WriteRequest):
     """A new session (with its user, picked or new, and metadata)."""
-
-    group = "write"
-    exclusive = False
 
     session_id: str
     user_id: str | None = None
@@ -273,11 +270,8 @@ class MetadataLoaded(Reply):
 
 
 @dataclass(frozen=True)
-class UpdateMetadata(Request):
+class UpdateMetadata(WriteRequest):
     """Deep-merge `metadata` into the target's, as Zep does (`system` never changed here)."""
-
-    group = "write"
-    exclusive = False
 
     target: MetadataTarget
     metadata: dict[str, Any]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from zeptui.app.data import Reply, Request
+from zeptui.app.data import Reply, Request, WriteRequest
 from zeptui.render import sanitize, session_label
 from zeptui.text import plural
 
@@ -153,12 +153,9 @@ class DeletePlanned(Reply):
 
 
 @dataclass(frozen=True)
-class ChangeRequest(Request):
+class ChangeRequest(WriteRequest):
     """Soft-delete `target` (Zep's rules: a user's sessions go with it), or with
     `restore` bring it back with what was deleted with it (`Restoring`)."""
-
-    group = "write"
-    exclusive = False
 
     target: Target
     restore: bool = False
@@ -198,12 +195,9 @@ class Changed(Reply):
 
 
 @dataclass(frozen=True)
-class SummarizeRequest(Request):
+class SummarizeRequest(WriteRequest):
     """Summarise a session now (`again`: from its first message, replacing its
     summaries), as `zeptui summarize SESSION [--again]` does."""
-
-    group = "write"
-    exclusive = False
 
     session_id: str
     again: bool

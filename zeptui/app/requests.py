@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from zeptui.app import first_page
-from zeptui.app.data import Reply, Request
+from zeptui.app.data import Reply, Request, WriteRequest
 from zeptui.app.first_page import FirstPage, SessionRow
 
 if TYPE_CHECKING:
@@ -283,11 +283,8 @@ class SearchLoaded(Reply):
 
 
 @dataclass(frozen=True)
-class AppendMessage(Request):
+class AppendMessage(WriteRequest):
     """Add one message to a session (created if it does not exist), as `add_memory`."""
-
-    group = "write"
-    exclusive = False
 
     session_id: str
     content: str
