@@ -18,11 +18,10 @@ import argparse
 import random
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import httpx
 
-from bench.bench_server import build_store, start_server
+from bench.bench_server import build_store, start_server, store_parser
 from bench.bench_store import percentile, remove
 from zeptui.remote import open_remote
 from zeptui.remote.client import encode_id
@@ -31,14 +30,8 @@ TARGET_RATIO = 2.0
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_remote")
-    parser.add_argument("--messages", type=int, default=100_000)
-    parser.add_argument("--sessions", type=int, default=1_000)
-    parser.add_argument("--users", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=7)
+    parser = store_parser("bench.bench_remote", 100_000, 1_000, 100)
     parser.add_argument("--requests", type=int, default=1_000, help="pairs of requests")
-    parser.add_argument("--db", type=Path, default=None, help="reuse this store if it exists")
-    parser.add_argument("--keep", action="store_true", help="keep the generated store")
     return parser.parse_args(argv)
 
 

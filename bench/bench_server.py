@@ -149,17 +149,24 @@ def start_server(
     raise SystemExit("the server did not start")
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_server")
-    parser.add_argument("--messages", type=int, default=1_000_000)
-    parser.add_argument("--sessions", type=int, default=10_000)
-    parser.add_argument("--users", type=int, default=1_000)
+def store_parser(prog: str, messages: int, sessions: int, users: int) -> argparse.ArgumentParser:
+    """A bench's parser with the options `build_store` reads: the seeded store's shape
+    (these defaults), its seed, `--db` to reuse one and `--keep`."""
+    parser = argparse.ArgumentParser(prog=f"python -m {prog}")
+    parser.add_argument("--messages", type=int, default=messages)
+    parser.add_argument("--sessions", type=int, default=sessions)
+    parser.add_argument("--users", type=int, default=users)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--db", type=Path, default=None, help="reuse this store if it exists")
+    parser.add_argument("--keep", action="store_true", help="keep the generated store")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = store_parser("bench.bench_server", 1_000_000, 10_000, 1_000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--requests", type=int, default=3_000, help="requests per endpoint")
     parser.add_argument("--batch", type=int, default=5, help="messages per POST memory")
-    parser.add_argument("--db", type=Path, default=None, help="reuse this store if it exists")
-    parser.add_argument("--keep", action="store_true", help="keep the generated store")
     parser.add_argument(
         "--active",
         type=int,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.bench_server import build_store, cpu_seconds, start_server
+from bench.bench_server import build_store, cpu_seconds, start_server, store_parser
 from bench.bench_store import remove
 from storage.duckdb import DuckDBStore
 from zeptui.remote import open_remote
@@ -40,13 +40,7 @@ PAGE = 10_000
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_sync")
-    parser.add_argument("--messages", type=int, default=100_000)
-    parser.add_argument("--sessions", type=int, default=1_000)
-    parser.add_argument("--users", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--db", type=Path, default=None, help="reuse this store if it exists")
-    parser.add_argument("--keep", action="store_true", help="keep the generated store")
+    parser = store_parser("bench.bench_sync", 100_000, 1_000, 100)
     return parser.parse_args(argv)
 
 
