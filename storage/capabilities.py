@@ -99,6 +99,10 @@ class BulkImport(ABC):
         Consecutive SessionImports with the same session_id are one session handed on
         in parts (how a reader streams a long session): applied in order, counted once;
         the first part's fields create the session, later parts merge their metadata.
+
+        The summaries the sessions carry are stored after all the messages, in the
+        same transaction, by the rules of `SummaryImport.import_summaries`, before the
+        store schedules its own summaries of the sessions.
         """
 
 

@@ -339,6 +339,10 @@ class SessionImport(_Model):
     metadata: InputMetadata = None
     created_at: Annotated[datetime | None, _time("created_at")] = None
     messages: list[Message] = Field(default_factory=list)
+    summaries: list[SummaryInfo] = Field(default_factory=list)
+    """The session's summaries as another store made them (sync), oldest first: stored
+    after the messages, in the same transaction, by `SummaryImport`'s rules, so the
+    store summarises only what they leave uncovered."""
 
 
 class ImportResult(_Model):
@@ -354,6 +358,8 @@ class ImportResult(_Model):
     """Soft-deleted messages brought back because the same message was imported again."""
     messages_conflicting: int = 0
     """Messages left out because their uuid belongs to another session (see `on_conflict`)."""
+    summaries_imported: int = 0
+    """Summaries the sessions carried that were stored (`SessionImport.summaries`)."""
 
 
 class PurgeResult(_Model):

@@ -103,8 +103,11 @@ class RemoteBulkImport(RemoteStore, BulkImport):
         body: dict[str, Any] = {
             "sessions": [
                 {
-                    **session.model_dump(mode="json", exclude_none=True, exclude={"messages"}),
+                    **session.model_dump(
+                        mode="json", exclude_none=True, exclude={"messages", "summaries"}
+                    ),
                     "messages": message_body(session.messages),
+                    "summaries": [info.model_dump(mode="json") for info in session.summaries],
                 }
                 for session in sessions
             ],

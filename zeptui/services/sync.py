@@ -37,6 +37,7 @@ from storage.errors import ConflictError, MessageConflictError
 from storage.models import (
     CreateSessionRequest,
     CreateUserRequest,
+    ImportResult,
     InventoryQuery,
     Message,
     SessionContents,
@@ -304,16 +305,25 @@ class Sync:
             self._carry_out(batch)
 
     def _carry_out(self, plans: list[Plan]) -> None:
-        """One batch: the source's sessions read, their messages written (a transaction
-        per BATCH_MESSAGES or BATCH_BYTES), then each session finished and recorded."""
+        """One batch: the source's sessions read, their messages written with their
+        summaries (a transaction per BATCH_MESSAGES or BATCH_BYTES), then each session
+        finished and recorded."""
         contents = self._contents([plan for plan in plans if plan.copy or plan.summaries])
+        bulk = offered(self.target, BulkImport) is not None
         pending = _Pending()
+        alone: dict[str, list[SummaryInfo]] = {}  # summaries of sessions without a part
         for plan in plans:
-            if not plan.copy and not plan.create:
-                continue
             read = contents.get(plan.session_id)
-            for part in self._parts(plan, read.messages if read else []):
+            summaries = _wanted_summaries(plan, read)
+            if not bulk or (not plan.copy and not plan.create):
+                if summaries:
+                    alone[plan.session_id] = summaries
+                if not plan.copy and not plan.create:
+                    continue
+                summaries = []
+            for part in self._parts(plan, read.messages if read else [], summaries):
                 size = sum(_size(message) for message in part.messages)
+                size += sum(len(info.summary.content) for info in part.summaries)
                 full = (
                     pending.messages + len(part.messages) > BATCH_MESSAGES
                     or pending.size + size > BATCH_BYTES
@@ -325,16 +335,7 @@ class Sync:
                 pending.messages += len(part.messages)
                 pending.size += size
         self._write(pending)
-        summaries = {
-            plan.session_id: [
-                info
-                for info in contents[plan.session_id].summaries
-                if info.summary.uuid in set(plan.summaries)
-            ]
-            for plan in plans
-            if plan.summaries and plan.session_id in contents
-        }
-        self._copy_summaries(summaries)
+        self._copy_summaries(alone)
         for plan in plans:
             self._finish(plan)
         self.state.commit()
@@ -360,9 +361,12 @@ class Sync:
             found.update((item.session_id, item) for item in bulk.session_contents(names))
         return found
 
-    def _parts(self, plan: Plan, history: list[Message]) -> Iterator[SessionImport]:
+    def _parts(
+        self, plan: Plan, history: list[Message], summaries: list[SummaryInfo]
+    ) -> Iterator[SessionImport]:
         """The plan's messages from the source's `history`, as session parts of at most
-        BATCH_MESSAGES messages (a part of a created session carries its fields)."""
+        BATCH_MESSAGES messages (a part of a created session carries its fields, the
+        last part the session's `summaries`)."""
         wanted = set(plan.copy)
         messages = [
             _copy_of(message)
@@ -377,16 +381,22 @@ class Sync:
                 "metadata": session.metadata,
                 "created_at": session.created_at,
             }
-        chunk: list[Message] = []
+        chunks: list[list[Message]] = [[]]  # a session without messages is created too
         size = 0
         for message in messages:
-            chunk.append(message)
+            if len(chunks[-1]) >= BATCH_MESSAGES or size >= BATCH_BYTES:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(message)
             size += _size(message)
-            if len(chunk) >= BATCH_MESSAGES or size >= BATCH_BYTES:
-                yield SessionImport(session_id=plan.session_id, messages=chunk, **fields)
-                chunk, size = [], 0
-        if chunk or not messages:  # a session without messages is created too
-            yield SessionImport(session_id=plan.session_id, messages=chunk, **fields)
+        for number, chunk in enumerate(chunks, start=1):
+            last = number == len(chunks)
+            yield SessionImport(
+                session_id=plan.session_id,
+                messages=chunk,
+                summaries=summaries if last else [],
+                **fields,
+            )
 
     def _write(self, pending: _Pending) -> None:
         """One batch's session parts into the target (one transaction with bulk import)."""
@@ -394,7 +404,7 @@ class Sync:
             return
         bulk = offered(self.target, BulkImport)
         if bulk is not None:
-            self._import(bulk, pending.parts)
+            self.report.summaries_copied += self._import(bulk, pending.parts).summaries_imported
         else:
             for part in pending.parts:
                 self._add_memory(part)
@@ -402,14 +412,14 @@ class Sync:
         self.report.messages_copied += pending.messages
         self.progress(self.counts)
 
-    def _import(self, bulk: BulkImport, parts: list[SessionImport]) -> None:
+    def _import(self, bulk: BulkImport, parts: list[SessionImport]) -> ImportResult:
         """One transaction on the target; a message whose uuid another session holds
         there is left out and reported (the batch is sent again without it)."""
         try:
-            bulk.import_sessions(parts)
+            return bulk.import_sessions(parts)
         except ConflictError:  # a MessageConflictError (a server's 409 says no more)
             left_out: list[MessageConflictError] = []
-            bulk.import_sessions(parts, on_conflict=left_out.append)
+            result = bulk.import_sessions(parts, on_conflict=left_out.append)
             for conflict in left_out:
                 self.report.messages_copied -= 1
                 self.report.conflicts.append(
@@ -420,6 +430,7 @@ class Sync:
                         f"{conflict.holder_session_id!r}'s on the target: left out",
                     )
                 )
+            return result
 
     def _add_memory(self, part: SessionImport) -> None:
         """A part through Zep's core API: the session made first if new, then its
@@ -503,6 +514,14 @@ class Sync:
     def _note(self, what: str) -> None:
         if what not in self.report.not_carried:
             self.report.not_carried.append(what)
+
+
+def _wanted_summaries(plan: Plan, read: SessionContents | None) -> list[SummaryInfo]:
+    """The source's summaries of the session that the plan copies."""
+    if not plan.summaries or read is None:
+        return []
+    wanted = set(plan.summaries)
+    return [info for info in read.summaries if info.summary.uuid in wanted]
 
 
 def _copy_of(message: Message) -> Message:
