@@ -176,7 +176,8 @@ class Message(_Model):
 
     On input (`add_memory`) only `role`, `content`, `role_type` and `metadata` are
     needed. `uuid` and `created_at` may be supplied (the import path); `token_count`
-    is always computed by the store.
+    is computed by the store (an import marked `counted`, sync's, keeps the counts it
+    carries once a random sample of them checks out).
     """
 
     uuid: str | None = None

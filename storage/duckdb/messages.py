@@ -17,7 +17,7 @@ from storage.duckdb.terms import MESSAGES
 from storage.duckdb.writes import reserve_ids
 from storage.errors import MessageConflictError
 from storage.models import Message, RoleType
-from storage.tokens import count_tokens_batch, message_text
+from storage.tokens import checked_counts, count_tokens_batch, message_text
 
 
 @dataclass
@@ -45,10 +45,12 @@ def insert_messages(
     now: datetime,
     on_conflict: Callable[[MessageConflictError], None] | None = None,
     outcome: InsertOutcome | None = None,
+    *,
+    counted: bool = False,
 ) -> list[Message]:
     """Append messages to sessions and index them; returns the messages inserted
     (`insert_message_batches`, flattened)."""
-    inserted = insert_message_batches(cursor, batches, now, on_conflict, outcome)
+    inserted = insert_message_batches(cursor, batches, now, on_conflict, outcome, counted=counted)
     return [message for batch in inserted for message in batch]
 
 
@@ -58,9 +60,12 @@ def insert_message_batches(
     now: datetime,
     on_conflict: Callable[[MessageConflictError], None] | None = None,
     outcome: InsertOutcome | None = None,
+    *,
+    counted: bool = False,
 ) -> list[list[Message]]:
     """Append messages to sessions and index them; returns the messages inserted
-    from each batch.
+    from each batch. With `counted`, the messages' own token counts are kept if
+    `checked_counts` finds them right.
 
     A uuid already stored in the same session is the same message: skipped if it
     is live, restored (undeleted, re-indexed) if it was soft-deleted. A uuid that
@@ -83,6 +88,7 @@ def insert_message_batches(
     updated = now.replace(tzinfo=UTC)
     rows_keys: list[int] = []
     new: list[Message] = []
+    claimed: list[int] = []
     inserted: list[list[Message]] = [[] for _ in batches]
     restore: list[int] = []
     for (key, messages), uuids, mine in zip(batches, given, inserted, strict=True):
@@ -122,6 +128,7 @@ def insert_message_batches(
                     metadata=message.metadata,
                 )
             )
+            claimed.append(message.token_count)
             rows_keys.append(key)
             mine.append(new[-1])
     if restore:
@@ -129,7 +136,8 @@ def insert_message_batches(
         outcome.restored += len(restore)
     if not new:
         return inserted
-    counts = count_tokens_batch([message_text(m.role, m.content) for m in new])
+    texts = [message_text(m.role, m.content) for m in new]
+    counts = checked_counts(texts, claimed) if counted else count_tokens_batch(texts)
     ids = reserve_ids(cursor, "messages_id_seq", len(new))
     for message, tokens in zip(new, counts, strict=True):
         message.token_count = tokens

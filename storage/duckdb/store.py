@@ -338,6 +338,7 @@ class DuckDBStore(
         *,
         dry_run: bool = False,
         on_conflict: Callable[[MessageConflictError], None] | None = None,
+        counted: bool = False,
     ) -> ImportResult:
         carried: dict[str, list[SummaryInfo]] = {}
 
@@ -349,7 +350,13 @@ class DuckDBStore(
 
         with self._db.write(commit=not dry_run) as cursor:
             result, touched = imports.import_sessions(
-                cursor, collected(sessions), users, self._db.now, on_conflict, dry_run=dry_run
+                cursor,
+                collected(sessions),
+                users,
+                self._db.now,
+                on_conflict,
+                dry_run=dry_run,
+                counted=counted,
             )
             # Before the sessions are scheduled: their summarising starts from these.
             if carried:

@@ -408,6 +408,17 @@ def test_summaries_carried_by_an_import_are_stored_before_the_store_summarises(
     assert store.import_sessions(batch).summaries_imported == 0
 
 
+def test_token_counts_carried_by_an_import_are_checked(store: MemoryStore) -> None:
+    history = [say(f"message {n}: what the weather is like in Lisbon") for n in range(100)]
+    claimed = [m.model_copy(update={"token_count": 3}) for m in history]  # all wrong
+    store.import_sessions([SessionImport(session_id="s1", messages=claimed)], counted=True)
+    stored = store.list_messages("s1", limit=100).messages
+    assert [m.token_count for m in stored] == [
+        len(encoding().encode_ordinary(f"Jane: {m.content}")) for m in history
+    ]
+    assert store.session_page().sessions[0].total_tokens == sum(m.token_count for m in stored)
+
+
 def test_import_is_all_or_nothing(store: MemoryStore) -> None:
     def sessions() -> Iterator[SessionImport]:
         yield SessionImport(session_id="first", messages=numbered(3))

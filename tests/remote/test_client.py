@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -30,6 +31,7 @@ from tests.server.conftest import API_KEY, Served, ServeFactory
 from tests.server.harness import serving
 from zeptui.remote import open_remote
 from zeptui.remote.client import retry_after
+from zeptui.remote.store import message_body
 
 
 def numbered(count: int) -> list[Message]:
@@ -175,3 +177,9 @@ def test_a_plain_zep_servers_session_pages_are_built_from_its_histories(served: 
             assert pages.session_page(query) == served.store.session_page(query)
         with pytest.raises(Unsupported, match="narrowed by user only"):
             pages.session_page(SessionQuery(text="short"))
+
+
+def test_token_counts_are_sent_only_with_an_import_marked_counted() -> None:
+    message = Message(uuid=str(uuid.uuid4()), role="Jane", content="Hello there", token_count=5)
+    assert "token_count" not in message_body([message])[0]  # the server counts
+    assert message_body([message], counted=True)[0]["token_count"] == 5

@@ -99,6 +99,7 @@ class RemoteBulkImport(RemoteStore, BulkImport):
         *,
         dry_run: bool = False,
         on_conflict: Callable[[MessageConflictError], None] | None = None,
+        counted: bool = False,
     ) -> ImportResult:
         body: dict[str, Any] = {
             "sessions": [
@@ -106,12 +107,13 @@ class RemoteBulkImport(RemoteStore, BulkImport):
                     **session.model_dump(
                         mode="json", exclude_none=True, exclude={"messages", "summaries"}
                     ),
-                    "messages": message_body(session.messages),
+                    "messages": message_body(session.messages, counted=counted),
                     "summaries": [info.model_dump(mode="json") for info in session.summaries],
                 }
                 for session in sessions
             ],
             "users": [user.model_dump(mode="json", exclude_none=True) for user in users],
+            "counted": counted,
         }
         if on_conflict is None:
             return self._send_import(body, dry_run=dry_run)[0]

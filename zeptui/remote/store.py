@@ -51,12 +51,13 @@ _SUMMARIES = TypeAdapter(list[SummaryInfo])
 _RESULTS = TypeAdapter(list[SearchResult])
 
 
-def message_body(messages: Sequence[Message]) -> list[dict[str, Any]]:
+def message_body(messages: Sequence[Message], *, counted: bool = False) -> list[dict[str, Any]]:
     """Messages as sent: each with a uuid (a new one when it has none), without the
-    fields the server computes."""
+    fields the server computes (the token count is kept when `counted`)."""
+    left_out = {"updated_at"} if counted else {"token_count", "updated_at"}
     return [
         message.model_copy(update={"uuid": message.uuid or str(uuid_lib.uuid4())}).model_dump(
-            mode="json", exclude_none=True, exclude={"token_count", "updated_at"}
+            mode="json", exclude_none=True, exclude=left_out
         )
         for message in messages
     ]

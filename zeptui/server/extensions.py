@@ -83,6 +83,9 @@ class ImportBody(_Body):
     skip_conflicts: bool = False
     """Leave out messages whose uuid belongs to another session and list them, instead
     of failing the whole import with 409."""
+    counted: bool = False
+    """The messages' `token_count`s are the sender's store's: kept if a random sample
+    of them checks out (`BulkImport.import_sessions`)."""
 
 
 class Conflict(_Body):
@@ -199,6 +202,7 @@ def extensions_router(store: MemoryStore) -> APIRouter:
             request.users,
             dry_run=request.dry_run,
             on_conflict=conflict if request.skip_conflicts else None,
+            counted=request.counted,
         )
         return json_response(ImportResponse(result=result, conflicts=conflicts))
 
