@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -289,26 +290,34 @@ class Sync:
     # --- carrying out ------------------------------------------------------------
 
     def _apply(self, plans: list[Plan]) -> None:
-        """The plans in batches of about BATCH_MESSAGES messages to copy."""
-        batch: list[Plan] = []
+        """The plans in batches of about BATCH_MESSAGES messages to copy; each batch's
+        contents are read from the source while the batch before is written to the
+        target (one read ahead: the two stores' waits overlap)."""
+        batches: list[list[Plan]] = []
         planned = 0
         for plan in plans:
             if not plan.has_work:
                 self._settle(plan)
                 continue
-            if batch and planned + len(plan.copy) > BATCH_MESSAGES:
-                self._carry_out(batch)
-                batch, planned = [], 0
-            batch.append(plan)
+            if not batches or planned + len(plan.copy) > BATCH_MESSAGES:
+                batches.append([])
+                planned = 0
+            batches[-1].append(plan)
             planned += len(plan.copy)
-        if batch:
-            self._carry_out(batch)
+        if not batches:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zeptui-sync-read") as reader:
+            ahead = reader.submit(self._contents, batches[0])
+            for number, batch in enumerate(batches, start=1):
+                contents = ahead.result()
+                if number < len(batches):
+                    ahead = reader.submit(self._contents, batches[number])
+                self._carry_out(batch, contents)
 
-    def _carry_out(self, plans: list[Plan]) -> None:
-        """One batch: the source's sessions read, their messages written with their
-        summaries (a transaction per BATCH_MESSAGES or BATCH_BYTES), then each session
-        finished and recorded."""
-        contents = self._contents([plan for plan in plans if plan.copy or plan.summaries])
+    def _carry_out(self, plans: list[Plan], contents: dict[str, SessionContents]) -> None:
+        """One batch, its `contents` read from the source: the messages written with
+        their summaries (a transaction per BATCH_MESSAGES or BATCH_BYTES), then each
+        session finished and recorded."""
         bulk = offered(self.target, BulkImport) is not None
         pending = _Pending()
         alone: dict[str, list[SummaryInfo]] = {}  # summaries of sessions without a part
@@ -342,12 +351,15 @@ class Sync:
         self.progress(self.counts)
 
     def _contents(self, plans: list[Plan]) -> dict[str, SessionContents]:
-        """The sessions' messages and summaries as the source holds them: in bulk where
-        it offers it, a session with a long history (or from a plain Zep) alone."""
+        """The messages and summaries of the sessions the plans copy from, as the source
+        holds them: in bulk where it offers it, a session with a long history (or from
+        a plain Zep) alone."""
         bulk = offered(self.source, SyncInventory)
         found: dict[str, SessionContents] = {}
         names: list[str] = []
         for plan in plans:
+            if not plan.copy and not plan.summaries:
+                continue
             history = len(plan.source.messages) if plan.source is not None else 0
             if bulk is None or history > BATCH_MESSAGES:
                 found[plan.session_id] = SessionContents(
@@ -368,8 +380,10 @@ class Sync:
         BATCH_MESSAGES messages (a part of a created session carries its fields, the
         last part the session's `summaries`)."""
         wanted = set(plan.copy)
+        # Sent as read: the target keeps the uuid, time and checked token count and
+        # sets its own update time.
         messages = [
-            _copy_of(message)
+            message
             for message in history
             if self._source_names.get(message.uuid or "", message.uuid) in wanted
         ]
@@ -416,10 +430,10 @@ class Sync:
         """One transaction on the target; a message whose uuid another session holds
         there is left out and reported (the batch is sent again without it)."""
         try:
-            return bulk.import_sessions(parts)
+            return bulk.import_sessions(parts, counted=True)
         except ConflictError:  # a MessageConflictError (a server's 409 says no more)
             left_out: list[MessageConflictError] = []
-            result = bulk.import_sessions(parts, on_conflict=left_out.append)
+            result = bulk.import_sessions(parts, on_conflict=left_out.append, counted=True)
             for conflict in left_out:
                 self.report.messages_copied -= 1
                 self.report.conflicts.append(
@@ -522,11 +536,6 @@ def _wanted_summaries(plan: Plan, read: SessionContents | None) -> list[SummaryI
         return []
     wanted = set(plan.summaries)
     return [info for info in read.summaries if info.summary.uuid in wanted]
-
-
-def _copy_of(message: Message) -> Message:
-    """A message as sent to the target: what the store computes left out."""
-    return message.model_copy(update={"token_count": 0, "updated_at": None})
 
 
 def _size(message: Message) -> int:
