@@ -4,6 +4,7 @@ and the API key, which never shows."""
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 import uuid
@@ -23,15 +24,16 @@ from storage.models import (
     CreateUserRequest,
     Message,
     SearchQuery,
+    SessionImport,
     SessionOrder,
     SessionQuery,
 )
+from storage.tokens import count_message_tokens
 from tests.remote.proxy import proxying
 from tests.server.conftest import API_KEY, Served, ServeFactory
 from tests.server.harness import serving
 from zeptui.remote import open_remote
 from zeptui.remote.client import retry_after
-from zeptui.remote.store import message_body
 
 
 def numbered(count: int) -> list[Message]:
@@ -179,7 +181,32 @@ def test_a_plain_zep_servers_session_pages_are_built_from_its_histories(served: 
             pages.session_page(SessionQuery(text="short"))
 
 
-def test_token_counts_are_sent_only_with_an_import_marked_counted() -> None:
-    message = Message(uuid=str(uuid.uuid4()), role="Jane", content="Hello there", token_count=5)
-    assert "token_count" not in message_body([message])[0]  # the server counts
-    assert message_body([message], counted=True)[0]["token_count"] == 5
+class _Recording(httpx.HTTPTransport):
+    """The real transport, keeping each request's path and body."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, bytes]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append((request.url.path, request.read()))
+        return super().handle_request(request)
+
+
+def test_an_import_sends_token_counts_only_when_marked_counted(served: Served) -> None:
+    recording = _Recording()
+    first = Message(uuid=str(uuid.uuid4()), role="Jane", content="Hello there", token_count=4)
+    second = first.model_copy(update={"uuid": str(uuid.uuid4())})
+    with open_remote(served.url, transport=recording) as remote:
+        remote.import_sessions([SessionImport(session_id="a", messages=[first])])
+        remote.import_sessions([SessionImport(session_id="b", messages=[second])], counted=True)
+    sent = [
+        json.loads(body)["sessions"][0]["messages"][0]
+        for path, body in recording.sent
+        if path.endswith("/import")
+    ]
+    assert "token_count" not in sent[0]  # the server counts
+    assert sent[1]["token_count"] == 4
+    for name in ("a", "b"):
+        [stored] = served.store.list_messages(name).messages
+        assert stored.token_count == count_message_tokens("Jane", "Hello there")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from storage.capabilities import (
     BulkImport,
@@ -43,7 +43,7 @@ from storage.models import (
     SummaryInfo,
     UserPage,
 )
-from zeptui.remote.store import RemoteStore, message_body
+from zeptui.remote.store import RemoteStore, with_uuid
 
 _SUMMARIES = TypeAdapter(list[SummaryInfo])
 _CONTENTS = TypeAdapter(list[SessionContents])
@@ -88,6 +88,16 @@ class RemoteUserPages(RemoteStore, UserPages):
         return UserPage.model_validate(found)
 
 
+class _ImportRequest(BaseModel):
+    """The body of `POST /zeptui/import` (the server's ImportBody)."""
+
+    sessions: list[SessionImport]
+    users: list[CreateUserRequest]
+    dry_run: bool = False
+    skip_conflicts: bool = False
+    counted: bool = False
+
+
 class RemoteBulkImport(RemoteStore, BulkImport):
     """Imports are sent whole, in one request (one transaction on the server): the
     sessions are read into memory first, within the server's body limit."""
@@ -101,20 +111,11 @@ class RemoteBulkImport(RemoteStore, BulkImport):
         on_conflict: Callable[[MessageConflictError], None] | None = None,
         counted: bool = False,
     ) -> ImportResult:
-        body: dict[str, Any] = {
-            "sessions": [
-                {
-                    **session.model_dump(
-                        mode="json", exclude_none=True, exclude={"messages", "summaries"}
-                    ),
-                    "messages": message_body(session.messages, counted=counted),
-                    "summaries": [info.model_dump(mode="json") for info in session.summaries],
-                }
-                for session in sessions
-            ],
-            "users": [user.model_dump(mode="json", exclude_none=True) for user in users],
-            "counted": counted,
-        }
+        body = _ImportRequest(
+            sessions=[_with_uuids(session) for session in sessions],
+            users=list(users),
+            counted=counted,
+        )
         if on_conflict is None:
             return self._send_import(body, dry_run=dry_run)[0]
         reported: set[tuple[str, str]] = set()
@@ -134,11 +135,18 @@ class RemoteBulkImport(RemoteStore, BulkImport):
         return result
 
     def _send_import(
-        self, body: dict[str, Any], *, dry_run: bool, skip_conflicts: bool = False
+        self, body: _ImportRequest, *, dry_run: bool, skip_conflicts: bool = False
     ) -> tuple[ImportResult, list[MessageConflictError]]:
-        request = {**body, "dry_run": dry_run, "skip_conflicts": skip_conflicts}
+        request = body.model_copy(update={"dry_run": dry_run, "skip_conflicts": skip_conflicts})
+        # The fields the server computes left out (the token counts, unless counted).
+        computed = {"updated_at"} if body.counted else {"updated_at", "token_count"}
+        encoded = request.model_dump_json(
+            exclude={"sessions": {"__all__": {"messages": {"__all__": computed}}}}
+        )
         # Every message carries its uuid, so sending it again adds nothing twice.
-        found = self.client.json("POST", self._zeptui("import"), json=request, idempotent=True)
+        path = self._zeptui("import")
+        response = self.client.request("POST", path, encoded=encoded.encode(), idempotent=True)
+        found = self.client.decode(response, "POST", path)
         conflicts = [
             MessageConflictError(
                 conflict["message_uuid"], conflict["session_id"], conflict["holder_session_id"]
@@ -146,6 +154,13 @@ class RemoteBulkImport(RemoteStore, BulkImport):
             for conflict in found.get("conflicts", [])
         ]
         return ImportResult.model_validate(found["result"]), conflicts
+
+
+def _with_uuids(session: SessionImport) -> SessionImport:
+    """The session with a new uuid on each message that has none."""
+    if all(message.uuid for message in session.messages):
+        return session
+    return session.model_copy(update={"messages": [with_uuid(m) for m in session.messages]})
 
 
 class RemoteSummarizing(RemoteStore, Summarizing):

@@ -51,13 +51,19 @@ _SUMMARIES = TypeAdapter(list[SummaryInfo])
 _RESULTS = TypeAdapter(list[SearchResult])
 
 
-def message_body(messages: Sequence[Message], *, counted: bool = False) -> list[dict[str, Any]]:
+def with_uuid(message: Message) -> Message:
+    """The message, with a new uuid if it has none (sent again, it is added once)."""
+    if message.uuid:
+        return message
+    return message.model_copy(update={"uuid": str(uuid_lib.uuid4())})
+
+
+def message_body(messages: Sequence[Message]) -> list[dict[str, Any]]:
     """Messages as sent: each with a uuid (a new one when it has none), without the
-    fields the server computes (the token count is kept when `counted`)."""
-    left_out = {"updated_at"} if counted else {"token_count", "updated_at"}
+    fields the server computes."""
     return [
-        message.model_copy(update={"uuid": message.uuid or str(uuid_lib.uuid4())}).model_dump(
-            mode="json", exclude_none=True, exclude=left_out
+        with_uuid(message).model_dump(
+            mode="json", exclude_none=True, exclude={"token_count", "updated_at"}
         )
         for message in messages
     ]
