@@ -330,9 +330,7 @@ class Sync:
                 if not plan.copy and not plan.create:
                     continue
                 summaries = []
-            for part in self._parts(plan, read.messages if read else [], summaries):
-                size = sum(_size(message) for message in part.messages)
-                size += sum(len(info.summary.content) for info in part.summaries)
+            for part, size in self._parts(plan, read.messages if read else [], summaries):
                 full = (
                     pending.messages + len(part.messages) > BATCH_MESSAGES
                     or pending.size + size > BATCH_BYTES
@@ -375,10 +373,10 @@ class Sync:
 
     def _parts(
         self, plan: Plan, history: list[Message], summaries: list[SummaryInfo]
-    ) -> Iterator[SessionImport]:
+    ) -> Iterator[tuple[SessionImport, int]]:
         """The plan's messages from the source's `history`, as session parts of at most
         BATCH_MESSAGES messages (a part of a created session carries its fields, the
-        last part the session's `summaries`)."""
+        last part the session's `summaries`), each with its size (`_size`)."""
         wanted = set(plan.copy)
         # Sent as read: the target keeps the uuid, time and checked token count and
         # sets its own update time.
@@ -396,21 +394,23 @@ class Sync:
                 "created_at": session.created_at,
             }
         chunks: list[list[Message]] = [[]]  # a session without messages is created too
-        size = 0
+        sizes = [0]
         for message in messages:
-            if len(chunks[-1]) >= BATCH_MESSAGES or size >= BATCH_BYTES:
+            if len(chunks[-1]) >= BATCH_MESSAGES or sizes[-1] >= BATCH_BYTES:
                 chunks.append([])
-                size = 0
+                sizes.append(0)
             chunks[-1].append(message)
-            size += _size(message)
-        for number, chunk in enumerate(chunks, start=1):
+            sizes[-1] += _size(message)
+        sizes[-1] += sum(len(info.summary.content) for info in summaries)
+        for number, (chunk, size) in enumerate(zip(chunks, sizes, strict=True), start=1):
             last = number == len(chunks)
-            yield SessionImport(
+            part = SessionImport(
                 session_id=plan.session_id,
                 messages=chunk,
                 summaries=summaries if last else [],
                 **fields,
             )
+            yield part, size
 
     def _write(self, pending: _Pending) -> None:
         """One batch's session parts into the target (one transaction with bulk import)."""
