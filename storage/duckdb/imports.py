@@ -175,8 +175,9 @@ def _import_chunk(
     batches = [(keys[item.session_id], item.messages) for item in chunk]
     touched.update(keys.values())
     outcome = InsertOutcome()
-    added = insert_messages(cursor, batches, now, on_conflict, outcome, counted=counted)
-    result.messages_added += len(added)
+    result.messages_added += insert_messages(
+        cursor, batches, now, on_conflict, outcome, counted=counted
+    )
     result.messages_skipped += outcome.skipped
     result.messages_restored += outcome.restored
     result.messages_conflicting += outcome.conflicting
