@@ -6,20 +6,25 @@ inventories (`SyncInventory`: every session, deleted ones too, with the uuids it
 built from Zep's core API for a plain Zep server), a plan is made for each session by
 the rules of docs/sync.md (nothing deleted on one side comes back, nothing changed on
 both sides is overwritten: each case is a conflict in the report), then carried out in
-batches: the source's messages read a session at a time, written with `BulkImport` (one
-transaction a batch) where the target offers it, else through Zep's add memory.
+batches (zeptui/services/sync_batches.py): the source's sessions read in bulk where it
+offers it, written with `BulkImport` (one transaction of messages and summaries at a
+time) where the target offers it, else through Zep's add memory. The stores work side
+by side: the next batch is read while one is written, and two batches may be on their
+way to a bulk-importing target (it checks one while it stores the other).
 
 Messages are matched by uuid, so a second run copies nothing and an interrupted one
 (a lost network, a killed process) is finished by the next: each batch is committed on
-the target before the record beside the local store (`SyncState`) notes it.
+the target before the record beside the local store (`SyncState`) notes it, and
+batches are recorded in order.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +45,6 @@ from storage.models import (
     CreateUserRequest,
     ImportResult,
     InventoryQuery,
-    Message,
     SessionContents,
     SessionImport,
     SummaryInfo,
@@ -48,6 +52,7 @@ from storage.models import (
 from storage.store import MemoryStore
 from zeptui.exporters import every_user
 from zeptui.services import ServiceError
+from zeptui.services.sync_batches import BATCH_MESSAGES, BatchWrites, batch_writes, cut_batches
 from zeptui.services.sync_inventory import read_inventory, read_messages
 from zeptui.services.sync_rules import Direction, Plan, plan_session
 from zeptui.services.sync_state import SyncState, state_path
@@ -67,12 +72,12 @@ __all__ = [
     "sync_stores",
 ]
 
-BATCH_MESSAGES = 5_000
-"""Messages written to the target per transaction (and recorded per commit)..."""
-BATCH_BYTES = 4_000_000
-"""...or fewer, when their text comes to this (a server takes bodies of 10 MB)."""
 ADD_MEMORY_CHUNK = 200
 """Messages per add memory call, on a target without bulk import."""
+WRITES_IN_FLIGHT = 2
+"""Batches on their way to a target that imports sessions whole: it reads and checks
+one while it stores the one before. Each is recorded once it and those before it
+are stored."""
 
 
 @dataclass(frozen=True)
@@ -137,12 +142,13 @@ SyncProgress = Callable[[SyncCounts], None]
 
 
 @dataclass
-class _Pending:
-    """Session parts on their way to the target in one transaction."""
+class _Written:
+    """What a batch's writes stored, told to the report when the batch is recorded."""
 
-    parts: list[SessionImport] = field(default_factory=list)
     messages: int = 0
-    size: int = 0
+    summaries: int = 0
+    left_out: list[MessageConflictError] = field(default_factory=list)
+    """Messages whose uuid another session holds on the target."""
 
 
 class Sync:
@@ -290,59 +296,56 @@ class Sync:
     # --- carrying out ------------------------------------------------------------
 
     def _apply(self, plans: list[Plan]) -> None:
-        """The plans in batches of about BATCH_MESSAGES messages to copy; each batch's
-        contents are read from the source while the batch before is written to the
-        target (one read ahead: the two stores' waits overlap)."""
-        batches: list[list[Plan]] = []
-        planned = 0
+        """The plans in batches (`cut_batches`): each batch's contents are read from the
+        source while the one before is written, and up to WRITES_IN_FLIGHT batches go
+        to a target that imports sessions whole at once; each batch is recorded, in
+        order, once written."""
         for plan in plans:
             if not plan.has_work:
                 self._settle(plan)
-                continue
-            if not batches or planned + len(plan.copy) > BATCH_MESSAGES:
-                batches.append([])
-                planned = 0
-            batches[-1].append(plan)
-            planned += len(plan.copy)
+        batches = cut_batches([plan for plan in plans if plan.has_work])
         if not batches:
             return
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zeptui-sync-read") as reader:
+        bulk = offered(self.target, BulkImport) is not None
+        sending: deque[tuple[list[Plan], BatchWrites, Future[_Written]]] = deque()
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix="zeptui-sync-read") as reader,
+            ThreadPoolExecutor(WRITES_IN_FLIGHT, thread_name_prefix="zeptui-sync-write") as writer,
+        ):
             ahead = reader.submit(self._contents, batches[0])
             for number, batch in enumerate(batches, start=1):
                 contents = ahead.result()
                 if number < len(batches):
                     ahead = reader.submit(self._contents, batches[number])
-                self._carry_out(batch, contents)
-
-    def _carry_out(self, plans: list[Plan], contents: dict[str, SessionContents]) -> None:
-        """One batch, its `contents` read from the source: the messages written with
-        their summaries (a transaction per BATCH_MESSAGES or BATCH_BYTES), then each
-        session finished and recorded."""
-        bulk = offered(self.target, BulkImport) is not None
-        pending = _Pending()
-        alone: dict[str, list[SummaryInfo]] = {}  # summaries of sessions without a part
-        for plan in plans:
-            read = contents.get(plan.session_id)
-            summaries = _wanted_summaries(plan, read)
-            if not bulk or (not plan.copy and not plan.create):
-                if summaries:
-                    alone[plan.session_id] = summaries
-                if not plan.copy and not plan.create:
+                writes = batch_writes(batch, contents, self._source_names, bulk=bulk)
+                if not bulk:  # Zep's add memory and the uuid map: here, one at a time
+                    self._record(batch, writes, self._send(writes))
                     continue
-                summaries = []
-            for part, size in self._parts(plan, read.messages if read else [], summaries):
-                full = (
-                    pending.messages + len(part.messages) > BATCH_MESSAGES
-                    or pending.size + size > BATCH_BYTES
-                )
-                if full and pending.parts:
-                    self._write(pending)
-                    pending = _Pending()
-                pending.parts.append(part)
-                pending.messages += len(part.messages)
-                pending.size += size
-        self._write(pending)
-        self._copy_summaries(alone)
+                if len(sending) == WRITES_IN_FLIGHT:
+                    self._record_sent(sending.popleft())
+                sending.append((batch, writes, writer.submit(self._send, writes)))
+            while sending:
+                self._record_sent(sending.popleft())
+
+    def _record_sent(self, sent: tuple[list[Plan], BatchWrites, Future[_Written]]) -> None:
+        plans, writes, written = sent
+        self._record(plans, writes, written.result())
+
+    def _record(self, plans: list[Plan], writes: BatchWrites, written: _Written) -> None:
+        """A batch written: the report told, the sessions finished and recorded."""
+        self.counts.messages_done += written.messages
+        self.report.messages_copied += written.messages - len(written.left_out)
+        self.report.summaries_copied += written.summaries
+        self.report.conflicts += [
+            SyncConflict(
+                session_id=conflict.session_id,
+                rule="message_elsewhere",
+                detail=f"message {conflict.message_uuid} is session "
+                f"{conflict.holder_session_id!r}'s on the target: left out",
+            )
+            for conflict in written.left_out
+        ]
+        self._copy_summaries(writes.summaries)  # after the messages they end on
         for plan in plans:
             self._finish(plan)
         self.state.commit()
@@ -371,80 +374,31 @@ class Sync:
             found.update((item.session_id, item) for item in bulk.session_contents(names))
         return found
 
-    def _parts(
-        self, plan: Plan, history: list[Message], summaries: list[SummaryInfo]
-    ) -> Iterator[tuple[SessionImport, int]]:
-        """The plan's messages from the source's `history`, as session parts of at most
-        BATCH_MESSAGES messages (a part of a created session carries its fields, the
-        last part the session's `summaries`), each with its size (`_size`)."""
-        wanted = set(plan.copy)
-        # Sent as read: the target keeps the uuid, time and checked token count and
-        # sets its own update time.
-        messages = [
-            message
-            for message in history
-            if self._source_names.get(message.uuid or "", message.uuid) in wanted
-        ]
-        session = plan.source.session if plan.source is not None else None
-        fields: dict[str, Any] = {}
-        if plan.create and session is not None:
-            fields = {
-                "user_id": session.user_id,
-                "metadata": session.metadata,
-                "created_at": session.created_at,
-            }
-        chunks: list[list[Message]] = [[]]  # a session without messages is created too
-        sizes = [0]
-        for message in messages:
-            if len(chunks[-1]) >= BATCH_MESSAGES or sizes[-1] >= BATCH_BYTES:
-                chunks.append([])
-                sizes.append(0)
-            chunks[-1].append(message)
-            sizes[-1] += _size(message)
-        sizes[-1] += sum(len(info.summary.content) for info in summaries)
-        for number, (chunk, size) in enumerate(zip(chunks, sizes, strict=True), start=1):
-            last = number == len(chunks)
-            part = SessionImport(
-                session_id=plan.session_id,
-                messages=chunk,
-                summaries=summaries if last else [],
-                **fields,
-            )
-            yield part, size
-
-    def _write(self, pending: _Pending) -> None:
-        """One batch's session parts into the target (one transaction with bulk import)."""
-        if not pending.parts:
-            return
+    def _send(self, writes: BatchWrites) -> _Written:
+        """A batch's messages into the target (a transaction each with bulk import;
+        this may run beside the main thread: it touches nothing but the target)."""
+        written = _Written()
         bulk = offered(self.target, BulkImport)
-        if bulk is not None:
-            self.report.summaries_copied += self._import(bulk, pending.parts).summaries_imported
-        else:
-            for part in pending.parts:
-                self._add_memory(part)
-        self.counts.messages_done += pending.messages
-        self.report.messages_copied += pending.messages
-        self.progress(self.counts)
+        for transaction in writes.transactions:
+            if bulk is not None:
+                result = self._import(bulk, transaction.parts, written.left_out)
+                written.summaries += result.summaries_imported
+            else:
+                for part in transaction.parts:
+                    self._add_memory(part)
+            written.messages += transaction.messages
+        return written
 
-    def _import(self, bulk: BulkImport, parts: list[SessionImport]) -> ImportResult:
+    @staticmethod
+    def _import(
+        bulk: BulkImport, parts: list[SessionImport], left_out: list[MessageConflictError]
+    ) -> ImportResult:
         """One transaction on the target; a message whose uuid another session holds
-        there is left out and reported (the batch is sent again without it)."""
+        there is left out and added to `left_out` (the parts are sent again without it)."""
         try:
             return bulk.import_sessions(parts, counted=True)
         except ConflictError:  # a MessageConflictError (a server's 409 says no more)
-            left_out: list[MessageConflictError] = []
-            result = bulk.import_sessions(parts, on_conflict=left_out.append, counted=True)
-            for conflict in left_out:
-                self.report.messages_copied -= 1
-                self.report.conflicts.append(
-                    SyncConflict(
-                        session_id=conflict.session_id,
-                        rule="message_elsewhere",
-                        detail=f"message {conflict.message_uuid} is session "
-                        f"{conflict.holder_session_id!r}'s on the target: left out",
-                    )
-                )
-            return result
+            return bulk.import_sessions(parts, on_conflict=left_out.append, counted=True)
 
     def _add_memory(self, part: SessionImport) -> None:
         """A part through Zep's core API: the session made first if new, then its
@@ -528,19 +482,6 @@ class Sync:
     def _note(self, what: str) -> None:
         if what not in self.report.not_carried:
             self.report.not_carried.append(what)
-
-
-def _wanted_summaries(plan: Plan, read: SessionContents | None) -> list[SummaryInfo]:
-    """The source's summaries of the session that the plan copies."""
-    if not plan.summaries or read is None:
-        return []
-    wanted = set(plan.summaries)
-    return [info for info in read.summaries if info.summary.uuid in wanted]
-
-
-def _size(message: Message) -> int:
-    """About the bytes a message takes in a request."""
-    return 200 + len(message.content) + (len(str(message.metadata)) if message.metadata else 0)
 
 
 def run_sync(
