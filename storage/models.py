@@ -400,6 +400,9 @@ class SessionInventory(_Model):
     """Live message uuids, oldest first."""
     deleted_messages: list[str] = Field(default_factory=list)
     """Soft-deleted message uuids (kept until a purge)."""
+    metadata_stamps: list[str | None] = Field(default_factory=list)
+    """Beside `messages`, each one's `storage.metadata.metadata_stamp` (empty from a
+    store that does not tell them)."""
     summaries: list[str] = Field(default_factory=list)
     """Live summary uuids, oldest first."""
 

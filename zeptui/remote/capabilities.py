@@ -41,12 +41,14 @@ from storage.models import (
     SessionQuery,
     StoreStats,
     SummaryInfo,
+    User,
     UserPage,
 )
 from zeptui.remote.store import RemoteStore, message_body
 
 _SUMMARIES = TypeAdapter(list[SummaryInfo])
 _CONTENTS = TypeAdapter(list[SessionContents])
+_USERS = TypeAdapter(list[User])
 
 
 def _session_page(store: RemoteStore, endpoint: str, query: SessionQuery | None) -> SessionPage:
@@ -191,6 +193,9 @@ class RemoteSyncInventory(RemoteStore, SyncInventory):
         body = query.model_dump(mode="json", exclude_defaults=True)
         found = self.client.json("POST", self._zeptui("inventory"), json=body, idempotent=True)
         return InventoryPage.model_validate(found)
+
+    def user_inventory(self) -> list[User]:
+        return _USERS.validate_python(self.client.json("GET", self._zeptui("user-inventory")))
 
     def session_contents(self, session_ids: Sequence[str]) -> list[SessionContents]:
         body = {"session_ids": list(session_ids)}

@@ -48,6 +48,7 @@ from storage.models import (
     SessionQuery,
     StoreStats,
     SummaryInfo,
+    User,
     UserPage,
     validation_message,
 )
@@ -278,6 +279,12 @@ def extensions_router(store: MemoryStore) -> APIRouter:
     def inventory(request: InventoryQuery) -> Response:
         """A page of sessions, deleted ones too, with the uuids each holds (sync)."""
         return json_response(require(store, SyncInventory, "list its inventory").inventory(request))
+
+    @router.get("/user-inventory", response_model=list[User])
+    def user_inventory() -> Response:
+        """Every user, deleted ones too (sync)."""
+        inventory = require(store, SyncInventory, "list its inventory")
+        return json_response(inventory.user_inventory())
 
     @router.post("/contents", response_model=list[SessionContents])
     def contents(request: ContentsBody) -> Response:
