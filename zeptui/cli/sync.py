@@ -144,7 +144,9 @@ def _print_report(console: Console, report: SyncReport) -> None:
         f"summaries, {report.users_created:,} users; sessions: "
         f"{report.sessions_created:,} created, {report.sessions_updated:,} updated, "
         f"{report.sessions_deleted:,} deleted, {report.sessions_unchanged:,} unchanged; "
-        f"{report.messages_deleted:,} messages deleted",
+        f"{report.messages_deleted:,} messages deleted, {report.messages_updated:,} "
+        f"messages' metadata updated; users: {report.users_updated:,} updated, "
+        f"{report.users_deleted:,} deleted",
         markup=False,
         highlight=False,
     )
@@ -155,7 +157,7 @@ def _print_report(console: Console, report: SyncReport) -> None:
         )
     for conflict in report.conflicts:
         line = Text(f"conflict ({conflict.rule}): ", style="yellow")
-        line.append(render.sanitize(f"{conflict.session_id}: {conflict.detail}"))
+        line.append(render.sanitize(f"{conflict.subject}: {conflict.detail}"))
         console.print(line, soft_wrap=True)
     for what in report.not_carried:
         console.print(Text(f"not carried: {what}", style="dim"), soft_wrap=True)

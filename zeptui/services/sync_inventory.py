@@ -1,7 +1,8 @@
 """What a store holds, as sync compares it: its `SyncInventory` a page at a time, or,
-from a store without one (a plain Zep server), built from Zep's core API: its sessions
-(listed, a user's, or named) and each one's history and summaries. Zep lists no deleted
-session or message, so there a deletion is known only from the record of the last sync.
+from a store without one (a plain Zep server), built from Zep's core API: its users, its
+sessions (listed, a user's, or named) and each one's history and summaries. Zep lists no
+deleted user, session or message, so there a deletion is known only from the record of
+the last sync.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from datetime import datetime
 
 from storage.capabilities import SyncInventory, offered
 from storage.errors import NotFoundError
-from storage.models import InventoryQuery, Message, Session, SessionInventory
+from storage.metadata import metadata_stamp
+from storage.models import InventoryQuery, Message, Session, SessionInventory, User
 from storage.store import MemoryStore
+from zeptui.exporters import every_user
 
 IDS_PER_QUERY = 1_000
 """Session ids named in one inventory request."""
@@ -42,6 +45,12 @@ def read_inventory(
         for item in found:
             item.messages = [renamed.get(uuid, uuid) for uuid in item.messages]
     return found
+
+
+def read_users(store: MemoryStore) -> list[User]:
+    """Every user of the store, deleted ones too where the store tells them."""
+    inventory = offered(store, SyncInventory)
+    return inventory.user_inventory() if inventory is not None else list(every_user(store))
 
 
 def read_messages(store: MemoryStore, session_id: str) -> list[Message]:
@@ -88,10 +97,12 @@ def _from_core(store: MemoryStore, query: InventoryQuery) -> list[SessionInvento
         since = query.changed_since
         if since is not None and not _changed_since(session, messages, since):
             continue
+        held = [message for message in messages if message.uuid]
         found.append(
             SessionInventory(
                 session=session,
-                messages=[message.uuid for message in messages if message.uuid],
+                messages=[message.uuid for message in held if message.uuid],
+                metadata_stamps=[metadata_stamp(message.metadata) for message in held],
                 summaries=[info.summary.uuid for info in store.list_summaries(session.session_id)],
             )
         )
