@@ -7,6 +7,7 @@ exactly the JSON that Zep's `/api/v2` serves. The query and info models below th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -354,6 +355,15 @@ class ImportResult(_Model):
     """Soft-deleted messages brought back because the same message was imported again."""
     messages_conflicting: int = 0
     """Messages left out because their uuid belongs to another session (see `on_conflict`)."""
+
+    @classmethod
+    def total(cls, results: Iterable[ImportResult]) -> ImportResult:
+        """The results added up, field by field."""
+        total = cls()
+        for result in results:
+            for name in cls.model_fields:
+                setattr(total, name, getattr(total, name) + getattr(result, name))
+        return total
 
 
 class PurgeResult(_Model):
