@@ -396,7 +396,8 @@ class InventoryQuery(_Model):
     session_ids: list[str] | None = None
     user_id: str | None = None
     changed_since: datetime | None = None
-    """Sessions created, changed, deleted or with a message on or after this time."""
+    """Sessions created, changed, deleted or with a message added or changed on or after
+    this time."""
     limit: int = Field(default=500, ge=1, le=10_000)
     after: int = Field(default=0, ge=0)
     """The `next_after` of the previous page (sessions are listed by their `id`)."""

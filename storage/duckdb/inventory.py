@@ -50,10 +50,12 @@ def inventory(cursor: Cursor, query: InventoryQuery) -> InventoryPage:
         params.append(query.user_id)
     if query.changed_since is not None:
         since = to_db_time(query.changed_since)
+        # A message's metadata update touches the message alone: asked of messages.
         where.append(
-            "(s.created_at >= ? OR s.updated_at >= ? OR s.last_activity >= ? OR s.deleted_at >= ?)"
+            "(s.created_at >= ? OR s.updated_at >= ? OR s.last_activity >= ? OR s.deleted_at >= ? "
+            "OR s.id IN (SELECT session_key FROM messages WHERE updated_at >= ?))"
         )
-        params.extend([since] * 4)
+        params.extend([since] * 5)
     rows = cursor.execute(
         f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE {' AND '.join(where)} "
         "ORDER BY s.id LIMIT ?",

@@ -6,6 +6,7 @@ checked directly. One server serves the module; each test keeps to its own user.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,9 @@ class Pair:
         self.theirs, self.remote, self.local, self.path = theirs, remote, local, path
         self.user: str | None = None
 
-    def sync(self, direction: Direction, *, dry_run: bool = False) -> SyncReport:
+    def sync(
+        self, direction: Direction, *, dry_run: bool = False, since: datetime | None = None
+    ) -> SyncReport:
         record = SyncState(state_path(self.path), "remote", keep=not dry_run)
         source, target = (
             (self.remote, self.local) if direction == "pull" else (self.local, self.remote)
@@ -57,7 +60,7 @@ class Pair:
                 target,
                 record,
                 direction=direction,
-                scope=SyncScope(user_id=self.user),
+                scope=SyncScope(user_id=self.user, since=since),
                 dry_run=dry_run,
             ).run()
         finally:
@@ -113,6 +116,9 @@ def test_message_metadata_edited_after_a_copy_follows_the_newer_change(pair: Pai
         {"n": 3, "tag": "theirs, newer"},
     ]
     assert pair.sync("pull").messages_updated == 0  # a second run changes nothing
+    since = datetime.now(UTC)
+    theirs.update_message_metadata("meta-s", uuids[0], {"tag": "theirs, again"})
+    assert pair.sync("pull", since=since).messages_updated == 1  # a recent change
 
     assert pair.sync("push").messages_updated == 2
     assert metadata_of(theirs, "meta-s") == metadata_of(ours, "meta-s")

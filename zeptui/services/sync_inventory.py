@@ -111,5 +111,10 @@ def _from_core(store: MemoryStore, query: InventoryQuery) -> list[SessionInvento
 
 def _changed_since(session: Session, messages: list[Message], since: datetime) -> bool:
     times = [session.created_at, session.updated_at]
-    times += [message.created_at for message in messages if message.created_at is not None]
+    times += [
+        time
+        for message in messages
+        for time in (message.created_at, message.updated_at)
+        if time is not None
+    ]
     return any(time >= since for time in times)
