@@ -5,18 +5,24 @@ as one import, finished by running it again after a failure half-way."""
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from storage.capabilities import SummaryImport, offered
 from storage.duckdb import DuckDBStore
-from storage.models import Message, SessionImport
+from storage.models import Message, SessionImport, Summary, SummaryInfo
 from tests.cli_helpers import fail, run
 from tests.remote.proxy import Fault, proxying
 from tests.server.conftest import Served, ServeFactory
+from tests.server.harness import serving
 from zeptui.remote import open_remote
+from zeptui.server import ServerOptions, create_app
 from zeptui.server.extensions import PREFIX
 
 LIMIT = 32 * 1024
@@ -122,3 +128,39 @@ def test_a_sync_push_over_the_body_limit_goes_in_requests_under_it(small: Served
     assert small.store.stats().messages == 240
     again = json.loads(run("sync", "push", "--remote", small.url, "--json").stdout)
     assert again["messages_copied"] == 0
+
+
+@pytest.fixture
+def unsummarised(tmp_path: Path) -> Iterator[Served]:
+    """A server of the same limit whose store makes no summaries of its own."""
+    with (
+        DuckDBStore(tmp_path / "served.duckdb", summarizer=None) as store,
+        serving(create_app(store, ServerOptions(max_body=LIMIT))) as url,
+    ):
+        yield Served(url, store)
+
+
+def test_summaries_over_the_body_limit_go_in_requests_under_it(unsummarised: Served) -> None:
+    small = unsummarised
+    small.store.add_memory("long", [Message(role="user", content=f"{n}") for n in range(30)])
+    history = small.store.list_messages("long").messages
+    summaries = [
+        SummaryInfo(
+            summary=Summary(
+                uuid=str(uuid.uuid4()),
+                created_at=datetime.now(UTC),
+                content=f"up to {n}: {WORDS * 4}",
+                token_count=1,
+                recent_message_uuid=message.uuid or "",
+            ),
+            first_message_uuid=history[0].uuid,
+            message_count=n + 1,
+        )
+        for n, message in enumerate(history)
+    ]
+    with proxying(small.url) as proxy, open_remote(proxy.url) as remote:
+        assert offered(remote, SummaryImport) is not None
+        assert remote.import_summaries({"long": summaries}) == 30  # type: ignore[attr-defined]
+        assert proxy.count("POST", "/zeptui/summaries") >= 3
+    stored = small.store.list_summaries("long")
+    assert [x.summary.uuid for x in stored] == [x.summary.uuid for x in summaries]

@@ -1,19 +1,20 @@
-"""Request bodies under a server's limit: an import or an add memory too large for one
-request goes in several, each under the largest body the server takes (`zeptui serve`
-tells it at its capabilities endpoint; another server is assumed to take
-UNTOLD_MAX_BODY). Sizes are those of the JSON as the client sends it (compact, UTF-8).
+"""Request bodies under a server's limit: an import, an add memory or a summary import
+too large for one request goes in several, each under the largest body the server
+takes (`zeptui serve` tells it at its capabilities endpoint; another server is assumed
+to take UNTOLD_MAX_BODY). Sizes are those of the JSON as the client sends it (compact,
+UTF-8).
 """
 
 from __future__ import annotations
 
 import json
 import uuid as uuid_lib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from storage.errors import InvalidInputError
-from storage.models import CreateUserRequest, Message, SessionImport
+from storage.models import CreateUserRequest, Message, SessionImport, SummaryInfo
 
 UNTOLD_MAX_BODY = 1_000_000
 """The limit assumed of a server that does not tell its own (a plain Zep server, a
@@ -132,3 +133,25 @@ def import_requests(
             part["messages"].append(message)
             request.size += taken
     yield request
+
+
+def summary_bodies(
+    by_session: Mapping[str, Sequence[SummaryInfo]], room: int
+) -> Iterator[dict[str, list[Item]]]:
+    """Summaries by session id, oldest first, in bodies of at most `room` bytes (a
+    session's summaries in order, over consecutive bodies if they must)."""
+    body: dict[str, list[Item]] = {}
+    size = 0
+    for session_id, infos in by_session.items():
+        for info in infos:
+            item = info.model_dump(mode="json")
+            taken = json_size(item) + json_size(session_id)
+            if taken > room:
+                raise _too_large(f"a summary of session {session_id!r}", taken, room)
+            if body and size + taken > room:
+                yield body
+                body, size = {}, 0
+            body.setdefault(session_id, []).append(item)
+            size += taken
+    if body:
+        yield body

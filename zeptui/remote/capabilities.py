@@ -44,7 +44,7 @@ from storage.models import (
     User,
     UserPage,
 )
-from zeptui.remote.bodies import ImportRequest, import_requests
+from zeptui.remote.bodies import ImportRequest, import_requests, summary_bodies
 from zeptui.remote.store import RemoteStore
 
 _SUMMARIES = TypeAdapter(list[SummaryInfo])
@@ -213,15 +213,12 @@ class RemoteSyncInventory(RemoteStore, SyncInventory):
 
 class RemoteSummaryImport(RemoteStore, SummaryImport):
     def import_summaries(self, by_session: Mapping[str, Sequence[SummaryInfo]]) -> int:
-        if not any(by_session.values()):
-            return 0
-        body = {
-            session_id: [info.model_dump(mode="json") for info in infos]
-            for session_id, infos in by_session.items()
-        }
-        # Summaries carry their uuids: one stored by a lost try is skipped the next.
-        found = self.client.json("POST", self._zeptui("summaries"), json=body, idempotent=True)
-        return int(found["stored"])
+        stored = 0
+        for body in summary_bodies(by_session, self.room):
+            # Summaries carry their uuids: one stored by a lost try is skipped the next.
+            path = self._zeptui("summaries")
+            stored += int(self.client.json("POST", path, json=body, idempotent=True)["stored"])
+        return stored
 
 
 class ZepSessionPages(RemoteStore, SessionPages):
