@@ -16,6 +16,7 @@ from storage.duckdb import DuckDBStore
 from storage.errors import NotFoundError
 from storage.models import CreateSessionRequest, CreateUserRequest, UpdateUserRequest
 from storage.store import MemoryStore
+from tests.remote.proxy import Fault, proxying
 from tests.remote.test_sync import conversation
 from tests.server.conftest import Served
 from tests.server.harness import serving
@@ -227,3 +228,18 @@ def test_a_metadata_key_changed_here_alone_goes_with_a_push_after_a_pull(pair: P
     assert theirs.get_session("keys-s").metadata == {"a": "ours", "b": "theirs"}
     for direction in ("pull", "push"):
         assert pair.sync(direction).sessions_unchanged == 1
+
+
+def test_a_server_that_lists_no_deleted_users_is_synced_by_its_live_ones(pair: Pair) -> None:
+    theirs, ours = pair.theirs, pair.local
+    user_session(theirs, "older")
+    with (
+        proxying(pair.remote.location) as proxy,
+        open_remote(proxy.url, sleep=lambda seconds: None) as remote,
+    ):
+        proxy.inject(Fault("status", path="/zeptui/user-inventory", status=404, times=2))
+        pair.remote, pair.user = remote, "older"
+        assert pair.sync("pull").users_created == 1
+        theirs.update_user("older", UpdateUserRequest(email="older@example.com"))
+        assert pair.sync("pull").users_updated == 1
+    assert _user(ours, "older") == ("older@example.com", "Older", None, None)

@@ -50,7 +50,12 @@ def read_inventory(
 def read_users(store: MemoryStore) -> list[User]:
     """Every user of the store, deleted ones too where the store tells them."""
     inventory = offered(store, SyncInventory)
-    return inventory.user_inventory() if inventory is not None else list(every_user(store))
+    if inventory is not None:
+        try:
+            return inventory.user_inventory()
+        except NotFoundError:  # a zeptui server from before it listed its users
+            pass
+    return list(every_user(store))
 
 
 def read_messages(store: MemoryStore, session_id: str) -> list[Message]:
