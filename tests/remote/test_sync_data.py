@@ -94,10 +94,10 @@ def metadata_of(store: MemoryStore, session_id: str) -> list[Any]:
 def test_message_metadata_edited_after_a_copy_follows_the_newer_change(pair: Pair) -> None:
     theirs, ours = pair.theirs, pair.local
     user_session(theirs, "meta")
-    theirs.add_memory("meta-s", conversation("meta-s", 4))
+    theirs.add_memory("meta-s", conversation("meta-s", 16))
     uuids = [message.uuid or "" for message in theirs.list_messages("meta-s").messages]
     pair.user = "meta"
-    assert pair.sync("pull").messages_copied == 4
+    assert pair.sync("pull").messages_copied == 16
     theirs.update_message_metadata("meta-s", uuids[0], {"tag": "theirs"})
     ours.update_message_metadata("meta-s", uuids[1], {"tag": "ours"})
     theirs.update_message_metadata("meta-s", uuids[2], {"tag": "theirs, older"})
@@ -110,7 +110,7 @@ def test_message_metadata_edited_after_a_copy_follows_the_newer_change(pair: Pai
     assert metadata_of(ours, "meta-s")[0] == {"n": 0}  # a dry run writes nothing
     pulled = pair.sync("pull")
     assert (pulled.messages_updated, pulled.messages_copied, pulled.conflicts) == (2, 0, [])
-    assert metadata_of(ours, "meta-s") == [
+    assert metadata_of(ours, "meta-s")[:4] == [
         {"n": 0, "tag": "theirs"},
         {"n": 1, "tag": "ours"},
         {"n": 2, "tag": "ours, newer"},
@@ -121,7 +121,9 @@ def test_message_metadata_edited_after_a_copy_follows_the_newer_change(pair: Pai
     theirs.update_message_metadata("meta-s", uuids[0], {"tag": "theirs, again"})
     assert pair.sync("pull", since=since).messages_updated == 1  # a recent change
 
-    assert pair.sync("push").messages_updated == 2
+    for message_uuid in uuids[4:]:  # many in one session: both histories read whole
+        ours.update_message_metadata("meta-s", message_uuid, {"many": True})
+    assert pair.sync("push").messages_updated == 2 + 12
     assert metadata_of(theirs, "meta-s") == metadata_of(ours, "meta-s")
     assert [pair.sync(way).messages_updated for way in ("push", "pull")] == [0, 0]
 

@@ -69,6 +69,9 @@ BATCH_BYTES = 4_000_000
 """...or fewer, when their text comes to this (a server takes bodies of 10 MB)."""
 ADD_MEMORY_CHUNK = 200
 """Messages per add memory call, on a target without bulk import."""
+FEW_MESSAGES = 10
+"""Messages with differing metadata in a session read one at a time; more, and both
+sides' histories are read whole."""
 
 
 @dataclass(frozen=True)
@@ -130,8 +133,8 @@ class Sync:
         self.report = SyncReport(
             direction=direction, source=source.location, target=target.location, dry_run=dry_run
         )
-        # A plain Zep server's own uuids, as local ones (the remote side's inventory).
         self.users = UserSync(source, target, state, self.report, direction=direction)
+        # A plain Zep server's own uuids, as local ones (the remote side's inventory).
         self._source_names = state.local_uuids if direction == "pull" else {}
         self._target_names = state.local_uuids if direction == "push" else {}
 
@@ -228,17 +231,26 @@ class Sync:
             report.summaries_copied += len(plan.summaries)
 
     def _read_message_metadata(self, plan: Plan) -> None:
-        """The messages whose metadata stamps differ, read on both sides: those whose
-        source copy is newer and would change the target's are planned."""
-        for message_uuid in plan.metadata_differs:
-            try:
-                theirs = self.source.get_message(plan.session_id, self._source_uuid(message_uuid))
-                ours = self.target.get_message(plan.session_id, self._target_uuid(message_uuid))
-            except NotFoundError:
-                continue  # deleted meanwhile: the next sync sees it
-            update = newer_metadata(theirs, ours)
-            if update is not None:
-                plan.message_metadata[message_uuid] = update
+        """The messages whose metadata stamps differ, read on both sides (one at a time
+        when few, else both histories whole): those whose source copy is newer and
+        would change the target's are planned."""
+        differs, session_id = plan.metadata_differs, plan.session_id
+        if len(differs) > FEW_MESSAGES:
+            theirs = _by_uuid(read_messages(self.source, session_id), self._source_names)
+            ours = _by_uuid(read_messages(self.target, session_id), self._target_names)
+            pairs = [(theirs.get(name), ours.get(name)) for name in differs]
+        else:
+            pairs = [
+                (
+                    _message(self.source, session_id, self._source_uuid(name)),
+                    _message(self.target, session_id, self._target_uuid(name)),
+                )
+                for name in differs
+            ]
+        for name, (source, target) in zip(differs, pairs, strict=True):
+            update = newer_metadata(source, target) if source and target else None
+            if update is not None:  # (a message deleted meanwhile: the next sync sees it)
+                plan.message_metadata[name] = update
 
     # --- carrying out ------------------------------------------------------------
 
@@ -470,6 +482,18 @@ class Sync:
     def _note(self, what: str) -> None:
         if what not in self.report.not_carried:
             self.report.not_carried.append(what)
+
+
+def _message(store: MemoryStore, session_id: str, message_uuid: str) -> Message | None:
+    try:
+        return store.get_message(session_id, message_uuid)
+    except NotFoundError:
+        return None
+
+
+def _by_uuid(history: list[Message], renamed: dict[str, str]) -> dict[str, Message]:
+    """A history by uuid, a plain Zep server's own uuids as the local ones."""
+    return {renamed.get(m.uuid, m.uuid): m for m in history if m.uuid is not None}
 
 
 def _copy_of(message: Message) -> Message:
