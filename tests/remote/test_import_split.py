@@ -164,3 +164,14 @@ def test_summaries_over_the_body_limit_go_in_requests_under_it(unsummarised: Ser
         assert proxy.count("POST", "/zeptui/summaries") >= 3
     stored = small.store.list_summaries("long")
     assert [x.summary.uuid for x in stored] == [x.summary.uuid for x in summaries]
+
+
+def test_a_file_with_a_bad_record_after_many_requests_adds_nothing(
+    small: Served, db: Path, history: tuple[Path, int]
+) -> None:
+    file, _ = history
+    with file.open("a") as out:
+        out.write("{not json\n")
+    line = fail("import", file, "--format", "openai", "--no-summaries", "--remote", small.url)
+    assert "history.jsonl:12" in line
+    assert small.store.stats().messages == 0

@@ -66,7 +66,8 @@ __all__ = [
 BATCH_MESSAGES = 5_000
 """Messages written to the target per transaction (and recorded per commit)..."""
 BATCH_BYTES = 4_000_000
-"""...or fewer, when their text comes to this (a server takes bodies of 10 MB)."""
+"""...or fewer, when their text comes to this (a remote store sends a batch over its
+server's body limit in several requests: zeptui/remote/bodies.py)."""
 ADD_MEMORY_CHUNK = 200
 """Messages per add memory call, on a target without bulk import."""
 FEW_MESSAGES = 10
