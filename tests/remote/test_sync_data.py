@@ -200,6 +200,7 @@ def test_users_are_created_updated_and_deleted_both_ways(served: Served, tmp_pat
 
         pushed = pair.sync("push")
         assert (pushed.users_created, pushed.users_updated, pushed.users_deleted) == (0, 1, 1)
+        assert [(c.subject, c.rule) for c in pushed.conflicts] == [("user cy", "deleted_on_target")]
         # The name changed here alone goes; the tier changed on both stays as each has it.
         assert _user(theirs, "ana") == (
             "ana@new.example",
