@@ -1,6 +1,8 @@
 """An import and a sync push through a real `zeptui serve` whose body limit is smaller
 than what they send: split into requests under the limit the server tells, counted
-as one import, finished by running it again after a failure half-way."""
+as one import, finished by running it again after a failure half-way. One server
+serves the module: each test imports files and sessions of its own names, and
+counts what it added."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from storage.duckdb import DuckDBStore
 from storage.models import Message, SessionImport, Summary, SummaryInfo
 from tests.cli_helpers import fail, run
 from tests.remote.proxy import Fault, proxying
-from tests.server.conftest import Served, ServeFactory
+from tests.server.conftest import Served
 from tests.server.harness import serving
 from zeptui.remote import open_remote
 from zeptui.server import ServerOptions, create_app
@@ -46,15 +48,26 @@ def write_history(path: Path, sessions: int = 10, messages: int = 6, long: int =
 
 
 @pytest.fixture
-def history(tmp_path: Path) -> tuple[Path, int]:
-    """The history file (written) and how many messages it holds."""
-    path = tmp_path / "history.jsonl"
+def history(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, int]:
+    """A history file named after the test (its sessions are the test's own), written,
+    and how many messages it holds."""
+    path = tmp_path / f"{request.node.name.removeprefix('test_')[:40]}.jsonl"
     return path, write_history(path)
 
 
-@pytest.fixture
-def small(serve: ServeFactory) -> Served:
-    return serve(max_body=LIMIT)
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A server of a small body limit whose store makes no summaries of its own."""
+    path = tmp_path_factory.mktemp("small") / "served.duckdb"
+    with (
+        DuckDBStore(path, summarizer=None) as store,
+        serving(create_app(store, ServerOptions(max_body=LIMIT))) as url,
+    ):
+        yield Served(url, store)
+
+
+def messages(served: Served) -> int:
+    return served.store.stats().messages
 
 
 def imported(*args: str | Path, code: int = 0) -> dict[str, Any]:
@@ -74,19 +87,22 @@ def test_an_import_over_the_body_limit_goes_in_requests_under_it(
     small: Served, db: Path, history: tuple[Path, int]
 ) -> None:
     file, total = history
+    before = messages(small)
     with proxying(small.url) as proxy:
         planned = imported(file, "--remote", proxy.url, "--dry-run")
         assert (planned["sessions_created"], planned["sessions_updated"]) == (11, 0)
-        assert planned["messages_added"] == total and small.store.stats().messages == 0
+        assert planned["messages_added"] == total and messages(small) == before
         requests = proxy.count("POST", "/zeptui/import")
         assert requests >= 3  # under the limit, and the long session in several
 
         first = imported(file, "--remote", proxy.url)
     assert (first["sessions_created"], first["sessions_updated"]) == (11, 0)
-    assert first["messages_added"] == total == small.store.stats().messages
+    assert first["messages_added"] == total == messages(small) - before
     store = small.store
     histories = [
-        store.list_messages(s.session_id, limit=100).messages for s in store.list_sessions()
+        store.list_messages(s.session_id, limit=100).messages
+        for s in store.list_sessions()
+        if file.stem in s.session_id
     ]
     contents = [m.content.split()[0] for m in max(histories, key=len)]
     assert contents == [f"10.{n}" for n in range(80)]  # the long session, whole, in order
@@ -99,6 +115,7 @@ def test_an_import_failing_half_way_is_finished_by_running_it_again(
     small: Served, db: Path, history: tuple[Path, int]
 ) -> None:
     file, total = history
+    before = messages(small)
     with proxying(small.url) as proxy:
         imported(file, "--remote", proxy.url, "--dry-run")
         requests = proxy.count("POST", "/zeptui/import")
@@ -106,42 +123,32 @@ def test_an_import_failing_half_way_is_finished_by_running_it_again(
         passed = Fault("delay", path="/zeptui/import", times=requests + 1)
         proxy.inject(passed, Fault("status", path="/zeptui/import", status=400))
         line = fail("import", file, "--format", "openai", "--no-summaries", "--remote", proxy.url)
-    assert "history.jsonl" in line
-    stored = small.store.stats().messages
+    assert file.name in line
+    stored = messages(small) - before
     assert 0 < stored < total  # the first request's sessions, whole
     finished = imported(file, "--remote", small.url)
     assert finished["messages_added"] == total - stored
-    assert small.store.stats().messages == total
+    assert messages(small) - before == total
 
 
 def test_a_sync_push_over_the_body_limit_goes_in_requests_under_it(small: Served, db: Path) -> None:
+    before = messages(small)
     with DuckDBStore(db, summarizer=None) as local:
         local.import_sessions(
             SessionImport(
-                session_id=f"s{n}",
+                session_id=f"pushed{n}",
                 messages=[Message(role="user", content=f"{n}.{m} {WORDS}") for m in range(60)],
             )
             for n in range(4)
         )
     report = json.loads(run("sync", "push", "--remote", small.url, "--json").stdout)
     assert (report["messages_copied"], report["sessions_created"]) == (240, 4)
-    assert small.store.stats().messages == 240
+    assert messages(small) - before == 240
     again = json.loads(run("sync", "push", "--remote", small.url, "--json").stdout)
     assert again["messages_copied"] == 0
 
 
-@pytest.fixture
-def unsummarised(tmp_path: Path) -> Iterator[Served]:
-    """A server of the same limit whose store makes no summaries of its own."""
-    with (
-        DuckDBStore(tmp_path / "served.duckdb", summarizer=None) as store,
-        serving(create_app(store, ServerOptions(max_body=LIMIT))) as url,
-    ):
-        yield Served(url, store)
-
-
-def test_summaries_over_the_body_limit_go_in_requests_under_it(unsummarised: Served) -> None:
-    small = unsummarised
+def test_summaries_over_the_body_limit_go_in_requests_under_it(small: Served) -> None:
     small.store.add_memory("long", [Message(role="user", content=f"{n}") for n in range(30)])
     history = small.store.list_messages("long").messages
     summaries = [
@@ -172,6 +179,7 @@ def test_a_file_with_a_bad_record_after_many_requests_adds_nothing(
     file, _ = history
     with file.open("a") as out:
         out.write("{not json\n")
+    before = messages(small)
     line = fail("import", file, "--format", "openai", "--no-summaries", "--remote", small.url)
-    assert "history.jsonl:12" in line
-    assert small.store.stats().messages == 0
+    assert f"{file.name}:12" in line
+    assert messages(small) == before
