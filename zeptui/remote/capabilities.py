@@ -129,10 +129,12 @@ class RemoteBulkImport(RemoteStore, BulkImport):
 
         if dry_run:
             return ImportResult.total(send(each, dry=True) for each in requests)
-        # The caller may abort on a conflict: learn them all first, writing nothing.
-        held = list(requests)
-        for request in held:
+        # The caller may abort on a conflict: learn them all first, writing nothing
+        # (each request checked as it is read, so a caller's progress follows the checks).
+        held = []
+        for request in requests:
             send(request, dry=True)
+            held.append(request)
         return ImportResult.total(send(request, dry=False) for request in held)
 
     def _send_import(
