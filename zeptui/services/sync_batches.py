@@ -16,7 +16,8 @@ from zeptui.services.sync_rules import Plan
 BATCH_MESSAGES = 5_000
 """Messages written to the target per transaction (and recorded per commit)..."""
 BATCH_BYTES = 4_000_000
-"""...or fewer, when their text comes to this (a server takes bodies of 10 MB)."""
+"""...or fewer, when their text comes to this (a remote store sends a batch over its
+server's body limit in several requests: zeptui/remote/bodies.py)."""
 
 
 @dataclass
