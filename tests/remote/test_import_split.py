@@ -173,6 +173,35 @@ def test_summaries_over_the_body_limit_go_in_requests_under_it(small: Served) ->
     assert [x.summary.uuid for x in stored] == [x.summary.uuid for x in summaries]
 
 
+def test_a_sessions_summaries_go_after_its_last_messages_in_requests_under_the_limit(
+    small: Served,
+) -> None:
+    history = [
+        Message(uuid=str(uuid.uuid4()), role="user", content=f"{n} {WORDS}") for n in range(40)
+    ]
+    summaries = [
+        SummaryInfo(
+            summary=Summary(
+                uuid=str(uuid.uuid4()),
+                created_at=datetime.now(UTC),
+                content=f"up to {end}: {WORDS * 4}",
+                token_count=1,
+                recent_message_uuid=history[end].uuid or "",
+            ),
+            first_message_uuid=history[end - 9].uuid,
+            message_count=10,
+        )
+        for end in (9, 19, 29, 39)
+    ]
+    carried = SessionImport(session_id="carried", messages=history, summaries=summaries)
+    with proxying(small.url) as proxy, open_remote(proxy.url) as remote:
+        result = remote.import_sessions([carried], counted=True)  # type: ignore[attr-defined]
+        assert proxy.count("POST", "/zeptui/import") >= 2
+    assert (result.messages_added, result.summaries_imported) == (40, 4)
+    stored = small.store.list_summaries("carried")
+    assert [x.summary.uuid for x in stored] == [x.summary.uuid for x in summaries]
+
+
 def test_a_file_with_a_bad_record_after_many_requests_adds_nothing(
     small: Served, db: Path, history: tuple[Path, int]
 ) -> None:
