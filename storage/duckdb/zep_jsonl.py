@@ -177,6 +177,8 @@ def stage(cursor: Cursor, path: Path, default_session_id: str) -> StagedFile:
             """,
             {"path": str(path), "default": default_session_id},
         )
+    except duckdb.InterruptException:
+        raise  # a cancel (or Ctrl-C), not a file to decline
     except duckdb.Error as error:
         raise BulkImportDeclined(str(error).splitlines()[0]) from None
     counts = cursor.execute(
@@ -382,13 +384,16 @@ def _count_staged_tokens(cursor: Cursor, first: int, last: int) -> None:
 
 
 class Stopwatch:
-    """Durations of the phases of a long operation, for diagnostics."""
+    """Durations of the phases of a long operation, for diagnostics; `check`, called at
+    each lap, may stop it between phases (by raising)."""
 
-    def __init__(self) -> None:
+    def __init__(self, check: Callable[[], None] = lambda: None) -> None:
         self.laps: dict[str, float] = {}
         self._last = time.perf_counter()
+        self._check = check
 
     def lap(self, name: str) -> None:
+        self._check()
         now = time.perf_counter()
         self.laps[name] = self.laps.get(name, 0.0) + now - self._last
         self._last = now
