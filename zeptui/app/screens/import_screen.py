@@ -358,7 +358,7 @@ class ImportScreen(ModalScreen[bool]):
         if self.job is None:
             return
         if self.job.cancel():
-            self.notify("Cancelling the import…", timeout=3)
+            self.notify("Cancelling the import…")
             self.query_one("#progress-line", Static).update("Cancelling…")
         else:
             self.notify(
