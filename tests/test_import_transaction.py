@@ -15,12 +15,16 @@ import pytest
 from storage.capabilities import ImportInterrupted
 from storage.duckdb import DuckDBStore
 from storage.models import Message, RoleType, SessionImport
+from tests.server.conftest import Served, serve, served
 from tests.store_tables import every_table
+from zeptui.app.transfer import Progress, cancel_line, cancel_note
 from zeptui.config import sample_data_dir
 from zeptui.importers import ImportOptions, import_file
+from zeptui.remote import open_remote
 from zeptui.services.imports import ImportCancelled, ImportCounts, ImportRun, NoProgress
 
 OCTAVIA = sample_data_dir() / "octavia-butler.json"
+__all__ = ["serve", "served"]  # the server fixtures
 
 
 def sharegpt(path: Path, *ids: str, uuid_of: str | None = None) -> Path:
@@ -179,3 +183,29 @@ def test_interrupt_stops_the_statement_under_way(tmp_path: Path) -> None:
                 finished.set()
                 thread.join(10)
     assert every_table(path) == before
+
+
+def test_on_a_server_a_cancel_keeps_the_files_finished_before_it(
+    served: Served, tmp_path: Path
+) -> None:
+    """A server's store takes each file in its own transaction (it does not offer
+    `ImportTransactions`): the dialog and the result say what stays."""
+    first = sharegpt(tmp_path / "a.jsonl", "a1")
+    last = sharegpt(tmp_path / "b.jsonl", *(f"b{n}" for n in range(20)))
+    with open_remote(served.url) as store:
+        run = ImportRun([first, last])
+        told: list[bool] = []
+
+        class Cancelling(_CancelWhen):
+            def file_started(self, name: str, counts: ImportCounts) -> None:
+                told.append(counts.all_or_nothing)
+
+        with pytest.raises(ImportCancelled) as cancelled:
+            run.run(store, Cancelling(run, lambda counts: counts.sessions > 5))
+    assert (cancelled.value.done, cancelled.value.kept) == (1, True)
+    assert told == [False, False]
+    assert [session.session_id for session in served.store.list_sessions()] == ["a1"]
+    line = cancel_line(cancelled.value)
+    assert line.endswith("the 1 file imported before the cancel stay (below).")
+    note = cancel_note(Progress(2, 1, all_or_nothing=False))
+    assert "rolls back the file under way only" in note
