@@ -157,7 +157,8 @@ class Database:
         with self._write_lock:
             if self._transaction is not None:
                 raise StoreError("an import transaction is open already")
-            transaction = self._transaction = Transaction(self.cursor())
+            transaction = Transaction(self.cursor())
+            self._transaction = transaction
             try:
                 yield transaction
                 transaction.commit()

@@ -284,8 +284,7 @@ def import_file(
     result.messages_skipped = staged.rows - result.messages_added
     if result.messages_added:
         clock.lap("new messages")
-        _count_staged_tokens(cursor, int(row[1]), int(row[2]))
-        clock.lap("tokens")
+        _count_staged_tokens(cursor, int(row[1]), int(row[2]), clock)
         message_ids = reserve_ids(cursor, "messages_id_seq", result.messages_added)
         # Ids follow the file's line order (`ordinal`), whatever order the join
         # and DuckDB's threads produce the rows in. The rows are written in that
@@ -358,9 +357,10 @@ def _staged_uuids_need_care(cursor: Cursor) -> bool:
     return bool(row and row[0])
 
 
-def _count_staged_tokens(cursor: Cursor, first: int, last: int) -> None:
+def _count_staged_tokens(cursor: Cursor, first: int, last: int, clock: Stopwatch) -> None:
     """`zep_tokens(seq, ordinal, token_count)` for the rows of `zep_new`, a batch of
-    `TOKEN_BATCH` lines at a time, so memory stays flat however big the file.
+    `TOKEN_BATCH` lines at a time, so memory stays flat however big the file (each
+    batch a lap of `clock`'s "tokens").
     `ordinal` numbers the rows in file order from 0: their message ids follow it
     (a window numbering the rows instead would hold them all in memory)."""
     cursor.execute(
@@ -381,6 +381,7 @@ def _count_staged_tokens(cursor: Cursor, first: int, last: int) -> None:
                 [[seq for seq, _ in rows], numbered, numbered + len(rows), counts],
             )
             numbered += len(rows)
+        clock.lap("tokens")
 
 
 class Stopwatch:

@@ -231,6 +231,7 @@ class ImportRun:
                 with atomic.import_transaction() as transaction:
                     self._transaction = transaction
                     self._import_all(store, shown, counts)
+                self._stored = True  # before a cancel can miss the transaction
             except ImportInterrupted:  # cancelled as the transaction was to commit
                 raise ImportCancelled(None, counts.done, kept=False) from None
             finally:
