@@ -272,7 +272,8 @@ class Transaction(ImportTransaction):
             if self._committing:
                 return False
             self._interrupted = True
-        self.cursor.interrupt()  # the statement under way, if any (else a no-op)
+            if self._open:  # (under the lock: the cursor is not closed meanwhile)
+                self.cursor.interrupt()  # the statement under way, if any (else a no-op)
         return True
 
     def check(self) -> None:
@@ -307,8 +308,8 @@ class Transaction(ImportTransaction):
         """Commit, unless interrupted (then `ImportInterrupted`)."""
         with self._state:
             self._committing = not self._interrupted
+            self._open = not self._committing
         self.check()
-        self._open = False
         self.cursor.commit()
 
     def end(self) -> None:
@@ -317,11 +318,13 @@ class Transaction(ImportTransaction):
 
     def _begin(self) -> None:
         self.cursor.begin()
-        self._open = True
+        with self._state:
+            self._open = True
 
     def _rollback(self) -> None:
-        if self._open:
-            self._open = False
+        with self._state:
+            was_open, self._open = self._open, False
+        if was_open:
             self.cursor.rollback()
 
     def _usable(self) -> bool:
