@@ -81,8 +81,12 @@ async def test_a_cancel_after_a_finished_file_leaves_the_store_as_it_was(
         screen = await preview(pilot, typed)
         result = await cancelled_result(pilot, screen)
         assert cancelled == [screen]
-        assert result.startswith("Cancelled: nothing was imported (the 1 file read before")
-        assert "the store is as it was" in result
+        note = str(screen.query_one("#cancel-note", Static).render())
+        assert note == "A cancel leaves the store as it was before the import."
+        assert result.startswith(
+            "Cancelled: nothing was imported, not even the 1 file finished before the "
+            "cancel; the store is as it was."
+        )
         assert "sessions created" not in result  # no file's line: none of them stayed
         await pilot.press("escape")
         await settle(pilot)

@@ -194,11 +194,8 @@ def cancel_note(progress: Progress) -> str:
     if progress.phase == "summaries":
         return "The import is stored; its summaries are being made."
     if progress.all_or_nothing:
-        return "Cancel (esc) leaves the store as it was before the import."
-    return (
-        "Cancel (esc) rolls back the file under way only: this store keeps each "
-        "file as it finishes."
-    )
+        return "A cancel leaves the store as it was before the import."
+    return "A cancel rolls back the file under way only: this store keeps each file as it finishes."
 
 
 class Progressed(Message):
@@ -415,7 +412,7 @@ def cancel_line(cancelled: ImportCancelled) -> str:
     """What a cancel left: nothing at all, or the files finished before it."""
     files = f"{cancelled.done:,} file{'' if cancelled.done == 1 else 's'}"
     if not cancelled.kept:
-        undone = f" (the {files} read before the cancel neither)" if cancelled.done else ""
+        undone = f", not even the {files} finished before the cancel" if cancelled.done else ""
         return f"Cancelled: nothing was imported{undone}; the store is as it was."
     what = f"nothing of {cancelled.file} was written" if cancelled.file else "stopped"
     before = (

@@ -362,7 +362,7 @@ class ImportScreen(ModalScreen[bool]):
             self.query_one("#progress-line", Static).update("Cancelling…")
         else:
             self.notify(
-                "Too late to cancel: the import is stored (its summaries are being made).",
+                "Too late to cancel: the import is stored.",
                 severity="warning",
             )
 
