@@ -8,12 +8,13 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from tests.app.conftest import make_app, notices, settle
+from tests.app.conftest import make_app, settle
 from tests.app.test_transfer import (
     SHAREGPT,
     SHAREGPT_SESSIONS,
@@ -127,12 +128,20 @@ async def test_a_cancel_during_a_fast_path_import_leaves_nothing_and_the_app_goe
     monkeypatch.setattr(ImportRun, "run", limited)
     cancelled = cancel_from_progress(monkeypatch, "counted", lambda counts: counts.messages > 0)
     app = make_app(sample_db)
-    async with app.run_test(notifications=True) as pilot:
+    told: list[str] = []  # what the dialog notified (a toast may be gone by the end)
+    notify = ImportScreen.notify
+
+    def noted(screen: ImportScreen, message: str, **options: Any) -> None:
+        told.append(message)
+        notify(screen, message, **options)
+
+    monkeypatch.setattr(ImportScreen, "notify", noted)
+    async with app.run_test() as pilot:
         screen = await preview(pilot, "big.jsonl")
         result = await cancelled_result(pilot, screen)
         assert cancelled == [screen]
         assert result.startswith("Cancelled: nothing was imported; the store is as it was.")
-        assert "Cancelling the import" in notices(app)
+        assert told == ["Cancelling the import…"]  # at once, on the UI thread
         await pilot.press("escape")
         await settle(pilot)
         # Still usable: the next import goes through.
