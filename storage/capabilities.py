@@ -319,4 +319,6 @@ CAPABILITY_NAMES: dict[str, type] = {
     "summary_import": SummaryImport,
 }
 """The capabilities a store can offer through an API, by the names a server lists them
-under (`ZepJsonlImport` reads a local file, so it is not among them)."""
+under (`ZepJsonlImport` reads a local file and `ImportTransactions` holds one open
+across calls, so neither is among them: a server's store takes each import in its own
+transaction)."""
