@@ -30,7 +30,7 @@ from zeptui.app.leases import StoreLeases
 from zeptui.app.screens.search import SearchScreen
 from zeptui.app.widgets.json_tree import JsonTree
 from zeptui.app.widgets.sessions import FilterInput, plan_columns
-from zeptui.app.widgets.transcript import View
+from zeptui.app.widgets.transcript_bars import View
 
 KYOTO = "Kyoto trip in late October"  # the ChatGPT sample's title
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import events, on
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid
 from textual.lazy import Lazy
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input
@@ -22,6 +20,7 @@ from zeptui.app.form_flows import FormFlows
 from zeptui.app.items import SearchHit
 from zeptui.app.leases import SharedStore, StoreAccess, StoreLeases, store_access
 from zeptui.app.manage import ManagingApp
+from zeptui.app.read_warnings import ReadWarnings
 from zeptui.app.requests import (
     AppendMessage,
     MessagesAppended,
@@ -33,8 +32,10 @@ from zeptui.app.requests import (
 from zeptui.app.screens.sync import SyncCommands
 from zeptui.app.settings import Settings
 from zeptui.app.widgets.inspector import Inspector
-from zeptui.app.widgets.sessions import FilterInput, SessionsPane, SessionTable
-from zeptui.app.widgets.transcript import TranscriptPane, View
+from zeptui.app.widgets.panes import Panes
+from zeptui.app.widgets.sessions import SessionsPane
+from zeptui.app.widgets.transcript import TranscriptPane
+from zeptui.app.widgets.transcript_bars import View
 from zeptui.render import sanitize
 from zeptui.text import plural
 
@@ -44,46 +45,8 @@ if TYPE_CHECKING:
     from zeptui.compose import StoreTarget
     from zeptui.settings import Settings as StoreSettings
 
-WIDE = 120
-"""From this terminal width the inspector is a third column; on narrower terminals
-it is hidden, and `I` shows it under the transcript."""
-
-LAYOUTS = ("-columns", "-stacked", "-two")
 FORM_ACTIONS = frozenset({"new_session", "append", "edit_metadata"})
 """Actions that open a form (letters: off while the filter box has focus)."""
-
-
-class Panes(Grid):
-    """Sessions, transcript and inspector, sharing the width by proportion."""
-
-    DEFAULT_CSS = """
-    Panes.-columns { grid-size: 3 1; grid-columns: 3fr 5fr 3fr; }
-    Panes.-two { grid-size: 2 1; grid-columns: 2fr 3fr; }
-    Panes.-stacked { grid-size: 2 2; grid-columns: 2fr 3fr; grid-rows: 3fr 2fr; }
-    Panes.-stacked > #sessions { row-span: 2; }
-    Panes.-two > #inspector { display: none; }
-    """
-
-    inspector_choice: bool | None = None
-    """The user's `I` (None: shown on wide terminals only)."""
-
-    @property
-    def inspector_shown(self) -> bool:
-        if self.inspector_choice is not None:
-            return self.inspector_choice
-        return self.app.size.width >= WIDE
-
-    def arrange_panes(self) -> None:
-        """Pick the layout for the terminal's width and the user's choice."""
-        if not self.inspector_shown:
-            layout = "-two"
-        else:
-            layout = "-columns" if self.app.size.width >= WIDE else "-stacked"
-        for name in LAYOUTS:
-            self.set_class(name == layout, name)
-
-    def on_resize(self, event: events.Resize) -> None:
-        self.arrange_panes()
 
 
 EMPTY_HELP = (
@@ -217,7 +180,7 @@ class ZeptuiApp(ManagingApp):
         yield Footer(show_command_palette=False, compact=True)
 
     def on_mount(self) -> None:
-        self._read_warnings = _ReadWarnings(self)
+        self._read_warnings = ReadWarnings(self)
         logging.getLogger("storage.reads").addHandler(self._read_warnings)
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
@@ -505,76 +468,14 @@ class ZeptuiApp(ManagingApp):
 
     def action_help(self) -> None:
         """Every key binding, by where it applies."""
-        from zeptui.app.screens.composer import ComposerScreen  # on first use
-        from zeptui.app.screens.form import FormScreen
-        from zeptui.app.screens.help import HelpScreen, bindings_help
+        from zeptui.app.help_sections import app_help_sections  # on first use
+        from zeptui.app.screens.help import HelpScreen
 
-        sections = bindings_help(
-            [
-                (
-                    "Everywhere",
-                    [
-                        ("tab", "", "Next pane"),
-                        ("shift+tab", "", "Previous pane"),
-                        *self.BINDINGS,
-                        ("ctrl+p", "", "Commands: jump to a session, views, theme"),
-                    ],
-                ),
-                ("Changes", ManagingApp.BINDINGS),
-                ("Session list", [*SessionsPane.BINDINGS, *SessionTable.BINDINGS]),
-                ("Filter box", [*FilterInput.BINDINGS, ("enter", "", "Back to the list")]),
-                (
-                    "Transcript",
-                    [
-                        ("m", "", "Markdown or raw text (the pane's title says which)"),
-                        *(b for b in TranscriptPane.BINDINGS if "markdown(" not in str(b)),
-                    ],
-                ),
-                ("Inspector", [*Inspector.BINDINGS, ("escape", "", "Out of a metadata tree")]),
-                (
-                    "Forms (n, a, e)",
-                    [
-                        ("tab", "", "Next field"),
-                        *FormScreen.BINDINGS,
-                        *ComposerScreen.BINDINGS,
-                    ],
-                ),
-            ],
-            self.keymap,
-        )
-        self.push_screen(HelpScreen(sections))
+        self.push_screen(HelpScreen(app_help_sections(self.BINDINGS, self.keymap)))
 
     def on_unmount(self) -> None:
         logging.getLogger("storage.reads").removeHandler(self._read_warnings)
         self.data.close()
-
-
-class _ReadWarnings(logging.Handler):
-    """Rows the store could not show as stored, as notifications (once each).
-
-    They come from worker threads; anything written to stderr would tear the screen."""
-
-    def __init__(self, app: App[None]) -> None:
-        super().__init__(logging.WARNING)
-        self.app = app
-        self.seen: set[str] = set()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = record.getMessage()
-        if text in self.seen:
-            return
-        self.seen.add(text)
-        notify = partial(
-            self.app.notify,
-            text,
-            title="A stored value could not be shown",
-            severity="warning",
-            markup=False,
-        )
-        try:
-            self.app.call_from_thread(notify)  # from a worker thread, as reads are
-        except RuntimeError:  # on the app's own thread
-            notify()
 
 
 def run(target: StoreTarget, settings: Callable[[], StoreSettings] | None = None) -> None:

@@ -12,7 +12,7 @@ from textual.content import Content
 from textual.fuzzy import Matcher
 
 from zeptui.app.requests import SessionsLoaded, SessionsRequest
-from zeptui.app.widgets.transcript import View
+from zeptui.app.widgets.transcript_bars import View
 from zeptui.render import sanitize, session_label
 
 if TYPE_CHECKING:
