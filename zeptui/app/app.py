@@ -12,7 +12,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.lazy import Lazy
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Input
+from textual.widgets import Header, Input
 
 from zeptui.app.commands import ZeptuiCommands
 from zeptui.app.data import DataLayer, Failed
@@ -31,6 +31,7 @@ from zeptui.app.requests import (
 )
 from zeptui.app.screens.sync import SyncCommands
 from zeptui.app.settings import Settings
+from zeptui.app.widgets.footer import FittingFooter
 from zeptui.app.widgets.inspector import Inspector
 from zeptui.app.widgets.panes import Panes
 from zeptui.app.widgets.sessions import SessionsPane
@@ -115,6 +116,16 @@ class ZeptuiApp(ManagingApp):
         ),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="These keys", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
+        # The palette's key as the app's own binding (posting's way): the footer shows
+        # it with the other keys it always keeps, and `[app.keys]` can rebind it.
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Palette",
+            tooltip="Commands: jump to a session, views, theme",
+            id="command_palette",
+            priority=True,
+        ),
         Binding(
             "n", "new_session", "New", tooltip="New session (id, user, metadata)", id="new_session"
         ),
@@ -176,8 +187,7 @@ class ZeptuiApp(ManagingApp):
             yield self.transcript
             # After the first frame: the inspector waits for a selection anyway.
             yield Lazy(self.inspector)
-        # The palette's key is in the help: at 80 columns the footer needs the room.
-        yield Footer(show_command_palette=False, compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self._read_warnings = ReadWarnings(self)

@@ -14,6 +14,7 @@ from zeptui.app.screens.composer import ComposerScreen
 from zeptui.app.screens.form import FormScreen
 from zeptui.app.screens.help import bindings_help
 from zeptui.app.widgets.inspector import Inspector
+from zeptui.app.widgets.json_tree import JsonTree
 from zeptui.app.widgets.sessions import FilterInput, SessionsPane, SessionTable
 from zeptui.app.widgets.transcript import TranscriptPane
 
@@ -31,20 +32,13 @@ def app_help_sections(
                     ("tab", "", "Next pane"),
                     ("shift+tab", "", "Previous pane"),
                     *everywhere,
-                    ("ctrl+p", "", "Commands: jump to a session, views, theme"),
                 ],
             ),
             ("Changes", ManagingApp.BINDINGS),
             ("Session list", [*SessionsPane.BINDINGS, *SessionTable.BINDINGS]),
             ("Filter box", [*FilterInput.BINDINGS, ("enter", "", "Back to the list")]),
-            (
-                "Transcript",
-                [
-                    ("m", "", "Markdown or raw text (the pane's title says which)"),
-                    *(b for b in TranscriptPane.BINDINGS if "markdown(" not in str(b)),
-                ],
-            ),
-            ("Inspector", [*Inspector.BINDINGS, ("escape", "", "Out of a metadata tree")]),
+            ("Transcript", TranscriptPane.BINDINGS),
+            ("Inspector", [*Inspector.BINDINGS, *JsonTree.BINDINGS]),
             (
                 "Forms (n, a, e)",
                 [("tab", "", "Next field"), *FormScreen.BINDINGS, *ComposerScreen.BINDINGS],

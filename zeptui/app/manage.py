@@ -64,7 +64,6 @@ class ManagingApp(App[None]):
             "delete",
             "Delete",
             id="delete",
-            show=False,
             tooltip="Delete the selected message, the session or its user (asks first)",
         ),
         Binding(
@@ -72,7 +71,6 @@ class ManagingApp(App[None]):
             "undo",
             "Undo",
             id="undo",
-            show=False,
             tooltip="Undo the last delete (while the app is open)",
         ),
         Binding(
@@ -80,7 +78,6 @@ class ManagingApp(App[None]):
             "toggle_deleted",
             "Deleted",
             id="toggle_deleted",
-            show=False,
             tooltip="List the deleted sessions instead (D again: the live ones)",
         ),
         Binding(
@@ -95,7 +92,6 @@ class ManagingApp(App[None]):
             "summarize",
             "Summarise",
             id="summarize",
-            show=False,
             tooltip="Summarise the session now, or again from scratch",
         ),
         Binding(
@@ -103,7 +99,6 @@ class ManagingApp(App[None]):
             "users",
             "Users",
             id="users",
-            show=False,
             tooltip="Users and their session counts; enter lists a user's sessions",
         ),
     ]

@@ -41,6 +41,9 @@ PREFETCH_BLOCKS = 10
 """The next page loads when the selection comes this close to an edge."""
 
 
+MARKDOWN_HELP = "Markdown or raw text (the pane's title says which)"
+
+
 class TranscriptPane(Vertical, can_focus=True):
     """The selected session's transcript."""
 
@@ -49,8 +52,8 @@ class TranscriptPane(Vertical, can_focus=True):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("v", "cycle_view", "View", tooltip=VIEW_HELP, id="view"),
         # One key, two bindings: the footer names what `m` switches to.
-        Binding("m", "markdown(False)", "Raw", id="markdown"),
-        Binding("m", "markdown(True)", "Markdown", id="markdown"),
+        Binding("m", "markdown(False)", "Raw", tooltip=MARKDOWN_HELP, id="markdown"),
+        Binding("m", "markdown(True)", "Markdown", tooltip=MARKDOWN_HELP, id="markdown"),
         Binding(
             "b", "cycle_budget", "Budget", tooltip="Context budget of the token bar", id="budget"
         ),
