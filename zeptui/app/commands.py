@@ -127,6 +127,8 @@ class ZeptuiCommands(Provider):
         ]
         shown = []
         for name, help_text, callback, binding_id in commands:
+            if not app.is_offered(binding_id):
+                continue  # the store cannot (the key is off too)
             keys = app.keymap.keys_for(binding_id) if binding_id else ""
             if keys:
                 help_text += f" · key {markup_literal(keys)}"

@@ -48,6 +48,7 @@ NEEDS = {
     "restore_session": "restoring",
     "summarize": "summarizing",
     "users": "user_pages",
+    "import": "bulk_import",
 }
 """The capability each action needs of the store (hidden, and off, without it)."""
 
@@ -124,7 +125,7 @@ class ManagingApp(App[None]):
 
     def check_manage_action(self, action: str) -> bool:
         """Whether one of these actions is on now (on the main screen)."""
-        if not self._offered(action):
+        if not self.is_offered(action):
             return False
         deleted = self.sessions.show_deleted
         if action == "restore_session":
@@ -176,9 +177,9 @@ class ManagingApp(App[None]):
                     "summarize",
                 ),
             ]
-        return [command for command in commands if self._offered(command[3])]
+        return [command for command in commands if self.is_offered(command[3])]
 
-    def _offered(self, action: str | None) -> bool:
+    def is_offered(self, action: str | None) -> bool:
         """Whether the store offers what `action` needs (True until it is known)."""
         need = NEEDS.get(action or "")
         return self.offers is None or need is None or need in self.offers
@@ -224,7 +225,7 @@ class ManagingApp(App[None]):
         chosen = kinds.index(
             Kind.message if in_transcript and Kind.message in kinds else Kind.session
         )
-        screen = DeleteScreen(event.choices, chosen, event.undoable)
+        screen = DeleteScreen(event.choices, chosen, event.undoable, event.note)
         self.push_screen(screen, partial(self._delete_confirmed, undoable=event.undoable))
 
     def _delete_confirmed(self, target: Target | None, *, undoable: bool) -> None:
