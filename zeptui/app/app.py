@@ -169,6 +169,8 @@ class ZeptuiApp(ManagingApp):
         self._reloading = False
         self._reload_transcript = False
         self._clashes_told: set[str] = set()
+        self.quitting = False
+        """`q` was pressed: the app is closing."""
         self.forms = FormFlows(self)
 
     @classmethod
@@ -233,6 +235,8 @@ class ZeptuiApp(ManagingApp):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Which app keys are on (and shown in the footer) right now."""
+        if self.quitting:
+            return False
         if self.screen is not self.screen_stack[0]:
             return True  # a dialog: its own keys
         typed = self.TYPED_ACTIONS | self.MANAGE_TYPED_ACTIONS
@@ -475,6 +479,12 @@ class ZeptuiApp(ManagingApp):
         from zeptui.app.screens.export_screen import ExportScreen  # on first use
 
         self.push_screen(ExportScreen.of(self.data, self.transcript.info, self.sessions))
+
+    async def action_quit(self) -> None:
+        """Quit. Keys typed after `q` do nothing: a dialog they opened would mount
+        into the closing app and end it with a traceback."""
+        self.quitting = True
+        await super().action_quit()
 
     def action_help(self) -> None:
         """Every key binding, by where it applies."""
