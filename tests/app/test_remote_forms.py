@@ -152,9 +152,11 @@ async def test_delete_undo_restore_and_summarise_on_the_server(served: Served) -
         await quiet(pilot)
         with pytest.raises(NotFoundError):
             store.get_session(BUTLER)
+        assert app.transcript.info is not None and app.transcript.info.session.session_id != BUTLER
         await pilot.press("ctrl+z")
         await quiet(pilot)
         assert store.get_session(BUTLER).session_id == BUTLER
+        assert app.transcript.info.session.session_id == BUTLER  # back, and selected
         assert store.list_messages(BUTLER).total_count == 12
         # Deleted again; then restored from the deleted sessions.
         app.open_session(BUTLER)

@@ -247,7 +247,7 @@ class ZeptuiApp(ManagingApp):
             return not zoomed
         if action == "restore":
             return zoomed
-        return self.check_manage_action(action)
+        return self.check_manage_action(action, parameters)
 
     def _visible_panes(self) -> list[Widget]:
         panes: list[Widget] = [self.sessions, self.transcript]

@@ -52,6 +52,11 @@ NEEDS = {
 }
 """The capability each action needs of the store (hidden, and off, without it)."""
 
+ON_LIVE_SESSIONS = frozenset({"delete", "summarize", "append", "edit_metadata"})
+"""Actions on the open session: off in the deleted sessions (where none is open)."""
+
+DELETED_HELP = "List the deleted sessions instead (D again: the live ones)"
+
 PaletteCommand = tuple[str, str, object, str | None]
 """(name, help, callback, binding id) of a command palette entry."""
 
@@ -74,13 +79,15 @@ class ManagingApp(App[None]):
             id="undo",
             tooltip="Undo the last delete (while the app is open)",
         ),
+        # One key, two bindings: the footer names the list `D` switches to.
         Binding(
             "D",
-            "toggle_deleted",
+            "toggle_deleted(True)",
             "Deleted",
             id="toggle_deleted",
-            tooltip="List the deleted sessions instead (D again: the live ones)",
+            tooltip=DELETED_HELP,
         ),
+        Binding("D", "toggle_deleted(False)", "Live", id="toggle_deleted", tooltip=DELETED_HELP),
         Binding(
             "R",
             "restore_session",
@@ -123,14 +130,16 @@ class ManagingApp(App[None]):
         """The capabilities the store offers for these actions (None: not asked yet)."""
         self._offers_asked = False
 
-    def check_manage_action(self, action: str) -> bool:
+    def check_manage_action(self, action: str, parameters: tuple[object, ...] = ()) -> bool:
         """Whether one of these actions is on now (on the main screen)."""
         if not self.is_offered(action):
             return False
         deleted = self.sessions.show_deleted
+        if action == "toggle_deleted" and parameters:
+            return parameters != (deleted,)  # the binding that switches to the other list
         if action == "restore_session":
-            return deleted
-        if action in ("delete", "summarize"):
+            return deleted and bool(self.sessions.sessions)
+        if action in ON_LIVE_SESSIONS:
             return not deleted
         return True
 
@@ -186,6 +195,7 @@ class ManagingApp(App[None]):
 
     @on(SessionsPane.Loaded)
     def _ask_offers(self) -> None:
+        self.refresh_bindings()  # R is on only with a deleted session listed
         # Once, after the first page (never before it): which flows the store serves.
         if self.offers is None and not self._offers_asked:
             self._offers_asked = True
@@ -245,6 +255,10 @@ class ManagingApp(App[None]):
         target = request.target
         if request.restore:
             self.notify(f"Restored {target.name}.", title="Restored", markup=False)
+            if target.kind is Kind.session and not self.sessions.show_deleted:
+                # The session restored comes back selected, as it was before the delete.
+                self.sessions.reload(select=target.session_id)
+                return
         else:
             text = f"Deleted {target.name}."
             if request.undoable:
@@ -255,8 +269,11 @@ class ManagingApp(App[None]):
 
     # --- deleted sessions ------------------------------------------------------------
 
-    def action_toggle_deleted(self) -> None:
-        """The deleted sessions in the list instead of the live ones, or back."""
+    def action_toggle_deleted(self, deleted: bool | None = None) -> None:
+        """The deleted sessions in the list instead of the live ones, or back (`deleted`:
+        which to list; None: the other one)."""
+        if deleted is not None and deleted == self.sessions.show_deleted:
+            return
         self.sessions.toggle_deleted()
         self.refresh_bindings()
 

@@ -29,7 +29,10 @@ RANKS = (
     "edit_metadata",
     "delete",
     "restore_session",  # on only in the deleted sessions, where delete is off
-    "restore",  # `z` on a zoomed pane: the way back
+    # The ways back, named by their actions: `z` on a zoomed pane (its id is zoom's),
+    # `D` in the deleted sessions.
+    "restore",
+    "toggle_deleted(False)",
     "import",
     "export",
     # The focused pane's main key.
@@ -53,7 +56,8 @@ RANKS = (
     "inspector",
     "reload",
 )
-"""The other keys by rank, most needed first; a key not named here comes after them."""
+"""The other keys by rank, most needed first (by binding id, or by action where one id
+has two bindings); a key not named here comes after them."""
 
 Shown = tuple[Binding, bool, str]
 """A binding the footer shows, whether it is enabled, and its tooltip."""
@@ -67,8 +71,7 @@ def fitting(
 
     def rank(key: Shown) -> int:
         binding = key[0]
-        # `z` zooms and restores: two bindings of one id (`zoom`), told by the action.
-        binding_id = "restore" if binding.action == "restore" else binding.id or ""
+        binding_id = binding.action if binding.action in RANKS else binding.id or ""
         if binding_id in ALWAYS:
             return -1  # never left out
         return RANKS.index(binding_id) if binding_id in RANKS else len(RANKS)
