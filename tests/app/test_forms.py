@@ -114,6 +114,7 @@ async def test_n_creates_a_session_with_a_new_user_and_metadata(tmp_path: Path) 
         app.screen.query_one("#user", Select).value = NEW_USER
         await quiet(pilot)
         assert app.focused is app.screen.query_one("#user-id", Input)
+        assert problem(app, "user-id") == ""  # no complaint before an id is typed
         for name, value in (("user-id", "ana"), ("email", "ana@x.org"), ("first-name", "Ana")):
             app.screen.query_one(f"#{name}", Input).value = value
         app.screen.query_one(JsonEditor).text = '{"topic": {"a": 1}, "tags": ["x"]}'
