@@ -45,6 +45,7 @@ def test_the_lowest_ranked_keys_go_first_and_help_quit_and_palette_never() -> No
             ("s", "Sort", "sort"),
             ("n", "New", "new_session"),
             ("w", "Unranked", "unranked"),
+            ("y", "Last", "last_unranked"),
             ("?", "Help", "help"),
         ]
     ]
@@ -52,7 +53,11 @@ def test_the_lowest_ranked_keys_go_first_and_help_quit_and_palette_never() -> No
     def shown(width: int) -> list[str]:
         return [key[0].description for key in fitting(keys, width, lambda b: b.key)]
 
-    assert shown(80) == ["New", "Sort", "Unranked", "Help", "Quit"]
+    assert shown(80) == ["New", "Sort", "Unranked", "Last", "Help", "Quit"]
+    assert shown(len("n New s Sort w Unranked ? Help q Quit")) == [
+        *("New", "Sort", "Unranked"),  # of two unranked keys, the rightmost goes first
+        *("Help", "Quit"),
+    ]
     assert shown(len("n New s Sort ? Help q Quit")) == ["New", "Sort", "Help", "Quit"]
     assert shown(len("n New ? Help q Quit")) == ["New", "Help", "Quit"]
     assert shown(3) == ["Help", "Quit"]  # too narrow: still the ones always shown

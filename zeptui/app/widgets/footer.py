@@ -89,7 +89,8 @@ def fitting(
 
     # Python's sort is stable: unranked keys keep the order Textual gives them.
     kept = sorted(keys, key=place)
-    for dropped in sorted(kept, key=rank, reverse=True):
+    # The lowest rank first; of equal ranks, the rightmost first.
+    for dropped in sorted(reversed(kept), key=rank, reverse=True):
         if sum(cells(key) + 1 for key in kept) - 1 <= width or rank(dropped) < 0:
             break
         kept.remove(dropped)
