@@ -31,6 +31,7 @@ from storage.models import (
     SessionQuery,
     StoreStats,
     SummaryInfo,
+    User,
     UserPage,
 )
 from storage.store import MemoryStore
@@ -239,7 +240,12 @@ class SyncInventory(ABC):
     @abstractmethod
     def inventory(self, query: InventoryQuery) -> InventoryPage:
         """A page of sessions by `id` (soft-deleted ones too, with `deleted_at`), each
-        with its live and deleted message uuids and its live summary uuids."""
+        with its live and deleted message uuids, the live ones' metadata stamps, and
+        its live summary uuids."""
+
+    @abstractmethod
+    def user_inventory(self) -> list[User]:
+        """Every user by `id`, soft-deleted ones too (with `deleted_at`)."""
 
     @abstractmethod
     def session_contents(self, session_ids: Sequence[str]) -> list[SessionContents]:

@@ -389,6 +389,9 @@ class DuckDBStore(
     def inventory(self, query: InventoryQuery) -> InventoryPage:
         return inventory.inventory(self._db.cursor(), query)
 
+    def user_inventory(self) -> list[User]:
+        return inventory.user_inventory(self._db.cursor())
+
     def session_contents(self, session_ids: Sequence[str]) -> list[SessionContents]:
         return inventory.session_contents(self._db.cursor(), session_ids)
 

@@ -216,11 +216,7 @@ class ImportRun:
 
     def totals(self) -> ImportResult:
         """The sum of every file's result."""
-        totals = ImportResult()
-        for report in self.reports:
-            for name in ImportResult.model_fields:
-                setattr(totals, name, getattr(totals, name) + getattr(report.result, name))
-        return totals
+        return ImportResult.total(report.result for report in self.reports)
 
     def report_json(self) -> dict[str, Any]:
         """The machine-readable report: per file, and totals."""
