@@ -7,7 +7,7 @@ storage/summary_scheduler.py.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,7 @@ from storage.duckdb.writes import reserve_ids
 from storage.models import RoleType, Summary, SummaryInfo
 
 if TYPE_CHECKING:
-    from storage.summary_scheduler import Backlog, Draft, SessionDrafts
+    from storage.summary_scheduler import Backlog, Draft, SessionDrafts, StoredMessage
 
 Written = tuple[str, str, "Draft"]
 """A summary stored: its uuid, the uuid of the last message it covers, its draft."""
@@ -45,10 +45,21 @@ def list_summaries(cursor: Cursor, session_id: str) -> list[SummaryInfo]:
     return [summary_info_from_row(row) for row in rows]
 
 
-def backlogs(cursor: Cursor, keys: Sequence[int], *, again: bool) -> list[Backlog]:
+def backlogs(
+    cursor: Cursor,
+    keys: Sequence[int],
+    *,
+    again: bool,
+    prepared: dict[int, list[StoredMessage]] | None = None,
+) -> list[Backlog]:
     """The live sessions among `keys`, each with its newest summary and the live
-    messages after it (all of them, `again`)."""
-    from storage.summary_scheduler import Backlog, StoredMessage
+    messages after it (all of them, `again`).
+
+    `prepared` may hold sessions' messages as an import kept them (taken out of it
+    here): a session's are used instead of reading its messages back when they are
+    still all it has (no summary, the same live messages: same count, same newest).
+    """
+    from storage.summary_scheduler import Backlog
 
     sessions = cursor.execute(
         "SELECT s.id, coalesce(max(x.id), 0), arg_max(x.content, x.id), "
@@ -58,35 +69,76 @@ def backlogs(cursor: Cursor, keys: Sequence[int], *, again: bool) -> list[Backlo
         "GROUP BY s.id ORDER BY s.id",
         [list(keys)],
     ).fetchall()
+    kept = _still_whole(cursor, keys, prepared) if prepared else {}
     if not sessions:
         return []
     messages: dict[int, list[StoredMessage]] = {int(row[0]): [] for row in sessions}
-    rows = cursor.execute(
-        "SELECT m.session_key, m.id, m.uuid::VARCHAR, m.role, m.role_type, m.content, "
-        "m.token_count "
-        "FROM messages m "
-        "JOIN (SELECT unnest(?::BIGINT[]) AS key, unnest(?::BIGINT[]) AS point) p "
-        "ON m.session_key = p.key AND m.id > p.point "
-        "WHERE m.deleted_at IS NULL ORDER BY m.session_key, m.id",
-        [list(messages), [0 if again else int(row[3]) for row in sessions]],
-    ).fetchall()
-    # As every read shows them (read_role_type), looked up once per kind: an import's
-    # backlog is every message it added.
-    kinds: dict[str | None, RoleType] = {kind.value: kind for kind in RoleType}
-    kinds[None] = RoleType.norole
-    make = StoredMessage._make
-    for row in rows:
-        kind = kinds.get(row[4]) or read_role_type(row[4], f"message {row[2]}")
-        messages[row[0]].append(make((row[1], row[2], row[3], kind, row[5], row[6])))
+    unread = [key for key in messages if key not in kept]
+    points = {int(row[0]): 0 if again else int(row[3]) for row in sessions}
+    rows = (
+        cursor.execute(
+            "SELECT m.session_key, m.id, m.uuid::VARCHAR, m.role, m.role_type, m.content, "
+            "m.token_count "
+            "FROM messages m "
+            "JOIN (SELECT unnest(?::BIGINT[]) AS key, unnest(?::BIGINT[]) AS point) p "
+            "ON m.session_key = p.key AND m.id > p.point "
+            "WHERE m.deleted_at IS NULL ORDER BY m.session_key, m.id",
+            [unread, [points[key] for key in unread]],
+        ).fetchall()
+        if unread
+        else []
+    )
+    for key, message in stored_messages(rows):
+        messages[key].append(message)
     return [
         Backlog(
             key=int(key),
             point=int(point),
             previous=None if again else previous,
-            messages=messages[int(key)],
+            messages=kept.get(int(key)) or messages[int(key)],
         )
         for key, point, previous, _ in sessions
     ]
+
+
+def _still_whole(
+    cursor: Cursor, keys: Sequence[int], prepared: dict[int, list[StoredMessage]]
+) -> dict[int, list[StoredMessage]]:
+    """The prepared messages among `keys` (taken out of `prepared`) of the sessions
+    that have no summary and whose live messages are still exactly those."""
+    taken = {key: found for key in keys if (found := prepared.pop(key, None))}
+    if not taken:
+        return {}
+    whole = cursor.execute(
+        "SELECT m.session_key, count(*), max(m.id) FROM messages m "
+        "WHERE m.deleted_at IS NULL AND m.session_key IN (SELECT unnest(?::BIGINT[])) "
+        "AND NOT EXISTS (SELECT 1 FROM summaries x WHERE x.session_key = m.session_key "
+        "AND x.deleted_at IS NULL) GROUP BY m.session_key",
+        [list(taken)],
+    ).fetchall()
+    return {
+        key: taken[key]
+        for key, live, newest in whole
+        if live == len(taken[key]) and newest == taken[key][-1].id
+    }
+
+
+MessageRow = tuple[int, int, str, str, str | None, str, int]
+"""A backlog message as stored: session key, id, uuid, role, role type, content, tokens."""
+
+
+def stored_messages(rows: Iterable[MessageRow]) -> Iterator[tuple[int, StoredMessage]]:
+    """Each row's session key and message as a backlog holds it."""
+    from storage.summary_scheduler import StoredMessage
+
+    # As every read shows them (read_role_type), looked up once per kind: an import's
+    # backlog is every message it added.
+    kinds: dict[str | None, RoleType] = {kind.value: kind for kind in RoleType}
+    kinds[None] = RoleType.norole
+    make = StoredMessage._make
+    for key, message_id, uuid, role, role_type, content, tokens in rows:
+        kind = kinds.get(role_type) or read_role_type(role_type, f"message {uuid}")
+        yield key, make((message_id, uuid, role, kind, content, tokens))
 
 
 def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> list[Written]:

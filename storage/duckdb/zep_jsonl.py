@@ -20,7 +20,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import count
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -29,6 +31,7 @@ from storage.capabilities import BulkImportDeclined
 from storage.duckdb import search
 from storage.duckdb.connection import Cursor
 from storage.duckdb.rows import EARLIEST_SQL, LATEST_SQL
+from storage.duckdb.summaries import stored_messages
 from storage.duckdb.writes import insert_user, reserve_ids
 from storage.import_rules import (
     ROLE_TYPES_SQL,
@@ -39,7 +42,10 @@ from storage.import_rules import (
     zero_time_sql,
 )
 from storage.models import CreateUserRequest, ImportResult
-from storage.tokens import count_tokens_batch
+
+if TYPE_CHECKING:
+    from storage.summary_scheduler import StoredMessage
+from storage.tokens import count_tokens_batch, message_text
 
 TOKEN_BATCH = 50_000
 """Lines of a bulk-imported file whose tokens are counted at a time."""
@@ -196,13 +202,16 @@ def import_file(
     now: datetime,
     clock: Stopwatch,
     on_read: Callable[[int, int], None] | None = None,
+    backlogs: dict[int, list[StoredMessage]] | None = None,
 ) -> tuple[ImportResult, list[int]]:
     """Import the Zep JSONL file at `path` in the caller's transaction: what
     `BulkImport.import_sessions` stores for it read by `zeptui.importers.zep`. Returns
     the counts and the keys of the sessions touched; the phases are timed on `clock`,
     and `on_read(sessions, messages)` hears what the file holds once it is checked.
-    Raises `BulkImportDeclined` (before writing anything) for a file that needs that
-    reader."""
+    With `backlogs`, the messages of the sessions the file creates are put there as a
+    summary backlog reads them (`PreparedBacklogs`), when they fit in
+    `PREPARED_BACKLOG_BYTES`. Raises `BulkImportDeclined` (before writing anything)
+    for a file that needs that reader."""
     result = ImportResult()
     staged = stage(cursor, path, default_session_id)
     if _staged_uuids_need_care(cursor):
@@ -282,9 +291,12 @@ def import_file(
     result.messages_skipped = staged.rows - result.messages_added
     if result.messages_added:
         clock.lap("new messages")
-        _count_staged_tokens(cursor, int(row[1]), int(row[2]))
-        clock.lap("tokens")
         message_ids = reserve_ids(cursor, "messages_id_seq", result.messages_added)
+        keep = None
+        if backlogs is not None and session_keys and _fits_in_memory(cursor, session_keys[0]):
+            keep = _BacklogRows(backlogs, session_keys[0], message_ids[0])
+        _count_staged_tokens(cursor, int(row[1]), int(row[2]), keep)
+        clock.lap("tokens")
         # Ids follow the file's line order (`ordinal`), whatever order the join
         # and DuckDB's threads produce the rows in. The rows are written in that
         # order too, by one thread: sorting them on several threads at once
@@ -356,29 +368,71 @@ def _staged_uuids_need_care(cursor: Cursor) -> bool:
     return bool(row and row[0])
 
 
-def _count_staged_tokens(cursor: Cursor, first: int, last: int) -> None:
+def _count_staged_tokens(cursor: Cursor, first: int, last: int, keep: _BacklogRows | None) -> None:
     """`zep_tokens(seq, ordinal, token_count)` for the rows of `zep_new`, a batch of
     `TOKEN_BATCH` lines at a time, so memory stays flat however big the file.
     `ordinal` numbers the rows in file order from 0: their message ids follow it
-    (a window numbering the rows instead would hold them all in memory)."""
+    (a window numbering the rows instead would hold them all in memory). With
+    `keep`, the rows it asks for are kept as backlog messages too."""
     cursor.execute(
         "CREATE OR REPLACE TEMP TABLE zep_tokens (seq BIGINT, ordinal BIGINT, token_count INTEGER)"
     )
     numbered = 0
+    columns = "seq, role, content" + (", session_key, uuid::VARCHAR, role_type" if keep else "")
     for low in range(first, last + 1, TOKEN_BATCH):
         rows = cursor.execute(
-            "SELECT seq, role || ': ' || content FROM zep_new "
-            "WHERE seq >= ? AND seq < ? ORDER BY seq",
+            f"SELECT {columns} FROM zep_new WHERE seq >= ? AND seq < ? ORDER BY seq",
             [low, low + TOKEN_BATCH],
         ).fetchall()
         if rows:
-            counts = count_tokens_batch([text for _, text in rows])
+            counts = count_tokens_batch([message_text(row[1], row[2]) for row in rows])
             cursor.execute(
                 "INSERT INTO zep_tokens SELECT unnest(?::BIGINT[]), "
                 "unnest(range(?, ?)), unnest(?::INTEGER[])",
-                [[seq for seq, _ in rows], numbered, numbered + len(rows), counts],
+                [[row[0] for row in rows], numbered, numbered + len(rows), counts],
             )
+            if keep is not None:
+                keep.add(rows, counts, numbered)
             numbered += len(rows)
+
+
+PREPARED_BACKLOG_BYTES = 128 * 1024 * 1024
+"""At most this much (estimated) is kept in memory as the new sessions' backlogs;
+a bigger file's summaries read their backlogs back from the store."""
+_MESSAGE_OVERHEAD_BYTES = 240
+"""Python's cost of a kept message besides its content: the tuple, uuid, numbers."""
+
+
+def _fits_in_memory(cursor: Cursor, first_new_session: int) -> bool:
+    """Whether the new sessions' messages fit in `PREPARED_BACKLOG_BYTES`."""
+    row = cursor.execute(
+        f"SELECT coalesce(sum(strlen(content) + {_MESSAGE_OVERHEAD_BYTES}), 0) FROM zep_new "
+        "WHERE session_key >= ?",
+        [first_new_session],
+    ).fetchone()
+    return row is not None and int(row[0]) <= PREPARED_BACKLOG_BYTES
+
+
+class _BacklogRows:
+    """Keeps the counted rows of the sessions the import creates as the backlog
+    messages a summary run reads (`storage.duckdb.summaries.stored_messages`)."""
+
+    def __init__(self, into: dict[int, list[StoredMessage]], first_new: int, first_id: int):
+        self._into = into
+        self._first_new = first_new
+        self._first_id = first_id
+
+    def add(self, rows: list[tuple[Any, ...]], counts: list[int], numbered: int) -> None:
+        """Keep the new sessions' rows (seq, role, content, session_key, uuid,
+        role_type) counted as `counts`, the first of them the `numbered`th new row."""
+        first_new, into = self._first_new, self._into
+        kept = (
+            (row[3], message_id, row[4], row[1], row[5], row[2], tokens)
+            for message_id, row, tokens in zip(count(self._first_id + numbered), rows, counts)
+            if row[3] >= first_new
+        )
+        for key, message in stored_messages(kept):
+            into.setdefault(key, []).append(message)
 
 
 class Stopwatch:
