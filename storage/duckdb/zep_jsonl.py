@@ -17,7 +17,8 @@ Then it counts tokens in parallel, a batch at a time, and inserts in bulk.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import count
@@ -32,6 +33,7 @@ from storage.duckdb import search
 from storage.duckdb.connection import Cursor
 from storage.duckdb.rows import EARLIEST_SQL, LATEST_SQL
 from storage.duckdb.summaries import stored_messages
+from storage.duckdb.terms import MESSAGES, postings_sql, tokenise_sql
 from storage.duckdb.writes import insert_user, reserve_ids
 from storage.import_rules import (
     ROLE_TYPES_SQL,
@@ -210,7 +212,7 @@ def import_file(
     and `on_read(sessions, messages)` hears what the file holds once it is checked.
     With `backlogs`, the messages of the sessions the file creates are put there as a
     summary backlog reads them (`PreparedBacklogs`), when they fit in
-    `PREPARED_BACKLOG_BYTES`. Raises `BulkImportDeclined` (before writing anything)
+    `IN_MEMORY_BYTES`. Raises `BulkImportDeclined` (before writing anything)
     for a file that needs that reader."""
     result = ImportResult()
     staged = stage(cursor, path, default_session_id)
@@ -293,10 +295,12 @@ def import_file(
         clock.lap("new messages")
         message_ids = reserve_ids(cursor, "messages_id_seq", result.messages_added)
         keep = None
-        if backlogs is not None and session_keys and _fits_in_memory(cursor, session_keys[0]):
+        if backlogs is not None and session_keys and _fits_in_memory(cursor):
             keep = _BacklogRows(backlogs, session_keys[0], message_ids[0])
-        _count_staged_tokens(cursor, int(row[1]), int(row[2]), keep)
-        clock.lap("tokens")
+        _count_staged_tokens(
+            cursor, int(row[1]), int(row[2]), keep, lambda: _read_terms(cursor, message_ids[0])
+        )
+        clock.lap("tokens and terms")
         # Ids follow the file's line order (`ordinal`), whatever order the join
         # and DuckDB's threads produce the rows in. The rows are written in that
         # order too, by one thread: sorting them on several threads at once
@@ -333,8 +337,8 @@ def import_file(
         # A big import into an empty index writes it sorted: no re-sort after.
         compact = search.compact_due(cursor, result.messages_added)
         in_order = compact and search.is_empty(cursor)
-        where = "id BETWEEN ? AND ?"
-        search.index(cursor, where, [message_ids[0], message_ids[-1]], in_order=in_order)
+        for statement in postings_sql(MESSAGES, in_order=in_order):
+            cursor.execute(statement)
         clock.lap("index")
         if compact and not in_order:
             search.compact(cursor)
@@ -346,7 +350,7 @@ def import_file(
             "ON s.session_id = z.session_id ORDER BY s.id"
         ).fetchall()
     ]
-    for table in ("zep_rows", "zep_sessions", "zep_created", "zep_new", "zep_tokens"):
+    for table in ("zep_rows", "zep_sessions", "zep_created", "zep_new", "zep_tokens", "zep_ids"):
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
     return result, touched
 
@@ -368,49 +372,87 @@ def _staged_uuids_need_care(cursor: Cursor) -> bool:
     return bool(row and row[0])
 
 
-def _count_staged_tokens(cursor: Cursor, first: int, last: int, keep: _BacklogRows | None) -> None:
-    """`zep_tokens(seq, ordinal, token_count)` for the rows of `zep_new`, a batch of
-    `TOKEN_BATCH` lines at a time, so memory stays flat however big the file.
-    `ordinal` numbers the rows in file order from 0: their message ids follow it
-    (a window numbering the rows instead would hold them all in memory). With
-    `keep`, the rows it asks for are kept as backlog messages too."""
+def _read_terms(cursor: Cursor, first_id: int) -> None:
+    """The search terms of the rows of `zep_new`, with the message ids they will be
+    stored with (in file order from `first_id`), for `postings_sql` once they are."""
+    cursor.execute(
+        "CREATE OR REPLACE TEMP TABLE zep_ids AS "
+        "SELECT seq, $first + row_number() OVER (ORDER BY seq) - 1 AS id FROM zep_new",
+        {"first": first_id},
+    )
+    for statement in tokenise_sql(
+        "(SELECT i.id, n.content FROM zep_new n JOIN zep_ids i USING (seq))"
+    ):
+        cursor.execute(statement)
+
+
+def _count_staged_tokens(
+    cursor: Cursor,
+    first: int,
+    last: int,
+    keep: _BacklogRows | None,
+    alongside: Callable[[], None],
+) -> None:
+    """`zep_tokens(seq, ordinal, token_count)` for the rows of `zep_new`, and
+    `alongside()`, DuckDB work on the same rows.
+
+    Rows that fit in `IN_MEMORY_BYTES` are read at once and counted by a thread
+    while `alongside()` runs (DuckDB lets go of the GIL: both cores work); more are
+    read and counted `TOKEN_BATCH` lines at a time, so memory stays flat however big
+    the file, and `alongside()` runs after. `ordinal` numbers the rows in file order
+    from 0: their message ids follow it. With `keep`, the rows it asks for are kept
+    as backlog messages too (`keep` needs the rows to fit).
+    """
     cursor.execute(
         "CREATE OR REPLACE TEMP TABLE zep_tokens (seq BIGINT, ordinal BIGINT, token_count INTEGER)"
     )
     numbered = 0
     columns = "seq, role, content" + (", session_key, uuid::VARCHAR, role_type" if keep else "")
-    for low in range(first, last + 1, TOKEN_BATCH):
-        rows = cursor.execute(
+    batches: Iterable[list[tuple[Any, ...]]] = (
+        cursor.execute(
             f"SELECT {columns} FROM zep_new WHERE seq >= ? AND seq < ? ORDER BY seq",
             [low, low + TOKEN_BATCH],
         ).fetchall()
-        if rows:
-            counts = count_tokens_batch([message_text(row[1], row[2]) for row in rows])
-            cursor.execute(
-                "INSERT INTO zep_tokens SELECT unnest(?::BIGINT[]), "
-                "unnest(range(?, ?)), unnest(?::INTEGER[])",
-                [[row[0] for row in rows], numbered, numbered + len(rows), counts],
-            )
-            if keep is not None:
-                keep.add(rows, counts, numbered)
-            numbered += len(rows)
+        for low in range(first, last + 1, TOKEN_BATCH)
+    )
+    at_once = keep is not None or _fits_in_memory(cursor)
+    if at_once:
+        batches = [[row for rows in batches for row in rows]]
+    for rows in batches:
+        texts = [message_text(row[1], row[2]) for row in rows]
+        if at_once:
+            with ThreadPoolExecutor(1, thread_name_prefix="zeptui-count") as pool:
+                counting = pool.submit(count_tokens_batch, texts)
+                alongside()
+                counts = counting.result()
+        else:
+            counts = count_tokens_batch(texts)
+        cursor.execute(
+            "INSERT INTO zep_tokens SELECT unnest(?::BIGINT[]), "
+            "unnest(range(?, ?)), unnest(?::INTEGER[])",
+            [[row[0] for row in rows], numbered, numbered + len(rows), counts],
+        )
+        if keep is not None:
+            keep.add(rows, counts, numbered)
+        numbered += len(rows)
+    if not at_once:
+        alongside()
 
 
-PREPARED_BACKLOG_BYTES = 128 * 1024 * 1024
-"""At most this much (estimated) is kept in memory as the new sessions' backlogs;
-a bigger file's summaries read their backlogs back from the store."""
+IN_MEMORY_BYTES = 128 * 1024 * 1024
+"""At most this much (estimated) of an import's new messages is held in memory at
+once: to count their tokens beside DuckDB's work and keep the new sessions' backlogs
+for their summaries. A bigger file is read in batches, its backlogs read back."""
 _MESSAGE_OVERHEAD_BYTES = 240
-"""Python's cost of a kept message besides its content: the tuple, uuid, numbers."""
+"""Python's cost of a message held besides its content: the tuple, uuid, numbers."""
 
 
-def _fits_in_memory(cursor: Cursor, first_new_session: int) -> bool:
-    """Whether the new sessions' messages fit in `PREPARED_BACKLOG_BYTES`."""
+def _fits_in_memory(cursor: Cursor) -> bool:
+    """Whether the new messages fit in `IN_MEMORY_BYTES`."""
     row = cursor.execute(
-        f"SELECT coalesce(sum(strlen(content) + {_MESSAGE_OVERHEAD_BYTES}), 0) FROM zep_new "
-        "WHERE session_key >= ?",
-        [first_new_session],
+        f"SELECT coalesce(sum(strlen(content) + {_MESSAGE_OVERHEAD_BYTES}), 0) FROM zep_new"
     ).fetchone()
-    return row is not None and int(row[0]) <= PREPARED_BACKLOG_BYTES
+    return row is not None and int(row[0]) <= IN_MEMORY_BYTES
 
 
 class _BacklogRows:
