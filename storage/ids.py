@@ -43,8 +43,11 @@ def uuid5_sql(namespace: uuid.UUID, name_sql: str) -> str:
     """
     namespace_blob = "".join(f"\\x{byte:02x}" for byte in namespace.bytes)
     digest = f"sha1('{namespace_blob}'::BLOB || encode({name_sql}))"
+    # The digest written out at each use, not as a scalar subquery: DuckDB computes
+    # a repeated expression once (common subexpressions), whereas it turns the
+    # subquery into a grouping and a join (most of reading a file's rows).
     return (
-        f"(SELECT (substr(d, 1, 12) || '5' || substr(d, 14, 3) "
-        f"|| substr('89ab', (('0x' || substr(d, 17, 1))::INTEGER & 3) + 1, 1) "
-        f"|| substr(d, 18, 15))::UUID FROM (SELECT {digest} AS d))"
+        f"(substr({digest}, 1, 12) || '5' || substr({digest}, 14, 3) "
+        f"|| substr('89ab', (('0x' || substr({digest}, 17, 1))::INTEGER & 3) + 1, 1) "
+        f"|| substr({digest}, 18, 15))::UUID"
     )

@@ -68,11 +68,11 @@ def summaries(store: DuckDBStore) -> list[tuple[object, ...]]:
 
 
 def messages(store: DuckDBStore) -> list[tuple[object, ...]]:
-    """Every message as stored (times aside) and what search finds of it."""
+    """Every message as stored (times aside), its session's uuid, and what search finds."""
     page = store.session_page(SessionQuery(limit=100)).sessions
     found = store.search(SearchQuery(text="kayak", limit=1000))
     return [
-        (info.session.session_id, m.uuid, m.role, m.role_type, m.content, m.token_count)
+        (info.session.uuid, m.uuid, m.role, m.role_type, m.content, m.token_count)
         for info in page
         for m in store.list_messages(info.session.session_id, limit=0).messages
     ] + sorted((hit.message.uuid, round(hit.score, 9)) for hit in found if hit.message)
