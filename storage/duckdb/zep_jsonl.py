@@ -180,7 +180,7 @@ def stage(cursor: Cursor, path: Path, default_session_id: str) -> StagedFile:
             )
             SELECT seq, ok, session_id, user_id, filled_at AS created_at, content, metadata,
                    role, role_type, position, seq - position AS island,
-                   coalesce(given_uuid, {uuid_sql}) AS uuid
+                   CASE WHEN given_uuid IS NULL THEN {uuid_sql} ELSE given_uuid END AS uuid
             FROM roles
             """,
             {"path": str(path), "default": default_session_id},
