@@ -7,7 +7,7 @@ storage/summary_scheduler.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -88,8 +88,8 @@ def backlogs(
         if unread
         else []
     )
-    for key, message in stored_messages(rows):
-        messages[key].append(message)
+    if rows:
+        messages.update(backlog_messages(*zip(*rows, strict=True)))
     return [
         Backlog(
             key=int(key),
@@ -123,22 +123,38 @@ def _still_whole(
     }
 
 
-MessageRow = tuple[int, int, str, str, str | None, str, int]
-"""A backlog message as stored: session key, id, uuid, role, role type, content, tokens."""
-
-
-def stored_messages(rows: Iterable[MessageRow]) -> Iterator[tuple[int, StoredMessage]]:
-    """Each row's session key and message as a backlog holds it."""
+def backlog_messages(
+    keys: Sequence[int],
+    ids: Sequence[int],
+    uuids: Sequence[str],
+    roles: Sequence[str],
+    role_types: Sequence[str | None],
+    contents: Sequence[str],
+    tokens: Sequence[int],
+) -> dict[int, list[StoredMessage]]:
+    """Messages given as columns (ordered by session key) as backlogs hold them, by
+    session key."""
     from storage.summary_scheduler import StoredMessage
 
     # As every read shows them (read_role_type), looked up once per kind: an import's
     # backlog is every message it added.
-    kinds: dict[str | None, RoleType] = {kind.value: kind for kind in RoleType}
-    kinds[None] = RoleType.norole
-    make = StoredMessage._make
-    for key, message_id, uuid, role, role_type, content, tokens in rows:
-        kind = kinds.get(role_type) or read_role_type(role_type, f"message {uuid}")
-        yield key, make((message_id, uuid, role, kind, content, tokens))
+    known: dict[str | None, RoleType] = {kind.value: kind for kind in RoleType}
+    known[None] = RoleType.norole
+    kinds = list(map(known.get, role_types))
+    if None in kinds:
+        kinds = [
+            kind or read_role_type(stored, f"message {uuid}")
+            for kind, stored, uuid in zip(kinds, role_types, uuids, strict=True)
+        ]
+    messages = list(
+        map(StoredMessage._make, zip(ids, uuids, roles, kinds, contents, tokens, strict=True))
+    )
+    ends = [n for n in range(1, len(keys)) if keys[n] != keys[n - 1]]
+    return {
+        keys[start]: messages[start:end]
+        for start, end in zip([0, *ends], [*ends, len(keys)], strict=True)
+        if start < end
+    }
 
 
 def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> list[Written]:

@@ -17,11 +17,11 @@ Then it counts tokens in parallel, a batch at a time, and inserts in bulk.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import count
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,7 @@ from storage.capabilities import BulkImportDeclined
 from storage.duckdb import search
 from storage.duckdb.connection import Cursor
 from storage.duckdb.rows import EARLIEST_SQL, LATEST_SQL
-from storage.duckdb.summaries import stored_messages
+from storage.duckdb.summaries import backlog_messages
 from storage.duckdb.terms import MESSAGES, postings_sql, tokenise_sql
 from storage.duckdb.writes import insert_user, reserve_ids
 from storage.import_rules import (
@@ -294,14 +294,13 @@ def import_file(
     if result.messages_added:
         clock.lap("new messages")
         message_ids = reserve_ids(cursor, "messages_id_seq", result.messages_added)
+        _number_rows(cursor, message_ids[0])
         keep = None
         if backlogs is not None and session_keys and _fits_in_memory(cursor):
-            keep = _BacklogRows(backlogs, session_keys[0], message_ids[0])
-        _count_staged_tokens(
-            cursor, int(row[1]), int(row[2]), keep, lambda: _read_terms(cursor, message_ids[0])
-        )
+            keep = _BacklogRows(backlogs, session_keys[0])
+        _count_staged_tokens(cursor, int(row[1]), int(row[2]), keep, lambda: _read_terms(cursor))
         clock.lap("tokens and terms")
-        # Ids follow the file's line order (`ordinal`), whatever order the join
+        # Ids follow the file's line order (`zep_ids`), whatever order the join
         # and DuckDB's threads produce the rows in. The rows are written in that
         # order too, by one thread: sorting them on several threads at once
         # holds more than the import's memory limit and cannot spill.
@@ -310,12 +309,13 @@ def import_file(
         cursor.execute(
             "INSERT INTO messages (id, uuid, session_key, role, role_type, content, "
             "token_count, metadata, created_at, updated_at) "
-            "SELECT $first + t.ordinal, n.uuid, "
+            "SELECT i.id, n.uuid, "
             "n.session_key, n.role, coalesce(n.role_type, 'norole'), n.content, "
             "t.token_count, n.metadata, "
             "coalesce(n.created_at, $now), $now "
-            "FROM zep_new n JOIN zep_tokens t USING (seq) ORDER BY n.seq",
-            {"now": now, "first": message_ids[0]},
+            "FROM zep_new n JOIN zep_tokens t USING (seq) JOIN zep_ids i USING (seq) "
+            "ORDER BY n.seq",
+            {"now": now},
         )
         assert threads is not None
         cursor.execute(f"SET threads = {int(threads[0])}")
@@ -372,14 +372,19 @@ def _staged_uuids_need_care(cursor: Cursor) -> bool:
     return bool(row and row[0])
 
 
-def _read_terms(cursor: Cursor, first_id: int) -> None:
-    """The search terms of the rows of `zep_new`, with the message ids they will be
-    stored with (in file order from `first_id`), for `postings_sql` once they are."""
+def _number_rows(cursor: Cursor, first_id: int) -> None:
+    """`zep_ids(seq, id)`: the message id of each row of `zep_new`, in file order from
+    `first_id` (one column sorted: little memory however big the file)."""
     cursor.execute(
         "CREATE OR REPLACE TEMP TABLE zep_ids AS "
         "SELECT seq, $first + row_number() OVER (ORDER BY seq) - 1 AS id FROM zep_new",
         {"first": first_id},
     )
+
+
+def _read_terms(cursor: Cursor) -> None:
+    """The search terms of the rows of `zep_new` under their message ids, for
+    `postings_sql` once the rows are stored."""
     for statement in tokenise_sql(
         "(SELECT i.id, n.content FROM zep_new n JOIN zep_ids i USING (seq))"
     ):
@@ -390,53 +395,53 @@ def _count_staged_tokens(
     cursor: Cursor,
     first: int,
     last: int,
-    keep: _BacklogRows | None,
+    keep: Callable[[Sequence[Any], list[int]], None] | None,
     alongside: Callable[[], None],
 ) -> None:
-    """`zep_tokens(seq, ordinal, token_count)` for the rows of `zep_new`, and
-    `alongside()`, DuckDB work on the same rows.
+    """`zep_tokens(seq, token_count)` for the rows of `zep_new`, and `alongside()`,
+    DuckDB work on the same rows.
 
     Rows that fit in `IN_MEMORY_BYTES` are read at once and counted by a thread
     while `alongside()` runs (DuckDB lets go of the GIL: both cores work); more are
     read and counted `TOKEN_BATCH` lines at a time, so memory stays flat however big
-    the file, and `alongside()` runs after. `ordinal` numbers the rows in file order
-    from 0: their message ids follow it. With `keep`, the rows it asks for are kept
-    as backlog messages too (`keep` needs the rows to fit).
+    the file, and `alongside()` runs after. `keep` (which needs the rows to fit) is
+    handed every row's columns as `summaries.backlog_messages` takes them (ordered by
+    session key) and their counts.
     """
-    cursor.execute(
-        "CREATE OR REPLACE TEMP TABLE zep_tokens (seq BIGINT, ordinal BIGINT, token_count INTEGER)"
-    )
-    numbered = 0
-    columns = "seq, role, content" + (", session_key, uuid::VARCHAR, role_type" if keep else "")
-    batches: Iterable[list[tuple[Any, ...]]] = (
-        cursor.execute(
-            f"SELECT {columns} FROM zep_new WHERE seq >= ? AND seq < ? ORDER BY seq",
+    cursor.execute("CREATE OR REPLACE TEMP TABLE zep_tokens (seq BIGINT, token_count INTEGER)")
+    if keep is not None or _fits_in_memory(cursor):
+        rows = cursor.execute(
+            "SELECT n.session_key, i.id, n.uuid::VARCHAR, n.role, n.role_type, n.content, n.seq "
+            "FROM zep_new n JOIN zep_ids i USING (seq) ORDER BY n.session_key, n.seq"
+        ).fetchall()
+        columns = list(zip(*rows, strict=True))
+        del rows
+        texts = list(map(message_text, columns[3], columns[5]))
+        with ThreadPoolExecutor(1, thread_name_prefix="zeptui-count") as pool:
+            # One counting thread: DuckDB keeps the other core busy, and two
+            # would contend for the GIL (a third more CPU for short texts).
+            counting = pool.submit(count_tokens_batch, texts, 1)
+            alongside()
+            counts = counting.result()
+        _insert_counts(cursor, columns[6], counts)
+        if keep is not None:
+            keep(columns, counts)
+        return
+    for low in range(first, last + 1, TOKEN_BATCH):
+        batch = cursor.execute(
+            "SELECT seq, role, content FROM zep_new WHERE seq >= ? AND seq < ?",
             [low, low + TOKEN_BATCH],
         ).fetchall()
-        for low in range(first, last + 1, TOKEN_BATCH)
+        counts = count_tokens_batch([message_text(row[1], row[2]) for row in batch])
+        _insert_counts(cursor, [row[0] for row in batch], counts)
+    alongside()
+
+
+def _insert_counts(cursor: Cursor, seqs: Sequence[int], counts: list[int]) -> None:
+    cursor.execute(
+        "INSERT INTO zep_tokens SELECT unnest(?::BIGINT[]), unnest(?::INTEGER[])",
+        [list(seqs), counts],
     )
-    at_once = keep is not None or _fits_in_memory(cursor)
-    if at_once:
-        batches = [[row for rows in batches for row in rows]]
-    for rows in batches:
-        texts = [message_text(row[1], row[2]) for row in rows]
-        if at_once:
-            with ThreadPoolExecutor(1, thread_name_prefix="zeptui-count") as pool:
-                counting = pool.submit(count_tokens_batch, texts)
-                alongside()
-                counts = counting.result()
-        else:
-            counts = count_tokens_batch(texts)
-        cursor.execute(
-            "INSERT INTO zep_tokens SELECT unnest(?::BIGINT[]), "
-            "unnest(range(?, ?)), unnest(?::INTEGER[])",
-            [[row[0] for row in rows], numbered, numbered + len(rows), counts],
-        )
-        if keep is not None:
-            keep.add(rows, counts, numbered)
-        numbered += len(rows)
-    if not at_once:
-        alongside()
 
 
 IN_MEMORY_BYTES = 128 * 1024 * 1024
@@ -456,25 +461,20 @@ def _fits_in_memory(cursor: Cursor) -> bool:
 
 
 class _BacklogRows:
-    """Keeps the counted rows of the sessions the import creates as the backlog
-    messages a summary run reads (`storage.duckdb.summaries.stored_messages`)."""
+    """Keeps the counted rows of the sessions the import creates (the keys from
+    `first_new` on) as the backlogs a summary run reads."""
 
-    def __init__(self, into: dict[int, list[StoredMessage]], first_new: int, first_id: int):
+    def __init__(self, into: dict[int, list[StoredMessage]], first_new: int):
         self._into = into
         self._first_new = first_new
-        self._first_id = first_id
 
-    def add(self, rows: list[tuple[Any, ...]], counts: list[int], numbered: int) -> None:
-        """Keep the new sessions' rows (seq, role, content, session_key, uuid,
-        role_type) counted as `counts`, the first of them the `numbered`th new row."""
-        first_new, into = self._first_new, self._into
-        kept = (
-            (row[3], message_id, row[4], row[1], row[5], row[2], tokens)
-            for message_id, row, tokens in zip(count(self._first_id + numbered), rows, counts)
-            if row[3] >= first_new
+    def __call__(self, columns: Sequence[Any], counts: list[int]) -> None:
+        """Keep the rows of `columns` (ordered by session key) of the new sessions."""
+        start = bisect_left(columns[0], self._first_new)
+        keys, ids, uuids, roles, role_types, contents = (c[start:] for c in columns[:6])
+        self._into.update(
+            backlog_messages(keys, ids, uuids, roles, role_types, contents, counts[start:])
         )
-        for key, message in stored_messages(kept):
-            into.setdefault(key, []).append(message)
 
 
 class Stopwatch:
