@@ -35,6 +35,15 @@ def summary_uuid(recent_message_uuid: str, revision: int = 0) -> str:
     return str(uuid.uuid5(STORE_NAMESPACE, f"{name}\x1f{revision}" if revision else name))
 
 
+def summary_uuid_sql(recent_message_uuid: str, revision: str) -> str:
+    """`summary_uuid` in SQL, of a UUID expression and an integer one."""
+    name = (
+        f"'summary' || chr(31) || {recent_message_uuid}::VARCHAR || "
+        f"CASE WHEN {revision} > 0 THEN chr(31) || {revision}::VARCHAR ELSE '' END"
+    )
+    return uuid5_sql(STORE_NAMESPACE, name)
+
+
 def uuid5_sql(namespace: uuid.UUID, name_sql: str) -> str:
     """A DuckDB expression equal to `uuid.uuid5(namespace, <name_sql>)`.
 

@@ -470,7 +470,7 @@ class DuckDBStore(
         now = self._db.now()
         with self._db.write(changes=[batch.key for batch in batches]) as cursor:
             written = summaries.write(cursor, batches, now)
-        return summaries.stored(written, now) if report else []
+        return summaries.stored(self._db.cursor(), written, now) if report else []
 
     # --- search and maintenance ----------------------------------------------------
 

@@ -30,8 +30,8 @@ from storage.models import RoleType, Summary, SummaryInfo
 if TYPE_CHECKING:
     from storage.summary_scheduler import Backlog, Draft, SessionDrafts, StoredMessage
 
-Written = tuple[str, str, "Draft"]
-"""A summary stored: its uuid, the uuid of the last message it covers, its draft."""
+Written = tuple[int, str, "Draft"]
+"""A summary stored: its id, the uuid of the last message it covers, its draft."""
 
 
 def list_summaries(cursor: Cursor, session_id: str) -> list[SummaryInfo]:
@@ -182,8 +182,9 @@ def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> li
     if not rows:
         return []
     recent = [draft.covered[-1].uuid for _, draft in rows]
-    # A summary's uuid follows from the last message it covers; summarising
-    # again gives the next revision, unique beside the soft-deleted one.
+    # A summary's uuid follows from the last message it covers (made in SQL: a
+    # big run writes tens of thousands); summarising again gives the next
+    # revision, unique beside the soft-deleted one.
     revisions: dict[str, int] = {
         str(uuid): int(count)
         for uuid, count in cursor.execute(
@@ -193,40 +194,50 @@ def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> li
             [sorted({key for key, _ in rows}), recent],
         ).fetchall()
     }
-    uuids = [ids.summary_uuid(last, revisions.get(last, 0)) for last in recent]
     # Ids order a session's summaries (the newest is the summary point).
     summary_ids = reserve_ids(cursor, "summaries_id_seq", len(rows))
     terms = search.read_terms([draft.content for _, draft in rows])
     cursor.execute(
-        "INSERT INTO summaries SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
-        "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), "
-        "unnest(?::UUID[]), unnest(?::BIGINT[]), unnest(?::UUID[]), "
-        "unnest(?::INTEGER[]), unnest(?::JSON[]), ?::TIMESTAMP, NULL, unnest(?::INTEGER[])",
-        [
-            summary_ids,
-            uuids,
-            [key for key, _ in rows],
-            [draft.content for _, draft in rows],
-            [draft.token_count for _, draft in rows],
-            recent,
-            [draft.covered[-1].id for _, draft in rows],
-            [draft.covered[0].uuid for _, draft in rows],
-            [len(draft.covered) for _, draft in rows],
-            [dump_json(draft.metadata) for _, draft in rows],
-            now,
-            search.search_lengths(terms),
-        ],
+        f"INSERT INTO summaries SELECT id, {ids.summary_uuid_sql('recent', 'revision')}, "
+        "session_key, content, token_count, recent, recent_id, first, message_count, "
+        "metadata, $now::TIMESTAMP, NULL, search_len FROM ("
+        "SELECT unnest($ids::BIGINT[]) AS id, unnest($keys::BIGINT[]) AS session_key, "
+        "unnest($contents::VARCHAR[]) AS content, unnest($tokens::INTEGER[]) AS token_count, "
+        "unnest($recent::UUID[]) AS recent, unnest($revisions::INTEGER[]) AS revision, "
+        "unnest($recent_ids::BIGINT[]) AS recent_id, unnest($first::UUID[]) AS first, "
+        "unnest($counts::INTEGER[]) AS message_count, unnest($metadata::JSON[]) AS metadata, "
+        "unnest($lengths::INTEGER[]) AS search_len)",
+        {
+            "ids": summary_ids,
+            "keys": [key for key, _ in rows],
+            "contents": [draft.content for _, draft in rows],
+            "tokens": [draft.token_count for _, draft in rows],
+            "recent": recent,
+            "revisions": [revisions.get(last, 0) for last in recent],
+            "recent_ids": [draft.covered[-1].id for _, draft in rows],
+            "first": [draft.covered[0].uuid for _, draft in rows],
+            "counts": [len(draft.covered) for _, draft in rows],
+            "metadata": [dump_json(draft.metadata) for _, draft in rows],
+            "now": now,
+            "lengths": search.search_lengths(terms),
+        },
     )
     search.index_new(cursor, SUMMARIES, summary_ids, terms)
-    return list(zip(uuids, recent, [draft for _, draft in rows], strict=True))
+    return list(zip(summary_ids, recent, [draft for _, draft in rows], strict=True))
 
 
-def stored(written: Sequence[Written], now: datetime) -> list[SummaryInfo]:
+def stored(cursor: Cursor, written: Sequence[Written], now: datetime) -> list[SummaryInfo]:
     """The summaries `write` stored at `now`, as reads show them."""
+    uuids = dict(
+        cursor.execute(
+            "SELECT id, uuid::VARCHAR FROM summaries WHERE id IN (SELECT unnest(?::BIGINT[]))",
+            [[summary_id for summary_id, _, _ in written]],
+        ).fetchall()
+    )
     return [
         SummaryInfo(
             summary=Summary(
-                uuid=summary_uuid,
+                uuid=uuids[summary_id],
                 created_at=utc(now),
                 content=draft.content,
                 token_count=draft.token_count,
@@ -236,7 +247,7 @@ def stored(written: Sequence[Written], now: datetime) -> list[SummaryInfo]:
             first_message_uuid=draft.covered[0].uuid,
             message_count=len(draft.covered),
         )
-        for summary_uuid, last, draft in written
+        for summary_id, last, draft in written
     ]
 
 
