@@ -181,7 +181,7 @@ def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> li
     rows = [(batch.key, draft) for batch in kept for draft in batch.drafts]
     if not rows:
         return []
-    recent = [draft.covered[-1].uuid for _, draft in rows]
+    recent = [draft.last.uuid for _, draft in rows]
     # A summary's uuid follows from the last message it covers (made in SQL: a
     # big run writes tens of thousands); summarising again gives the next
     # revision, unique beside the soft-deleted one.
@@ -214,9 +214,9 @@ def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> li
             "tokens": [draft.token_count for _, draft in rows],
             "recent": recent,
             "revisions": [revisions.get(last, 0) for last in recent],
-            "recent_ids": [draft.covered[-1].id for _, draft in rows],
-            "first": [draft.covered[0].uuid for _, draft in rows],
-            "counts": [len(draft.covered) for _, draft in rows],
+            "recent_ids": [draft.last.id for _, draft in rows],
+            "first": [draft.first.uuid for _, draft in rows],
+            "counts": [draft.message_count for _, draft in rows],
             "metadata": [dump_json(draft.metadata) for _, draft in rows],
             "now": now,
             "lengths": search.search_lengths(terms),
@@ -244,8 +244,8 @@ def stored(cursor: Cursor, written: Sequence[Written], now: datetime) -> list[Su
                 recent_message_uuid=last,
                 metadata=draft.metadata,
             ),
-            first_message_uuid=draft.covered[0].uuid,
-            message_count=len(draft.covered),
+            first_message_uuid=draft.first.uuid,
+            message_count=draft.message_count,
         )
         for summary_id, last, draft in written
     ]
