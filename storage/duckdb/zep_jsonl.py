@@ -11,7 +11,9 @@ problem with its file and line. Both apply the rules of `storage.import_rules`
 (this module their SQL); `tests/test_zep_bulk.py` checks that both paths store the
 same thing.
 
-Then it counts tokens in parallel, a batch at a time, and inserts in bulk.
+Then it counts tokens (on a thread, while DuckDB reads the same rows' search terms)
+and inserts in bulk. The messages of the sessions it creates are handed on for their
+summaries, so that the summary run need not read them back.
 """
 
 from __future__ import annotations
@@ -44,10 +46,10 @@ from storage.import_rules import (
     zero_time_sql,
 )
 from storage.models import CreateUserRequest, ImportResult
+from storage.tokens import count_tokens_batch, message_text
 
 if TYPE_CHECKING:
     from storage.summary_scheduler import StoredMessage
-from storage.tokens import count_tokens_batch, message_text
 
 TOKEN_BATCH = 50_000
 """Lines of a bulk-imported file whose tokens are counted at a time."""
@@ -211,7 +213,7 @@ def import_file(
     the counts and the keys of the sessions touched; the phases are timed on `clock`,
     and `on_read(sessions, messages)` hears what the file holds once it is checked.
     With `backlogs`, the messages of the sessions the file creates are put there as a
-    summary backlog reads them (`PreparedBacklogs`), when they fit in
+    summary backlog holds them (for `summaries.backlogs`), when they fit in
     `IN_MEMORY_BYTES`. Raises `BulkImportDeclined` (before writing anything)
     for a file that needs that reader."""
     result = ImportResult()
@@ -410,8 +412,9 @@ def _count_staged_tokens(
     """
     cursor.execute("CREATE OR REPLACE TEMP TABLE zep_tokens (seq BIGINT, token_count INTEGER)")
     if keep is not None or _fits_in_memory(cursor):
+        wanted = "n.uuid::VARCHAR, n.role, n.role_type" if keep else "NULL, n.role, NULL"
         rows = cursor.execute(
-            "SELECT n.session_key, i.id, n.uuid::VARCHAR, n.role, n.role_type, n.content, n.seq "
+            f"SELECT n.session_key, i.id, {wanted}, n.content, n.seq "
             "FROM zep_new n JOIN zep_ids i USING (seq) ORDER BY n.session_key, n.seq"
         ).fetchall()
         columns = list(zip(*rows, strict=True))
