@@ -447,18 +447,21 @@ def _insert_counts(cursor: Cursor, seqs: Sequence[int], counts: list[int]) -> No
     )
 
 
-IN_MEMORY_BYTES = 128 * 1024 * 1024
+IN_MEMORY_BYTES = 256 * 1024 * 1024
 """At most this much (estimated) of an import's new messages is held in memory at
-once: to count their tokens beside DuckDB's work and keep the new sessions' backlogs
-for their summaries. A bigger file is read in batches, its backlogs read back."""
-_MESSAGE_OVERHEAD_BYTES = 240
-"""Python's cost of a message held besides its content: the tuple, uuid, numbers."""
+once, as much as `zeptui import` lets DuckDB take: to count their tokens beside
+DuckDB's work and keep the new sessions' backlogs for their summaries. A bigger
+file is read in batches, its backlogs read back."""
+_MESSAGE_OVERHEAD_BYTES = 700
+"""What Python holds per message at the peak besides twice its content (the content,
+and the `role: content` text counted): row and column tuples, uuid, role, numbers, the
+backlog's message (measured with tracemalloc: 830 bytes for 90 of content)."""
 
 
 def _fits_in_memory(cursor: Cursor) -> bool:
     """Whether the new messages fit in `IN_MEMORY_BYTES`."""
     row = cursor.execute(
-        f"SELECT coalesce(sum(strlen(content) + {_MESSAGE_OVERHEAD_BYTES}), 0) FROM zep_new"
+        f"SELECT coalesce(sum(2 * strlen(content) + {_MESSAGE_OVERHEAD_BYTES}), 0) FROM zep_new"
     ).fetchone()
     return row is not None and int(row[0]) <= IN_MEMORY_BYTES
 
