@@ -6,6 +6,7 @@ of sorts (`rows_by_id`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -295,14 +296,36 @@ def get_memory(
     # Without lastn, Zep v0.27.2 returns the messages after the summary point, capped
     # at the window.
     ids = _newest(cursor, head.key, 0, lastn) if lastn else head.recent
-    messages = [message_from_row(r) for r in rows_by_id(cursor, list(ids))]
+    return memory_from(head, rows_by_id(cursor, list(ids)), memory_type)
+
+
+def memory_from(head: SessionHead, rows: list[tuple[Any, ...]], memory_type: MemoryType) -> Memory:
+    """The memory of `head`'s session with the messages of `rows` (MESSAGE_COLUMNS)."""
     summary = summary_info_from_row(head.summary).summary if head.summary else None
     facts = load_json(head.facts)
     return Memory(
-        messages=messages,
+        messages=[message_from_row(row) for row in rows],
         summary=summary,
         facts=(facts or []) if memory_type is MemoryType.perpetual else None,
     )
+
+
+def default_memories(
+    cursor: Cursor, heads: list[tuple[str, SessionHead]]
+) -> Iterator[tuple[str, SessionHead, Memory]]:
+    """The default memory (perpetual, no lastn) of each session of `heads`, its
+    messages' rows read in one query."""
+    ids = [message_id for _session_id, head in heads for message_id in head.recent]
+    rows = cursor.execute(
+        f"SELECT m.id, {MESSAGE_COLUMNS} FROM messages m "
+        "WHERE m.id IN (SELECT unnest(?::BIGINT[]))",
+        [ids],
+    ).fetchall()
+    by_id = {row[0]: row[1:] for row in rows}
+    for session_id, head in heads:
+        rows_of_head = [by_id.get(message_id) for message_id in head.recent]
+        if all(row is not None for row in rows_of_head):  # else purged since: left out
+            yield session_id, head, memory_from(head, rows_of_head, MemoryType.perpetual)  # type: ignore[arg-type]
 
 
 def rows_by_id(cursor: Cursor, ids: list[int]) -> list[tuple[Any, ...]]:

@@ -20,6 +20,7 @@ from storage import limits
 from storage.capabilities import (
     BulkImport,
     Maintenance,
+    MemoryAnswers,
     MessageDeletion,
     MessagePositions,
     ReadProgress,
@@ -45,7 +46,7 @@ from storage.duckdb import (
 )
 from storage.duckdb.appends import GroupCommit
 from storage.duckdb.connection import LOCK_WAIT_SECONDS, Cursor, Database
-from storage.duckdb.memory_cache import MAX_ANSWERS, MAX_HEADS, MemoryCache
+from storage.duckdb.memory_cache import MAX_ANSWERS, MAX_HEADS, MemoryCache, Question
 from storage.duckdb.rows import within_limits
 from storage.errors import InvalidInputError, MessageConflictError
 from storage.models import (
@@ -107,6 +108,7 @@ class DuckDBStore(
     UserPages,
     SyncInventory,
     SummaryImport,
+    MemoryAnswers,
 ):
     """Zep's memory model on one DuckDB file.
 
@@ -255,14 +257,42 @@ class DuckDBStore(
     ) -> Memory:
         question = (session_id, memory_type, lastn)  # an invalid one is never kept
         kept = self._memory_cache.get(question)
-        if kept is not None:
-            return kept
+        return kept if kept is not None else self._read_memory(question)[0]
+
+    def get_memory_json(
+        self,
+        session_id: str,
+        memory_type: MemoryType = MemoryType.perpetual,
+        lastn: int | None = None,
+    ) -> bytes:
+        question = (session_id, memory_type, lastn)
+        kept = self._memory_cache.get_json(question)
+        return kept if kept is not None else self._read_memory(question)[1]
+
+    def _read_memory(self, question: Question) -> tuple[Memory, bytes]:
+        """The answer to `question` read from the file, and its JSON; kept by the cache."""
+        session_id, memory_type, lastn = question
         read_at = self._memory_cache.now()
         cursor = self._db.cursor()
         head = self._memory_head(cursor, session_id)
         memory = reads.get_memory(cursor, head, memory_type, lastn)
-        self._memory_cache.put(question, head.key, read_at, memory)
-        return memory
+        return memory, self._memory_cache.put(question, head.key, read_at, memory)
+
+    def warm_memory(self) -> int:
+        cache = self._memory_cache
+        if not cache.keeps_answers:
+            return 0
+        read_at = cache.now()
+        cursor = self._db.cursor()
+        heads = reads.memory_heads(cursor, MAX_HEADS, self._window)
+        cache.put_heads(read_at, heads)
+        return cache.put_warm(
+            read_at,
+            (
+                (session_id, head.key, memory.model_dump_json().encode())
+                for session_id, head, memory in reads.default_memories(cursor, heads)
+            ),
+        )
 
     def _memory_head(self, cursor: Cursor, session_id: str) -> reads.SessionHead:
         """The session's memory head, kept by the memory cache (once reads miss often,

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from storage.capabilities import MemoryAnswers, offered
 from zeptui.server.discovery import Discovery, new_token, remove_discovery, write_discovery
 
 if TYPE_CHECKING:
@@ -196,6 +197,9 @@ def serve(
         limit_concurrency=MAX_CONNECTIONS,
         server_header=False,
     )
+    answers = offered(store, MemoryAnswers)
+    if answers is not None:  # the recent sessions' memory, read before the first request
+        answers.warm_memory()
     if store_path is not None:
         write_discovery(store_path, Discovery(url, os.getpid(), token, str(store_path)))
     try:
