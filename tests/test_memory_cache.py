@@ -182,9 +182,10 @@ def test_heads_read_before_a_change_to_their_session_are_not_kept() -> None:
     read_at = cache.now()
     cache.changed([2])  # committed while the heads were being read
     cache.put_heads(
-        read_at, [("a", SessionHead(1, None, None, ())), ("b", SessionHead(2, None, None, ()))]
+        read_at,
+        [("a", SessionHead(1, None, None, (), 0)), ("b", SessionHead(2, None, None, (), 0))],
     )
-    assert cache.head("a") == SessionHead(1, None, None, ())
+    assert cache.head("a") == SessionHead(1, None, None, (), 0)
     assert cache.head("b") is None
     cache.changed([1])
     assert cache.head("a") is None

@@ -216,12 +216,14 @@ def session_page(cursor: Cursor, query: SessionQuery, *, deleted: bool = False) 
 class SessionHead:
     """What a session's memory reads besides its messages' rows, as stored: the
     session's key and facts (JSON text), its newest live summary (SUMMARY_COLUMNS) if
-    any, and the ids of its live messages after that summary, at most the window."""
+    any, and the ids of its live messages after that summary, at most the window;
+    and its number of live messages (a search of it reads this)."""
 
     key: int
     facts: str | None
     summary: tuple[Any, ...] | None
     recent: tuple[int, ...]
+    messages: int
 
 
 def memory_head(cursor: Cursor, session_id: str, window: int) -> SessionHead:
@@ -229,7 +231,7 @@ def memory_head(cursor: Cursor, session_id: str, window: int) -> SessionHead:
     # Small queries, each filtering on a constant (the session's key once known), so
     # that DuckDB's zone maps skip all but the few row groups that hold the session:
     # a subquery as the filter would scan the whole column instead.
-    key, facts = live_session_row(cursor, "s.id, s.facts", session_id)
+    key, facts, messages = live_session_row(cursor, "s.id, s.facts, s.message_count", session_id)
     summary = cursor.execute(
         f"SELECT {SUMMARY_COLUMNS} FROM summaries x "
         "WHERE x.session_key = ? AND x.deleted_at IS NULL ORDER BY x.id DESC LIMIT 1",
@@ -241,6 +243,7 @@ def memory_head(cursor: Cursor, session_id: str, window: int) -> SessionHead:
         facts,
         None if summary is None else tuple(summary),
         _newest(cursor, key, point, window),
+        int(messages),
     )
 
 
@@ -261,14 +264,15 @@ def memory_heads(cursor: Cursor, limit: int, window: int) -> list[tuple[str, Ses
     rows = cursor.execute(
         "WITH newest AS (SELECT session_key, max(id) AS id FROM summaries "
         "WHERE deleted_at IS NULL GROUP BY session_key), "
-        "heads AS (SELECT s.id AS key, s.session_id, s.facts, n.id AS summary_id, "
+        "heads AS (SELECT s.id AS key, s.session_id, s.facts, s.message_count, n.id AS summary_id, "
         "coalesce(x.recent_message_id, 0) AS point FROM sessions s "
         "LEFT JOIN newest n ON n.session_key = s.id LEFT JOIN summaries x ON x.id = n.id "
         "WHERE s.deleted_at IS NULL ORDER BY s.last_activity DESC, s.id DESC LIMIT $limit), "
         "recent AS (SELECT m.session_key AS key, max(m.id, $window) AS ids FROM messages m "
         "JOIN heads h ON h.key = m.session_key WHERE m.deleted_at IS NULL AND m.id > h.point "
         "GROUP BY m.session_key) "
-        f"SELECT h.session_id, h.key, h.facts, r.ids, h.summary_id IS NOT NULL, {SUMMARY_COLUMNS} "
+        "SELECT h.session_id, h.key, h.facts, r.ids, h.message_count, h.summary_id IS NOT NULL, "
+        f"{SUMMARY_COLUMNS} "
         "FROM heads h LEFT JOIN summaries x ON x.id = h.summary_id "
         "LEFT JOIN recent r ON r.key = h.key",
         {"limit": limit, "window": window},
@@ -279,8 +283,9 @@ def memory_heads(cursor: Cursor, limit: int, window: int) -> list[tuple[str, Ses
             SessionHead(
                 int(row[1]),
                 row[2],
-                tuple(row[5:]) if row[4] else None,
+                tuple(row[6:]) if row[5] else None,
                 tuple(sorted(int(i) for i in row[3] or [])),
+                int(row[4]),
             ),
         )
         for row in rows

@@ -493,7 +493,13 @@ class DuckDBStore(
     # --- search and maintenance ----------------------------------------------------
 
     def search(self, query: SearchQuery) -> list[SearchResult]:
-        return ranking.search(self._db.cursor(), query, self._index_statistics)
+        head = None if query.session_id is None else self._memory_cache.head(query.session_id)
+        return ranking.search(
+            self._db.cursor(),
+            query,
+            self._index_statistics,
+            session=None if head is None else (head.key, head.messages),
+        )
 
     def purge(
         self, session_ids: Sequence[str] | None = None, *, dry_run: bool = False
