@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 from storage import limits
 from storage.capabilities import (
     BulkImport,
+    BulkImportDeclined,
+    ImportTransaction,
+    ImportTransactions,
     Maintenance,
     MemoryAnswers,
     MessageDeletion,
@@ -100,6 +103,7 @@ class DuckDBStore(
     SessionPages,
     BulkImport,
     ZepJsonlImport,
+    ImportTransactions,
     Summarizing,
     Maintenance,
     MessageDeletion,
@@ -374,8 +378,7 @@ class DuckDBStore(
                 cursor, sessions, users, self._db.now, on_conflict, dry_run=dry_run
             )
         if not dry_run:
-            for key in sorted(touched):
-                self._schedule_summary(key)
+            self._db.on_commit(lambda: self._schedule_summaries(sorted(touched)))
         return result
 
     def import_zep_jsonl(
@@ -387,17 +390,19 @@ class DuckDBStore(
         `zeptui.importers.zep`, many times faster. Raises `BulkImportDeclined`
         (before writing anything) for a file that needs the reference reader.
         """
-        clock = zep_jsonl.Stopwatch()
-        with self._db.write() as cursor:
+        clock = zep_jsonl.Stopwatch(self._db.check_interrupted)
+        with self._db.write(keeps=(BulkImportDeclined,)) as cursor:
             result, touched = zep_jsonl.import_file(
                 cursor, Path(path), default_session_id, self._db.now(), clock, on_read
             )
         clock.lap("commit")
         self.last_import_timings = clock.laps
         log.debug("import of %s: %s", path, clock.laps)
-        for key in touched:
-            self._schedule_summary(key)
+        self._db.on_commit(lambda: self._schedule_summaries(touched))
         return result
+
+    def import_transaction(self) -> AbstractContextManager[ImportTransaction]:
+        return self._db.transaction()
 
     def optimize(self) -> None:
         """Re-sort the search index and checkpoint the file (after bulk work)."""
@@ -419,6 +424,9 @@ class DuckDBStore(
     def inventory(self, query: InventoryQuery) -> InventoryPage:
         return inventory.inventory(self._db.cursor(), query)
 
+    def user_inventory(self) -> list[User]:
+        return inventory.user_inventory(self._db.cursor())
+
     def session_contents(self, session_ids: Sequence[str]) -> list[SessionContents]:
         return inventory.session_contents(self._db.cursor(), session_ids)
 
@@ -439,9 +447,6 @@ class DuckDBStore(
             )
             self._summaries = SummaryScheduler(self, summarizer, self._window, self._summary_mode)
         return self._summaries
-
-    def _schedule_summary(self, key: int) -> None:
-        self._schedule_summaries([key])
 
     def _schedule_summaries(self, keys: list[int]) -> None:
         if self._read_only or not keys:

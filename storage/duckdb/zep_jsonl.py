@@ -177,6 +177,8 @@ def stage(cursor: Cursor, path: Path, default_session_id: str) -> StagedFile:
             """,
             {"path": str(path), "default": default_session_id},
         )
+    except duckdb.InterruptException:
+        raise  # a cancel (or Ctrl-C), not a file to decline
     except duckdb.Error as error:
         raise BulkImportDeclined(str(error).splitlines()[0]) from None
     counts = cursor.execute(
@@ -282,8 +284,7 @@ def import_file(
     result.messages_skipped = staged.rows - result.messages_added
     if result.messages_added:
         clock.lap("new messages")
-        _count_staged_tokens(cursor, int(row[1]), int(row[2]))
-        clock.lap("tokens")
+        _count_staged_tokens(cursor, int(row[1]), int(row[2]), clock)
         message_ids = reserve_ids(cursor, "messages_id_seq", result.messages_added)
         # Ids follow the file's line order (`ordinal`), whatever order the join
         # and DuckDB's threads produce the rows in. The rows are written in that
@@ -356,9 +357,10 @@ def _staged_uuids_need_care(cursor: Cursor) -> bool:
     return bool(row and row[0])
 
 
-def _count_staged_tokens(cursor: Cursor, first: int, last: int) -> None:
+def _count_staged_tokens(cursor: Cursor, first: int, last: int, clock: Stopwatch) -> None:
     """`zep_tokens(seq, ordinal, token_count)` for the rows of `zep_new`, a batch of
-    `TOKEN_BATCH` lines at a time, so memory stays flat however big the file.
+    `TOKEN_BATCH` lines at a time, so memory stays flat however big the file (each
+    batch a lap of `clock`'s "tokens").
     `ordinal` numbers the rows in file order from 0: their message ids follow it
     (a window numbering the rows instead would hold them all in memory)."""
     cursor.execute(
@@ -379,16 +381,20 @@ def _count_staged_tokens(cursor: Cursor, first: int, last: int) -> None:
                 [[seq for seq, _ in rows], numbered, numbered + len(rows), counts],
             )
             numbered += len(rows)
+        clock.lap("tokens")
 
 
 class Stopwatch:
-    """Durations of the phases of a long operation, for diagnostics."""
+    """Durations of the phases of a long operation, for diagnostics; `check`, called at
+    each lap, may stop it between phases (by raising)."""
 
-    def __init__(self) -> None:
+    def __init__(self, check: Callable[[], None] = lambda: None) -> None:
         self.laps: dict[str, float] = {}
         self._last = time.perf_counter()
+        self._check = check
 
     def lap(self, name: str) -> None:
+        self._check()
         now = time.perf_counter()
         self.laps[name] = self.laps.get(name, 0.0) + now - self._last
         self._last = now
