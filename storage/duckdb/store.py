@@ -23,6 +23,7 @@ from storage.capabilities import (
     ImportTransaction,
     ImportTransactions,
     Maintenance,
+    MemoryAnswers,
     MessageDeletion,
     MessagePositions,
     ReadProgress,
@@ -48,7 +49,7 @@ from storage.duckdb import (
 )
 from storage.duckdb.appends import GroupCommit
 from storage.duckdb.connection import LOCK_WAIT_SECONDS, Cursor, Database
-from storage.duckdb.memory_cache import MAX_ANSWERS, MAX_HEADS, MemoryCache
+from storage.duckdb.memory_cache import MAX_ANSWERS, MAX_HEADS, MemoryCache, Question
 from storage.duckdb.rows import within_limits
 from storage.errors import InvalidInputError, MessageConflictError
 from storage.models import (
@@ -111,6 +112,7 @@ class DuckDBStore(
     UserPages,
     SyncInventory,
     SummaryImport,
+    MemoryAnswers,
 ):
     """Zep's memory model on one DuckDB file.
 
@@ -259,14 +261,42 @@ class DuckDBStore(
     ) -> Memory:
         question = (session_id, memory_type, lastn)  # an invalid one is never kept
         kept = self._memory_cache.get(question)
-        if kept is not None:
-            return kept
+        return kept if kept is not None else self._read_memory(question)[0]
+
+    def get_memory_json(
+        self,
+        session_id: str,
+        memory_type: MemoryType = MemoryType.perpetual,
+        lastn: int | None = None,
+    ) -> bytes:
+        question = (session_id, memory_type, lastn)
+        kept = self._memory_cache.get_json(question)
+        return kept if kept is not None else self._read_memory(question)[1]
+
+    def _read_memory(self, question: Question) -> tuple[Memory, bytes]:
+        """The answer to `question` read from the file, and its JSON; kept by the cache."""
+        session_id, memory_type, lastn = question
         read_at = self._memory_cache.now()
         cursor = self._db.cursor()
         head = self._memory_head(cursor, session_id)
         memory = reads.get_memory(cursor, head, memory_type, lastn)
-        self._memory_cache.put(question, head.key, read_at, memory)
-        return memory
+        return memory, self._memory_cache.put(question, head.key, read_at, memory)
+
+    def warm_memory(self) -> int:
+        cache = self._memory_cache
+        if not cache.keeps_answers:
+            return 0
+        read_at = cache.now()
+        cursor = self._db.cursor()
+        heads = reads.memory_heads(cursor, MAX_HEADS, self._window)
+        cache.put_heads(read_at, heads)
+        return cache.put_warm(
+            read_at,
+            (
+                (session_id, head.key, memory.model_dump_json().encode())
+                for session_id, head, memory in reads.default_memories(cursor, heads)
+            ),
+        )
 
     def _memory_head(self, cursor: Cursor, session_id: str) -> reads.SessionHead:
         """The session's memory head, kept by the memory cache (once reads miss often,
@@ -468,7 +498,13 @@ class DuckDBStore(
     # --- search and maintenance ----------------------------------------------------
 
     def search(self, query: SearchQuery) -> list[SearchResult]:
-        return ranking.search(self._db.cursor(), query, self._index_statistics)
+        head = None if query.session_id is None else self._memory_cache.head(query.session_id)
+        return ranking.search(
+            self._db.cursor(),
+            query,
+            self._index_statistics,
+            session=None if head is None else (head.key, head.messages),
+        )
 
     def purge(
         self, session_ids: Sequence[str] | None = None, *, dry_run: bool = False
