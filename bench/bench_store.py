@@ -522,8 +522,8 @@ def bench_import_file(path: Path, db_path: Path) -> FileImport | None:
     caps it). Session metadata is not in the file, so this store is only timed,
     then deleted."""
     try:
-        from zeptui.cli import IMPORT_MEMORY_LIMIT
         from zeptui.importers import detect_importer, import_file
+        from zeptui.services.imports import IMPORT_MEMORY_LIMIT
     except ImportError:
         return None
     remove(db_path)

@@ -136,9 +136,9 @@ def cli_import(jsonl: Path, db: Path, *extra: str) -> Timing:
 def phases(jsonl: Path, db: Path) -> tuple[Timing, Timing]:
     """The two phases of an import with summaries, in this process: the file's
     import, then the summaries (what `zeptui import` does, phase by phase)."""
-    from zeptui.cli.transfer import IMPORT_MEMORY_LIMIT
     from zeptui.compose import StoreTarget, open_store
     from zeptui.importers import detect_importer, import_file
+    from zeptui.services.imports import IMPORT_MEMORY_LIMIT
     from zeptui.settings import Settings
 
     remove(db)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TypeVar
 
@@ -24,6 +25,7 @@ from storage.models import (
     ImportResult,
     InventoryPage,
     InventoryQuery,
+    MemoryType,
     PurgeResult,
     SessionContents,
     SessionImport,
@@ -31,6 +33,7 @@ from storage.models import (
     SessionQuery,
     StoreStats,
     SummaryInfo,
+    User,
     UserPage,
 )
 from storage.store import MemoryStore
@@ -117,6 +120,46 @@ class ZepJsonlImport(ABC):
         `zeptui.importers.zep`; raise `BulkImportDeclined` (before writing anything)
         for a file that needs that reader. `on_read(sessions, messages)` is told what
         the file holds once it is read and checked, before the writing (progress)."""
+
+
+class ImportTransaction(ABC):
+    """The transaction of an `ImportTransactions.import_transaction` block."""
+
+    @property
+    @abstractmethod
+    def restarts(self) -> int:
+        """How many times the block began again: an import inside it failed after
+        writing, which rolled back everything the block held (a store without
+        savepoints cannot roll back that import alone), or `restart` was called. The
+        caller imports again what it wants kept."""
+
+    @abstractmethod
+    def restart(self) -> None:
+        """Roll back everything the block holds and begin again, empty."""
+
+    @abstractmethod
+    def interrupt(self) -> bool:
+        """Stop the block (thread-safe): the statement under way stops at once, the
+        next import call or the end of the block raises `ImportInterrupted`, and the
+        block is rolled back. False when it came too late (the block is committing)."""
+
+
+class ImportInterrupted(StoreError):
+    """An import transaction was interrupted (`ImportTransaction.interrupt`): nothing
+    of it is stored."""
+
+
+class ImportTransactions(ABC):
+    """Many imports in one transaction: stored together as it ends, or not at all."""
+
+    @abstractmethod
+    def import_transaction(self) -> AbstractContextManager[ImportTransaction]:
+        """A block in which this thread's `import_sessions` and `import_zep_jsonl`
+        calls (not dry runs) share one transaction, committed as the block ends;
+        other writers wait for it. The summaries the imports make due are scheduled
+        once it has committed. If the block raises, or is interrupted, it is rolled
+        back: the store is exactly as before it (its tables, search index and memory
+        cache), and no summary is made."""
 
 
 class Summarizing(ABC):
@@ -215,6 +258,24 @@ class UserPages(ABC):
         live sessions; `text` keeps those whose id, email or name contains it."""
 
 
+class MemoryAnswers(ABC):
+    """`get_memory` answers as JSON, kept in the process: what a server sends."""
+
+    @abstractmethod
+    def get_memory_json(
+        self,
+        session_id: str,
+        memory_type: MemoryType = MemoryType.perpetual,
+        lastn: int | None = None,
+    ) -> bytes:
+        """`get_memory(session_id, memory_type, lastn)` as JSON (`model_dump_json`)."""
+
+    @abstractmethod
+    def warm_memory(self) -> int:
+        """Read and keep the default memory of the most recently active sessions ahead
+        of their requests (a server before it listens); how many are kept."""
+
+
 def message_position(store: MemoryStore, session_id: str, message_uuid: str) -> int:
     """The message's 0-based position in the session's history (to page to it): asked
     of the store when it offers `MessagePositions`, else found by paging."""
@@ -239,7 +300,12 @@ class SyncInventory(ABC):
     @abstractmethod
     def inventory(self, query: InventoryQuery) -> InventoryPage:
         """A page of sessions by `id` (soft-deleted ones too, with `deleted_at`), each
-        with its live and deleted message uuids and its live summary uuids."""
+        with its live and deleted message uuids, the live ones' metadata stamps, and
+        its live summary uuids."""
+
+    @abstractmethod
+    def user_inventory(self) -> list[User]:
+        """Every user by `id`, soft-deleted ones too (with `deleted_at`)."""
 
     @abstractmethod
     def session_contents(self, session_ids: Sequence[str]) -> list[SessionContents]:
@@ -272,4 +338,6 @@ CAPABILITY_NAMES: dict[str, type] = {
     "summary_import": SummaryImport,
 }
 """The capabilities a store can offer through an API, by the names a server lists them
-under (`ZepJsonlImport` reads a local file, so it is not among them)."""
+under (`ZepJsonlImport` reads a local file, `ImportTransactions` holds one open
+across calls and `MemoryAnswers` serves one, so none of them is among them: a server's
+store takes each import in its own transaction)."""

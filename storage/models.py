@@ -7,6 +7,7 @@ exactly the JSON that Zep's `/api/v2` serves. The query and info models below th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -355,6 +356,15 @@ class ImportResult(_Model):
     messages_conflicting: int = 0
     """Messages left out because their uuid belongs to another session (see `on_conflict`)."""
 
+    @classmethod
+    def total(cls, results: Iterable[ImportResult]) -> ImportResult:
+        """The results added up, field by field."""
+        total = cls()
+        for result in results:
+            for name in cls.model_fields:
+                setattr(total, name, getattr(total, name) + getattr(result, name))
+        return total
+
 
 class PurgeResult(_Model):
     """What a purge removed for good (or, in a dry run, would remove)."""
@@ -386,7 +396,8 @@ class InventoryQuery(_Model):
     session_ids: list[str] | None = None
     user_id: str | None = None
     changed_since: datetime | None = None
-    """Sessions created, changed, deleted or with a message on or after this time."""
+    """Sessions created, changed, deleted or with a message added or changed on or after
+    this time."""
     limit: int = Field(default=500, ge=1, le=10_000)
     after: int = Field(default=0, ge=0)
     """The `next_after` of the previous page (sessions are listed by their `id`)."""
@@ -400,6 +411,9 @@ class SessionInventory(_Model):
     """Live message uuids, oldest first."""
     deleted_messages: list[str] = Field(default_factory=list)
     """Soft-deleted message uuids (kept until a purge)."""
+    metadata_stamps: list[str | None] = Field(default_factory=list)
+    """Beside `messages`, each one's `storage.metadata.metadata_stamp` (empty from a
+    store that does not tell them)."""
     summaries: list[str] = Field(default_factory=list)
     """Live summary uuids, oldest first."""
 

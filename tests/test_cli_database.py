@@ -30,6 +30,7 @@ from tests.cli_helpers import (
     script_env,
 )
 from tests.holders import held_database
+from tests.store_tables import every_table
 from zeptui import config
 
 SAMPLES = config.sample_data_dir()
@@ -328,6 +329,29 @@ def write_big_import(path: Path, sessions: int, as_json_list: bool = False) -> P
     return path
 
 
+def interrupted_import(
+    db: Path, path: Path, env: dict[str, str], shown: bytes, presses: int = 1
+) -> str:
+    """`zeptui import path` on a terminal, sent SIGINT `presses` times once its
+    output shows `shown`; what it wrote (it exits 130, without a traceback)."""
+    progress = Terminal(
+        ["--db", db, "import", "--no-summaries", path],
+        env,
+        # a shell's background job may ignore SIGINT: give the child the default
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        progress.read_until(shown)
+        for _ in range(presses):
+            progress.process.send_signal(signal.SIGINT)
+        assert progress.wait() == 130, progress.output[-2000:]
+    finally:
+        progress.close()
+    output = progress.output.decode(errors="replace")
+    assert "Traceback" not in output
+    return output
+
+
 @pytest.mark.parametrize(
     ("as_json_list", "presses"),
     [(False, 1), (True, 1), (False, 2)],
@@ -344,22 +368,24 @@ def test_ctrl_c_during_an_import_rolls_back_and_exits_130(
     big = write_big_import(
         tmp_path / ("big.json" if as_json_list else "big.jsonl"), 300, as_json_list
     )
-    progress = Terminal(
-        ["--db", samples, "import", "--no-summaries", big],
-        env,
-        # a shell's background job may ignore SIGINT: give the child the default
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    try:
-        progress.read_until(b"sessions \xc2\xb7" if as_json_list else big.name.encode())
-        for _ in range(presses):
-            progress.process.send_signal(signal.SIGINT)
-        assert progress.wait() == 130, progress.output[-2000:]
-    finally:
-        progress.close()
-    output = progress.output.decode(errors="replace")
-    assert "Traceback" not in output
+    shown = b"sessions \xc2\xb7" if as_json_list else big.name.encode()
+    output = interrupted_import(samples, big, env, shown, presses)
     assert output.count("zeptui: error: ") == 1
     said = "interrupted; nothing half-written was kept"
     assert said in output or (presses == 2 and "interrupted again; stopped at once" in output)
     assert stats(samples, env) == before
+
+
+def test_ctrl_c_during_a_directory_import_leaves_the_store_as_it_was(
+    samples: Path, tmp_path: Path
+) -> None:
+    """The import is one transaction: the file finished before the Ctrl-C goes too."""
+    env = script_env(tmp_path)
+    before = every_table(samples)
+    folder = tmp_path / "chats"
+    folder.mkdir()
+    shutil.copy(SAMPLES / "octavia-butler.json", folder / "a-first.json")
+    big = write_big_import(folder / "b-big.jsonl", 300)
+    output = interrupted_import(samples, folder, env, big.name.encode())  # a-first.json done
+    assert "zeptui: error: interrupted; nothing half-written was kept" in output
+    assert every_table(samples) == before

@@ -807,12 +807,25 @@ class _CancelAt(NoProgress):
             self.run.cancel()
 
 
-def test_a_cancel_mid_file_rolls_the_file_back(store: DuckDBStore, tmp_path: Path) -> None:
+def test_a_cancel_mid_run_leaves_the_store_as_it_was(store: DuckDBStore, tmp_path: Path) -> None:
+    """The run is one transaction: a.jsonl, finished before the cancel, goes too."""
+    import_file(store, OCTAVIA)
+    before = dump(store)
     first = sharegpt_lines(tmp_path / "a.jsonl", [chat("a", "hi", "hello")])
     big = sharegpt_lines(tmp_path / "b.jsonl", [chat(f"b{n}", "hi", "hello") for n in range(200)])
     run = ImportRun([first, big])
     with pytest.raises(ImportCancelled) as cancelled:
         run.run(store, _CancelAt(run, 101))  # half-way through b.jsonl
-    assert (cancelled.value.file, cancelled.value.done) == (str(big), 1)
-    # a.jsonl was committed before the cancel; nothing of b.jsonl was.
+    assert (cancelled.value.file, cancelled.value.done, cancelled.value.kept) == (
+        str(big),
+        1,
+        False,
+    )
+    assert dump(store) == before
+
+
+def test_a_cancel_after_the_commit_comes_too_late(store: DuckDBStore, tmp_path: Path) -> None:
+    run = ImportRun([sharegpt_lines(tmp_path / "a.jsonl", [chat("a", "hi", "hello")])])
+    run.run(store)
+    assert run.cancel() is False
     assert [session.session_id for session in sessions(store)] == ["a"]

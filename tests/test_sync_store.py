@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from storage.duckdb import DuckDBStore
+from storage.metadata import metadata_stamp
 from storage.models import (
     CreateSessionRequest,
     CreateUserRequest,
@@ -104,3 +105,25 @@ def test_metadata_changed_on_one_side_wins_on_both_the_target_keeps_its_own() ->
     assert conflicts == [("tag", "y", "z")]
     first_time, clashes = merge_metadata_3way({"a": 1, "b": 2}, {"a": 3}, None)
     assert (first_time, clashes) == ({"b": 2}, [("a", 1, 3)])
+
+
+def test_the_inventory_stamps_metadata_as_python_does_and_lists_deleted_users(
+    store: DuckDBStore,
+) -> None:
+    shapes = [
+        None,
+        {"n": 1},
+        {"system": {"intent": "x"}},
+        {"b": [1, "two"], "a": {"deep": True}, "system": {"q": 1}},
+        {"text": "café, \u65e5\u672c"},
+    ]
+    store.add_memory("a", [Message(role="u", content="m", metadata=shape) for shape in shapes])
+    [item] = store.inventory(InventoryQuery(session_ids=["a"])).sessions
+    assert item.metadata_stamps[-5:] == [metadata_stamp(shape) for shape in shapes]
+    assert item.metadata_stamps[-5:-3] == [None, metadata_stamp({"n": 1})]
+    assert item.metadata_stamps[-3] is None  # `system` alone: nothing sync compares
+    store.add_user(CreateUserRequest(user_id="bo", email="bo@example.com"))
+    store.delete_user("ana")
+    users = {user.user_id: user for user in store.user_inventory()}
+    assert users["ana"].deleted_at is not None and users["bo"].deleted_at is None
+    assert users["bo"].email == "bo@example.com"

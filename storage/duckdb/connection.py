@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from storage.capabilities import ImportInterrupted, ImportTransaction
 from storage.duckdb import schema
 from storage.duckdb.rows import to_db_time
 from storage.errors import IncompatibleStoreError, NotFoundError, StoreError, StoreLockedError
@@ -75,6 +76,8 @@ class Database:
         self.changed: Callable[[Collection[int] | None], None] = lambda _keys: None
         """Told what each committed write changed (see `write`); the store's memory
         cache listens (storage/duckdb/memory_cache.py)."""
+        self._transaction: Transaction | None = None
+        """The open `transaction` block, whose thread holds the write lock."""
         self._conn = self._open()
         try:
             if not read_only:
@@ -103,17 +106,30 @@ class Database:
 
     @contextmanager
     def write(
-        self, *, commit: bool = True, changes: Collection[int] | None = None
+        self,
+        *,
+        commit: bool = True,
+        changes: Collection[int] | None = None,
+        keeps: tuple[type[Exception], ...] = (),
     ) -> Iterator[Cursor]:
         """One write transaction, serialised with every other writer of this file.
 
         With `commit=False` it is rolled back at the end (a dry run). Once it has
         committed, `changed` is told what it changed: `changes`, the keys of the
         sessions whose memory it may have changed (read when the block ends, so the
-        block may fill it), or None for anything."""
+        block may fill it), or None for anything.
+
+        Inside a `transaction` block (same thread) the write joins that block's
+        transaction: it commits with it. A write that fails there rolls the block
+        back and begins it again (`Transaction.restarts`), unless the error is one of
+        `keeps` (raised before writing anything) and left the transaction usable."""
         if self.read_only:
             raise StoreError(f"{self.path} is open read-only")
         with self._write_lock:
+            if self._transaction is not None:  # held by this thread: it holds the lock
+                with self._transaction.joined(commit=commit, changes=changes, keeps=keeps):
+                    yield self._transaction.cursor
+                return
             cursor = self.cursor()
             cursor.begin()
             try:
@@ -123,10 +139,51 @@ class Database:
                 raise
             if commit:
                 cursor.commit()
-                self.generation += 1  # after the commit: see `generation`
-                self.changed(changes)
+                self._committed(changes)
             else:
                 cursor.rollback()
+
+    def _committed(self, changes: Collection[int] | None) -> None:
+        self.generation += 1  # after the commit: see `generation`
+        self.changed(changes)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One transaction for every `write` of this thread inside the block (see
+        `ImportTransactions.import_transaction`): committed as the block ends, rolled
+        back if it raises or was interrupted. The other threads' writes wait."""
+        if self.read_only:
+            raise StoreError(f"{self.path} is open read-only")
+        with self._write_lock:
+            if self._transaction is not None:
+                raise StoreError("an import transaction is open already")
+            transaction = Transaction(self.cursor())
+            self._transaction = transaction
+            try:
+                yield transaction
+                transaction.commit()
+            finally:
+                self._transaction = None
+                transaction.end()
+            self._committed(transaction.changes)
+            for scheduled in transaction.on_commit:
+                scheduled()
+
+    def on_commit(self, call: Callable[[], None]) -> None:
+        """Run `call` once this thread's writes are committed: now, or when the open
+        `transaction` block commits (never, if it is rolled back)."""
+        transaction = self._transaction
+        if transaction is not None and transaction.thread == threading.get_ident():
+            transaction.on_commit.append(call)
+        else:
+            call()
+
+    def check_interrupted(self) -> None:
+        """Raise `ImportInterrupted` if this thread's `transaction` block was
+        interrupted (long writes call it between their statements)."""
+        transaction = self._transaction
+        if transaction is not None and transaction.thread == threading.get_ident():
+            transaction.check()
 
     @contextmanager
     def serialised(self) -> Iterator[None]:
@@ -180,6 +237,103 @@ class Database:
             conn.close()
             raise
         return conn
+
+
+class Transaction(ImportTransaction):
+    """A `Database.transaction` block's transaction (see `ImportTransaction`)."""
+
+    def __init__(self, cursor: Cursor) -> None:
+        self.cursor = cursor
+        self.thread = threading.get_ident()
+        self.changes: set[int] | None = set()
+        """The sessions the block's writes changed (None: anything), told at commit."""
+        self.on_commit: list[Callable[[], None]] = []
+        self._restarts = 0
+        self._state = threading.Lock()
+        self._interrupted = False
+        self._committing = False
+        self._open = False
+        self._begin()
+
+    @property
+    def restarts(self) -> int:
+        return self._restarts
+
+    def restart(self) -> None:
+        self._rollback()
+        self.changes = set()
+        self.on_commit.clear()
+        self._restarts += 1
+        self.check()
+        self._begin()
+
+    def interrupt(self) -> bool:
+        with self._state:
+            if self._committing:
+                return False
+            self._interrupted = True
+            if self._open:  # (under the lock: the cursor is not closed meanwhile)
+                self.cursor.interrupt()  # the statement under way, if any (else a no-op)
+        return True
+
+    def check(self) -> None:
+        """Raise `ImportInterrupted` once `interrupt` was called."""
+        if self._interrupted:
+            raise ImportInterrupted("the import was interrupted: nothing of it was stored")
+
+    @contextmanager
+    def joined(
+        self,
+        *,
+        commit: bool,
+        changes: Collection[int] | None,
+        keeps: tuple[type[Exception], ...],
+    ) -> Iterator[None]:
+        """A `Database.write` inside the block."""
+        if not commit:
+            raise StoreError("a dry run cannot join an import transaction")
+        self.check()
+        try:
+            yield
+        except Exception as error:
+            self.check()  # interrupted: the block is rolled back as this propagates
+            duckdb_interrupt = isinstance(error, duckdb.InterruptException)  # Ctrl-C
+            if not duckdb_interrupt and not (isinstance(error, keeps) and self._usable()):
+                self.restart()
+            raise
+        if self.changes is not None:
+            self.changes = None if changes is None else self.changes | set(changes)
+
+    def commit(self) -> None:
+        """Commit, unless interrupted (then `ImportInterrupted`)."""
+        with self._state:
+            self._committing = not self._interrupted
+            self._open = not self._committing
+        self.check()
+        self.cursor.commit()
+
+    def end(self) -> None:
+        """Roll back what was not committed."""
+        self._rollback()
+
+    def _begin(self) -> None:
+        self.cursor.begin()
+        with self._state:
+            self._open = True
+
+    def _rollback(self) -> None:
+        with self._state:
+            was_open, self._open = self._open, False
+        if was_open:
+            self.cursor.rollback()
+
+    def _usable(self) -> bool:
+        """Whether the transaction survived a failed statement (DuckDB aborts it)."""
+        try:
+            self.cursor.execute("SELECT 1")
+        except duckdb.Error:
+            return False
+        return True
 
 
 def connect(

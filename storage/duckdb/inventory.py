@@ -1,6 +1,7 @@
 """What the file holds, deletions included (`SyncInventory`): sessions by key, each with
-its live and deleted message uuids and its live summary uuids, three queries a page;
-and whole sessions (messages and summaries) for many sessions in three queries."""
+its live and deleted message uuids (the live ones with their metadata stamps) and its
+live summary uuids, three queries a page; every user, deleted ones too; and whole
+sessions (messages and summaries) for many sessions in three queries."""
 
 from __future__ import annotations
 
@@ -12,12 +13,29 @@ from storage.duckdb.rows import (
     MESSAGE_COLUMNS,
     SESSION_COLUMNS,
     SUMMARY_COLUMNS,
+    USER_COLUMNS,
+    from_db_time,
     message_from_row,
     session_from_row,
     summary_info_from_row,
     to_db_time,
+    user_from_row,
 )
-from storage.models import InventoryPage, InventoryQuery, SessionContents, SessionInventory
+from storage.metadata import STAMP_LENGTH
+from storage.models import (
+    InventoryPage,
+    InventoryQuery,
+    SessionContents,
+    SessionInventory,
+    User,
+)
+
+# `storage.metadata.metadata_stamp` in SQL: the compact JSON text of the metadata
+# without its `system` key (json_merge_patch writes it compact), NULL when empty.
+_STAMP = (
+    "CASE WHEN metadata IS NOT NULL THEN left(md5(nullif(json_merge_patch(metadata, "
+    f"'{{\"system\":null}}')::VARCHAR, '{{}}')), {STAMP_LENGTH}) END"
+)
 
 
 def inventory(cursor: Cursor, query: InventoryQuery) -> InventoryPage:
@@ -32,10 +50,12 @@ def inventory(cursor: Cursor, query: InventoryQuery) -> InventoryPage:
         params.append(query.user_id)
     if query.changed_since is not None:
         since = to_db_time(query.changed_since)
+        # A message's metadata update touches the message alone: asked of messages.
         where.append(
-            "(s.created_at >= ? OR s.updated_at >= ? OR s.last_activity >= ? OR s.deleted_at >= ?)"
+            "(s.created_at >= ? OR s.updated_at >= ? OR s.last_activity >= ? OR s.deleted_at >= ? "
+            "OR s.id IN (SELECT session_key FROM messages WHERE updated_at >= ?))"
         )
-        params.extend([since] * 4)
+        params.extend([since] * 5)
     rows = cursor.execute(
         f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE {' AND '.join(where)} "
         "ORDER BY s.id LIMIT ?",
@@ -44,42 +64,56 @@ def inventory(cursor: Cursor, query: InventoryQuery) -> InventoryPage:
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     keys = [int(row[0]) for row in rows]
-    messages = _uuids(
+    messages = _lists(
         cursor,
         "SELECT session_key, list(uuid::VARCHAR ORDER BY id) FILTER (deleted_at IS NULL), "
-        "list(uuid::VARCHAR ORDER BY id) FILTER (deleted_at IS NOT NULL) FROM messages "
+        "list(uuid::VARCHAR ORDER BY id) FILTER (deleted_at IS NOT NULL), "
+        f"list({_STAMP} ORDER BY id) FILTER (deleted_at IS NULL) FROM messages "
         "WHERE session_key IN (SELECT unnest(?::BIGINT[])) GROUP BY session_key",
         keys,
     )
-    summaries = _uuids(
+    summaries = _lists(
         cursor,
-        "SELECT session_key, list(uuid::VARCHAR ORDER BY id), NULL FROM summaries "
+        "SELECT session_key, list(uuid::VARCHAR ORDER BY id) FROM summaries "
         "WHERE deleted_at IS NULL AND session_key IN (SELECT unnest(?::BIGINT[])) "
         "GROUP BY session_key",
         keys,
     )
     sessions = []
     for key, row in zip(keys, rows, strict=True):
-        live, deleted = messages.get(key, ([], []))
+        live, deleted, stamps = messages.get(key, ([], [], []))
         sessions.append(
             SessionInventory.model_construct(
                 session=session_from_row(row),
                 messages=live,
                 deleted_messages=deleted,
-                summaries=summaries.get(key, ([], []))[0],
+                metadata_stamps=stamps,
+                summaries=summaries.get(key, ([],))[0],
             )
         )
     return InventoryPage(sessions=sessions, next_after=keys[-1] if more else None)
 
 
-def _uuids(cursor: Cursor, sql: str, keys: list[int]) -> dict[int, tuple[Any, Any]]:
-    """Two lists of uuids per session key (a missing list as empty)."""
+def _lists(cursor: Cursor, sql: str, keys: list[int]) -> dict[int, tuple[list[Any], ...]]:
+    """The lists a query gives per session key (a missing list as empty)."""
     if not keys:
         return {}
     return {
-        int(key): (list(first or []), list(second or []))
-        for key, first, second in cursor.execute(sql, [keys]).fetchall()
+        int(key): tuple(list(found or []) for found in lists)
+        for key, *lists in cursor.execute(sql, [keys]).fetchall()
     }
+
+
+def user_inventory(cursor: Cursor) -> list[User]:
+    """Every user by `id`, deleted ones too (with `deleted_at`)."""
+    rows = cursor.execute(f"SELECT {USER_COLUMNS}, deleted_at FROM users ORDER BY id").fetchall()
+    users = []
+    for row in rows:
+        user = user_from_row(row)
+        if row[-1] is not None:
+            user.deleted_at = from_db_time(row[-1])
+        users.append(user)
+    return users
 
 
 def session_contents(cursor: Cursor, session_ids: Sequence[str]) -> list[SessionContents]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +19,11 @@ from typing import TYPE_CHECKING, Any
 from storage import limits
 from storage.capabilities import (
     BulkImport,
+    BulkImportDeclined,
+    ImportTransaction,
+    ImportTransactions,
     Maintenance,
+    MemoryAnswers,
     MessageDeletion,
     MessagePositions,
     ReadProgress,
@@ -45,7 +49,7 @@ from storage.duckdb import (
 )
 from storage.duckdb.appends import GroupCommit
 from storage.duckdb.connection import LOCK_WAIT_SECONDS, Cursor, Database
-from storage.duckdb.memory_cache import MAX_ANSWERS, MAX_HEADS, MemoryCache
+from storage.duckdb.memory_cache import MAX_ANSWERS, MAX_HEADS, MemoryCache, Question
 from storage.duckdb.rows import within_limits
 from storage.errors import InvalidInputError, MessageConflictError
 from storage.models import (
@@ -100,6 +104,7 @@ class DuckDBStore(
     SessionPages,
     BulkImport,
     ZepJsonlImport,
+    ImportTransactions,
     Summarizing,
     Maintenance,
     MessageDeletion,
@@ -108,6 +113,7 @@ class DuckDBStore(
     UserPages,
     SyncInventory,
     SummaryImport,
+    MemoryAnswers,
 ):
     """Zep's memory model on one DuckDB file.
 
@@ -259,14 +265,42 @@ class DuckDBStore(
     ) -> Memory:
         question = (session_id, memory_type, lastn)  # an invalid one is never kept
         kept = self._memory_cache.get(question)
-        if kept is not None:
-            return kept
+        return kept if kept is not None else self._read_memory(question)[0]
+
+    def get_memory_json(
+        self,
+        session_id: str,
+        memory_type: MemoryType = MemoryType.perpetual,
+        lastn: int | None = None,
+    ) -> bytes:
+        question = (session_id, memory_type, lastn)
+        kept = self._memory_cache.get_json(question)
+        return kept if kept is not None else self._read_memory(question)[1]
+
+    def _read_memory(self, question: Question) -> tuple[Memory, bytes]:
+        """The answer to `question` read from the file, and its JSON; kept by the cache."""
+        session_id, memory_type, lastn = question
         read_at = self._memory_cache.now()
         cursor = self._db.cursor()
         head = self._memory_head(cursor, session_id)
         memory = reads.get_memory(cursor, head, memory_type, lastn)
-        self._memory_cache.put(question, head.key, read_at, memory)
-        return memory
+        return memory, self._memory_cache.put(question, head.key, read_at, memory)
+
+    def warm_memory(self) -> int:
+        cache = self._memory_cache
+        if not cache.keeps_answers:
+            return 0
+        read_at = cache.now()
+        cursor = self._db.cursor()
+        heads = reads.memory_heads(cursor, MAX_HEADS, self._window)
+        cache.put_heads(read_at, heads)
+        return cache.put_warm(
+            read_at,
+            (
+                (session_id, head.key, memory.model_dump_json().encode())
+                for session_id, head, memory in reads.default_memories(cursor, heads)
+            ),
+        )
 
     def _memory_head(self, cursor: Cursor, session_id: str) -> reads.SessionHead:
         """The session's memory head, kept by the memory cache (once reads miss often,
@@ -348,8 +382,7 @@ class DuckDBStore(
                 cursor, sessions, users, self._db.now, on_conflict, dry_run=dry_run
             )
         if not dry_run:
-            for key in sorted(touched):
-                self._schedule_summary(key)
+            self._db.on_commit(lambda: self._schedule_summaries(sorted(touched)))
         return result
 
     def import_zep_jsonl(
@@ -361,22 +394,29 @@ class DuckDBStore(
         `zeptui.importers.zep`, many times faster. Raises `BulkImportDeclined`
         (before writing anything) for a file that needs the reference reader.
         """
-        clock = zep_jsonl.Stopwatch()
+        clock = zep_jsonl.Stopwatch(self._db.check_interrupted)
         # The new sessions' messages, kept for their summaries: no reading them back.
         kept: dict[int, list[StoredMessage]] | None = (
             {} if self._scheduler() is not None and not self._read_only else None
         )
-        with self._db.write() as cursor:
+        with self._db.write(keeps=(BulkImportDeclined,)) as cursor:
             result, touched = zep_jsonl.import_file(
                 cursor, Path(path), default_session_id, self._db.now(), clock, on_read, kept
             )
         clock.lap("commit")
-        self._prepared_backlogs.update(kept or {})
         self.last_import_timings = clock.laps
         log.debug("import of %s: %s", path, clock.laps)
-        for key in touched:
-            self._schedule_summary(key)
+        self._db.on_commit(lambda: self._schedule_imported(touched, kept or {}))
         return result
+
+    def _schedule_imported(self, touched: list[int], kept: dict[int, list[StoredMessage]]) -> None:
+        """Once an import is committed: its sessions' summaries, with the backlogs
+        it kept."""
+        self._prepared_backlogs.update(kept)
+        self._schedule_summaries(touched)
+
+    def import_transaction(self) -> AbstractContextManager[ImportTransaction]:
+        return self._db.transaction()
 
     def optimize(self) -> None:
         """Re-sort the search index and checkpoint the file (after bulk work)."""
@@ -398,6 +438,9 @@ class DuckDBStore(
     def inventory(self, query: InventoryQuery) -> InventoryPage:
         return inventory.inventory(self._db.cursor(), query)
 
+    def user_inventory(self) -> list[User]:
+        return inventory.user_inventory(self._db.cursor())
+
     def session_contents(self, session_ids: Sequence[str]) -> list[SessionContents]:
         return inventory.session_contents(self._db.cursor(), session_ids)
 
@@ -418,9 +461,6 @@ class DuckDBStore(
             )
             self._summaries = SummaryScheduler(self, summarizer, self._window, self._summary_mode)
         return self._summaries
-
-    def _schedule_summary(self, key: int) -> None:
-        self._schedule_summaries([key])
 
     def _schedule_summaries(self, keys: list[int]) -> None:
         if self._read_only or not keys:
@@ -475,7 +515,13 @@ class DuckDBStore(
     # --- search and maintenance ----------------------------------------------------
 
     def search(self, query: SearchQuery) -> list[SearchResult]:
-        return ranking.search(self._db.cursor(), query, self._index_statistics)
+        head = None if query.session_id is None else self._memory_cache.head(query.session_id)
+        return ranking.search(
+            self._db.cursor(),
+            query,
+            self._index_statistics,
+            session=None if head is None else (head.key, head.messages),
+        )
 
     def purge(
         self, session_ids: Sequence[str] | None = None, *, dry_run: bool = False

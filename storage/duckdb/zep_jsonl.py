@@ -187,6 +187,8 @@ def stage(cursor: Cursor, path: Path, default_session_id: str) -> StagedFile:
             """,
             {"path": str(path), "default": default_session_id},
         )
+    except duckdb.InterruptException:
+        raise  # a cancel (or Ctrl-C), not a file to decline
     except duckdb.Error as error:
         raise BulkImportDeclined(str(error).splitlines()[0]) from None
     counts = cursor.execute(
@@ -300,7 +302,9 @@ def import_file(
         keep = None
         if backlogs is not None and session_keys and _fits_in_memory(cursor):
             keep = _BacklogRows(backlogs, session_keys[0])
-        _count_staged_tokens(cursor, int(row[1]), int(row[2]), keep, lambda: _read_terms(cursor))
+        _count_staged_tokens(
+            cursor, int(row[1]), int(row[2]), clock, keep, lambda: _read_terms(cursor)
+        )
         clock.lap("tokens and terms")
         # Ids follow the file's line order (`zep_ids`), whatever order the join
         # and DuckDB's threads produce the rows in. The rows are written in that
@@ -397,6 +401,7 @@ def _count_staged_tokens(
     cursor: Cursor,
     first: int,
     last: int,
+    clock: Stopwatch,
     keep: Callable[[Sequence[Any], list[int]], None] | None,
     alongside: Callable[[], None],
 ) -> None:
@@ -406,7 +411,8 @@ def _count_staged_tokens(
     Rows that fit in `IN_MEMORY_BYTES` are read at once and counted by a thread
     while `alongside()` runs (DuckDB lets go of the GIL: both cores work); more are
     read and counted `TOKEN_BATCH` lines at a time, so memory stays flat however big
-    the file, and `alongside()` runs after. `keep` (which needs the rows to fit) is
+    the file (each batch a lap of `clock`'s "tokens"), and `alongside()` runs after.
+    `keep` (which needs the rows to fit) is
     handed every row's columns as `summaries.backlog_messages` takes them (ordered by
     session key) and their counts.
     """
@@ -437,6 +443,7 @@ def _count_staged_tokens(
         ).fetchall()
         counts = count_tokens_batch([message_text(row[1], row[2]) for row in batch])
         _insert_counts(cursor, [row[0] for row in batch], counts)
+        clock.lap("tokens")
     alongside()
 
 
@@ -484,13 +491,16 @@ class _BacklogRows:
 
 
 class Stopwatch:
-    """Durations of the phases of a long operation, for diagnostics."""
+    """Durations of the phases of a long operation, for diagnostics; `check`, called at
+    each lap, may stop it between phases (by raising)."""
 
-    def __init__(self) -> None:
+    def __init__(self, check: Callable[[], None] = lambda: None) -> None:
         self.laps: dict[str, float] = {}
         self._last = time.perf_counter()
+        self._check = check
 
     def lap(self, name: str) -> None:
+        self._check()
         now = time.perf_counter()
         self.laps[name] = self.laps.get(name, 0.0) + now - self._last
         self._last = now

@@ -29,7 +29,8 @@ from zeptui.app.app import ZeptuiApp
 from zeptui.app.screens.help import HelpScreen
 from zeptui.app.screens.search import SearchScreen
 from zeptui.app.settings import Settings
-from zeptui.app.widgets.transcript import PAGE_SIZE, MessageBlock, View
+from zeptui.app.widgets.transcript import PAGE_SIZE, MessageBlock
+from zeptui.app.widgets.transcript_bars import View
 
 
 async def test_opens_on_the_sessions_with_the_newest_first(app: ZeptuiApp) -> None:

@@ -53,6 +53,25 @@ def test_a_write_closes_the_read_handle_and_lets_go_of_the_file(sample_db: Path)
         assert contents(store, "octavia-butler")[-1] == "new"
 
 
+def memory_limit(store: MemoryStore) -> str:
+    assert isinstance(store, DuckDBStore)
+    row = store._db.cursor().execute("SELECT current_setting('memory_limit')").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_a_write_memory_limit_ends_with_the_write(sample_db: Path) -> None:
+    """An import's memory limit holds for its write; the reads after it have DuckDB's
+    default again (the write's handle is its own)."""
+    leases = StoreLeases.for_file(sample_db, idle=None)
+    try:
+        default = leases.read(memory_limit)
+        assert leases.write(memory_limit, memory_limit="256MB") == "244.1 MiB" != default
+        assert leases.write(memory_limit) == leases.read(memory_limit) == default
+    finally:
+        leases.close()
+
+
 def test_a_write_fails_naming_the_process_that_holds_the_file(sample_db: Path) -> None:
     leases = StoreLeases.for_file(sample_db)
     try:

@@ -114,6 +114,7 @@ async def test_n_creates_a_session_with_a_new_user_and_metadata(tmp_path: Path) 
         app.screen.query_one("#user", Select).value = NEW_USER
         await quiet(pilot)
         assert app.focused is app.screen.query_one("#user-id", Input)
+        assert problem(app, "user-id") == ""  # no complaint before an id is typed
         for name, value in (("user-id", "ana"), ("email", "ana@x.org"), ("first-name", "Ana")):
             app.screen.query_one(f"#{name}", Input).value = value
         app.screen.query_one(JsonEditor).text = '{"topic": {"a": 1}, "tags": ["x"]}'
@@ -232,6 +233,20 @@ async def test_a_appends_a_message_shown_at_once_with_its_counts(tmp_path: Path)
         assert (stored.role, stored.role_type) == ("Ana [b]", RoleType.assistant)
         assert stored.uuid == last.uuid and stored.token_count == last.token_count > 0
         assert stored.metadata == {"channel": {"name": "tui"}}
+
+
+async def test_a_without_a_user_or_a_named_user_message_prefills_user(tmp_path: Path) -> None:
+    """`s2` has no user and no user message: the composer offers `user` as a `user`
+    (never an empty role, which the transcript shows as "(no role)")."""
+    app = make_app(forms_store(tmp_path))
+    async with app.run_test() as pilot:
+        await quiet(pilot)
+        app.open_session("s2")
+        await quiet(pilot)
+        await open_form(pilot, "a")
+        assert isinstance(app.screen, ComposerScreen)
+        assert app.screen.query_one("#role", Input).value == "user"
+        assert app.screen.query_one("#role-type", Select).value == "user"
 
 
 async def test_a_summary_an_append_makes_due_appears_and_the_cli_can_import(

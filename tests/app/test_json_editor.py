@@ -21,6 +21,14 @@ def test_only_objects_are_metadata_and_errors_say_where() -> None:
         "line 1:1: metadata is a JSON object {...}, not a string"
     )
     assert check_json_object("[" * 100_000).error is not None
+    # Python's terse messages, in words a person typing metadata understands.
+    assert check_json_object('{"a": 1} {"b": 2}').error == (
+        "line 1:10: more text after the object's closing }"
+    )
+    assert check_json_object('{"a": 1,}').error == (
+        "line 1:9: a key in double quotes is expected here (no comma before })"
+    )
+    assert check_json_object('{"a": }').error == "line 1:7: a value is expected here"
 
 
 class EditorApp(App[None]):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from textual import events
 from textual.widgets import Label
 
 from tests.app.conftest import make_app, notices, palette_shows, screen_text, settle
+from zeptui.app.app import ZeptuiApp
 from zeptui.app.keys import Keymap, app_bindings, key_problem
 from zeptui.app.screens.help import HelpScreen
 from zeptui.app.screens.new_session import NewSessionScreen
@@ -59,7 +61,7 @@ async def test_rebound_keys_work_and_show_in_footer_help_and_palette(
         # One line says what was left out; the app runs with the rest.
         told = notices(app)
         assert "nope: no such binding" in told and "reload = 'ctrl+nope'" in told
-        assert "o Sort" in " ".join(screen_text(app).split())
+        assert "^n New" in " ".join(screen_text(app).split())  # the footer's first key
         await pilot.press("question_mark")  # no longer the help key
         await settle(pilot)
         assert not isinstance(app.screen, HelpScreen)
@@ -80,3 +82,14 @@ async def test_rebound_keys_work_and_show_in_footer_help_and_palette(
         sort = app.sessions.sort_index
         await pilot.press("o")
         assert app.sessions.sort_index == sort + 1
+
+
+async def test_keys_typed_after_q_open_no_dialog_while_the_app_closes(app: ZeptuiApp) -> None:
+    """`q` then a dialog's key before the app has closed (typed fast, or pasted): the
+    dialog would mount into a closing app and end it with a traceback."""
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        for key in ("q", "n", "a", "e", "d", "S", "U", "i", "x", "question_mark"):
+            app.post_message(events.Key(key, None))
+        await pilot.pause(0.3)
+    assert app.return_code == 0

@@ -231,7 +231,7 @@ async def test_the_users_view_pages_its_users(tmp_path: Path) -> None:
 def test_the_bindings_have_ids_named_like_their_actions() -> None:
     ids = {binding.id: binding.action for binding in ManagingApp.BINDINGS}  # type: ignore[union-attr]
     assert {"delete", "undo", "toggle_deleted", "summarize", "users"} <= set(ids)
-    assert all(key == action for key, action in ids.items())
+    assert all(key == action.partition("(")[0] for key, action in ids.items())
 
 
 def pages_only(inner: MemoryStore) -> MemoryStore:

@@ -35,7 +35,7 @@ from tests.server.harness import serving
 from zeptui.app.app import ZeptuiApp
 from zeptui.app.leases import SharedStore, store_access
 from zeptui.app.screens.search import SearchScreen
-from zeptui.app.widgets.transcript import View
+from zeptui.app.widgets.transcript_bars import View
 from zeptui.compose import StoreTarget, connect
 from zeptui.remote import RetryPolicy
 from zeptui.remotes import add_remote, remove_remote

@@ -123,21 +123,26 @@ async def test_import_a_sample_file_previewed_then_imported(workdir: Path, tmp_p
     assert stored(db) == {f"p-{name}": count for name, count in SHAREGPT_SESSIONS.items()}
 
 
-@pytest.mark.parametrize("container", ["zip", "directory"])
-async def test_import_a_zip_archive_or_a_directory(
-    workdir: Path, tmp_path: Path, container: str
-) -> None:
+def two_samples_in(workdir: Path, container: str) -> str:
+    """The ShareGPT and customer-support samples in a zip archive or a directory of
+    `workdir`; the path to type."""
     names = (SHAREGPT, "customer-support.json")
     if container == "zip":
         with zipfile.ZipFile(workdir / "export.zip", "w") as archive:
             for name in names:
                 archive.write(sample(name), f"chats/{name}")
-        typed = "export.zip"
-    else:
-        (workdir / "chats").mkdir()
-        for name in names:
-            shutil.copy(sample(name), workdir / "chats" / name)
-        typed = "chats/"
+        return "export.zip"
+    (workdir / "chats").mkdir()
+    for name in names:
+        shutil.copy(sample(name), workdir / "chats" / name)
+    return "chats/"
+
+
+@pytest.mark.parametrize("container", ["zip", "directory"])
+async def test_import_a_zip_archive_or_a_directory(
+    workdir: Path, tmp_path: Path, container: str
+) -> None:
+    typed = two_samples_in(workdir, container)
     db = tmp_path / "new.duckdb"
     async with make_app(db).run_test(size=(80, 24)) as pilot:
         screen = await preview(pilot, typed)

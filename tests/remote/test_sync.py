@@ -295,9 +295,19 @@ def test_a_zep_server_choosing_its_own_uuids_is_pushed_once_through_the_map(
             served_uuids = {m.uuid for m in served.store.list_messages("s0").messages}
             assert served_uuids.isdisjoint(m[0] for m in mine["sessions"]["s0"][3])
             assert Sync(ours, zep, record, direction="push").run().messages_copied == 0
+            # Metadata edited here after the copy reaches the message under Zep's uuid.
+            edited = mine["sessions"]["s0"][3][1][0]
+            ours.update_message_metadata("s0", edited, {"tag": "edited"})
+            again = Sync(ours, zep, record, direction="push").run()
+            assert (again.messages_copied, again.messages_updated) == (0, 1)
+            theirs = [m.metadata for m in served.store.list_messages("s0").messages]
+            assert theirs[1] == {"n": 1, "tag": "edited"}
             back = Sync(zep, ours, record, direction="pull").run()
-            assert (back.messages_copied, back.conflicts) == (0, [])
+            assert (back.messages_copied, back.messages_updated, back.conflicts) == (0, 0, [])
             record.close()
+        now = snapshot(ours)["sessions"]["s0"][3][1]
+        assert now[:2] == mine["sessions"]["s0"][3][1][:2]  # its own uuid and time
+        mine["sessions"]["s0"][3][1] = now  # with the tag
         assert snapshot(ours) == mine  # the local copy keeps its own uuids and times
 
 

@@ -13,15 +13,19 @@ from tests.contract.test_capabilities import core_only
 from tests.server.conftest import API_KEY, Served, ServeFactory
 from tests.server.harness import serving
 from zeptui.server import create_app
+from zeptui.settings import DEFAULT_MAX_BODY
 
 
-def test_capabilities_name_everything_the_store_offers_and_its_window(served: Served) -> None:
+def test_capabilities_name_everything_the_store_offers_its_window_and_body_limit(
+    served: Served,
+) -> None:
     answer = httpx.get(served.url + "/api/v2/zeptui/capabilities")
     assert answer.status_code == 200
     assert answer.json() == {
         "server": "zeptui",
         "capabilities": list(CAPABILITY_NAMES),
         "message_window": served.store.message_window,
+        "max_body": DEFAULT_MAX_BODY,
     }
 
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import events, on
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid
 from textual.lazy import Lazy
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Input
+from textual.widgets import Header, Input
 
 from zeptui.app.commands import ZeptuiCommands
 from zeptui.app.data import DataLayer, Failed
@@ -22,6 +20,7 @@ from zeptui.app.form_flows import FormFlows
 from zeptui.app.items import SearchHit
 from zeptui.app.leases import SharedStore, StoreAccess, StoreLeases, store_access
 from zeptui.app.manage import ManagingApp
+from zeptui.app.read_warnings import ReadWarnings
 from zeptui.app.requests import (
     AppendMessage,
     MessagesAppended,
@@ -32,9 +31,12 @@ from zeptui.app.requests import (
 )
 from zeptui.app.screens.sync import SyncCommands
 from zeptui.app.settings import Settings
+from zeptui.app.widgets.footer import FittingFooter
 from zeptui.app.widgets.inspector import Inspector
-from zeptui.app.widgets.sessions import FilterInput, SessionsPane, SessionTable
-from zeptui.app.widgets.transcript import TranscriptPane, View
+from zeptui.app.widgets.panes import Panes
+from zeptui.app.widgets.sessions import SessionsPane
+from zeptui.app.widgets.transcript import TranscriptPane
+from zeptui.app.widgets.transcript_bars import View
 from zeptui.render import sanitize
 from zeptui.text import plural
 
@@ -44,46 +46,8 @@ if TYPE_CHECKING:
     from zeptui.compose import StoreTarget
     from zeptui.settings import Settings as StoreSettings
 
-WIDE = 120
-"""From this terminal width the inspector is a third column; on narrower terminals
-it is hidden, and `I` shows it under the transcript."""
-
-LAYOUTS = ("-columns", "-stacked", "-two")
 FORM_ACTIONS = frozenset({"new_session", "append", "edit_metadata"})
 """Actions that open a form (letters: off while the filter box has focus)."""
-
-
-class Panes(Grid):
-    """Sessions, transcript and inspector, sharing the width by proportion."""
-
-    DEFAULT_CSS = """
-    Panes.-columns { grid-size: 3 1; grid-columns: 3fr 5fr 3fr; }
-    Panes.-two { grid-size: 2 1; grid-columns: 2fr 3fr; }
-    Panes.-stacked { grid-size: 2 2; grid-columns: 2fr 3fr; grid-rows: 3fr 2fr; }
-    Panes.-stacked > #sessions { row-span: 2; }
-    Panes.-two > #inspector { display: none; }
-    """
-
-    inspector_choice: bool | None = None
-    """The user's `I` (None: shown on wide terminals only)."""
-
-    @property
-    def inspector_shown(self) -> bool:
-        if self.inspector_choice is not None:
-            return self.inspector_choice
-        return self.app.size.width >= WIDE
-
-    def arrange_panes(self) -> None:
-        """Pick the layout for the terminal's width and the user's choice."""
-        if not self.inspector_shown:
-            layout = "-two"
-        else:
-            layout = "-columns" if self.app.size.width >= WIDE else "-stacked"
-        for name in LAYOUTS:
-            self.set_class(name == layout, name)
-
-    def on_resize(self, event: events.Resize) -> None:
-        self.arrange_panes()
 
 
 EMPTY_HELP = (
@@ -152,6 +116,16 @@ class ZeptuiApp(ManagingApp):
         ),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="These keys", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
+        # The palette's key as the app's own binding (posting's way): the footer shows
+        # it with the other keys it always keeps, and `[app.keys]` can rebind it.
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Palette",
+            tooltip="Commands: jump to a session, views, theme",
+            id="command_palette",
+            priority=True,
+        ),
         Binding(
             "n", "new_session", "New", tooltip="New session (id, user, metadata)", id="new_session"
         ),
@@ -195,6 +169,8 @@ class ZeptuiApp(ManagingApp):
         self._reloading = False
         self._reload_transcript = False
         self._clashes_told: set[str] = set()
+        self.quitting = False
+        """`q` was pressed: the app is closing."""
         self.forms = FormFlows(self)
 
     @classmethod
@@ -213,11 +189,10 @@ class ZeptuiApp(ManagingApp):
             yield self.transcript
             # After the first frame: the inspector waits for a selection anyway.
             yield Lazy(self.inspector)
-        # The palette's key is in the help: at 80 columns the footer needs the room.
-        yield Footer(show_command_palette=False, compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
-        self._read_warnings = _ReadWarnings(self)
+        self._read_warnings = ReadWarnings(self)
         logging.getLogger("storage.reads").addHandler(self._read_warnings)
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
@@ -260,6 +235,8 @@ class ZeptuiApp(ManagingApp):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Which app keys are on (and shown in the footer) right now."""
+        if self.quitting:
+            return False
         if self.screen is not self.screen_stack[0]:
             return True  # a dialog: its own keys
         typed = self.TYPED_ACTIONS | self.MANAGE_TYPED_ACTIONS
@@ -270,7 +247,7 @@ class ZeptuiApp(ManagingApp):
             return not zoomed
         if action == "restore":
             return zoomed
-        return self.check_manage_action(action)
+        return self.check_manage_action(action, parameters)
 
     def _visible_panes(self) -> list[Widget]:
         panes: list[Widget] = [self.sessions, self.transcript]
@@ -503,78 +480,22 @@ class ZeptuiApp(ManagingApp):
 
         self.push_screen(ExportScreen.of(self.data, self.transcript.info, self.sessions))
 
+    async def action_quit(self) -> None:
+        """Quit. Keys typed after `q` do nothing: a dialog they opened would mount
+        into the closing app and end it with a traceback."""
+        self.quitting = True
+        await super().action_quit()
+
     def action_help(self) -> None:
         """Every key binding, by where it applies."""
-        from zeptui.app.screens.composer import ComposerScreen  # on first use
-        from zeptui.app.screens.form import FormScreen
-        from zeptui.app.screens.help import HelpScreen, bindings_help
+        from zeptui.app.help_sections import app_help_sections  # on first use
+        from zeptui.app.screens.help import HelpScreen
 
-        sections = bindings_help(
-            [
-                (
-                    "Everywhere",
-                    [
-                        ("tab", "", "Next pane"),
-                        ("shift+tab", "", "Previous pane"),
-                        *self.BINDINGS,
-                        ("ctrl+p", "", "Commands: jump to a session, views, theme"),
-                    ],
-                ),
-                ("Changes", ManagingApp.BINDINGS),
-                ("Session list", [*SessionsPane.BINDINGS, *SessionTable.BINDINGS]),
-                ("Filter box", [*FilterInput.BINDINGS, ("enter", "", "Back to the list")]),
-                (
-                    "Transcript",
-                    [
-                        ("m", "", "Markdown or raw text (the pane's title says which)"),
-                        *(b for b in TranscriptPane.BINDINGS if "markdown(" not in str(b)),
-                    ],
-                ),
-                ("Inspector", [*Inspector.BINDINGS, ("escape", "", "Out of a metadata tree")]),
-                (
-                    "Forms (n, a, e)",
-                    [
-                        ("tab", "", "Next field"),
-                        *FormScreen.BINDINGS,
-                        *ComposerScreen.BINDINGS,
-                    ],
-                ),
-            ],
-            self.keymap,
-        )
-        self.push_screen(HelpScreen(sections))
+        self.push_screen(HelpScreen(app_help_sections(self.BINDINGS, self.keymap)))
 
     def on_unmount(self) -> None:
         logging.getLogger("storage.reads").removeHandler(self._read_warnings)
         self.data.close()
-
-
-class _ReadWarnings(logging.Handler):
-    """Rows the store could not show as stored, as notifications (once each).
-
-    They come from worker threads; anything written to stderr would tear the screen."""
-
-    def __init__(self, app: App[None]) -> None:
-        super().__init__(logging.WARNING)
-        self.app = app
-        self.seen: set[str] = set()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = record.getMessage()
-        if text in self.seen:
-            return
-        self.seen.add(text)
-        notify = partial(
-            self.app.notify,
-            text,
-            title="A stored value could not be shown",
-            severity="warning",
-            markup=False,
-        )
-        try:
-            self.app.call_from_thread(notify)  # from a worker thread, as reads are
-        except RuntimeError:  # on the app's own thread
-            notify()
 
 
 def run(target: StoreTarget, settings: Callable[[], StoreSettings] | None = None) -> None:

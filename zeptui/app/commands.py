@@ -12,7 +12,7 @@ from textual.content import Content
 from textual.fuzzy import Matcher
 
 from zeptui.app.requests import SessionsLoaded, SessionsRequest
-from zeptui.app.widgets.transcript import View
+from zeptui.app.widgets.transcript_bars import View
 from zeptui.render import sanitize, session_label
 
 if TYPE_CHECKING:
@@ -53,19 +53,19 @@ class ZeptuiCommands(Provider):
                 "Show all messages",
                 "The full history, paged",
                 partial(app.set_view, View.all),
-                None,
+                "view",
             ),
             (
                 "Show message window",
                 "What get_memory(message_window) returns",
                 partial(app.set_view, View.window),
-                None,
+                "view",
             ),
             (
                 "Show perpetual memory",
                 "What get_memory(perpetual) returns",
                 partial(app.set_view, View.perpetual),
-                None,
+                "view",
             ),
             (
                 "Toggle Markdown / raw text",
@@ -95,11 +95,40 @@ class ZeptuiCommands(Provider):
             ("Import", "Files, directories or .zip exports", app.action_import, "import"),
             ("Export", "Sessions to a file, in any format", app.action_export, "export"),
             ("Reload", "Read the store again", app.action_reload, "reload"),
+            (
+                "Filter the sessions",
+                "Words, user:NAME, key=value, >date, <date",
+                app.action_filter,
+                "filter",
+            ),
+            ("Zoom", "The focused pane fills the screen (z or esc: back)", app.action_zoom, "zoom"),
+            (
+                "Show or hide the inspector",
+                "The session's and message's fields, metadata as a tree",
+                app.action_toggle_inspector,
+                "inspector",
+            ),
+            (
+                "Context budget",
+                "The token bar's measure: 8k, 32k, 128k",
+                app.transcript.action_cycle_budget,
+                "budget",
+            ),
+            *(
+                (f"Copy the message's {what}", "The selected message's", copy, binding_id)
+                for what, copy, binding_id in (
+                    ("text", partial(app.transcript.action_copy, "content"), "copy"),
+                    ("uuid", partial(app.transcript.action_copy, "uuid"), "copy_uuid"),
+                    ("JSON", partial(app.transcript.action_copy, "json"), "copy_json"),
+                )
+            ),
             *app.manage_commands(),
             ("Help", "Every key binding", app.action_help, "help"),
         ]
         shown = []
         for name, help_text, callback, binding_id in commands:
+            if not app.is_offered(binding_id):
+                continue  # the store cannot (the key is off too)
             keys = app.keymap.keys_for(binding_id) if binding_id else ""
             if keys:
                 help_text += f" · key {markup_literal(keys)}"

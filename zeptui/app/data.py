@@ -19,7 +19,7 @@ import asyncio
 import concurrent.futures
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Unpack
 
 from textual.message import Message
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from textual.worker import Worker
 
     from storage.store import MemoryStore
-    from zeptui.app.leases import StoreAccess
+    from zeptui.app.leases import StoreAccess, WriteOptions
 
 
 class Request:
@@ -153,15 +153,15 @@ class DataLayer:
         return self._start(requester, request, self.leases.read)
 
     def write(
-        self, requester: DOMNode, request: Request, *, summaries: bool = True
+        self, requester: DOMNode, request: Request, **options: Unpack[WriteOptions]
     ) -> Worker[None]:
         """Run `request` under the write lease (the file read-write for its length
-        only, waiting a bounded time for another process; without the summaries it
-        makes due when `summaries` is False). `requester` gets the reply as soon as
-        the write is done, then `Settled` once the lease has ended: the summaries the
-        write made due are made by then. Never blocks the screen: it runs in a worker
+        only, waiting a bounded time for another process), held as `options` say
+        (`leases.WriteOptions`). `requester` gets the reply as soon as the write is
+        done, then `Settled` once the lease has ended: the summaries the write made
+        due are made by then. Never blocks the screen: it runs in a worker
         like a read."""
-        lease = partial(self.leases.write, summaries=summaries)
+        lease = partial(self.leases.write, **options)
         return self._start(requester, request, lease, early=True)
 
     async def ask(self, request: Request) -> Reply:

@@ -178,8 +178,10 @@ class SessionCreated(Reply):
 
 @dataclass(frozen=True)
 class ComposerDefaults(Request):
-    """Who speaks next in a session: the role and role type of its last user message,
-    else its user's first name (else user id) as a `user`."""
+    """Who speaks next in a session: the role and role type of its last user message
+    that names its speaker, else its user's first name (else user id) as a `user`,
+    else `user` as a `user` (a role is what a client sends; none would be shown as
+    "(no role)")."""
 
     group = "composer"
 
@@ -200,10 +202,10 @@ class ComposerDefaults(Request):
                 )
                 messages = list(earlier.messages) + messages
             for message in reversed(messages):
-                if message.role_type is RoleType.user:
+                if message.role_type is RoleType.user and message.role:
                     return ComposerDefaultsLoaded(self, message.role, RoleType.user.value)
         user_id = store.get_session(self.session_id).user_id
-        name = ""
+        name = RoleType.user.value
         if user_id:
             try:
                 name = store.get_user(user_id).first_name or user_id

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypedDict, TypeVar, Unpack
 
 from storage.errors import NotFoundError
 
@@ -45,7 +45,21 @@ READ_LOCK_WAIT = 0.5
 
 Opener = Callable[[], "MemoryStore"]
 WriteOpener = Callable[..., "MemoryStore"]
-"""Opens the store read-write; called with `summaries=False`, without making summaries."""
+"""Opens the store read-write; called with the `WriteOptions` that differ from
+`WRITE_DEFAULTS` (`summaries=False`: without making summaries)."""
+
+
+class WriteOptions(TypedDict, total=False):
+    """How a write holds the store (each optional, `WRITE_DEFAULTS` otherwise)."""
+
+    summaries: bool
+    """False: the write makes no summaries (where the app makes them)."""
+    memory_limit: str | None
+    """Caps DuckDB's memory (e.g. `"256MB"`) for the write (an import's); a server
+    owns its memory."""
+
+
+WRITE_DEFAULTS: dict[str, object] = {"summaries": True, "memory_limit": None}
 
 
 class StoreAccess(Protocol):
@@ -59,9 +73,8 @@ class StoreAccess(Protocol):
 
     def read(self, call: Callable[[MemoryStore], T]) -> T: ...
 
-    def write(self, call: Callable[[MemoryStore], T], *, summaries: bool = True) -> T:
-        """`call(store)` as a write; `summaries=False`: the write makes no summaries
-        (where the app makes them)."""
+    def write(self, call: Callable[[MemoryStore], T], **options: Unpack[WriteOptions]) -> T:
+        """`call(store)` as a write, held as `options` say."""
         ...
 
     def close(self) -> None: ...
@@ -147,12 +160,18 @@ class StoreLeases:
                 through_server=False,
             )
 
-        def write_opener(*, summaries: bool = True) -> MemoryStore:
+        def write_opener(*, summaries: bool = True, memory_limit: str | None = None) -> MemoryStore:
             from zeptui.compose import connect
 
             # Summaries a write makes due are made as the lease ends (the CLI's way:
             # while an LLM is waited on, the file is let go).
-            return connect(target, current(), summaries=summaries, through_server=False)
+            return connect(
+                target,
+                current(),
+                summaries=summaries,
+                memory_limit=memory_limit,
+                through_server=False,
+            )
 
         return cls(read_opener, str(path), write_opener=write_opener, idle=idle, path=path)
 
@@ -194,9 +213,11 @@ class StoreLeases:
             if release:  # closed while this call ran: the last call out closes the store
                 store.close()
 
-    def write(self, call: Callable[[MemoryStore], T], *, summaries: bool = True) -> T:
+    def write(self, call: Callable[[MemoryStore], T], **options: Unpack[WriteOptions]) -> T:
         """`call(store)` with the file open read-write for its length alone (making
-        the summaries the write makes due unless `summaries` is False).
+        the summaries the write makes due unless `summaries` is False, with DuckDB's
+        memory capped at `memory_limit` if given). The handle is the write's own, so
+        the limit ends with it: the reads' handle is opened without it.
 
         Waits for the reads under way, closes the read-only handle (DuckDB refuses a
         read-write handle beside it), and fails with `StoreLockedError` naming the
@@ -220,9 +241,10 @@ class StoreLeases:
         try:
             if reader is not None:
                 reader.close()
-            # An opener is asked for no summaries only when that is wanted (openers
-            # of stores that never make any take no arguments).
-            store = self._write_opener() if summaries else self._write_opener(summaries=False)
+            # An opener is given only what differs from the defaults (openers of
+            # stores that never make summaries or cap memory take no arguments).
+            given = {key: value for key, value in options.items() if value != WRITE_DEFAULTS[key]}
+            store = self._write_opener(**given)
             try:
                 return call(store)
             finally:
@@ -320,9 +342,9 @@ class SharedStore:
         """`call(store)`, the store opened first if it is not yet."""
         return call(self._store_now())
 
-    def write(self, call: Callable[[MemoryStore], T], *, summaries: bool = True) -> T:
-        """`call(store)`: the server makes the writes safe (and its summaries, so
-        `summaries` does not apply); nothing to hold here."""
+    def write(self, call: Callable[[MemoryStore], T], **options: Unpack[WriteOptions]) -> T:
+        """`call(store)`: the server makes the writes safe (and its summaries, and
+        owns its memory, so `options` do not apply); nothing to hold here."""
         return call(self._store_now())
 
     def close(self) -> None:

@@ -48,8 +48,14 @@ NEEDS = {
     "restore_session": "restoring",
     "summarize": "summarizing",
     "users": "user_pages",
+    "import": "bulk_import",
 }
 """The capability each action needs of the store (hidden, and off, without it)."""
+
+ON_LIVE_SESSIONS = frozenset({"delete", "summarize", "append", "edit_metadata"})
+"""Actions on the open session: off in the deleted sessions (where none is open)."""
+
+DELETED_HELP = "List the deleted sessions instead (D again: the live ones)"
 
 PaletteCommand = tuple[str, str, object, str | None]
 """(name, help, callback, binding id) of a command palette entry."""
@@ -64,7 +70,6 @@ class ManagingApp(App[None]):
             "delete",
             "Delete",
             id="delete",
-            show=False,
             tooltip="Delete the selected message, the session or its user (asks first)",
         ),
         Binding(
@@ -72,17 +77,17 @@ class ManagingApp(App[None]):
             "undo",
             "Undo",
             id="undo",
-            show=False,
             tooltip="Undo the last delete (while the app is open)",
         ),
+        # One key, two bindings: the footer names the list `D` switches to.
         Binding(
             "D",
-            "toggle_deleted",
+            "toggle_deleted(True)",
             "Deleted",
             id="toggle_deleted",
-            show=False,
-            tooltip="List the deleted sessions instead (D again: the live ones)",
+            tooltip=DELETED_HELP,
         ),
+        Binding("D", "toggle_deleted(False)", "Live", id="toggle_deleted", tooltip=DELETED_HELP),
         Binding(
             "R",
             "restore_session",
@@ -95,7 +100,6 @@ class ManagingApp(App[None]):
             "summarize",
             "Summarise",
             id="summarize",
-            show=False,
             tooltip="Summarise the session now, or again from scratch",
         ),
         Binding(
@@ -103,7 +107,6 @@ class ManagingApp(App[None]):
             "users",
             "Users",
             id="users",
-            show=False,
             tooltip="Users and their session counts; enter lists a user's sessions",
         ),
     ]
@@ -127,14 +130,16 @@ class ManagingApp(App[None]):
         """The capabilities the store offers for these actions (None: not asked yet)."""
         self._offers_asked = False
 
-    def check_manage_action(self, action: str) -> bool:
+    def check_manage_action(self, action: str, parameters: tuple[object, ...] = ()) -> bool:
         """Whether one of these actions is on now (on the main screen)."""
-        if not self._offered(action):
+        if not self.is_offered(action):
             return False
         deleted = self.sessions.show_deleted
+        if action == "toggle_deleted" and parameters:
+            return parameters != (deleted,)  # the binding that switches to the other list
         if action == "restore_session":
-            return deleted
-        if action in ("delete", "summarize"):
+            return deleted and bool(self.sessions.sessions)
+        if action in ON_LIVE_SESSIONS:
             return not deleted
         return True
 
@@ -181,15 +186,16 @@ class ManagingApp(App[None]):
                     "summarize",
                 ),
             ]
-        return [command for command in commands if self._offered(command[3])]
+        return [command for command in commands if self.is_offered(command[3])]
 
-    def _offered(self, action: str | None) -> bool:
+    def is_offered(self, action: str | None) -> bool:
         """Whether the store offers what `action` needs (True until it is known)."""
         need = NEEDS.get(action or "")
         return self.offers is None or need is None or need in self.offers
 
     @on(SessionsPane.Loaded)
     def _ask_offers(self) -> None:
+        self.refresh_bindings()  # R is on only with a deleted session listed
         # Once, after the first page (never before it): which flows the store serves.
         if self.offers is None and not self._offers_asked:
             self._offers_asked = True
@@ -229,7 +235,7 @@ class ManagingApp(App[None]):
         chosen = kinds.index(
             Kind.message if in_transcript and Kind.message in kinds else Kind.session
         )
-        screen = DeleteScreen(event.choices, chosen, event.undoable)
+        screen = DeleteScreen(event.choices, chosen, event.undoable, event.note)
         self.push_screen(screen, partial(self._delete_confirmed, undoable=event.undoable))
 
     def _delete_confirmed(self, target: Target | None, *, undoable: bool) -> None:
@@ -249,6 +255,10 @@ class ManagingApp(App[None]):
         target = request.target
         if request.restore:
             self.notify(f"Restored {target.name}.", title="Restored", markup=False)
+            if target.kind is Kind.session and not self.sessions.show_deleted:
+                # The session restored comes back selected, as it was before the delete.
+                self.sessions.reload(select=target.session_id)
+                return
         else:
             text = f"Deleted {target.name}."
             if request.undoable:
@@ -259,8 +269,11 @@ class ManagingApp(App[None]):
 
     # --- deleted sessions ------------------------------------------------------------
 
-    def action_toggle_deleted(self) -> None:
-        """The deleted sessions in the list instead of the live ones, or back."""
+    def action_toggle_deleted(self, deleted: bool | None = None) -> None:
+        """The deleted sessions in the list instead of the live ones, or back (`deleted`:
+        which to list; None: the other one)."""
+        if deleted is not None and deleted == self.sessions.show_deleted:
+            return
         self.sessions.toggle_deleted()
         self.refresh_bindings()
 

@@ -61,15 +61,21 @@ class OffersRequest(Request):
     group = "offers"
 
     def run(self, store: MemoryStore, database: Path | None) -> Offers:
-        from storage.capabilities import Restoring, Summarizing, UserPages, offered
+        from storage.capabilities import BulkImport, Restoring, Summarizing, UserPages, offered
 
-        kinds = {"restoring": Restoring, "summarizing": Summarizing, "user_pages": UserPages}
+        kinds = {
+            "restoring": Restoring,
+            "summarizing": Summarizing,
+            "user_pages": UserPages,
+            "bulk_import": BulkImport,
+        }
         names = frozenset(name for name, kind in kinds.items() if offered(store, kind) is not None)
         return Offers(self, names)
 
 
 class Offers(Reply):
-    """The names of the capabilities offered (`restoring`, `summarizing`, `user_pages`)."""
+    """The names of the capabilities offered (`restoring`, `summarizing`, `user_pages`,
+    `bulk_import`)."""
 
     def __init__(self, request: OffersRequest, names: frozenset[str]) -> None:
         super().__init__(request)
@@ -94,7 +100,10 @@ class DeletePlanRequest(Request):
         from storage.capabilities import MessageDeletion, Restoring, offered
 
         choices: list[DeleteChoice] = []
-        if self.message_uuid and offered(store, MessageDeletion) is not None:
+        note = None
+        if self.message_uuid and offered(store, MessageDeletion) is None:
+            note = f"{store.location} deletes whole sessions: not one message."
+        elif self.message_uuid:
             message = store.get_message(self.session_id, self.message_uuid)
             who = sanitize(message.role or (message.role_type or "norole"))
             choices.append(
@@ -124,7 +133,8 @@ class DeletePlanRequest(Request):
                     f"{_contents(store, sessions)}",
                 )
             )
-        return DeletePlanned(self, tuple(choices), offered(store, Restoring) is not None)
+        undoable = offered(store, Restoring) is not None
+        return DeletePlanned(self, tuple(choices), undoable, note)
 
 
 def _contents(store: MemoryStore, session_ids: list[str]) -> str:
@@ -140,13 +150,19 @@ class DeletePlanned(Reply):
     """The targets (message, session, user, as they apply) and what each takes."""
 
     def __init__(
-        self, request: DeletePlanRequest, choices: tuple[DeleteChoice, ...], undoable: bool
+        self,
+        request: DeletePlanRequest,
+        choices: tuple[DeleteChoice, ...],
+        undoable: bool,
+        note: str | None = None,
     ) -> None:
         super().__init__(request)
         self.request: DeletePlanRequest = request
         self.choices = choices
         self.undoable = undoable
         """The store can restore what the delete takes (`Restoring`): `ctrl+z` works."""
+        self.note = note
+        """Why the selected message is not offered (a store that cannot delete one)."""
 
 
 # --- deletes and restores ----------------------------------------------------------------

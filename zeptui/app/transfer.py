@@ -6,8 +6,10 @@ progress posted to the dialog that started them.
   directories and archives, format detection) and reads the first sessions it would
   import, bounded in time, without the store. It runs on a thread worker of the
   dialog.
-- `ImportJob` runs the planned `ImportRun` under the write lease (each file in its
-  own transaction, as the CLI does; a cancel rolls back the file under way).
+- `ImportJob` runs the planned `ImportRun` under the write lease, with the import's
+  memory limit, as the CLI does: on a database file all of it in one transaction, so a
+  cancel leaves the store as it was; on a server each file in its own, so a cancel
+  keeps the files finished before it (`zeptui/services/imports.py`).
 - `ExportJob` runs the export service under the read lease: the open session, the
   sessions the list's filter shows, or everything.
 """
@@ -149,6 +151,8 @@ class Progress:
     started: float = 0.0
     file: str = ""
     phase: str = ""
+    all_or_nothing: bool = False
+    """An import in one transaction: a cancel leaves the store as it was."""
 
     def seconds_left(self, now: float | None = None) -> float | None:
         """An estimate from the rate so far (None until there is one); `now` is
@@ -185,6 +189,15 @@ def progress_line(progress: Progress, now: float | None = None) -> Text:
     return line
 
 
+def cancel_note(progress: Progress) -> str:
+    """What a cancel would undo now, under the progress bar."""
+    if progress.phase == "summaries":
+        return "The import is stored; its summaries are being made."
+    if progress.all_or_nothing:
+        return "A cancel leaves the store as it was before the import."
+    return "A cancel rolls back the file under way only: this store keeps each file as it finishes."
+
+
 class Progressed(Message):
     """An import or export moved on."""
 
@@ -213,7 +226,14 @@ class _PostedImportProgress:
         self.target.post_message(
             Progressed(
                 Progress(
-                    total, done, counts.sessions, counts.messages, counts.started, self.file, phase
+                    total,
+                    done,
+                    counts.sessions,
+                    counts.messages,
+                    counts.started,
+                    self.file,
+                    phase,
+                    counts.all_or_nothing,
                 )
             )
         )
@@ -256,11 +276,13 @@ class ImportJob(Request):
     import_run: ImportRun | None = None
     _cancel: threading.Event = field(default_factory=threading.Event)
 
-    def cancel(self) -> None:
-        """Stop the import at its next session; the file under way is rolled back."""
+    def cancel(self) -> bool:
+        """Stop the import at once (from the UI thread: the roll-back runs on the
+        import's); False when it came too late, the import being stored already."""
         self._cancel.set()
         if self.import_run is not None:
-            self.import_run.cancel()
+            return self.import_run.cancel()
+        return True
 
     def run(self, store: MemoryStore, database: Path | None) -> ImportFinished:
         # Planned here, off the UI thread (detection reads each file's head).
@@ -369,23 +391,33 @@ class _Lines(Console):
 
 def import_report(run: ImportRun, cancelled: ImportCancelled | None) -> Text:
     """What the import did, as `zeptui import` prints it: a line per file, the
-    records skipped and why (`file:line: reason`), then the errors; a cancel first."""
+    records skipped and why (`file:line: reason`), then the errors; a cancel first
+    (after a cancel that undid everything, the files' lines are left out)."""
     from zeptui import render
 
     lines: list[Text] = []
     if cancelled is not None:
-        what = f"nothing of {cancelled.file} was written" if cancelled.file else "stopped"
-        before = (
-            f"; the {cancelled.done:,} file{'' if cancelled.done == 1 else 's'} imported "
-            "before the cancel stay (below)"
-            if cancelled.done
-            else "; nothing was imported"
-        )
-        lines.append(render.data(f"Cancelled: {what}{before}.", "bold yellow"))
-    console = _Lines()
-    render.print_import_run(console, run)
-    lines.extend(console.lines)
+        lines.append(render.data(cancel_line(cancelled), "bold yellow"))
+    if cancelled is None or cancelled.kept:
+        console = _Lines()
+        render.print_import_run(console, run)
+        lines.extend(console.lines)
     lines.extend(render.data(f"error: {error}", "red") for error in run.errors)
     if not lines:
         lines.append(Text("Nothing to import."))
     return Text("\n").join(lines)
+
+
+def cancel_line(cancelled: ImportCancelled) -> str:
+    """What a cancel left: nothing at all, or the files finished before it."""
+    files = f"{cancelled.done:,} file{'' if cancelled.done == 1 else 's'}"
+    if not cancelled.kept:
+        undone = f", not even the {files} finished before the cancel" if cancelled.done else ""
+        return f"Cancelled: nothing was imported{undone}; the store is as it was."
+    what = f"nothing of {cancelled.file} was written" if cancelled.file else "stopped"
+    before = (
+        f"; the {files} imported before the cancel stay (below)"
+        if cancelled.done
+        else "; nothing was imported"
+    )
+    return f"Cancelled: {what}{before}."

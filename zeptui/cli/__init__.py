@@ -32,10 +32,10 @@ from zeptui.cli.remote import remote
 from zeptui.cli.serve import serve
 from zeptui.cli.sessions import delete, sessions
 from zeptui.cli.sync import sync
-from zeptui.cli.transfer import IMPORT_MEMORY_LIMIT, demo, export, import_command
+from zeptui.cli.transfer import demo, export, import_command
 from zeptui.cli.users import users
 
-__all__ = ["IMPORT_MEMORY_LIMIT", "cli", "main"]
+__all__ = ["cli", "main"]
 
 
 @click.group(

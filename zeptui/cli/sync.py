@@ -139,15 +139,17 @@ def _print_report(console: Console, report: SyncReport) -> None:
     arrow = f"{render.sanitize(report.source)} -> {render.sanitize(report.target)}"
     verb = "would copy" if report.dry_run else "copied"
     console.print(Text(f"sync {report.direction}: {arrow}", style="bold"), soft_wrap=True)
-    console.print(
+    counts = (
         f"{verb}: {report.messages_copied:,} messages, {report.summaries_copied:,} "
-        f"summaries, {report.users_created:,} users; sessions: "
-        f"{report.sessions_created:,} created, {report.sessions_updated:,} updated, "
-        f"{report.sessions_deleted:,} deleted, {report.sessions_unchanged:,} unchanged; "
-        f"{report.messages_deleted:,} messages deleted",
-        markup=False,
-        highlight=False,
+        f"summaries, {report.users_created:,} users",
+        f"sessions: {report.sessions_created:,} created, {report.sessions_updated:,} "
+        f"updated, {report.sessions_deleted:,} deleted, {report.sessions_unchanged:,} unchanged",
+        f"messages: {report.messages_deleted:,} deleted, {report.messages_updated:,} with "
+        f"newer metadata; users: {report.users_updated:,} updated, {report.users_deleted:,} "
+        "deleted",
     )
+    for text in counts:
+        console.print(text, markup=False, highlight=False)
     if report.messages_kept_deleted:
         console.print(
             f"{report.messages_kept_deleted:,} messages deleted on the target stay deleted",
@@ -155,7 +157,7 @@ def _print_report(console: Console, report: SyncReport) -> None:
         )
     for conflict in report.conflicts:
         line = Text(f"conflict ({conflict.rule}): ", style="yellow")
-        line.append(render.sanitize(f"{conflict.session_id}: {conflict.detail}"))
+        line.append(render.sanitize(f"{conflict.subject}: {conflict.detail}"))
         console.print(line, soft_wrap=True)
     for what in report.not_carried:
         console.print(Text(f"not carried: {what}", style="dim"), soft_wrap=True)

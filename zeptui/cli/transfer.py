@@ -23,10 +23,6 @@ if TYPE_CHECKING:
 
 EXPORT_FORMATS = ("zep-json", "zep-dump", "zep-jsonl", "markdown", "openai-jsonl")
 """`zeptui.exporters.FORMATS`, spelled out: that module loads the store's models."""
-IMPORT_MEMORY_LIMIT = "256MB"
-"""DuckDB's memory during `zeptui import`: big files spill to disk instead of growing
-the process (peak memory stays flat as files grow; ~10-20% slower at a million
-messages than without a limit, see bench/README.md)."""
 
 
 @command("import")
@@ -74,13 +70,13 @@ def import_command(
 
     Formats: Zep JSON/JSONL, ChatGPT and Claude data exports, ShareGPT, OpenAI chat
     JSONL and LangChain message dumps, detected from each file's content (--format
-    overrides it). Each file is imported in one transaction: a file with an error
-    adds nothing, and the other files are still imported. Importing a file twice
-    adds nothing.
+    overrides it). The import is one transaction: Ctrl-C leaves the database as it
+    was (with --remote, each file is one). A file with an error adds nothing, and
+    the other files are still imported. Importing a file twice adds nothing.
     """
     from zeptui.compose import StoreTarget
     from zeptui.importers import ImportOptions, get_importer
-    from zeptui.services.imports import ImportRun
+    from zeptui.services.imports import IMPORT_MEMORY_LIMIT, ImportRun
 
     forced = None
     if format_name != "auto":

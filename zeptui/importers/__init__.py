@@ -299,6 +299,7 @@ def import_file(
     id_base: str | None = None,
     on_session: Callable[[SessionImport], None] | None = None,
     on_read: Callable[[int, int], None] | None = None,
+    store_reads: bool = True,
 ) -> FileReport:
     """Import one file in one transaction: all of it, or (on any error) none of it.
 
@@ -307,7 +308,8 @@ def import_file(
     and the report call the file (an archive member's `export.zip/conversations.json`),
     `id_base` the base of its synthesized session ids (see `ReadContext.id_base`);
     `on_session` sees each session as it goes by (for a progress display); a store that
-    reads the file itself tells `on_read(sessions, messages)` instead, once it has.
+    reads the file itself tells `on_read(sessions, messages)` instead, once it has;
+    `store_reads=False` has the importer read it even for such a store.
     """
     options = options or ImportOptions()
     name = name or str(path)
@@ -318,7 +320,7 @@ def import_file(
         context = ReadContext(skip_invalid=options.skip_invalid, id_base=id_base)
         result = None
         bulk_import = getattr(importer, "bulk_import", None)
-        if bulk_import is not None and not options.rewrites and not options.dry_run:
+        if bulk_import is not None and store_reads and not options.rewrites and not options.dry_run:
             result = bulk_import(store, path, context, on_read)
         if result is None:
             sessions = _applying(options, importer.read(path, context), on_session)

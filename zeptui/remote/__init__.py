@@ -63,7 +63,7 @@ def open_remote(
         sleep=sleep,
     )
     try:
-        names, window = _zeptui_capabilities(client)
+        names, window, max_body = _zeptui_capabilities(client)
         if names is None and version == "auto":
             client.use_version(_zep_version(client))
     except BaseException:
@@ -76,20 +76,24 @@ def open_remote(
     kind: type[RemoteStore] = RemoteStore
     if mixins:
         kind = type("RemoteStore", (*mixins, RemoteStore), {"__module__": RemoteStore.__module__})
-    return kind(client, zeptui=names is not None, message_window=window)
+    return kind(client, zeptui=names is not None, message_window=window, max_body=max_body)
 
 
-def _zeptui_capabilities(client: ZepClient) -> tuple[list[str] | None, int | None]:
-    """What a zeptui server offers and its window; (None, None) from another server."""
+def _zeptui_capabilities(client: ZepClient) -> tuple[list[str] | None, int | None, int | None]:
+    """What a zeptui server offers, its window and body limit; Nones from another server."""
     try:
         found = client.json("GET", ZEPTUI_PREFIX + "/capabilities")
     except (NotFoundError, NotZepError):
-        return None, None
+        return None, None, None
     if not isinstance(found, dict) or found.get("server") != "zeptui":
-        return None, None
+        return None, None, None
     names = [str(name) for name in found.get("capabilities", [])]
-    window = found.get("message_window")
-    return names, window if isinstance(window, int) else None
+    window, max_body = found.get("message_window"), found.get("max_body")
+    return (
+        names,
+        window if isinstance(window, int) else None,
+        max_body if isinstance(max_body, int) else None,
+    )
 
 
 def _zep_version(client: ZepClient) -> ApiVersion:

@@ -41,12 +41,15 @@ from storage.models import (
     SessionQuery,
     StoreStats,
     SummaryInfo,
+    User,
     UserPage,
 )
-from zeptui.remote.store import RemoteStore, message_body
+from zeptui.remote.bodies import ImportRequest, import_requests, summary_bodies
+from zeptui.remote.store import RemoteStore
 
 _SUMMARIES = TypeAdapter(list[SummaryInfo])
 _CONTENTS = TypeAdapter(list[SessionContents])
+_USERS = TypeAdapter(list[User])
 
 
 def _session_page(store: RemoteStore, endpoint: str, query: SessionQuery | None) -> SessionPage:
@@ -89,8 +92,13 @@ class RemoteUserPages(RemoteStore, UserPages):
 
 
 class RemoteBulkImport(RemoteStore, BulkImport):
-    """Imports are sent whole, in one request (one transaction on the server): the
-    sessions are read into memory first, within the server's body limit."""
+    """An import goes in one request (one transaction on the server) when it fits under
+    the server's body limit, else in several, read from `sessions` as they are sent
+    (zeptui/remote/bodies.py). Each request is all or nothing: a failure half-way
+    leaves the earlier requests stored, and every message carries its uuid, so running
+    the import again adds only the rest. With `on_conflict`, every request is checked
+    first (a dry run reporting the conflicts), so a caller that aborts on one leaves
+    nothing written; the requests are then held in memory until sent."""
 
     def import_sessions(
         self,
@@ -100,18 +108,11 @@ class RemoteBulkImport(RemoteStore, BulkImport):
         dry_run: bool = False,
         on_conflict: Callable[[MessageConflictError], None] | None = None,
     ) -> ImportResult:
-        body: dict[str, Any] = {
-            "sessions": [
-                {
-                    **session.model_dump(mode="json", exclude_none=True, exclude={"messages"}),
-                    "messages": message_body(session.messages),
-                }
-                for session in sessions
-            ],
-            "users": [user.model_dump(mode="json", exclude_none=True) for user in users],
-        }
+        requests = import_requests(sessions, users, self.room)
         if on_conflict is None:
-            return self._send_import(body, dry_run=dry_run)[0]
+            return ImportResult.total(
+                self._send_import(each, dry_run=dry_run)[0] for each in requests
+            )
         reported: set[tuple[str, str]] = set()
 
         def report(conflicts: list[MessageConflictError]) -> None:
@@ -121,26 +122,37 @@ class RemoteBulkImport(RemoteStore, BulkImport):
                     reported.add(key)
                     on_conflict(conflict)
 
-        if not dry_run:
-            # The caller may abort on a conflict: learn them first, writing nothing.
-            report(self._send_import(body, dry_run=True, skip_conflicts=True)[1])
-        result, conflicts = self._send_import(body, dry_run=dry_run, skip_conflicts=True)
-        report(conflicts)
-        return result
+        def send(request: ImportRequest, *, dry: bool) -> ImportResult:
+            result, conflicts = self._send_import(request, dry_run=dry, skip_conflicts=True)
+            report(conflicts)
+            return result
+
+        if dry_run:
+            return ImportResult.total(send(each, dry=True) for each in requests)
+        # The caller may abort on a conflict: learn them all first, writing nothing
+        # (each request checked as it is read, so a caller's progress follows the checks).
+        held = []
+        for request in requests:
+            send(request, dry=True)
+            held.append(request)
+        return ImportResult.total(send(request, dry=False) for request in held)
 
     def _send_import(
-        self, body: dict[str, Any], *, dry_run: bool, skip_conflicts: bool = False
+        self, request: ImportRequest, *, dry_run: bool, skip_conflicts: bool = False
     ) -> tuple[ImportResult, list[MessageConflictError]]:
-        request = {**body, "dry_run": dry_run, "skip_conflicts": skip_conflicts}
+        body = {**request.body, "dry_run": dry_run, "skip_conflicts": skip_conflicts}
         # Every message carries its uuid, so sending it again adds nothing twice.
-        found = self.client.json("POST", self._zeptui("import"), json=request, idempotent=True)
+        found = self.client.json("POST", self._zeptui("import"), json=body, idempotent=True)
         conflicts = [
             MessageConflictError(
                 conflict["message_uuid"], conflict["session_id"], conflict["holder_session_id"]
             )
             for conflict in found.get("conflicts", [])
         ]
-        return ImportResult.model_validate(found["result"]), conflicts
+        result = ImportResult.model_validate(found["result"])
+        if request.continues:  # the session was counted with its first part
+            result.sessions_created = result.sessions_updated = 0
+        return result, conflicts
 
 
 class RemoteSummarizing(RemoteStore, Summarizing):
@@ -192,6 +204,9 @@ class RemoteSyncInventory(RemoteStore, SyncInventory):
         found = self.client.json("POST", self._zeptui("inventory"), json=body, idempotent=True)
         return InventoryPage.model_validate(found)
 
+    def user_inventory(self) -> list[User]:
+        return _USERS.validate_python(self.client.json("GET", self._zeptui("user-inventory")))
+
     def session_contents(self, session_ids: Sequence[str]) -> list[SessionContents]:
         body = {"session_ids": list(session_ids)}
         found = self.client.json("POST", self._zeptui("contents"), json=body, idempotent=True)
@@ -200,15 +215,12 @@ class RemoteSyncInventory(RemoteStore, SyncInventory):
 
 class RemoteSummaryImport(RemoteStore, SummaryImport):
     def import_summaries(self, by_session: Mapping[str, Sequence[SummaryInfo]]) -> int:
-        if not any(by_session.values()):
-            return 0
-        body = {
-            session_id: [info.model_dump(mode="json") for info in infos]
-            for session_id, infos in by_session.items()
-        }
-        # Summaries carry their uuids: one stored by a lost try is skipped the next.
-        found = self.client.json("POST", self._zeptui("summaries"), json=body, idempotent=True)
-        return int(found["stored"])
+        stored = 0
+        for body in summary_bodies(by_session, self.room):
+            # Summaries carry their uuids: one stored by a lost try is skipped the next.
+            path = self._zeptui("summaries")
+            stored += int(self.client.json("POST", path, json=body, idempotent=True)["stored"])
+        return stored
 
 
 class ZepSessionPages(RemoteStore, SessionPages):

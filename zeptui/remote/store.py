@@ -13,7 +13,6 @@ send again after a failure: the server skips a message it already has.
 
 from __future__ import annotations
 
-import uuid as uuid_lib
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,6 +38,7 @@ from storage.models import (
 )
 from storage.store import DEFAULT_MESSAGE_WINDOW, MemoryStore
 from storage.tokens import count_message_tokens
+from zeptui.remote.bodies import budget, message_groups
 from zeptui.remote.client import REPEATED, ZepClient, encode_id
 
 ZEPTUI_PREFIX = "/api/v2/zeptui"
@@ -51,28 +51,25 @@ _SUMMARIES = TypeAdapter(list[SummaryInfo])
 _RESULTS = TypeAdapter(list[SearchResult])
 
 
-def message_body(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    """Messages as sent: each with a uuid (a new one when it has none), without the
-    fields the server computes."""
-    return [
-        message.model_copy(update={"uuid": message.uuid or str(uuid_lib.uuid4())}).model_dump(
-            mode="json", exclude_none=True, exclude={"token_count", "updated_at"}
-        )
-        for message in messages
-    ]
-
-
 class RemoteStore(MemoryStore):
     """Zep's core over HTTP. Built by `zeptui.remote.open_remote`, which adds the
     capabilities the server offers."""
 
     def __init__(
-        self, client: ZepClient, *, zeptui: bool, message_window: int | None = None
+        self,
+        client: ZepClient,
+        *,
+        zeptui: bool,
+        message_window: int | None = None,
+        max_body: int | None = None,
     ) -> None:
         self.client = client
         self.zeptui = zeptui
         """The server is `zeptui serve`: its own endpoints are there."""
         self._window = message_window or DEFAULT_MESSAGE_WINDOW
+        self.room = budget(max_body)
+        """The bytes of messages (or users, sessions) one request may carry: under the
+        server's body limit (zeptui/remote/bodies.py)."""
 
     @property
     def location(self) -> str:
@@ -162,7 +159,15 @@ class RemoteStore(MemoryStore):
     # --- memory -------------------------------------------------------------------
 
     def add_memory(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
-        body = {"messages": message_body(messages)}
+        """Zep's add memory; messages over the server's body limit go in several
+        requests (each one all or nothing; every message carries its uuid, so a
+        failure half-way is finished by adding them again)."""
+        added: list[Message] = []
+        for group in message_groups(messages, self.room, session_id):
+            added += self._add_memory(session_id, {"messages": group})
+        return added
+
+    def _add_memory(self, session_id: str, body: dict[str, Any]) -> list[Message]:
         if not self.zeptui:
             path = self._session(session_id, "memory")
             self.client.request("POST", path, json=body, idempotent=True)

@@ -66,7 +66,7 @@ def create_app(store: MemoryStore, options: ServerOptions | None = None) -> Fast
     )
     services = Services(store, SearchService(store), options.language_model)
     app.include_router(api_router(V2, services))
-    app.include_router(extensions_router(store))
+    app.include_router(extensions_router(store, options.max_body))
     app.include_router(api_router(V1, services))
     install_error_handlers(app)
 

@@ -2,7 +2,8 @@
 needs that Zep's API cannot carry.
 
 `GET /api/v2/zeptui/capabilities` says what the served store offers (by the names in
-`storage.capabilities.CAPABILITY_NAMES`) and its message window; the other endpoints
+`storage.capabilities.CAPABILITY_NAMES`), its message window and the largest request
+body the server takes; the other endpoints
 serve the core calls Zep has no endpoint for (every summary of a session, search across
 sessions with the store's filters, add memory answering the messages it inserted) and
 each capability the store offers. A capability the store lacks answers 501. Ids travel
@@ -48,6 +49,7 @@ from storage.models import (
     SessionQuery,
     StoreStats,
     SummaryInfo,
+    User,
     UserPage,
     validation_message,
 )
@@ -74,6 +76,9 @@ class CapabilitiesResponse(_Body):
     server: str = SERVER_NAME
     capabilities: list[str]
     message_window: int
+    max_body: int | None = None
+    """The largest request body the server takes, in bytes (a client splits imports
+    under it)."""
 
 
 class ImportBody(_Body):
@@ -133,8 +138,8 @@ def offered_names(store: MemoryStore) -> list[str]:
     return [name for name, kind in CAPABILITY_NAMES.items() if isinstance(store, kind)]
 
 
-def extensions_router(store: MemoryStore) -> APIRouter:
-    """zeptui's endpoints over `store`."""
+def extensions_router(store: MemoryStore, max_body: int | None = None) -> APIRouter:
+    """zeptui's endpoints over `store` (`max_body`: the server's limit, as told)."""
     router = APIRouter(prefix=PREFIX, tags=["zeptui extensions"], responses=ERROR_RESPONSES)
 
     def sid(raw: str) -> str:
@@ -148,7 +153,9 @@ def extensions_router(store: MemoryStore) -> APIRouter:
         """The capabilities of the served store and its message window."""
         names = offered_names(store)
         window = store.message_window
-        return json_response(CapabilitiesResponse(capabilities=names, message_window=window))
+        return json_response(
+            CapabilitiesResponse(capabilities=names, message_window=window, max_body=max_body)
+        )
 
     @router.post("/sessions/{session_id}/memory", status_code=201, response_model=list[Message])
     def add_memory(session_id: SessionId, request: AddMemoryBody) -> Response:
@@ -278,6 +285,12 @@ def extensions_router(store: MemoryStore) -> APIRouter:
     def inventory(request: InventoryQuery) -> Response:
         """A page of sessions, deleted ones too, with the uuids each holds (sync)."""
         return json_response(require(store, SyncInventory, "list its inventory").inventory(request))
+
+    @router.get("/user-inventory", response_model=list[User])
+    def user_inventory() -> Response:
+        """Every user, deleted ones too (sync)."""
+        inventory = require(store, SyncInventory, "list its inventory")
+        return json_response(inventory.user_inventory())
 
     @router.post("/contents", response_model=list[SessionContents])
     def contents(request: ContentsBody) -> Response:

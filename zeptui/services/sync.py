@@ -24,8 +24,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
-
 from storage.capabilities import (
     BulkImport,
     MessageDeletion,
@@ -33,10 +31,9 @@ from storage.capabilities import (
     SyncInventory,
     offered,
 )
-from storage.errors import ConflictError, MessageConflictError
+from storage.errors import ConflictError, MessageConflictError, NotFoundError
 from storage.models import (
     CreateSessionRequest,
-    CreateUserRequest,
     InventoryQuery,
     Message,
     SessionContents,
@@ -44,11 +41,12 @@ from storage.models import (
     SummaryInfo,
 )
 from storage.store import MemoryStore
-from zeptui.exporters import every_user
 from zeptui.services import ServiceError
 from zeptui.services.sync_inventory import read_inventory, read_messages
-from zeptui.services.sync_rules import Direction, Plan, plan_session
+from zeptui.services.sync_report import SyncConflict, SyncReport
+from zeptui.services.sync_rules import Direction, Plan, agreed, newer_metadata, plan_session
 from zeptui.services.sync_state import SyncState, state_path
+from zeptui.services.sync_users import UserSync
 
 if TYPE_CHECKING:
     from zeptui.compose import StoreTarget
@@ -68,9 +66,13 @@ __all__ = [
 BATCH_MESSAGES = 5_000
 """Messages written to the target per transaction (and recorded per commit)..."""
 BATCH_BYTES = 4_000_000
-"""...or fewer, when their text comes to this (a server takes bodies of 10 MB)."""
+"""...or fewer, when their text comes to this (a remote store sends a batch over its
+server's body limit in several requests: zeptui/remote/bodies.py)."""
 ADD_MEMORY_CHUNK = 200
 """Messages per add memory call, on a target without bulk import."""
+FEW_MESSAGES = 10
+"""Messages with differing metadata in a session read one at a time; more, and both
+sides' histories are read whole."""
 
 
 @dataclass(frozen=True)
@@ -80,39 +82,6 @@ class SyncScope:
     session_ids: tuple[str, ...] = ()
     user_id: str | None = None
     since: datetime | None = None
-
-
-class SyncConflict(BaseModel):
-    """A case the rules decided against copying, or could not carry."""
-
-    session_id: str
-    rule: str
-    """`deleted_on_target`, `changed_on_target`, `metadata` or `message_elsewhere`."""
-    detail: str
-
-
-class SyncReport(BaseModel):
-    """What a sync did (or, in a dry run, would do)."""
-
-    direction: Direction
-    source: str
-    target: str
-    dry_run: bool = False
-    users_created: int = 0
-    sessions_created: int = 0
-    sessions_updated: int = 0
-    """Existing sessions that received messages, summaries or metadata."""
-    sessions_deleted: int = 0
-    sessions_unchanged: int = 0
-    messages_copied: int = 0
-    messages_deleted: int = 0
-    messages_kept_deleted: int = 0
-    """Messages deleted on the target and still on the source: not restored."""
-    summaries_copied: int = 0
-    conflicts: list[SyncConflict] = Field(default_factory=list)
-    not_carried: list[str] = Field(default_factory=list)
-    """What the target's API could not take, said once each."""
-    seconds: float = 0.0
 
 
 @dataclass
@@ -165,24 +134,31 @@ class Sync:
         self.report = SyncReport(
             direction=direction, source=source.location, target=target.location, dry_run=dry_run
         )
+        self.users = UserSync(source, target, state, self.report, direction=direction)
         # A plain Zep server's own uuids, as local ones (the remote side's inventory).
         self._source_names = state.local_uuids if direction == "pull" else {}
         self._target_names = state.local_uuids if direction == "push" else {}
 
     def run(self) -> SyncReport:
-        """Plan every session in scope, then carry the plans out batch by batch."""
+        """Plan every session and user in scope, then carry the plans out: users made
+        first, sessions batch by batch, users deleted last."""
         started = time.monotonic()
         plans = self._plan()
+        scope = self.scope
+        narrowed = bool(scope.session_ids or scope.user_id or scope.since)
+        self.users.plan(plans, narrowed=narrowed, user_id=scope.user_id, since=scope.since)
+        for plan in plans:
+            self._read_message_metadata(plan)
         self.counts.sessions = sum(1 for plan in plans if plan.has_work)
         self.counts.messages = sum(len(plan.copy) for plan in plans)
         self.progress(self.counts)
         self._tally(plans)
-        missing = self._missing_users(plans)
         if self.dry_run:
-            self.report.users_created = len(missing)
+            self.users.count()
         else:
-            self._copy_users(missing)
+            self.users.before_sessions()
             self._apply(plans)
+            self.users.after_sessions()
         self.report.seconds = round(time.monotonic() - started, 3)
         return self.report
 
@@ -252,38 +228,30 @@ class Sync:
         if self.dry_run:
             report.messages_copied += len(plan.copy)
             report.messages_deleted += len(plan.delete_messages)
+            report.messages_updated += len(plan.message_metadata)
             report.summaries_copied += len(plan.summaries)
 
-    # --- users -------------------------------------------------------------------
-
-    def _missing_users(self, plans: list[Plan]) -> list[CreateUserRequest]:
-        """The source's users the target lacks: those the sessions copied name (all of
-        them when the whole store is synced)."""
-        named = {plan.user_id for plan in plans if plan.create and plan.user_id}
-        if self.scope.session_ids or self.scope.user_id or self.scope.since:
-            wanted = [user for user in every_user(self.source) if user.user_id in named]
+    def _read_message_metadata(self, plan: Plan) -> None:
+        """The messages whose metadata stamps differ, read on both sides (one at a time
+        when few, else both histories whole): those whose source copy is newer and
+        would change the target's are planned."""
+        differs, session_id = plan.metadata_differs, plan.session_id
+        if len(differs) > FEW_MESSAGES:
+            theirs = _by_uuid(read_messages(self.source, session_id), self._source_names)
+            ours = _by_uuid(read_messages(self.target, session_id), self._target_names)
+            pairs = [(theirs.get(name), ours.get(name)) for name in differs]
         else:
-            wanted = list(every_user(self.source))
-        have = {user.user_id for user in every_user(self.target)}
-        return [
-            CreateUserRequest.model_validate(user.model_dump(exclude_none=True))
-            for user in wanted
-            if user.user_id not in have
-        ]
-
-    def _copy_users(self, missing: list[CreateUserRequest]) -> None:
-        if not missing:
-            return
-        bulk = offered(self.target, BulkImport)
-        if bulk is not None:
-            self.report.users_created += bulk.import_sessions([], missing).users_created
-            return
-        for request in missing:
-            try:
-                self.target.add_user(request)
-                self.report.users_created += 1
-            except ConflictError:
-                pass  # made meanwhile (or by an earlier, interrupted try)
+            pairs = [
+                (
+                    _message(self.source, session_id, self._source_uuid(name)),
+                    _message(self.target, session_id, self._target_uuid(name)),
+                )
+                for name in differs
+            ]
+        for name, (source, target) in zip(differs, pairs, strict=True):
+            update = newer_metadata(source, target) if source and target else None
+            if update is not None:  # (a message deleted meanwhile: the next sync sees it)
+                plan.message_metadata[name] = update
 
     # --- carrying out ------------------------------------------------------------
 
@@ -462,6 +430,12 @@ class Sync:
                 for message_uuid in plan.delete_messages:
                     deletion.delete_message(session_id, self._target_uuid(message_uuid))
                 self.report.messages_deleted += len(plan.delete_messages)
+        for message_uuid, metadata in plan.message_metadata.items():
+            with contextlib.suppress(NotFoundError):  # deleted meanwhile
+                target.update_message_metadata(
+                    session_id, self._target_uuid(message_uuid), metadata
+                )
+                self.report.messages_updated += 1
         target_metadata = plan.target.session.metadata if plan.target is not None else None
         if plan.metadata_update:
             target_metadata = target.update_session(session_id, plan.metadata_update).metadata
@@ -488,12 +462,18 @@ class Sync:
 
     def _remember(self, plan: Plan, target_metadata: dict[str, Any] | None) -> None:
         source_metadata = plan.source.session.metadata if plan.source is not None else None
+        target_metadata = agreed(source_metadata, target_metadata, plan.before, plan.kept_keys)
         local, remote = (
             (target_metadata, source_metadata)
             if self.direction == "pull"
             else (source_metadata, target_metadata)
         )
         self.state.remember(plan.session_id, local, remote)
+
+    def _source_uuid(self, message_uuid: str) -> str:
+        if self.direction == "pull":
+            return self.state.remote_uuids.get(message_uuid, message_uuid)
+        return message_uuid
 
     def _target_uuid(self, message_uuid: str) -> str:
         if self.direction == "push":
@@ -503,6 +483,18 @@ class Sync:
     def _note(self, what: str) -> None:
         if what not in self.report.not_carried:
             self.report.not_carried.append(what)
+
+
+def _message(store: MemoryStore, session_id: str, message_uuid: str) -> Message | None:
+    try:
+        return store.get_message(session_id, message_uuid)
+    except NotFoundError:
+        return None
+
+
+def _by_uuid(history: list[Message], renamed: dict[str, str]) -> dict[str, Message]:
+    """A history by uuid, a plain Zep server's own uuids as the local ones."""
+    return {renamed.get(m.uuid, m.uuid): m for m in history if m.uuid is not None}
 
 
 def _copy_of(message: Message) -> Message:

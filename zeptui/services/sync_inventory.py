@@ -1,7 +1,8 @@
 """What a store holds, as sync compares it: its `SyncInventory` a page at a time, or,
-from a store without one (a plain Zep server), built from Zep's core API: its sessions
-(listed, a user's, or named) and each one's history and summaries. Zep lists no deleted
-session or message, so there a deletion is known only from the record of the last sync.
+from a store without one (a plain Zep server), built from Zep's core API: its users, its
+sessions (listed, a user's, or named) and each one's history and summaries. Zep lists no
+deleted user, session or message, so there a deletion is known only from the record of
+the last sync.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from datetime import datetime
 
 from storage.capabilities import SyncInventory, offered
 from storage.errors import NotFoundError
-from storage.models import InventoryQuery, Message, Session, SessionInventory
+from storage.metadata import metadata_stamp
+from storage.models import InventoryQuery, Message, Session, SessionInventory, User
 from storage.store import MemoryStore
+from zeptui.exporters import every_user
 
 IDS_PER_QUERY = 1_000
 """Session ids named in one inventory request."""
@@ -42,6 +45,17 @@ def read_inventory(
         for item in found:
             item.messages = [renamed.get(uuid, uuid) for uuid in item.messages]
     return found
+
+
+def read_users(store: MemoryStore) -> list[User]:
+    """Every user of the store, deleted ones too where the store tells them."""
+    inventory = offered(store, SyncInventory)
+    if inventory is not None:
+        try:
+            return inventory.user_inventory()
+        except NotFoundError:  # a zeptui server from before it listed its users
+            pass
+    return list(every_user(store))
 
 
 def read_messages(store: MemoryStore, session_id: str) -> list[Message]:
@@ -88,10 +102,12 @@ def _from_core(store: MemoryStore, query: InventoryQuery) -> list[SessionInvento
         since = query.changed_since
         if since is not None and not _changed_since(session, messages, since):
             continue
+        held = [message for message in messages if message.uuid]
         found.append(
             SessionInventory(
                 session=session,
-                messages=[message.uuid for message in messages if message.uuid],
+                messages=[message.uuid for message in held if message.uuid],
+                metadata_stamps=[metadata_stamp(message.metadata) for message in held],
                 summaries=[info.summary.uuid for info in store.list_summaries(session.session_id)],
             )
         )
@@ -100,5 +116,10 @@ def _from_core(store: MemoryStore, query: InventoryQuery) -> list[SessionInvento
 
 def _changed_since(session: Session, messages: list[Message], since: datetime) -> bool:
     times = [session.created_at, session.updated_at]
-    times += [message.created_at for message in messages if message.created_at is not None]
+    times += [
+        time
+        for message in messages
+        for time in (message.created_at, message.updated_at)
+        if time is not None
+    ]
     return any(time >= since for time in times)

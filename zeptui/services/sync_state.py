@@ -1,11 +1,12 @@
 """What sync remembers of each remote, kept beside the local store: `<store>.sync`.
 
 A small SQLite file (the standard library's; one transaction per committed batch, so a
-killed sync leaves it as of its last batch) with two records per remote:
+killed sync leaves it as of its last batch) with three records per remote:
 
 - the sessions present on both sides at the end of a sync, with the metadata each side
   had then (the base that tells a change on one side from a change on the other, and a
   session deleted since from one never copied; docs/sync.md);
+- the users present on both sides, likewise with the fields and metadata each side had;
 - for servers that assign their own message uuids (a plain Zep server), the remote uuid
   of each message pushed, so that a push or pull later matches it (the local copy keeps
   its own uuid).
@@ -29,6 +30,8 @@ from zeptui.services import ServiceError
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS synced (remote TEXT NOT NULL, session_id TEXT NOT NULL, "
     "local_metadata TEXT, remote_metadata TEXT, PRIMARY KEY (remote, session_id))",
+    "CREATE TABLE IF NOT EXISTS synced_users (remote TEXT NOT NULL, user_id TEXT NOT NULL, "
+    "local_record TEXT NOT NULL, remote_record TEXT NOT NULL, PRIMARY KEY (remote, user_id))",
     "CREATE TABLE IF NOT EXISTS uuid_map (remote TEXT NOT NULL, local_uuid TEXT NOT NULL, "
     "remote_uuid TEXT NOT NULL, PRIMARY KEY (remote, local_uuid))",
 )
@@ -52,6 +55,8 @@ class SyncState:
         self._db: sqlite3.Connection | None = None
         self.synced: dict[str, tuple[Metadata, Metadata]] = {}
         """Session id -> (local, remote) metadata at the end of the last sync."""
+        self.synced_users: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        """User id -> (local, remote) fields and metadata at the end of the last sync."""
         self.remote_uuids: dict[str, str] = {}
         """Local message uuid -> the remote's, where the remote chose its own."""
         self.path = path
@@ -68,6 +73,11 @@ class SyncState:
                 [remote],
             ):
                 self.synced[session_id] = (_load(local), _load(remote_meta))
+            for user_id, local, remote_record in self._db.execute(
+                "SELECT user_id, local_record, remote_record FROM synced_users WHERE remote = ?",
+                [remote],
+            ):
+                self.synced_users[user_id] = (json.loads(local), json.loads(remote_record))
             self.remote_uuids = dict(
                 self._db.execute(
                     "SELECT local_uuid, remote_uuid FROM uuid_map WHERE remote = ?", [remote]
@@ -102,6 +112,21 @@ class SyncState:
         self.synced.pop(session_id, None)
         self._execute(
             "DELETE FROM synced WHERE remote = ? AND session_id = ?", [self.remote, session_id]
+        )
+
+    def remember_user(self, user_id: str, local: dict[str, Any], remote: dict[str, Any]) -> None:
+        """The user is on both sides, with these fields and metadata on each."""
+        self.synced_users[user_id] = (local, remote)
+        self._execute(
+            "INSERT OR REPLACE INTO synced_users VALUES (?, ?, ?, ?)",
+            [self.remote, user_id, _dump(local), _dump(remote)],
+        )
+
+    def forget_user(self, user_id: str) -> None:
+        """The user is on neither side any more."""
+        self.synced_users.pop(user_id, None)
+        self._execute(
+            "DELETE FROM synced_users WHERE remote = ? AND user_id = ?", [self.remote, user_id]
         )
 
     def map_uuids(self, pairs: dict[str, str]) -> None:

@@ -2,7 +2,8 @@
 
 The cursor starts in the content field. Role (the speaker's name) and role type
 come prefilled: what was used last in this session while the app runs, else the
-session's last user message, else its user's first name (or id) as a `user`.
+session's last user message, else its user's first name (or id) as a `user`,
+else `user` as a `user`.
 `ctrl+o` shows the content as Markdown (the way the transcript renders it) and
 back; `ctrl+s` sends: the form dismisses with a `Draft`, which the app appends
 under the write lease (and shows at once).

@@ -50,11 +50,18 @@ class DeleteScreen(ModalScreen[Target | None]):
         Binding("escape", "close", "Cancel", id="close"),
     ]
 
-    def __init__(self, choices: tuple[DeleteChoice, ...], chosen: int, undoable: bool) -> None:
+    def __init__(
+        self,
+        choices: tuple[DeleteChoice, ...],
+        chosen: int,
+        undoable: bool,
+        note: str | None = None,
+    ) -> None:
         super().__init__()
         self.choices = choices
         self._chosen = chosen
         self._undoable = undoable
+        self._note = note
 
     def compose(self) -> ComposeResult:
         with Vertical() as dialog:
@@ -73,6 +80,8 @@ class DeleteScreen(ModalScreen[Target | None]):
                 else "This store cannot restore it: it cannot be undone here."
             )
             yield Static(undo, classes="dialog-text", markup=False)
+            if self._note:
+                yield Static(Text(self._note), classes="dialog-text")
         yield Footer()
 
     def on_mount(self) -> None:

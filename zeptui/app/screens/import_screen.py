@@ -9,7 +9,8 @@ Four steps in one modal, as `zeptui import` goes:
    `zeptui import`;
 3. **import**: the service's `ImportRun` under the write lease
    (`zeptui/app/transfer.py`), with a progress bar, counts and time left; `esc`
-   cancels and the file under way is rolled back;
+   cancels at once: on a database file nothing of the import stays, on a server
+   the files finished before the cancel do (a note under the bar says which);
 4. **result**: what each file did, the records skipped and why, the errors, as the
    CLI prints them.
 
@@ -50,6 +51,7 @@ from zeptui.app.transfer import (
     ImportPreview,
     ImportPreviewed,
     Progressed,
+    cancel_note,
     import_report,
     preview_import,
     progress_line,
@@ -57,7 +59,7 @@ from zeptui.app.transfer import (
 from zeptui.app.widgets.fields import PathInput, format_select
 from zeptui.importers import Importer, ImportOptions, get_importer
 from zeptui.importers.sources import CHAT_SUFFIXES
-from zeptui.services.imports import ImportRun
+from zeptui.services.imports import IMPORT_MEMORY_LIMIT, ImportRun
 
 IMPORT_FORMATS = ("auto", "zep", "chatgpt", "claude", "sharegpt", "openai", "langchain")
 """`zeptui import --format`'s choices."""
@@ -155,6 +157,7 @@ class ImportScreen(ModalScreen[bool]):
                     yield Static("", id="progress-title", markup=False)
                     yield ProgressBar(id="bar", show_eta=False)
                     yield Static("", id="progress-line", markup=False)
+                    yield Static("", id="cancel-note", classes="note", markup=False)
                     with Horizontal(classes="buttons"):
                         yield Button("Cancel", id="cancel", variant="error", compact=True)
                 with Vertical(id="done"):
@@ -339,7 +342,7 @@ class ImportScreen(ModalScreen[bool]):
         self.query_one("#cancel", Button).focus()
         self.job = ImportJob([path], forced, options, self, expected)
         summaries = self.query_one("#summaries", Checkbox).value
-        self.data.write(self, self.job, summaries=summaries)
+        self.data.write(self, self.job, summaries=summaries, memory_limit=IMPORT_MEMORY_LIMIT)
 
     @on(Progressed)
     def _progressed(self, event: Progressed) -> None:
@@ -347,18 +350,26 @@ class ImportScreen(ModalScreen[bool]):
         bar = self.query_one("#bar", ProgressBar)
         bar.update(total=progress.total, progress=progress.done)
         self.query_one("#progress-line", Static).update(progress_line(progress))
+        self.query_one("#cancel-note", Static).update(cancel_note(progress))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
-        """Cancel the import: the file under way is rolled back."""
-        if self.job is not None:
-            self.job.cancel()
+        """Cancel the import (see `cancel_note`); the roll-back runs off the UI thread."""
+        if self.job is None:
+            return
+        if self.job.cancel():
+            self.notify("Cancelling the import…")
             self.query_one("#progress-line", Static).update("Cancelling…")
+        else:
+            self.notify(
+                "Too late to cancel: the import is stored.",
+                severity="warning",
+            )
 
     @on(ImportFinished)
     def _finished(self, event: ImportFinished) -> None:
         run = event.run
-        self.imported = bool(run.reports)
+        self.imported = bool(run.reports) and (event.cancelled is None or event.cancelled.kept)
         self.query_one("#result-text", Static).update(import_report(run, event.cancelled))
         self._go("done")
         self.query_one("#close", Button).focus()

@@ -147,9 +147,9 @@ class NewSessionScreen(FormScreen[str | None]):
         user_id = self._new_user_id()
         self._taken = None
         local = self.show_problem("session-id", limit_problem(session_id, "session_id"))
-        if user_id is not None:
+        if user_id:
             self.show_problem("user-id", limit_problem(user_id, "user_id"))
-        else:
+        else:  # an empty id is refused on saving, not as soon as New user… is picked
             self.show_problem("user-id", None)
         self._data.read(
             self,

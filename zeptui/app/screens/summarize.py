@@ -38,6 +38,15 @@ class SummarizeScreen(ModalScreen[None]):
     )
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # The list's own enter, shown in the footer (it said only esc Close).
+        Binding(
+            "enter",
+            "choose",
+            "Summarise",
+            tooltip="Summarise as chosen",
+            priority=True,
+            id="summarize_start",
+        ),
         Binding(
             "escape", "close", "Close", tooltip="Close (a summary under way goes on)", id="close"
         ),
@@ -94,9 +103,20 @@ class SummarizeScreen(ModalScreen[None]):
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         self._begin(event.option_id == AGAIN)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`enter` is on while no summary is under way."""
+        if action == "choose":
+            return not self.has_class("-working")
+        return True
+
+    def action_choose(self) -> None:
+        """Summarise as the highlighted choice says."""
+        self._begin(self.query_one(OptionList).highlighted == 1)
+
     def _begin(self, again: bool) -> None:
         self.query_one(OptionList).disabled = True
         self.add_class("-working")
+        self.refresh_bindings()
         how = "again from scratch" if again else "now"
         self.query_one("#summarize-status", Static).update(
             f"Summarising {how} with {self._summarizer}… (esc closes this; it goes on)"
@@ -106,6 +126,7 @@ class SummarizeScreen(ModalScreen[None]):
     def done(self, text: str, *, error: bool = False) -> None:
         """The summary finished (or failed: `error`): say how."""
         self.remove_class("-working")
+        self.refresh_bindings()
         status = self.query_one("#summarize-status", Static)
         status.set_class(error, "-error")
         status.update(text)

@@ -38,7 +38,9 @@ def summary(report: SyncReport) -> str:
     line = (
         f"{report.messages_copied:,} messages, {report.summaries_copied:,} summaries and "
         f"{report.users_created:,} users copied; sessions: {report.sessions_created:,} "
-        f"created, {report.sessions_updated:,} updated, {report.sessions_deleted:,} deleted."
+        f"created, {report.sessions_updated:,} updated, {report.sessions_deleted:,} deleted; "
+        f"users: {report.users_updated:,} updated, {report.users_deleted:,} deleted; "
+        f"{report.messages_updated:,} messages' metadata updated."
     )
     if report.conflicts:
         line += f" {len(report.conflicts):,} conflicts (zeptui sync --dry-run lists them)."

@@ -52,8 +52,8 @@ class UsersScreen(ModalScreen[str | None]):
     UsersScreen {
         align: center middle;
         & > Vertical {
-            width: 90%;
-            max-width: 120;
+            width: 120;
+            max-width: 100%;  /* at 80 columns every column fits, the email too */
             height: 85%;
             border: thick $primary;
             border-title-color: $accent;

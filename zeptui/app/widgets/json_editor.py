@@ -44,6 +44,16 @@ def _kind(value: object) -> str:
     return "a number"
 
 
+PLAIN_ERRORS = {
+    "Extra data": "more text after the object's closing }",
+    "Expecting property name enclosed in double quotes": (
+        "a key in double quotes is expected here (no comma before })"
+    ),
+    "Expecting value": "a value is expected here",
+}
+"""Python's terser JSON messages, said plainly (the others are clear as they are)."""
+
+
 def check_json_object(text: str) -> JsonCheck:
     """`text` as a JSON object; blank text is no metadata. Errors name the line and
     column (1-based) of the problem."""
@@ -52,7 +62,8 @@ def check_json_object(text: str) -> JsonCheck:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        return JsonCheck(error=f"line {error.lineno}:{error.colno}: {error.msg}")
+        said = PLAIN_ERRORS.get(error.msg, error.msg)
+        return JsonCheck(error=f"line {error.lineno}:{error.colno}: {said}")
     except RecursionError:
         return JsonCheck(error="nested too deeply")
     if not isinstance(value, dict):

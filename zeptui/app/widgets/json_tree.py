@@ -90,7 +90,7 @@ class JsonTree(Tree[object]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "leave", "Back", id="tree_leave"),
+        Binding("escape", "leave", "Back", tooltip="Out of a metadata tree", id="tree_leave"),
     ]
 
     DEFAULT_CSS: ClassVar[str] = """

@@ -12,10 +12,8 @@ Only a few pages of message widgets exist at a time.
 from __future__ import annotations
 
 import math
-from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
@@ -29,6 +27,7 @@ from zeptui.app.data import DataLayer, Failed, LockRetry
 from zeptui.app.items import Item
 from zeptui.app.requests import MemoryLoaded, MemoryRequest, MessagesLoaded, MessagesRequest
 from zeptui.app.widgets.message_block import MessageBlock, item_content, item_json, item_uuid
+from zeptui.app.widgets.transcript_bars import BUDGETS, VIEW_HELP, View, pane_title, token_bar
 from zeptui.render import sanitize, session_label
 
 if TYPE_CHECKING:
@@ -40,22 +39,9 @@ MAX_PAGES = 5
 """Pages kept mounted; the farthest page is dropped when a new one loads."""
 PREFETCH_BLOCKS = 10
 """The next page loads when the selection comes this close to an edge."""
-BUDGETS = (8_000, 32_000, 128_000)
-TITLE_FRAME = 6
-"""Cells of a pane's top border around its title (corners, rules and spaces)."""
-TITLE_MIN_LABEL = 12
-"""Below this room for the session's title, the pane title's state is shortened."""
 
 
-class View(StrEnum):
-    """The transcript's views, in the order the view key cycles through them."""
-
-    all = "all messages"
-    window = "message window"
-    perpetual = "perpetual"
-
-
-VIEW_HELP = "View: all messages, message window (get_memory lastn=N), perpetual"
+MARKDOWN_HELP = "Markdown or raw text (the pane's title says which)"
 
 
 class TranscriptPane(Vertical, can_focus=True):
@@ -66,8 +52,8 @@ class TranscriptPane(Vertical, can_focus=True):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("v", "cycle_view", "View", tooltip=VIEW_HELP, id="view"),
         # One key, two bindings: the footer names what `m` switches to.
-        Binding("m", "markdown(False)", "Raw", id="markdown"),
-        Binding("m", "markdown(True)", "Markdown", id="markdown"),
+        Binding("m", "markdown(False)", "Raw", tooltip=MARKDOWN_HELP, id="markdown"),
+        Binding("m", "markdown(True)", "Markdown", tooltip=MARKDOWN_HELP, id="markdown"),
         Binding(
             "b", "cycle_budget", "Budget", tooltip="Context budget of the token bar", id="budget"
         ),
@@ -239,62 +225,15 @@ class TranscriptPane(Vertical, can_focus=True):
         self.post_message(self.Selected(None))
 
     def _update_title(self) -> None:
-        """`title · view · markdown`: the state always shows; a long title is cut,
-        and on a narrow pane the state takes its short form (`window 12 · md`)."""
         label = Text("Transcript")
         if self.info is not None:
             label = Text(sanitize(session_label(self.info.session)))
-        suffix = self._state()
-        room = self.size.width - TITLE_FRAME - cell_len(suffix)
-        if self.size.width and label.cell_len > room and room < TITLE_MIN_LABEL:
-            suffix = self._state(short=True)
-            room = self.size.width - TITLE_FRAME - cell_len(suffix)
-        if self.size.width and label.cell_len > room:
-            label.truncate(max(room, 1), overflow="ellipsis")
-        # Text, not str: a str border title is parsed as markup.
-        self.border_title = label + Text(suffix)
-
-    def _state(self, short: bool = False) -> str:
-        """` · message window · last 12 · markdown`, or ` · window 12 · md`."""
-        if short:
-            short_views = {View.all: "all", View.window: f"window {self.lastn}"}
-            view = short_views.get(self.view, "perpetual")
-            return f" · {view} · {'md' if self.markdown else 'raw'}"
-        state = [self.view.value]
-        if self.view is View.window:
-            state.append(f"last {self.lastn}")
-        state.append("markdown" if self.markdown else "raw")
-        return " · " + " · ".join(state)
+        self.border_title = pane_title(label, self.view, self.lastn, self.markdown, self.size.width)
 
     def _update_budget(self) -> None:
         bar = self.query_one("#transcript-budget", Static)
         budget = BUDGETS[self.budget_index]
-        if self.info is None:
-            bar.update("")
-            return
-        if self.memory is None:
-            count = self.info.message_count
-            text = Text(
-                f"{count:,} message{'' if count == 1 else 's'} · "
-                f"{self.info.total_tokens:,} tokens in the whole history",
-                style="dim",
-            )
-            bar.update(text)
-            return
-        tokens = self.memory.total_tokens
-        width = 12
-        filled = min(width, round(width * tokens / budget))
-        style = "red" if tokens > budget else "green"
-        share = f" {100 * tokens / budget:.0f}% of {budget // 1000}k"
-        what = f"{tokens:,} tokens to the client "
-        if cell_len(what) + width + len(share) > bar.content_size.width > 0:
-            what = f"{tokens:,} tokens "  # a narrow pane keeps the numbers whole
-        text = Text()
-        text.append(what, style="bold")
-        text.append("█" * filled, style=style)
-        text.append("░" * (width - filled), style="dim")
-        text.append(share, style="dim")
-        bar.update(text)
+        bar.update(token_bar(self.info, self.memory, budget, bar.content_size.width))
 
     # --- loading -------------------------------------------------------------------
 
