@@ -84,6 +84,7 @@ if TYPE_CHECKING:
         Backlog,
         Progress,
         SessionDrafts,
+        StoredMessage,
         SummaryMode,
         SummaryScheduler,
     )
@@ -153,6 +154,8 @@ class DuckDBStore(
             "deferred" if defer_summaries else "background" if background_summaries else "inline"
         )
         self._summaries: SummaryScheduler | None = None
+        self._prepared_backlogs: dict[int, list[StoredMessage]] = {}
+        """Backlogs an import kept for the summaries it scheduled (summaries.backlogs)."""
         self.last_import_timings: dict[str, float] = {}
         """Seconds per phase of the last `import_zep_jsonl` (diagnostics, benchmarks)."""
         self._db = Database(
@@ -188,6 +191,7 @@ class DuckDBStore(
             return
         if self._summaries is not None:
             self._summaries.close()  # deferred summaries are made now
+        self._prepared_backlogs.clear()
         self._db.close()  # (closed already if the file could not be taken back)
 
     # --- users ---------------------------------------------------------------------
@@ -391,15 +395,25 @@ class DuckDBStore(
         (before writing anything) for a file that needs the reference reader.
         """
         clock = zep_jsonl.Stopwatch(self._db.check_interrupted)
+        # The new sessions' messages, kept for their summaries: no reading them back.
+        kept: dict[int, list[StoredMessage]] | None = (
+            {} if self._scheduler() is not None and not self._read_only else None
+        )
         with self._db.write(keeps=(BulkImportDeclined,)) as cursor:
             result, touched = zep_jsonl.import_file(
-                cursor, Path(path), default_session_id, self._db.now(), clock, on_read
+                cursor, Path(path), default_session_id, self._db.now(), clock, on_read, kept
             )
         clock.lap("commit")
         self.last_import_timings = clock.laps
         log.debug("import of %s: %s", path, clock.laps)
-        self._db.on_commit(lambda: self._schedule_summaries(touched))
+        self._db.on_commit(lambda: self._schedule_imported(touched, kept or {}))
         return result
+
+    def _schedule_imported(self, touched: list[int], kept: dict[int, list[StoredMessage]]) -> None:
+        """Once an import is committed: its sessions' summaries, with the backlogs
+        it kept."""
+        self._prepared_backlogs.update(kept)
+        self._schedule_summaries(touched)
 
     def import_transaction(self) -> AbstractContextManager[ImportTransaction]:
         return self._db.transaction()
@@ -465,6 +479,7 @@ class DuckDBStore(
         calling `progress(sessions done, sessions)` as they go."""
         if self._summaries is not None:
             self._summaries.flush(progress)
+        self._prepared_backlogs.clear()  # what a failed run left is read back if due
 
     @contextmanager
     def offline(self) -> Iterator[None]:
@@ -481,7 +496,9 @@ class DuckDBStore(
     def summary_backlogs(self, keys: Sequence[int], *, again: bool) -> list[Backlog]:
         """SummaryHost: the live sessions among `keys`, each with its newest summary
         and the live messages after it (all of them, `again`)."""
-        return summaries.backlogs(self._db.cursor(), keys, again=again)
+        return summaries.backlogs(
+            self._db.cursor(), keys, again=again, prepared=self._prepared_backlogs
+        )
 
     def write_summaries(
         self, batches: Sequence[SessionDrafts], *, report: bool = True
@@ -493,7 +510,7 @@ class DuckDBStore(
         now = self._db.now()
         with self._db.write(changes=[batch.key for batch in batches]) as cursor:
             written = summaries.write(cursor, batches, now)
-        return summaries.stored(written, now) if report else []
+        return summaries.stored(self._db.cursor(), written, now) if report else []
 
     # --- search and maintenance ----------------------------------------------------
 
