@@ -12,7 +12,10 @@ out beside this one and run, for each checkout (DIR), both phases against one st
     (the same with `read` instead of `import`)
 
 and compare the `Collected` totals valgrind prints. `import` imports the file with the
-Zep importer (the bulk JSONL path) without summaries; `read` opens the store read-only
+Zep importer (the bulk JSONL path) without summaries; `summaries` the same with the
+default summarizer, its summaries made before the store closes (in this process: a file
+of fewer than 1,024 sessions, e.g. `bench_summaries.generate(path, 20000, 560, 11)`,
+starts no workers); `read` opens the store read-only
 and runs 200 perpetual and 100 message-window memories, 30 session pages, 30 searches
 and 100 message pages, seeded. Each phase takes a few minutes under valgrind.
 """
@@ -23,7 +26,7 @@ import random
 import sys
 from pathlib import Path
 
-from storage.duckdb import DuckDBStore
+from storage.duckdb import DEFAULT_SUMMARIZER, DuckDBStore
 from storage.models import MemoryType, SearchQuery, SessionOrder, SessionQuery
 
 WORDS = ("time", "order", "memory", "store", "session", "user")
@@ -31,11 +34,14 @@ WORDS = ("time", "order", "memory", "store", "session", "user")
 
 def main(argv: list[str]) -> int:
     phase, db, data = argv[0], Path(argv[1]), Path(argv[2])
-    if phase == "import":
+    if phase in ("import", "summaries"):
         from zeptui.importers import import_file
 
-        with DuckDBStore(db, summarizer=None) as store:
+        summaries = phase == "summaries"
+        summarizer = DEFAULT_SUMMARIZER if summaries else None
+        with DuckDBStore(db, summarizer=summarizer, defer_summaries=summaries) as store:
             import_file(store, data)
+            store.wait_for_summaries()
         return 0
     rng = random.Random(3)
     with DuckDBStore(db, read_only=True, summarizer=None) as store:

@@ -10,6 +10,9 @@ concurrent clients (one connection each) from this process: a trivial endpoint
 requests. It prints p50 and p99 latency, throughput, and each endpoint's ratios
 to the trivial endpoint measured in the same run (the load generator shares the
 machine's cores with the server, so the ratios say more than the absolute times).
+Each phase's requests are planned (seeded) and encoded before its clock starts; the
+clients are bench/raw_http.py's lean keep-alive connections (`--client raw`, the
+default) or httpx's (`--client httpx`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from bench.bench_store import (
     plan_sessions,
     remove,
 )
+from bench.raw_http import Answer, Connection, encode_request
 from storage.duckdb import DuckDBStore
 from storage.duckdb.memory_cache import MAX_ANSWERS
 
@@ -56,7 +60,10 @@ TARGET_MEMORY_RATIO = 3.0
 TARGET_POST_MESSAGES_PER_SECOND = 2_000
 TARGET_SEARCH_P50_MS = 50.0
 
-Request = Callable[[httpx.AsyncClient, random.Random], "asyncio.Future[httpx.Response]"]
+Planned = tuple[str, str, object]
+"""A request: method, path and JSON body (None: no body)."""
+Plan = Callable[[random.Random], Planned]
+CLIENTS = ("raw", "httpx")
 
 
 @dataclass
@@ -95,31 +102,50 @@ def cpu_seconds(pid: int) -> float:
 async def run_phase(
     url: str,
     name: str,
-    make: Request,
+    requests: Sequence[Planned],
     clients: int,
-    requests: int,
-    seed: int,
     per: int = 0,
     server: int = 0,
+    client_kind: str = "raw",
 ) -> Phase:
-    """`requests` requests from `clients` concurrent clients; every answer must be 2xx."""
+    """`requests` sent by `clients` concurrent clients, each taking the next one when
+    its previous answer is read; every answer must be 2xx."""
+    host = url.split("://", 1)[1]
+    encoded = [encode_request(method, path, host, body) for method, path, body in requests]
+    queue = iter(encoded)
     latencies: list[float] = []
-    left = requests
 
-    async def client(number: int) -> None:
-        nonlocal left
-        rng = random.Random(seed * 1000 + number)
-        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-            while left > 0:
-                left -= 1
+    def check(status: int, text: str) -> None:
+        if not 200 <= status < 300:
+            raise SystemExit(f"{name}: {status} {text[:200]}")
+
+    async def raw_client() -> None:
+        connection = await Connection.open(url)
+        try:
+            for request in queue:
                 start = time.perf_counter()
-                response = await make(http, rng)
+                answer: Answer = await connection.send(request)
                 latencies.append(time.perf_counter() - start)
-                if not response.is_success:
-                    raise SystemExit(f"{name}: {response.status_code} {response.text[:200]}")
+                check(answer.status, answer.text)
+        finally:
+            await connection.close()
 
+    async def httpx_client() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            for request in queue:
+                head, _, body = request.partition(b"\r\n\r\n")
+                method, path = head.split(b" ", 2)[:2]
+                headers = {"content-type": "application/json"} if body else {}
+                start = time.perf_counter()
+                response = await http.request(
+                    method.decode(), path.decode(), content=body or None, headers=headers
+                )
+                latencies.append(time.perf_counter() - start)
+                check(response.status_code, response.text)
+
+    client = raw_client if client_kind == "raw" else httpx_client
     started, cpu, own = time.perf_counter(), cpu_seconds(server), time.process_time()
-    await asyncio.gather(*(client(number) for number in range(clients)))
+    await asyncio.gather(*(client() for _ in range(clients)))
     seconds = time.perf_counter() - started
     return Phase(
         name, latencies, seconds, per, cpu_seconds(server) - cpu, time.process_time() - own
@@ -167,6 +193,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--requests", type=int, default=3_000, help="requests per endpoint")
     parser.add_argument("--batch", type=int, default=5, help="messages per POST memory")
+    parser.add_argument(
+        "--client",
+        choices=CLIENTS,
+        default="raw",
+        help="the load generator: lean keep-alive connections (raw, the default) or httpx",
+    )
     parser.add_argument(
         "--active",
         type=int,
@@ -226,14 +258,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         session_ids = random.Random(args.seed).sample(session_ids, args.active)
     batch = args.batch
 
-    def get(path: Callable[[random.Random], str]) -> Request:
-        return lambda http, rng: http.get(path(rng))  # type: ignore[return-value]
-
-    def post(
-        path: Callable[[random.Random], str], body: Callable[[random.Random], object]
-    ) -> Request:
-        return lambda http, rng: http.post(path(rng), json=body(rng))  # type: ignore[return-value]
-
     def session(rng: random.Random) -> str:
         return "/api/v2/sessions/" + rng.choice(session_ids)
 
@@ -245,17 +269,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
         }
 
-    plan: list[tuple[str, Request, int]] = [
-        ("trivial GET /healthz", get(lambda rng: "/healthz"), 0),
-        ("GET memory", get(lambda rng: session(rng) + "/memory"), 0),
+    plan: list[tuple[str, Plan, int]] = [
+        ("trivial GET /healthz", lambda rng: ("GET", "/healthz", None), 0),
+        ("GET memory", lambda rng: ("GET", session(rng) + "/memory", None), 0),
         (
             "POST search",
-            post(lambda rng: session(rng) + "/search", lambda rng: {"text": rng.choice(queries)}),
+            lambda rng: ("POST", session(rng) + "/search", {"text": rng.choice(queries)}),
             0,
         ),
         (
             f"POST memory ({batch} msgs)",
-            post(lambda rng: session(rng) + "/memory", messages),
+            lambda rng: ("POST", session(rng) + "/memory", messages(rng)),
             batch,
         ),
     ]
@@ -265,7 +289,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         phases = {
             name: asyncio.run(
-                run_phase(url, name, make, args.clients, args.requests, args.seed, per, process.pid)
+                run_phase(
+                    url,
+                    name,
+                    planned(make, args.requests, args.seed),
+                    args.clients,
+                    per,
+                    process.pid,
+                    args.client,
+                )
             )
             for name, make, per in plan
         }
@@ -275,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.keep and args.db is None:
             remove(db_path)
     print(
-        f"\n{args.clients} concurrent clients, {args.requests:,} requests each, "
+        f"\n{args.clients} concurrent {args.client} clients, {args.requests:,} requests each, "
         f"{args.messages:,} messages in {args.sessions:,} sessions, requests to "
         f"{len(session_ids):,} of them, memory cache {args.memory_cache:,} answers; load average "
         f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after (2 cores: over 2 means "
@@ -283,6 +315,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print_results(list(phases.values()), batch)
     return 0
+
+
+def planned(make: Plan, requests: int, seed: int) -> list[Planned]:
+    """A phase's `requests` requests, the same for a seed whichever client sends them."""
+    rng = random.Random(seed)
+    return [make(rng) for _ in range(requests)]
 
 
 def print_results(phases: list[Phase], batch: int) -> None:

@@ -25,6 +25,7 @@ from storage.models import (
     ImportResult,
     InventoryPage,
     InventoryQuery,
+    MemoryType,
     PurgeResult,
     SessionContents,
     SessionImport,
@@ -267,6 +268,24 @@ class UserPages(ABC):
         live sessions; `text` keeps those whose id, email or name contains it."""
 
 
+class MemoryAnswers(ABC):
+    """`get_memory` answers as JSON, kept in the process: what a server sends."""
+
+    @abstractmethod
+    def get_memory_json(
+        self,
+        session_id: str,
+        memory_type: MemoryType = MemoryType.perpetual,
+        lastn: int | None = None,
+    ) -> bytes:
+        """`get_memory(session_id, memory_type, lastn)` as JSON (`model_dump_json`)."""
+
+    @abstractmethod
+    def warm_memory(self) -> int:
+        """Read and keep the default memory of the most recently active sessions ahead
+        of their requests (a server before it listens); how many are kept."""
+
+
 def message_position(store: MemoryStore, session_id: str, message_uuid: str) -> int:
     """The message's 0-based position in the session's history (to page to it): asked
     of the store when it offers `MessagePositions`, else found by paging."""
@@ -329,6 +348,6 @@ CAPABILITY_NAMES: dict[str, type] = {
     "summary_import": SummaryImport,
 }
 """The capabilities a store can offer through an API, by the names a server lists them
-under (`ZepJsonlImport` reads a local file and `ImportTransactions` holds one open
-across calls, so neither is among them: a server's store takes each import in its own
-transaction)."""
+under (`ZepJsonlImport` reads a local file, `ImportTransactions` holds one open
+across calls and `MemoryAnswers` serves one, so none of them is among them: a server's
+store takes each import in its own transaction)."""

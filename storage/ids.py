@@ -35,6 +35,15 @@ def summary_uuid(recent_message_uuid: str, revision: int = 0) -> str:
     return str(uuid.uuid5(STORE_NAMESPACE, f"{name}\x1f{revision}" if revision else name))
 
 
+def summary_uuid_sql(recent_message_uuid: str, revision: str) -> str:
+    """`summary_uuid` in SQL, of a UUID expression and an integer one."""
+    name = (
+        f"'summary' || chr(31) || {recent_message_uuid}::VARCHAR || "
+        f"CASE WHEN {revision} > 0 THEN chr(31) || {revision}::VARCHAR ELSE '' END"
+    )
+    return uuid5_sql(STORE_NAMESPACE, name)
+
+
 def uuid5_sql(namespace: uuid.UUID, name_sql: str) -> str:
     """A DuckDB expression equal to `uuid.uuid5(namespace, <name_sql>)`.
 
@@ -43,8 +52,11 @@ def uuid5_sql(namespace: uuid.UUID, name_sql: str) -> str:
     """
     namespace_blob = "".join(f"\\x{byte:02x}" for byte in namespace.bytes)
     digest = f"sha1('{namespace_blob}'::BLOB || encode({name_sql}))"
+    # The digest written out at each use, not as a scalar subquery: DuckDB computes
+    # a repeated expression once (common subexpressions), whereas it turns the
+    # subquery into a grouping and a join (most of reading a file's rows).
     return (
-        f"(SELECT (substr(d, 1, 12) || '5' || substr(d, 14, 3) "
-        f"|| substr('89ab', (('0x' || substr(d, 17, 1))::INTEGER & 3) + 1, 1) "
-        f"|| substr(d, 18, 15))::UUID FROM (SELECT {digest} AS d))"
+        f"(substr({digest}, 1, 12) || '5' || substr({digest}, 14, 3) "
+        f"|| substr('89ab', (('0x' || substr({digest}, 17, 1))::INTEGER & 3) + 1, 1) "
+        f"|| substr({digest}, 18, 15))::UUID"
     )

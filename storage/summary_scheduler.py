@@ -99,9 +99,12 @@ class Backlog:
 
 @dataclass(frozen=True)
 class Draft:
-    """A summary ready to store: its text and the messages it covers."""
+    """A summary ready to store: its text and the span of messages it covers (what a
+    stored summary keeps of them: the first, the last, how many)."""
 
-    covered: list[StoredMessage]
+    first: StoredMessage
+    last: StoredMessage
+    message_count: int
     content: str
     metadata: dict[str, Any]
     token_count: int
@@ -164,7 +167,12 @@ def draft_spans(
         metadata = dict(draft.metadata)
         metadata.setdefault("summarizer", summarizer.name)
         assert draft.token_count is not None
-        yield span, Draft(covered, draft.content, metadata, draft.token_count)
+        yield (
+            span,
+            Draft(
+                covered[0], covered[-1], len(covered), draft.content, metadata, draft.token_count
+            ),
+        )
         previous = draft.content
 
 

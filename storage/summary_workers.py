@@ -39,9 +39,10 @@ __all__ = ["MIN_SESSIONS", "run_in_processes", "worker_count"]
 MIN_SESSIONS = 1024
 """Runs of fewer sessions are drafted in the store's process (a pool costs more)."""
 
-SpanDraft = tuple[list[int], str, dict[str, Any], int]
-"""A draft as a worker returns it: positions of the messages it covers in the backlog,
-content, metadata, tokens (the backlog's messages are not sent back)."""
+SpanDraft = tuple[int, int, int, str, dict[str, Any], int]
+"""A draft as a worker returns it: the positions in the backlog of the first and last
+messages it covers and how many it covers, content, metadata, tokens (the backlog's
+messages are not sent back)."""
 
 _job: tuple[Summarizer, int] | None = None
 """The summarizer and message window of the run: set before the workers are forked,
@@ -118,18 +119,21 @@ def run_in_processes(
 def _session_drafts(
     backlogs: list[Backlog], drafted: list[list[SpanDraft]], again: bool
 ) -> list[SessionDrafts]:
-    return [
-        SessionDrafts(
-            backlog.key,
-            backlog.point,
-            again,
-            [
-                Draft([backlog.messages[p] for p in positions], content, metadata, tokens)
-                for positions, content, metadata, tokens in spans
-            ],
+    sessions: list[SessionDrafts] = []
+    for backlog, spans in zip(backlogs, drafted, strict=False):
+        messages = backlog.messages
+        sessions.append(
+            SessionDrafts(
+                backlog.key,
+                backlog.point,
+                again,
+                [
+                    Draft(messages[first], messages[last], count, content, metadata, tokens)
+                    for first, last, count, content, metadata, tokens in spans
+                ],
+            )
         )
-        for backlog, spans in zip(backlogs, drafted, strict=False)
-    ]
+    return sessions
 
 
 PlainBacklog = tuple[int, int, str | None, tuple[tuple[Any, ...], ...]]
@@ -160,7 +164,16 @@ def _draft_batch(sent: list[PlainBacklog], again: bool) -> tuple[list[list[SpanD
         spans: list[SpanDraft] = []
         try:
             for positions, draft in draft_spans(summarizer, window, backlog):
-                spans.append((positions, draft.content, draft.metadata, draft.token_count))
+                spans.append(
+                    (
+                        positions[0],
+                        positions[-1],
+                        len(positions),
+                        draft.content,
+                        draft.metadata,
+                        draft.token_count,
+                    )
+                )
         except Exception as error:
             if not again:
                 drafted.append(spans)

@@ -7,6 +7,7 @@ run on the same inputs (tests/test_zep_bulk.py compares the two import paths who
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from storage import ids
 from storage.import_rules import (
     ROLE_TYPES,
     TimeFill,
@@ -94,6 +96,19 @@ def test_import_uuids_agree(db: duckdb.DuckDBPyConnection, parts: list[str]) -> 
     placeholders = [f"${n + 1}" for n in range(len(parts))]
     row = db.execute(f"SELECT {import_uuid_sql(*placeholders)}::VARCHAR", parts).fetchone()
     assert row == (import_uuid(*parts),)
+
+
+@settings(max_examples=50, deadline=None)
+@given(TEXT, st.uuids(), st.integers(0, 12))
+def test_store_uuids_agree(
+    db: duckdb.DuckDBPyConnection, session_id: str, message: uuid.UUID, revision: int
+) -> None:
+    row = db.execute(
+        f"SELECT {ids.session_uuid_sql('$1')}::VARCHAR, "
+        f"{ids.summary_uuid_sql('$2::UUID', '$3')}::VARCHAR",
+        [session_id, str(message), revision],
+    ).fetchone()
+    assert row == (ids.session_uuid(session_id), ids.summary_uuid(str(message), revision))
 
 
 @settings(max_examples=50, deadline=None)

@@ -43,22 +43,29 @@ def message(content: str, message_uuid: str | None = None) -> Message:
     return Message(role="u", role_type=RoleType.user, content=content, uuid=message_uuid)
 
 
-def answers(store: DuckDBStore, session_id: str) -> list[Memory | str]:
-    found: list[Memory | str] = []
+def answers(
+    store: DuckDBStore, session_id: str, as_json: bool = False
+) -> list[Memory | bytes | str]:
+    """The answers to QUESTIONS (`get_memory`'s, or `get_memory_json`'s)."""
+    read = store.get_memory_json if as_json else store.get_memory
+    found: list[Memory | bytes | str] = []
     for memory_type, lastn in QUESTIONS:
         try:
-            found.append(store.get_memory(session_id, memory_type, lastn))
+            found.append(read(session_id, memory_type, lastn))
         except NotFoundError as error:
             found.append(str(error))
     return found
 
 
-@pytest.mark.parametrize("memory_cache", [MAX_ANSWERS, 1], ids=["answers", "heads"])
+@pytest.mark.parametrize("memory_cache", [MAX_ANSWERS, 1], ids=["answers", "heads and warm"])
 def test_after_every_kind_of_write_the_answer_is_what_a_fresh_store_reads(
     tmp_path: Path, memory_cache: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With room for one answer, the four questions evict each other's answers: each
-    read goes through the kept session heads (read together on every first miss)."""
+    """Answers and their JSON. With room for one answer, the four questions evict each
+    other's answers: each read goes through the kept session heads (read together on
+    every first miss), and the default one's JSON is the one a warm-up kept before
+    each write."""
+    warm = memory_cache == 1
     monkeypatch.setattr(memory_cache_module, "HEAD_MISSES", 1)
     path = tmp_path / "x.duckdb"
     first, last = str(uuid.uuid4()), str(uuid.uuid4())
@@ -91,10 +98,18 @@ def test_after_every_kind_of_write_the_answer_is_what_a_fresh_store_reads(
             ("add after purge", lambda: store.add_memory("s", [message("new. Five.")])),
         ]
         for name, write in writes:
-            answers(store, "s")  # kept by the cache
+            if warm:
+                assert store.warm_memory() == len(store.list_sessions())
+            answers(store, "s", as_json=True)  # kept by the cache
+            answers(store, "s")
             write()
             with DuckDBStore(path, summarizer=None, read_only=False) as fresh:
-                assert answers(store, "s") == answers(fresh, "s"), name
+                expected = answers(fresh, "s")
+                assert answers(store, "s", as_json=True) == [
+                    found.model_dump_json().encode() if isinstance(found, Memory) else found
+                    for found in expected
+                ], name
+                assert answers(store, "s") == expected, name
 
 
 def test_a_read_after_a_concurrent_append_returned_sees_it(tmp_path: Path) -> None:
@@ -167,9 +182,10 @@ def test_heads_read_before_a_change_to_their_session_are_not_kept() -> None:
     read_at = cache.now()
     cache.changed([2])  # committed while the heads were being read
     cache.put_heads(
-        read_at, [("a", SessionHead(1, None, None, ())), ("b", SessionHead(2, None, None, ()))]
+        read_at,
+        [("a", SessionHead(1, None, None, (), 0)), ("b", SessionHead(2, None, None, (), 0))],
     )
-    assert cache.head("a") == SessionHead(1, None, None, ())
+    assert cache.head("a") == SessionHead(1, None, None, (), 0)
     assert cache.head("b") is None
     cache.changed([1])
     assert cache.head("a") is None
@@ -198,3 +214,23 @@ def test_the_heads_read_together_are_those_read_one_by_one(tmp_path: Path) -> No
         assert sorted(together) == ["s0", "s1", "s2", "s3", "s4"]
         assert together == {sid: memory_head(con, sid, 4) for sid in together}
         assert together["s3"].summary is not None and together["s1"].summary is None
+
+
+def test_warm_answers_are_kept_until_their_session_changes() -> None:
+    cache = MemoryCache()
+    default, window = ("a", MemoryType.perpetual, None), ("a", MemoryType.message_window, None)
+    read_at = cache.now()
+    cache.changed([2])  # committed while the answers were being read
+    assert cache.put_warm(read_at, [("a", 1, b'{"a":1}'), ("b", 2, b'{"b":2}')]) == 1
+    assert cache.get_json(default) == b'{"a":1}'
+    assert cache.get_json(window) is None  # only the default memory is warmed
+    assert cache.get_json(("b", MemoryType.perpetual, None)) is None
+    assert cache.get(default) is None  # JSON only: a Memory is read from the file
+    cache.changed([1])
+    assert cache.get_json(default) is None
+    cache.put_warm(cache.now(), [("a", 1, b"{}")])
+    cache.changed(None)
+    assert cache.get_json(default) is None
+    too_large = b"x" * (memory_cache_module.MAX_WARM_BYTES + 1)
+    assert cache.put_warm(cache.now(), [("a", 1, too_large)]) == 0
+    assert MemoryCache(0).put_warm(cache.now(), [("a", 1, b"{}")]) == 0

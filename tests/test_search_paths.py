@@ -1,5 +1,6 @@
 """A session's search ranks the same whichever way the store takes: a small session's
-rows read and scored in Python, or the postings ranked in SQL (a large session, and a
+rows read and scored in Python (found by the session's id, or by its key when the
+store's memory cache knows it), or the postings ranked in SQL (a large session, and a
 search across sessions). Scores agree to rounding, the order exactly."""
 
 from __future__ import annotations
@@ -40,20 +41,36 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> DuckDBStore:
     return opened
 
 
-def _both(store: DuckDBStore, query: SearchQuery) -> tuple[list[SearchResult], list[SearchResult]]:
+def _ways(store: DuckDBStore, query: SearchQuery) -> list[list[SearchResult]]:
+    """The results scored here, scored here with the session's key known, and in SQL
+    (with and without the key)."""
     cursor = store._db.cursor()
     statistics = ranking.IndexStatistics(lambda: store._db.generation)
-    here = ranking.search(cursor, query, statistics)
-    in_sql = ranking.search(cursor, query, statistics, small_session=0)
-    return here, in_sql
-
-
-def _same(here: list[SearchResult], in_sql: list[SearchResult]) -> None:
-    assert [(r.message or r.summary).uuid for r in here] == [  # type: ignore[union-attr]
-        (r.message or r.summary).uuid
-        for r in in_sql  # type: ignore[union-attr]
+    known = (
+        store._db.cursor()
+        .execute(
+            "SELECT id, message_count FROM sessions WHERE session_id = ? AND deleted_at IS NULL",
+            [query.session_id],
+        )
+        .fetchone()
+    )
+    session = None if known is None else (int(known[0]), int(known[1]))
+    return [
+        ranking.search(cursor, query, statistics),
+        ranking.search(cursor, query, statistics, session=session),
+        ranking.search(cursor, query, statistics, small_session=0),
+        ranking.search(cursor, query, statistics, small_session=0, session=session),
     ]
-    assert [r.score for r in here] == pytest.approx([r.score for r in in_sql], rel=1e-9)
+
+
+def _same(ways: list[list[SearchResult]]) -> None:
+    here = ways[0]
+    for other in ways[1:]:
+        assert [(r.message or r.summary).uuid for r in here] == [  # type: ignore[union-attr]
+            (r.message or r.summary).uuid
+            for r in other  # type: ignore[union-attr]
+        ]
+        assert [r.score for r in here] == pytest.approx([r.score for r in other], rel=1e-9)
 
 
 @settings(
@@ -84,7 +101,7 @@ def test_both_ways_rank_alike(
         if filtered and scope is SearchScope.messages
         else None,
     )
-    _same(*_both(store, query))
+    _same(_ways(store, query))
 
 
 def test_unknown_sessions_are_not_found_either_way(store: DuckDBStore) -> None:
@@ -92,4 +109,11 @@ def test_unknown_sessions_are_not_found_either_way(store: DuckDBStore) -> None:
 
     for text in ("kayak", "the"):  # a query with terms, and one without
         with pytest.raises(NotFoundError):
-            _both(store, SearchQuery(text=text, session_id="nobody"))
+            _ways(store, SearchQuery(text=text, session_id="nobody"))
+
+
+def test_a_user_filter_holds_whichever_way(store: DuckDBStore) -> None:
+    """The user filter is on the session's row: known by key or not, a session of
+    another user (or of none) gives nothing."""
+    query = SearchQuery(text="kayak", session_id="s", user_id="someone else")
+    assert _ways(store, query) == [[], [], [], []]

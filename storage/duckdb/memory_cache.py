@@ -17,13 +17,19 @@ the MAX_HEADS most recently active sessions are read together in one, by the
 HEAD_MISSES-th read that misses after the cache started or everything changed, and
 kept on the same terms as the answers. A read of a session whose answer is not kept
 then costs the one query of its messages' rows.
+
+Each kept answer is also kept as its JSON, which a server sends as it is
+(`get_json`). A server can warm the cache before it listens: the default memory
+(perpetual, no lastn) of the most recently active sessions, as JSON only, up to
+MAX_WARM_BYTES, read in two queries (`DuckDBStore.warm_memory`); these answers are
+dropped on the same terms as the others.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,6 +48,9 @@ MAX_HEADS = 20_000
 """Session heads kept (each a few hundred bytes, with its summary's text)."""
 HEAD_MISSES = 32
 """Reads without a kept head after which every recent session's head is read."""
+MAX_WARM_BYTES = 64 * 1024 * 1024
+"""The JSON of the answers a warm-up keeps, at most (about 40 MiB for 10,000 sessions
+of a 1,000,000-message store)."""
 MAX_CHANGED_SESSIONS = 100_000
 """Sessions whose last change time is remembered; past that, everything counts as
 changed (and the list starts again), so the bookkeeping stays bounded."""
@@ -55,6 +64,14 @@ class _Answer:
     key: int
     read_at: int
     memory: Memory
+    json: bytes
+
+
+@dataclass(frozen=True)
+class _WarmAnswer:
+    key: int
+    read_at: int
+    json: bytes
 
 
 class MemoryCache:
@@ -67,11 +84,18 @@ class MemoryCache:
         self._clock = 0
         self._everything_changed_at = 0
         self._changed_at: dict[int, int] = {}
+        self._warm: dict[str, _WarmAnswer] = {}
+        """Session id -> the JSON of its default memory, from a warm-up."""
         self._heads: dict[str, tuple[int, SessionHead]] = {}
         """Session id -> (read at, head)."""
         self._head_misses = 0
         """Reads that found no head since everything last changed; at HEAD_MISSES the
         heads are read together (once: the count goes on past it)."""
+
+    @property
+    def keeps_answers(self) -> bool:
+        """Whether it keeps anything (`max_answers` 0: nothing)."""
+        return bool(self._max_answers)
 
     def now(self) -> int:
         """The time to note before reading what will be `put`."""
@@ -91,19 +115,58 @@ class MemoryCache:
             self._answers.move_to_end(question)
         return answer.memory.model_copy(deep=True)
 
-    def put(self, question: Question, key: int, read_at: int, memory: Memory) -> None:
+    def get_json(self, question: Question) -> bytes | None:
+        """The JSON of a kept answer (one a warm-up read too) that no change has
+        touched since it was read."""
+        with self._lock:
+            answer = self._answers.get(question)
+            if answer is not None:
+                if self._still_true(answer.key, answer.read_at):
+                    self._answers.move_to_end(question)
+                    return answer.json
+                del self._answers[question]
+            session_id, memory_type, lastn = question
+            if memory_type is not MemoryType.perpetual or lastn is not None:
+                return None
+            warm = self._warm.get(session_id)
+            if warm is None:
+                return None
+            if self._still_true(warm.key, warm.read_at):
+                return warm.json
+            del self._warm[session_id]
+            return None
+
+    def put(self, question: Question, key: int, read_at: int, memory: Memory) -> bytes:
         """Keep `memory` (the answer for session `key`, read after `read_at`) unless
-        a change came since, or it is too large."""
-        if not self._max_answers or len(memory.model_dump_json()) > MAX_ANSWER_BYTES:
-            return
+        a change came since, or it is too large; its JSON either way."""
+        json = memory.model_dump_json().encode()
+        if not self._max_answers or len(json) > MAX_ANSWER_BYTES:
+            return json
         kept = memory.model_copy(deep=True)
         with self._lock:
             if not self._still_true(key, read_at):
-                return
-            self._answers[question] = _Answer(key, read_at, kept)
+                return json
+            self._answers[question] = _Answer(key, read_at, kept, json)
             self._answers.move_to_end(question)
             while len(self._answers) > self._max_answers:
                 self._answers.popitem(last=False)
+        return json
+
+    def put_warm(self, read_at: int, answers: Iterable[tuple[str, int, bytes]]) -> int:
+        """Keep the JSON of default memory answers (session id, key, JSON) read after
+        `read_at`, up to MAX_WARM_BYTES in all; how many were kept."""
+        if not self._max_answers:
+            return 0
+        size = 0
+        with self._lock:
+            self._warm.clear()  # a warm-up replaces the last one's answers
+            for session_id, key, json in answers:
+                size += len(json)
+                if size > MAX_WARM_BYTES:
+                    break
+                if self._still_true(key, read_at):
+                    self._warm[session_id] = _WarmAnswer(key, read_at, json)
+            return len(self._warm)
 
     def head(self, session_id: str) -> SessionHead | None:
         """A kept head of the session that no change has touched since it was read."""
@@ -146,6 +209,7 @@ class MemoryCache:
                 self._everything_changed_at = self._clock
                 self._changed_at.clear()
                 self._answers.clear()
+                self._warm.clear()
                 self._heads.clear()
                 self._head_misses = 0
                 return

@@ -16,6 +16,10 @@ Where the time goes, and what is done about it (bench/bench_server.py measures i
   (`bm25_sql`).
 * An ASCII query is tokenised in Python (`ascii_terms`), other texts once each.
 
+* A session whose key and message count the caller knows (the store's memory cache
+  keeps them in the session's head) has its small rows read by key, without the join
+  that finds the session by its id: 4.96 -> 3.86 ms of CPU per search.
+
 Measured on bench_store's 1,000,000 messages (CPU per search of one session, in the
 store): 19-28 ms before, about 4 ms after.
 """
@@ -256,20 +260,29 @@ def search(
     statistics: IndexStatistics,
     *,
     small_session: int = SMALL_SESSION,
+    session: tuple[int, int] | None = None,
 ) -> list[SearchResult]:
     """The live messages (or summaries) that best match `query.text`, best first, within
-    its filters; with empty text, those matching its filters, newest first."""
+    its filters; with empty text, those matching its filters, newest first.
+
+    `session` is the (key, live messages) of the live session `query.session_id`
+    when the caller knows it (the store's memory cache keeps it): a query fewer, and a
+    small session's rows read by key, without a join (a third less CPU)."""
     corpus = SUMMARIES if query.scope is SearchScope.summary else MESSAGES
     text = query.text.strip()
     if not text and not _has_filters(query):
         raise InvalidInputError("give the words to search for, or a metadata filter")
     filters = _filters(query, corpus)
+    if query.user_id is not None:
+        session = None  # its filter is on the session's row, read with it
     if text:
         wanted = query.limit if query.mmr_lambda is None else mmr.candidates(query.limit)
-        hits = _ranked(cursor, corpus, text, query, filters, wanted, statistics, small_session)
+        hits = _ranked(
+            cursor, corpus, text, query, filters, wanted, statistics, small_session, session
+        )
     else:
         if query.session_id is not None:
-            key, _ = _session(cursor, query.session_id)
+            key, _ = session or _session(cursor, query.session_id)
             filters.equals(f"{corpus.alias}.session_key", key)
         sql = newest_sql(corpus, filters.sql)
         hits = cursor.execute(sql, [*filters.params, query.limit]).fetchall()
@@ -292,6 +305,7 @@ def _ranked(
     wanted: int,
     statistics: IndexStatistics,
     small_session: int,
+    session: tuple[int, int] | None,
 ) -> list[Any]:
     """(id, session_id, raw score, the row's `_FOUND` columns...) of the `wanted` best
     rows for `text`, best first.
@@ -303,10 +317,12 @@ def _ranked(
     terms = statistics.terms(cursor, text)
     rows: list[Any] = []
     if query.session_id is not None and terms:
-        rows = _small_session_rows(cursor, corpus, query.session_id, filters, small_session)
+        rows = _small_session_rows(
+            cursor, corpus, query.session_id, filters, small_session, session
+        )
     key = None
     if query.session_id is not None and not rows:
-        key, messages = _session(cursor, query.session_id)  # unknown: NotFoundError
+        key, messages = session or _session(cursor, query.session_id)  # unknown: NotFoundError
         if messages <= small_session:
             return []  # no row of it passes the filters
     if not terms:
@@ -334,11 +350,27 @@ def _ranked(
 
 
 def _small_session_rows(
-    cursor: Cursor, corpus: Corpus, session_id: str, filters: Where, small_session: int
+    cursor: Cursor,
+    corpus: Corpus,
+    session_id: str,
+    filters: Where,
+    small_session: int,
+    session: tuple[int, int] | None,
 ) -> list[Any]:
     """(id, session_id, search_len, the `_FOUND` columns...) of the session's live rows
-    that pass `filters`, if it is live and holds at most `small_session` messages."""
+    that pass `filters`, if it is live and holds at most `small_session` messages
+    (`session`: its key and live messages, if known)."""
     d = corpus.alias
+    columns = f"{d}.id, ?, {d}.search_len, {_FOUND[corpus.table].columns}"
+    if session is not None:
+        key, messages = session
+        if messages > small_session:
+            return []
+        return cursor.execute(
+            f"SELECT {columns} FROM {corpus.table} {d} "
+            f"WHERE {d}.session_key = ? AND {d}.deleted_at IS NULL AND {filters.sql}",
+            [session_id, key, *filters.params],
+        ).fetchall()
     return cursor.execute(
         f"SELECT {d}.id, s.session_id, {d}.search_len, {_FOUND[corpus.table].columns} "
         f"FROM {corpus.table} {d} JOIN sessions s ON s.id = {d}.session_key "

@@ -6,6 +6,7 @@ of sorts (`rows_by_id`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,12 +216,14 @@ def session_page(cursor: Cursor, query: SessionQuery, *, deleted: bool = False) 
 class SessionHead:
     """What a session's memory reads besides its messages' rows, as stored: the
     session's key and facts (JSON text), its newest live summary (SUMMARY_COLUMNS) if
-    any, and the ids of its live messages after that summary, at most the window."""
+    any, and the ids of its live messages after that summary, at most the window;
+    and its number of live messages (a search of it reads this)."""
 
     key: int
     facts: str | None
     summary: tuple[Any, ...] | None
     recent: tuple[int, ...]
+    messages: int
 
 
 def memory_head(cursor: Cursor, session_id: str, window: int) -> SessionHead:
@@ -228,7 +231,7 @@ def memory_head(cursor: Cursor, session_id: str, window: int) -> SessionHead:
     # Small queries, each filtering on a constant (the session's key once known), so
     # that DuckDB's zone maps skip all but the few row groups that hold the session:
     # a subquery as the filter would scan the whole column instead.
-    key, facts = live_session_row(cursor, "s.id, s.facts", session_id)
+    key, facts, messages = live_session_row(cursor, "s.id, s.facts, s.message_count", session_id)
     summary = cursor.execute(
         f"SELECT {SUMMARY_COLUMNS} FROM summaries x "
         "WHERE x.session_key = ? AND x.deleted_at IS NULL ORDER BY x.id DESC LIMIT 1",
@@ -240,6 +243,7 @@ def memory_head(cursor: Cursor, session_id: str, window: int) -> SessionHead:
         facts,
         None if summary is None else tuple(summary),
         _newest(cursor, key, point, window),
+        int(messages),
     )
 
 
@@ -260,14 +264,15 @@ def memory_heads(cursor: Cursor, limit: int, window: int) -> list[tuple[str, Ses
     rows = cursor.execute(
         "WITH newest AS (SELECT session_key, max(id) AS id FROM summaries "
         "WHERE deleted_at IS NULL GROUP BY session_key), "
-        "heads AS (SELECT s.id AS key, s.session_id, s.facts, n.id AS summary_id, "
+        "heads AS (SELECT s.id AS key, s.session_id, s.facts, s.message_count, n.id AS summary_id, "
         "coalesce(x.recent_message_id, 0) AS point FROM sessions s "
         "LEFT JOIN newest n ON n.session_key = s.id LEFT JOIN summaries x ON x.id = n.id "
         "WHERE s.deleted_at IS NULL ORDER BY s.last_activity DESC, s.id DESC LIMIT $limit), "
         "recent AS (SELECT m.session_key AS key, max(m.id, $window) AS ids FROM messages m "
         "JOIN heads h ON h.key = m.session_key WHERE m.deleted_at IS NULL AND m.id > h.point "
         "GROUP BY m.session_key) "
-        f"SELECT h.session_id, h.key, h.facts, r.ids, h.summary_id IS NOT NULL, {SUMMARY_COLUMNS} "
+        "SELECT h.session_id, h.key, h.facts, r.ids, h.message_count, h.summary_id IS NOT NULL, "
+        f"{SUMMARY_COLUMNS} "
         "FROM heads h LEFT JOIN summaries x ON x.id = h.summary_id "
         "LEFT JOIN recent r ON r.key = h.key",
         {"limit": limit, "window": window},
@@ -278,8 +283,9 @@ def memory_heads(cursor: Cursor, limit: int, window: int) -> list[tuple[str, Ses
             SessionHead(
                 int(row[1]),
                 row[2],
-                tuple(row[5:]) if row[4] else None,
+                tuple(row[6:]) if row[5] else None,
                 tuple(sorted(int(i) for i in row[3] or [])),
+                int(row[4]),
             ),
         )
         for row in rows
@@ -295,14 +301,36 @@ def get_memory(
     # Without lastn, Zep v0.27.2 returns the messages after the summary point, capped
     # at the window.
     ids = _newest(cursor, head.key, 0, lastn) if lastn else head.recent
-    messages = [message_from_row(r) for r in rows_by_id(cursor, list(ids))]
+    return memory_from(head, rows_by_id(cursor, list(ids)), memory_type)
+
+
+def memory_from(head: SessionHead, rows: list[tuple[Any, ...]], memory_type: MemoryType) -> Memory:
+    """The memory of `head`'s session with the messages of `rows` (MESSAGE_COLUMNS)."""
     summary = summary_info_from_row(head.summary).summary if head.summary else None
     facts = load_json(head.facts)
     return Memory(
-        messages=messages,
+        messages=[message_from_row(row) for row in rows],
         summary=summary,
         facts=(facts or []) if memory_type is MemoryType.perpetual else None,
     )
+
+
+def default_memories(
+    cursor: Cursor, heads: list[tuple[str, SessionHead]]
+) -> Iterator[tuple[str, SessionHead, Memory]]:
+    """The default memory (perpetual, no lastn) of each session of `heads`, its
+    messages' rows read in one query."""
+    ids = [message_id for _session_id, head in heads for message_id in head.recent]
+    rows = cursor.execute(
+        f"SELECT m.id, {MESSAGE_COLUMNS} FROM messages m "
+        "WHERE m.id IN (SELECT unnest(?::BIGINT[]))",
+        [ids],
+    ).fetchall()
+    by_id = {row[0]: row[1:] for row in rows}
+    for session_id, head in heads:
+        rows_of_head = [by_id.get(message_id) for message_id in head.recent]
+        if all(row is not None for row in rows_of_head):  # else purged since: left out
+            yield session_id, head, memory_from(head, rows_of_head, MemoryType.perpetual)  # type: ignore[arg-type]
 
 
 def rows_by_id(cursor: Cursor, ids: list[int]) -> list[tuple[Any, ...]]:

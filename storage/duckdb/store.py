@@ -23,6 +23,7 @@ from storage.capabilities import (
     ImportTransaction,
     ImportTransactions,
     Maintenance,
+    MemoryAnswers,
     MessageDeletion,
     MessagePositions,
     ReadProgress,
@@ -48,7 +49,7 @@ from storage.duckdb import (
 )
 from storage.duckdb.appends import GroupCommit
 from storage.duckdb.connection import LOCK_WAIT_SECONDS, Cursor, Database
-from storage.duckdb.memory_cache import MAX_ANSWERS, MAX_HEADS, MemoryCache
+from storage.duckdb.memory_cache import MAX_ANSWERS, MAX_HEADS, MemoryCache, Question
 from storage.duckdb.rows import within_limits
 from storage.errors import InvalidInputError, MessageConflictError
 from storage.models import (
@@ -83,6 +84,7 @@ if TYPE_CHECKING:
         Backlog,
         Progress,
         SessionDrafts,
+        StoredMessage,
         SummaryMode,
         SummaryScheduler,
     )
@@ -111,6 +113,7 @@ class DuckDBStore(
     UserPages,
     SyncInventory,
     SummaryImport,
+    MemoryAnswers,
 ):
     """Zep's memory model on one DuckDB file.
 
@@ -151,6 +154,8 @@ class DuckDBStore(
             "deferred" if defer_summaries else "background" if background_summaries else "inline"
         )
         self._summaries: SummaryScheduler | None = None
+        self._prepared_backlogs: dict[int, list[StoredMessage]] = {}
+        """Backlogs an import kept for the summaries it scheduled (summaries.backlogs)."""
         self.last_import_timings: dict[str, float] = {}
         """Seconds per phase of the last `import_zep_jsonl` (diagnostics, benchmarks)."""
         self._db = Database(
@@ -186,6 +191,7 @@ class DuckDBStore(
             return
         if self._summaries is not None:
             self._summaries.close()  # deferred summaries are made now
+        self._prepared_backlogs.clear()
         self._db.close()  # (closed already if the file could not be taken back)
 
     # --- users ---------------------------------------------------------------------
@@ -259,14 +265,42 @@ class DuckDBStore(
     ) -> Memory:
         question = (session_id, memory_type, lastn)  # an invalid one is never kept
         kept = self._memory_cache.get(question)
-        if kept is not None:
-            return kept
+        return kept if kept is not None else self._read_memory(question)[0]
+
+    def get_memory_json(
+        self,
+        session_id: str,
+        memory_type: MemoryType = MemoryType.perpetual,
+        lastn: int | None = None,
+    ) -> bytes:
+        question = (session_id, memory_type, lastn)
+        kept = self._memory_cache.get_json(question)
+        return kept if kept is not None else self._read_memory(question)[1]
+
+    def _read_memory(self, question: Question) -> tuple[Memory, bytes]:
+        """The answer to `question` read from the file, and its JSON; kept by the cache."""
+        session_id, memory_type, lastn = question
         read_at = self._memory_cache.now()
         cursor = self._db.cursor()
         head = self._memory_head(cursor, session_id)
         memory = reads.get_memory(cursor, head, memory_type, lastn)
-        self._memory_cache.put(question, head.key, read_at, memory)
-        return memory
+        return memory, self._memory_cache.put(question, head.key, read_at, memory)
+
+    def warm_memory(self) -> int:
+        cache = self._memory_cache
+        if not cache.keeps_answers:
+            return 0
+        read_at = cache.now()
+        cursor = self._db.cursor()
+        heads = reads.memory_heads(cursor, MAX_HEADS, self._window)
+        cache.put_heads(read_at, heads)
+        return cache.put_warm(
+            read_at,
+            (
+                (session_id, head.key, memory.model_dump_json().encode())
+                for session_id, head, memory in reads.default_memories(cursor, heads)
+            ),
+        )
 
     def _memory_head(self, cursor: Cursor, session_id: str) -> reads.SessionHead:
         """The session's memory head, kept by the memory cache (once reads miss often,
@@ -381,15 +415,25 @@ class DuckDBStore(
         (before writing anything) for a file that needs the reference reader.
         """
         clock = zep_jsonl.Stopwatch(self._db.check_interrupted)
+        # The new sessions' messages, kept for their summaries: no reading them back.
+        kept: dict[int, list[StoredMessage]] | None = (
+            {} if self._scheduler() is not None and not self._read_only else None
+        )
         with self._db.write(keeps=(BulkImportDeclined,)) as cursor:
             result, touched = zep_jsonl.import_file(
-                cursor, Path(path), default_session_id, self._db.now(), clock, on_read
+                cursor, Path(path), default_session_id, self._db.now(), clock, on_read, kept
             )
         clock.lap("commit")
         self.last_import_timings = clock.laps
         log.debug("import of %s: %s", path, clock.laps)
-        self._db.on_commit(lambda: self._schedule_summaries(touched))
+        self._db.on_commit(lambda: self._schedule_imported(touched, kept or {}))
         return result
+
+    def _schedule_imported(self, touched: list[int], kept: dict[int, list[StoredMessage]]) -> None:
+        """Once an import is committed: its sessions' summaries, with the backlogs
+        it kept."""
+        self._prepared_backlogs.update(kept)
+        self._schedule_summaries(touched)
 
     def import_transaction(self) -> AbstractContextManager[ImportTransaction]:
         return self._db.transaction()
@@ -455,6 +499,7 @@ class DuckDBStore(
         calling `progress(sessions done, sessions)` as they go."""
         if self._summaries is not None:
             self._summaries.flush(progress)
+        self._prepared_backlogs.clear()  # what a failed run left is read back if due
 
     @contextmanager
     def offline(self) -> Iterator[None]:
@@ -471,7 +516,9 @@ class DuckDBStore(
     def summary_backlogs(self, keys: Sequence[int], *, again: bool) -> list[Backlog]:
         """SummaryHost: the live sessions among `keys`, each with its newest summary
         and the live messages after it (all of them, `again`)."""
-        return summaries.backlogs(self._db.cursor(), keys, again=again)
+        return summaries.backlogs(
+            self._db.cursor(), keys, again=again, prepared=self._prepared_backlogs
+        )
 
     def write_summaries(
         self, batches: Sequence[SessionDrafts], *, report: bool = True
@@ -483,12 +530,18 @@ class DuckDBStore(
         now = self._db.now()
         with self._db.write(changes=[batch.key for batch in batches]) as cursor:
             written = summaries.write(cursor, batches, now)
-        return summaries.stored(written, now) if report else []
+        return summaries.stored(self._db.cursor(), written, now) if report else []
 
     # --- search and maintenance ----------------------------------------------------
 
     def search(self, query: SearchQuery) -> list[SearchResult]:
-        return ranking.search(self._db.cursor(), query, self._index_statistics)
+        head = None if query.session_id is None else self._memory_cache.head(query.session_id)
+        return ranking.search(
+            self._db.cursor(),
+            query,
+            self._index_statistics,
+            session=None if head is None else (head.key, head.messages),
+        )
 
     def purge(
         self, session_ids: Sequence[str] | None = None, *, dry_run: bool = False

@@ -28,10 +28,10 @@ from storage.duckdb.writes import reserve_ids
 from storage.models import RoleType, Summary, SummaryInfo
 
 if TYPE_CHECKING:
-    from storage.summary_scheduler import Backlog, Draft, SessionDrafts
+    from storage.summary_scheduler import Backlog, Draft, SessionDrafts, StoredMessage
 
-Written = tuple[str, str, "Draft"]
-"""A summary stored: its uuid, the uuid of the last message it covers, its draft."""
+Written = tuple[int, str, "Draft"]
+"""A summary stored: its id, the uuid of the last message it covers, its draft."""
 
 
 def list_summaries(cursor: Cursor, session_id: str) -> list[SummaryInfo]:
@@ -45,10 +45,21 @@ def list_summaries(cursor: Cursor, session_id: str) -> list[SummaryInfo]:
     return [summary_info_from_row(row) for row in rows]
 
 
-def backlogs(cursor: Cursor, keys: Sequence[int], *, again: bool) -> list[Backlog]:
+def backlogs(
+    cursor: Cursor,
+    keys: Sequence[int],
+    *,
+    again: bool,
+    prepared: dict[int, list[StoredMessage]] | None = None,
+) -> list[Backlog]:
     """The live sessions among `keys`, each with its newest summary and the live
-    messages after it (all of them, `again`)."""
-    from storage.summary_scheduler import Backlog, StoredMessage
+    messages after it (all of them, `again`).
+
+    `prepared` may hold sessions' messages as an import kept them (taken out of it
+    here): a session's are used instead of reading its messages back when they are
+    still all it has (no summary, the same live messages: same count, same newest).
+    """
+    from storage.summary_scheduler import Backlog
 
     sessions = cursor.execute(
         "SELECT s.id, coalesce(max(x.id), 0), arg_max(x.content, x.id), "
@@ -58,35 +69,92 @@ def backlogs(cursor: Cursor, keys: Sequence[int], *, again: bool) -> list[Backlo
         "GROUP BY s.id ORDER BY s.id",
         [list(keys)],
     ).fetchall()
+    kept = _still_whole(cursor, keys, prepared) if prepared else {}
     if not sessions:
         return []
     messages: dict[int, list[StoredMessage]] = {int(row[0]): [] for row in sessions}
-    rows = cursor.execute(
-        "SELECT m.session_key, m.id, m.uuid::VARCHAR, m.role, m.role_type, m.content, "
-        "m.token_count "
-        "FROM messages m "
-        "JOIN (SELECT unnest(?::BIGINT[]) AS key, unnest(?::BIGINT[]) AS point) p "
-        "ON m.session_key = p.key AND m.id > p.point "
-        "WHERE m.deleted_at IS NULL ORDER BY m.session_key, m.id",
-        [list(messages), [0 if again else int(row[3]) for row in sessions]],
-    ).fetchall()
-    # As every read shows them (read_role_type), looked up once per kind: an import's
-    # backlog is every message it added.
-    kinds: dict[str | None, RoleType] = {kind.value: kind for kind in RoleType}
-    kinds[None] = RoleType.norole
-    make = StoredMessage._make
-    for row in rows:
-        kind = kinds.get(row[4]) or read_role_type(row[4], f"message {row[2]}")
-        messages[row[0]].append(make((row[1], row[2], row[3], kind, row[5], row[6])))
+    unread = [key for key in messages if key not in kept]
+    points = {int(row[0]): 0 if again else int(row[3]) for row in sessions}
+    rows = (
+        cursor.execute(
+            "SELECT m.session_key, m.id, m.uuid::VARCHAR, m.role, m.role_type, m.content, "
+            "m.token_count "
+            "FROM messages m "
+            "JOIN (SELECT unnest(?::BIGINT[]) AS key, unnest(?::BIGINT[]) AS point) p "
+            "ON m.session_key = p.key AND m.id > p.point "
+            "WHERE m.deleted_at IS NULL ORDER BY m.session_key, m.id",
+            [unread, [points[key] for key in unread]],
+        ).fetchall()
+        if unread
+        else []
+    )
+    if rows:
+        messages.update(backlog_messages(*zip(*rows, strict=True)))
     return [
         Backlog(
             key=int(key),
             point=int(point),
             previous=None if again else previous,
-            messages=messages[int(key)],
+            messages=kept.get(int(key)) or messages[int(key)],
         )
         for key, point, previous, _ in sessions
     ]
+
+
+def _still_whole(
+    cursor: Cursor, keys: Sequence[int], prepared: dict[int, list[StoredMessage]]
+) -> dict[int, list[StoredMessage]]:
+    """The prepared messages among `keys` (taken out of `prepared`) of the sessions
+    that have no summary and whose live messages are still exactly those."""
+    taken = {key: found for key in keys if (found := prepared.pop(key, None))}
+    if not taken:
+        return {}
+    whole = cursor.execute(
+        "SELECT m.session_key, count(*), max(m.id) FROM messages m "
+        "WHERE m.deleted_at IS NULL AND m.session_key IN (SELECT unnest(?::BIGINT[])) "
+        "AND NOT EXISTS (SELECT 1 FROM summaries x WHERE x.session_key = m.session_key "
+        "AND x.deleted_at IS NULL) GROUP BY m.session_key",
+        [list(taken)],
+    ).fetchall()
+    return {
+        key: taken[key]
+        for key, live, newest in whole
+        if live == len(taken[key]) and newest == taken[key][-1].id
+    }
+
+
+def backlog_messages(
+    keys: Sequence[int],
+    ids: Sequence[int],
+    uuids: Sequence[str],
+    roles: Sequence[str],
+    role_types: Sequence[str | None],
+    contents: Sequence[str],
+    tokens: Sequence[int],
+) -> dict[int, list[StoredMessage]]:
+    """Messages given as columns (ordered by session key) as backlogs hold them, by
+    session key."""
+    from storage.summary_scheduler import StoredMessage
+
+    # As every read shows them (read_role_type), looked up once per kind: an import's
+    # backlog is every message it added.
+    known: dict[str | None, RoleType] = {kind.value: kind for kind in RoleType}
+    known[None] = RoleType.norole
+    kinds = list(map(known.get, role_types))
+    if None in kinds:
+        kinds = [
+            kind or read_role_type(stored, f"message {uuid}")
+            for kind, stored, uuid in zip(kinds, role_types, uuids, strict=True)
+        ]
+    messages = list(
+        map(StoredMessage._make, zip(ids, uuids, roles, kinds, contents, tokens, strict=True))
+    )
+    ends = [n for n in range(1, len(keys)) if keys[n] != keys[n - 1]]
+    return {
+        keys[start]: messages[start:end]
+        for start, end in zip([0, *ends], [*ends, len(keys)], strict=True)
+        if start < end
+    }
 
 
 def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> list[Written]:
@@ -113,9 +181,10 @@ def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> li
     rows = [(batch.key, draft) for batch in kept for draft in batch.drafts]
     if not rows:
         return []
-    recent = [draft.covered[-1].uuid for _, draft in rows]
-    # A summary's uuid follows from the last message it covers; summarising
-    # again gives the next revision, unique beside the soft-deleted one.
+    recent = [draft.last.uuid for _, draft in rows]
+    # A summary's uuid follows from the last message it covers (made in SQL: a
+    # big run writes tens of thousands); summarising again gives the next
+    # revision, unique beside the soft-deleted one.
     revisions: dict[str, int] = {
         str(uuid): int(count)
         for uuid, count in cursor.execute(
@@ -125,50 +194,60 @@ def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> li
             [sorted({key for key, _ in rows}), recent],
         ).fetchall()
     }
-    uuids = [ids.summary_uuid(last, revisions.get(last, 0)) for last in recent]
     # Ids order a session's summaries (the newest is the summary point).
     summary_ids = reserve_ids(cursor, "summaries_id_seq", len(rows))
     terms = search.read_terms([draft.content for _, draft in rows])
     cursor.execute(
-        "INSERT INTO summaries SELECT unnest(?::BIGINT[]), unnest(?::UUID[]), "
-        "unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), "
-        "unnest(?::UUID[]), unnest(?::BIGINT[]), unnest(?::UUID[]), "
-        "unnest(?::INTEGER[]), unnest(?::JSON[]), ?::TIMESTAMP, NULL, unnest(?::INTEGER[])",
-        [
-            summary_ids,
-            uuids,
-            [key for key, _ in rows],
-            [draft.content for _, draft in rows],
-            [draft.token_count for _, draft in rows],
-            recent,
-            [draft.covered[-1].id for _, draft in rows],
-            [draft.covered[0].uuid for _, draft in rows],
-            [len(draft.covered) for _, draft in rows],
-            [dump_json(draft.metadata) for _, draft in rows],
-            now,
-            search.search_lengths(terms),
-        ],
+        f"INSERT INTO summaries SELECT id, {ids.summary_uuid_sql('recent', 'revision')}, "
+        "session_key, content, token_count, recent, recent_id, first, message_count, "
+        "metadata, $now::TIMESTAMP, NULL, search_len FROM ("
+        "SELECT unnest($ids::BIGINT[]) AS id, unnest($keys::BIGINT[]) AS session_key, "
+        "unnest($contents::VARCHAR[]) AS content, unnest($tokens::INTEGER[]) AS token_count, "
+        "unnest($recent::UUID[]) AS recent, unnest($revisions::INTEGER[]) AS revision, "
+        "unnest($recent_ids::BIGINT[]) AS recent_id, unnest($first::UUID[]) AS first, "
+        "unnest($counts::INTEGER[]) AS message_count, unnest($metadata::JSON[]) AS metadata, "
+        "unnest($lengths::INTEGER[]) AS search_len)",
+        {
+            "ids": summary_ids,
+            "keys": [key for key, _ in rows],
+            "contents": [draft.content for _, draft in rows],
+            "tokens": [draft.token_count for _, draft in rows],
+            "recent": recent,
+            "revisions": [revisions.get(last, 0) for last in recent],
+            "recent_ids": [draft.last.id for _, draft in rows],
+            "first": [draft.first.uuid for _, draft in rows],
+            "counts": [draft.message_count for _, draft in rows],
+            "metadata": [dump_json(draft.metadata) for _, draft in rows],
+            "now": now,
+            "lengths": search.search_lengths(terms),
+        },
     )
     search.index_new(cursor, SUMMARIES, summary_ids, terms)
-    return list(zip(uuids, recent, [draft for _, draft in rows], strict=True))
+    return list(zip(summary_ids, recent, [draft for _, draft in rows], strict=True))
 
 
-def stored(written: Sequence[Written], now: datetime) -> list[SummaryInfo]:
+def stored(cursor: Cursor, written: Sequence[Written], now: datetime) -> list[SummaryInfo]:
     """The summaries `write` stored at `now`, as reads show them."""
+    uuids = dict(
+        cursor.execute(
+            "SELECT id, uuid::VARCHAR FROM summaries WHERE id IN (SELECT unnest(?::BIGINT[]))",
+            [[summary_id for summary_id, _, _ in written]],
+        ).fetchall()
+    )
     return [
         SummaryInfo(
             summary=Summary(
-                uuid=summary_uuid,
+                uuid=uuids[summary_id],
                 created_at=utc(now),
                 content=draft.content,
                 token_count=draft.token_count,
                 recent_message_uuid=last,
                 metadata=draft.metadata,
             ),
-            first_message_uuid=draft.covered[0].uuid,
-            message_count=len(draft.covered),
+            first_message_uuid=draft.first.uuid,
+            message_count=draft.message_count,
         )
-        for summary_uuid, last, draft in written
+        for summary_id, last, draft in written
     ]
 
 

@@ -122,13 +122,20 @@ def index_sql(corpus: Corpus, where_sql: str, *, in_order: bool = False) -> list
     written sorted as `search.compact` leaves them (into an empty index: no re-sort
     after).
     """
+    return [*tokenise_sql(corpus.table, where_sql), *postings_sql(corpus, in_order=in_order)]
+
+
+def tokenise_sql(rows_sql: str, where_sql: str = "TRUE") -> list[str]:
+    """The first statements of `index_sql`: the terms of the rows (`id`, `content`) of
+    `rows_sql` (a table, or a query in parentheses) matching `where_sql`, into the temp
+    tables `new_terms` and `new_lengths`. The rows need not be stored yet."""
     return [
         f"""
         CREATE OR REPLACE TEMP TABLE new_terms AS
         SELECT id, term FROM (
             SELECT id, unnest(regexp_extract_all(piece, {TERM})) AS term FROM (
                 SELECT id, unnest({_pieces_sql("text")}) AS piece
-                FROM (SELECT id, lower(content) AS text FROM {corpus.table} WHERE {where_sql})
+                FROM (SELECT id, lower(content) AS text FROM {rows_sql} WHERE {where_sql})
             )
         )
         WHERE length(term) <= {MAX_TERM_LENGTH} AND term NOT IN ({_STOPWORD_SQL})
@@ -137,6 +144,13 @@ def index_sql(corpus: Corpus, where_sql: str, *, in_order: bool = False) -> list
         CREATE OR REPLACE TEMP TABLE new_lengths AS
         SELECT id, count(*)::INTEGER AS n FROM new_terms GROUP BY id
         """,
+    ]
+
+
+def postings_sql(corpus: Corpus, *, in_order: bool = False) -> list[str]:
+    """The last statements of `index_sql`: the tokenised rows' postings and lengths
+    written (the rows stored by now)."""
+    return [
         f"""
         INSERT INTO {corpus.postings}
         SELECT t.term, t.id, t.tf, l.n

@@ -11,16 +11,21 @@ problem with its file and line. Both apply the rules of `storage.import_rules`
 (this module their SQL); `tests/test_zep_bulk.py` checks that both paths store the
 same thing.
 
-Then it counts tokens in parallel, a batch at a time, and inserts in bulk.
+Then it counts tokens (on a thread, while DuckDB reads the same rows' search terms)
+and inserts in bulk. The messages of the sessions it creates are handed on for their
+summaries, so that the summary run need not read them back.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -29,6 +34,8 @@ from storage.capabilities import BulkImportDeclined
 from storage.duckdb import search
 from storage.duckdb.connection import Cursor
 from storage.duckdb.rows import EARLIEST_SQL, LATEST_SQL
+from storage.duckdb.summaries import backlog_messages
+from storage.duckdb.terms import MESSAGES, postings_sql, tokenise_sql
 from storage.duckdb.writes import insert_user, reserve_ids
 from storage.import_rules import (
     ROLE_TYPES_SQL,
@@ -39,7 +46,10 @@ from storage.import_rules import (
     zero_time_sql,
 )
 from storage.models import CreateUserRequest, ImportResult
-from storage.tokens import count_tokens_batch
+from storage.tokens import count_tokens_batch, message_text
+
+if TYPE_CHECKING:
+    from storage.summary_scheduler import StoredMessage
 
 TOKEN_BATCH = 50_000
 """Lines of a bulk-imported file whose tokens are counted at a time."""
@@ -172,7 +182,7 @@ def stage(cursor: Cursor, path: Path, default_session_id: str) -> StagedFile:
             )
             SELECT seq, ok, session_id, user_id, filled_at AS created_at, content, metadata,
                    role, role_type, position, seq - position AS island,
-                   coalesce(given_uuid, {uuid_sql}) AS uuid
+                   CASE WHEN given_uuid IS NULL THEN {uuid_sql} ELSE given_uuid END AS uuid
             FROM roles
             """,
             {"path": str(path), "default": default_session_id},
@@ -198,13 +208,16 @@ def import_file(
     now: datetime,
     clock: Stopwatch,
     on_read: Callable[[int, int], None] | None = None,
+    backlogs: dict[int, list[StoredMessage]] | None = None,
 ) -> tuple[ImportResult, list[int]]:
     """Import the Zep JSONL file at `path` in the caller's transaction: what
     `BulkImport.import_sessions` stores for it read by `zeptui.importers.zep`. Returns
     the counts and the keys of the sessions touched; the phases are timed on `clock`,
     and `on_read(sessions, messages)` hears what the file holds once it is checked.
-    Raises `BulkImportDeclined` (before writing anything) for a file that needs that
-    reader."""
+    With `backlogs`, the messages of the sessions the file creates are put there as a
+    summary backlog holds them (for `summaries.backlogs`), when they fit in
+    `IN_MEMORY_BYTES`. Raises `BulkImportDeclined` (before writing anything)
+    for a file that needs that reader."""
     result = ImportResult()
     staged = stage(cursor, path, default_session_id)
     if _staged_uuids_need_care(cursor):
@@ -284,9 +297,16 @@ def import_file(
     result.messages_skipped = staged.rows - result.messages_added
     if result.messages_added:
         clock.lap("new messages")
-        _count_staged_tokens(cursor, int(row[1]), int(row[2]), clock)
         message_ids = reserve_ids(cursor, "messages_id_seq", result.messages_added)
-        # Ids follow the file's line order (`ordinal`), whatever order the join
+        _number_rows(cursor, message_ids[0])
+        keep = None
+        if backlogs is not None and session_keys and _fits_in_memory(cursor):
+            keep = _BacklogRows(backlogs, session_keys[0])
+        _count_staged_tokens(
+            cursor, int(row[1]), int(row[2]), clock, keep, lambda: _read_terms(cursor)
+        )
+        clock.lap("tokens and terms")
+        # Ids follow the file's line order (`zep_ids`), whatever order the join
         # and DuckDB's threads produce the rows in. The rows are written in that
         # order too, by one thread: sorting them on several threads at once
         # holds more than the import's memory limit and cannot spill.
@@ -295,12 +315,13 @@ def import_file(
         cursor.execute(
             "INSERT INTO messages (id, uuid, session_key, role, role_type, content, "
             "token_count, metadata, created_at, updated_at) "
-            "SELECT $first + t.ordinal, n.uuid, "
+            "SELECT i.id, n.uuid, "
             "n.session_key, n.role, coalesce(n.role_type, 'norole'), n.content, "
             "t.token_count, n.metadata, "
             "coalesce(n.created_at, $now), $now "
-            "FROM zep_new n JOIN zep_tokens t USING (seq) ORDER BY n.seq",
-            {"now": now, "first": message_ids[0]},
+            "FROM zep_new n JOIN zep_tokens t USING (seq) JOIN zep_ids i USING (seq) "
+            "ORDER BY n.seq",
+            {"now": now},
         )
         assert threads is not None
         cursor.execute(f"SET threads = {int(threads[0])}")
@@ -322,8 +343,8 @@ def import_file(
         # A big import into an empty index writes it sorted: no re-sort after.
         compact = search.compact_due(cursor, result.messages_added)
         in_order = compact and search.is_empty(cursor)
-        where = "id BETWEEN ? AND ?"
-        search.index(cursor, where, [message_ids[0], message_ids[-1]], in_order=in_order)
+        for statement in postings_sql(MESSAGES, in_order=in_order):
+            cursor.execute(statement)
         clock.lap("index")
         if compact and not in_order:
             search.compact(cursor)
@@ -335,7 +356,7 @@ def import_file(
             "ON s.session_id = z.session_id ORDER BY s.id"
         ).fetchall()
     ]
-    for table in ("zep_rows", "zep_sessions", "zep_created", "zep_new", "zep_tokens"):
+    for table in ("zep_rows", "zep_sessions", "zep_created", "zep_new", "zep_tokens", "zep_ids"):
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
     return result, touched
 
@@ -357,31 +378,116 @@ def _staged_uuids_need_care(cursor: Cursor) -> bool:
     return bool(row and row[0])
 
 
-def _count_staged_tokens(cursor: Cursor, first: int, last: int, clock: Stopwatch) -> None:
-    """`zep_tokens(seq, ordinal, token_count)` for the rows of `zep_new`, a batch of
-    `TOKEN_BATCH` lines at a time, so memory stays flat however big the file (each
-    batch a lap of `clock`'s "tokens").
-    `ordinal` numbers the rows in file order from 0: their message ids follow it
-    (a window numbering the rows instead would hold them all in memory)."""
+def _number_rows(cursor: Cursor, first_id: int) -> None:
+    """`zep_ids(seq, id)`: the message id of each row of `zep_new`, in file order from
+    `first_id` (one column sorted: little memory however big the file)."""
     cursor.execute(
-        "CREATE OR REPLACE TEMP TABLE zep_tokens (seq BIGINT, ordinal BIGINT, token_count INTEGER)"
+        "CREATE OR REPLACE TEMP TABLE zep_ids AS "
+        "SELECT seq, $first + row_number() OVER (ORDER BY seq) - 1 AS id FROM zep_new",
+        {"first": first_id},
     )
-    numbered = 0
-    for low in range(first, last + 1, TOKEN_BATCH):
+
+
+def _read_terms(cursor: Cursor) -> None:
+    """The search terms of the rows of `zep_new` under their message ids, for
+    `postings_sql` once the rows are stored."""
+    for statement in tokenise_sql(
+        "(SELECT i.id, n.content FROM zep_new n JOIN zep_ids i USING (seq))"
+    ):
+        cursor.execute(statement)
+
+
+def _count_staged_tokens(
+    cursor: Cursor,
+    first: int,
+    last: int,
+    clock: Stopwatch,
+    keep: Callable[[Sequence[Any], list[int]], None] | None,
+    alongside: Callable[[], None],
+) -> None:
+    """`zep_tokens(seq, token_count)` for the rows of `zep_new`, and `alongside()`,
+    DuckDB work on the same rows.
+
+    Rows that fit in `IN_MEMORY_BYTES` are read at once and counted by a thread
+    while `alongside()` runs (DuckDB lets go of the GIL: both cores work); more are
+    read and counted `TOKEN_BATCH` lines at a time, so memory stays flat however big
+    the file (each batch a lap of `clock`'s "tokens"), and `alongside()` runs after.
+    `keep` (which needs the rows to fit) is
+    handed every row's columns as `summaries.backlog_messages` takes them (ordered by
+    session key) and their counts.
+    """
+    cursor.execute("CREATE OR REPLACE TEMP TABLE zep_tokens (seq BIGINT, token_count INTEGER)")
+    if keep is not None or _fits_in_memory(cursor):
+        wanted = "n.uuid::VARCHAR, n.role, n.role_type" if keep else "NULL, n.role, NULL"
         rows = cursor.execute(
-            "SELECT seq, role || ': ' || content FROM zep_new "
-            "WHERE seq >= ? AND seq < ? ORDER BY seq",
+            f"SELECT n.session_key, i.id, {wanted}, n.content, n.seq "
+            "FROM zep_new n JOIN zep_ids i USING (seq) ORDER BY n.session_key, n.seq"
+        ).fetchall()
+        columns = list(zip(*rows, strict=True))
+        del rows
+        texts = list(map(message_text, columns[3], columns[5]))
+        with ThreadPoolExecutor(1, thread_name_prefix="zeptui-count") as pool:
+            # One counting thread: DuckDB keeps the other core busy, and two
+            # would contend for the GIL (a third more CPU for short texts).
+            counting = pool.submit(count_tokens_batch, texts, 1)
+            alongside()
+            counts = counting.result()
+        _insert_counts(cursor, columns[6], counts)
+        if keep is not None:
+            keep(columns, counts)
+        return
+    for low in range(first, last + 1, TOKEN_BATCH):
+        batch = cursor.execute(
+            "SELECT seq, role, content FROM zep_new WHERE seq >= ? AND seq < ?",
             [low, low + TOKEN_BATCH],
         ).fetchall()
-        if rows:
-            counts = count_tokens_batch([text for _, text in rows])
-            cursor.execute(
-                "INSERT INTO zep_tokens SELECT unnest(?::BIGINT[]), "
-                "unnest(range(?, ?)), unnest(?::INTEGER[])",
-                [[seq for seq, _ in rows], numbered, numbered + len(rows), counts],
-            )
-            numbered += len(rows)
+        counts = count_tokens_batch([message_text(row[1], row[2]) for row in batch])
+        _insert_counts(cursor, [row[0] for row in batch], counts)
         clock.lap("tokens")
+    alongside()
+
+
+def _insert_counts(cursor: Cursor, seqs: Sequence[int], counts: list[int]) -> None:
+    cursor.execute(
+        "INSERT INTO zep_tokens SELECT unnest(?::BIGINT[]), unnest(?::INTEGER[])",
+        [list(seqs), counts],
+    )
+
+
+IN_MEMORY_BYTES = 256 * 1024 * 1024
+"""At most this much (estimated) of an import's new messages is held in memory at
+once, as much as `zeptui import` lets DuckDB take: to count their tokens beside
+DuckDB's work and keep the new sessions' backlogs for their summaries. A bigger
+file is read in batches, its backlogs read back."""
+_MESSAGE_OVERHEAD_BYTES = 700
+"""What Python holds per message at the peak besides twice its content (the content,
+and the `role: content` text counted): row and column tuples, uuid, role, numbers, the
+backlog's message (measured with tracemalloc: 830 bytes for 90 of content)."""
+
+
+def _fits_in_memory(cursor: Cursor) -> bool:
+    """Whether the new messages fit in `IN_MEMORY_BYTES`."""
+    row = cursor.execute(
+        f"SELECT coalesce(sum(2 * strlen(content) + {_MESSAGE_OVERHEAD_BYTES}), 0) FROM zep_new"
+    ).fetchone()
+    return row is not None and int(row[0]) <= IN_MEMORY_BYTES
+
+
+class _BacklogRows:
+    """Keeps the counted rows of the sessions the import creates (the keys from
+    `first_new` on) as the backlogs a summary run reads."""
+
+    def __init__(self, into: dict[int, list[StoredMessage]], first_new: int):
+        self._into = into
+        self._first_new = first_new
+
+    def __call__(self, columns: Sequence[Any], counts: list[int]) -> None:
+        """Keep the rows of `columns` (ordered by session key) of the new sessions."""
+        start = bisect_left(columns[0], self._first_new)
+        keys, ids, uuids, roles, role_types, contents = (c[start:] for c in columns[:6])
+        self._into.update(
+            backlog_messages(keys, ids, uuids, roles, role_types, contents, counts[start:])
+        )
 
 
 class Stopwatch:

@@ -216,3 +216,6 @@ def test_an_unexpected_failure_is_500_with_a_request_id(serve: ServeFactory) -> 
     assert body == {"message": "internal server error", "request_id": body["request_id"]}
     assert response.headers["X-Request-Id"] == body["request_id"]
     assert "Traceback" not in response.text and "duckdb" not in response.text.lower()
+    others = {httpx.get(served.url + "/healthz").headers["X-Request-Id"] for _ in range(3)}
+    assert len(others | {body["request_id"]}) == 4  # each request its own id
+    assert all(len(other) == 16 and int(other, 16) >= 0 for other in others)

@@ -3,6 +3,7 @@ Ctrl-C finishing the request in flight before the store is closed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import selectors
@@ -27,7 +28,7 @@ from zeptui.server.discovery import (
     served_message,
     write_discovery,
 )
-from zeptui.server.run import ServeError, check_host, parse_size
+from zeptui.server.run import ServeError, check_host, listen, parse_size
 
 SERVE = """
 import sys
@@ -134,3 +135,24 @@ def test_sizes() -> None:
     for bad in ("ten", "5", "-3MB", "1TB"):
         with pytest.raises(ServeError):
             parse_size(bad)
+
+
+async def test_answers_are_not_held_back_by_nagle() -> None:
+    """The listener's connections get TCP_NODELAY from asyncio, as uvicorn's own
+    sockets do: a response's headers and body go out in two writes, and with Nagle on
+    the body waited for the client's delayed ACK (~40 ms) on every keep-alive request
+    after the first."""
+    listener = listen("127.0.0.1", 0, None)
+    accepted: asyncio.Queue[int] = asyncio.Queue()
+
+    async def connected(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served = writer.get_extra_info("socket")
+        await accepted.put(served.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(connected, sock=listener)
+    async with server:
+        _reader, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+        nodelay = await asyncio.wait_for(accepted.get(), TIMEOUT)
+        writer.close()
+    assert nodelay != 0

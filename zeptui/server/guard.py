@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-import secrets
+import random
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -56,12 +56,15 @@ class Guard:
         self.api_keys = tuple(key.encode() for key in api_keys if key)
         self.max_body = max_body
         self.version = version.encode()
+        # Request ids need to be unique, not secret: os.urandom (`secrets`) is a system
+        # call per request, about 8% of the event loop's time under load.
+        self._ids = random.Random()  # seeded from the OS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = secrets.token_hex(8)
+        request_id = f"{self._ids.getrandbits(64):016x}"
         scope.setdefault("state", {})["request_id"] = request_id
         extra_headers = [
             (b"x-zep-version", self.version),

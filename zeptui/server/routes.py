@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query
 from starlette.responses import PlainTextResponse, Response
 
+from storage.capabilities import MemoryAnswers, offered
 from storage.errors import NotFoundError
 from storage.models import (
     CreateSessionRequest,
@@ -129,6 +130,7 @@ class Services:
 def api_router(dialect: Dialect, services: Services) -> APIRouter:
     """Every endpoint of one API generation over `services`."""
     store = services.store
+    answers = offered(store, MemoryAnswers)  # JSON kept by the store: sent as it is
     router = APIRouter(prefix=dialect.prefix, responses=ERROR_RESPONSES)
     sessions_tag, memory_tag, users_tag = (
         f"{name} ({dialect.prefix})" for name in ("sessions", "memory", "users")
@@ -174,7 +176,10 @@ def api_router(dialect: Dialect, services: Services) -> APIRouter:
             raise ApiError(400, f"memoryType must be one of {choices}") from None
         sid = decoded_session(raw_id)
         try:
-            found = store.get_memory(sid, kind, lastn or None)  # lastn=0 means not given
+            if answers is not None and kind is not MemoryType.summary_retriever:
+                body = answers.get_memory_json(sid, kind, lastn or None)  # lastn=0: not given
+                return Response(body, media_type="application/json")
+            found = store.get_memory(sid, kind, lastn or None)
         except NotFoundError:
             if dialect.unknown_session_is_404:
                 raise

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from storage.capabilities import MemoryAnswers, offered
 from zeptui.server.discovery import Discovery, new_token, remove_discovery, write_discovery
 
 if TYPE_CHECKING:
@@ -85,7 +86,10 @@ def listen(host: str, port: int, api_key: str | None) -> socket.socket:
 
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, as getaddrinfo's sockets have it: asyncio only sets TCP_NODELAY
+    # on the connections of such a listener, and without it every keep-alive answer's
+    # body (a write after its headers) waited ~40 ms for the client's delayed ACK.
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind((host.strip("[]"), port))
@@ -193,6 +197,9 @@ def serve(
         limit_concurrency=MAX_CONNECTIONS,
         server_header=False,
     )
+    answers = offered(store, MemoryAnswers)
+    if answers is not None:  # the recent sessions' memory, read before the first request
+        answers.warm_memory()
     if store_path is not None:
         write_discovery(store_path, Discovery(url, os.getpid(), token, str(store_path)))
     try:

@@ -1,0 +1,133 @@
+"""The Zep JSONL fast path summarises exactly as the reference reader's path (issue 9.23).
+
+The fast path keeps the messages of the sessions a file creates and drafts their
+summaries from them instead of reading them back (`summaries.backlogs`, `prepared`);
+the reference path reads every backlog from the store. Both must store the same
+summaries: spans, text, tokens, metadata, uuids, in the same order.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storage.duckdb import DuckDBStore, zep_jsonl
+from storage.models import Message, RoleType, SearchQuery, SessionQuery
+from tests.test_summary_workers import WORDS
+from zeptui.importers.zep import ZepImporter
+
+ROLES = [("Jane", "user"), ("Guide", "assistant"), ("human", None), ("narrator", None)]
+
+
+def corpus(rng: random.Random) -> list[dict[str, Any]]:
+    """Zep JSONL lines: sessions of 16-40 turns whose lines interleave (several runs of
+    one session), free-form roles with no role type, whitespace-only turns, one
+    session that the stores already hold."""
+    lines: list[dict[str, Any]] = []
+    queues = {f"s{number}": rng.randint(16, 40) for number in range(6)} | {"existing": 14}
+    while queues:
+        session = rng.choice(sorted(queues))
+        for _ in range(min(queues[session], rng.randint(1, 12))):
+            role, role_type = rng.choice(ROLES)
+            content = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 30)))
+            line: dict[str, Any] = {
+                "session_id": session,
+                "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "role": role,
+                "content": "  " if rng.random() < 0.05 else content.capitalize() + ".",
+            }
+            if role_type:
+                line["role_type"] = role_type
+            lines.append(line)
+            queues[session] -= 1
+        queues = {name: left for name, left in queues.items() if left}
+    return lines
+
+
+def summaries(store: DuckDBStore) -> list[tuple[object, ...]]:
+    page = store.session_page(SessionQuery(limit=100)).sessions
+    return [
+        (
+            info.session.session_id,
+            found.summary.uuid,
+            found.summary.content,
+            found.summary.token_count,
+            found.summary.metadata,
+            found.summary.recent_message_uuid,
+            found.first_message_uuid,
+            found.message_count,
+        )
+        for info in page
+        for found in store.list_summaries(info.session.session_id)
+    ]
+
+
+def messages(store: DuckDBStore) -> list[tuple[object, ...]]:
+    """Every message as stored (times aside), its session's uuid, and what search finds."""
+    page = store.session_page(SessionQuery(limit=100)).sessions
+    found = store.search(SearchQuery(text="kayak", limit=1000))
+    return [
+        (info.session.uuid, m.uuid, m.role, m.role_type, m.content, m.token_count)
+        for info in page
+        for m in store.list_messages(info.session.session_id, limit=0).messages
+    ] + sorted((hit.message.uuid, round(hit.score, 9)) for hit in found if hit.message)
+
+
+def turn(number: int, content: str) -> Message:
+    return Message(
+        uuid=str(uuid.UUID(int=number)), role="Jane", role_type=RoleType.user, content=content
+    )
+
+
+def prepare(store: DuckDBStore) -> None:
+    """What both stores hold before the import: a session with a summary."""
+    store.add_memory("existing", [turn(n + 1, f"Old turn {n} about maps.") for n in range(13)])
+    store.wait_for_summaries()
+
+
+LATE = turn(99, "Late turn about the ferry.")
+
+
+@pytest.mark.parametrize("held", [True, False], ids=["held in memory", "read in batches"])
+def test_fast_path_summarises_as_the_reference_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held: bool
+) -> None:
+    if not held:  # as a file too big to hold: counted in batches, backlogs read back
+        monkeypatch.setattr(zep_jsonl, "IN_MEMORY_BYTES", 0)
+        monkeypatch.setattr(zep_jsonl, "TOKEN_BATCH", 40)
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in corpus(random.Random(8))))
+    with DuckDBStore(tmp_path / "fast.duckdb", defer_summaries=True) as fast:
+        prepare(fast)
+        fast.import_zep_jsonl(path, default_session_id="history")
+        # The new sessions' messages were kept for their summaries, exactly as a
+        # backlog reads them back (the existing session's is read back).
+        kept = fast._prepared_backlogs
+        copy = dict(kept)
+        kept.clear()
+        read_back = fast.summary_backlogs(list(copy), again=False)
+        assert {backlog.key: backlog.messages for backlog in read_back} == copy
+        assert len(copy) == (6 if held else 0)
+        kept.update(copy)
+        # A message added before the summaries are made: that session's kept
+        # messages are no longer all it has, so its backlog is read back too.
+        fast.add_memory("s1", [LATE])
+        fast.wait_for_summaries()
+        assert not kept
+        fast_summaries = summaries(fast)
+        fast_messages = messages(fast)
+    with DuckDBStore(tmp_path / "reference.duckdb", defer_summaries=True) as reference:
+        prepare(reference)
+        reference.import_sessions(ZepImporter().read(path))
+        reference.add_memory("s1", [LATE])
+        reference.wait_for_summaries()
+        reference_summaries = summaries(reference)
+        reference_messages = messages(reference)
+    assert len({row[0] for row in fast_summaries}) == 7  # every session has summaries
+    assert fast_summaries == reference_summaries
+    assert fast_messages == reference_messages
