@@ -16,10 +16,11 @@ machine's load (`uptime`): the target (issue 13) is 10,000 messages/s each way.
 from __future__ import annotations
 
 import argparse
+import functools
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -34,8 +35,9 @@ from zeptui.services.sync_rules import Direction
 from zeptui.services.sync_state import SyncState, state_path
 
 TARGET_MESSAGES_PER_SECOND = 10_000
-Row = tuple[str, int, float, float]
-"""A phase: its name, messages, seconds and the server's CPU seconds."""
+Row = tuple[str, int, float, float, float]
+"""A phase: its name, messages, seconds, and the CPU seconds of the server and of this
+process (the client: every thread of it) meanwhile."""
 PAGE = 10_000
 
 
@@ -76,12 +78,20 @@ def sync_once(direction: Direction, url: str, local: Path) -> SyncReport:
             state.close()
 
 
-def measured(direction: Direction, url: str, local: Path, server: int) -> Row:
-    """A sync's row: its messages and seconds, and the server's CPU seconds meanwhile."""
-    cpu = cpu_seconds(server)
-    report = sync_once(direction, url, local)
-    spent = cpu_seconds(server) - cpu
-    return f"sync {direction}", report.messages_copied, report.seconds, spent
+def measured(name: str, server: int, run: Callable[[], tuple[int, float]]) -> Row:
+    """A phase's row: what `run` answers (messages, seconds), and the CPU seconds of
+    the server and of the client meanwhile."""
+    cpu, own = cpu_seconds(server), time.process_time()
+    messages, seconds = run()
+    return name, messages, seconds, cpu_seconds(server) - cpu, time.process_time() - own
+
+
+def synced(direction: Direction, url: str, local: Path) -> Callable[[], tuple[int, float]]:
+    def run() -> tuple[int, float]:
+        report = sync_once(direction, url, local)
+        return report.messages_copied, report.seconds
+
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,11 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         local = Path(scratch) / "local.duckdb"
         process, url = start_server(db_path)
         try:
-            messages, seconds = raw_paging(url, session_ids)
-            rows.append(("raw paging (httpx, bytes)", messages, seconds, 0.0))
-            rows.append(measured("pull", url, local, process.pid))
-            again = sync_once("pull", url, local)
-            rows.append(("sync pull again (nothing)", again.messages_copied, again.seconds, 0.0))
+            paging = functools.partial(raw_paging, url, session_ids)
+            rows.append(measured("raw paging (httpx, bytes)", process.pid, paging))
+            rows.append(measured("sync pull", process.pid, synced("pull", url, local)))
+            again = synced("pull", url, local)
+            rows.append(measured("sync pull again (nothing)", process.pid, again))
         finally:
             process.terminate()
             process.wait(60)
@@ -104,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         DuckDBStore(empty, summarizer=None).close()
         process, url = start_server(empty)
         try:
-            rows.append(measured("push", url, local, process.pid))
+            rows.append(measured("sync push", process.pid, synced("push", url, local)))
         finally:
             process.terminate()
             process.wait(60)
@@ -112,15 +122,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         remove(db_path)
     raw_rate = rows[0][1] / rows[0][2]
     print(f"\n{args.messages:,} messages in {args.sessions:,} sessions, loopback, one client")
-    print("| phase | messages | seconds | messages/s | x raw paging | server CPU s |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, count, spent, server_cpu in rows:
+    print(
+        "| phase | messages | seconds | messages/s | x raw paging | server CPU s "
+        "| client CPU s | CPU µs/message |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, count, spent, server_cpu, client_cpu in rows:
         rate = count / spent if spent else 0.0
+        per = f"{(server_cpu + client_cpu) / count * 1e6:,.0f}" if count else ""
         print(
             f"| {name} | {count:,} | {spent:.2f} | {rate:,.0f} | {rate / raw_rate:.2f} "
-            f"| {server_cpu:.1f} |"
+            f"| {server_cpu:.1f} | {client_cpu:.1f} | {per} |"
         )
-    for name, count, spent, _ in rows[1:]:
+    for name, count, spent, _, _ in rows[1:]:
         if name in ("sync pull", "sync push"):
             rate = count / spent
             verdict = "met" if rate >= TARGET_MESSAGES_PER_SECOND else "missed"

@@ -82,6 +82,7 @@ class BulkImport(ABC):
         *,
         dry_run: bool = False,
         on_conflict: Callable[[MessageConflictError], None] | None = None,
+        counted: bool = False,
     ) -> ImportResult:
         """Import whole sessions in one transaction: all of it is stored, or none of it.
 
@@ -102,6 +103,15 @@ class BulkImport(ABC):
         Consecutive SessionImports with the same session_id are one session handed on
         in parts (how a reader streams a long session): applied in order, counted once;
         the first part's fields create the session, later parts merge their metadata.
+
+        The summaries the sessions carry are stored after all the messages, in the
+        same transaction, by the rules of `SummaryImport.import_summaries`, before the
+        store schedules its own summaries of the sessions.
+
+        With `counted`, the messages carry their token counts as another store counted
+        them (sync): the store keeps them if every one is possible and a random sample
+        of them, counted again, is right (`storage.tokens.checked_counts`); otherwise
+        it counts them all, as without `counted`.
         """
 
 

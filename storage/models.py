@@ -177,7 +177,8 @@ class Message(_Model):
 
     On input (`add_memory`) only `role`, `content`, `role_type` and `metadata` are
     needed. `uuid` and `created_at` may be supplied (the import path); `token_count`
-    is always computed by the store.
+    is computed by the store (an import marked `counted`, sync's, keeps the counts it
+    carries once a random sample of them checks out).
     """
 
     uuid: str | None = None
@@ -340,6 +341,10 @@ class SessionImport(_Model):
     metadata: InputMetadata = None
     created_at: Annotated[datetime | None, _time("created_at")] = None
     messages: list[Message] = Field(default_factory=list)
+    summaries: list[SummaryInfo] = Field(default_factory=list)
+    """The session's summaries as another store made them (sync), oldest first: stored
+    after the messages, in the same transaction, by `SummaryImport`'s rules, so the
+    store summarises only what they leave uncovered."""
 
 
 class ImportResult(_Model):
@@ -355,6 +360,8 @@ class ImportResult(_Model):
     """Soft-deleted messages brought back because the same message was imported again."""
     messages_conflicting: int = 0
     """Messages left out because their uuid belongs to another session (see `on_conflict`)."""
+    summaries_imported: int = 0
+    """Summaries the sessions carried that were stored (`SessionImport.summaries`)."""
 
     @classmethod
     def total(cls, results: Iterable[ImportResult]) -> ImportResult:

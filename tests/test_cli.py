@@ -173,6 +173,7 @@ def test_import_reports_and_is_idempotent(db: Path) -> None:
         "messages_skipped": 0,
         "messages_restored": 0,
         "messages_conflicting": 0,
+        "summaries_imported": 0,
         "records_skipped": 0,
         "skipped": [],
         "warning_count": 0,

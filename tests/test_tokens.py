@@ -11,7 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from storage.tokens import (
+    CHECKED_AT_LEAST,
     CL100K_BASE_SHA256,
+    checked_counts,
     count_lines_tokens,
     count_message_tokens,
     count_tokens,
@@ -60,6 +62,22 @@ def test_batch_matches_single_counts() -> None:
         count_message_tokens(*text.split(": ", 1)) for text in texts
     ]
     assert count_tokens_batch([]) == []
+
+
+def test_claimed_counts_are_kept_only_when_a_sample_of_them_is_right() -> None:
+    texts = [
+        f"Jane: message {n} about the weather in Lisbon, {'rain ' * (n % 7)}" for n in range(300)
+    ]
+    right = count_tokens_batch(texts)
+    assert checked_counts(texts, right) == right
+    off_by_one = [count + 1 for count in right]  # another tokenizer: wrong nearly everywhere
+    assert checked_counts(texts, off_by_one) == right
+    impossible = [*right[:-1], 10**9]  # more tokens than the text has bytes: never kept
+    assert checked_counts(texts, impossible) == right
+    uncounted = [*right[:-1], 0]
+    assert checked_counts(texts, uncounted) == right
+    few = texts[: CHECKED_AT_LEAST - 1]  # no more than a sample: all counted
+    assert checked_counts(few, off_by_one[: len(few)]) == right[: len(few)]
 
 
 # Letters, digits, the contraction letters, ASCII and other punctuation, the whitespace

@@ -32,6 +32,7 @@ def import_sessions(
     on_conflict: Callable[[MessageConflictError], None] | None,
     *,
     dry_run: bool,
+    counted: bool = False,
 ) -> tuple[ImportResult, set[int]]:
     """Import `sessions` (and create the missing `users`) in the caller's transaction,
     as `BulkImport.import_sessions` describes; returns the counts and the keys of the
@@ -49,10 +50,10 @@ def import_sessions(
         chunk.append(item)
         buffered += len(item.messages)
         if buffered >= IMPORT_CHUNK_MESSAGES or len(chunk) >= IMPORT_CHUNK_SESSIONS:
-            _import_chunk(cursor, chunk, clock(), result, touched, on_conflict, previous)
+            _import_chunk(cursor, chunk, clock(), result, touched, on_conflict, previous, counted)
             previous = chunk[-1].session_id
             chunk, buffered = [], 0
-    _import_chunk(cursor, chunk, clock(), result, touched, on_conflict, previous)
+    _import_chunk(cursor, chunk, clock(), result, touched, on_conflict, previous, counted)
     if not dry_run:
         search.compact_after_import(cursor, result.messages_added)
     return result, touched
@@ -66,6 +67,7 @@ def _import_chunk(
     touched: set[int],
     on_conflict: Callable[[MessageConflictError], None] | None,
     previous: str | None = None,
+    counted: bool = False,
 ) -> None:
     """Store a chunk of sessions with a handful of statements, whatever its size.
 
@@ -173,7 +175,9 @@ def _import_chunk(
     batches = [(keys[item.session_id], item.messages) for item in chunk]
     touched.update(keys.values())
     outcome = InsertOutcome()
-    result.messages_added += len(insert_messages(cursor, batches, now, on_conflict, outcome))
+    result.messages_added += insert_messages(
+        cursor, batches, now, on_conflict, outcome, counted=counted
+    )
     result.messages_skipped += outcome.skipped
     result.messages_restored += outcome.restored
     result.messages_conflicting += outcome.conflicting

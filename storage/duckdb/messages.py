@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid as uuid_lib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from storage.duckdb import search
@@ -17,7 +17,7 @@ from storage.duckdb.terms import MESSAGES
 from storage.duckdb.writes import reserve_ids
 from storage.errors import MessageConflictError
 from storage.models import Message, RoleType
-from storage.tokens import count_tokens_batch, message_text
+from storage.tokens import checked_counts, count_tokens_batch, message_text
 
 
 @dataclass
@@ -39,17 +39,33 @@ class _SessionDelta:
     last_activity: datetime | None = None
 
 
+@dataclass
+class _NewRows:
+    """The new messages of a write, in order: a column each."""
+
+    keys: list[int] = field(default_factory=list)
+    uuids: list[str] = field(default_factory=list)
+    created: list[datetime] = field(default_factory=list)
+    """Naive UTC, as stored."""
+    given: list[Message] = field(default_factory=list)
+    """The messages as given (validated when they were built)."""
+    batches: list[int] = field(default_factory=list)
+    """The batch each came in."""
+    tokens: list[int] = field(default_factory=list)
+
+
 def insert_messages(
     cursor: Cursor,
     batches: Sequence[tuple[int, list[Message]]],
     now: datetime,
     on_conflict: Callable[[MessageConflictError], None] | None = None,
     outcome: InsertOutcome | None = None,
-) -> list[Message]:
-    """Append messages to sessions and index them; returns the messages inserted
-    (`insert_message_batches`, flattened)."""
-    inserted = insert_message_batches(cursor, batches, now, on_conflict, outcome)
-    return [message for batch in inserted for message in batch]
+    *,
+    counted: bool = False,
+) -> int:
+    """Append messages to sessions and index them, as `insert_message_batches`;
+    returns how many were inserted (an import needs no answer)."""
+    return len(_insert(cursor, batches, now, on_conflict, outcome, counted).uuids)
 
 
 def insert_message_batches(
@@ -67,6 +83,37 @@ def insert_message_batches(
     belongs to another session is a conflict: `on_conflict` decides (it may raise,
     or note it and let the message be left out); without one it raises.
     """
+    rows = _insert(cursor, batches, now, on_conflict, outcome, counted=False)
+    inserted: list[list[Message]] = [[] for _ in batches]
+    updated = now.replace(tzinfo=UTC)
+    for batch, message_uuid, created, message, tokens in zip(
+        rows.batches, rows.uuids, rows.created, rows.given, rows.tokens, strict=True
+    ):
+        inserted[batch].append(
+            Message.model_construct(
+                uuid=message_uuid,
+                created_at=created.replace(tzinfo=UTC),
+                updated_at=updated,
+                role=message.role,
+                role_type=message.role_type or RoleType.norole,
+                content=message.content,
+                token_count=tokens,
+                metadata=message.metadata,
+            )
+        )
+    return inserted
+
+
+def _insert(
+    cursor: Cursor,
+    batches: Sequence[tuple[int, list[Message]]],
+    now: datetime,
+    on_conflict: Callable[[MessageConflictError], None] | None,
+    outcome: InsertOutcome | None,
+    counted: bool,
+) -> _NewRows:
+    """`insert_message_batches`' work; returns the rows inserted. With `counted`,
+    the messages' own token counts are kept if `checked_counts` finds them right."""
     outcome = outcome if outcome is not None else InsertOutcome()
     # Each supplied uuid is checked and normalised once.
     given = [[parse_uuid(m.uuid) if m.uuid else None for m in messages] for _, messages in batches]
@@ -80,12 +127,9 @@ def insert_message_batches(
             [supplied],
         ).fetchall():
             known[row[0]] = (int(row[1]), int(row[2]), bool(row[3]))
-    updated = now.replace(tzinfo=UTC)
-    rows_keys: list[int] = []
-    new: list[Message] = []
-    inserted: list[list[Message]] = [[] for _ in batches]
+    new = _NewRows()
     restore: list[int] = []
-    for (key, messages), uuids, mine in zip(batches, given, inserted, strict=True):
+    for batch, ((key, messages), uuids) in enumerate(zip(batches, given, strict=True)):
         for message, message_uuid in zip(messages, uuids, strict=True):
             message_uuid = message_uuid or str(uuid_lib.uuid4())
             found = known.get(message_uuid)
@@ -108,32 +152,23 @@ def insert_message_batches(
                     outcome.skipped += 1
                 continue
             known[message_uuid] = (key, None, False)
-            created = to_db_time(message.created_at) if message.created_at else now
-            # The fields were validated when `message` was built.
-            new.append(
-                Message.model_construct(
-                    uuid=message_uuid,
-                    created_at=created.replace(tzinfo=UTC),
-                    updated_at=updated,
-                    role=message.role,
-                    role_type=message.role_type or RoleType.norole,
-                    content=message.content,
-                    token_count=0,
-                    metadata=message.metadata,
-                )
-            )
-            rows_keys.append(key)
-            mine.append(new[-1])
+            new.keys.append(key)
+            new.uuids.append(message_uuid)
+            new.created.append(to_db_time(message.created_at) if message.created_at else now)
+            new.given.append(message)
+            new.batches.append(batch)
     if restore:
         restore_messages(cursor, restore, now)
         outcome.restored += len(restore)
-    if not new:
-        return inserted
-    counts = count_tokens_batch([message_text(m.role, m.content) for m in new])
-    ids = reserve_ids(cursor, "messages_id_seq", len(new))
-    for message, tokens in zip(new, counts, strict=True):
-        message.token_count = tokens
-    terms = search.read_terms([m.content for m in new])
+    if not new.uuids:
+        return new
+    texts = [message_text(m.role, m.content) for m in new.given]
+    if counted:
+        new.tokens = checked_counts(texts, [m.token_count for m in new.given])
+    else:
+        new.tokens = count_tokens_batch(texts)
+    ids = reserve_ids(cursor, "messages_id_seq", len(new.uuids))
+    terms = search.read_terms([m.content for m in new.given])
     cursor.execute(
         "INSERT INTO messages (id, uuid, session_key, role, role_type, content, token_count, "
         "metadata, created_at, updated_at, search_len) SELECT unnest(?::BIGINT[]), "
@@ -142,26 +177,24 @@ def insert_message_batches(
         "unnest(?::TIMESTAMP[]), ?::TIMESTAMP, unnest(?::INTEGER[])",
         [
             ids,
-            [m.uuid for m in new],
-            rows_keys,
-            [m.role for m in new],
-            [(m.role_type or RoleType.norole).value for m in new],
-            [m.content for m in new],
-            counts,
-            [dump_json(m.metadata) for m in new],
-            [to_db_time(m.created_at) for m in new if m.created_at is not None],
+            new.uuids,
+            new.keys,
+            [m.role for m in new.given],
+            [(m.role_type or RoleType.norole).value for m in new.given],
+            [m.content for m in new.given],
+            new.tokens,
+            [dump_json(m.metadata) for m in new.given],
+            new.created,
             now,
             search.search_lengths(terms),
         ],
     )
     search.index_new(cursor, MESSAGES, ids, terms)
     deltas: dict[int, _SessionDelta] = {}
-    for key, message in zip(rows_keys, new, strict=True):
+    for key, tokens, created in zip(new.keys, new.tokens, new.created, strict=True):
         delta = deltas.setdefault(key, _SessionDelta(key))
         delta.messages += 1
-        delta.tokens += message.token_count
-        assert message.created_at is not None
-        created = to_db_time(message.created_at)
+        delta.tokens += tokens
         if delta.last_activity is None or created > delta.last_activity:
             delta.last_activity = created
     changes = list(deltas.values())
@@ -180,7 +213,7 @@ def insert_message_batches(
             "now": now,
         },
     )
-    return inserted
+    return new
 
 
 def restore_messages(cursor: Cursor, message_ids: list[int], now: datetime) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid as uuid_lib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -59,8 +60,14 @@ def load_json(value: str | None) -> Any:
     return None if value is None else json.loads(value)
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""A uuid as `str(uuid.UUID(...))` writes it."""
+
+
 def parse_uuid(value: str, what: str = "message uuid") -> str:
     """`value` as a canonical uuid string, or InvalidInputError."""
+    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
+        return value  # (most are: a sync sends the uuids a store gave)
     try:
         return str(uuid_lib.UUID(str(value)))
     except ValueError:

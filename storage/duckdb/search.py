@@ -18,10 +18,12 @@ from storage.duckdb.terms import MESSAGES, SUMMARIES, Corpus, index_sql, term_co
 
 COMPACT_AFTER_MESSAGES = 50_000
 """An import adding at least this many messages re-sorts the search index."""
-FEW_ROWS = 1_000
-"""Up to this many new rows are tokenised in Python (`read_terms`); more by DuckDB,
-which tokenises a big batch on every core, and whose six indexing statements cost
-milliseconds whatever the rows (an API append writes a few)."""
+FEW_CHARACTERS = 100_000
+"""New rows with up to this much text (in all) are tokenised in Python (`read_terms`);
+more by DuckDB, which tokenises a big batch on every core, and whose six indexing
+statements cost milliseconds whatever the rows (an API append writes a few). Measured:
+the two cost the same CPU near 400 messages of 240 characters; Python's postings,
+bound as lists, cost about 2 µs a term beyond that (a sync batch's 600 summaries)."""
 
 
 def index(cursor: Cursor, where_sql: str, params: list[Any], *, in_order: bool = False) -> None:
@@ -39,9 +41,10 @@ def _index(
 
 def read_terms(texts: Sequence[str]) -> list[Counter[str] | None]:
     """The term frequencies of new rows' texts, for `search_lengths` and `index_new`:
-    of the ASCII texts among a few (`terms.term_counts`); None for the texts whose
-    terms DuckDB reads."""
-    return term_counts(texts) if len(texts) <= FEW_ROWS else [None] * len(texts)
+    of the ASCII texts among few (`FEW_CHARACTERS`, `terms.term_counts`); None for
+    the texts whose terms DuckDB reads."""
+    few = sum(len(text) for text in texts) <= FEW_CHARACTERS
+    return term_counts(texts) if few else [None] * len(texts)
 
 
 def search_lengths(counts: Sequence[Counter[str] | None]) -> list[int]:

@@ -376,11 +376,31 @@ class DuckDBStore(
         *,
         dry_run: bool = False,
         on_conflict: Callable[[MessageConflictError], None] | None = None,
+        counted: bool = False,
     ) -> ImportResult:
+        carried: dict[str, list[SummaryInfo]] = {}
+
+        def collected(items: Iterable[SessionImport]) -> Iterator[SessionImport]:
+            for item in items:
+                if item.summaries:
+                    carried.setdefault(item.session_id, []).extend(item.summaries)
+                yield item
+
         with self._db.write(commit=not dry_run) as cursor:
             result, touched = imports.import_sessions(
-                cursor, sessions, users, self._db.now, on_conflict, dry_run=dry_run
+                cursor,
+                collected(sessions),
+                users,
+                self._db.now,
+                on_conflict,
+                dry_run=dry_run,
+                counted=counted,
             )
+            # Before the sessions are scheduled: their summarising starts from these.
+            if carried:
+                result.summaries_imported = summaries.import_summaries(
+                    cursor, carried, self._db.now()
+                )
         if not dry_run:
             self._db.on_commit(lambda: self._schedule_summaries(sorted(touched)))
         return result

@@ -10,7 +10,14 @@ import pytest
 import tiktoken
 
 from storage.errors import InvalidInputError, NotFoundError
-from storage.models import MemoryType, Message, RoleType, SessionImport
+from storage.models import (
+    MemoryType,
+    Message,
+    RoleType,
+    SessionImport,
+    Summary,
+    SummaryInfo,
+)
 from storage.store import MemoryStore
 from storage.tokens import encoding
 from tests.contract.conftest import StoreFactory
@@ -374,6 +381,42 @@ def test_import_sessions_is_idempotent(store: MemoryStore) -> None:
     assert (second.messages_added, second.messages_skipped) == (0, 3)
     assert store.list_messages("imported").total_count == 3
     assert store.get_session("imported").user_id == "jane"
+
+
+def test_summaries_carried_by_an_import_are_stored_before_the_store_summarises(
+    store_factory: StoreFactory,
+) -> None:
+    store = store_factory(message_window=12)
+    history = [
+        Message(uuid=str(uuid.uuid4()), role="Jane", content=f"message {n}") for n in range(30)
+    ]
+    carried = SummaryInfo(
+        summary=Summary(
+            uuid=str(uuid.uuid4()),
+            created_at=datetime(2024, 5, 1, tzinfo=UTC),
+            content="What another store made of the first 24 messages.",
+            token_count=11,
+            recent_message_uuid=history[23].uuid or "",
+        ),
+        first_message_uuid=history[0].uuid,
+        message_count=24,
+    )
+    batch = [SessionImport(session_id="s1", messages=history, summaries=[carried])]
+    assert store.import_sessions(batch).summaries_imported == 1
+    # The 6 messages after it are within the window: the store made nothing of its own.
+    assert store.list_summaries("s1") == [carried]
+    assert store.import_sessions(batch).summaries_imported == 0
+
+
+def test_token_counts_carried_by_an_import_are_checked(store: MemoryStore) -> None:
+    history = [say(f"message {n}: what the weather is like in Lisbon") for n in range(100)]
+    claimed = [m.model_copy(update={"token_count": 3}) for m in history]  # all wrong
+    store.import_sessions([SessionImport(session_id="s1", messages=claimed)], counted=True)
+    stored = store.list_messages("s1", limit=100).messages
+    assert [m.token_count for m in stored] == [
+        len(encoding().encode_ordinary(f"Jane: {m.content}")) for m in history
+    ]
+    assert store.session_page().sessions[0].total_tokens == sum(m.token_count for m in stored)
 
 
 def test_import_is_all_or_nothing(store: MemoryStore) -> None:

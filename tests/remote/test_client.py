@@ -4,8 +4,10 @@ and the API key, which never shows."""
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
+import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -22,9 +24,11 @@ from storage.models import (
     CreateUserRequest,
     Message,
     SearchQuery,
+    SessionImport,
     SessionOrder,
     SessionQuery,
 )
+from storage.tokens import count_message_tokens
 from tests.remote.proxy import proxying
 from tests.server.conftest import API_KEY, Served, ServeFactory
 from tests.server.harness import serving
@@ -175,3 +179,34 @@ def test_a_plain_zep_servers_session_pages_are_built_from_its_histories(served: 
             assert pages.session_page(query) == served.store.session_page(query)
         with pytest.raises(Unsupported, match="narrowed by user only"):
             pages.session_page(SessionQuery(text="short"))
+
+
+class _Recording(httpx.HTTPTransport):
+    """The real transport, keeping each request's path and body."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, bytes]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append((request.url.path, request.read()))
+        return super().handle_request(request)
+
+
+def test_an_import_sends_token_counts_only_when_marked_counted(served: Served) -> None:
+    recording = _Recording()
+    first = Message(uuid=str(uuid.uuid4()), role="Jane", content="Hello there", token_count=4)
+    second = first.model_copy(update={"uuid": str(uuid.uuid4())})
+    with open_remote(served.url, transport=recording) as remote:
+        remote.import_sessions([SessionImport(session_id="a", messages=[first])])
+        remote.import_sessions([SessionImport(session_id="b", messages=[second])], counted=True)
+    sent = [
+        json.loads(body)["sessions"][0]["messages"][0]
+        for path, body in recording.sent
+        if path.endswith("/import")
+    ]
+    assert "token_count" not in sent[0]  # the server counts
+    assert sent[1]["token_count"] == 4
+    for name in ("a", "b"):
+        [stored] = served.store.list_messages(name).messages
+        assert stored.token_count == count_message_tokens("Jane", "Hello there")

@@ -148,28 +148,46 @@ def test_a_sync_push_over_the_body_limit_goes_in_requests_under_it(small: Served
     assert again["messages_copied"] == 0
 
 
+def long_summary(first: Message, last: Message, count: int) -> SummaryInfo:
+    """A summary of `count` messages from `first` to `last`, of some 2 KB."""
+    return SummaryInfo(
+        summary=Summary(
+            uuid=str(uuid.uuid4()),
+            created_at=datetime.now(UTC),
+            content=f"up to {last.uuid}: {WORDS * 4}",
+            token_count=1,
+            recent_message_uuid=last.uuid or "",
+        ),
+        first_message_uuid=first.uuid,
+        message_count=count,
+    )
+
+
 def test_summaries_over_the_body_limit_go_in_requests_under_it(small: Served) -> None:
     small.store.add_memory("long", [Message(role="user", content=f"{n}") for n in range(30)])
     history = small.store.list_messages("long").messages
-    summaries = [
-        SummaryInfo(
-            summary=Summary(
-                uuid=str(uuid.uuid4()),
-                created_at=datetime.now(UTC),
-                content=f"up to {n}: {WORDS * 4}",
-                token_count=1,
-                recent_message_uuid=message.uuid or "",
-            ),
-            first_message_uuid=history[0].uuid,
-            message_count=n + 1,
-        )
-        for n, message in enumerate(history)
-    ]
+    summaries = [long_summary(history[0], message, n + 1) for n, message in enumerate(history)]
     with proxying(small.url) as proxy, open_remote(proxy.url) as remote:
         assert offered(remote, SummaryImport) is not None
         assert remote.import_summaries({"long": summaries}) == 30  # type: ignore[attr-defined]
         assert proxy.count("POST", "/zeptui/summaries") >= 3
     stored = small.store.list_summaries("long")
+    assert [x.summary.uuid for x in stored] == [x.summary.uuid for x in summaries]
+
+
+def test_a_sessions_summaries_go_after_its_last_messages_in_requests_under_the_limit(
+    small: Served,
+) -> None:
+    history = [
+        Message(uuid=str(uuid.uuid4()), role="user", content=f"{n} {WORDS}") for n in range(40)
+    ]
+    summaries = [long_summary(history[end - 9], history[end], 10) for end in (9, 19, 29, 39)]
+    carried = SessionImport(session_id="carried", messages=history, summaries=summaries)
+    with proxying(small.url) as proxy, open_remote(proxy.url) as remote:
+        result = remote.import_sessions([carried], counted=True)  # type: ignore[attr-defined]
+        assert proxy.count("POST", "/zeptui/import") >= 2
+    assert (result.messages_added, result.summaries_imported) == (40, 4)
+    stored = small.store.list_summaries("carried")
     assert [x.summary.uuid for x in stored] == [x.summary.uuid for x in summaries]
 
 

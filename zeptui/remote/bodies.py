@@ -43,12 +43,13 @@ def _too_large(what: str, size: int, room: int) -> InvalidInputError:
     )
 
 
-def message_body(messages: Sequence[Message]) -> list[Item]:
+def message_body(messages: Sequence[Message], *, counted: bool = False) -> list[Item]:
     """Messages as sent: each with a uuid (a new one when it has none), without the
-    fields the server computes."""
+    fields the server computes (the token count is kept when `counted`)."""
+    computed = {"updated_at"} if counted else {"token_count", "updated_at"}
     return [
         message.model_copy(update={"uuid": message.uuid or str(uuid_lib.uuid4())}).model_dump(
-            mode="json", exclude_none=True, exclude={"token_count", "updated_at"}
+            mode="json", exclude_none=True, exclude=computed
         )
         for message in messages
     ]
@@ -82,10 +83,12 @@ class ImportRequest:
     sessions: list[Item] = field(default_factory=list)
     size: int = 0
     continues: bool = False
+    counted: bool = False
+    """The messages carry their token counts (`BulkImport.import_sessions`)."""
 
     @property
     def body(self) -> dict[str, Any]:
-        return {"sessions": self.sessions, "users": self.users}
+        return {"sessions": self.sessions, "users": self.users, "counted": self.counted}
 
     @property
     def empty(self) -> bool:
@@ -93,12 +96,16 @@ class ImportRequest:
 
 
 def import_requests(
-    sessions: Iterable[SessionImport], users: Sequence[CreateUserRequest], room: int
+    sessions: Iterable[SessionImport],
+    users: Sequence[CreateUserRequest],
+    room: int,
+    *,
+    counted: bool = False,
 ) -> Iterator[ImportRequest]:
     """An import's users and sessions as requests of at most `room` bytes of items,
     read from `sessions` as they are sent (a long session goes on in requests that
-    continue it); at least one request."""
-    request = ImportRequest()
+    continue it; its summaries go with its last part); at least one request."""
+    request = ImportRequest(counted=counted)
     for user in users:
         item = user.model_dump(mode="json", exclude_none=True)
         taken = json_size(item)
@@ -106,33 +113,53 @@ def import_requests(
             raise _too_large(f"user {user.user_id!r}", taken, room)
         if request.size + taken > room:
             yield request
-            request = ImportRequest()
+            request = ImportRequest(counted=counted)
         request.users.append(item)
         request.size += taken
     for session in sessions:
-        head = session.model_dump(mode="json", exclude_none=True, exclude={"messages"})
+        head = session.model_dump(mode="json", exclude_none=True, exclude={"messages", "summaries"})
         part: Item = {**head, "messages": []}
         opening = json_size(part)
         if opening > room:
             raise _too_large(f"session {session.session_id!r} (its fields)", opening, room)
         if request.continues or request.size + opening > room:
             yield request
-            request = ImportRequest()
+            request = ImportRequest(counted=counted)
         request.sessions.append(part)
         request.size += opening
-        for message in message_body(session.messages):
+        for message in message_body(session.messages, counted=counted):
             taken = json_size(message)
             if request.size + taken > room:
-                part = {"session_id": session.session_id, "messages": []}
-                following = ImportRequest(sessions=[part], size=json_size(part), continues=True)
-                if following.size + taken > room:
-                    what = f"message {message['uuid']} of session {session.session_id!r}"
-                    raise _too_large(what, taken, room)
+                what = f"message {message['uuid']} of session {session.session_id!r}"
+                part, following = _continuing(session.session_id, taken, room, what, counted)
                 yield request
                 request = following
             part["messages"].append(message)
             request.size += taken
+        if session.summaries:
+            summaries = [info.model_dump(mode="json") for info in session.summaries]
+            taken = json_size({"summaries": summaries})
+            if request.size + taken > room:
+                what = f"the summaries of session {session.session_id!r}"
+                part, following = _continuing(session.session_id, taken, room, what, counted)
+                yield request
+                request = following
+            part["summaries"] = summaries
+            request.size += taken
     yield request
+
+
+def _continuing(
+    session_id: str, taken: int, room: int, what: str, counted: bool
+) -> tuple[Item, ImportRequest]:
+    """A request that continues a session with an item of `taken` bytes (`what`)."""
+    part: Item = {"session_id": session_id, "messages": []}
+    following = ImportRequest(
+        sessions=[part], size=json_size(part), continues=True, counted=counted
+    )
+    if following.size + taken > room:
+        raise _too_large(what, taken, room)
+    return part, following
 
 
 def summary_bodies(

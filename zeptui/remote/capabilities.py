@@ -107,8 +107,9 @@ class RemoteBulkImport(RemoteStore, BulkImport):
         *,
         dry_run: bool = False,
         on_conflict: Callable[[MessageConflictError], None] | None = None,
+        counted: bool = False,
     ) -> ImportResult:
-        requests = import_requests(sessions, users, self.room)
+        requests = import_requests(sessions, users, self.room, counted=counted)
         if on_conflict is None:
             return ImportResult.total(
                 self._send_import(each, dry_run=dry_run)[0] for each in requests

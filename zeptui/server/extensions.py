@@ -88,6 +88,9 @@ class ImportBody(_Body):
     skip_conflicts: bool = False
     """Leave out messages whose uuid belongs to another session and list them, instead
     of failing the whole import with 409."""
+    counted: bool = False
+    """The messages' `token_count`s are the sender's store's: kept if a random sample
+    of them checks out (`BulkImport.import_sessions`)."""
 
 
 class Conflict(_Body):
@@ -206,6 +209,7 @@ def extensions_router(store: MemoryStore, max_body: int | None = None) -> APIRou
             request.users,
             dry_run=request.dry_run,
             on_conflict=conflict if request.skip_conflicts else None,
+            counted=request.counted,
         )
         return json_response(ImportResponse(result=result, conflicts=conflicts))
 

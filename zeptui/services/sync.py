@@ -6,19 +6,25 @@ inventories (`SyncInventory`: every session, deleted ones too, with the uuids it
 built from Zep's core API for a plain Zep server), a plan is made for each session by
 the rules of docs/sync.md (nothing deleted on one side comes back, nothing changed on
 both sides is overwritten: each case is a conflict in the report), then carried out in
-batches: the source's messages read a session at a time, written with `BulkImport` (one
-transaction a batch) where the target offers it, else through Zep's add memory.
+batches (zeptui/services/sync_batches.py): the source's sessions read in bulk where it
+offers it, written with `BulkImport` (one transaction of messages and summaries at a
+time) where the target offers it, else through Zep's add memory. The stores work side
+by side: the next batch is read while one is written, and two batches may be on their
+way to a bulk-importing target (it checks one while it stores the other).
 
 Messages are matched by uuid, so a second run copies nothing and an interrupted one
 (a lost network, a killed process) is finished by the next: each batch is committed on
-the target before the record beside the local store (`SyncState`) notes it.
+the target before the record beside the local store (`SyncState`) notes it, and
+batches are recorded in order.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +40,7 @@ from storage.capabilities import (
 from storage.errors import ConflictError, MessageConflictError, NotFoundError
 from storage.models import (
     CreateSessionRequest,
+    ImportResult,
     InventoryQuery,
     Message,
     SessionContents,
@@ -42,6 +49,7 @@ from storage.models import (
 )
 from storage.store import MemoryStore
 from zeptui.services import ServiceError
+from zeptui.services.sync_batches import BATCH_MESSAGES, BatchWrites, batch_writes, cut_batches
 from zeptui.services.sync_inventory import read_inventory, read_messages
 from zeptui.services.sync_report import SyncConflict, SyncReport
 from zeptui.services.sync_rules import Direction, Plan, agreed, newer_metadata, plan_session
@@ -63,16 +71,15 @@ __all__ = [
     "sync_stores",
 ]
 
-BATCH_MESSAGES = 5_000
-"""Messages written to the target per transaction (and recorded per commit)..."""
-BATCH_BYTES = 4_000_000
-"""...or fewer, when their text comes to this (a remote store sends a batch over its
-server's body limit in several requests: zeptui/remote/bodies.py)."""
 ADD_MEMORY_CHUNK = 200
 """Messages per add memory call, on a target without bulk import."""
 FEW_MESSAGES = 10
 """Messages with differing metadata in a session read one at a time; more, and both
 sides' histories are read whole."""
+WRITES_IN_FLIGHT = 2
+"""Batches on their way to a target that imports sessions whole: it reads and checks
+one while it stores the one before. Each is recorded once it and those before it
+are stored."""
 
 
 @dataclass(frozen=True)
@@ -104,12 +111,13 @@ SyncProgress = Callable[[SyncCounts], None]
 
 
 @dataclass
-class _Pending:
-    """Session parts on their way to the target in one transaction."""
+class _Written:
+    """What a batch's writes stored, told to the report when the batch is recorded."""
 
-    parts: list[SessionImport] = field(default_factory=list)
     messages: int = 0
-    size: int = 0
+    summaries: int = 0
+    left_out: list[MessageConflictError] = field(default_factory=list)
+    """Messages whose uuid another session holds on the target."""
 
 
 class Sync:
@@ -256,65 +264,71 @@ class Sync:
     # --- carrying out ------------------------------------------------------------
 
     def _apply(self, plans: list[Plan]) -> None:
-        """The plans in batches of about BATCH_MESSAGES messages to copy."""
-        batch: list[Plan] = []
-        planned = 0
+        """The plans in batches (`cut_batches`): each batch's contents are read from the
+        source while the one before is written, and up to WRITES_IN_FLIGHT batches go
+        to a target that imports sessions whole at once; each batch is recorded, in
+        order, once written."""
         for plan in plans:
             if not plan.has_work:
                 self._settle(plan)
-                continue
-            if batch and planned + len(plan.copy) > BATCH_MESSAGES:
-                self._carry_out(batch)
-                batch, planned = [], 0
-            batch.append(plan)
-            planned += len(plan.copy)
-        if batch:
-            self._carry_out(batch)
+        batches = cut_batches([plan for plan in plans if plan.has_work])
+        if not batches:
+            return
+        bulk = offered(self.target, BulkImport) is not None
+        sending: deque[tuple[list[Plan], BatchWrites, Future[_Written]]] = deque()
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix="zeptui-sync-read") as reader,
+            ThreadPoolExecutor(WRITES_IN_FLIGHT, thread_name_prefix="zeptui-sync-write") as writer,
+        ):
+            ahead = reader.submit(self._contents, batches[0])
+            for number, batch in enumerate(batches, start=1):
+                contents = ahead.result()
+                if number < len(batches):
+                    ahead = reader.submit(self._contents, batches[number])
+                writes = batch_writes(batch, contents, self._source_names, bulk=bulk)
+                if not bulk:  # Zep's add memory and the uuid map: here, one at a time
+                    self._record(batch, writes, self._send(writes))
+                    continue
+                if len(sending) == WRITES_IN_FLIGHT:
+                    self._record_sent(sending.popleft())
+                sending.append((batch, writes, writer.submit(self._send, writes)))
+            while sending:
+                self._record_sent(sending.popleft())
 
-    def _carry_out(self, plans: list[Plan]) -> None:
-        """One batch: the source's sessions read, their messages written (a transaction
-        per BATCH_MESSAGES or BATCH_BYTES), then each session finished and recorded."""
-        contents = self._contents([plan for plan in plans if plan.copy or plan.summaries])
-        pending = _Pending()
-        for plan in plans:
-            if not plan.copy and not plan.create:
-                continue
-            read = contents.get(plan.session_id)
-            for part in self._parts(plan, read.messages if read else []):
-                size = sum(_size(message) for message in part.messages)
-                full = (
-                    pending.messages + len(part.messages) > BATCH_MESSAGES
-                    or pending.size + size > BATCH_BYTES
-                )
-                if full and pending.parts:
-                    self._write(pending)
-                    pending = _Pending()
-                pending.parts.append(part)
-                pending.messages += len(part.messages)
-                pending.size += size
-        self._write(pending)
-        summaries = {
-            plan.session_id: [
-                info
-                for info in contents[plan.session_id].summaries
-                if info.summary.uuid in set(plan.summaries)
-            ]
-            for plan in plans
-            if plan.summaries and plan.session_id in contents
-        }
-        self._copy_summaries(summaries)
+    def _record_sent(self, sent: tuple[list[Plan], BatchWrites, Future[_Written]]) -> None:
+        plans, writes, written = sent
+        self._record(plans, writes, written.result())
+
+    def _record(self, plans: list[Plan], writes: BatchWrites, written: _Written) -> None:
+        """A batch written: the report told, the sessions finished and recorded."""
+        self.counts.messages_done += written.messages
+        self.report.messages_copied += written.messages - len(written.left_out)
+        self.report.summaries_copied += written.summaries
+        self.report.conflicts += [
+            SyncConflict(
+                session_id=conflict.session_id,
+                rule="message_elsewhere",
+                detail=f"message {conflict.message_uuid} is session "
+                f"{conflict.holder_session_id!r}'s on the target: left out",
+            )
+            for conflict in written.left_out
+        ]
+        self._copy_summaries(writes.summaries)  # after the messages they end on
         for plan in plans:
             self._finish(plan)
         self.state.commit()
         self.progress(self.counts)
 
     def _contents(self, plans: list[Plan]) -> dict[str, SessionContents]:
-        """The sessions' messages and summaries as the source holds them: in bulk where
-        it offers it, a session with a long history (or from a plain Zep) alone."""
+        """The messages and summaries of the sessions the plans copy from, as the source
+        holds them: in bulk where it offers it, a session with a long history (or from
+        a plain Zep) alone."""
         bulk = offered(self.source, SyncInventory)
         found: dict[str, SessionContents] = {}
         names: list[str] = []
         for plan in plans:
+            if not plan.copy and not plan.summaries:
+                continue
             history = len(plan.source.messages) if plan.source is not None else 0
             if bulk is None or history > BATCH_MESSAGES:
                 found[plan.session_id] = SessionContents(
@@ -328,66 +342,31 @@ class Sync:
             found.update((item.session_id, item) for item in bulk.session_contents(names))
         return found
 
-    def _parts(self, plan: Plan, history: list[Message]) -> Iterator[SessionImport]:
-        """The plan's messages from the source's `history`, as session parts of at most
-        BATCH_MESSAGES messages (a part of a created session carries its fields)."""
-        wanted = set(plan.copy)
-        messages = [
-            _copy_of(message)
-            for message in history
-            if self._source_names.get(message.uuid or "", message.uuid) in wanted
-        ]
-        session = plan.source.session if plan.source is not None else None
-        fields: dict[str, Any] = {}
-        if plan.create and session is not None:
-            fields = {
-                "user_id": session.user_id,
-                "metadata": session.metadata,
-                "created_at": session.created_at,
-            }
-        chunk: list[Message] = []
-        size = 0
-        for message in messages:
-            chunk.append(message)
-            size += _size(message)
-            if len(chunk) >= BATCH_MESSAGES or size >= BATCH_BYTES:
-                yield SessionImport(session_id=plan.session_id, messages=chunk, **fields)
-                chunk, size = [], 0
-        if chunk or not messages:  # a session without messages is created too
-            yield SessionImport(session_id=plan.session_id, messages=chunk, **fields)
-
-    def _write(self, pending: _Pending) -> None:
-        """One batch's session parts into the target (one transaction with bulk import)."""
-        if not pending.parts:
-            return
+    def _send(self, writes: BatchWrites) -> _Written:
+        """A batch's messages into the target (a transaction each with bulk import;
+        this may run beside the main thread: it touches nothing but the target)."""
+        written = _Written()
         bulk = offered(self.target, BulkImport)
-        if bulk is not None:
-            self._import(bulk, pending.parts)
-        else:
-            for part in pending.parts:
-                self._add_memory(part)
-        self.counts.messages_done += pending.messages
-        self.report.messages_copied += pending.messages
-        self.progress(self.counts)
+        for transaction in writes.transactions:
+            if bulk is not None:
+                result = self._import(bulk, transaction.parts, written.left_out)
+                written.summaries += result.summaries_imported
+            else:
+                for part in transaction.parts:
+                    self._add_memory(part)
+            written.messages += transaction.messages
+        return written
 
-    def _import(self, bulk: BulkImport, parts: list[SessionImport]) -> None:
+    @staticmethod
+    def _import(
+        bulk: BulkImport, parts: list[SessionImport], left_out: list[MessageConflictError]
+    ) -> ImportResult:
         """One transaction on the target; a message whose uuid another session holds
-        there is left out and reported (the batch is sent again without it)."""
+        there is left out and added to `left_out` (the parts are sent again without it)."""
         try:
-            bulk.import_sessions(parts)
+            return bulk.import_sessions(parts, counted=True)
         except ConflictError:  # a MessageConflictError (a server's 409 says no more)
-            left_out: list[MessageConflictError] = []
-            bulk.import_sessions(parts, on_conflict=left_out.append)
-            for conflict in left_out:
-                self.report.messages_copied -= 1
-                self.report.conflicts.append(
-                    SyncConflict(
-                        session_id=conflict.session_id,
-                        rule="message_elsewhere",
-                        detail=f"message {conflict.message_uuid} is session "
-                        f"{conflict.holder_session_id!r}'s on the target: left out",
-                    )
-                )
+            return bulk.import_sessions(parts, on_conflict=left_out.append, counted=True)
 
     def _add_memory(self, part: SessionImport) -> None:
         """A part through Zep's core API: the session made first if new, then its
@@ -495,16 +474,6 @@ def _message(store: MemoryStore, session_id: str, message_uuid: str) -> Message 
 def _by_uuid(history: list[Message], renamed: dict[str, str]) -> dict[str, Message]:
     """A history by uuid, a plain Zep server's own uuids as the local ones."""
     return {renamed.get(m.uuid, m.uuid): m for m in history if m.uuid is not None}
-
-
-def _copy_of(message: Message) -> Message:
-    """A message as sent to the target: what the store computes left out."""
-    return message.model_copy(update={"token_count": 0, "updated_at": None})
-
-
-def _size(message: Message) -> int:
-    """About the bytes a message takes in a request."""
-    return 200 + len(message.content) + (len(str(message.metadata)) if message.metadata else 0)
 
 
 def run_sync(
