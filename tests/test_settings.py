@@ -351,6 +351,24 @@ def test_commands_that_need_no_store_import_no_heavy_module(args: list[str]) -> 
     assert result.stdout.splitlines()[-1] == ""
 
 
+def test_finding_no_server_for_a_file_imports_no_heavy_module(tmp_path: Path) -> None:
+    """The app's start asks whether a server holds the file before its first frame:
+    when none does, that must not load the models (pydantic) on the way."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from zeptui.compose import _served\n"
+        "assert _served(Path(sys.argv[1])) is None\n"
+        "heavy = ('pydantic', 'duckdb', 'storage.models', 'storage.capabilities')\n"
+        "print(' '.join(name for name in heavy if name in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "unserved.duckdb")],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, check=True,
+    )  # fmt: skip
+    assert result.stdout.splitlines()[-1] == ""
+
+
 def test_a_store_target_is_a_file_or_a_refused_url() -> None:
     assert StoreTarget.file(Path("a.duckdb")).location == "a.duckdb"
     with pytest.raises(SettingsError, match="--db takes a file"):

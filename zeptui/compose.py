@@ -269,11 +269,12 @@ def _served(path: Path) -> tuple[str, str] | None:
     from urllib.parse import urlsplit
 
     from zeptui.server.discovery import discovery_path, read_discovery
-    from zeptui.server.run import is_loopback
 
     found = read_discovery(path)
     if found is None:
         return None
+    from zeptui.server.run import is_loopback  # only with a discovery file: the app waits
+
     try:
         info = discovery_path(path).stat()
         parts = urlsplit(found.url)

@@ -21,7 +21,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from storage.capabilities import MemoryAnswers, offered
 from zeptui.server.discovery import Discovery, new_token, remove_discovery, write_discovery
 
 if TYPE_CHECKING:
@@ -197,6 +196,8 @@ def serve(
         limit_concurrency=MAX_CONNECTIONS,
         server_header=False,
     )
+    from storage.capabilities import MemoryAnswers, offered  # not for is_loopback's users
+
     answers = offered(store, MemoryAnswers)
     if answers is not None:  # the recent sessions' memory, read before the first request
         answers.warm_memory()
