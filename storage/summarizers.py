@@ -263,7 +263,7 @@ class ExtractiveSummarizer(Summarizer):
                 cost = _estimate(content, density) + 2
             units.append(_Unit((-scorer(words[line]), line), line, who, content, cost, False))
         units.sort()
-        picked = self._pick(units, budget, scorer, density)
+        picked = self._pick(units, budget, scorer, density, exact)
         summary, used = self._fit(picked, budget, exact)
         new = sum(not unit.previous for unit in picked)
         if not new:
@@ -280,7 +280,13 @@ class ExtractiveSummarizer(Summarizer):
         return SummaryDraft(summary, metadata, used)
 
     @staticmethod
-    def _pick(units: list[_Unit], budget: int, scorer: _Scorer, density: float) -> list[_Unit]:
+    def _pick(
+        units: list[_Unit],
+        budget: int,
+        scorer: _Scorer,
+        density: float,
+        exact: dict[int, tuple[str, int]],
+    ) -> list[_Unit]:
         """The best units that fit `budget` by their estimated cost, best first.
 
         Units with content words go first (one of stopwords only is picked only when
@@ -308,8 +314,7 @@ class ExtractiveSummarizer(Summarizer):
                 # Once, for a first pick: the estimate may be pessimistic, and a small
                 # budget would otherwise stay empty.
                 near_miss = False
-                prefix = f"{who}: " if prefixed else ""
-                cost = count_tokens(prefix + one_line(text)) + 1
+                cost = _line_tokens(who if prefixed else "", one_line(text), exact.get(line)) + 1
             if used + cost > budget or (previous and used_previous + cost > budget // 2):
                 return False
             picked.append(unit)
@@ -380,6 +385,15 @@ class ExtractiveSummarizer(Summarizer):
             if tokens <= budget or not picked:
                 return "\n".join(lines), tokens
             picked.pop()
+
+
+def _line_tokens(who: str, text: str, exact: tuple[str, int] | None) -> int:
+    """Tokens of the summary line `who: text` (just `text` without `who`); `exact`
+    holds the line's message content and tokens when its speaker is its role, so a
+    line quoting that message whole is not encoded again."""
+    if who and exact is not None and text == exact[0]:
+        return exact[1]
+    return count_tokens(f"{who}: {text}" if who else text)
 
 
 class _Scorer:
