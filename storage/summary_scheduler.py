@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
@@ -139,6 +139,12 @@ class SummaryHost(Protocol):
 
     def offline(self) -> AbstractContextManager[None]:
         """A block during which the store may let go of its file."""
+        ...
+
+    def kept_backlog_messages(self) -> Mapping[int, list[StoredMessage]]:
+        """Sessions' messages the host holds in memory for their backlogs (an import
+        kept them), by session key: `summary_backlogs` hands out these very lists
+        while they are still the sessions' backlogs."""
         ...
 
 

@@ -17,7 +17,7 @@ import multiprocessing
 import os
 import pickle
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
@@ -44,9 +44,10 @@ SpanDraft = tuple[int, int, int, str, dict[str, Any], int]
 messages it covers and how many it covers, content, metadata, tokens (the backlog's
 messages are not sent back)."""
 
-_job: tuple[Summarizer, int] | None = None
-"""The summarizer and message window of the run: set before the workers are forked,
-which inherit it (so a summarizer need not be picklable)."""
+_job: tuple[Summarizer, int, Mapping[int, list[StoredMessage]]] | None = None
+"""The summarizer, the message window and the backlogs' messages the host held in
+memory as the run began: set before the workers are forked, which inherit them (so a
+summarizer need not be picklable, and those messages need not be sent)."""
 
 
 def worker_count(sessions: int) -> int:
@@ -88,7 +89,12 @@ def run_in_processes(
     processes and store them with `write`, batch by batch in order."""
     global _job
     encoding()  # loaded once, before the fork
-    _job = (summarizer, window)
+    # The pool forks at the first submit, below: the workers then hold these messages
+    # (an import's, kept for its summaries) as this process does, and a backlog of
+    # them is sent as its key (sending and rebuilding them cost more CPU than half
+    # of drafting them).
+    inherited = dict(host.kept_backlog_messages())
+    _job = (summarizer, window, inherited)
     total = sum(len(batch) for batch in batches)
     made: list[SummaryInfo] = []
     done = 0
@@ -97,7 +103,7 @@ def run_in_processes(
     try:
         for number, keys in enumerate(batches):
             backlogs = host.summary_backlogs(keys, again=again)
-            sent = [_plain(backlog) for backlog in backlogs]
+            sent = [_plain(backlog, inherited) for backlog in backlogs]
             pending.append((len(keys), backlogs, pool.submit(_draft_batch, sent, again)))
             # Each worker busy with one batch and one more queued: the next is read
             # while they draft.
@@ -136,18 +142,23 @@ def _session_drafts(
     return sessions
 
 
-PlainBacklog = tuple[int, int, str | None, tuple[tuple[Any, ...], ...]]
+PlainBacklog = tuple[int, int, str | None, tuple[tuple[Any, ...], ...] | None]
 """A Backlog as its messages' columns (ids, uuids, roles, role types, contents, token
 counts): half the time to send of one named tuple per message, which pickle takes
-apart field by field in Python. A role type is sent once per batch (pickle's memo)."""
+apart field by field in Python. A role type is sent once per batch (pickle's memo).
+None for messages the workers inherited (`_job`)."""
 
 
-def _plain(backlog: Backlog) -> PlainBacklog:
-    return backlog.key, backlog.point, backlog.previous, tuple(zip(*backlog.messages, strict=True))
+def _plain(backlog: Backlog, inherited: Mapping[int, list[StoredMessage]]) -> PlainBacklog:
+    messages = backlog.messages
+    columns = None if inherited.get(backlog.key) is messages else tuple(zip(*messages, strict=True))
+    return backlog.key, backlog.point, backlog.previous, columns
 
 
-def _backlog(plain: PlainBacklog) -> Backlog:
+def _backlog(plain: PlainBacklog, inherited: Mapping[int, list[StoredMessage]]) -> Backlog:
     key, point, previous, columns = plain
+    if columns is None:
+        return Backlog(key, point, previous, inherited[key])
     return Backlog(key, point, previous, list(map(StoredMessage._make, zip(*columns, strict=True))))
 
 
@@ -158,9 +169,9 @@ def _draft_batch(sent: list[PlainBacklog], again: bool) -> tuple[list[list[SpanD
     summarised again (it then keeps its old summaries), as in one process.
     """
     assert _job is not None
-    summarizer, window = _job
+    summarizer, window, inherited = _job
     drafted: list[list[SpanDraft]] = []
-    for backlog in map(_backlog, sent):
+    for backlog in (_backlog(plain, inherited) for plain in sent):
         spans: list[SpanDraft] = []
         try:
             for positions, draft in draft_spans(summarizer, window, backlog):

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from storage import summary_scheduler, summary_workers
 from storage.duckdb import DuckDBStore, zep_jsonl
 from storage.models import Message, RoleType, SearchQuery, SessionQuery
 from tests.test_summary_workers import WORDS
@@ -93,13 +94,27 @@ def prepare(store: DuckDBStore) -> None:
 LATE = turn(99, "Late turn about the ferry.")
 
 
-@pytest.mark.parametrize("held", [True, False], ids=["held in memory", "read in batches"])
+@pytest.mark.parametrize(
+    "mode",
+    ["held", "batches", "workers"],
+    ids=["held in memory", "read in batches", "held, drafted by workers"],
+)
 def test_fast_path_summarises_as_the_reference_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
+    held = mode != "batches"
     if not held:  # as a file too big to hold: counted in batches, backlogs read back
         monkeypatch.setattr(zep_jsonl, "IN_MEMORY_BYTES", 0)
         monkeypatch.setattr(zep_jsonl, "TOKEN_BATCH", 40)
+    sent: list[summary_workers.PlainBacklog] = []
+    if mode == "workers":  # two worker processes, sessions two at a time
+        monkeypatch.setattr(summary_workers, "MIN_SESSIONS", 4)
+        monkeypatch.setattr(summary_scheduler, "BATCH_SESSIONS", 2)
+        monkeypatch.setattr(summary_workers, "_cores_and_load", lambda: (2, 0.5))
+        plain = summary_workers._plain
+        monkeypatch.setattr(
+            summary_workers, "_plain", lambda *args: sent.append(plain(*args)) or sent[-1]
+        )
     path = tmp_path / "history.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in corpus(random.Random(8))))
     with DuckDBStore(tmp_path / "fast.duckdb", defer_summaries=True) as fast:
@@ -121,6 +136,10 @@ def test_fast_path_summarises_as_the_reference_path(
         assert not kept
         fast_summaries = summaries(fast)
         fast_messages = messages(fast)
+    if mode == "workers":
+        # The workers inherited the kept messages: only the sessions read back (the
+        # existing one, and s1) had theirs sent.
+        assert sorted(columns is None for *_, columns in sent) == [False] * 2 + [True] * 5
     with DuckDBStore(tmp_path / "reference.duckdb", defer_summaries=True) as reference:
         prepare(reference)
         reference.import_sessions(ZepImporter().read(path))

@@ -520,6 +520,11 @@ class DuckDBStore(
             self._db.cursor(), keys, again=again, prepared=self._prepared_backlogs
         )
 
+    def kept_backlog_messages(self) -> Mapping[int, list[StoredMessage]]:
+        """SummaryHost: the messages the last import kept for its sessions' backlogs,
+        those not summarised yet."""
+        return self._prepared_backlogs
+
     def write_summaries(
         self, batches: Sequence[SessionDrafts], *, report: bool = True
     ) -> list[SummaryInfo]:
