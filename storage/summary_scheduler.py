@@ -34,13 +34,16 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from storage.models import RoleType, SummaryInfo
 from storage.sentences import truncate_to_sentences
 from storage.summarizers import Summarizer, SummarizerError, SummaryDraft
 from storage.summary_policy import MAX_SUMMARY_BYTES, MAX_SUMMARY_TOKENS, due_spans
 from storage.tokens import count_tokens
+
+if TYPE_CHECKING:
+    from storage import summary_workers
 
 __all__ = [
     "BACKGROUND_SESSIONS",
@@ -220,6 +223,7 @@ class SummaryScheduler:
         self._pending: dict[int, None] = {}
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._worker: threading.Thread | None = None
+        self._ahead: summary_workers.Workers | None = None
 
     # --- scheduling -----------------------------------------------------------------
 
@@ -259,7 +263,10 @@ class SummaryScheduler:
     def close(self) -> None:
         """Finish the scheduled work and stop the worker thread."""
         if self.mode == "deferred":
-            self.flush()
+            try:
+                self.flush()
+            finally:
+                self.drop_ahead()
         elif self._worker is not None:
             self._queue.put(None)
             self._worker.join()
@@ -327,21 +334,21 @@ class SummaryScheduler:
                 keys[start : start + BATCH_SESSIONS]
                 for start in range(0, len(keys), BATCH_SESSIONS)
             ]
-            if self.summarizer.only_computes:  # on every core, if the run is big
+            workers = self._workers(len(keys))
+            if workers is not None:  # on every core
                 from storage import summary_workers
 
-                workers = summary_workers.worker_count(len(keys))
-                if workers:
+                try:
                     return summary_workers.run_in_processes(
                         self.host,
-                        self.summarizer,
-                        self.window,
                         batches,
                         again=again,
                         workers=workers,
                         write=lambda drafts: self._write(drafts, report),
                         progress=progress,
                     )
+                finally:
+                    workers.close()
             done = 0
             for batch in batches:
                 made += self._run_batch(batch, again, report)
@@ -349,6 +356,47 @@ class SummaryScheduler:
                 if progress:
                     progress(done, len(keys))
         return made
+
+    def draft_ahead(self, kept: Mapping[int, list[StoredMessage]]) -> None:
+        """Start drafting, on worker processes, the summaries of new sessions whose
+        messages `kept` holds (an import's, before it commits): a deferred run of a
+        summarizer that only computes takes those drafts while the sessions' backlogs
+        are still those messages. Only where a run would use workers."""
+        from storage import summary_workers
+
+        self.drop_ahead()
+        if self.mode != "deferred" or not self.summarizer.only_computes:
+            return
+        count = summary_workers.worker_count(len(kept))
+        if count:
+            ahead = summary_workers.Workers(self.summarizer, self.window, kept, count)
+            ahead.draft_ahead(sorted(kept))
+            with self._state_lock:
+                self._ahead = ahead
+
+    def drop_ahead(self) -> None:
+        """Stop drafting ahead (the import was rolled back, or the store closes)."""
+        with self._state_lock:
+            ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.close()
+
+    def _workers(self, sessions: int) -> summary_workers.Workers | None:
+        """The worker processes of a run of `sessions`: those drafting ahead, else new
+        ones if the run is big enough (`summary_workers.worker_count`); None: draft
+        in this process."""
+        with self._state_lock:
+            ahead, self._ahead = self._ahead, None
+        if ahead is not None or not self.summarizer.only_computes:
+            return ahead
+        from storage import summary_workers
+
+        count = summary_workers.worker_count(sessions)
+        if not count:
+            return None
+        return summary_workers.Workers(
+            self.summarizer, self.window, self.host.kept_backlog_messages(), count
+        )
 
     def _run_batch(self, keys: Sequence[int], again: bool, report: bool) -> list[SummaryInfo]:
         """Every due span of up to BATCH_SESSIONS sessions: one read, one write.

@@ -34,7 +34,7 @@ from storage.summary_scheduler import (
 )
 from storage.tokens import encoding
 
-__all__ = ["MIN_SESSIONS", "run_in_processes", "worker_count"]
+__all__ = ["MIN_SESSIONS", "Workers", "run_in_processes", "worker_count"]
 
 MIN_SESSIONS = 1024
 """Runs of fewer sessions are drafted in the store's process (a pool costs more)."""
@@ -74,52 +74,136 @@ def _cores_and_load() -> tuple[int, float]:
     return cores, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
 
 
+_Drafting = Future[tuple[list[list[SpanDraft]], Any]]
+"""A batch being drafted: each session's drafts, and the failure that ended it."""
+
+
+class Workers:
+    """Worker processes, forked now: they inherit the summarizer, the message window
+    and `inherited`, sessions' backlog messages this process holds (an import's, kept
+    for its summaries), so that a backlog of them is sent as its key (sending and
+    rebuilding them cost more CPU than half of drafting them)."""
+
+    def __init__(
+        self,
+        summarizer: Summarizer,
+        window: int,
+        inherited: Mapping[int, list[StoredMessage]],
+        count: int,
+    ) -> None:
+        global _job
+        encoding()  # loaded once, before the fork
+        self.count = count
+        self.inherited = dict(inherited)
+        self._ahead: dict[int, tuple[_Drafting, int]] = {}
+        _job = (summarizer, window, self.inherited)
+        self.pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork"))
+        try:
+            self.pool.submit(int).result()  # a fork pool forks every worker at its first
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            _job = None
+
+    def draft_ahead(self, keys: Sequence[int]) -> None:
+        """Start drafting the inherited sessions `keys` as sessions with no summary yet
+        (their whole backlog the inherited messages), `AHEAD_SESSIONS` at a time."""
+        for start in range(0, len(keys), AHEAD_SESSIONS):
+            batch = keys[start : start + AHEAD_SESSIONS]
+            future = self.pool.submit(_draft_batch, [(key, 0, None, None) for key in batch], False)
+            self._ahead.update((key, (future, number)) for number, key in enumerate(batch))
+
+    def drafted_ahead(self, backlog: Backlog) -> list[SpanDraft] | None:
+        """The drafts `draft_ahead` made of `backlog`'s session, if they were drafted
+        from this very backlog (the inherited messages, no summary before them) without
+        a failure in their batch; else None (the run drafts it)."""
+        found = self._ahead.pop(backlog.key, None)
+        if (
+            found is None
+            or backlog.point
+            or backlog.previous is not None
+            or self.inherited.get(backlog.key) is not backlog.messages
+        ):
+            return None
+        future, number = found
+        drafted, error = future.result()
+        return None if error is not None else drafted[number]
+
+    def close(self) -> None:
+        """Stop the workers (what they were still to draft is dropped)."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+AHEAD_SESSIONS = 256
+"""Sessions a worker drafts ahead at a time (a run waits for a whole batch)."""
+
+
 def run_in_processes(
     host: SummaryHost,
-    summarizer: Summarizer,
-    window: int,
     batches: Sequence[Sequence[int]],
     *,
     again: bool,
-    workers: int,
+    workers: Workers,
     write: Callable[[list[SessionDrafts]], list[SummaryInfo]],
     progress: Progress | None,
 ) -> list[SummaryInfo]:
-    """Draft the due summaries of `batches` (lists of session keys) on `workers`
-    processes and store them with `write`, batch by batch in order."""
-    global _job
-    encoding()  # loaded once, before the fork
-    # The pool forks at the first submit, below: the workers then hold these messages
-    # (an import's, kept for its summaries) as this process does, and a backlog of
-    # them is sent as its key (sending and rebuilding them cost more CPU than half
-    # of drafting them).
-    inherited = dict(host.kept_backlog_messages())
-    _job = (summarizer, window, inherited)
+    """Draft the due summaries of `batches` (lists of session keys) on `workers` and
+    store them with `write`, batch by batch in order. Sessions the workers drafted
+    ahead (`Workers.draft_ahead`) take those drafts."""
     total = sum(len(batch) for batch in batches)
     made: list[SummaryInfo] = []
     done = 0
-    pending: deque[tuple[int, list[Backlog], Future[tuple[list[list[SpanDraft]], Any]]]] = deque()
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-    try:
-        for number, keys in enumerate(batches):
-            backlogs = host.summary_backlogs(keys, again=again)
-            sent = [_plain(backlog, inherited) for backlog in backlogs]
-            pending.append((len(keys), backlogs, pool.submit(_draft_batch, sent, again)))
-            # Each worker busy with one batch and one more queued: the next is read
-            # while they draft.
-            while len(pending) > workers or (pending and number == len(batches) - 1):
-                size, backlogs, future = pending.popleft()
-                drafted, error = future.result()
-                made += write(_session_drafts(backlogs, drafted, again))
-                done += size
-                if error is not None:
-                    raise error
-                if progress:
-                    progress(done, total)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        _job = None
+    pending: deque[tuple[int, list[Backlog], list[list[SpanDraft] | None], _Drafting]] = deque()
+    for number, keys in enumerate(batches):
+        backlogs = host.summary_backlogs(keys, again=again)
+        ahead = [None if again else workers.drafted_ahead(backlog) for backlog in backlogs]
+        sent = [
+            _plain(backlog, workers.inherited)
+            for backlog, drafted in zip(backlogs, ahead, strict=True)
+            if drafted is None
+        ]
+        drafting: _Drafting = Future()
+        if sent:
+            drafting = workers.pool.submit(_draft_batch, sent, again)
+        else:  # all drafted ahead: not queued behind the ahead drafting still to do
+            drafting.set_result(([], None))
+        pending.append((len(keys), backlogs, ahead, drafting))
+        # Each worker busy with one batch and one more queued: the next is read
+        # while they draft.
+        while len(pending) > workers.count or (pending and number == len(batches) - 1):
+            size, backlogs, ahead, future = pending.popleft()
+            drafted, error = future.result()
+            merged = _merged(ahead, drafted, failed=error is not None)
+            made += write(_session_drafts(backlogs, merged, again))
+            done += size
+            if error is not None:
+                raise error
+            if progress:
+                progress(done, total)
     return made
+
+
+def _merged(
+    ahead: list[list[SpanDraft] | None], drafted: list[list[SpanDraft]], failed: bool
+) -> list[list[SpanDraft]]:
+    """A batch's drafts in order: those drafted ahead, the others as the workers
+    drafted them; after a failure, up to the failing session (as `_draft_batch`)."""
+    merged: list[list[SpanDraft]] = []
+    fresh = iter(drafted)
+    left = len(drafted)
+    for spans in ahead:
+        if spans is None:
+            if not left:  # the batch failed before this session
+                break
+            spans = next(fresh)
+            left -= 1
+            merged.append(spans)
+            if failed and not left:
+                break
+        else:
+            merged.append(spans)
+    return merged
 
 
 def _session_drafts(

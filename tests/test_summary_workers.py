@@ -105,7 +105,7 @@ def test_workers_store_exactly_what_one_process_stores(
     real_run = summary_workers.run_in_processes
 
     def spy(*args: object, **kwargs: object) -> object:
-        drafted_here.append(kwargs["workers"])
+        drafted_here.append(kwargs["workers"].count)  # type: ignore[attr-defined]
         return real_run(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(summary_workers, "run_in_processes", spy)

@@ -19,7 +19,8 @@ import pytest
 from storage import summary_scheduler, summary_workers
 from storage.duckdb import DuckDBStore, zep_jsonl
 from storage.models import Message, RoleType, SearchQuery, SessionQuery
-from tests.test_summary_workers import WORDS
+from storage.summary_scheduler import Backlog
+from tests.test_summary_workers import WORDS, FailsOnStorm
 from zeptui.importers.zep import ZepImporter
 
 ROLES = [("Jane", "user"), ("Guide", "assistant"), ("human", None), ("narrator", None)]
@@ -85,6 +86,32 @@ def turn(number: int, content: str) -> Message:
     )
 
 
+def in_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[list[summary_workers.PlainBacklog], list[bool]]:
+    """Summary runs of 4+ sessions on two worker processes, two sessions a batch; the
+    lists fill with the backlogs sent to the workers and, for each backlog a run
+    reads, whether the workers had drafted it ahead."""
+    monkeypatch.setattr(summary_workers, "MIN_SESSIONS", 4)
+    monkeypatch.setattr(summary_workers, "AHEAD_SESSIONS", 2)
+    monkeypatch.setattr(summary_scheduler, "BATCH_SESSIONS", 2)
+    monkeypatch.setattr(summary_workers, "_cores_and_load", lambda: (2, 0.5))
+    sent: list[summary_workers.PlainBacklog] = []
+    ahead: list[bool] = []
+    plain, drafted_ahead = summary_workers._plain, summary_workers.Workers.drafted_ahead
+
+    def spy_ahead(workers: summary_workers.Workers, backlog: Backlog) -> object:
+        drafted = drafted_ahead(workers, backlog)
+        ahead.append(drafted is not None)
+        return drafted
+
+    monkeypatch.setattr(
+        summary_workers, "_plain", lambda *args: sent.append(plain(*args)) or sent[-1]
+    )
+    monkeypatch.setattr(summary_workers.Workers, "drafted_ahead", spy_ahead)
+    return sent, ahead
+
+
 def prepare(store: DuckDBStore) -> None:
     """What both stores hold before the import: a session with a summary."""
     store.add_memory("existing", [turn(n + 1, f"Old turn {n} about maps.") for n in range(13)])
@@ -107,14 +134,9 @@ def test_fast_path_summarises_as_the_reference_path(
         monkeypatch.setattr(zep_jsonl, "IN_MEMORY_BYTES", 0)
         monkeypatch.setattr(zep_jsonl, "TOKEN_BATCH", 40)
     sent: list[summary_workers.PlainBacklog] = []
-    if mode == "workers":  # two worker processes, sessions two at a time
-        monkeypatch.setattr(summary_workers, "MIN_SESSIONS", 4)
-        monkeypatch.setattr(summary_scheduler, "BATCH_SESSIONS", 2)
-        monkeypatch.setattr(summary_workers, "_cores_and_load", lambda: (2, 0.5))
-        plain = summary_workers._plain
-        monkeypatch.setattr(
-            summary_workers, "_plain", lambda *args: sent.append(plain(*args)) or sent[-1]
-        )
+    ahead: list[bool] = []
+    if mode == "workers":
+        sent, ahead = in_workers(monkeypatch)
     path = tmp_path / "history.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in corpus(random.Random(8))))
     with DuckDBStore(tmp_path / "fast.duckdb", defer_summaries=True) as fast:
@@ -137,9 +159,11 @@ def test_fast_path_summarises_as_the_reference_path(
         fast_summaries = summaries(fast)
         fast_messages = messages(fast)
     if mode == "workers":
-        # The workers inherited the kept messages: only the sessions read back (the
-        # existing one, and s1) had theirs sent.
-        assert sorted(columns is None for *_, columns in sent) == [False] * 2 + [True] * 5
+        # The workers drafted the new sessions while the import went on; the run
+        # took those drafts, except s1's (a message came after), and drafted the
+        # sessions read back (the existing one, and s1), whose messages it sent.
+        assert sorted(ahead) == [False] * 2 + [True] * 5
+        assert [columns is None for *_, columns in sent] == [False] * 2
     with DuckDBStore(tmp_path / "reference.duckdb", defer_summaries=True) as reference:
         prepare(reference)
         reference.import_sessions(ZepImporter().read(path))
@@ -150,3 +174,49 @@ def test_fast_path_summarises_as_the_reference_path(
     assert len({row[0] for row in fast_summaries}) == 7  # every session has summaries
     assert fast_summaries == reference_summaries
     assert fast_messages == reference_messages
+
+
+def summarised_with_failure(path: Path, store_path: Path) -> tuple[list[str], list[object]]:
+    """What a FailsOnStorm run stores after importing `path`, and its errors."""
+    with DuckDBStore(store_path, summarizer=FailsOnStorm(), defer_summaries=True) as store:
+        store.import_zep_jsonl(path, default_session_id="history")
+        store.wait_for_summaries()
+        return list(store.summary_errors), summaries(store)
+
+
+def test_a_failure_drafting_ahead_ends_the_run_as_in_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in corpus(random.Random(8))))
+    expected = summarised_with_failure(path, tmp_path / "one.duckdb")
+    errors, stored = expected
+    assert len(errors) == 1 and errors[0].startswith("no summary of 'Storm")
+    assert 0 < len({row[0] for row in stored}) < 6  # stopped in the middle
+    _, ahead = in_workers(monkeypatch)
+    assert summarised_with_failure(path, tmp_path / "many.duckdb") == expected
+    assert True in ahead and False in ahead  # the failing batch was drafted again
+
+
+def test_a_rolled_back_import_stops_drafting_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in corpus(random.Random(8))))
+    in_workers(monkeypatch)
+    started: list[Any] = []
+    draft_ahead = summary_workers.Workers.draft_ahead
+
+    def spy(workers: summary_workers.Workers, keys: list[int]) -> None:
+        started.extend(workers.pool._processes.values())  # type: ignore[attr-defined]
+        draft_ahead(workers, keys)
+
+    monkeypatch.setattr(summary_workers.Workers, "draft_ahead", spy)
+    with DuckDBStore(tmp_path / "x.duckdb", defer_summaries=True) as store:
+        with pytest.raises(KeyboardInterrupt), store.import_transaction():
+            store.import_zep_jsonl(path, default_session_id="history")
+            raise KeyboardInterrupt  # as a cancel after the file
+        assert len(started) == 2  # two workers were drafting ahead, and are gone
+        assert not any(process.is_alive() for process in started)
+        assert store.session_page(SessionQuery(limit=10)).sessions == []
+        store.wait_for_summaries()  # nothing to make

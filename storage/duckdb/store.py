@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -419,10 +420,28 @@ class DuckDBStore(
         kept: dict[int, list[StoredMessage]] | None = (
             {} if self._scheduler() is not None and not self._read_only else None
         )
-        with self._db.write(keeps=(BulkImportDeclined,)) as cursor:
-            result, touched = zep_jsonl.import_file(
-                cursor, Path(path), default_session_id, self._db.now(), clock, on_read, kept
-            )
+        scheduler = self._scheduler()
+        # Drafted on worker processes while this import stores, indexes and commits
+        # the rows, if the summary run would use workers anyway.
+        draft_ahead = (
+            None if scheduler is None or kept is None else partial(scheduler.draft_ahead, kept)
+        )
+        try:
+            with self._db.write(keeps=(BulkImportDeclined,)) as cursor:
+                result, touched = zep_jsonl.import_file(
+                    cursor,
+                    Path(path),
+                    default_session_id,
+                    self._db.now(),
+                    clock,
+                    on_read,
+                    kept,
+                    draft_ahead,
+                )
+        except BaseException:
+            if scheduler is not None:
+                scheduler.drop_ahead()
+            raise
         clock.lap("commit")
         self.last_import_timings = clock.laps
         log.debug("import of %s: %s", path, clock.laps)
@@ -435,8 +454,15 @@ class DuckDBStore(
         self._prepared_backlogs.update(kept)
         self._schedule_summaries(touched)
 
-    def import_transaction(self) -> AbstractContextManager[ImportTransaction]:
-        return self._db.transaction()
+    @contextmanager
+    def import_transaction(self) -> Iterator[ImportTransaction]:
+        try:
+            with self._db.transaction() as transaction:
+                yield transaction
+        except BaseException:  # rolled back: nothing to summarise
+            if self._summaries is not None:
+                self._summaries.drop_ahead()
+            raise
 
     def optimize(self) -> None:
         """Re-sort the search index and checkpoint the file (after bulk work)."""

@@ -209,6 +209,7 @@ def import_file(
     clock: Stopwatch,
     on_read: Callable[[int, int], None] | None = None,
     backlogs: dict[int, list[StoredMessage]] | None = None,
+    on_kept: Callable[[], None] | None = None,
 ) -> tuple[ImportResult, list[int]]:
     """Import the Zep JSONL file at `path` in the caller's transaction: what
     `BulkImport.import_sessions` stores for it read by `zeptui.importers.zep`. Returns
@@ -216,8 +217,9 @@ def import_file(
     and `on_read(sessions, messages)` hears what the file holds once it is checked.
     With `backlogs`, the messages of the sessions the file creates are put there as a
     summary backlog holds them (for `summaries.backlogs`), when they fit in
-    `IN_MEMORY_BYTES`. Raises `BulkImportDeclined` (before writing anything)
-    for a file that needs that reader."""
+    `IN_MEMORY_BYTES`, and `on_kept()` is called once they are there (the rows are
+    stored, indexed and committed after it). Raises `BulkImportDeclined` (before
+    writing anything) for a file that needs that reader."""
     result = ImportResult()
     staged = stage(cursor, path, default_session_id)
     if _staged_uuids_need_care(cursor):
@@ -306,6 +308,8 @@ def import_file(
             cursor, int(row[1]), int(row[2]), clock, keep, lambda: _read_terms(cursor)
         )
         clock.lap("tokens and terms")
+        if keep is not None and on_kept is not None:
+            on_kept()
         # Ids follow the file's line order (`zep_ids`), whatever order the join
         # and DuckDB's threads produce the rows in. The rows are written in that
         # order too, by one thread: sorting them on several threads at once
