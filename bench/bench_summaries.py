@@ -53,6 +53,7 @@ from bench.bench_store import (
 )
 from storage.duckdb import DuckDBStore
 from storage.models import RoleType
+from storage.summary_workers import MIN_SESSIONS, worker_count
 from storage.tokens import encoding
 
 TARGET_RATIO = 3.0
@@ -157,8 +158,12 @@ def phases(jsonl: Path, db: Path) -> tuple[Timing, Timing]:
 
 
 def load() -> str:
-    """The machine's load averages (1, 5, 15 minutes): other work shares the cores."""
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+    """The machine's load averages (1, 5, 15 minutes): other work shares the cores; and
+    how many worker processes an import's summaries would get under this load (the
+    rule of storage/summary_workers.py: none on a busy machine, which then drafts in
+    the import's process, after the import)."""
+    averages = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    return f"{averages} (1, 5, 15 min; summary workers now: {worker_count(MIN_SESSIONS)})"
 
 
 def best(timings: list[Timing]) -> Timing:
@@ -222,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     jsonl = DATA_DIR / f"{stem}.jsonl"
     db = DATA_DIR / f"{stem}.duckdb"
     size = generate(jsonl, args.messages, args.sessions, args.seed)
-    print(f"load      {load()} (1, 5, 15 min) at the start")
+    print(f"load      {load()} at the start")
     print(f"\ngenerated {jsonl.name}: {args.messages:,} messages, {size / 1024**2:,.1f} MiB")
     try:
         if args.profile is not None:
@@ -256,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     width = max(len(row[0]) for row in rows)
     print("\n" + "\n".join(machine))
     print(f"data      {args.messages:,} messages in {args.sessions:,} sessions, seed {args.seed}")
-    print(f"load      {load()} (1, 5, 15 min) at the end, on {os.cpu_count()} cores")
+    print(f"load      {load()} at the end, on {os.cpu_count()} cores")
     print(f"\n{'what':<{width}}  {'wall':>8}  {'cpu':>8}  {'wall vs baseline':>16}")
     for what, timing, versus in rows:
         ratio = f"{timing.wall / versus.wall:.2f}x" if versus else ""

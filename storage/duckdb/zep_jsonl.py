@@ -303,13 +303,11 @@ def import_file(
         _number_rows(cursor, message_ids[0])
         keep = None
         if backlogs is not None and session_keys and _fits_in_memory(cursor):
-            keep = _BacklogRows(backlogs, session_keys[0])
+            keep = _BacklogRows(backlogs, session_keys[0], on_kept)
         _count_staged_tokens(
             cursor, int(row[1]), int(row[2]), clock, keep, lambda: _read_terms(cursor)
         )
         clock.lap("tokens and terms")
-        if keep is not None and on_kept is not None:
-            on_kept()
         # Ids follow the file's line order (`zep_ids`), whatever order the join
         # and DuckDB's threads produce the rows in. The rows are written in that
         # order too, by one thread: sorting them on several threads at once
@@ -436,9 +434,9 @@ def _count_staged_tokens(
             counting = pool.submit(count_tokens_batch, texts, 1)
             alongside()
             counts = counting.result()
-        _insert_counts(cursor, columns[6], counts)
         if keep is not None:
             keep(columns, counts)
+        _insert_counts(cursor, columns[6], counts)
         return
     for low in range(first, last + 1, TOKEN_BATCH):
         batch = cursor.execute(
@@ -479,11 +477,17 @@ def _fits_in_memory(cursor: Cursor) -> bool:
 
 class _BacklogRows:
     """Keeps the counted rows of the sessions the import creates (the keys from
-    `first_new` on) as the backlogs a summary run reads."""
+    `first_new` on) as the backlogs a summary run reads, then calls `then()`."""
 
-    def __init__(self, into: dict[int, list[StoredMessage]], first_new: int):
+    def __init__(
+        self,
+        into: dict[int, list[StoredMessage]],
+        first_new: int,
+        then: Callable[[], None] | None,
+    ):
         self._into = into
         self._first_new = first_new
+        self._then = then
 
     def __call__(self, columns: Sequence[Any], counts: list[int]) -> None:
         """Keep the rows of `columns` (ordered by session key) of the new sessions."""
@@ -492,6 +496,8 @@ class _BacklogRows:
         self._into.update(
             backlog_messages(keys, ids, uuids, roles, role_types, contents, counts[start:])
         )
+        if self._then is not None:
+            self._then()
 
 
 class Stopwatch:
