@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from storage import summary_scheduler, summary_workers
 from storage.duckdb import DuckDBStore
 from storage.models import RoleType, Session, SessionOrder, SessionQuery
+from storage.summary_scheduler import Backlog
 from zeptui.cli import cli
 from zeptui.config import sample_data_dir
 from zeptui.exporters import export_sessions
@@ -829,3 +831,48 @@ def test_a_cancel_after_the_commit_comes_too_late(store: DuckDBStore, tmp_path: 
     run.run(store)
     assert run.cancel() is False
     assert [session.session_id for session in sessions(store)] == ["a"]
+
+
+def test_progress_of_summaries_drafted_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With workers (as on idle cores) the Zep JSONL file's sessions are drafted while
+    the run goes on to the next file; the summary phase still counts every session,
+    and stores what one process stores."""
+    lines = [
+        {"session_id": f"s{n // 14}", "role": "user", "role_type": "user", "content": f"Turn {n}."}
+        for n in range(14 * 3)
+    ]
+    jsonl = tmp_path / "turns.jsonl"
+    jsonl.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    def imported(name: str) -> tuple[list[tuple[Any, ...]], list[list[str]]]:
+        recorder = Recorder()
+        with DuckDBStore(tmp_path / name, defer_summaries=True) as store:
+            ImportRun([jsonl, OCTAVIA]).run(store, recorder)
+            made = [
+                [found.summary.content for found in store.list_summaries(info.session.session_id)]
+                for info in store.session_page(SessionQuery(limit=10)).sessions
+            ]
+        return recorder.events, made
+
+    events, made = imported("one.duckdb")
+    assert len(made) == 4 and all(made)
+    monkeypatch.setattr(summary_workers, "MIN_SESSIONS", 2)
+    monkeypatch.setattr(summary_workers, "AHEAD_SESSIONS", 1)
+    monkeypatch.setattr(summary_scheduler, "BATCH_SESSIONS", 1)
+    monkeypatch.setattr(summary_workers, "_cores_and_load", lambda: (2, 0.5))
+    ahead: list[bool] = []
+    drafted_ahead = summary_workers.Workers.drafted_ahead
+
+    def spy(workers: summary_workers.Workers, backlog: Backlog) -> Any:
+        drafted = drafted_ahead(workers, backlog)
+        ahead.append(drafted is not None)
+        return drafted
+
+    monkeypatch.setattr(summary_workers.Workers, "drafted_ahead", spy)
+    events_ahead, made_ahead = imported("many.duckdb")
+    assert made_ahead == made
+    assert ahead == [True, True, True, False]  # the JSONL's sessions, then Octavia's
+    assert events_ahead[:-5] == events[:-2]  # the files' progress, as before
+    assert events_ahead[-5:] == [("summaries", done, 4) for done in range(5)]
