@@ -301,6 +301,21 @@ async def test_export_the_open_session_as_markdown(sample_db: Path, tmp_path: Pa
     assert session_id in out.read_text()
 
 
+async def test_the_export_dialog_starts_at_its_first_choice(sample_db: Path) -> None:
+    # Top to bottom, as it reads: which sessions, then the format, then the path.
+    async with make_app(sample_db).run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("x")
+        await settle(pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, ExportScreen)
+        await pilot.press("down", "space", "tab", "tab")
+        await settle(pilot)
+        assert screen.query_one("#everything", RadioButton).value
+        assert pilot.app.focused is screen.query_one("#output", Input)
+        assert screen.query_one("#output", Input).value == "zeptui-export.json"
+
+
 # --- snapshots ----------------------------------------------------------------------------
 
 SnapCompare = Callable[..., bool]
