@@ -20,7 +20,7 @@ from tests.app.conftest import build_store, make_app, settle, settle_screen, wai
 from zeptui.app.app import ZeptuiApp
 from zeptui.app.screens.export_screen import ExportScreen
 from zeptui.app.screens.import_screen import ImportScreen
-from zeptui.app.transfer import Progress, progress_line
+from zeptui.app.transfer import Progress, bar_total, progress_line
 from zeptui.config import sample_files
 from zeptui.exporters import export_sessions
 from zeptui.services.imports import ImportRun
@@ -195,6 +195,15 @@ def test_progress_says_what_is_done_and_the_time_left() -> None:
         str(progress_line(summaries, now=600.0))
         == "Summarising: 5 of 10 sessions · 10 min 0 s left"
     )
+
+
+def test_the_bar_pulses_while_nothing_it_could_count_is_known() -> None:
+    # One file whose message count the preview could not read to the end: the
+    # store reads it whole and writes it in phases, so no count moves until it
+    # ends; a bar at 0% for the whole import looks like a hang: it pulses.
+    assert bar_total(expected_messages=None, files=1) is None
+    assert bar_total(expected_messages=None, files=3) == 3  # files, as they end
+    assert bar_total(expected_messages=500, files=1) == 500  # messages, as they go
 
 
 async def test_a_cancelled_import_leaves_nothing(workdir: Path, tmp_path: Path) -> None:
