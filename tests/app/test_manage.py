@@ -231,7 +231,9 @@ async def test_typing_in_the_users_view_filters_it(tmp_path: Path) -> None:
         screen = await open_users(pilot)
         await pilot.press("w", "a", "l")
         await settle(pilot)
-        assert screen.query_one("#users-filter", Input).value == "wal"
+        box = screen.query_one("#users-filter", Input)
+        assert box.value == "wal"
+        assert box.region.height == 1 and "wal" in screen_text(pilot.app)  # shown, focused
         assert [info.user.user_id for info in screen.users] == ["walker"]
         await pilot.press("enter")
         await settle(pilot)

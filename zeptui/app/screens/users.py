@@ -69,7 +69,7 @@ class UsersScreen(ModalScreen[str | None]):
             background: $surface;
             padding: 0 1;
         }
-        & Input { height: 1; border: none; padding: 0 1; background: $boost; }
+        & Input, & Input:focus { height: 1; border: none; padding: 0 1; background: $boost; }
         & DataTable { height: 1fr; }
         & #users-status { color: $text-muted; height: auto; }
         & #users-status.-error { color: $error; }
