@@ -368,11 +368,20 @@ class SummaryScheduler:
         if self.mode != "deferred" or not self.summarizer.only_computes:
             return
         count = summary_workers.worker_count(len(kept))
-        if count:
+        if not count:
+            return
+        try:
             ahead = summary_workers.Workers(self.summarizer, self.window, kept, count)
+        except Exception as error:  # it only saves time: never fail the import for it
+            log.warning("summaries not drafted ahead: %s", error)
+            return
+        try:
             ahead.draft_ahead(sorted(kept))
-            with self._state_lock:
-                self._ahead = ahead
+        except BaseException:
+            ahead.close()
+            raise
+        with self._state_lock:
+            self._ahead = ahead
 
     def drop_ahead(self) -> None:
         """Stop drafting ahead (the import was rolled back, or the store closes)."""

@@ -220,3 +220,32 @@ def test_a_rolled_back_import_stops_drafting_ahead(
         assert not any(process.is_alive() for process in started)
         assert store.session_page(SessionQuery(limit=10)).sessions == []
         store.wait_for_summaries()  # nothing to make
+
+
+def test_workers_that_cannot_start_ahead_fail_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in corpus(random.Random(8))))
+    with DuckDBStore(tmp_path / "one.duckdb", defer_summaries=True) as store:
+        store.import_zep_jsonl(path, default_session_id="history")
+        store.wait_for_summaries()
+        expected = summaries(store)
+    _, ahead = in_workers(monkeypatch)
+    real_init = summary_workers.Workers.__init__
+    started: list[bool] = []
+
+    def first_cannot_fork(workers: summary_workers.Workers, *args: Any) -> None:
+        started.append(bool(started))
+        if len(started) == 1:  # the workers the import starts to draft ahead
+            raise OSError("no fork for you")
+        real_init(workers, *args)
+
+    monkeypatch.setattr(summary_workers.Workers, "__init__", first_cannot_fork)
+    with DuckDBStore(tmp_path / "x.duckdb", defer_summaries=True) as store:
+        store.import_zep_jsonl(path, default_session_id="history")
+        assert "summaries not drafted ahead: no fork for you" in caplog.text
+        store.wait_for_summaries()  # drafted by workers started for the run
+        assert summaries(store) == expected
+    assert started == [False, True]
+    assert ahead and not any(ahead)
