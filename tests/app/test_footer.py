@@ -94,3 +94,16 @@ async def test_at_80x24_the_footer_shows_the_flows_help_quit_and_palette(app: Ze
         for binding_id in ranked:
             said = {binding.tooltip or binding.description for binding in by_id[binding_id]}
             assert said & listed, binding_id
+
+
+async def test_a_dialog_leaves_the_footer_behind_it_as_it_was(app: ZeptuiApp) -> None:
+    # The palette has no footer of its own: the main screen's shows through, and must
+    # not turn on keys that are off there (Restore in the live list).
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        before = footer(app)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        assert app.screen is not app.screen_stack[0]
+        behind = app.screen_stack[0].query(FooterKey)
+        assert [f"{key.key_display} {key.description}" for key in behind] == before
