@@ -350,6 +350,7 @@ def _ranked(
     rows: list[Any] = []
     packed = (  # whether the session's rows are kept (their times as numbers)
         kept is not None
+        and kept.keeps_rows
         and session is not None
         and session[1] <= small_session
         and corpus is MESSAGES
