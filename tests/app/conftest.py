@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import html
 import re
 import shutil
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -47,30 +49,50 @@ def build_store(
     """A store with sample data (and `sessions`), on a fixed clock.
 
     Most app tests are written against `APP_SAMPLES` (their sessions, order and
-    counts); `samples=None` loads every bundled sample, as `zeptui demo` does.
+    counts); `samples=None` loads every bundled sample, as `zeptui demo` does. The
+    samples are imported once per process and copied (a copy costs a millisecond, an
+    import a few hundred).
     """
-    with DuckDBStore(path, clock=lambda: FIXED_NOW, background_summaries=False) as store:
-        for sample in sample_files():
-            if samples is None or sample.name in samples:
-                import_file(store, sample)
-        if sessions:
-            store.import_sessions(sessions)
+    if samples != ():
+        shutil.copyfile(_samples_template(samples), path)
+    if samples == () or sessions:
+        with _fixed_clock_store(path) as store:
+            if sessions:
+                store.import_sessions(sessions)
     return path
+
+
+def _fixed_clock_store(path: Path) -> DuckDBStore:
+    return DuckDBStore(path, clock=lambda: FIXED_NOW, background_summaries=False)
+
+
+_TEMPLATES: dict[tuple[str, ...] | None, Path] = {}
+"""Stores of sample data already imported in this process, by `samples`."""
+
+
+def _samples_template(samples: tuple[str, ...] | None) -> Path:
+    if samples not in _TEMPLATES:
+        folder = Path(tempfile.mkdtemp(prefix="zeptui-samples-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        path = folder / "samples.duckdb"
+        with _fixed_clock_store(path) as store:
+            for sample in sample_files():
+                if samples is None or sample.name in samples:
+                    import_file(store, sample)
+        _TEMPLATES[samples] = path
+    return _TEMPLATES[samples]
 
 
 @pytest.fixture(scope="session")
-def sample_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample store, built once per test session (per worker)."""
-    return build_store(tmp_path_factory.mktemp("template") / "sample.duckdb")
+def sample_template() -> Path:
+    """The store of `APP_SAMPLES`, built once per test session (per worker)."""
+    return _samples_template(APP_SAMPLES)
 
 
 @pytest.fixture
-def sample_db(tmp_path: Path, sample_template: Path) -> Path:
-    """A fresh copy of the sample store for one test (a copy costs a millisecond, a
-    build a few hundred)."""
-    path = tmp_path / "sample.duckdb"
-    shutil.copyfile(sample_template, path)
-    return path
+def sample_db(tmp_path: Path) -> Path:
+    """A fresh store of `APP_SAMPLES` for one test."""
+    return build_store(tmp_path / "sample.duckdb")
 
 
 def make_app(path: Path, location: str = "sample.duckdb") -> ZeptuiApp:
