@@ -94,3 +94,21 @@ async def test_at_80x24_the_footer_shows_the_flows_help_quit_and_palette(app: Ze
         for binding_id in ranked:
             said = {binding.tooltip or binding.description for binding in by_id[binding_id]}
             assert said & listed, binding_id
+
+
+async def test_the_footer_keeps_its_keys_until_the_keys_to_show_change(app: ZeptuiApp) -> None:
+    """Every change of focus tells the footer; it composes its keys again (a widget per
+    key) only when what it shows changes."""
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        before = list(app.screen.query(FooterKey))
+        app.screen.refresh_bindings()
+        await settle(pilot)
+        kept = list(app.screen.query(FooterKey))
+        assert len(kept) == len(before)
+        assert all(now is then for now, then in zip(kept, before, strict=True))
+        await pilot.press("tab")  # the transcript: its main key instead of the list's
+        await settle(pilot)
+        after = list(app.screen.query(FooterKey))
+        assert footer(app) != [f"{key.key_display} {key.description}" for key in before]
+        assert not any(now is then for now in after for then in before)
