@@ -183,6 +183,10 @@ def test_import_reports_and_is_idempotent(db: Path) -> None:
     assert first["totals"]["messages_added"] == 7 and first["totals"]["errors"] == 0
     again = run_json("import", FIXTURES / "session-v2.json", FIXTURES / "messages.jsonl")
     assert again["totals"]["messages_added"] == 0 and again["totals"]["messages_skipped"] == 7
+    # Said as what they are: not "skipped", the word for the invalid records listed below.
+    said = run("import", FIXTURES / "session-v2.json", FIXTURES / "messages.jsonl").stdout
+    assert "0 messages added, 3 already present" in said and "skipped" not in said
+    assert "0 messages added, 7 already present" in said  # the total
     human = run("import", FIXTURES / "sessions-mixed.json").stdout
     assert "sessions-mixed.json (zep): 2 sessions created, 0 updated; 5 messages added" in human
 

@@ -378,7 +378,7 @@ def print_search(console: Console, results: Sequence[SearchResult], query: str) 
 
 
 def report_line(report: FileReport) -> Text:
-    """`file (zep): 1 session created, 0 updated; 7 messages added, 0 skipped`."""
+    """`file (zep): 1 session created, 0 updated; 7 messages added, 0 already present`."""
     result = report.result
     line = data(report.path, "bold")
     line.append(f" ({report.format}): ")
@@ -386,7 +386,7 @@ def report_line(report: FileReport) -> Text:
         f"{plural(result.sessions_created, 'session')} created, "
         f"{result.sessions_updated:,} updated; "
         f"{plural(result.messages_added, 'message')} added, "
-        f"{result.messages_skipped:,} skipped"
+        f"{result.messages_skipped:,} already present"
     )
     if result.messages_restored:
         line.append(f", {result.messages_restored:,} restored")
@@ -422,7 +422,7 @@ def print_import_run(console: Console, run: ImportRun) -> None:
                 f"{plural(totals.sessions_created, 'session')} created, "
                 f"{totals.sessions_updated:,} updated; "
                 f"{plural(totals.messages_added, 'message')} added, "
-                f"{totals.messages_skipped:,} skipped"
+                f"{totals.messages_skipped:,} already present"
                 + (f", {totals.messages_restored:,} restored" if totals.messages_restored else ""),
                 style="bold",
             )

@@ -112,3 +112,16 @@ async def test_the_footer_keeps_its_keys_until_the_keys_to_show_change(app: Zept
         after = list(app.screen.query(FooterKey))
         assert footer(app) != [f"{key.key_display} {key.description}" for key in before]
         assert not any(now is then for now in after for then in before)
+
+
+async def test_a_dialog_leaves_the_footer_behind_it_as_it_was(app: ZeptuiApp) -> None:
+    # The palette has no footer of its own: the main screen's shows through, and must
+    # not turn on keys that are off there (Restore in the live list).
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        before = footer(app)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        assert app.screen is not app.screen_stack[0]
+        behind = app.screen_stack[0].query(FooterKey)
+        assert [f"{key.key_display} {key.description}" for key in behind] == before

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
 
 from storage.capabilities import SessionPages
 from storage.duckdb import DuckDBStore
@@ -209,17 +211,42 @@ async def test_the_users_view_filters_the_sessions_by_the_user_picked(app: Zeptu
         assert session_ids(app) == [BUTLER]
 
 
+async def open_users(pilot: Pilot[None]) -> UsersScreen:
+    await settle(pilot)
+    await pilot.press("U")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, UsersScreen)
+    return screen
+
+
+async def test_typing_in_the_users_view_filters_it(tmp_path: Path) -> None:
+    # The cursor starts in the list (arrows, enter); letters typed there go to the
+    # filter box above it, as a user expects of a list with a filter.
+    path = build_store(tmp_path / "users.duckdb", samples=())
+    with DuckDBStore(path) as store:
+        for user_id in ("walker", "jane", "wanda"):
+            store.add_user(CreateUserRequest(user_id=user_id))
+    async with make_app(path).run_test() as pilot:
+        screen = await open_users(pilot)
+        await pilot.press("w", "a", "l")
+        await settle(pilot)
+        box = screen.query_one("#users-filter", Input)
+        assert box.value == "wal"
+        assert box.region.height == 1 and "wal" in screen_text(pilot.app)  # shown, focused
+        assert [info.user.user_id for info in screen.users] == ["walker"]
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "user:walker" in screen_text(pilot.app)
+
+
 async def test_the_users_view_pages_its_users(tmp_path: Path) -> None:
     path = build_store(tmp_path / "many.duckdb", samples=())
     with DuckDBStore(path) as store:
         for number in range(130):
             store.add_user(CreateUserRequest(user_id=f"user{number:03}"))
     async with make_app(path).run_test() as pilot:
-        await settle(pilot)
-        await pilot.press("U")
-        await settle(pilot)
-        screen = pilot.app.screen
-        assert isinstance(screen, UsersScreen)
+        screen = await open_users(pilot)
         assert len(screen.users) == 100
         assert "100+ of 130 users" in screen_text(pilot.app)
         await pilot.press("end")  # near the end of the page: the next one loads

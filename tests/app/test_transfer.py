@@ -20,7 +20,7 @@ from tests.app.conftest import build_store, make_app, settle, settle_screen, wai
 from zeptui.app.app import ZeptuiApp
 from zeptui.app.screens.export_screen import ExportScreen
 from zeptui.app.screens.import_screen import ImportScreen
-from zeptui.app.transfer import Progress, progress_line
+from zeptui.app.transfer import Progress, bar_total, progress_line
 from zeptui.config import sample_files
 from zeptui.exporters import export_sessions
 from zeptui.services.imports import ImportRun
@@ -197,6 +197,15 @@ def test_progress_says_what_is_done_and_the_time_left() -> None:
     )
 
 
+def test_the_bar_pulses_while_nothing_it_could_count_is_known() -> None:
+    # One file whose message count the preview could not read to the end: the
+    # store reads it whole and writes it in phases, so no count moves until it
+    # ends; a bar at 0% for the whole import looks like a hang: it pulses.
+    assert bar_total(expected_messages=None, files=1) is None
+    assert bar_total(expected_messages=None, files=3) == 3  # files, as they end
+    assert bar_total(expected_messages=500, files=1) == 500  # messages, as they go
+
+
 async def test_a_cancelled_import_leaves_nothing(workdir: Path, tmp_path: Path) -> None:
     with (workdir / "big.jsonl").open("w") as out:
         for n in range(300):
@@ -299,6 +308,21 @@ async def test_export_the_open_session_as_markdown(sample_db: Path, tmp_path: Pa
         session_id = app.transcript.info.session.session_id
         await export_with(pilot, "session", out, "markdown")
     assert session_id in out.read_text()
+
+
+async def test_the_export_dialog_starts_at_its_first_choice(sample_db: Path) -> None:
+    # Top to bottom, as it reads: which sessions, then the format, then the path.
+    async with make_app(sample_db).run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("x")
+        await settle(pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, ExportScreen)
+        await pilot.press("down", "space", "tab", "tab")
+        await settle(pilot)
+        assert screen.query_one("#everything", RadioButton).value
+        assert pilot.app.focused is screen.query_one("#output", Input)
+        assert screen.query_one("#output", Input).value == "zeptui-export.json"
 
 
 # --- snapshots ----------------------------------------------------------------------------

@@ -51,7 +51,8 @@ class Lines:
 
     def __init__(self, stream: IO[str]) -> None:
         self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+        self.reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.reader.start()
 
     def _read(self, stream: IO[str]) -> None:
         for line in stream:
@@ -97,9 +98,9 @@ def zeptui_serve(directory: Path, *flags: str, **env: str) -> Iterator[Server]:
         text=True,
         env=environment,
     )
+    assert process.stdout is not None and process.stderr is not None
+    output = Lines(process.stdout)
     try:
-        assert process.stdout is not None
-        output = Lines(process.stdout)
         banner: list[str] = []
         while not banner or not banner[-1].startswith("Ctrl-C"):
             line = output.next()
@@ -110,6 +111,9 @@ def zeptui_serve(directory: Path, *flags: str, **env: str) -> Iterator[Server]:
         if process.poll() is None:
             process.kill()
         process.wait(TIMEOUT)
+        output.reader.join(TIMEOUT)  # at the output's end: then its pipe can close
+        process.stdout.close()
+        process.stderr.close()
 
 
 def status(error: APIError) -> int:

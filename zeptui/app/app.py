@@ -237,12 +237,13 @@ class ZeptuiApp(ManagingApp):
         """Which app keys are on (and shown in the footer) right now."""
         if self.quitting:
             return False
-        if self.screen is not self.screen_stack[0]:
-            return True  # a dialog: its own keys
+        # Judged on the main screen even under a dialog: its footer shows through a
+        # dialog without one (the palette) and must stay as it was.
+        main = self.screen_stack[0]
         typed = self.TYPED_ACTIONS | self.MANAGE_TYPED_ACTIONS
-        if isinstance(self.focused, Input) and action in typed:
+        if isinstance(main.focused, Input) and action in typed:
             return False
-        zoomed = self.screen.maximized is not None
+        zoomed = main.maximized is not None
         if action == "zoom":
             return not zoomed
         if action == "restore":

@@ -198,6 +198,15 @@ def cancel_note(progress: Progress) -> str:
     return "A cancel rolls back the file under way only: this store keeps each file as it finishes."
 
 
+def bar_total(expected_messages: int | None, files: int) -> int | None:
+    """What the import's bar counts up to: the messages when the preview counted
+    them all, else the files when there are several; else nothing (None: the bar
+    pulses), as a file read whole moves no count until it is stored."""
+    if expected_messages:
+        return expected_messages
+    return files if files > 1 else None
+
+
 class Progressed(Message):
     """An import or export moved on."""
 
@@ -219,10 +228,8 @@ class _PostedImportProgress:
 
     def _post(self, counts: ImportCounts, phase: str = "") -> None:
         self.last = time.monotonic()
-        if self.expected:
-            total, done = self.expected, counts.messages
-        else:
-            total, done = counts.files, counts.done
+        total = bar_total(self.expected, counts.files)
+        done = counts.messages if self.expected else counts.done
         self.target.post_message(
             Progressed(
                 Progress(

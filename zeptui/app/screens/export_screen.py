@@ -145,7 +145,7 @@ class ExportScreen(ModalScreen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#output", PathInput).focus()
+        self.query_one("#what", RadioSet).focus()  # top to bottom; ctrl+s exports from anywhere
 
     def _proposed(self, format_name: str) -> str:
         """The file name proposed: the session's id, or `zeptui-export`, and the

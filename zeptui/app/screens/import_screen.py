@@ -51,6 +51,7 @@ from zeptui.app.transfer import (
     ImportPreview,
     ImportPreviewed,
     Progressed,
+    bar_total,
     cancel_note,
     import_report,
     preview_import,
@@ -336,7 +337,7 @@ class ImportScreen(ModalScreen[bool]):
         self.query_one("#progress-title", Static).update(f"Importing {path}")
         expected = preview.message_count if preview.complete else None
         self.query_one("#bar", ProgressBar).update(
-            total=expected or len(preview.run.planned), progress=0
+            total=bar_total(expected, len(preview.run.planned)), progress=0
         )
         self._go("progress")
         self.query_one("#cancel", Button).focus()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -31,7 +31,8 @@ def _name(info: UserInfo) -> str:
 
 
 class UsersTable(DataTable[Text]):
-    """The users as rows; `home` and `end` go to the first and last user listed."""
+    """The users as rows; `home` and `end` go to the first and last user listed;
+    a letter typed here goes to the filter box."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("home", "scroll_top", "First user", show=False, id="user_first"),
@@ -43,6 +44,14 @@ class UsersTable(DataTable[Text]):
             id="user_last",
         ),
     ]
+
+    def on_key(self, event: events.Key) -> None:
+        if event.is_printable and event.character and not event.character.isspace():
+            event.stop()
+            event.prevent_default()
+            box = self.screen.query_one("#users-filter", Input)
+            box.focus()
+            box.insert_text_at_cursor(event.character)
 
 
 class UsersScreen(ModalScreen[str | None]):
@@ -60,7 +69,7 @@ class UsersScreen(ModalScreen[str | None]):
             background: $surface;
             padding: 0 1;
         }
-        & Input { height: 1; border: none; padding: 0 1; background: $boost; }
+        & Input, & Input:focus { height: 1; border: none; padding: 0 1; background: $boost; }
         & DataTable { height: 1fr; }
         & #users-status { color: $text-muted; height: auto; }
         & #users-status.-error { color: $error; }
@@ -85,7 +94,11 @@ class UsersScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical() as dialog:
             dialog.border_title = "Users"
-            yield Input(placeholder="A part of the id, email or name", id="users-filter")
+            yield Input(
+                placeholder="A part of the id, email or name",
+                id="users-filter",
+                select_on_focus=False,  # a letter typed in the list lands here first
+            )
             table = UsersTable(cursor_type="row", zebra_stripes=True)
             table.add_column("User", key="user")
             table.add_column("Sessions", key="sessions")
