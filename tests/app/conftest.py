@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import html
 import re
 import shutil
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -68,13 +66,18 @@ def _fixed_clock_store(path: Path) -> DuckDBStore:
 
 _TEMPLATES: dict[tuple[str, ...] | None, Path] = {}
 """Stores of sample data already imported in this process, by `samples`."""
+_TEMPLATE_FOLDERS: list[Path] = []
+"""Where they are (pytest's temporary folder, set for the session)."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _template_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    _TEMPLATE_FOLDERS.append(tmp_path_factory.mktemp("samples"))
 
 
 def _samples_template(samples: tuple[str, ...] | None) -> Path:
     if samples not in _TEMPLATES:
-        folder = Path(tempfile.mkdtemp(prefix="zeptui-samples-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        path = folder / "samples.duckdb"
+        path = _TEMPLATE_FOLDERS[-1] / f"samples{len(_TEMPLATES)}.duckdb"
         with _fixed_clock_store(path) as store:
             for sample in sample_files():
                 if samples is None or sample.name in samples:
