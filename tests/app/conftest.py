@@ -36,6 +36,13 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return config
 
 
+@pytest.fixture(autouse=True)
+def lasting_notifications(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Toasts stay a minute, not Textual's 5 s: on a loaded machine a test's steps
+    can take longer than that, and a toast it checks for was gone by then."""
+    monkeypatch.setattr(App, "NOTIFICATION_TIMEOUT", 60.0)
+
+
 APP_SAMPLES = ("octavia-butler.json", "customer-support.json")
 
 
