@@ -15,6 +15,7 @@ from storage.duckdb import DuckDBStore, ranking
 from storage.duckdb.memory_cache import MemoryCache
 from storage.metadata_filter import parse_jsonpath
 from storage.models import Message, SearchQuery, SearchResult, SearchScope
+from tests.examples import examples
 
 WORDS = ["kayak", "river", "Kayak", "tea", "İstanbul", "café", "straße", "rain", "42", "ok"]
 
@@ -92,7 +93,9 @@ def _same(ways: list[list[SearchResult]]) -> None:
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(30),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=3),
