@@ -51,8 +51,9 @@ _WARMED: dict[int, ranking.IndexStatistics] = {}
 
 
 def _ways(store: DuckDBStore, query: SearchQuery) -> list[list[SearchResult]]:
-    """The results scored here, scored here with the session's key known, and in SQL
-    (with and without the key)."""
+    """The results scored here, scored here with the session's key known, in SQL (with
+    and without the key), and from the rows a memory cache keeps (read, then kept),
+    with every term's document frequency read ahead."""
     cursor = store._db.cursor()
     statistics = ranking.IndexStatistics(lambda: store._db.generation)
     known = (
