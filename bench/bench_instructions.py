@@ -18,6 +18,9 @@ of fewer than 1,024 sessions, e.g. `bench_summaries.generate(path, 20000, 560, 1
 starts no workers); `read` opens the store read-only
 and runs 200 perpetual and 100 message-window memories, 30 session pages, 30 searches
 and 100 message pages, seeded. Each phase takes a few minutes under valgrind.
+`search DB COUNT` warms the store as a server does, then searches COUNT random sessions
+(seeded): the difference of two counts (e.g. 0 and 300) divided by the difference of
+searches is the instructions of one search.
 """
 
 from __future__ import annotations
@@ -42,6 +45,15 @@ def main(argv: list[str]) -> int:
         with DuckDBStore(db, summarizer=summarizer, defer_summaries=summaries) as store:
             import_file(store, data)
             store.wait_for_summaries()
+        return 0
+    rng = random.Random(3)
+    if phase == "search":  # `search DB COUNT`: a server's warm-up, then COUNT searches
+        with DuckDBStore(db, summarizer=None) as store:
+            store.warm_memory()
+            ids = [session.session_id for session in store.list_sessions(limit=1000)]
+            for _ in range(int(argv[2])):
+                words = " ".join(rng.sample(WORDS, rng.randint(1, 3)))
+                store.search(SearchQuery(text=words, session_id=rng.choice(ids), limit=10))
         return 0
     rng = random.Random(3)
     with DuckDBStore(db, read_only=True, summarizer=None) as store:

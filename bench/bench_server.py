@@ -42,7 +42,7 @@ from bench.bench_store import (
 )
 from bench.raw_http import Answer, Connection, encode_request
 from storage.duckdb import DuckDBStore
-from storage.duckdb.memory_cache import MAX_ANSWERS
+from storage.duckdb.memory_cache import MAX_ANSWERS, MAX_ROWS_BYTES
 
 SERVE = """
 import sys
@@ -51,7 +51,7 @@ from storage.duckdb import DuckDBStore
 from zeptui.server import ServerOptions
 from zeptui.server.run import serve
 path = Path(sys.argv[1])
-with DuckDBStore(path, memory_cache=int(sys.argv[2])) as store:
+with DuckDBStore(path, memory_cache=int(sys.argv[2]), search_cache=int(sys.argv[3])) as store:
     serve(store, host="127.0.0.1", port=0, options=ServerOptions(), store_path=path,
           log_level="warning", on_start=lambda at: print(at.url, flush=True))
 """
@@ -153,10 +153,10 @@ async def run_phase(
 
 
 def start_server(
-    db_path: Path, memory_cache: int = MAX_ANSWERS
+    db_path: Path, memory_cache: int = MAX_ANSWERS, search_cache: int = MAX_ROWS_BYTES
 ) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-c", SERVE, str(db_path), str(memory_cache)],
+        [sys.executable, "-c", SERVE, str(db_path), str(memory_cache), str(search_cache)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -212,6 +212,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"the store's memory cache, in answers (default {MAX_ANSWERS}; 0: off)",
     )
     parser.add_argument(
+        "--search-cache",
+        type=int,
+        default=MAX_ROWS_BYTES // 2**20,
+        help="the search rows the memory cache keeps, in MiB "
+        f"(default {MAX_ROWS_BYTES // 2**20}; 0: none)",
+    )
+    parser.add_argument(
         "--skip",
         action="append",
         choices=("memory", "search", "add"),
@@ -253,7 +260,9 @@ def build_store(args: argparse.Namespace) -> tuple[Path, list[str], list[str]]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     db_path, session_ids, queries = build_store(args)
-    process, url = start_server(db_path, args.memory_cache)
+    started = time.perf_counter()
+    process, url = start_server(db_path, args.memory_cache, args.search_cache * 2**20)
+    started = time.perf_counter() - started
     if args.active:  # the sessions in use: one conversation per client, say
         session_ids = random.Random(args.seed).sample(session_ids, args.active)
     batch = args.batch
@@ -309,7 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"\n{args.clients} concurrent {args.client} clients, {args.requests:,} requests each, "
         f"{args.messages:,} messages in {args.sessions:,} sessions, requests to "
-        f"{len(session_ids):,} of them, memory cache {args.memory_cache:,} answers; load average "
+        f"{len(session_ids):,} of them, memory cache {args.memory_cache:,} answers and "
+        f"{args.search_cache:,} MiB of search rows (server ready in {started:.1f} s); load average "
         f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after (2 cores: over 2 means "
         "other work shared them)"
     )

@@ -283,7 +283,8 @@ class MemoryAnswers(ABC):
     @abstractmethod
     def warm_memory(self) -> int:
         """Read and keep the default memory of the most recently active sessions ahead
-        of their requests (a server before it listens); how many are kept."""
+        of their requests (a server before it listens), and what their searches read;
+        how many memory answers are kept."""
 
 
 def message_position(store: MemoryStore, session_id: str, message_uuid: str) -> int:

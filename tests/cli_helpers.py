@@ -3,6 +3,7 @@ CliRunner or the installed console script in a subprocess."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -37,13 +38,21 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def samples_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every bundled sample imported once per test session, to copy from."""
     path = tmp_path_factory.mktemp("samples") / "samples.duckdb"
-    with pytest.MonkeyPatch.context() as monkeypatch:  # before any test's own settings
+    with no_user_settings(path.parent / "config"):
+        run("--db", path, "import", config.sample_data_dir())
+    return path
+
+
+@contextlib.contextmanager
+def no_user_settings(config_dir: Path) -> Iterator[None]:
+    """No setting from the environment, and the config file in `config_dir`: for
+    fixtures wider than a test, which run before any test's own settings."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
         for key in config.KEYS:
             for variable in key.env:
                 monkeypatch.delenv(variable, raising=False)
-        monkeypatch.setenv(config.CONFIG_DIR_ENV_VAR, str(path.parent / "config"))
-        run("--db", path, "import", config.sample_data_dir())
-    return path
+        monkeypatch.setenv(config.CONFIG_DIR_ENV_VAR, str(config_dir))
+        yield
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import tests.examples  # noqa: F401  (the Hypothesis profile, before any test module)
 from tests.cli_helpers import db, samples, samples_store, terminal
 from zeptui.config import CONFIG_DIR_ENV_VAR, KEYS
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import threading
@@ -13,16 +14,34 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import Terminal, console_script, fail, run, run_json, script_env
+from tests.cli_helpers import (
+    Terminal,
+    console_script,
+    fail,
+    no_user_settings,
+    run,
+    run_json,
+    script_env,
+)
 from zeptui import config
 
 OCTAVIA = config.sample_data_dir() / "octavia-butler.json"
 HOSTILE = Path(__file__).parent / "fixtures" / "zep" / "hostile.json"
 
 
+@pytest.fixture(scope="module")
+def octavia_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """OCTAVIA imported once per module, to copy from."""
+    path = tmp_path_factory.mktemp("octavia") / "octavia.duckdb"
+    with no_user_settings(path.parent / "config"):
+        run("--db", path, "import", OCTAVIA)
+    return path
+
+
 @pytest.fixture
-def store(db: Path) -> Path:
-    run("import", OCTAVIA)
+def store(db: Path, octavia_store: Path) -> Path:
+    """`db` holding OCTAVIA (a copy)."""
+    shutil.copyfile(octavia_store, db)
     return db
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from click.testing import CliRunner, Result
 
 from storage.duckdb import DuckDBStore
 from storage.models import Message, RoleType, SessionImport, UpdateUserRequest
+from tests.cli_helpers import no_user_settings
 from zeptui import config, exporters
 from zeptui.cli import cli
 
@@ -31,14 +33,24 @@ def run(db: Path, *args: str | Path, code: int = 0) -> Result:
     return result
 
 
-@pytest.fixture
-def sample_db(tmp_path: Path) -> Path:
-    """The bundled samples, with summaries (small window, so every session has some)."""
-    path = tmp_path / "a.duckdb"
-    run(path, "import", "--no-summaries", *SAMPLES)
+@pytest.fixture(scope="module")
+def sample_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled samples, with summaries (small window, so every session has some),
+    built once per module to copy from."""
+    path = tmp_path_factory.mktemp("export") / "a.duckdb"
+    with no_user_settings(path.parent / "config"):
+        run(path, "import", "--no-summaries", *SAMPLES)
     with DuckDBStore(path, message_window=4, background_summaries=False) as store:
         for info in store.session_page().sessions:
             store.summarize(info.session.session_id)
+    return path
+
+
+@pytest.fixture
+def sample_db(tmp_path: Path, sample_template: Path) -> Path:
+    """A copy of the sample template for one test."""
+    path = tmp_path / "a.duckdb"
+    shutil.copyfile(sample_template, path)
     return path
 
 

@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from storage.duckdb import DuckDBStore
 from storage.limits import MAX_CONTENT_BYTES
 from storage.models import SessionQuery
+from tests.examples import examples
 from zeptui.cli import cli
 from zeptui.config import sample_data_dir
 from zeptui.importers.chatgpt import ROLE_TYPES as CHATGPT_ROLES  # noqa: F401  (registers)
@@ -40,8 +41,9 @@ from zeptui.importers.langchain import ROLE_TYPES as LANGCHAIN_ROLE_TYPES
 from zeptui.importers.openai_jsonl import ROLE_TYPES as OPENAI_ROLE_TYPES
 from zeptui.importers.sharegpt import ROLE_TYPES as SHAREGPT_ROLE_TYPES
 
-EXAMPLES = 12
-"""Examples per format: enough to meet every kind of hostile value now and then."""
+EXAMPLES = examples(6)
+"""Examples per format: enough to meet every kind of hostile value now and then (the
+thorough profile meets each in every run)."""
 
 Message = tuple[str, str, str, datetime | None]
 """(role, role_type, content, created_at or None when the import's time is expected)."""

@@ -33,6 +33,7 @@ from storage.import_rules import (
     zero_time_sql,
 )
 from storage.models import RoleType
+from tests.examples import examples
 
 # Text DuckDB can hold (no lone surrogates, which the models refuse anyway).
 TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
@@ -82,7 +83,7 @@ def test_every_role_convention_agrees(db: duckdb.DuckDBPyConnection) -> None:
     assert zep_role("narrator", None, None) == ("narrator", None)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(st.lists(st.tuples(TEXT, st.sampled_from([None, *ROLE_TYPES]), st.none() | TEXT)))
 def test_roles_of_any_text_agree(
     db: duckdb.DuckDBPyConnection, cases: list[tuple[str, str | None, str | None]]
@@ -90,7 +91,7 @@ def test_roles_of_any_text_agree(
     assert _sql_roles(db, cases) == [zep_role(*case) for case in cases]
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(st.lists(TEXT, min_size=1, max_size=6))
 def test_import_uuids_agree(db: duckdb.DuckDBPyConnection, parts: list[str]) -> None:
     placeholders = [f"${n + 1}" for n in range(len(parts))]
@@ -98,7 +99,7 @@ def test_import_uuids_agree(db: duckdb.DuckDBPyConnection, parts: list[str]) -> 
     assert row == (import_uuid(*parts),)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(TEXT, st.uuids(), st.integers(0, 12))
 def test_store_uuids_agree(
     db: duckdb.DuckDBPyConnection, session_id: str, message: uuid.UUID, revision: int
@@ -111,7 +112,7 @@ def test_store_uuids_agree(
     assert row == (ids.session_uuid(session_id), ids.summary_uuid(str(message), revision))
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(TEXT, st.integers(0, 10**6), st.sampled_from([None, *RoleType]), TEXT, TEXT)
 def test_zep_message_uuids_agree(
     db: duckdb.DuckDBPyConnection,
@@ -144,7 +145,7 @@ def test_zero_time_agrees(db: duckdb.DuckDBPyConnection, text: str) -> None:
     assert is_zero_time(text) is text.startswith("0001-01-01")
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(st.lists(st.tuples(st.sampled_from("abc"), st.none() | st.integers(0, 1000))))
 def test_time_fill_agrees(
     db: duckdb.DuckDBPyConnection, rows: list[tuple[str, int | None]]

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.examples import examples
 from zeptui.importers import ImportFileError, ReadContext, _jsonfile, _jsonstream
 from zeptui.importers._jsonstream import JsonStream, Lazy, json_document
 
@@ -40,7 +41,7 @@ def tiny_window(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(JsonStream, "CHUNK", 5)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(75), deadline=None)
 @given(items=st.lists(json_values, max_size=8), indent=st.sampled_from([None, 0, 2]))
 def test_items_equal_json_loads_across_window_edges(
     tmp_path_factory: pytest.TempPathFactory, items: list[Any], indent: int | None
@@ -154,7 +155,7 @@ def materialize(value: Any) -> Any:
     return [materialize(child) for _, child in value.items()]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(
     document=json_values,
     lazy=st.integers(min_value=0, max_value=40),

@@ -1,5 +1,6 @@
-"""The store's memory cache (storage/duckdb/memory_cache.py): a `get_memory` answer is
-kept only while no write may have changed it.
+"""The store's memory cache (storage/duckdb/memory_cache.py): a `get_memory` answer,
+and the rows a search of a session reads, are kept only while no write may have
+changed them.
 
 After every kind of write the cached store answers exactly what a store opened
 afresh on the same file answers; a read made after a concurrent append has returned
@@ -16,9 +17,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from storage.duckdb import DuckDBStore
+from storage.duckdb import DuckDBStore, search_rows
 from storage.duckdb import memory_cache as memory_cache_module
-from storage.duckdb.memory_cache import HEAD_MISSES, MAX_ANSWER_BYTES, MAX_ANSWERS, MemoryCache
+from storage.duckdb.memory_cache import (
+    HEAD_MISSES,
+    MAX_ANSWER_BYTES,
+    MAX_ANSWERS,
+    MemoryCache,
+)
 from storage.duckdb.reads import SessionHead, memory_head, memory_heads
 from storage.errors import NotFoundError
 from storage.models import (
@@ -28,6 +34,8 @@ from storage.models import (
     MemoryType,
     Message,
     RoleType,
+    SearchQuery,
+    SearchResult,
     SessionImport,
 )
 
@@ -41,6 +49,24 @@ QUESTIONS = [
 
 def message(content: str, message_uuid: str | None = None) -> Message:
     return Message(role="u", role_type=RoleType.user, content=content, uuid=message_uuid)
+
+
+SEARCHES = [
+    SearchQuery(text="first one two m3 m6 last three four five back imported new", limit=20),
+    SearchQuery(text="two last", limit=2, mmr_lambda=0.5),
+]
+
+
+def searches(store: DuckDBStore, session_id: str) -> list[list[SearchResult] | str]:
+    """The results of SEARCHES in the session (the rows the store keeps for them:
+    storage/duckdb/search_rows.py)."""
+    found: list[list[SearchResult] | str] = []
+    for query in SEARCHES:
+        try:
+            found.append(store.search(query.model_copy(update={"session_id": session_id})))
+        except NotFoundError as error:
+            found.append(str(error))
+    return found
 
 
 def answers(
@@ -102,6 +128,7 @@ def test_after_every_kind_of_write_the_answer_is_what_a_fresh_store_reads(
                 assert store.warm_memory() == len(store.list_sessions())
             answers(store, "s", as_json=True)  # kept by the cache
             answers(store, "s")
+            searches(store, "s")
             write()
             with DuckDBStore(path, summarizer=None, read_only=False) as fresh:
                 expected = answers(fresh, "s")
@@ -110,6 +137,7 @@ def test_after_every_kind_of_write_the_answer_is_what_a_fresh_store_reads(
                     for found in expected
                 ], name
                 assert answers(store, "s") == expected, name
+                assert searches(store, "s") == searches(fresh, "s"), name
 
 
 def test_a_read_after_a_concurrent_append_returned_sees_it(tmp_path: Path) -> None:
@@ -234,3 +262,53 @@ def test_warm_answers_are_kept_until_their_session_changes() -> None:
     too_large = b"x" * (memory_cache_module.MAX_WARM_BYTES + 1)
     assert cache.put_warm(cache.now(), [("a", 1, too_large)]) == 0
     assert MemoryCache(0).put_warm(cache.now(), [("a", 1, b"{}")]) == 0
+
+
+def test_search_rows_read_before_a_change_to_their_session_are_not_kept() -> None:
+    cache = MemoryCache()
+    read_at = cache.now()
+    cache.changed([7])  # committed while the rows were being read
+    assert cache.put_rows(7, read_at, b"rows of 7")
+    assert cache.rows(7) is None
+    cache.put_rows(7, cache.now(), b"rows of 7")
+    cache.changed([8])  # another session: the rows stay
+    assert cache.rows(7) == b"rows of 7"
+    cache.changed([7])
+    assert cache.rows(7) is None
+    cache.put_rows(7, cache.now(), b"rows of 7")
+    cache.changed(None)
+    assert cache.rows(7) is None
+
+
+def test_search_rows_are_kept_up_to_their_size_limit() -> None:
+    """The least recently used go to make room; a warm-up (no eviction) keeps what fits."""
+    cache = MemoryCache(max_rows_bytes=10)
+    for key in (1, 2):
+        assert cache.put_rows(key, cache.now(), b"four")
+    cache.rows(1)
+    assert cache.put_rows(3, cache.now(), b"four")
+    assert (cache.rows(1), cache.rows(2), cache.rows(3)) == (b"four", None, b"four")
+    assert not cache.put_rows(4, cache.now(), b"four", evict=False)  # 8 + 4 > 10
+    assert not cache.put_rows(5, cache.now(), b"eleven char")  # never fits
+    assert (cache.rows(1), cache.rows(3)) == (b"four", b"four")
+    assert not MemoryCache(0).keeps_rows  # no memory cache, no rows
+
+
+def test_a_warm_up_keeps_the_search_rows_that_fit(tmp_path: Path) -> None:
+    """`warm_memory` keeps the search rows of the recent small sessions, the most
+    recent first, as far as they fit; searches find what a store without them finds."""
+    path = tmp_path / "x.duckdb"
+    with DuckDBStore(path, summarizer=None) as writer:
+        for n in range(4):
+            writer.add_memory(f"s{n}", [message(f"kayak {n} river " * 10) for _ in range(3)])
+    with DuckDBStore(path, summarizer=None) as store:
+        store.warm_memory()
+        kept = [store._memory_cache.rows(key) for key in (4, 3, 2, 1)]  # newest first
+        assert all(kept)
+        with DuckDBStore(path, summarizer=None, memory_cache=0) as bare:
+            for n in range(4):
+                assert searches(store, f"s{n}") == searches(bare, f"s{n}")
+    room = 2 * 3 * search_rows.ESTIMATED_BYTES  # two sessions of three messages, by estimate
+    with DuckDBStore(path, summarizer=None, search_cache=room) as store:
+        store.warm_memory()
+        assert [store._memory_cache.rows(key) for key in (4, 3, 2, 1)] == [*kept[:2], None, None]

@@ -31,6 +31,7 @@ from storage.metadata_filter import (
     where_json,
 )
 from storage.models import Message, SearchQuery
+from tests.examples import examples
 
 # --- the reference: the filter read in plain Python ------------------------------------
 
@@ -158,7 +159,7 @@ _sessions = count()
 
 
 @settings(
-    max_examples=20,
+    max_examples=examples(20),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from storage.duckdb import DuckDBStore
 from storage.models import Message, RoleType, SessionImport, SessionOrder, SessionQuery
+from tests.examples import examples
 from zeptui.cli import cli
 from zeptui.importers.zep import ZepImporter
 
@@ -131,7 +132,9 @@ def write_with(
 
 @pytest.mark.parametrize("path_name", PATHS)
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(10),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(ops=store_ops, sessions_of_lines=file_lines)
 def test_every_write_path_keeps_order_in_any_store(

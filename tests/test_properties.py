@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from storage.duckdb import DuckDBStore
 from storage.metadata import merge_metadata, without_system
 from storage.models import Message, SessionOrder, SessionQuery
+from tests.examples import examples
 
 keys = st.sampled_from(["a", "b", "c", "system", "nested", "ü"])
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=3))
@@ -62,7 +63,7 @@ def test_unprivileged_updates_never_touch_system(update: dict[str, Any]) -> None
     assert merged["system"] == {"intent": "kept"}
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(10), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     sizes=st.lists(st.integers(0, 4), min_size=0, max_size=12),
     limit=st.integers(1, 5),
@@ -96,7 +97,7 @@ def test_session_pages_cover_every_session_once(
         assert sorted(seen) == sorted(f"s{index}" for index in range(len(sizes)))
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(10), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(count=st.integers(0, 25), limit=st.integers(1, 7))
 def test_message_pages_cover_the_history_in_order(count: int, limit: int) -> None:
     with (

@@ -13,6 +13,7 @@ from storage.duckdb import DuckDBStore
 from storage.duckdb import terms as search
 from storage.duckdb.terms import ascii_terms
 from storage.models import Message
+from tests.examples import examples
 
 PIECES = (
     "SELECT list(term ORDER BY term) FROM (SELECT unnest(regexp_extract_all(piece, "
@@ -41,7 +42,7 @@ def terms(sql: str, text: str) -> list[str]:
     return row[0] or []
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(texts)
 def test_pieces_give_exactly_the_terms_of_the_whole_text(text: str) -> None:
     assert terms(PIECES, text) == terms(WHOLE, text)
@@ -52,7 +53,7 @@ def test_long_runs_without_separators_stay_whole() -> None:
         assert terms(PIECES, text) == terms(WHOLE, text)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(st.text(alphabet=st.characters(max_codepoint=127), max_size=200))
 def test_ascii_queries_are_read_in_python_as_the_index_reads_them(text: str) -> None:
     """ASCII texts are read without a query (`terms.ascii_terms`): a query's terms, and

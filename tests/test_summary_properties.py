@@ -25,6 +25,7 @@ from storage.models import Message, RoleType, SummaryInfo
 from storage.sentences import one_line, split_sentences
 from storage.summarizers import ExtractiveSummarizer, SummaryDraft
 from storage.tokens import count_message_tokens, count_tokens
+from tests.examples import examples
 from zeptui.importers import ImportOptions
 from zeptui.services.imports import ImportRun
 
@@ -148,7 +149,9 @@ _CONVERSATION = st.one_of(
     ),
 )
 
-_FAST = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_FAST = settings(
+    max_examples=examples(50), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @_FAST

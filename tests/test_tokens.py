@@ -19,6 +19,7 @@ from storage.tokens import (
     count_tokens,
     count_tokens_batch,
 )
+from tests.examples import examples
 
 OFFLINE = """
 import socket
@@ -92,7 +93,7 @@ _LINE = st.text(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(_LINE, st.booleans()), min_size=1, max_size=5))
 def test_lines_count_as_the_text_they_make(lines: list[tuple[str, bool]]) -> None:
     """A summary's tokens counted line by line (the known lines not encoded again) are

@@ -23,6 +23,10 @@ Each kept answer is also kept as its JSON, which a server sends as it is
 (perpetual, no lastn) of the most recently active sessions, as JSON only, up to
 MAX_WARM_BYTES, read in two queries (`DuckDBStore.warm_memory`); these answers are
 dropped on the same terms as the others.
+
+It also keeps, on the same terms, the rows a search of a small session scores, packed
+(storage/duckdb/search_rows.py), up to MAX_ROWS_BYTES in all: reading them is one
+DuckDB query of about 2.5 ms of CPU, most of a search's cost.
 """
 
 from __future__ import annotations
@@ -51,6 +55,9 @@ HEAD_MISSES = 32
 MAX_WARM_BYTES = 64 * 1024 * 1024
 """The JSON of the answers a warm-up keeps, at most (about 40 MiB for 10,000 sessions
 of a 1,000,000-message store)."""
+MAX_ROWS_BYTES = 256 * 1024 * 1024
+"""The packed search rows kept, at most (about 170 MiB for the 1,000,000-message store
+of bench/bench_store.py); the least recently used go first."""
 MAX_CHANGED_SESSIONS = 100_000
 """Sessions whose last change time is remembered; past that, everything counts as
 changed (and the list starts again), so the bookkeeping stays bounded."""
@@ -77,8 +84,11 @@ class _WarmAnswer:
 class MemoryCache:
     """Recent `get_memory` answers, dropped as soon as a write may change them."""
 
-    def __init__(self, max_answers: int = MAX_ANSWERS) -> None:
+    def __init__(
+        self, max_answers: int = MAX_ANSWERS, max_rows_bytes: int = MAX_ROWS_BYTES
+    ) -> None:
         self._max_answers = max_answers
+        self._max_rows_bytes = max_rows_bytes if max_answers else 0
         self._lock = threading.Lock()
         self._answers: OrderedDict[Question, _Answer] = OrderedDict()
         self._clock = 0
@@ -91,6 +101,9 @@ class MemoryCache:
         self._head_misses = 0
         """Reads that found no head since everything last changed; at HEAD_MISSES the
         heads are read together (once: the count goes on past it)."""
+        self._rows: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
+        """Session key -> (read at, its packed search rows)."""
+        self._rows_bytes = 0
 
     @property
     def keeps_answers(self) -> bool:
@@ -201,6 +214,50 @@ class MemoryCache:
                 if self._still_true(head.key, read_at):
                     self._heads[session_id] = (read_at, head)
 
+    def rows(self, key: int) -> bytes | None:
+        """The kept search rows of session `key` that no change has touched since
+        they were read."""
+        with self._lock:
+            kept = self._rows.get(key)
+            if kept is None:
+                return None
+            if not self._still_true(key, kept[0]):
+                self._drop_rows(key)
+                return None
+            self._rows.move_to_end(key)
+            return kept[1]
+
+    def put_rows(self, key: int, read_at: int, packed: bytes, *, evict: bool = True) -> bool:
+        """Keep the search rows of session `key` read after `read_at`, unless a change
+        came since; the least recently used go to make room (`evict`), else rows that
+        do not fit are not kept. Whether there was room."""
+        with self._lock:
+            if len(packed) > self._max_rows_bytes - (0 if evict else self._rows_bytes):
+                return False
+            if self._still_true(key, read_at):
+                self._drop_rows(key)
+                self._rows[key] = (read_at, packed)
+                self._rows_bytes += len(packed)
+                while self._rows_bytes > self._max_rows_bytes:
+                    self._drop_rows(next(iter(self._rows)))
+            return True
+
+    @property
+    def keeps_rows(self) -> bool:
+        """Whether it keeps search rows."""
+        return bool(self._max_rows_bytes)
+
+    @property
+    def rows_room(self) -> int:
+        """The bytes of search rows it has room for."""
+        with self._lock:
+            return self._max_rows_bytes - self._rows_bytes
+
+    def _drop_rows(self, key: int) -> None:
+        kept = self._rows.pop(key, None)
+        if kept is not None:
+            self._rows_bytes -= len(kept[1])
+
     def changed(self, keys: Collection[int] | None) -> None:
         """A write committed: it changed the sessions `keys` (None: anything)."""
         with self._lock:
@@ -211,10 +268,13 @@ class MemoryCache:
                 self._answers.clear()
                 self._warm.clear()
                 self._heads.clear()
+                self._rows.clear()
+                self._rows_bytes = 0
                 self._head_misses = 0
                 return
             for key in keys:
                 self._changed_at[key] = self._clock
+                self._drop_rows(key)
 
     def _still_true(self, key: int, read_at: int) -> bool:
         return self._everything_changed_at <= read_at and self._changed_at.get(key, 0) <= read_at

@@ -301,7 +301,7 @@ def get_memory(
     # Without lastn, Zep v0.27.2 returns the messages after the summary point, capped
     # at the window.
     ids = _newest(cursor, head.key, 0, lastn) if lastn else head.recent
-    return memory_from(head, rows_by_id(cursor, list(ids)), memory_type)
+    return memory_from(head, rows_by_id(cursor, list(ids), head.key), memory_type)
 
 
 def memory_from(head: SessionHead, rows: list[tuple[Any, ...]], memory_type: MemoryType) -> Memory:
@@ -333,13 +333,15 @@ def default_memories(
             yield session_id, head, memory_from(head, rows_of_head, MemoryType.perpetual)  # type: ignore[arg-type]
 
 
-def rows_by_id(cursor: Cursor, ids: list[int]) -> list[tuple[Any, ...]]:
-    """Full message rows (MESSAGE_COLUMNS) for `ids`, oldest first.
+def rows_by_id(cursor: Cursor, ids: list[int], key: int) -> list[tuple[Any, ...]]:
+    """Full message rows (MESSAGE_COLUMNS) for `ids` of session `key`, oldest first.
 
     Choosing ids first and fetching whole rows second keeps wide columns out
     of sorts. When the ids lie close together (a session's recent messages
     usually do), a plain id range lets DuckDB's zone maps skip the rest of the
-    table, and the few rows in between are dropped here.
+    table, and the few rows in between are dropped here. Otherwise the session's
+    key does (messages lie mostly in the order of their session's key): the ids
+    alone made it a scan of the whole table's ids, a quarter more CPU.
     """
     if not ids:
         return []
@@ -354,8 +356,8 @@ def rows_by_id(cursor: Cursor, ids: list[int]) -> list[tuple[Any, ...]]:
         return [row[1:] for row in rows if row[0] in wanted]
     return cursor.execute(
         f"SELECT {MESSAGE_COLUMNS} FROM messages m "
-        "WHERE m.id IN (SELECT unnest(?::BIGINT[])) ORDER BY m.id",
-        [ids],
+        "WHERE m.session_key = ? AND m.id IN (SELECT unnest(?::BIGINT[])) ORDER BY m.id",
+        [key, ids],
     ).fetchall()
 
 
@@ -374,7 +376,7 @@ def list_messages(cursor: Cursor, session_id: str, limit: int, page: int) -> Mes
         sql += " LIMIT ? OFFSET ?"
         params += [limit, max(page - 1, 0) * limit]
     ids = [int(row[0]) for row in cursor.execute(sql, params).fetchall()]
-    messages = [message_from_row(row) for row in rows_by_id(cursor, ids)]
+    messages = [message_from_row(row) for row in rows_by_id(cursor, ids, key)]
     return MessageListResponse(messages=messages, total_count=total, row_count=len(messages))
 
 

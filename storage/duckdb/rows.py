@@ -99,11 +99,23 @@ SESSION_COLUMNS = (
     f"{_time_sql('s.ended_at')}, s.message_count, s.total_tokens, {_time_sql('s.last_activity')}"
 )
 """A session (`s`) with its aggregates: for `session_from_row` and `session_info_from_row`."""
+
+
 # Uuids are read as text: Python's UUID objects cost more to make than the row's reading.
-MESSAGE_COLUMNS = (
-    f"m.uuid::VARCHAR, {_time_sql('m.created_at')}, {_time_sql('m.updated_at')}, m.role, "
-    "m.role_type, m.content, m.token_count, m.metadata"
-)
+def message_columns(time_function: str = "") -> str:
+    """MESSAGE_COLUMNS, with the SQL function `time_function` (if any) applied to the
+    times."""
+
+    def time(column: str) -> str:
+        return f"{time_function}({_time_sql(column)})" if time_function else _time_sql(column)
+
+    return (
+        f"m.uuid::VARCHAR, {time('m.created_at')}, {time('m.updated_at')}, m.role, "
+        "m.role_type, m.content, m.token_count, m.metadata"
+    )
+
+
+MESSAGE_COLUMNS = message_columns()
 """A message (`m`): for `message_from_row`."""
 SUMMARY_COLUMNS = (
     f"x.uuid, {_time_sql('x.created_at')}, x.content, x.token_count, x.recent_message_uuid, "

@@ -44,13 +44,20 @@ from storage.duckdb import (
     reads,
     restore,
     search,
+    search_rows,
     summaries,
     writes,
     zep_jsonl,
 )
 from storage.duckdb.appends import GroupCommit
 from storage.duckdb.connection import LOCK_WAIT_SECONDS, Cursor, Database
-from storage.duckdb.memory_cache import MAX_ANSWERS, MAX_HEADS, MemoryCache, Question
+from storage.duckdb.memory_cache import (
+    MAX_ANSWERS,
+    MAX_HEADS,
+    MAX_ROWS_BYTES,
+    MemoryCache,
+    Question,
+)
 from storage.duckdb.rows import within_limits
 from storage.errors import InvalidInputError, MessageConflictError
 from storage.models import (
@@ -128,7 +135,9 @@ class DuckDBStore(
     DuckDB's memory, which otherwise grows to 80% of RAM; beyond it DuckDB spills to
     a temporary directory beside the file (`zeptui import` sets it, so big imports
     run in flat memory). `memory_cache` is how many `get_memory` answers are kept
-    until a write changes them (storage/duckdb/memory_cache.py; 0 keeps none).
+    until a write changes them (storage/duckdb/memory_cache.py; 0 keeps none), and
+    `search_cache` how many bytes of small sessions' rows are kept for their searches
+    (storage/duckdb/search_rows.py; 0 keeps none; kept only with the memory cache).
     """
 
     def __init__(
@@ -144,6 +153,7 @@ class DuckDBStore(
         clock: Callable[[], datetime] | None = None,
         memory_limit: str | None = None,
         memory_cache: int = MAX_ANSWERS,
+        search_cache: int = MAX_ROWS_BYTES,
     ) -> None:
         if message_window < 2:
             raise InvalidInputError(f"message window must be at least 2, not {message_window}")
@@ -167,7 +177,7 @@ class DuckDBStore(
             clock=clock,
         )
         self._index_statistics = ranking.IndexStatistics(lambda: self._db.generation)
-        self._memory_cache = MemoryCache(memory_cache)
+        self._memory_cache = MemoryCache(memory_cache, search_cache)
         """Recent memory answers, dropped by the writes that change them."""
         self._db.changed = self._memory_cache.changed
         self._appends = GroupCommit(self._db, self._schedule_summaries)
@@ -295,6 +305,10 @@ class DuckDBStore(
         cursor = self._db.cursor()
         heads = reads.memory_heads(cursor, MAX_HEADS, self._window)
         cache.put_heads(read_at, heads)
+        self._index_statistics.warm(cursor)
+        if cache.keeps_rows:
+            small = [h for _, h in heads if h.messages <= ranking.SMALL_SESSION]
+            search_rows.warm(cursor, cache, read_at, [(h.key, h.messages) for h in small])
         return cache.put_warm(
             read_at,
             (
@@ -572,6 +586,7 @@ class DuckDBStore(
             query,
             self._index_statistics,
             session=None if head is None else (head.key, head.messages),
+            kept=self._memory_cache,
         )
 
     def purge(

@@ -54,30 +54,55 @@ def build_store(
     """A store with sample data (and `sessions`), on a fixed clock.
 
     Most app tests are written against `APP_SAMPLES` (their sessions, order and
-    counts); `samples=None` loads every bundled sample, as `zeptui demo` does.
+    counts); `samples=None` loads every bundled sample, as `zeptui demo` does. The
+    samples are imported once per process and copied (a copy costs a millisecond, an
+    import a few hundred).
     """
-    with DuckDBStore(path, clock=lambda: FIXED_NOW, background_summaries=False) as store:
-        for sample in sample_files():
-            if samples is None or sample.name in samples:
-                import_file(store, sample)
-        if sessions:
-            store.import_sessions(sessions)
+    if samples != ():
+        shutil.copyfile(_samples_template(samples), path)
+    if samples == () or sessions:
+        with _fixed_clock_store(path) as store:
+            if sessions:
+                store.import_sessions(sessions)
     return path
+
+
+def _fixed_clock_store(path: Path) -> DuckDBStore:
+    return DuckDBStore(path, clock=lambda: FIXED_NOW, background_summaries=False)
+
+
+_TEMPLATES: dict[tuple[str, ...] | None, Path] = {}
+"""Stores of sample data already imported in this process, by `samples`."""
+_TEMPLATE_FOLDERS: list[Path] = []
+"""Where they are (pytest's temporary folder, set for the session)."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _template_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    _TEMPLATE_FOLDERS.append(tmp_path_factory.mktemp("samples"))
+
+
+def _samples_template(samples: tuple[str, ...] | None) -> Path:
+    if samples not in _TEMPLATES:
+        path = _TEMPLATE_FOLDERS[-1] / f"samples{len(_TEMPLATES)}.duckdb"
+        with _fixed_clock_store(path) as store:
+            for sample in sample_files():
+                if samples is None or sample.name in samples:
+                    import_file(store, sample)
+        _TEMPLATES[samples] = path
+    return _TEMPLATES[samples]
 
 
 @pytest.fixture(scope="session")
-def sample_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample store, built once per test session (per worker)."""
-    return build_store(tmp_path_factory.mktemp("template") / "sample.duckdb")
+def sample_template() -> Path:
+    """The store of `APP_SAMPLES`, built once per test session (per worker)."""
+    return _samples_template(APP_SAMPLES)
 
 
 @pytest.fixture
-def sample_db(tmp_path: Path, sample_template: Path) -> Path:
-    """A fresh copy of the sample store for one test (a copy costs a millisecond, a
-    build a few hundred)."""
-    path = tmp_path / "sample.duckdb"
-    shutil.copyfile(sample_template, path)
-    return path
+def sample_db(tmp_path: Path) -> Path:
+    """A fresh store of `APP_SAMPLES` for one test."""
+    return build_store(tmp_path / "sample.duckdb")
 
 
 def make_app(path: Path, location: str = "sample.duckdb") -> ZeptuiApp:

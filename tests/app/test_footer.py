@@ -96,6 +96,24 @@ async def test_at_80x24_the_footer_shows_the_flows_help_quit_and_palette(app: Ze
             assert said & listed, binding_id
 
 
+async def test_the_footer_keeps_its_keys_until_the_keys_to_show_change(app: ZeptuiApp) -> None:
+    """Every change of focus tells the footer; it composes its keys again (a widget per
+    key) only when what it shows changes."""
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        before = list(app.screen.query(FooterKey))
+        app.screen.refresh_bindings()
+        await settle(pilot)
+        kept = list(app.screen.query(FooterKey))
+        assert len(kept) == len(before)
+        assert all(now is then for now, then in zip(kept, before, strict=True))
+        await pilot.press("tab")  # the transcript: its main key instead of the list's
+        await settle(pilot)
+        after = list(app.screen.query(FooterKey))
+        assert footer(app) != [f"{key.key_display} {key.description}" for key in before]
+        assert not any(now is then for now in after for then in before)
+
+
 async def test_a_dialog_leaves_the_footer_behind_it_as_it_was(app: ZeptuiApp) -> None:
     # The palette has no footer of its own: the main screen's shows through, and must
     # not turn on keys that are off there (Restore in the live list).

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import httpx
+from starlette.types import ASGIApp
+from starlette.types import Message as Message_
 
 from storage.models import CreateSessionRequest, Message
 from tests.server.conftest import Served
+from zeptui.server import create_app
 from zeptui.server.listing import CHUNK
 
 
@@ -27,3 +33,44 @@ def test_long_lists_stream_whole_and_exact(served: Served) -> None:
         wanted = [f"m{n}" for n in range(size, min(2 * size, count))]
         assert [m["content"] for m in second.json()["messages"]] == wanted
         assert second.json()["row_count"] == len(wanted)
+    # Each chunk read from the store goes out as one piece of the body, not a piece
+    # an item: Starlette takes each piece on a worker thread and sends it alone.
+    app = create_app(served.store)
+    for path, read in [
+        ("/api/v2/sessions", lambda body: [s["session_id"] for s in body]),
+        ("/api/v2/sessions/s0000/messages", lambda body: [m["content"] for m in body["messages"]]),
+    ]:
+        pieces = asyncio.run(_body_pieces(app, path))
+        assert len(pieces) <= count // CHUNK + 2, path  # the chunks, and the closing
+        assert len(read(json.loads(b"".join(pieces)))) == count, path
+
+
+async def _body_pieces(app: ASGIApp, path: str) -> list[bytes]:
+    """The pieces of the body `app` sends for a GET of `path`."""
+    pieces: list[bytes] = []
+    requests = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> Message_:
+        if requests:
+            return requests.pop()
+        await asyncio.sleep(60)  # (the client stays; the app stops waiting once it sent all)
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message_) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            pieces.append(message["body"])
+
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"test")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    await app(scope, receive, send)
+    return pieces

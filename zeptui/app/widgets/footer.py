@@ -62,6 +62,10 @@ has two bindings); a key not named here comes after them."""
 Shown = tuple[Binding, bool, str]
 """A binding the footer shows, whether it is enabled, and its tooltip."""
 
+FooterKeyArgs = tuple[str, str, str, str, bool, str]
+"""A key as the footer shows it: key, key display, description, action, disabled,
+tooltip."""
+
 
 def fitting(
     keys: Sequence[Shown], width: int, key_display: Callable[[Binding], str]
@@ -103,10 +107,11 @@ class FittingFooter(Footer):
     def __init__(self) -> None:
         super().__init__(show_command_palette=False, compact=True)
         self._laid_out_for = 0
+        self._shown: list[FooterKeyArgs] | None = None
+        """The keys composed last, or None before the first keys."""
 
-    def compose(self) -> ComposeResult:
-        if not self._bindings_ready:
-            return
+    def _keys(self) -> list[FooterKeyArgs]:
+        """The keys to show now, as FooterKey's arguments."""
         # One key per action, the first Textual lists (the focused widget's first).
         by_action: dict[str, Shown] = {}
         for _, binding, enabled, tooltip in self.screen.active_bindings.values():
@@ -115,15 +120,36 @@ class FittingFooter(Footer):
         width = self.size.width or self.app.size.width
         self._laid_out_for = width
         get_key_display = self.app.get_key_display
-        for binding, enabled, tooltip in fitting(list(by_action.values()), width, get_key_display):
-            yield FooterKey(
+        return [
+            (
                 binding.key,
                 get_key_display(binding),
                 binding.description,
                 binding.action,
-                disabled=not enabled,
-                tooltip=tooltip,
+                not enabled,
+                tooltip,
+            )
+            for binding, enabled, tooltip in fitting(
+                list(by_action.values()), width, get_key_display
+            )
+        ]
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        self._shown = self._keys()
+        for key, key_display, description, action, disabled, tooltip in self._shown:
+            yield FooterKey(
+                key, key_display, description, action, disabled=disabled, tooltip=tooltip
             ).data_bind(compact=Footer.compact)
+
+    async def recompose(self) -> None:
+        """Compose again only when the keys to show change: the footer hears of every
+        change of focus, and most leave its keys as they were (a compose mounts a
+        widget per key)."""
+        if self._shown is not None and self._bindings_ready and self._keys() == self._shown:
+            return
+        await super().recompose()
 
     def on_resize(self, event: events.Resize) -> None:
         if event.size.width != self._laid_out_for:
