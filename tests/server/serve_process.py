@@ -35,7 +35,7 @@ class Server:
 
     @property
     def url(self) -> str:
-        found = re.search(r"listening on (http://\S+)", self.banner[0])
+        found = re.search(r"listening on (http://\S+)", "\n".join(self.banner))
         assert found, self.banner
         return found.group(1)
 

@@ -49,6 +49,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, llm: FakeLLM) -> Iterator[S
 
 def test_the_banner_says_where_what_and_how(server: Server) -> None:
     banner = "\n".join(server.banner)
+    # The warm-up first (seconds on a large file: a silent start would look hung).
+    assert server.banner[0] == "zeptui serve: reading the recent sessions into memory first…"
+    assert server.banner[1].startswith("zeptui serve: listening on ")
     assert server.url.startswith("http://127.0.0.1:") and not server.url.endswith(":0")
     assert f"database        {server.path}" in banner
     assert "API key         required (the value of $TEST_ZEP_KEY)" in banner

@@ -104,6 +104,9 @@ def serve(
             store_path=path,
             log_level=server.log_level,
             on_start=lambda listening: _banner(listening, path, settings),
+            on_warm_up=lambda: click.echo(
+                "zeptui serve: reading the recent sessions into memory first…"
+            ),
             interrupted_again=stop_at_once,
             listener=listener,
         )

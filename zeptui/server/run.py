@@ -163,6 +163,7 @@ def serve(
     store_path: Path | None,
     log_level: str = "info",
     on_start: Callable[[Listening], None] = lambda _listening: None,
+    on_warm_up: Callable[[], None] = lambda: None,
     interrupted_again: Callable[[], None] | None = None,
     listener: socket.socket | None = None,
 ) -> None:
@@ -171,6 +172,8 @@ def serve(
     `listener` is a socket from `listen(host, port, ...)` (`zeptui serve` binds it
     before it opens the store, so a port in use changes nothing); without one, one is
     bound here. It is closed when the server stops.
+    `on_warm_up` is called before the store reads its recent sessions into memory (a
+    few seconds on a large file: the CLI says so, or a silent start looks hung).
     `interrupted_again` is called when a second signal comes while the first one's
     graceful stop is under way (the CLI exits at once there); without it, uvicorn's
     own (a second Ctrl-C stops waiting for the requests in flight)."""
@@ -200,6 +203,7 @@ def serve(
 
     answers = offered(store, MemoryAnswers)
     if answers is not None:  # the recent sessions' memory, read before the first request
+        on_warm_up()
         answers.warm_memory()
     if store_path is not None:
         write_discovery(store_path, Discovery(url, os.getpid(), token, str(store_path)))
