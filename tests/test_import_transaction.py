@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from storage.capabilities import ImportInterrupted
-from storage.duckdb import DuckDBStore
+from storage.duckdb import DuckDBStore, zep_jsonl
 from storage.models import Message, RoleType, SessionImport
+from storage.tokens import count_tokens_batch
 from tests.server.conftest import Served, serve, served
 from tests.store_tables import every_table
 from zeptui.app.transfer import Progress, cancel_line, cancel_note
@@ -183,6 +184,56 @@ def test_interrupt_stops_the_statement_under_way(tmp_path: Path) -> None:
                 finished.set()
                 thread.join(10)
     assert every_table(path) == before
+
+
+def test_a_cancel_while_tokens_are_counted_stops_at_the_next_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counting the tokens of a big file's messages (no statement runs, so nothing to
+    interrupt in DuckDB) goes a batch at a time: a cancel waits one batch, not all."""
+    path = tmp_path / "s.duckdb"
+    with DuckDBStore(path, summarizer=None) as store:
+        store.add_memory("s", [Message(role="u", role_type=RoleType.user, content="kept")])
+    before = every_table(path)
+    monkeypatch.setattr(zep_jsonl, "TOKEN_BATCH", 20)
+    batches: list[int] = []
+    big = zep_lines(tmp_path / "big.jsonl", 10, 20)
+    with (
+        DuckDBStore(path, summarizer=None) as store,
+        pytest.raises(ImportInterrupted),
+        store.import_transaction() as transaction,
+    ):
+
+        def counting(texts: list[str], threads: int = 0) -> list[int]:
+            batches.append(len(texts))
+            transaction.interrupt()  # the cancel comes while the first batch counts
+            return count_tokens_batch(texts, threads)
+
+        monkeypatch.setattr(zep_jsonl, "count_tokens_batch", counting)
+        store.import_zep_jsonl(big, "big")
+    assert batches[:1] == [20] and len(batches) <= 2  # the one counting, perhaps the next
+    assert every_table(path) == before
+
+
+def test_ctrl_c_while_tokens_are_counted_stops_the_count_at_the_next_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C raises KeyboardInterrupt in the import's thread, not through the
+    transaction: the import sets `stop`, and the counting thread ends its batch there
+    (the with-block of its pool waits for it; it used to count every batch left)."""
+    monkeypatch.setattr(zep_jsonl, "TOKEN_BATCH", 2)
+    stop = threading.Event()
+    batches: list[list[str]] = []
+
+    def counting(texts: list[str], threads: int = 0) -> list[int]:
+        batches.append(texts)
+        stop.set()  # Ctrl-C while the first batch counts
+        return count_tokens_batch(texts, threads)
+
+    monkeypatch.setattr(zep_jsonl, "count_tokens_batch", counting)
+    texts = [f"text {n}" for n in range(10)]
+    assert zep_jsonl._count_in_batches(texts, lambda: None, stop) == count_tokens_batch(texts[:2])
+    assert batches == [texts[:2]]
 
 
 def test_on_a_server_a_cancel_keeps_the_files_finished_before_it(

@@ -178,12 +178,14 @@ class Database:
         else:
             call()
 
-    def check_interrupted(self) -> None:
-        """Raise `ImportInterrupted` if this thread's `transaction` block was
-        interrupted (long writes call it between their statements)."""
+    def interruption_check(self) -> Callable[[], None]:
+        """What raises `ImportInterrupted` once this thread's `transaction` block is
+        interrupted (a no-op outside one): long writes call it between their steps,
+        from any thread (their helper threads see a cancel too)."""
         transaction = self._transaction
         if transaction is not None and transaction.thread == threading.get_ident():
-            transaction.check()
+            return transaction.check
+        return lambda: None
 
     @contextmanager
     def serialised(self) -> Iterator[None]:

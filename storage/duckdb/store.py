@@ -429,7 +429,7 @@ class DuckDBStore(
         `zeptui.importers.zep`, many times faster. Raises `BulkImportDeclined`
         (before writing anything) for a file that needs the reference reader.
         """
-        clock = zep_jsonl.Stopwatch(self._db.check_interrupted)
+        clock = zep_jsonl.Stopwatch(self._db.interruption_check())
         # The new sessions' messages, kept for their summaries: no reading them back.
         kept: dict[int, list[StoredMessage]] | None = (
             {} if self._scheduler() is not None and not self._read_only else None

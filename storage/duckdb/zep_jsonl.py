@@ -18,6 +18,7 @@ summaries, so that the summary run need not read them back.
 
 from __future__ import annotations
 
+import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
@@ -431,9 +432,14 @@ def _count_staged_tokens(
         with ThreadPoolExecutor(1, thread_name_prefix="zeptui-count") as pool:
             # One counting thread: DuckDB keeps the other core busy, and two
             # would contend for the GIL (a third more CPU for short texts).
-            counting = pool.submit(count_tokens_batch, texts, 1)
-            alongside()
-            counts = counting.result()
+            stop = threading.Event()
+            counting = pool.submit(_count_in_batches, texts, clock.check, stop)
+            try:
+                alongside()
+                counts = counting.result()
+            except BaseException:  # a failure, a cancel, Ctrl-C (KeyboardInterrupt)
+                stop.set()  # the count ends with its batch under way
+                raise
         if keep is not None:
             keep(columns, counts)
         _insert_counts(cursor, columns[6], counts)
@@ -447,6 +453,21 @@ def _count_staged_tokens(
         _insert_counts(cursor, [row[0] for row in batch], counts)
         clock.lap("tokens")
     alongside()
+
+
+def _count_in_batches(
+    texts: list[str], check: Callable[[], None], stop: threading.Event
+) -> list[int]:
+    """The token counts of `texts`, `TOKEN_BATCH` at a time on one thread; `check`
+    (a cancel raises there) and `stop` are seen between batches: a cancel waits for
+    one batch, not for them all."""
+    counts: list[int] = []
+    for low in range(0, len(texts), TOKEN_BATCH):
+        check()
+        if stop.is_set():
+            break
+        counts += count_tokens_batch(texts[low : low + TOKEN_BATCH], 1)
+    return counts
 
 
 def _insert_counts(cursor: Cursor, seqs: Sequence[int], counts: list[int]) -> None:
@@ -508,6 +529,11 @@ class Stopwatch:
         self.laps: dict[str, float] = {}
         self._last = time.perf_counter()
         self._check = check
+
+    def check(self) -> None:
+        """Stop here if `check` says so (between the steps of a phase; from any
+        thread, when `check` is)."""
+        self._check()
 
     def lap(self, name: str) -> None:
         self._check()
