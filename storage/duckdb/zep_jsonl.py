@@ -528,15 +528,11 @@ class Stopwatch:
     def __init__(self, check: Callable[[], None] = lambda: None) -> None:
         self.laps: dict[str, float] = {}
         self._last = time.perf_counter()
-        self._check = check
-
-    def check(self) -> None:
-        """Stop here if `check` says so (between the steps of a phase; from any
-        thread, when `check` is)."""
-        self._check()
+        self.check = check
+        """Raises to stop the operation (between its steps, and at each lap)."""
 
     def lap(self, name: str) -> None:
-        self._check()
+        self.check()
         now = time.perf_counter()
         self.laps[name] = self.laps.get(name, 0.0) + now - self._last
         self._last = now
