@@ -226,24 +226,18 @@ class _PostedImportProgress:
         self.file = ""
         self.last = 0.0
 
-    def _post(self, counts: ImportCounts, phase: str = "") -> None:
+    def _post(self, counts: ImportCounts) -> None:
         self.last = time.monotonic()
-        total = bar_total(self.expected, counts.files)
-        done = counts.messages if self.expected else counts.done
-        self.target.post_message(
-            Progressed(
-                Progress(
-                    total,
-                    done,
-                    counts.sessions,
-                    counts.messages,
-                    counts.started,
-                    self.file,
-                    phase,
-                    counts.all_or_nothing,
-                )
-            )
+        progress = Progress(
+            bar_total(self.expected, counts.files),
+            counts.messages if self.expected else counts.done,
+            counts.sessions,
+            counts.messages,
+            counts.started,
+            self.file,
+            all_or_nothing=counts.all_or_nothing,
         )
+        self.target.post_message(Progressed(progress))
 
     def file_started(self, name: str, counts: ImportCounts) -> None:
         self.file = name
