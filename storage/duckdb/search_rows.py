@@ -78,14 +78,14 @@ def session_rows(
     """The live messages of session `key` (live, and small), kept or read and kept, as
     `unpack` gives them."""
     kept = cache.rows(key)
-    if kept is None:
-        read_at = cache.now()
-        # A constant filter: DuckDB's zone maps skip the row groups without the session.
-        rows = cursor.execute(ROWS_SQL.format(where="m.session_key = ?"), [key]).fetchall()
-        kept = pack(rows)
-        if cache.keeps_rows:
-            cache.put_rows(key, read_at, kept)
-    return unpack(kept, session_id)
+    if kept is not None:
+        return unpack(kept, session_id)
+    read_at = cache.now()
+    # A constant filter: DuckDB's zone maps skip the row groups without the session.
+    rows = cursor.execute(ROWS_SQL.format(where="m.session_key = ?"), [key]).fetchall()
+    if cache.keeps_rows:
+        cache.put_rows(key, read_at, pack(rows))
+    return [(row[0], session_id, *row[2:]) for row in rows]  # as `unpack` gives them
 
 
 def warm(
