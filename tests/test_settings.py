@@ -333,40 +333,35 @@ def test_an_invalid_config_file_is_never_overwritten(isolated_settings: Path) ->
     "args", [["--help"], ["--version"], ["config", "path"], ["sessions", "--help"]]
 )
 def test_commands_that_need_no_store_import_no_heavy_module(args: list[str]) -> None:
-    script = (
-        "import sys\n"
-        "from zeptui.cli import main\n"
-        "try:\n"
-        f"    main({args!r})\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "heavy = ('pydantic', 'duckdb', 'rich', 'textual', 'tomlkit', 'storage.models')\n"
-        "print(' '.join(name for name in heavy if name in sys.modules))\n"
-    )
+    code = f"from zeptui.cli import main\ntry:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+    heavy = ("pydantic", "duckdb", "rich", "textual", "tomlkit", "storage.models")
     env = {**os.environ, "ZEPTUI_CONFIG_DIR": "/nonexistent-zeptui-config"}
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=env,
-        timeout=60, check=True,
-    )  # fmt: skip
-    assert result.stdout.splitlines()[-1] == ""
+    assert heavy_modules_loaded(code, heavy, env=env) == []
 
 
 def test_finding_no_server_for_a_file_imports_no_heavy_module(tmp_path: Path) -> None:
     """The app's start asks whether a server holds the file before its first frame:
     when none does, that must not load the models (pydantic) on the way."""
-    script = (
+    code = (
         "import sys\n"
         "from pathlib import Path\n"
         "from zeptui.compose import _served\n"
         "assert _served(Path(sys.argv[1])) is None\n"
-        "heavy = ('pydantic', 'duckdb', 'storage.models', 'storage.capabilities')\n"
-        "print(' '.join(name for name in heavy if name in sys.modules))\n"
     )
+    heavy = ("pydantic", "duckdb", "storage.models", "storage.capabilities")
+    assert heavy_modules_loaded(code, heavy, str(tmp_path / "unserved.duckdb")) == []
+
+
+def heavy_modules_loaded(
+    code: str, heavy: tuple[str, ...], *argv: str, env: dict[str, str] | None = None
+) -> list[str]:
+    """Which of `heavy` a fresh interpreter has imported once it has run `code`."""
+    script = f"{code}import sys\nprint(' '.join(n for n in {heavy!r} if n in sys.modules))\n"
     result = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "unserved.duckdb")],
-        capture_output=True, text=True, cwd=ROOT, timeout=60, check=True,
+        [sys.executable, "-c", script, *argv], capture_output=True, text=True, cwd=ROOT,
+        env=env, timeout=60, check=True,
     )  # fmt: skip
-    assert result.stdout.splitlines()[-1] == ""
+    return result.stdout.splitlines()[-1].split()
 
 
 def test_a_store_target_is_a_file_or_a_refused_url() -> None:
