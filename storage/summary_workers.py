@@ -14,13 +14,13 @@ and the failure is raised.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import pickle
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
+from storage import processes
 from storage.models import SummaryInfo
 from storage.summarizers import Summarizer, SummarizerError
 from storage.summary_scheduler import (
@@ -51,27 +51,10 @@ summarizer need not be picklable, and those messages need not be sent)."""
 
 
 def worker_count(sessions: int) -> int:
-    """Worker processes for a run of `sessions`: one per core, or 0 for a run in this
-    process (a small run, one core, a machine busy with other work, or no `fork`).
-
-    Workers cost CPU time of their own (sending backlogs, a forked process's copied
-    pages): they pay only on cores that would otherwise wait. So a machine whose load
-    average reaches its cores plus one (this import's own work counts about one) keeps
-    the run in this process.
-    """
-    if sessions < MIN_SESSIONS or "fork" not in multiprocessing.get_all_start_methods():
-        return 0
-    cores, load = _cores_and_load()
-    return cores if cores > 1 and load < cores + 1 else 0
-
-
-def _cores_and_load() -> tuple[int, float]:
-    """The cores this process may run on, and the machine's load average (1 minute)."""
-    if hasattr(os, "sched_getaffinity"):
-        cores = len(os.sched_getaffinity(0))
-    else:
-        cores = os.cpu_count() or 1
-    return cores, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    """Worker processes for a run of `sessions`: one per spare core
+    (`storage.processes.spare_cores`), or 0 for a run in this process (a small run,
+    or no core to spare)."""
+    return 0 if sessions < MIN_SESSIONS else processes.spare_cores()
 
 
 _Drafting = Future[tuple[list[list[SpanDraft]], Any]]

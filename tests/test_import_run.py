@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from storage import summary_scheduler, summary_workers
+from storage import processes, summary_scheduler, summary_workers
 from storage.duckdb import DuckDBStore
 from storage.models import RoleType, Session, SessionOrder, SessionQuery
 from storage.summary_scheduler import Backlog
@@ -861,7 +861,7 @@ def test_progress_of_summaries_drafted_ahead(
     monkeypatch.setattr(summary_workers, "MIN_SESSIONS", 2)
     monkeypatch.setattr(summary_workers, "AHEAD_SESSIONS", 1)
     monkeypatch.setattr(summary_scheduler, "BATCH_SESSIONS", 1)
-    monkeypatch.setattr(summary_workers, "_cores_and_load", lambda: (2, 0.5))
+    monkeypatch.setattr(processes, "_cores_and_load", lambda: (2, 0.5))
     ahead: list[bool] = []
     drafted_ahead = summary_workers.Workers.drafted_ahead
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import summary_scheduler, summary_workers
+from storage import processes, summary_scheduler, summary_workers
 from storage.duckdb import DuckDBStore
 from storage.models import Message
 from storage.summarizers import ExtractiveSummarizer, SpokenMessage, SummaryDraft
@@ -84,7 +84,7 @@ def small_runs_in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     seen as two idle cores, whatever its load)."""
     monkeypatch.setattr(summary_workers, "MIN_SESSIONS", 4)
     monkeypatch.setattr(summary_scheduler, "BATCH_SESSIONS", 2)
-    monkeypatch.setattr(summary_workers, "_cores_and_load", lambda: (2, 0.5))
+    monkeypatch.setattr(processes, "_cores_and_load", lambda: (2, 0.5))
 
 
 def in_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, ...]]:
@@ -168,5 +168,5 @@ def test_a_failure_in_a_worker_ends_the_run_as_in_one_process(
 def test_workers_only_on_idle_cores_for_big_runs(
     monkeypatch: pytest.MonkeyPatch, cores: int, load: float, sessions: int, workers: int
 ) -> None:
-    monkeypatch.setattr(summary_workers, "_cores_and_load", lambda: (cores, load))
+    monkeypatch.setattr(processes, "_cores_and_load", lambda: (cores, load))
     assert summary_workers.worker_count(sessions) == workers

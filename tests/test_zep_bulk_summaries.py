@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from storage import summary_scheduler, summary_workers
+from storage import processes, summary_scheduler, summary_workers
 from storage.duckdb import DuckDBStore, zep_jsonl
 from storage.models import Message, RoleType, SearchQuery, SessionQuery
 from storage.summary_scheduler import Backlog
@@ -95,7 +95,7 @@ def in_workers(
     monkeypatch.setattr(summary_workers, "MIN_SESSIONS", 4)
     monkeypatch.setattr(summary_workers, "AHEAD_SESSIONS", 2)
     monkeypatch.setattr(summary_scheduler, "BATCH_SESSIONS", 2)
-    monkeypatch.setattr(summary_workers, "_cores_and_load", lambda: (2, 0.5))
+    monkeypatch.setattr(processes, "_cores_and_load", lambda: (2, 0.5))
     sent: list[summary_workers.PlainBacklog] = []
     ahead: list[bool] = []
     plain, drafted_ahead = summary_workers._plain, summary_workers.Workers.drafted_ahead

@@ -18,6 +18,7 @@ summaries, so that the summary run need not read them back.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from bisect import bisect_left
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from storage import ids, import_rules, limits
+from storage import ids, import_rules, limits, processes
 from storage.capabilities import BulkImportDeclined
 from storage.duckdb import search
 from storage.duckdb.connection import Cursor
@@ -429,17 +430,7 @@ def _count_staged_tokens(
         columns = list(zip(*rows, strict=True))
         del rows
         texts = list(map(message_text, columns[3], columns[5]))
-        with ThreadPoolExecutor(1, thread_name_prefix="zeptui-count") as pool:
-            # One counting thread: DuckDB keeps the other core busy, and two
-            # would contend for the GIL (a third more CPU for short texts).
-            stop = threading.Event()
-            counting = pool.submit(_count_in_batches, texts, clock.check, stop)
-            try:
-                alongside()
-                counts = counting.result()
-            except BaseException:  # a failure, a cancel, Ctrl-C (KeyboardInterrupt)
-                stop.set()  # the count ends with its batch under way
-                raise
+        counts = _count_beside(texts, clock.check, alongside)
         if keep is not None:
             keep(columns, counts)
         _insert_counts(cursor, columns[6], counts)
@@ -453,6 +444,30 @@ def _count_staged_tokens(
         _insert_counts(cursor, [row[0] for row in batch], counts)
         clock.lap("tokens")
     alongside()
+
+
+def _count_beside(
+    texts: list[str], check: Callable[[], None], alongside: Callable[[], None]
+) -> list[int]:
+    """The token counts of `texts`, counted while `alongside()` runs: on forked
+    processes when there are many and cores to spare (tiktoken on every core;
+    `storage.processes`), else on one thread (DuckDB lets go of the GIL, so both cores
+    work; two counting threads would only contend for it). A cancel (`check` raises)
+    stops the counting within a batch."""
+    spare = processes.spare_cores() if len(texts) >= processes.FORKED_COUNT_TEXTS else 0
+    if spare:  # forked before DuckDB starts `alongside()`: its threads are idle
+        with processes.ForkedCount(texts, spare) as forked:
+            alongside()
+            return forked.result(check)
+    with ThreadPoolExecutor(1, thread_name_prefix="zeptui-count") as pool:
+        stop = threading.Event()
+        counting = pool.submit(_count_in_batches, texts, check, stop)
+        try:
+            alongside()
+            return counting.result()
+        except BaseException:  # a failure, a cancel, Ctrl-C (KeyboardInterrupt)
+            stop.set()  # the count ends with its batch under way
+            raise
 
 
 def _count_in_batches(
@@ -471,9 +486,11 @@ def _count_in_batches(
 
 
 def _insert_counts(cursor: Cursor, seqs: Sequence[int], counts: list[int]) -> None:
+    # As JSON text: DuckDB binds a Python list element by element (2-3x slower).
     cursor.execute(
-        "INSERT INTO zep_tokens SELECT unnest(?::BIGINT[]), unnest(?::INTEGER[])",
-        [list(seqs), counts],
+        "INSERT INTO zep_tokens SELECT unnest($seqs::JSON::BIGINT[]), "
+        "unnest($counts::JSON::INTEGER[])",
+        {"seqs": json.dumps(seqs), "counts": json.dumps(counts)},
     )
 
 

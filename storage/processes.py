@@ -1,0 +1,138 @@
+"""Work forked onto the machine's other cores: the rule for when, and token counting.
+
+tiktoken holds the GIL for most of the time it spends on a short text, so threads
+count no faster than one thread; processes forked from this one (they start in
+milliseconds, with the texts and the tokenizer already in memory) count on every
+core. Children only compute and send their result back: they never touch the
+store's file, ignore Ctrl-C (this process handles it and stops them), and report a
+failure as a message, never as a traceback on the terminal.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from itertools import accumulate, pairwise
+from multiprocessing.connection import Connection
+
+from storage.errors import StoreError
+from storage.tokens import encoding
+
+__all__ = ["FORKED_COUNT_TEXTS", "ForkedCount", "count_tokens_forked", "spare_cores"]
+
+FORKED_COUNT_TEXTS = 16_384
+"""Fewer texts are counted in this process (forking costs more than it saves)."""
+_WAIT_SECONDS = 0.05
+"""How often a wait for children looks at the caller's cancel check."""
+
+
+def spare_cores() -> int:
+    """Processes to fork for a big computation: one per core, or 0 to keep it in this
+    process (one core, a machine busy with other work, or no `fork`).
+
+    Forked work costs CPU time of its own (copied pages, results sent back): it pays
+    only on cores that would otherwise wait. So a machine whose load average reaches
+    its cores plus one (this process's own work counts about one) keeps it here.
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 0
+    cores, load = _cores_and_load()
+    return cores if cores > 1 and load < cores + 1 else 0
+
+
+def _cores_and_load() -> tuple[int, float]:
+    """The cores this process may run on, and the machine's load average (1 minute)."""
+    if hasattr(os, "sched_getaffinity"):
+        cores = len(os.sched_getaffinity(0))
+    else:
+        cores = os.cpu_count() or 1
+    return cores, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+
+
+class ForkedCount:
+    """Token counts of texts (as `storage.tokens.count_tokens_batch` gives them) being
+    counted by forked children, each a contiguous share of about as many characters,
+    while this process does other work. Leaving the `with` block stops them."""
+
+    def __init__(self, texts: Sequence[str], processes: int) -> None:
+        encoding()  # loaded once, before the fork
+        context = multiprocessing.get_context("fork")
+        self._children: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+        try:
+            for start, end in _shares(texts, processes):
+                reader, writer = context.Pipe(duplex=False)
+                child = context.Process(
+                    target=_count_share,
+                    args=(texts, start, end, writer),
+                    name="zeptui-count",
+                    daemon=True,
+                )
+                child.start()
+                writer.close()
+                self._children.append((child, reader))
+        except BaseException:
+            self.stop()
+            raise
+
+    def __enter__(self) -> ForkedCount:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def result(self, check: Callable[[], None] = lambda: None) -> list[int]:
+        """Wait for the counts; `check` is called meanwhile: what it raises (a cancel)
+        is raised here (leaving the block then stops the children at once)."""
+        counts = array("i")
+        for child, reader in self._children:
+            while not reader.poll(_WAIT_SECONDS):
+                check()
+                if not child.is_alive() and not reader.poll():
+                    raise StoreError(f"token counting stopped (exit code {child.exitcode})")
+            found = reader.recv()
+            if isinstance(found, str):
+                raise StoreError(f"token counting failed: {found}")
+            counts.frombytes(found)
+        return counts.tolist()
+
+    def stop(self) -> None:
+        """Stop the children still counting, and let go of them."""
+        children, self._children = self._children, []
+        for child, reader in children:
+            if child.is_alive():
+                child.kill()
+            child.join()
+            reader.close()
+
+
+def count_tokens_forked(texts: Sequence[str], processes: int) -> list[int]:
+    """The token counts of `texts` on `processes` forked children (`ForkedCount`)."""
+    with ForkedCount(texts, processes) as counting:
+        return counting.result()
+
+
+def _shares(texts: Sequence[str], parts: int) -> list[tuple[int, int]]:
+    """`parts` contiguous (start, end) ranges of `texts` of about as many characters."""
+    reached = list(accumulate(map(len, texts)))
+    total = reached[-1] if reached else 0
+    ends = [bisect_left(reached, total * part / parts) + 1 for part in range(1, parts)]
+    bounds = [0, *(min(end, len(texts)) for end in ends), len(texts)]
+    return [(start, end) for start, end in pairwise(bounds) if start < end]
+
+
+def _count_share(texts: Sequence[str], start: int, end: int, writer: Connection) -> None:
+    """In a child: send the token counts of `texts[start:end]` (as bytes), or what
+    went wrong (a string)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops children
+    try:
+        encode = encoding().encode_ordinary
+        counts = array("i", [len(encode(text)) for text in texts[start:end]])
+        writer.send(counts.tobytes())
+    except Exception as error:
+        writer.send(f"{type(error).__name__}: {error}")
+    finally:
+        writer.close()

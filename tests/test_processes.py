@@ -1,0 +1,164 @@
+"""Token counting on forked processes (storage/processes.py): the same counts as one
+thread, a failure or a cancel stops every child, Ctrl-C is the parent's to handle,
+and a big Zep JSONL import counted that way stores what one thread stores."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from storage import processes
+from storage.duckdb import DuckDBStore
+from storage.errors import StoreError
+from storage.tokens import count_tokens_batch
+from tests.examples import examples
+from tests.test_zep_bulk import snapshot
+
+TEXTS = [
+    "",
+    "user: hello",
+    "assistant: <|endoftext|> is ordinary text here",
+    "Jane: naïve café — 東京 🌊🌊 ümlaut\r\n\ttabs",
+    "x" * 5_000,
+    "bot: " + "word " * 300,
+    " ",
+    "\n\n",
+]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5])
+def test_children_count_as_one_thread_does(count: int) -> None:
+    texts = TEXTS * 7
+    assert processes.count_tokens_forked(texts, count) == count_tokens_batch(texts, 1)
+    assert processes.count_tokens_forked(texts[:1], count) == count_tokens_batch(texts[:1])
+    assert processes.count_tokens_forked([], count) == []
+    assert not multiprocessing.active_children()
+
+
+@settings(max_examples=examples(100))
+@given(st.lists(st.integers(0, 50), max_size=40), st.integers(1, 6))
+def test_shares_cover_every_text_once_in_order(lengths: list[int], parts: int) -> None:
+    texts = ["a" * length for length in lengths]
+    shares = processes._shares(texts, parts)
+    assert [i for start, end in shares for i in range(start, end)] == list(range(len(texts)))
+    assert all(start < end for start, end in shares)
+    assert len(shares) <= parts
+
+
+def test_shares_are_balanced_by_characters() -> None:
+    texts = ["a" * 10] * 90 + ["b" * 1000] * 10
+    (first, second) = processes._shares(texts, 2)
+    assert first == (0, 95) and second == (95, 100)
+
+
+def test_a_child_that_fails_says_why_in_one_line(capfd: pytest.CaptureFixture[str]) -> None:
+    texts: list[object] = ["fine"] * 10 + [b"not text"] + ["fine"] * 10
+    with pytest.raises(StoreError, match=r"^token counting failed: TypeError") as failed:
+        processes.count_tokens_forked(texts, 2)  # type: ignore[arg-type]
+    assert "\n" not in str(failed.value)
+    assert "Traceback" not in capfd.readouterr().err
+    assert not multiprocessing.active_children()
+
+
+class Cancelled(Exception):
+    pass
+
+
+def test_a_cancel_stops_the_children_at_once() -> None:
+    """The cancel comes while the children count (texts that take them seconds)."""
+    texts = ["word " * 2_000] * 4_000
+    checks: list[int] = []
+
+    def check() -> None:
+        checks.append(len(multiprocessing.active_children()))
+        raise Cancelled
+
+    with pytest.raises(Cancelled), processes.ForkedCount(texts, 2) as counting:
+        counting.result(check)
+    assert checks == [2]  # both were counting when it came
+    assert not multiprocessing.active_children()
+
+
+def test_ctrl_c_is_the_parents_to_handle(capfd: pytest.CaptureFixture[str]) -> None:
+    """A terminal's Ctrl-C reaches every process of its group: the children ignore it
+    (no traceback of theirs), and the parent's KeyboardInterrupt stops them."""
+    texts = ["word " * 2_000] * 4_000
+    sent: list[int] = []
+
+    def check() -> None:
+        if not sent:
+            for child in multiprocessing.active_children():
+                os.kill(child.pid or 0, signal.SIGINT)
+                sent.append(child.pid or 0)
+            return
+        assert len(multiprocessing.active_children()) == 2  # still counting
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), processes.ForkedCount(texts, 2) as counting:
+        counting.result(check)
+    assert len(sent) == 2
+    assert not multiprocessing.active_children()
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def zep_lines(path: Path, sessions: int, per_session: int) -> Path:
+    words = ["tent", "river", "kayak", "map", "ferry", "lantern", "café", "東京", "🌊"]
+    with path.open("w", encoding="utf-8") as out:
+        for number in range(sessions):
+            for index in range(per_session):
+                record = {
+                    "session_id": f"z-{number}",
+                    "role": ["Jane", "Guide"][index % 2],
+                    "role_type": ["user", "assistant"][index % 2],
+                    "content": " ".join(
+                        words[(number * 7 + index + k) % len(words)] for k in range(index % 23)
+                    ),
+                }
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return path
+
+
+def test_a_big_import_counted_by_children_stores_what_one_thread_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = zep_lines(tmp_path / "big.jsonl", 40, 30)
+
+    def imported(name: str) -> object:
+        with DuckDBStore(tmp_path / name, summarizer=None) as store:
+            store.import_zep_jsonl(path, "big")
+            return snapshot(store)
+
+    counted: list[int] = []
+    one_thread = imported("thread.duckdb")
+    monkeypatch.setattr(processes, "FORKED_COUNT_TEXTS", 100)
+    monkeypatch.setattr(processes, "_cores_and_load", lambda: (3, 0.5))
+    monkeypatch.setattr(processes.ForkedCount, "__init__", _spying_init(counted))
+    assert imported("forked.duckdb") == one_thread
+    assert counted == [3]
+    assert not multiprocessing.active_children()
+
+
+def _spying_init(counted: list[int]) -> object:
+    init = processes.ForkedCount.__init__
+
+    def spying(self: processes.ForkedCount, texts: list[str], count: int) -> None:
+        counted.append(count)
+        init(self, texts, count)
+
+    return spying
+
+
+def test_a_busy_machine_counts_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(processes, "_cores_and_load", lambda: (2, 3.5))
+    assert processes.spare_cores() == 0
+    monkeypatch.setattr(processes, "_cores_and_load", lambda: (1, 0.0))
+    assert processes.spare_cores() == 0
+    monkeypatch.setattr(processes, "_cores_and_load", lambda: (2, 1.5))
+    assert processes.spare_cores() == 2
