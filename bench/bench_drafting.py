@@ -1,0 +1,141 @@
+"""What drafting a big import's summaries costs in CPU, with nothing else around it.
+
+    .venv/bin/python -m bench.bench_drafting                     # the corpus bench_summaries keeps
+    .venv/bin/python -m bench.bench_drafting --profile bench/data/drafting.prof
+
+Loads a Zep JSONL corpus (by default the one `bench.bench_summaries --keep` leaves
+in bench/data), counts every message's tokens once, builds each session's
+`StoredMessage` list as the store hands it to the scheduler, and times (process CPU,
+best of `--repeat`) drafting every session's due spans with the extractive
+summarizer and the store's default message window, through
+`storage.summary_scheduler.draft_spans`. Prints a table and an md5 of every draft
+(content, metadata, token count, positions covered): a change that makes drafting
+cheaper must leave that md5 as it was.
+
+With `--profile FILE` one more pass runs under cProfile (stats to FILE) and the top
+functions are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.bench_store import DATA_DIR, machine_description, print_profile
+from storage.models import RoleType
+from storage.store import DEFAULT_MESSAGE_WINDOW
+from storage.summarizers import ExtractiveSummarizer
+from storage.summary_scheduler import Backlog, Draft, StoredMessage, draft_spans
+from storage.tokens import count_tokens_batch, message_text
+
+DEFAULT_CORPUS = DATA_DIR / "summaries-258112-7168-seed11.jsonl"
+"""What `python -m bench.bench_summaries --keep` leaves with its defaults."""
+
+
+def load_backlogs(path: Path) -> list[Backlog]:
+    """Every session of the file as a backlog with no summary yet, in file order."""
+    records = []
+    with path.open(encoding="utf-8") as file:
+        for line in file:
+            if line.strip():
+                records.append(json.loads(line))
+    tokens = count_tokens_batch(
+        [message_text(record["role"], record["content"]) for record in records]
+    )
+    sessions: dict[str, list[StoredMessage]] = {}
+    for number, (record, count) in enumerate(zip(records, tokens, strict=True), start=1):
+        role_type = record.get("role_type")
+        message = StoredMessage(
+            number,
+            record["uuid"],
+            record["role"],
+            RoleType(role_type) if role_type else None,
+            record["content"],
+            count,
+        )
+        sessions.setdefault(record["session_id"], []).append(message)
+    return [Backlog(key, 0, None, messages) for key, messages in enumerate(sessions.values())]
+
+
+def draft_all(backlogs: Sequence[Backlog], window: int) -> list[tuple[list[int], Draft]]:
+    """Every backlog's due spans drafted: (positions covered, draft), in order."""
+    summarizer = ExtractiveSummarizer()
+    return [
+        (span, draft)
+        for backlog in backlogs
+        for span, draft in draft_spans(summarizer, window, backlog)
+    ]
+
+
+def fingerprint(drafts: Sequence[tuple[list[int], Draft]]) -> str:
+    """An md5 of the drafts' content, metadata, token counts and positions covered."""
+    digest = hashlib.md5()
+    for span, draft in drafts:
+        record = [span, draft.content, draft.metadata, draft.token_count]
+        digest.update(json.dumps(record, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_drafting", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="Zep JSONL file")
+    parser.add_argument("--window", type=int, default=DEFAULT_MESSAGE_WINDOW)
+    parser.add_argument("--repeat", type=int, default=3, help="passes timed (best counts)")
+    parser.add_argument("--profile", type=Path, help="also profile one pass (stats to FILE)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not args.corpus.exists():
+        print(
+            f"bench_drafting: {args.corpus} is missing: make it with "
+            "`python -m bench.bench_summaries --keep`",
+            file=sys.stderr,
+        )
+        return 1
+    backlogs = load_backlogs(args.corpus)
+    messages = sum(len(backlog.messages) for backlog in backlogs)
+    times: list[float] = []
+    results: set[tuple[int, str]] = set()
+    for _ in range(args.repeat):
+        start = time.process_time()
+        drafts = draft_all(backlogs, args.window)
+        times.append(time.process_time() - start)
+        results.add((len(drafts), fingerprint(drafts)))  # not timed
+    if len(results) != 1:
+        print(f"bench_drafting: passes disagree: {sorted(results)}", file=sys.stderr)
+        return 1
+    ((made, md5),) = results
+    for line in machine_description():
+        print(line)
+    print()
+    print(f"{'corpus':<22} {args.corpus.name}")
+    print(f"{'sessions / messages':<22} {len(backlogs):,} / {messages:,}")
+    print(f"{'window':<22} {args.window}")
+    print(f"{'drafts':<22} {made:,}")
+    print(f"{'md5 of the drafts':<22} {md5}")
+    print()
+    print(f"{'pass':<6} {'CPU s':>8} {'µs / draft':>11}")
+    for number, seconds in enumerate(times, start=1):
+        print(f"{number:<6} {seconds:>8.3f} {seconds / made * 1e6:>11.1f}")
+    best = min(times)
+    print(f"{'best':<6} {best:>8.3f} {best / made * 1e6:>11.1f}")
+    if args.profile:
+        profile = cProfile.Profile()
+        start = time.perf_counter()
+        profile.runcall(draft_all, backlogs, args.window)
+        print_profile(profile, args.profile, time.perf_counter() - start)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
