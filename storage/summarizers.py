@@ -358,20 +358,26 @@ class ExtractiveSummarizer(Summarizer):
     @staticmethod
     def _render(
         picked: list[_Unit], exact: dict[int, tuple[str, int]]
-    ) -> tuple[list[str], list[int | None]]:
-        """The summary's lines, and the tokens of those that quote a whole message
-        as `role: content` (`exact`), else None (to be counted)."""
+    ) -> tuple[list[str], list[int]]:
+        """The summary's lines, and the tokens of each (those quoting a whole message
+        as `role: content` are the message's: `exact`)."""
         lines: dict[int, list[_Unit]] = {}
         for unit in sorted(picked, key=lambda u: (u.line, u.rank[1])):
             lines.setdefault(unit.line, []).append(unit)
         rendered: list[str] = []
-        known: list[int | None] = []
+        known: list[int] = []
         for line, group in lines.items():
             text = " ".join(one_line(unit.text) for unit in group)
             who = group[0].speaker
-            rendered.append(f"{who}: {text}" if who else text)
-            content, tokens = exact.get(line, ("", 0))
-            known.append(tokens if text == content else None)
+            rendered_line = f"{who}: {text}" if who else text
+            rendered.append(rendered_line)
+            whole = exact.get(line)
+            if whole is not None and text == whole[0]:
+                # A message's tokens are its line's, exactly (SpokenMessage.token_count).
+                _counted_lines.remember(rendered_line, whole[1])
+                known.append(whole[1])
+            else:
+                known.append(_counted_lines.count(rendered_line))
         return rendered, known
 
     def _fit(
@@ -393,7 +399,39 @@ def _line_tokens(who: str, text: str, exact: tuple[str, int] | None) -> int:
     line quoting that message whole is not encoded again."""
     if who and exact is not None and text == exact[0]:
         return exact[1]
-    return count_tokens(f"{who}: {text}" if who else text)
+    return _counted_lines.count(f"{who}: {text}" if who else text)
+
+
+class _CountedLines:
+    """The tokens of the summary lines written lately, by line.
+
+    A summary is the previous summary of the next span, and its lines, picked again,
+    are written again as they were: counting them costs more than the rest of
+    drafting them, and remembering them saves most of that. Bounded: emptied when
+    full (simpler than evicting one by one, and safe under threads).
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._tokens: dict[str, int] = {}
+
+    def remember(self, line: str, tokens: int) -> None:
+        if len(self._tokens) >= self._size:
+            self._tokens.clear()
+        self._tokens[line] = tokens
+
+    def count(self, line: str) -> int:
+        """Tokens of `line`, counted unless remembered."""
+        tokens = self._tokens.get(line)
+        if tokens is None:
+            tokens = count_tokens(line)
+            self.remember(line, tokens)
+        return tokens
+
+
+_counted_lines = _CountedLines(512)
+"""Enough for a few drafts' lines (a hit is a line of the draft just before); a line
+is at most a summary, 16 KiB."""
 
 
 class _Scorer:
