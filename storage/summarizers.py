@@ -243,24 +243,26 @@ class ExtractiveSummarizer(Summarizer):
             kept = truncate_to_sentences(previous, self.max_tokens, MAX_SUMMARY_BYTES)
             return SummaryDraft(kept, metadata | {"quoted": 0}, count_tokens(kept))
         tokens = [m.token_count or count_message_tokens(m.role, m.content) for m in said]
-        budget = summary_budget(sum(tokens), self.max_tokens)
+        covered = sum(tokens)
+        budget = summary_budget(covered, self.max_tokens)
         earlier = [
             (match["speaker"], match["text"]) if match else ("", line)
             for line in previous.splitlines()
             if (match := _SPEAKER_LINE.fullmatch(line.strip())) or line.strip()
         ]
+        contents = [m.content for m in said]
         words = [_content_words(text) for _, text in earlier]
-        words += [_content_words(m.content) for m in said]
-        # In how many messages (or lines) a word is: each set counts a word once.
-        frequency: Counter[bytes] = Counter(chain.from_iterable(words))
-        scorer = _Scorer(frequency)
+        words += map(_content_words, contents)
+        scorer = _Scorer(words)
+        scores = scorer.scores(words)
         # The previous summary is in the span's language: the span's token density.
-        density = sum(tokens) / sum(len(m.role) + 2 + len(m.content) for m in said)
-        units = [
-            _Unit((-scorer(words[line]), line), line, who, text, _estimate(text, density), True)
-            for line, (who, text) in enumerate(earlier)
-        ]
+        chars = sum(map(len, contents)) + sum([len(m.role) + 2 for m in said])
+        density = covered / chars
         first = len(earlier)
+        units = [
+            _Unit((-score, line), line, who, text, _estimate(text, density), True)
+            for line, ((who, text), score) in enumerate(zip(earlier, scores[:first], strict=True))
+        ]
         exact: dict[int, tuple[str, int]] = {}
         """The lines that quoting their message whole makes `role: content`: the
         content, and the message's tokens (the line's)."""
@@ -272,7 +274,7 @@ class ExtractiveSummarizer(Summarizer):
                 cost = message_tokens + 1
             else:
                 cost = _estimate(content, density) + 2
-            units.append(_Unit((-scorer(words[line]), line), line, who, content, cost, False))
+            units.append(_Unit((-scores[line], line), line, who, content, cost, False))
         units.sort()
         picked = self._pick(units, budget, scorer, density, exact)
         summary, used = self._fit(picked, budget, exact)
@@ -348,17 +350,15 @@ class ExtractiveSummarizer(Summarizer):
             if budget - used < _MIN_ROOM:
                 break
             costs = [(s, _estimate(s, density)) for s in _sentences(unit.text)]
-            ranked = sorted(
-                _Unit(
-                    (-scorer(_content_words(sentence)), order),
-                    unit.line,
-                    unit.speaker,
-                    sentence,
-                    cost,
-                    False,
-                )
+            fitting = [
+                (order, sentence, cost)
                 for order, (sentence, cost) in enumerate(costs)
                 if cost < budget - used
+            ]
+            scores = scorer.scores(_content_words(sentence) for _, sentence, _ in fitting)
+            ranked = sorted(
+                _Unit((-score, order), unit.line, unit.speaker, sentence, cost, False)
+                for (order, sentence, cost), score in zip(fitting, scores, strict=True)
             )
             for sentence in ranked[:_MAX_ATTEMPTS]:
                 if budget - used < 3:
@@ -446,13 +446,19 @@ is at most a summary, 16 KiB."""
 
 
 class _Scorer:
-    """Scores a set of content words by the span's frequencies (see the class doc)."""
+    """Scores sets of content words by the frequencies of their words among the
+    span's sets (see the class doc of ExtractiveSummarizer)."""
 
-    def __init__(self, frequency: Counter[bytes]) -> None:
-        self._get = frequency.__getitem__
+    def __init__(self, span: Sequence[AbstractSet[bytes]]) -> None:
+        # In how many messages (or lines) a word is: each set counts a word once.
+        self._get = Counter(chain.from_iterable(span)).__getitem__
 
-    def __call__(self, words: AbstractSet[bytes]) -> float:
-        return sum(map(self._get, words)) / math.sqrt(len(words)) if words else 0.0
+    def scores(self, word_sets: Iterable[AbstractSet[bytes]]) -> list[float]:
+        """The score of each set (one call for many: a call costs as much as a score)."""
+        get = self._get
+        return [
+            sum(map(get, words)) / math.sqrt(len(words)) if words else 0.0 for words in word_sets
+        ]
 
 
 def _estimate(text: str, density: float) -> int:
