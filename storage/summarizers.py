@@ -134,23 +134,17 @@ _ASCII_FOLD = bytes.maketrans(
 )
 """Lower-cases ASCII text and makes its punctuation spaces, in one pass over its bytes."""
 _is_stopword = frozenset(word.encode() for word in _STOPWORDS).__contains__
-"""Whether a word, as `_words` gives it (UTF-8 bytes), is a stopword."""
+"""Whether a word, as `_content_words` gives it (UTF-8 bytes), is a stopword."""
 
 
 def _content_words(text: str) -> frozenset[bytes]:
-    """The distinct lower-cased words of `text` that are not stopwords (no regex: cheap),
-    in UTF-8 (`_words`).
+    """The distinct lower-cased words of `text` that are not stopwords (no regex: cheap).
 
-    Kept for the last few thousand short texts: a summary's lines are read again as
-    the previous summary of the next span, and quote messages read just before.
+    The words are UTF-8 bytes (they are only compared and counted, so any one
+    encoding does): ASCII text, most, is then split without being decoded, and
+    translating bytes is several times quicker than a str. Not cached: a cache costs
+    more than it saves (its sets live long, and the garbage collector walks them).
     """
-    return _short_text_words(text) if len(text) <= _CACHED_CHARS else _words(text)
-
-
-def _words(text: str) -> frozenset[bytes]:
-    """`_content_words`, not kept. The words are UTF-8 bytes (only compared and
-    counted, so any one encoding does): ASCII text, most, is then split without
-    being decoded, and translating bytes is several times quicker than a str."""
     if text.isascii():
         words: Iterable[bytes] = text.encode().translate(_ASCII_FOLD).split()
     else:
@@ -158,11 +152,6 @@ def _words(text: str) -> frozenset[bytes]:
         words = (word.encode("utf-8", "surrogatepass") for word in spaced.split())
     # Stopwords are most words: filtering them out before making a set costs less.
     return frozenset(filterfalse(_is_stopword, words))
-
-
-_CACHED_CHARS = 1_000
-"""Texts up to this long have their words kept (`_content_words`)."""
-_short_text_words = functools.lru_cache(maxsize=4096)(_words)
 
 
 @functools.lru_cache(maxsize=1024)
