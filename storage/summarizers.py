@@ -186,6 +186,11 @@ class _Unit(NamedTuple):
     previous: bool
 
 
+def _reading_order(unit: _Unit) -> tuple[int, int]:
+    """Where a unit goes in the summary: its line, then its place in the message."""
+    return unit.line, unit.rank[1]
+
+
 def _sentences(text: str) -> list[str]:
     """The whole sentences of `text` (of its first `_MAX_TEXT_CHARS` characters)."""
     cut = len(text) > _MAX_TEXT_CHARS
@@ -267,7 +272,7 @@ class ExtractiveSummarizer(Summarizer):
         units.sort()
         picked = self._pick(units, budget, scorer, density, exact)
         summary, used = self._fit(picked, budget, exact)
-        new = sum(not unit.previous for unit in picked)
+        new = len([unit for unit in picked if not unit.previous])
         if not new:
             plural = "s" if len(said) > 1 else ""
             note = f"({len(said)} message{plural}; no sentence short enough to quote.)"
@@ -307,6 +312,8 @@ class ExtractiveSummarizer(Summarizer):
         def take(unit: _Unit) -> bool:
             nonlocal used, used_previous, near_miss
             _, line, who, text, cost, previous = unit
+            if picked and used + cost > budget:
+                return False  # too long even without a prefix (the near miss is only first)
             if text in quoted:  # a repeated sentence says nothing new
                 return False
             prefixed = bool(who) and line not in opened
@@ -362,12 +369,12 @@ class ExtractiveSummarizer(Summarizer):
         """The summary's lines, and the tokens of each (those quoting a whole message
         as `role: content` are the message's: `exact`)."""
         lines: dict[int, list[_Unit]] = {}
-        for unit in sorted(picked, key=lambda u: (u.line, u.rank[1])):
+        for unit in sorted(picked, key=_reading_order):
             lines.setdefault(unit.line, []).append(unit)
         rendered: list[str] = []
         known: list[int] = []
         for line, group in lines.items():
-            text = " ".join(one_line(unit.text) for unit in group)
+            text = " ".join([one_line(unit.text) for unit in group])
             who = group[0].speaker
             rendered_line = f"{who}: {text}" if who else text
             rendered.append(rendered_line)
@@ -444,10 +451,8 @@ class _Scorer:
 
     def scores(self, word_sets: Iterable[AbstractSet[bytes]]) -> list[float]:
         """The score of each set (one call for many: a call costs as much as a score)."""
-        get = self._get
-        return [
-            sum(map(get, words)) / math.sqrt(len(words)) if words else 0.0 for words in word_sets
-        ]
+        get, sqrt = self._get, math.sqrt
+        return [sum(map(get, words)) / sqrt(len(words)) if words else 0.0 for words in word_sets]
 
 
 def _estimate(text: str, density: float) -> int:
