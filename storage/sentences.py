@@ -26,7 +26,12 @@ _NOT_AN_END = re.compile(r"(?:\b[A-Z]|\b(?:Mrs?|Ms|Dr|St|vs|e\.g|i\.e))\.$")
 
 
 def one_line(text: str) -> str:
-    """`text` with every run of whitespace (newlines included) made one space."""
+    """`text` with every run of whitespace (newlines included) made one space, and
+    none at either end."""
+    # Most texts are one line already: checking is several times quicker than
+    # splitting. Every whitespace character but the space is unprintable.
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
     return " ".join(text.split())
 
 
