@@ -345,11 +345,11 @@ class ExtractiveSummarizer(Summarizer):
         for unit in too_long[:_MAX_SPLIT]:
             if budget - used < _MIN_ROOM:
                 break
-            costs = [(s, _estimate(s, density)) for s in _sentences(unit.text)]
+            room = budget - used
             fitting = [
                 (order, sentence, cost)
-                for order, (sentence, cost) in enumerate(costs)
-                if cost < budget - used
+                for order, sentence in enumerate(_sentences(unit.text))
+                if (cost := _estimate(sentence, density)) < room
             ]
             scores = scorer.scores(_content_words(sentence) for _, sentence, _ in fitting)
             ranked = sorted(
