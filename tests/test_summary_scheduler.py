@@ -22,9 +22,10 @@ from storage import ids
 from storage.duckdb import DuckDBStore
 from storage.errors import StoreError
 from storage.llm_summarizer import LLMSummarizer
-from storage.models import Message
+from storage.models import Message, RoleType
 from storage.summarizers import Summarizer, SummarizerError, SummaryDraft
 from storage.summary_policy import MAX_SUMMARY_BYTES, MAX_SUMMARY_TOKENS
+from storage.summary_scheduler import ColumnMessages, MessageColumns, StoredMessage
 from storage.tokens import count_tokens
 from tests.holders import held_database
 from tests.llm_server import FakeLLM, serve_llm
@@ -282,3 +283,30 @@ def test_restoring_a_deleted_session_brings_back_only_its_live_summaries(
         store.delete_session("s1")
         store.add_memory("s1", messages)  # the same messages: restored
         assert store.list_summaries("s1") == made
+
+
+def test_column_messages_read_as_the_list_they_stand_for() -> None:
+    """A backlog's messages as rows of shared columns (an import's) behave as the list
+    of StoredMessages they stand for, whether made one at a time or all at once."""
+    columns = MessageColumns(
+        ids=[10, 11, 12, 13, 14],
+        uuids=["u0", "u1", "u2", "u3", "u4"],
+        roles=["Jane", "Bot", "Jane", "Bot", "Jane"],
+        role_types=[RoleType.user, RoleType.assistant, RoleType.user, None, RoleType.user],
+        contents=["a", "b", "c", "d", "e"],
+        token_counts=[3, 4, 5, 6, 7],
+    )
+    listed = [StoredMessage(*row) for row in zip(*columns, strict=True)][1:4]
+    for made_first in (False, True):
+        messages = ColumnMessages(columns, 1, 4)
+        if made_first:
+            assert messages.made() == listed
+        assert len(messages) == 3
+        assert messages[0] == listed[0] and messages[-1] == listed[-1] == messages[2]
+        assert messages[1:] == listed[1:]
+        assert list(messages) == listed and messages == listed
+        assert messages == ColumnMessages(columns, 1, 4) != ColumnMessages(columns, 0, 3)
+        with pytest.raises(IndexError):
+            messages[3]
+        with pytest.raises(IndexError):
+            messages[-4]

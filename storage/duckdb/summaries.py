@@ -50,7 +50,7 @@ def backlogs(
     keys: Sequence[int],
     *,
     again: bool,
-    prepared: dict[int, list[StoredMessage]] | None = None,
+    prepared: dict[int, Sequence[StoredMessage]] | None = None,
 ) -> list[Backlog]:
     """The live sessions among `keys`, each with its newest summary and the live
     messages after it (all of them, `again`).
@@ -72,7 +72,7 @@ def backlogs(
     kept = _still_whole(cursor, keys, prepared) if prepared else {}
     if not sessions:
         return []
-    messages: dict[int, list[StoredMessage]] = {int(row[0]): [] for row in sessions}
+    messages: dict[int, Sequence[StoredMessage]] = {int(row[0]): [] for row in sessions}
     unread = [key for key in messages if key not in kept]
     points = {int(row[0]): 0 if again else int(row[3]) for row in sessions}
     rows = (
@@ -102,8 +102,8 @@ def backlogs(
 
 
 def _still_whole(
-    cursor: Cursor, keys: Sequence[int], prepared: dict[int, list[StoredMessage]]
-) -> dict[int, list[StoredMessage]]:
+    cursor: Cursor, keys: Sequence[int], prepared: dict[int, Sequence[StoredMessage]]
+) -> dict[int, Sequence[StoredMessage]]:
     """The prepared messages among `keys` (taken out of `prepared`) of the sessions
     that have no summary and whose live messages are still exactly those."""
     taken = {key: found for key in keys if (found := prepared.pop(key, None))}
@@ -131,10 +131,10 @@ def backlog_messages(
     role_types: Sequence[str | None],
     contents: Sequence[str],
     tokens: Sequence[int],
-) -> dict[int, list[StoredMessage]]:
+) -> dict[int, Sequence[StoredMessage]]:
     """Messages given as columns (ordered by session key) as backlogs hold them, by
-    session key."""
-    from storage.summary_scheduler import StoredMessage
+    session key (`ColumnMessages`: each message made when a summary needs it)."""
+    from storage.summary_scheduler import ColumnMessages, MessageColumns
 
     # As every read shows them (read_role_type), looked up once per kind: an import's
     # backlog is every message it added.
@@ -146,12 +146,10 @@ def backlog_messages(
             kind or read_role_type(stored, f"message {uuid}")
             for kind, stored, uuid in zip(kinds, role_types, uuids, strict=True)
         ]
-    messages = list(
-        map(StoredMessage._make, zip(ids, uuids, roles, kinds, contents, tokens, strict=True))
-    )
+    columns = MessageColumns(ids, uuids, roles, kinds, contents, tokens)
     ends = [n for n in range(1, len(keys)) if keys[n] != keys[n - 1]]
     return {
-        keys[start]: messages[start:end]
+        keys[start]: ColumnMessages(columns, start, end)
         for start, end in zip([0, *ends], [*ends, len(keys)], strict=True)
         if start < end
     }

@@ -210,7 +210,7 @@ def import_file(
     now: datetime,
     clock: Stopwatch,
     on_read: Callable[[int, int], None] | None = None,
-    backlogs: dict[int, list[StoredMessage]] | None = None,
+    backlogs: dict[int, Sequence[StoredMessage]] | None = None,
     on_kept: Callable[[], None] | None = None,
 ) -> tuple[ImportResult, list[int]]:
     """Import the Zep JSONL file at `path` in the caller's transaction: what
@@ -519,7 +519,7 @@ class _BacklogRows:
 
     def __init__(
         self,
-        into: dict[int, list[StoredMessage]],
+        into: dict[int, Sequence[StoredMessage]],
         first_new: int,
         then: Callable[[], None] | None,
     ):
