@@ -54,29 +54,32 @@ def _cores_and_load() -> tuple[int, float]:
 
 
 class ForkedCount:
-    """Token counts of texts (as `storage.tokens.count_tokens_batch` gives them) being
-    counted by forked children, each a contiguous share of about as many characters,
-    while this process does other work. Leaving the `with` block stops them."""
+    """Token counts (as `storage.tokens.count_tokens_batch` gives them) of texts handed
+    over a share at a time (`count`), each counted by a child forked for it while this
+    process goes on. Leaving the `with` block stops the children still counting."""
 
-    def __init__(self, texts: Sequence[str], processes: int) -> None:
-        encoding()  # loaded once, before the fork
-        context = multiprocessing.get_context("fork")
+    def __init__(self) -> None:
+        encoding()  # loaded once, before any fork
+        self._context = multiprocessing.get_context("fork")
         self._children: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+
+    def count(self, texts: Sequence[str], start: int = 0, end: int | None = None) -> None:
+        """Fork a child to count `texts[start:end]`, the next share."""
+        reader, writer = self._context.Pipe(duplex=False)
+        child = self._context.Process(
+            target=_count_share,
+            args=(texts, start, len(texts) if end is None else end, writer),
+            name="zeptui-count",
+            daemon=True,
+        )
         try:
-            for start, end in _shares(texts, processes):
-                reader, writer = context.Pipe(duplex=False)
-                child = context.Process(
-                    target=_count_share,
-                    args=(texts, start, end, writer),
-                    name="zeptui-count",
-                    daemon=True,
-                )
-                child.start()
-                writer.close()
-                self._children.append((child, reader))
+            child.start()
         except BaseException:
-            self.stop()
+            reader.close()
             raise
+        finally:
+            writer.close()
+        self._children.append((child, reader))
 
     def __enter__(self) -> ForkedCount:
         return self
@@ -85,8 +88,9 @@ class ForkedCount:
         self.stop()
 
     def result(self, check: Callable[[], None] = lambda: None) -> list[int]:
-        """Wait for the counts; `check` is called meanwhile: what it raises (a cancel)
-        is raised here (leaving the block then stops the children at once)."""
+        """Wait for the counts of every share, in order; `check` is called meanwhile:
+        what it raises (a cancel) is raised here (leaving the block then stops the
+        children at once)."""
         counts = array("i")
         for child, reader in self._children:
             while not reader.poll(_WAIT_SECONDS):
@@ -110,8 +114,11 @@ class ForkedCount:
 
 
 def count_tokens_forked(texts: Sequence[str], processes: int) -> list[int]:
-    """The token counts of `texts` on `processes` forked children (`ForkedCount`)."""
-    with ForkedCount(texts, processes) as counting:
+    """The token counts of `texts` on `processes` forked children (`ForkedCount`),
+    each a contiguous share of about as many characters."""
+    with ForkedCount() as counting:
+        for start, end in _shares(texts, processes):
+            counting.count(texts, start, end)
         return counting.result()
 
 

@@ -183,15 +183,15 @@ def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> li
     # A summary's uuid follows from the last message it covers (made in SQL: a
     # big run writes tens of thousands); summarising again gives the next
     # revision, unique beside the soft-deleted one.
-    revisions: dict[str, int] = {
-        str(uuid): int(count)
-        for uuid, count in cursor.execute(
-            "SELECT recent_message_uuid, count(*) FROM summaries "
-            "WHERE session_key IN (SELECT unnest(?::BIGINT[])) "
-            "AND recent_message_uuid IN (SELECT unnest(?::UUID[])) GROUP BY 1",
-            [sorted({key for key, _ in rows}), recent],
+    # (Found by session alone: binding the drafts' uuids as a list cost more than the
+    # rest of the query; a big run's new sessions have no summaries at all.)
+    revisions: dict[str, int] = dict(
+        cursor.execute(
+            "SELECT recent_message_uuid::VARCHAR, count(*) FROM summaries "
+            "WHERE session_key IN (SELECT unnest(?::BIGINT[])) GROUP BY 1",
+            [sorted({key for key, _ in rows})],
         ).fetchall()
-    }
+    )
     # Ids order a session's summaries (the newest is the summary point).
     summary_ids = reserve_ids(cursor, "summaries_id_seq", len(rows))
     terms = search.read_terms([draft.content for _, draft in rows])

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +49,7 @@ from storage.import_rules import (
     zero_time_sql,
 )
 from storage.models import CreateUserRequest, ImportResult
-from storage.tokens import count_tokens_batch, message_text
+from storage.tokens import count_tokens_batch, encoding, message_text
 
 if TYPE_CHECKING:
     from storage.summary_scheduler import StoredMessage
@@ -223,6 +224,9 @@ def import_file(
     stored, indexed and committed after it). Raises `BulkImportDeclined` (before
     writing anything) for a file that needs that reader."""
     result = ImportResult()
+    # The tokenizer loads (a fifth of a second of Python, on first use) while DuckDB
+    # reads the file, which lets go of the GIL: the counting after needs it.
+    threading.Thread(target=encoding, name="zeptui-tokenizer", daemon=True).start()
     staged = stage(cursor, path, default_session_id)
     if _staged_uuids_need_care(cursor):
         raise BulkImportDeclined(
@@ -307,7 +311,13 @@ def import_file(
         if backlogs is not None and session_keys and _fits_in_memory(cursor):
             keep = _BacklogRows(backlogs, session_keys[0], on_kept)
         _count_staged_tokens(
-            cursor, int(row[1]), int(row[2]), clock, keep, lambda: _read_terms(cursor)
+            cursor,
+            result.messages_added,
+            int(row[1]),
+            int(row[2]),
+            clock,
+            keep,
+            lambda: _read_terms(cursor),
         )
         clock.lap("tokens and terms")
         # Ids follow the file's line order (`zep_ids`), whatever order the join
@@ -403,6 +413,7 @@ def _read_terms(cursor: Cursor) -> None:
 
 def _count_staged_tokens(
     cursor: Cursor,
+    rows: int,
     first: int,
     last: int,
     clock: Stopwatch,
@@ -423,14 +434,18 @@ def _count_staged_tokens(
     cursor.execute("CREATE OR REPLACE TEMP TABLE zep_tokens (seq BIGINT, token_count INTEGER)")
     if keep is not None or _fits_in_memory(cursor):
         wanted = "n.uuid::VARCHAR, n.role, n.role_type" if keep else "NULL, n.role, NULL"
-        rows = cursor.execute(
+        found = cursor.execute(
             f"SELECT n.session_key, i.id, {wanted}, n.content, n.seq "
             "FROM zep_new n JOIN zep_ids i USING (seq) ORDER BY n.session_key, n.seq"
-        ).fetchall()
-        columns = list(zip(*rows, strict=True))
-        del rows
-        texts = list(map(message_text, columns[3], columns[5]))
-        counts = _count_beside(texts, clock.check, alongside)
+        )
+        columns: Sequence[Sequence[Any]]
+        spare = processes.spare_cores() if rows >= processes.FORKED_COUNT_TEXTS else 0
+        if spare:
+            columns, counts = _read_counted_by_children(found, rows, spare, clock.check, alongside)
+        else:
+            columns = list(zip(*found.fetchall(), strict=True))
+            texts = list(map(message_text, columns[3], columns[5]))
+            counts = _count_on_a_thread(texts, clock.check, alongside)
         if keep is not None:
             keep(columns, counts)
         _insert_counts(cursor, columns[6], counts)
@@ -446,19 +461,37 @@ def _count_staged_tokens(
     alongside()
 
 
-def _count_beside(
+def _read_counted_by_children(
+    found: Cursor,
+    rows: int,
+    children: int,
+    check: Callable[[], None],
+    alongside: Callable[[], None],
+) -> tuple[list[list[Any]], list[int]]:
+    """The `rows` rows of the result `found` as columns, and their texts' token counts,
+    counted by `children` processes forked for a share each as soon as it is read (the
+    first counts while the next is read: tiktoken on every core; `storage.processes`);
+    `alongside()` runs while they count. A cancel (`check` raises) stops them at once."""
+    parts: list[list[tuple[Any, ...]]] = []
+    with processes.ForkedCount() as forked:
+        # Forked before DuckDB works again (`alongside()`): its threads are idle.
+        while batch := found.fetchmany(-(-rows // children)):
+            part = list(zip(*batch, strict=True))
+            del batch
+            forked.count(list(map(message_text, part[3], part[5])))
+            parts.append(part)
+        alongside()
+        counts = forked.result(check)
+    columns = [list(chain.from_iterable(part[n] for part in parts)) for n in range(len(parts[0]))]
+    return columns, counts
+
+
+def _count_on_a_thread(
     texts: list[str], check: Callable[[], None], alongside: Callable[[], None]
 ) -> list[int]:
-    """The token counts of `texts`, counted while `alongside()` runs: on forked
-    processes when there are many and cores to spare (tiktoken on every core;
-    `storage.processes`), else on one thread (DuckDB lets go of the GIL, so both cores
-    work; two counting threads would only contend for it). A cancel (`check` raises)
-    stops the counting within a batch."""
-    spare = processes.spare_cores() if len(texts) >= processes.FORKED_COUNT_TEXTS else 0
-    if spare:  # forked before DuckDB starts `alongside()`: its threads are idle
-        with processes.ForkedCount(texts, spare) as forked:
-            alongside()
-            return forked.result(check)
+    """The token counts of `texts`, counted on a thread while `alongside()` runs (DuckDB
+    lets go of the GIL, so both cores work; two counting threads would only contend for
+    it). A cancel (`check` raises) stops the counting within a batch."""
     with ThreadPoolExecutor(1, thread_name_prefix="zeptui-count") as pool:
         stop = threading.Event()
         counting = pool.submit(_count_in_batches, texts, check, stop)
