@@ -71,6 +71,11 @@ BACKGROUND_SESSIONS = 256
 """Sessions the background worker takes at a time: a long-lived store's writers (a
 server's appends) wait for its write no longer than for one of these."""
 
+_WAKE_SECONDS = 0.1
+"""How often a wait for the background worker wakes up: a signal can land on any
+thread, and only a waking main thread runs Python's handler for it (`zeptui serve`'s
+second Ctrl-C while a summary hangs)."""
+
 SummaryMode = Literal["inline", "background", "deferred"]
 Progress = Callable[[int, int], None]
 """Called with (sessions done, sessions in the run) as a run goes."""
@@ -129,7 +134,10 @@ class ColumnMessages(Sequence[StoredMessage]):
         if not -size <= index < size:
             raise IndexError("message index out of range")
         row = self._start + index % size
-        return StoredMessage._make(column[row] for column in self._columns)
+        ids, uuids, roles, role_types, contents, token_counts = self._columns
+        return StoredMessage(
+            ids[row], uuids[row], roles[row], role_types[row], contents[row], token_counts[row]
+        )
 
     def __iter__(self) -> Iterator[StoredMessage]:
         return iter(self.made())
@@ -317,7 +325,9 @@ class SummaryScheduler:
     def flush(self, progress: Progress | None = None) -> None:
         """Make every scheduled summary now (deferred) or wait for them (background)."""
         if self.mode == "background":
-            self._queue.join()
+            with self._queue.all_tasks_done:  # Queue.join, waking up now and then
+                while self._queue.unfinished_tasks:
+                    self._queue.all_tasks_done.wait(_WAKE_SECONDS)
             return
         with self._state_lock:
             keys = list(self._pending)
@@ -334,7 +344,8 @@ class SummaryScheduler:
                 self.drop_ahead()
         elif self._worker is not None:
             self._queue.put(None)
-            self._worker.join()
+            while self._worker.is_alive():
+                self._worker.join(_WAKE_SECONDS)
             self._worker = None
 
     def _work(self) -> None:
