@@ -76,17 +76,16 @@ class StagedFile:
 def _fits_limits() -> str:
     """SQL: the record is surely within `storage.limits`; a record that may not be goes
     to the reference reader, which checks exactly and names its line."""
-    # Python's str.strip() whitespace (a superset of RE2's \s) and the Cc category.
-    blank = "'^[\\s\\p{Z}\\x{85}\\x{1c}-\\x{1f}]*$'"
-    control = "'[\\x{0}-\\x{1f}\\x{7f}-\\x{9f}]'"
+    # Blank (Python's str.strip() whitespace, a superset of RE2's \s) or holding a
+    # character of the Cc category: one pattern, one pass over the id.
+    bad_id = "'^[\\s\\p{Z}\\x{85}\\x{1c}-\\x{1f}]*$|[\\x{0}-\\x{1f}\\x{7f}-\\x{9f}]'"
 
     def good_id(column: str) -> str:
         value = f"({column} ->> '$')"
         return (
             f"({column} IS NULL OR json_type({column}) = 'NULL' OR {value} = '' "
-            f"OR (length({value}) <= "
-            f"{limits.MAX_ID_CHARS} AND NOT regexp_matches({value}, {blank}) "
-            f"AND NOT regexp_matches({value}, {control})))"
+            f"OR (length({value}) <= {limits.MAX_ID_CHARS} "
+            f"AND NOT regexp_matches({value}, {bad_id})))"
         )
 
     metadata_text = "coalesce(metadata::VARCHAR, '')"
