@@ -82,7 +82,8 @@ class Workers:
         _job = (summarizer, window, self.inherited)
         self.pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork"))
         try:
-            self.pool.submit(int).result()  # a fork pool forks every worker at its first
+            with processes.frozen_heap():
+                self.pool.submit(int).result()  # a fork pool forks every worker at its first
         except BaseException:
             self.close()
             raise

@@ -4,6 +4,7 @@ and a big Zep JSONL import counted that way stores what one thread stores."""
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -162,3 +163,19 @@ def test_a_busy_machine_counts_on_one_thread(monkeypatch: pytest.MonkeyPatch) ->
     assert processes.spare_cores() == 0
     monkeypatch.setattr(processes, "_cores_and_load", lambda: (2, 1.5))
     assert processes.spare_cores() == 2
+
+
+def test_children_are_forked_with_the_heap_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A counting child's garbage collections leave the inherited objects alone (and
+    the parent's go on as before)."""
+    frozen: list[int] = []
+    start = multiprocessing.process.BaseProcess.start
+
+    def spy(process: multiprocessing.process.BaseProcess) -> None:
+        frozen.append(gc.get_freeze_count())
+        start(process)
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", spy)
+    assert processes.count_tokens_forked(TEXTS, 2) == count_tokens_batch(TEXTS)
+    assert len(frozen) == 2 and all(frozen)
+    assert gc.get_freeze_count() == 0
