@@ -11,9 +11,10 @@ problem with its file and line. Both apply the rules of `storage.import_rules`
 (this module their SQL); `tests/test_zep_bulk.py` checks that both paths store the
 same thing.
 
-Then it counts tokens (on a thread, while DuckDB reads the same rows' search terms)
-and inserts in bulk. The messages of the sessions it creates are handed on for their
-summaries, so that the summary run need not read them back.
+Then it counts tokens while DuckDB reads the same rows' search terms (on processes
+forked onto the spare cores, or on a thread), and inserts in bulk. The messages of
+the sessions it creates are handed on for their summaries, so that the summary run
+need not read them back.
 """
 
 from __future__ import annotations
@@ -419,16 +420,16 @@ def _count_staged_tokens(
     keep: Callable[[Sequence[Any], list[int]], None] | None,
     alongside: Callable[[], None],
 ) -> None:
-    """`zep_tokens(seq, token_count)` for the rows of `zep_new`, and `alongside()`,
-    DuckDB work on the same rows.
+    """`zep_tokens(seq, token_count)` for the `rows` rows of `zep_new`, and
+    `alongside()`, DuckDB work on the same rows.
 
-    Rows that fit in `IN_MEMORY_BYTES` are read at once and counted by a thread
-    while `alongside()` runs (DuckDB lets go of the GIL: both cores work); more are
+    Rows that fit in `IN_MEMORY_BYTES` are read at once and counted while `alongside()`
+    runs: by forked processes when there are many and cores to spare
+    (`_read_counted_by_children`), else by a thread (`_count_on_a_thread`). More are
     read and counted `TOKEN_BATCH` lines at a time, so memory stays flat however big
     the file (each batch a lap of `clock`'s "tokens"), and `alongside()` runs after.
-    `keep` (which needs the rows to fit) is
-    handed every row's columns as `summaries.backlog_messages` takes them (ordered by
-    session key) and their counts.
+    `keep` (which needs the rows to fit) is handed every row's columns as
+    `summaries.backlog_messages` takes them (ordered by session key) and their counts.
     """
     cursor.execute("CREATE OR REPLACE TEMP TABLE zep_tokens (seq BIGINT, token_count INTEGER)")
     if keep is not None or _fits_in_memory(cursor):
