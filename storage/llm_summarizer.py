@@ -63,6 +63,8 @@ New summary:
 MAX_RESPONSE_BYTES = 1024 * 1024
 """Reading a reply stops here: a chat completion of a 1024-token summary is a few KB."""
 
+_WAKE_SECONDS = 0.1
+"""How often the wait for a reply wakes up (for a Ctrl-C handler: see `_post`)."""
 _PROMPT_FIELD = re.compile(r"\{(previous_summary|messages)\}")
 _PROMPT_RESERVE_TOKENS = 250
 """Zep's allowance for the prompt around the summary and the messages."""
@@ -251,10 +253,16 @@ class LLMSummarizer(Summarizer):
                 outcome.put(self._error(f"{type(error).__name__}: {error}"))
 
         threading.Thread(target=request, name="zeptui-llm-request", daemon=True).start()
-        try:
-            result = outcome.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            raise self._error(f"no complete reply within {self.timeout:g} s") from None
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                # Woken now and then: a signal (Ctrl-C) can land on any thread, and
+                # only a waking main thread runs Python's handler for it.
+                result = outcome.get(timeout=max(0.0, min(left, _WAKE_SECONDS)))
+                break
+            except queue.Empty:
+                if left <= _WAKE_SECONDS:
+                    raise self._error(f"no complete reply within {self.timeout:g} s") from None
         if isinstance(result, SummarizerError):
             raise result
         return result

@@ -10,19 +10,27 @@ failure as a message, never as a traceback on the terminal.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import accumulate, pairwise
 from multiprocessing.connection import Connection
 
 from storage.errors import StoreError
 from storage.tokens import encoding
 
-__all__ = ["FORKED_COUNT_TEXTS", "ForkedCount", "count_tokens_forked", "spare_cores"]
+__all__ = [
+    "FORKED_COUNT_TEXTS",
+    "ForkedCount",
+    "count_tokens_forked",
+    "frozen_heap",
+    "spare_cores",
+]
 
 FORKED_COUNT_TEXTS = 16_384
 """Fewer texts are counted in this process (forking costs more than it saves)."""
@@ -44,6 +52,19 @@ def spare_cores() -> int:
     return cores if cores > 1 and load < cores + 1 else 0
 
 
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """A block that forks: the objects this process holds are left out of the garbage
+    collector's passes meanwhile (`gc.freeze`), and in the children for good. A
+    child's collections would otherwise walk every inherited object (CPU for nothing:
+    the child frees none of them) and write to their pages, which copies them."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def _cores_and_load() -> tuple[int, float]:
     """The cores this process may run on, and the machine's load average (1 minute)."""
     if hasattr(os, "sched_getaffinity"):
@@ -54,29 +75,33 @@ def _cores_and_load() -> tuple[int, float]:
 
 
 class ForkedCount:
-    """Token counts of texts (as `storage.tokens.count_tokens_batch` gives them) being
-    counted by forked children, each a contiguous share of about as many characters,
-    while this process does other work. Leaving the `with` block stops them."""
+    """Token counts (as `storage.tokens.count_tokens_batch` gives them) of texts handed
+    over a share at a time (`count`), each counted by a child forked for it while this
+    process goes on. Leaving the `with` block stops the children still counting."""
 
-    def __init__(self, texts: Sequence[str], processes: int) -> None:
-        encoding()  # loaded once, before the fork
-        context = multiprocessing.get_context("fork")
+    def __init__(self) -> None:
+        encoding()  # loaded once, before any fork
+        self._context = multiprocessing.get_context("fork")
         self._children: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+
+    def count(self, texts: Sequence[str], start: int = 0, end: int | None = None) -> None:
+        """Fork a child to count `texts[start:end]`, the next share."""
+        reader, writer = self._context.Pipe(duplex=False)
+        child = self._context.Process(
+            target=_count_share,
+            args=(texts, start, len(texts) if end is None else end, writer),
+            name="zeptui-count",
+            daemon=True,
+        )
         try:
-            for start, end in _shares(texts, processes):
-                reader, writer = context.Pipe(duplex=False)
-                child = context.Process(
-                    target=_count_share,
-                    args=(texts, start, end, writer),
-                    name="zeptui-count",
-                    daemon=True,
-                )
+            with frozen_heap():
                 child.start()
-                writer.close()
-                self._children.append((child, reader))
         except BaseException:
-            self.stop()
+            reader.close()
             raise
+        finally:
+            writer.close()
+        self._children.append((child, reader))
 
     def __enter__(self) -> ForkedCount:
         return self
@@ -85,8 +110,9 @@ class ForkedCount:
         self.stop()
 
     def result(self, check: Callable[[], None] = lambda: None) -> list[int]:
-        """Wait for the counts; `check` is called meanwhile: what it raises (a cancel)
-        is raised here (leaving the block then stops the children at once)."""
+        """Wait for the counts of every share, in order; `check` is called meanwhile:
+        what it raises (a cancel) is raised here (leaving the block then stops the
+        children at once)."""
         counts = array("i")
         for child, reader in self._children:
             while not reader.poll(_WAIT_SECONDS):
@@ -110,8 +136,11 @@ class ForkedCount:
 
 
 def count_tokens_forked(texts: Sequence[str], processes: int) -> list[int]:
-    """The token counts of `texts` on `processes` forked children (`ForkedCount`)."""
-    with ForkedCount(texts, processes) as counting:
+    """The token counts of `texts` on `processes` forked children (`ForkedCount`),
+    each a contiguous share of about as many characters."""
+    with ForkedCount() as counting:
+        for start, end in _shares(texts, processes):
+            counting.count(texts, start, end)
         return counting.result()
 
 

@@ -34,7 +34,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, overload, runtime_checkable
 
 from storage.models import RoleType, SummaryInfo
 from storage.sentences import truncate_to_sentences
@@ -49,7 +49,9 @@ __all__ = [
     "BACKGROUND_SESSIONS",
     "BATCH_SESSIONS",
     "Backlog",
+    "ColumnMessages",
     "Draft",
+    "MessageColumns",
     "Progress",
     "SessionDrafts",
     "StoredMessage",
@@ -69,6 +71,11 @@ BACKGROUND_SESSIONS = 256
 """Sessions the background worker takes at a time: a long-lived store's writers (a
 server's appends) wait for its write no longer than for one of these."""
 
+_WAKE_SECONDS = 0.1
+"""How often a wait for the background worker wakes up: a signal can land on any
+thread, and only a waking main thread runs Python's handler for it (`zeptui serve`'s
+second Ctrl-C while a summary hangs)."""
+
 SummaryMode = Literal["inline", "background", "deferred"]
 Progress = Callable[[int, int], None]
 """Called with (sessions done, sessions in the run) as a run goes."""
@@ -86,6 +93,72 @@ class StoredMessage(NamedTuple):
     token_count: int
 
 
+class MessageColumns(NamedTuple):
+    """Many sessions' messages as columns (an import's new messages, or a batch read
+    back), each session's a run of rows: see `ColumnMessages`."""
+
+    ids: Sequence[int]
+    uuids: Sequence[str]
+    roles: Sequence[str]
+    role_types: Sequence[RoleType | None]
+    contents: Sequence[str]
+    token_counts: Sequence[int]
+
+
+class ColumnMessages(Sequence[StoredMessage]):
+    """One session's messages: the rows `start:end` of `columns`, shared with other
+    sessions. A StoredMessage is made when asked for (all of them at once, and kept,
+    when the session is read whole): a big import hands its backlogs over in
+    milliseconds, and the messages of a backlog drafted in a worker process are made
+    there, on another core."""
+
+    __slots__ = ("_columns", "_end", "_made", "_start")
+
+    def __init__(self, columns: MessageColumns, start: int, end: int) -> None:
+        self._columns = columns
+        self._start = start
+        self._end = end
+        self._made: list[StoredMessage] | None = None
+
+    def __len__(self) -> int:
+        return self._end - self._start
+
+    @overload
+    def __getitem__(self, index: int) -> StoredMessage: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[StoredMessage]: ...
+    def __getitem__(self, index: int | slice) -> StoredMessage | list[StoredMessage]:
+        if isinstance(index, slice) or self._made is not None:
+            return self.made()[index]
+        size = self._end - self._start
+        if not -size <= index < size:
+            raise IndexError("message index out of range")
+        row = self._start + index % size
+        ids, uuids, roles, role_types, contents, token_counts = self._columns
+        return StoredMessage(
+            ids[row], uuids[row], roles[row], role_types[row], contents[row], token_counts[row]
+        )
+
+    def __iter__(self) -> Iterator[StoredMessage]:
+        return iter(self.made())
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to the same messages, made or listed."""
+        if isinstance(other, ColumnMessages | list):
+            return self.made() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable contents, as a list's
+
+    def made(self) -> list[StoredMessage]:
+        """Every message, made once."""
+        if self._made is None:
+            rows = slice(self._start, self._end)
+            columns = (column[rows] for column in self._columns)
+            self._made = list(map(StoredMessage._make, zip(*columns, strict=True)))
+        return self._made
+
+
 @dataclass(frozen=True)
 class Backlog:
     """One session as the policy needs it."""
@@ -96,7 +169,7 @@ class Backlog:
     """The store's id of the session's newest live summary (0: none); checked on write."""
     previous: str | None
     """That summary's content: the context of the next one."""
-    messages: list[StoredMessage]
+    messages: Sequence[StoredMessage]
     """The live messages after the summary point, oldest first."""
 
 
@@ -144,7 +217,7 @@ class SummaryHost(Protocol):
         """A block during which the store may let go of its file."""
         ...
 
-    def kept_backlog_messages(self) -> Mapping[int, list[StoredMessage]]:
+    def kept_backlog_messages(self) -> Mapping[int, Sequence[StoredMessage]]:
         """Sessions' messages the host holds in memory for their backlogs (an import
         kept them), by session key: `summary_backlogs` hands out these very lists
         while they are still the sessions' backlogs."""
@@ -252,7 +325,9 @@ class SummaryScheduler:
     def flush(self, progress: Progress | None = None) -> None:
         """Make every scheduled summary now (deferred) or wait for them (background)."""
         if self.mode == "background":
-            self._queue.join()
+            with self._queue.all_tasks_done:  # Queue.join, waking up now and then
+                while self._queue.unfinished_tasks:
+                    self._queue.all_tasks_done.wait(_WAKE_SECONDS)
             return
         with self._state_lock:
             keys = list(self._pending)
@@ -269,7 +344,8 @@ class SummaryScheduler:
                 self.drop_ahead()
         elif self._worker is not None:
             self._queue.put(None)
-            self._worker.join()
+            while self._worker.is_alive():
+                self._worker.join(_WAKE_SECONDS)
             self._worker = None
 
     def _work(self) -> None:
@@ -357,7 +433,7 @@ class SummaryScheduler:
                     progress(done, len(keys))
         return made
 
-    def draft_ahead(self, kept: Mapping[int, list[StoredMessage]]) -> None:
+    def draft_ahead(self, kept: Mapping[int, Sequence[StoredMessage]]) -> None:
         """Start drafting, on worker processes, the summaries of new sessions whose
         messages `kept` holds (an import's, before it commits): a deferred run of a
         summarizer that only computes takes those drafts while the sessions' backlogs

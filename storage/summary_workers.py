@@ -44,7 +44,7 @@ SpanDraft = tuple[int, int, int, str, dict[str, Any], int]
 messages it covers and how many it covers, content, metadata, tokens (the backlog's
 messages are not sent back)."""
 
-_job: tuple[Summarizer, int, Mapping[int, list[StoredMessage]]] | None = None
+_job: tuple[Summarizer, int, Mapping[int, Sequence[StoredMessage]]] | None = None
 """The summarizer, the message window and the backlogs' messages the host held in
 memory as the run began: set before the workers are forked, which inherit them (so a
 summarizer need not be picklable, and those messages need not be sent)."""
@@ -71,7 +71,7 @@ class Workers:
         self,
         summarizer: Summarizer,
         window: int,
-        inherited: Mapping[int, list[StoredMessage]],
+        inherited: Mapping[int, Sequence[StoredMessage]],
         count: int,
     ) -> None:
         global _job
@@ -82,7 +82,8 @@ class Workers:
         _job = (summarizer, window, self.inherited)
         self.pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork"))
         try:
-            self.pool.submit(int).result()  # a fork pool forks every worker at its first
+            with processes.frozen_heap():
+                self.pool.submit(int).result()  # a fork pool forks every worker at its first
         except BaseException:
             self.close()
             raise
@@ -216,13 +217,13 @@ apart field by field in Python. A role type is sent once per batch (pickle's mem
 None for messages the workers inherited (`_job`)."""
 
 
-def _plain(backlog: Backlog, inherited: Mapping[int, list[StoredMessage]]) -> PlainBacklog:
+def _plain(backlog: Backlog, inherited: Mapping[int, Sequence[StoredMessage]]) -> PlainBacklog:
     messages = backlog.messages
     columns = None if inherited.get(backlog.key) is messages else tuple(zip(*messages, strict=True))
     return backlog.key, backlog.point, backlog.previous, columns
 
 
-def _backlog(plain: PlainBacklog, inherited: Mapping[int, list[StoredMessage]]) -> Backlog:
+def _backlog(plain: PlainBacklog, inherited: Mapping[int, Sequence[StoredMessage]]) -> Backlog:
     key, point, previous, columns = plain
     if columns is None:
         return Backlog(key, point, previous, inherited[key])

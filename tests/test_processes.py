@@ -4,6 +4,7 @@ and a big Zep JSONL import counted that way stores what one thread stores."""
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -80,7 +81,9 @@ def test_a_cancel_stops_the_children_at_once() -> None:
         checks.append(len(multiprocessing.active_children()))
         raise Cancelled
 
-    with pytest.raises(Cancelled), processes.ForkedCount(texts, 2) as counting:
+    with pytest.raises(Cancelled), processes.ForkedCount() as counting:
+        counting.count(texts, 0, 2_000)
+        counting.count(texts, 2_000)
         counting.result(check)
     assert checks == [2]  # both were counting when it came
     assert not multiprocessing.active_children()
@@ -101,7 +104,9 @@ def test_ctrl_c_is_the_parents_to_handle(capfd: pytest.CaptureFixture[str]) -> N
         assert len(multiprocessing.active_children()) == 2  # still counting
         raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt), processes.ForkedCount(texts, 2) as counting:
+    with pytest.raises(KeyboardInterrupt), processes.ForkedCount() as counting:
+        counting.count(texts[:2_000])
+        counting.count(texts[2_000:])
         counting.result(check)
     assert len(sent) == 2
     assert not multiprocessing.active_children()
@@ -139,20 +144,16 @@ def test_a_big_import_counted_by_children_stores_what_one_thread_stores(
     one_thread = imported("thread.duckdb")
     monkeypatch.setattr(processes, "FORKED_COUNT_TEXTS", 100)
     monkeypatch.setattr(processes, "_cores_and_load", lambda: (3, 0.5))
-    monkeypatch.setattr(processes.ForkedCount, "__init__", _spying_init(counted))
+    count = processes.ForkedCount.count
+
+    def spy(self: processes.ForkedCount, texts: list[str], *share: int) -> None:
+        counted.append(len(texts[slice(*share)] if share else texts))
+        count(self, texts, *share)
+
+    monkeypatch.setattr(processes.ForkedCount, "count", spy)
     assert imported("forked.duckdb") == one_thread
-    assert counted == [3]
+    assert counted == [400, 400, 400]  # a child per spare core, forked as its share is read
     assert not multiprocessing.active_children()
-
-
-def _spying_init(counted: list[int]) -> object:
-    init = processes.ForkedCount.__init__
-
-    def spying(self: processes.ForkedCount, texts: list[str], count: int) -> None:
-        counted.append(count)
-        init(self, texts, count)
-
-    return spying
 
 
 def test_a_busy_machine_counts_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,3 +163,19 @@ def test_a_busy_machine_counts_on_one_thread(monkeypatch: pytest.MonkeyPatch) ->
     assert processes.spare_cores() == 0
     monkeypatch.setattr(processes, "_cores_and_load", lambda: (2, 1.5))
     assert processes.spare_cores() == 2
+
+
+def test_children_are_forked_with_the_heap_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A counting child's garbage collections leave the inherited objects alone (and
+    the parent's go on as before)."""
+    frozen: list[int] = []
+    start = multiprocessing.process.BaseProcess.start
+
+    def spy(process: multiprocessing.process.BaseProcess) -> None:
+        frozen.append(gc.get_freeze_count())
+        start(process)
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", spy)
+    assert processes.count_tokens_forked(TEXTS, 2) == count_tokens_batch(TEXTS)
+    assert len(frozen) == 2 and all(frozen)
+    assert gc.get_freeze_count() == 0

@@ -9,6 +9,8 @@ stored beyond the size limits, whatever the summarizer returns.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -22,9 +24,10 @@ from storage import ids
 from storage.duckdb import DuckDBStore
 from storage.errors import StoreError
 from storage.llm_summarizer import LLMSummarizer
-from storage.models import Message
+from storage.models import Message, RoleType
 from storage.summarizers import Summarizer, SummarizerError, SummaryDraft
 from storage.summary_policy import MAX_SUMMARY_BYTES, MAX_SUMMARY_TOKENS
+from storage.summary_scheduler import ColumnMessages, MessageColumns, StoredMessage
 from storage.tokens import count_tokens
 from tests.holders import held_database
 from tests.llm_server import FakeLLM, serve_llm
@@ -282,3 +285,92 @@ def test_restoring_a_deleted_session_brings_back_only_its_live_summaries(
         store.delete_session("s1")
         store.add_memory("s1", messages)  # the same messages: restored
         assert store.list_summaries("s1") == made
+
+
+def test_column_messages_read_as_the_list_they_stand_for() -> None:
+    """A backlog's messages as rows of shared columns (an import's) behave as the list
+    of StoredMessages they stand for, whether made one at a time or all at once."""
+    columns = MessageColumns(
+        ids=[10, 11, 12, 13, 14],
+        uuids=["u0", "u1", "u2", "u3", "u4"],
+        roles=["Jane", "Bot", "Jane", "Bot", "Jane"],
+        role_types=[RoleType.user, RoleType.assistant, RoleType.user, None, RoleType.user],
+        contents=["a", "b", "c", "d", "e"],
+        token_counts=[3, 4, 5, 6, 7],
+    )
+    listed = [StoredMessage(*row) for row in zip(*columns, strict=True)][1:4]
+    for made_first in (False, True):
+        messages = ColumnMessages(columns, 1, 4)
+        if made_first:
+            assert messages.made() == listed
+        assert len(messages) == 3
+        assert messages[0] == listed[0] and messages[-1] == listed[-1] == messages[2]
+        assert messages[1:] == listed[1:]
+        assert list(messages) == listed and messages == listed
+        assert messages == ColumnMessages(columns, 1, 4) != ColumnMessages(columns, 0, 3)
+        with pytest.raises(IndexError):
+            messages[3]
+        with pytest.raises(IndexError):
+            messages[-4]
+
+
+_CLOSE_WHILE_A_SUMMARY_HANGS = """
+import os, signal, sys, threading
+from storage.duckdb import DuckDBStore
+from storage.models import Message
+from storage.summarizers import Summarizer, SummaryDraft
+
+started = threading.Event()
+
+class Hangs(Summarizer):
+    name = "hangs"
+
+    def summarize(self, previous, messages):
+        started.set()
+        threading.Event().wait()  # never comes
+        return SummaryDraft("never")
+
+if len(sys.argv) > 2:  # a language model that never answers, summaries deferred
+    from storage.llm_summarizer import LLMSummarizer
+
+    llm = LLMSummarizer(base_url=sys.argv[2], model="m", timeout=60)
+    store = DuckDBStore(sys.argv[1], summarizer=llm, defer_summaries=True)
+    started.set()
+else:
+    store = DuckDBStore(sys.argv[1], summarizer=Hangs(), background_summaries=True)
+store.add_memory("s", [Message(role="u", role_type="user", content=f"m {n}") for n in range(14)])
+assert started.wait(10)
+signal.signal(signal.SIGINT, lambda *_: os._exit(42))
+
+def elsewhere():  # the kernel may hand a process's signal to any of its threads
+    threading.Event().wait(0.2)
+    signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+threading.Thread(target=elsewhere, daemon=True).start()
+{call}
+os._exit(0)
+"""
+
+
+@pytest.mark.parametrize(
+    ("call", "network"),
+    [("store.close()", False), ("store.wait_for_summaries()", False), ("store.close()", True)],
+    ids=["closing", "waiting", "a language model, deferred"],
+)
+def test_a_signal_handler_runs_while_a_hung_summary_is_waited_for(
+    tmp_path: Path, llm_server: FakeLLM, call: str, network: bool
+) -> None:
+    """A Ctrl-C handler (`zeptui serve`'s second one exits) runs while the store waits
+    for a summary that never comes: the wait wakes up for it even when the signal
+    lands on another thread (a wait without a timeout did not, and hung)."""
+    llm_server.mode = "hang"
+    script = _CLOSE_WHILE_A_SUMMARY_HANGS.replace("{call}", call)
+    url = [llm_server.base_url] if network else []
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "s.duckdb"), *url],
+        capture_output=True,
+        text=True,
+        timeout=JOIN,
+        check=False,
+    )
+    assert done.returncode == 42, done.stderr

@@ -7,6 +7,7 @@ lowered here so that a few small sessions take the worker path.
 
 from __future__ import annotations
 
+import gc
 import random
 import uuid
 from collections.abc import Sequence
@@ -170,3 +171,15 @@ def test_workers_only_on_idle_cores_for_big_runs(
 ) -> None:
     monkeypatch.setattr(processes, "_cores_and_load", lambda: (cores, load))
     assert summary_workers.worker_count(sessions) == workers
+
+
+def test_workers_leave_what_they_inherit_out_of_their_garbage_collections() -> None:
+    """Forked with the parent's objects frozen (gc.freeze): a worker's collections do
+    not walk (and copy) them; the parent's collections go on as before."""
+    kept = {1: [summary_scheduler.StoredMessage(1, "u", "Jane", None, "hi", 2)]}
+    workers = summary_workers.Workers(ExtractiveSummarizer(), 12, kept, 2)
+    try:
+        assert workers.pool.submit(gc.get_freeze_count).result() > 0
+    finally:
+        workers.close()
+    assert gc.get_freeze_count() == 0

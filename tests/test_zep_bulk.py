@@ -177,6 +177,14 @@ def test_interleaved_sessions_match(tmp_path: Path) -> None:
         {"session_id": "a", "content": "x", "metadata": [1, 2]},
         {"session_id": "", "content": "x"},
         {"session_id": "a", "messages": [{"role": "x", "content": "y"}]},
+        # ids the limits refuse: blank (Python's whitespace), or with a control character
+        {"session_id": " \u2028\x85\u3000", "content": "x"},
+        {"session_id": "a\x00b", "content": "x"},
+        {"session_id": "tab\tin", "content": "x"},
+        {"session_id": "a", "user_id": "del\x7f", "content": "x"},
+        {"session_id": "a", "user_id": "c1\x9f", "content": "x"},
+        {"session_id": "a", "user_id": "\x1c", "content": "x"},
+        {"session_id": "x" * 600, "content": "x"},
     ],
 )
 def test_declines_what_needs_the_reference_reader(tmp_path: Path, bad: dict[str, Any]) -> None:
@@ -186,6 +194,15 @@ def test_declines_what_needs_the_reference_reader(tmp_path: Path, bad: dict[str,
             store.import_zep_jsonl(path, default_session_id="bad")
         assert store.stats().messages == 0
         assert store.session_page().total_count == 0
+
+
+@pytest.mark.parametrize("good", ["a b", "é-東京-🌊", " padded ", "x" * 255])
+def test_takes_ids_within_the_limits(tmp_path: Path, good: str) -> None:
+    path = write_jsonl(
+        tmp_path / "ok.jsonl", [{"session_id": good, "user_id": good, "content": "x"}]
+    )
+    with DuckDBStore(tmp_path / "z.duckdb", summarizer=None) as store:
+        assert store.import_zep_jsonl(path, default_session_id="ok").messages_added == 1
 
 
 def test_declines_invalid_json(tmp_path: Path) -> None:

@@ -165,7 +165,7 @@ class DuckDBStore(
             "deferred" if defer_summaries else "background" if background_summaries else "inline"
         )
         self._summaries: SummaryScheduler | None = None
-        self._prepared_backlogs: dict[int, list[StoredMessage]] = {}
+        self._prepared_backlogs: dict[int, Sequence[StoredMessage]] = {}
         """Backlogs an import kept for the summaries it scheduled (summaries.backlogs)."""
         self.last_import_timings: dict[str, float] = {}
         """Seconds per phase of the last `import_zep_jsonl` (diagnostics, benchmarks)."""
@@ -431,7 +431,7 @@ class DuckDBStore(
         """
         clock = zep_jsonl.Stopwatch(self._db.interruption_check())
         # The new sessions' messages, kept for their summaries: no reading them back.
-        kept: dict[int, list[StoredMessage]] | None = (
+        kept: dict[int, Sequence[StoredMessage]] | None = (
             {} if self._scheduler() is not None and not self._read_only else None
         )
         scheduler = self._scheduler()
@@ -462,7 +462,9 @@ class DuckDBStore(
         self._db.on_commit(lambda: self._schedule_imported(touched, kept or {}))
         return result
 
-    def _schedule_imported(self, touched: list[int], kept: dict[int, list[StoredMessage]]) -> None:
+    def _schedule_imported(
+        self, touched: list[int], kept: dict[int, Sequence[StoredMessage]]
+    ) -> None:
         """Once an import is committed: its sessions' summaries, with the backlogs
         it kept."""
         self._prepared_backlogs.update(kept)
@@ -560,7 +562,7 @@ class DuckDBStore(
             self._db.cursor(), keys, again=again, prepared=self._prepared_backlogs
         )
 
-    def kept_backlog_messages(self) -> Mapping[int, list[StoredMessage]]:
+    def kept_backlog_messages(self) -> Mapping[int, Sequence[StoredMessage]]:
         """SummaryHost: the messages the last import kept for its sessions' backlogs,
         those not summarised yet."""
         return self._prepared_backlogs

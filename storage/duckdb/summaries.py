@@ -50,7 +50,7 @@ def backlogs(
     keys: Sequence[int],
     *,
     again: bool,
-    prepared: dict[int, list[StoredMessage]] | None = None,
+    prepared: dict[int, Sequence[StoredMessage]] | None = None,
 ) -> list[Backlog]:
     """The live sessions among `keys`, each with its newest summary and the live
     messages after it (all of them, `again`).
@@ -72,7 +72,7 @@ def backlogs(
     kept = _still_whole(cursor, keys, prepared) if prepared else {}
     if not sessions:
         return []
-    messages: dict[int, list[StoredMessage]] = {int(row[0]): [] for row in sessions}
+    messages: dict[int, Sequence[StoredMessage]] = {int(row[0]): [] for row in sessions}
     unread = [key for key in messages if key not in kept]
     points = {int(row[0]): 0 if again else int(row[3]) for row in sessions}
     rows = (
@@ -102,8 +102,8 @@ def backlogs(
 
 
 def _still_whole(
-    cursor: Cursor, keys: Sequence[int], prepared: dict[int, list[StoredMessage]]
-) -> dict[int, list[StoredMessage]]:
+    cursor: Cursor, keys: Sequence[int], prepared: dict[int, Sequence[StoredMessage]]
+) -> dict[int, Sequence[StoredMessage]]:
     """The prepared messages among `keys` (taken out of `prepared`) of the sessions
     that have no summary and whose live messages are still exactly those."""
     taken = {key: found for key in keys if (found := prepared.pop(key, None))}
@@ -131,10 +131,10 @@ def backlog_messages(
     role_types: Sequence[str | None],
     contents: Sequence[str],
     tokens: Sequence[int],
-) -> dict[int, list[StoredMessage]]:
+) -> dict[int, Sequence[StoredMessage]]:
     """Messages given as columns (ordered by session key) as backlogs hold them, by
-    session key."""
-    from storage.summary_scheduler import StoredMessage
+    session key (`ColumnMessages`: each message made when a summary needs it)."""
+    from storage.summary_scheduler import ColumnMessages, MessageColumns
 
     # As every read shows them (read_role_type), looked up once per kind: an import's
     # backlog is every message it added.
@@ -146,12 +146,10 @@ def backlog_messages(
             kind or read_role_type(stored, f"message {uuid}")
             for kind, stored, uuid in zip(kinds, role_types, uuids, strict=True)
         ]
-    messages = list(
-        map(StoredMessage._make, zip(ids, uuids, roles, kinds, contents, tokens, strict=True))
-    )
+    columns = MessageColumns(ids, uuids, roles, kinds, contents, tokens)
     ends = [n for n in range(1, len(keys)) if keys[n] != keys[n - 1]]
     return {
-        keys[start]: messages[start:end]
+        keys[start]: ColumnMessages(columns, start, end)
         for start, end in zip([0, *ends], [*ends, len(keys)], strict=True)
         if start < end
     }
@@ -185,15 +183,15 @@ def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> li
     # A summary's uuid follows from the last message it covers (made in SQL: a
     # big run writes tens of thousands); summarising again gives the next
     # revision, unique beside the soft-deleted one.
-    revisions: dict[str, int] = {
-        str(uuid): int(count)
-        for uuid, count in cursor.execute(
-            "SELECT recent_message_uuid, count(*) FROM summaries "
-            "WHERE session_key IN (SELECT unnest(?::BIGINT[])) "
-            "AND recent_message_uuid IN (SELECT unnest(?::UUID[])) GROUP BY 1",
-            [sorted({key for key, _ in rows}), recent],
+    # (Found by session alone: binding the drafts' uuids as a list cost more than the
+    # rest of the query; a big run's new sessions have no summaries at all.)
+    revisions: dict[str, int] = dict(
+        cursor.execute(
+            "SELECT recent_message_uuid::VARCHAR, count(*) FROM summaries "
+            "WHERE session_key IN (SELECT unnest(?::BIGINT[])) GROUP BY 1",
+            [sorted({key for key, _ in rows})],
         ).fetchall()
-    }
+    )
     # Ids order a session's summaries (the newest is the summary point).
     summary_ids = reserve_ids(cursor, "summaries_id_seq", len(rows))
     terms = search.read_terms([draft.content for _, draft in rows])

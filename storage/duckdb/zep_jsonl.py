@@ -11,9 +11,10 @@ problem with its file and line. Both apply the rules of `storage.import_rules`
 (this module their SQL); `tests/test_zep_bulk.py` checks that both paths store the
 same thing.
 
-Then it counts tokens (on a thread, while DuckDB reads the same rows' search terms)
-and inserts in bulk. The messages of the sessions it creates are handed on for their
-summaries, so that the summary run need not read them back.
+Then it counts tokens while DuckDB reads the same rows' search terms (on processes
+forked onto the spare cores, or on a thread), and inserts in bulk. The messages of
+the sessions it creates are handed on for their summaries, so that the summary run
+need not read them back.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +50,7 @@ from storage.import_rules import (
     zero_time_sql,
 )
 from storage.models import CreateUserRequest, ImportResult
-from storage.tokens import count_tokens_batch, message_text
+from storage.tokens import count_tokens_batch, encoding, message_text
 
 if TYPE_CHECKING:
     from storage.summary_scheduler import StoredMessage
@@ -75,17 +77,16 @@ class StagedFile:
 def _fits_limits() -> str:
     """SQL: the record is surely within `storage.limits`; a record that may not be goes
     to the reference reader, which checks exactly and names its line."""
-    # Python's str.strip() whitespace (a superset of RE2's \s) and the Cc category.
-    blank = "'^[\\s\\p{Z}\\x{85}\\x{1c}-\\x{1f}]*$'"
-    control = "'[\\x{0}-\\x{1f}\\x{7f}-\\x{9f}]'"
+    # Blank (Python's str.strip() whitespace, a superset of RE2's \s) or holding a
+    # character of the Cc category: one pattern, one pass over the id.
+    bad_id = "'^[\\s\\p{Z}\\x{85}\\x{1c}-\\x{1f}]*$|[\\x{0}-\\x{1f}\\x{7f}-\\x{9f}]'"
 
     def good_id(column: str) -> str:
         value = f"({column} ->> '$')"
         return (
             f"({column} IS NULL OR json_type({column}) = 'NULL' OR {value} = '' "
-            f"OR (length({value}) <= "
-            f"{limits.MAX_ID_CHARS} AND NOT regexp_matches({value}, {blank}) "
-            f"AND NOT regexp_matches({value}, {control})))"
+            f"OR (length({value}) <= {limits.MAX_ID_CHARS} "
+            f"AND NOT regexp_matches({value}, {bad_id})))"
         )
 
     metadata_text = "coalesce(metadata::VARCHAR, '')"
@@ -210,7 +211,7 @@ def import_file(
     now: datetime,
     clock: Stopwatch,
     on_read: Callable[[int, int], None] | None = None,
-    backlogs: dict[int, list[StoredMessage]] | None = None,
+    backlogs: dict[int, Sequence[StoredMessage]] | None = None,
     on_kept: Callable[[], None] | None = None,
 ) -> tuple[ImportResult, list[int]]:
     """Import the Zep JSONL file at `path` in the caller's transaction: what
@@ -223,6 +224,9 @@ def import_file(
     stored, indexed and committed after it). Raises `BulkImportDeclined` (before
     writing anything) for a file that needs that reader."""
     result = ImportResult()
+    # The tokenizer loads (a fifth of a second of Python, on first use) while DuckDB
+    # reads the file, which lets go of the GIL: the counting after needs it.
+    threading.Thread(target=encoding, name="zeptui-tokenizer", daemon=True).start()
     staged = stage(cursor, path, default_session_id)
     if _staged_uuids_need_care(cursor):
         raise BulkImportDeclined(
@@ -307,7 +311,13 @@ def import_file(
         if backlogs is not None and session_keys and _fits_in_memory(cursor):
             keep = _BacklogRows(backlogs, session_keys[0], on_kept)
         _count_staged_tokens(
-            cursor, int(row[1]), int(row[2]), clock, keep, lambda: _read_terms(cursor)
+            cursor,
+            result.messages_added,
+            int(row[1]),
+            int(row[2]),
+            clock,
+            keep,
+            lambda: _read_terms(cursor),
         )
         clock.lap("tokens and terms")
         # Ids follow the file's line order (`zep_ids`), whatever order the join
@@ -403,34 +413,39 @@ def _read_terms(cursor: Cursor) -> None:
 
 def _count_staged_tokens(
     cursor: Cursor,
+    rows: int,
     first: int,
     last: int,
     clock: Stopwatch,
     keep: Callable[[Sequence[Any], list[int]], None] | None,
     alongside: Callable[[], None],
 ) -> None:
-    """`zep_tokens(seq, token_count)` for the rows of `zep_new`, and `alongside()`,
-    DuckDB work on the same rows.
+    """`zep_tokens(seq, token_count)` for the `rows` rows of `zep_new`, and
+    `alongside()`, DuckDB work on the same rows.
 
-    Rows that fit in `IN_MEMORY_BYTES` are read at once and counted by a thread
-    while `alongside()` runs (DuckDB lets go of the GIL: both cores work); more are
+    Rows that fit in `IN_MEMORY_BYTES` are read at once and counted while `alongside()`
+    runs: by forked processes when there are many and cores to spare
+    (`_read_counted_by_children`), else by a thread (`_count_on_a_thread`). More are
     read and counted `TOKEN_BATCH` lines at a time, so memory stays flat however big
     the file (each batch a lap of `clock`'s "tokens"), and `alongside()` runs after.
-    `keep` (which needs the rows to fit) is
-    handed every row's columns as `summaries.backlog_messages` takes them (ordered by
-    session key) and their counts.
+    `keep` (which needs the rows to fit) is handed every row's columns as
+    `summaries.backlog_messages` takes them (ordered by session key) and their counts.
     """
     cursor.execute("CREATE OR REPLACE TEMP TABLE zep_tokens (seq BIGINT, token_count INTEGER)")
     if keep is not None or _fits_in_memory(cursor):
         wanted = "n.uuid::VARCHAR, n.role, n.role_type" if keep else "NULL, n.role, NULL"
-        rows = cursor.execute(
+        found = cursor.execute(
             f"SELECT n.session_key, i.id, {wanted}, n.content, n.seq "
             "FROM zep_new n JOIN zep_ids i USING (seq) ORDER BY n.session_key, n.seq"
-        ).fetchall()
-        columns = list(zip(*rows, strict=True))
-        del rows
-        texts = list(map(message_text, columns[3], columns[5]))
-        counts = _count_beside(texts, clock.check, alongside)
+        )
+        columns: Sequence[Sequence[Any]]
+        spare = processes.spare_cores() if rows >= processes.FORKED_COUNT_TEXTS else 0
+        if spare:
+            columns, counts = _read_counted_by_children(found, rows, spare, clock.check, alongside)
+        else:
+            columns = list(zip(*found.fetchall(), strict=True))
+            texts = list(map(message_text, columns[3], columns[5]))
+            counts = _count_on_a_thread(texts, clock.check, alongside)
         if keep is not None:
             keep(columns, counts)
         _insert_counts(cursor, columns[6], counts)
@@ -446,19 +461,37 @@ def _count_staged_tokens(
     alongside()
 
 
-def _count_beside(
+def _read_counted_by_children(
+    found: Cursor,
+    rows: int,
+    children: int,
+    check: Callable[[], None],
+    alongside: Callable[[], None],
+) -> tuple[list[list[Any]], list[int]]:
+    """The `rows` rows of the result `found` as columns, and their texts' token counts,
+    counted by `children` processes forked for a share each as soon as it is read (the
+    first counts while the next is read: tiktoken on every core; `storage.processes`);
+    `alongside()` runs while they count. A cancel (`check` raises) stops them at once."""
+    parts: list[list[tuple[Any, ...]]] = []
+    with processes.ForkedCount() as forked:
+        # Forked before DuckDB works again (`alongside()`): its threads are idle.
+        while batch := found.fetchmany(-(-rows // children)):
+            part = list(zip(*batch, strict=True))
+            del batch
+            forked.count(list(map(message_text, part[3], part[5])))
+            parts.append(part)
+        alongside()
+        counts = forked.result(check)
+    columns = [list(chain.from_iterable(part[n] for part in parts)) for n in range(len(parts[0]))]
+    return columns, counts
+
+
+def _count_on_a_thread(
     texts: list[str], check: Callable[[], None], alongside: Callable[[], None]
 ) -> list[int]:
-    """The token counts of `texts`, counted while `alongside()` runs: on forked
-    processes when there are many and cores to spare (tiktoken on every core;
-    `storage.processes`), else on one thread (DuckDB lets go of the GIL, so both cores
-    work; two counting threads would only contend for it). A cancel (`check` raises)
-    stops the counting within a batch."""
-    spare = processes.spare_cores() if len(texts) >= processes.FORKED_COUNT_TEXTS else 0
-    if spare:  # forked before DuckDB starts `alongside()`: its threads are idle
-        with processes.ForkedCount(texts, spare) as forked:
-            alongside()
-            return forked.result(check)
+    """The token counts of `texts`, counted on a thread while `alongside()` runs (DuckDB
+    lets go of the GIL, so both cores work; two counting threads would only contend for
+    it). A cancel (`check` raises) stops the counting within a batch."""
     with ThreadPoolExecutor(1, thread_name_prefix="zeptui-count") as pool:
         stop = threading.Event()
         counting = pool.submit(_count_in_batches, texts, check, stop)
@@ -519,7 +552,7 @@ class _BacklogRows:
 
     def __init__(
         self,
-        into: dict[int, list[StoredMessage]],
+        into: dict[int, Sequence[StoredMessage]],
         first_new: int,
         then: Callable[[], None] | None,
     ):
