@@ -150,6 +150,10 @@ class ColumnMessages(Sequence[StoredMessage]):
 
     __hash__ = None  # type: ignore[assignment]  # mutable contents, as a list's
 
+    def contents(self) -> Sequence[str]:
+        """The messages' contents, read from their column (no message is made)."""
+        return self._columns.contents[self._start : self._end]
+
     def made(self) -> list[StoredMessage]:
         """Every message, made once."""
         if self._made is None:
@@ -242,7 +246,14 @@ def draft_spans(
     context of the next; what the summarizer raises is raised after the drafts before."""
     previous = backlog.previous
     messages = backlog.messages
-    spans = due_spans([message.content for message in messages], window)
+    if isinstance(messages, ColumnMessages):
+        # Only the messages a draft covers are made, one span at a time, and none is
+        # kept: a big run's messages would otherwise all live until it ends, and the
+        # garbage collector walk them again and again.
+        contents = messages.contents()
+    else:
+        contents = [message.content for message in messages]
+    spans = due_spans(contents, window)
     for span in spans[:limit]:
         covered = [messages[position] for position in span]
         draft = within_limits(summarizer.summarize(previous, covered))
