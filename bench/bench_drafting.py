@@ -27,42 +27,60 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bench.bench_store import DATA_DIR, machine_description, print_profile
-from storage.models import RoleType
+from storage.duckdb.summaries import backlog_messages
 from storage.store import DEFAULT_MESSAGE_WINDOW
 from storage.summarizers import ExtractiveSummarizer
-from storage.summary_scheduler import Backlog, StoredMessage, draft_spans
+from storage.summary_scheduler import Backlog, draft_spans
 from storage.tokens import count_tokens_batch, message_text
 
 DEFAULT_CORPUS = DATA_DIR / "summaries-258112-7168-seed11.jsonl"
 """What `python -m bench.bench_summaries --keep` leaves with its defaults."""
 
 
-def load_backlogs(path: Path) -> list[Backlog]:
-    """Every session of the file as a backlog with no summary yet, in file order."""
+class Corpus(NamedTuple):
+    """A Zep JSONL file's messages as columns, grouped by session in file order."""
+
+    keys: list[int]
+    uuids: list[str]
+    roles: list[str]
+    role_types: list[str | None]
+    contents: list[str]
+    tokens: list[int]
+
+    def backlogs(self) -> list[Backlog]:
+        """Every session as a backlog with no summary yet, its messages as an import
+        hands them over (`storage.duckdb.summaries.backlog_messages`: columns, each
+        message made when a summary needs it). Fresh for each pass: a worker makes a
+        session's messages once."""
+        ids = list(range(1, len(self.keys) + 1))
+        sessions = backlog_messages(
+            self.keys, ids, self.uuids, self.roles, self.role_types, self.contents, self.tokens
+        )
+        return [Backlog(key, 0, None, messages) for key, messages in sessions.items()]
+
+
+def load_corpus(path: Path) -> Corpus:
+    """The file's messages, their tokens counted once."""
     records = []
     with path.open(encoding="utf-8") as file:
         for line in file:
             if line.strip():
                 records.append(json.loads(line))
-    tokens = count_tokens_batch(
-        [message_text(record["role"], record["content"]) for record in records]
+    keys: dict[str, int] = {}
+    for record in records:
+        keys.setdefault(record["session_id"], len(keys))
+    records.sort(key=lambda record: keys[record["session_id"]])  # stable: file order within
+    return Corpus(
+        [keys[record["session_id"]] for record in records],
+        [record["uuid"] for record in records],
+        [record["role"] for record in records],
+        [record.get("role_type") for record in records],
+        [record["content"] for record in records],
+        count_tokens_batch([message_text(record["role"], record["content"]) for record in records]),
     )
-    sessions: dict[str, list[StoredMessage]] = {}
-    for number, (record, count) in enumerate(zip(records, tokens, strict=True), start=1):
-        role_type = record.get("role_type")
-        message = StoredMessage(
-            number,
-            record["uuid"],
-            record["role"],
-            RoleType(role_type) if role_type else None,
-            record["content"],
-            count,
-        )
-        sessions.setdefault(record["session_id"], []).append(message)
-    return [Backlog(key, 0, None, messages) for key, messages in enumerate(sessions.values())]
 
 
 Kept = tuple[list[int], str, dict[str, Any], int]
@@ -131,18 +149,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    backlogs = load_backlogs(args.corpus)
-    messages = sum(len(backlog.messages) for backlog in backlogs)
+    corpus = load_corpus(args.corpus)
+    sessions = len(set(corpus.keys))
     drafts: list[Kept] = []
     times: list[tuple[float, float]] = []
     results: set[tuple[int, str]] = set()
     for _ in range(args.repeat):
-        del drafts  # each pass starts from the same heap
+        del drafts  # each pass starts from the same heap, with fresh backlogs
+        backlogs = corpus.backlogs()
         gc.collect()
+        gc.freeze()  # as a worker process starts (storage/processes.py)
         with GarbageCollections() as collections:
             start = time.process_time()
             drafts = draft_all(backlogs, args.window)
             times.append((time.process_time() - start, collections.seconds))
+        gc.unfreeze()
         results.add((len(drafts), fingerprint(drafts)))  # not timed
     if len(results) != 1:
         print(f"bench_drafting: passes disagree: {sorted(results)}", file=sys.stderr)
@@ -152,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line)
     print()
     print(f"{'corpus':<22} {args.corpus.name}")
-    print(f"{'sessions / messages':<22} {len(backlogs):,} / {messages:,}")
+    print(f"{'sessions / messages':<22} {sessions:,} / {len(corpus.keys):,}")
     print(f"{'window':<22} {args.window}")
     print(f"{'drafts':<22} {made:,}")
     print(f"{'md5 of the drafts':<22} {md5}")
@@ -165,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.profile:
         profile = cProfile.Profile()
         start = time.perf_counter()
-        profile.runcall(draft_all, backlogs, args.window)
+        profile.runcall(draft_all, corpus.backlogs(), args.window)
         print_profile(profile, args.profile, time.perf_counter() - start)
     return 0
 
