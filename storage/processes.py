@@ -29,6 +29,7 @@ __all__ = [
     "ForkedCount",
     "count_tokens_forked",
     "frozen_heap",
+    "leave_ctrl_c_to_the_parent",
     "spare_cores",
 ]
 
@@ -63,6 +64,13 @@ def frozen_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+def leave_ctrl_c_to_the_parent() -> None:
+    """In a forked child: ignore Ctrl-C, which a terminal sends to every process of its
+    group (the child would print a traceback of its own); the parent handles it and
+    stops its children."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _cores_and_load() -> tuple[int, float]:
@@ -156,7 +164,7 @@ def _shares(texts: Sequence[str], parts: int) -> list[tuple[int, int]]:
 def _count_share(texts: Sequence[str], start: int, end: int, writer: Connection) -> None:
     """In a child: send the token counts of `texts[start:end]` (as bytes), or what
     went wrong (a string)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops children
+    leave_ctrl_c_to_the_parent()
     try:
         encode = encoding().encode_ordinary
         counts = array("i", [len(encode(text)) for text in texts[start:end]])

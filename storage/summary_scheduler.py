@@ -425,8 +425,9 @@ class SummaryScheduler:
             if workers is not None:  # on every core
                 from storage import summary_workers
 
+                stopped = True  # by a failure, a cancel or Ctrl-C, until it returns
                 try:
-                    return summary_workers.run_in_processes(
+                    made = summary_workers.run_in_processes(
                         self.host,
                         batches,
                         again=again,
@@ -434,8 +435,10 @@ class SummaryScheduler:
                         write=lambda drafts: self._write(drafts, report),
                         progress=progress,
                     )
+                    stopped = False
+                    return made
                 finally:
-                    workers.close()
+                    workers.close(at_once=stopped)
             done = 0
             for batch in batches:
                 made += self._run_batch(batch, again, report)
@@ -465,7 +468,7 @@ class SummaryScheduler:
         try:
             ahead.draft_ahead(sorted(kept))
         except BaseException:
-            ahead.close()
+            ahead.close(at_once=True)
             raise
         with self._state_lock:
             self._ahead = ahead
@@ -475,7 +478,7 @@ class SummaryScheduler:
         with self._state_lock:
             ahead, self._ahead = self._ahead, None
         if ahead is not None:
-            ahead.close()
+            ahead.close(at_once=True)
 
     def _workers(self, sessions: int) -> summary_workers.Workers | None:
         """The worker processes of a run of `sessions`: those drafting ahead, else new

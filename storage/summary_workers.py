@@ -80,7 +80,11 @@ class Workers:
         self.inherited = dict(inherited)
         self._ahead: dict[int, tuple[_Drafting, int]] = {}
         _job = (summarizer, window, self.inherited)
-        self.pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork"))
+        self.pool = ProcessPoolExecutor(
+            count,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=processes.leave_ctrl_c_to_the_parent,
+        )
         try:
             with processes.frozen_heap():
                 self.pool.submit(int).result()  # a fork pool forks every worker at its first
@@ -114,8 +118,16 @@ class Workers:
         drafted, error = future.result()
         return None if error is not None else drafted[number]
 
-    def close(self) -> None:
-        """Stop the workers (what they were still to draft is dropped)."""
+    def close(self, *, at_once: bool = False) -> None:
+        """Stop the workers once the batches they draft are done (what they were still
+        to draft is dropped), or `at_once` (after a failure, a cancel, Ctrl-C)."""
+        if at_once:
+            kill = getattr(self.pool, "kill_workers", None)  # Python 3.14 and later
+            if kill is not None:
+                kill()
+            else:  # the executor's own processes: it has no public way to stop them
+                for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+                    process.kill()
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -8,9 +8,14 @@ lowered here so that a few small sessions take the worker path.
 from __future__ import annotations
 
 import gc
+import multiprocessing
+import os
 import random
+import signal
+import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -183,3 +188,36 @@ def test_workers_leave_what_they_inherit_out_of_their_garbage_collections() -> N
     finally:
         workers.close()
     assert gc.get_freeze_count() == 0
+
+
+def test_a_worker_leaves_ctrl_c_to_the_process_that_forked_it(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A terminal's Ctrl-C reaches every process of its group: a worker ignores it (it
+    printed a KeyboardInterrupt traceback of its own under `zeptui import`'s one-line
+    error); the importing process stops the workers."""
+    kept = {1: [summary_scheduler.StoredMessage(1, "u", "Jane", None, "hi", 2)]}
+    workers = summary_workers.Workers(ExtractiveSummarizer(), 12, kept, 2)
+    try:
+        pids = {workers.pool.submit(os.getpid).result() for _ in range(8)}
+        for pid in pids:
+            os.kill(pid, signal.SIGINT)
+        assert workers.pool.submit(int, "7").result() == 7  # still working
+    finally:
+        workers.close()
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_workers_stopped_at_once_drop_the_batch_under_way() -> None:
+    """After a failure, a cancel or Ctrl-C the run stops its workers at once: the batch
+    under way is dropped, not waited for."""
+    kept = {1: [summary_scheduler.StoredMessage(1, "u", "Jane", None, "hi", 2)]}
+    workers = summary_workers.Workers(ExtractiveSummarizer(), 12, kept, 1)
+    busy = workers.pool.submit(time.sleep, 20)
+    for _ in range(1_000):  # until a worker has it (bounded)
+        if busy.running():
+            break
+        time.sleep(0.01)
+    workers.close(at_once=True)
+    assert isinstance(busy.exception(), BrokenProcessPool)
+    assert not multiprocessing.active_children()
