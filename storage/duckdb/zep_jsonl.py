@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from storage import ids, import_rules, limits, processes
+from storage import ids, import_rules, limits
 from storage.capabilities import BulkImportDeclined
 from storage.duckdb import search
 from storage.duckdb.connection import Cursor
@@ -439,6 +439,8 @@ def _count_staged_tokens(
             "FROM zep_new n JOIN zep_ids i USING (seq) ORDER BY n.session_key, n.seq"
         )
         columns: Sequence[Sequence[Any]]
+        from storage import processes  # multiprocessing: loaded by big imports alone
+
         spare = processes.spare_cores() if rows >= processes.FORKED_COUNT_TEXTS else 0
         if spare:
             columns, counts = _read_counted_by_children(found, rows, spare, clock.check, alongside)
@@ -472,8 +474,10 @@ def _read_counted_by_children(
     counted by `children` processes forked for a share each as soon as it is read (the
     first counts while the next is read: tiktoken on every core; `storage.processes`);
     `alongside()` runs while they count. A cancel (`check` raises) stops them at once."""
+    from storage.processes import ForkedCount
+
     parts: list[list[tuple[Any, ...]]] = []
-    with processes.ForkedCount() as forked:
+    with ForkedCount() as forked:
         # Forked before DuckDB works again (`alongside()`): its threads are idle.
         while batch := found.fetchmany(-(-rows // children)):
             part = list(zip(*batch, strict=True))
