@@ -145,11 +145,14 @@ def run_in_processes(
     progress: Progress | None,
 ) -> list[SummaryInfo]:
     """Draft the due summaries of `batches` (lists of session keys) on `workers` and
-    store them with `write`, batch by batch in order. Sessions the workers drafted
-    ahead (`Workers.draft_ahead`) take those drafts."""
+    store them with `write`, in order, `WRITE_SESSIONS` sessions at a time (progress
+    counts the sessions drafted, batch by batch). Sessions the workers drafted ahead
+    (`Workers.draft_ahead`) take those drafts. After a failure, what was drafted
+    before it is stored and the failure raised."""
     total = sum(len(batch) for batch in batches)
     made: list[SummaryInfo] = []
-    done = 0
+    drafted_sessions = 0
+    unwritten: list[SessionDrafts] = []
     pending: deque[tuple[int, list[Backlog], list[list[SpanDraft] | None], _Drafting]] = deque()
     for number, keys in enumerate(batches):
         backlogs = host.summary_backlogs(keys, again=again)
@@ -171,13 +174,24 @@ def run_in_processes(
             size, backlogs, ahead, future = pending.popleft()
             drafted, error = future.result()
             merged = _merged(ahead, drafted, failed=error is not None)
-            made += write(_session_drafts(backlogs, merged, again))
-            done += size
+            unwritten += _session_drafts(backlogs, merged, again)
             if error is not None:
+                made += write(unwritten)
                 raise error
+            if len(unwritten) >= WRITE_SESSIONS:
+                made += write(unwritten)
+                unwritten = []
+            drafted_sessions += size
             if progress:
-                progress(done, total)
-    return made
+                progress(drafted_sessions, total)
+    return made + write(unwritten) if unwritten else made
+
+
+WRITE_SESSIONS = 8192
+"""Drafted sessions written at a time: a big import's are all drafted by the time its
+run begins (the workers draft them ahead), and writing 7,168 sessions' summaries at
+once cost 1.06-1.10 s against 1.31-1.60 s in batches of 1,024 (fewer statements and
+commits; bench/README.md)."""
 
 
 def _merged(

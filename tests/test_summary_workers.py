@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,6 +127,29 @@ def test_workers_store_exactly_what_one_process_stores(
         assert [info.summary.content for info in again] == [
             row[2] for row in expected if row[0] == "s3"
         ]
+
+
+def test_a_run_writes_its_drafts_write_sessions_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_runs_in_workers: None
+) -> None:
+    """Drafts are written `WRITE_SESSIONS` sessions at a time (fewer statements and
+    commits than batch by batch), and store what one process stores."""
+    expected = in_one_process(tmp_path, monkeypatch)
+    monkeypatch.setattr(summary_workers, "WRITE_SESSIONS", 3)
+    written: list[list[int]] = []
+    real_write = DuckDBStore.write_summaries
+
+    def spy(store: DuckDBStore, batches: Sequence[Any], *, report: bool = True) -> Any:
+        written.append([batch.key for batch in batches])
+        return real_write(store, batches, report=report)
+
+    monkeypatch.setattr(DuckDBStore, "write_summaries", spy)
+    with DuckDBStore(tmp_path / "many.duckdb", defer_summaries=True) as store:
+        fill(store)
+        written.clear()  # the appends' own runs (one session each)
+        store.wait_for_summaries()
+        assert stored_summaries(store) == expected
+    assert [len(keys) for keys in written] == [4, 4, 1]  # batches of 2 gathered to 3+
 
 
 class FailsOnStorm(ExtractiveSummarizer):
