@@ -23,6 +23,7 @@ import pytest
 
 from storage import processes, summary_scheduler, summary_workers
 from storage.duckdb import DuckDBStore
+from storage.duckdb.summary_host import StoreSummaries
 from storage.models import Message
 from storage.summarizers import ExtractiveSummarizer, SpokenMessage, SummaryDraft
 
@@ -137,13 +138,13 @@ def test_a_run_writes_its_drafts_write_sessions_at_a_time(
     expected = in_one_process(tmp_path, monkeypatch)
     monkeypatch.setattr(summary_workers, "WRITE_SESSIONS", 3)
     written: list[list[int]] = []
-    real_write = DuckDBStore.write_summaries
+    real_write = StoreSummaries.write_summaries
 
-    def spy(store: DuckDBStore, batches: Sequence[Any], *, report: bool = True) -> Any:
+    def spy(host: StoreSummaries, batches: Sequence[Any], *, report: bool = True) -> Any:
         written.append([batch.key for batch in batches])
-        return real_write(store, batches, report=report)
+        return real_write(host, batches, report=report)
 
-    monkeypatch.setattr(DuckDBStore, "write_summaries", spy)
+    monkeypatch.setattr(StoreSummaries, "write_summaries", spy)
     with DuckDBStore(tmp_path / "many.duckdb", defer_summaries=True) as store:
         fill(store)
         written.clear()  # the appends' own runs (one session each)
@@ -166,7 +167,7 @@ def summarised_until_failure(path: Path) -> tuple[str, list[tuple[object, ...]]]
     with DuckDBStore(path, summarizer=None) as plain:
         fill(plain)
     with DuckDBStore(path, summarizer=FailsOnStorm(), defer_summaries=True) as store:
-        scheduler = store._scheduler()
+        scheduler = store._summaries.scheduler()
         assert scheduler is not None
         with pytest.raises(RuntimeError) as raised:
             scheduler.run(range(1, 10))

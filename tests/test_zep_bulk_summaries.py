@@ -144,10 +144,10 @@ def test_fast_path_summarises_as_the_reference_path(
         fast.import_zep_jsonl(path, default_session_id="history")
         # The new sessions' messages were kept for their summaries, exactly as a
         # backlog reads them back (the existing session's is read back).
-        kept = fast._prepared_backlogs
+        kept = fast._summaries.prepared
         copy = dict(kept)
         kept.clear()
-        read_back = fast.summary_backlogs(list(copy), again=False)
+        read_back = fast._summaries.summary_backlogs(list(copy), again=False)
         assert {backlog.key: backlog.messages for backlog in read_back} == copy
         assert len(copy) == (6 if held else 0)
         kept.update(copy)

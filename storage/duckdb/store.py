@@ -4,7 +4,8 @@ A thin composition: each call takes this thread's cursor or a write transaction
 from the open file (`connection.Database`) and hands it to the module that does the
 work (reads, writes, messages, imports, zep_jsonl, search, summaries, inventory,
 maintenance).
-The store itself keeps the summary scheduler and what it was opened with.
+The store itself keeps what it was opened with, its memory cache and its summaries
+(`summary_host.StoreSummaries`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,7 @@ from storage.duckdb.memory_cache import (
     Question,
 )
 from storage.duckdb.rows import within_limits
+from storage.duckdb.summary_host import DEFAULT_SUMMARIZER, DefaultSummarizer, StoreSummaries
 from storage.errors import InvalidInputError, MessageConflictError
 from storage.models import (
     CreateSessionRequest,
@@ -88,23 +89,11 @@ from storage.store import DEFAULT_MESSAGE_WINDOW, MemoryStore
 
 if TYPE_CHECKING:
     from storage.summarizers import Summarizer
-    from storage.summary_scheduler import (
-        Backlog,
-        Progress,
-        SessionDrafts,
-        StoredMessage,
-        SummaryMode,
-        SummaryScheduler,
-    )
+    from storage.summary_scheduler import Progress
+
+__all__ = ["DEFAULT_SUMMARIZER", "DuckDBStore"]
 
 log = logging.getLogger(__name__)
-
-
-class _DefaultSummarizer:
-    """Marker: use the offline extractive summarizer."""
-
-
-DEFAULT_SUMMARIZER = _DefaultSummarizer()
 
 
 class DuckDBStore(
@@ -145,7 +134,7 @@ class DuckDBStore(
         path: str | Path,
         *,
         message_window: int = DEFAULT_MESSAGE_WINDOW,
-        summarizer: Summarizer | _DefaultSummarizer | None = DEFAULT_SUMMARIZER,
+        summarizer: Summarizer | DefaultSummarizer | None = DEFAULT_SUMMARIZER,
         background_summaries: bool = True,
         defer_summaries: bool = False,
         lock_timeout: float = LOCK_WAIT_SECONDS,
@@ -159,14 +148,6 @@ class DuckDBStore(
             raise InvalidInputError(f"message window must be at least 2, not {message_window}")
         self._path = Path(path)
         self._window = message_window
-        self._read_only = read_only
-        self._summarizer_choice = summarizer
-        self._summary_mode: SummaryMode = (
-            "deferred" if defer_summaries else "background" if background_summaries else "inline"
-        )
-        self._summaries: SummaryScheduler | None = None
-        self._prepared_backlogs: dict[int, Sequence[StoredMessage]] = {}
-        """Backlogs an import kept for the summaries it scheduled (summaries.backlogs)."""
         self.last_import_timings: dict[str, float] = {}
         """Seconds per phase of the last `import_zep_jsonl` (diagnostics, benchmarks)."""
         self._db = Database(
@@ -180,7 +161,14 @@ class DuckDBStore(
         self._memory_cache = MemoryCache(memory_cache, search_cache)
         """Recent memory answers, dropped by the writes that change them."""
         self._db.changed = self._memory_cache.changed
-        self._appends = GroupCommit(self._db, self._schedule_summaries)
+        self._summaries = StoreSummaries(
+            self._db,
+            message_window,
+            summarizer,
+            "deferred" if defer_summaries else "background" if background_summaries else "inline",
+            read_only=read_only,
+        )
+        self._appends = GroupCommit(self._db, self._summaries.schedule)
         """Concurrent `add_memory` calls share transactions (storage/duckdb/appends.py)."""
 
     # --- plumbing ------------------------------------------------------------------
@@ -200,9 +188,7 @@ class DuckDBStore(
     def close(self) -> None:
         if self._db.closed:
             return
-        if self._summaries is not None:
-            self._summaries.close()  # deferred summaries are made now
-        self._prepared_backlogs.clear()
+        self._summaries.close()  # deferred summaries are made now
         self._db.close()  # (closed already if the file could not be taken back)
 
     # --- users ---------------------------------------------------------------------
@@ -417,7 +403,7 @@ class DuckDBStore(
                     cursor, carried, self._db.now()
                 )
         if not dry_run:
-            self._db.on_commit(lambda: self._schedule_summaries(sorted(touched)))
+            self._db.on_commit(lambda: self._summaries.schedule(sorted(touched)))
         return result
 
     def import_zep_jsonl(
@@ -430,16 +416,9 @@ class DuckDBStore(
         (before writing anything) for a file that needs the reference reader.
         """
         clock = zep_jsonl.Stopwatch(self._db.interruption_check())
-        # The new sessions' messages, kept for their summaries: no reading them back.
-        kept: dict[int, Sequence[StoredMessage]] | None = (
-            {} if self._scheduler() is not None and not self._read_only else None
-        )
-        scheduler = self._scheduler()
-        # Drafted on worker processes while this import stores, indexes and commits
-        # the rows, if the summary run would use workers anyway.
-        draft_ahead = (
-            None if scheduler is None or kept is None else partial(scheduler.draft_ahead, kept)
-        )
+        # The new sessions' messages, kept for their summaries (no reading them back),
+        # and drafted ahead while the import stores, indexes and commits them.
+        kept, draft_ahead = self._summaries.for_import()
         try:
             with self._db.write(keeps=(BulkImportDeclined,)) as cursor:
                 result, touched = zep_jsonl.import_file(
@@ -453,22 +432,13 @@ class DuckDBStore(
                     draft_ahead,
                 )
         except BaseException:
-            if scheduler is not None:
-                scheduler.drop_ahead()
+            self._summaries.drop_ahead()
             raise
         clock.lap("commit")
         self.last_import_timings = clock.laps
         log.debug("import of %s: %s", path, clock.laps)
-        self._db.on_commit(lambda: self._schedule_imported(touched, kept or {}))
+        self._db.on_commit(lambda: self._summaries.schedule_imported(touched, kept or {}))
         return result
-
-    def _schedule_imported(
-        self, touched: list[int], kept: dict[int, Sequence[StoredMessage]]
-    ) -> None:
-        """Once an import is committed: its sessions' summaries, with the backlogs
-        it kept."""
-        self._prepared_backlogs.update(kept)
-        self._schedule_summaries(touched)
 
     @contextmanager
     def import_transaction(self) -> Iterator[ImportTransaction]:
@@ -476,8 +446,7 @@ class DuckDBStore(
             with self._db.transaction() as transaction:
                 yield transaction
         except BaseException:  # rolled back: nothing to summarise
-            if self._summaries is not None:
-                self._summaries.drop_ahead()
+            self._summaries.drop_ahead()
             raise
 
     def optimize(self) -> None:
@@ -508,76 +477,18 @@ class DuckDBStore(
 
     def summarize(self, session_id: str, *, again: bool = False) -> list[SummaryInfo]:
         key = reads.session_key(self._db.cursor(), session_id)
-        scheduler = self._scheduler()
+        scheduler = self._summaries.scheduler()
         return [] if scheduler is None else scheduler.run([key], again=again)
-
-    def _scheduler(self) -> SummaryScheduler | None:
-        """The summary scheduler, made on first use; None when no summaries are made."""
-        if self._summaries is None and self._summarizer_choice is not None:
-            from storage.summarizers import ExtractiveSummarizer
-            from storage.summary_scheduler import SummaryScheduler
-
-            choice = self._summarizer_choice
-            summarizer = (
-                ExtractiveSummarizer() if isinstance(choice, _DefaultSummarizer) else choice
-            )
-            self._summaries = SummaryScheduler(self, summarizer, self._window, self._summary_mode)
-        return self._summaries
-
-    def _schedule_summaries(self, keys: list[int]) -> None:
-        if self._read_only or not keys:
-            return
-        scheduler = self._scheduler()
-        if scheduler is not None:
-            scheduler.schedule(keys)
 
     @property
     def summary_errors(self) -> list[str]:
         """Failures of scheduled summaries, oldest first (the UI and CLI show them)."""
-        return [] if self._summaries is None else self._summaries.errors
+        return self._summaries.errors
 
     def wait_for_summaries(self, progress: Progress | None = None) -> None:
         """Block until every scheduled summary is made; deferred ones are made now,
         calling `progress(sessions done, sessions)` as they go."""
-        if self._summaries is not None:
-            self._summaries.flush(progress)
-        self._prepared_backlogs.clear()  # what a failed run left is read back if due
-
-    @contextmanager
-    def offline(self) -> Iterator[None]:
-        """While a summarizer waits on the network: a store with deferred summaries
-        lets go of its file (another process may take it meanwhile) and takes it back
-        after, waiting up to `lock_timeout` as on opening. Others keep it, holding no
-        write lock."""
-        if self._summary_mode != "deferred":
-            yield
-            return
-        with self._db.released():
-            yield
-
-    def summary_backlogs(self, keys: Sequence[int], *, again: bool) -> list[Backlog]:
-        """SummaryHost: the live sessions among `keys`, each with its newest summary
-        and the live messages after it (all of them, `again`)."""
-        return summaries.backlogs(
-            self._db.cursor(), keys, again=again, prepared=self._prepared_backlogs
-        )
-
-    def kept_backlog_messages(self) -> Mapping[int, Sequence[StoredMessage]]:
-        """SummaryHost: the messages the last import kept for its sessions' backlogs,
-        those not summarised yet."""
-        return self._prepared_backlogs
-
-    def write_summaries(
-        self, batches: Sequence[SessionDrafts], *, report: bool = True
-    ) -> list[SummaryInfo]:
-        """SummaryHost: store the drafts of each session whose newest live summary is
-        still the one they were planned from (and which is still live), in one
-        transaction; with `replace`, its live summaries are soft-deleted first.
-        Returns the summaries stored, when `report`."""
-        now = self._db.now()
-        with self._db.write(changes=[batch.key for batch in batches]) as cursor:
-            written = summaries.write(cursor, batches, now)
-        return summaries.stored(self._db.cursor(), written, now) if report else []
+        self._summaries.wait(progress)
 
     # --- search and maintenance ----------------------------------------------------
 
