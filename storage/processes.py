@@ -15,10 +15,8 @@ import multiprocessing
 import os
 import signal
 from array import array
-from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import accumulate, pairwise
 from multiprocessing.connection import Connection
 
 from storage.errors import StoreError
@@ -27,7 +25,6 @@ from storage.tokens import encoding
 __all__ = [
     "FORKED_COUNT_TEXTS",
     "ForkedCount",
-    "count_tokens_forked",
     "frozen_heap",
     "leave_ctrl_c_to_the_parent",
     "spare_cores",
@@ -92,12 +89,12 @@ class ForkedCount:
         self._context = multiprocessing.get_context("fork")
         self._children: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
 
-    def count(self, texts: Sequence[str], start: int = 0, end: int | None = None) -> None:
-        """Fork a child to count `texts[start:end]`, the next share."""
+    def count(self, texts: Sequence[str]) -> None:
+        """Fork a child to count `texts`, the next share."""
         reader, writer = self._context.Pipe(duplex=False)
         child = self._context.Process(
             target=_count_share,
-            args=(texts, start, len(texts) if end is None else end, writer),
+            args=(texts, writer),
             name="zeptui-count",
             daemon=True,
         )
@@ -143,31 +140,13 @@ class ForkedCount:
             reader.close()
 
 
-def count_tokens_forked(texts: Sequence[str], processes: int) -> list[int]:
-    """The token counts of `texts` on `processes` forked children (`ForkedCount`),
-    each a contiguous share of about as many characters."""
-    with ForkedCount() as counting:
-        for start, end in _shares(texts, processes):
-            counting.count(texts, start, end)
-        return counting.result()
-
-
-def _shares(texts: Sequence[str], parts: int) -> list[tuple[int, int]]:
-    """`parts` contiguous (start, end) ranges of `texts` of about as many characters."""
-    reached = list(accumulate(map(len, texts)))
-    total = reached[-1] if reached else 0
-    ends = [bisect_left(reached, total * part / parts) + 1 for part in range(1, parts)]
-    bounds = [0, *(min(end, len(texts)) for end in ends), len(texts)]
-    return [(start, end) for start, end in pairwise(bounds) if start < end]
-
-
-def _count_share(texts: Sequence[str], start: int, end: int, writer: Connection) -> None:
-    """In a child: send the token counts of `texts[start:end]` (as bytes), or what
-    went wrong (a string)."""
+def _count_share(texts: Sequence[str], writer: Connection) -> None:
+    """In a child: send the token counts of `texts` (as bytes), or what went wrong
+    (a string)."""
     leave_ctrl_c_to_the_parent()
     try:
         encode = encoding().encode_ordinary
-        counts = array("i", [len(encode(text)) for text in texts[start:end]])
+        counts = array("i", [len(encode(text)) for text in texts])
         writer.send(counts.tobytes())
     except Exception as error:
         writer.send(f"{type(error).__name__}: {error}")

@@ -34,35 +34,34 @@ TEXTS = [
 ]
 
 
-@pytest.mark.parametrize("count", [1, 2, 3, 5])
-def test_children_count_as_one_thread_does(count: int) -> None:
+def forked_counts(texts: list[str], children: int) -> list[int]:
+    """The counts of `texts` split into `children` shares, each counted by a child."""
+    size = max(1, -(-len(texts) // children))
+    with processes.ForkedCount() as counting:
+        for start in range(0, len(texts), size):
+            counting.count(texts[start : start + size])
+        return counting.result()
+
+
+@pytest.mark.parametrize("children", [1, 2, 3, 5])
+def test_children_count_as_one_thread_does(children: int) -> None:
     texts = TEXTS * 7
-    assert processes.count_tokens_forked(texts, count) == count_tokens_batch(texts, 1)
-    assert processes.count_tokens_forked(texts[:1], count) == count_tokens_batch(texts[:1])
-    assert processes.count_tokens_forked([], count) == []
+    assert forked_counts(texts, children) == count_tokens_batch(texts, 1)
+    assert forked_counts(texts[:1], children) == count_tokens_batch(texts[:1])
+    assert forked_counts([], children) == []
     assert not multiprocessing.active_children()
 
 
-@settings(max_examples=examples(100))
-@given(st.lists(st.integers(0, 50), max_size=40), st.integers(1, 6))
-def test_shares_cover_every_text_once_in_order(lengths: list[int], parts: int) -> None:
-    texts = ["a" * length for length in lengths]
-    shares = processes._shares(texts, parts)
-    assert [i for start, end in shares for i in range(start, end)] == list(range(len(texts)))
-    assert all(start < end for start, end in shares)
-    assert len(shares) <= parts
-
-
-def test_shares_are_balanced_by_characters() -> None:
-    texts = ["a" * 10] * 90 + ["b" * 1000] * 10
-    (first, second) = processes._shares(texts, 2)
-    assert first == (0, 95) and second == (95, 100)
+@settings(max_examples=examples(10), deadline=None)
+@given(st.lists(st.sampled_from(TEXTS), max_size=30), st.integers(1, 4))
+def test_counts_come_back_in_the_order_of_the_shares(texts: list[str], children: int) -> None:
+    assert forked_counts(texts, children) == count_tokens_batch(texts, 1)
 
 
 def test_a_child_that_fails_says_why_in_one_line(capfd: pytest.CaptureFixture[str]) -> None:
     texts: list[object] = ["fine"] * 10 + [b"not text"] + ["fine"] * 10
     with pytest.raises(StoreError, match=r"^token counting failed: TypeError") as failed:
-        processes.count_tokens_forked(texts, 2)  # type: ignore[arg-type]
+        forked_counts(texts, 2)  # type: ignore[arg-type]
     assert "\n" not in str(failed.value)
     assert "Traceback" not in capfd.readouterr().err
     assert not multiprocessing.active_children()
@@ -82,8 +81,8 @@ def test_a_cancel_stops_the_children_at_once() -> None:
         raise Cancelled
 
     with pytest.raises(Cancelled), processes.ForkedCount() as counting:
-        counting.count(texts, 0, 2_000)
-        counting.count(texts, 2_000)
+        counting.count(texts[:2_000])
+        counting.count(texts[2_000:])
         counting.result(check)
     assert checks == [2]  # both were counting when it came
     assert not multiprocessing.active_children()
@@ -146,9 +145,9 @@ def test_a_big_import_counted_by_children_stores_what_one_thread_stores(
     monkeypatch.setattr(processes, "_cores_and_load", lambda: (3, 0.5))
     count = processes.ForkedCount.count
 
-    def spy(self: processes.ForkedCount, texts: list[str], *share: int) -> None:
-        counted.append(len(texts[slice(*share)] if share else texts))
-        count(self, texts, *share)
+    def spy(self: processes.ForkedCount, texts: list[str]) -> None:
+        counted.append(len(texts))
+        count(self, texts)
 
     monkeypatch.setattr(processes.ForkedCount, "count", spy)
     assert imported("forked.duckdb") == one_thread
@@ -176,6 +175,6 @@ def test_children_are_forked_with_the_heap_frozen(monkeypatch: pytest.MonkeyPatc
         start(process)
 
     monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", spy)
-    assert processes.count_tokens_forked(TEXTS, 2) == count_tokens_batch(TEXTS)
+    assert forked_counts(TEXTS, 2) == count_tokens_batch(TEXTS)
     assert len(frozen) == 2 and all(frozen)
     assert gc.get_freeze_count() == 0

@@ -67,9 +67,7 @@ class StoreSummaries:
             from storage.summary_scheduler import SummaryScheduler
 
             choice = self._summarizer
-            summarizer = (
-                ExtractiveSummarizer() if isinstance(choice, DefaultSummarizer) else choice
-            )
+            summarizer = ExtractiveSummarizer() if isinstance(choice, DefaultSummarizer) else choice
             self._scheduler = SummaryScheduler(self, summarizer, self._window, self._mode)
         return self._scheduler
 

@@ -438,9 +438,9 @@ def _count_staged_tokens(
             f"SELECT n.session_key, i.id, {wanted}, n.content, n.seq "
             "FROM zep_new n JOIN zep_ids i USING (seq) ORDER BY n.session_key, n.seq"
         )
-        columns: Sequence[Sequence[Any]]
         from storage import processes  # multiprocessing: loaded by big imports alone
 
+        columns: Sequence[Sequence[Any]]
         spare = processes.spare_cores() if rows >= processes.FORKED_COUNT_TEXTS else 0
         if spare:
             columns, counts = _read_counted_by_children(found, rows, spare, clock.check, alongside)
