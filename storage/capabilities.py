@@ -124,12 +124,18 @@ class ZepJsonlImport(ABC):
 
     @abstractmethod
     def import_zep_jsonl(
-        self, path: str | Path, default_session_id: str, on_read: ReadProgress | None = None
+        self,
+        path: str | Path,
+        default_session_id: str,
+        on_read: ReadProgress | None = None,
+        on_summaries: ReadProgress | None = None,
     ) -> ImportResult:
         """Store exactly what `BulkImport.import_sessions` stores for the file read by
         `zeptui.importers.zep`; raise `BulkImportDeclined` (before writing anything)
         for a file that needs that reader. `on_read(sessions, messages)` is told what
-        the file holds once it is read and checked, before the writing (progress)."""
+        the file holds once it is read and checked, before the writing (progress);
+        `on_summaries(done, sessions)` how its new sessions' summaries go, if the
+        import makes them itself (see `WaitsForSummaries` for those made after)."""
 
 
 class ImportTransaction(ABC):

@@ -32,7 +32,7 @@ __all__ = [
 
 FORKED_COUNT_TEXTS = 16_384
 """Fewer texts are counted in this process (forking costs more than it saves)."""
-_WAIT_SECONDS = 0.05
+WAIT_SECONDS = 0.05
 """How often a wait for children looks at the caller's cancel check."""
 
 
@@ -120,7 +120,7 @@ class ForkedCount:
         children at once)."""
         counts = array("i")
         for child, reader in self._children:
-            while not reader.poll(_WAIT_SECONDS):
+            while not reader.poll(WAIT_SECONDS):
                 check()
                 if not child.is_alive() and not reader.poll():
                     raise StoreError(f"token counting stopped (exit code {child.exitcode})")

@@ -150,6 +150,10 @@ class ColumnMessages(Sequence[StoredMessage]):
 
     __hash__ = None  # type: ignore[assignment]  # mutable contents, as a list's
 
+    def message_id(self, index: int) -> int:
+        """The id of message `index` (0 or more), read from its column."""
+        return self._columns.ids[self._start + index]
+
     def contents(self) -> Sequence[str]:
         """The messages' contents, read from their column (no message is made)."""
         return self._columns.contents[self._start : self._end]
@@ -472,6 +476,13 @@ class SummaryScheduler:
             raise
         with self._state_lock:
             self._ahead = ahead
+
+    def take_ahead(self) -> summary_workers.Workers | None:
+        """The workers drafting ahead, if any, for the caller to take their drafts
+        and close them."""
+        with self._state_lock:
+            ahead, self._ahead = self._ahead, None
+        return ahead
 
     def drop_ahead(self) -> None:
         """Stop drafting ahead (the import was rolled back, or the store closes)."""

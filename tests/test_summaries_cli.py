@@ -20,7 +20,7 @@ from tests.llm_server import FakeLLM, serve_llm
 from tests.test_cli import fail, run, run_json
 from zeptui import config
 from zeptui.cli.progress import ImportBar
-from zeptui.services.imports import ImportCounts, ImportRun
+from zeptui.services.imports import Entry, ImportCounts, ImportRun
 
 WAIT = 60.0
 """Seconds a test waits for the subprocess before failing (never reached)."""
@@ -205,3 +205,17 @@ def test_the_progress_line_shows_the_summary_phase() -> None:
         assert (task.completed, task.total) == (0, 7_168)
         display.summaries(7_168, 7_168)
         assert task.completed == task.total == 7_168
+
+
+def test_the_progress_line_shows_files_again_after_a_files_summaries() -> None:
+    """A file whose import makes its summaries shows them; the next file shows files."""
+    counts = ImportCounts(2)
+    with ImportBar(2) as display:
+        display.file_started("a.jsonl", counts)
+        display.summaries(3, 3)
+        counts.done = 1
+        display.file_ended(Entry("a.jsonl"), counts)
+        display.file_started("b.json", counts)
+        [task] = display.progress.tasks
+        assert (task.description, task.fields["unit"]) == ("b.json", "files")
+        assert (task.completed, task.total) == (1, 2)

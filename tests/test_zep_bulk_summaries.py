@@ -8,18 +8,26 @@ summaries: spans, text, tokens, metadata, uuids, in the same order.
 
 from __future__ import annotations
 
+import _thread
 import json
 import random
+import threading
+import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from storage import processes, summary_scheduler, summary_workers
+from storage.capabilities import ImportInterrupted
 from storage.duckdb import DuckDBStore, zep_jsonl
+from storage.duckdb import summaries as summaries_sql
 from storage.models import Message, RoleType, SearchQuery, SessionQuery
+from storage.summarizers import ExtractiveSummarizer, SpokenMessage, SummaryDraft
 from storage.summary_scheduler import Backlog
+from tests.store_tables import every_table
 from tests.test_summary_workers import WORDS, FailsOnStorm
 from zeptui.importers.zep import ZepImporter
 
@@ -142,15 +150,21 @@ def test_fast_path_summarises_as_the_reference_path(
     with DuckDBStore(tmp_path / "fast.duckdb", defer_summaries=True) as fast:
         prepare(fast)
         fast.import_zep_jsonl(path, default_session_id="history")
-        # The new sessions' messages were kept for their summaries, exactly as a
-        # backlog reads them back (the existing session's is read back).
         kept = fast._summaries.prepared
-        copy = dict(kept)
-        kept.clear()
-        read_back = fast._summaries.summary_backlogs(list(copy), again=False)
-        assert {backlog.key: backlog.messages for backlog in read_back} == copy
-        assert len(copy) == (6 if held else 0)
-        kept.update(copy)
+        if mode == "workers":
+            # The workers drafted the new sessions while the import went on, and the
+            # import wrote their summaries itself: nothing kept, nothing left to draft.
+            assert not kept
+            assert len({row[0] for row in summaries(fast)}) == 7  # and the existing one
+        else:
+            # The new sessions' messages were kept for their summaries, exactly as a
+            # backlog reads them back (the existing session's is read back).
+            copy = dict(kept)
+            kept.clear()
+            read_back = fast._summaries.summary_backlogs(list(copy), again=False)
+            assert {backlog.key: backlog.messages for backlog in read_back} == copy
+            assert len(copy) == (6 if held else 0)
+            kept.update(copy)
         # A message added before the summaries are made: that session's kept
         # messages are no longer all it has, so its backlog is read back too.
         fast.add_memory("s1", [LATE])
@@ -159,14 +173,14 @@ def test_fast_path_summarises_as_the_reference_path(
         fast_summaries = summaries(fast)
         fast_messages = messages(fast)
     if mode == "workers":
-        # The workers drafted the new sessions while the import went on; the run
-        # took those drafts, except s1's (a message came after), and drafted the
-        # sessions read back (the existing one, and s1), whose messages it sent.
-        assert sorted(ahead) == [False] * 2 + [True] * 5
-        assert [columns is None for *_, columns in sent] == [False] * 2
+        # The run after the import drafted the sessions left (the existing one, and
+        # s1 after its late message) in this process: too few for workers.
+        assert ahead == [] and sent == []
     with DuckDBStore(tmp_path / "reference.duckdb", defer_summaries=True) as reference:
         prepare(reference)
         reference.import_sessions(ZepImporter().read(path))
+        if mode == "workers":  # the new sessions' summaries were made with the import
+            reference.wait_for_summaries()
         reference.add_memory("s1", [LATE])
         reference.wait_for_summaries()
         reference_summaries = summaries(reference)
@@ -193,9 +207,19 @@ def test_a_failure_drafting_ahead_ends_the_run_as_in_one_process(
     errors, stored = expected
     assert len(errors) == 1 and errors[0].startswith("no summary of 'Storm")
     assert 0 < len({row[0] for row in stored}) < 6  # stopped in the middle
-    _, ahead = in_workers(monkeypatch)
+    in_workers(monkeypatch)
+    written: list[int] = []
+    write_first = summaries_sql.write_first
+
+    def spy(cursor: Any, drafted: Any, now: Any) -> int:
+        written.append(len(drafted))
+        return write_first(cursor, drafted, now)
+
+    monkeypatch.setattr(summaries_sql, "write_first", spy)
     assert summarised_with_failure(path, tmp_path / "many.duckdb") == expected
-    assert True in ahead and False in ahead  # the failing batch was drafted again
+    # The import wrote the sessions of the batches before the failing one; the run
+    # after it drafted that batch again, and stopped at the failure.
+    assert len(written) == 1 and 0 < written[0] < len({row[0] for row in stored})
 
 
 def test_a_rolled_back_import_stops_drafting_ahead(
@@ -249,3 +273,50 @@ def test_workers_that_cannot_start_ahead_fail_nothing(
         assert summaries(store) == expected
     assert started == [False, True]
     assert ahead and not any(ahead)
+
+
+class Stalls(ExtractiveSummarizer):
+    """The extractive summarizer, stalling (in a worker) as long as a test may wait."""
+
+    def summarize(self, previous: str | None, messages: Sequence[SpokenMessage]) -> SummaryDraft:
+        time.sleep(STALL_SECONDS)
+        return super().summarize(previous, messages)
+
+
+STALL_SECONDS = 30.0
+
+
+@pytest.mark.parametrize("how", ["cancel", "ctrl-c"])
+def test_a_stop_while_the_import_waits_for_its_drafts_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The import writes the summaries the workers drafted ahead before it commits: a
+    cancel (or Ctrl-C) while it waits for them rolls it all back, at once, and stops
+    the workers."""
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in corpus(random.Random(8))))
+    store_path = tmp_path / "x.duckdb"
+    with DuckDBStore(store_path, summarizer=None) as plain:
+        prepare(plain)
+    before = every_table(store_path)
+    in_workers(monkeypatch)
+    workers: list[Any] = []
+    take = summary_workers.Workers.take_drafted_ahead
+
+    def stop_while_waiting(ahead: summary_workers.Workers, check: Any, progress: Any) -> Any:
+        workers.extend(ahead.pool._processes.values())  # type: ignore[attr-defined]
+        if how == "cancel":
+            threading.Timer(0.3, transaction.interrupt).start()
+        else:
+            threading.Timer(0.3, _thread.interrupt_main).start()
+        return take(ahead, check, progress)
+
+    monkeypatch.setattr(summary_workers.Workers, "take_drafted_ahead", stop_while_waiting)
+    expected = ImportInterrupted if how == "cancel" else KeyboardInterrupt
+    started = time.monotonic()
+    with DuckDBStore(store_path, summarizer=Stalls(), defer_summaries=True) as store:
+        with pytest.raises(expected), store.import_transaction() as transaction:
+            store.import_zep_jsonl(path, default_session_id="history")
+        assert time.monotonic() - started < STALL_SECONDS  # not after the drafts
+        assert len(workers) == 2 and not any(process.is_alive() for process in workers)
+    assert every_table(store_path) == before

@@ -407,7 +407,11 @@ class DuckDBStore(
         return result
 
     def import_zep_jsonl(
-        self, path: str | Path, default_session_id: str, on_read: ReadProgress | None = None
+        self,
+        path: str | Path,
+        default_session_id: str,
+        on_read: ReadProgress | None = None,
+        on_summaries: ReadProgress | None = None,
     ) -> ImportResult:
         """Import a Zep JSONL file of one message per line, with DuckDB reading it.
 
@@ -431,6 +435,12 @@ class DuckDBStore(
                     kept,
                     draft_ahead,
                 )
+                if kept:  # the new sessions' summaries, drafted meanwhile
+                    summarised = self._summaries.write_drafted_ahead(
+                        cursor, kept, self._db.now(), clock.check, on_summaries
+                    )
+                    touched = [key for key in touched if key not in summarised]
+                    clock.lap("summaries")
         except BaseException:
             self._summaries.drop_ahead()
             raise

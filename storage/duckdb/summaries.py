@@ -7,6 +7,7 @@ storage/summary_scheduler.py.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -29,6 +30,7 @@ from storage.models import RoleType, Summary, SummaryInfo
 
 if TYPE_CHECKING:
     from storage.summary_scheduler import Backlog, Draft, SessionDrafts, StoredMessage
+    from storage.summary_workers import SpanDraft
 
 Written = tuple[int, str, "Draft"]
 """A summary stored: its id, the uuid of the last message it covers, its draft."""
@@ -222,6 +224,72 @@ def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> li
     )
     search.index_new(cursor, SUMMARIES, summary_ids, terms)
     return list(zip(summary_ids, recent, [draft for _, draft in rows], strict=True))
+
+
+def write_first(
+    cursor: Cursor,
+    drafted: Sequence[tuple[int, Sequence[StoredMessage], Sequence[SpanDraft]]],
+    now: datetime,
+) -> int:
+    """Store the first summaries of sessions that have none (an import's new sessions,
+    in its transaction), each given as its key, its backlog's messages and the drafts
+    of them as workers return them (positions in the backlog); what `write` stores
+    for the same drafts. Returns how many."""
+    from storage.summary_scheduler import ColumnMessages
+
+    keys: list[int] = []
+    first_ids: list[int] = []
+    last_ids: list[int] = []
+    counts: list[int] = []
+    contents: list[str] = []
+    metadata: list[str | None] = []
+    tokens: list[int] = []
+    for key, messages, spans in drafted:
+        for first, last, count, content, data, token_count in spans:
+            keys.append(key)
+            if isinstance(messages, ColumnMessages):  # no message made
+                first_ids.append(messages.message_id(first))
+                last_ids.append(messages.message_id(last))
+            else:
+                first_ids.append(messages[first].id)
+                last_ids.append(messages[last].id)
+            counts.append(count)
+            contents.append(content)
+            metadata.append(dump_json(data))
+            tokens.append(token_count)
+    if not keys:
+        return 0
+    summary_ids = reserve_ids(cursor, "summaries_id_seq", len(keys))
+    terms = search.read_terms(contents)
+    # The messages' uuids are looked up by id (binding them costs more); numbers go as
+    # JSON text (a bound list goes element by element).
+    cursor.execute(
+        f"INSERT INTO summaries SELECT d.id, {ids.summary_uuid_sql('l.uuid', '0')}, "
+        "d.session_key, d.content, d.token_count, l.uuid, d.last_id, f.uuid, "
+        "d.message_count, d.metadata, $now::TIMESTAMP, NULL, d.search_len FROM ("
+        "SELECT unnest($ids::JSON::BIGINT[]) AS id, "
+        "unnest($keys::JSON::BIGINT[]) AS session_key, unnest($contents::VARCHAR[]) AS content, "
+        "unnest($tokens::JSON::INTEGER[]) AS token_count, "
+        "unnest($first::JSON::BIGINT[]) AS first_id, unnest($last::JSON::BIGINT[]) AS last_id, "
+        "unnest($counts::JSON::INTEGER[]) AS message_count, "
+        "unnest($metadata::JSON[]) AS metadata, unnest($lengths::JSON::INTEGER[]) AS search_len"
+        ") d JOIN messages f ON f.id = d.first_id JOIN messages l ON l.id = d.last_id "
+        "ORDER BY d.id",
+        {
+            "ids": json.dumps(summary_ids),
+            "keys": json.dumps(keys),
+            "contents": contents,
+            "tokens": json.dumps(tokens),
+            "first": json.dumps(first_ids),
+            "last": json.dumps(last_ids),
+            "counts": json.dumps(counts),
+            "metadata": metadata,
+            "lengths": json.dumps(search.search_lengths(terms)),
+            "now": now,
+        },
+    )
+    search.index_new(cursor, SUMMARIES, summary_ids, terms)
+    return len(keys)
 
 
 def stored(cursor: Cursor, written: Sequence[Written], now: datetime) -> list[SummaryInfo]:

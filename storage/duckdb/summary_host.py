@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
 from storage.duckdb import summaries
-from storage.duckdb.connection import Database
+from storage.duckdb.connection import Cursor, Database
 from storage.models import SummaryInfo
 
 if TYPE_CHECKING:
@@ -91,6 +92,33 @@ class StoreSummaries:
             return None, None
         kept: KeptBacklogs = {}
         return kept, partial(scheduler.draft_ahead, kept)
+
+    def write_drafted_ahead(
+        self,
+        cursor: Cursor,
+        kept: KeptBacklogs,
+        now: datetime,
+        check: Callable[[], None],
+        progress: Progress | None = None,
+    ) -> set[int]:
+        """In an import's transaction, its rows stored: the summaries the workers drafted
+        ahead of the sessions it created, whose backlogs `kept` holds (`for_import`),
+        written as part of the import (those sessions have no summary yet, and nothing
+        else wrote to them). Their backlogs are taken out of `kept`; the sessions left
+        (a batch that failed) are summarised after the commit. `check` is called while
+        the drafts are waited for (a cancel raises there), and `progress(sessions
+        drafted, sessions)` as they come. Returns the sessions' keys."""
+        ahead = None if self._scheduler is None else self._scheduler.take_ahead()
+        if ahead is None:
+            return set()
+        try:
+            drafted = ahead.take_drafted_ahead(check, progress)
+        finally:
+            ahead.close(at_once=True)  # nothing left for them to do, or a cancel
+        summaries.write_first(
+            cursor, [(key, kept.pop(key), spans) for key, spans in sorted(drafted.items())], now
+        )
+        return set(drafted)
 
     def schedule_imported(self, touched: list[int], kept: KeptBacklogs) -> None:
         """Once an import is committed: its sessions' summaries, with the backlogs

@@ -69,6 +69,7 @@ class ImportBar(_Line):
         from rich.markup import escape
 
         self.progress.update(self.task, description=escape(Path(name).name))
+        self._show(counts)
 
     def counted(self, counts: ImportCounts) -> None:
         now = time.monotonic()
@@ -97,7 +98,14 @@ class ImportBar(_Line):
             f"{counts.sessions:,} sessions · {counts.messages:,} messages · "
             f"{counts.rate():,.0f} msg/s"
         )
-        self.progress.update(self.task, completed=counts.done, counts=text)
+        # (Back to files, after a file's summaries were shown.)
+        self.progress.update(
+            self.task,
+            completed=counts.done,
+            total=counts.files,
+            unit="files",
+            counts=text,
+        )
 
 
 class SyncBar(_Line):

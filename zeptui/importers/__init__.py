@@ -9,8 +9,8 @@ The plug-in shape: an importer is any object with
 - `detect(path, head) -> bool`: does this file look like mine? `head` is the file's
   first `HEAD_BYTES` bytes; this must be cheap and must not raise, and must look at
   `head` and the path's name only (for an archive member the path does not exist);
-- optionally `bulk_import(store, path, context, on_read) -> ImportResult | None`: import the
-  file straight into a store it knows how to load faster, or return None to fall
+- optionally `bulk_import(store, path, context, on_read, on_summaries) -> ImportResult | None`:
+  import the file straight into a store it knows how to load faster, or return None to fall
   back to `read` (the Zep importer lets a DuckDB store read JSONL itself);
 - `read(path, context=None) -> Iterator[SessionImport]`: the sessions, oldest message
   first, read lazily (stream big files). Bad input raises `ImportFileError` naming the
@@ -299,6 +299,7 @@ def import_file(
     id_base: str | None = None,
     on_session: Callable[[SessionImport], None] | None = None,
     on_read: Callable[[int, int], None] | None = None,
+    on_summaries: Callable[[int, int], None] | None = None,
     store_reads: bool = True,
 ) -> FileReport:
     """Import one file in one transaction: all of it, or (on any error) none of it.
@@ -308,7 +309,8 @@ def import_file(
     and the report call the file (an archive member's `export.zip/conversations.json`),
     `id_base` the base of its synthesized session ids (see `ReadContext.id_base`);
     `on_session` sees each session as it goes by (for a progress display); a store that
-    reads the file itself tells `on_read(sessions, messages)` instead, once it has;
+    reads the file itself tells `on_read(sessions, messages)` instead, once it has,
+    and `on_summaries(done, sessions)` how the summaries it makes with the file go;
     `store_reads=False` has the importer read it even for such a store.
     """
     options = options or ImportOptions()
@@ -321,7 +323,7 @@ def import_file(
         result = None
         bulk_import = getattr(importer, "bulk_import", None)
         if bulk_import is not None and store_reads and not options.rewrites and not options.dry_run:
-            result = bulk_import(store, path, context, on_read)
+            result = bulk_import(store, path, context, on_read, on_summaries)
         if result is None:
             sessions = _applying(options, importer.read(path, context), on_session)
             first = next(sessions, None)  # reading has begun: a dump's users are known now

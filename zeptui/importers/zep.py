@@ -464,10 +464,12 @@ class ZepImporter:
         path: Path,
         context: ReadContext | None = None,
         on_read: Callable[[int, int], None] | None = None,
+        on_summaries: Callable[[int, int], None] | None = None,
     ) -> ImportResult | None:
         """Let a DuckDB store read a message-per-line JSONL file itself (many times
         faster); None when the file needs `read` (which then reports any problem).
-        `on_read(sessions, messages)` hears what the file holds before it is written."""
+        `on_read(sessions, messages)` hears what the file holds before it is written,
+        `on_summaries(done, sessions)` how the summaries the store makes with it go."""
         from storage.capabilities import BulkImportDeclined, ZepJsonlImport, offered
 
         reader = _Reader(path, context)
@@ -476,7 +478,9 @@ class ZepImporter:
         if fast is None or not path.is_file() or not reader.is_jsonl():
             return None
         try:
-            return fast.import_zep_jsonl(path, default_session_id=reader.stem, on_read=on_read)
+            return fast.import_zep_jsonl(
+                path, default_session_id=reader.stem, on_read=on_read, on_summaries=on_summaries
+            )
         except BulkImportDeclined:
             return None
 

@@ -273,6 +273,7 @@ class ImportRun:
                 id_base=entry.source.id_base,
                 on_session=counter,
                 on_read=counter.read,
+                on_summaries=counter.summaries,
                 store_reads=entry.store_reads,
             )
         except ImportFileError as error:
@@ -362,6 +363,11 @@ class _SessionCounter:
         self.counts.sessions += sessions
         self.counts.messages += messages
         self.progress.counted(self.counts)
+
+    def summaries(self, done: int, sessions: int) -> None:
+        """A store makes the summaries of the file's new sessions as it imports it."""
+        self.run.stop_if_cancelled(self.name, self.counts)
+        self.progress.summaries(done, sessions)
 
     def __call__(self, session: SessionImport) -> None:
         self.run.stop_if_cancelled(self.name, self.counts)
