@@ -34,6 +34,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, overload, runtime_checkable
 
 from storage.models import RoleType, SummaryInfo
@@ -150,6 +151,18 @@ class ColumnMessages(Sequence[StoredMessage]):
 
     __hash__ = None  # type: ignore[assignment]  # mutable contents, as a list's
 
+    def picked(self, positions: Sequence[int]) -> list[StoredMessage]:
+        """The messages at `positions` (0 or more), made now and not kept: a span's,
+        read column by column (a fifth of the time of one `[position]` each)."""
+        if self._made is not None:
+            return [self._made[position] for position in positions]
+        start = self._start
+        rows = [start + position for position in positions]
+        if len(rows) < 2:  # itemgetter of one gives the item, not a tuple
+            return [self[position] for position in positions]
+        pick = itemgetter(*rows)
+        return list(map(StoredMessage._make, zip(*map(pick, self._columns), strict=True)))
+
     def message_id(self, index: int) -> int:
         """The id of message `index` (0 or more), read from its column."""
         return self._columns.ids[self._start + index]
@@ -259,7 +272,10 @@ def draft_spans(
         contents = [message.content for message in messages]
     spans = due_spans(contents, window)
     for span in spans[:limit]:
-        covered = [messages[position] for position in span]
+        if isinstance(messages, ColumnMessages):
+            covered = messages.picked(span)
+        else:
+            covered = [messages[position] for position in span]
         draft = within_limits(summarizer.summarize(previous, covered))
         metadata = dict(draft.metadata)
         metadata.setdefault("summarizer", summarizer.name)

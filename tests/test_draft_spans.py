@@ -3,6 +3,9 @@ the list of messages, made one span at a time and not kept."""
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from storage.models import RoleType
 from storage.summarizers import ExtractiveSummarizer
 from storage.summary_scheduler import (
@@ -51,3 +54,15 @@ def test_columns_draft_as_the_list_they_stand_for_and_keep_no_message() -> None:
     # Drafting made only the messages it covered, and kept none: a big run's messages
     # would otherwise all live until its end.
     assert messages._made is None
+
+
+@given(st.lists(st.integers(0, 35), max_size=20), st.booleans())
+def test_picked_messages_are_those_at_the_positions(positions: list[int], made: bool) -> None:
+    """`picked` (a span's messages, read column by column) is indexing one by one."""
+    messages = ColumnMessages(columns_of(40), 2, 38)
+    if made:
+        messages.made()
+    assert messages.picked(positions) == [messages[position] for position in positions]
+    assert [messages.message_id(position) for position in positions] == [
+        messages[position].id for position in positions
+    ]
