@@ -14,12 +14,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storage.duckdb import DuckDBStore
+from storage.duckdb import DuckDBStore, zep_jsonl
 from storage.models import Message, RoleType, SessionImport, SessionOrder, SessionQuery
 from tests.examples import examples
 from zeptui.cli import cli
@@ -243,3 +244,21 @@ def test_generic_import_of_many_sessions_keeps_session_and_message_order(tmp_pat
             "4999/1",
             "4999/2",
         ]
+
+
+def test_a_file_checked_on_every_thread_keeps_its_order(tmp_path: Path) -> None:
+    """The fast path checks a file's records on every thread before it numbers them
+    (`zep_jsonl.stage`): however DuckDB splits a big file between its threads, the
+    rows are numbered in the file's order."""
+    path = tmp_path / "big.jsonl"
+    padding = "x" * 300
+    with path.open("w") as file:  # 40 MB: DuckDB reads it on several threads
+        for n in range(120_000):
+            file.write(
+                f'{{"session_id": "s{n % 97}", "uuid": "{uuid.UUID(int=n + 1)}", '
+                f'"role": "u", "content": "{n} {padding}"}}\n'
+            )
+    with duckdb.connect(config={"memory_limit": "256MB"}) as connection:
+        zep_jsonl.stage(connection, path, "big")
+        numbered = connection.execute("SELECT content FROM zep_rows ORDER BY seq").fetchall()
+    assert [int(content.split()[0]) for (content,) in numbered] == list(range(120_000))

@@ -63,6 +63,9 @@ _COLUMNS = (
     "role_type: 'JSON', name: 'JSON', content: 'JSON', metadata: 'JSON', messages: 'JSON'}"
 )
 _GLOB_CHARACTERS = frozenset("*?[]{}")
+RECORD_BYTES = 16 * 1024 * 1024
+"""The longest line DuckDB reads (its reading buffers are sized from it); a longer
+one fails the read, and the reference reader names it."""
 
 
 @dataclass
@@ -133,16 +136,13 @@ def stage(cursor: Cursor, path: Path, default_session_id: str) -> StagedFile:
     # of a message without one, the zero time, the time of a message without one.
     uuid_sql = zep_message_uuid_sql("session_id", "position - 1", "role_type", "role", "content")
     try:
+        # Checked and converted on every core into a table that keeps the file's order
+        # (a SELECT of one table function, inserted in order), then numbered: numbering
+        # the rows as they are read would hold the checks to one thread.
         cursor.execute(
             f"""
-            CREATE OR REPLACE TEMP TABLE zep_rows AS
-            WITH raw AS (
-                SELECT row_number() OVER () AS seq, *
-                FROM read_json($path, format = 'newline_delimited', columns = {_COLUMNS},
-                               maximum_object_size = 16777216)
-            ),
-            checked AS (
-                SELECT seq,
+            CREATE OR REPLACE TEMP TABLE zep_checked AS
+                SELECT
                     -- NULL is not ok: bool_and() below would skip it.
                     coalesce(messages IS NULL
                     AND content IS NOT NULL AND json_type(content) = 'VARCHAR'
@@ -173,8 +173,15 @@ def stage(cursor: Cursor, path: Path, default_session_id: str) -> StagedFile:
                     nullif(role_type ->> '$', '') AS raw_role_type,
                     coalesce(name ->> '$', '') AS name,
                     name IS NOT NULL AS has_name
-                FROM raw
-            ),
+                FROM read_json($path, format = 'newline_delimited', columns = {_COLUMNS},
+                               maximum_object_size = {RECORD_BYTES})
+            """,
+            {"path": str(path), "default": default_session_id},
+        )
+        cursor.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE zep_rows AS
+            WITH checked AS (SELECT row_number() OVER () AS seq, * FROM zep_checked),
             roles AS (
                 SELECT *,
                     {zep_role_type_sql("raw_role", "raw_role_type")} AS role_type,
@@ -187,9 +194,9 @@ def stage(cursor: Cursor, path: Path, default_session_id: str) -> StagedFile:
                    role, role_type, position, seq - position AS island,
                    CASE WHEN given_uuid IS NULL THEN {uuid_sql} ELSE given_uuid END AS uuid
             FROM roles
-            """,
-            {"path": str(path), "default": default_session_id},
+            """
         )
+        cursor.execute("DROP TABLE zep_checked")
     except duckdb.InterruptException:
         raise  # a cancel (or Ctrl-C), not a file to decline
     except duckdb.Error as error:
