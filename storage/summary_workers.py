@@ -16,7 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
@@ -118,20 +118,19 @@ class Workers:
         drafted, error = future.result()
         return None if error is not None else drafted[number]
 
-    def take_drafted_ahead(
+    def drafted_ahead_batches(
         self, check: Callable[[], None], progress: Progress | None = None
-    ) -> dict[int, list[SpanDraft]]:
-        """The sessions `draft_ahead` drafted, by key, as their batches are done, up to
-        the first batch that failed: that one and those after are left out, for a run
-        to draft them again and stop at the failure, as a run in one process does.
-        `check` is called while waiting: what it raises (a cancel) is raised here;
-        `progress(sessions drafted, sessions)` as batches are done. The sessions are
-        then no longer ahead."""
+    ) -> Iterator[list[tuple[int, list[SpanDraft]]]]:
+        """The sessions `draft_ahead` drafted (key, drafts), a batch at a time as each
+        is done, in order, up to the first batch that failed: that one and those after
+        are left out, for a run to draft them again and stop at the failure, as a run
+        in one process does. `check` is called while waiting: what it raises (a
+        cancel) is raised here; `progress(sessions drafted, sessions)` as batches are
+        done. The sessions are then no longer ahead."""
         batches: dict[_Drafting, list[tuple[int, int]]] = {}
         for key, (future, number) in self._ahead.items():
             batches.setdefault(future, []).append((key, number))
         self._ahead.clear()
-        drafted: dict[int, list[SpanDraft]] = {}
         total, done = sum(map(len, batches.values())), 0
         if progress:
             progress(0, total)
@@ -144,12 +143,11 @@ class Workers:
                 except TimeoutError:
                     continue
             if error is not None:
-                break
-            drafted.update((key, spans[number]) for key, number in sessions)
+                return
+            yield [(key, spans[number]) for key, number in sessions]
             done += len(sessions)
             if progress:
                 progress(done, total)
-        return drafted
 
     def close(self, *, at_once: bool = False) -> None:
         """Stop the workers once the batches they draft are done (what they were still

@@ -226,15 +226,16 @@ def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> li
     return list(zip(summary_ids, recent, [draft for _, draft in rows], strict=True))
 
 
-def write_first(
+def insert_first(
     cursor: Cursor,
     drafted: Sequence[tuple[int, Sequence[StoredMessage], Sequence[SpanDraft]]],
     now: datetime,
-) -> int:
+) -> list[int]:
     """Store the first summaries of sessions that have none (an import's new sessions,
     in its transaction), each given as its key, its backlog's messages and the drafts
-    of them as workers return them (positions in the backlog); what `write` stores
-    for the same drafts. Returns how many."""
+    of them as workers return them (positions in the backlog): what `write` stores for
+    the same drafts, but for the search index (`index_new`, once for them all).
+    Returns their ids."""
     from storage.summary_scheduler import ColumnMessages
 
     keys: list[int] = []
@@ -258,21 +259,20 @@ def write_first(
             metadata.append(dump_json(data))
             tokens.append(token_count)
     if not keys:
-        return 0
+        return []
     summary_ids = reserve_ids(cursor, "summaries_id_seq", len(keys))
-    terms = search.read_terms(contents)
     # The messages' uuids are looked up by id (binding them costs more); numbers go as
     # JSON text (a bound list goes element by element).
     cursor.execute(
         f"INSERT INTO summaries SELECT d.id, {ids.summary_uuid_sql('l.uuid', '0')}, "
         "d.session_key, d.content, d.token_count, l.uuid, d.last_id, f.uuid, "
-        "d.message_count, d.metadata, $now::TIMESTAMP, NULL, d.search_len FROM ("
+        "d.message_count, d.metadata, $now::TIMESTAMP, NULL, 0 FROM ("
         "SELECT unnest($ids::JSON::BIGINT[]) AS id, "
         "unnest($keys::JSON::BIGINT[]) AS session_key, unnest($contents::VARCHAR[]) AS content, "
         "unnest($tokens::JSON::INTEGER[]) AS token_count, "
         "unnest($first::JSON::BIGINT[]) AS first_id, unnest($last::JSON::BIGINT[]) AS last_id, "
         "unnest($counts::JSON::INTEGER[]) AS message_count, "
-        "unnest($metadata::JSON[]) AS metadata, unnest($lengths::JSON::INTEGER[]) AS search_len"
+        "unnest($metadata::JSON[]) AS metadata"
         ") d JOIN messages f ON f.id = d.first_id JOIN messages l ON l.id = d.last_id "
         "ORDER BY d.id",
         {
@@ -284,12 +284,15 @@ def write_first(
             "last": json.dumps(last_ids),
             "counts": json.dumps(counts),
             "metadata": metadata,
-            "lengths": json.dumps(search.search_lengths(terms)),
             "now": now,
         },
     )
-    search.index_new(cursor, SUMMARIES, summary_ids, terms)
-    return len(keys)
+    return summary_ids
+
+
+def index_new(cursor: Cursor, summary_ids: Sequence[int]) -> None:
+    """Index the summaries `insert_first` stored (their terms, postings and lengths)."""
+    search.index_new(cursor, SUMMARIES, summary_ids, [None] * len(summary_ids))
 
 
 def stored(cursor: Cursor, written: Sequence[Written], now: datetime) -> list[SummaryInfo]:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         SummaryMode,
         SummaryScheduler,
     )
+    from storage.summary_workers import SpanDraft
 
 
 class DefaultSummarizer:
@@ -34,6 +35,9 @@ class DefaultSummarizer:
 
 
 DEFAULT_SUMMARIZER = DefaultSummarizer()
+
+WRITE_SESSIONS = 1024
+"""Sessions drafted ahead written by one statement, while the rest are drafted."""
 
 KeptBacklogs = dict[int, Sequence["StoredMessage"]]
 """Sessions' messages an import holds for their summaries, by session key."""
@@ -107,18 +111,29 @@ class StoreSummaries:
         else wrote to them). Their backlogs are taken out of `kept`; the sessions left
         (a batch that failed) are summarised after the commit. `check` is called while
         the drafts are waited for (a cancel raises there), and `progress(sessions
-        drafted, sessions)` as they come. Returns the sessions' keys."""
+        drafted, sessions)` as they come. Returns the sessions' keys.
+
+        Batches are written as they come (`WRITE_SESSIONS` sessions at a time), while
+        the workers draft the next: what is left to write once the last one is done
+        is what came last, then the search index of them all."""
         ahead = None if self._scheduler is None else self._scheduler.take_ahead()
         if ahead is None:
             return set()
+        written: set[int] = set()
+        summary_ids: list[int] = []
+        unwritten: list[tuple[int, Sequence[StoredMessage], Sequence[SpanDraft]]] = []
         try:
-            drafted = ahead.take_drafted_ahead(check, progress)
+            for batch in ahead.drafted_ahead_batches(check, progress):
+                unwritten += [(key, kept.pop(key), spans) for key, spans in batch]
+                written.update(key for key, _ in batch)
+                if len(unwritten) >= WRITE_SESSIONS:
+                    summary_ids += summaries.insert_first(cursor, unwritten, now)
+                    unwritten = []
         finally:
             ahead.close(at_once=True)  # nothing left for them to do, or a cancel
-        summaries.write_first(
-            cursor, [(key, kept.pop(key), spans) for key, spans in sorted(drafted.items())], now
-        )
-        return set(drafted)
+        summary_ids += summaries.insert_first(cursor, unwritten, now)
+        summaries.index_new(cursor, summary_ids)
+        return written
 
     def schedule_imported(self, touched: list[int], kept: KeptBacklogs) -> None:
         """Once an import is committed: its sessions' summaries, with the backlogs
