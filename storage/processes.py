@@ -82,19 +82,25 @@ def _cores_and_load() -> tuple[int, float]:
 class ForkedCount:
     """Token counts (as `storage.tokens.count_tokens_batch` gives them) of texts handed
     over a share at a time (`count`), each counted by a child forked for it while this
-    process goes on. Leaving the `with` block stops the children still counting."""
+    process goes on; a child may then go on to compute more from its share and its
+    counts (`then`, `outcomes`). Leaving the `with` block (or `stop`) stops the
+    children still at work."""
 
     def __init__(self) -> None:
         encoding()  # loaded once, before any fork
         self._context = multiprocessing.get_context("fork")
         self._children: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
 
-    def count(self, texts: Sequence[str]) -> None:
-        """Fork a child to count `texts`, the next share."""
+    def count(
+        self, texts: Sequence[str], then: Callable[[list[int]], object] | None = None
+    ) -> None:
+        """Fork a child to count `texts`, the next share; once it has sent the counts,
+        the child calls `then(counts)` (if given: what it inherited is there) and sends
+        what it returns, for `outcomes`."""
         reader, writer = self._context.Pipe(duplex=False)
         child = self._context.Process(
             target=_count_share,
-            args=(texts, writer),
+            args=(texts, writer, then),
             name="zeptui-count",
             daemon=True,
         )
@@ -120,18 +126,34 @@ class ForkedCount:
         children at once)."""
         counts = array("i")
         for child, reader in self._children:
-            while not reader.poll(WAIT_SECONDS):
+            while not reader.poll(WAIT_SECONDS):  # (a stopped child's pipe is at its end)
                 check()
-                if not child.is_alive() and not reader.poll():
-                    raise StoreError(f"token counting stopped (exit code {child.exitcode})")
-            found = reader.recv()
+            try:
+                found = reader.recv()
+            except EOFError:
+                child.join()
+                raise StoreError(f"token counting stopped (exit code {child.exitcode})") from None
             if isinstance(found, str):
                 raise StoreError(f"token counting failed: {found}")
             counts.frombytes(found)
         return counts.tolist()
 
+    def outcomes(self, check: Callable[[], None] = lambda: None) -> Iterator[object]:
+        """What each child's `then` returned, in the order of the shares (after
+        `result`), as each is there; a string saying what went wrong instead, for a
+        child whose `then` failed or that stopped. `check` is called while waiting:
+        what it raises (a cancel) is raised here."""
+        for child, reader in self._children:
+            while not reader.poll(WAIT_SECONDS):  # (a stopped child's pipe is at its end)
+                check()
+            try:
+                yield reader.recv()
+            except EOFError:
+                child.join()
+                yield f"stopped (exit code {child.exitcode})"
+
     def stop(self) -> None:
-        """Stop the children still counting, and let go of them."""
+        """Stop the children still at work, and let go of them."""
         children, self._children = self._children, []
         for child, reader in children:
             if child.is_alive():
@@ -140,14 +162,18 @@ class ForkedCount:
             reader.close()
 
 
-def _count_share(texts: Sequence[str], writer: Connection) -> None:
-    """In a child: send the token counts of `texts` (as bytes), or what went wrong
-    (a string)."""
+def _count_share(
+    texts: Sequence[str], writer: Connection, then: Callable[[list[int]], object] | None
+) -> None:
+    """In a child: send the token counts of `texts` (as bytes), then what `then(counts)`
+    returns, if asked; or what went wrong (a string)."""
     leave_ctrl_c_to_the_parent()
     try:
         encode = encoding().encode_ordinary
         counts = array("i", [len(encode(text)) for text in texts])
         writer.send(counts.tobytes())
+        if then is not None:
+            writer.send(then(counts.tolist()))
     except Exception as error:
         writer.send(f"{type(error).__name__}: {error}")
     finally:

@@ -119,21 +119,17 @@ class Workers:
         return None if error is not None else drafted[number]
 
     def drafted_ahead_batches(
-        self, check: Callable[[], None], progress: Progress | None = None
+        self, check: Callable[[], None]
     ) -> Iterator[list[tuple[int, list[SpanDraft]]]]:
         """The sessions `draft_ahead` drafted (key, drafts), a batch at a time as each
         is done, in order, up to the first batch that failed: that one and those after
         are left out, for a run to draft them again and stop at the failure, as a run
         in one process does. `check` is called while waiting: what it raises (a
-        cancel) is raised here; `progress(sessions drafted, sessions)` as batches are
-        done. The sessions are then no longer ahead."""
+        cancel) is raised here. The sessions are then no longer ahead."""
         batches: dict[_Drafting, list[tuple[int, int]]] = {}
         for key, (future, number) in self._ahead.items():
             batches.setdefault(future, []).append((key, number))
         self._ahead.clear()
-        total, done = sum(map(len, batches.values())), 0
-        if progress:
-            progress(0, total)
         for future, sessions in batches.items():
             while True:
                 check()
@@ -145,9 +141,6 @@ class Workers:
             if error is not None:
                 return
             yield [(key, spans[number]) for key, number in sessions]
-            done += len(sessions)
-            if progress:
-                progress(done, total)
 
     def close(self, *, at_once: bool = False) -> None:
         """Stop the workers once the batches they draft are done (what they were still
@@ -299,23 +292,49 @@ def _draft_batch(sent: list[PlainBacklog], again: bool) -> tuple[list[list[SpanD
     for backlog in (_backlog(plain, inherited) for plain in sent):
         spans: list[SpanDraft] = []
         try:
-            for positions, draft in draft_spans(summarizer, window, backlog):
-                spans.append(
-                    (
-                        positions[0],
-                        positions[-1],
-                        len(positions),
-                        draft.content,
-                        draft.metadata,
-                        draft.token_count,
-                    )
-                )
+            _draft_into(spans, summarizer, window, backlog)
         except Exception as error:
             if not again:
                 drafted.append(spans)
             return drafted, _sendable(error)
         drafted.append(spans)
     return drafted, None
+
+
+def draft_sessions(
+    summarizer: Summarizer, window: int, backlogs: Mapping[int, Sequence[StoredMessage]]
+) -> tuple[list[tuple[int, list[SpanDraft]]], Exception | None]:
+    """The drafts of sessions with no summary yet, whose whole backlogs `backlogs`
+    holds, by key in its order, and the failure that ended them (None): the sessions
+    before the failing one (a run after the import drafts that one again, and stores
+    and reports as a run in one process does)."""
+    drafted: list[tuple[int, list[SpanDraft]]] = []
+    for key, messages in backlogs.items():
+        spans: list[SpanDraft] = []
+        try:
+            _draft_into(spans, summarizer, window, Backlog(key, 0, None, messages))
+        except Exception as error:
+            return drafted, _sendable(error)
+        drafted.append((key, spans))
+    return drafted, None
+
+
+def _draft_into(
+    spans: list[SpanDraft], summarizer: Summarizer, window: int, backlog: Backlog
+) -> None:
+    """Append the backlog's drafts to `spans` as workers send them; what the summarizer
+    raises is raised after the drafts before it."""
+    for positions, draft in draft_spans(summarizer, window, backlog):
+        spans.append(
+            (
+                positions[0],
+                positions[-1],
+                len(positions),
+                draft.content,
+                draft.metadata,
+                draft.token_count,
+            )
+        )
 
 
 def _sendable(error: Exception) -> Exception:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from storage.capabilities import ImportInterrupted
-from storage.duckdb import DuckDBStore, zep_jsonl
+from storage.duckdb import DuckDBStore, zep_counts
 from storage.models import Message, RoleType, SessionImport
 from storage.tokens import count_tokens_batch
 from tests.server.conftest import Served, serve, served
@@ -195,7 +195,7 @@ def test_a_cancel_while_tokens_are_counted_stops_at_the_next_batch(
     with DuckDBStore(path, summarizer=None) as store:
         store.add_memory("s", [Message(role="u", role_type=RoleType.user, content="kept")])
     before = every_table(path)
-    monkeypatch.setattr(zep_jsonl, "TOKEN_BATCH", 20)
+    monkeypatch.setattr(zep_counts, "TOKEN_BATCH", 20)
     batches: list[int] = []
     big = zep_lines(tmp_path / "big.jsonl", 10, 20)
     with (
@@ -209,7 +209,7 @@ def test_a_cancel_while_tokens_are_counted_stops_at_the_next_batch(
             transaction.interrupt()  # the cancel comes while the first batch counts
             return count_tokens_batch(texts, threads)
 
-        monkeypatch.setattr(zep_jsonl, "count_tokens_batch", counting)
+        monkeypatch.setattr(zep_counts, "count_tokens_batch", counting)
         store.import_zep_jsonl(big, "big")
     assert batches[:1] == [20] and len(batches) <= 2  # the one counting, perhaps the next
     assert every_table(path) == before
@@ -221,7 +221,7 @@ def test_ctrl_c_while_tokens_are_counted_stops_the_count_at_the_next_batch(
     """Ctrl-C raises KeyboardInterrupt in the import's thread, not through the
     transaction: the import sets `stop`, and the counting thread ends its batch there
     (the with-block of its pool waits for it; it used to count every batch left)."""
-    monkeypatch.setattr(zep_jsonl, "TOKEN_BATCH", 2)
+    monkeypatch.setattr(zep_counts, "TOKEN_BATCH", 2)
     stop = threading.Event()
     batches: list[list[str]] = []
 
@@ -230,9 +230,9 @@ def test_ctrl_c_while_tokens_are_counted_stops_the_count_at_the_next_batch(
         stop.set()  # Ctrl-C while the first batch counts
         return count_tokens_batch(texts, threads)
 
-    monkeypatch.setattr(zep_jsonl, "count_tokens_batch", counting)
+    monkeypatch.setattr(zep_counts, "count_tokens_batch", counting)
     texts = [f"text {n}" for n in range(10)]
-    assert zep_jsonl._count_in_batches(texts, lambda: None, stop) == count_tokens_batch(texts[:2])
+    assert zep_counts._count_in_batches(texts, lambda: None, stop) == count_tokens_batch(texts[:2])
     assert batches == [texts[:2]]
 
 

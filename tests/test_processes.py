@@ -9,7 +9,9 @@ import json
 import multiprocessing
 import os
 import signal
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -145,9 +147,9 @@ def test_a_big_import_counted_by_children_stores_what_one_thread_stores(
     monkeypatch.setattr(processes, "_cores_and_load", lambda: (3, 0.5))
     count = processes.ForkedCount.count
 
-    def spy(self: processes.ForkedCount, texts: list[str]) -> None:
+    def spy(self: processes.ForkedCount, texts: list[str], then: Any = None) -> None:
         counted.append(len(texts))
-        count(self, texts)
+        count(self, texts, then)
 
     monkeypatch.setattr(processes.ForkedCount, "count", spy)
     assert imported("forked.duckdb") == one_thread
@@ -178,3 +180,50 @@ def test_children_are_forked_with_the_heap_frozen(monkeypatch: pytest.MonkeyPatc
     assert forked_counts(TEXTS, 2) == count_tokens_batch(TEXTS)
     assert len(frozen) == 2 and all(frozen)
     assert gc.get_freeze_count() == 0
+
+
+def _total(share: list[str], counts: list[int]) -> tuple[int, int]:
+    return len(share), sum(counts)
+
+
+def _fails(counts: list[int]) -> object:
+    raise ValueError("no outcome")
+
+
+def _exits(counts: list[int]) -> object:
+    os._exit(3)
+
+
+def test_children_go_on_from_their_counts_and_send_what_they_made() -> None:
+    """`then` runs in each child after its counts are sent; `outcomes` gives what each
+    returned in the order of the shares, or a line saying why a child gave nothing."""
+    shares = [TEXTS[:3], TEXTS[3:], ["plain"]]
+    with processes.ForkedCount() as forked:
+        forked.count(shares[0], partial(_total, shares[0]))
+        forked.count(shares[1], _fails)
+        forked.count(shares[2], partial(_total, shares[2]))
+        counts = forked.result()
+        outcomes = list(forked.outcomes())
+    assert counts == count_tokens_batch([*TEXTS, "plain"], 1)
+    assert outcomes == [
+        (3, sum(count_tokens_batch(TEXTS[:3]))),
+        "ValueError: no outcome",
+        (1, count_tokens_batch(["plain"])[0]),
+    ]
+    assert not multiprocessing.active_children()
+
+
+def test_a_child_that_stops_before_its_outcome_is_said_so() -> None:
+    with processes.ForkedCount() as forked:
+        forked.count(["a"], _exits)
+        forked.result()
+        assert list(forked.outcomes()) == ["stopped (exit code 3)"]
+
+
+def test_a_child_that_stops_before_its_counts_is_said_so_in_one_line() -> None:
+    stopped = r"^token counting stopped \(exit code -9\)$"
+    with pytest.raises(StoreError, match=stopped), processes.ForkedCount() as forked:
+        forked.count(["word " * 2_000] * 4_000)
+        os.kill(forked._children[0][0].pid or 0, signal.SIGKILL)
+        forked.result()
+    assert not multiprocessing.active_children()

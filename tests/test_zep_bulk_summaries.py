@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import _thread
 import json
+import multiprocessing
 import random
 import threading
 import time
@@ -19,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from storage import processes, summary_scheduler, summary_workers
 from storage.capabilities import ImportInterrupted
-from storage.duckdb import DuckDBStore, zep_jsonl
+from storage.duckdb import DuckDBStore, summary_host, zep_counts
 from storage.duckdb import summaries as summaries_sql
 from storage.models import Message, RoleType, SearchQuery, SessionQuery
 from storage.summarizers import ExtractiveSummarizer, SpokenMessage, SummaryDraft
@@ -57,6 +60,13 @@ def corpus(rng: random.Random) -> list[dict[str, Any]]:
             queues[session] -= 1
         queues = {name: left for name, left in queues.items() if left}
     return lines
+
+
+def history(folder: Path) -> Path:
+    """The corpus as a Zep JSONL file in `folder`."""
+    path = folder / "history.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in corpus(random.Random(8))))
+    return path
 
 
 def summaries(store: DuckDBStore) -> list[tuple[object, ...]]:
@@ -139,14 +149,13 @@ def test_fast_path_summarises_as_the_reference_path(
 ) -> None:
     held = mode != "batches"
     if not held:  # as a file too big to hold: counted in batches, backlogs read back
-        monkeypatch.setattr(zep_jsonl, "IN_MEMORY_BYTES", 0)
-        monkeypatch.setattr(zep_jsonl, "TOKEN_BATCH", 40)
+        monkeypatch.setattr(zep_counts, "IN_MEMORY_BYTES", 0)
+        monkeypatch.setattr(zep_counts, "TOKEN_BATCH", 40)
     sent: list[summary_workers.PlainBacklog] = []
     ahead: list[bool] = []
     if mode == "workers":
         sent, ahead = in_workers(monkeypatch)
-    path = tmp_path / "history.jsonl"
-    path.write_text("".join(json.dumps(line) + "\n" for line in corpus(random.Random(8))))
+    path = history(tmp_path)
     with DuckDBStore(tmp_path / "fast.duckdb", defer_summaries=True) as fast:
         prepare(fast)
         fast.import_zep_jsonl(path, default_session_id="history")
@@ -201,8 +210,7 @@ def summarised_with_failure(path: Path, store_path: Path) -> tuple[list[str], li
 def test_a_failure_drafting_ahead_ends_the_run_as_in_one_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "history.jsonl"
-    path.write_text("".join(json.dumps(line) + "\n" for line in corpus(random.Random(8))))
+    path = history(tmp_path)
     expected = summarised_with_failure(path, tmp_path / "one.duckdb")
     errors, stored = expected
     assert len(errors) == 1 and errors[0].startswith("no summary of 'Storm")
@@ -225,8 +233,7 @@ def test_a_failure_drafting_ahead_ends_the_run_as_in_one_process(
 def test_a_rolled_back_import_stops_drafting_ahead(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "history.jsonl"
-    path.write_text("".join(json.dumps(line) + "\n" for line in corpus(random.Random(8))))
+    path = history(tmp_path)
     in_workers(monkeypatch)
     started: list[Any] = []
     draft_ahead = summary_workers.Workers.draft_ahead
@@ -249,8 +256,7 @@ def test_a_rolled_back_import_stops_drafting_ahead(
 def test_workers_that_cannot_start_ahead_fail_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "history.jsonl"
-    path.write_text("".join(json.dumps(line) + "\n" for line in corpus(random.Random(8))))
+    path = history(tmp_path)
     with DuckDBStore(tmp_path / "one.duckdb", defer_summaries=True) as store:
         store.import_zep_jsonl(path, default_session_id="history")
         store.wait_for_summaries()
@@ -286,37 +292,158 @@ class Stalls(ExtractiveSummarizer):
 STALL_SECONDS = 30.0
 
 
-@pytest.mark.parametrize("how", ["cancel", "ctrl-c"])
-def test_a_stop_while_the_import_waits_for_its_drafts_leaves_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+def in_children(monkeypatch: pytest.MonkeyPatch) -> tuple[list[list[int]], list[int]]:
+    """Imports whose tokens are counted by two forked children (as on idle cores),
+    which then draft the new sessions; the lists fill with each share's session keys,
+    and the sessions whose drafts the import took from the children."""
+    monkeypatch.setattr(processes, "FORKED_COUNT_TEXTS", 10)
+    monkeypatch.setattr(processes, "_cores_and_load", lambda: (2, 0.5))
+    shares: list[list[int]] = []
+    taken: list[int] = []
+    count, batches = processes.ForkedCount.count, summary_host.ShareDrafts.batches
+
+    def spy_count(forked: processes.ForkedCount, texts: list[str], then: Any = None) -> None:
+        if then is not None:
+            shares.append(list(then.args[0][0]))  # the share's session keys
+        count(forked, texts, then)
+
+    def spy_batches(drafts: summary_host.ShareDrafts, check: Any) -> Any:
+        for batch in batches(drafts, check):
+            taken.extend(key for key, _ in batch)
+            yield batch
+
+    monkeypatch.setattr(processes.ForkedCount, "count", spy_count)
+    monkeypatch.setattr(summary_host.ShareDrafts, "batches", spy_batches)
+    monkeypatch.setattr(summary_workers.Workers, "__init__", no_workers)
+    return shares, taken
+
+
+def no_workers(*args: Any) -> None:
+    raise AssertionError("the children draft: no workers")
+
+
+def test_the_children_that_count_draft_as_the_reference_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The import writes the summaries the workers drafted ahead before it commits: a
-    cancel (or Ctrl-C) while it waits for them rolls it all back, at once, and stops
-    the workers."""
-    path = tmp_path / "history.jsonl"
-    path.write_text("".join(json.dumps(line) + "\n" for line in corpus(random.Random(8))))
+    path = history(tmp_path)
+    with DuckDBStore(tmp_path / "reference.duckdb", defer_summaries=True) as reference:
+        prepare(reference)
+        reference.import_sessions(ZepImporter().read(path))
+        reference.wait_for_summaries()
+        expected = summaries(reference), messages(reference)
+    shares, taken = in_children(monkeypatch)
+    with DuckDBStore(tmp_path / "fast.duckdb", defer_summaries=True) as fast:
+        prepare(fast)
+        fast.import_zep_jsonl(path, default_session_id="history")
+        assert not fast._summaries.prepared  # all written by the import
+        fast.wait_for_summaries()  # the existing session's
+        assert (summaries(fast), messages(fast)) == expected
+    # Two shares, each of whole sessions; the six new ones drafted by the children.
+    assert len(shares) == 2 and not set(shares[0]) & set(shares[1])
+    assert sorted(taken) == sorted(set(taken)) and len(taken) == 6
+    assert not multiprocessing.active_children()
+
+
+def test_a_failure_in_a_child_ends_the_drafts_as_in_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = history(tmp_path)
+    expected = summarised_with_failure(path, tmp_path / "one.duckdb")
+    _, taken = in_children(monkeypatch)
+    monkeypatch.setattr(summary_workers, "MIN_SESSIONS", 1_000)  # the run after: here
+    assert summarised_with_failure(path, tmp_path / "many.duckdb") == expected
+    assert 0 < len(taken) < 6  # the sessions before the failing one
+
+
+@pytest.mark.parametrize("how", ["cancel", "ctrl-c"])
+@pytest.mark.parametrize("drafter", ["workers", "children"])
+def test_a_stop_while_the_import_waits_for_its_drafts_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str, drafter: str
+) -> None:
+    """The import writes the summaries drafted ahead (by workers, or by the children
+    that counted its tokens) before it commits: a cancel (or Ctrl-C) while it waits
+    for them rolls it all back, at once, and stops the processes drafting."""
+    path = history(tmp_path)
     store_path = tmp_path / "x.duckdb"
     with DuckDBStore(store_path, summarizer=None) as plain:
         prepare(plain)
     before = every_table(store_path)
-    in_workers(monkeypatch)
-    workers: list[Any] = []
-    batches = summary_workers.Workers.drafted_ahead_batches
+    drafting: list[Any] = []
+    stop = transaction_interrupt if how == "cancel" else _thread.interrupt_main
 
-    def stop_while_waiting(ahead: summary_workers.Workers, check: Any, progress: Any) -> Any:
-        workers.extend(ahead.pool._processes.values())  # type: ignore[attr-defined]
-        if how == "cancel":
-            threading.Timer(0.3, transaction.interrupt).start()
-        else:
-            threading.Timer(0.3, _thread.interrupt_main).start()
-        yield from batches(ahead, check, progress)
+    def stop_while_waiting(batches: Any, found: Any, drafts: Any, check: Any) -> Any:
+        drafting.extend(found(drafts))
+        threading.Timer(0.3, stop).start()
+        yield from batches(drafts, check)
 
-    monkeypatch.setattr(summary_workers.Workers, "drafted_ahead_batches", stop_while_waiting)
+    if drafter == "workers":
+        in_workers(monkeypatch)
+        batches = summary_workers.Workers.drafted_ahead_batches
+
+        def workers_waiting(ahead: summary_workers.Workers, check: Any) -> Any:
+            pool = ahead.pool._processes.values()  # type: ignore[attr-defined]
+            return stop_while_waiting(batches, lambda _: pool, ahead, check)
+
+        monkeypatch.setattr(summary_workers.Workers, "drafted_ahead_batches", workers_waiting)
+    else:
+        in_children(monkeypatch)
+        share_batches = summary_host.ShareDrafts.batches
+
+        def children_waiting(drafts: summary_host.ShareDrafts, check: Any) -> Any:
+            assert drafts.forked is not None
+            children = [child for child, _ in drafts.forked._children]
+            return stop_while_waiting(share_batches, lambda _: children, drafts, check)
+
+        monkeypatch.setattr(summary_host.ShareDrafts, "batches", children_waiting)
     expected = ImportInterrupted if how == "cancel" else KeyboardInterrupt
     started = time.monotonic()
     with DuckDBStore(store_path, summarizer=Stalls(), defer_summaries=True) as store:
         with pytest.raises(expected), store.import_transaction() as transaction:
+            interrupting.append(transaction)
             store.import_zep_jsonl(path, default_session_id="history")
         assert time.monotonic() - started < STALL_SECONDS  # not after the drafts
-        assert len(workers) == 2 and not any(process.is_alive() for process in workers)
+    assert len(drafting) == 2 and not any(process.is_alive() for process in drafting)
     assert every_table(store_path) == before
+
+
+interrupting: list[Any] = []
+"""The import transaction a test cancels (`transaction_interrupt`)."""
+
+
+def transaction_interrupt() -> None:
+    interrupting.pop().interrupt()
+
+
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=30))
+def test_a_share_ends_where_its_last_session_begins(keys: list[int]) -> None:
+    rows = [(key,) for key in sorted(keys)]
+    start = zep_counts._last_session_start(rows)
+    assert {row[0] for row in rows[start:]} == {rows[-1][0]}
+    assert rows[-1][0] not in {row[0] for row in rows[:start]}
+
+
+def test_a_failure_taking_the_drafts_still_stops_the_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever fails once the import has taken the workers drafting ahead, they are
+    stopped (they would draft on, and the store would wait for them as it closes)."""
+    path = history(tmp_path)
+    in_workers(monkeypatch)
+    taken: list[Any] = []
+    take_ahead = summary_scheduler.SummaryScheduler.take_ahead
+
+    def spy(scheduler: summary_scheduler.SummaryScheduler) -> Any:
+        ahead = take_ahead(scheduler)
+        assert ahead is not None
+        taken.extend(ahead.pool._processes.values())  # type: ignore[attr-defined]
+        return ahead
+
+    def broken(ahead: summary_workers.Workers, check: Any) -> Any:
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(summary_scheduler.SummaryScheduler, "take_ahead", spy)
+    monkeypatch.setattr(summary_workers.Workers, "drafted_ahead_batches", broken)
+    with DuckDBStore(tmp_path / "x.duckdb", summarizer=Stalls(), defer_summaries=True) as store:
+        with pytest.raises(RuntimeError, match="broken"):
+            store.import_zep_jsonl(path, default_session_id="history")
+        assert len(taken) == 2 and not any(process.is_alive() for process in taken)

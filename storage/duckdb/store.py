@@ -422,7 +422,7 @@ class DuckDBStore(
         clock = zep_jsonl.Stopwatch(self._db.interruption_check())
         # The new sessions' messages, kept for their summaries (no reading them back),
         # and drafted ahead while the import stores, indexes and commits them.
-        kept, draft_ahead = self._summaries.for_import()
+        kept, draft_ahead, drafts = self._summaries.for_import()
         try:
             with self._db.write(keeps=(BulkImportDeclined,)) as cursor:
                 result, touched = zep_jsonl.import_file(
@@ -434,16 +434,20 @@ class DuckDBStore(
                     on_read,
                     kept,
                     draft_ahead,
+                    drafts,
                 )
                 if kept:  # the new sessions' summaries, drafted meanwhile
                     summarised = self._summaries.write_drafted_ahead(
-                        cursor, kept, self._db.now(), clock.check, on_summaries
+                        cursor, kept, self._db.now(), clock.check, on_summaries, drafts
                     )
                     touched = [key for key in touched if key not in summarised]
                     clock.lap("summaries")
         except BaseException:
             self._summaries.drop_ahead()
             raise
+        finally:
+            if drafts is not None:
+                drafts.close()
         clock.lap("commit")
         self.last_import_timings = clock.laps
         log.debug("import of %s: %s", path, clock.laps)

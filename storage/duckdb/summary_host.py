@@ -7,17 +7,20 @@ storage/duckdb/summaries.py, the policy and the work storage/summary_scheduler.p
 
 from __future__ import annotations
 
+import logging
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from storage.duckdb import summaries
 from storage.duckdb.connection import Cursor, Database
 from storage.models import SummaryInfo
 
 if TYPE_CHECKING:
+    from storage.processes import ForkedCount
     from storage.summarizers import Summarizer
     from storage.summary_scheduler import (
         Backlog,
@@ -28,6 +31,9 @@ if TYPE_CHECKING:
         SummaryScheduler,
     )
     from storage.summary_workers import SpanDraft
+
+
+log = logging.getLogger(__name__)
 
 
 class DefaultSummarizer:
@@ -41,6 +47,73 @@ WRITE_SESSIONS = 1024
 
 KeptBacklogs = dict[int, Sequence["StoredMessage"]]
 """Sessions' messages an import holds for their summaries, by session key."""
+
+
+class ShareDrafts:
+    """The summaries of an import's new sessions drafted by the children forked to
+    count its tokens (`zep_counts._read_counted_by_children`): each child, once it has
+    sent its share's counts, drafts the share's new sessions (a share ends where a
+    session does) and sends the drafts back; the import takes them (`batches`) and
+    writes them (`StoreSummaries.write_drafted_ahead`). Its owner `close`s it."""
+
+    def __init__(self, summarizer: Summarizer, window: int) -> None:
+        self._summarizer = summarizer
+        self._window = window
+        self.first_new = 0
+        """The key of the import's first new session (those from it on are drafted)."""
+        self.forked: ForkedCount | None = None
+        """The children, once forked (`fork`)."""
+
+    def fork(self) -> ForkedCount:
+        """The children to come: they count, then draft (`draft`)."""
+        from storage.processes import ForkedCount
+
+        self.forked = ForkedCount()
+        return self.forked
+
+    def draft(
+        self, share: Sequence[Sequence[Any]], counts: list[int]
+    ) -> tuple[list[tuple[int, list[SpanDraft]]], Exception | None]:
+        """In a child: the drafts of the new sessions among the rows `share` (columns
+        as `summaries.backlog_messages` takes them, ordered by session key) with their
+        token counts, and the failure that ended them (`summary_workers.draft_sessions`)."""
+        from storage.summary_workers import draft_sessions
+
+        keys, ids, uuids, roles, role_types, contents = share[:6]
+        start = bisect_left(keys, self.first_new)
+        backlogs = summaries.backlog_messages(
+            keys[start:],
+            ids[start:],
+            uuids[start:],
+            roles[start:],
+            role_types[start:],
+            contents[start:],
+            counts[start:],
+        )
+        return draft_sessions(self._summarizer, self._window, backlogs)
+
+    def batches(self, check: Callable[[], None]) -> Iterator[list[tuple[int, list[SpanDraft]]]]:
+        """The children's drafts, share by share as each is there, up to the first
+        failure (the sessions before it; the rest are left to the run after the import,
+        which meets the failure again and reports it). `check` is called while
+        waiting (a cancel raises there)."""
+        if self.forked is None:
+            return
+        for outcome in self.forked.outcomes(check):
+            if isinstance(outcome, str):  # a child that could not draft: it only saves time
+                log.warning("summaries not drafted ahead: %s", outcome)
+                return
+            drafted, error = cast(
+                tuple[list[tuple[int, list["SpanDraft"]]], Exception | None], outcome
+            )
+            yield drafted
+            if error is not None:
+                return
+
+    def close(self) -> None:
+        """Stop the children (drafts not taken are dropped)."""
+        if self.forked is not None:
+            self.forked.stop()
 
 
 class StoreSummaries:
@@ -86,16 +159,21 @@ class StoreSummaries:
 
     def for_import(
         self,
-    ) -> tuple[KeptBacklogs | None, Callable[[], None] | None]:
+    ) -> tuple[KeptBacklogs | None, Callable[[], None] | None, ShareDrafts | None]:
         """What a Zep JSONL import fills with its new sessions' messages (None: keep
-        none, no summaries are made here), and what it calls once they are there:
-        drafting them ahead on worker processes while it stores, indexes and commits
-        them, if the summary run would use workers anyway."""
+        none, no summaries are made here); what it calls once they are there: drafting
+        them ahead on worker processes while it stores and indexes them, if the
+        summary run would use workers anyway; and, for the same runs, what lets the
+        processes that count its tokens draft them instead (`ShareDrafts`: they hold
+        them already, so nothing is forked for it, and they start at once)."""
         scheduler = self.scheduler()
         if scheduler is None or self._read_only:
-            return None, None
+            return None, None, None
         kept: KeptBacklogs = {}
-        return kept, partial(scheduler.draft_ahead, kept)
+        drafts = None
+        if self._mode == "deferred" and scheduler.summarizer.only_computes:
+            drafts = ShareDrafts(scheduler.summarizer, self._window)
+        return kept, partial(scheduler.draft_ahead, kept), drafts
 
     def write_drafted_ahead(
         self,
@@ -104,9 +182,11 @@ class StoreSummaries:
         now: datetime,
         check: Callable[[], None],
         progress: Progress | None = None,
+        drafts: ShareDrafts | None = None,
     ) -> set[int]:
-        """In an import's transaction, its rows stored: the summaries the workers drafted
-        ahead of the sessions it created, whose backlogs `kept` holds (`for_import`),
+        """In an import's transaction, its rows stored: the summaries drafted ahead (by
+        the children that counted its tokens, `drafts`, or else by workers) of the
+        sessions it created, whose backlogs `kept` holds (`for_import`),
         written as part of the import (those sessions have no summary yet, and nothing
         else wrote to them). Their backlogs are taken out of `kept`; the sessions left
         (a batch that failed) are summarised after the commit. `check` is called while
@@ -116,21 +196,32 @@ class StoreSummaries:
         Batches are written as they come (`WRITE_SESSIONS` sessions at a time), while
         the workers draft the next: what is left to write once the last one is done
         is what came last, then the search index of them all."""
-        ahead = None if self._scheduler is None else self._scheduler.take_ahead()
-        if ahead is None:
-            return set()
+        source: Callable[[Callable[[], None]], Iterator[list[tuple[int, list[SpanDraft]]]]]
+        if drafts is not None and drafts.forked is not None:
+            source, stop = drafts.batches, drafts.close
+        else:
+            ahead = None if self._scheduler is None else self._scheduler.take_ahead()
+            if ahead is None:
+                return set()
+            # Nothing left for them to do after, or a cancel: stopped at once.
+            source, stop = ahead.drafted_ahead_batches, partial(ahead.close, at_once=True)
         written: set[int] = set()
         summary_ids: list[int] = []
         unwritten: list[tuple[int, Sequence[StoredMessage], Sequence[SpanDraft]]] = []
-        try:
-            for batch in ahead.drafted_ahead_batches(check, progress):
+        try:  # (whatever happens, the processes drafting are stopped)
+            total = len(kept)
+            if progress:
+                progress(0, total)
+            for batch in source(check):
                 unwritten += [(key, kept.pop(key), spans) for key, spans in batch]
                 written.update(key for key, _ in batch)
                 if len(unwritten) >= WRITE_SESSIONS:
                     summary_ids += summaries.insert_first(cursor, unwritten, now)
                     unwritten = []
+                if progress:
+                    progress(len(written), total)
         finally:
-            ahead.close(at_once=True)  # nothing left for them to do, or a cancel
+            stop()
         summary_ids += summaries.insert_first(cursor, unwritten, now)
         summaries.index_new(cursor, summary_ids)
         return written

@@ -19,26 +19,21 @@ need not read them back.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from storage import ids, import_rules, limits
 from storage.capabilities import BulkImportDeclined
-from storage.duckdb import search
+from storage.duckdb import search, zep_counts
 from storage.duckdb.connection import Cursor
 from storage.duckdb.rows import EARLIEST_SQL, LATEST_SQL
-from storage.duckdb.summaries import backlog_messages
 from storage.duckdb.terms import MESSAGES, postings_sql, tokenise_sql
 from storage.duckdb.writes import insert_user, reserve_ids
 from storage.import_rules import (
@@ -50,13 +45,11 @@ from storage.import_rules import (
     zero_time_sql,
 )
 from storage.models import CreateUserRequest, ImportResult
-from storage.tokens import count_tokens_batch, encoding, message_text
+from storage.tokens import encoding
 
 if TYPE_CHECKING:
+    from storage.duckdb.summary_host import ShareDrafts
     from storage.summary_scheduler import StoredMessage
-
-TOKEN_BATCH = 50_000
-"""Lines of a bulk-imported file whose tokens are counted at a time."""
 
 _COLUMNS = (
     "{session_id: 'JSON', user_id: 'JSON', uuid: 'JSON', created_at: 'JSON', role: 'JSON', "
@@ -220,6 +213,7 @@ def import_file(
     on_read: Callable[[int, int], None] | None = None,
     backlogs: dict[int, Sequence[StoredMessage]] | None = None,
     on_kept: Callable[[], None] | None = None,
+    drafts: ShareDrafts | None = None,
 ) -> tuple[ImportResult, list[int]]:
     """Import the Zep JSONL file at `path` in the caller's transaction: what
     `BulkImport.import_sessions` stores for it read by `zeptui.importers.zep`. Returns
@@ -227,7 +221,8 @@ def import_file(
     and `on_read(sessions, messages)` hears what the file holds once it is checked.
     With `backlogs`, the messages of the sessions the file creates are put there as a
     summary backlog holds them (for `summaries.backlogs`), when they fit in
-    `IN_MEMORY_BYTES`, and `on_kept()` is called once they are there (the rows are
+    `IN_MEMORY_BYTES`, and `drafts` (if given) has the children that count their
+    tokens draft them, else `on_kept()` is called once they are there (the rows are
     stored, indexed and committed after it). Raises `BulkImportDeclined` (before
     writing anything) for a file that needs that reader."""
     result = ImportResult()
@@ -315,9 +310,16 @@ def import_file(
         message_ids = reserve_ids(cursor, "messages_id_seq", result.messages_added)
         _number_rows(cursor, message_ids[0])
         keep = None
-        if backlogs is not None and session_keys and _fits_in_memory(cursor):
-            keep = _BacklogRows(backlogs, session_keys[0], on_kept)
-        _count_staged_tokens(
+        if backlogs is not None and session_keys and zep_counts.fits_in_memory(cursor):
+            if drafts is not None:
+                drafts.first_new = session_keys[0]
+
+            def kept() -> None:  # drafting ahead on workers, unless the children do
+                if on_kept is not None and (drafts is None or drafts.forked is None):
+                    on_kept()
+
+            keep = zep_counts.BacklogRows(backlogs, session_keys[0], kept)
+        zep_counts.count_staged_tokens(
             cursor,
             result.messages_added,
             int(row[1]),
@@ -325,6 +327,7 @@ def import_file(
             clock,
             keep,
             lambda: _read_terms(cursor),
+            drafts if keep is not None else None,
         )
         clock.lap("tokens and terms")
         # Ids follow the file's line order (`zep_ids`), whatever order the join
@@ -416,170 +419,6 @@ def _read_terms(cursor: Cursor) -> None:
         "(SELECT i.id, n.content FROM zep_new n JOIN zep_ids i USING (seq))"
     ):
         cursor.execute(statement)
-
-
-def _count_staged_tokens(
-    cursor: Cursor,
-    rows: int,
-    first: int,
-    last: int,
-    clock: Stopwatch,
-    keep: Callable[[Sequence[Any], list[int]], None] | None,
-    alongside: Callable[[], None],
-) -> None:
-    """`zep_tokens(seq, token_count)` for the `rows` rows of `zep_new`, and
-    `alongside()`, DuckDB work on the same rows.
-
-    Rows that fit in `IN_MEMORY_BYTES` are read at once and counted while `alongside()`
-    runs: by forked processes when there are many and cores to spare
-    (`_read_counted_by_children`), else by a thread (`_count_on_a_thread`). More are
-    read and counted `TOKEN_BATCH` lines at a time, so memory stays flat however big
-    the file (each batch a lap of `clock`'s "tokens"), and `alongside()` runs after.
-    `keep` (which needs the rows to fit) is handed every row's columns as
-    `summaries.backlog_messages` takes them (ordered by session key) and their counts.
-    """
-    cursor.execute("CREATE OR REPLACE TEMP TABLE zep_tokens (seq BIGINT, token_count INTEGER)")
-    if keep is not None or _fits_in_memory(cursor):
-        wanted = "n.uuid::VARCHAR, n.role, n.role_type" if keep else "NULL, n.role, NULL"
-        found = cursor.execute(
-            f"SELECT n.session_key, i.id, {wanted}, n.content, n.seq "
-            "FROM zep_new n JOIN zep_ids i USING (seq) ORDER BY n.session_key, n.seq"
-        )
-        from storage import processes  # multiprocessing: loaded by big imports alone
-
-        columns: Sequence[Sequence[Any]]
-        spare = processes.spare_cores() if rows >= processes.FORKED_COUNT_TEXTS else 0
-        if spare:
-            columns, counts = _read_counted_by_children(found, rows, spare, clock.check, alongside)
-        else:
-            columns = list(zip(*found.fetchall(), strict=True))
-            texts = list(map(message_text, columns[3], columns[5]))
-            counts = _count_on_a_thread(texts, clock.check, alongside)
-        if keep is not None:
-            keep(columns, counts)
-        _insert_counts(cursor, columns[6], counts)
-        return
-    for low in range(first, last + 1, TOKEN_BATCH):
-        batch = cursor.execute(
-            "SELECT seq, role, content FROM zep_new WHERE seq >= ? AND seq < ?",
-            [low, low + TOKEN_BATCH],
-        ).fetchall()
-        counts = count_tokens_batch([message_text(row[1], row[2]) for row in batch])
-        _insert_counts(cursor, [row[0] for row in batch], counts)
-        clock.lap("tokens")
-    alongside()
-
-
-def _read_counted_by_children(
-    found: Cursor,
-    rows: int,
-    children: int,
-    check: Callable[[], None],
-    alongside: Callable[[], None],
-) -> tuple[list[list[Any]], list[int]]:
-    """The `rows` rows of the result `found` as columns, and their texts' token counts,
-    counted by `children` processes forked for a share each as soon as it is read (the
-    first counts while the next is read: tiktoken on every core; `storage.processes`);
-    `alongside()` runs while they count. A cancel (`check` raises) stops them at once."""
-    from storage.processes import ForkedCount
-
-    parts: list[list[tuple[Any, ...]]] = []
-    with ForkedCount() as forked:
-        # Forked before DuckDB works again (`alongside()`): its threads are idle.
-        while batch := found.fetchmany(-(-rows // children)):
-            part = list(zip(*batch, strict=True))
-            del batch
-            forked.count(list(map(message_text, part[3], part[5])))
-            parts.append(part)
-        alongside()
-        counts = forked.result(check)
-    columns = [list(chain.from_iterable(part[n] for part in parts)) for n in range(len(parts[0]))]
-    return columns, counts
-
-
-def _count_on_a_thread(
-    texts: list[str], check: Callable[[], None], alongside: Callable[[], None]
-) -> list[int]:
-    """The token counts of `texts`, counted on a thread while `alongside()` runs (DuckDB
-    lets go of the GIL, so both cores work; two counting threads would only contend for
-    it). A cancel (`check` raises) stops the counting within a batch."""
-    with ThreadPoolExecutor(1, thread_name_prefix="zeptui-count") as pool:
-        stop = threading.Event()
-        counting = pool.submit(_count_in_batches, texts, check, stop)
-        try:
-            alongside()
-            return counting.result()
-        except BaseException:  # a failure, a cancel, Ctrl-C (KeyboardInterrupt)
-            stop.set()  # the count ends with its batch under way
-            raise
-
-
-def _count_in_batches(
-    texts: list[str], check: Callable[[], None], stop: threading.Event
-) -> list[int]:
-    """The token counts of `texts`, `TOKEN_BATCH` at a time on one thread; `check`
-    (a cancel raises there) and `stop` are seen between batches: a cancel waits for
-    one batch, not for them all."""
-    counts: list[int] = []
-    for low in range(0, len(texts), TOKEN_BATCH):
-        check()
-        if stop.is_set():
-            break
-        counts += count_tokens_batch(texts[low : low + TOKEN_BATCH], 1)
-    return counts
-
-
-def _insert_counts(cursor: Cursor, seqs: Sequence[int], counts: list[int]) -> None:
-    # As JSON text: DuckDB binds a Python list element by element (2-3x slower).
-    cursor.execute(
-        "INSERT INTO zep_tokens SELECT unnest($seqs::JSON::BIGINT[]), "
-        "unnest($counts::JSON::INTEGER[])",
-        {"seqs": json.dumps(seqs), "counts": json.dumps(counts)},
-    )
-
-
-IN_MEMORY_BYTES = 256 * 1024 * 1024
-"""At most this much (estimated) of an import's new messages is held in memory at
-once, as much as `zeptui import` lets DuckDB take: to count their tokens beside
-DuckDB's work and keep the new sessions' backlogs for their summaries. A bigger
-file is read in batches, its backlogs read back."""
-_MESSAGE_OVERHEAD_BYTES = 700
-"""What Python holds per message at the peak besides twice its content (the content,
-and the `role: content` text counted): row and column tuples, uuid, role, numbers, the
-backlog's message (measured with tracemalloc: 830 bytes for 90 of content)."""
-
-
-def _fits_in_memory(cursor: Cursor) -> bool:
-    """Whether the new messages fit in `IN_MEMORY_BYTES`."""
-    row = cursor.execute(
-        f"SELECT coalesce(sum(2 * strlen(content) + {_MESSAGE_OVERHEAD_BYTES}), 0) FROM zep_new"
-    ).fetchone()
-    return row is not None and int(row[0]) <= IN_MEMORY_BYTES
-
-
-class _BacklogRows:
-    """Keeps the counted rows of the sessions the import creates (the keys from
-    `first_new` on) as the backlogs a summary run reads, then calls `then()`."""
-
-    def __init__(
-        self,
-        into: dict[int, Sequence[StoredMessage]],
-        first_new: int,
-        then: Callable[[], None] | None,
-    ):
-        self._into = into
-        self._first_new = first_new
-        self._then = then
-
-    def __call__(self, columns: Sequence[Any], counts: list[int]) -> None:
-        """Keep the rows of `columns` (ordered by session key) of the new sessions."""
-        start = bisect_left(columns[0], self._first_new)
-        keys, ids, uuids, roles, role_types, contents = (c[start:] for c in columns[:6])
-        self._into.update(
-            backlog_messages(keys, ids, uuids, roles, role_types, contents, counts[start:])
-        )
-        if self._then is not None:
-            self._then()
 
 
 class Stopwatch:
