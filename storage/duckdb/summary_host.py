@@ -49,6 +49,15 @@ KeptBacklogs = dict[int, Sequence["StoredMessage"]]
 """Sessions' messages an import holds for their summaries, by session key."""
 
 
+def _write_first(
+    cursor: Cursor,
+    drafted: Sequence[tuple[int, Sequence[StoredMessage], Sequence[SpanDraft]]],
+    now: datetime,
+) -> None:
+    """Store and index the first summaries of sessions (`summaries.insert_first`)."""
+    summaries.index_new(cursor, summaries.insert_first(cursor, drafted, now))
+
+
 class ShareDrafts:
     """The summaries of an import's new sessions drafted by the children forked to
     count its tokens (`zep_counts._read_counted_by_children`): each child, once it has
@@ -193,9 +202,9 @@ class StoreSummaries:
         the drafts are waited for (a cancel raises there), and `progress(sessions
         drafted, sessions)` as they come. Returns the sessions' keys.
 
-        Batches are written as they come (`WRITE_SESSIONS` sessions at a time), while
-        the workers draft the next: what is left to write once the last one is done
-        is what came last, then the search index of them all."""
+        Batches are written and indexed as they come (`WRITE_SESSIONS` sessions or
+        more at a time), while the others are drafted: what is left to write once the
+        last one is done is what came last."""
         source: Callable[[Callable[[], None]], Iterator[list[tuple[int, list[SpanDraft]]]]]
         if drafts is not None and drafts.forked is not None:
             source, stop = drafts.batches, drafts.close
@@ -206,7 +215,6 @@ class StoreSummaries:
             # Nothing left for them to do after, or a cancel: stopped at once.
             source, stop = ahead.drafted_ahead_batches, partial(ahead.close, at_once=True)
         written: set[int] = set()
-        summary_ids: list[int] = []
         unwritten: list[tuple[int, Sequence[StoredMessage], Sequence[SpanDraft]]] = []
         try:  # (whatever happens, the processes drafting are stopped)
             total = len(kept)
@@ -216,14 +224,13 @@ class StoreSummaries:
                 unwritten += [(key, kept.pop(key), spans) for key, spans in batch]
                 written.update(key for key, _ in batch)
                 if len(unwritten) >= WRITE_SESSIONS:
-                    summary_ids += summaries.insert_first(cursor, unwritten, now)
+                    _write_first(cursor, unwritten, now)
                     unwritten = []
                 if progress:
                     progress(len(written), total)
         finally:
             stop()
-        summary_ids += summaries.insert_first(cursor, unwritten, now)
-        summaries.index_new(cursor, summary_ids)
+        _write_first(cursor, unwritten, now)
         return written
 
     def schedule_imported(self, touched: list[int], kept: KeptBacklogs) -> None:
