@@ -423,8 +423,22 @@ class DuckDBStore(
         # The new sessions' messages, kept for their summaries (no reading them back),
         # and drafted ahead while the import stores, indexes and commits them.
         kept, draft_ahead, drafts = self._summaries.for_import()
+        written: list[tuple[set[int], list[int]]] = []
         try:
             with self._db.write(keeps=(BulkImportDeclined,)) as cursor:
+
+                def write_summaries() -> None:
+                    """The new sessions' summaries, drafted meanwhile: stored once the
+                    messages are, before their search index (it has both cores once
+                    the drafting is done); indexed after it."""
+                    if kept and not written:
+                        written.append(
+                            self._summaries.write_drafted_ahead(
+                                cursor, kept, self._db.now(), clock.check, on_summaries, drafts
+                            )
+                        )
+                        clock.lap("summaries")
+
                 result, touched = zep_jsonl.import_file(
                     cursor,
                     Path(path),
@@ -435,13 +449,14 @@ class DuckDBStore(
                     kept,
                     draft_ahead,
                     drafts,
+                    before_index=write_summaries,
                 )
-                if kept:  # the new sessions' summaries, drafted meanwhile
-                    summarised = self._summaries.write_drafted_ahead(
-                        cursor, kept, self._db.now(), clock.check, on_summaries, drafts
-                    )
+                write_summaries()
+                if written:
+                    summarised, summary_ids = written[0]
+                    self._summaries.index_written(cursor, summary_ids)
                     touched = [key for key in touched if key not in summarised]
-                    clock.lap("summaries")
+                    clock.lap("summaries' index")
         except BaseException:
             self._summaries.drop_ahead()
             raise

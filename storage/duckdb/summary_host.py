@@ -49,15 +49,6 @@ KeptBacklogs = dict[int, Sequence["StoredMessage"]]
 """Sessions' messages an import holds for their summaries, by session key."""
 
 
-def _write_first(
-    cursor: Cursor,
-    drafted: Sequence[tuple[int, Sequence[StoredMessage], Sequence[SpanDraft]]],
-    now: datetime,
-) -> None:
-    """Store and index the first summaries of sessions (`summaries.insert_first`)."""
-    summaries.index_new(cursor, summaries.insert_first(cursor, drafted, now))
-
-
 class ShareDrafts:
     """The summaries of an import's new sessions drafted by the children forked to
     count its tokens (`zep_counts._read_counted_by_children`): each child, once it has
@@ -192,7 +183,7 @@ class StoreSummaries:
         check: Callable[[], None],
         progress: Progress | None = None,
         drafts: ShareDrafts | None = None,
-    ) -> set[int]:
+    ) -> tuple[set[int], list[int]]:
         """In an import's transaction, its rows stored: the summaries drafted ahead (by
         the children that counted its tokens, `drafts`, or else by workers) of the
         sessions it created, whose backlogs `kept` holds (`for_import`),
@@ -200,21 +191,23 @@ class StoreSummaries:
         else wrote to them). Their backlogs are taken out of `kept`; the sessions left
         (a batch that failed) are summarised after the commit. `check` is called while
         the drafts are waited for (a cancel raises there), and `progress(sessions
-        drafted, sessions)` as they come. Returns the sessions' keys.
+        drafted, sessions)` as they come. Returns the sessions' keys and the ids of
+        the summaries, for `index_written` (once for them all).
 
-        Batches are written and indexed as they come (`WRITE_SESSIONS` sessions or
-        more at a time), while the others are drafted: what is left to write once the
-        last one is done is what came last."""
+        Batches are written as they come (`WRITE_SESSIONS` sessions or more at a time),
+        while the others are drafted: what is left to write once the last one is done
+        is what came last."""
         source: Callable[[Callable[[], None]], Iterator[list[tuple[int, list[SpanDraft]]]]]
         if drafts is not None and drafts.forked is not None:
             source, stop = drafts.batches, drafts.close
         else:
             ahead = None if self._scheduler is None else self._scheduler.take_ahead()
             if ahead is None:
-                return set()
+                return set(), []
             # Nothing left for them to do after, or a cancel: stopped at once.
             source, stop = ahead.drafted_ahead_batches, partial(ahead.close, at_once=True)
         written: set[int] = set()
+        summary_ids: list[int] = []
         unwritten: list[tuple[int, Sequence[StoredMessage], Sequence[SpanDraft]]] = []
         try:  # (whatever happens, the processes drafting are stopped)
             total = len(kept)
@@ -224,14 +217,18 @@ class StoreSummaries:
                 unwritten += [(key, kept.pop(key), spans) for key, spans in batch]
                 written.update(key for key, _ in batch)
                 if len(unwritten) >= WRITE_SESSIONS:
-                    _write_first(cursor, unwritten, now)
+                    summary_ids += summaries.insert_first(cursor, unwritten, now)
                     unwritten = []
                 if progress:
                     progress(len(written), total)
         finally:
             stop()
-        _write_first(cursor, unwritten, now)
-        return written
+        summary_ids += summaries.insert_first(cursor, unwritten, now)
+        return written, summary_ids
+
+    def index_written(self, cursor: Cursor, summary_ids: Sequence[int]) -> None:
+        """Index the summaries `write_drafted_ahead` stored (their search terms)."""
+        summaries.index_new(cursor, summary_ids)
 
     def schedule_imported(self, touched: list[int], kept: KeptBacklogs) -> None:
         """Once an import is committed: its sessions' summaries, with the backlogs

@@ -214,6 +214,7 @@ def import_file(
     backlogs: dict[int, Sequence[StoredMessage]] | None = None,
     on_kept: Callable[[], None] | None = None,
     drafts: ShareDrafts | None = None,
+    before_index: Callable[[], None] | None = None,
 ) -> tuple[ImportResult, list[int]]:
     """Import the Zep JSONL file at `path` in the caller's transaction: what
     `BulkImport.import_sessions` stores for it read by `zeptui.importers.zep`. Returns
@@ -222,7 +223,8 @@ def import_file(
     With `backlogs`, the messages of the sessions the file creates are put there as a
     summary backlog holds them (for `summaries.backlogs`), when they fit in
     `IN_MEMORY_BYTES`, and `drafts` (if given) has the children that count their
-    tokens draft them, else `on_kept()` is called once they are there (the rows are
+    tokens draft them, else `on_kept()` is called once they are there; `before_index()`
+    is called once the new messages are stored, before their search index (the rows are
     stored, indexed and committed after it). Raises `BulkImportDeclined` (before
     writing anything) for a file that needs that reader."""
     result = ImportResult()
@@ -364,6 +366,8 @@ def import_file(
             {"now": now},
         )
         clock.lap("insert")
+        if before_index is not None:
+            before_index()
         # A big import into an empty index writes it sorted: no re-sort after.
         compact = search.compact_due(cursor, result.messages_added)
         in_order = compact and search.is_empty(cursor)
