@@ -150,15 +150,19 @@ async def quiet(pilot: Pilot[None], rounds: int = 40) -> None:
             return
 
 
-async def settle_screen(pilot: Pilot[None], rounds: int = 40) -> None:
-    """`settle`, then wait (bounded) until two screenshots in a row are the same: on a
-    busy machine the chain list → transcript → scroll can outlast `settle`'s rounds."""
+async def settle_screen(pilot: Pilot[None], rounds: int = 40, same: int = 3) -> None:
+    """`settle`, then wait (bounded) until `same` screenshots in a row are the same: on
+    a busy machine the chain list → transcript → scroll can outlast `settle`'s rounds,
+    and a table's columns can be laid out again after two alike (a users view's, under
+    a suite on two loaded cores)."""
     await settle(pilot)
     previous = pilot.app.export_screenshot()
+    alike = 1
     for _ in range(rounds):
         await settle(pilot)
         current = pilot.app.export_screenshot()
-        if current == previous:
+        alike = alike + 1 if current == previous else 1
+        if alike >= same:
             return
         previous = current
 
