@@ -126,16 +126,13 @@ class ForkedCount:
         children at once)."""
         counts = array("i")
         for child, reader in self._children:
-            while not reader.poll(WAIT_SECONDS):  # (a stopped child's pipe is at its end)
-                check()
             try:
-                found = reader.recv()
-            except EOFError:
-                child.join()
-                raise StoreError(f"token counting stopped (exit code {child.exitcode})") from None
+                found = _receive(child, reader, check)
+            except _Stopped as stopped:
+                raise StoreError(f"token counting {stopped}") from None
             if isinstance(found, str):
                 raise StoreError(f"token counting failed: {found}")
-            counts.frombytes(found)
+            counts.frombytes(found)  # type: ignore[arg-type]  # the counts, as bytes
         return counts.tolist()
 
     def outcomes(self, check: Callable[[], None] = lambda: None) -> Iterator[object]:
@@ -144,13 +141,10 @@ class ForkedCount:
         child whose `then` failed or that stopped. `check` is called while waiting:
         what it raises (a cancel) is raised here."""
         for child, reader in self._children:
-            while not reader.poll(WAIT_SECONDS):  # (a stopped child's pipe is at its end)
-                check()
             try:
-                yield reader.recv()
-            except EOFError:
-                child.join()
-                yield f"stopped (exit code {child.exitcode})"
+                yield _receive(child, reader, check)
+            except _Stopped as stopped:
+                yield str(stopped)
 
     def stop(self) -> None:
         """Stop the children still at work, and let go of them."""
@@ -160,6 +154,24 @@ class ForkedCount:
                 child.kill()
             child.join()
             reader.close()
+
+
+class _Stopped(Exception):
+    """A child ended without sending what was waited for."""
+
+
+def _receive(
+    child: multiprocessing.process.BaseProcess, reader: Connection, check: Callable[[], None]
+) -> object:
+    """The child's next message; `check` is called while waiting. Raises `_Stopped`
+    (saying its exit code) if it ended first: its pipe is then at its end."""
+    while not reader.poll(WAIT_SECONDS):
+        check()
+    try:
+        return reader.recv()
+    except EOFError:
+        child.join()
+        raise _Stopped(f"stopped (exit code {child.exitcode})") from None
 
 
 def _count_share(

@@ -423,20 +423,22 @@ class DuckDBStore(
         # The new sessions' messages, kept for their summaries (no reading them back),
         # and drafted ahead while the import stores, indexes and commits them.
         kept, draft_ahead, drafts = self._summaries.for_import()
-        written: list[tuple[set[int], list[int]]] = []
+        summarised: set[int] = set()
+        summary_ids: list[int] = []
         try:
             with self._db.write(keeps=(BulkImportDeclined,)) as cursor:
 
                 def write_summaries() -> None:
                     """The new sessions' summaries, drafted meanwhile: stored once the
-                    messages are, before their search index (it has both cores once
-                    the drafting is done); indexed after it."""
-                    if kept and not written:
-                        written.append(
-                            self._summaries.write_drafted_ahead(
-                                cursor, kept, self._db.now(), clock.check, on_summaries, drafts
-                            )
+                    messages are (the import keeps their backlogs only then), before
+                    their search index, which then has both cores once the drafting is
+                    done; indexed after it."""
+                    if kept:
+                        found, ids = self._summaries.write_drafted_ahead(
+                            cursor, kept, self._db.now(), clock.check, on_summaries, drafts
                         )
+                        summarised.update(found)
+                        summary_ids.extend(ids)
                         clock.lap("summaries")
 
                 result, touched = zep_jsonl.import_file(
@@ -451,12 +453,10 @@ class DuckDBStore(
                     drafts,
                     before_index=write_summaries,
                 )
-                write_summaries()
-                if written:
-                    summarised, summary_ids = written[0]
-                    self._summaries.index_written(cursor, summary_ids)
-                    touched = [key for key in touched if key not in summarised]
+                if summary_ids:
+                    summaries.index_new(cursor, summary_ids)
                     clock.lap("summaries' index")
+                touched = [key for key in touched if key not in summarised]
         except BaseException:
             self._summaries.drop_ahead()
             raise

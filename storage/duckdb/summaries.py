@@ -246,11 +246,12 @@ def insert_first(
     metadata: list[str | None] = []
     tokens: list[int] = []
     for key, messages, spans in drafted:
+        columns = messages if isinstance(messages, ColumnMessages) else None
         for first, last, count, content, data, token_count in spans:
             keys.append(key)
-            if isinstance(messages, ColumnMessages):  # no message made
-                first_ids.append(messages.message_id(first))
-                last_ids.append(messages.message_id(last))
+            if columns is not None:  # no message made
+                first_ids.append(columns.message_id(first))
+                last_ids.append(columns.message_id(last))
             else:
                 first_ids.append(messages[first].id)
                 last_ids.append(messages[last].id)

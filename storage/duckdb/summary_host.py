@@ -42,7 +42,7 @@ class DefaultSummarizer:
 
 DEFAULT_SUMMARIZER = DefaultSummarizer()
 
-WRITE_SESSIONS = 1024
+IMPORT_WRITE_SESSIONS = 1024
 """Sessions drafted ahead written by one statement, while the rest are drafted."""
 
 KeptBacklogs = dict[int, Sequence["StoredMessage"]]
@@ -192,9 +192,9 @@ class StoreSummaries:
         (a batch that failed) are summarised after the commit. `check` is called while
         the drafts are waited for (a cancel raises there), and `progress(sessions
         drafted, sessions)` as they come. Returns the sessions' keys and the ids of
-        the summaries, for `index_written` (once for them all).
+        the summaries, for `summaries.index_new` (once for them all).
 
-        Batches are written as they come (`WRITE_SESSIONS` sessions or more at a time),
+        Batches are written as they come (`IMPORT_WRITE_SESSIONS` sessions or more at a time),
         while the others are drafted: what is left to write once the last one is done
         is what came last."""
         source: Callable[[Callable[[], None]], Iterator[list[tuple[int, list[SpanDraft]]]]]
@@ -216,7 +216,7 @@ class StoreSummaries:
             for batch in source(check):
                 unwritten += [(key, kept.pop(key), spans) for key, spans in batch]
                 written.update(key for key, _ in batch)
-                if len(unwritten) >= WRITE_SESSIONS:
+                if len(unwritten) >= IMPORT_WRITE_SESSIONS:
                     summary_ids += summaries.insert_first(cursor, unwritten, now)
                     unwritten = []
                 if progress:
@@ -225,10 +225,6 @@ class StoreSummaries:
             stop()
         summary_ids += summaries.insert_first(cursor, unwritten, now)
         return written, summary_ids
-
-    def index_written(self, cursor: Cursor, summary_ids: Sequence[int]) -> None:
-        """Index the summaries `write_drafted_ahead` stored (their search terms)."""
-        summaries.index_new(cursor, summary_ids)
 
     def schedule_imported(self, touched: list[int], kept: KeptBacklogs) -> None:
         """Once an import is committed: its sessions' summaries, with the backlogs
