@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
+from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Input
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from storage.capabilities import SessionPages
 from storage.duckdb import DuckDBStore
@@ -33,7 +35,7 @@ from zeptui.app.manage import ManagingApp
 from zeptui.app.manage_requests import Kind
 from zeptui.app.screens.delete import DeleteScreen
 from zeptui.app.screens.summarize import SummarizeScreen
-from zeptui.app.screens.users import UsersScreen
+from zeptui.app.screens.users import UsersScreen, UsersTable
 
 SUPPORT = "support-NW-58213"  # priya.raman's, 37 messages, summarised
 BUTLER = "octavia-butler"  # jane's, 12 messages
@@ -243,16 +245,21 @@ async def test_typing_in_the_users_view_filters_it(tmp_path: Path) -> None:
 async def test_the_users_view_pages_its_users(tmp_path: Path) -> None:
     path = build_store(tmp_path / "many.duckdb", samples=())
     with DuckDBStore(path) as store:
-        for number in range(130):
+        for number in range(129):
             store.add_user(CreateUserRequest(user_id=f"user{number:03}"))
+        store.add_user(CreateUserRequest(user_id="user129-of-a-longer-id"))
     async with make_app(path).run_test() as pilot:
         screen = await open_users(pilot)
         assert len(screen.users) == 100
         assert "100+ of 130 users" in screen_text(pilot.app)
         await pilot.press("end")  # near the end of the page: the next one loads
         await settle(pilot)
-        assert [info.user.user_id for info in screen.users][-1] == "user129"
+        assert [info.user.user_id for info in screen.users][-1] == "user129-of-a-longer-id"
         assert len(screen.users) == 130
+        # The longer id widened its column (the table built again): the cursor stayed.
+        table = screen.query_one(UsersTable)
+        assert table.cursor_row == 99
+        assert table.columns[ColumnKey("user")].width == len("user129-of-a-longer-id")
 
 
 def test_the_bindings_have_ids_named_like_their_actions() -> None:
@@ -299,3 +306,28 @@ async def test_a_store_without_these_capabilities_hides_their_flows(sample_db: P
         await settle(pilot)
         assert session_ids(app) == [BUTLER]
         assert "ctrl+z" not in notices(app)
+
+
+async def test_the_users_view_sizes_its_columns_to_users_painted_before_the_table_idles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Textual's DataTable measures auto-width columns only when it next idles, and keeps
+    # the cells it painted before that at their old width (Textual issue 3533): under
+    # load a paint landed in between and the view showed "pri…" for good.
+    path = build_store(tmp_path / "users.duckdb", samples=())
+    with DuckDBStore(path) as store:
+        store.add_user(CreateUserRequest(user_id="priya.raman", email="priya@example.com"))
+    added = UsersTable.add_row
+
+    def add_and_paint(table: UsersTable, *cells: Text, **options: Any) -> RowKey:
+        key = added(table, *cells, **options)
+        for y in range(table.size.height):  # a paint before the table's next idle
+            table.render_line(y)
+        return key
+
+    monkeypatch.setattr(UsersTable, "add_row", add_and_paint)
+    async with make_app(path).run_test() as pilot:
+        await open_users(pilot)
+        await settle(pilot)
+        shown = screen_text(pilot.app)
+        assert "priya.raman" in shown and "priya@example.com" in shown

@@ -3,6 +3,7 @@ filters the session list by the user under the cursor, `esc` goes back."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -23,11 +24,32 @@ if TYPE_CHECKING:
 PAGE_SIZE = 100
 MORE_BEFORE_END = 20
 """The next page is asked for when the cursor comes this close to the last user listed."""
+COLUMNS = (("user", "User"), ("sessions", "Sessions"), ("name", "Name"), ("email", "Email"))
+WIDEST_COLUMN = 40
+"""A column grows with the longest value listed up to this; longer ones end in `…`."""
 
 
 def _name(info: UserInfo) -> str:
     user = info.user
     return " ".join(part for part in (user.first_name, user.last_name) if part)
+
+
+def _cells(info: UserInfo) -> tuple[Text, ...]:
+    """A user's row: id, session count, name and email, shown literally."""
+    return (
+        Text(sanitize(info.user.user_id), no_wrap=True, overflow="ellipsis"),
+        Text(f"{info.session_count:,}", justify="right"),
+        Text(sanitize(_name(info)), no_wrap=True, overflow="ellipsis"),
+        Text(sanitize(info.user.email or ""), no_wrap=True, overflow="ellipsis"),
+    )
+
+
+def column_widths(rows: Iterable[tuple[Text, ...]]) -> tuple[int, ...]:
+    """Each column as wide as its heading and its widest value, up to `WIDEST_COLUMN`."""
+    widths = [len(heading) for _, heading in COLUMNS]
+    for row in rows:
+        widths = [max(width, cell.cell_len) for width, cell in zip(widths, row, strict=True)]
+    return tuple(min(width, WIDEST_COLUMN) for width in widths)
 
 
 class UsersTable(DataTable[Text]):
@@ -90,6 +112,8 @@ class UsersScreen(ModalScreen[str | None]):
         self._next: int | None = None
         self._total = 0
         self._loading = False
+        self._rows: list[tuple[Text, ...]] = []
+        self._widths: tuple[int, ...] = ()
 
     def compose(self) -> ComposeResult:
         with Vertical() as dialog:
@@ -99,16 +123,12 @@ class UsersScreen(ModalScreen[str | None]):
                 id="users-filter",
                 select_on_focus=False,  # a letter typed in the list lands here first
             )
-            table = UsersTable(cursor_type="row", zebra_stripes=True)
-            table.add_column("User", key="user")
-            table.add_column("Sessions", key="sessions")
-            table.add_column("Name", key="name")
-            table.add_column("Email", key="email")
-            yield table
+            yield UsersTable(cursor_type="row", zebra_stripes=True)
             yield Static("Loading users…", id="users-status", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
+        self._show_rows([])
         self.query_one(DataTable).focus()
         self._load(0)
 
@@ -134,19 +154,12 @@ class UsersScreen(ModalScreen[str | None]):
             return
         self._loading = False
         page = event.page
-        table = self.query_one(DataTable)
         if event.request.cursor == 0:
-            self._users = []
-            table.clear()
+            self._users, self._rows = [], []
+            self._widths = ()
         self._users += page.users
         self._next, self._total = page.next_cursor, page.total_count
-        for info in page.users:
-            table.add_row(
-                Text(sanitize(info.user.user_id), no_wrap=True, overflow="ellipsis"),
-                Text(f"{info.session_count:,}", justify="right"),
-                Text(sanitize(_name(info)), no_wrap=True, overflow="ellipsis"),
-                Text(sanitize(info.user.email or ""), no_wrap=True, overflow="ellipsis"),
-            )
+        self._show_rows([_cells(info) for info in page.users])
         more = "+" if self._next is not None else ""
         self._status(
             f"{len(self._users):,}{more} of {self._total:,} users; enter lists a user's sessions"
@@ -155,6 +168,28 @@ class UsersScreen(ModalScreen[str | None]):
             if event.request.text
             else "No users yet (zeptui users add ID)."
         )
+
+    def _show_rows(self, rows: list[tuple[Text, ...]]) -> None:
+        """Append `rows`. Widths are set here, not measured by the table when it next
+        idles: a DataTable keeps cells painted before that at their old widths
+        (Textual issue 3533), so a busy machine showed "pri…" for good. When a row
+        needs a wider column, the table is built again with every row."""
+        table = self.query_one(UsersTable)
+        self._rows += rows
+        widths = column_widths(self._rows)
+        if widths == self._widths:
+            for row in rows:
+                table.add_row(*row)
+            return
+        self._widths = widths
+        cursor = table.cursor_row
+        table.clear(columns=True)
+        for (key, heading), width in zip(COLUMNS, widths, strict=True):
+            table.add_column(heading, key=key, width=width)
+        for row in self._rows:
+            table.add_row(*row)
+        if 0 < cursor < len(self._rows):
+            table.move_cursor(row=cursor, animate=False)
 
     @on(Failed)
     def _failed(self, event: Failed) -> None:
