@@ -53,6 +53,17 @@ def _line(process: subprocess.Popen[str]) -> str:
     return process.stdout.readline().strip()
 
 
+def _read_response(connection: socket.socket) -> bytes:
+    """The next response's status line and headers (up to the blank line), read from
+    `connection` (bounded by its timeout)."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = connection.recv(1)
+        assert chunk, f"closed after {received!r}"
+        received += chunk
+    return received
+
+
 @pytest.fixture
 def server_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
     path = tmp_path / "served.duckdb"
@@ -82,17 +93,22 @@ def test_discovery_file_token_and_graceful_stop(
     assert httpx.get(url + "/api/v2/sessions").status_code == 401
 
     # A request half sent when the signal comes is finished before the server stops.
+    # "Expect: 100-continue": the server answers "100 Continue" once it reads the
+    # request's body, so the signal comes while the request is surely in flight (sent
+    # at once, it could come before the server accepted the connection, which it then
+    # rightly closes: that reset 2 runs in 6 on a loaded machine).
     body = json.dumps({"messages": [{"role": "u", "content": "in flight"}]}).encode()
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=TIMEOUT) as connection:
         connection.sendall(
             b"POST /api/v2/sessions/late/memory HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
             b"Content-Type: application/json\r\nAuthorization: Api-Key %s\r\n"
-            b"Content-Length: %d\r\n\r\n%s" % (API_KEY.encode(), len(body), body[:10])
+            b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % (API_KEY.encode(), len(body))
         )
+        assert _read_response(connection).startswith(b"HTTP/1.1 100 ")
         process.send_signal(stop)
-        connection.sendall(body[10:])
-        answer = connection.recv(65536)
+        connection.sendall(body)
+        answer = _read_response(connection)
     assert answer.startswith(b"HTTP/1.1 201")
     assert process.wait(TIMEOUT) == 0
     assert _line(process) == "closed"
