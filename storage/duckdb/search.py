@@ -102,8 +102,9 @@ def compact_after_import(cursor: Cursor, added: int) -> bool:
     return True
 
 
-def compact_due(cursor: Cursor, added: int) -> bool:
-    """Whether an import that added `added` messages (stored already) makes a re-sort due.
+def compact_due(cursor: Cursor, added: int, *, stored: bool = True) -> bool:
+    """Whether an import that added `added` messages (`stored` already, or about to be)
+    makes a re-sort due.
 
     A re-sort costs time in proportion to the whole index, so it is due only when the
     import added at least COMPACT_AFTER_MESSAGES messages and at least a fifth of all
@@ -112,7 +113,7 @@ def compact_due(cursor: Cursor, added: int) -> bool:
     if added < COMPACT_AFTER_MESSAGES:
         return False
     row = cursor.execute("SELECT count(*) FROM messages").fetchone()
-    return row is None or added * 5 >= int(row[0])
+    return row is None or added * 5 >= int(row[0]) + (0 if stored else added)
 
 
 def is_empty(cursor: Cursor) -> bool:

@@ -147,17 +147,21 @@ def tokenise_sql(rows_sql: str, where_sql: str = "TRUE") -> list[str]:
     ]
 
 
-def postings_sql(corpus: Corpus, *, in_order: bool = False) -> list[str]:
-    """The last statements of `index_sql`: the tokenised rows' postings and lengths
-    written (the rows stored by now)."""
-    return [
-        f"""
+def insert_postings_sql(corpus: Corpus, *, in_order: bool = False) -> str:
+    """The tokenised rows' postings written (their rows need not be stored yet)."""
+    return f"""
         INSERT INTO {corpus.postings}
         SELECT t.term, t.id, t.tf, l.n
         FROM (SELECT term, id, count(*)::INTEGER AS tf FROM new_terms GROUP BY term, id) t
         JOIN new_lengths l USING (id)
-        """
-        + (" ORDER BY t.term, t.id" if in_order else ""),
+        """ + (" ORDER BY t.term, t.id" if in_order else "")
+
+
+def postings_sql(corpus: Corpus, *, in_order: bool = False) -> list[str]:
+    """The last statements of `index_sql`: the tokenised rows' postings and lengths
+    written (the rows stored by now)."""
+    return [
+        insert_postings_sql(corpus, in_order=in_order),
         f"UPDATE {corpus.table} SET search_len = l.n FROM new_lengths l "
         f"WHERE {corpus.table}.id = l.id",
         "DROP TABLE new_terms",

@@ -34,7 +34,7 @@ from storage.capabilities import BulkImportDeclined
 from storage.duckdb import search, zep_counts
 from storage.duckdb.connection import Cursor
 from storage.duckdb.rows import EARLIEST_SQL, LATEST_SQL
-from storage.duckdb.terms import MESSAGES, postings_sql, tokenise_sql
+from storage.duckdb.terms import MESSAGES, insert_postings_sql, tokenise_sql
 from storage.duckdb.writes import insert_user, reserve_ids
 from storage.import_rules import (
     ROLE_TYPES_SQL,
@@ -312,6 +312,7 @@ def import_file(
         message_ids = reserve_ids(cursor, "messages_id_seq", result.messages_added)
         _number_rows(cursor, message_ids[0])
         keep = None
+        sorted_index: list[bool] = []  # whether the postings were written in order
         if backlogs is not None and session_keys and zep_counts.fits_in_memory(cursor):
             if drafts is not None:
                 drafts.first_new = session_keys[0]
@@ -328,7 +329,7 @@ def import_file(
             int(row[2]),
             clock,
             keep,
-            lambda: _read_terms(cursor),
+            lambda: sorted_index.append(_index_terms(cursor, result.messages_added)),
             drafts if keep is not None else None,
         )
         clock.lap("tokens and terms")
@@ -340,12 +341,13 @@ def import_file(
         cursor.execute("SET threads = 1")
         cursor.execute(
             "INSERT INTO messages (id, uuid, session_key, role, role_type, content, "
-            "token_count, metadata, created_at, updated_at) "
+            "token_count, metadata, created_at, updated_at, search_len) "
             "SELECT i.id, n.uuid, "
             "n.session_key, n.role, coalesce(n.role_type, 'norole'), n.content, "
             "t.token_count, n.metadata, "
-            "coalesce(n.created_at, $now), $now "
+            "coalesce(n.created_at, $now), $now, coalesce(l.n, 0) "
             "FROM zep_new n JOIN zep_tokens t USING (seq) JOIN zep_ids i USING (seq) "
+            "LEFT JOIN new_lengths l ON l.id = i.id "
             "ORDER BY n.seq",
             {"now": now},
         )
@@ -366,15 +368,10 @@ def import_file(
             {"now": now},
         )
         clock.lap("insert")
+        cursor.execute("DROP TABLE new_lengths")
         if before_index is not None:
             before_index()
-        # A big import into an empty index writes it sorted: no re-sort after.
-        compact = search.compact_due(cursor, result.messages_added)
-        in_order = compact and search.is_empty(cursor)
-        for statement in postings_sql(MESSAGES, in_order=in_order):
-            cursor.execute(statement)
-        clock.lap("index")
-        if compact and not in_order:
+        if search.compact_due(cursor, result.messages_added) and not all(sorted_index):
             search.compact(cursor)
             clock.lap("compact")
     touched = [
@@ -416,13 +413,19 @@ def _number_rows(cursor: Cursor, first_id: int) -> None:
     )
 
 
-def _read_terms(cursor: Cursor) -> None:
-    """The search terms of the rows of `zep_new` under their message ids, for
-    `postings_sql` once the rows are stored."""
+def _index_terms(cursor: Cursor, added: int) -> bool:
+    """The search postings of the rows of `zep_new` under their message ids, written
+    before the rows themselves (while their tokens are counted elsewhere; one
+    transaction), and their lengths left in `new_lengths` for the rows' insert."""
     for statement in tokenise_sql(
         "(SELECT i.id, n.content FROM zep_new n JOIN zep_ids i USING (seq))"
     ):
         cursor.execute(statement)
+    # A big import into an empty index writes it sorted: no re-sort after.
+    in_order = search.is_empty(cursor) and search.compact_due(cursor, added, stored=False)
+    cursor.execute(insert_postings_sql(MESSAGES, in_order=in_order))
+    cursor.execute("DROP TABLE new_terms")
+    return in_order
 
 
 class Stopwatch:
