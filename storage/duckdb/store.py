@@ -430,9 +430,8 @@ class DuckDBStore(
 
                 def write_summaries() -> None:
                     """The new sessions' summaries, drafted meanwhile: stored once the
-                    messages are (the import keeps their backlogs only then), before
-                    their search index, which then has both cores once the drafting is
-                    done; indexed after it."""
+                    messages are (the import keeps their backlogs only then), and
+                    indexed after, all at once."""
                     if kept:
                         found, ids = self._summaries.write_drafted_ahead(
                             cursor, kept, self._db.now(), clock.check, on_summaries, drafts
@@ -451,7 +450,7 @@ class DuckDBStore(
                     kept,
                     draft_ahead,
                     drafts,
-                    before_index=write_summaries,
+                    on_stored=write_summaries,
                 )
                 if summary_ids:
                     summaries.index_new(cursor, summary_ids)

@@ -8,9 +8,10 @@ storage/summary_scheduler.py.
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from storage import ids
 from storage.duckdb import search
@@ -123,6 +124,17 @@ def _still_whole(
         for key, live, newest in whole
         if live == len(taken[key]) and newest == taken[key][-1].id
     }
+
+
+def new_backlogs(
+    columns: Sequence[Sequence[Any]], counts: Sequence[int], first_new: int
+) -> dict[int, Sequence[StoredMessage]]:
+    """The backlogs of the sessions from key `first_new` on (an import's new ones), of
+    counted rows given as columns as `backlog_messages` takes them (key, id, uuid, role,
+    role type, content; ordered by session key) and their token counts."""
+    start = bisect_left(columns[0], first_new)
+    keys, ids, uuids, roles, role_types, contents = (column[start:] for column in columns[:6])
+    return backlog_messages(keys, ids, uuids, roles, role_types, contents, counts[start:])
 
 
 def backlog_messages(

@@ -8,7 +8,6 @@ storage/duckdb/summaries.py, the policy and the work storage/summary_scheduler.p
 from __future__ import annotations
 
 import logging
-from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -79,17 +78,7 @@ class ShareDrafts:
         token counts, and the failure that ended them (`summary_workers.draft_sessions`)."""
         from storage.summary_workers import draft_sessions
 
-        keys, ids, uuids, roles, role_types, contents = share[:6]
-        start = bisect_left(keys, self.first_new)
-        backlogs = summaries.backlog_messages(
-            keys[start:],
-            ids[start:],
-            uuids[start:],
-            roles[start:],
-            role_types[start:],
-            contents[start:],
-            counts[start:],
-        )
+        backlogs = summaries.new_backlogs(share, counts, self.first_new)
         return draft_sessions(self._summarizer, self._window, backlogs)
 
     def batches(self, check: Callable[[], None]) -> Iterator[list[tuple[int, list[SpanDraft]]]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -17,7 +16,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from storage.duckdb.connection import Cursor
-from storage.duckdb.summaries import backlog_messages
+from storage.duckdb.summaries import new_backlogs
 from storage.tokens import count_tokens_batch, message_text
 
 if TYPE_CHECKING:
@@ -217,10 +216,6 @@ class BacklogRows:
 
     def __call__(self, columns: Sequence[Any], counts: list[int]) -> None:
         """Keep the rows of `columns` (ordered by session key) of the new sessions."""
-        start = bisect_left(columns[0], self._first_new)
-        keys, ids, uuids, roles, role_types, contents = (c[start:] for c in columns[:6])
-        self._into.update(
-            backlog_messages(keys, ids, uuids, roles, role_types, contents, counts[start:])
-        )
+        self._into.update(new_backlogs(columns, counts, self._first_new))
         if self._then is not None:
             self._then()

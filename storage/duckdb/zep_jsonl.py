@@ -214,7 +214,7 @@ def import_file(
     backlogs: dict[int, Sequence[StoredMessage]] | None = None,
     on_kept: Callable[[], None] | None = None,
     drafts: ShareDrafts | None = None,
-    before_index: Callable[[], None] | None = None,
+    on_stored: Callable[[], None] | None = None,
 ) -> tuple[ImportResult, list[int]]:
     """Import the Zep JSONL file at `path` in the caller's transaction: what
     `BulkImport.import_sessions` stores for it read by `zeptui.importers.zep`. Returns
@@ -223,10 +223,10 @@ def import_file(
     With `backlogs`, the messages of the sessions the file creates are put there as a
     summary backlog holds them (for `summaries.backlogs`), when they fit in
     `IN_MEMORY_BYTES`, and `drafts` (if given) has the children that count their
-    tokens draft them, else `on_kept()` is called once they are there; `before_index()`
-    is called once the new messages are stored, before their search index (the rows are
-    stored, indexed and committed after it). Raises `BulkImportDeclined` (before
-    writing anything) for a file that needs that reader."""
+    tokens draft them, else `on_kept()` is called once they are there; `on_stored()`
+    is called once the new messages and their search index are stored (the import is
+    committed after it). Raises `BulkImportDeclined` (before writing anything) for a
+    file that needs that reader."""
     result = ImportResult()
     # The tokenizer loads (a fifth of a second of Python, on first use) while DuckDB
     # reads the file, which lets go of the GIL: the counting after needs it.
@@ -312,7 +312,9 @@ def import_file(
         message_ids = reserve_ids(cursor, "messages_id_seq", result.messages_added)
         _number_rows(cursor, message_ids[0])
         keep = None
-        sorted_index: list[bool] = []  # whether the postings were written in order
+        # A big import into an empty index writes it sorted: no re-sort after.
+        compact = search.compact_due(cursor, result.messages_added, stored=False)
+        in_order = compact and search.is_empty(cursor)
         if backlogs is not None and session_keys and zep_counts.fits_in_memory(cursor):
             if drafts is not None:
                 drafts.first_new = session_keys[0]
@@ -329,7 +331,7 @@ def import_file(
             int(row[2]),
             clock,
             keep,
-            lambda: sorted_index.append(_index_terms(cursor, result.messages_added)),
+            lambda: _index_terms(cursor, in_order=in_order),
             drafts if keep is not None else None,
         )
         clock.lap("tokens and terms")
@@ -369,9 +371,9 @@ def import_file(
         )
         clock.lap("insert")
         cursor.execute("DROP TABLE new_lengths")
-        if before_index is not None:
-            before_index()
-        if search.compact_due(cursor, result.messages_added) and not all(sorted_index):
+        if on_stored is not None:
+            on_stored()
+        if compact and not in_order:
             search.compact(cursor)
             clock.lap("compact")
     touched = [
@@ -413,19 +415,17 @@ def _number_rows(cursor: Cursor, first_id: int) -> None:
     )
 
 
-def _index_terms(cursor: Cursor, added: int) -> bool:
-    """The search postings of the rows of `zep_new` under their message ids, written
-    before the rows themselves (while their tokens are counted elsewhere; one
-    transaction), and their lengths left in `new_lengths` for the rows' insert."""
+def _index_terms(cursor: Cursor, *, in_order: bool) -> None:
+    """The search postings of the rows of `zep_new` under their message ids (sorted,
+    `in_order`), written before the rows themselves (while their tokens are counted
+    elsewhere; one transaction), and their lengths left in `new_lengths` for the rows'
+    insert."""
     for statement in tokenise_sql(
         "(SELECT i.id, n.content FROM zep_new n JOIN zep_ids i USING (seq))"
     ):
         cursor.execute(statement)
-    # A big import into an empty index writes it sorted: no re-sort after.
-    in_order = search.is_empty(cursor) and search.compact_due(cursor, added, stored=False)
     cursor.execute(insert_postings_sql(MESSAGES, in_order=in_order))
     cursor.execute("DROP TABLE new_terms")
-    return in_order
 
 
 class Stopwatch:

@@ -3,7 +3,8 @@ filters the session list by the user under the cursor, `esc` goes back."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from itertools import zip_longest
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -44,9 +45,13 @@ def _cells(info: UserInfo) -> tuple[Text, ...]:
     )
 
 
-def column_widths(rows: Iterable[tuple[Text, ...]]) -> tuple[int, ...]:
-    """Each column as wide as its heading and its widest value, up to `WIDEST_COLUMN`."""
+def column_widths(
+    rows: Iterable[tuple[Text, ...]], at_least: Sequence[int] = ()
+) -> tuple[int, ...]:
+    """Each column as wide as its heading, its widest value and `at_least` (widths
+    already set), up to `WIDEST_COLUMN`."""
     widths = [len(heading) for _, heading in COLUMNS]
+    widths = [max(pair) for pair in zip_longest(widths, at_least, fillvalue=0)]
     for row in rows:
         widths = [max(width, cell.cell_len) for width, cell in zip(widths, row, strict=True)]
     return tuple(min(width, WIDEST_COLUMN) for width in widths)
@@ -112,7 +117,6 @@ class UsersScreen(ModalScreen[str | None]):
         self._next: int | None = None
         self._total = 0
         self._loading = False
-        self._rows: list[tuple[Text, ...]] = []
         self._widths: tuple[int, ...] = ()
 
     def compose(self) -> ComposeResult:
@@ -128,7 +132,7 @@ class UsersScreen(ModalScreen[str | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._show_rows([])
+        self._show(())
         self.query_one(DataTable).focus()
         self._load(0)
 
@@ -155,11 +159,11 @@ class UsersScreen(ModalScreen[str | None]):
         self._loading = False
         page = event.page
         if event.request.cursor == 0:
-            self._users, self._rows = [], []
+            self._users = []
             self._widths = ()
         self._users += page.users
         self._next, self._total = page.next_cursor, page.total_count
-        self._show_rows([_cells(info) for info in page.users])
+        self._show(page.users)
         more = "+" if self._next is not None else ""
         self._status(
             f"{len(self._users):,}{more} of {self._total:,} users; enter lists a user's sessions"
@@ -169,14 +173,15 @@ class UsersScreen(ModalScreen[str | None]):
             else "No users yet (zeptui users add ID)."
         )
 
-    def _show_rows(self, rows: list[tuple[Text, ...]]) -> None:
-        """Append `rows`. Widths are set here, not measured by the table when it next
-        idles: a DataTable keeps cells painted before that at their old widths
-        (Textual issue 3533), so a busy machine showed "pri…" for good. When a row
-        needs a wider column, the table is built again with every row."""
+    def _show(self, users: Sequence[UserInfo]) -> None:
+        """Show `users`, the last of `self._users`. Widths are set here, not measured by
+        the table when it next idles: a DataTable keeps cells painted before that at
+        their old widths (Textual issue 3533), so a busy machine showed "pri…" for
+        good. When a row needs a wider column, the table is built again with every
+        user."""
         table = self.query_one(UsersTable)
-        self._rows += rows
-        widths = column_widths(self._rows)
+        rows = [_cells(info) for info in users]
+        widths = column_widths(rows, self._widths)
         if widths == self._widths:
             for row in rows:
                 table.add_row(*row)
@@ -186,9 +191,9 @@ class UsersScreen(ModalScreen[str | None]):
         table.clear(columns=True)
         for (key, heading), width in zip(COLUMNS, widths, strict=True):
             table.add_column(heading, key=key, width=width)
-        for row in self._rows:
-            table.add_row(*row)
-        if 0 < cursor < len(self._rows):
+        for info in self._users:
+            table.add_row(*_cells(info))
+        if 0 < cursor < len(self._users):
             table.move_cursor(row=cursor, animate=False)
 
     @on(Failed)
