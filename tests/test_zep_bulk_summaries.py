@@ -313,11 +313,16 @@ def in_children(monkeypatch: pytest.MonkeyPatch) -> tuple[list[list[int]], list[
     monkeypatch.setattr(processes.ForkedCount, "count", spy_count)
     monkeypatch.setattr(summary_host.ShareDrafts, "batches", spy_batches)
     monkeypatch.setattr(summary_workers.Workers, "__init__", no_workers)
+    monkeypatch.setattr(zep_counts.BacklogRows, "__call__", nothing_kept)
     return shares, taken
 
 
 def no_workers(*args: Any) -> None:
     raise AssertionError("the children draft: no workers")
+
+
+def nothing_kept(*args: Any) -> None:
+    raise AssertionError("the children draft: the import keeps no backlog")
 
 
 def test_the_children_that_count_draft_as_the_reference_path(

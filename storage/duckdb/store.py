@@ -430,9 +430,8 @@ class DuckDBStore(
 
                 def write_summaries() -> None:
                     """The new sessions' summaries, drafted meanwhile: stored once the
-                    messages are (the import keeps their backlogs only then), and
-                    indexed after, all at once."""
-                    if kept:
+                    messages are, and indexed after, all at once."""
+                    if kept is not None:
                         found, ids = self._summaries.write_drafted_ahead(
                             cursor, kept, self._db.now(), clock.check, on_summaries, drafts
                         )

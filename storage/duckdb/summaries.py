@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from storage import ids
@@ -238,41 +239,45 @@ def write(cursor: Cursor, batches: Sequence[SessionDrafts], now: datetime) -> li
     return list(zip(summary_ids, recent, [draft for _, draft in rows], strict=True))
 
 
-def insert_first(
-    cursor: Cursor,
-    drafted: Sequence[tuple[int, Sequence[StoredMessage], Sequence[SpanDraft]]],
-    now: datetime,
-) -> list[int]:
-    """Store the first summaries of sessions that have none (an import's new sessions,
-    in its transaction), each given as its key, its backlog's messages and the drafts
-    of them as workers return them (positions in the backlog): what `write` stores for
-    the same drafts, but for the search index (`index_new`, once for them all).
-    Returns their ids."""
+FirstSummary = tuple[int, int, int, str, str | None, int]
+"""A session's first summaries as `insert_first` takes them: the ids of the first and
+last messages covered, how many, content, metadata (JSON text), tokens."""
+
+
+def first_summaries(
+    messages: Sequence[StoredMessage], spans: Sequence[SpanDraft]
+) -> list[FirstSummary]:
+    """The drafts of a backlog's spans (positions in `messages`, as workers return
+    them) as `insert_first` stores them."""
     from storage.summary_scheduler import ColumnMessages
 
-    keys: list[int] = []
-    first_ids: list[int] = []
-    last_ids: list[int] = []
-    counts: list[int] = []
-    contents: list[str] = []
-    metadata: list[str | None] = []
-    tokens: list[int] = []
-    for key, messages, spans in drafted:
-        columns = messages if isinstance(messages, ColumnMessages) else None
-        for first, last, count, content, data, token_count in spans:
-            keys.append(key)
-            if columns is not None:  # no message made
-                first_ids.append(columns.message_id(first))
-                last_ids.append(columns.message_id(last))
-            else:
-                first_ids.append(messages[first].id)
-                last_ids.append(messages[last].id)
-            counts.append(count)
-            contents.append(content)
-            metadata.append(dump_json(data))
-            tokens.append(token_count)
+    message_id: Callable[[int], int]
+    if isinstance(messages, ColumnMessages):  # no message made
+        message_id = messages.message_id
+    else:
+        message_id = partial(_message_id, messages)
+    return [
+        (message_id(first), message_id(last), count, content, dump_json(data), tokens)
+        for first, last, count, content, data, tokens in spans
+    ]
+
+
+def _message_id(messages: Sequence[StoredMessage], position: int) -> int:
+    return messages[position].id
+
+
+def insert_first(
+    cursor: Cursor, drafted: Sequence[tuple[int, Sequence[FirstSummary]]], now: datetime
+) -> list[int]:
+    """Store the first summaries of sessions that have none (an import's new sessions,
+    in its transaction), each given as its key and its drafts (`first_summaries`): what
+    `write` stores for the same drafts, but for the search index (`index_new`, once for
+    them all). Returns their ids."""
+    keys = [key for key, made in drafted for _ in made]
     if not keys:
         return []
+    rows = [summary for _, made in drafted for summary in made]
+    first_ids, last_ids, counts, contents, metadata, tokens = map(list, zip(*rows, strict=True))
     summary_ids = reserve_ids(cursor, "summaries_id_seq", len(keys))
     # The messages' uuids are looked up by id (binding them costs more); numbers go as
     # JSON text (a bound list goes element by element).

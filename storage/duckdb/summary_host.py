@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from storage.duckdb import summaries
 from storage.duckdb.connection import Cursor, Database
+from storage.duckdb.summaries import FirstSummary
 from storage.models import SummaryInfo
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
         SummaryMode,
         SummaryScheduler,
     )
-    from storage.summary_workers import SpanDraft
 
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ class ShareDrafts:
         self._window = window
         self.first_new = 0
         """The key of the import's first new session (those from it on are drafted)."""
+        self.sessions = 0
+        """How many sessions the import created (for progress)."""
         self.forked: ForkedCount | None = None
         """The children, once forked (`fork`)."""
 
@@ -72,16 +74,19 @@ class ShareDrafts:
 
     def draft(
         self, share: Sequence[Sequence[Any]], counts: list[int]
-    ) -> tuple[list[tuple[int, list[SpanDraft]]], Exception | None]:
-        """In a child: the drafts of the new sessions among the rows `share` (columns
-        as `summaries.backlog_messages` takes them, ordered by session key) with their
-        token counts, and the failure that ended them (`summary_workers.draft_sessions`)."""
+    ) -> tuple[list[tuple[int, list[FirstSummary]]], Exception | None]:
+        """In a child: the summaries of the new sessions among the rows `share` (columns
+        as `summaries.backlog_messages` takes them, ordered by session key; no uuids are
+        needed) with their token counts, as `summaries.insert_first` stores them, and
+        the failure that ended them (`summary_workers.draft_sessions`)."""
         from storage.summary_workers import draft_sessions
 
         backlogs = summaries.new_backlogs(share, counts, self.first_new)
-        return draft_sessions(self._summarizer, self._window, backlogs)
+        drafted, error = draft_sessions(self._summarizer, self._window, backlogs)
+        made = [(key, summaries.first_summaries(backlogs[key], spans)) for key, spans in drafted]
+        return made, error
 
-    def batches(self, check: Callable[[], None]) -> Iterator[list[tuple[int, list[SpanDraft]]]]:
+    def batches(self, check: Callable[[], None]) -> Iterator[list[tuple[int, list[FirstSummary]]]]:
         """The children's drafts, share by share as each is there, up to the first
         failure (the sessions before it; the rest are left to the run after the import,
         which meets the failure again and reports it). `check` is called while
@@ -93,7 +98,7 @@ class ShareDrafts:
                 log.warning("summaries not drafted ahead: %s", outcome)
                 return
             drafted, error = cast(
-                tuple[list[tuple[int, list["SpanDraft"]]], Exception | None], outcome
+                tuple[list[tuple[int, list["FirstSummary"]]], Exception | None], outcome
             )
             yield drafted
             if error is not None:
@@ -173,37 +178,44 @@ class StoreSummaries:
         progress: Progress | None = None,
         drafts: ShareDrafts | None = None,
     ) -> tuple[set[int], list[int]]:
-        """In an import's transaction, its rows stored: the summaries drafted ahead (by
-        the children that counted its tokens, `drafts`, or else by workers) of the
-        sessions it created, whose backlogs `kept` holds (`for_import`),
-        written as part of the import (those sessions have no summary yet, and nothing
-        else wrote to them). Their backlogs are taken out of `kept`; the sessions left
+        """In an import's transaction, its rows stored: the summaries drafted ahead of
+        the sessions it created, written as part of the import (those sessions have no
+        summary yet, and nothing else wrote to them). They were drafted by the children
+        that counted its tokens (`drafts`), or else by workers from the backlogs `kept`
+        holds (`for_import`; taken out of it as they are written). The sessions left
         (a batch that failed) are summarised after the commit. `check` is called while
         the drafts are waited for (a cancel raises there), and `progress(sessions
         drafted, sessions)` as they come. Returns the sessions' keys and the ids of
         the summaries, for `summaries.index_new` (once for them all).
 
-        Batches are written as they come (`IMPORT_WRITE_SESSIONS` sessions or more at a time),
-        while the others are drafted: what is left to write once the last one is done
-        is what came last."""
-        source: Callable[[Callable[[], None]], Iterator[list[tuple[int, list[SpanDraft]]]]]
+        Batches are written as they come (`IMPORT_WRITE_SESSIONS` sessions or more at a
+        time), while the others are drafted: what is left to write once the last one
+        is done is what came last."""
+        source: Callable[[], Iterator[list[tuple[int, list[FirstSummary]]]]]
         if drafts is not None and drafts.forked is not None:
-            source, stop = drafts.batches, drafts.close
+            source, stop, total = partial(drafts.batches, check), drafts.close, drafts.sessions
         else:
             ahead = None if self._scheduler is None else self._scheduler.take_ahead()
             if ahead is None:
                 return set(), []
+
+            def source() -> Iterator[list[tuple[int, list[FirstSummary]]]]:
+                for batch in ahead.drafted_ahead_batches(check):
+                    yield [
+                        (key, summaries.first_summaries(kept.pop(key), spans))
+                        for key, spans in batch
+                    ]
+
             # Nothing left for them to do after, or a cancel: stopped at once.
-            source, stop = ahead.drafted_ahead_batches, partial(ahead.close, at_once=True)
+            stop, total = partial(ahead.close, at_once=True), len(kept)
         written: set[int] = set()
         summary_ids: list[int] = []
-        unwritten: list[tuple[int, Sequence[StoredMessage], Sequence[SpanDraft]]] = []
+        unwritten: list[tuple[int, list[FirstSummary]]] = []
         try:  # (whatever happens, the processes drafting are stopped)
-            total = len(kept)
             if progress:
                 progress(0, total)
-            for batch in source(check):
-                unwritten += [(key, kept.pop(key), spans) for key, spans in batch]
+            for batch in source():
+                unwritten += batch
                 written.update(key for key, _ in batch)
                 if len(unwritten) >= IMPORT_WRITE_SESSIONS:
                     summary_ids += summaries.insert_first(cursor, unwritten, now)

@@ -38,8 +38,9 @@ def count_staged_tokens(
     alongside: Callable[[], None],
     drafts: ShareDrafts | None = None,
 ) -> None:
-    """`zep_tokens(seq, token_count)` for the `rows` rows of `zep_new`, and
-    `alongside()`, DuckDB work on the same rows.
+    """`zep_tokens(id, token_count)` for the `rows` rows of `zep_new` (lines `first` to
+    `last` of the file; their message ids in `zep_ids`), and `alongside()`, DuckDB work
+    on the same rows.
 
     Rows that fit in `IN_MEMORY_BYTES` are read at once and counted while `alongside()`
     runs: by forked processes when there are many and cores to spare
@@ -49,38 +50,49 @@ def count_staged_tokens(
     `keep` (which needs the rows to fit) is handed every row's columns as
     `summaries.backlog_messages` takes them (ordered by session key) and their counts;
     with `drafts` too, forked children draft the new sessions' summaries after they
-    count (`_read_counted_by_children`).
+    count instead (`_read_counted_by_children`), and `keep` is not called: nothing is
+    kept here.
     """
-    cursor.execute("CREATE OR REPLACE TEMP TABLE zep_tokens (seq BIGINT, token_count INTEGER)")
+    cursor.execute("CREATE OR REPLACE TEMP TABLE zep_tokens (id BIGINT, token_count INTEGER)")
     if keep is not None or fits_in_memory(cursor):
-        wanted = "n.uuid::VARCHAR, n.role, n.role_type" if keep else "NULL, n.role, NULL"
-        found = cursor.execute(
-            f"SELECT n.session_key, i.id, {wanted}, n.content, n.seq "
-            "FROM zep_new n JOIN zep_ids i USING (seq) ORDER BY n.session_key, n.seq"
-        )
         from storage import processes  # multiprocessing: loaded by big imports alone
 
-        columns: Sequence[Sequence[Any]]
         spare = processes.spare_cores() if rows >= processes.FORKED_COUNT_TEXTS else 0
+        drafting = drafts is not None and keep is not None and spare > 0
+        # Drafts need no uuid (a summary's are looked up when it is stored).
+        wanted = "n.uuid::VARCHAR" if keep is not None and not drafting else "NULL"
+        found = cursor.execute(
+            f"SELECT n.session_key, i.id, {wanted}, n.role, n.role_type, n.content "
+            "FROM zep_new n JOIN zep_ids i USING (seq) ORDER BY n.session_key, n.seq"
+        )
         if spare:
-            columns, counts = _read_counted_by_children(
-                found, rows, spare, clock.check, alongside, drafts
+            ids, counts = _read_counted_by_children(
+                found,
+                rows,
+                spare,
+                clock.check,
+                alongside,
+                drafts=drafts if drafting else None,
+                keep=None if drafting else keep,
             )
         else:
             columns = list(zip(*found.fetchall(), strict=True))
             texts = list(map(message_text, columns[3], columns[5]))
             counts = _count_on_a_thread(texts, clock.check, alongside)
-        if keep is not None:
-            keep(columns, counts)
-        _insert_counts(cursor, columns[6], counts)
+            if keep is not None:
+                keep(columns, counts)
+            ids = list(columns[1])
+        _insert_counts(cursor, *_in_id_order(ids, counts))
         return
     for low in range(first, last + 1, TOKEN_BATCH):
         batch = cursor.execute(
-            "SELECT seq, role, content FROM zep_new WHERE seq >= ? AND seq < ?",
+            "SELECT i.id, n.role, n.content FROM zep_new n JOIN zep_ids i USING (seq) "
+            "WHERE n.seq >= ? AND n.seq < ? ORDER BY n.seq",
             [low, low + TOKEN_BATCH],
         ).fetchall()
-        counts = count_tokens_batch([message_text(row[1], row[2]) for row in batch])
-        _insert_counts(cursor, [row[0] for row in batch], counts)
+        if batch:  # ids follow the lines' order: these are consecutive
+            counts = count_tokens_batch([message_text(row[1], row[2]) for row in batch])
+            _insert_counts(cursor, batch[0][0], counts)
         clock.lap("tokens")
     alongside()
 
@@ -92,11 +104,14 @@ def _read_counted_by_children(
     check: Callable[[], None],
     alongside: Callable[[], None],
     drafts: ShareDrafts | None = None,
-) -> tuple[list[list[Any]], list[int]]:
-    """The `rows` rows of the result `found` as columns, and their texts' token counts,
-    counted by `children` processes forked for a share each as soon as it is read (the
-    first counts while the next is read: tiktoken on every core; `storage.processes`);
-    `alongside()` runs while they count. A cancel (`check` raises) stops them at once.
+    keep: Callable[[Sequence[Any], list[int]], None] | None = None,
+) -> tuple[list[int], list[int]]:
+    """The ids (the second column) of the `rows` rows of the result `found`, and their
+    texts' token counts, counted by `children` processes forked for a share each as
+    soon as it is read (the first counts while the next is read: tiktoken on every
+    core; `storage.processes`); `alongside()` runs while they count. A cancel (`check`
+    raises) stops them at once. `keep`, if given, is handed every row's columns and
+    their counts.
 
     With `drafts`, the shares end where a session does, and each child then drafts its
     share's summaries (`ShareDrafts.draft`) for the caller to take later: the children
@@ -123,11 +138,13 @@ def _read_counted_by_children(
             del batch
             texts = list(map(message_text, part[3], part[5]))
             forked.count(texts, None if drafts is None else partial(drafts.draft, part))
-            parts.append(part)
+            parts.append(part if keep is not None else part[:2])
         alongside()
         counts = forked.result(check)
-    columns = [list(chain.from_iterable(part[n] for part in parts)) for n in range(len(parts[0]))]
-    return columns, counts
+    if keep is not None:
+        columns = [list(chain.from_iterable(part[n] for part in parts)) for n in range(6)]
+        keep(columns, counts)
+    return list(chain.from_iterable(part[1] for part in parts)), counts
 
 
 def _last_session_start(rows: Sequence[tuple[Any, ...]]) -> int:
@@ -172,12 +189,23 @@ def _count_in_batches(
     return counts
 
 
-def _insert_counts(cursor: Cursor, seqs: Sequence[int], counts: list[int]) -> None:
+def _in_id_order(ids: Sequence[int], counts: list[int]) -> tuple[int, list[int]]:
+    """The first of `ids` (consecutive numbers, in any order), and `counts` (of the
+    rows of `ids`) in the order of the ids."""
+    first = min(ids, default=0)
+    ordered = [0] * len(counts)
+    for row_id, tokens in zip(ids, counts, strict=True):
+        ordered[row_id - first] = tokens
+    return first, ordered
+
+
+def _insert_counts(cursor: Cursor, first_id: int, counts: list[int]) -> None:
+    """Add `counts` to `zep_tokens`, of consecutive ids from `first_id`."""
     # As JSON text: DuckDB binds a Python list element by element (2-3x slower).
     cursor.execute(
-        "INSERT INTO zep_tokens SELECT unnest($seqs::JSON::BIGINT[]), "
+        "INSERT INTO zep_tokens SELECT unnest(range($first, $first + $n)), "
         "unnest($counts::JSON::INTEGER[])",
-        {"seqs": json.dumps(seqs), "counts": json.dumps(counts)},
+        {"first": first_id, "n": len(counts), "counts": json.dumps(counts)},
     )
 
 

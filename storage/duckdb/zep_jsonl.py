@@ -318,6 +318,7 @@ def import_file(
         if backlogs is not None and session_keys and zep_counts.fits_in_memory(cursor):
             if drafts is not None:
                 drafts.first_new = session_keys[0]
+                drafts.sessions = len(session_keys)
 
             def kept() -> None:  # drafting ahead on workers, unless the children do
                 if on_kept is not None and (drafts is None or drafts.forked is None):
@@ -348,7 +349,7 @@ def import_file(
             "n.session_key, n.role, coalesce(n.role_type, 'norole'), n.content, "
             "t.token_count, n.metadata, "
             "coalesce(n.created_at, $now), $now, coalesce(l.n, 0) "
-            "FROM zep_new n JOIN zep_tokens t USING (seq) JOIN zep_ids i USING (seq) "
+            "FROM zep_new n JOIN zep_ids i USING (seq) JOIN zep_tokens t ON t.id = i.id "
             "LEFT JOIN new_lengths l ON l.id = i.id "
             "ORDER BY n.seq",
             {"now": now},
@@ -361,13 +362,13 @@ def import_file(
                 message_count = sessions.message_count + a.n,
                 total_tokens = sessions.total_tokens + a.tokens,
                 last_activity = greatest(sessions.last_activity, a.newest)
-            FROM (SELECT n.session_key, count(*) AS n, sum(t.token_count) AS tokens,
-                         max(coalesce(n.created_at, $now)) AS newest
-                  FROM zep_new n JOIN zep_tokens t USING (seq)
-                  GROUP BY n.session_key) a
+            FROM (SELECT session_key, count(*) AS n, sum(token_count) AS tokens,
+                         max(created_at) AS newest
+                  FROM messages WHERE id >= $first  -- the new ones (ids reserved above)
+                  GROUP BY session_key) a
             WHERE sessions.id = a.session_key
             """,
-            {"now": now},
+            {"first": message_ids[0]},
         )
         clock.lap("insert")
         cursor.execute("DROP TABLE new_lengths")
