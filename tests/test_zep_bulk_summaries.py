@@ -28,9 +28,10 @@ from storage import processes, summary_scheduler, summary_workers
 from storage.capabilities import ImportInterrupted
 from storage.duckdb import DuckDBStore, summary_host, zep_counts
 from storage.duckdb import summaries as summaries_sql
-from storage.models import Message, RoleType, SearchQuery, SessionQuery
+from storage.models import Message, RoleType, SearchQuery, SearchScope, SessionQuery
 from storage.summarizers import ExtractiveSummarizer, SpokenMessage, SummaryDraft
 from storage.summary_scheduler import Backlog
+from tests.reliability import problems
 from tests.store_tables import every_table
 from tests.test_summary_workers import WORDS, FailsOnStorm
 from zeptui.importers.zep import ZepImporter
@@ -68,6 +69,12 @@ def history(folder: Path) -> Path:
     path = folder / "history.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in corpus(random.Random(8))))
     return path
+
+
+def found_summaries(store: DuckDBStore) -> list[tuple[str, float]]:
+    """What a search of the summaries finds (every path indexes what it writes)."""
+    found = store.search(SearchQuery(text="kayak", scope=SearchScope.summary, limit=1000))
+    return sorted((hit.summary.uuid, round(hit.score, 9)) for hit in found if hit.summary)
 
 
 def summaries(store: DuckDBStore) -> list[tuple[object, ...]]:
@@ -180,7 +187,7 @@ def test_fast_path_summarises_as_the_reference_path(
         fast.add_memory("s1", [LATE])
         fast.wait_for_summaries()
         assert not kept
-        fast_summaries = summaries(fast)
+        fast_summaries = summaries(fast), found_summaries(fast)
         fast_messages = messages(fast)
     if mode == "workers":
         # The run after the import drafted the sessions left (the existing one, and
@@ -193,11 +200,13 @@ def test_fast_path_summarises_as_the_reference_path(
             reference.wait_for_summaries()
         reference.add_memory("s1", [LATE])
         reference.wait_for_summaries()
-        reference_summaries = summaries(reference)
+        reference_summaries = summaries(reference), found_summaries(reference)
         reference_messages = messages(reference)
-    assert len({row[0] for row in fast_summaries}) == 7  # every session has summaries
+    assert len({row[0] for row in fast_summaries[0]}) == 7  # every session has summaries
+    assert fast_summaries[1]  # found by a search
     assert fast_summaries == reference_summaries
     assert fast_messages == reference_messages
+    assert problems(tmp_path / "fast.duckdb") == []
 
 
 def summarised_with_failure(path: Path, store_path: Path) -> tuple[list[str], list[object]]:
@@ -333,14 +342,17 @@ def test_the_children_that_count_draft_as_the_reference_path(
         prepare(reference)
         reference.import_sessions(ZepImporter().read(path))
         reference.wait_for_summaries()
-        expected = summaries(reference), messages(reference)
+        expected = summaries(reference), messages(reference), found_summaries(reference)
+    assert expected[2]
     shares, taken = in_children(monkeypatch)
     with DuckDBStore(tmp_path / "fast.duckdb", defer_summaries=True) as fast:
         prepare(fast)
         fast.import_zep_jsonl(path, default_session_id="history")
         assert not fast._summaries.prepared  # all written by the import
         fast.wait_for_summaries()  # the existing session's
-        assert (summaries(fast), messages(fast)) == expected
+        assert (summaries(fast), messages(fast), found_summaries(fast)) == expected
+    # Written with the import, batch by batch, and indexed as such.
+    assert problems(tmp_path / "fast.duckdb") == []
     # Two shares, each of whole sessions; the six new ones drafted by the children.
     assert len(shares) == 2 and not set(shares[0]) & set(shares[1])
     assert sorted(taken) == sorted(set(taken)) and len(taken) == 6

@@ -29,12 +29,14 @@ bound as lists, cost about 2 µs a term beyond that (a sync batch's 600 summarie
 def index(cursor: Cursor, where_sql: str, params: list[Any], *, in_order: bool = False) -> None:
     """Add the messages matching `where_sql` to the full-text index (`in_order`: see
     `terms.index_sql`)."""
-    _index(cursor, MESSAGES, where_sql, params, in_order)
+    index_where(cursor, MESSAGES, where_sql, params, in_order)
 
 
-def _index(
+def index_where(
     cursor: Cursor, corpus: Corpus, where_sql: str, params: list[Any], in_order: bool = False
 ) -> None:
+    """Add the rows of `corpus` matching `where_sql` to its index (`in_order`: see
+    `terms.index_sql`)."""
     for number, statement in enumerate(index_sql(corpus, where_sql, in_order=in_order)):
         cursor.execute(statement, params if number == 0 else [])
 
@@ -79,7 +81,7 @@ def index_new(
             [terms, rows, tfs, lengths],
         )
     if others:
-        _index(cursor, corpus, "id IN (SELECT unnest(?::BIGINT[]))", [others])
+        index_where(cursor, corpus, "id IN (SELECT unnest(?::BIGINT[]))", [others])
 
 
 def compact(cursor: Cursor) -> None:

@@ -424,19 +424,17 @@ class DuckDBStore(
         # and drafted ahead while the import stores, indexes and commits them.
         kept, draft_ahead, drafts = self._summaries.for_import()
         summarised: set[int] = set()
-        summary_ids: list[int] = []
         try:
             with self._db.write(keeps=(BulkImportDeclined,)) as cursor:
 
                 def write_summaries() -> None:
-                    """The new sessions' summaries, drafted meanwhile: stored once the
-                    messages are, and indexed after, all at once."""
+                    """The new sessions' summaries, drafted meanwhile: stored and
+                    indexed once the messages are."""
                     if kept is not None:
-                        found, ids = self._summaries.write_drafted_ahead(
+                        found = self._summaries.write_drafted_ahead(
                             cursor, kept, self._db.now(), clock.check, on_summaries, drafts
                         )
                         summarised.update(found)
-                        summary_ids.extend(ids)
                         clock.lap("summaries")
 
                 result, touched = zep_jsonl.import_file(
@@ -451,9 +449,6 @@ class DuckDBStore(
                     drafts,
                     on_stored=write_summaries,
                 )
-                if summary_ids:
-                    summaries.index_new(cursor, summary_ids)
-                    clock.lap("summaries' index")
                 touched = [key for key in touched if key not in summarised]
         except BaseException:
             self._summaries.drop_ahead()

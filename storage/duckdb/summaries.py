@@ -309,8 +309,13 @@ def insert_first(
 
 
 def index_new(cursor: Cursor, summary_ids: Sequence[int]) -> None:
-    """Index the summaries `insert_first` stored (their terms, postings and lengths)."""
-    search.index_new(cursor, SUMMARIES, summary_ids, [None] * len(summary_ids))
+    """Index the summaries an `insert_first` stored (their terms, postings and lengths),
+    read as the range of ids they are (`reserve_ids`): binding the list of them cost a
+    fifth of the work."""
+    if summary_ids:
+        search.index_where(
+            cursor, SUMMARIES, "id BETWEEN ? AND ?", [summary_ids[0], summary_ids[-1]]
+        )
 
 
 def stored(cursor: Cursor, written: Sequence[Written], now: datetime) -> list[SummaryInfo]:

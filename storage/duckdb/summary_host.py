@@ -177,7 +177,7 @@ class StoreSummaries:
         check: Callable[[], None],
         progress: Progress | None = None,
         drafts: ShareDrafts | None = None,
-    ) -> tuple[set[int], list[int]]:
+    ) -> set[int]:
         """In an import's transaction, its rows stored: the summaries drafted ahead of
         the sessions it created, written as part of the import (those sessions have no
         summary yet, and nothing else wrote to them). They were drafted by the children
@@ -185,19 +185,18 @@ class StoreSummaries:
         holds (`for_import`; taken out of it as they are written). The sessions left
         (a batch that failed) are summarised after the commit. `check` is called while
         the drafts are waited for (a cancel raises there), and `progress(sessions
-        drafted, sessions)` as they come. Returns the sessions' keys and the ids of
-        the summaries, for `summaries.index_new` (once for them all).
+        drafted, sessions)` as they come. Returns the sessions' keys.
 
-        Batches are written as they come (`IMPORT_WRITE_SESSIONS` sessions or more at a
-        time), while the others are drafted: what is left to write once the last one
-        is done is what came last."""
+        Batches are written and indexed as they come (`IMPORT_WRITE_SESSIONS` sessions
+        or more at a time), while the others are drafted: what is left to write once
+        the last one is done is what came last."""
         source: Callable[[], Iterator[list[tuple[int, list[FirstSummary]]]]]
         if drafts is not None and drafts.forked is not None:
             source, stop, total = partial(drafts.batches, check), drafts.close, drafts.sessions
         else:
             ahead = None if self._scheduler is None else self._scheduler.take_ahead()
             if ahead is None:
-                return set(), []
+                return set()
 
             def source() -> Iterator[list[tuple[int, list[FirstSummary]]]]:
                 for batch in ahead.drafted_ahead_batches(check):
@@ -209,8 +208,12 @@ class StoreSummaries:
             # Nothing left for them to do after, or a cancel: stopped at once.
             stop, total = partial(ahead.close, at_once=True), len(kept)
         written: set[int] = set()
-        summary_ids: list[int] = []
         unwritten: list[tuple[int, list[FirstSummary]]] = []
+
+        def write() -> None:  # indexed batch by batch: a batch is while others draft
+            summaries.index_new(cursor, summaries.insert_first(cursor, unwritten, now))
+            unwritten.clear()
+
         try:  # (whatever happens, the processes drafting are stopped)
             if progress:
                 progress(0, total)
@@ -218,14 +221,13 @@ class StoreSummaries:
                 unwritten += batch
                 written.update(key for key, _ in batch)
                 if len(unwritten) >= IMPORT_WRITE_SESSIONS:
-                    summary_ids += summaries.insert_first(cursor, unwritten, now)
-                    unwritten = []
+                    write()
                 if progress:
                     progress(len(written), total)
         finally:
             stop()
-        summary_ids += summaries.insert_first(cursor, unwritten, now)
-        return written, summary_ids
+        write()
+        return written
 
     def schedule_imported(self, touched: list[int], kept: KeptBacklogs) -> None:
         """Once an import is committed: its sessions' summaries, with the backlogs
