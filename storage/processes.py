@@ -14,10 +14,13 @@ import gc
 import multiprocessing
 import os
 import signal
+import threading
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
+from typing import cast
 
 from storage.errors import StoreError
 from storage.tokens import encoding
@@ -83,20 +86,22 @@ class ForkedCount:
     """Token counts (as `storage.tokens.count_tokens_batch` gives them) of texts handed
     over a share at a time (`count`), each counted by a child forked for it while this
     process goes on; a child may then go on to compute more from its share and its
-    counts (`then`, `outcomes`). Leaving the `with` block (or `stop`) stops the
-    children still at work."""
+    counts, sent back piece by piece (`then`, `stream`). Leaving the `with` block (or
+    `stop`) stops the children still at work."""
 
     def __init__(self) -> None:
         encoding()  # loaded once, before any fork
         self._context = multiprocessing.get_context("fork")
         self._children: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+        self._inbox: _Inbox | None = None
 
     def count(
-        self, texts: Sequence[str], then: Callable[[list[int]], object] | None = None
+        self, texts: Sequence[str], then: Callable[[list[int]], Iterable[object]] | None = None
     ) -> None:
         """Fork a child to count `texts`, the next share; once it has sent the counts,
-        the child calls `then(counts)` (if given: what it inherited is there) and sends
-        what it returns, for `outcomes`."""
+        the child goes through `then(counts)` (if given: what it inherited is there)
+        and sends each piece it gives as it comes, for `stream` (neither None nor a
+        string: those end a stream)."""
         reader, writer = self._context.Pipe(duplex=False)
         child = self._context.Process(
             target=_count_share,
@@ -123,7 +128,8 @@ class ForkedCount:
     def result(self, check: Callable[[], None] = lambda: None) -> list[int]:
         """Wait for the counts of every share, in order; `check` is called meanwhile:
         what it raises (a cancel) is raised here (leaving the block then stops the
-        children at once)."""
+        children at once). From then on, what the children send is received on a
+        thread as it comes (a child never waits for this process to read it)."""
         counts = array("i")
         for child, reader in self._children:
             try:
@@ -133,27 +139,90 @@ class ForkedCount:
             if isinstance(found, str):
                 raise StoreError(f"token counting failed: {found}")
             counts.frombytes(found)  # type: ignore[arg-type]  # the counts, as bytes
+        self._inbox = _Inbox(self._children)
         return counts.tolist()
 
-    def outcomes(self, check: Callable[[], None] = lambda: None) -> Iterator[object]:
-        """What each child's `then` returned, in the order of the shares (after
-        `result`), as each is there; a string saying what went wrong instead, for a
-        child whose `then` failed or that stopped. `check` is called while waiting:
+    @property
+    def shares(self) -> int:
+        """How many children were forked (one per share)."""
+        return len(self._children)
+
+    def stream(self, share: int, check: Callable[[], None] = lambda: None) -> Iterator[object]:
+        """The pieces the child of share number `share` (from 0) sends after its counts
+        (`result` first), as each is there; a string saying what went wrong, last, for
+        a child whose `then` failed or that stopped. `check` is called while waiting:
         what it raises (a cancel) is raised here."""
-        for child, reader in self._children:
-            try:
-                yield _receive(child, reader, check)
-            except _Stopped as stopped:
-                yield str(stopped)
+        assert self._inbox is not None, "result() first"
+        return self._inbox.stream(share, check)
 
     def stop(self) -> None:
         """Stop the children still at work, and let go of them."""
         children, self._children = self._children, []
-        for child, reader in children:
+        for child, _ in children:
             if child.is_alive():
                 child.kill()
+        for child, _ in children:
             child.join()
+        if self._inbox is not None:  # the children are gone: it has read their ends
+            self._inbox.close()
+            self._inbox = None
+        for _, reader in children:
             reader.close()
+
+
+class _Inbox:
+    """What children send after their counts, received on a thread as it comes, a
+    queue for each child."""
+
+    def __init__(
+        self, children: Sequence[tuple[multiprocessing.process.BaseProcess, Connection]]
+    ) -> None:
+        self._children = list(children)
+        self._pieces: list[deque[object]] = [deque() for _ in children]
+        self._ended = [False] * len(children)
+        self._arrived = threading.Condition()
+        self._thread = threading.Thread(target=self._receive, name="zeptui-inbox", daemon=True)
+        self._thread.start()
+
+    def _receive(self) -> None:
+        waiting = {reader: number for number, (_, reader) in enumerate(self._children)}
+        while waiting:
+            for ready in wait(list(waiting)):
+                reader = cast(Connection, ready)
+                number = waiting[reader]
+                child = self._children[number][0]
+                try:
+                    piece = reader.recv()
+                except (EOFError, OSError):
+                    child.join()
+                    piece = f"stopped (exit code {child.exitcode})"
+                ended = piece is None or isinstance(piece, str)
+                with self._arrived:
+                    if piece is not None:
+                        self._pieces[number].append(piece)
+                    self._ended[number] = ended
+                    self._arrived.notify_all()
+                if ended:
+                    del waiting[reader]
+
+    def stream(self, number: int, check: Callable[[], None]) -> Iterator[object]:
+        pieces = self._pieces[number]
+        while True:
+            with self._arrived:
+                if not pieces and not self._ended[number]:
+                    self._arrived.wait(WAIT_SECONDS)
+                piece = pieces.popleft() if pieces else None
+                ended = self._ended[number] and not pieces
+            if piece is not None:
+                yield piece
+            elif ended:
+                return
+            else:
+                check()
+
+    def close(self) -> None:
+        """Once the children have ended: the thread is done with their pipes."""
+        self._thread.join()
 
 
 class _Stopped(Exception):
@@ -175,17 +244,21 @@ def _receive(
 
 
 def _count_share(
-    texts: Sequence[str], writer: Connection, then: Callable[[list[int]], object] | None
+    texts: Sequence[str],
+    writer: Connection,
+    then: Callable[[list[int]], Iterable[object]] | None,
 ) -> None:
-    """In a child: send the token counts of `texts` (as bytes), then what `then(counts)`
-    returns, if asked; or what went wrong (a string)."""
+    """In a child: send the token counts of `texts` (as bytes), then each piece
+    `then(counts)` gives and None, if asked; or what went wrong (a string)."""
     leave_ctrl_c_to_the_parent()
     try:
         encode = encoding().encode_ordinary
         counts = array("i", [len(encode(text)) for text in texts])
         writer.send(counts.tobytes())
         if then is not None:
-            writer.send(then(counts.tolist()))
+            for piece in then(counts.tolist()):
+                writer.send(piece)
+            writer.send(None)  # the end
     except Exception as error:
         writer.send(f"{type(error).__name__}: {error}")
     finally:

@@ -9,6 +9,7 @@ import json
 import multiprocessing
 import os
 import signal
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -182,42 +183,66 @@ def test_children_are_forked_with_the_heap_frozen(monkeypatch: pytest.MonkeyPatc
     assert gc.get_freeze_count() == 0
 
 
-def _total(share: list[str], counts: list[int]) -> tuple[int, int]:
-    return len(share), sum(counts)
+def _totals(share: list[str], counts: list[int]) -> Iterator[tuple[int, int]]:
+    """Each text's length and count, a piece at a time."""
+    yield from zip(map(len, share), counts, strict=True)
 
 
-def _fails(counts: list[int]) -> object:
-    raise ValueError("no outcome")
+def _fails_after_one(counts: list[int]) -> Iterator[object]:
+    yield ("first", len(counts))
+    raise ValueError("no more")
 
 
-def _exits(counts: list[int]) -> object:
+def _exits(counts: list[int]) -> Iterator[object]:
     os._exit(3)
+    yield  # a generator, as `then` is
 
 
-def test_children_go_on_from_their_counts_and_send_what_they_made() -> None:
-    """`then` runs in each child after its counts are sent; `outcomes` gives what each
-    returned in the order of the shares, or a line saying why a child gave nothing."""
+def test_children_go_on_from_their_counts_and_send_what_they_make() -> None:
+    """`then` runs in each child after its counts are sent; `stream` gives each piece
+    it made as it comes, in the order made, or last a line saying why it stopped."""
     shares = [TEXTS[:3], TEXTS[3:], ["plain"]]
     with processes.ForkedCount() as forked:
-        forked.count(shares[0], partial(_total, shares[0]))
-        forked.count(shares[1], _fails)
-        forked.count(shares[2], partial(_total, shares[2]))
+        forked.count(shares[0], partial(_totals, shares[0]))
+        forked.count(shares[1], _fails_after_one)
+        forked.count(shares[2], partial(_totals, shares[2]))
         counts = forked.result()
-        outcomes = list(forked.outcomes())
+        streams = [list(forked.stream(share)) for share in (2, 0, 1)]  # any order
+        assert forked.shares == 3
     assert counts == count_tokens_batch([*TEXTS, "plain"], 1)
-    assert outcomes == [
-        (3, sum(count_tokens_batch(TEXTS[:3]))),
-        "ValueError: no outcome",
-        (1, count_tokens_batch(["plain"])[0]),
+    first = count_tokens_batch(TEXTS[:3], 1)
+    assert streams == [
+        [(5, count_tokens_batch(["plain"])[0])],
+        list(zip(map(len, TEXTS[:3]), first, strict=True)),
+        [("first", len(TEXTS) - 3), "ValueError: no more"],
     ]
     assert not multiprocessing.active_children()
+
+
+def test_children_never_wait_to_send_what_they_make() -> None:
+    """Pieces far bigger than a pipe holds, and more of them than are read: the
+    children send everything while this process reads nothing, and end."""
+    with processes.ForkedCount() as forked:
+        for _ in range(2):
+            forked.count(["a"], _big_pieces)
+        forked.result()
+        children = [child for child, _ in forked._children]
+        for child in children:
+            child.join(timeout=30)
+        assert [child.exitcode for child in children] == [0, 0]
+        assert [len(list(forked.stream(share))) for share in range(2)] == [8, 8]
+
+
+def _big_pieces(counts: list[int]) -> Iterator[bytes]:
+    for number in range(8):
+        yield bytes([number]) * 1_000_000
 
 
 def test_a_child_that_stops_before_its_outcome_is_said_so() -> None:
     with processes.ForkedCount() as forked:
         forked.count(["a"], _exits)
         forked.result()
-        assert list(forked.outcomes()) == ["stopped (exit code 3)"]
+        assert list(forked.stream(0)) == ["stopped (exit code 3)"]
 
 
 def test_a_child_that_stops_before_its_counts_is_said_so_in_one_line() -> None:

@@ -20,9 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from storage import processes, summary_scheduler, summary_workers
 from storage.capabilities import ImportInterrupted
@@ -305,6 +304,7 @@ def in_children(monkeypatch: pytest.MonkeyPatch) -> tuple[list[list[int]], list[
     and the sessions whose drafts the import took from the children."""
     monkeypatch.setattr(processes, "FORKED_COUNT_TEXTS", 10)
     monkeypatch.setattr(processes, "_cores_and_load", lambda: (2, 0.5))
+    monkeypatch.setattr(summary_host, "PIECE_SESSIONS", 1)  # sent session by session
     shares: list[list[int]] = []
     taken: list[int] = []
     count, batches = processes.ForkedCount.count, summary_host.ShareDrafts.batches
@@ -324,6 +324,17 @@ def in_children(monkeypatch: pytest.MonkeyPatch) -> tuple[list[list[int]], list[
     monkeypatch.setattr(summary_workers.Workers, "__init__", no_workers)
     monkeypatch.setattr(zep_counts.BacklogRows, "__call__", nothing_kept)
     return shares, taken
+
+
+def summary_sessions_in_id_order(path: Path) -> list[int]:
+    """The session key of every summary of a session the import made, in the order of
+    the summaries' ids."""
+    with duckdb.connect(str(path), read_only=True) as conn:
+        rows = conn.sql(
+            "SELECT session_key FROM summaries WHERE session_key <> "
+            "(SELECT id FROM sessions WHERE session_id = 'existing') ORDER BY id"
+        ).fetchall()
+    return [row[0] for row in rows]
 
 
 def no_workers(*args: Any) -> None:
@@ -351,10 +362,16 @@ def test_the_children_that_count_draft_as_the_reference_path(
         assert not fast._summaries.prepared  # all written by the import
         fast.wait_for_summaries()  # the existing session's
         assert (summaries(fast), messages(fast), found_summaries(fast)) == expected
-    # Written with the import, batch by batch, and indexed as such.
+    # Written with the import, batch by batch, and indexed as such; in the order of
+    # the sessions, as a run writes them, though each child drafted every other one.
     assert problems(tmp_path / "fast.duckdb") == []
-    # Two shares, each of whole sessions; the six new ones drafted by the children.
+    assert summary_sessions_in_id_order(tmp_path / "fast.duckdb") == sorted(
+        summary_sessions_in_id_order(tmp_path / "fast.duckdb")
+    )
+    # Two shares, each of whole sessions, alternating; the six new ones drafted by the
+    # children.
     assert len(shares) == 2 and not set(shares[0]) & set(shares[1])
+    assert {key % 2 for key in shares[0]} == {0} and {key % 2 for key in shares[1]} == {1}
     assert sorted(taken) == sorted(set(taken)) and len(taken) == 6
     assert not multiprocessing.active_children()
 
@@ -427,14 +444,6 @@ def test_a_stop_while_the_import_waits_for_its_drafts_leaves_nothing(
     assert len(drafting) == 2 and not any(process.is_alive() for process in drafting)
     assert all(process.exitcode == -signal.SIGKILL for process in drafting)
     assert every_table(store_path) == before
-
-
-@given(st.lists(st.integers(1, 4), min_size=1, max_size=30))
-def test_a_share_ends_where_its_last_session_begins(keys: list[int]) -> None:
-    rows = [(key,) for key in sorted(keys)]
-    start = zep_counts._last_session_start(rows)
-    assert {row[0] for row in rows[start:]} == {rows[-1][0]}
-    assert rows[-1][0] not in {row[0] for row in rows[:start]}
 
 
 def test_a_failure_taking_the_drafts_still_stops_the_workers(

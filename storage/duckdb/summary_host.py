@@ -43,6 +43,9 @@ DEFAULT_SUMMARIZER = DefaultSummarizer()
 
 IMPORT_WRITE_SESSIONS = 1024
 """Sessions drafted ahead written by one statement, while the rest are drafted."""
+PIECE_SESSIONS = 512
+"""Sessions a child drafting its share sends back at a time (`ShareDrafts.draft`): the
+import writes and indexes a piece of each child's while they draft the next."""
 
 KeptBacklogs = dict[int, Sequence["StoredMessage"]]
 """Sessions' messages an import holds for their summaries, by session key."""
@@ -51,9 +54,12 @@ KeptBacklogs = dict[int, Sequence["StoredMessage"]]
 class ShareDrafts:
     """The summaries of an import's new sessions drafted by the children forked to
     count its tokens (`zep_counts._read_counted_by_children`): each child, once it has
-    sent its share's counts, drafts the share's new sessions (a share ends where a
-    session does) and sends the drafts back; the import takes them (`batches`) and
-    writes them (`StoreSummaries.write_drafted_ahead`). Its owner `close`s it."""
+    sent its share's counts, drafts the share's new sessions (every n-th session of
+    the import, for n children) and sends the drafts back a piece at a time; the
+    import takes a piece of every child's at once, a run of sessions in key order
+    (`batches`), and writes it while they draft on (`StoreSummaries.write_drafted_ahead`),
+    so summaries get their ids in the sessions' order, as a run in one process gives
+    them. Its owner `close`s it."""
 
     def __init__(self, summarizer: Summarizer, window: int) -> None:
         self._summarizer = summarizer
@@ -74,35 +80,54 @@ class ShareDrafts:
 
     def draft(
         self, share: Sequence[Sequence[Any]], counts: list[int]
-    ) -> tuple[list[tuple[int, list[FirstSummary]]], Exception | None]:
+    ) -> Iterator[tuple[list[tuple[int, list[FirstSummary]]], int | None]]:
         """In a child: the summaries of the new sessions among the rows `share` (columns
         as `summaries.backlog_messages` takes them, ordered by session key; no uuids are
-        needed) with their token counts, as `summaries.insert_first` stores them, and
-        the failure that ended them (`summary_workers.draft_sessions`)."""
+        needed) with their token counts, as `summaries.insert_first` stores them,
+        `PIECE_SESSIONS` sessions at a time, each piece with the key of the session
+        whose drafting failed (None), which ends them (`summary_workers.draft_sessions`)."""
         from storage.summary_workers import draft_sessions
 
-        backlogs = summaries.new_backlogs(share, counts, self.first_new)
-        drafted, error = draft_sessions(self._summarizer, self._window, backlogs)
-        made = [(key, summaries.first_summaries(backlogs[key], spans)) for key, spans in drafted]
-        return made, error
+        backlogs = list(summaries.new_backlogs(share, counts, self.first_new).items())
+        for start in range(0, len(backlogs), PIECE_SESSIONS):
+            piece = dict(backlogs[start : start + PIECE_SESSIONS])
+            drafted, error = draft_sessions(self._summarizer, self._window, piece)
+            made = [(key, summaries.first_summaries(piece[key], spans)) for key, spans in drafted]
+            failed = None if error is None else list(piece)[len(drafted)]
+            yield made, failed
+            if failed is not None:
+                return
 
     def batches(self, check: Callable[[], None]) -> Iterator[list[tuple[int, list[FirstSummary]]]]:
-        """The children's drafts, share by share as each is there, up to the first
-        failure (the sessions before it; the rest are left to the run after the import,
-        which meets the failure again and reports it). `check` is called while
-        waiting (a cancel raises there)."""
+        """The children's drafts in session key order, a piece of every child's at a
+        time (the shares alternate sessions: together the pieces are a run of keys), up
+        to the first failure (the sessions before it; the rest are left to the run
+        after the import, which meets the failure again and reports it). `check` is
+        called while waiting (a cancel raises there)."""
         if self.forked is None:
             return
-        for outcome in self.forked.outcomes(check):
-            if isinstance(outcome, str):  # a child that could not draft: it only saves time
-                log.warning("summaries not drafted ahead: %s", outcome)
+        streams = [self.forked.stream(share, check) for share in range(self.forked.shares)]
+        while streams:
+            merged: list[tuple[int, list[FirstSummary]]] = []
+            failed: list[int] = []
+            for stream in list(streams):
+                piece = next(stream, None)
+                if piece is None:
+                    streams.remove(stream)
+                    continue
+                if isinstance(piece, str):  # a child that could not draft: it only saves time
+                    log.warning("summaries not drafted ahead: %s", piece)
+                    return
+                made, failing = cast(tuple[list[tuple[int, list[FirstSummary]]], int | None], piece)
+                merged += made
+                failed += [] if failing is None else [failing]
+            cut = min(failed, default=None)
+            merged.sort(key=lambda session: session[0])
+            if cut is not None:
+                yield [session for session in merged if session[0] < cut]
                 return
-            drafted, error = cast(
-                tuple[list[tuple[int, list["FirstSummary"]]], Exception | None], outcome
-            )
-            yield drafted
-            if error is not None:
-                return
+            if merged:
+                yield merged
 
     def close(self) -> None:
         """Stop the children (drafts not taken are dropped)."""

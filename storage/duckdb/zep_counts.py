@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from functools import partial
@@ -61,21 +61,20 @@ def count_staged_tokens(
         drafting = drafts is not None and keep is not None and spare > 0
         # Drafts need no uuid (a summary's are looked up when it is stored).
         wanted = "n.uuid::VARCHAR" if keep is not None and not drafting else "NULL"
-        found = cursor.execute(
+        select = (
             f"SELECT n.session_key, i.id, {wanted}, n.role, n.role_type, n.content "
-            "FROM zep_new n JOIN zep_ids i USING (seq) ORDER BY n.session_key, n.seq"
+            "FROM zep_new n JOIN zep_ids i USING (seq)"
         )
         if spare:
             ids, counts = _read_counted_by_children(
-                found,
-                rows,
-                spare,
+                _shares(cursor, select, rows, spare, alternate=drafting),
                 clock.check,
                 alongside,
                 drafts=drafts if drafting else None,
                 keep=None if drafting else keep,
             )
         else:
+            found = cursor.execute(f"{select} ORDER BY n.session_key, n.seq")
             columns = list(zip(*found.fetchall(), strict=True))
             texts = list(map(message_text, columns[3], columns[5]))
             counts = _count_on_a_thread(texts, clock.check, alongside)
@@ -97,41 +96,49 @@ def count_staged_tokens(
     alongside()
 
 
+def _shares(
+    cursor: Cursor, select: str, rows: int, count: int, *, alternate: bool
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The `rows` rows of `select` (messages `n`) in `count` shares, each ordered by
+    session key and read when asked for: with `alternate`, every `count`-th session
+    each (their drafts then merge in key order: `ShareDrafts.batches`), else runs of
+    consecutive rows."""
+    if alternate:
+        for share in range(count):
+            yield cursor.execute(
+                f"{select} WHERE n.session_key % $shares = $share ORDER BY n.session_key, n.seq",
+                {"shares": count, "share": share},
+            ).fetchall()
+        return
+    found = cursor.execute(f"{select} ORDER BY n.session_key, n.seq")
+    while batch := found.fetchmany(-(-rows // count)):
+        yield batch
+
+
 def _read_counted_by_children(
-    found: Cursor,
-    rows: int,
-    children: int,
+    shares: Iterator[list[tuple[Any, ...]]],
     check: Callable[[], None],
     alongside: Callable[[], None],
     drafts: ShareDrafts | None = None,
     keep: Callable[[Sequence[Any], list[int]], None] | None = None,
 ) -> tuple[list[int], list[int]]:
-    """The ids (the second column) of the `rows` rows of the result `found`, and their
-    texts' token counts, counted by `children` processes forked for a share each as
-    soon as it is read (the first counts while the next is read: tiktoken on every
-    core; `storage.processes`); `alongside()` runs while they count. A cancel (`check`
-    raises) stops them at once. `keep`, if given, is handed every row's columns and
-    their counts.
+    """The ids (the second column) of the rows of `shares`, and their texts' token
+    counts, counted by a process forked for each share as soon as it is read (the
+    first counts while the next is read: tiktoken on every core; `storage.processes`);
+    `alongside()` runs while they count. A cancel (`check` raises) stops them at once.
+    `keep`, if given, is handed every row's columns (in the shares' order) and their
+    counts.
 
-    With `drafts`, the shares end where a session does, and each child then drafts its
-    share's summaries (`ShareDrafts.draft`) for the caller to take later: the children
-    are `drafts.forked`'s, stopped by its owner."""
+    With `drafts`, each child then drafts its share's summaries (`ShareDrafts.draft`)
+    for the caller to take later: the children are `drafts.forked`'s, stopped by its
+    owner."""
     from storage.processes import ForkedCount
 
     forked = ForkedCount() if drafts is None else drafts.fork()
     parts: list[list[tuple[Any, ...]]] = []
     with forked if drafts is None else nullcontext(forked):
-        share = -(-rows // children)
-        read = 0
-        pending: list[tuple[Any, ...]] = []
         # Forked before DuckDB works again (`alongside()`): its threads are idle.
-        while batch := found.fetchmany(share):
-            read += len(batch)
-            batch = pending + batch
-            pending = []
-            if drafts is not None and read < rows:  # a session's rows in one share
-                end = _last_session_start(batch)
-                batch, pending = batch[:end], batch[end:]
+        for batch in shares:
             if not batch:
                 continue
             part = list(zip(*batch, strict=True))
@@ -145,16 +152,6 @@ def _read_counted_by_children(
         columns = [list(chain.from_iterable(part[n] for part in parts)) for n in range(6)]
         keep(columns, counts)
     return list(chain.from_iterable(part[1] for part in parts)), counts
-
-
-def _last_session_start(rows: Sequence[tuple[Any, ...]]) -> int:
-    """Where the last session of `rows` (ordered by session key, its first column)
-    begins: 0 when they are all one session's."""
-    last = rows[-1][0]
-    for position in range(len(rows) - 1, 0, -1):
-        if rows[position - 1][0] != last:
-            return position
-    return 0
 
 
 def _count_on_a_thread(
