@@ -490,6 +490,27 @@ def test_console_script_in_a_subprocess(tmp_path: Path) -> None:
     assert version.stdout.strip() == "zeptui, version 0.1.0"
 
 
+def test_the_command_leaves_at_once_with_all_its_output(tmp_path: Path) -> None:
+    """The console script leaves without the interpreter's teardown (`cli.run`): what
+    it wrote still arrives whole, through a pipe far bigger than the pipe holds, and
+    every exit code is the command's."""
+    env = script_env(tmp_path)
+    history = tmp_path / "long.jsonl"
+    lines = [
+        {"session_id": "long", "role": "user", "content": f"line {n} " + "words " * 40}
+        for n in range(2_000)
+    ]
+    history.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert run_script(["import", history], env).returncode == 0
+    exported = run_script(["export", "--format", "zep-jsonl"], env)
+    assert exported.returncode == 0, exported.stderr
+    assert len(exported.stdout) > 800_000  # many times what a pipe holds at once
+    contents = [json.loads(line)["content"] for line in exported.stdout.splitlines()]
+    assert contents == [line["content"] for line in lines]
+    assert run_script(["show", "nobody"], env).returncode == 1
+    assert run_script(["--no-such-option"], env).returncode == 2
+
+
 def test_failed_background_summaries_are_one_warning(
     db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

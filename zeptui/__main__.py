@@ -1,6 +1,6 @@
 """`python -m zeptui`: the same as the `zeptui` command."""
 
-from zeptui.cli import main
+from zeptui.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()
