@@ -19,6 +19,7 @@ from tests.app.conftest import (
     make_app,
     notices,
     palette_shows,
+    quiet,
     screen_text,
     session_ids,
     settle,
@@ -275,6 +276,23 @@ async def test_command_palette_jumps_to_a_session(app: ZeptuiApp) -> None:
         assert app.transcript.info.session.session_id == "octavia-butler"
         assert await palette_shows(pilot, "octa", "Session octavia-butler")
         await pilot.press("escape")
+
+
+async def test_a_session_opened_before_the_list_loads_stays_open(app: ZeptuiApp) -> None:
+    """A session asked for while the list's first page is still on its way (not listed
+    yet: it is looked up) stays open when that page lands: the page's first row, which
+    the list selects, must not replace it (seen under load in a test of the app on a
+    server)."""
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_session("octavia-butler")  # before any page of the list is in
+        await quiet(pilot)
+        assert app.transcript.info is not None
+        assert app.transcript.info.session.session_id == "octavia-butler"
+        # Once it is open, the list moves the open session again, as ever.
+        app.sessions.table.focus()
+        await pilot.press("home")  # the first row (octavia-butler is the last)
+        await quiet(pilot)
+        assert app.transcript.info.session.session_id != "octavia-butler"
 
 
 async def test_a_long_session_is_paged_and_home_end_reach_its_edges(tmp_path: Path) -> None:

@@ -524,7 +524,13 @@ class SessionsPane(Vertical):
         self.query_one(FilterInput).focus()
 
     def select_session_id(self, session_id: str) -> bool:
-        """Move the cursor to a loaded session; False if it is not on a loaded page."""
+        """Move the cursor to a loaded session; False if it is not on a loaded page.
+        Before the store's first answer, the cursor goes to it as that lands (True):
+        the first page must not replace it with its first row (`Missing` if it is not
+        on it)."""
+        if not self._answered:
+            self._select_after = session_id
+            return True
         for index, info in enumerate(self.sessions):
             if info.session.session_id == session_id:
                 self.table.move_cursor(row=index)
