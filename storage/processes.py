@@ -194,8 +194,7 @@ class _Inbox:
                 try:
                     piece = reader.recv()
                 except (EOFError, OSError):
-                    child.join()
-                    piece = f"stopped (exit code {child.exitcode})"
+                    piece = _stopped(child)
                 ended = piece is None or isinstance(piece, str)
                 with self._arrived:
                     if piece is not None:
@@ -239,8 +238,13 @@ def _receive(
     try:
         return reader.recv()
     except EOFError:
-        child.join()
-        raise _Stopped(f"stopped (exit code {child.exitcode})") from None
+        raise _Stopped(_stopped(child)) from None
+
+
+def _stopped(child: multiprocessing.process.BaseProcess) -> str:
+    """What to say of a child whose pipe ended before what was waited for."""
+    child.join()
+    return f"stopped (exit code {child.exitcode})"
 
 
 def _count_share(

@@ -120,7 +120,8 @@ class ShareDrafts:
                     return
                 made, failing = cast(tuple[list[tuple[int, list[FirstSummary]]], int | None], piece)
                 merged += made
-                failed += [] if failing is None else [failing]
+                if failing is not None:
+                    failed.append(failing)
             cut = min(failed, default=None)
             merged.sort(key=lambda session: session[0])
             if cut is not None:

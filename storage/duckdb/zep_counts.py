@@ -65,6 +65,7 @@ def count_staged_tokens(
             f"SELECT n.session_key, i.id, {wanted}, n.role, n.role_type, n.content "
             "FROM zep_new n JOIN zep_ids i USING (seq)"
         )
+        ids: Sequence[int]
         if spare:
             ids, counts = _read_counted_by_children(
                 _shares(cursor, select, rows, spare, alternate=drafting),
@@ -80,7 +81,7 @@ def count_staged_tokens(
             counts = _count_on_a_thread(texts, clock.check, alongside)
             if keep is not None:
                 keep(columns, counts)
-            ids = list(columns[1])
+            ids = columns[1]
         _insert_counts(cursor, *_in_id_order(ids, counts))
         return
     for low in range(first, last + 1, TOKEN_BATCH):

@@ -333,7 +333,7 @@ def import_file(
             clock,
             keep,
             lambda: _index_terms(cursor, in_order=in_order),
-            drafts if keep is not None else None,
+            drafts,
         )
         clock.lap("tokens and terms")
         # Ids follow the file's line order (`zep_ids`), whatever order the join

@@ -103,10 +103,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         # A background summary may still be inside DuckDB: leave without finalising the
         # interpreter under it (which aborts the process), as kill -9 would; the store's
         # journal makes that safe, and the interrupted write was rolled back already.
-        with contextlib.suppress(OSError, ValueError):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(Interrupted.exit_code)
+        _leave(Interrupted.exit_code)
 
 
 def run() -> NoReturn:
@@ -122,6 +119,11 @@ def run() -> NoReturn:
     except SystemExit as stop:
         code = _exit_code(stop.code)
     logging.shutdown()
+    _leave(code)
+
+
+def _leave(code: int) -> NoReturn:
+    """Flush the output and end the process now, without the interpreter's teardown."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to lose
             stream.flush()
