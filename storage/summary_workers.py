@@ -13,6 +13,7 @@ and the failure is raised.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import pickle
 from collections import deque
@@ -83,7 +84,7 @@ class Workers:
         self.pool = ProcessPoolExecutor(
             count,
             mp_context=multiprocessing.get_context("fork"),
-            initializer=processes.leave_ctrl_c_to_the_parent,
+            initializer=_worker_started,
         )
         try:
             with processes.frozen_heap():
@@ -299,6 +300,14 @@ def _draft_batch(sent: list[PlainBacklog], again: bool) -> tuple[list[list[SpanD
             return drafted, _sendable(error)
         drafted.append(spans)
     return drafted, None
+
+
+def _worker_started() -> None:
+    """In a new worker: Ctrl-C is the parent's; and the garbage collector runs, even
+    if the pool was forked while an import paused it (`zep_jsonl.collections_paused`):
+    the pool may serve a long run after the import."""
+    processes.leave_ctrl_c_to_the_parent()
+    gc.enable()
 
 
 def draft_sessions(

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from storage import processes, summary_scheduler, summary_workers
-from storage.duckdb import DuckDBStore
+from storage.duckdb import DuckDBStore, zep_jsonl
 from storage.duckdb.summary_host import StoreSummaries
 from storage.models import Message
 from storage.summarizers import ExtractiveSummarizer, SpokenMessage, SummaryDraft
@@ -213,6 +213,18 @@ def test_workers_leave_what_they_inherit_out_of_their_garbage_collections() -> N
     finally:
         workers.close()
     assert gc.get_freeze_count() == 0
+
+
+def test_workers_forked_while_an_import_pauses_the_collector_collect() -> None:
+    """A pool forked during a big import (which pauses the garbage collector) may serve
+    a long run after it: its workers collect as usual."""
+    kept = {1: [summary_scheduler.StoredMessage(1, "u", "Jane", None, "hi", 2)]}
+    with zep_jsonl.collections_paused():
+        workers = summary_workers.Workers(ExtractiveSummarizer(), 12, kept, 2)
+    try:
+        assert {workers.pool.submit(gc.isenabled).result() for _ in range(4)} == {True}
+    finally:
+        workers.close()
 
 
 def test_a_worker_leaves_ctrl_c_to_the_process_that_forked_it(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import uuid
 from pathlib import Path
@@ -11,7 +12,7 @@ import duckdb
 import pytest
 
 from storage.capabilities import BulkImportDeclined
-from storage.duckdb import DuckDBStore, search
+from storage.duckdb import DuckDBStore, search, zep_jsonl
 from storage.models import ImportResult, SearchQuery, SessionQuery
 from zeptui.importers.zep import ZepImporter
 
@@ -287,3 +288,46 @@ def test_a_big_import_leaves_the_search_index_sorted(
         assert hits[0].message.content == "Kindred (1979) is a time-travel novel."
     both = postings_as_stored(db)
     assert len(both) > len(first) and both == sorted(both)
+
+
+def test_the_garbage_collector_waits_for_an_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import's objects form no cycles: a collection meanwhile only walks them (and
+    every object of the process) for nothing. It runs again once the import is done,
+    declined or not."""
+    lines = [{"session_id": f"s{n % 7}", "content": f"turn {n}"} for n in range(300)]
+    good = write_jsonl(tmp_path / "good.jsonl", lines)
+    bad = write_jsonl(tmp_path / "bad.jsonl", [*lines, {"session_id": 1, "content": "x"}])
+    importing = False
+    collected: list[int] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and importing:
+            collected.append(info["generation"])
+
+    import_file = zep_jsonl.import_file
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        nonlocal importing
+        importing = True
+        try:
+            return import_file(*args, **kwargs)
+        finally:
+            importing = False
+
+    monkeypatch.setattr(zep_jsonl, "import_file", spy)
+    thresholds = gc.get_threshold()
+    gc.set_threshold(1)  # a collection at every allocation the collector tracks
+    gc.callbacks.append(note)
+    try:
+        with DuckDBStore(tmp_path / "z.duckdb") as store:
+            assert store.import_zep_jsonl(good, default_session_id="good").messages_added == 300
+            with pytest.raises(BulkImportDeclined):
+                store.import_zep_jsonl(bad, default_session_id="bad")
+            assert gc.isenabled()
+            assert store.stats().messages == 300
+    finally:
+        gc.callbacks.remove(note)
+        gc.set_threshold(*thresholds)
+    assert collected == []

@@ -425,7 +425,10 @@ class DuckDBStore(
         kept, draft_ahead, drafts = self._summaries.for_import()
         summarised: set[int] = set()
         try:
-            with self._db.write(keeps=(BulkImportDeclined,)) as cursor:
+            with (
+                zep_jsonl.collections_paused(),
+                self._db.write(keeps=(BulkImportDeclined,)) as cursor,
+            ):
 
                 def write_summaries() -> None:
                     """The new sessions' summaries, drafted meanwhile: stored and
