@@ -13,7 +13,7 @@ import pytest
 
 from storage.capabilities import BulkImportDeclined
 from storage.duckdb import DuckDBStore, search, zep_jsonl
-from storage.models import ImportResult, SearchQuery, SessionQuery
+from storage.models import ImportResult, Message, RoleType, SearchQuery, SessionQuery
 from zeptui.importers.zep import ZepImporter
 
 FIXED = "6f1c2a9e-2b7d-4c51-9a57-1c0f8e9b2d11"
@@ -331,3 +331,20 @@ def test_the_garbage_collector_waits_for_an_import(
         gc.callbacks.remove(note)
         gc.set_threshold(*thresholds)
     assert collected == []
+
+
+def test_an_import_commits_into_the_file_not_the_log(tmp_path: Path) -> None:
+    """The import's commit is a checkpoint: no write-ahead log for the file's close (or
+    the next open) to copy into the file again; the log is used as ever after it."""
+    lines = [{"session_id": f"s{n % 7}", "content": f"turn {n}"} for n in range(300)]
+    path = write_jsonl(tmp_path / "history.jsonl", lines)
+    log = tmp_path / "z.duckdb.wal"
+    with DuckDBStore(tmp_path / "z.duckdb", summarizer=None) as store:
+        store.add_memory("before", [Message(role="Jane", role_type=RoleType.user, content="hi")])
+        assert log.exists() and log.stat().st_size > 0
+        assert store.import_zep_jsonl(path, default_session_id="history").messages_added == 300
+        assert not log.exists() or log.stat().st_size == 0
+        store.add_memory("after", [Message(role="Jane", role_type=RoleType.user, content="hi")])
+        assert log.exists() and log.stat().st_size > 0
+    with DuckDBStore(tmp_path / "z.duckdb", summarizer=None) as store:
+        assert store.stats().messages == 302

@@ -111,6 +111,7 @@ class Database:
         commit: bool = True,
         changes: Collection[int] | None = None,
         keeps: tuple[type[Exception], ...] = (),
+        checkpoint: bool = False,
     ) -> Iterator[Cursor]:
         """One write transaction, serialised with every other writer of this file.
 
@@ -122,7 +123,12 @@ class Database:
         Inside a `transaction` block (same thread) the write joins that block's
         transaction: it commits with it. A write that fails there rolls the block
         back and begins it again (`Transaction.restarts`), unless the error is one of
-        `keeps` (raised before writing anything) and left the transaction usable."""
+        `keeps` (raised before writing anything) and left the transaction usable.
+
+        With `checkpoint`, its commit writes the changes into the file itself (a
+        checkpoint) rather than into the write-ahead log, which the next checkpoint
+        (at the latest, closing the file) copies into the file again: for big writes
+        (a corpus import's log was 12.6 MB, written then copied: 0.03 s more)."""
         if self.read_only:
             raise StoreError(f"{self.path} is open read-only")
         with self._write_lock:
@@ -138,7 +144,10 @@ class Database:
                 cursor.rollback()
                 raise
             if commit:
-                cursor.commit()
+                if checkpoint:
+                    _commit_into_the_file(cursor)
+                else:
+                    cursor.commit()
                 self._committed(changes)
             else:
                 cursor.rollback()
@@ -336,6 +345,17 @@ class Transaction(ImportTransaction):
         except duckdb.Error:
             return False
         return True
+
+
+def _commit_into_the_file(cursor: Cursor) -> None:
+    """Commit with a checkpoint instead of the write-ahead log: DuckDB checkpoints at a
+    commit whose log would pass `checkpoint_threshold`, and then writes no log (a
+    database-wide setting, so it is put back at once)."""
+    cursor.execute("SET checkpoint_threshold = '0b'")
+    try:
+        cursor.commit()
+    finally:
+        cursor.execute("RESET checkpoint_threshold")
 
 
 def connect(

@@ -427,7 +427,7 @@ class DuckDBStore(
         try:
             with (
                 zep_jsonl.collections_paused(),
-                self._db.write(keeps=(BulkImportDeclined,)) as cursor,
+                self._db.write(keeps=(BulkImportDeclined,), checkpoint=True) as cursor,
             ):
 
                 def write_summaries() -> None:
