@@ -346,5 +346,11 @@ def test_an_import_commits_into_the_file_not_the_log(tmp_path: Path) -> None:
         assert not log.exists() or log.stat().st_size == 0
         store.add_memory("after", [Message(role="Jane", role_type=RoleType.user, content="hi")])
         assert log.exists() and log.stat().st_size > 0
+        # Joined to a run's transaction (`zeptui import`): its commit, then.
+        with store.import_transaction():
+            store.add_memory("in the run", [Message(role="Jane", content="hi")])
+            added = store.import_zep_jsonl(path, default_session_id="again").messages_added
+            assert added == 0
+        assert not log.exists() or log.stat().st_size == 0
     with DuckDBStore(tmp_path / "z.duckdb", summarizer=None) as store:
-        assert store.stats().messages == 302
+        assert store.stats().messages == 303
