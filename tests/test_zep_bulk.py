@@ -167,6 +167,27 @@ def test_interleaved_sessions_match(tmp_path: Path) -> None:
     assert fast_results == reference_results
 
 
+def test_white_space_and_nulls_in_the_json_read_as_the_reference_reads_them(
+    tmp_path: Path,
+) -> None:
+    """Values spaced out, nulls for absent fields, escapes: each value's type is read
+    from the form DuckDB gives it, whatever the file's spacing."""
+    path = tmp_path / "spaced.jsonl"
+    path.write_text(
+        '{ "session_id" :  "a" , "content":\t"first \\"quoted\\"" ,"metadata":  { "k" : [ 1 ] } }\n'
+        '{"session_id":"a","user_id": null,"role" :"  Jane ","role_type": null,'
+        '"uuid":null,"created_at" : null,"name":null,"metadata": null,'
+        '"content" : "\\u00e9t\\u00e9"}\n'
+        '{"session_id": null, "content": "  ", "metadata": {}}\n'
+    )
+    fast_state, reference_state, fast_results, reference_results = both_paths(tmp_path, path)
+    assert fast_state == reference_state
+    assert fast_results == reference_results
+    assert fast_results[0].messages_added == 3
+    assert [m["content"] for m in fast_state["a"]["messages"]] == ['first "quoted"', "été"]
+    assert fast_state["a"]["messages"][0]["metadata"] == {"k": [1]}
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -176,6 +197,17 @@ def test_interleaved_sessions_match(tmp_path: Path) -> None:
         {"session_id": "a", "content": "x", "uuid": "not-a-uuid"},
         {"session_id": "a", "content": "x", "created_at": "yesterday"},
         {"session_id": "a", "content": "x", "metadata": [1, 2]},
+        # each field of the wrong JSON type (read by the value's first character)
+        {"session_id": 7, "content": "x"},
+        {"session_id": "a", "content": {"text": "x"}},
+        {"session_id": "a", "content": None},
+        {"session_id": "a", "content": "x", "metadata": "note"},
+        {"session_id": "a", "content": "x", "role": ["x"]},
+        {"session_id": "a", "content": "x", "role_type": 1},
+        {"session_id": "a", "content": "x", "name": False},
+        {"session_id": "a", "content": "x", "uuid": True},
+        {"session_id": "a", "content": "x", "created_at": 1714560000},
+        {"session_id": "a", "content": "x", "user_id": 12.5},
         {"session_id": "", "content": "x"},
         {"session_id": "a", "messages": [{"role": "x", "content": "y"}]},
         # ids the limits refuse: blank (Python's whitespace), or with a control character

@@ -100,7 +100,7 @@ def _fits_limits() -> str:
     def good_id(column: str) -> str:
         value = f"({column} ->> '$')"
         return (
-            f"({column} IS NULL OR json_type({column}) = 'NULL' OR {value} = '' "
+            f"({column} IS NULL OR {value} = '' "
             f"OR (length({value}) <= {limits.MAX_ID_CHARS} "
             f"AND NOT regexp_matches({value}, {bad_id})))"
         )
@@ -125,8 +125,21 @@ def _fits_limits() -> str:
     )
 
 
+STRING = '"'
+OBJECT = "{"
+
+
+def _is_json(column: str, kind: str) -> str:
+    """SQL: whether the value of the JSON column `column` (not NULL) is a `STRING` or an
+    `OBJECT`. `read_json` hands such a value over written anew, without white space,
+    and a JSON null as SQL NULL: its first character is its type, read without
+    parsing the value again as `json_type` does (0.05 s of `stage` for a corpus of
+    258,112 lines)."""
+    return f"starts_with({column}::VARCHAR, '{kind}')"
+
+
 def _string_or_null(column: str) -> str:
-    return f"({column} IS NULL OR json_type({column}) IN ('VARCHAR', 'NULL'))"
+    return f"({column} IS NULL OR {_is_json(column, STRING)})"
 
 
 def stage(cursor: Cursor, path: Path, default_session_id: str) -> StagedFile:
@@ -158,13 +171,13 @@ def stage(cursor: Cursor, path: Path, default_session_id: str) -> StagedFile:
                 SELECT
                     -- NULL is not ok: bool_and() below would skip it.
                     coalesce(messages IS NULL
-                    AND content IS NOT NULL AND json_type(content) = 'VARCHAR'
-                    AND (session_id IS NULL OR (json_type(session_id) = 'VARCHAR'
+                    AND content IS NOT NULL AND {_is_json("content", STRING)}
+                    AND (session_id IS NULL OR ({_is_json("session_id", STRING)}
                                                 AND session_id ->> '$' <> ''))
                     AND {_string_or_null("user_id")} AND {_string_or_null("role")}
                     AND {_string_or_null("name")} AND {_string_or_null("role_type")}
                     AND {_string_or_null("uuid")} AND {_string_or_null("created_at")}
-                    AND (metadata IS NULL OR json_type(metadata) IN ('OBJECT', 'NULL'))
+                    AND (metadata IS NULL OR {_is_json("metadata", OBJECT)})
                     AND (coalesce(role_type ->> '$', '') = ''
                          OR list_contains({ROLE_TYPES_SQL}, role_type ->> '$'))
                     AND (coalesce(uuid ->> '$', '') = ''
@@ -181,7 +194,7 @@ def stage(cursor: Cursor, path: Path, default_session_id: str) -> StagedFile:
                          ELSE timezone('UTC', try_cast(nullif(created_at ->> '$', '')
                                                        AS TIMESTAMPTZ)) END AS created_at,
                     content ->> '$' AS content,
-                    CASE WHEN json_type(metadata) = 'OBJECT' THEN metadata END AS metadata,
+                    CASE WHEN {_is_json("metadata", OBJECT)} THEN metadata END AS metadata,
                     coalesce(role ->> '$', '') AS raw_role,
                     nullif(role_type ->> '$', '') AS raw_role_type,
                     coalesce(name ->> '$', '') AS name,
