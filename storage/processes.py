@@ -96,9 +96,12 @@ class ForkedCount:
         self._inbox: _Inbox | None = None
 
     def count(
-        self, texts: Sequence[str], then: Callable[[list[int]], Iterable[object]] | None = None
+        self,
+        texts: Sequence[str] | Callable[[], Sequence[str]],
+        then: Callable[[list[int]], Iterable[object]] | None = None,
     ) -> None:
-        """Fork a child to count `texts`, the next share; once it has sent the counts,
+        """Fork a child to count `texts` (or what `texts()` gives, called in the child:
+        the work of making them is the child's), the next share; once it has sent the counts,
         the child goes through `then(counts)` (if given: what it inherited is there)
         and sends each piece it gives as it comes, for `stream` (neither None nor a
         string: those end a stream)."""
@@ -248,7 +251,7 @@ def _stopped(child: multiprocessing.process.BaseProcess) -> str:
 
 
 def _count_share(
-    texts: Sequence[str],
+    texts: Sequence[str] | Callable[[], Sequence[str]],
     writer: Connection,
     then: Callable[[list[int]], Iterable[object]] | None,
 ) -> None:
@@ -257,6 +260,8 @@ def _count_share(
     leave_ctrl_c_to_the_parent()
     try:
         encode = encoding().encode_ordinary
+        if callable(texts):
+            texts = texts()
         counts = array("i", [len(encode(text)) for text in texts])
         writer.send(counts.tobytes())
         if then is not None:

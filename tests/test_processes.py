@@ -37,6 +37,15 @@ TEXTS = [
 ]
 
 
+def test_a_child_counts_the_texts_it_makes() -> None:
+    """Texts given as a function are made in the child, which counts what it gives."""
+    texts = ["user: hello there", "assistant: général Kenobi 🚀", ""]
+    with processes.ForkedCount() as counting:
+        counting.count(lambda: texts[:2])
+        counting.count(lambda: texts[2:])
+        assert counting.result() == count_tokens_batch(texts, 1)
+
+
 def forked_counts(texts: list[str], children: int) -> list[int]:
     """The counts of `texts` split into `children` shares, each counted by a child."""
     size = max(1, -(-len(texts) // children))
@@ -148,8 +157,10 @@ def test_a_big_import_counted_by_children_stores_what_one_thread_stores(
     monkeypatch.setattr(processes, "_cores_and_load", lambda: (3, 0.5))
     count = processes.ForkedCount.count
 
-    def spy(self: processes.ForkedCount, texts: list[str], then: Any = None) -> None:
-        counted.append(len(texts))
+    def spy(self: processes.ForkedCount, texts: Any, then: Any = None) -> None:
+        # The texts are made in the child (the next share is read meanwhile).
+        assert callable(texts)
+        counted.append(len(texts()))
         count(self, texts, then)
 
     monkeypatch.setattr(processes.ForkedCount, "count", spy)

@@ -20,6 +20,7 @@ from storage.duckdb.summaries import new_backlogs
 from storage.tokens import count_tokens_batch, message_text
 
 if TYPE_CHECKING:
+    from storage.duckdb.summaries import FirstSummary
     from storage.duckdb.summary_host import ShareDrafts
     from storage.duckdb.zep_jsonl import Stopwatch
     from storage.summary_scheduler import StoredMessage
@@ -137,22 +138,55 @@ def _read_counted_by_children(
 
     forked = ForkedCount() if drafts is None else drafts.fork()
     parts: list[list[tuple[Any, ...]]] = []
+    ids: list[int] = []
     with forked if drafts is None else nullcontext(forked):
         # Forked before DuckDB works again (`alongside()`): its threads are idle.
         for batch in shares:
             if not batch:
                 continue
-            part = list(zip(*batch, strict=True))
-            del batch
-            texts = list(map(message_text, part[3], part[5]))
-            forked.count(texts, None if drafts is None else partial(drafts.draft, part))
-            parts.append(part if keep is not None else part[:2])
+            if keep is not None:  # the columns are wanted here too
+                part = list(zip(*batch, strict=True))
+                forked.count(list(map(message_text, part[3], part[5])))
+                parts.append(part)
+                continue
+            ids += [row[1] for row in batch]
+            rows = _ChildRows(batch)
+            forked.count(rows.texts, None if drafts is None else partial(rows.draft, drafts))
         alongside()
         counts = forked.result(check)
     if keep is not None:
         columns = [list(chain.from_iterable(part[n] for part in parts)) for n in range(6)]
         keep(columns, counts)
-    return list(chain.from_iterable(part[1] for part in parts)), counts
+        return list(columns[1]), counts
+    return ids, counts
+
+
+class _ChildRows:
+    """A share's rows as read, made into its columns and texts in the child that counts
+    them: the next share is read meanwhile (0.04 s sooner for the first, while the
+    other core waited)."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+        self._columns: list[tuple[Any, ...]] | None = None
+
+    def columns(self) -> list[tuple[Any, ...]]:
+        """The rows' columns (`summaries.backlog_messages`'s)."""
+        if self._columns is None:
+            self._columns = list(zip(*self._rows, strict=True))
+            self._rows = []
+        return self._columns
+
+    def texts(self) -> list[str]:
+        """The text each row's tokens are counted on (`message_text`)."""
+        columns = self.columns()
+        return list(map(message_text, columns[3], columns[5]))
+
+    def draft(
+        self, drafts: ShareDrafts, counts: list[int]
+    ) -> Iterator[tuple[list[tuple[int, list[FirstSummary]]], int | None]]:
+        """`drafts.draft` of the rows, once counted."""
+        return drafts.draft(self.columns(), counts)
 
 
 def _count_on_a_thread(
