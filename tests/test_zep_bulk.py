@@ -13,6 +13,7 @@ import pytest
 
 from storage.capabilities import BulkImportDeclined
 from storage.duckdb import DuckDBStore, search, zep_jsonl
+from storage.duckdb.connection import one_thread
 from storage.models import ImportResult, Message, RoleType, SearchQuery, SessionQuery
 from zeptui.importers.zep import ZepImporter
 
@@ -386,3 +387,21 @@ def test_an_import_commits_into_the_file_not_the_log(tmp_path: Path) -> None:
         assert not log.exists() or log.stat().st_size == 0
     with DuckDBStore(tmp_path / "z.duckdb", summarizer=None) as store:
         assert store.stats().messages == 303
+
+
+def test_one_thread_puts_the_setting_back_even_after_a_failure(tmp_path: Path) -> None:
+    """A block on one DuckDB thread (an import's ordered insert, its summaries written
+    beside the children) leaves the database's setting as it found it, also when a
+    statement fails and aborts the transaction."""
+    with duckdb.connect(str(tmp_path / "t.duckdb")) as conn:
+        conn.execute("SET threads = 3")
+        conn.execute("CREATE TABLE t (a INTEGER NOT NULL)")
+        conn.execute("BEGIN")
+        with pytest.raises(duckdb.ConstraintException), one_thread(conn):
+            assert conn.execute("SELECT current_setting('threads')").fetchone() == (1,)
+            conn.execute("INSERT INTO t VALUES (NULL)")
+        conn.execute("ROLLBACK")
+        assert conn.execute("SELECT current_setting('threads')").fetchone() == (3,)
+        with one_thread(conn):
+            conn.execute("INSERT INTO t VALUES (1)")
+        assert conn.execute("SELECT current_setting('threads')").fetchone() == (3,)

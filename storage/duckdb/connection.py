@@ -353,6 +353,26 @@ class Transaction(ImportTransaction):
         return True
 
 
+@contextmanager
+def one_thread(cursor: Cursor) -> Iterator[None]:
+    """A block whose statements DuckDB runs on one thread: for rows that must be written
+    in order, or small statements while other processes use the cores (several
+    threads then only cost more CPU). The setting is the database's: it is put back
+    as it was, also when a statement of the block fails."""
+    found = cursor.execute("SELECT current_setting('threads')").fetchone()
+    assert found is not None
+    restore = f"SET threads = {int(found[0])}"
+    cursor.execute("SET threads = 1")
+    try:
+        yield
+    finally:
+        try:
+            cursor.execute(restore)
+        except duckdb.Error:  # a failed transaction takes no statement: another connection
+            with cursor.cursor() as other:
+                other.execute(restore)
+
+
 def _commit_into_the_file(cursor: Cursor) -> None:
     """Commit with a checkpoint instead of the write-ahead log: DuckDB checkpoints at a
     commit whose log would pass `checkpoint_threshold`, and then writes no log (a

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from storage.duckdb import summaries
-from storage.duckdb.connection import Cursor, Database
+from storage.duckdb.connection import Cursor, Database, one_thread
 from storage.duckdb.summaries import FirstSummary
 from storage.models import SummaryInfo
 
@@ -240,19 +240,24 @@ class StoreSummaries:
             summaries.index_new(cursor, summaries.insert_first(cursor, unwritten, now))
             unwritten.clear()
 
-        try:  # (whatever happens, the processes drafting are stopped)
-            if progress:
-                progress(0, total)
-            for batch in source():
-                unwritten += batch
-                written.update(key for key, _ in batch)
-                if len(unwritten) >= IMPORT_WRITE_SESSIONS:
-                    write()
+        # The children drafting use the cores: DuckDB's threads would only contend with
+        # them, and one thread writes a batch with less CPU (0.09 s less in all for a
+        # corpus of 33,059 summaries).
+        children = drafts is not None and drafts.forked is not None
+        with one_thread(cursor) if children else nullcontext():
+            try:  # (whatever happens, the processes drafting are stopped)
                 if progress:
-                    progress(len(written), total)
-        finally:
-            stop()
-        write()
+                    progress(0, total)
+                for batch in source():
+                    unwritten += batch
+                    written.update(key for key, _ in batch)
+                    if len(unwritten) >= IMPORT_WRITE_SESSIONS:
+                        write()
+                    if progress:
+                        progress(len(written), total)
+            finally:
+                stop()
+        write()  # the children are done: on every core
         return written
 
     def schedule_imported(self, touched: list[int], kept: KeptBacklogs) -> None:

@@ -34,7 +34,7 @@ import duckdb
 from storage import ids, import_rules, limits
 from storage.capabilities import BulkImportDeclined
 from storage.duckdb import search, zep_counts
-from storage.duckdb.connection import Cursor
+from storage.duckdb.connection import Cursor, one_thread
 from storage.duckdb.rows import EARLIEST_SQL, LATEST_SQL
 from storage.duckdb.terms import MESSAGES, insert_postings_sql, tokenise_sql
 from storage.duckdb.writes import insert_user, reserve_ids
@@ -373,22 +373,19 @@ def import_file(
         # and DuckDB's threads produce the rows in. The rows are written in that
         # order too, by one thread: sorting them on several threads at once
         # holds more than the import's memory limit and cannot spill.
-        threads = cursor.execute("SELECT current_setting('threads')").fetchone()
-        cursor.execute("SET threads = 1")
-        cursor.execute(
-            "INSERT INTO messages (id, uuid, session_key, role, role_type, content, "
-            "token_count, metadata, created_at, updated_at, search_len) "
-            "SELECT i.id, n.uuid, "
-            "n.session_key, n.role, coalesce(n.role_type, 'norole'), n.content, "
-            "t.token_count, n.metadata, "
-            "coalesce(n.created_at, $now), $now, coalesce(l.n, 0) "
-            "FROM zep_new n JOIN zep_ids i USING (seq) JOIN zep_tokens t ON t.id = i.id "
-            "LEFT JOIN new_lengths l ON l.id = i.id "
-            "ORDER BY n.seq",
-            {"now": now},
-        )
-        assert threads is not None
-        cursor.execute(f"SET threads = {int(threads[0])}")
+        with one_thread(cursor):
+            cursor.execute(
+                "INSERT INTO messages (id, uuid, session_key, role, role_type, content, "
+                "token_count, metadata, created_at, updated_at, search_len) "
+                "SELECT i.id, n.uuid, "
+                "n.session_key, n.role, coalesce(n.role_type, 'norole'), n.content, "
+                "t.token_count, n.metadata, "
+                "coalesce(n.created_at, $now), $now, coalesce(l.n, 0) "
+                "FROM zep_new n JOIN zep_ids i USING (seq) JOIN zep_tokens t ON t.id = i.id "
+                "LEFT JOIN new_lengths l ON l.id = i.id "
+                "ORDER BY n.seq",
+                {"now": now},
+            )
         cursor.execute(
             """
             UPDATE sessions SET
