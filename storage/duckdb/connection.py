@@ -366,11 +366,17 @@ def one_thread(cursor: Cursor) -> Iterator[None]:
     try:
         yield
     finally:
-        try:
-            cursor.execute(restore)
-        except duckdb.Error:  # a failed transaction takes no statement: another connection
-            with cursor.cursor() as other:
-                other.execute(restore)
+        _set_anyway(cursor, restore)
+
+
+def _set_anyway(cursor: Cursor, setting: str) -> None:
+    """Run `setting` (a database-wide SET or RESET) on `cursor`, or, if its transaction
+    failed and takes no statement, on another connection to the same database."""
+    try:
+        cursor.execute(setting)
+    except duckdb.Error:
+        with cursor.cursor() as other:
+            other.execute(setting)
 
 
 def _commit_into_the_file(cursor: Cursor) -> None:
@@ -381,7 +387,7 @@ def _commit_into_the_file(cursor: Cursor) -> None:
     try:
         cursor.commit()
     finally:
-        cursor.execute("RESET checkpoint_threshold")
+        _set_anyway(cursor, "RESET checkpoint_threshold")
 
 
 def connect(
