@@ -145,10 +145,7 @@ class Database:
                 cursor.rollback()
                 raise
             if commit:
-                if checkpoint:
-                    _commit_into_the_file(cursor)
-                else:
-                    cursor.commit()
+                _commit(cursor, checkpoint=checkpoint)
                 self._committed(changes)
             else:
                 cursor.rollback()
@@ -324,10 +321,7 @@ class Transaction(ImportTransaction):
             self._committing = not self._interrupted
             self._open = not self._committing
         self.check()
-        if self.checkpoint:
-            _commit_into_the_file(self.cursor)
-        else:
-            self.cursor.commit()
+        _commit(self.cursor, checkpoint=self.checkpoint)
 
     def end(self) -> None:
         """Roll back what was not committed."""
@@ -379,10 +373,13 @@ def _set_anyway(cursor: Cursor, setting: str) -> None:
             other.execute(setting)
 
 
-def _commit_into_the_file(cursor: Cursor) -> None:
-    """Commit with a checkpoint instead of the write-ahead log: DuckDB checkpoints at a
-    commit whose log would pass `checkpoint_threshold`, and then writes no log (a
-    database-wide setting, so it is put back at once)."""
+def _commit(cursor: Cursor, *, checkpoint: bool) -> None:
+    """Commit; with `checkpoint`, into the file instead of the write-ahead log: DuckDB
+    checkpoints at a commit whose log would pass `checkpoint_threshold`, and then writes
+    no log (a database-wide setting, so it is put back at once)."""
+    if not checkpoint:
+        cursor.commit()
+        return
     cursor.execute("SET checkpoint_threshold = '0b'")
     try:
         cursor.commit()

@@ -76,10 +76,9 @@ def count_staged_tokens(
                 keep=None if drafting else keep,
             )
         else:
-            found = cursor.execute(f"{select} ORDER BY n.session_key, n.seq")
-            columns = list(zip(*found.fetchall(), strict=True))
-            texts = list(map(message_text, columns[3], columns[5]))
-            counts = _count_on_a_thread(texts, clock.check, alongside)
+            found = _ShareRows(cursor.execute(f"{select} ORDER BY n.session_key, n.seq").fetchall())
+            counts = _count_on_a_thread(found.texts(), clock.check, alongside)
+            columns = found.columns()
             if keep is not None:
                 keep(columns, counts)
             ids = columns[1]
@@ -144,13 +143,11 @@ def _read_counted_by_children(
         for batch in shares:
             if not batch:
                 continue
-            if keep is not None:  # the columns are wanted here too
-                part = list(zip(*batch, strict=True))
-                forked.count(list(map(message_text, part[3], part[5])))
-                parts.append(part)
-                continue
-            ids += [row[1] for row in batch]
-            rows = _ChildRows(batch)
+            rows = _ShareRows(batch)
+            if keep is not None:  # the columns are wanted here too: made before the fork
+                parts.append(rows.columns())
+            else:
+                ids += [row[1] for row in batch]
             forked.count(rows.texts, None if drafts is None else partial(rows.draft, drafts))
         alongside()
         counts = forked.result(check)
@@ -161,10 +158,10 @@ def _read_counted_by_children(
     return ids, counts
 
 
-class _ChildRows:
-    """A share's rows as read, made into its columns and texts in the child that counts
-    them: the next share is read meanwhile (0.04 s sooner for the first, while the
-    other core waited)."""
+class _ShareRows:
+    """A share's rows as read, made into its columns and texts when first asked: in the
+    child that counts them, when forked, so that the next share is read meanwhile
+    (0.04 s sooner for the first, while the other core waited)."""
 
     def __init__(self, rows: list[tuple[Any, ...]]) -> None:
         self._rows = rows
